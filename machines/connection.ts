@@ -1,0 +1,486 @@
+/**
+ * The connection statechart: a pure definition.
+ *
+ * ```
+ *  idle ──client.connect──▶ session ─────────────────────────────────────────┐
+ *                           │ connecting ──socket.opened──▶ open (parallel)   │
+ *                           │     │ connectTimeout            stability       │
+ *                           │     ▼                           heartbeat       │
+ *                           │  (failure)                      flow            │
+ *                           │ closing ◀──client.disconnect── open            │
+ *                           └──────────────────────────────────────────────────┘
+ *      failure: errored.waiting ──reconnectDelay──▶ session   (or errored.offline)
+ *      fatal close, retries exhausted, disconnect: closed ──client.connect──▶ session
+ * ```
+ *
+ * The socket actor is invoked by `session`, so exactly one socket lives while
+ * the machine is in `connecting`, `open` or `closing`, and leaving `session`
+ * stops (and closes) it. Every socket event carries the id of the socket that
+ * produced it; events from a replaced socket are swallowed by `isStale`.
+ *
+ * Nothing here does I/O or reads a clock or a random source. Implementations
+ * marked "supplied by src/" are placeholders that `src/connection.ts` replaces
+ * with `.provide()`; tests replace them the same way.
+ */
+import { and, assign, enqueueActions, fromCallback, not, sendTo, setup } from 'xstate';
+import type {
+  ConnectionContext,
+  ConnectionEvent,
+  ConnectionInput,
+  ErrorInfo,
+  Frame,
+  OutboxEntry,
+  SocketCommand,
+  SocketInput,
+} from './connection.types.js';
+
+/** Adds an entry to the outbox under the overflow policy. Pure. */
+function withEntry(
+  context: ConnectionContext,
+  frame: Frame,
+  ackId: string | undefined,
+  sent: boolean,
+): Pick<ConnectionContext, 'outbox' | 'nextEntryId' | 'counters'> {
+  const entry: OutboxEntry = { id: context.nextEntryId, frame, sent };
+  if (ackId !== undefined) entry.ackId = ackId;
+  const { limit, overflow } = context.config.outbox;
+  const nextEntryId = context.nextEntryId + 1;
+  if (context.outbox.length < limit) {
+    return { outbox: [...context.outbox, entry], nextEntryId, counters: context.counters };
+  }
+  const counters = { ...context.counters, dropped: context.counters.dropped + 1 };
+  if (overflow === 'drop-oldest') {
+    return { outbox: [...context.outbox.slice(1), entry], nextEntryId, counters };
+  }
+  // 'drop-newest', and 'reject' when a send slips past the facade's check.
+  return { outbox: context.outbox, nextEntryId, counters };
+}
+
+/** The error a failure event stands for. */
+function failureOf(event: ConnectionEvent): ErrorInfo {
+  if (event.type === 'socket.closed') {
+    const info: ErrorInfo = { code: 'ERR_ABNORMAL_CLOSE', closeCode: event.code };
+    if (event.reason) info.message = event.reason;
+    return info;
+  }
+  if (event.type === 'socket.errored') return { code: event.code, message: event.message };
+  return { code: 'ERR_SOCKET', message: `unexpected ${event.type}` };
+}
+
+export const connectionMachine = setup({
+  types: {} as {
+    context: ConnectionContext;
+    events: ConnectionEvent;
+    input: ConnectionInput;
+  },
+  actors: {
+    /** The live WebSocket (supplied by src/socket.ts). */
+    socket: fromCallback<SocketCommand, SocketInput>(() => undefined),
+  },
+  actions: {
+    // ── MVC effects (supplied by src/) ─────────────────────────────────────
+    /** Calls `model.update(message)`; a throw comes back as `message.rejected`. */
+    updateModel: () => {},
+    /** Schedules a coalesced `view.render(model.getData(), status)`. */
+    renderView: () => {},
+    /** Writes the greeting frames of the connection (supplied by src/). */
+    sendGreeting: () => {},
+    /** Sets `nextDelayMs`/`nextRetryAt` from the backoff policy (supplied by src/backoff.ts). */
+    planRetry: assign({}),
+    /** Stamps `pingSentAt` with `now()` (supplied by src/). */
+    recordPing: assign({}),
+
+    // ── pure context updates ──────────────────────────────────────────────
+    nextSocket: assign({
+      socketId: ({ context }) => context.socketId + 1,
+      pingSentAt: null,
+    }),
+    recordOpen: assign(({ context, event }) =>
+      event.type === 'socket.opened'
+        ? { url: event.url, lastInboundAt: event.at, nextDelayMs: null, nextRetryAt: null, pingSentAt: null }
+        : context,
+    ),
+    /** Records the error a socket event stands for (close or error). */
+    recordFailure: assign(({ event }) => ({ lastError: failureOf(event) })),
+    recordConnectTimeout: assign({ lastError: (): ErrorInfo => ({ code: 'ERR_CONNECT_TIMEOUT' }) }),
+    recordHeartbeatTimeout: assign({ lastError: (): ErrorInfo => ({ code: 'ERR_HEARTBEAT_TIMEOUT' }) }),
+    recordOffline: assign({ lastError: (): ErrorInfo => ({ code: 'ERR_OFFLINE' }) }),
+    recordClose: assign(({ context, event }) =>
+      event.type === 'socket.closed'
+        ? { lastClose: { code: event.code, reason: event.reason, wasClean: event.wasClean } }
+        : context,
+    ),
+    recordFatalClose: assign(({ context, event }) => {
+      if (event.type !== 'socket.closed') return context;
+      const lastError: ErrorInfo = { code: 'ERR_FATAL_CLOSE', closeCode: event.code };
+      if (event.reason) lastError.message = event.reason;
+      return { lastError };
+    }),
+    recordRetriesExhausted: assign(({ context }) => {
+      const last = context.lastError;
+      const lastError: ErrorInfo = {
+        code: 'ERR_RETRIES_EXHAUSTED',
+        message: `gave up after ${context.attempt} reconnect attempt(s); last error: ${last?.code ?? 'none'}`,
+      };
+      if (last?.closeCode !== undefined) lastError.closeCode = last.closeCode;
+      return { lastError };
+    }),
+    recordCloseRequest: assign(({ context, event }) =>
+      event.type === 'client.disconnect'
+        ? { closeRequest: { code: event.code ?? 1000, reason: event.reason ?? '' } }
+        : context,
+    ),
+    recordForcedClose: assign(({ context }) => ({
+      lastClose: {
+        code: context.closeRequest?.code ?? 1006,
+        reason: context.closeRequest?.reason ?? '',
+        wasClean: false,
+        forced: true,
+      },
+    })),
+    clearCloseRequest: assign({ closeRequest: null }),
+    noteInbound: assign(({ context, event }) => ({
+      lastInboundAt: 'at' in event ? event.at : context.lastInboundAt,
+      counters: { ...context.counters, received: context.counters.received + 1 },
+    })),
+    recordRejected: assign(({ context, event }) =>
+      event.type === 'message.rejected'
+        ? {
+            lastRejected: { code: event.code, message: event.message },
+            counters: { ...context.counters, rejected: context.counters.rejected + 1 },
+          }
+        : context,
+    ),
+    resetAttempts: assign({ attempt: 0 }),
+    beginReconnect: assign(({ context }) => ({
+      attempt: context.attempt + 1,
+      counters: { ...context.counters, reconnects: context.counters.reconnects + 1 },
+    })),
+    countResume: assign(({ context }) => ({
+      counters: { ...context.counters, reconnects: context.counters.reconnects + 1 },
+    })),
+    clearRetry: assign({ nextDelayMs: null, nextRetryAt: null }),
+    setOffline: assign({ online: false }),
+    setOnline: assign({ online: true }),
+    countRender: assign(({ context }) => ({
+      counters: { ...context.counters, renders: context.counters.renders + 1 },
+    })),
+    enqueue: assign(({ context, event }) =>
+      event.type === 'client.send' ? withEntry(context, event.frame, event.ackId, false) : context,
+    ),
+    settleAck: assign(({ context, event }) =>
+      event.type === 'ack.received'
+        ? { outbox: context.outbox.filter((entry) => entry.ackId !== event.id) }
+        : context,
+    ),
+
+    // ── writes to the socket (only from states inside `session`) ───────────
+    /** Writes a send at once; keeps it in the outbox when it waits for an ack. */
+    transmit: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'client.send') return;
+      if (event.ackId !== undefined) {
+        const next = withEntry(context, event.frame, event.ackId, true);
+        enqueue.assign(next);
+        // dropped by the overflow policy: do not write it either
+        if (next.outbox === context.outbox) return;
+      }
+      enqueue.sendTo('socket', { type: 'write', frames: [event.frame] } satisfies SocketCommand);
+      enqueue.assign({ counters: { ...context.counters, sent: context.counters.sent + 1 } });
+    }),
+    /** Writes every outbox entry in order; entries waiting for an ack stay, marked sent. */
+    flushOutbox: enqueueActions(({ context, enqueue }) => {
+      if (context.outbox.length === 0) return;
+      const frames = context.outbox.map((entry) => entry.frame);
+      enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
+      enqueue.assign(({ context: latest }) => ({
+        outbox: latest.outbox
+          .filter((entry) => entry.ackId !== undefined)
+          .map((entry) => (entry.sent ? entry : { ...entry, sent: true })),
+        counters: { ...latest.counters, sent: latest.counters.sent + frames.length },
+      }));
+    }),
+    sendPing: enqueueActions(({ context, enqueue }) => {
+      const heartbeat = context.config.heartbeat;
+      if (heartbeat === null) return;
+      enqueue.sendTo('socket', { type: 'write', frames: [heartbeat.message] } satisfies SocketCommand);
+      enqueue.assign({ counters: { ...context.counters, sent: context.counters.sent + 1 } });
+    }),
+    closeSocket: sendTo('socket', ({ context }): SocketCommand => ({
+      type: 'close',
+      code: context.closeRequest?.code ?? 1000,
+      reason: context.closeRequest?.reason ?? '',
+    })),
+    checkDrain: sendTo('socket', { type: 'checkDrain' } satisfies SocketCommand),
+  },
+  guards: {
+    /** The event comes from a socket that has been replaced. */
+    isStale: ({ context, event }) => 'socketId' in event && event.socketId !== context.socketId,
+    /** Reconnecting is enabled and attempts are left. */
+    hasAttemptsLeft: ({ context }) =>
+      context.config.reconnect.enabled && context.attempt < context.config.reconnect.maxAttempts,
+    isOffline: ({ context }) => !context.online,
+    closesOnOffline: ({ context }) => context.config.closeOnOffline,
+    /** The close-code policy (supplied by src/close-codes.ts). */
+    isReconnectableClose: () => true,
+    hasHeartbeat: ({ context }) => context.config.heartbeat !== null,
+    /** No inbound frame since the ping and `timeoutMs` elapsed on `now()` (supplied by src/). */
+    isPongOverdue: () => false,
+    hasInboundSincePing: ({ context }) =>
+      context.pingSentAt !== null && context.lastInboundAt >= context.pingSentAt,
+    isModelRejection: ({ event }) => event.type === 'message.rejected' && event.code === 'ERR_MODEL_REJECTED',
+  },
+  delays: {
+    connectTimeout: ({ context }) => context.config.connectTimeoutMs,
+    closeTimeout: ({ context }) => context.config.closeTimeoutMs,
+    reconnectDelay: ({ context }) => context.nextDelayMs ?? 0,
+    stableAfter: ({ context }) => context.config.reconnect.stableAfterMs,
+    heartbeatInterval: ({ context }) => context.config.heartbeat?.intervalMs ?? 0,
+    heartbeatTimeout: ({ context }) => context.config.heartbeat?.timeoutMs ?? 0,
+    drainCheck: ({ context }) => context.config.drainCheckMs,
+  },
+}).createMachine({
+  id: 'connection',
+  context: ({ input }) => ({
+    config: input.config,
+    url: null,
+    socketId: 0,
+    attempt: 0,
+    nextDelayMs: null,
+    nextRetryAt: null,
+    lastError: null,
+    lastClose: null,
+    lastRejected: null,
+    closeRequest: null,
+    outbox: [],
+    nextEntryId: 1,
+    online: input.online ?? true,
+    lastInboundAt: 0,
+    pingSentAt: null,
+    counters: { received: 0, rejected: 0, sent: 0, renders: 0, reconnects: 0, dropped: 0 },
+  }),
+  initial: 'idle',
+  on: {
+    'client.send': { actions: 'enqueue' },
+    'ack.received': [{ guard: 'isStale' }, { actions: 'settleAck' }],
+    'view.rendered': { actions: 'countRender' },
+    'network.offline': { actions: 'setOffline' },
+    'network.online': { actions: 'setOnline' },
+  },
+  states: {
+    idle: {
+      on: {
+        'client.connect': { target: 'session' },
+        'client.retry': { target: 'session' },
+        'client.disconnect': { target: 'closed' },
+      },
+    },
+    session: {
+      entry: 'nextSocket',
+      exit: 'clearCloseRequest',
+      invoke: {
+        id: 'socket',
+        src: 'socket',
+        input: ({ context }) => ({ socketId: context.socketId }),
+      },
+      initial: 'connecting',
+      on: {
+        'socket.closed': [
+          { guard: 'isStale' },
+          {
+            guard: not('isReconnectableClose'),
+            target: 'closed',
+            actions: ['recordClose', 'recordFatalClose'],
+          },
+          {
+            guard: 'isOffline',
+            target: 'errored.offline',
+            actions: ['recordClose', 'recordFailure'],
+          },
+          {
+            guard: 'hasAttemptsLeft',
+            target: 'errored',
+            actions: ['recordClose', 'recordFailure'],
+          },
+          {
+            target: 'closed',
+            actions: ['recordClose', 'recordFailure', 'recordRetriesExhausted'],
+          },
+        ],
+        'socket.errored': [
+          { guard: 'isStale' },
+          { guard: 'isOffline', target: 'errored.offline', actions: 'recordFailure' },
+          { guard: 'hasAttemptsLeft', target: 'errored', actions: 'recordFailure' },
+          { target: 'closed', actions: ['recordFailure', 'recordRetriesExhausted'] },
+        ],
+        'network.offline': [
+          {
+            guard: 'closesOnOffline',
+            target: 'errored.offline',
+            actions: ['setOffline', 'recordOffline'],
+          },
+          { actions: 'setOffline' },
+        ],
+        'client.disconnect': { target: 'closed' },
+      },
+      states: {
+        connecting: {
+          entry: 'renderView',
+          after: {
+            connectTimeout: [
+              {
+                guard: 'isOffline',
+                target: '#connection.errored.offline',
+                actions: 'recordConnectTimeout',
+              },
+              {
+                guard: 'hasAttemptsLeft',
+                target: '#connection.errored',
+                actions: 'recordConnectTimeout',
+              },
+              {
+                target: '#connection.closed',
+                actions: [
+                  'recordConnectTimeout',
+                  'recordRetriesExhausted',
+                ],
+              },
+            ],
+          },
+          on: {
+            'socket.opened': [
+              { guard: 'isStale' },
+              { target: 'open', actions: ['recordOpen', 'sendGreeting', 'flushOutbox'] },
+            ],
+          },
+        },
+        open: {
+          type: 'parallel',
+          entry: 'renderView',
+          on: {
+            'message.received': [
+              { guard: 'isStale' },
+              { actions: ['noteInbound', 'updateModel', 'renderView'] },
+            ],
+            'message.rejected': [
+              { guard: 'isStale' },
+              { guard: 'isModelRejection', actions: 'recordRejected' },
+              { actions: ['noteInbound', 'recordRejected'] },
+            ],
+            'pong.received': [{ guard: 'isStale' }, { actions: 'noteInbound' }],
+            'ack.received': [{ guard: 'isStale' }, { actions: ['noteInbound', 'settleAck'] }],
+            'resync.needed': [{ guard: 'isStale' }, { actions: ['noteInbound', 'sendGreeting'] }],
+            'client.disconnect': { target: 'closing', actions: 'recordCloseRequest' },
+          },
+          states: {
+            stability: {
+              initial: 'settling',
+              states: {
+                settling: {
+                  after: { stableAfter: { target: 'stable', actions: 'resetAttempts' } },
+                },
+                stable: {},
+              },
+            },
+            heartbeat: {
+              initial: 'choosing',
+              states: {
+                choosing: {
+                  always: [{ guard: 'hasHeartbeat', target: 'waiting' }, { target: 'off' }],
+                },
+                off: {},
+                waiting: {
+                  after: {
+                    heartbeatInterval: { target: 'awaitingPong', actions: ['recordPing', 'sendPing'] },
+                  },
+                },
+                awaitingPong: {
+                  after: {
+                    heartbeatTimeout: [
+                      {
+                        guard: and(['isPongOverdue', 'isOffline']),
+                        target: '#connection.errored.offline',
+                        actions: 'recordHeartbeatTimeout',
+                      },
+                      {
+                        guard: and(['isPongOverdue', 'hasAttemptsLeft']),
+                        target: '#connection.errored',
+                        actions: 'recordHeartbeatTimeout',
+                      },
+                      {
+                        guard: 'isPongOverdue',
+                        target: '#connection.closed',
+                        actions: [
+                          'recordHeartbeatTimeout',
+                          'recordRetriesExhausted',
+                        ],
+                      },
+                      { guard: 'hasInboundSincePing', target: 'waiting' },
+                      // the timer fired before `timeoutMs` had passed on now(): wait again
+                      { target: 'awaitingPong', reenter: true },
+                    ],
+                  },
+                },
+              },
+            },
+            flow: {
+              initial: 'flowing',
+              states: {
+                flowing: {
+                  on: {
+                    'client.send': { actions: 'transmit' },
+                    'socket.congested': [{ guard: 'isStale' }, { target: 'congested' }],
+                  },
+                },
+                congested: {
+                  after: { drainCheck: { target: 'congested', reenter: true, actions: 'checkDrain' } },
+                  on: {
+                    'socket.drained': [{ guard: 'isStale' }, { target: 'flowing', actions: 'flushOutbox' }],
+                  },
+                },
+              },
+            },
+          },
+        },
+        closing: {
+          entry: 'closeSocket',
+          after: { closeTimeout: { target: '#connection.closed', actions: 'recordForcedClose' } },
+          on: {
+            'socket.closed': [{ guard: 'isStale' }, { target: '#connection.closed', actions: 'recordClose' }],
+            'socket.errored': [{ guard: 'isStale' }, { target: '#connection.closed' }],
+            'network.offline': { actions: 'setOffline' },
+            'client.disconnect': {},
+          },
+        },
+      },
+    },
+    errored: {
+      entry: 'renderView',
+      initial: 'waiting',
+      on: {
+        'client.retry': { target: 'session', actions: 'beginReconnect' },
+        'client.connect': { target: 'session', actions: 'beginReconnect' },
+        'client.disconnect': { target: 'closed' },
+      },
+      states: {
+        waiting: {
+          entry: 'planRetry',
+          exit: 'clearRetry',
+          after: { reconnectDelay: { target: '#connection.session', actions: 'beginReconnect' } },
+          on: { 'network.offline': { target: 'offline', actions: 'setOffline' } },
+        },
+        offline: {
+          on: { 'network.online': { target: '#connection.session', actions: ['setOnline', 'countResume'] } },
+        },
+      },
+    },
+    closed: {
+      entry: 'renderView',
+      on: {
+        'client.connect': { target: 'session', actions: 'resetAttempts' },
+        'client.retry': { target: 'session', actions: 'resetAttempts' },
+      },
+    },
+  },
+});
+
+export type ConnectionMachine = typeof connectionMachine;

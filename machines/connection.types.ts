@@ -1,0 +1,174 @@
+/**
+ * Types shared by the connection chart (`connection.ts`) and the library that
+ * supplies its effects (`src/`). Everything here is plain, serializable data:
+ * the inspector shows it as the machine's context.
+ */
+
+/** The five states a connection reports, whatever substate the chart is in. */
+export type StateName = 'idle' | 'connecting' | 'open' | 'errored' | 'closed';
+
+/**
+ * Stable error codes. Each is documented in the README's error table; code
+ * compares these strings, never message text.
+ */
+export type ErrorCode =
+  | 'ERR_CONNECT_TIMEOUT'
+  | 'ERR_SOCKET'
+  | 'ERR_ABNORMAL_CLOSE'
+  | 'ERR_FATAL_CLOSE'
+  | 'ERR_HEARTBEAT_TIMEOUT'
+  | 'ERR_URL'
+  | 'ERR_OFFLINE'
+  | 'ERR_RETRIES_EXHAUSTED'
+  | 'ERR_MALFORMED_FRAME'
+  | 'ERR_UNKNOWN_MESSAGE'
+  | 'ERR_PAYLOAD_TOO_LARGE'
+  | 'ERR_MODEL_REJECTED'
+  | 'ERR_OUTBOX_FULL'
+  | 'ERR_STOPPED';
+
+/** What went wrong last; `closeCode` is set when a close frame (or its absence, 1006) caused it. */
+export interface ErrorInfo {
+  code: ErrorCode;
+  closeCode?: number;
+  message?: string;
+}
+
+/** The last close seen on a socket, as the WebSocket `close` event reported it. */
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  wasClean: boolean;
+  /** True when we gave up waiting for the closing handshake and terminated the socket. */
+  forced?: boolean;
+}
+
+/** A frame as it goes on the wire: text or binary. */
+export type Frame = string | ArrayBuffer | ArrayBufferView;
+
+/** One queued outgoing frame. */
+export interface OutboxEntry {
+  /** Local, increasing id: the outbox is ordered by it. */
+  id: number;
+  frame: Frame;
+  /** Set when the protocol layer waits for an acknowledgement with this id. */
+  ackId?: string;
+  /** True once written to a socket (only entries waiting for an ack stay after that). */
+  sent: boolean;
+}
+
+export type OverflowPolicy = 'reject' | 'drop-oldest' | 'drop-newest';
+
+/** Resolved timing and size settings: plain numbers the chart reads. */
+export interface ConnectionConfig {
+  connectTimeoutMs: number;
+  closeTimeoutMs: number;
+  reconnect: {
+    enabled: boolean;
+    initialDelayMs: number;
+    maxDelayMs: number;
+    factor: number;
+    /** Reconnects allowed after a failure (the first connect is not counted); `Infinity` for no limit. */
+    maxAttempts: number;
+    stableAfterMs: number;
+    serviceRestartDelayMs: number;
+  };
+  heartbeat: { intervalMs: number; timeoutMs: number; message: Frame } | null;
+  outbox: { limit: number; overflow: OverflowPolicy };
+  maxBufferedBytes: number;
+  maxMessageBytes: number;
+  closeOnOffline: boolean;
+  /** How often a congested socket's `bufferedAmount` is looked at again. */
+  drainCheckMs: number;
+}
+
+export interface Counters {
+  /** Inbound frames, accepted or rejected. */
+  received: number;
+  /** Inbound frames rejected (malformed, unknown, oversized, refused by the model). */
+  rejected: number;
+  /** Frames written to a socket (greetings and pings included). */
+  sent: number;
+  /** Calls to `view.render`. */
+  renders: number;
+  /** Reconnect attempts started (the first connect is not counted). */
+  reconnects: number;
+  /** Outbox entries dropped by the overflow policy. */
+  dropped: number;
+}
+
+export interface RejectedInfo {
+  code: ErrorCode;
+  message: string;
+}
+
+export interface ConnectionContext {
+  config: ConnectionConfig;
+  /** The URL of the current or last attempt, with secrets redacted. */
+  url: string | null;
+  /** Id of the current socket; events carrying another id are stale and ignored. */
+  socketId: number;
+  /** Reconnect attempts since the last stable open. */
+  attempt: number;
+  nextDelayMs: number | null;
+  /** When the pending retry fires, on the connection's clock (`now()`). */
+  nextRetryAt: number | null;
+  lastError: ErrorInfo | null;
+  lastClose: CloseInfo | null;
+  lastRejected: RejectedInfo | null;
+  /** The close we asked for with `client.disconnect`, sent on the socket while closing. */
+  closeRequest: { code: number; reason: string } | null;
+  outbox: OutboxEntry[];
+  nextEntryId: number;
+  online: boolean;
+  /** `now()` when the last inbound frame arrived (or the socket opened). */
+  lastInboundAt: number;
+  /** `now()` when the last heartbeat ping went out. */
+  pingSentAt: number | null;
+  counters: Counters;
+}
+
+export interface ConnectionInput {
+  config: ConnectionConfig;
+  online?: boolean;
+}
+
+/** Events that come from a particular socket carry its id and the time they happened. */
+interface FromSocket {
+  socketId: number;
+  at: number;
+}
+
+export type ConnectionEvent =
+  // intents from the API
+  | { type: 'client.connect' }
+  | { type: 'client.disconnect'; code?: number; reason?: string }
+  | { type: 'client.retry' }
+  | { type: 'client.send'; frame: Frame; ackId?: string }
+  // facts from the transport
+  | ({ type: 'socket.opened'; url: string } & FromSocket)
+  | ({ type: 'socket.closed'; code: number; reason: string; wasClean: boolean } & FromSocket)
+  | ({ type: 'socket.errored'; code: ErrorCode; message: string } & FromSocket)
+  | ({ type: 'socket.congested'; bufferedAmount: number } & FromSocket)
+  | ({ type: 'socket.drained' } & FromSocket)
+  | ({ type: 'message.received'; message: unknown } & FromSocket)
+  | ({ type: 'message.rejected'; code: ErrorCode; message: string } & FromSocket)
+  | ({ type: 'ack.received'; id: string } & FromSocket)
+  | ({ type: 'pong.received' } & FromSocket)
+  | ({ type: 'resync.needed'; reason: string } & FromSocket)
+  // facts from the environment
+  | { type: 'network.offline' }
+  | { type: 'network.online' }
+  | { type: 'view.rendered' };
+
+export type SocketEvent = Extract<ConnectionEvent, { socketId: number }>;
+
+/** Commands the chart sends to its socket actor. */
+export type SocketCommand =
+  | { type: 'write'; frames: Frame[] }
+  | { type: 'close'; code: number; reason: string }
+  | { type: 'checkDrain' };
+
+export interface SocketInput {
+  socketId: number;
+}

@@ -1,0 +1,320 @@
+/**
+ * `createConnection`: supplies the chart's effects (socket, model, view,
+ * backoff, clock) and returns a handle that only sends events to the machine
+ * and reads its snapshots.
+ */
+import { assign, createActor, enqueueActions, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import { connectionMachine } from '../machines/connection.js';
+import type { ConnectionContext, Frame, SocketCommand, StateName } from '../machines/connection.types.js';
+import { computeRetryDelay } from './backoff.js';
+import { isSendableCloseCode } from './close-codes.js';
+import { StatesocketError } from './errors.js';
+import { encodeJsonFrame, exceedsBytes, frameBytes, utf8Length } from './frames.js';
+import type { ConnectionOptions, GreetingResult } from './options.js';
+import { resolveOptions } from './options.js';
+import { createSocketActor } from './socket.js';
+import { createStore } from './store.js';
+import type { ConnectionStatus, HistoryEntry, Model, WebSocketConstructor } from './types.js';
+
+export type ConnectionActor = Actor<typeof connectionMachine>;
+export type ConnectionSnapshot = SnapshotFrom<typeof connectionMachine>;
+
+export interface Connection<T = unknown> {
+  /** Starts the machine and connects (done for you unless `autoStart: false`). */
+  start(): void;
+  /** Closes the socket and cancels every timer and render; the connection cannot be used again. */
+  stop(): void;
+  /** Connects from `idle` or `closed`; from `errored` it skips the wait. */
+  connect(): void;
+  /**
+   * Sends a message: at once while open, else through the outbox.
+   * @throws StatesocketError `ERR_PAYLOAD_TOO_LARGE` over `maxMessageBytes`, `ERR_OUTBOX_FULL` under the reject policy, `ERR_STOPPED` after stop()
+   */
+  send(message: unknown): void;
+  /** Skips the backoff wait (and reconnects from `closed`). */
+  retry(): void;
+  /**
+   * Closes with a clean handshake and stays `closed` (no reconnect).
+   * @throws RangeError when `code` is not 1000 or 3000–4999, or `reason` is over 123 UTF-8 bytes
+   */
+  disconnect(code?: number, reason?: string): void;
+  /** Reports the environment's network state (`network.online` / `network.offline`). */
+  setOnline(online: boolean): void;
+  /** The current status; the same object until something changes. */
+  getStatus(): ConnectionStatus;
+  /** Calls `listener` on every status change; returns the unsubscribe function. */
+  subscribe(listener: (status: ConnectionStatus) => void): () => void;
+  /** Every state entered, oldest first, bounded by `historyLimit`. */
+  readonly history: readonly HistoryEntry[];
+  /** The Model the connection updates. */
+  readonly model: Model<T>;
+  /** The XState actor running the chart. */
+  readonly actor: ConnectionActor;
+}
+
+/** Maps a snapshot to one of the five reported states. */
+export function stateNameOf(snapshot: ConnectionSnapshot): StateName {
+  if (snapshot.matches({ session: 'connecting' })) return 'connecting';
+  if (snapshot.matches({ session: 'open' })) return 'open';
+  // `session.closing` is a close we asked for: the connection is closed to its user.
+  if (snapshot.matches({ session: 'closing' })) return 'closed';
+  if (snapshot.matches('errored')) return 'errored';
+  if (snapshot.matches('closed')) return 'closed';
+  return 'idle';
+}
+
+function statusOf(snapshot: ConnectionSnapshot): ConnectionStatus {
+  const context = snapshot.context;
+  return {
+    state: stateNameOf(snapshot),
+    attempt: context.attempt,
+    nextRetryAt: context.nextRetryAt,
+    nextDelayMs: context.nextDelayMs,
+    online: context.online,
+    url: context.url,
+    lastError: context.lastError,
+    lastClose: context.lastClose,
+    lastRejected: context.lastRejected,
+    outboxSize: context.outbox.length,
+    counters: context.counters,
+  };
+}
+
+function sameStatus(a: ConnectionStatus, b: ConnectionStatus): boolean {
+  return (
+    a.state === b.state &&
+    a.attempt === b.attempt &&
+    a.nextRetryAt === b.nextRetryAt &&
+    a.nextDelayMs === b.nextDelayMs &&
+    a.online === b.online &&
+    a.url === b.url &&
+    a.lastError === b.lastError &&
+    a.lastClose === b.lastClose &&
+    a.lastRejected === b.lastRejected &&
+    a.outboxSize === b.outboxSize &&
+    a.counters === b.counters
+  );
+}
+
+function greetingFrames(result: GreetingResult): Frame[] {
+  if (result === null || result === undefined) return [];
+  const items = Array.isArray(result) ? result : [result];
+  return items.map((item) => encodeJsonFrame(item));
+}
+
+/**
+ * Builds `createConnection` for a platform: the Node entry passes `ws`, the
+ * browser entry passes the global `WebSocket`.
+ */
+export function createConnectionFactory(platformWebSocket: () => WebSocketConstructor | undefined) {
+  return function createConnection<T = unknown>(options: ConnectionOptions<T>): Connection<T> {
+    const resolved = resolveOptions(options, platformWebSocket());
+    const { config, protocol, now, random, schedule, view } = resolved;
+    const model = resolved.model ?? (createStore() as unknown as Model<T>);
+
+    let stopped = false;
+    let started = false;
+    let cancelRender: (() => void) | null = null;
+
+    const machine = connectionMachine.provide({
+      actors: {
+        socket: createSocketActor({
+          WebSocket: resolved.WebSocket,
+          url: resolved.url,
+          protocols: resolved.protocols,
+          parse: resolved.parse,
+          protocol: protocol as never,
+          maxMessageBytes: config.maxMessageBytes,
+          maxBufferedBytes: config.maxBufferedBytes,
+          now,
+        }),
+      },
+      actions: {
+        updateModel: ({ context, event, self }) => {
+          if (event.type !== 'message.received') return;
+          try {
+            model.update(event.message);
+          } catch (error) {
+            self.send({
+              type: 'message.rejected',
+              code: 'ERR_MODEL_REJECTED',
+              message: error instanceof Error ? error.message : String(error),
+              socketId: context.socketId,
+              at: now(),
+            });
+          }
+        },
+        renderView: () => scheduleRender(),
+        sendGreeting: enqueueActions(({ context, enqueue }) => {
+          const frames = [
+            ...(protocol.greeting?.(context, model) ?? []),
+            ...greetingFrames(resolved.greeting?.(context, model)),
+          ];
+          if (frames.length === 0) return;
+          enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
+          enqueue.assign(({ context: latest }) => ({
+            counters: { ...latest.counters, sent: latest.counters.sent + frames.length },
+          }));
+        }),
+        planRetry: assign(({ context }) => {
+          const nextDelayMs = computeRetryDelay(
+            config.reconnect,
+            context.attempt,
+            random(),
+            context.lastError?.closeCode,
+          );
+          return { nextDelayMs, nextRetryAt: now() + nextDelayMs };
+        }),
+        recordPing: assign({ pingSentAt: () => now() }),
+      },
+      guards: {
+        isReconnectableClose: ({ event }) =>
+          event.type !== 'socket.closed' ||
+          resolved.shouldReconnect({ code: event.code, reason: event.reason, wasClean: event.wasClean }),
+        isPongOverdue: ({ context }) =>
+          config.heartbeat !== null &&
+          context.pingSentAt !== null &&
+          context.lastInboundAt < context.pingSentAt &&
+          now() - context.pingSentAt >= config.heartbeat.timeoutMs,
+      },
+    });
+
+    const history: HistoryEntry[] = [];
+    let lastState: StateName | null = null;
+    let lastError: ConnectionContext['lastError'] = null;
+    const record = (inspection: InspectionEvent) => {
+      if (inspection.type !== '@xstate.snapshot' || inspection.actorRef !== actor) return;
+      const snapshot = inspection.snapshot as ConnectionSnapshot;
+      const error = snapshot.context.lastError;
+      const newError = error !== lastError;
+      lastError = error;
+      const state = stateNameOf(snapshot);
+      if (state === lastState) return;
+      lastState = state;
+      const entry: HistoryEntry = { state, at: now(), event: inspection.event.type };
+      if (error !== null && newError && (state === 'errored' || state === 'closed')) entry.error = error;
+      history.push(entry);
+      if (history.length > resolved.historyLimit) history.splice(0, history.length - resolved.historyLimit);
+    };
+
+    const actor: ConnectionActor = createActor(machine, {
+      input: { config },
+      ...(resolved.clock ? { clock: resolved.clock } : {}),
+      inspect: (inspection) => record(inspection),
+    });
+
+    let status = statusOf(actor.getSnapshot());
+    const listeners = new Set<(status: ConnectionStatus) => void>();
+    actor.subscribe({
+      next: (snapshot) => {
+        const next = statusOf(snapshot);
+        if (sameStatus(next, status)) return;
+        status = next;
+        for (const listener of [...listeners]) listener(status);
+      },
+      error: (error) => {
+        // A throw inside the machine is a bug in statesocket or in a provided effect: surface it.
+        queueMicrotask(() => {
+          throw error;
+        });
+      },
+    });
+
+    function scheduleRender(): void {
+      if (view === undefined || cancelRender !== null || stopped) return;
+      cancelRender = schedule(() => {
+        cancelRender = null;
+        if (stopped) return;
+        view.render(model.getData(), status);
+        actor.send({ type: 'view.rendered' });
+      });
+    }
+
+    function assertUsable(): void {
+      if (stopped) throw new StatesocketError('ERR_STOPPED', 'this connection was stopped with stop(); create a new one');
+    }
+
+    const connection: Connection<T> = {
+      start() {
+        assertUsable();
+        if (started) return;
+        started = true;
+        actor.start();
+        actor.send({ type: 'client.connect' });
+      },
+      stop() {
+        if (stopped) return;
+        stopped = true;
+        cancelRender?.();
+        cancelRender = null;
+        actor.stop();
+      },
+      connect() {
+        assertUsable();
+        if (!started) return connection.start();
+        actor.send({ type: 'client.connect' });
+      },
+      send(message) {
+        assertUsable();
+        const { frame, ackId } = protocol.encode(message);
+        if (exceedsBytes(frame, config.maxMessageBytes)) {
+          throw new StatesocketError(
+            'ERR_PAYLOAD_TOO_LARGE',
+            `message of ${frameBytes(frame)} bytes exceeds maxMessageBytes (${config.maxMessageBytes}); nothing was queued. ` +
+              'Split it, or raise maxMessageBytes (and the server limit) together.',
+          );
+        }
+        const snapshot = actor.getSnapshot();
+        const queues = ackId !== undefined || !snapshot.matches({ session: { open: { flow: 'flowing' } } });
+        const { limit, overflow } = config.outbox;
+        if (queues && overflow === 'reject' && snapshot.context.outbox.length >= limit) {
+          throw new StatesocketError(
+            'ERR_OUTBOX_FULL',
+            `the outbox holds ${snapshot.context.outbox.length} of ${limit} entries and outbox.overflow is 'reject'; ` +
+              'nothing queued was lost. Wait for the connection to open, or raise outbox.limit.',
+          );
+        }
+        actor.send(ackId === undefined ? { type: 'client.send', frame } : { type: 'client.send', frame, ackId });
+      },
+      retry() {
+        assertUsable();
+        actor.send({ type: 'client.retry' });
+      },
+      disconnect(code = 1000, reason = '') {
+        assertUsable();
+        if (!isSendableCloseCode(code)) {
+          throw new RangeError(`statesocket: disconnect code must be 1000 or 3000–4999; received ${code}`);
+        }
+        if (typeof reason !== 'string' || utf8Length(reason) > 123) {
+          throw new RangeError(
+            `statesocket: disconnect reason must be a string of at most 123 UTF-8 bytes; received ${
+              typeof reason === 'string' ? `${utf8Length(reason)} bytes` : typeof reason
+            }`,
+          );
+        }
+        actor.send({ type: 'client.disconnect', code, reason });
+      },
+      setOnline(online) {
+        if (stopped) return;
+        actor.send({ type: online ? 'network.online' : 'network.offline' });
+      },
+      getStatus: () => status,
+      subscribe(listener) {
+        listeners.add(listener);
+        return () => {
+          listeners.delete(listener);
+        };
+      },
+      get history() {
+        return history;
+      },
+      model,
+      actor,
+    };
+
+    if (resolved.autoStart) connection.start();
+    return connection;
+  };
+}
+
+export type { ConnectionContext };

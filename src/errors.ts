@@ -1,0 +1,40 @@
+/**
+ * The one error class of statesocket. Tell errors apart by `code`, never by
+ * message text; the codes are listed in the README's error table.
+ */
+import type { ErrorCode } from '../machines/connection.types.js';
+
+export type { ErrorCode };
+
+/** Every error code with what it means; the README's table is generated from the same words. */
+export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
+  ERR_CONNECT_TIMEOUT: 'The handshake did not complete within connectTimeoutMs; the attempt was abandoned.',
+  ERR_SOCKET: 'The socket reported an error (refused connection, bad handshake, protocol violation).',
+  ERR_ABNORMAL_CLOSE: 'The connection closed with a code the close policy reconnects after (1006, 1011, 1012, ...).',
+  ERR_FATAL_CLOSE: 'The server closed with a code the close policy does not retry (1008, 4401, ...); the code is kept.',
+  ERR_HEARTBEAT_TIMEOUT: 'No inbound frame arrived within heartbeat.timeoutMs after a ping: the link is half-open.',
+  ERR_URL: 'The url provider threw or rejected, or returned something that is not a ws:// or wss:// URL.',
+  ERR_OFFLINE: 'The environment reported that the network is offline; the machine waits for network.online.',
+  ERR_RETRIES_EXHAUSTED: 'reconnect.maxAttempts reconnects failed in a row; the machine stopped in closed.',
+  ERR_MALFORMED_FRAME: 'An inbound frame could not be parsed; it was rejected and counted.',
+  ERR_UNKNOWN_MESSAGE: 'An inbound message is not one the protocol knows; it was rejected and counted.',
+  ERR_PAYLOAD_TOO_LARGE: 'A frame exceeds maxMessageBytes: send() throws, an inbound one is rejected and counted.',
+  ERR_MODEL_REJECTED: 'model.update threw on a message; it was rejected and counted.',
+  ERR_OUTBOX_FULL: 'send() found the outbox at outbox.limit under the reject policy; nothing queued was lost.',
+  ERR_STOPPED: 'The connection was stopped with stop(); it cannot be used again.',
+};
+
+export class StatesocketError extends Error {
+  override readonly name = 'StatesocketError';
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** True when `error` is a StatesocketError, optionally with the given code. */
+export function isStatesocketError(error: unknown, code?: ErrorCode): error is StatesocketError {
+  return error instanceof StatesocketError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,427 @@
+/**
+ * `createConnection` options: one interface, one defaults object, one
+ * validation step that names the option and the value it received.
+ */
+import type { ConnectionConfig, ConnectionContext, OverflowPolicy } from '../machines/connection.types.js';
+import type { CloseEventInfo } from './close-codes.js';
+import { shouldReconnect as defaultShouldReconnect } from './close-codes.js';
+import { encodeJsonFrame, parseJsonFrame } from './frames.js';
+import type { Protocol } from './protocol.js';
+import { rawProtocol } from './protocol.js';
+import { frameScheduler } from './scheduler.js';
+import type { UrlProvider } from './socket.js';
+import { urlProblem } from './socket.js';
+import type { Clock, Frame, Model, RenderScheduler, View, WebSocketConstructor } from './types.js';
+
+export interface ReconnectOptions {
+  /**
+   * First backoff ceiling, in milliseconds.
+   * @default 500
+   */
+  initialDelayMs: number;
+  /**
+   * Largest backoff ceiling, in milliseconds.
+   * @default 30000
+   */
+  maxDelayMs: number;
+  /**
+   * Growth of the ceiling per failed attempt.
+   * @default 2
+   */
+  factor: number;
+  /**
+   * Reconnects allowed after failures in a row (the first connect is not counted).
+   * When they are used up the machine goes to `closed` with `ERR_RETRIES_EXHAUSTED`.
+   * @default Infinity
+   */
+  maxAttempts: number;
+  /**
+   * How long a connection must stay open before the attempt counter resets, in
+   * milliseconds. A server that accepts and drops at once makes the waits grow.
+   * @default 5000
+   */
+  stableAfterMs: number;
+  /**
+   * Smallest wait after a close with 1012 (service restart) or 1013 (try again later), in milliseconds.
+   * @default 5000
+   */
+  serviceRestartDelayMs: number;
+  /**
+   * Decides whether a close from the other side is worth a reconnect.
+   * @default shouldReconnect from `close-codes.ts` (see its table)
+   */
+  shouldReconnect: (close: CloseEventInfo) => boolean;
+}
+
+export interface HeartbeatOptions {
+  /** Time between pings while open, in milliseconds. */
+  intervalMs: number;
+  /** How long after a ping an inbound frame must arrive, in milliseconds, before the link counts as dead. */
+  timeoutMs: number;
+  /**
+   * The ping frame.
+   * @default the protocol's ping, else `'{"type":"ping"}'`
+   */
+  message?: Frame;
+}
+
+export interface OutboxOptions {
+  /**
+   * Most entries kept (queued sends plus sends waiting for an ack).
+   * @default 1000
+   */
+  limit?: number;
+  /**
+   * What a send does when the outbox is full: `reject` throws `ERR_OUTBOX_FULL`
+   * and loses nothing queued; `drop-oldest` and `drop-newest` drop one entry and count it.
+   * @default 'reject'
+   */
+  overflow?: OverflowPolicy;
+}
+
+/** The frames a greeting returns: text, binary, or values sent as JSON. */
+export type GreetingResult = Frame | object | ReadonlyArray<Frame | object> | null | undefined;
+
+export interface ConnectionOptions<T = unknown> {
+  /** Where to connect: a `ws://`/`wss://` URL, or a function called before every attempt (may be async). */
+  url: UrlProvider;
+  /**
+   * WebSocket subprotocols.
+   * @default undefined
+   */
+  protocols?: string | string[];
+  /**
+   * The WebSocket constructor.
+   * @default the platform's: native `WebSocket` in browsers, `ws` in Node (through the package's `node` export)
+   */
+  WebSocket?: WebSocketConstructor;
+  /**
+   * The Model: receives every accepted message.
+   * @default createStore()
+   */
+  model?: Model<T>;
+  /**
+   * The View: rendered at most once per frame with the model's data and the status.
+   * @default none (nothing is rendered)
+   */
+  view?: View<T>;
+  /**
+   * The protocol layer that classifies inbound messages and encodes outgoing ones.
+   * @default rawProtocol
+   */
+  protocol?: Protocol<T>;
+  /**
+   * Reconnect policy, or `false` to never reconnect (a failure goes to `closed`).
+   * @default see ReconnectOptions
+   */
+  reconnect?: false | Partial<ReconnectOptions>;
+  /**
+   * Longest wait for the handshake, in milliseconds.
+   * @default 10000
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Longest wait for the closing handshake we start, in milliseconds; then the socket is forced closed.
+   * @default 2000
+   */
+  closeTimeoutMs?: number;
+  /**
+   * Ping/timeout liveness check; needs a server that answers. `false` to turn it off.
+   * @default false
+   */
+  heartbeat?: false | HeartbeatOptions;
+  /**
+   * First frame(s) of every connection, sent on open before the outbox (authentication, resume).
+   * Runs after the protocol's own greeting.
+   * @default none
+   */
+  greeting?: (context: ConnectionContext, model: Model<T>) => GreetingResult;
+  /** Queue for sends made while not open. */
+  outbox?: OutboxOptions;
+  /**
+   * While the socket's `bufferedAmount` is above this many bytes, new sends wait in the outbox.
+   * @default 1048576 (1 MiB)
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Largest frame in either direction, in bytes: larger sends throw `ERR_PAYLOAD_TOO_LARGE`, larger inbound frames are rejected.
+   * @default 1048576 (1 MiB)
+   */
+  maxMessageBytes?: number;
+  /**
+   * Parses a frame (text, or binary as an ArrayBuffer). Throwing rejects it with `ERR_MALFORMED_FRAME`.
+   * @default JSON.parse (binary frames as UTF-8 JSON)
+   */
+  parse?: (data: string | ArrayBuffer) => unknown;
+  /**
+   * Close the socket when the environment reports `network.offline`.
+   * @default true
+   */
+  closeOnOffline?: boolean;
+  /**
+   * The machine's timer source (XState's `clock`), e.g. a `SimulatedClock` in tests.
+   * @default the global setTimeout/clearTimeout
+   */
+  clock?: Clock;
+  /**
+   * Current time in milliseconds, used for liveness, `nextRetryAt` and history.
+   * @default Date.now
+   */
+  now?: () => number;
+  /**
+   * Random source in [0, 1) for backoff jitter, called once per wait.
+   * @default Math.random
+   */
+  random?: () => number;
+  /**
+   * The render scheduler that coalesces renders.
+   * @default requestAnimationFrame in browsers, a 16 ms frame in Node
+   */
+  schedule?: RenderScheduler;
+  /**
+   * Start and connect immediately.
+   * @default true
+   */
+  autoStart?: boolean;
+  /**
+   * How many entries `history` keeps (oldest dropped first).
+   * @default 200
+   */
+  historyLimit?: number;
+}
+
+/** Every default in one place. */
+export const DEFAULT_OPTIONS = {
+  connectTimeoutMs: 10_000,
+  closeTimeoutMs: 2_000,
+  reconnect: {
+    initialDelayMs: 500,
+    maxDelayMs: 30_000,
+    factor: 2,
+    maxAttempts: Infinity,
+    stableAfterMs: 5_000,
+    serviceRestartDelayMs: 5_000,
+    shouldReconnect: defaultShouldReconnect,
+  } satisfies ReconnectOptions,
+  heartbeatMessage: '{"type":"ping"}',
+  outbox: { limit: 1_000, overflow: 'reject' as OverflowPolicy },
+  maxBufferedBytes: 1_048_576,
+  maxMessageBytes: 1_048_576,
+  closeOnOffline: true,
+  autoStart: true,
+  historyLimit: 200,
+  /** How often a congested socket is looked at again (not an option: an implementation detail). */
+  drainCheckMs: 50,
+} as const;
+
+export interface ResolvedOptions<T> {
+  config: ConnectionConfig;
+  url: UrlProvider;
+  protocols: string | string[] | undefined;
+  WebSocket: WebSocketConstructor;
+  model: Model<T> | undefined;
+  view: View<T> | undefined;
+  protocol: Protocol<T>;
+  shouldReconnect: (close: CloseEventInfo) => boolean;
+  greeting: ((context: ConnectionContext, model: Model<T>) => GreetingResult) | undefined;
+  parse: (data: string | ArrayBuffer) => unknown;
+  clock: Clock | undefined;
+  now: () => number;
+  random: () => number;
+  schedule: RenderScheduler;
+  autoStart: boolean;
+  historyLimit: number;
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return typeof value;
+  }
+}
+
+function number(name: string, value: unknown, fallback: number, check: { min?: number; integer?: boolean; infinite?: boolean }): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw new TypeError(`statesocket: option \`${name}\` must be a number; received ${describeValue(value)}`);
+  }
+  if (!Number.isFinite(value) && !(check.infinite && value === Infinity)) {
+    throw new RangeError(`statesocket: option \`${name}\` must be finite; received ${value}`);
+  }
+  if (check.min !== undefined && value < check.min) {
+    throw new RangeError(`statesocket: option \`${name}\` must be at least ${check.min}; received ${value}`);
+  }
+  if (check.integer && Number.isFinite(value) && !Number.isInteger(value)) {
+    throw new RangeError(`statesocket: option \`${name}\` must be a whole number; received ${value}`);
+  }
+  return value;
+}
+
+function fn<F>(name: string, value: unknown, fallback: F): F {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'function') {
+    throw new TypeError(`statesocket: option \`${name}\` must be a function; received ${describeValue(value)}`);
+  }
+  return value as F;
+}
+
+function object(name: string, value: unknown): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new TypeError(`statesocket: option \`${name}\` must be an object; received ${describeValue(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+const KNOWN_OPTIONS = new Set([
+  'url', 'protocols', 'WebSocket', 'model', 'view', 'protocol', 'reconnect', 'connectTimeoutMs',
+  'closeTimeoutMs', 'heartbeat', 'greeting', 'outbox', 'maxBufferedBytes', 'maxMessageBytes', 'parse',
+  'closeOnOffline', 'clock', 'now', 'random', 'schedule', 'autoStart', 'historyLimit',
+]);
+
+/**
+ * Validates options and fills in defaults.
+ * @throws TypeError or RangeError naming the option and the value received
+ */
+export function resolveOptions<T>(
+  options: ConnectionOptions<T>,
+  platformWebSocket: WebSocketConstructor | undefined,
+): ResolvedOptions<T> {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`statesocket: createConnection needs an options object; received ${describeValue(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) throw new TypeError(`statesocket: unknown option \`${key}\``);
+  }
+  const { url } = options;
+  if (typeof url === 'string') {
+    const problem = urlProblem(url);
+    if (problem !== null) throw new TypeError(`statesocket: option \`url\`: ${problem}`);
+  } else if (typeof url !== 'function') {
+    throw new TypeError(`statesocket: option \`url\` must be a ws:// URL or a function returning one; received ${describeValue(url)}`);
+  }
+  const protocols = options.protocols;
+  if (
+    protocols !== undefined &&
+    typeof protocols !== 'string' &&
+    !(Array.isArray(protocols) && protocols.every((p) => typeof p === 'string'))
+  ) {
+    throw new TypeError(`statesocket: option \`protocols\` must be a string or an array of strings; received ${describeValue(protocols)}`);
+  }
+  const WebSocket = options.WebSocket ?? platformWebSocket;
+  if (typeof WebSocket !== 'function') {
+    throw new TypeError(
+      'statesocket: option `WebSocket` is required here: this platform has no global WebSocket ' +
+        `(received ${describeValue(options.WebSocket)}). In Node, import from "statesocket" (which uses ws) or pass WebSocket from "ws".`,
+    );
+  }
+
+  let reconnect: ConnectionConfig['reconnect'];
+  let shouldReconnect: (close: CloseEventInfo) => boolean = DEFAULT_OPTIONS.reconnect.shouldReconnect;
+  if (options.reconnect === false) {
+    const { shouldReconnect: _policy, ...rest } = DEFAULT_OPTIONS.reconnect;
+    reconnect = { ...rest, enabled: false };
+  } else {
+    const r = object('reconnect', options.reconnect) ?? {};
+    const d = DEFAULT_OPTIONS.reconnect;
+    for (const key of Object.keys(r)) {
+      if (!(key in d)) throw new TypeError(`statesocket: unknown option \`reconnect.${key}\``);
+    }
+    reconnect = {
+      enabled: true,
+      initialDelayMs: number('reconnect.initialDelayMs', r.initialDelayMs, d.initialDelayMs, { min: 0 }),
+      maxDelayMs: number('reconnect.maxDelayMs', r.maxDelayMs, d.maxDelayMs, { min: 0 }),
+      factor: number('reconnect.factor', r.factor, d.factor, { min: 1 }),
+      maxAttempts: number('reconnect.maxAttempts', r.maxAttempts, d.maxAttempts, { min: 0, integer: true, infinite: true }),
+      stableAfterMs: number('reconnect.stableAfterMs', r.stableAfterMs, d.stableAfterMs, { min: 0 }),
+      serviceRestartDelayMs: number('reconnect.serviceRestartDelayMs', r.serviceRestartDelayMs, d.serviceRestartDelayMs, { min: 0 }),
+    };
+    if (reconnect.maxDelayMs < reconnect.initialDelayMs) {
+      throw new RangeError(
+        `statesocket: option \`reconnect.maxDelayMs\` (${reconnect.maxDelayMs}) must be at least \`reconnect.initialDelayMs\` (${reconnect.initialDelayMs})`,
+      );
+    }
+    shouldReconnect = fn('reconnect.shouldReconnect', r.shouldReconnect, shouldReconnect);
+  }
+
+  const protocol = (options.protocol ?? rawProtocol) as Protocol<T>;
+  if (typeof protocol !== 'object' || protocol === null || typeof protocol.decode !== 'function' || typeof protocol.encode !== 'function') {
+    throw new TypeError(`statesocket: option \`protocol\` must have decode() and encode(); received ${describeValue(options.protocol)}`);
+  }
+
+  let heartbeat: ConnectionConfig['heartbeat'] = null;
+  if (options.heartbeat !== undefined && options.heartbeat !== false) {
+    const h = object('heartbeat', options.heartbeat) ?? {};
+    if (h.intervalMs === undefined || h.timeoutMs === undefined) {
+      throw new TypeError(`statesocket: option \`heartbeat\` needs intervalMs and timeoutMs; received ${describeValue(h)}`);
+    }
+    const message = h.message ?? protocol.ping ?? DEFAULT_OPTIONS.heartbeatMessage;
+    heartbeat = {
+      intervalMs: number('heartbeat.intervalMs', h.intervalMs, 0, { min: 1 }),
+      timeoutMs: number('heartbeat.timeoutMs', h.timeoutMs, 0, { min: 1 }),
+      message: encodeJsonFrame(message),
+    };
+  }
+
+  const outboxOption = object('outbox', options.outbox) ?? {};
+  const overflow = outboxOption.overflow ?? DEFAULT_OPTIONS.outbox.overflow;
+  if (overflow !== 'reject' && overflow !== 'drop-oldest' && overflow !== 'drop-newest') {
+    throw new TypeError(`statesocket: option \`outbox.overflow\` must be 'reject', 'drop-oldest' or 'drop-newest'; received ${describeValue(overflow)}`);
+  }
+  const closeOnOffline = options.closeOnOffline ?? DEFAULT_OPTIONS.closeOnOffline;
+  if (typeof closeOnOffline !== 'boolean') {
+    throw new TypeError(`statesocket: option \`closeOnOffline\` must be a boolean; received ${describeValue(closeOnOffline)}`);
+  }
+  const autoStart = options.autoStart ?? DEFAULT_OPTIONS.autoStart;
+  if (typeof autoStart !== 'boolean') {
+    throw new TypeError(`statesocket: option \`autoStart\` must be a boolean; received ${describeValue(autoStart)}`);
+  }
+  if (options.model !== undefined && (typeof options.model?.update !== 'function' || typeof options.model?.getData !== 'function')) {
+    throw new TypeError(`statesocket: option \`model\` must have update() and getData(); received ${describeValue(options.model)}`);
+  }
+  if (options.view !== undefined && typeof options.view?.render !== 'function') {
+    throw new TypeError(`statesocket: option \`view\` must have render(); received ${describeValue(options.view)}`);
+  }
+  const clock = object('clock', options.clock) as Clock | undefined;
+  if (clock !== undefined && (typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function')) {
+    throw new TypeError('statesocket: option `clock` must have setTimeout() and clearTimeout()');
+  }
+
+  const config: ConnectionConfig = {
+    connectTimeoutMs: number('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_OPTIONS.connectTimeoutMs, { min: 1 }),
+    closeTimeoutMs: number('closeTimeoutMs', options.closeTimeoutMs, DEFAULT_OPTIONS.closeTimeoutMs, { min: 0 }),
+    reconnect,
+    heartbeat,
+    outbox: {
+      limit: number('outbox.limit', outboxOption.limit, DEFAULT_OPTIONS.outbox.limit, { min: 0, integer: true }),
+      overflow,
+    },
+    maxBufferedBytes: number('maxBufferedBytes', options.maxBufferedBytes, DEFAULT_OPTIONS.maxBufferedBytes, { min: 0 }),
+    maxMessageBytes: number('maxMessageBytes', options.maxMessageBytes, DEFAULT_OPTIONS.maxMessageBytes, { min: 1 }),
+    closeOnOffline,
+    drainCheckMs: DEFAULT_OPTIONS.drainCheckMs,
+  };
+
+  return {
+    config,
+    url,
+    protocols,
+    WebSocket,
+    model: options.model,
+    view: options.view,
+    protocol,
+    shouldReconnect,
+    greeting: fn('greeting', options.greeting, undefined),
+    parse: fn('parse', options.parse, parseJsonFrame),
+    clock,
+    now: fn('now', options.now, Date.now),
+    random: fn('random', options.random, Math.random),
+    schedule: fn('schedule', options.schedule, undefined) ?? frameScheduler(),
+    autoStart,
+    historyLimit: number('historyLimit', options.historyLimit, DEFAULT_OPTIONS.historyLimit, { min: 0, integer: true }),
+  };
+}

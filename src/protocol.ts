@@ -1,0 +1,36 @@
+/**
+ * The protocol layer: turns parsed inbound messages into machine events and
+ * outgoing messages into frames. `rawProtocol` passes everything through; the
+ * sync protocol (`sync-protocol.ts`) plugs in the same way.
+ */
+import type { ConnectionContext, ErrorCode } from '../machines/connection.types.js';
+import { encodeJsonFrame } from './frames.js';
+import type { Frame, Model } from './types.js';
+
+/** What one inbound message means to the machine. Only `message.received` reaches the Model. */
+export type InboundEvent =
+  | { type: 'message.received'; message: unknown }
+  | { type: 'ack.received'; id: string }
+  | { type: 'pong.received' }
+  | { type: 'resync.needed'; reason: string }
+  | { type: 'message.rejected'; code: ErrorCode; message: string };
+
+export interface Protocol<TData = unknown> {
+  /** Shown in status and logs. */
+  readonly name: string;
+  /** Classifies one parsed inbound message. */
+  decode(message: unknown): InboundEvent | InboundEvent[];
+  /** Serializes one outgoing message; `ackId` keeps it in the outbox until `ack.received` with that id. */
+  encode(message: unknown): { frame: Frame; ackId?: string };
+  /** Frames that open every connection, before the outbox is flushed (authentication, resume). */
+  greeting?(context: ConnectionContext, model: Model<TData>): Frame[];
+  /** The heartbeat ping this protocol understands, when the heartbeat option gives none. */
+  readonly ping?: Frame;
+}
+
+/** Any server: every parsed message is data for the Model; nothing waits for an ack. */
+export const rawProtocol: Protocol = {
+  name: 'raw',
+  decode: (message) => ({ type: 'message.received', message }),
+  encode: (message) => ({ frame: encodeJsonFrame(message) }),
+};

@@ -1,0 +1,215 @@
+/**
+ * The socket actor: one WebSocket for one attempt, adapted to machine events.
+ *
+ * Works with the browser's `WebSocket` and with `ws` (through the `on*`
+ * handler properties both have). It resolves the URL (string or provider),
+ * decodes every inbound frame through `parse` and the protocol layer, writes
+ * what the chart tells it to, and reports congestion. When the chart leaves
+ * the state that invoked it, the cleanup detaches every handler and closes or
+ * terminates whatever is still open: a stopped socket never talks again.
+ */
+import { fromCallback } from 'xstate';
+import type { ErrorCode, SocketCommand, SocketEvent, SocketInput } from '../machines/connection.types.js';
+import { exceedsBytes, frameBytes } from './frames.js';
+import type { InboundEvent, Protocol } from './protocol.js';
+import { redactUrl } from './redact.js';
+import type { Frame, WebSocketConstructor, WebSocketLike } from './types.js';
+
+/** `url` option: a URL, or a function called for every attempt (fresh tokens), possibly async. */
+export type UrlProvider = string | (() => string | Promise<string>);
+
+export interface SocketActorDeps {
+  WebSocket: WebSocketConstructor;
+  url: UrlProvider;
+  protocols: string | string[] | undefined;
+  parse: (data: string | ArrayBuffer) => unknown;
+  protocol: Protocol<never>;
+  maxMessageBytes: number;
+  maxBufferedBytes: number;
+  now: () => number;
+}
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSED = 3;
+
+type Emitted = SocketEvent extends infer E ? (E extends SocketEvent ? Omit<E, 'socketId' | 'at'> : never) : never;
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/** Checks that a resolved URL can be dialled; returns the problem, or null. */
+export function urlProblem(url: unknown): string | null {
+  if (typeof url !== 'string') return `expected a URL string, received ${url === null ? 'null' : typeof url}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `"${redactUrl(url)}" is not a valid URL`;
+  }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+    return `expected a ws:// or wss:// URL, received ${parsed.protocol}//`;
+  }
+  return null;
+}
+
+/** Turns one raw inbound frame into the events it stands for. Never throws. */
+export function decodeFrame(
+  data: unknown,
+  deps: Pick<SocketActorDeps, 'parse' | 'protocol' | 'maxMessageBytes'>,
+): InboundEvent[] {
+  let frame: string | ArrayBuffer;
+  if (typeof data === 'string' || data instanceof ArrayBuffer) frame = data;
+  else if (ArrayBuffer.isView(data)) {
+    frame = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+  } else {
+    return [{ type: 'message.rejected', code: 'ERR_MALFORMED_FRAME', message: `unsupported frame type ${typeof data}` }];
+  }
+  if (exceedsBytes(frame, deps.maxMessageBytes)) {
+    return [
+      {
+        type: 'message.rejected',
+        code: 'ERR_PAYLOAD_TOO_LARGE',
+        message: `inbound frame of ${frameBytes(frame)} bytes exceeds maxMessageBytes (${deps.maxMessageBytes})`,
+      },
+    ];
+  }
+  let parsed: unknown;
+  try {
+    parsed = deps.parse(frame);
+  } catch (error) {
+    const preview = typeof frame === 'string' ? JSON.stringify(frame.slice(0, 40)) : `${frame.byteLength} binary bytes`;
+    return [
+      {
+        type: 'message.rejected',
+        code: 'ERR_MALFORMED_FRAME',
+        message: `could not parse inbound frame ${preview}: ${describe(error)}`,
+      },
+    ];
+  }
+  try {
+    const decoded = deps.protocol.decode(parsed);
+    return Array.isArray(decoded) ? decoded : [decoded];
+  } catch (error) {
+    return [{ type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: describe(error) }];
+  }
+}
+
+/** Detaches our handlers and makes sure the socket goes away. */
+function release(socket: WebSocketLike): void {
+  socket.onopen = null;
+  socket.onmessage = null;
+  socket.onclose = null;
+  // `ws` emits 'error' when a CONNECTING socket is closed or terminated; with no
+  // listener that error would be thrown as an uncaught exception.
+  socket.onerror = () => {};
+  if (socket.readyState === CLOSED) return;
+  try {
+    if (typeof socket.terminate === 'function') socket.terminate();
+    else if (socket.readyState === CONNECTING || socket.readyState === OPEN) socket.close(1000);
+  } catch {
+    // closing a socket that is already going away: nothing left to do
+  }
+}
+
+/** The socket actor the chart invokes as `socket`. */
+export function createSocketActor(deps: SocketActorDeps) {
+  return fromCallback<SocketCommand, SocketInput>(({ input, sendBack, receive }) => {
+    const { socketId } = input;
+    let socket: WebSocketLike | null = null;
+    let stopped = false;
+
+    const emit = (event: Emitted) => {
+      if (!stopped) sendBack({ ...event, socketId, at: deps.now() } as SocketEvent);
+    };
+    const fail = (code: ErrorCode, message: string) => emit({ type: 'socket.errored', code, message });
+
+    const dial = (url: unknown) => {
+      if (stopped) return;
+      const problem = urlProblem(url);
+      if (problem !== null) return fail('ERR_URL', problem);
+      const target = url as string;
+      let created: WebSocketLike;
+      try {
+        created = new deps.WebSocket(target, deps.protocols);
+      } catch (error) {
+        return fail('ERR_URL', `cannot open ${redactUrl(target)}: ${describe(error)}`);
+      }
+      socket = created;
+      created.binaryType = 'arraybuffer';
+      created.onopen = () => emit({ type: 'socket.opened', url: redactUrl(target) });
+      created.onmessage = (event: { data: unknown }) => {
+        for (const inbound of decodeFrame(event.data, deps)) emit(inbound);
+      };
+      created.onerror = (event: { message?: string; error?: unknown } | undefined) => {
+        const message = event?.message ?? (event?.error !== undefined ? describe(event.error) : 'WebSocket error');
+        fail('ERR_SOCKET', message);
+      };
+      created.onclose = (event: { code?: number; reason?: string; wasClean?: boolean }) => {
+        emit({
+          type: 'socket.closed',
+          code: event.code ?? 1006,
+          reason: event.reason ?? '',
+          wasClean: event.wasClean ?? false,
+        });
+      };
+    };
+
+    let resolved: string | Promise<string>;
+    try {
+      resolved = typeof deps.url === 'function' ? deps.url() : deps.url;
+    } catch (error) {
+      fail('ERR_URL', `url provider threw: ${describe(error)}`);
+      return () => {
+        stopped = true;
+      };
+    }
+    if (typeof resolved === 'string') dial(resolved);
+    else {
+      Promise.resolve(resolved).then(dial, (error: unknown) => fail('ERR_URL', `url provider rejected: ${describe(error)}`));
+    }
+
+    const reportPressure = (current: WebSocketLike) => {
+      const bufferedAmount = current.bufferedAmount;
+      if (bufferedAmount > deps.maxBufferedBytes) emit({ type: 'socket.congested', bufferedAmount });
+      else emit({ type: 'socket.drained' });
+    };
+
+    receive((command) => {
+      const current = socket;
+      if (current === null) return;
+      switch (command.type) {
+        case 'write': {
+          for (const frame of command.frames) {
+            try {
+              current.send(frame as Frame);
+            } catch (error) {
+              // the browser throws while CONNECTING; the chart only writes when open
+              fail('ERR_SOCKET', `send failed: ${describe(error)}`);
+              return;
+            }
+          }
+          if (current.bufferedAmount > deps.maxBufferedBytes) reportPressure(current);
+          return;
+        }
+        case 'checkDrain':
+          reportPressure(current);
+          return;
+        case 'close':
+          try {
+            current.close(command.code, command.reason);
+          } catch (error) {
+            fail('ERR_SOCKET', `close failed: ${describe(error)}`);
+          }
+          return;
+      }
+    });
+
+    return () => {
+      stopped = true;
+      if (socket !== null) release(socket);
+    };
+  });
+}

@@ -1,0 +1,88 @@
+/**
+ * `createStore()`: the default Model. A keyed JSON document that applies
+ * `snapshot` and `patch` messages; any other message is kept as `lastMessage`.
+ *
+ * Every message is validated before anything changes, so a rejected message
+ * (the store throws, the connection counts it as `ERR_MODEL_REJECTED`) leaves
+ * the data exactly as it was.
+ */
+import type { Model } from './types.js';
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type StoreData = Readonly<Record<string, Json>>;
+
+export interface SnapshotMessage {
+  type: 'snapshot';
+  data: Record<string, Json>;
+}
+
+export interface PatchMessage {
+  type: 'patch';
+  set?: Record<string, Json>;
+  delete?: string[];
+}
+
+export interface Store extends Model<StoreData> {
+  /** The latest message that was neither a snapshot nor a patch. */
+  readonly lastMessage: unknown;
+  /** Number of snapshot and patch messages applied. */
+  readonly applied: number;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Checks a snapshot or patch; returns what is wrong, or null. */
+export function storeMessageProblem(message: Record<string, unknown>): string | null {
+  if (message.type === 'snapshot') {
+    return isRecord(message.data) ? null : 'snapshot.data must be an object';
+  }
+  if (message.set !== undefined && !isRecord(message.set)) return 'patch.set must be an object';
+  if (message.delete !== undefined) {
+    if (!Array.isArray(message.delete) || !message.delete.every((key) => typeof key === 'string')) {
+      return 'patch.delete must be an array of strings';
+    }
+  }
+  return null;
+}
+
+export function createStore(initial: Record<string, Json> = {}): Store {
+  const entries = new Map<string, Json>(Object.entries(initial));
+  let view: StoreData | null = null;
+  let lastMessage: unknown;
+  let applied = 0;
+
+  return {
+    update(message: unknown): void {
+      if (!isRecord(message) || (message.type !== 'snapshot' && message.type !== 'patch')) {
+        lastMessage = message;
+        return;
+      }
+      const problem = storeMessageProblem(message);
+      if (problem !== null) throw new TypeError(`createStore: ${problem}`);
+      if (message.type === 'snapshot') {
+        entries.clear();
+        for (const [key, value] of Object.entries(message.data as Record<string, Json>)) entries.set(key, value);
+      } else {
+        for (const key of (message.delete as string[] | undefined) ?? []) entries.delete(key);
+        for (const [key, value] of Object.entries((message.set as Record<string, Json> | undefined) ?? {})) {
+          entries.set(key, value);
+        }
+      }
+      applied++;
+      view = null;
+    },
+    /** The document as a frozen object; the same object until the next change. */
+    getData(): StoreData {
+      view ??= Object.freeze(Object.fromEntries(entries));
+      return view;
+    },
+    get lastMessage() {
+      return lastMessage;
+    },
+    get applied() {
+      return applied;
+    },
+  };
+}

@@ -1,0 +1,9 @@
+/**
+ * `statesocket/testing`: deterministic tests of a connection, your Model and
+ * your View. No real timers, no network, no sleeps.
+ */
+export { FakeWebSocket, createFakeSockets } from './fake-websocket.js';
+export type { FakeSockets } from './fake-websocket.js';
+export { TestClock, seededRandom } from './clock.js';
+export { createTestConnection } from './test-connection.js';
+export type { TestConnection, TestConnectionOptions } from './test-connection.js';

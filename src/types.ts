@@ -1,0 +1,87 @@
+/**
+ * Public plug-in types: the socket contract, Model, View and the status a view receives.
+ */
+import type {
+  CloseInfo,
+  ConnectionContext,
+  Counters,
+  ErrorInfo,
+  Frame,
+  RejectedInfo,
+  StateName,
+} from '../machines/connection.types.js';
+
+export type { CloseInfo, ConnectionContext, Counters, ErrorInfo, Frame, RejectedInfo, StateName };
+
+/**
+ * What statesocket needs of a WebSocket: the browser's `WebSocket` and `ws`
+ * both fit. Handler parameters are typed loosely on purpose: a precise event
+ * type makes `ws`'s class fail to match under strictFunctionTypes.
+ */
+export interface WebSocketLike {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  binaryType: string;
+  /* eslint-disable @typescript-eslint/no-explicit-any */
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+  /* eslint-enable @typescript-eslint/no-explicit-any */
+  send(data: Frame): void;
+  close(code?: number, reason?: string): void;
+  /** `ws` only: drop the connection without a closing handshake. */
+  terminate?(): void;
+}
+
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/** The Model of MVC: receives every accepted message, hands its data to the view. */
+export interface Model<T = unknown> {
+  /** Applies one message. Throwing rejects the message (`ERR_MODEL_REJECTED`); leave the data untouched then. */
+  update(message: unknown): void;
+  getData(): T;
+}
+
+/** The View of MVC: called at most once per frame with the latest data and status. */
+export interface View<T = unknown> {
+  render(data: T, status: ConnectionStatus): void;
+}
+
+/** A point-in-time view of the connection, derived from the machine's snapshot. */
+export interface ConnectionStatus {
+  state: StateName;
+  /** Reconnect attempts since the last stable open. */
+  attempt: number;
+  /** When the next reconnect attempt starts, on the connection's `now()` clock; null unless waiting. */
+  nextRetryAt: number | null;
+  nextDelayMs: number | null;
+  online: boolean;
+  /** The URL of the current or last attempt, secrets redacted. */
+  url: string | null;
+  lastError: ErrorInfo | null;
+  lastClose: CloseInfo | null;
+  lastRejected: RejectedInfo | null;
+  outboxSize: number;
+  counters: Readonly<Counters>;
+}
+
+/** One entry of `connection.history`. */
+export interface HistoryEntry {
+  state: StateName;
+  /** `now()` when the state was entered. */
+  at: number;
+  /** The event that caused the transition. */
+  event: string;
+  /** The error recorded by that transition, if it recorded one. */
+  error?: ErrorInfo;
+}
+
+/** Schedules `flush` for the next frame and returns a function that cancels it. */
+export type RenderScheduler = (flush: () => void) => () => void;
+
+/** The timer source of the machine: XState's `clock` option (`SimulatedClock` in tests). */
+export interface Clock {
+  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
+  clearTimeout(id: unknown): void;
+}
