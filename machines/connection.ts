@@ -116,8 +116,10 @@ export const connectionMachine = setup({
       if (event.reason) lastError.message = event.reason;
       return { lastError };
     }),
+    /** With reconnect enabled, the failure that used up the last attempt; with it disabled, the failure stays. */
     recordRetriesExhausted: assign(({ context }) => {
       const last = context.lastError;
+      if (!context.config.reconnect.enabled) return {};
       const lastError: ErrorInfo = {
         code: 'ERR_RETRIES_EXHAUSTED',
         message: `gave up after ${context.attempt} reconnect attempt(s); last error: ${last?.code ?? 'none'}`,
@@ -275,8 +277,7 @@ export const connectionMachine = setup({
       },
     },
     session: {
-      entry: 'nextSocket',
-      exit: 'clearCloseRequest',
+      entry: ['nextSocket', 'clearCloseRequest'],
       invoke: {
         id: 'socket',
         src: 'socket',

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { isSendableCloseCode, shouldReconnect } from '../src/close-codes.js';
+import { createTestConnection } from '../src/testing/index.js';
+
+const close = (code: number) => ({ code, reason: '', wasClean: true });
+
+describe('close codes', () => {
+  it.each([1000, 1001, 1005, 1006, 1011, 1012, 1013, 1014, 1015, 1004, 2000, 3001, 3999])(
+    'reconnects after %i',
+    (code) => expect(shouldReconnect(close(code))).toBe(true),
+  );
+
+  it.each([1002, 1003, 1007, 1008, 1009, 1010, 3000, 3003, 4000, 4401, 4403, 4999])(
+    'treats %i as fatal',
+    (code) => expect(shouldReconnect(close(code))).toBe(false),
+  );
+
+  it.each([
+    [1000, true],
+    [3000, true],
+    [4999, true],
+    [999, false],
+    [1001, false],
+    [1006, false],
+    [2999, false],
+    [5000, false],
+    [3000.5, false],
+  ])('allows a client to send %d: %s', (code, allowed) => {
+    expect(isSendableCloseCode(code)).toBe(allowed);
+  });
+
+  it('goes to closed and keeps the code on 4401', () => {
+    const t = createTestConnection();
+    t.open();
+    t.socket.close(4401, 'bad token');
+    const status = t.connection.getStatus();
+    expect(status.state).toBe('closed');
+    expect(status.lastError).toEqual({ code: 'ERR_FATAL_CLOSE', closeCode: 4401, message: 'bad token' });
+    expect(status.lastClose).toEqual({ code: 4401, reason: 'bad token', wasClean: true });
+    expect(t.clock.pendingTimers).toBe(0);
+    t.connection.stop();
+  });
+
+  it('reconnects after a 1000 sent by the server (a deploy)', () => {
+    const t = createTestConnection();
+    t.open();
+    t.socket.close(1000, 'deploy');
+    expect(t.connection.getStatus()).toMatchObject({ state: 'errored', lastError: { code: 'ERR_ABNORMAL_CLOSE', closeCode: 1000 } });
+    t.connection.stop();
+  });
+
+  it('lets the policy be replaced', () => {
+    const t = createTestConnection({ reconnect: { shouldReconnect: ({ code }) => code === 4401 } });
+    t.open();
+    t.socket.close(4401, 'token expired: fetch a new one');
+    expect(t.connection.getStatus().state).toBe('errored');
+    t.connection.stop();
+  });
+});
