@@ -238,6 +238,9 @@ export const connectionMachine = setup({
     stableAfter: ({ context }) => context.config.reconnect.stableAfterMs,
     heartbeatInterval: ({ context }) => context.config.heartbeat?.intervalMs ?? 0,
     heartbeatTimeout: ({ context }) => context.config.heartbeat?.timeoutMs ?? 0,
+    /** What is left of the interval after the timeout check: pings stay intervalMs apart. */
+    heartbeatRest: ({ context }) =>
+      Math.max(0, (context.config.heartbeat?.intervalMs ?? 0) - (context.config.heartbeat?.timeoutMs ?? 0)),
     drainCheck: ({ context }) => context.config.drainCheckMs,
   },
 }).createMachine({
@@ -394,6 +397,12 @@ export const connectionMachine = setup({
                     heartbeatInterval: { target: 'awaitingPong', actions: ['recordPing', 'sendPing'] },
                   },
                 },
+                /** The ping was answered: the next one goes out intervalMs after the last. */
+                answered: {
+                  after: {
+                    heartbeatRest: { target: 'awaitingPong', actions: ['recordPing', 'sendPing'] },
+                  },
+                },
                 awaitingPong: {
                   after: {
                     heartbeatTimeout: [
@@ -415,7 +424,7 @@ export const connectionMachine = setup({
                           'recordRetriesExhausted',
                         ],
                       },
-                      { guard: 'hasInboundSincePing', target: 'waiting' },
+                      { guard: 'hasInboundSincePing', target: 'answered' },
                       // the timer fired before `timeoutMs` had passed on now(): wait again
                       { target: 'awaitingPong', reenter: true },
                     ],

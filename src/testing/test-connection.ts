@@ -11,7 +11,7 @@ import { TestClock, seededRandom } from './clock.js';
 import type { FakeSockets, FakeWebSocket } from './fake-websocket.js';
 import { createFakeSockets } from './fake-websocket.js';
 
-export type TestConnectionOptions<T> = Omit<ConnectionOptions<T>, 'WebSocket' | 'clock' | 'now' | 'url'> & {
+export type TestConnectionOptions<T> = Omit<ConnectionOptions<T>, 'WebSocket' | 'clock' | 'url'> & {
   /** @default 'ws://statesocket.test/' */
   url?: ConnectionOptions<T>['url'];
   /**
@@ -49,7 +49,7 @@ export function createTestConnection<T = unknown>(options: TestConnectionOptions
     ...rest,
     url,
     clock,
-    now: () => clock.now(),
+    now: rest.now ?? (() => clock.now()),
   });
   return {
     connection,

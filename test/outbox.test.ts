@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import type { Protocol } from '../src/protocol.js';
+import { rawProtocol } from '../src/protocol.js';
+import { isStatesocketError } from '../src/errors.js';
+import { createTestConnection } from '../src/testing/index.js';
+
+/** A protocol whose `op` messages wait for `{type:'ack', id}`. */
+const ackingProtocol: Protocol = {
+  name: 'acking',
+  decode: (message) => {
+    const m = message as { type?: string; id?: string };
+    return m.type === 'ack' && typeof m.id === 'string' ? { type: 'ack.received', id: m.id } : { type: 'message.received', message };
+  },
+  encode: (message) => {
+    const m = message as { type?: string; id?: string };
+    const frame = JSON.stringify(message);
+    return m.type === 'op' && m.id !== undefined ? { frame, ackId: m.id } : { frame };
+  },
+};
+
+function codeOf(fn: () => void): string | undefined {
+  try {
+    fn();
+  } catch (error) {
+    return isStatesocketError(error) ? error.code : String(error);
+  }
+  return undefined;
+}
+
+describe('outbox', () => {
+  it('transmits at once while open', () => {
+    const t = createTestConnection();
+    t.open();
+    t.connection.send({ n: 1 });
+    expect(t.socket.sentMessages()).toEqual([{ n: 1 }]);
+    expect(t.connection.getStatus().outboxSize).toBe(0);
+    expect(t.connection.getStatus().counters.sent).toBe(1);
+    t.connection.stop();
+  });
+
+  it('queues while not open and flushes in order right after the greeting', () => {
+    const t = createTestConnection({ greeting: () => [{ type: 'hello' }, 'auth'] });
+    for (let n = 1; n <= 3; n++) t.connection.send({ n });
+    expect(t.connection.getStatus().outboxSize).toBe(3);
+    t.open();
+    expect(t.socket.sent).toEqual(['{"type":"hello"}', 'auth', '{"n":1}', '{"n":2}', '{"n":3}']);
+    expect(t.connection.getStatus().outboxSize).toBe(0);
+    t.connection.send({ n: 4 });
+    expect(t.socket.sent.at(-1)).toBe('{"n":4}');
+    t.connection.stop();
+  });
+
+  it('sends the greeting again on every open', () => {
+    const t = createTestConnection({ greeting: (context) => ({ type: 'hello', socket: context.socketId }) });
+    t.open();
+    t.socket.drop();
+    t.connection.retry();
+    t.open();
+    expect(t.sockets.all.map((s) => s.sentMessages())).toEqual([[{ type: 'hello', socket: 1 }], [{ type: 'hello', socket: 2 }]]);
+    t.connection.stop();
+  });
+
+  it("throws ERR_OUTBOX_FULL under 'reject' and loses nothing queued", () => {
+    const t = createTestConnection({ outbox: { limit: 2 } });
+    t.connection.send('a');
+    t.connection.send('b');
+    expect(codeOf(() => t.connection.send('c'))).toBe('ERR_OUTBOX_FULL');
+    t.open();
+    expect(t.socket.sent).toEqual(['a', 'b']);
+    t.connection.stop();
+  });
+
+  it("drops the oldest under 'drop-oldest' and counts it", () => {
+    const t = createTestConnection({ outbox: { limit: 2, overflow: 'drop-oldest' } });
+    for (const frame of ['a', 'b', 'c']) t.connection.send(frame);
+    expect(t.connection.getStatus().counters.dropped).toBe(1);
+    t.open();
+    expect(t.socket.sent).toEqual(['b', 'c']);
+    t.connection.stop();
+  });
+
+  it("drops the newest under 'drop-newest' and counts it", () => {
+    const t = createTestConnection({ outbox: { limit: 2, overflow: 'drop-newest' } });
+    for (const frame of ['a', 'b', 'c']) t.connection.send(frame);
+    expect(t.connection.getStatus().counters.dropped).toBe(1);
+    t.open();
+    expect(t.socket.sent).toEqual(['a', 'b']);
+    t.connection.stop();
+  });
+
+  it('refuses an oversized send with ERR_PAYLOAD_TOO_LARGE and queues nothing', () => {
+    const t = createTestConnection({ maxMessageBytes: 10 });
+    expect(codeOf(() => t.connection.send('x'.repeat(11)))).toBe('ERR_PAYLOAD_TOO_LARGE');
+    expect(codeOf(() => t.connection.send('é'.repeat(6)))).toBe('ERR_PAYLOAD_TOO_LARGE');
+    t.connection.send('é'.repeat(5));
+    expect(t.connection.getStatus().outboxSize).toBe(1);
+    t.connection.stop();
+  });
+
+  it('throws a TypeError for a message with no JSON form', () => {
+    const t = createTestConnection();
+    expect(() => t.connection.send(undefined)).toThrow(TypeError);
+    expect(() => t.connection.send(10n)).toThrow(TypeError);
+    t.connection.stop();
+  });
+});
+
+describe('acknowledgements', () => {
+  it('keeps an op until its ack and re-sends it after a reconnect', () => {
+    const t = createTestConnection({ protocol: ackingProtocol });
+    t.open();
+    t.connection.send({ type: 'op', id: 'a' });
+    t.connection.send({ type: 'op', id: 'b' });
+    t.connection.send({ type: 'note' });
+    expect(t.connection.actor.getSnapshot().context.outbox.map((e) => [e.ackId, e.sent])).toEqual([
+      ['a', true],
+      ['b', true],
+    ]);
+    t.socket.receive({ type: 'ack', id: 'a' });
+    t.socket.drop();
+    t.connection.retry();
+    t.open();
+    expect(t.socket.sentMessages()).toEqual([{ type: 'op', id: 'b' }]);
+    t.socket.receive({ type: 'ack', id: 'b' });
+    expect(t.connection.getStatus().outboxSize).toBe(0);
+    t.connection.stop();
+  });
+
+  it('ignores an ack for an unknown id', () => {
+    const t = createTestConnection({ protocol: ackingProtocol });
+    t.open();
+    t.connection.send({ type: 'op', id: 'a' });
+    t.socket.receive({ type: 'ack', id: 'zzz' });
+    expect(t.connection.getStatus().outboxSize).toBe(1);
+    t.connection.stop();
+  });
+
+  it('passes everything through with the raw protocol', () => {
+    expect(rawProtocol.encode({ type: 'op', id: 'a' })).toEqual({ frame: '{"type":"op","id":"a"}' });
+  });
+});
+
+describe('backpressure', () => {
+  it('holds new sends in the outbox while bufferedAmount is over maxBufferedBytes', () => {
+    const t = createTestConnection({ maxBufferedBytes: 100 });
+    t.open();
+    t.socket.bufferedAmount = 500;
+    t.connection.send('first'); // written: the socket reports congestion after it
+    t.connection.send('second');
+    t.connection.send('third');
+    expect(t.socket.sent).toEqual(['first']);
+    expect(t.connection.getStatus().outboxSize).toBe(2);
+    t.advance(200);
+    expect(t.socket.sent).toEqual(['first']);
+    t.socket.bufferedAmount = 0;
+    t.advance(50);
+    expect(t.socket.sent).toEqual(['first', 'second', 'third']);
+    expect(t.connection.getStatus().outboxSize).toBe(0);
+    t.connection.send('fourth');
+    expect(t.socket.sent.at(-1)).toBe('fourth');
+    t.connection.stop();
+  });
+});
