@@ -54,6 +54,7 @@ export interface Connection<T = unknown> {
 
 /** Maps a snapshot to one of the five reported states. */
 export function stateNameOf(snapshot: ConnectionSnapshot): StateName {
+  if (snapshot.status === 'stopped') return 'closed';
   if (snapshot.matches({ session: 'connecting' })) return 'connecting';
   if (snapshot.matches({ session: 'open' })) return 'open';
   // `session.closing` is a close we asked for: the connection is closed to its user.
@@ -68,8 +69,8 @@ function statusOf(snapshot: ConnectionSnapshot): ConnectionStatus {
   return {
     state: stateNameOf(snapshot),
     attempt: context.attempt,
-    nextRetryAt: context.nextRetryAt,
-    nextDelayMs: context.nextDelayMs,
+    nextRetryAt: snapshot.status === 'stopped' ? null : context.nextRetryAt,
+    nextDelayMs: snapshot.status === 'stopped' ? null : context.nextDelayMs,
     online: context.online,
     url: context.url,
     lastError: context.lastError,
@@ -182,16 +183,16 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     const history: HistoryEntry[] = [];
     let lastState: StateName | null = null;
     let lastError: ConnectionContext['lastError'] = null;
-    const record = (inspection: InspectionEvent) => {
-      if (inspection.type !== '@xstate.snapshot' || inspection.actorRef !== actor) return;
-      const snapshot = inspection.snapshot as ConnectionSnapshot;
+    let lastEventType = 'xstate.init';
+    /** Appends to history when the reported state changes. */
+    const recordHistory = (snapshot: ConnectionSnapshot, eventType: string) => {
       const error = snapshot.context.lastError;
       const newError = error !== lastError;
       lastError = error;
       const state = stateNameOf(snapshot);
       if (state === lastState) return;
       lastState = state;
-      const entry: HistoryEntry = { state, at: now(), event: inspection.event.type };
+      const entry: HistoryEntry = { state, at: now(), event: eventType };
       if (error !== null && newError && (state === 'errored' || state === 'closed')) entry.error = error;
       history.push(entry);
       if (history.length > resolved.historyLimit) history.splice(0, history.length - resolved.historyLimit);
@@ -200,18 +201,24 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     const actor: ConnectionActor = createActor(machine, {
       input: { config },
       ...(resolved.clock ? { clock: resolved.clock } : {}),
-      inspect: (inspection) => record(inspection),
+      inspect: (inspection: InspectionEvent) => {
+        // remember what caused the next snapshot, for history
+        if (inspection.type === '@xstate.event' && inspection.actorRef === actor) lastEventType = inspection.event.type;
+      },
     });
 
     let status = statusOf(actor.getSnapshot());
     const listeners = new Set<(status: ConnectionStatus) => void>();
+    /** History first, then status, then listeners: a listener sees all three agree. */
+    const update = (snapshot: ConnectionSnapshot, eventType: string) => {
+      recordHistory(snapshot, eventType);
+      const next = statusOf(snapshot);
+      if (sameStatus(next, status)) return;
+      status = next;
+      for (const listener of [...listeners]) listener(status);
+    };
     actor.subscribe({
-      next: (snapshot) => {
-        const next = statusOf(snapshot);
-        if (sameStatus(next, status)) return;
-        status = next;
-        for (const listener of [...listeners]) listener(status);
-      },
+      next: (snapshot) => update(snapshot, lastEventType),
       error: (error) => {
         // A throw inside the machine is a bug in statesocket or in a provided effect: surface it.
         queueMicrotask(() => {
@@ -244,10 +251,15 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       },
       stop() {
         if (stopped) return;
+        // An open socket gets a close frame (1000) before the actor is stopped and the socket terminated.
+        if (started && actor.getSnapshot().matches({ session: 'open' })) {
+          actor.send({ type: 'client.disconnect', code: 1000, reason: '' });
+        }
         stopped = true;
         cancelRender?.();
         cancelRender = null;
         actor.stop();
+        update(actor.getSnapshot(), 'client.stop');
       },
       connect() {
         assertUsable();

@@ -309,3 +309,29 @@ describe('status and history', () => {
     t.connection.stop();
   });
 });
+
+describe('stop and status', () => {
+  it('reports closed after stop() and tells subscribers', () => {
+    const t = createTestConnection();
+    t.open();
+    const seen: string[] = [];
+    t.connection.subscribe((status) => seen.push(status.state));
+    t.connection.stop();
+    expect(t.connection.getStatus().state).toBe('closed');
+    expect(seen.at(-1)).toBe('closed');
+    expect(t.socket.closeCalls).toEqual([{ code: 1000, reason: '' }]);
+  });
+
+  it('has history agree with the status inside a listener', () => {
+    const t = createTestConnection();
+    const pairs: Array<[string, string | undefined]> = [];
+    t.connection.subscribe((status) => pairs.push([status.state, t.connection.history.at(-1)?.state]));
+    t.open();
+    t.socket.drop();
+    expect(pairs).toEqual([
+      ['open', 'open'],
+      ['errored', 'errored'],
+    ]);
+    t.connection.stop();
+  });
+});

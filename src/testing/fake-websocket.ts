@@ -2,7 +2,7 @@
  * A WebSocket that a test drives by hand. It follows the WebSocket API the
  * library uses (readyState, bufferedAmount, binaryType, on* handlers, send,
  * close) and adds controls for the other side: `open()`, `receive()`,
- * `error()`, `close()` from the peer, `drop()`.
+ * `error()`, `close()` or `serverClose()` from the peer, `drop()`.
  */
 import type { Frame, WebSocketConstructor, WebSocketLike } from '../types.js';
 
@@ -97,6 +97,11 @@ export class FakeWebSocket implements WebSocketLike {
   /** The socket reports an error; browsers and ws follow it with a close (call `drop()` for that). */
   error(message = 'fake socket error'): void {
     this.onerror?.({ type: 'error', message });
+  }
+
+  /** The peer closes with a close frame, whatever `hangOnClose` says (it answers a close we started, too). */
+  serverClose(code = 1000, reason = ''): void {
+    this.finish(code, reason, true);
   }
 
   /** The connection is lost without a close frame (1006). */

@@ -30,7 +30,7 @@ export interface ConsoleViewOptions {
 function describeState(status: ConnectionStatus, now: number): string {
   const parts = [`state ${status.state}`];
   if (status.attempt > 0) parts.push(`attempt ${status.attempt}`);
-  if (status.nextRetryAt !== null) parts.push(`retry in ${Math.max(0, status.nextRetryAt - now)} ms`);
+  if (status.nextRetryAt !== null) parts.push(`retry in ${Math.max(0, Math.round(status.nextRetryAt - now))} ms`);
   if (status.lastError && status.state !== 'open') {
     const close = status.lastError.closeCode !== undefined ? ` (close ${status.lastError.closeCode})` : '';
     parts.push(`${status.lastError.code}${close}`);
@@ -43,6 +43,7 @@ function summarize(data: unknown, maxKeys: number): string {
   const entries = Object.entries(data);
   const shown = entries.slice(0, maxKeys).map(([key, value]) => `${key}=${JSON.stringify(value)}`);
   const more = entries.length > maxKeys ? ` … +${entries.length - maxKeys}` : '';
+  if (entries.length === 0) return 'empty';
   return `${entries.length} keys: ${shown.join(' ')}${more}`;
 }
 
