@@ -56,7 +56,10 @@ export interface ReconnectOptions {
 export interface HeartbeatOptions {
   /** Time between pings while open, in milliseconds. */
   intervalMs: number;
-  /** How long after a ping an inbound frame must arrive, in milliseconds, before the link counts as dead. */
+  /**
+   * How long after a ping an inbound frame must arrive, in milliseconds, before the link counts as dead.
+   * Answered pings go out every `max(intervalMs, timeoutMs)`; keep it below `intervalMs`.
+   */
   timeoutMs: number;
   /**
    * The ping frame.
