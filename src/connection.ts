@@ -125,6 +125,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           protocols: resolved.protocols,
           parse: resolved.parse,
           protocol: protocol as never,
+          model: model as never,
           maxMessageBytes: config.maxMessageBytes,
           maxBufferedBytes: config.maxBufferedBytes,
           now,

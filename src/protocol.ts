@@ -18,8 +18,12 @@ export type InboundEvent =
 export interface Protocol<TData = unknown> {
   /** Shown in status and logs. */
   readonly name: string;
-  /** Classifies one parsed inbound message. */
-  decode(message: unknown): InboundEvent | InboundEvent[];
+  /**
+   * Classifies one parsed inbound message; it may read the model (never change
+   * it: only `message.received` reaches `model.update`). An empty array drops
+   * the message (a duplicate, say). Throwing rejects it with `ERR_UNKNOWN_MESSAGE`.
+   */
+  decode(message: unknown, model: Model<TData>): InboundEvent | InboundEvent[];
   /** Serializes one outgoing message; `ackId` keeps it in the outbox until `ack.received` with that id. */
   encode(message: unknown): { frame: Frame; ackId?: string };
   /** Frames that open every connection, before the outbox is flushed (authentication, resume). */

@@ -13,7 +13,7 @@ import type { ErrorCode, SocketCommand, SocketEvent, SocketInput } from '../mach
 import { exceedsBytes, frameBytes } from './frames.js';
 import type { InboundEvent, Protocol } from './protocol.js';
 import { redactUrl } from './redact.js';
-import type { Frame, WebSocketConstructor, WebSocketLike } from './types.js';
+import type { Frame, Model, WebSocketConstructor, WebSocketLike } from './types.js';
 
 /** `url` option: a URL, or a function called for every attempt (fresh tokens), possibly async. */
 export type UrlProvider = string | (() => string | Promise<string>);
@@ -24,6 +24,7 @@ export interface SocketActorDeps {
   protocols: string | string[] | undefined;
   parse: (data: string | ArrayBuffer) => unknown;
   protocol: Protocol<never>;
+  model: Model<never>;
   maxMessageBytes: number;
   maxBufferedBytes: number;
   now: () => number;
@@ -58,7 +59,7 @@ export function urlProblem(url: unknown): string | null {
 /** Turns one raw inbound frame into the events it stands for. Never throws. */
 export function decodeFrame(
   data: unknown,
-  deps: Pick<SocketActorDeps, 'parse' | 'protocol' | 'maxMessageBytes'>,
+  deps: Pick<SocketActorDeps, 'parse' | 'protocol' | 'model' | 'maxMessageBytes'>,
 ): InboundEvent[] {
   let frame: string | ArrayBuffer;
   if (typeof data === 'string' || data instanceof ArrayBuffer) frame = data;
@@ -90,7 +91,7 @@ export function decodeFrame(
     ];
   }
   try {
-    const decoded = deps.protocol.decode(parsed);
+    const decoded = deps.protocol.decode(parsed, deps.model);
     return Array.isArray(decoded) ? decoded : [decoded];
   } catch (error) {
     return [{ type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: describe(error) }];

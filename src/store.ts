@@ -2,6 +2,10 @@
  * `createStore()`: the default Model. A keyed JSON document that applies
  * `snapshot` and `patch` messages; any other message is kept as `lastMessage`.
  *
+ * With the sync protocol, snapshots and patches carry the server's `epoch` and
+ * `seq`: the store tracks that position, and the protocol layer reads it to
+ * drop duplicates, detect gaps and ask to resume where it left off.
+ *
  * Every message is validated before anything changes, so a rejected message
  * (the store throws, the connection counts it as `ERR_MODEL_REJECTED`) leaves
  * the data exactly as it was.
@@ -14,15 +18,29 @@ export type StoreData = Readonly<Record<string, Json>>;
 export interface SnapshotMessage {
   type: 'snapshot';
   data: Record<string, Json>;
+  epoch?: string;
+  seq?: number;
 }
 
 export interface PatchMessage {
   type: 'patch';
   set?: Record<string, Json>;
   delete?: string[];
+  epoch?: string;
+  seq?: number;
+}
+
+/** Where the store is in the server's change stream. */
+export interface SyncPosition {
+  epoch: string;
+  seq: number;
 }
 
 export interface Store extends Model<StoreData> {
+  /** The last applied `(epoch, seq)`, or null before a sequenced snapshot or after `forgetPosition()`. */
+  position(): SyncPosition | null;
+  /** Drops the position (the data stays): the next greeting asks for a fresh snapshot. */
+  forgetPosition(): void;
   /** The latest message that was neither a snapshot nor a patch. */
   readonly lastMessage: unknown;
   /** Number of snapshot and patch messages applied. */
@@ -35,6 +53,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** Checks a snapshot or patch; returns what is wrong, or null. */
 export function storeMessageProblem(message: Record<string, unknown>): string | null {
+  if (message.seq !== undefined && !(Number.isInteger(message.seq) && (message.seq as number) >= 0)) {
+    return `${String(message.type)}.seq must be a whole number >= 0`;
+  }
+  if (message.epoch !== undefined && typeof message.epoch !== 'string') return `${String(message.type)}.epoch must be a string`;
   if (message.type === 'snapshot') {
     return isRecord(message.data) ? null : 'snapshot.data must be an object';
   }
@@ -52,6 +74,7 @@ export function createStore(initial: Record<string, Json> = {}): Store {
   let view: StoreData | null = null;
   let lastMessage: unknown;
   let applied = 0;
+  let position: SyncPosition | null = null;
 
   return {
     update(message: unknown): void {
@@ -61,6 +84,15 @@ export function createStore(initial: Record<string, Json> = {}): Store {
       }
       const problem = storeMessageProblem(message);
       if (problem !== null) throw new TypeError(`createStore: ${problem}`);
+      const sequenced = typeof message.epoch === 'string' && typeof message.seq === 'number';
+      if (message.type === 'patch' && sequenced && position !== null) {
+        const expected = position.seq + 1;
+        if (message.epoch !== position.epoch || message.seq !== expected) {
+          throw new RangeError(
+            `createStore: patch ${String(message.epoch)}:${String(message.seq)} does not follow ${position.epoch}:${position.seq}`,
+          );
+        }
+      }
       if (message.type === 'snapshot') {
         entries.clear();
         for (const [key, value] of Object.entries(message.data as Record<string, Json>)) entries.set(key, value);
@@ -70,8 +102,13 @@ export function createStore(initial: Record<string, Json> = {}): Store {
           entries.set(key, value);
         }
       }
+      if (sequenced) position = { epoch: message.epoch as string, seq: message.seq as number };
       applied++;
       view = null;
+    },
+    position: () => position,
+    forgetPosition() {
+      position = null;
     },
     /** The document as a frozen object; the same object until the next change. */
     getData(): StoreData {

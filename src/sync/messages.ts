@@ -1,0 +1,103 @@
+/**
+ * The sync protocol's frames (see docs/protocol.md) and their validation.
+ * Shared by the client protocol, the server logic and the simulator; imports
+ * neither `ws` nor `node:*`.
+ */
+import { z } from 'zod/mini';
+import type { Json } from '../store.js';
+
+export const PROTOCOL_VERSION = 1;
+
+const json = z.json();
+const seq = z.number().check(z.int(), z.minimum(0));
+const changes = {
+  set: z.optional(z.record(z.string(), json)),
+  delete: z.optional(z.array(z.string())),
+};
+
+// ── server → client ─────────────────────────────────────────────────────────
+export const snapshotFrame = z.object({
+  type: z.literal('snapshot'),
+  epoch: z.string(),
+  seq,
+  data: z.record(z.string(), json),
+});
+export const patchFrame = z.object({ type: z.literal('patch'), epoch: z.string(), seq, ...changes });
+export const ackFrame = z.object({ type: z.literal('ack'), id: z.string() });
+export const pongFrame = z.object({ type: z.literal('pong') });
+export const errorFrame = z.object({
+  type: z.literal('error'),
+  code: z.string(),
+  message: z.string(),
+  /** Set when the error refuses an op: the op is settled (it will never apply). */
+  id: z.optional(z.string()),
+});
+export const serverFrame = z.discriminatedUnion('type', [snapshotFrame, patchFrame, ackFrame, pongFrame, errorFrame]);
+
+// ── client → server ─────────────────────────────────────────────────────────
+export const helloFrame = z.object({
+  type: z.literal('hello'),
+  v: z.number(),
+  epoch: z.optional(z.string()),
+  since: z.optional(seq),
+  token: z.optional(z.string()),
+});
+export const opFrame = z.object({
+  type: z.literal('op'),
+  id: z.string().check(z.minLength(1), z.maxLength(128)),
+  ...changes,
+});
+export const pingFrame = z.object({ type: z.literal('ping') });
+export const clientFrame = z.discriminatedUnion('type', [helloFrame, opFrame, pingFrame]);
+
+export type SnapshotFrame = z.infer<typeof snapshotFrame>;
+export type PatchFrame = z.infer<typeof patchFrame>;
+export type AckFrame = z.infer<typeof ackFrame>;
+export type ErrorFrame = z.infer<typeof errorFrame>;
+export type ServerFrame = z.infer<typeof serverFrame>;
+export type HelloFrame = z.infer<typeof helloFrame>;
+export type OpFrame = z.infer<typeof opFrame>;
+export type ClientFrame = z.infer<typeof clientFrame>;
+
+/** The changes a patch or an op carries. */
+export interface Changes {
+  set?: Record<string, Json>;
+  delete?: string[];
+}
+
+export type Parsed<T> = { ok: true; frame: T } | { ok: false; problem: string };
+
+const english = z.locales.en().localeError;
+
+function check<T>(schema: z.ZodMiniType<T>, value: unknown): Parsed<T> {
+  const result = schema.safeParse(value, { error: english, reportInput: false });
+  if (result.success) return { ok: true, frame: result.data };
+  return { ok: false, problem: z.prettifyError(result.error).replaceAll('✖ ', '').replace(/\s*\n\s*/g, ' ') };
+}
+
+/** Validates a parsed frame from the server. */
+export function parseServerFrame(value: unknown): Parsed<ServerFrame> {
+  return check(serverFrame, value);
+}
+
+/** Validates a parsed frame from a client. */
+export function parseClientFrame(value: unknown): Parsed<ClientFrame> {
+  return check(clientFrame, value);
+}
+
+/** Error codes the server sends in `error` frames. */
+export const ServerErrorCode = {
+  MALFORMED_FRAME: 'ERR_MALFORMED_FRAME',
+  INVALID_FRAME: 'ERR_INVALID_FRAME',
+  HELLO_REQUIRED: 'ERR_HELLO_REQUIRED',
+} as const;
+
+/** Close codes the server uses (application range, fatal to the client's reconnect policy). */
+export const SyncCloseCode = {
+  /** Missing or wrong token. */
+  UNAUTHORIZED: 4401,
+  /** Origin not allowed. */
+  FORBIDDEN: 4403,
+  /** The hello asked for a protocol version this server does not speak. */
+  UNSUPPORTED_VERSION: 4400,
+} as const;

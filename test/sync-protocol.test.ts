@@ -1,0 +1,202 @@
+import { describe, expect, it } from 'vitest';
+import { createSyncServer, type SyncServer } from '../src/server/sync-server.js';
+import { createOp, createSyncProtocol } from '../src/sync/client-protocol.js';
+import { createTestConnection, type FakeWebSocket } from '../src/testing/index.js';
+import type { Store } from '../src/store.js';
+
+/** Wires a fake socket to the server logic in memory: what one writes, the other receives at once. */
+function link(socket: FakeWebSocket, server: SyncServer, urlToken?: string) {
+  const peer = {
+    send: (frame: string) => socket.readyState === 1 && socket.receive(frame),
+    close: (code: number, reason: string) => socket.serverClose(code, reason),
+    get bufferedAmount() {
+      return 0;
+    },
+  };
+  socket.open();
+  const session = server.connect(peer, { urlToken: urlToken ?? null });
+  let delivered = 0;
+  const pump = () => {
+    while (delivered < socket.sent.length) session.receive(socket.sent[delivered++] as string);
+  };
+  const originalSend = socket.send.bind(socket);
+  socket.send = (data) => {
+    originalSend(data);
+    pump();
+  };
+  pump();
+  return session;
+}
+
+function syncConnection(token?: string) {
+  const t = createTestConnection<ReturnType<Store['getData']>>({ protocol: createSyncProtocol(token === undefined ? {} : { token }) });
+  return { t, store: t.connection.model as unknown as Store };
+}
+
+describe('sync protocol', () => {
+  it('opens with hello and gets a snapshot', () => {
+    const server = createSyncServer({ random: () => 0.5 });
+    server.change({ set: { a: 1 } });
+    const { t, store } = syncConnection();
+    link(t.socket, server);
+    expect(JSON.parse(t.socket.sent[0] as string)).toEqual({ type: 'hello', v: 1 });
+    expect(store.getData()).toEqual({ a: 1 });
+    expect(store.position()).toEqual({ epoch: server.epoch, seq: 1 });
+    t.connection.stop();
+  });
+
+  it('resumes with since after a reconnect and replays only what was missed', () => {
+    const server = createSyncServer();
+    const { t, store } = syncConnection();
+    link(t.socket, server);
+    server.change({ set: { a: 1 } });
+    t.socket.drop();
+    server.change({ set: { b: 2 } });
+    server.change({ delete: ['a'] });
+    t.connection.retry();
+    link(t.socket, server);
+    expect(JSON.parse(t.socket.sent[0] as string)).toEqual({ type: 'hello', v: 1, epoch: server.epoch, since: 1 });
+    expect(server.counters.replays).toBe(1);
+    expect(store.getData()).toEqual({ b: 2 });
+    expect(store.position()?.seq).toBe(3);
+    t.connection.stop();
+  });
+
+  it('adopts a new epoch snapshot after a restart, leaving no stale keys', () => {
+    const server = createSyncServer({ logSize: 10 });
+    const { t, store } = syncConnection();
+    link(t.socket, server);
+    server.change({ set: { stale: true } });
+    t.socket.drop();
+    server.restart();
+    server.change({ delete: ['stale'], set: { fresh: 1 } });
+    t.connection.retry();
+    link(t.socket, server);
+    expect(store.getData()).toEqual({ fresh: 1 });
+    expect(store.position()).toEqual({ epoch: server.epoch, seq: 1 });
+    t.connection.stop();
+  });
+
+  it('falls back to a snapshot when the log no longer reaches back', () => {
+    const server = createSyncServer({ logSize: 2 });
+    const { t, store } = syncConnection();
+    link(t.socket, server);
+    t.socket.drop();
+    for (let i = 0; i < 5; i++) server.change({ set: { [`k${i}`]: i } });
+    t.connection.retry();
+    link(t.socket, server);
+    expect(server.counters.snapshotsSent).toBe(2);
+    expect(store.getData()).toEqual({ k0: 0, k1: 1, k2: 2, k3: 3, k4: 4 });
+    t.connection.stop();
+  });
+
+  it('drops duplicates and asks for a resync on a gap instead of applying out of order', () => {
+    const { t, store } = syncConnection();
+    t.open();
+    t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 5, data: { a: 1 } });
+    t.socket.receive({ type: 'patch', epoch: 'e', seq: 5, set: { a: 'dup' } });
+    expect(store.getData()).toEqual({ a: 1 });
+    t.socket.receive({ type: 'patch', epoch: 'e', seq: 7, set: { a: 'gap' } });
+    expect(store.getData()).toEqual({ a: 1 });
+    expect(t.socket.sentMessages().at(-1)).toEqual({ type: 'hello', v: 1 });
+    t.socket.receive({ type: 'patch', epoch: 'e', seq: 8, set: { a: 'still waiting' } });
+    expect(store.getData()).toEqual({ a: 1 });
+    t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 8, data: { a: 8 } });
+    t.socket.receive({ type: 'patch', epoch: 'e', seq: 9, set: { b: 9 } });
+    expect(store.getData()).toEqual({ a: 8, b: 9 });
+    t.connection.stop();
+  });
+
+  it('applies every op exactly once across reconnects and re-sends until acked', () => {
+    const server = createSyncServer();
+    const { t, store } = syncConnection();
+    t.connection.send(createOp({ set: { x: 1 } }, 'op-1'));
+    link(t.socket, server);
+    // the op goes out after the hello, is applied, its patch and ack come back
+    expect(server.counters.opsApplied).toBe(1);
+    expect(t.connection.getStatus().outboxSize).toBe(0);
+    // an op whose ack is lost: the server applied it, the client re-sends it after a reconnect
+    const session = { ack: true };
+    const realReceive = t.socket.receive.bind(t.socket);
+    t.socket.receive = (data) => {
+      if (!session.ack && String(data).includes('"ack"')) return;
+      realReceive(data);
+    };
+    session.ack = false;
+    t.connection.send(createOp({ set: { y: 2 } }, 'op-2'));
+    expect(server.counters.opsApplied).toBe(2);
+    expect(t.connection.getStatus().outboxSize).toBe(1);
+    t.socket.drop();
+    t.connection.retry();
+    link(t.socket, server);
+    expect(server.counters).toMatchObject({ opsApplied: 2, opsDuplicate: 1 });
+    expect(t.connection.getStatus().outboxSize).toBe(0);
+    expect(store.getData()).toEqual({ x: 1, y: 2 });
+    t.connection.stop();
+  });
+
+  it('settles an op the server refuses, and records the rejection', () => {
+    const server = createSyncServer();
+    const { t } = syncConnection();
+    link(t.socket, server);
+    t.connection.send({ type: 'op', id: 'bad', set: { ok: 1 } });
+    t.socket.send(JSON.stringify({ type: 'op', id: 'worse', set: 'nope' }));
+    expect(t.connection.getStatus().lastRejected).toEqual({
+      code: 'ERR_SERVER_REJECTED',
+      message: 'ERR_INVALID_FRAME: Invalid input: expected record, received string → at set',
+    });
+    t.connection.stop();
+  });
+
+  it('sends the token in hello and is closed with 4401 when it is wrong', () => {
+    const server = createSyncServer({ token: 'secret' });
+    const { t } = syncConnection('wrong');
+    link(t.socket, server);
+    expect(t.connection.getStatus()).toMatchObject({ state: 'closed', lastError: { code: 'ERR_FATAL_CLOSE', closeCode: 4401 } });
+    const ok = syncConnection('secret');
+    link(ok.t.socket, server);
+    expect(ok.t.connection.getStatus().state).toBe('open');
+    expect(ok.store.position()).not.toBeNull();
+    t.connection.stop();
+    ok.t.connection.stop();
+  });
+
+  it('rejects a send the protocol cannot carry', () => {
+    const { t } = syncConnection();
+    expect(() => t.connection.send({ hello: 'world' })).toThrow(/sync protocol: send\(\) takes/);
+    expect(() => t.connection.send({ type: 'op', set: 5 })).toThrow(/invalid op: set/);
+    t.connection.stop();
+  });
+});
+
+describe('sync server', () => {
+  it('answers bad frames with an error frame and counts them', () => {
+    const server = createSyncServer();
+    const frames: string[] = [];
+    const session = server.connect({ send: (f) => frames.push(f), close: () => {}, bufferedAmount: 0 });
+    session.receive('{nope');
+    session.receive('{"type":"op","id":"a"}');
+    session.receive('{"type":"launch"}');
+    expect(frames.map((f) => JSON.parse(f).code)).toEqual(['ERR_MALFORMED_FRAME', 'ERR_HELLO_REQUIRED', 'ERR_INVALID_FRAME']);
+    expect(server.counters.rejectedFrames).toBe(3);
+    expect(server.seq).toBe(0);
+  });
+
+  it('closes a slow consumer with 1008', () => {
+    const server = createSyncServer({ maxBufferedBytes: 10 });
+    const closes: number[] = [];
+    const peer = { send: () => {}, close: (code: number) => closes.push(code), bufferedAmount: 100 };
+    server.connect(peer).receive('{"type":"hello","v":1}');
+    expect(closes).toEqual([1008]);
+    expect(server.counters.slowConsumers).toBe(1);
+  });
+
+  it('bounds the dedup record', () => {
+    const server = createSyncServer({ dedupSize: 2 });
+    const session = server.connect({ send: () => {}, close: () => {}, bufferedAmount: 0 });
+    session.receive('{"type":"hello","v":1}');
+    for (const id of ['a', 'b', 'c', 'a']) session.receive(JSON.stringify({ type: 'op', id, set: { [id]: 1 } }));
+    expect(server.persisted().appliedOpIds).toEqual(['c', 'a']);
+    expect(server.counters.opsApplied).toBe(4);
+  });
+});
