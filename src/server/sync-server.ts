@@ -44,6 +44,8 @@ export interface SyncServerOptions {
   initial?: PersistedState;
   /** Called after every change, before any ack goes out: persist here to make acks durable. */
   onChange?: (state: PersistedState) => void;
+  /** Called when an op is applied (not when a duplicate is acknowledged): for audits and the simulator. */
+  onApply?: (opId: string) => void;
 }
 
 /** What survives a restart: the data and the dedup record (not the epoch or the log). */
@@ -182,6 +184,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       applied.add(op.id);
       while (applied.size > dedupSize) applied.delete(applied.values().next().value as string);
       counters.opsApplied++;
+      options.onApply?.(op.id);
       const changes: Changes = {};
       if (op.set !== undefined) changes.set = op.set;
       if (op.delete !== undefined) changes.delete = op.delete;
