@@ -7,3 +7,5 @@ export type { FakeSockets } from './fake-websocket.js';
 export { TestClock, seededRandom } from './clock.js';
 export { createTestConnection } from './test-connection.js';
 export type { TestConnection, TestConnectionOptions } from './test-connection.js';
+export { runSimulation } from './sim.js';
+export type { SimOptions, SimResult } from './sim.js';
