@@ -42,8 +42,12 @@ export interface SyncServerOptions {
   random?: () => number;
   /** State to start from (a restart from the data file). */
   initial?: PersistedState;
-  /** Called after every change, before any ack goes out: persist here to make acks durable. */
-  onChange?: (state: PersistedState) => void;
+  /**
+   * Called after every change, before any ack goes out: persist `state()` here to make acks
+   * durable (it builds the copy only when called). Throwing withholds the op's ack and its
+   * place in the dedup record, so the client sends it again.
+   */
+  onChange?: (state: () => PersistedState) => void;
   /** Called when an op is applied (not when a duplicate is acknowledged): for audits and the simulator. */
   onApply?: (opId: string) => void;
 }
@@ -130,6 +134,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     if (session.gone) return;
     session.gone = true;
     live.delete(session);
+    counters.sessions = live.size;
     session.peer.close(code, reason);
   }
 
@@ -138,7 +143,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     send(session, id === undefined ? { type: 'error', code, message } : { type: 'error', code, message, id });
   }
 
-  /** Applies changes as the next seq, broadcasts the patch, returns it. */
+  /** Applies changes as the next seq, broadcasts the patch, persists, returns it. */
   function commit(changes: Changes): PatchFrame {
     for (const key of changes.delete ?? []) data.delete(key);
     for (const [key, value] of Object.entries(changes.set ?? {})) data.set(key, value);
@@ -148,8 +153,8 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     if (changes.delete !== undefined) patch.delete = changes.delete;
     log.push(patch);
     if (log.length > logSize) log = log.slice(log.length - logSize);
-    options.onChange?.(persisted());
     for (const session of [...live]) if (session.greeted) send(session, patch);
+    options.onChange?.(persisted);
     return patch;
   }
 
@@ -181,14 +186,21 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     if (applied.has(op.id)) {
       counters.opsDuplicate++;
     } else {
+      // recorded before the commit so that the persisted dedup record includes it
       applied.add(op.id);
       while (applied.size > dedupSize) applied.delete(applied.values().next().value as string);
-      counters.opsApplied++;
-      options.onApply?.(op.id);
       const changes: Changes = {};
       if (op.set !== undefined) changes.set = op.set;
       if (op.delete !== undefined) changes.delete = op.delete;
-      commit(changes);
+      try {
+        commit(changes);
+      } catch (error) {
+        // not durable: no ack, and the id is forgotten so the re-sent op is applied then
+        applied.delete(op.id);
+        throw error;
+      }
+      counters.opsApplied++;
+      options.onApply?.(op.id);
     }
     send(session, { type: 'ack', id: op.id });
   }
@@ -226,7 +238,11 @@ export function createSyncServer(options: SyncServerOptions = {}) {
           if (session.gone) return;
           let value: unknown;
           try {
-            value = parseJsonFrame(typeof raw === 'string' || raw instanceof ArrayBuffer ? raw : (raw.slice().buffer as ArrayBuffer));
+            const frame =
+              typeof raw === 'string' || raw instanceof ArrayBuffer
+                ? raw
+                : (raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer);
+            value = parseJsonFrame(frame);
           } catch (error) {
             return reject(session, ServerErrorCode.MALFORMED_FRAME, `frame is not JSON: ${(error as Error).message}`);
           }

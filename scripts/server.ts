@@ -1,0 +1,116 @@
+/**
+ * `npm run server -- [flags]`: the statesocket sync server with fault injection.
+ * A thin program over `startServer` (src/server/node-server.ts); see `--help`.
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_SERVER_OPTIONS, startServer, type NodeServerOptions, type RunningServer } from '../src/server/node-server.js';
+
+const USAGE = `usage: npm run server -- [flags]
+
+  --host HOST             interface to listen on (default ${DEFAULT_SERVER_OPTIONS.host})
+  --port N                TCP port, 0 for a free one (default ${DEFAULT_SERVER_OPTIONS.port})
+  --feed-rate N           server-side price changes per second, 0 = off (default 0)
+  --log-size N            patches kept for replay (default ${DEFAULT_SERVER_OPTIONS.logSize})
+  --dedup-size N          op ids remembered for exactly-once (default ${DEFAULT_SERVER_OPTIONS.dedupSize})
+  --max-payload BYTES     largest client frame; larger closes with 1009 (default ${DEFAULT_SERVER_OPTIONS.maxPayloadBytes})
+  --heartbeat MS          ws-level ping interval; silent clients are terminated (default off)
+  --token TOKEN           required token (URL ?token= or hello); otherwise 4401
+  --allowed-origin ORIGIN the one browser Origin allowed; others get 4403
+  --data-file PATH        persist data and dedup record here (atomic writes)
+  --max-buffered BYTES    slow-consumer bound; over it closes with 1008 (default ${DEFAULT_SERVER_OPTIONS.maxBufferedBytes})
+  -h, --help              show this help
+
+Fault injection (from loopback only): POST /control/drop | close?code=N&reason=R |
+stall?ms=N | garbage | oversized?bytes=N | restart | change (JSON {set?, delete?});
+GET /control/state.
+`;
+
+const NUMERIC = {
+  port: 'port',
+  'feed-rate': 'feedRatePerSec',
+  'log-size': 'logSize',
+  'dedup-size': 'dedupSize',
+  'max-payload': 'maxPayloadBytes',
+  heartbeat: 'heartbeatMs',
+  'max-buffered': 'maxBufferedBytes',
+} as const satisfies Record<string, keyof NodeServerOptions>;
+
+const TEXT = {
+  host: 'host',
+  token: 'token',
+  'allowed-origin': 'allowedOrigin',
+  'data-file': 'dataFile',
+} as const satisfies Record<string, keyof NodeServerOptions>;
+
+function usageError(message: string): never {
+  process.stderr.write(`server: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function parseOptions(argv: string[]): NodeServerOptions {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        ...Object.fromEntries([...Object.keys(NUMERIC), ...Object.keys(TEXT)].map((name) => [name, { type: 'string' as const }])),
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    usageError((error as Error).message);
+  }
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const options: Record<string, string | number> = {};
+  for (const [flag, option] of Object.entries(NUMERIC)) {
+    const raw = values[flag];
+    if (typeof raw !== 'string') continue;
+    const value = raw.trim() === '' ? NaN : Number(raw);
+    if (!Number.isFinite(value)) usageError(`--${flag} takes a number; received ${JSON.stringify(raw)}`);
+    options[option] = value;
+  }
+  for (const [flag, option] of Object.entries(TEXT)) {
+    const raw = values[flag];
+    if (typeof raw === 'string') options[option] = raw;
+  }
+  return options as NodeServerOptions;
+}
+
+const options = parseOptions(process.argv.slice(2));
+
+let running: RunningServer;
+try {
+  running = await startServer(options);
+} catch (error) {
+  // A bad value (TypeError/RangeError from validation) is a usage error; anything else (a corrupt
+  // data file, a port in use) is a failure to start.
+  if (error instanceof TypeError || error instanceof RangeError) usageError(error.message);
+  process.stderr.write(`server: ${(error as Error).message}\n`);
+  process.exit(1);
+}
+
+const base = `${running.host.includes(':') ? `[${running.host}]` : running.host}:${running.port}`;
+process.stdout.write(`listening on ws://${base}\n`);
+process.stdout.write(
+  `control: POST http://${base}/control/{drop,close,stall,garbage,oversized,restart,change}, GET http://${base}/control/state\n`,
+);
+
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  running.close().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`server: error while closing: ${(error as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

@@ -1,0 +1,859 @@
+/**
+ * The sync server on a real network (Node only): `createSyncServer`'s logic
+ * behind a `ws` WebSocketServer on an `http.Server`, plus what a test bench
+ * needs around it: a live feed, ws-level heartbeat, an atomic data file, and
+ * fault injection over HTTP on the same port.
+ *
+ * ```
+ *   client                         this file                       sync-server.ts
+ *   ──────                         ─────────                       ──────────────
+ *   HTTP upgrade ───────────────▶  accept (always; never reject:
+ *                                  a browser would see only 1006)
+ *                                  Origin refused? ──▶ close 4403
+ *                                  else core.connect(peer, {urlToken}) ──▶ token wrong? close 4401
+ *   text / binary frame ────────▶  session.receive ───────────────────▶  hello / op / ping
+ *                               ◀──  peer.send (held while stalled)  ◀──  snapshot / patch / ack
+ *   POST /control/<fault> ──────▶  drop · close · stall · garbage · oversized · restart
+ * ```
+ *
+ * Imports `ws` and `node:*`: never reachable from the browser entry.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isIPv4 } from 'node:net';
+import { basename, dirname, join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { Json } from '../store.js';
+import type { Changes } from '../sync/messages.js';
+import { SyncCloseCode } from '../sync/messages.js';
+import { createSyncServer, type PersistedState, type Peer, type ServerCounters, type SyncServer } from './sync-server.js';
+
+// ── options ────────────────────────────────────────────────────────────────
+
+export interface NodeServerOptions {
+  /**
+   * Interface to listen on. Anything other than loopback exposes the server
+   * (the control routes still answer loopback addresses only).
+   * @default '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * TCP port; 0 picks a free one (read it back from `RunningServer.port`).
+   * @default 8080
+   */
+  port?: number;
+  /**
+   * Server-side changes per second: a live price feed (`BTC-USD`, `ETH-USD`, …
+   * on a random walk). Applied in batches per timer tick, one patch per change. 0 turns it off.
+   * @default 0
+   */
+  feedRatePerSec?: number;
+  /**
+   * Patches kept for replay after a reconnect (see `SyncServerOptions.logSize`).
+   * @default 1000
+   */
+  logSize?: number;
+  /**
+   * Op ids remembered to apply each op once (see `SyncServerOptions.dedupSize`).
+   * @default 10000
+   */
+  dedupSize?: number;
+  /**
+   * Largest client frame, in bytes (ws `maxPayload`): a larger one makes ws close that connection with 1009.
+   * @default 1048576 (1 MiB)
+   */
+  maxPayloadBytes?: number;
+  /**
+   * ws-level ping interval, in milliseconds; a client that has not answered the
+   * previous ping when the next one is due is terminated (it sees 1006). 0 turns it off.
+   * The sync protocol's own `ping` frame is answered with `pong` either way.
+   * @default 0
+   */
+  heartbeatMs?: number;
+  /**
+   * Clients must present this token, in the URL query (`?token=`) or in their hello;
+   * otherwise they are accepted, then closed with 4401.
+   * @default none (no authentication)
+   */
+  token?: string;
+  /**
+   * The one Origin browsers may connect from (e.g. `'http://localhost:5173'`); others are
+   * accepted, then closed with 4403. A handshake without an Origin header (not a browser) passes.
+   * @default none (every Origin passes)
+   */
+  allowedOrigin?: string;
+  /**
+   * A connection with more than this many bytes waiting to be sent is closed with 1008 (slow consumer).
+   * Frames held by a `stall` count too.
+   * @default 4194304 (4 MiB)
+   */
+  maxBufferedBytes?: number;
+  /**
+   * JSON file holding the data and the dedup record. Loaded at start when it exists (a corrupt
+   * file is a startup error); rewritten atomically (temp file, fsync, rename) after every op
+   * before its ack goes out, and at most every 200 ms for feed changes.
+   * @default none (nothing survives the process)
+   */
+  dataFile?: string;
+  /**
+   * Random source in [0, 1) for epochs and the feed's walk.
+   * @default Math.random
+   */
+  random?: () => number;
+  /**
+   * Handles HTTP requests outside `/control/`; returns true when it answered.
+   * Unanswered requests get 404.
+   * @default none
+   */
+  staticHandler?: (req: IncomingMessage, res: ServerResponse) => boolean;
+}
+
+/** Every default in one place. */
+export const DEFAULT_SERVER_OPTIONS = {
+  host: '127.0.0.1',
+  port: 8080,
+  feedRatePerSec: 0,
+  logSize: 1000,
+  dedupSize: 10_000,
+  maxPayloadBytes: 1_048_576,
+  heartbeatMs: 0,
+  maxBufferedBytes: 4_194_304,
+} as const;
+
+/** Limits of the feed and the control routes (not options). */
+export const SERVER_LIMITS = {
+  maxFeedRatePerSec: 10_000,
+  /** The feed's timer never fires more often than this; faster rates batch per tick. */
+  feedTickMinMs: 50,
+  /** Feed changes reach the data file at most this often. */
+  feedPersistIntervalMs: 200,
+  defaultStallMs: 10_000,
+  maxStallMs: 600_000,
+  /** Over the client's default `maxMessageBytes` (1 MiB). */
+  defaultOversizedBytes: 2 * 1_048_576,
+  maxOversizedBytes: 64 * 1_048_576,
+  maxControlBodyBytes: 1_048_576,
+  /** RFC 6455 §5.5: a control frame's payload is at most 125 bytes, 2 of them the code. */
+  maxCloseReasonBytes: 123,
+} as const;
+
+interface ResolvedServerOptions {
+  host: string;
+  port: number;
+  feedRatePerSec: number;
+  logSize: number;
+  dedupSize: number;
+  maxPayloadBytes: number;
+  heartbeatMs: number;
+  token: string | undefined;
+  allowedOrigin: string | undefined;
+  maxBufferedBytes: number;
+  dataFile: string | undefined;
+  random: () => number;
+  staticHandler: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return typeof value;
+  }
+}
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') throw new TypeError(`startServer: ${name} must be a number; received ${describe(value)}`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`startServer: ${name} must be a whole number from ${min} to ${max}; received ${describe(value)}`);
+  }
+  return value;
+}
+
+function text(name: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new TypeError(`startServer: ${name} must be a string; received ${describe(value)}`);
+  if (value === '') throw new RangeError(`startServer: ${name} must not be empty; leave it out instead`);
+  return value;
+}
+
+function fn<F>(name: string, value: unknown): F | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw new TypeError(`startServer: ${name} must be a function; received ${describe(value)}`);
+  return value as F;
+}
+
+/** Validates the options and fills in the defaults; throws TypeError/RangeError naming the option and the value. */
+export function resolveServerOptions(options: NodeServerOptions): ResolvedServerOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`startServer: options must be an object; received ${describe(options)}`);
+  }
+  const d = DEFAULT_SERVER_OPTIONS;
+  const feedRatePerSec = options.feedRatePerSec ?? d.feedRatePerSec;
+  if (typeof feedRatePerSec !== 'number') {
+    throw new TypeError(`startServer: feedRatePerSec must be a number; received ${describe(feedRatePerSec)}`);
+  }
+  if (!Number.isFinite(feedRatePerSec) || feedRatePerSec < 0 || feedRatePerSec > SERVER_LIMITS.maxFeedRatePerSec) {
+    throw new RangeError(
+      `startServer: feedRatePerSec must be from 0 to ${SERVER_LIMITS.maxFeedRatePerSec}; received ${describe(feedRatePerSec)}`,
+    );
+  }
+  return {
+    host: text('host', options.host) ?? d.host,
+    port: integer('port', options.port, d.port, 0, 65_535),
+    feedRatePerSec,
+    logSize: integer('logSize', options.logSize, d.logSize, 0, 10_000_000),
+    dedupSize: integer('dedupSize', options.dedupSize, d.dedupSize, 1, 10_000_000),
+    maxPayloadBytes: integer('maxPayloadBytes', options.maxPayloadBytes, d.maxPayloadBytes, 1, 2 ** 31 - 1),
+    heartbeatMs: integer('heartbeatMs', options.heartbeatMs, d.heartbeatMs, 0, 2 ** 31 - 1),
+    token: text('token', options.token),
+    allowedOrigin: text('allowedOrigin', options.allowedOrigin),
+    maxBufferedBytes: integer('maxBufferedBytes', options.maxBufferedBytes, d.maxBufferedBytes, 1, Number.MAX_SAFE_INTEGER),
+    dataFile: text('dataFile', options.dataFile),
+    random: fn<() => number>('random', options.random) ?? Math.random,
+    staticHandler: fn<(req: IncomingMessage, res: ServerResponse) => boolean>('staticHandler', options.staticHandler),
+  };
+}
+
+// ── data file ──────────────────────────────────────────────────────────────
+
+/** The data file is unreadable or not a statesocket data file: the server does not start. */
+export class DataFileError extends Error {
+  override readonly name = 'DataFileError';
+  readonly code = 'ERR_DATA_FILE';
+  readonly path: string;
+
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.path = path;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Reads the data file; undefined when it does not exist. */
+export function loadDataFile(path: string): PersistedState | undefined {
+  let raw: string;
+  try {
+    raw = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new DataFileError(path, `cannot read data file ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  const corrupt = (problem: string, cause?: unknown) =>
+    new DataFileError(
+      path,
+      `data file ${path} is corrupt: ${problem}. Expected {"data": {...}, "appliedOpIds": [...]} as written by this server; restore it or remove it to start empty.`,
+      cause === undefined ? undefined : { cause },
+    );
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (error) {
+    throw corrupt(`not JSON (${(error as Error).message})`, error);
+  }
+  if (!isRecord(value)) throw corrupt(`the top level is ${Array.isArray(value) ? 'an array' : describe(value)}, not an object`);
+  if (!isRecord(value.data)) throw corrupt('"data" is missing or not an object');
+  if (!Array.isArray(value.appliedOpIds) || !value.appliedOpIds.every((id) => typeof id === 'string')) {
+    throw corrupt('"appliedOpIds" is missing or not an array of strings');
+  }
+  return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[] };
+}
+
+let tempCounter = 0;
+
+/**
+ * Replaces the data file atomically: a reader (or a crash) sees the old file or
+ * the new one, never half of one. Write a temp file in the same directory (a
+ * rename is atomic only within one file system), fsync it, rename it over the
+ * file, then fsync the directory so the rename itself is durable.
+ */
+export function writeDataFileAtomic(path: string, state: PersistedState): void {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${tempCounter++}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(temp, 'w', 0o644);
+    writeSync(fd, JSON.stringify(state));
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(temp, path);
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(temp, { force: true });
+    throw new DataFileError(path, `cannot write data file ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    const dirFd = openSync(dir, 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+  } catch {
+    // Some platforms (Windows) cannot open or fsync a directory; the rename is still atomic there.
+  }
+}
+
+// ── small helpers ──────────────────────────────────────────────────────────
+
+/** True for loopback addresses: 127.0.0.0/8, ::1, and IPv4-mapped 127.x (`::ffff:127.0.0.1`). */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const lower = address.toLowerCase();
+  if (lower === '::1' || lower === '0:0:0:0:0:0:0:1') return true;
+  const v4 = lower.startsWith('::ffff:') ? lower.slice('::ffff:'.length) : lower;
+  return isIPv4(v4) && v4.startsWith('127.');
+}
+
+/** Close codes a server may put in a close frame: 1000–1003, 1007–1014, 3000–4999 (RFC 6455 §7.4, IANA). */
+export function isSendableCloseCode(code: number): boolean {
+  return Number.isInteger(code) && ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
+}
+
+/** Cuts `reason` to what fits in a close frame (123 UTF-8 bytes), never inside a character. */
+function fitCloseReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= SERVER_LIMITS.maxCloseReasonBytes) return reason;
+  let fitted = '';
+  for (const char of reason) {
+    if (Buffer.byteLength(fitted + char) > SERVER_LIMITS.maxCloseReasonBytes - 3) break;
+    fitted += char;
+  }
+  return `${fitted}...`;
+}
+
+/** A frame ws delivered, as `session.receive` takes it: text as a string, binary as exactly its bytes. */
+function frameInput(data: RawData, isBinary: boolean): string | ArrayBuffer {
+  const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+  if (!isBinary) return buffer.toString('utf8');
+  // A Buffer is often a view on a larger chunk shared with other frames: copy out exactly its bytes.
+  return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength) as ArrayBuffer;
+}
+
+const FEED_SYMBOLS: ReadonlyArray<readonly [string, number]> = [
+  ['BTC-USD', 64_000],
+  ['ETH-USD', 3_200],
+  ['SOL-USD', 150],
+  ['ADA-USD', 0.45],
+  ['DOT-USD', 7],
+  ['XRP-USD', 0.6],
+];
+
+// ── the running server ─────────────────────────────────────────────────────
+
+export interface FaultCounters {
+  drop: number;
+  close: number;
+  stall: number;
+  garbage: number;
+  oversized: number;
+  restart: number;
+  total: number;
+}
+
+export interface ServerStats extends ServerCounters {
+  /** WebSocket connections open now. */
+  open: number;
+  /** Connections stalled now. */
+  stalled: number;
+  /** Frames (and close frames) held for stalled connections now. */
+  heldFrames: number;
+  /** Connections closed with 4403 because of their Origin. */
+  originFailures: number;
+  /** Connections terminated for not answering a ws ping. */
+  heartbeatKills: number;
+  /** Client frames over `maxPayloadBytes` (ws closed them with 1009). */
+  oversizedFrames: number;
+  /** Changes made by the feed. */
+  feedChanges: number;
+  /** Successful writes of the data file. */
+  persists: number;
+  /** Failed writes of the data file (an op whose write failed is not acked: its connection is closed with 1011). */
+  persistFailures: number;
+  /** Faults injected through `/control/`, by kind. */
+  faults: FaultCounters;
+}
+
+export interface RunningServer {
+  /** `ws://host:port/` */
+  readonly url: string;
+  readonly port: number;
+  readonly host: string;
+  /** The sync logic: epoch, seq, data, counters, `change()`, `restart()`. */
+  readonly core: SyncServer;
+  stats(): ServerStats;
+  /** Terminates every socket, clears every timer, writes pending feed changes, closes the HTTP server. Idempotent. */
+  close(): Promise<void>;
+}
+
+type Held = { kind: 'frame'; data: string } | { kind: 'close'; code: number | undefined; reason: string };
+
+interface Client {
+  ws: WebSocket;
+  /** Answered the last ws ping (or none was sent yet). */
+  alive: boolean;
+  /** Frames held while stalled; null when not stalled. */
+  held: Held[] | null;
+  heldBytes: number;
+  stallTimer: NodeJS.Timeout | undefined;
+}
+
+class ControlError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Starts the sync server on `host:port` and resolves once it listens.
+ *
+ * @example
+ * ```ts
+ * const server = await startServer({ port: 0, feedRatePerSec: 5 });
+ * const connection = createConnection({ url: server.url, protocol: createSyncProtocol() });
+ * await fetch(`http://127.0.0.1:${server.port}/control/drop`, { method: 'POST' }); // the client sees 1006
+ * await server.close();
+ * ```
+ * @throws TypeError / RangeError for a bad option, naming it; DataFileError for an unreadable or corrupt data file
+ * @returns the running server; rejects with the listen error (e.g. EADDRINUSE)
+ */
+export async function startServer(options: NodeServerOptions = {}): Promise<RunningServer> {
+  const opts = resolveServerOptions(options);
+  const { dataFile } = opts;
+
+  const stats = {
+    originFailures: 0,
+    heartbeatKills: 0,
+    oversizedFrames: 0,
+    feedChanges: 0,
+    persists: 0,
+    persistFailures: 0,
+  };
+  const faults: FaultCounters = { drop: 0, close: 0, stall: 0, garbage: 0, oversized: 0, restart: 0, total: 0 };
+
+  // ── persistence: ops synchronously before their ack, feed changes throttled ──
+  let inFeed = false;
+  let feedDirty = false;
+  let persistTimer: NodeJS.Timeout | undefined;
+
+  const persist = (state: PersistedState) => {
+    if (dataFile === undefined) return;
+    try {
+      writeDataFileAtomic(dataFile, state);
+    } catch (error) {
+      stats.persistFailures++;
+      throw error;
+    }
+    stats.persists++;
+    feedDirty = false;
+  };
+  const persistFeed = () => {
+    persistTimer = undefined;
+    if (!feedDirty) return;
+    try {
+      persist(core.persisted());
+    } catch {
+      // Counted; the next change tries again. A timer has nobody to throw to.
+    }
+  };
+
+  const initial = dataFile === undefined ? undefined : loadDataFile(dataFile);
+  const core: SyncServer = createSyncServer({
+    logSize: opts.logSize,
+    dedupSize: opts.dedupSize,
+    maxBufferedBytes: opts.maxBufferedBytes,
+    random: opts.random,
+    ...(opts.token === undefined ? {} : { token: opts.token }),
+    ...(initial === undefined ? {} : { initial }),
+    ...(dataFile === undefined
+      ? {}
+      : {
+          onChange: (state: () => PersistedState) => {
+            if (!inFeed) return persist(state());
+            feedDirty = true;
+            persistTimer ??= setTimeout(persistFeed, SERVER_LIMITS.feedPersistIntervalMs);
+          },
+        }),
+  });
+  // Writes the file now: a missing directory or a read-only disk fails at startup, not at the first op.
+  if (dataFile !== undefined) persist(core.persisted());
+
+  // ── connections ──
+  const clients = new Set<Client>();
+  let closing: Promise<void> | undefined;
+
+  /** Sends through the stall: held while the link is stalled, dropped once the socket is not open. */
+  const transmit = (client: Client, item: Held) => {
+    if (client.ws.readyState !== WebSocket.OPEN) return;
+    if (client.held !== null) {
+      client.held.push(item);
+      if (item.kind === 'frame') client.heldBytes += Buffer.byteLength(item.data);
+      return;
+    }
+    if (item.kind === 'frame') client.ws.send(item.data);
+    else if (item.code === undefined) client.ws.close();
+    else client.ws.close(item.code, item.reason);
+  };
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes, clientTracking: false });
+
+  const accept = (ws: WebSocket, req: IncomingMessage) => {
+    const client: Client = { ws, alive: true, held: null, heldBytes: 0, stallTimer: undefined };
+    clients.add(client);
+    let session: ReturnType<SyncServer['connect']> | undefined;
+    ws.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') stats.oversizedFrames++;
+      // Otherwise ws closes the socket itself (1002, 1007, ...); 'close' follows.
+    });
+    ws.on('pong', () => {
+      client.alive = true;
+    });
+    ws.on('close', () => {
+      clients.delete(client);
+      clearTimeout(client.stallTimer);
+      session?.closed();
+    });
+
+    const origin = req.headers.origin;
+    if (opts.allowedOrigin !== undefined && origin !== undefined && origin !== opts.allowedOrigin) {
+      stats.originFailures++;
+      ws.close(SyncCloseCode.FORBIDDEN, fitCloseReason(`origin ${origin} is not allowed`));
+      return;
+    }
+
+    const peer: Peer = {
+      send: (frame) => transmit(client, { kind: 'frame', data: frame }),
+      close: (code, reason) => transmit(client, { kind: 'close', code, reason: fitCloseReason(reason) }),
+      get bufferedAmount() {
+        return ws.bufferedAmount + client.heldBytes;
+      },
+    };
+    const urlToken = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
+    session = core.connect(peer, { urlToken });
+    const live = session;
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      try {
+        live.receive(frameInput(data, isBinary));
+      } catch {
+        // The only throw on this path is a failed data file write: the op is not acked, so the
+        // client re-sends it after reconnecting.
+        transmit(client, { kind: 'close', code: 1011, reason: 'internal error: could not persist the change' });
+      }
+    });
+  };
+
+  // ── HTTP: control routes, the static hook, upgrades ──
+  const reply = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const payload = JSON.stringify(body);
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      'content-length': String(Buffer.byteLength(payload)),
+      ...headers,
+    });
+    res.end(payload);
+  };
+
+  const readBody = (req: IncomingMessage): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > SERVER_LIMITS.maxControlBodyBytes) {
+          reject(new ControlError(413, `the body is over ${SERVER_LIMITS.maxControlBodyBytes} bytes`));
+          req.resume();
+          return;
+        }
+        chunks.push(chunk);
+      });
+      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      req.on('error', reject);
+    });
+
+  const intParam = (query: URLSearchParams, name: string, fallback: number, min: number, max: number): number => {
+    const raw = query.get(name);
+    if (raw === null) return fallback;
+    const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
+    if (!(value >= min && value <= max)) {
+      throw new ControlError(400, `${name} must be a whole number from ${min} to ${max}; received ${JSON.stringify(raw)}`);
+    }
+    return value;
+  };
+
+  const openClients = () => [...clients].filter((client) => client.ws.readyState === WebSocket.OPEN);
+
+  const countFault = (kind: Exclude<keyof FaultCounters, 'total'>) => {
+    faults[kind]++;
+    faults.total++;
+  };
+
+  const terminateAll = () => {
+    for (const client of clients) client.ws.terminate();
+  };
+
+  const resume = (client: Client) => {
+    clearTimeout(client.stallTimer);
+    client.stallTimer = undefined;
+    const held = client.held;
+    if (held === null) return;
+    client.held = null;
+    client.heldBytes = 0;
+    client.alive = true; // its pongs could not be read while stalled
+    client.ws.resume();
+    for (const item of held) transmit(client, item);
+  };
+
+  type Action = (query: URLSearchParams, req: IncomingMessage) => Promise<Record<string, unknown>> | Record<string, unknown>;
+  const postActions: Record<string, Action> = {
+    drop: () => {
+      const sockets = clients.size;
+      countFault('drop');
+      terminateAll();
+      return { sockets };
+    },
+    close: (query) => {
+      const rawCode = query.get('code') ?? '1000';
+      const reason = query.get('reason') ?? '';
+      let code: number | undefined;
+      if (rawCode === 'none') {
+        if (reason !== '') throw new ControlError(400, 'a close frame without a code cannot carry a reason; drop reason or give a code');
+      } else {
+        code = /^\d+$/.test(rawCode) ? Number(rawCode) : NaN;
+        if (!isSendableCloseCode(code)) {
+          throw new ControlError(
+            400,
+            `code must be one a server may send (1000-1003, 1007-1014, 3000-4999) or "none"; received ${JSON.stringify(rawCode)}` +
+              (code === 1005 ? ' (1005 is what the client reports for code=none)' : code === 1006 ? ' (use /control/drop for 1006)' : ''),
+          );
+        }
+      }
+      if (Buffer.byteLength(reason) > SERVER_LIMITS.maxCloseReasonBytes) {
+        throw new ControlError(400, `reason must be at most ${SERVER_LIMITS.maxCloseReasonBytes} UTF-8 bytes; received ${Buffer.byteLength(reason)}`);
+      }
+      const targets = openClients();
+      countFault('close');
+      for (const client of targets) transmit(client, { kind: 'close', code, reason });
+      return { sockets: targets.length, code: code ?? null, reason };
+    },
+    stall: (query) => {
+      const ms = intParam(query, 'ms', SERVER_LIMITS.defaultStallMs, 1, SERVER_LIMITS.maxStallMs);
+      const targets = openClients();
+      countFault('stall');
+      for (const client of targets) {
+        client.held ??= [];
+        client.ws.pause();
+        clearTimeout(client.stallTimer);
+        client.stallTimer = setTimeout(() => resume(client), ms);
+      }
+      return { sockets: targets.length, ms };
+    },
+    garbage: () => {
+      const targets = openClients();
+      countFault('garbage');
+      for (const client of targets) transmit(client, { kind: 'frame', data: '{"type":"patch",' });
+      return { sockets: targets.length };
+    },
+    oversized: (query) => {
+      const shell = '{"type":"oversized","pad":""}';
+      const bytes = intParam(query, 'bytes', SERVER_LIMITS.defaultOversizedBytes, shell.length, SERVER_LIMITS.maxOversizedBytes);
+      const frame = `${shell.slice(0, -2)}${'x'.repeat(bytes - shell.length)}"}`;
+      const targets = openClients();
+      countFault('oversized');
+      for (const client of targets) transmit(client, { kind: 'frame', data: frame });
+      return { sockets: targets.length, bytes };
+    },
+    restart: () => {
+      const sockets = clients.size;
+      countFault('restart');
+      core.restart();
+      terminateAll();
+      return { sockets, epoch: core.epoch };
+    },
+    change: async (_query, req) => {
+      const body = await readBody(req);
+      let value: unknown;
+      try {
+        value = JSON.parse(body);
+      } catch (error) {
+        throw new ControlError(400, `the body must be JSON {"set"?: {...}, "delete"?: [...]}: ${(error as Error).message}`);
+      }
+      if (!isRecord(value)) throw new ControlError(400, `the body must be an object {"set"?: {...}, "delete"?: [...]}; received ${describe(value)}`);
+      const changes: Changes = {};
+      if (value.set !== undefined) {
+        if (!isRecord(value.set)) throw new ControlError(400, `"set" must be an object of key → JSON value; received ${describe(value.set)}`);
+        changes.set = value.set as Record<string, Json>;
+      }
+      if (value.delete !== undefined) {
+        if (!Array.isArray(value.delete) || !value.delete.every((key) => typeof key === 'string')) {
+          throw new ControlError(400, `"delete" must be an array of keys; received ${describe(value.delete)}`);
+        }
+        changes.delete = value.delete as string[];
+      }
+      if (changes.set === undefined && changes.delete === undefined) throw new ControlError(400, 'the body has neither "set" nor "delete"');
+      const patch = core.change(changes);
+      return { epoch: patch.epoch, seq: patch.seq };
+    },
+  };
+
+  const stateOf = () => ({ epoch: core.epoch, seq: core.seq, data: core.data(), counters: snapshotStats() });
+
+  const control = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    if (!isLoopbackAddress(req.socket.remoteAddress)) {
+      return reply(res, 403, { ok: false, error: `control routes answer loopback addresses only; this request came from ${req.socket.remoteAddress}` });
+    }
+    const action = url.pathname.slice('/control/'.length);
+    if (action === 'state') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, { ok: false, error: 'use GET /control/state' }, { allow: 'GET, HEAD' });
+      return reply(res, 200, { ok: true, ...stateOf() });
+    }
+    const run = Object.hasOwn(postActions, action) ? postActions[action] : undefined;
+    if (run === undefined) {
+      return reply(res, 404, {
+        ok: false,
+        error: `unknown control route ${url.pathname}; POST ${Object.keys(postActions).map((a) => `/control/${a}`).join(', ')} or GET /control/state`,
+      });
+    }
+    if (req.method !== 'POST') return reply(res, 405, { ok: false, error: `use POST /control/${action}` }, { allow: 'POST' });
+    try {
+      const result = await run(url.searchParams, req);
+      reply(res, 200, { ok: true, action, ...result });
+    } catch (error) {
+      if (error instanceof ControlError) return reply(res, error.status, { ok: false, action, error: error.message });
+      reply(res, 500, { ok: false, action, error: (error as Error).message });
+    }
+  };
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname.startsWith('/control/')) {
+      control(req, res, url).catch((error: unknown) => {
+        if (!res.headersSent) reply(res, 500, { ok: false, error: (error as Error).message });
+      });
+      return;
+    }
+    try {
+      if (opts.staticHandler?.(req, res) === true) return;
+    } catch (error) {
+      if (!res.headersSent) reply(res, 500, { ok: false, error: (error as Error).message });
+      return;
+    }
+    reply(res, 404, { ok: false, error: `no route for ${req.method} ${url.pathname}` });
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (closing !== undefined) {
+      socket.destroy();
+      return;
+    }
+    // Accept first, refuse after: a browser shown a rejected upgrade reports only 1006 and retries forever.
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  // ── timers: the feed and the ws-level heartbeat ──
+  let feedTimer: NodeJS.Timeout | undefined;
+  if (opts.feedRatePerSec > 0) {
+    const tickMs = Math.max(SERVER_LIMITS.feedTickMinMs, 1000 / opts.feedRatePerSec);
+    const perTick = (opts.feedRatePerSec * tickMs) / 1000;
+    const prices = new Map<string, number>();
+    const data = core.data();
+    for (const [symbol, base] of FEED_SYMBOLS) {
+      const current = data[symbol];
+      prices.set(symbol, typeof current === 'number' && current > 0 ? current : base);
+    }
+    let due = 0;
+    feedTimer = setInterval(() => {
+      due += perTick;
+      const count = Math.floor(due);
+      due -= count;
+      inFeed = true;
+      try {
+        for (let i = 0; i < count; i++) {
+          const [symbol] = FEED_SYMBOLS[Math.floor(opts.random() * FEED_SYMBOLS.length)] ?? FEED_SYMBOLS[0]!;
+          const price = Number(((prices.get(symbol) ?? 1) * (1 + (opts.random() - 0.5) * 0.004)).toPrecision(6));
+          prices.set(symbol, price);
+          core.change({ set: { [symbol]: price } });
+          stats.feedChanges++;
+        }
+      } finally {
+        inFeed = false;
+      }
+    }, tickMs);
+  }
+
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  if (opts.heartbeatMs > 0) {
+    heartbeatTimer = setInterval(() => {
+      for (const client of clients) {
+        // A stalled link cannot read its pongs: the stall decides its fate, not the heartbeat.
+        if (client.held !== null || client.ws.readyState !== WebSocket.OPEN) continue;
+        if (!client.alive) {
+          stats.heartbeatKills++;
+          client.ws.terminate();
+          continue;
+        }
+        client.alive = false;
+        client.ws.ping();
+      }
+    }, opts.heartbeatMs);
+  }
+
+  function snapshotStats(): ServerStats {
+    let stalled = 0;
+    let heldFrames = 0;
+    for (const client of clients) {
+      if (client.held === null) continue;
+      stalled++;
+      heldFrames += client.held.length;
+    }
+    return { ...core.counters, open: clients.size, stalled, heldFrames, ...stats, faults: { ...faults } };
+  }
+
+  const host = opts.host;
+  return {
+    url: `ws://${host.includes(':') ? `[${host}]` : host}:${port}/`,
+    port,
+    host,
+    core,
+    stats: snapshotStats,
+    close() {
+      closing ??= (async () => {
+        clearInterval(feedTimer);
+        clearInterval(heartbeatTimer);
+        clearTimeout(persistTimer);
+        for (const client of clients) {
+          clearTimeout(client.stallTimer);
+          client.ws.terminate();
+        }
+        if (feedDirty) persistFeed();
+        wss.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          // Keep-alive HTTP connections (fetch keeps them) would hold close() open.
+          server.closeAllConnections();
+        });
+      })();
+      return closing;
+    },
+  };
+}

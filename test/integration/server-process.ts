@@ -1,0 +1,151 @@
+/**
+ * Runs `scripts/server.ts` as a real child process for integration tests:
+ * start (on a free port or a given one), SIGKILL, restart on the same port,
+ * fault injection and state over the control endpoint.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createConnection } from '../../src/node.js';
+import type { Connection } from '../../src/connection.js';
+import type { ConnectionOptions } from '../../src/options.js';
+import type { ConnectionStatus } from '../../src/types.js';
+import { createSyncProtocol } from '../../src/sync/client-protocol.js';
+import type { StoreData } from '../../src/store.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface ServerProcess {
+  port: number;
+  url: string;
+  child: ChildProcess;
+  output: string[];
+  exited: Promise<number | null>;
+}
+
+export interface ServerState {
+  epoch: string;
+  seq: number;
+  data: Record<string, unknown>;
+  counters: { opsApplied: number; opsDuplicate: number; rejectedFrames: number; connections: number; [key: string]: unknown };
+}
+
+const children = new Set<ChildProcess>();
+
+/** Starts the server; resolves when it prints `listening on ws://HOST:PORT`. */
+export function startServerProcess(args: string[] = [], port = 0): Promise<ServerProcess> {
+  // node itself with tsx as a loader: a SIGKILL must reach the server, not a wrapper process
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/server.ts', '--host', '127.0.0.1', '--port', String(port), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const output: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  void exited.then(() => children.delete(child));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start within 20 s:\n${output.join('')}`)), 20_000);
+    const onData = (chunk: Buffer) => {
+      output.push(chunk.toString());
+      const match = /listening on (ws:\/\/[^\s:]+:(\d+))/.exec(output.join(''));
+      if (match) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        child.stdout?.on('data', (more: Buffer) => output.push(more.toString()));
+        resolve({ port: Number(match[2]), url: `${match[1]}/`, child, output, exited });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${output.join('')}`));
+    });
+  });
+}
+
+export async function kill(server: ServerProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  server.child.kill(signal);
+  await server.exited;
+}
+
+/** Kills every server still running (afterEach). */
+export async function killAll(): Promise<void> {
+  await Promise.all(
+    [...children].map((child) => {
+      const done = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      return done;
+    }),
+  );
+}
+
+export async function control(server: { port: number }, action: string, body?: unknown): Promise<Response> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/control/${action}`, {
+    method: 'POST',
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  });
+  return response;
+}
+
+export async function serverState(server: { port: number }): Promise<ServerState> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/control/state`);
+  if (!response.ok) throw new Error(`GET /control/state: ${response.status}`);
+  return (await response.json()) as ServerState;
+}
+
+const connections = new Set<Connection<StoreData>>();
+
+/** A sync-protocol client with quick reconnects, stopped by `stopAllConnections`. */
+export function syncClient(url: string, options: Partial<ConnectionOptions<StoreData>> = {}): Connection<StoreData> {
+  const connection = createConnection<StoreData>({
+    url,
+    protocol: createSyncProtocol(),
+    reconnect: { initialDelayMs: 50, maxDelayMs: 300, serviceRestartDelayMs: 400 },
+    ...options,
+  });
+  connections.add(connection);
+  return connection;
+}
+
+export function stopAllConnections(): void {
+  for (const connection of connections) connection.stop();
+  connections.clear();
+}
+
+/** Resolves when `predicate(status)` holds; rejects after a generous safety timeout. */
+export function waitFor(
+  connection: Connection<StoreData>,
+  predicate: (status: ConnectionStatus) => boolean,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<ConnectionStatus> {
+  return new Promise((resolve, reject) => {
+    if (predicate(connection.getStatus())) return resolve(connection.getStatus());
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; status ${JSON.stringify(connection.getStatus())}`));
+    }, timeoutMs);
+    const unsubscribe = connection.subscribe((status) => {
+      if (!predicate(status)) return;
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(status);
+    });
+  });
+}
+
+/** Polls an async condition (server state over HTTP) with a bounded number of tries. */
+export async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string, tries = 150): Promise<T> {
+  let last: T | undefined;
+  for (let i = 0; i < tries; i++) {
+    last = await read();
+    if (ok(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`never saw ${what}; last: ${JSON.stringify(last)}`);
+}
+
+/** The states entered since `from` in the connection's history. */
+export function statesSince(connection: Connection<StoreData>, from: number): string[] {
+  return connection.history.slice(from).map((entry) => entry.state);
+}

@@ -1,0 +1,740 @@
+/**
+ * The Node sync server (`startServer`): real servers on 127.0.0.1 and a free
+ * port, real `ws` clients and statesocket connections. Every server, socket,
+ * connection, child process and temp directory is registered for cleanup;
+ * tests wait on events, never on time.
+ */
+import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket, type ClientOptions } from 'ws';
+import type { Connection } from '../../src/connection.js';
+import { createConnection } from '../../src/node.js';
+import type { ConnectionOptions } from '../../src/options.js';
+import {
+  DataFileError,
+  isLoopbackAddress,
+  isSendableCloseCode,
+  startServer,
+  type NodeServerOptions,
+  type RunningServer,
+} from '../../src/server/node-server.js';
+import type { StoreData } from '../../src/store.js';
+import { createSyncProtocol } from '../../src/sync/client-protocol.js';
+import type { ConnectionStatus } from '../../src/types.js';
+
+/** Longest any single wait may take before the test fails with a description of what it waited for. */
+const SAFETY_TIMEOUT_MS = 5_000;
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+// ── cleanup registry ───────────────────────────────────────────────────────
+
+const cleanups: Array<() => void | Promise<void>> = [];
+
+/** Registers a cleanup; they run newest first after each test. */
+function onCleanup(cleanup: () => void | Promise<void>): void {
+  cleanups.push(cleanup);
+}
+
+afterEach(async () => {
+  const failures: unknown[] = [];
+  for (let cleanup = cleanups.pop(); cleanup !== undefined; cleanup = cleanups.pop()) {
+    try {
+      await cleanup();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length > 0) throw failures[0];
+});
+
+// ── waiting on events ──────────────────────────────────────────────────────
+
+/** Rejects with `what` if `promise` has not settled within the safety timeout. */
+function withTimeout<T>(promise: Promise<T>, what: string, timeoutMs = SAFETY_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves once `predicate` holds: now, or after a later `event` on `emitter`. */
+function until(emitter: EventEmitter, event: string, predicate: () => boolean, what: string): Promise<void> {
+  let check = () => {};
+  const reached = new Promise<void>((resolve) => {
+    check = () => {
+      if (!predicate()) return;
+      emitter.off(event, check);
+      resolve();
+    };
+    emitter.on(event, check);
+  });
+  check();
+  return withTimeout(reached, what).catch((error: unknown) => {
+    emitter.off(event, check);
+    throw error;
+  });
+}
+
+// ── servers and control requests ───────────────────────────────────────────
+
+/** A server on 127.0.0.1 and a free port, closed after the test. */
+async function serve(options: NodeServerOptions = {}): Promise<RunningServer> {
+  const server = await startServer({ host: '127.0.0.1', port: 0, ...options });
+  onCleanup(() => server.close());
+  return server;
+}
+
+interface ControlReply {
+  status: number;
+  body: Record<string, unknown> & { ok: boolean; error?: string };
+}
+
+/** `POST /control/<path>` (or another method) and its JSON answer. */
+async function control(server: RunningServer, path: string, init: { method?: string; body?: unknown } = {}): Promise<ControlReply> {
+  const response = await withTimeout(
+    fetch(`http://127.0.0.1:${server.port}/control/${path}`, {
+      method: init.method ?? 'POST',
+      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body), headers: { 'content-type': 'application/json' } }),
+    }),
+    `the answer to ${init.method ?? 'POST'} /control/${path}`,
+  );
+  return { status: response.status, body: (await response.json()) as ControlReply['body'] };
+}
+
+/** A seeded random source (mulberry32): a feed test sees the same walk every run. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'statesocket-server-'));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+// ── raw ws clients ─────────────────────────────────────────────────────────
+
+interface Frame {
+  type: string;
+  [key: string]: unknown;
+}
+
+interface RawClient {
+  ws: WebSocket;
+  /** Text of every message received, in order. */
+  messages: string[];
+  send(frame: unknown): void;
+  opened(): Promise<void>;
+  closed(): Promise<{ code: number; reason: string }>;
+  /** Resolves with the first JSON frame (from message `from` on) that matches. */
+  frame(predicate: (frame: Frame) => boolean, what: string, from?: number): Promise<Frame>;
+  /** Index of the first matching JSON frame, or -1. */
+  indexOf(predicate: (frame: Frame) => boolean): number;
+}
+
+function parsed(text: string): Frame | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null ? (value as Frame) : null;
+  } catch {
+    return null;
+  }
+}
+
+function connectRaw(url: string, options?: ClientOptions): RawClient {
+  const ws = new WebSocket(url, options);
+  const events = new EventEmitter();
+  const messages: string[] = [];
+  let close: { code: number; reason: string } | null = null;
+  let open = false;
+  ws.on('open', () => {
+    open = true;
+    events.emit('open');
+  });
+  ws.on('message', (data) => {
+    messages.push(data.toString());
+    events.emit('message');
+  });
+  ws.on('close', (code, reason) => {
+    close = { code, reason: reason.toString() };
+    events.emit('close');
+  });
+  ws.on('error', () => {}); // the close event carries what the tests look at
+  onCleanup(() => ws.terminate());
+  const indexOf = (predicate: (frame: Frame) => boolean, from = 0) => {
+    for (let i = from; i < messages.length; i++) {
+      const frame = parsed(messages[i] as string);
+      if (frame !== null && predicate(frame)) return i;
+    }
+    return -1;
+  };
+  return {
+    ws,
+    messages,
+    send: (frame) => ws.send(typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame)),
+    opened: () => until(events, 'open', () => open, `${url} to open`),
+    async closed() {
+      await until(events, 'close', () => close !== null, `${url} to close`);
+      return close as { code: number; reason: string };
+    },
+    async frame(predicate, what, from = 0) {
+      await until(events, 'message', () => indexOf(predicate, from) >= 0, what);
+      return parsed(messages[indexOf(predicate, from)] as string) as Frame;
+    },
+    indexOf: (predicate) => indexOf(predicate),
+  };
+}
+
+/** A raw client that has said hello and received its snapshot. */
+async function greeted(url: string, hello: Record<string, unknown> = {}): Promise<{ client: RawClient; snapshot: Frame }> {
+  const client = connectRaw(url);
+  await client.opened();
+  client.send({ type: 'hello', v: 1, ...hello });
+  const snapshot = await client.frame((f) => f.type === 'snapshot', 'the snapshot');
+  return { client, snapshot };
+}
+
+const isPatch = (f: Frame) => f.type === 'patch';
+
+// ── statesocket connections ────────────────────────────────────────────────
+
+function syncConnection(url: string, options: Partial<ConnectionOptions<StoreData>> = {}): Connection<StoreData> {
+  const connection = createConnection<StoreData>({
+    url,
+    protocol: createSyncProtocol(),
+    reconnect: { initialDelayMs: 5, maxDelayMs: 20 },
+    ...options,
+  });
+  onCleanup(() => connection.stop());
+  return connection;
+}
+
+/** Resolves with the status once `predicate` holds: now, or at a later status change. */
+function waitFor(connection: Connection<StoreData>, predicate: (status: ConnectionStatus) => boolean, what: string): Promise<ConnectionStatus> {
+  let unsubscribe = () => {};
+  const reached = new Promise<ConnectionStatus>((resolve) => {
+    const check = (status: ConnectionStatus) => {
+      if (!predicate(status)) return;
+      unsubscribe();
+      resolve(status);
+    };
+    unsubscribe = connection.subscribe(check);
+    check(connection.getStatus());
+  });
+  return withTimeout(reached, what).catch((error: Error) => {
+    unsubscribe();
+    throw new Error(`${error.message} (last status: ${JSON.stringify(connection.getStatus())})`);
+  });
+}
+
+// ── the specification ──────────────────────────────────────────────────────
+
+describe('sync over ws', () => {
+  it('answers hello with a snapshot', async () => {
+    const server = await serve();
+    server.core.change({ set: { a: 1 } });
+    const { snapshot } = await greeted(server.url);
+    expect(snapshot).toEqual({ type: 'snapshot', epoch: server.core.epoch, seq: 1, data: { a: 1 } });
+  });
+
+  it('reads binary frames as UTF-8 JSON', async () => {
+    const server = await serve();
+    const client = connectRaw(server.url);
+    await client.opened();
+    client.send(Buffer.from(JSON.stringify({ type: 'hello', v: 1 })));
+    client.send(Buffer.from('{"type":"ping"}'));
+    await client.frame((f) => f.type === 'snapshot', 'the snapshot');
+    await client.frame((f) => f.type === 'pong', 'the pong');
+    expect(server.stats().rejectedFrames).toBe(0);
+  });
+
+  it('acks an op and broadcasts its patch', async () => {
+    const server = await serve();
+    const { client: writer } = await greeted(server.url);
+    const { client: reader } = await greeted(server.url);
+    writer.send({ type: 'op', id: 'op-1', set: { a: 1 } });
+    await writer.frame((f) => f.type === 'ack' && f.id === 'op-1', 'the ack');
+    expect(await reader.frame(isPatch, 'the patch')).toEqual({ type: 'patch', epoch: server.core.epoch, seq: 1, set: { a: 1 } });
+  });
+
+  it('feeds server-side changes, one patch per change', async () => {
+    const server = await serve({ feedRatePerSec: 200, random: seeded(7) });
+    const { client, snapshot } = await greeted(server.url);
+    await client.frame((f) => isPatch(f) && (f.seq as number) >= (snapshot.seq as number) + 5, 'five feed patches');
+    const patches = client.messages.map(parsed).filter((f): f is Frame => f !== null && isPatch(f));
+    patches.forEach((patch, i) => {
+      expect(patch.seq).toBe((snapshot.seq as number) + i + 1);
+      expect(Object.keys(patch.set as object)).toHaveLength(1);
+      expect(Object.keys(patch.set as object)[0]).toMatch(/^[A-Z]+-USD$/);
+    });
+    expect(server.stats().feedChanges).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe('fault injection', () => {
+  it('drop terminates every socket without a close frame (1006)', async () => {
+    const server = await serve();
+    const { client } = await greeted(server.url);
+    const reply = await control(server, 'drop');
+    expect(reply).toMatchObject({ status: 200, body: { ok: true, action: 'drop', sockets: 1 } });
+    expect((await client.closed()).code).toBe(1006);
+    expect(server.stats().faults).toMatchObject({ drop: 1, total: 1 });
+  });
+
+  it.each([
+    [4401, 'go away'],
+    [1012, 'restarting'],
+    [1000, ''],
+  ])('close?code=%i sends that close code', async (code, reason) => {
+    const server = await serve();
+    const { client } = await greeted(server.url);
+    const reply = await control(server, `close?code=${code}&reason=${encodeURIComponent(reason)}`);
+    expect(reply.status).toBe(200);
+    expect(await client.closed()).toEqual({ code, reason });
+  });
+
+  it('close?code=none sends a close frame without a code (the client sees 1005)', async () => {
+    const server = await serve();
+    const { client } = await greeted(server.url);
+    expect((await control(server, 'close?code=none')).status).toBe(200);
+    expect(await client.closed()).toEqual({ code: 1005, reason: '' });
+  });
+
+  it.each(['1005', '1006', '1004', '1015', '999', '2999', '5000', 'abc', ''])(
+    'close?code=%s is refused with HTTP 400 and closes nothing',
+    async (code) => {
+      const server = await serve();
+      const { client } = await greeted(server.url);
+      const reply = await control(server, `close?code=${code}`);
+      expect(reply.status).toBe(400);
+      expect(reply.body.error).toMatch(/code must be/);
+      expect(client.ws.readyState).toBe(WebSocket.OPEN);
+      expect(server.stats().faults.total).toBe(0);
+    },
+  );
+
+  it('close refuses a reason over 123 bytes', async () => {
+    const server = await serve();
+    const reply = await control(server, `close?code=1000&reason=${'x'.repeat(124)}`);
+    expect(reply.status).toBe(400);
+    expect(reply.body.error).toMatch(/123/);
+  });
+
+  it('stall holds frames and reads nothing for ms, then flushes what it held', async () => {
+    const server = await serve({ heartbeatMs: 20 });
+    const { client } = await greeted(server.url);
+    const stallMs = 300;
+    const startedAt = performance.now();
+    expect((await control(server, `stall?ms=${stallMs}`)).body).toMatchObject({ ok: true, sockets: 1, ms: stallMs });
+    client.send({ type: 'ping' }); // not read until the stall ends
+    expect((await control(server, 'change', { body: { set: { held: true } } })).status).toBe(200);
+    expect(server.stats()).toMatchObject({ stalled: 1, heldFrames: 1 });
+
+    await client.frame((f) => f.type === 'pong', 'the pong after the stall');
+    // Timers may fire a little early; the point is that nothing came through for about stallMs.
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(stallMs - 20);
+    const patchAt = client.indexOf((f) => isPatch(f) && (f.set as Record<string, unknown>).held === true);
+    expect(patchAt).toBeGreaterThanOrEqual(0);
+    expect(patchAt).toBeLessThan(client.indexOf((f) => f.type === 'pong')); // held frames first, then what was read
+    // The heartbeat (20 ms) did not kill the stalled link, though its pings could not be answered.
+    expect(server.stats()).toMatchObject({ stalled: 0, heldFrames: 0, heartbeatKills: 0, open: 1 });
+    expect(client.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('stall refuses ms over 600000', async () => {
+    const server = await serve();
+    expect((await control(server, 'stall?ms=600001')).status).toBe(400);
+  });
+
+  it('garbage: the client rejects the frame with ERR_MALFORMED_FRAME and stays open', async () => {
+    const server = await serve();
+    const connection = syncConnection(server.url);
+    await waitFor(connection, (s) => s.state === 'open' && s.counters.received >= 1, 'open with a snapshot');
+    expect((await control(server, 'garbage')).body).toMatchObject({ ok: true, sockets: 1 });
+    const status = await waitFor(connection, (s) => s.lastRejected !== null, 'the rejection');
+    expect(status.lastRejected?.code).toBe('ERR_MALFORMED_FRAME');
+    expect(status.state).toBe('open');
+    await control(server, 'change', { body: { set: { after: 1 } } });
+    await waitFor(connection, () => connection.model.getData().after === 1, 'the next patch');
+    expect(connection.getStatus().state).toBe('open');
+    expect(server.stats().faults.garbage).toBe(1);
+  });
+
+  it('oversized sends every client a valid JSON text frame of exactly N bytes', async () => {
+    const server = await serve();
+    const { client } = await greeted(server.url);
+    expect((await control(server, 'oversized?bytes=5000')).body).toMatchObject({ ok: true, bytes: 5000 });
+    await client.frame((f) => f.type === 'oversized', 'the oversized frame');
+    const text = client.messages[client.indexOf((f) => f.type === 'oversized')] as string;
+    expect(Buffer.byteLength(text)).toBe(5000);
+    expect(JSON.parse(text)).toMatchObject({ type: 'oversized' });
+  });
+
+  it('oversized: a client with a smaller maxMessageBytes rejects it and stays open', async () => {
+    const server = await serve();
+    const connection = syncConnection(server.url, { maxMessageBytes: 4096 });
+    await waitFor(connection, (s) => s.state === 'open' && s.counters.received >= 1, 'open with a snapshot');
+    await control(server, 'oversized?bytes=5000');
+    const status = await waitFor(connection, (s) => s.lastRejected !== null, 'the rejection');
+    expect(status.lastRejected?.code).toBe('ERR_PAYLOAD_TOO_LARGE');
+    expect(status.state).toBe('open');
+  });
+
+  it('oversized refuses sizes that cannot hold the frame', async () => {
+    const server = await serve();
+    expect((await control(server, 'oversized?bytes=10')).status).toBe(400);
+  });
+
+  it('restart starts a new epoch, drops every socket and keeps the data', async () => {
+    const server = await serve();
+    server.core.change({ set: { kept: true } });
+    const { client, snapshot } = await greeted(server.url);
+    const reply = await control(server, 'restart');
+    expect(reply.status).toBe(200);
+    expect(reply.body.epoch).not.toBe(snapshot.epoch);
+    expect((await client.closed()).code).toBe(1006);
+
+    // Resuming from the old epoch cannot replay: a snapshot of the new one comes instead.
+    const again = await greeted(server.url, { epoch: snapshot.epoch, since: snapshot.seq });
+    expect(again.snapshot).toEqual({ type: 'snapshot', epoch: reply.body.epoch, seq: 0, data: { kept: true } });
+    const state = await control(server, 'state', { method: 'GET' });
+    expect(state.body).toMatchObject({ epoch: reply.body.epoch, seq: 0, data: { kept: true } });
+    expect(server.stats().faults).toMatchObject({ restart: 1, total: 1 });
+  });
+
+  it('a statesocket connection reconnects after restart and converges on the new epoch', async () => {
+    const server = await serve();
+    const connection = syncConnection(server.url);
+    await waitFor(connection, (s) => s.state === 'open' && s.counters.received >= 1, 'open with a snapshot');
+    await control(server, 'restart');
+    await control(server, 'change', { body: { set: { fresh: 1 } } });
+    await waitFor(connection, () => connection.model.getData().fresh === 1, 'the change after the restart');
+  });
+});
+
+describe('control routes', () => {
+  it('GET /control/state reports epoch, seq, data and counters', async () => {
+    const server = await serve();
+    await greeted(server.url);
+    await control(server, 'change', { body: { set: { a: 1 } } });
+    const reply = await control(server, 'state', { method: 'GET' });
+    expect(reply.status).toBe(200);
+    expect(reply.body).toMatchObject({
+      ok: true,
+      epoch: server.core.epoch,
+      seq: 1,
+      data: { a: 1 },
+      counters: { open: 1, connections: 1, slowConsumers: 0, rejectedFrames: 0, faults: { total: 0 } },
+    });
+  });
+
+  it('POST /control/change applies set and delete', async () => {
+    const server = await serve();
+    await control(server, 'change', { body: { set: { a: 1, b: 2 } } });
+    const reply = await control(server, 'change', { body: { delete: ['a'] } });
+    expect(reply.body).toMatchObject({ ok: true, seq: 2 });
+    expect(server.core.data()).toEqual({ b: 2 });
+  });
+
+  it.each([
+    ['not JSON', '{'],
+    ['an array', []],
+    ['neither set nor delete', {}],
+    ['set not an object', { set: 1 }],
+    ['delete not strings', { delete: [1] }],
+  ])('POST /control/change refuses %s with 400', async (_name, body) => {
+    const server = await serve();
+    const response = await fetch(`http://127.0.0.1:${server.port}/control/change`, {
+      method: 'POST',
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    expect(response.status).toBe(400);
+    expect(server.core.seq).toBe(0);
+  });
+
+  it('answers 404 for unknown routes and 405 for the wrong method', async () => {
+    const server = await serve();
+    expect((await control(server, 'explode')).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${server.port}/elsewhere`)).status).toBe(404);
+    expect((await control(server, 'drop', { method: 'GET' })).status).toBe(405);
+    expect((await control(server, 'state', { method: 'POST' })).status).toBe(405);
+  });
+
+  it('hands other routes to staticHandler', async () => {
+    const server = await serve({
+      staticHandler: (req, res) => {
+        if (req.url !== '/') return false;
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('app');
+        return true;
+      },
+    });
+    expect(await (await fetch(`http://127.0.0.1:${server.port}/`)).text()).toBe('app');
+    expect((await fetch(`http://127.0.0.1:${server.port}/other`)).status).toBe(404);
+  });
+
+  it.each([
+    ['127.0.0.1', true],
+    ['127.255.3.4', true],
+    ['::1', true],
+    ['0:0:0:0:0:0:0:1', true],
+    ['::ffff:127.0.0.1', true],
+    ['::FFFF:127.1.2.3', true],
+    ['10.0.0.1', false],
+    ['128.0.0.1', false],
+    ['::ffff:10.0.0.1', false],
+    ['::2', false],
+    ['fe80::1', false],
+    ['127.0.0', false],
+    ['1270.0.0.1', false],
+    [undefined, false],
+  ])('isLoopbackAddress(%s) is %s', (address, expected) => {
+    expect(isLoopbackAddress(address)).toBe(expected);
+  });
+
+  it.each([
+    [1000, true],
+    [1003, true],
+    [1004, false],
+    [1005, false],
+    [1006, false],
+    [1007, true],
+    [1014, true],
+    [1015, false],
+    [2999, false],
+    [3000, true],
+    [4999, true],
+    [5000, false],
+  ])('isSendableCloseCode(%i) is %s', (code, expected) => {
+    expect(isSendableCloseCode(code)).toBe(expected);
+  });
+});
+
+describe('authentication and origin', () => {
+  it('accepts the token in the URL query', async () => {
+    const server = await serve({ token: 's3cret' });
+    const { snapshot } = await greeted(`${server.url}?token=s3cret`);
+    expect(snapshot.type).toBe('snapshot');
+  });
+
+  it('accepts the token in the hello', async () => {
+    const server = await serve({ token: 's3cret' });
+    const { snapshot } = await greeted(server.url, { token: 's3cret' });
+    expect(snapshot.type).toBe('snapshot');
+  });
+
+  it('accepts the upgrade, then closes with 4401 for a wrong URL token', async () => {
+    const server = await serve({ token: 's3cret' });
+    const client = connectRaw(`${server.url}?token=wrong`);
+    await client.opened(); // never a rejected upgrade: a browser would see only 1006
+    expect(await client.closed()).toEqual({ code: 4401, reason: 'invalid token' });
+    expect(server.stats().authFailures).toBe(1);
+  });
+
+  it.each([
+    ['a wrong token', { token: 'wrong' }, 'invalid token'],
+    ['no token', {}, 'token required'],
+  ])('closes with 4401 for a hello with %s', async (_name, hello, reason) => {
+    const server = await serve({ token: 's3cret' });
+    const client = connectRaw(server.url);
+    await client.opened();
+    client.send({ type: 'hello', v: 1, ...hello });
+    expect(await client.closed()).toEqual({ code: 4401, reason });
+  });
+
+  it('accepts the upgrade, then closes with 4403 for a disallowed Origin', async () => {
+    const server = await serve({ allowedOrigin: 'http://app.example' });
+    const client = connectRaw(server.url, { origin: 'http://evil.example' });
+    await client.opened();
+    expect(await client.closed()).toEqual({ code: 4403, reason: 'origin http://evil.example is not allowed' });
+    expect(server.stats().originFailures).toBe(1);
+    expect(server.core.counters.connections).toBe(0);
+  });
+
+  it('lets the allowed Origin (and clients without one) through', async () => {
+    const server = await serve({ allowedOrigin: 'http://app.example' });
+    const allowed = connectRaw(server.url, { origin: 'http://app.example' });
+    await allowed.opened();
+    allowed.send({ type: 'hello', v: 1 });
+    await allowed.frame((f) => f.type === 'snapshot', 'the snapshot');
+    await greeted(server.url);
+  });
+});
+
+describe('limits', () => {
+  it('closes a connection that sends a frame over maxPayloadBytes with 1009', async () => {
+    const server = await serve({ maxPayloadBytes: 1024 });
+    const { client } = await greeted(server.url);
+    client.send(JSON.stringify({ type: 'op', id: 'big', set: { pad: 'x'.repeat(2000) } }));
+    expect((await client.closed()).code).toBe(1009);
+    expect(server.stats().oversizedFrames).toBe(1);
+  });
+
+  it('closes a slow consumer with 1008 (held frames count as buffered)', async () => {
+    const server = await serve({ maxBufferedBytes: 150 });
+    const { client } = await greeted(server.url);
+    await control(server, 'stall?ms=200');
+    for (let i = 0; i < 3; i++) server.core.change({ set: { pad: 'x'.repeat(100) } });
+    expect(server.stats().slowConsumers).toBe(1);
+    const close = await client.closed();
+    expect(close.code).toBe(1008);
+    expect(close.reason).toMatch(/slow consumer/);
+  });
+
+  it('terminates a client that does not answer ws pings', async () => {
+    const server = await serve({ heartbeatMs: 30 });
+    const silent = connectRaw(server.url, { autoPong: false });
+    const answering = connectRaw(server.url);
+    await Promise.all([silent.opened(), answering.opened()]);
+    expect((await silent.closed()).code).toBe(1006);
+    expect(server.stats().heartbeatKills).toBe(1);
+    expect(answering.ws.readyState).toBe(WebSocket.OPEN);
+  });
+});
+
+describe('options', () => {
+  it.each([
+    [{ port: -1 }, RangeError, /port/],
+    [{ port: 70_000 }, RangeError, /port.*70000/],
+    [{ port: '80' }, TypeError, /port.*"80"/],
+    [{ host: '' }, RangeError, /host/],
+    [{ feedRatePerSec: Number.NaN }, RangeError, /feedRatePerSec.*NaN/],
+    [{ feedRatePerSec: -1 }, RangeError, /feedRatePerSec/],
+    [{ heartbeatMs: 1.5 }, RangeError, /heartbeatMs.*1\.5/],
+    [{ maxPayloadBytes: 0 }, RangeError, /maxPayloadBytes/],
+    [{ dedupSize: 0 }, RangeError, /dedupSize/],
+    [{ token: 42 }, TypeError, /token.*42/],
+    [{ random: 'x' }, TypeError, /random/],
+    [{ staticHandler: {} }, TypeError, /staticHandler/],
+  ])('refuses %o', async (options, type, message) => {
+    const attempt = startServer({ port: 0, ...(options as NodeServerOptions) });
+    await expect(attempt).rejects.toThrow(type);
+    await expect(attempt).rejects.toThrow(message);
+  });
+
+  it('rejects with the listen error when the port is taken', async () => {
+    const first = await serve();
+    await expect(startServer({ port: first.port })).rejects.toThrow(/EADDRINUSE/);
+  });
+});
+
+describe('data file', () => {
+  it('persists an op before its ack, and a second server reloads it', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'data.json');
+    const first = await serve({ dataFile: file });
+    const { client } = await greeted(first.url);
+    client.send({ type: 'op', id: 'op-1', set: { a: 1 } });
+    await client.frame((f) => f.type === 'ack', 'the ack');
+    // The ack went out after the write: the file already holds the op.
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ data: { a: 1 }, appliedOpIds: ['op-1'] });
+    await first.close();
+
+    const second = await serve({ dataFile: file });
+    expect(second.core.data()).toEqual({ a: 1 });
+    const again = await greeted(second.url);
+    expect(again.snapshot.data).toEqual({ a: 1 });
+    again.client.send({ type: 'op', id: 'op-1', set: { a: 2 } }); // a re-send after the restart
+    await again.client.frame((f) => f.type === 'ack', 'the ack of the re-sent op');
+    expect(second.core.counters.opsDuplicate).toBe(1);
+    expect(second.core.data()).toEqual({ a: 1 });
+    expect(readdirSync(dir)).toEqual(['data.json']); // no temp file left behind
+  });
+
+  it('throttles feed writes and flushes the last feed change on close', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'data.json');
+    const server = await serve({ dataFile: file, feedRatePerSec: 2000, random: seeded(3) });
+    const { client } = await greeted(server.url);
+    await client.frame((f) => isPatch(f) && (f.seq as number) >= 200, '200 feed patches');
+    const { feedChanges, persists } = server.stats();
+    expect(persists).toBeLessThan(feedChanges / 10);
+    await server.close();
+    expect(JSON.parse(readFileSync(file, 'utf8')).data).toEqual(server.core.data());
+    expect(readdirSync(dir)).toEqual(['data.json']);
+  });
+
+  it.each([
+    ['not JSON', '{"data": {'],
+    ['an array', '[]'],
+    ['without appliedOpIds', '{"data": {}}'],
+    ['with data as an array', '{"data": [], "appliedOpIds": []}'],
+    ['with ids that are not strings', '{"data": {}, "appliedOpIds": [1]}'],
+  ])('refuses to start from a data file that is %s', async (_name, content) => {
+    const file = join(tempDir(), 'data.json');
+    writeFileSync(file, content);
+    const attempt = startServer({ port: 0, dataFile: file });
+    await expect(attempt).rejects.toBeInstanceOf(DataFileError);
+    await expect(attempt).rejects.toMatchObject({ code: 'ERR_DATA_FILE', path: file });
+    await expect(attempt).rejects.toThrow(/is corrupt/);
+    expect(readFileSync(file, 'utf8')).toBe(content); // left as it was
+  });
+
+  it('refuses to start when the data file cannot be written', async () => {
+    const file = join(tempDir(), 'missing-dir', 'data.json');
+    await expect(startServer({ port: 0, dataFile: file })).rejects.toThrow(/cannot write data file/);
+  });
+});
+
+describe('close', () => {
+  it('terminates every socket and is idempotent', async () => {
+    const server = await serve();
+    const { client } = await greeted(server.url);
+    const closing = server.close();
+    expect(server.close()).toBe(closing);
+    await closing;
+    expect((await client.closed()).code).toBe(1006);
+    await expect(fetch(`http://127.0.0.1:${server.port}/control/state`)).rejects.toThrow();
+  });
+
+  it('leaves no handles behind: a process that closed the server exits by itself', async () => {
+    const dir = tempDir();
+    // Every timer kind is running when close() is called: feed, heartbeat, a stall, a data file, keep-alive HTTP.
+    const script = `
+      import { WebSocket } from 'ws';
+      import { startServer } from './src/server/node-server.js';
+      const server = await startServer({ port: 0, feedRatePerSec: 50, heartbeatMs: 50, dataFile: process.env.DATA_FILE });
+      const ws = new WebSocket(server.url);
+      await new Promise((resolve) => ws.once('open', resolve));
+      ws.send(JSON.stringify({ type: 'hello', v: 1 }));
+      await new Promise((resolve) => ws.once('message', resolve));
+      await (await fetch('http://127.0.0.1:' + server.port + '/control/stall?ms=60000', { method: 'POST' })).json();
+      const closed = new Promise((resolve) => ws.once('close', resolve));
+      await server.close();
+      await closed;
+      console.log('closed');
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, DATA_FILE: join(dir, 'data.json') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    onCleanup(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await withTimeout(
+      new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode))),
+      'the child process to exit on its own after close()',
+      15_000,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; its output: ${output}`);
+    });
+    expect(output).toContain('closed');
+    expect(code).toBe(0);
+  });
+});
