@@ -1,160 +1,114 @@
 /**
- * `npm start`: a self-contained demo of a statesocket connection.
+ * `npm start`: the reference sync server with a live feed, and a client with
+ * the terminal view, both on 127.0.0.1. Every few seconds the demo injects a
+ * fault through the server's control endpoint (a drop, a stall that only the
+ * heartbeat notices, a 1012 service restart) so you can watch the machine go
+ * open → errored → connecting → open with the model still matching the server.
  *
- * A local price server sends each client a snapshot, then a few patches a
- * second. About 3 s in, it drops the first client without a close frame
- * (`terminate()`), so the client sees 1006, goes `errored`, reconnects and
- * carries on. The console view prints every state change and a summary of
- * the model; at the end one line sums up the state history and the counters.
- *
- *   npm start                      run for 10 s
- *   npm start -- --duration 30     run for 30 s
- *   npm start -- --duration 0      run until Ctrl-C
+ *   npm start                      run until Ctrl-C
+ *   npm start -- --duration 30     run for 30 s, then print a summary and exit
  */
-import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { parseArgs, styleText } from 'node:util';
 import type { Connection } from '../src/connection.js';
 import { createConnection } from '../src/node.js';
-import type { StoreData } from '../src/store.js';
+import { startServer, type RunningServer } from '../src/server/node-server.js';
+import type { Store, StoreData } from '../src/store.js';
+import { createSyncProtocol } from '../src/sync/client-protocol.js';
 import type { RenderScheduler } from '../src/types.js';
-import { consoleView } from '../src/views/console.js';
+import { terminalView, type TerminalView } from '../src/views/terminal.js';
 
-const USAGE = 'usage: npm start -- [--duration SECONDS]   (default 10; 0 runs until Ctrl-C)';
-const PATCHES_PER_SECOND = 5;
-const DROP_AFTER_MS = 3_000;
+const USAGE = 'usage: npm start -- [--duration SECONDS] [--feed-rate N] [--fault-every SECONDS]   (duration 0 = until Ctrl-C)';
 
-type Prices = Record<string, number>;
+interface DemoFlags {
+  durationS: number;
+  feedRate: number;
+  faultEveryS: number;
+}
 
-// ── command line ───────────────────────────────────────────────────────────
-
-/** Reads `--duration S`; returns seconds (0 = until Ctrl-C), or null after printing usage. */
-function readDurationSeconds(): number | null {
-  let values: { duration?: string; help?: boolean };
+function readFlags(): DemoFlags | null {
   try {
-    ({ values } = parseArgs({
+    const { values } = parseArgs({
       options: {
-        duration: { type: 'string', short: 'd', default: '10' },
+        duration: { type: 'string', short: 'd', default: '0' },
+        'feed-rate': { type: 'string', default: '10' },
+        'fault-every': { type: 'string', default: '3' },
         help: { type: 'boolean', short: 'h' },
       },
-    }));
+    });
+    if (values.help) {
+      console.log(USAGE);
+      return null;
+    }
+    const number = (name: string, text: string | undefined, min: number) => {
+      const value = Number(text);
+      if (!Number.isFinite(value) || value < min) throw new Error(`--${name} must be a number >= ${min}; received ${JSON.stringify(text)}`);
+      return value;
+    };
+    return {
+      durationS: number('duration', values.duration, 0),
+      feedRate: number('feed-rate', values['feed-rate'], 0),
+      faultEveryS: number('fault-every', values['fault-every'], 0.5),
+    };
   } catch (error) {
     console.error(`${(error as Error).message}\n${USAGE}`);
+    process.exitCode = 2;
     return null;
   }
-  if (values.help) {
-    console.log(USAGE);
-    return null;
-  }
-  const seconds = Number(values.duration);
-  if (!Number.isFinite(seconds) || seconds < 0) {
-    console.error(`--duration must be a number of seconds, 0 or more; received ${JSON.stringify(values.duration)}\n${USAGE}`);
-    return null;
-  }
-  return seconds;
 }
 
-// ── the fake price feed (server side) ─────────────────────────────────────
+/** The faults the demo cycles through, with what a newcomer should watch for. */
+const FAULTS = [
+  { action: 'drop', says: 'drop: the server cuts the TCP connection without a close frame (1006)' },
+  { action: 'stall?ms=2500', says: 'stall: a half-open link; only the heartbeat can tell (ERR_HEARTBEAT_TIMEOUT)' },
+  { action: 'close?code=1012&reason=deploy', says: 'close 1012: a service restart; the retry waits at least serviceRestartDelayMs' },
+] as const;
 
-/** A random walk over a few prices; each tick moves one or two of them. */
-function createPriceFeed() {
-  const prices: Prices = { BTC: 64_250.5, ETH: 3_105.25, SOL: 148.8, AAPL: 191.3, EUR: 1.0842 };
-  const symbols = Object.keys(prices);
-  return {
-    snapshot: (): Prices => ({ ...prices }),
-    tick(): Prices {
-      const changed: Prices = {};
-      const count = 1 + Math.floor(Math.random() * 2);
-      for (let i = 0; i < count; i++) {
-        const symbol = symbols[Math.floor(Math.random() * symbols.length)] as string;
-        const price = (prices[symbol] as number) * (1 + (Math.random() - 0.5) / 500);
-        prices[symbol] = Number(price.toPrecision(6));
-        changed[symbol] = prices[symbol];
-      }
-      return changed;
-    },
-  };
-}
-
-/** Sends a client the snapshot, then a patch every 1/PATCHES_PER_SECOND s until it goes away. */
-function streamPrices(socket: WebSocket, feed: ReturnType<typeof createPriceFeed>): void {
-  socket.send(JSON.stringify({ type: 'snapshot', data: feed.snapshot() }));
+/** Posts faults to the server's control endpoint in turn; returns a function that stops. */
+function injectFaults(server: RunningServer, everyMs: number, announce: (line: string) => void): () => void {
+  let next = 0;
   const timer = setInterval(() => {
-    socket.send(JSON.stringify({ type: 'patch', set: feed.tick() }));
-  }, 1000 / PATCHES_PER_SECOND);
-  socket.on('close', () => clearInterval(timer));
+    const fault = FAULTS[next++ % FAULTS.length] as (typeof FAULTS)[number];
+    announce(fault.says);
+    fetch(`http://127.0.0.1:${server.port}/control/${fault.action}`, { method: 'POST' }).catch((error: unknown) =>
+      announce(`fault injection failed: ${(error as Error).message}`),
+    );
+  }, everyMs);
+  return () => clearInterval(timer);
 }
 
-/** Drops the first client once after `afterMs`, without a close frame (the client sees 1006). */
-function dropFirstClientOnce(server: WebSocketServer, afterMs: number): () => void {
-  let timer: NodeJS.Timeout | undefined;
-  server.once('connection', (socket) => {
-    timer = setTimeout(() => {
-      console.log('server: dropping the connection (terminate, no close frame)');
-      socket.terminate();
-    }, afterMs);
-  });
-  return () => clearTimeout(timer);
-}
-
-/** Starts the price server on 127.0.0.1 and a free port; resolves once it listens. */
-async function startPriceServer() {
-  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
-  const feed = createPriceFeed();
-  let connections = 0;
-  server.on('connection', (socket) => {
-    connections++;
-    streamPrices(socket, feed);
-  });
-  const cancelDrop = dropFirstClientOnce(server, DROP_AFTER_MS);
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `ws://127.0.0.1:${port}`,
-    connections: () => connections,
-    /** Cancels the pending drop, ends every client socket and stops listening. */
-    close(): Promise<void> {
-      cancelDrop();
-      for (const socket of server.clients) socket.terminate();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-// ── the client ────────────────────────────────────────────────────────────
-
-/**
- * Renders once per event-loop turn instead of once per 16 ms frame: a
- * terminal has no frames, and a short `errored` wait should still print.
- */
+/** In a terminal, render once per event-loop turn: a short `errored` wait should still show. */
 const renderEachTurn: RenderScheduler = (flush) => {
   const id = setImmediate(flush);
   return () => clearImmediate(id);
 };
 
-function connectClient(url: string): Connection<StoreData> {
-  return createConnection<StoreData>({
-    url,
-    view: consoleView(),
+function connectClient(server: RunningServer, view: TerminalView<StoreData>): Connection<StoreData> {
+  const connection = createConnection<StoreData>({
+    url: server.url,
+    protocol: createSyncProtocol(),
+    view,
     schedule: renderEachTurn,
-    reconnect: { initialDelayMs: 200, maxDelayMs: 2_000 },
+    heartbeat: { intervalMs: 1_000, timeoutMs: 1_000 },
+    reconnect: { initialDelayMs: 200, maxDelayMs: 2_000, serviceRestartDelayMs: 1_000 },
   });
+  connection.subscribe((status) => view.refresh(status));
+  return connection;
 }
 
-/** One line: the state history and the counters. */
-function summaryLine(connection: Connection<StoreData>, serverConnections: number): string {
+function summaryLine(connection: Connection<StoreData>, server: RunningServer): string {
   const states = connection.history.map((entry) => entry.state).join(' → ');
-  const { received, rejected, sent, renders, reconnects, dropped } = connection.getStatus().counters;
+  const { received, rejected, sent, renders, reconnects } = connection.getStatus().counters;
+  const same = JSON.stringify(sorted(connection.model.getData())) === JSON.stringify(sorted(server.core.data()));
+  const position = (connection.model as unknown as Store).position();
   return (
-    `summary: ${states} · received ${received}, rejected ${rejected}, sent ${sent}, renders ${renders}, ` +
-    `reconnects ${reconnects}, dropped ${dropped} · server connections ${serverConnections}`
+    `summary: ${states} · received ${received}, rejected ${rejected}, sent ${sent}, renders ${renders}, reconnects ${reconnects} · ` +
+    `model ${same ? 'equals' : 'DIFFERS FROM'} the server's data at seq ${position?.seq ?? '-'} of ${server.core.seq}`
   );
 }
 
-// ── running and stopping ──────────────────────────────────────────────────
+function sorted(data: Readonly<Record<string, unknown>>) {
+  return Object.fromEntries(Object.entries(data).sort(([a], [b]) => a.localeCompare(b)));
+}
 
 /** Resolves after `seconds` (never when 0) or on SIGINT/SIGTERM; leaves no timer or listener behind. */
 function untilDoneOrSignalled(seconds: number): Promise<string> {
@@ -173,23 +127,31 @@ function untilDoneOrSignalled(seconds: number): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const seconds = readDurationSeconds();
-  if (seconds === null) {
-    process.exitCode = 2;
-    return;
-  }
-  const server = await startPriceServer();
-  console.log(`server: listening on ${server.url}${seconds > 0 ? ` · running ${seconds} s` : ' · Ctrl-C to stop'}`);
+  const flags = readFlags();
+  if (flags === null) return;
+  const server = await startServer({ host: '127.0.0.1', port: 0, feedRatePerSec: flags.feedRate, heartbeatMs: 0 });
+  const tty = process.stdout.isTTY === true;
+  const notes: string[] = [];
+  const announce = (line: string) => {
+    if (tty) notes.splice(0, notes.length, line);
+    else console.log(`demo: ${line}`);
+  };
+  console.log(`server: ${server.url} (control: http://127.0.0.1:${server.port}/control/state)`);
+  console.log(flags.durationS > 0 ? `running ${flags.durationS} s` : 'Ctrl-C to stop');
+  const view = terminalView<StoreData>({
+    style: styleText,
+    title: () => `statesocket demo · ${server.url} · ${notes[0] ?? 'faults every few seconds'}`,
+  });
+  const connection = connectClient(server, view);
+  const stopFaults = injectFaults(server, flags.faultEveryS * 1000, announce);
+  const reason = await untilDoneOrSignalled(flags.durationS);
 
-  const connection = connectClient(server.url);
-  const reason = await untilDoneOrSignalled(seconds);
-
-  console.log(`stopping: ${reason}`);
+  stopFaults();
   connection.stop();
+  view.close();
+  console.log(`stopping: ${reason}`);
+  console.log(summaryLine(connection, server));
   await server.close();
-  console.log(summaryLine(connection, server.connections()));
-  // No process.exit(): with the connection stopped and the server closed,
-  // nothing is left on the event loop and Node exits 0 by itself.
 }
 
 await main();
