@@ -205,6 +205,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       inspect: (inspection: InspectionEvent) => {
         // remember what caused the next snapshot, for history
         if (inspection.type === '@xstate.event' && inspection.actorRef === actor) lastEventType = inspection.event.type;
+        resolved.inspect?.(inspection);
       },
     });
 

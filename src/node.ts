@@ -4,11 +4,43 @@
  * Selected by the package's `node` export condition; browser bundles never see it.
  */
 import { WebSocket } from 'ws';
+import type { Connection } from './connection.js';
 import { createConnectionFactory } from './connection.js';
+import { createRelayInspector } from './inspect/relay-inspector.js';
+import type { ConnectionOptions } from './options.js';
 import type { WebSocketConstructor } from './types.js';
 
 // Re-export the whole default entry; the local createConnection below shadows its namesake.
 export * from './index.js';
 
-/** Creates a connection; in Node the WebSocket is `ws` unless the options give another. */
-export const createConnection = createConnectionFactory(() => WebSocket as unknown as WebSocketConstructor);
+const createBaseConnection = createConnectionFactory(() => WebSocket as unknown as WebSocketConstructor);
+
+/** Node's options: `inspect` may also be `{ url }`, an inspector relay to stream to. */
+export type NodeConnectionOptions<T> = Omit<ConnectionOptions<T>, 'inspect'> & {
+  inspect?: ConnectionOptions<T>['inspect'] | { url: string };
+};
+
+/**
+ * Creates a connection; in Node the WebSocket is `ws` unless the options give another.
+ * `inspect: { url }` streams the machine to an inspector relay, stopped with the connection.
+ */
+export function createConnection<T = unknown>(options: NodeConnectionOptions<T>): Connection<T> {
+  const inspect = options.inspect;
+  if (inspect === undefined || inspect === false || !('url' in inspect)) {
+    return createBaseConnection(options as ConnectionOptions<T>);
+  }
+  const relay = createRelayInspector({ url: inspect.url, WebSocket: WebSocket as unknown as WebSocketConstructor });
+  let connection: Connection<T>;
+  try {
+    connection = createBaseConnection({ ...options, inspect: relay });
+  } catch (error) {
+    relay.stop();
+    throw error;
+  }
+  const stop = connection.stop;
+  connection.stop = () => {
+    stop();
+    relay.stop();
+  };
+  return connection;
+}

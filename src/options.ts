@@ -2,6 +2,7 @@
  * `createConnection` options: one interface, one defaults object, one
  * validation step that names the option and the value it received.
  */
+import type { InspectionEvent, Observer } from 'xstate';
 import type { ConnectionConfig, ConnectionContext, OverflowPolicy } from '../machines/connection.types.js';
 import type { CloseEventInfo } from './close-codes.js';
 import { shouldReconnect as defaultShouldReconnect } from './close-codes.js';
@@ -80,6 +81,14 @@ export interface OutboxOptions {
    * @default 'reject'
    */
   overflow?: OverflowPolicy;
+}
+
+/**
+ * Anything with an XState `inspect` observer: `@statelyai/inspect` inspectors,
+ * `createRelayInspector` from `statesocket/inspect`, or your own.
+ */
+export interface InspectorLike {
+  inspect: ((event: InspectionEvent) => void) | Partial<Observer<InspectionEvent>>;
 }
 
 /** The frames a greeting returns: text, binary, or values sent as JSON. */
@@ -191,6 +200,13 @@ export interface ConnectionOptions<T = unknown> {
    * @default 200
    */
   historyLimit?: number;
+  /**
+   * Streams the machine to an inspector (see `statesocket/inspect`). In Node, `{ url }`
+   * connects to an inspector relay (`npm run inspect`) and is stopped with the connection.
+   * Inspection never changes what the connection does: an observer that throws is ignored.
+   * @default none
+   */
+  inspect?: InspectorLike | false;
 }
 
 /** Every default in one place. */
@@ -234,6 +250,7 @@ export interface ResolvedOptions<T> {
   schedule: RenderScheduler;
   autoStart: boolean;
   historyLimit: number;
+  inspect: ((event: InspectionEvent) => void) | undefined;
 }
 
 function describeValue(value: unknown): string {
@@ -280,10 +297,27 @@ function object(name: string, value: unknown): Record<string, unknown> | undefin
   return value as Record<string, unknown>;
 }
 
+/** The inspector's observer as one function that never throws into the machine. */
+function inspectObserver(inspector: unknown): ((event: InspectionEvent) => void) | undefined {
+  if (inspector === undefined || inspector === false) return undefined;
+  const observer = (inspector as Partial<InspectorLike> | null)?.inspect;
+  const next = typeof observer === 'function' ? observer : typeof observer?.next === 'function' ? observer.next.bind(observer) : undefined;
+  if (next === undefined) {
+    throw new TypeError(`statesocket: option \`inspect\` must be an inspector with an inspect observer (or { url } in Node); received ${describeValue(inspector)}`);
+  }
+  return (event) => {
+    try {
+      next(event);
+    } catch {
+      // inspection must never change or break the connection
+    }
+  };
+}
+
 const KNOWN_OPTIONS = new Set([
   'url', 'protocols', 'WebSocket', 'model', 'view', 'protocol', 'reconnect', 'connectTimeoutMs',
   'closeTimeoutMs', 'heartbeat', 'greeting', 'outbox', 'maxBufferedBytes', 'maxMessageBytes', 'parse',
-  'closeOnOffline', 'clock', 'now', 'random', 'schedule', 'autoStart', 'historyLimit',
+  'closeOnOffline', 'clock', 'now', 'random', 'schedule', 'autoStart', 'historyLimit', 'inspect',
 ]);
 
 /**
@@ -426,5 +460,6 @@ export function resolveOptions<T>(
     schedule: fn('schedule', options.schedule, undefined) ?? frameScheduler(),
     autoStart,
     historyLimit: number('historyLimit', options.historyLimit, DEFAULT_OPTIONS.historyLimit, { min: 0, integer: true }),
+    inspect: inspectObserver(options.inspect),
   };
 }
