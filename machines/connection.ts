@@ -163,6 +163,8 @@ export const connectionMachine = setup({
     })),
     clearRetry: assign({ nextDelayMs: null, nextRetryAt: null }),
     setOffline: assign({ online: false }),
+    setPageHidden: assign({ pageHidden: true }),
+    setPageVisible: assign({ pageHidden: false }),
     setOnline: assign({ online: true }),
     countRender: assign(({ context }) => ({
       counters: { ...context.counters, renders: context.counters.renders + 1 },
@@ -221,6 +223,7 @@ export const connectionMachine = setup({
     hasAttemptsLeft: ({ context }) =>
       context.config.reconnect.enabled && context.attempt < context.config.reconnect.maxAttempts,
     isOffline: ({ context }) => !context.online,
+    isPageHidden: ({ context }) => context.pageHidden,
     closesOnOffline: ({ context }) => context.config.closeOnOffline,
     /** The close-code policy (supplied by src/close-codes.ts). */
     isReconnectableClose: () => true,
@@ -259,6 +262,7 @@ export const connectionMachine = setup({
     outbox: [],
     nextEntryId: 1,
     online: input.online ?? true,
+    pageHidden: input.pageHidden ?? false,
     lastInboundAt: 0,
     pingSentAt: null,
     counters: { received: 0, rejected: 0, sent: 0, renders: 0, reconnects: 0, dropped: 0 },
@@ -270,6 +274,8 @@ export const connectionMachine = setup({
     'view.rendered': { actions: 'countRender' },
     'network.offline': { actions: 'setOffline' },
     'network.online': { actions: 'setOnline' },
+    'page.hidden': { actions: 'setPageHidden' },
+    'page.visible': { actions: 'setPageVisible' },
   },
   states: {
     idle: {
@@ -325,6 +331,8 @@ export const connectionMachine = setup({
           { actions: 'setOffline' },
         ],
         'client.disconnect': { target: 'closed' },
+        // back-forward cache: the socket is closed (cleanly, by the socket actor) and reopened on return
+        'page.suspended': { target: 'errored.suspended' },
       },
       states: {
         connecting: {
@@ -459,6 +467,7 @@ export const connectionMachine = setup({
             'socket.errored': [{ guard: 'isStale' }, { target: '#connection.closed' }],
             'network.offline': { actions: 'setOffline' },
             'client.disconnect': {},
+            'page.suspended': {},
           },
         },
       },
@@ -470,16 +479,39 @@ export const connectionMachine = setup({
         'client.retry': { target: 'session', actions: 'beginReconnect' },
         'client.connect': { target: 'session', actions: 'beginReconnect' },
         'client.disconnect': { target: 'closed' },
+        'page.suspended': { target: '.suspended' },
       },
       states: {
         waiting: {
           entry: 'planRetry',
           exit: 'clearRetry',
-          after: { reconnectDelay: { target: '#connection.session', actions: 'beginReconnect' } },
+          after: {
+            reconnectDelay: [
+              // a hidden page does not reconnect in the background: it waits to be seen
+              { guard: 'isPageHidden', target: 'hidden' },
+              { target: '#connection.session', actions: 'beginReconnect' },
+            ],
+          },
           on: { 'network.offline': { target: 'offline', actions: 'setOffline' } },
+        },
+        hidden: {
+          on: {
+            'page.visible': { target: '#connection.session', actions: ['setPageVisible', 'beginReconnect'] },
+            'network.offline': { target: 'offline', actions: 'setOffline' },
+          },
         },
         offline: {
           on: { 'network.online': { target: '#connection.session', actions: ['setOnline', 'countResume'] } },
+        },
+        /** The page went into the back-forward cache; it reconnects when the page is shown again. */
+        suspended: {
+          on: {
+            'page.resumed': [
+              { guard: 'isOffline', target: 'offline' },
+              { target: '#connection.session', actions: 'countResume' },
+            ],
+            'page.suspended': {},
+          },
         },
       },
     },

@@ -122,6 +122,8 @@ export interface ConnectionContext {
   outbox: OutboxEntry[];
   nextEntryId: number;
   online: boolean;
+  /** The page is hidden (`visibilitychange`): pending reconnects wait until it is visible. */
+  pageHidden: boolean;
   /** `now()` when the last inbound frame arrived (or the socket opened). */
   lastInboundAt: number;
   /** `now()` when the last heartbeat ping went out. */
@@ -132,6 +134,7 @@ export interface ConnectionContext {
 export interface ConnectionInput {
   config: ConnectionConfig;
   online?: boolean;
+  pageHidden?: boolean;
 }
 
 /** Events that come from a particular socket carry its id and the time they happened. */
@@ -160,6 +163,11 @@ export type ConnectionEvent =
   // facts from the environment
   | { type: 'network.offline' }
   | { type: 'network.online' }
+  // facts from the page (browsers): visibility and the back-forward cache
+  | { type: 'page.hidden' }
+  | { type: 'page.visible' }
+  | { type: 'page.suspended' }
+  | { type: 'page.resumed' }
   | { type: 'view.rendered' };
 
 export type SocketEvent = Extract<ConnectionEvent, { socketId: number }>;

@@ -30,7 +30,9 @@ export function computeRetryDelay(
   random: number,
   closeCode?: number,
 ): number {
-  const ceiling = Math.min(settings.maxDelayMs, settings.initialDelayMs * settings.factor ** attempt);
+  // factor ** attempt overflows to Infinity after enough attempts; 0 * Infinity would be NaN
+  const grown = settings.initialDelayMs === 0 ? 0 : settings.initialDelayMs * settings.factor ** attempt;
+  const ceiling = Math.min(settings.maxDelayMs, grown);
   const jittered = random * ceiling;
   return isServiceRestart(closeCode) ? Math.max(jittered, settings.serviceRestartDelayMs) : jittered;
 }

@@ -12,6 +12,7 @@ import { StatesocketError } from './errors.js';
 import { encodeJsonFrame, exceedsBytes, frameBytes, utf8Length } from './frames.js';
 import type { ConnectionOptions, GreetingResult } from './options.js';
 import { resolveOptions } from './options.js';
+import { environmentState, watchEnvironment } from './environment.js';
 import { createSocketActor } from './socket.js';
 import { createStore } from './store.js';
 import type { ConnectionStatus, HistoryEntry, Model, WebSocketConstructor } from './types.js';
@@ -72,6 +73,7 @@ function statusOf(snapshot: ConnectionSnapshot): ConnectionStatus {
     nextRetryAt: snapshot.status === 'stopped' ? null : context.nextRetryAt,
     nextDelayMs: snapshot.status === 'stopped' ? null : context.nextDelayMs,
     online: context.online,
+    pageHidden: context.pageHidden,
     url: context.url,
     lastError: context.lastError,
     lastClose: context.lastClose,
@@ -88,6 +90,7 @@ function sameStatus(a: ConnectionStatus, b: ConnectionStatus): boolean {
     a.nextRetryAt === b.nextRetryAt &&
     a.nextDelayMs === b.nextDelayMs &&
     a.online === b.online &&
+    a.pageHidden === b.pageHidden &&
     a.url === b.url &&
     a.lastError === b.lastError &&
     a.lastClose === b.lastClose &&
@@ -116,6 +119,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     let stopped = false;
     let started = false;
     let cancelRender: (() => void) | null = null;
+    let unwatchEnvironment: (() => void) | null = null;
 
     const machine = connectionMachine.provide({
       actors: {
@@ -200,7 +204,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     };
 
     const actor: ConnectionActor = createActor(machine, {
-      input: { config },
+      input: { config, ...environmentState(resolved.environment) },
       ...(resolved.clock ? { clock: resolved.clock } : {}),
       inspect: (inspection: InspectionEvent) => {
         // remember what caused the next snapshot, for history
@@ -249,6 +253,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         if (started) return;
         started = true;
         actor.start();
+        unwatchEnvironment = watchEnvironment(resolved.environment, (event) => actor.send(event));
         actor.send({ type: 'client.connect' });
       },
       stop() {
@@ -260,6 +265,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         stopped = true;
         cancelRender?.();
         cancelRender = null;
+        unwatchEnvironment?.();
+        unwatchEnvironment = null;
         actor.stop();
         update(actor.getSnapshot(), 'client.stop');
       },

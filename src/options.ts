@@ -7,6 +7,8 @@ import type { ConnectionConfig, ConnectionContext, OverflowPolicy } from '../mac
 import type { CloseEventInfo } from './close-codes.js';
 import { shouldReconnect as defaultShouldReconnect } from './close-codes.js';
 import { encodeJsonFrame, parseJsonFrame } from './frames.js';
+import type { EnvironmentTargets } from './environment.js';
+import { platformEnvironment } from './environment.js';
 import type { Protocol } from './protocol.js';
 import { rawProtocol } from './protocol.js';
 import { frameScheduler } from './scheduler.js';
@@ -207,6 +209,12 @@ export interface ConnectionOptions<T = unknown> {
    * @default none
    */
   inspect?: InspectorLike | false;
+  /**
+   * Where network and page-lifecycle events come from (`online`/`offline`,
+   * `visibilitychange`, `pagehide`/`pageshow`); `false` to ignore them all.
+   * @default the browser's window, document and navigator; none in Node
+   */
+  environment?: EnvironmentTargets | false;
 }
 
 /** Every default in one place. */
@@ -251,6 +259,7 @@ export interface ResolvedOptions<T> {
   autoStart: boolean;
   historyLimit: number;
   inspect: ((event: InspectionEvent) => void) | undefined;
+  environment: EnvironmentTargets;
 }
 
 function describeValue(value: unknown): string {
@@ -317,7 +326,7 @@ function inspectObserver(inspector: unknown): ((event: InspectionEvent) => void)
 const KNOWN_OPTIONS = new Set([
   'url', 'protocols', 'WebSocket', 'model', 'view', 'protocol', 'reconnect', 'connectTimeoutMs',
   'closeTimeoutMs', 'heartbeat', 'greeting', 'outbox', 'maxBufferedBytes', 'maxMessageBytes', 'parse',
-  'closeOnOffline', 'clock', 'now', 'random', 'schedule', 'autoStart', 'historyLimit', 'inspect',
+  'closeOnOffline', 'clock', 'now', 'random', 'schedule', 'autoStart', 'historyLimit', 'inspect', 'environment',
 ]);
 
 /**
@@ -461,5 +470,7 @@ export function resolveOptions<T>(
     autoStart,
     historyLimit: number('historyLimit', options.historyLimit, DEFAULT_OPTIONS.historyLimit, { min: 0, integer: true }),
     inspect: inspectObserver(options.inspect),
+    environment:
+      options.environment === false ? {} : ((object('environment', options.environment) as EnvironmentTargets | undefined) ?? platformEnvironment()),
   };
 }

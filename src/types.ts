@@ -57,6 +57,8 @@ export interface ConnectionStatus {
   nextRetryAt: number | null;
   nextDelayMs: number | null;
   online: boolean;
+  /** The page is hidden: a pending reconnect waits until it is visible. */
+  pageHidden: boolean;
   /** The URL of the current or last attempt, secrets redacted. */
   url: string | null;
   lastError: ErrorInfo | null;

@@ -14,7 +14,8 @@ import { shouldReconnect } from '../src/close-codes.js';
 import { stateNameOf } from '../src/connection.js';
 import { resolveOptions } from '../src/options.js';
 import type { ConnectionOptions } from '../src/options.js';
-import { createFakeSockets, createTestConnection } from '../src/testing/index.js';
+import { watchEnvironment } from '../src/environment.js';
+import { createFakeEnvironment, createFakeSockets, createTestConnection } from '../src/testing/index.js';
 
 type Snapshot = SnapshotFrom<typeof connectionMachine>;
 type Event = EventFromLogic<typeof connectionMachine>;
@@ -64,6 +65,10 @@ function eventsFor(setup: Setup) {
       { type: 'client.retry' },
       { type: 'network.offline' },
       { type: 'network.online' },
+      { type: 'page.hidden' },
+      { type: 'page.visible' },
+      { type: 'page.suspended' },
+      { type: 'page.resumed' },
     ];
     if (snapshot.matches({ session: 'connecting' })) {
       events.push({ type: 'socket.opened', url: 'ws://statesocket.test/', ...fromSocket });
@@ -102,6 +107,7 @@ const serialize = (snapshot: Snapshot) =>
     value: snapshot.value,
     attempt: Math.min(snapshot.context.attempt, 3),
     online: snapshot.context.online,
+    hidden: snapshot.context.pageHidden,
     answered: snapshot.context.pingSentAt !== null && snapshot.context.lastInboundAt >= snapshot.context.pingSentAt,
   });
 
@@ -116,8 +122,11 @@ function pathsFor(setup: Setup) {
 
 /** A real connection plus a way to play one chart event on it as the world would cause it. */
 function realConnection(setup: Setup) {
-  const t = createTestConnection({ ...setup.options, autoStart: false });
+  const env = createFakeEnvironment();
+  const t = createTestConnection({ ...setup.options, autoStart: false, environment: env.targets });
+  // start the actor (not the connection: the paths begin in idle) and listen to the environment
   t.connection.actor.start();
+  const unwatch = watchEnvironment(env.targets, (event) => t.connection.actor.send(event));
   // when each active state node was entered, to find the deadline of its delayed transitions
   const enteredAt = new Map<string, number>();
   const track = () => {
@@ -150,9 +159,17 @@ function realConnection(setup: Setup) {
       case 'client.retry':
         return t.connection.retry();
       case 'network.offline':
-        return t.connection.setOnline(false);
+        return env.goOffline();
       case 'network.online':
-        return t.connection.setOnline(true);
+        return env.goOnline();
+      case 'page.hidden':
+        return env.hide();
+      case 'page.visible':
+        return env.show();
+      case 'page.suspended':
+        return env.suspend();
+      case 'page.resumed':
+        return env.resume();
       case 'socket.opened':
         return latest().open();
       case 'socket.errored':
@@ -178,7 +195,7 @@ function realConnection(setup: Setup) {
     act(event);
     track();
   };
-  return { t, play };
+  return { t, env, play, unwatch };
 }
 
 const leafIds = (node: typeof connectionMachine.root): string[] => {
@@ -198,7 +215,7 @@ describe('model-based', () => {
 
     it('replays every path on a real connection, state by state', () => {
       for (const path of paths) {
-        const { t, play } = realConnection(setup);
+        const { t, play, unwatch } = realConnection(setup);
         const trail: string[] = [];
         for (const step of path.steps) {
           if ((step.event.type as string) === 'xstate.init') continue;
@@ -209,6 +226,7 @@ describe('model-based', () => {
         }
         for (const node of t.connection.actor.getSnapshot()._nodes) reached.add(node.id);
         t.connection.stop();
+        unwatch();
         expect(t.clock.pendingTimers, `timers left after stop() on ${trail.join(' → ')}`).toBe(0);
         expect(t.sockets.live, `sockets left after stop() on ${trail.join(' → ')}`).toHaveLength(0);
       }
@@ -216,14 +234,18 @@ describe('model-based', () => {
 
     it('returns to open from every reachable state with a healthy server and no user action', () => {
       for (const path of paths) {
-        const { t, play } = realConnection(setup);
+        const { t, env, play, unwatch } = realConnection(setup);
         for (const step of path.steps) if ((step.event.type as string) !== 'xstate.init') play(step.event as ConnectionEvent);
         const start = stateNameOf(t.connection.actor.getSnapshot());
         if (start === 'closed' || start === 'idle') {
           t.connection.stop();
+          unwatch();
           continue;
         }
-        if (!t.connection.getStatus().online) t.connection.setOnline(true);
+        // a healthy environment: online, the page visible and shown
+        if (!t.connection.getStatus().online) env.goOnline();
+        if (t.connection.getStatus().pageHidden) env.show();
+        if (t.connection.actor.getSnapshot().matches({ errored: 'suspended' })) env.resume();
         for (let step = 0; step < 20 && t.connection.getStatus().state !== 'open'; step++) {
           const socket = t.sockets.live.at(-1);
           if (socket && socket.readyState === 0) socket.open();
@@ -235,6 +257,7 @@ describe('model-based', () => {
         }
         expect(t.connection.getStatus().state, `from ${path.steps.map((s) => s.event.type).join(' → ')}`).toBe('open');
         t.connection.stop();
+        unwatch();
       }
     });
   });

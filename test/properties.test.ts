@@ -16,7 +16,7 @@ describe('backoff properties', () => {
     fc.assert(
       fc.property(settings, fc.integer({ min: 0, max: 2000 }), random, (s, attempt, r) => {
         const delay = computeRetryDelay(s, attempt, r);
-        const ceiling = Math.min(s.maxDelayMs, s.initialDelayMs * s.factor ** attempt);
+        const ceiling = s.initialDelayMs === 0 ? 0 : Math.min(s.maxDelayMs, s.initialDelayMs * s.factor ** attempt);
         expect(delay).toBeGreaterThanOrEqual(0);
         expect(delay).toBeLessThanOrEqual(ceiling);
         expect(Number.isFinite(delay)).toBe(true);

@@ -139,7 +139,12 @@ describe('backoff', () => {
     [3, 0, 1012, 5000],
     [20, 0.9, 1013, 27_000],
     [0, 0.5, 1006, 250],
+    [5000, 0.5, undefined, 15_000], // factor ** attempt overflows: capped at maxDelayMs
   ])('attempt %i with random %d and close %s waits %d ms', (attempt, random, code, expected) => {
     expect(computeRetryDelay(settings, attempt, random, code)).toBe(expected);
+  });
+
+  it('stays 0 with initialDelayMs 0 however many attempts (found by fast-check)', () => {
+    expect(computeRetryDelay({ ...settings, initialDelayMs: 0, maxDelayMs: 0 }, 1472, 0)).toBe(0);
   });
 });

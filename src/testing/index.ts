@@ -9,3 +9,5 @@ export { createTestConnection } from './test-connection.js';
 export type { TestConnection, TestConnectionOptions } from './test-connection.js';
 export { runSimulation } from './sim.js';
 export type { SimOptions, SimResult } from './sim.js';
+export { createFakeEnvironment } from './fake-environment.js';
+export type { FakeEnvironment } from './fake-environment.js';

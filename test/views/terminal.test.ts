@@ -20,6 +20,7 @@ function status(overrides: Partial<ConnectionStatus> = {}): ConnectionStatus {
     nextRetryAt: null,
     nextDelayMs: null,
     online: true,
+    pageHidden: false,
     url: 'ws://127.0.0.1:8080/',
     lastError: null,
     lastClose: null,
