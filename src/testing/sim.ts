@@ -428,6 +428,15 @@ export function runSimulation(options: SimOptions): SimResult {
       connection.setOnline(false);
       after(int(100, 10_000), 'online', () => connection.setOnline(true));
     }],
+    [1, 'page hidden', () => {
+      connection.actor.send({ type: 'page.hidden' });
+      after(int(100, 20_000), 'page visible', () => connection.actor.send({ type: 'page.visible' }));
+    }],
+    [1, 'back-forward cache', () => {
+      outages++;
+      connection.actor.send({ type: 'page.suspended' });
+      after(int(100, 20_000), 'page resumed', () => connection.actor.send({ type: 'page.resumed' }));
+    }],
     [1, 'stale event', () => {
       const { socketId } = connection.actor.getSnapshot().context;
       if (socketId < 2) return;
@@ -483,6 +492,8 @@ export function runSimulation(options: SimOptions): SimResult {
     // let pending sim events (servers coming back, users reconnecting) settle first
     runUntil(clock.now() + 61_000);
     connection.setOnline(true);
+    connection.actor.send({ type: 'page.visible' });
+    connection.actor.send({ type: 'page.resumed' });
     if (connection.getStatus().state === 'closed') {
       trace(`sim: client closed (${fatalClose ?? connection.getStatus().lastError?.code ?? 'by the user'}): the user connects again`);
       connection.connect();
