@@ -85,3 +85,8 @@ export function isServiceRestart(code: number | undefined): boolean {
 export function isSendableCloseCode(code: number): boolean {
   return code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999);
 }
+
+/** A code a server may put in a close frame: 1000–1003, 1007–1014, 3000–4999 (RFC 6455 §7.4, IANA). */
+export function isServerSendableCloseCode(code: number): boolean {
+  return Number.isInteger(code) && ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
+}

@@ -262,7 +262,8 @@ export interface ResolvedOptions<T> {
   environment: EnvironmentTargets;
 }
 
-function describeValue(value: unknown): string {
+/** A short, safe rendering of a received value for error messages. */
+export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);

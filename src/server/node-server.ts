@@ -25,6 +25,8 @@ import { isIPv4 } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { isServerSendableCloseCode } from '../close-codes.js';
+import { describeValue } from '../options.js';
 import type { Json } from '../store.js';
 import type { Changes } from '../sync/messages.js';
 import { SyncCloseCode } from '../sync/messages.js';
@@ -155,52 +157,42 @@ interface ResolvedServerOptions {
   staticHandler: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
 }
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return typeof value;
-  }
-}
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number') throw new TypeError(`startServer: ${name} must be a number; received ${describe(value)}`);
+  if (typeof value !== 'number') throw new TypeError(`startServer: ${name} must be a number; received ${describeValue(value)}`);
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`startServer: ${name} must be a whole number from ${min} to ${max}; received ${describe(value)}`);
+    throw new RangeError(`startServer: ${name} must be a whole number from ${min} to ${max}; received ${describeValue(value)}`);
   }
   return value;
 }
 
 function text(name: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw new TypeError(`startServer: ${name} must be a string; received ${describe(value)}`);
+  if (typeof value !== 'string') throw new TypeError(`startServer: ${name} must be a string; received ${describeValue(value)}`);
   if (value === '') throw new RangeError(`startServer: ${name} must not be empty; leave it out instead`);
   return value;
 }
 
 function fn<F>(name: string, value: unknown): F | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'function') throw new TypeError(`startServer: ${name} must be a function; received ${describe(value)}`);
+  if (typeof value !== 'function') throw new TypeError(`startServer: ${name} must be a function; received ${describeValue(value)}`);
   return value as F;
 }
 
 /** Validates the options and fills in the defaults; throws TypeError/RangeError naming the option and the value. */
 export function resolveServerOptions(options: NodeServerOptions): ResolvedServerOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`startServer: options must be an object; received ${describe(options)}`);
+    throw new TypeError(`startServer: options must be an object; received ${describeValue(options)}`);
   }
   const d = DEFAULT_SERVER_OPTIONS;
   const feedRatePerSec = options.feedRatePerSec ?? d.feedRatePerSec;
   if (typeof feedRatePerSec !== 'number') {
-    throw new TypeError(`startServer: feedRatePerSec must be a number; received ${describe(feedRatePerSec)}`);
+    throw new TypeError(`startServer: feedRatePerSec must be a number; received ${describeValue(feedRatePerSec)}`);
   }
   if (!Number.isFinite(feedRatePerSec) || feedRatePerSec < 0 || feedRatePerSec > SERVER_LIMITS.maxFeedRatePerSec) {
     throw new RangeError(
-      `startServer: feedRatePerSec must be from 0 to ${SERVER_LIMITS.maxFeedRatePerSec}; received ${describe(feedRatePerSec)}`,
+      `startServer: feedRatePerSec must be from 0 to ${SERVER_LIMITS.maxFeedRatePerSec}; received ${describeValue(feedRatePerSec)}`,
     );
   }
   return {
@@ -259,7 +251,7 @@ export function loadDataFile(path: string): PersistedState | undefined {
   } catch (error) {
     throw corrupt(`not JSON (${(error as Error).message})`, error);
   }
-  if (!isRecord(value)) throw corrupt(`the top level is ${Array.isArray(value) ? 'an array' : describe(value)}, not an object`);
+  if (!isRecord(value)) throw corrupt(`the top level is ${Array.isArray(value) ? 'an array' : describeValue(value)}, not an object`);
   if (!isRecord(value.data)) throw corrupt('"data" is missing or not an object');
   if (!Array.isArray(value.appliedOpIds) || !value.appliedOpIds.every((id) => typeof id === 'string')) {
     throw corrupt('"appliedOpIds" is missing or not an array of strings');
@@ -312,11 +304,6 @@ export function isLoopbackAddress(address: string | undefined): boolean {
   if (lower === '::1' || lower === '0:0:0:0:0:0:0:1') return true;
   const v4 = lower.startsWith('::ffff:') ? lower.slice('::ffff:'.length) : lower;
   return isIPv4(v4) && v4.startsWith('127.');
-}
-
-/** Close codes a server may put in a close frame: 1000–1003, 1007–1014, 3000–4999 (RFC 6455 §7.4, IANA). */
-export function isSendableCloseCode(code: number): boolean {
-  return Number.isInteger(code) && ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
 }
 
 /** Cuts `reason` to what fits in a close frame (123 UTF-8 bytes), never inside a character. */
@@ -631,7 +618,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
         if (reason !== '') throw new ControlError(400, 'a close frame without a code cannot carry a reason; drop reason or give a code');
       } else {
         code = /^\d+$/.test(rawCode) ? Number(rawCode) : NaN;
-        if (!isSendableCloseCode(code)) {
+        if (!isServerSendableCloseCode(code)) {
           throw new ControlError(
             400,
             `code must be one a server may send (1000-1003, 1007-1014, 3000-4999) or "none"; received ${JSON.stringify(rawCode)}` +
@@ -689,15 +676,15 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
       } catch (error) {
         throw new ControlError(400, `the body must be JSON {"set"?: {...}, "delete"?: [...]}: ${(error as Error).message}`);
       }
-      if (!isRecord(value)) throw new ControlError(400, `the body must be an object {"set"?: {...}, "delete"?: [...]}; received ${describe(value)}`);
+      if (!isRecord(value)) throw new ControlError(400, `the body must be an object {"set"?: {...}, "delete"?: [...]}; received ${describeValue(value)}`);
       const changes: Changes = {};
       if (value.set !== undefined) {
-        if (!isRecord(value.set)) throw new ControlError(400, `"set" must be an object of key → JSON value; received ${describe(value.set)}`);
+        if (!isRecord(value.set)) throw new ControlError(400, `"set" must be an object of key → JSON value; received ${describeValue(value.set)}`);
         changes.set = value.set as Record<string, Json>;
       }
       if (value.delete !== undefined) {
         if (!Array.isArray(value.delete) || !value.delete.every((key) => typeof key === 'string')) {
-          throw new ControlError(400, `"delete" must be an array of keys; received ${describe(value.delete)}`);
+          throw new ControlError(400, `"delete" must be an array of keys; received ${describeValue(value.delete)}`);
         }
         changes.delete = value.delete as string[];
       }

@@ -12,18 +12,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, type ClientOptions } from 'ws';
+import { isServerSendableCloseCode } from '../../src/close-codes.js';
 import type { Connection } from '../../src/connection.js';
 import { createConnection } from '../../src/node.js';
 import type { ConnectionOptions } from '../../src/options.js';
 import {
   DataFileError,
   isLoopbackAddress,
-  isSendableCloseCode,
   startServer,
   type NodeServerOptions,
   type RunningServer,
 } from '../../src/server/node-server.js';
 import type { StoreData } from '../../src/store.js';
+import { seededRandom } from '../../src/testing/clock.js';
 import { createSyncProtocol } from '../../src/sync/client-protocol.js';
 import type { ConnectionStatus } from '../../src/types.js';
 
@@ -107,17 +108,6 @@ async function control(server: RunningServer, path: string, init: { method?: str
   return { status: response.status, body: (await response.json()) as ControlReply['body'] };
 }
 
-/** A seeded random source (mulberry32): a feed test sees the same walk every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'statesocket-server-'));
@@ -271,7 +261,7 @@ describe('sync over ws', () => {
   });
 
   it('feeds server-side changes, one patch per change', async () => {
-    const server = await serve({ feedRatePerSec: 200, random: seeded(7) });
+    const server = await serve({ feedRatePerSec: 200, random: seededRandom(7) });
     const { client, snapshot } = await greeted(server.url);
     await client.frame((f) => isPatch(f) && (f.seq as number) >= (snapshot.seq as number) + 5, 'five feed patches');
     const patches = client.messages.map(parsed).filter((f): f is Frame => f !== null && isPatch(f));
@@ -517,8 +507,8 @@ describe('control routes', () => {
     [3000, true],
     [4999, true],
     [5000, false],
-  ])('isSendableCloseCode(%i) is %s', (code, expected) => {
-    expect(isSendableCloseCode(code)).toBe(expected);
+  ])('isServerSendableCloseCode(%i) is %s', (code, expected) => {
+    expect(isServerSendableCloseCode(code)).toBe(expected);
   });
 });
 
@@ -656,7 +646,7 @@ describe('data file', () => {
   it('throttles feed writes and flushes the last feed change on close', async () => {
     const dir = tempDir();
     const file = join(dir, 'data.json');
-    const server = await serve({ dataFile: file, feedRatePerSec: 2000, random: seeded(3) });
+    const server = await serve({ dataFile: file, feedRatePerSec: 2000, random: seededRandom(3) });
     const { client } = await greeted(server.url);
     await client.frame((f) => isPatch(f) && (f.seq as number) >= 200, '200 feed patches');
     const { feedChanges, persists } = server.stats();
