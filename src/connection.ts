@@ -5,7 +5,7 @@
  */
 import { assign, createActor, enqueueActions, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import { connectionMachine } from '../machines/connection.js';
-import type { ConnectionContext, Frame, SocketCommand, StateName } from '../machines/connection.types.js';
+import type { ConnectionContext, Frame, OutboxEntry, SocketCommand, StateName } from '../machines/connection.types.js';
 import { computeRetryDelay } from './backoff.js';
 import { isSendableCloseCode } from './close-codes.js';
 import { StatesocketError } from './errors.js';
@@ -43,6 +43,8 @@ export interface Connection<T = unknown> {
   setOnline(online: boolean): void;
   /** The current status; the same object until something changes. */
   getStatus(): ConnectionStatus;
+  /** The outbox, oldest first: queued sends, and sent ones still waiting for their ack. */
+  getOutbox(): readonly OutboxEntry[];
   /** Calls `listener` on every status change; returns the unsubscribe function. */
   subscribe(listener: (status: ConnectionStatus) => void): () => void;
   /** Every state entered, oldest first, bounded by `historyLimit`. */
@@ -65,10 +67,20 @@ export function stateNameOf(snapshot: ConnectionSnapshot): StateName {
   return 'idle';
 }
 
+/** What an errored machine waits for when it is not a timer. */
+function parkedOf(snapshot: ConnectionSnapshot): ConnectionStatus['parked'] {
+  if (snapshot.status === 'stopped') return null;
+  if (snapshot.matches({ errored: 'offline' })) return 'offline';
+  if (snapshot.matches({ errored: 'hidden' })) return 'hidden';
+  if (snapshot.matches({ errored: 'suspended' })) return 'suspended';
+  return null;
+}
+
 function statusOf(snapshot: ConnectionSnapshot): ConnectionStatus {
   const context = snapshot.context;
   return {
     state: stateNameOf(snapshot),
+    parked: parkedOf(snapshot),
     attempt: context.attempt,
     nextRetryAt: snapshot.status === 'stopped' ? null : context.nextRetryAt,
     nextDelayMs: snapshot.status === 'stopped' ? null : context.nextDelayMs,
@@ -86,6 +98,7 @@ function statusOf(snapshot: ConnectionSnapshot): ConnectionStatus {
 function sameStatus(a: ConnectionStatus, b: ConnectionStatus): boolean {
   return (
     a.state === b.state &&
+    a.parked === b.parked &&
     a.attempt === b.attempt &&
     a.nextRetryAt === b.nextRetryAt &&
     a.nextDelayMs === b.nextDelayMs &&
@@ -97,6 +110,17 @@ function sameStatus(a: ConnectionStatus, b: ConnectionStatus): boolean {
     a.lastRejected === b.lastRejected &&
     a.outboxSize === b.outboxSize &&
     a.counters === b.counters
+  );
+}
+
+function onlyRendersChanged(a: ConnectionStatus['counters'], b: ConnectionStatus['counters']): boolean {
+  return (
+    a.received === b.received &&
+    a.rejected === b.rejected &&
+    a.sent === b.sent &&
+    a.reconnects === b.reconnects &&
+    a.dropped === b.dropped &&
+    a.renders !== b.renders
   );
 }
 
@@ -220,6 +244,9 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       recordHistory(snapshot, eventType);
       const next = statusOf(snapshot);
       if (sameStatus(next, status)) return;
+      // Any change a view could show gets a (coalesced) render; a render only bumps its own counter.
+      const countersOnly = sameStatus(next, { ...status, counters: next.counters });
+      if (!countersOnly || !onlyRendersChanged(status.counters, next.counters)) scheduleRender();
       status = next;
       for (const listener of [...listeners]) listener(status);
     };
@@ -320,6 +347,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         actor.send({ type: online ? 'network.online' : 'network.offline' });
       },
       getStatus: () => status,
+      getOutbox: () => actor.getSnapshot().context.outbox,
       subscribe(listener) {
         listeners.add(listener);
         return () => {

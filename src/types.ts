@@ -51,6 +51,12 @@ export interface View<T = unknown> {
 /** A point-in-time view of the connection, derived from the machine's snapshot. */
 export interface ConnectionStatus {
   state: StateName;
+  /**
+   * In `errored`, what the machine waits for instead of a backoff timer: the network
+   * (`offline`), the page to be shown (`hidden`), or to come back from the
+   * back-forward cache (`suspended`). Null otherwise.
+   */
+  parked: 'offline' | 'hidden' | 'suspended' | null;
   /** Reconnect attempts since the last stable open. */
   attempt: number;
   /** When the next reconnect attempt starts, on the connection's `now()` clock; null unless waiting. */

@@ -56,4 +56,35 @@ describe('render coalescing', () => {
     expect(renders).toHaveLength(1);
     t.connection.stop();
   });
+
+  it('renders a status-only change (a queued send) and does not loop on its own render count', () => {
+    const { renders, view } = recorder();
+    const t = createTestConnection({ view });
+    t.advance(16);
+    const before = renders.length;
+    t.connection.send({ queued: true });
+    t.advance(16);
+    expect(renders).toHaveLength(before + 1);
+    expect(renders.at(-1)?.status.outboxSize).toBe(1);
+    t.advance(1_000);
+    expect(renders).toHaveLength(before + 1);
+    t.connection.stop();
+  });
+
+  it('reports what a parked machine waits for', () => {
+    const t = createTestConnection();
+    t.open();
+    t.connection.setOnline(false);
+    expect(t.connection.getStatus().parked).toBe('offline');
+    t.connection.setOnline(true);
+    expect(t.connection.getStatus().parked).toBeNull();
+    t.connection.stop();
+  });
+
+  it('lists the outbox', () => {
+    const t = createTestConnection();
+    t.connection.send('a');
+    expect(t.connection.getOutbox().map((entry) => entry.frame)).toEqual(['a']);
+    t.connection.stop();
+  });
 });

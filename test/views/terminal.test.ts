@@ -19,6 +19,7 @@ function status(overrides: Partial<ConnectionStatus> = {}): ConnectionStatus {
     attempt: 0,
     nextRetryAt: null,
     nextDelayMs: null,
+    parked: null,
     online: true,
     pageHidden: false,
     url: 'ws://127.0.0.1:8080/',
