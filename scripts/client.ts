@@ -7,6 +7,7 @@
  *   npm run client -- --url ws://127.0.0.1:8080 --duration 10
  *   npm run client -- --url ws://127.0.0.1:8080 --script scripts/scenarios/happy-path.json
  *   npm run client -- --url ws://127.0.0.1:8080 --connections 200 --duration 30 --json
+ *   npm run client -- --url ws://127.0.0.1:8080 --inspect     (with `npm run inspect` running)
  *
  * Exit codes: 0 ok; 1 a scenario step failed (or every connection gave up);
  * 2 bad flags or values. The process is never killed with process.exit():
@@ -18,7 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { styleText } from 'node:util';
 import type { Connection } from '../src/connection.js';
 import { createConnection } from '../src/node.js';
-import type { ConnectionOptions } from '../src/options.js';
+import type { NodeConnectionOptions } from '../src/node.js';
 import type { ScenarioProtocol, ScenarioResult, ScenarioStep } from '../src/scenario.js';
 import { describeStep, httpControl, parseScenario, runScenario } from '../src/scenario.js';
 import { createStore, type Store, type StoreData } from '../src/store.js';
@@ -28,6 +29,7 @@ import type { TerminalView } from '../src/views/terminal.js';
 import { aggregate, aggregateTerminal, terminalView } from '../src/views/terminal.js';
 import type { ClientArgs } from './client/args.js';
 import { parseClientArgs } from './client/args.js';
+import { startInspection, type Inspection } from './client/inspection.js';
 
 // ── scenario files ────────────────────────────────────────────────────────
 
@@ -150,12 +152,20 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const multi = live && !args.json && many ? aggregateTerminal({ title, ...(style ? { style } : {}) }) : null;
 
+  // ── inspection (one inspector for every connection of the run) ──
+  let inspection: Inspection | null = null;
+  if (args.inspect !== undefined) {
+    inspection = startInspection(args.inspect, (message) => process.stderr.write(`${message}\n`));
+    // stderr: with --json, stdout carries only NDJSON.
+    process.stderr.write(`${inspection.banner}\n`);
+  }
+
   // ── connections ──
   const clients: Client[] = [];
   try {
     for (let index = 0; index < args.connections; index++) {
       const model = createStore();
-      const options: ConnectionOptions<StoreData> = {
+      const options: NodeConnectionOptions<StoreData> = {
         url: urlWithToken(args.url, args),
         model,
         reconnect: args.reconnect,
@@ -164,6 +174,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (args.protocol === 'statesocket') options.protocol = createSyncProtocol(args.token !== undefined ? { token: args.token } : {});
       if (args.connectTimeoutMs !== undefined) options.connectTimeoutMs = args.connectTimeoutMs;
       if (args.heartbeat !== undefined) options.heartbeat = args.heartbeat;
+      if (inspection !== null) options.inspect = inspection.inspector;
       if (single !== null) options.view = single;
       else if (args.json && live && !many) options.view = jsonRenderView(emit, model);
       const connection = createConnection<StoreData>(options);
@@ -171,6 +182,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   } catch (error) {
     // Option validation (TypeError/RangeError naming the option) is a bad value on the command line.
+    for (const client of clients) client.connection.stop();
+    await inspection?.stop();
     single?.close();
     multi?.close();
     process.stderr.write(`error: ${(error as Error).message}\n`);
@@ -284,6 +297,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const outcomes = results === null ? null : await results;
   for (const cleanup of cleanups.reverse()) cleanup();
   for (const client of clients) client.connection.stop();
+  await inspection?.stop();
   single?.close();
   multi?.close();
 

@@ -4,37 +4,58 @@
  * fault through the server's control endpoint (a drop, a stall that only the
  * heartbeat notices, a 1012 service restart) so you can watch the machine go
  * open → errored → connecting → open with the model still matching the server.
+ * The server also serves the browser app: open the printed `app:` URL to watch
+ * the same faults in the browser.
  *
  *   npm start                      run until Ctrl-C
  *   npm start -- --duration 30     run for 30 s, then print a summary and exit
+ *   npm start -- --inspect [URL]   stream the machine to `npm run inspect` (or URL) instead
+ *
+ * The demo also serves the inspector page by default (a relay inside this
+ * process on a free port of 127.0.0.1; the page is built when first opened):
+ * open the printed `inspector:` URL to watch the statechart live. That costs a
+ * listening socket and one JSON message per event (nothing at the default feed
+ * rate); `--no-inspect` turns it off.
  */
 import { parseArgs, styleText } from 'node:util';
 import type { Connection } from '../src/connection.js';
 import { createConnection } from '../src/node.js';
+import { buildAppBundle, type AppBundle } from '../src/server/app-bundle.js';
 import { startServer, type RunningServer } from '../src/server/node-server.js';
+import { takeInspectFlag, type InspectTarget } from './client/args.js';
+import { startInspection, startLocalInspection, type Inspection } from './client/inspection.js';
 import type { Store, StoreData } from '../src/store.js';
 import { createSyncProtocol } from '../src/sync/client-protocol.js';
 import type { RenderScheduler } from '../src/types.js';
 import { terminalView, type TerminalView } from '../src/views/terminal.js';
 
-const USAGE = 'usage: npm start -- [--duration SECONDS] [--feed-rate N] [--fault-every SECONDS]   (duration 0 = until Ctrl-C)';
+const USAGE =
+  'usage: npm start -- [--duration SECONDS] [--feed-rate N] [--fault-every SECONDS] [--inspect [URL|stately] | --no-inspect]\n' +
+  '  duration 0 = until Ctrl-C; by default the demo serves its own inspector page (printed as inspector:);\n' +
+  '  --inspect streams to `npm run inspect` instead (or to URL, or to Stately\'s hosted inspector)';
 
 interface DemoFlags {
   durationS: number;
   feedRate: number;
   faultEveryS: number;
+  /** `local`: a relay in this process (the default); `off`: --no-inspect. */
+  inspect: InspectTarget | 'local' | 'off';
 }
 
 function readFlags(): DemoFlags | null {
   try {
+    const taken = takeInspectFlag(process.argv.slice(2), (flag) => ['duration', 'feed-rate', 'fault-every'].includes(flag));
     const { values } = parseArgs({
+      args: taken.rest,
       options: {
         duration: { type: 'string', short: 'd', default: '0' },
         'feed-rate': { type: 'string', default: '10' },
         'fault-every': { type: 'string', default: '3' },
+        'no-inspect': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
+    if (values['no-inspect'] === true && taken.inspect !== undefined) throw new Error('--inspect and --no-inspect contradict each other');
     if (values.help) {
       console.log(USAGE);
       return null;
@@ -48,6 +69,7 @@ function readFlags(): DemoFlags | null {
       durationS: number('duration', values.duration, 0),
       feedRate: number('feed-rate', values['feed-rate'], 0),
       faultEveryS: number('fault-every', values['fault-every'], 0.5),
+      inspect: taken.inspect ?? (values['no-inspect'] === true ? 'off' : 'local'),
     };
   } catch (error) {
     console.error(`${(error as Error).message}\n${USAGE}`);
@@ -82,8 +104,22 @@ const renderEachTurn: RenderScheduler = (flush) => {
   return () => clearImmediate(id);
 };
 
-function connectClient(server: RunningServer, view: TerminalView<StoreData>): Connection<StoreData> {
+/** The demo's inspector: its own relay by default, or what --inspect names; never fatal. */
+async function startDemoInspection(target: DemoFlags['inspect']): Promise<Inspection | null> {
+  const warn = (message: string) => console.error(message);
+  if (target === 'off') return null;
+  if (target !== 'local') return startInspection(target, warn);
+  try {
+    return await startLocalInspection(warn);
+  } catch (error) {
+    console.error(`demo: the inspector did not start (${(error as Error).message}); the demo runs without it`);
+    return null;
+  }
+}
+
+function connectClient(server: RunningServer, view: TerminalView<StoreData>, inspection: Inspection | null): Connection<StoreData> {
   const connection = createConnection<StoreData>({
+    ...(inspection === null ? {} : { inspect: inspection.inspector }),
     url: server.url,
     protocol: createSyncProtocol(),
     view,
@@ -129,7 +165,19 @@ function untilDoneOrSignalled(seconds: number): Promise<string> {
 async function main(): Promise<void> {
   const flags = readFlags();
   if (flags === null) return;
-  const server = await startServer({ host: '127.0.0.1', port: 0, feedRatePerSec: flags.feedRate, heartbeatMs: 0 });
+  let app: AppBundle | undefined;
+  try {
+    app = await buildAppBundle();
+  } catch (error) {
+    console.error(`demo: the browser app was not built (${(error as Error).message})`);
+  }
+  const server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    feedRatePerSec: flags.feedRate,
+    heartbeatMs: 0,
+    ...(app === undefined ? {} : { staticHandler: app.staticHandler }),
+  });
   const tty = process.stdout.isTTY === true;
   const notes: string[] = [];
   const announce = (line: string) => {
@@ -137,17 +185,21 @@ async function main(): Promise<void> {
     else console.log(`demo: ${line}`);
   };
   console.log(`server: ${server.url} (control: http://127.0.0.1:${server.port}/control/state)`);
+  if (app !== undefined) console.log(`app: http://127.0.0.1:${server.port}/`);
+  const inspection = await startDemoInspection(flags.inspect);
+  if (inspection !== null) console.log(inspection.banner);
   console.log(flags.durationS > 0 ? `running ${flags.durationS} s` : 'Ctrl-C to stop');
   const view = terminalView<StoreData>({
     style: styleText,
     title: () => `statesocket demo · ${server.url} · ${notes[0] ?? 'faults every few seconds'}`,
   });
-  const connection = connectClient(server, view);
+  const connection = connectClient(server, view, inspection);
   const stopFaults = injectFaults(server, flags.faultEveryS * 1000, announce);
   const reason = await untilDoneOrSignalled(flags.durationS);
 
   stopFaults();
   connection.stop();
+  await inspection?.stop();
   view.close();
   console.log(`stopping: ${reason}`);
   console.log(summaryLine(connection, server));

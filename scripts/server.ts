@@ -3,6 +3,7 @@
  * A thin program over `startServer` (src/server/node-server.ts); see `--help`.
  */
 import { parseArgs } from 'node:util';
+import { buildAppBundle, type AppBundle } from '../src/server/app-bundle.js';
 import { DEFAULT_SERVER_OPTIONS, startServer, type NodeServerOptions, type RunningServer } from '../src/server/node-server.js';
 
 const USAGE = `usage: npm run server -- [flags]
@@ -18,11 +19,15 @@ const USAGE = `usage: npm run server -- [flags]
   --allowed-origin ORIGIN the one browser Origin allowed; others get 4403
   --data-file PATH        persist data and dedup record here (atomic writes)
   --max-buffered BYTES    slow-consumer bound; over it closes with 1008 (default ${DEFAULT_SERVER_OPTIONS.maxBufferedBytes})
+  --no-app                do not build and serve the browser app at /
   -h, --help              show this help
 
 Fault injection (from loopback only): POST /control/drop | close?code=N&reason=R |
 stall?ms=N | garbage | oversized?bytes=N | restart | change (JSON {set?, delete?});
 GET /control/state.
+
+The browser app (app/, bundled at start-up) is served at http://HOST:PORT/;
+add ?inspect=ws://127.0.0.1:8090/inspect to stream its machine to the inspector.
 `;
 
 const NUMERIC = {
@@ -47,7 +52,7 @@ function usageError(message: string): never {
   process.exit(2);
 }
 
-function parseOptions(argv: string[]): NodeServerOptions {
+function parseOptions(argv: string[]): { options: NodeServerOptions; app: boolean } {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -57,6 +62,7 @@ function parseOptions(argv: string[]): NodeServerOptions {
       options: {
         ...Object.fromEntries([...Object.keys(NUMERIC), ...Object.keys(TEXT)].map((name) => [name, { type: 'string' as const }])),
         help: { type: 'boolean', short: 'h' },
+        'no-app': { type: 'boolean' },
       },
     }));
   } catch (error) {
@@ -78,14 +84,24 @@ function parseOptions(argv: string[]): NodeServerOptions {
     const raw = values[flag];
     if (typeof raw === 'string') options[option] = raw;
   }
-  return options as NodeServerOptions;
+  return { options: options as NodeServerOptions, app: values['no-app'] !== true };
 }
 
-const options = parseOptions(process.argv.slice(2));
+const { options, app: serveApp } = parseOptions(process.argv.slice(2));
+
+// The app is a convenience: when it cannot be built, the sync server still runs.
+let app: AppBundle | undefined;
+if (serveApp) {
+  try {
+    app = await buildAppBundle();
+  } catch (error) {
+    process.stderr.write(`server: the browser app was not built (${(error as Error).message}); serving the WebSocket only\n`);
+  }
+}
 
 let running: RunningServer;
 try {
-  running = await startServer(options);
+  running = await startServer(app === undefined ? options : { ...options, staticHandler: app.staticHandler });
 } catch (error) {
   // A bad value (TypeError/RangeError from validation) is a usage error; anything else (a corrupt
   // data file, a port in use) is a failure to start.
@@ -96,6 +112,7 @@ try {
 
 const base = `${running.host.includes(':') ? `[${running.host}]` : running.host}:${running.port}`;
 process.stdout.write(`listening on ws://${base}\n`);
+if (app !== undefined) process.stdout.write(`app: http://${base}/\n`);
 process.stdout.write(
   `control: POST http://${base}/control/{drop,close,stall,garbage,oversized,restart,change}, GET http://${base}/control/state\n`,
 );

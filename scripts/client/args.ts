@@ -6,6 +6,9 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_OPTIONS } from '../../src/options.js';
 import { urlProblem } from '../../src/socket.js';
 
+/** Where `--inspect` without a URL streams to: `npm run inspect` on its default port. */
+export const DEFAULT_INSPECT_URL = 'ws://127.0.0.1:8090/inspect';
+
 export const USAGE = `usage: npm run client -- --url ws://HOST:PORT [options]
 
 connection
@@ -27,6 +30,12 @@ heartbeat (off unless given)
   --heartbeat-interval MS   time between pings while open
   --heartbeat-timeout MS    how long after a ping a frame must arrive          [interval / 2]
 
+inspecting
+  --inspect [URL]           stream the machine to an inspector relay (npm run inspect) and
+                            print its page URL; URL is the relay's ws://…/inspect
+                                                       [${DEFAULT_INSPECT_URL}]
+  --inspect=stately         use Stately's hosted inspector instead (needs the internet)
+
 running
   --duration S              stop everything and exit 0 after S seconds (with --script: a
                             deadline; a scenario still running then fails)     [until Ctrl-C]
@@ -42,6 +51,9 @@ Times in MS accept a unit: 500, 500ms, 2s. Exit codes: 0 ok, 1 a scenario step f
 every connection gave up, 2 bad flags or values.`;
 
 export type ClientProtocol = 'statesocket' | 'raw';
+
+/** `--inspect [URL]`: an inspector relay; `--inspect=stately`: Stately's hosted inspector. */
+export type InspectTarget = { kind: 'relay'; url: string } | { kind: 'stately' };
 
 export interface ClientArgs {
   url: string;
@@ -59,6 +71,8 @@ export interface ClientArgs {
   script?: string;
   json: boolean;
   quiet: boolean;
+  /** Absent without --inspect. */
+  inspect?: InspectTarget;
 }
 
 export type ParseResult =
@@ -129,7 +143,57 @@ export function parseClientArgs(argv: readonly string[]): ParseResult {
   }
 }
 
-function parse(argv: readonly string[]): ParseResult {
+/**
+ * Takes `--inspect`, `--inspect URL` and `--inspect=VALUE` out of the flags
+ * (`parseArgs` has no flag with an optional value). A following word that is
+ * not a flag is the value; `takesValue` names the other flags that take one,
+ * so their values are never mistaken for `--inspect`. Shared with the demo.
+ * @throws Error with a message for the command line (twice, or a bad value)
+ */
+export function takeInspectFlag(
+  argv: readonly string[],
+  takesValue: (flag: string) => boolean,
+): { rest: string[]; inspect: InspectTarget | undefined } {
+  const rest: string[] = [];
+  let value: string | undefined;
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index] as string;
+    if (arg === '--') {
+      rest.push(...argv.slice(index));
+      break;
+    }
+    const previous = index > 0 ? argv[index - 1] : undefined;
+    const previousName = previous?.startsWith('--') && !previous.includes('=') ? previous.slice(2) : undefined;
+    const isValueOfPrevious = previousName !== undefined && takesValue(previousName);
+    if (!isValueOfPrevious && (arg === '--inspect' || arg.startsWith('--inspect='))) {
+      if (value !== undefined) throw new UsageError('--inspect is given twice');
+      if (arg === '--inspect') {
+        const next = argv[index + 1];
+        if (next !== undefined && !next.startsWith('-')) {
+          value = next;
+          index++;
+        } else {
+          value = DEFAULT_INSPECT_URL;
+        }
+      } else {
+        value = arg.slice('--inspect='.length);
+      }
+      continue;
+    }
+    rest.push(arg);
+  }
+  if (value === undefined) return { rest, inspect: undefined };
+  if (value === 'stately') return { rest, inspect: { kind: 'stately' } };
+  if (!/^wss?:\/\//i.test(value)) {
+    throw new UsageError(`--inspect takes the ws:// URL of an inspector relay (like ${DEFAULT_INSPECT_URL}) or "stately"; received ${JSON.stringify(value)}`);
+  }
+  const problem = urlProblem(value);
+  if (problem !== null) throw new UsageError(`--inspect: ${problem}`);
+  return { rest, inspect: { kind: 'relay', url: value } };
+}
+
+function parse(input: readonly string[]): ParseResult {
+  const { rest: argv, inspect } = takeInspectFlag(input, (flag) => OPTIONS[flag as keyof typeof OPTIONS]?.type === 'string');
   // Name an unknown flag plainly (parseArgs' own message goes on about positionals).
   for (const [index, arg] of argv.entries()) {
     if (arg === '--') break;
@@ -242,5 +306,6 @@ function parse(argv: readonly string[]): ParseResult {
     if (script === '') throw new UsageError('--script needs a file name');
     args.script = script;
   }
+  if (inspect !== undefined) args.inspect = inspect;
   return { kind: 'run', args };
 }
