@@ -11,7 +11,9 @@ import type { Json } from '../store.js';
 
 export const PROTOCOL_VERSION = 1;
 
-const json = z.json();
+// Frames come from JSON.parse, so every value is JSON already: check shapes, not every nested value
+// (a recursive z.json() walk was a tenth of the client's time per patch).
+const json = z.custom<Json>(() => true);
 const seq = z.number().check(z.int(), z.minimum(0));
 const changes = {
   set: z.optional(z.record(z.string(), json)),
