@@ -1,0 +1,61 @@
+/**
+ * Sizes and repetitions per mode. `quick` (the default) finishes in about two
+ * minutes on a 2-core machine; `full` repeats more and adds the 10k fan-out
+ * (opening 10k statesocket connections alone takes longer than the quick
+ * budget); `tiny` (picked by `CI=true`) runs every scenario at toy sizes in
+ * well under a minute so it cannot rot.
+ */
+export type Mode = 'tiny' | 'quick' | 'full';
+
+export interface Profile {
+  mode: Mode;
+  throughput: { messages: number; maxSeconds: number; repetitions: number };
+  fanout: { sizes: number[]; ratePerSec: number; windowMs: number; repetitions: number; batch: number };
+  reconnect: { cycles: number; outageMs: number; settleMs: number };
+  storm: { clients: number; outageMs: number; repetitions: number; waitMs: number; batch: number };
+  halfOpen: { intervalMs: number; timeoutMs: number; repetitions: number; graceMs: number };
+  render: { updates: number; durationMs: number; repetitions: number };
+  machine: { events: number; repetitions: number };
+}
+
+export const PROFILES: Record<Mode, Profile> = {
+  tiny: {
+    mode: 'tiny',
+    throughput: { messages: 2_000, maxSeconds: 2, repetitions: 1 },
+    fanout: { sizes: [50], ratePerSec: 4, windowMs: 500, repetitions: 1, batch: 50 },
+    reconnect: { cycles: 2, outageMs: 300, settleMs: 50 },
+    storm: { clients: 50, outageMs: 300, repetitions: 1, waitMs: 8_000, batch: 50 },
+    halfOpen: { intervalMs: 300, timeoutMs: 200, repetitions: 1, graceMs: 500 },
+    render: { updates: 5_000, durationMs: 500, repetitions: 1 },
+    machine: { events: 2_000, repetitions: 2 },
+  },
+  quick: {
+    mode: 'quick',
+    throughput: { messages: 200_000, maxSeconds: 1.2, repetitions: 3 },
+    fanout: { sizes: [1_000], ratePerSec: 2, windowMs: 3_000, repetitions: 1, batch: 500 },
+    reconnect: { cycles: 20, outageMs: 300, settleMs: 50 },
+    storm: { clients: 1_000, outageMs: 300, repetitions: 1, waitMs: 15_000, batch: 250 },
+    halfOpen: { intervalMs: 500, timeoutMs: 250, repetitions: 3, graceMs: 500 },
+    render: { updates: 50_000, durationMs: 1_000, repetitions: 1 },
+    machine: { events: 5_000, repetitions: 3 },
+  },
+  full: {
+    mode: 'full',
+    throughput: { messages: 200_000, maxSeconds: 5, repetitions: 7 },
+    fanout: { sizes: [1_000, 10_000], ratePerSec: 2, windowMs: 5_000, repetitions: 3, batch: 500 },
+    reconnect: { cycles: 20, outageMs: 300, settleMs: 150 },
+    storm: { clients: 1_000, outageMs: 300, repetitions: 3, waitMs: 15_000, batch: 250 },
+    halfOpen: { intervalMs: 1_000, timeoutMs: 500, repetitions: 7, graceMs: 1_000 },
+    render: { updates: 50_000, durationMs: 1_000, repetitions: 7 },
+    machine: { events: 100_000, repetitions: 9 },
+  },
+};
+
+export const SCENARIOS = ['throughput', 'fanout', 'reconnect', 'storm', 'half-open', 'render', 'machine'] as const;
+export type ScenarioId = (typeof SCENARIOS)[number];
+
+/** `LIBRARIES` rotated by `rep`, so no library always runs first (or last) on a drifting machine. */
+export function rotate<T>(items: readonly T[], rep: number): T[] {
+  const k = rep % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}

@@ -1,0 +1,101 @@
+/**
+ * Scenario 6: the cost of the machine in isolation, no network. Events per
+ * second through `connectionMachine`, at four depths:
+ *
+ * - `actor`: a bare `createActor(connectionMachine)` (the chart's placeholder
+ *   effects, no facade): `message.received` sent straight to the actor. XState alone.
+ * - `connection (raw)`: `createTestConnection` (the real facade, socket actor
+ *   and model wiring on a TestClock and a FakeWebSocket): frames received on the
+ *   fake socket with the raw protocol.
+ * - `connection (sync)`: the same with the sync protocol (frames validated with zod).
+ * - `send`: `connection.send()` while open (the outbound path).
+ *
+ * and the floor: the same frames parsed and applied to the store with no
+ * connection at all.
+ */
+import { createActor } from 'xstate';
+import { connectionMachine } from '../../machines/connection.js';
+import { resolveOptions } from '../../src/options.js';
+import { rawProtocol } from '../../src/protocol.js';
+import { createStore, type StoreData } from '../../src/store.js';
+import { createSyncProtocol } from '../../src/sync/client-protocol.js';
+import { TestClock } from '../../src/testing/clock.js';
+import { FakeWebSocket } from '../../src/testing/fake-websocket.js';
+import { createTestConnection } from '../../src/testing/test-connection.js';
+import type { WebSocketConstructor } from '../../src/types.js';
+import { finish } from '../lib/ipc.js';
+import { BLAST_EPOCH, patchText, snapshotText } from '../wire.js';
+
+export interface MachineParams {
+  events: number;
+  repetitions: number;
+}
+
+export const MACHINE_VARIANTS = ['floor', 'actor', 'connection (raw)', 'connection (sync)', 'send'] as const;
+type Variant = (typeof MACHINE_VARIANTS)[number];
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** Runs `body(n)` and returns events per second. */
+function time(n: number, body: (n: number) => void): number {
+  gc();
+  const start = process.hrtime.bigint();
+  body(n);
+  const ns = Number(process.hrtime.bigint() - start);
+  return n / (ns / 1e9);
+}
+
+export async function machineRole(params: MachineParams): Promise<never> {
+  const { events } = params;
+  const frames = Array.from({ length: events }, (_, i) => patchText(BLAST_EPOCH, i + 1));
+  const parsed = frames.map((frame) => JSON.parse(frame) as unknown);
+  const snapshot = snapshotText(BLAST_EPOCH, 0, {});
+
+  const runs: Record<Variant, (n: number) => void> = {
+    floor: (n) => {
+      const store = createStore();
+      store.update(JSON.parse(snapshot));
+      for (let i = 0; i < n; i++) store.update(JSON.parse(frames[i]!));
+    },
+    actor: (n) => {
+      const { config } = resolveOptions({ url: 'ws://bench.invalid/' }, FakeWebSocket as unknown as WebSocketConstructor);
+      const actor = createActor(connectionMachine, { input: { config }, clock: new TestClock() });
+      actor.start();
+      actor.send({ type: 'client.connect' });
+      actor.send({ type: 'socket.opened', url: 'ws://bench.invalid/', socketId: 1, at: 0 });
+      for (let i = 0; i < n; i++) actor.send({ type: 'message.received', message: parsed[i], socketId: 1, at: i });
+      actor.stop();
+    },
+    'connection (raw)': (n) => {
+      const t = createTestConnection<StoreData>({ protocol: rawProtocol as never, model: createStore() });
+      const socket = t.open();
+      socket.receive(snapshot);
+      for (let i = 0; i < n; i++) socket.receive(frames[i]!);
+      t.connection.stop();
+    },
+    'connection (sync)': (n) => {
+      const t = createTestConnection<StoreData>({ protocol: createSyncProtocol(), model: createStore() });
+      const socket = t.open();
+      socket.receive(snapshot);
+      for (let i = 0; i < n; i++) socket.receive(frames[i]!);
+      t.connection.stop();
+    },
+    send: (n) => {
+      const t = createTestConnection<StoreData>({ protocol: rawProtocol as never, outbox: { limit: n + 1 } });
+      t.open();
+      for (let i = 0; i < n; i++) t.connection.send(parsed[i]);
+      t.connection.stop();
+    },
+  };
+
+  const results = {} as Record<Variant, number[]>;
+  for (const variant of MACHINE_VARIANTS) {
+    const run = runs[variant];
+    run(Math.max(1, Math.floor(events / 10))); // warm-up: let the JIT settle
+    results[variant] = [];
+    for (let r = 0; r < params.repetitions; r++) results[variant].push(time(events, run));
+  }
+  return finish({ type: 'result', eventsPerSec: results });
+}

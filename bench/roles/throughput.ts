@@ -1,0 +1,74 @@
+/**
+ * Scenario 1, client side: one connection receives a snapshot and up to `n`
+ * patches blasted by the server, applies every one to the model and renders
+ * the rows view at most once per frame. Measured from the snapshot applied to
+ * the last patch applied, or to `maxSeconds` later (a time box: a slow client
+ * is measured on the patches it applied by then, and the model stops taking
+ * updates): messages per second and CPU microseconds per message.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { connect, type Library } from '../adapters.js';
+import { finish } from '../lib/ipc.js';
+import { sleep, wallNow, withTimeout } from '../lib/time.js';
+import { expectedRows } from '../wire.js';
+import { FRAME_MS, createCountingStore, createRowsView } from '../workload.js';
+
+export interface ThroughputParams {
+  library: Library;
+  protocol: 'sync' | 'raw';
+  url: string;
+  n: number;
+  maxSeconds: number;
+  timeoutMs: number;
+}
+
+export async function throughputRole(params: ThroughputParams): Promise<never> {
+  const { n } = params;
+  const model = createCountingStore();
+  const view = createRowsView();
+  let applied = 0;
+  let firstAt = 0;
+  let lastAt = 0;
+  let cpuStart: NodeJS.CpuUsage | undefined;
+  let cpu: NodeJS.CpuUsage = { user: 0, system: 0 };
+  let renders = 0;
+  let done: () => void = () => {};
+  const measured = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  model.onApplied = () => {
+    applied++;
+    if (applied === 1) {
+      firstAt = wallNow();
+      cpuStart = process.cpuUsage();
+      return;
+    }
+    const now = wallNow();
+    if (applied === n + 1 || now - firstAt >= params.maxSeconds * 1000) {
+      lastAt = now;
+      cpu = process.cpuUsage(cpuStart);
+      renders = view.renders;
+      model.frozen = true;
+      done();
+    }
+  };
+  connect(params.library, { url: params.url, model, view, reconnect: 'none', protocol: params.protocol });
+  await withTimeout(measured, params.timeoutMs, `the snapshot and the patches (${applied} applied)`);
+  // The render after the last patch applied: at most a frame away, unless the loop is still busy reading.
+  const renderDeadline = wallNow() + 1_000;
+  while (view.lastData !== model.getData() && wallNow() < renderDeadline) await sleep(FRAME_MS / 2);
+  const patches = applied - 1;
+  const seconds = (lastAt - firstAt) / 1000;
+  const correct = isDeepStrictEqual({ ...model.getData() }, expectedRows(patches)) && view.lastData === model.getData();
+  return finish({
+    type: 'result',
+    messages: patches,
+    complete: patches === n,
+    seconds,
+    messagesPerSec: patches / seconds,
+    cpuUsPerMessage: (cpu.user + cpu.system) / patches,
+    renders,
+    rendersPerSec: renders / seconds,
+    correct,
+  });
+}

@@ -1,0 +1,47 @@
+/**
+ * Scenario 6: machine overhead in isolation (see bench/roles/machine.ts).
+ */
+import { clientGraceMs, forkClient } from '../lib/children.js';
+import { cell, num, ratio } from '../lib/report.js';
+import { summarize } from '../lib/stats.js';
+import type { ScenarioContext, ScenarioResult } from './context.js';
+
+const LABELS: Record<string, string> = {
+  floor: 'floor: JSON.parse + store.update, no connection',
+  actor: 'bare `createActor(connectionMachine)`: message.received',
+  'connection (raw)': '`createTestConnection`, raw protocol: frame on the fake socket',
+  'connection (sync)': '`createTestConnection`, sync protocol: frame on the fake socket',
+  send: '`createTestConnection`: `connection.send()` while open',
+};
+
+export async function machineScenario(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const { events, repetitions } = ctx.profile.machine;
+  const client = await forkClient('machine client', 'machine', { events, repetitions }, { exposeGc: true });
+  let eventsPerSec: Record<string, number[]>;
+  try {
+    eventsPerSec = (await client.next('result', 300_000)).eventsPerSec as Record<string, number[]>;
+  } finally {
+    await client.kill(clientGraceMs());
+  }
+  const floor = summarize(eventsPerSec.floor ?? []).median;
+  const rows = Object.entries(eventsPerSec).map(([variant, values]) => {
+    const s = summarize(values);
+    return [LABELS[variant] ?? variant, cell(s), num(1e6 / s.median, 2), variant === 'floor' || variant === 'send' ? '' : ratio(s.median, floor)];
+  });
+  ctx.log(`machine: ${rows.map((r) => `${r[0]} ${r[1]}`).join('; ')}`);
+  return {
+    params: { events, repetitions },
+    tables: [
+      {
+        columns: ['path', 'events/s', 'µs/event', 'vs floor'],
+        rows,
+        notes: [
+          `${num(events)} events per repetition, ${repetitions} repetitions after a warm-up, one process (GC between repetitions); TestClock and FakeWebSocket, no network.`,
+          'The gap between the bare actor and the floor is XState itself; between the connection rows and the bare actor, the facade (status, history, inspection hook), the socket actor and the protocol layer.',
+        ],
+      },
+    ],
+    targets: [],
+    data: eventsPerSec,
+  };
+}
