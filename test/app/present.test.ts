@@ -12,6 +12,7 @@ import {
   valueFromInput,
 } from '../../app/present.js';
 import type { ConnectionStatus } from '../../src/types.js';
+import { makeStatus } from '../support/status.js';
 
 function entry(id: number, op: object | string, ackId?: string): OutboxEntry {
   const frame = typeof op === 'string' ? op : JSON.stringify(op);
@@ -19,22 +20,7 @@ function entry(id: number, op: object | string, ackId?: string): OutboxEntry {
 }
 
 function status(overrides: Partial<ConnectionStatus> = {}): ConnectionStatus {
-  return {
-    state: 'open',
-    attempt: 0,
-    nextRetryAt: null,
-    nextDelayMs: null,
-    parked: null,
-    online: true,
-    pageHidden: false,
-    url: null,
-    lastError: null,
-    lastClose: null,
-    lastRejected: null,
-    outboxSize: 0,
-    counters: { received: 0, rejected: 0, sent: 0, renders: 0, reconnects: 0, dropped: 0 },
-    ...overrides,
-  };
+  return makeStatus({ ...overrides });
 }
 
 describe('pending edits', () => {

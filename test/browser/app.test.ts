@@ -25,18 +25,8 @@ import {
   startServerProcess,
   type ServerProcess,
 } from '../integration/server-process.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.js';
 
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
 /** A safety net for waits on events, not a sleep. */
 const WAIT_MS = 20_000;

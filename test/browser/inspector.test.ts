@@ -16,18 +16,8 @@ import { createConnection } from '../../src/node.js';
 import { startServer, type RunningServer } from '../../src/server/node-server.js';
 import { createSyncProtocol } from '../../src/sync/client-protocol.js';
 import type { StoreData } from '../../src/store.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 let browser: Browser;
 let relay: RunningInspectorServer;
@@ -36,13 +26,13 @@ let connection: Connection<StoreData>;
 const cleanups: Array<() => unknown> = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
+  if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
-      `Chromium not found at ${CHROMIUM}: the browser tests need it. Install it with \`apt-get install -y chromium\`, ` +
+      `Chromium not found at ${CHROMIUM_PATH}: the browser tests need it. Install it with \`apt-get install -y chromium\`, ` +
         'or set CHROMIUM_PATH to a Chromium or Chrome binary.',
     );
   }
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   relay = await startInspectorServer({ port: 0 });
   server = await startServer({ host: '127.0.0.1', port: 0, feedRatePerSec: 4 });
   connection = createConnection<StoreData>({

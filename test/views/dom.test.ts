@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { StoreData } from '../../src/store.js';
 import type { ConnectionStatus } from '../../src/types.js';
 import { domView, formatValue, storeRows, type DomRow } from '../../src/views/dom.js';
+import { makeStatus } from '../support/status.js';
 
 type Mutation =
   | { op: 'create'; tag: string }
@@ -140,22 +141,7 @@ function setup() {
 }
 
 function status(overrides: Partial<ConnectionStatus> = {}): ConnectionStatus {
-  return {
-    state: 'open',
-    attempt: 0,
-    nextRetryAt: null,
-    nextDelayMs: null,
-    parked: null,
-    online: true,
-    pageHidden: false,
-    url: 'ws://127.0.0.1:8080/',
-    lastError: null,
-    lastClose: null,
-    lastRejected: null,
-    outboxSize: 0,
-    counters: { received: 0, rejected: 0, sent: 0, renders: 0, reconnects: 0, dropped: 0 },
-    ...overrides,
-  };
+  return makeStatus({ url: 'ws://127.0.0.1:8080/', ...overrides });
 }
 
 /** The table as [key, ...cell texts] per row, in order. */

@@ -12,24 +12,10 @@ import {
   terminalView,
   truncate,
 } from '../../src/views/terminal.js';
+import { makeStatus } from '../support/status.js';
 
 function status(overrides: Partial<ConnectionStatus> = {}): ConnectionStatus {
-  return {
-    state: 'open',
-    attempt: 0,
-    nextRetryAt: null,
-    nextDelayMs: null,
-    parked: null,
-    online: true,
-    pageHidden: false,
-    url: 'ws://127.0.0.1:8080/',
-    lastError: null,
-    lastClose: null,
-    lastRejected: null,
-    outboxSize: 0,
-    counters: { received: 12, rejected: 1, sent: 3, renders: 4, reconnects: 2, dropped: 0 },
-    ...overrides,
-  };
+  return makeStatus({ url: 'ws://127.0.0.1:8080/', counters: { received: 12, rejected: 1, sent: 3, renders: 4, reconnects: 2, dropped: 0 }, ...overrides });
 }
 
 const errored = status({
