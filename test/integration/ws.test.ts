@@ -5,49 +5,19 @@
  */
 import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Connection } from '../../src/connection.js';
 import { createConnection } from '../../src/node.js';
 import type { ConnectionOptions } from '../../src/options.js';
 import type { StoreData } from '../../src/store.js';
 import type { ConnectionStatus, WebSocketConstructor } from '../../src/types.js';
+import { SAFETY_TIMEOUT_MS, onCleanup, withTimeout } from '../support/cleanup.js';
 
 /** Longest any single wait may take before the test fails with a description of what it waited for. */
-const SAFETY_TIMEOUT_MS = 5_000;
 
 // ── cleanup registry ───────────────────────────────────────────────────────
 
-const cleanups: Array<() => void | Promise<void>> = [];
-
-/** Registers a cleanup; they run newest first after each test. */
-function onCleanup(cleanup: () => void | Promise<void>): void {
-  cleanups.push(cleanup);
-}
-
-afterEach(async () => {
-  // Run every cleanup even when one fails, then report the first failure.
-  const failures: unknown[] = [];
-  for (let cleanup = cleanups.pop(); cleanup !== undefined; cleanup = cleanups.pop()) {
-    try {
-      await cleanup();
-    } catch (error) {
-      failures.push(error);
-    }
-  }
-  if (failures.length > 0) throw failures[0];
-});
-
-// ── waiting on events ──────────────────────────────────────────────────────
-
-/** Rejects with `what` if `promise` has not settled within the safety timeout. */
-function withTimeout<T>(promise: Promise<T>, what: string, timeoutMs = SAFETY_TIMEOUT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** Resolves with the status once `predicate` holds: now, or at a later status change. */
 function waitFor(

@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket, type ClientOptions } from 'ws';
 import { isServerSendableCloseCode } from '../../src/close-codes.js';
 import type { Connection } from '../../src/connection.js';
@@ -27,42 +27,13 @@ import type { StoreData } from '../../src/store.js';
 import { seededRandom } from '../../src/testing/clock.js';
 import { createSyncProtocol } from '../../src/sync/client-protocol.js';
 import type { ConnectionStatus } from '../../src/types.js';
+import { SAFETY_TIMEOUT_MS, onCleanup, withTimeout } from '../support/cleanup.js';
 
 /** Longest any single wait may take before the test fails with a description of what it waited for. */
-const SAFETY_TIMEOUT_MS = 5_000;
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 // ── cleanup registry ───────────────────────────────────────────────────────
 
-const cleanups: Array<() => void | Promise<void>> = [];
-
-/** Registers a cleanup; they run newest first after each test. */
-function onCleanup(cleanup: () => void | Promise<void>): void {
-  cleanups.push(cleanup);
-}
-
-afterEach(async () => {
-  const failures: unknown[] = [];
-  for (let cleanup = cleanups.pop(); cleanup !== undefined; cleanup = cleanups.pop()) {
-    try {
-      await cleanup();
-    } catch (error) {
-      failures.push(error);
-    }
-  }
-  if (failures.length > 0) throw failures[0];
-});
-
-// ── waiting on events ──────────────────────────────────────────────────────
-
-/** Rejects with `what` if `promise` has not settled within the safety timeout. */
-function withTimeout<T>(promise: Promise<T>, what: string, timeoutMs = SAFETY_TIMEOUT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** Resolves once `predicate` holds: now, or after a later `event` on `emitter`. */
 function until(emitter: EventEmitter, event: string, predicate: () => boolean, what: string): Promise<void> {
