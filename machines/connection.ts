@@ -79,7 +79,7 @@ export const connectionMachine = setup({
   },
   actions: {
     // ── MVC effects (supplied by src/) ─────────────────────────────────────
-    /** Calls `model.update(message)`; a throw comes back as `message.rejected`. */
+    /** Calls `model.update(message)` for each message of the event; a throw comes back as `message.rejected`. */
     updateModel: () => {},
     /** Schedules a coalesced `view.render(model.getData(), status)`. */
     renderView: () => {},
@@ -143,7 +143,10 @@ export const connectionMachine = setup({
     clearCloseRequest: assign({ closeRequest: null }),
     noteInbound: assign(({ context, event }) => ({
       lastInboundAt: 'at' in event ? event.at : context.lastInboundAt,
-      counters: { ...context.counters, received: context.counters.received + 1 },
+      counters: {
+        ...context.counters,
+        received: context.counters.received + (event.type === 'message.received' ? event.messages.length : 1),
+      },
     })),
     recordRejected: assign(({ context, event }) =>
       event.type === 'message.rejected'

@@ -155,7 +155,8 @@ export type ConnectionEvent =
   | ({ type: 'socket.errored'; code: ErrorCode; message: string } & FromSocket)
   | ({ type: 'socket.congested'; bufferedAmount: number } & FromSocket)
   | ({ type: 'socket.drained' } & FromSocket)
-  | ({ type: 'message.received'; message: unknown } & FromSocket)
+  /** The data messages of one socket read, oldest first (one event per read, not per frame). */
+  | ({ type: 'message.received'; messages: unknown[] } & FromSocket)
   | ({ type: 'message.rejected'; code: ErrorCode; message: string } & FromSocket)
   | ({ type: 'ack.received'; id: string } & FromSocket)
   | ({ type: 'pong.received' } & FromSocket)

@@ -162,20 +162,23 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       actions: {
         updateModel: ({ context, event, self }) => {
           if (event.type !== 'message.received') return;
-          try {
-            model.update(event.message);
-          } catch (error) {
-            self.send({
-              type: 'message.rejected',
-              code: 'ERR_MODEL_REJECTED',
-              message: error instanceof Error ? error.message : String(error),
-              socketId: context.socketId,
-              at: now(),
-            });
+          for (const message of event.messages) {
+            try {
+              model.update(message);
+            } catch (error) {
+              self.send({
+                type: 'message.rejected',
+                code: 'ERR_MODEL_REJECTED',
+                message: error instanceof Error ? error.message : String(error),
+                socketId: context.socketId,
+                at: now(),
+              });
+            }
           }
         },
         renderView: () => scheduleRender(),
-        sendGreeting: enqueueActions(({ context, enqueue }) => {
+        sendGreeting: enqueueActions(({ context, event, enqueue }) => {
+          if (event.type === 'resync.needed') protocol.resync?.(model);
           const frames = [
             ...(protocol.greeting?.(context, model) ?? []),
             ...greetingFrames(resolved.greeting?.(context, model)),

@@ -22,8 +22,19 @@ export interface Protocol<TData = unknown> {
    * Classifies one parsed inbound message; it may read the model (never change
    * it: only `message.received` reaches `model.update`). An empty array drops
    * the message (a duplicate, say). Throwing rejects it with `ERR_UNKNOWN_MESSAGE`.
+   *
+   * Frames are applied a socket read at a time: `pending` holds the messages
+   * classified `message.received` earlier in the same read, oldest first, which
+   * the model has not seen yet. A protocol that checks order reads its position
+   * from the last of them when there are any.
    */
-  decode(message: unknown, model: Model<TData>): InboundEvent | InboundEvent[];
+  decode(message: unknown, model: Model<TData>, pending: readonly unknown[]): InboundEvent | InboundEvent[];
+  /**
+   * Called when the chart handles `resync.needed`, just before the greeting is
+   * sent again: forget whatever the greeting would resume from. The messages
+   * read before the gap have been applied by then.
+   */
+  resync?(model: Model<TData>): void;
   /** Serializes one outgoing message; `ackId` keeps it in the outbox until `ack.received` with that id. */
   encode(message: unknown): { frame: Frame; ackId?: string };
   /** Frames that open every connection, before the outbox is flushed (authentication, resume). */

@@ -28,6 +28,13 @@ export interface WebSocketLike {
   onerror: ((event: any) => void) | null;
   onclose: ((event: any) => void) | null;
   /* eslint-enable @typescript-eslint/no-explicit-any */
+  /**
+   * statesocket's extension, for transports that know where a read ends (the
+   * test fakes and the simulator): called after the last `onmessage` of a read,
+   * so the frames read are applied at once instead of at the next microtask.
+   * Real WebSockets never call it.
+   */
+  onreadend?: (() => void) | null;
   send(data: Frame): void;
   close(code?: number, reason?: string): void;
   /** `ws` only: drop the connection without a closing handshake. */

@@ -53,7 +53,7 @@ describe('connecting', () => {
     t.open();
     const { socketId } = t.connection.actor.getSnapshot().context;
     t.connection.actor.send({ type: 'socket.closed', socketId: socketId - 1, at: 0, code: 1006, reason: '', wasClean: false });
-    t.connection.actor.send({ type: 'message.received', socketId: socketId - 1, at: 0, message: { type: 'snapshot', data: { stale: true } } });
+    t.connection.actor.send({ type: 'message.received', socketId: socketId - 1, at: 0, messages: [{ type: 'snapshot', data: { stale: true } }] });
     expect(t.connection.getStatus().state).toBe('open');
     expect(t.connection.model.getData()).toEqual({});
     t.connection.stop();

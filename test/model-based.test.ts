@@ -81,7 +81,7 @@ function eventsFor(setup: Setup) {
       );
     }
     if (snapshot.matches({ session: 'open' })) {
-      events.push({ type: 'message.received', message: { type: 'patch', set: { n: 1 } }, socketId, at: (pingSentAt ?? 0) + 1 });
+      events.push({ type: 'message.received', messages: [{ type: 'patch', set: { n: 1 } }], socketId, at: (pingSentAt ?? 0) + 1 });
     }
     if (snapshot.matches({ session: { open: { flow: 'flowing' } } })) {
       events.push({ type: 'socket.congested', bufferedAmount: 2_000_000, ...fromSocket });
@@ -177,7 +177,7 @@ function realConnection(setup: Setup) {
       case 'socket.closed':
         return event.code === 1006 ? latest().drop() : latest().serverClose(event.code, event.reason);
       case 'message.received':
-        return latest().receive(event.message);
+        return latest().receive(...event.messages);
       case 'socket.congested':
         // the socket actor reports congestion after a write leaves bufferedAmount high
         latest().bufferedAmount = event.bufferedAmount;

@@ -65,7 +65,7 @@ export async function machineRole(params: MachineParams): Promise<never> {
       actor.start();
       actor.send({ type: 'client.connect' });
       actor.send({ type: 'socket.opened', url: 'ws://bench.invalid/', socketId: 1, at: 0 });
-      for (let i = 0; i < n; i++) actor.send({ type: 'message.received', message: parsed[i], socketId: 1, at: i });
+      for (let i = 0; i < n; i++) actor.send({ type: 'message.received', messages: [parsed[i]], socketId: 1, at: i });
       actor.stop();
     },
     'connection (raw)': (n) => {

@@ -6,8 +6,8 @@
  * - Every connection opens with `hello {v, epoch?, since?, token?}`.
  * - `snapshot` resets the store and its position; a `patch` applies only when it
  *   is the next `seq` of the same `epoch`. Older ones are duplicates (dropped);
- *   a jump is a gap: the store forgets its position and `resync.needed` makes
- *   the chart send a fresh `hello` without `since`, which brings a snapshot.
+ *   a jump is a gap: `resync.needed` makes the chart forget the store's position
+ *   and send a fresh `hello` without `since`, which brings a snapshot.
  * - `op` frames wait in the outbox until their `ack` and are re-sent after a
  *   reconnect; the server applies each `id` once.
  */
@@ -74,7 +74,7 @@ export function createSyncProtocol(options: SyncProtocolOptions = {}): Protocol<
       return [JSON.stringify(hello)];
     },
 
-    decode(message, model): InboundEvent | InboundEvent[] {
+    decode(message, model, pending): InboundEvent | InboundEvent[] {
       const parsed = parseServerFrame(message);
       if (!parsed.ok) throw new Error(`not a sync protocol frame: ${parsed.problem}`);
       const frame = parsed.frame;
@@ -82,12 +82,13 @@ export function createSyncProtocol(options: SyncProtocolOptions = {}): Protocol<
         case 'snapshot':
           return { type: 'message.received', message: frame };
         case 'patch': {
-          const position = positionOf(model);
+          // Every pending message is a sequenced snapshot or patch that decoded as data.
+          const last = pending.at(-1) as SyncPosition | undefined;
+          const position = last === undefined ? positionOf(model) : { epoch: last.epoch, seq: last.seq };
           // No position: a snapshot is on its way (after a hello without `since`).
           if (position === null || position.epoch !== frame.epoch) return [];
           if (frame.seq <= position.seq) return []; // a duplicate (replayed twice)
           if (frame.seq > position.seq + 1) {
-            (model as unknown as Positioned).forgetPosition();
             return { type: 'resync.needed', reason: `gap: expected seq ${position.seq + 1}, received ${frame.seq}` };
           }
           return { type: 'message.received', message: frame };
@@ -106,6 +107,11 @@ export function createSyncProtocol(options: SyncProtocolOptions = {}): Protocol<
           return frame.id === undefined ? rejected : [{ type: 'ack.received', id: frame.id }, rejected];
         }
       }
+    },
+
+    resync(model) {
+      // The next hello goes without `since`: the server answers with a snapshot.
+      if (isPositioned(model)) model.forgetPosition();
     },
 
     encode(message) {

@@ -46,6 +46,7 @@ export class FakeWebSocket implements WebSocketLike {
   onmessage: ((event: any) => void) | null = null;
   onerror: ((event: any) => void) | null = null;
   onclose: ((event: any) => void) | null = null;
+  onreadend: (() => void) | null = null;
   /* eslint-enable @typescript-eslint/no-explicit-any */
 
   constructor(url: string, protocols?: string | string[]) {
@@ -87,11 +88,18 @@ export class FakeWebSocket implements WebSocketLike {
     this.onopen?.({ type: 'open' });
   }
 
-  /** A frame arrives: a string, an ArrayBuffer, or any value sent as JSON text. */
-  receive(data: unknown): void {
+  /**
+   * Frames arrive in one read: each a string, an ArrayBuffer, or any value sent
+   * as JSON text. The client applies them before `receive` returns, together,
+   * as it applies the frames of one TCP read from `ws`.
+   */
+  receive(...frames: unknown[]): void {
     if (this.readyState !== FakeWebSocket.OPEN) throw new Error(`cannot receive on a socket in readyState ${this.readyState}`);
-    const payload = typeof data === 'string' || data instanceof ArrayBuffer ? data : JSON.stringify(data);
-    this.onmessage?.({ type: 'message', data: payload });
+    for (const data of frames) {
+      const payload = typeof data === 'string' || data instanceof ArrayBuffer ? data : JSON.stringify(data);
+      this.onmessage?.({ type: 'message', data: payload });
+    }
+    this.onreadend?.();
   }
 
   /** The socket reports an error; browsers and ws follow it with a close (call `drop()` for that). */

@@ -166,6 +166,7 @@ export function runSimulation(options: SimOptions): SimResult {
     onmessage: ((event: any) => void) | null = null;
     onerror: ((event: any) => void) | null = null;
     onclose: ((event: any) => void) | null = null;
+    onreadend: (() => void) | null = null;
     /* eslint-enable @typescript-eslint/no-explicit-any */
     readonly id = sockets.length + 1;
     readonly link = new Link(this);
@@ -208,6 +209,7 @@ export function runSimulation(options: SimOptions): SimResult {
       const before = connection.model.getData();
       const rejectedBefore = connection.getStatus().counters.rejected;
       this.onmessage?.({ data: frame });
+      this.onreadend?.();
       // rejected frames never change the model
       if (connection.getStatus().counters.rejected > rejectedBefore && connection.model.getData() !== before) {
         throw new InvariantError(`a rejected frame changed the model: ${frame.slice(0, 80)}`);
@@ -442,7 +444,7 @@ export function runSimulation(options: SimOptions): SimResult {
       if (socketId < 2) return;
       const before = connection.model.getData();
       const state = connection.getStatus().state;
-      connection.actor.send({ type: 'message.received', socketId: socketId - 1, at: clock.now(), message: { type: 'snapshot', epoch: 'stale', seq: 999, data: { stale: true } } });
+      connection.actor.send({ type: 'message.received', socketId: socketId - 1, at: clock.now(), messages: [{ type: 'snapshot', epoch: 'stale', seq: 999, data: { stale: true } }] });
       connection.actor.send({ type: 'socket.closed', socketId: socketId - 1, at: clock.now(), code: 1006, reason: '', wasClean: false });
       if (connection.model.getData() !== before || connection.getStatus().state !== state) {
         throw new InvariantError('an event from a replaced socket changed the client');

@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import type { InspectionEvent } from 'xstate';
+import type { Store } from '../src/store.js';
+import { createSyncProtocol } from '../src/sync/client-protocol.js';
+import { createTestConnection, type TestConnectionOptions } from '../src/testing/index.js';
+import type { Model } from '../src/types.js';
+
+/** A test connection that records every event the machine received, by type. */
+function recorded(options: TestConnectionOptions<unknown> = {}) {
+  const events: Array<{ type: string; messages?: unknown[] }> = [];
+  let root: unknown = null;
+  const t = createTestConnection({
+    ...options,
+    inspect: {
+      inspect: (inspection: InspectionEvent) => {
+        if (inspection.type === '@xstate.event' && inspection.actorRef === root) events.push(inspection.event as never);
+      },
+    },
+  });
+  root = t.connection.actor;
+  const received = () => events.filter((event) => event.type === 'message.received');
+  return { t, events, received };
+}
+
+function syncConnection() {
+  const t = createTestConnection({ protocol: createSyncProtocol() });
+  return { t, store: t.connection.model as unknown as Store };
+}
+
+const patch = (seq: number, set: Record<string, number | string>) => ({ type: 'patch', epoch: 'e', seq, set });
+
+describe('inbound batching', () => {
+  it('hands the frames of one read to the chart as one message.received, in order', () => {
+    const { t, received } = recorded();
+    t.open();
+    t.socket.receive({ type: 'snapshot', data: { a: 1 } }, { type: 'patch', set: { b: 2 } }, { type: 'patch', delete: ['a'] });
+    expect(received()).toHaveLength(1);
+    expect(received()[0]?.messages).toHaveLength(3);
+    expect(t.connection.model.getData()).toEqual({ b: 2 });
+    expect(t.connection.getStatus().counters).toMatchObject({ received: 3, rejected: 0 });
+    t.connection.stop();
+  });
+
+  it('applies what a real socket read at the next microtask, when the transport does not mark the end of a read', async () => {
+    const { t, received } = recorded();
+    const socket = t.open();
+    const deliver = (data: unknown) => socket.onmessage?.({ type: 'message', data: JSON.stringify(data) });
+    deliver({ type: 'snapshot', data: { a: 1 } });
+    deliver({ type: 'patch', set: { a: 2 } });
+    expect(t.connection.model.getData()).toEqual({});
+    await Promise.resolve();
+    expect(t.connection.model.getData()).toEqual({ a: 2 });
+    expect(received()).toHaveLength(1);
+    t.connection.stop();
+  });
+
+  it('applies the frames read before a close before the chart sees the close', () => {
+    const { t, events } = recorded();
+    const socket = t.open();
+    socket.onmessage?.({ type: 'message', data: '{"type":"snapshot","data":{"kept":true}}' });
+    socket.drop();
+    expect(t.connection.model.getData()).toEqual({ kept: true });
+    const types = events.map((event) => event.type).filter((type) => type.startsWith('message.') || type.startsWith('socket.'));
+    expect(types.slice(-2)).toEqual(['message.received', 'socket.closed']);
+    expect(t.connection.getStatus().state).toBe('errored');
+    t.connection.stop();
+  });
+
+  it('splits a read around a rejected frame and keeps the order of everything else', () => {
+    const { t, events } = recorded();
+    t.open();
+    t.socket.receive({ type: 'patch', set: { a: 1 } }, '{"broken', { type: 'patch', set: { a: 2, b: 2 } });
+    const types = events.map((event) => event.type).filter((type) => type.startsWith('message.'));
+    expect(types).toEqual(['message.received', 'message.rejected', 'message.received']);
+    expect(t.connection.model.getData()).toEqual({ a: 2, b: 2 });
+    expect(t.connection.getStatus().counters).toMatchObject({ received: 3, rejected: 1 });
+    t.connection.stop();
+  });
+
+  it('rejects one message the model refuses and applies the rest of the read', () => {
+    const data: unknown[] = [];
+    const model: Model<unknown[]> = {
+      update(message) {
+        if (message === 'bad') throw new TypeError('not today');
+        data.push(message);
+      },
+      getData: () => data,
+    };
+    const t = createTestConnection<unknown[]>({ model });
+    t.open();
+    t.socket.receive('"one"', '"bad"', '"two"');
+    expect(data).toEqual(['one', 'two']);
+    expect(t.connection.getStatus()).toMatchObject({
+      state: 'open',
+      lastRejected: { code: 'ERR_MODEL_REJECTED', message: 'not today' },
+      counters: { received: 3, rejected: 1 },
+    });
+    t.connection.stop();
+  });
+
+  it('drops what is read after the socket was replaced', () => {
+    const t = createTestConnection();
+    const socket = t.open();
+    socket.onmessage?.({ type: 'message', data: '{"type":"snapshot","data":{"late":true}}' });
+    t.connection.disconnect();
+    socket.onreadend?.();
+    expect(t.connection.model.getData()).toEqual({});
+    t.connection.stop();
+  });
+});
+
+describe('sync protocol, a read at a time', () => {
+  it('checks the sequence of a read against the messages before it, not yet applied', () => {
+    const { t, store } = syncConnection();
+    t.open();
+    t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 1, data: {} }, patch(2, { a: 2 }), patch(3, { a: 3 }), patch(4, { b: 4 }));
+    expect(store.getData()).toEqual({ a: 3, b: 4 });
+    expect(store.position()).toEqual({ epoch: 'e', seq: 4 });
+    t.connection.stop();
+  });
+
+  it('drops a duplicate inside one read', () => {
+    const { t, store } = syncConnection();
+    t.open();
+    t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 1, data: {} }, patch(2, { a: 2 }), patch(2, { a: 'dup' }), patch(3, { b: 3 }));
+    expect(store.getData()).toEqual({ a: 2, b: 3 });
+    expect(t.connection.getStatus().counters.rejected).toBe(0);
+    t.connection.stop();
+  });
+
+  it('applies what came before a gap, then asks for a snapshot and ignores the rest of the read', () => {
+    const { t, store } = syncConnection();
+    t.open();
+    const hellos = () => t.socket.sentMessages().filter((message) => (message as { type: string }).type === 'hello');
+    t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 1, data: {} }, patch(2, { a: 2 }), patch(4, { a: 'gap' }), patch(5, { a: 'after' }));
+    expect(store.getData()).toEqual({ a: 2 });
+    expect(store.position()).toBeNull();
+    expect(hellos().at(-1)).toEqual({ type: 'hello', v: 1 });
+    t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 5, data: { a: 5 } }, patch(6, { b: 6 }));
+    expect(store.getData()).toEqual({ a: 5, b: 6 });
+    t.connection.stop();
+  });
+});
