@@ -80,8 +80,36 @@ function check<T>(schema: z.ZodMiniType<T>, value: unknown): Parsed<T> {
   return { ok: false, problem: z.prettifyError(result.error).replaceAll('✖ ', '').replace(/\s*\n\s*/g, ' ') };
 }
 
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The same rules as `snapshotFrame` and `patchFrame`, checked by hand: these
+ * frames come by the thousand, and the schema walk cost a third of the
+ * client's time per patch (bench/RESULTS.md). Anything this does not accept
+ * goes through the schemas, which also write the error text; a property test
+ * keeps the two in agreement.
+ */
+export function isDataFrame(value: unknown): value is SnapshotFrame | PatchFrame {
+  if (!isPlainRecord(value)) return false;
+  const { type, epoch, seq } = value;
+  if ((type !== 'patch' && type !== 'snapshot') || typeof epoch !== 'string') return false;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return false;
+  if (type === 'snapshot') return isPlainRecord(value.data);
+  const { set, delete: deleted } = value;
+  if (set !== undefined && !isPlainRecord(set)) return false;
+  if (deleted === undefined) return true;
+  if (!Array.isArray(deleted)) return false;
+  for (const key of deleted) if (typeof key !== 'string') return false;
+  return true;
+}
+
 /** Validates a parsed frame from the server. */
 export function parseServerFrame(value: unknown): Parsed<ServerFrame> {
+  if (isDataFrame(value)) return { ok: true, frame: value };
   return check(serverFrame, value);
 }
 
