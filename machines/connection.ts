@@ -293,7 +293,7 @@ export const connectionMachine = setup({
       invoke: {
         id: 'socket',
         src: 'socket',
-        input: ({ context }) => ({ socketId: context.socketId }),
+        input: ({ context }) => ({ socketId: context.socketId, config: context.config }),
       },
       initial: 'connecting',
       on: {

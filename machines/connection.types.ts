@@ -181,4 +181,6 @@ export type SocketCommand =
 
 export interface SocketInput {
   socketId: number;
+  /** The connection's settings (src/ also finds the connection's effects by this object). */
+  config: ConnectionConfig;
 }

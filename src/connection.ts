@@ -3,17 +3,17 @@
  * backoff, clock) and returns a handle that only sends events to the machine
  * and reads its snapshots.
  */
-import { assign, createActor, enqueueActions, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
-import { connectionMachine } from '../machines/connection.js';
-import type { ConnectionContext, Frame, OutboxEntry, SocketCommand, StateName } from '../machines/connection.types.js';
-import { computeRetryDelay } from './backoff.js';
+import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import type { connectionMachine } from '../machines/connection.js';
+import type { ConnectionContext, OutboxEntry, StateName } from '../machines/connection.types.js';
 import { isSendableCloseCode } from './close-codes.js';
+import { liveMachine, registerEffects, type ConnectionEffects } from './effects.js';
 import { StatesocketError } from './errors.js';
-import { encodeJsonFrame, exceedsBytes, frameBytes, utf8Length } from './frames.js';
-import type { ConnectionOptions, GreetingResult } from './options.js';
+import { exceedsBytes, frameBytes, utf8Length } from './frames.js';
+import type { ConnectionOptions } from './options.js';
 import { resolveOptions } from './options.js';
 import { environmentState, watchEnvironment } from './environment.js';
-import { createSocketActor } from './socket.js';
+import type { Protocol } from './protocol.js';
 import { createStore } from './store.js';
 import type { ConnectionStatus, HistoryEntry, Model, WebSocketConstructor } from './types.js';
 
@@ -124,12 +124,6 @@ function onlyRendersChanged(a: ConnectionStatus['counters'], b: ConnectionStatus
   );
 }
 
-function greetingFrames(result: GreetingResult): Frame[] {
-  if (result === null || result === undefined) return [];
-  const items = Array.isArray(result) ? result : [result];
-  return items.map((item) => encodeJsonFrame(item));
-}
-
 /**
  * Builds `createConnection` for a platform: the Node entry passes `ws`, the
  * browser entry passes the global `WebSocket`.
@@ -137,7 +131,7 @@ function greetingFrames(result: GreetingResult): Frame[] {
 export function createConnectionFactory(platformWebSocket: () => WebSocketConstructor | undefined) {
   return function createConnection<T = unknown>(options: ConnectionOptions<T>): Connection<T> {
     const resolved = resolveOptions(options, platformWebSocket());
-    const { config, protocol, now, random, schedule, view } = resolved;
+    const { protocol, now, random, schedule, view } = resolved;
     const model = resolved.model ?? (createStore() as unknown as Model<T>);
 
     let stopped = false;
@@ -145,71 +139,27 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     let cancelRender: (() => void) | null = null;
     let unwatchEnvironment: (() => void) | null = null;
 
-    const machine = connectionMachine.provide({
-      actors: {
-        socket: createSocketActor({
-          WebSocket: resolved.WebSocket,
-          url: resolved.url,
-          protocols: resolved.protocols,
-          parse: resolved.parse,
-          protocol: protocol as never,
-          model: model as never,
-          maxMessageBytes: config.maxMessageBytes,
-          maxBufferedBytes: config.maxBufferedBytes,
-          now,
-        }),
+    // The machine finds this connection's effects by its config object: a copy no other connection holds.
+    const config = { ...resolved.config };
+    registerEffects(config, {
+      socket: {
+        WebSocket: resolved.WebSocket,
+        url: resolved.url,
+        protocols: resolved.protocols,
+        parse: resolved.parse,
+        protocol: protocol as never,
+        model: model as never,
+        maxMessageBytes: config.maxMessageBytes,
+        maxBufferedBytes: config.maxBufferedBytes,
+        now,
       },
-      actions: {
-        updateModel: ({ context, event, self }) => {
-          if (event.type !== 'message.received') return;
-          for (const message of event.messages) {
-            try {
-              model.update(message);
-            } catch (error) {
-              self.send({
-                type: 'message.rejected',
-                code: 'ERR_MODEL_REJECTED',
-                message: error instanceof Error ? error.message : String(error),
-                socketId: context.socketId,
-                at: now(),
-              });
-            }
-          }
-        },
-        renderView: () => scheduleRender(),
-        sendGreeting: enqueueActions(({ context, event, enqueue }) => {
-          if (event.type === 'resync.needed') protocol.resync?.(model);
-          const frames = [
-            ...(protocol.greeting?.(context, model) ?? []),
-            ...greetingFrames(resolved.greeting?.(context, model)),
-          ];
-          if (frames.length === 0) return;
-          enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
-          enqueue.assign(({ context: latest }) => ({
-            counters: { ...latest.counters, sent: latest.counters.sent + frames.length },
-          }));
-        }),
-        planRetry: assign(({ context }) => {
-          const nextDelayMs = computeRetryDelay(
-            config.reconnect,
-            context.attempt,
-            random(),
-            context.lastError?.closeCode,
-          );
-          return { nextDelayMs, nextRetryAt: now() + nextDelayMs };
-        }),
-        recordPing: assign({ pingSentAt: () => now() }),
-      },
-      guards: {
-        isReconnectableClose: ({ event }) =>
-          event.type !== 'socket.closed' ||
-          resolved.shouldReconnect({ code: event.code, reason: event.reason, wasClean: event.wasClean }),
-        isPongOverdue: ({ context }) =>
-          config.heartbeat !== null &&
-          context.pingSentAt !== null &&
-          context.lastInboundAt < context.pingSentAt &&
-          now() - context.pingSentAt >= config.heartbeat.timeoutMs,
-      },
+      model: model as Model<unknown>,
+      protocol: protocol as Protocol<unknown>,
+      greeting: resolved.greeting as ConnectionEffects['greeting'],
+      shouldReconnect: resolved.shouldReconnect,
+      now,
+      random,
+      scheduleRender: () => scheduleRender(),
     });
 
     const history: HistoryEntry[] = [];
@@ -230,7 +180,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       if (history.length > resolved.historyLimit) history.splice(0, history.length - resolved.historyLimit);
     };
 
-    const actor: ConnectionActor = createActor(machine, {
+    const actor: ConnectionActor = createActor(liveMachine, {
       input: { config, ...environmentState(resolved.environment) },
       ...(resolved.clock ? { clock: resolved.clock } : {}),
       inspect: (inspection: InspectionEvent) => {

@@ -131,10 +131,16 @@ function release(socket: WebSocketLike): void {
   }
 }
 
-/** The socket actor the chart invokes as `socket`. */
-export function createSocketActor(deps: SocketActorDeps) {
+/**
+ * The socket actor the chart invokes as `socket`. `deps` is one connection's,
+ * or a function that finds the connection from the actor's input (one actor
+ * logic shared by every connection).
+ */
+export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput) => SocketActorDeps)) {
+  const depsOf = typeof deps === 'function' ? deps : () => deps;
   return fromCallback<SocketCommand, SocketInput>(({ input, sendBack, receive }) => {
     const { socketId } = input;
+    const deps = depsOf(input);
     let socket: WebSocketLike | null = null;
     let stopped = false;
 

@@ -1,0 +1,114 @@
+/**
+ * The chart with statesocket's effects, provided once per process.
+ *
+ * `connectionMachine.provide()` builds a whole new machine (every state node,
+ * transition and delay): about 55 KiB, two thirds of what a connection used to
+ * hold (bench/RESULTS.md, scenario 2). So there is one provided machine, and
+ * its implementations look up the connection they run for. Every connection
+ * registers its effects under its own `config` object, which sits in the
+ * machine's context (guards see only context and event) and in the socket
+ * actor's input. The registry is a WeakMap: a dropped connection leaves nothing.
+ */
+import { assign, enqueueActions } from 'xstate';
+import { connectionMachine } from '../machines/connection.js';
+import type { ConnectionConfig, ConnectionContext, ConnectionEvent, Frame, SocketCommand } from '../machines/connection.types.js';
+import { computeRetryDelay } from './backoff.js';
+import { encodeJsonFrame } from './frames.js';
+import type { CloseEventInfo } from './close-codes.js';
+import type { GreetingResult } from './options.js';
+import type { Protocol } from './protocol.js';
+import { createSocketActor, type SocketActorDeps } from './socket.js';
+import type { Model } from './types.js';
+
+/** What one connection supplies to the shared machine. */
+export interface ConnectionEffects {
+  socket: SocketActorDeps;
+  model: Model<unknown>;
+  protocol: Protocol<unknown>;
+  greeting: ((context: ConnectionContext, model: Model<unknown>) => GreetingResult) | undefined;
+  shouldReconnect: (close: CloseEventInfo) => boolean;
+  now: () => number;
+  random: () => number;
+  /** Schedules a coalesced `view.render`. */
+  scheduleRender: () => void;
+}
+
+const registry = new WeakMap<ConnectionConfig, ConnectionEffects>();
+
+/**
+ * Registers a connection's effects under its config object, which must be the
+ * `config` of that connection's machine input and of no other connection.
+ */
+export function registerEffects(config: ConnectionConfig, effects: ConnectionEffects): void {
+  if (registry.has(config)) throw new Error('statesocket: a config object can serve one connection only (internal error)');
+  registry.set(config, effects);
+}
+
+function effectsOf(config: ConnectionConfig): ConnectionEffects {
+  const effects = registry.get(config);
+  if (effects === undefined) {
+    throw new Error('statesocket: the machine runs for a config no connection registered; create it with createConnection()');
+  }
+  return effects;
+}
+
+function greetingFrames(result: GreetingResult): Frame[] {
+  if (result === null || result === undefined) return [];
+  const items = Array.isArray(result) ? result : [result];
+  return items.map((item) => encodeJsonFrame(item));
+}
+
+/** Calls `model.update` for each message of the read; a throw comes back as `message.rejected`. */
+function updateModel(effects: ConnectionEffects, context: ConnectionContext, event: ConnectionEvent, send: (event: ConnectionEvent) => void): void {
+  if (event.type !== 'message.received') return;
+  for (const message of event.messages) {
+    try {
+      effects.model.update(message);
+    } catch (error) {
+      send({
+        type: 'message.rejected',
+        code: 'ERR_MODEL_REJECTED',
+        message: error instanceof Error ? error.message : String(error),
+        socketId: context.socketId,
+        at: effects.now(),
+      });
+    }
+  }
+}
+
+/** `connectionMachine` with every effect supplied; shared by all connections of the process. */
+export const liveMachine = connectionMachine.provide({
+  actors: {
+    socket: createSocketActor((input) => effectsOf(input.config).socket),
+  },
+  actions: {
+    updateModel: ({ context, event, self }) => updateModel(effectsOf(context.config), context, event, (e) => self.send(e)),
+    renderView: ({ context }) => effectsOf(context.config).scheduleRender(),
+    sendGreeting: enqueueActions(({ context, event, enqueue }) => {
+      const { protocol, model, greeting } = effectsOf(context.config);
+      if (event.type === 'resync.needed') protocol.resync?.(model);
+      const frames = [...(protocol.greeting?.(context, model) ?? []), ...greetingFrames(greeting?.(context, model))];
+      if (frames.length === 0) return;
+      enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
+      enqueue.assign(({ context: latest }) => ({
+        counters: { ...latest.counters, sent: latest.counters.sent + frames.length },
+      }));
+    }),
+    planRetry: assign(({ context }) => {
+      const { now, random } = effectsOf(context.config);
+      const nextDelayMs = computeRetryDelay(context.config.reconnect, context.attempt, random(), context.lastError?.closeCode);
+      return { nextDelayMs, nextRetryAt: now() + nextDelayMs };
+    }),
+    recordPing: assign({ pingSentAt: ({ context }) => effectsOf(context.config).now() }),
+  },
+  guards: {
+    isReconnectableClose: ({ context, event }) =>
+      event.type !== 'socket.closed' ||
+      effectsOf(context.config).shouldReconnect({ code: event.code, reason: event.reason, wasClean: event.wasClean }),
+    isPongOverdue: ({ context }) =>
+      context.config.heartbeat !== null &&
+      context.pingSentAt !== null &&
+      context.lastInboundAt < context.pingSentAt &&
+      effectsOf(context.config).now() - context.pingSentAt >= context.config.heartbeat.timeoutMs,
+  },
+});
