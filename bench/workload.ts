@@ -1,16 +1,17 @@
 /**
  * The work every client does with what it receives, the same for every
  * library: parse, apply to a `createStore()` model, and render a table of rows
- * at most once per 16 ms frame. Only the connection layer differs between
+ * at most once per 1000/60 ms frame. Only the connection layer differs between
  * libraries, so the difference in cost is the connection layer's.
  */
+import { FRAME_MS } from '../src/scheduler.js';
 import { createStore, type Store, type StoreData } from '../src/store.js';
 import type { View } from '../src/types.js';
 import type { Row } from './wire.js';
 import { wallNow } from './lib/time.js';
 
-/** The Node frame of statesocket's default scheduler (`frameScheduler()` → `timeoutScheduler(16)`). */
-export const FRAME_MS = 16;
+/** The Node frame of statesocket's default scheduler (`frameScheduler()` → `timeoutScheduler()`): 1000/60 ms. */
+export { FRAME_MS };
 
 /** A view that does real work: it formats and sorts every row into text, as a table view would. */
 export interface RowsView extends View<StoreData> {
@@ -90,7 +91,7 @@ export function createCountingStore(): CountingStore {
 
 /**
  * What a baseline client does per text frame: parse, apply, schedule a coalesced
- * render (a 16 ms timer, as statesocket's Node default does). Returns the frame handler.
+ * render (a 1000/60 ms timer, the frame of statesocket's Node default). Returns the frame handler.
  */
 export function baselineHandler(model: Store, view: View<StoreData> | undefined): (text: string) => void {
   let pending: NodeJS.Timeout | null = null;

@@ -189,7 +189,7 @@ export interface ConnectionOptions<T = unknown> {
   random?: () => number;
   /**
    * The render scheduler that coalesces renders.
-   * @default requestAnimationFrame in browsers, a 16 ms frame in Node
+   * @default requestAnimationFrame in browsers, a 1000/60 ms frame in Node (`timeoutScheduler()`)
    */
   schedule?: RenderScheduler;
   /**

@@ -4,10 +4,39 @@
  */
 import type { Clock, RenderScheduler } from './types.js';
 
-/** One render per `frameMs`, on the given timer source (the global one by default). */
-export function timeoutScheduler(frameMs = 16, clock: Pick<Clock, 'setTimeout' | 'clearTimeout'> = globalThis as unknown as Clock): RenderScheduler {
+/** A 60 Hz display frame, in milliseconds: what `frameScheduler()` uses in Node. */
+export const FRAME_MS = 1000 / 60;
+
+/**
+ * One render per `frameMs` on the given timer source (the global one by
+ * default): a request waits `frameMs`, and two renders are never closer than
+ * `frameMs` on `now`. Node fires a timer up to a millisecond early (it reads
+ * the loop's cached time), so a plain `setTimeout(flush, 16)` renders up to
+ * 62.5 times a second; here a timer that fires early waits out the rest of the
+ * frame. Create one per connection: the spacing is kept per scheduler.
+ *
+ * @param frameMs frame length in ms @default 1000 / 60
+ * @param clock timer source @default globalThis
+ * @param now the time the spacing is measured on @default `clock.now` when it has one, else `performance.now`
+ */
+export function timeoutScheduler(
+  frameMs = FRAME_MS,
+  clock: Pick<Clock, 'setTimeout' | 'clearTimeout'> & { now?: () => number } = globalThis as unknown as Clock,
+  now: () => number = typeof clock.now === 'function' ? () => clock.now!() : () => performance.now(),
+): RenderScheduler {
+  let lastFlushAt = -Infinity;
   return (flush) => {
-    const id = clock.setTimeout(flush, frameMs);
+    let id: unknown;
+    const fire = () => {
+      const rest = lastFlushAt + frameMs - now();
+      if (rest > 0) {
+        id = clock.setTimeout(fire, rest);
+        return;
+      }
+      lastFlushAt = now();
+      flush();
+    };
+    id = clock.setTimeout(fire, frameMs);
     return () => clock.clearTimeout(id);
   };
 }
@@ -20,7 +49,7 @@ export function animationFrameScheduler(): RenderScheduler {
   };
 }
 
-/** `requestAnimationFrame` where the platform has it, else a 16 ms frame. */
+/** `requestAnimationFrame` where the platform has it, else a timer frame of 1000/60 ms. */
 export function frameScheduler(): RenderScheduler {
-  return typeof globalThis.requestAnimationFrame === 'function' ? animationFrameScheduler() : timeoutScheduler(16);
+  return typeof globalThis.requestAnimationFrame === 'function' ? animationFrameScheduler() : timeoutScheduler();
 }

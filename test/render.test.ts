@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ConnectionStatus } from '../src/types.js';
+import { FRAME_MS, timeoutScheduler } from '../src/scheduler.js';
 import { createTestConnection } from '../src/testing/index.js';
 
 function recorder() {
@@ -86,5 +87,68 @@ describe('render coalescing', () => {
     t.connection.send('a');
     expect(t.connection.getOutbox().map((entry) => entry.frame)).toEqual(['a']);
     t.connection.stop();
+  });
+});
+
+describe('timeoutScheduler', () => {
+  /** A timer source that fires a frame-long timer `earlyMs` before its deadline, as Node's can (short ones on time). */
+  function earlyClock(earlyMs: number) {
+    let time = 0;
+    const timers = new Map<number, { at: number; fn: () => void }>();
+    let nextId = 1;
+    return {
+      now: () => time,
+      setTimeout(fn: () => void, ms: number) {
+        timers.set(nextId, { at: time + (ms > 2 * earlyMs ? ms - earlyMs : ms), fn });
+        return nextId++;
+      },
+      clearTimeout(id: unknown) {
+        timers.delete(id as number);
+      },
+      /** Runs the timers due in the next `ms`, in deadline order. */
+      advance(ms: number) {
+        const end = time + ms;
+        for (;;) {
+          const due = [...timers.entries()].filter(([, timer]) => timer.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
+          if (due === undefined) break;
+          timers.delete(due[0]);
+          time = due[1].at;
+          due[1].fn();
+        }
+        time = end;
+      },
+    };
+  }
+
+  it('waits out the rest of the frame when a timer fires early, so renders stay at most 60 a second', () => {
+    const clock = earlyClock(1);
+    const schedule = timeoutScheduler(undefined, clock);
+    const flushes: number[] = [];
+    let pending = false;
+    // a trickle: one render request per millisecond for a second
+    for (let ms = 0; ms < 1000; ms++) {
+      if (!pending) {
+        pending = true;
+        schedule(() => {
+          pending = false;
+          flushes.push(clock.now());
+        });
+      }
+      clock.advance(1);
+    }
+    const gaps = flushes.slice(1).map((at, i) => at - flushes[i]!);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(FRAME_MS - 1e-9);
+    expect(flushes.length).toBeLessThanOrEqual(60);
+    expect(flushes.length).toBeGreaterThan(50);
+  });
+
+  it('cancels a pending render', () => {
+    const clock = earlyClock(0);
+    const schedule = timeoutScheduler(10, clock);
+    let flushed = 0;
+    const cancel = schedule(() => flushed++);
+    cancel();
+    clock.advance(100);
+    expect(flushed).toBe(0);
   });
 });

@@ -4,7 +4,7 @@
  * model.update → renderView) over `durationMs` of wall time, with a real
  * render scheduler on real timers:
  *
- * - `frame`: `frameScheduler()`, what a connection uses in Node (a 16 ms timer);
+ * - `frame`: `frameScheduler()`, what a connection uses in Node (a 1000/60 ms frame);
  * - `animation-frame`: `animationFrameScheduler()` on a browser-like
  *   `requestAnimationFrame` (callbacks on a 60 Hz vsync grid).
  *

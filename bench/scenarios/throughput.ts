@@ -2,7 +2,7 @@
  * Scenario 1: inbound throughput. The server blasts a snapshot and N patch
  * frames (~115 bytes) as fast as the socket drains; each client parses them,
  * applies them to a `createStore()` model and renders a rows view at most once
- * per 16 ms. For statesocket that is the full path: socket actor → machine
+ * per frame (1000/60 ms). For statesocket that is the full path: socket actor → machine
  * event → protocol → `model.update` → coalesced `view.render`.
  */
 import type { Library } from '../adapters.js';
@@ -93,7 +93,7 @@ export async function throughputScenario(ctx: ScenarioContext): Promise<Scenario
           rows,
           notes: [
             `The server sends ${num(messages)} patch frames of ~${Math.round(bytes / (messages + 1))} bytes (with framing) per run; a client is timed until it applied them all or for ${maxSeconds} s, whichever comes first (then its model stops taking updates). ${repetitions} run(s) per client, a fresh client process per run, clients in rotating order.`,
-            'Every client does the same work per frame: JSON.parse, `createStore().update()`, and a rows view (sort and format 200 rows) rendered at most once per 16 ms frame; the baselines coalesce with a 16 ms timer, statesocket with its own scheduler.',
+            'Every client does the same work per frame: JSON.parse, `createStore().update()`, and a rows view (sort and format 200 rows) rendered at most once per 1000/60 ms frame; the baselines coalesce with a timer of that length, statesocket with its own scheduler.',
             'Timed from the snapshot applied to the last patch measured; CPU is user+system of the client process over that interval. "Final state correct": the store holds exactly the rows the applied patches set, and the last render showed that data.',
             'The server writes pre-framed bytes straight to the TCP socket, so it is never the limit.',
           ],
