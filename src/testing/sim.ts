@@ -142,6 +142,8 @@ export function runSimulation(options: SimOptions): SimResult {
       while (queue.length > 0 && (queue[0] as Delivery).due <= clock.now() && clock.now() >= this.stalledUntil) {
         (queue.shift() as Delivery).run();
       }
+      // Everything that arrived together is one read, as TCP coalesces segments (after a stall, a burst).
+      if (direction === 'toClient') this.socket.endRead();
       this.schedulePump(direction);
     }
 
@@ -203,16 +205,28 @@ export function runSimulation(options: SimOptions): SimResult {
       });
     }
 
+    /** The frames of the read in progress, and the client as it was before it. */
+    private read: { frames: string[]; data: unknown; rejected: number } | null = null;
+
     private arrive(frame: string) {
       if (this.readyState !== OPEN) return;
       trace(`s→c socket#${this.id} ${frame.length > 120 ? `${frame.slice(0, 120)}… (${frame.length} chars)` : frame}`);
-      const before = connection.model.getData();
-      const rejectedBefore = connection.getStatus().counters.rejected;
+      this.read ??= { frames: [], data: connection.model.getData(), rejected: connection.getStatus().counters.rejected };
+      this.read.frames.push(frame);
       this.onmessage?.({ data: frame });
+    }
+
+    /** The read is over: the client applies its frames together. */
+    endRead() {
+      const read = this.read;
+      if (read === null) return;
+      this.read = null;
+      if (read.frames.length > 1) trace(`net: socket#${this.id} reads ${read.frames.length} frames at once`);
       this.onreadend?.();
-      // rejected frames never change the model
-      if (connection.getStatus().counters.rejected > rejectedBefore && connection.model.getData() !== before) {
-        throw new InvariantError(`a rejected frame changed the model: ${frame.slice(0, 80)}`);
+      // rejected frames never change the model: a read of nothing but rejected frames leaves it as it was
+      const rejected = connection.getStatus().counters.rejected - read.rejected;
+      if (rejected >= read.frames.length && connection.model.getData() !== read.data) {
+        throw new InvariantError(`rejected frames changed the model: ${read.frames.map((f) => f.slice(0, 60)).join(' | ')}`);
       }
     }
 
