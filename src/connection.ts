@@ -15,7 +15,7 @@ import { resolveOptions } from './options.js';
 import { environmentState, watchEnvironment } from './environment.js';
 import type { Protocol } from './protocol.js';
 import { createStore } from './store.js';
-import type { ConnectionStatus, HistoryEntry, Model, WebSocketConstructor } from './types.js';
+import type { Clock, ConnectionStatus, HistoryEntry, Model, WebSocketConstructor } from './types.js';
 
 export type ConnectionActor = Actor<typeof connectionMachine>;
 export type ConnectionSnapshot = SnapshotFrom<typeof connectionMachine>;
@@ -55,32 +55,41 @@ export interface Connection<T = unknown> {
   readonly actor: ConnectionActor;
 }
 
-/** Maps a snapshot to one of the five reported states. */
+/** The active child of a compound state value (`{ session: 'connecting' }`, `{ session: { open: … } }`). */
+function childOf(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  for (const key in value as Record<string, unknown>) return key;
+  return undefined;
+}
+
+/**
+ * Maps a snapshot to one of the five reported states. Read from the state
+ * value rather than with `matches()`: it runs for every event.
+ */
 export function stateNameOf(snapshot: ConnectionSnapshot): StateName {
   if (snapshot.status === 'stopped') return 'closed';
-  if (snapshot.matches({ session: 'connecting' })) return 'connecting';
-  if (snapshot.matches({ session: 'open' })) return 'open';
-  // `session.closing` is a close we asked for: the connection is closed to its user.
-  if (snapshot.matches({ session: 'closing' })) return 'closed';
-  if (snapshot.matches('errored')) return 'errored';
-  if (snapshot.matches('closed')) return 'closed';
-  return 'idle';
+  const value = snapshot.value as string | Record<string, unknown>;
+  if (typeof value === 'string') return value === 'closed' ? 'closed' : 'idle';
+  if ('session' in value) {
+    const session = childOf(value.session);
+    // `session.closing` is a close we asked for: the connection is closed to its user.
+    return session === 'connecting' ? 'connecting' : session === 'open' ? 'open' : 'closed';
+  }
+  return 'errored';
 }
 
 /** What an errored machine waits for when it is not a timer. */
-function parkedOf(snapshot: ConnectionSnapshot): ConnectionStatus['parked'] {
-  if (snapshot.status === 'stopped') return null;
-  if (snapshot.matches({ errored: 'offline' })) return 'offline';
-  if (snapshot.matches({ errored: 'hidden' })) return 'hidden';
-  if (snapshot.matches({ errored: 'suspended' })) return 'suspended';
-  return null;
+function parkedOf(snapshot: ConnectionSnapshot, state: StateName): ConnectionStatus['parked'] {
+  if (state !== 'errored' || snapshot.status === 'stopped') return null;
+  const waitingFor = childOf((snapshot.value as { errored?: unknown }).errored);
+  return waitingFor === 'offline' || waitingFor === 'hidden' || waitingFor === 'suspended' ? waitingFor : null;
 }
 
-function statusOf(snapshot: ConnectionSnapshot): ConnectionStatus {
+function statusOf(snapshot: ConnectionSnapshot, state: StateName = stateNameOf(snapshot)): ConnectionStatus {
   const context = snapshot.context;
   return {
-    state: stateNameOf(snapshot),
-    parked: parkedOf(snapshot),
+    state,
+    parked: parkedOf(snapshot, state),
     attempt: context.attempt,
     nextRetryAt: snapshot.status === 'stopped' ? null : context.nextRetryAt,
     nextDelayMs: snapshot.status === 'stopped' ? null : context.nextDelayMs,
@@ -152,6 +161,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         maxMessageBytes: config.maxMessageBytes,
         maxBufferedBytes: config.maxBufferedBytes,
         now,
+        onEvent: (event) => noteCause(event.type),
       },
       model: model as Model<unknown>,
       protocol: protocol as Protocol<unknown>,
@@ -165,13 +175,46 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     const history: HistoryEntry[] = [];
     let lastState: StateName | null = null;
     let lastError: ConnectionContext['lastError'] = null;
-    let lastEventType = 'xstate.init';
+    /**
+     * The types of the events the machine has yet to report a snapshot for,
+     * oldest first: history names the event that changed the state. Events are
+     * noted as they are sent (the mailbox keeps that order, and every event
+     * processed gives one snapshot): `actor.send` (the facade, the chart's own
+     * `self.send`, anyone holding `connection.actor`) and the socket actor's
+     * events. So no inspection observer runs on every event: it cost a fifth
+     * of each one (bench/RESULTS.md, scenario 6). Delayed events are named by
+     * watching inspection only while one of the machine's timers fires.
+     */
+    const causes: string[] = ['xstate.init'];
+    function noteCause(type: string): void {
+      if (actor.getSnapshot().status === 'active') causes.push(type);
+    }
+    const nameDelayedEvent = (inspection: InspectionEvent) => {
+      if (inspection.type === '@xstate.event' && inspection.actorRef === actor && inspection.event.type.startsWith('xstate.after.')) {
+        causes.push(inspection.event.type);
+      }
+    };
+    const baseClock: Clock = resolved.clock ?? {
+      setTimeout: (fn, ms) => setTimeout(fn, ms),
+      clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+    };
+    const clock: Clock = {
+      setTimeout: (fn, ms) =>
+        baseClock.setTimeout(() => {
+          const watching = actor.system.inspect(nameDelayedEvent);
+          try {
+            fn();
+          } finally {
+            watching.unsubscribe();
+          }
+        }, ms),
+      clearTimeout: (id) => baseClock.clearTimeout(id),
+    };
     /** Appends to history when the reported state changes. */
-    const recordHistory = (snapshot: ConnectionSnapshot, eventType: string) => {
+    const recordHistory = (snapshot: ConnectionSnapshot, state: StateName, eventType: string) => {
       const error = snapshot.context.lastError;
       const newError = error !== lastError;
       lastError = error;
-      const state = stateNameOf(snapshot);
       if (state === lastState) return;
       lastState = state;
       const entry: HistoryEntry = { state, at: now(), event: eventType };
@@ -182,20 +225,23 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
 
     const actor: ConnectionActor = createActor(liveMachine, {
       input: { config, ...environmentState(resolved.environment) },
-      ...(resolved.clock ? { clock: resolved.clock } : {}),
-      inspect: (inspection: InspectionEvent) => {
-        // remember what caused the next snapshot, for history
-        if (inspection.type === '@xstate.event' && inspection.actorRef === actor) lastEventType = inspection.event.type;
-        resolved.inspect?.(inspection);
-      },
+      clock,
+      ...(resolved.inspect ? { inspect: resolved.inspect } : {}),
     });
+    const sendToActor = actor.send.bind(actor);
+    actor.send = (event) => {
+      noteCause(event.type);
+      sendToActor(event);
+    };
+    const deliver = actor.send;
 
     let status = statusOf(actor.getSnapshot());
     const listeners = new Set<(status: ConnectionStatus) => void>();
     /** History first, then status, then listeners: a listener sees all three agree. */
     const update = (snapshot: ConnectionSnapshot, eventType: string) => {
-      recordHistory(snapshot, eventType);
-      const next = statusOf(snapshot);
+      const state = stateNameOf(snapshot);
+      recordHistory(snapshot, state, eventType);
+      const next = statusOf(snapshot, state);
       if (sameStatus(next, status)) return;
       // Any change a view could show gets a (coalesced) render; a render only bumps its own counter.
       const countersOnly = sameStatus(next, { ...status, counters: next.counters });
@@ -204,7 +250,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       for (const listener of [...listeners]) listener(status);
     };
     actor.subscribe({
-      next: (snapshot) => update(snapshot, lastEventType),
+      next: (snapshot) => update(snapshot, causes.shift() ?? 'xstate.unknown'),
       error: (error) => {
         // A throw inside the machine is a bug in statesocket or in a provided effect: surface it.
         queueMicrotask(() => {
@@ -219,7 +265,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         cancelRender = null;
         if (stopped) return;
         view.render(model.getData(), status);
-        actor.send({ type: 'view.rendered' });
+        deliver({ type: 'view.rendered' });
       });
     }
 
@@ -233,14 +279,14 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         if (started) return;
         started = true;
         actor.start();
-        unwatchEnvironment = watchEnvironment(resolved.environment, (event) => actor.send(event));
-        actor.send({ type: 'client.connect' });
+        unwatchEnvironment = watchEnvironment(resolved.environment, deliver);
+        deliver({ type: 'client.connect' });
       },
       stop() {
         if (stopped) return;
         // An open socket gets a close frame (1000) before the actor is stopped and the socket terminated.
         if (started && actor.getSnapshot().matches({ session: 'open' })) {
-          actor.send({ type: 'client.disconnect', code: 1000, reason: '' });
+          deliver({ type: 'client.disconnect', code: 1000, reason: '' });
         }
         stopped = true;
         cancelRender?.();
@@ -253,7 +299,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       connect() {
         assertUsable();
         if (!started) return connection.start();
-        actor.send({ type: 'client.connect' });
+        deliver({ type: 'client.connect' });
       },
       send(message) {
         assertUsable();
@@ -275,11 +321,11 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
               'nothing queued was lost. Wait for the connection to open, or raise outbox.limit.',
           );
         }
-        actor.send(ackId === undefined ? { type: 'client.send', frame } : { type: 'client.send', frame, ackId });
+        deliver(ackId === undefined ? { type: 'client.send', frame } : { type: 'client.send', frame, ackId });
       },
       retry() {
         assertUsable();
-        actor.send({ type: 'client.retry' });
+        deliver({ type: 'client.retry' });
       },
       disconnect(code = 1000, reason = '') {
         assertUsable();
@@ -293,11 +339,11 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
             }`,
           );
         }
-        actor.send({ type: 'client.disconnect', code, reason });
+        deliver({ type: 'client.disconnect', code, reason });
       },
       setOnline(online) {
         if (stopped) return;
-        actor.send({ type: online ? 'network.online' : 'network.offline' });
+        deliver({ type: online ? 'network.online' : 'network.offline' });
       },
       getStatus: () => status,
       getOutbox: () => actor.getSnapshot().context.outbox,

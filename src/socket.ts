@@ -38,6 +38,8 @@ export interface SocketActorDeps {
   maxMessageBytes: number;
   maxBufferedBytes: number;
   now: () => number;
+  /** Called with every event just before the actor sends it to the chart. */
+  onEvent?: (event: SocketEvent) => void;
 }
 
 const CONNECTING = 0;
@@ -145,7 +147,10 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput) 
     let stopped = false;
 
     const emit = (event: Emitted) => {
-      if (!stopped) sendBack({ ...event, socketId, at: deps.now() } as SocketEvent);
+      if (stopped) return;
+      const full = { ...event, socketId, at: deps.now() } as SocketEvent;
+      deps.onEvent?.(full);
+      sendBack(full);
     };
 
     /** Frames of the current read, not yet decoded. */

@@ -5,7 +5,7 @@
  * step. Then, from every reachable state, a healthy server and no user action
  * must bring the machine back to `open`.
  */
-import { assign, type EventFromLogic, type SnapshotFrom } from 'xstate';
+import { assign, type EventFromLogic, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
 import { connectionMachine } from '../machines/connection.js';
@@ -121,9 +121,42 @@ function pathsFor(setup: Setup) {
 }
 
 /** A real connection plus a way to play one chart event on it as the world would cause it. */
+/** The reported state and what a parked machine waits for, by `matches()`: what the facade's faster reading must agree with. */
+function reportedByMatches(snapshot: Snapshot): { state: string; parked: string | null } {
+  const parked = (['offline', 'hidden', 'suspended'] as const).find((name) => snapshot.matches({ errored: name })) ?? null;
+  if (snapshot.matches({ session: 'connecting' })) return { state: 'connecting', parked };
+  if (snapshot.matches({ session: 'open' })) return { state: 'open', parked };
+  if (snapshot.matches({ session: 'closing' }) || snapshot.matches('closed')) return { state: 'closed', parked };
+  if (snapshot.matches('errored')) return { state: 'errored', parked };
+  return { state: 'idle', parked };
+}
+
+/**
+ * History as the inspection stream tells it: every reported state change with
+ * the event that caused it (what the facade's cheaper bookkeeping must agree with).
+ */
+function inspectedHistory() {
+  const entries: Array<{ state: string; event: string }> = [];
+  const watch = { root: null as unknown, lastEvent: 'xstate.init', lastState: null as string | null };
+  const inspector = {
+    inspect: (inspection: InspectionEvent) => {
+      if (inspection.actorRef !== watch.root) return;
+      if (inspection.type === '@xstate.event') watch.lastEvent = inspection.event.type;
+      if (inspection.type !== '@xstate.snapshot') return;
+      const state = stateNameOf(inspection.snapshot as Snapshot);
+      if (state === watch.lastState) return;
+      watch.lastState = state;
+      entries.push({ state, event: watch.lastEvent });
+    },
+  };
+  return { entries, watch, inspector };
+}
+
 function realConnection(setup: Setup) {
   const env = createFakeEnvironment();
-  const t = createTestConnection({ ...setup.options, autoStart: false, environment: env.targets });
+  const inspected = inspectedHistory();
+  const t = createTestConnection({ ...setup.options, autoStart: false, environment: env.targets, inspect: inspected.inspector });
+  inspected.watch.root = t.connection.actor;
   // start the actor (not the connection: the paths begin in idle) and listen to the environment
   t.connection.actor.start();
   const unwatch = watchEnvironment(env.targets, (event) => t.connection.actor.send(event));
@@ -195,7 +228,7 @@ function realConnection(setup: Setup) {
     act(event);
     track();
   };
-  return { t, env, play, unwatch };
+  return { t, env, play, unwatch, inspected: inspected.entries };
 }
 
 const leafIds = (node: typeof connectionMachine.root): string[] => {
@@ -215,7 +248,7 @@ describe('model-based', () => {
 
     it('replays every path on a real connection, state by state', () => {
       for (const path of paths) {
-        const { t, play, unwatch } = realConnection(setup);
+        const { t, play, unwatch, inspected } = realConnection(setup);
         const trail: string[] = [];
         for (const step of path.steps) {
           if ((step.event.type as string) === 'xstate.init') continue;
@@ -223,8 +256,12 @@ describe('model-based', () => {
           trail.push(step.event.type);
           const real = t.connection.actor.getSnapshot();
           expect(serialize(real), `after ${trail.join(' → ')}`).toBe(serialize(step.state as Snapshot));
+          const { state, parked } = t.connection.getStatus();
+          expect({ state, parked }, `status after ${trail.join(' → ')}`).toEqual(reportedByMatches(real));
         }
         for (const node of t.connection.actor.getSnapshot()._nodes) reached.add(node.id);
+        const history = t.connection.history.map(({ state, event }) => ({ state, event }));
+        expect(history, `history names the events inspection saw, on ${trail.join(' → ')}`).toEqual(inspected);
         t.connection.stop();
         unwatch();
         expect(t.clock.pendingTimers, `timers left after stop() on ${trail.join(' → ')}`).toBe(0);
@@ -233,8 +270,9 @@ describe('model-based', () => {
     });
 
     it('returns to open from every reachable state with a healthy server and no user action', () => {
+      let timerCaused = 0;
       for (const path of paths) {
-        const { t, env, play, unwatch } = realConnection(setup);
+        const { t, env, play, unwatch, inspected } = realConnection(setup);
         for (const step of path.steps) if ((step.event.type as string) !== 'xstate.init') play(step.event as ConnectionEvent);
         const start = stateNameOf(t.connection.actor.getSnapshot());
         if (start === 'closed' || start === 'idle') {
@@ -256,9 +294,14 @@ describe('model-based', () => {
           }
         }
         expect(t.connection.getStatus().state, `from ${path.steps.map((s) => s.event.type).join(' → ')}`).toBe('open');
+        const history = t.connection.history.map(({ state, event }) => ({ state, event }));
+        expect(history, 'history names the events inspection saw').toEqual(inspected);
+        timerCaused += history.filter((entry) => entry.event.startsWith('xstate.after.')).length;
         t.connection.stop();
         unwatch();
       }
+      // the way back runs through the backoff timer: history names delayed events too
+      expect(timerCaused).toBeGreaterThan(0);
     });
   });
 
