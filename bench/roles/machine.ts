@@ -7,7 +7,10 @@
  * - `connection (raw)`: `createTestConnection` (the real facade, socket actor
  *   and model wiring on a TestClock and a FakeWebSocket): frames received on the
  *   fake socket with the raw protocol.
- * - `connection (sync)`: the same with the sync protocol (frames validated with zod).
+ * - `connection (sync)`: the same with the sync protocol (frames validated,
+ *   sequence checked), one frame per read: one machine event per frame.
+ * - `connection (sync, reads of 100)`: the same frames, 100 to a read, as `ws`
+ *   hands them over from one TCP read under load: one machine event per read.
  * - `send`: `connection.send()` while open (the outbound path).
  *
  * and the floor: the same frames parsed and applied to the store with no
@@ -31,7 +34,10 @@ export interface MachineParams {
   repetitions: number;
 }
 
-export const MACHINE_VARIANTS = ['floor', 'actor', 'connection (raw)', 'connection (sync)', 'send'] as const;
+export const MACHINE_VARIANTS = ['floor', 'actor', 'connection (raw)', 'connection (sync)', 'connection (sync, reads of 100)', 'send'] as const;
+
+/** Frames per read in the batched row. */
+const READ_FRAMES = 100;
 type Variant = (typeof MACHINE_VARIANTS)[number];
 
 function gc(): void {
@@ -80,6 +86,13 @@ export async function machineRole(params: MachineParams): Promise<never> {
       const socket = t.open();
       socket.receive(snapshot);
       for (let i = 0; i < n; i++) socket.receive(frames[i]!);
+      t.connection.stop();
+    },
+    'connection (sync, reads of 100)': (n) => {
+      const t = createTestConnection<StoreData>({ protocol: createSyncProtocol(), model: createStore() });
+      const socket = t.open();
+      socket.receive(snapshot);
+      for (let i = 0; i < n; i += READ_FRAMES) socket.receive(...frames.slice(i, Math.min(n, i + READ_FRAMES)));
       t.connection.stop();
     },
     send: (n) => {
