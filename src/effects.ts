@@ -58,20 +58,50 @@ function greetingFrames(result: GreetingResult): Frame[] {
   return items.map((item) => encodeJsonFrame(item));
 }
 
-/** Calls `model.update` for each message of the read; a throw comes back as `message.rejected`. */
+/**
+ * Calls `model.update` for each message of the read; a throw comes back as
+ * `message.rejected`.
+ *
+ * The protocol classified the read's messages assuming each would apply (a
+ * patch is checked against the one before it). Once the model refuses one,
+ * the rest are classified again, one at a time, against the model as it now
+ * is: data is applied; anything else (a gap's `resync.needed`, say) is sent to
+ * the chart and ends the read, as it would have had the refusal come first.
+ */
 function updateModel(effects: ConnectionEffects, context: ConnectionContext, event: ConnectionEvent, send: (event: ConnectionEvent) => void): void {
   if (event.type !== 'message.received') return;
+  const { model, protocol, now } = effects;
+  let refused = false;
   for (const message of event.messages) {
-    try {
-      effects.model.update(message);
-    } catch (error) {
-      send({
-        type: 'message.rejected',
-        code: 'ERR_MODEL_REJECTED',
-        message: error instanceof Error ? error.message : String(error),
-        socketId: context.socketId,
-        at: effects.now(),
-      });
+    let data = [message];
+    if (refused) {
+      let inbound: ReturnType<Protocol<unknown>['decode']>;
+      try {
+        inbound = protocol.decode(message, model, []);
+      } catch (error) {
+        inbound = { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: error instanceof Error ? error.message : String(error) };
+      }
+      const events = Array.isArray(inbound) ? inbound : [inbound];
+      const other = events.filter((e) => e.type !== 'message.received');
+      if (other.length > 0) {
+        for (const e of other) send({ ...e, socketId: context.socketId, at: now() } as ConnectionEvent);
+        return;
+      }
+      data = events.map((e) => (e as { message: unknown }).message);
+    }
+    for (const item of data) {
+      try {
+        model.update(item);
+      } catch (error) {
+        refused = true;
+        send({
+          type: 'message.rejected',
+          code: 'ERR_MODEL_REJECTED',
+          message: error instanceof Error ? error.message : String(error),
+          socketId: context.socketId,
+          at: now(),
+        });
+      }
     }
   }
 }

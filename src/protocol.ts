@@ -23,6 +23,11 @@ export interface Protocol<TData = unknown> {
    * it: only `message.received` reaches `model.update`). An empty array drops
    * the message (a duplicate, say). Throwing rejects it with `ERR_UNKNOWN_MESSAGE`.
    *
+   * A message it classified as data may come back to it: when the model refuses
+   * one message of a read, the rest of the read is classified again against the
+   * model. So `decode` must accept its own output (`rawProtocol` and the sync
+   * protocol pass messages through unchanged).
+   *
    * Frames are applied a socket read at a time: `pending` holds the messages
    * classified `message.received` earlier in the same read, oldest first, which
    * the model has not seen yet. A protocol that checks order reads its position

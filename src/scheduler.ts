@@ -28,6 +28,8 @@ export function timeoutScheduler(
   return (flush) => {
     let id: unknown;
     const fire = () => {
+      // a clock set back (a custom `now` on the wall clock): start the spacing afresh
+      if (now() < lastFlushAt) lastFlushAt = -Infinity;
       const rest = lastFlushAt + frameMs - now();
       if (rest > 0) {
         id = clock.setTimeout(fire, rest);

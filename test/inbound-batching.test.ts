@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
-import type { Store } from '../src/store.js';
+import { createStore, type Store } from '../src/store.js';
 import { createSyncProtocol } from '../src/sync/client-protocol.js';
 import { createTestConnection, type TestConnectionOptions } from '../src/testing/index.js';
 import type { Model } from '../src/types.js';
@@ -125,6 +125,30 @@ describe('sync protocol, a read at a time', () => {
     t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 1, data: {} }, patch(2, { a: 2 }), patch(2, { a: 'dup' }), patch(3, { b: 3 }));
     expect(store.getData()).toEqual({ a: 2, b: 3 });
     expect(t.connection.getStatus().counters.rejected).toBe(0);
+    t.connection.stop();
+  });
+
+  it('classifies the rest of a read again when the model refuses a patch in it: a gap, not an out-of-order apply', () => {
+    const store = createStore();
+    // a model with a rule of its own on top of the store (it keeps the store's position)
+    const model = {
+      update(message: unknown) {
+        if ((message as { set?: { bad?: unknown } }).set?.bad !== undefined) throw new RangeError('no bad values here');
+        store.update(message);
+      },
+      getData: () => store.getData(),
+      position: () => store.position(),
+      forgetPosition: () => store.forgetPosition(),
+    };
+    const t = createTestConnection({ protocol: createSyncProtocol(), model: model as never });
+    t.open();
+    const hellos = () => t.socket.sentMessages().filter((message) => (message as { type: string }).type === 'hello');
+    t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 1, data: {} }, patch(2, { bad: 1 }), patch(3, { a: 3 }), patch(4, { a: 4 }));
+    expect(store.getData()).toEqual({});
+    expect(hellos()).toEqual([{ type: 'hello', v: 1 }, { type: 'hello', v: 1 }]);
+    expect(t.connection.getStatus().counters.rejected).toBe(1);
+    t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 4, data: { a: 4 } });
+    expect(store.getData()).toEqual({ a: 4 });
     t.connection.stop();
   });
 

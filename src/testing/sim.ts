@@ -17,7 +17,7 @@ import { createConnectionFactory, stateNameOf } from '../connection.js';
 import { isStatesocketError } from '../errors.js';
 import type { Peer, Session, SyncServer } from '../server/sync-server.js';
 import { createSyncServer } from '../server/sync-server.js';
-import type { Store, StoreData } from '../store.js';
+import { createStore, type Store, type StoreData } from '../store.js';
 import { createOp, createSyncProtocol } from '../sync/client-protocol.js';
 import type { Frame, WebSocketConstructor, WebSocketLike } from '../types.js';
 import { TestClock, seededRandom } from './clock.js';
@@ -280,8 +280,34 @@ export function runSimulation(options: SimOptions): SimResult {
   // ── the client ────────────────────────────────────────────────────────────
   let urlFailures = 0;
   const createConnection = createConnectionFactory(() => SimSocket as unknown as WebSocketConstructor);
+  // The real store, watched: a message it refuses must leave its data exactly as it was.
+  const realStore = createStore();
+  let storeViolation: string | null = null;
+  const watchedStore: Store = {
+    update(message) {
+      const before = realStore.getData();
+      try {
+        realStore.update(message);
+      } catch (error) {
+        if (realStore.getData() !== before) {
+          storeViolation ??= `a message the store refused changed its data: ${JSON.stringify(message).slice(0, 80)}`;
+        }
+        throw error;
+      }
+    },
+    getData: () => realStore.getData(),
+    position: () => realStore.position(),
+    forgetPosition: () => realStore.forgetPosition(),
+    get lastMessage() {
+      return realStore.lastMessage;
+    },
+    get applied() {
+      return realStore.applied;
+    },
+  };
   const connection: Connection<StoreData> = createConnection<StoreData>({
     ...CLIENT,
+    model: watchedStore,
     protocol: createSyncProtocol(),
     url: () => {
       if (urlFailures > 0) {
@@ -331,6 +357,7 @@ export function runSimulation(options: SimOptions): SimResult {
   // ── invariants checked after every step ───────────────────────────────────
   const check = () => {
     if (violation !== null) throw new InvariantError(violation);
+    if (storeViolation !== null) throw new InvariantError(storeViolation);
     const snapshot = connection.actor.getSnapshot();
     if (snapshot.status !== 'active') throw new InvariantError(`the actor is ${snapshot.status}: ${String(snapshot.error)}`);
     const state = stateNameOf(snapshot);
