@@ -73,37 +73,45 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
   const { model, protocol, now } = effects;
   let refused = false;
   for (const message of event.messages) {
-    let data = [message];
-    if (refused) {
-      let inbound: ReturnType<Protocol<unknown>['decode']>;
+    if (!refused) {
       try {
-        inbound = protocol.decode(message, model, []);
-      } catch (error) {
-        inbound = { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: error instanceof Error ? error.message : String(error) };
-      }
-      const events = Array.isArray(inbound) ? inbound : [inbound];
-      const other = events.filter((e) => e.type !== 'message.received');
-      if (other.length > 0) {
-        for (const e of other) send({ ...e, socketId: context.socketId, at: now() } as ConnectionEvent);
-        return;
-      }
-      data = events.map((e) => (e as { message: unknown }).message);
-    }
-    for (const item of data) {
-      try {
-        model.update(item);
+        model.update(message);
       } catch (error) {
         refused = true;
-        send({
-          type: 'message.rejected',
-          code: 'ERR_MODEL_REJECTED',
-          message: error instanceof Error ? error.message : String(error),
-          socketId: context.socketId,
-          at: now(),
-        });
+        send(modelRejection(error, context, now));
+      }
+      continue;
+    }
+    let inbound: ReturnType<Protocol<unknown>['decode']>;
+    try {
+      inbound = protocol.decode(message, model, []);
+    } catch (error) {
+      inbound = { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: error instanceof Error ? error.message : String(error) };
+    }
+    const events = Array.isArray(inbound) ? inbound : [inbound];
+    const other = events.filter((e) => e.type !== 'message.received');
+    if (other.length > 0) {
+      for (const e of other) send({ ...e, socketId: context.socketId, at: now() } as ConnectionEvent);
+      return;
+    }
+    for (const e of events) {
+      try {
+        model.update((e as { message: unknown }).message);
+      } catch (error) {
+        send(modelRejection(error, context, now));
       }
     }
   }
+}
+
+function modelRejection(error: unknown, context: ConnectionContext, now: () => number): ConnectionEvent {
+  return {
+    type: 'message.rejected',
+    code: 'ERR_MODEL_REJECTED',
+    message: error instanceof Error ? error.message : String(error),
+    socketId: context.socketId,
+    at: now(),
+  };
 }
 
 /** `connectionMachine` with every effect supplied; shared by all connections of the process. */

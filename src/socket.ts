@@ -78,40 +78,45 @@ export function decodeFrame(
   deps: Pick<SocketActorDeps, 'parse' | 'protocol' | 'model' | 'maxMessageBytes'>,
   pending: readonly unknown[] = [],
 ): InboundEvent[] {
+  const events = classify(data, deps, pending);
+  return Array.isArray(events) ? events : [events];
+}
+
+/** `decodeFrame` without wrapping a single event in an array (it runs for every frame). */
+function classify(
+  data: unknown,
+  deps: Pick<SocketActorDeps, 'parse' | 'protocol' | 'model' | 'maxMessageBytes'>,
+  pending: readonly unknown[],
+): InboundEvent | InboundEvent[] {
   let frame: string | ArrayBuffer;
   if (typeof data === 'string' || data instanceof ArrayBuffer) frame = data;
   else if (ArrayBuffer.isView(data)) {
     frame = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
   } else {
-    return [{ type: 'message.rejected', code: 'ERR_MALFORMED_FRAME', message: `unsupported frame type ${typeof data}` }];
+    return { type: 'message.rejected', code: 'ERR_MALFORMED_FRAME', message: `unsupported frame type ${typeof data}` };
   }
   if (exceedsBytes(frame, deps.maxMessageBytes)) {
-    return [
-      {
-        type: 'message.rejected',
-        code: 'ERR_PAYLOAD_TOO_LARGE',
-        message: `inbound frame of ${frameBytes(frame)} bytes exceeds maxMessageBytes (${deps.maxMessageBytes})`,
-      },
-    ];
+    return {
+      type: 'message.rejected',
+      code: 'ERR_PAYLOAD_TOO_LARGE',
+      message: `inbound frame of ${frameBytes(frame)} bytes exceeds maxMessageBytes (${deps.maxMessageBytes})`,
+    };
   }
   let parsed: unknown;
   try {
     parsed = deps.parse(frame);
   } catch (error) {
     const preview = typeof frame === 'string' ? JSON.stringify(frame.slice(0, 40)) : `${frame.byteLength} binary bytes`;
-    return [
-      {
-        type: 'message.rejected',
-        code: 'ERR_MALFORMED_FRAME',
-        message: `could not parse inbound frame ${preview}: ${describe(error)}`,
-      },
-    ];
+    return {
+      type: 'message.rejected',
+      code: 'ERR_MALFORMED_FRAME',
+      message: `could not parse inbound frame ${preview}: ${describe(error)}`,
+    };
   }
   try {
-    const decoded = deps.protocol.decode(parsed, deps.model, pending);
-    return Array.isArray(decoded) ? decoded : [decoded];
+    return deps.protocol.decode(parsed, deps.model, pending);
   } catch (error) {
-    return [{ type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: describe(error) }];
+    return { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: describe(error) };
   }
 }
 
@@ -169,7 +174,12 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput) 
           const frames = unread;
           unread = [];
           for (let i = 0; i < frames.length && !stopped; i++) {
-            for (const inbound of decodeFrame(frames[i], deps, batch)) {
+            const events = classify(frames[i], deps, batch);
+            if (!Array.isArray(events) && events.type === 'message.received') {
+              batch.push(events.message);
+              continue;
+            }
+            for (const inbound of Array.isArray(events) ? events : [events]) {
               if (inbound.type === 'message.received') {
                 batch.push(inbound.message);
                 continue;

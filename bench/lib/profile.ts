@@ -31,7 +31,7 @@ export const PROFILES: Record<Mode, Profile> = {
   },
   quick: {
     mode: 'quick',
-    throughput: { messages: 200_000, maxSeconds: 1.2, repetitions: 3 },
+    throughput: { messages: 200_000, maxSeconds: 1.2, repetitions: 5 },
     fanout: { sizes: [1_000], ratePerSec: 2, windowMs: 3_000, repetitions: 1, batch: 500 },
     reconnect: { cycles: 20, outageMs: 300, settleMs: 50 },
     storm: { clients: 1_000, outageMs: 300, repetitions: 1, waitMs: 15_000, batch: 250 },

@@ -83,8 +83,7 @@ export function createSyncProtocol(options: SyncProtocolOptions = {}): Protocol<
           return { type: 'message.received', message: frame };
         case 'patch': {
           // Every pending message is a sequenced snapshot or patch that decoded as data.
-          const last = pending.at(-1) as SyncPosition | undefined;
-          const position = last === undefined ? positionOf(model) : { epoch: last.epoch, seq: last.seq };
+          const position = (pending[pending.length - 1] as SyncPosition | undefined) ?? positionOf(model);
           // No position: a snapshot is on its way (after a hello without `since`).
           if (position === null || position.epoch !== frame.epoch) return [];
           if (frame.seq <= position.seq) return []; // a duplicate (replayed twice)
