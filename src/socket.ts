@@ -120,6 +120,17 @@ function classify(
   }
 }
 
+/** `ws`'s WebSocket (Node): an EventEmitter whose 'message' listeners get `(data, isBinary)`. */
+interface NodeWs extends WebSocketLike {
+  on(event: 'message', listener: (data: unknown, isBinary: boolean) => void): unknown;
+  off(event: 'message', listener: (data: unknown, isBinary: boolean) => void): unknown;
+}
+
+function isNodeWs(socket: WebSocketLike): socket is NodeWs {
+  const candidate = socket as Partial<NodeWs>;
+  return typeof candidate.on === 'function' && typeof candidate.off === 'function' && typeof socket.terminate === 'function';
+}
+
 /** Detaches our handlers and makes sure the socket goes away. */
 function release(socket: WebSocketLike): void {
   socket.onopen = null;
@@ -150,6 +161,7 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput) 
     const deps = depsOf(input);
     let socket: WebSocketLike | null = null;
     let stopped = false;
+    let detachMessage: (() => void) | null = null;
 
     const emit = (event: Emitted) => {
       if (stopped) return;
@@ -216,13 +228,20 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput) 
       socket = created;
       created.binaryType = 'arraybuffer';
       created.onopen = () => report({ type: 'socket.opened', url: redactUrl(target) });
-      created.onmessage = (event: { data: unknown }) => {
+      const read = (data: unknown) => {
         if (stopped) return;
-        unread.push(event.data);
+        unread.push(data);
         if (flushQueued) return;
         flushQueued = true;
         queueMicrotask(flushInbound);
       };
+      if (isNodeWs(created)) {
+        // `ws`'s own event: the same data as `onmessage` without a MessageEvent per frame
+        // (bench/RESULTS.md, scenario 1); text arrives as a Buffer, binary as an ArrayBuffer.
+        const onMessage = (data: unknown, isBinary: boolean) => read(isBinary ? data : String(data));
+        created.on('message', onMessage);
+        detachMessage = () => created.off('message', onMessage);
+      } else created.onmessage = (event: { data: unknown }) => read(event.data);
       created.onreadend = flushInbound;
       created.onerror = (event: { message?: string; error?: unknown } | undefined) => {
         const message = event?.message ?? (event?.error !== undefined ? describe(event.error) : 'WebSocket error');
@@ -291,6 +310,7 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput) 
     return () => {
       stopped = true;
       unread = [];
+      detachMessage?.();
       if (socket !== null) release(socket);
     };
   });
