@@ -228,6 +228,27 @@ describe('receiving data', () => {
     expect(connection.getStatus().counters.rejected).toBe(0);
   });
 
+  it('applies a burst of frames in order, and stops listening to a socket it leaves', async () => {
+    const tracked = trackedWebSocket();
+    const server = await startServer({
+      onConnection(socket) {
+        // written back to back: the client reads many of them at once, and they reach the chart as one event per read
+        socket.send(json({ type: 'snapshot', data: {} }));
+        for (let i = 0; i < 300; i++) socket.send(json({ type: 'patch', set: { n: i, [`k${i % 3}`]: i } }));
+      },
+    });
+    const connection = connect(server.url, { WebSocket: tracked.WebSocket, reconnect: false });
+
+    await waitFor(connection, (s) => s.counters.received === 301, '301 frames received');
+
+    expect(connection.model.getData()).toEqual({ n: 299, k0: 297, k1: 298, k2: 299 });
+    expect(connection.getStatus().counters.rejected).toBe(0);
+    const socket = tracked.created[0] as WebSocket;
+    expect(socket.listenerCount('message')).toBe(1);
+    connection.stop();
+    expect(socket.listenerCount('message')).toBe(0);
+  });
+
   it('rejects and counts a malformed text frame and stays open', async () => {
     const server = await startServer();
     const connection = connect(server.url);
