@@ -53,6 +53,51 @@ function time(n: number, body: (n: number) => void): number {
   return n / (ns / 1e9);
 }
 
+/** Instances kept alive at once to measure heap per instance. */
+const HEAP_INSTANCES = 1_000;
+
+/**
+ * Heap per instance, in bytes, after GC: a bare actor of the chart in `open`,
+ * and a whole connection in `open` (fake socket, default store), both with
+ * their timers on a TestClock. What XState itself holds per connection, and
+ * what statesocket adds, with no socket library in the figure.
+ */
+function heapPerInstance(): Record<string, number> {
+  const measure = (make: () => unknown, stop: (instance: unknown) => void): number => {
+    const kept: unknown[] = [];
+    gc();
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < HEAP_INSTANCES; i++) kept.push(make());
+    gc();
+    gc();
+    const bytes = (process.memoryUsage().heapUsed - before) / HEAP_INSTANCES;
+    for (const instance of kept) stop(instance);
+    return bytes;
+  };
+  return {
+    actor: measure(
+      () => {
+        const { config } = resolveOptions({ url: 'ws://bench.invalid/' }, FakeWebSocket as unknown as WebSocketConstructor);
+        const actor = createActor(connectionMachine, { input: { config }, clock: new TestClock() });
+        actor.start();
+        actor.send({ type: 'client.connect' });
+        actor.send({ type: 'socket.opened', url: 'ws://bench.invalid/', socketId: 1, at: 0 });
+        return actor;
+      },
+      (actor) => (actor as { stop(): void }).stop(),
+    ),
+    connection: measure(
+      () => {
+        const t = createTestConnection<StoreData>({ protocol: createSyncProtocol() });
+        t.open();
+        return t.connection;
+      },
+      (connection) => (connection as { stop(): void }).stop(),
+    ),
+  };
+}
+
 export async function machineRole(params: MachineParams): Promise<never> {
   const { events } = params;
   const frames = Array.from({ length: events }, (_, i) => patchText(BLAST_EPOCH, i + 1));
@@ -110,5 +155,5 @@ export async function machineRole(params: MachineParams): Promise<never> {
     results[variant] = [];
     for (let r = 0; r < params.repetitions; r++) results[variant].push(time(events, run));
   }
-  return finish({ type: 'result', eventsPerSec: results });
+  return finish({ type: 'result', eventsPerSec: results, heapPerInstance: heapPerInstance() });
 }
