@@ -283,27 +283,18 @@ export function runSimulation(options: SimOptions): SimResult {
   // The real store, watched: a message it refuses must leave its data exactly as it was.
   const realStore = createStore();
   let storeViolation: string | null = null;
-  const watchedStore: Store = {
-    update(message) {
-      const before = realStore.getData();
-      try {
-        realStore.update(message);
-      } catch (error) {
-        if (realStore.getData() !== before) {
-          storeViolation ??= `a message the store refused changed its data: ${JSON.stringify(message).slice(0, 80)}`;
-        }
-        throw error;
+  // Everything but `update` is the real store's (its members are closures, so delegation is enough).
+  const watchedStore = Object.create(realStore) as Store;
+  watchedStore.update = (message) => {
+    const before = realStore.getData();
+    try {
+      realStore.update(message);
+    } catch (error) {
+      if (realStore.getData() !== before) {
+        storeViolation ??= `a message the store refused changed its data: ${JSON.stringify(message).slice(0, 80)}`;
       }
-    },
-    getData: () => realStore.getData(),
-    position: () => realStore.position(),
-    forgetPosition: () => realStore.forgetPosition(),
-    get lastMessage() {
-      return realStore.lastMessage;
-    },
-    get applied() {
-      return realStore.applied;
-    },
+      throw error;
+    }
   };
   const connection: Connection<StoreData> = createConnection<StoreData>({
     ...CLIENT,
