@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { isSendableCloseCode, shouldReconnect } from '../src/close-codes.js';
+import { SERVER_CLOSE_CODES, closeOutcome, isSendableCloseCode, shouldReconnect } from '../src/close-codes.js';
+import { SyncCloseCode } from '../src/sync/messages.js';
 import { createTestConnection } from '../src/testing/index.js';
 
 const close = (code: number) => ({ code, reason: '', wasClean: true });
@@ -55,5 +57,21 @@ describe('close codes', () => {
     t.socket.close(4401, 'token expired: fetch a new one');
     expect(t.connection.getStatus().state).toBe('errored');
     t.connection.stop();
+  });
+});
+
+describe('closes the reference server sends', () => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+
+  it.each(SERVER_CLOSE_CODES.map((row) => [row.code, row.client] as const))('%i: the client does what the table says (%s)', (code, outcome) => {
+    expect(closeOutcome(code)).toBe(outcome);
+  });
+
+  it.each(Object.entries(SyncCloseCode))('has a row for SyncCloseCode.%s', (_name, code) => {
+    expect(SERVER_CLOSE_CODES.map((row) => row.code)).toContain(code);
+  });
+
+  it.each(SERVER_CLOSE_CODES.map((row) => row.code))('documents %i in the README', (code) => {
+    expect(readme).toMatch(new RegExp(`^\\| ${code} \\| .+ \\| (reconnects|\`closed\`)`, 'm'));
   });
 });
