@@ -44,6 +44,33 @@ describe('sizes', () => {
 });
 
 describe('the value rule', () => {
+  it('accepts only changes that arrive on the other side as they were sent (through JSON and an object copy)', () => {
+    // Values as a hostile client writes them: JSON text, with "__proto__" keys and overflowing numbers mixed in.
+    const key = fc.constantFrom('a', 'b', '__proto__', 'constructor', '');
+    const leaf = fc.oneof(fc.integer(), fc.constantFrom('1e400', '-1e999', '1.5', 'null', 'true', '"s"'));
+    const text = fc.letrec<{ value: string }>((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        leaf.map(String),
+        fc.array(tie('value'), { maxLength: 3 }).map((items) => `[${items.join(',')}]`),
+        fc.array(fc.tuple(key, tie('value')), { maxLength: 3 }).map((entries) => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`),
+      ),
+    })).value;
+    fc.assert(
+      fc.property(fc.array(fc.tuple(key, text), { minLength: 1, maxLength: 3 }), (entries) => {
+        const wire = `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
+        const set = JSON.parse(wire) as Record<string, unknown>;
+        const checked = checkChanges({ set }, limits);
+        if (!checked.ok) return;
+        // What the client store and /control/state end up with: a copy, sent as JSON, parsed again.
+        const received = JSON.parse(JSON.stringify(Object.assign({}, set))) as unknown;
+        expect(received).toEqual(set);
+        expect(Object.keys(received as object)).toEqual(Object.keys(set));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it.each([
     ['no set and no delete', {}, /no key in set or delete/],
     ['an empty set', { set: {} }, /no key in set or delete/],
