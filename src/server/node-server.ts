@@ -178,6 +178,12 @@ export const SERVER_LIMITS = {
    * backlog, and ws would otherwise keep the socket and its buffers for 30 s.
    */
   closeGraceMs: 1_000,
+  /**
+   * What the slow-consumer check adds per frame waiting to be written, on top of its bytes:
+   * ws frames each message into a header and a payload buffer and queues a write request
+   * for each (about 300 bytes of heap for a 80-byte feed patch, bench scenario 7).
+   */
+  frameOverheadBytes: 256,
 } as const;
 
 interface ResolvedServerOptions {
@@ -448,6 +454,10 @@ interface Client {
   /** Frames held while stalled; null when not stalled. */
   held: Held[] | null;
   heldBytes: number;
+  /** Frames handed to ws whose write has not completed: each costs heap beyond its bytes. */
+  pendingFrames: number;
+  /** The one write callback of this connection (not a closure per frame). */
+  written: () => void;
   stallTimer: NodeJS.Timeout | undefined;
   /** Terminates the socket when a close the server sent is not completed in time. */
   closeTimer: NodeJS.Timeout | undefined;
@@ -560,11 +570,12 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     if (client.ws.readyState !== WebSocket.OPEN) return;
     if (client.held !== null) {
       client.held.push(item);
-      if (item.kind === 'frame') client.heldBytes += Buffer.byteLength(item.data);
+      if (item.kind === 'frame') client.heldBytes += Buffer.byteLength(item.data) + SERVER_LIMITS.frameOverheadBytes;
       return;
     }
     if (item.kind === 'frame') {
-      client.ws.send(item.data);
+      client.pendingFrames++;
+      client.ws.send(item.data, client.written);
       return;
     }
     if (item.code === undefined) client.ws.close();
@@ -576,7 +587,18 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes, clientTracking: false });
 
   const accept = (ws: WebSocket, req: IncomingMessage) => {
-    const client: Client = { ws, alive: true, held: null, heldBytes: 0, stallTimer: undefined, closeTimer: undefined };
+    const client: Client = {
+      ws,
+      alive: true,
+      held: null,
+      heldBytes: 0,
+      pendingFrames: 0,
+      written: () => {
+        client.pendingFrames--;
+      },
+      stallTimer: undefined,
+      closeTimer: undefined,
+    };
     clients.add(client);
     let session: ReturnType<SyncServer['connect']> | undefined;
     ws.on('error', (error: Error & { code?: string }) => {
@@ -604,7 +626,8 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
       send: (frame) => transmit(client, { kind: 'frame', data: frame }),
       close: (code, reason) => transmit(client, { kind: 'close', code, reason: fitCloseReason(reason) }),
       get bufferedAmount() {
-        return ws.bufferedAmount + client.heldBytes;
+        // ws counts only the bytes; each queued frame also holds buffers and a write request.
+        return ws.bufferedAmount + client.pendingFrames * SERVER_LIMITS.frameOverheadBytes + client.heldBytes;
       },
     };
     const urlToken = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');

@@ -4,7 +4,9 @@
  * attacks the library's own client would refuse to send. Every socket is
  * terminated after the test (test/support/cleanup.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { onCleanup, withTimeout } from '../support/cleanup.js';
 
@@ -93,4 +95,39 @@ export async function greetedClient(url: string, hello: Record<string, unknown> 
   client.send({ type: 'hello', v: 1, ...hello });
   const snapshot = await client.next((f) => f.type === 'snapshot' || f.type === 'patch', 'the snapshot or replay');
   return { client, snapshot };
+}
+
+/**
+ * A raw TCP client that completes the WebSocket handshake, sends its hello
+ * (a masked text frame, RFC 6455 §5.3) and then never reads again: a slow
+ * consumer. Destroyed after the test.
+ */
+export function nonReadingClient(port: number): Promise<Socket> {
+  const socket = connect({ host: '127.0.0.1', port });
+  onCleanup(() => {
+    socket.destroy();
+  });
+  socket.on('error', () => {});
+  const upgraded = new Promise<Socket>((resolve, reject) => {
+    let head = '';
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      if (!head.startsWith('HTTP/1.1 101')) return reject(new Error(`handshake refused: ${head.split('\r\n')[0]}`));
+      const payload = Buffer.from('{"type":"hello","v":1}');
+      const mask = randomBytes(4);
+      const frame = Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, payload.map((byte, i) => byte ^ mask[i % 4]!)]);
+      socket.write(frame);
+      socket.pause();
+      resolve(socket);
+    };
+    socket.on('data', onData);
+    socket.once('close', () => reject(new Error('closed during the handshake')));
+  });
+  socket.write(
+    `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  return withTimeout(upgraded, 'a non-reading client to upgrade');
 }

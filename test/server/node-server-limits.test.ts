@@ -60,7 +60,9 @@ describe('the data limit', () => {
     // {"BTC-USD":64000} alone is 19 bytes: room for one or two symbols, not six
     // The feed's timer on a fake clock: a second of ticks runs at once, no waiting.
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
-    onCleanup(() => vi.useRealTimers());
+    onCleanup(() => {
+      vi.useRealTimers();
+    });
     const server = await serve({ maxDataBytes: 40, feedRatePerSec: 200 });
     vi.advanceTimersByTime(1_000);
     expect(server.stats().feedChanges + server.stats().feedRefused).toBe(200);
