@@ -15,13 +15,17 @@ export interface Peer {
   send(frame: string): void;
   /** Closes with a close frame. */
   close(code: number, reason: string): void;
-  /** Bytes written but not yet sent (the transport's `bufferedAmount`). */
+  /**
+   * Bytes written but not yet sent (the transport's `bufferedAmount`), plus whatever else the
+   * transport counts against the slow-consumer bound (the Node server adds a per-frame overhead).
+   */
   readonly bufferedAmount: number;
 }
 
 export interface SyncServerOptions {
   /**
-   * Patches kept for replay after a reconnect; a client further behind gets a snapshot.
+   * Patches kept for replay after a reconnect (and no more than `maxDataBytes` of them); a
+   * client further behind gets a snapshot.
    * @default 1000
    */
   logSize?: number;
@@ -149,6 +153,8 @@ interface LogEntry {
   seq: number;
   /** The patch frame's JSON, stringified once for every session and every replay. */
   text: string;
+  /** Its UTF-8 size. */
+  bytes: number;
 }
 
 export function createSyncServer(options: SyncServerOptions = {}) {
@@ -172,6 +178,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   let entrySum = 0;
   for (const size of entrySizes.values()) entrySum += size;
   let log: LogEntry[] = [];
+  let logBytes = 0;
   /** Insertion-ordered: the first key is the oldest. */
   const applied = new Set<string>(options.initial?.appliedOpIds ?? []);
   const refused = new Map<string, { code: string; message: string }>(
@@ -373,8 +380,16 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     if (checked.changes.set !== undefined) patch.set = checked.changes.set;
     if (checked.changes.delete !== undefined) patch.delete = checked.changes.delete;
     const text = JSON.stringify(patch);
-    log.push({ seq, text });
-    if (log.length > logSize) log = log.slice(log.length - logSize);
+    const bytes = utf8Length(text);
+    log.push({ seq, text, bytes });
+    logBytes += bytes;
+    // At most logSize patches, and at most maxDataBytes of them: a client further behind than a
+    // whole document's worth of patches is better served by a snapshot (and 1000 ops of 256 KiB
+    // would otherwise hold 256 MiB).
+    let drop = 0;
+    const over = () => log.length - drop > logSize || (logBytes > maxDataBytes && drop < log.length - 1);
+    while (drop < log.length && over()) logBytes -= (log[drop++] as LogEntry).bytes;
+    if (drop > 0) log = log.slice(drop);
     for (const session of [...live]) if (session.greeted) sendText(session, text);
     return patch;
   }
@@ -528,6 +543,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       epoch = newEpoch(random);
       seq = 0;
       log = [];
+      logBytes = 0;
     },
   };
 }

@@ -334,6 +334,21 @@ describe('document size', () => {
     expect(server.change({ set: { a: 'x' } }).seq).toBe(1);
   });
 
+  it('keeps at most a document’s worth of patches for replay; a client further behind gets a snapshot', () => {
+    const server = createSyncServer({ maxDataBytes: 1_000, logSize: 100 });
+    const client = peerOn(server).hello();
+    for (let i = 0; i < 20; i++) server.change({ set: { pad: 'x'.repeat(90) } }); // about 150 bytes a patch
+    const patches = client.of('patch');
+    const recent = peerOn(server);
+    recent.send({ type: 'hello', v: 1, epoch: server.epoch, since: 15 });
+    expect(recent.of('patch').map((p) => p.seq)).toEqual([16, 17, 18, 19, 20]);
+    const behind = peerOn(server);
+    behind.send({ type: 'hello', v: 1, epoch: server.epoch, since: 5 });
+    expect(behind.of('patch')).toEqual([]);
+    expect(behind.of('snapshot')).toHaveLength(1);
+    expect(patches).toHaveLength(20);
+  });
+
   it('refuses initial data that breaks the value rule', () => {
     expect(() => createSyncServer({ initial: { data: { deep: JSON.parse('[[[1]]]') as never }, appliedOpIds: [] }, maxValueDepth: 2 })).toThrow(RangeError);
   });
