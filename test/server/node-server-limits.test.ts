@@ -7,8 +7,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { WebSocket } from 'ws';
 import { DEFAULT_SERVER_OPTIONS, DataFileError, resolveServerOptions, startServer, type NodeServerOptions, type RunningServer } from '../../src/server/node-server.js';
 import { onCleanup, withTimeout } from '../support/cleanup.js';
+import { control } from '../integration/server-process.js';
 
 async function serve(options: NodeServerOptions = {}): Promise<RunningServer> {
   const server = await startServer({ host: '127.0.0.1', port: 0, ...options });
@@ -23,10 +25,7 @@ function tempFile(): string {
 }
 
 async function postChange(server: RunningServer, body: unknown): Promise<{ status: number; error?: string }> {
-  const response = await withTimeout(
-    fetch(`http://127.0.0.1:${server.port}/control/change`, { method: 'POST', body: JSON.stringify(body) }),
-    'the answer to POST /control/change',
-  );
+  const response = await withTimeout(control(server, 'change', body), 'the answer to POST /control/change');
   return { status: response.status, ...((await response.json()) as { error?: string }) };
 }
 
@@ -68,6 +67,25 @@ describe('the data limit', () => {
     expect(server.stats().feedChanges + server.stats().feedRefused).toBe(200);
     expect(server.stats().feedRefused).toBeGreaterThan(0);
     expect(server.core.dataBytes).toBeLessThanOrEqual(40);
+  });
+});
+
+describe('slow consumers', () => {
+  it('counts each waiting frame 256 bytes over its size (frames held by a stall here)', async () => {
+    const server = await serve({ maxBufferedBytes: 1_000 });
+    const client = new WebSocket(server.url);
+    onCleanup(() => client.terminate());
+    const snapshot = new Promise((resolve) => client.once('message', resolve));
+    const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
+    client.once('open', () => client.send('{"type":"hello","v":1}'));
+    await withTimeout(snapshot, 'the snapshot');
+    expect((await withTimeout(control(server, 'stall?ms=100', undefined), 'the stall')).status).toBe(200);
+    // Three patches of 64 bytes: 192 bytes alone, 960 with the overhead, 1,280 with a fourth.
+    for (let i = 0; i < 3; i++) server.core.change({ set: { [`k${i}`]: i } });
+    expect(server.stats().slowConsumers).toBe(0);
+    server.core.change({ set: { k3: 3 } });
+    expect(server.stats().slowConsumers).toBe(1);
+    expect(await withTimeout(closed, 'the close')).toBe(1013);
   });
 });
 
