@@ -16,6 +16,7 @@ import { halfOpenScenario } from './scenarios/half-open.js';
 import { machineScenario } from './scenarios/machine.js';
 import { reconnectScenario } from './scenarios/reconnect.js';
 import { renderScenario } from './scenarios/render.js';
+import { slowConsumerScenario } from './scenarios/slow-consumer.js';
 import { stormScenario } from './scenarios/storm.js';
 import { throughputScenario } from './scenarios/throughput.js';
 
@@ -27,6 +28,7 @@ const SCENARIO_TABLE: Record<ScenarioId, { title: string; run: (ctx: ScenarioCon
   'half-open': { title: '4. Half-open detection', run: halfOpenScenario },
   render: { title: '5. Render coalescing under a flood', run: renderScenario },
   machine: { title: '6. Machine overhead in isolation', run: machineScenario },
+  'slow-consumer': { title: '7. Slow consumers', run: slowConsumerScenario },
 };
 
 export interface RunOptions {

@@ -9,6 +9,7 @@ import { halfOpenRole } from '../bench/roles/half-open.js';
 import { machineRole } from '../bench/roles/machine.js';
 import { reconnectRole } from '../bench/roles/reconnect.js';
 import { renderRole } from '../bench/roles/render.js';
+import { slowConsumerRole } from '../bench/roles/slow-consumer.js';
 import { stormRole } from '../bench/roles/storm.js';
 import { throughputRole } from '../bench/roles/throughput.js';
 import { attachToParent, fail } from '../bench/lib/ipc.js';
@@ -21,6 +22,7 @@ const ROLES: Record<string, (params: never) => Promise<never>> = {
   'half-open': halfOpenRole,
   render: renderRole,
   machine: machineRole,
+  'slow-consumer': slowConsumerRole,
 };
 
 attachToParent();

@@ -18,7 +18,10 @@ const USAGE = `usage: npm run server -- [flags]
   --token TOKEN           required token (URL ?token= or hello); otherwise 4401
   --allowed-origin ORIGIN the one browser Origin allowed; others get 4403
   --data-file PATH        persist data and dedup record here (atomic writes)
-  --max-buffered BYTES    slow-consumer bound; over it closes with 1008 (default ${DEFAULT_SERVER_OPTIONS.maxBufferedBytes})
+  --max-buffered BYTES    slow-consumer bound; over it closes with 1013 (default ${DEFAULT_SERVER_OPTIONS.maxBufferedBytes})
+  --max-value-depth N     arrays/objects a value may nest; deeper ops are refused (default ${DEFAULT_SERVER_OPTIONS.maxValueDepth})
+  --max-op-bytes BYTES    JSON size of one op's set+delete; larger ops are refused (default ${DEFAULT_SERVER_OPTIONS.maxOpBytes})
+  --max-data-bytes BYTES  JSON size of the whole document; ops past it get ERR_DATA_LIMIT (default ${DEFAULT_SERVER_OPTIONS.maxDataBytes})
   --no-app                do not build and serve the browser app at /
   -h, --help              show this help
 
@@ -38,6 +41,9 @@ const NUMERIC = {
   'max-payload': 'maxPayloadBytes',
   heartbeat: 'heartbeatMs',
   'max-buffered': 'maxBufferedBytes',
+  'max-value-depth': 'maxValueDepth',
+  'max-op-bytes': 'maxOpBytes',
+  'max-data-bytes': 'maxDataBytes',
 } as const satisfies Record<string, keyof NodeServerOptions>;
 
 const TEXT = {

@@ -182,12 +182,12 @@ describe('sync server', () => {
     expect(server.seq).toBe(0);
   });
 
-  it('closes a slow consumer with 1008', () => {
+  it('closes a slow consumer with 1013', () => {
     const server = createSyncServer({ maxBufferedBytes: 10 });
     const closes: number[] = [];
     const peer = { send: () => {}, close: (code: number) => closes.push(code), bufferedAmount: 100 };
     server.connect(peer).receive('{"type":"hello","v":1}');
-    expect(closes).toEqual([1008]);
+    expect(closes).toEqual([1013]);
     expect(server.counters.slowConsumers).toBe(1);
   });
 

@@ -16,6 +16,7 @@ export interface Profile {
   halfOpen: { intervalMs: number; timeoutMs: number; repetitions: number; graceMs: number };
   render: { updates: number; durationMs: number; repetitions: number };
   machine: { events: number; repetitions: number };
+  slowConsumer: { connections: number; feedRatePerSec: number; maxBufferedBytes: number; waitMs: number };
 }
 
 export const PROFILES: Record<Mode, Profile> = {
@@ -28,6 +29,7 @@ export const PROFILES: Record<Mode, Profile> = {
     halfOpen: { intervalMs: 300, timeoutMs: 200, repetitions: 1, graceMs: 500 },
     render: { updates: 5_000, durationMs: 500, repetitions: 1 },
     machine: { events: 2_000, repetitions: 2 },
+    slowConsumer: { connections: 10, feedRatePerSec: 10_000, maxBufferedBytes: 262_144, waitMs: 20_000 },
   },
   quick: {
     mode: 'quick',
@@ -38,6 +40,7 @@ export const PROFILES: Record<Mode, Profile> = {
     halfOpen: { intervalMs: 500, timeoutMs: 250, repetitions: 3, graceMs: 500 },
     render: { updates: 50_000, durationMs: 1_000, repetitions: 1 },
     machine: { events: 5_000, repetitions: 3 },
+    slowConsumer: { connections: 50, feedRatePerSec: 10_000, maxBufferedBytes: 262_144, waitMs: 30_000 },
   },
   full: {
     mode: 'full',
@@ -48,10 +51,11 @@ export const PROFILES: Record<Mode, Profile> = {
     halfOpen: { intervalMs: 1_000, timeoutMs: 500, repetitions: 7, graceMs: 1_000 },
     render: { updates: 50_000, durationMs: 1_000, repetitions: 7 },
     machine: { events: 100_000, repetitions: 9 },
+    slowConsumer: { connections: 50, feedRatePerSec: 10_000, maxBufferedBytes: 262_144, waitMs: 30_000 },
   },
 };
 
-export const SCENARIOS = ['throughput', 'fanout', 'reconnect', 'storm', 'half-open', 'render', 'machine'] as const;
+export const SCENARIOS = ['throughput', 'fanout', 'reconnect', 'storm', 'half-open', 'render', 'machine', 'slow-consumer'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 /** `LIBRARIES` rotated by `rep`, so no library always runs first (or last) on a drifting machine. */

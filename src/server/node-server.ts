@@ -30,7 +30,17 @@ import { describeValue } from '../options.js';
 import type { Json } from '../store.js';
 import type { Changes } from '../sync/messages.js';
 import { SyncCloseCode } from '../sync/messages.js';
-import { createSyncServer, type PersistedState, type Peer, type ServerCounters, type SyncServer } from './sync-server.js';
+import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
+import {
+  ChangeRefusedError,
+  DEFAULT_MAX_DATA_BYTES,
+  createSyncServer,
+  type PersistedState,
+  type Peer,
+  type RefusedOp,
+  type ServerCounters,
+  type SyncServer,
+} from './sync-server.js';
 
 // ── options ────────────────────────────────────────────────────────────────
 
@@ -87,11 +97,31 @@ export interface NodeServerOptions {
    */
   allowedOrigin?: string;
   /**
-   * A connection with more than this many bytes waiting to be sent is closed with 1008 (slow consumer).
-   * Frames held by a `stall` count too.
+   * A connection with more than this many bytes waiting to be sent is closed with 1013 (slow consumer),
+   * and terminated if the close does not complete within `SERVER_LIMITS.closeGraceMs`. Frames held by
+   * a `stall` count too; the snapshot sent on the hello does not.
    * @default 4194304 (4 MiB)
    */
   maxBufferedBytes?: number;
+  /**
+   * Arrays/objects a value in a change may nest (`1` has depth 0, `{"a":[1]}` depth 2); a deeper
+   * op is refused with `ERR_INVALID_FRAME`.
+   * @default 64
+   */
+  maxValueDepth?: number;
+  /**
+   * UTF-8 bytes of an op's changes as JSON (its `set` object plus its `delete` array); a larger
+   * op is refused with `ERR_INVALID_FRAME`.
+   * @default 262144 (256 KiB)
+   */
+  maxOpBytes?: number;
+  /**
+   * UTF-8 bytes of the whole document as JSON; an op that would take it over (and grow it) is
+   * refused with `ERR_DATA_LIMIT`, a control change with 400. The default keeps a snapshot frame
+   * within the client's default `maxMessageBytes` (1 MiB); raise both together.
+   * @default 1047552 (1 MiB - 1 KiB)
+   */
+  maxDataBytes?: number;
   /**
    * JSON file holding the data and the dedup record. Loaded at start when it exists (a corrupt
    * file is a startup error); rewritten atomically (temp file, fsync, rename) after every op
@@ -122,6 +152,9 @@ export const DEFAULT_SERVER_OPTIONS = {
   maxPayloadBytes: 1_048_576,
   heartbeatMs: 0,
   maxBufferedBytes: 4_194_304,
+  maxValueDepth: DEFAULT_VALUE_LIMITS.maxValueDepth,
+  maxOpBytes: DEFAULT_VALUE_LIMITS.maxOpBytes,
+  maxDataBytes: DEFAULT_MAX_DATA_BYTES,
 } as const;
 
 /** Limits of the feed and the control routes (not options). */
@@ -139,6 +172,18 @@ export const SERVER_LIMITS = {
   maxControlBodyBytes: 1_048_576,
   /** RFC 6455 §5.5: a control frame's payload is at most 125 bytes, 2 of them the code. */
   maxCloseReasonBytes: 123,
+  /**
+   * A connection the server closed is terminated when its close handshake has not completed by then:
+   * a client that reads nothing (a slow consumer) never reads the close frame queued behind its
+   * backlog, and ws would otherwise keep the socket and its buffers for 30 s.
+   */
+  closeGraceMs: 1_000,
+  /**
+   * What the slow-consumer check adds per frame waiting to be written, on top of its bytes:
+   * ws frames each message into a header and a payload buffer and queues a write request
+   * for each (about 300 bytes of heap for a 80-byte feed patch, bench scenario 7).
+   */
+  frameOverheadBytes: 256,
 } as const;
 
 interface ResolvedServerOptions {
@@ -152,6 +197,9 @@ interface ResolvedServerOptions {
   token: string | undefined;
   allowedOrigin: string | undefined;
   maxBufferedBytes: number;
+  maxValueDepth: number;
+  maxOpBytes: number;
+  maxDataBytes: number;
   dataFile: string | undefined;
   random: () => number;
   staticHandler: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
@@ -206,6 +254,10 @@ export function resolveServerOptions(options: NodeServerOptions): ResolvedServer
     token: text('token', options.token),
     allowedOrigin: text('allowedOrigin', options.allowedOrigin),
     maxBufferedBytes: integer('maxBufferedBytes', options.maxBufferedBytes, d.maxBufferedBytes, 1, Number.MAX_SAFE_INTEGER),
+    // Past a few thousand, JSON.stringify itself runs out of stack on the value.
+    maxValueDepth: integer('maxValueDepth', options.maxValueDepth, d.maxValueDepth, 1, 1_000),
+    maxOpBytes: integer('maxOpBytes', options.maxOpBytes, d.maxOpBytes, 2, 2 ** 31 - 1),
+    maxDataBytes: integer('maxDataBytes', options.maxDataBytes, d.maxDataBytes, 2, Number.MAX_SAFE_INTEGER),
     dataFile: text('dataFile', options.dataFile),
     random: fn<() => number>('random', options.random) ?? Math.random,
     staticHandler: fn<(req: IncomingMessage, res: ServerResponse) => boolean>('staticHandler', options.staticHandler),
@@ -255,6 +307,16 @@ export function loadDataFile(path: string): PersistedState | undefined {
   if (!isRecord(value.data)) throw corrupt('"data" is missing or not an object');
   if (!Array.isArray(value.appliedOpIds) || !value.appliedOpIds.every((id) => typeof id === 'string')) {
     throw corrupt('"appliedOpIds" is missing or not an array of strings');
+  }
+  // Written since refusals are recorded; an older file has none, and loads with an empty record.
+  const { refusedOps } = value;
+  if (refusedOps !== undefined) {
+    const isRefusal = (op: unknown) =>
+      isRecord(op) && typeof op.id === 'string' && typeof op.code === 'string' && typeof op.message === 'string';
+    if (!Array.isArray(refusedOps) || !refusedOps.every(isRefusal)) {
+      throw corrupt('"refusedOps" is not an array of {id, code, message}');
+    }
+    return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[], refusedOps: refusedOps as RefusedOp[] };
   }
   return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[] };
 }
@@ -361,9 +423,11 @@ export interface ServerStats extends ServerCounters {
   oversizedFrames: number;
   /** Changes made by the feed. */
   feedChanges: number;
+  /** Feed changes refused (the document was at maxDataBytes). */
+  feedRefused: number;
   /** Successful writes of the data file. */
   persists: number;
-  /** Failed writes of the data file (an op whose write failed is not acked: its connection is closed with 1011). */
+  /** Failed writes of the data file (an op whose write failed is not applied: its connection is closed with 1011). */
   persistFailures: number;
   /** Faults injected through `/control/`, by kind. */
   faults: FaultCounters;
@@ -390,7 +454,13 @@ interface Client {
   /** Frames held while stalled; null when not stalled. */
   held: Held[] | null;
   heldBytes: number;
+  /** Frames handed to ws whose write has not completed: each costs heap beyond its bytes. */
+  pendingFrames: number;
+  /** The one write callback of this connection (not a closure per frame). */
+  written: () => void;
   stallTimer: NodeJS.Timeout | undefined;
+  /** Terminates the socket when a close the server sent is not completed in time. */
+  closeTimer: NodeJS.Timeout | undefined;
 }
 
 class ControlError extends Error {
@@ -424,12 +494,13 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     heartbeatKills: 0,
     oversizedFrames: 0,
     feedChanges: 0,
+    feedRefused: 0,
     persists: 0,
     persistFailures: 0,
   };
   const faults: FaultCounters = { drop: 0, close: 0, stall: 0, garbage: 0, oversized: 0, restart: 0, total: 0 };
 
-  // ── persistence: ops synchronously before their ack, feed changes throttled ──
+  // ── persistence: ops (and refusals) synchronously before anyone sees them, feed changes throttled ──
   let inFeed = false;
   let feedDirty = false;
   let persistTimer: NodeJS.Timeout | undefined;
@@ -456,10 +527,13 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   };
 
   const initial = dataFile === undefined ? undefined : loadDataFile(dataFile);
-  const core: SyncServer = createSyncServer({
+  const coreOptions = {
     logSize: opts.logSize,
     dedupSize: opts.dedupSize,
     maxBufferedBytes: opts.maxBufferedBytes,
+    maxValueDepth: opts.maxValueDepth,
+    maxOpBytes: opts.maxOpBytes,
+    maxDataBytes: opts.maxDataBytes,
     random: opts.random,
     ...(opts.token === undefined ? {} : { token: opts.token }),
     ...(initial === undefined ? {} : { initial }),
@@ -472,7 +546,18 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
             persistTimer ??= setTimeout(persistFeed, SERVER_LIMITS.feedPersistIntervalMs);
           },
         }),
-  });
+  };
+  let core: SyncServer;
+  try {
+    core = createSyncServer(coreOptions);
+  } catch (error) {
+    // Only the initial data can make it throw: a value the limits refuse.
+    throw new DataFileError(
+      dataFile ?? '',
+      `data file ${dataFile} holds a value the server refuses (${(error as Error).message}); raise --max-value-depth or fix the file`,
+      { cause: error },
+    );
+  }
   // Writes the file now: a missing directory or a read-only disk fails at startup, not at the first op.
   if (dataFile !== undefined) persist(core.persisted());
 
@@ -485,18 +570,35 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     if (client.ws.readyState !== WebSocket.OPEN) return;
     if (client.held !== null) {
       client.held.push(item);
-      if (item.kind === 'frame') client.heldBytes += Buffer.byteLength(item.data);
+      if (item.kind === 'frame') client.heldBytes += Buffer.byteLength(item.data) + SERVER_LIMITS.frameOverheadBytes;
       return;
     }
-    if (item.kind === 'frame') client.ws.send(item.data);
-    else if (item.code === undefined) client.ws.close();
+    if (item.kind === 'frame') {
+      client.pendingFrames++;
+      client.ws.send(item.data, client.written);
+      return;
+    }
+    if (item.code === undefined) client.ws.close();
     else client.ws.close(item.code, item.reason);
+    // A client that reads nothing never answers the close: free its socket and buffers soon.
+    client.closeTimer ??= setTimeout(() => client.ws.terminate(), SERVER_LIMITS.closeGraceMs);
   };
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes, clientTracking: false });
 
   const accept = (ws: WebSocket, req: IncomingMessage) => {
-    const client: Client = { ws, alive: true, held: null, heldBytes: 0, stallTimer: undefined };
+    const client: Client = {
+      ws,
+      alive: true,
+      held: null,
+      heldBytes: 0,
+      pendingFrames: 0,
+      written: () => {
+        client.pendingFrames--;
+      },
+      stallTimer: undefined,
+      closeTimer: undefined,
+    };
     clients.add(client);
     let session: ReturnType<SyncServer['connect']> | undefined;
     ws.on('error', (error: Error & { code?: string }) => {
@@ -509,6 +611,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     ws.on('close', () => {
       clients.delete(client);
       clearTimeout(client.stallTimer);
+      clearTimeout(client.closeTimer);
       session?.closed();
     });
 
@@ -523,7 +626,8 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
       send: (frame) => transmit(client, { kind: 'frame', data: frame }),
       close: (code, reason) => transmit(client, { kind: 'close', code, reason: fitCloseReason(reason) }),
       get bufferedAmount() {
-        return ws.bufferedAmount + client.heldBytes;
+        // ws counts only the bytes; each queued frame also holds buffers and a write request.
+        return ws.bufferedAmount + client.pendingFrames * SERVER_LIMITS.frameOverheadBytes + client.heldBytes;
       },
     };
     const urlToken = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
@@ -533,9 +637,10 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
       try {
         live.receive(frameInput(data, isBinary));
       } catch {
-        // The only throw on this path is a failed data file write: the op is not acked, so the
-        // client re-sends it after reconnecting.
-        transmit(client, { kind: 'close', code: 1011, reason: 'internal error: could not persist the change' });
+        // The core answers every frame itself (a failed write closes with 1011 there); a throw here
+        // is a bug. It is not the op's fault: no error frame with its id, close with 1011 so the
+        // client sends the op again.
+        transmit(client, { kind: 'close', code: SyncCloseCode.INTERNAL_ERROR, reason: 'internal error' });
       }
     });
   };
@@ -676,21 +781,14 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
       } catch (error) {
         throw new ControlError(400, `the body must be JSON {"set"?: {...}, "delete"?: [...]}: ${(error as Error).message}`);
       }
-      if (!isRecord(value)) throw new ControlError(400, `the body must be an object {"set"?: {...}, "delete"?: [...]}; received ${describeValue(value)}`);
-      const changes: Changes = {};
-      if (value.set !== undefined) {
-        if (!isRecord(value.set)) throw new ControlError(400, `"set" must be an object of key → JSON value; received ${describeValue(value.set)}`);
-        changes.set = value.set as Record<string, Json>;
+      // The same rule as ops (src/sync/values.ts), with the same message: core.change checks it.
+      try {
+        const patch = core.change(value as Changes);
+        return { epoch: patch.epoch, seq: patch.seq };
+      } catch (error) {
+        if (error instanceof ChangeRefusedError) throw new ControlError(400, `${error.code}: ${error.message}`);
+        throw error;
       }
-      if (value.delete !== undefined) {
-        if (!Array.isArray(value.delete) || !value.delete.every((key) => typeof key === 'string')) {
-          throw new ControlError(400, `"delete" must be an array of keys; received ${describeValue(value.delete)}`);
-        }
-        changes.delete = value.delete as string[];
-      }
-      if (changes.set === undefined && changes.delete === undefined) throw new ControlError(400, 'the body has neither "set" nor "delete"');
-      const patch = core.change(changes);
-      return { epoch: patch.epoch, seq: patch.seq };
     },
   };
 
@@ -778,8 +876,15 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
         for (let i = 0; i < count; i++) {
           const [symbol] = FEED_SYMBOLS[Math.floor(opts.random() * FEED_SYMBOLS.length)] ?? FEED_SYMBOLS[0]!;
           const price = Number(((prices.get(symbol) ?? 1) * (1 + (opts.random() - 0.5) * 0.004)).toPrecision(6));
+          try {
+            core.change({ set: { [symbol]: price } });
+          } catch (error) {
+            // A document at maxDataBytes refuses a longer price: skip the tick (counted).
+            if (!(error instanceof ChangeRefusedError)) throw error;
+            stats.feedRefused++;
+            continue;
+          }
           prices.set(symbol, price);
-          core.change({ set: { [symbol]: price } });
           stats.feedChanges++;
         }
       } finally {
@@ -830,6 +935,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
         clearTimeout(persistTimer);
         for (const client of clients) {
           clearTimeout(client.stallTimer);
+          clearTimeout(client.closeTimer);
           client.ws.terminate();
         }
         if (feedDirty) persistFeed();

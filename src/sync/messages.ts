@@ -123,10 +123,20 @@ export const ServerErrorCode = {
   MALFORMED_FRAME: 'ERR_MALFORMED_FRAME',
   INVALID_FRAME: 'ERR_INVALID_FRAME',
   HELLO_REQUIRED: 'ERR_HELLO_REQUIRED',
+  /** The op would take the document over the server's `maxDataBytes`. */
+  DATA_LIMIT: 'ERR_DATA_LIMIT',
 } as const;
+export type ServerErrorCodeValue = (typeof ServerErrorCode)[keyof typeof ServerErrorCode];
 
-/** Close codes the server uses (application range, fatal to the client's reconnect policy). */
+/**
+ * Close codes the server uses. 1011 and 1013 are transient (the client reconnects, an op that was
+ * not acked stays in its outbox); the 44xx application codes are final.
+ */
 export const SyncCloseCode = {
+  /** The server could not complete a change for a reason that is not the op's fault (a failed data-file write). */
+  INTERNAL_ERROR: 1011,
+  /** Load or timing: a slow consumer, a connection cap, the hello deadline. Reconnect with backoff. */
+  TRY_AGAIN_LATER: 1013,
   /** Missing or wrong token. */
   UNAUTHORIZED: 4401,
   /** Origin not allowed. */

@@ -401,6 +401,8 @@ export function runSimulation(options: SimOptions): SimResult {
     }],
     [8, 'feed', () => {
       const key = `s${int(0, 9)}`;
+      // server.change applies the same value rule and limits as client ops (src/sync/values.ts):
+      // a value they refuse throws ChangeRefusedError and fails the run as unexpected.
       server.change(chance(0.2) ? { delete: [key] } : { set: { [key]: int(0, 1000) } });
     }],
     [4, 'drop', () => {

@@ -543,14 +543,14 @@ describe('limits', () => {
     expect(server.stats().oversizedFrames).toBe(1);
   });
 
-  it('closes a slow consumer with 1008 (held frames count as buffered)', async () => {
+  it('closes a slow consumer with 1013 (held frames count as buffered)', async () => {
     const server = await serve({ maxBufferedBytes: 150 });
     const { client } = await greeted(server.url);
     await control(server, 'stall?ms=200');
     for (let i = 0; i < 3; i++) server.core.change({ set: { pad: 'x'.repeat(100) } });
     expect(server.stats().slowConsumers).toBe(1);
     const close = await client.closed();
-    expect(close.code).toBe(1008);
+    expect(close.code).toBe(1013);
     expect(close.reason).toMatch(/slow consumer/);
   });
 
@@ -600,7 +600,7 @@ describe('data file', () => {
     client.send({ type: 'op', id: 'op-1', set: { a: 1 } });
     await client.frame((f) => f.type === 'ack', 'the ack');
     // The ack went out after the write: the file already holds the op.
-    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ data: { a: 1 }, appliedOpIds: ['op-1'] });
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ data: { a: 1 }, appliedOpIds: ['op-1'], refusedOps: [] });
     await first.close();
 
     const second = await serve({ dataFile: file });

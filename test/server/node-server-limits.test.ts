@@ -1,0 +1,108 @@
+/**
+ * The value and size limits of `startServer` (issue 11): their options, the
+ * feed and the control route under the data limit, and data files the limits
+ * refuse. Real servers on 127.0.0.1 and port 0, closed after each test.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { WebSocket } from 'ws';
+import { DEFAULT_SERVER_OPTIONS, DataFileError, resolveServerOptions, startServer, type NodeServerOptions, type RunningServer } from '../../src/server/node-server.js';
+import { onCleanup, withTimeout } from '../support/cleanup.js';
+import { control } from '../integration/server-process.js';
+
+async function serve(options: NodeServerOptions = {}): Promise<RunningServer> {
+  const server = await startServer({ host: '127.0.0.1', port: 0, ...options });
+  onCleanup(() => server.close());
+  return server;
+}
+
+function tempFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'statesocket-limits-'));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 'data.json');
+}
+
+async function postChange(server: RunningServer, body: unknown): Promise<{ status: number; error?: string }> {
+  const response = await withTimeout(control(server, 'change', body), 'the answer to POST /control/change');
+  return { status: response.status, ...((await response.json()) as { error?: string }) };
+}
+
+describe('limit options', () => {
+  it('defaults to depth 64, 256 KiB per op and 1 MiB - 1 KiB per document', () => {
+    expect(DEFAULT_SERVER_OPTIONS).toMatchObject({ maxValueDepth: 64, maxOpBytes: 262_144, maxDataBytes: 1_047_552 });
+    expect(resolveServerOptions({})).toMatchObject({ maxValueDepth: 64, maxOpBytes: 262_144, maxDataBytes: 1_047_552 });
+  });
+
+  it.each([
+    [{ maxValueDepth: 0 }, RangeError, /maxValueDepth must be a whole number from 1 to 1000; received 0/],
+    [{ maxValueDepth: 5_000 }, RangeError, /maxValueDepth must be a whole number from 1 to 1000/],
+    [{ maxOpBytes: 1.5 }, RangeError, /maxOpBytes must be a whole number/],
+    [{ maxDataBytes: '1' }, TypeError, /maxDataBytes must be a number/],
+  ])('refuses %o naming the option', (options, type, message) => {
+    expect(() => resolveServerOptions(options as NodeServerOptions)).toThrow(type);
+    expect(() => resolveServerOptions(options as NodeServerOptions)).toThrow(message);
+  });
+});
+
+describe('the data limit', () => {
+  it('refuses a control change that would pass it with 400 and ERR_DATA_LIMIT', async () => {
+    const server = await serve({ maxDataBytes: 50 });
+    expect((await postChange(server, { set: { a: 'x'.repeat(30) } })).status).toBe(200);
+    const refused = await postChange(server, { set: { b: 'x'.repeat(30) } });
+    expect(refused).toMatchObject({ status: 400, error: expect.stringMatching(/^ERR_DATA_LIMIT: .*over maxDataBytes \(50\)/) });
+    expect(server.core.data()).toEqual({ a: 'x'.repeat(30) });
+  });
+
+  it('skips (and counts) feed changes that would pass it, and keeps running', async () => {
+    // {"BTC-USD":64000} alone is 19 bytes: room for one or two symbols, not six
+    // The feed's timer on a fake clock: a second of ticks runs at once, no waiting.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    onCleanup(() => {
+      vi.useRealTimers();
+    });
+    const server = await serve({ maxDataBytes: 40, feedRatePerSec: 200 });
+    vi.advanceTimersByTime(1_000);
+    expect(server.stats().feedChanges + server.stats().feedRefused).toBe(200);
+    expect(server.stats().feedRefused).toBeGreaterThan(0);
+    expect(server.core.dataBytes).toBeLessThanOrEqual(40);
+  });
+});
+
+describe('slow consumers', () => {
+  it('counts each waiting frame 256 bytes over its size (frames held by a stall here)', async () => {
+    const server = await serve({ maxBufferedBytes: 1_000 });
+    const client = new WebSocket(server.url);
+    onCleanup(() => client.terminate());
+    const snapshot = new Promise((resolve) => client.once('message', resolve));
+    const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
+    client.once('open', () => client.send('{"type":"hello","v":1}'));
+    await withTimeout(snapshot, 'the snapshot');
+    expect((await withTimeout(control(server, 'stall?ms=100', undefined), 'the stall')).status).toBe(200);
+    // Three patches of 64 bytes: 192 bytes alone, 960 with the overhead, 1,280 with a fourth.
+    for (let i = 0; i < 3; i++) server.core.change({ set: { [`k${i}`]: i } });
+    expect(server.stats().slowConsumers).toBe(0);
+    server.core.change({ set: { k3: 3 } });
+    expect(server.stats().slowConsumers).toBe(1);
+    expect(await withTimeout(closed, 'the close')).toBe(1013);
+  });
+});
+
+describe('data files the limits refuse', () => {
+  it('does not start from a file holding a value deeper than maxValueDepth, and names the limit', async () => {
+    const file = tempFile();
+    writeFileSync(file, JSON.stringify({ data: { deep: [[[[1]]]] }, appliedOpIds: [] }));
+    const starting = startServer({ host: '127.0.0.1', port: 0, dataFile: file, maxValueDepth: 3 });
+    await expect(starting).rejects.toThrow(DataFileError);
+    await expect(starting).rejects.toThrow(/data\."deep"\[0\]\[0\]\[0\] nests deeper than maxValueDepth \(3.*--max-value-depth/);
+  });
+
+  it('starts from a file over maxDataBytes (a lowered limit) and accepts changes that shrink it', async () => {
+    const file = tempFile();
+    writeFileSync(file, JSON.stringify({ data: { big: 'x'.repeat(100) }, appliedOpIds: [] }));
+    const server = await serve({ dataFile: file, maxDataBytes: 50 });
+    expect((await postChange(server, { set: { more: 1 } })).status).toBe(400);
+    expect((await postChange(server, { delete: ['big'] })).status).toBe(200);
+  });
+});
