@@ -59,6 +59,7 @@ export type { Json, PatchMessage, SnapshotMessage, Store, StoreData, SyncPositio
 export { consoleView } from './views/console.js';
 export type { ConsoleViewOptions } from './views/console.js';
 export { animationFrameScheduler, frameScheduler, timeoutScheduler } from './scheduler.js';
+export { MAX_TIMER_MS } from './timers.js';
 export { createSocketActor, decodeFrame } from './socket.js';
 export type { SocketActorDeps, UrlProvider } from './socket.js';
 export { encodeJsonFrame, parseJsonFrame, utf8Length } from './frames.js';
