@@ -13,7 +13,7 @@ import { exceedsBytes, frameBytes, utf8Length } from './frames.js';
 import type { ConnectionOptions } from './options.js';
 import { resolveOptions } from './options.js';
 import { environmentState, watchEnvironment } from './environment.js';
-import type { Protocol } from './protocol.js';
+import { protocolForConnection, type Protocol } from './protocol.js';
 import { createStore } from './store.js';
 import type { Clock, ConnectionStatus, HistoryEntry, Model, WebSocketConstructor } from './types.js';
 
@@ -140,7 +140,9 @@ function onlyRendersChanged(a: ConnectionStatus['counters'], b: ConnectionStatus
 export function createConnectionFactory(platformWebSocket: () => WebSocketConstructor | undefined) {
   return function createConnection<T = unknown>(options: ConnectionOptions<T>): Connection<T> {
     const resolved = resolveOptions(options, platformWebSocket());
-    const { protocol, now, random, schedule, view } = resolved;
+    const { now, random, schedule, view } = resolved;
+    // This connection's own protocol state (the sync protocol's position): a protocol object may serve many connections.
+    const protocol = protocolForConnection(resolved.protocol);
     const model = resolved.model ?? (createStore() as unknown as Model<T>);
 
     let stopped = false;

@@ -59,8 +59,9 @@ function greetingFrames(result: GreetingResult): Frame[] {
 }
 
 /**
- * Calls `model.update` for each message of the read; a throw comes back as
- * `message.rejected`.
+ * Calls `model.update` for each message of the read, then `protocol.applied`
+ * (the protocol's position moves only past what the model accepted); a throw
+ * comes back as `message.rejected`.
  *
  * The protocol classified the read's messages assuming each would apply (a
  * patch is checked against the one before it). Once the model refuses one,
@@ -79,7 +80,9 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
       } catch (error) {
         refused = true;
         send(modelRejection(error, context, now));
+        continue;
       }
+      if (protocol.applied !== undefined) noteApplied(protocol, message, context, now, send);
       continue;
     }
     let inbound: ReturnType<Protocol<unknown>['decode']>;
@@ -95,12 +98,36 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
       return;
     }
     for (const e of events) {
+      const data = (e as { message: unknown }).message;
       try {
-        model.update((e as { message: unknown }).message);
+        model.update(data);
       } catch (error) {
         send(modelRejection(error, context, now));
+        continue;
       }
+      if (protocol.applied !== undefined) noteApplied(protocol, data, context, now, send);
     }
+  }
+}
+
+/** Tells the protocol the model accepted `message`; a throw rejects it (the position stays). */
+function noteApplied(
+  protocol: Protocol<unknown>,
+  message: unknown,
+  context: ConnectionContext,
+  now: () => number,
+  send: (event: ConnectionEvent) => void,
+): void {
+  try {
+    protocol.applied!(message);
+  } catch (error) {
+    send({
+      type: 'message.rejected',
+      code: 'ERR_UNKNOWN_MESSAGE',
+      message: `protocol.applied threw: ${error instanceof Error ? error.message : String(error)}`,
+      socketId: context.socketId,
+      at: now(),
+    });
   }
 }
 

@@ -3,8 +3,9 @@
  * `snapshot` and `patch` messages; any other message is kept as `lastMessage`.
  *
  * With the sync protocol, snapshots and patches carry the server's `epoch` and
- * `seq`: the store tracks that position, and the protocol layer reads it to
- * drop duplicates, detect gaps and ask to resume where it left off.
+ * `seq`. The protocol keeps its own position (it drops duplicates, detects gaps
+ * and resumes); the store remembers the last one it applied (`position()`, for
+ * whoever shows it) and, as a guard, refuses a patch that does not follow it.
  *
  * Every message is validated before anything changes, so a rejected message
  * (the store throws, the connection counts it as `ERR_MODEL_REJECTED`) leaves
@@ -37,10 +38,8 @@ export interface SyncPosition {
 }
 
 export interface Store extends Model<StoreData> {
-  /** The last applied `(epoch, seq)`, or null before a sequenced snapshot or after `forgetPosition()`. */
+  /** The last applied `(epoch, seq)`, or null before a sequenced snapshot. */
   position(): SyncPosition | null;
-  /** Drops the position (the data stays): the next greeting asks for a fresh snapshot. */
-  forgetPosition(): void;
   /** The latest message that was neither a snapshot nor a patch. */
   readonly lastMessage: unknown;
   /** Number of snapshot and patch messages applied. */
@@ -107,9 +106,6 @@ export function createStore(initial: Record<string, Json> = {}): Store {
       view = null;
     },
     position: () => position,
-    forgetPosition() {
-      position = null;
-    },
     /** The document as a frozen object; the same object until the next change. */
     getData(): StoreData {
       view ??= Object.freeze(Object.fromEntries(entries));
