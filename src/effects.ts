@@ -150,9 +150,23 @@ export const liveMachine = connectionMachine.provide({
     updateModel: ({ context, event, self }) => updateModel(effectsOf(context.config), context, event, (e) => self.send(e)),
     renderView: ({ context }) => effectsOf(context.config).scheduleRender(),
     sendGreeting: enqueueActions(({ context, event, enqueue }) => {
-      const { protocol, model, greeting } = effectsOf(context.config);
-      if (event.type === 'resync.needed') protocol.resync?.(model);
-      const frames = [...(protocol.greeting?.(context, model) ?? []), ...greetingFrames(greeting?.(context, model))];
+      const { protocol, model, greeting, now } = effectsOf(context.config);
+      let frames: Frame[];
+      try {
+        if (event.type === 'resync.needed') protocol.resync?.(model);
+        frames = [...(protocol.greeting?.(context, model) ?? []), ...greetingFrames(greeting?.(context, model))];
+      } catch (error) {
+        // A greeting that throws fails the attempt (errored, then backoff), as a refused handshake would.
+        enqueue.assign({ greetingFailed: true });
+        enqueue.raise({
+          type: 'socket.errored',
+          code: 'ERR_GREETING_FAILED',
+          message: `the greeting threw: ${error instanceof Error ? error.message : String(error)}`,
+          socketId: context.socketId,
+          at: now(),
+        });
+        return;
+      }
       if (frames.length === 0) return;
       enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
       enqueue.assign(({ context: latest }) => ({
@@ -161,7 +175,13 @@ export const liveMachine = connectionMachine.provide({
     }),
     planRetry: assign(({ context }) => {
       const { now, random } = effectsOf(context.config);
-      const nextDelayMs = computeRetryDelay(context.config.reconnect, context.attempt, random(), context.lastError?.closeCode);
+      let share: number;
+      try {
+        share = random();
+      } catch {
+        share = Math.random(); // a random source that throws must not stop the reconnect
+      }
+      const nextDelayMs = computeRetryDelay(context.config.reconnect, context.attempt, share, context.lastError?.closeCode);
       return { nextDelayMs, nextRetryAt: now() + nextDelayMs };
     }),
     recordPing: assign({ pingSentAt: ({ context }) => effectsOf(context.config).now() }),

@@ -57,6 +57,8 @@ export type { InboundEvent, Protocol } from './protocol.js';
 export { createStore } from './store.js';
 export type { Json, PatchMessage, SnapshotMessage, Store, StoreData, SyncPosition } from './store.js';
 export { consoleView } from './views/console.js';
+export { DEFAULT_PREVIEW_LIMITS, previewValue } from './views/preview.js';
+export type { PreviewLimits } from './views/preview.js';
 export type { ConsoleViewOptions } from './views/console.js';
 export { animationFrameScheduler, frameScheduler, timeoutScheduler } from './scheduler.js';
 export { MAX_TIMER_MS } from './timers.js';
