@@ -50,6 +50,14 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+/**
+ * A top-level `__proto__` key (JSON.parse makes it an own property) is refused, as the
+ * server refuses such ops: copied into another object with `Object.assign` or `obj[key] = v`,
+ * it would replace that object's prototype. Only the top level is checked: no deep walk
+ * per message on the client's hot path.
+ */
+const PROTO_KEY = (where: string) => `${where} must not have a "__proto__" key`;
+
 /** Checks a snapshot or patch; returns what is wrong, or null. */
 export function storeMessageProblem(message: Record<string, unknown>): string | null {
   if (message.seq !== undefined && !(Number.isInteger(message.seq) && (message.seq as number) >= 0)) {
@@ -57,9 +65,11 @@ export function storeMessageProblem(message: Record<string, unknown>): string | 
   }
   if (message.epoch !== undefined && typeof message.epoch !== 'string') return `${String(message.type)}.epoch must be a string`;
   if (message.type === 'snapshot') {
-    return isRecord(message.data) ? null : 'snapshot.data must be an object';
+    if (!isRecord(message.data)) return 'snapshot.data must be an object';
+    return Object.hasOwn(message.data, '__proto__') ? PROTO_KEY('snapshot.data') : null;
   }
   if (message.set !== undefined && !isRecord(message.set)) return 'patch.set must be an object';
+  if (message.set !== undefined && Object.hasOwn(message.set, '__proto__')) return PROTO_KEY('patch.set');
   if (message.delete !== undefined) {
     if (!Array.isArray(message.delete) || !message.delete.every((key) => typeof key === 'string')) {
       return 'patch.delete must be an array of strings';
