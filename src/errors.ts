@@ -10,7 +10,7 @@ export type { ErrorCode };
 export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   ERR_CONNECT_TIMEOUT: 'The handshake did not complete within connectTimeoutMs; the attempt was abandoned.',
   ERR_SOCKET: 'The socket reported an error (refused connection, bad handshake, protocol violation).',
-  ERR_ABNORMAL_CLOSE: 'The connection closed with a code the close policy reconnects after (1006, 1011, 1012, ...).',
+  ERR_ABNORMAL_CLOSE: 'The connection closed with a code the close policy reconnects after (1006, 1011, 1012, 1013, ...); closeCode and the reason are kept.',
   ERR_FATAL_CLOSE: 'The server closed with a code the close policy does not retry (1008, 4401, ...); the code is kept.',
   ERR_HEARTBEAT_TIMEOUT: 'No inbound frame arrived within heartbeat.timeoutMs after a ping: the link is half-open.',
   ERR_URL: 'The url provider threw or rejected, or returned something that is not a ws:// or wss:// URL.',
