@@ -8,7 +8,7 @@ import type { connectionMachine } from '../machines/connection.js';
 import type { ConnectionContext, ErrorCode, OutboxEntry, StateName } from '../machines/connection.types.js';
 import { isSendableCloseCode, shouldReconnect as defaultShouldReconnect } from './close-codes.js';
 import { liveMachine, registerEffects, type ConnectionEffects } from './effects.js';
-import { StatesocketError } from './errors.js';
+import { StatesocketError, describeThrown } from './errors.js';
 import { exceedsBytes, frameBytes, utf8Length } from './frames.js';
 import type { ConnectionOptions } from './options.js';
 import { resolveOptions } from './options.js';
@@ -138,14 +138,7 @@ function onlyBookkeepingChanged(a: ConnectionStatus, b: ConnectionStatus): boole
   );
 }
 
-function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  try {
-    return String(error);
-  } catch {
-    return typeof error;
-  }
-}
+
 
 /**
  * Builds `createConnection` for a platform: the Node entry passes `ws`, the
@@ -186,7 +179,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         try {
           return Boolean(resolved.shouldReconnect(close));
         } catch (error) {
-          reportCallbackFailure('ERR_POLICY_FAILED', `reconnect.shouldReconnect threw: ${describeError(error)}; the default close policy decided`);
+          reportCallbackFailure('ERR_POLICY_FAILED', `reconnect.shouldReconnect threw: ${describeThrown(error)}; the default close policy decided`);
           return defaultShouldReconnect(close);
         }
       },
@@ -281,7 +274,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       }
       // Reported once per status change; not for the status that reports it (a listener that always throws would loop).
       if (failure !== null && eventType !== 'callback.failed') {
-        reportCallbackFailure('ERR_LISTENER_FAILED', `a status listener threw: ${describeError(failure.error)}`);
+        reportCallbackFailure('ERR_LISTENER_FAILED', `a status listener threw: ${describeThrown(failure.error)}`);
       }
     };
     actor.subscribe({
@@ -309,7 +302,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           view.render(model.getData(), status);
         } catch (error) {
           // counted, kept in the status; the next change renders again
-          reportCallbackFailure('ERR_RENDER_FAILED', `view.render or model.getData threw: ${describeError(error)}`);
+          reportCallbackFailure('ERR_RENDER_FAILED', `view.render or model.getData threw: ${describeThrown(error)}`);
           return;
         }
         deliver({ type: 'view.rendered' });
@@ -318,7 +311,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         cancelRender = schedule(flush);
       } catch (error) {
         cancelRender = null;
-        reportCallbackFailure('ERR_RENDER_FAILED', `the render scheduler threw: ${describeError(error)}`);
+        reportCallbackFailure('ERR_RENDER_FAILED', `the render scheduler threw: ${describeThrown(error)}`);
       }
     }
 

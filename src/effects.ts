@@ -13,6 +13,7 @@ import { assign, enqueueActions } from 'xstate';
 import { connectionMachine } from '../machines/connection.js';
 import type { ConnectionConfig, ConnectionContext, ConnectionEvent, Frame, SocketCommand } from '../machines/connection.types.js';
 import { computeRetryDelay } from './backoff.js';
+import { describeThrown } from './errors.js';
 import { encodeJsonFrame } from './frames.js';
 import type { CloseEventInfo } from './close-codes.js';
 import type { GreetingResult } from './options.js';
@@ -89,7 +90,7 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
     try {
       inbound = protocol.decode(message, model, []);
     } catch (error) {
-      inbound = { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: error instanceof Error ? error.message : String(error) };
+      inbound = { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: describeThrown(error) };
     }
     const events = Array.isArray(inbound) ? inbound : [inbound];
     const other = events.filter((e) => e.type !== 'message.received');
@@ -124,7 +125,7 @@ function noteApplied(
     send({
       type: 'message.rejected',
       code: 'ERR_UNKNOWN_MESSAGE',
-      message: `protocol.applied threw: ${error instanceof Error ? error.message : String(error)}`,
+      message: `protocol.applied threw: ${describeThrown(error)}`,
       socketId: context.socketId,
       at: now(),
     });
@@ -135,7 +136,7 @@ function modelRejection(error: unknown, context: ConnectionContext, now: () => n
   return {
     type: 'message.rejected',
     code: 'ERR_MODEL_REJECTED',
-    message: error instanceof Error ? error.message : String(error),
+    message: describeThrown(error),
     socketId: context.socketId,
     at: now(),
   };
@@ -161,7 +162,7 @@ export const liveMachine = connectionMachine.provide({
         enqueue.raise({
           type: 'socket.errored',
           code: 'ERR_GREETING_FAILED',
-          message: `the greeting threw: ${error instanceof Error ? error.message : String(error)}`,
+          message: `the greeting threw: ${describeThrown(error)}`,
           socketId: context.socketId,
           at: now(),
         });

@@ -46,3 +46,15 @@ export class StatesocketError extends Error {
 export function isStatesocketError(error: unknown, code?: ErrorCode): error is StatesocketError {
   return error instanceof StatesocketError && (code === undefined || error.code === code);
 }
+
+/**
+ * A thrown value as text, for a status message. Never throws itself: user code
+ * may throw anything, even an object whose conversion to a string throws.
+ */
+export function describeThrown(error: unknown): string {
+  try {
+    return error instanceof Error ? String(error.message) : String(error);
+  } catch {
+    return `a thrown ${typeof error} that cannot be shown`;
+  }
+}

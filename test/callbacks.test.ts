@@ -193,6 +193,25 @@ describe('a protocol that throws', () => {
   });
 });
 
+describe('a callback that throws something unprintable', () => {
+  it('is still reported, by its code', () => {
+    const unprintable = Object.create(null) as object; // String() of it throws
+    const t = createTestConnection({
+      model: { update: () => { throw unprintable; }, getData: () => ({}) },
+      view: { render: () => { throw unprintable; } },
+    });
+    t.open();
+    t.socket.receive({ a: 1 });
+    t.advance(16);
+    expect(t.connection.getStatus()).toMatchObject({
+      state: 'open',
+      lastRejected: { code: 'ERR_MODEL_REJECTED', message: 'a thrown object that cannot be shown' },
+      lastCallbackError: { code: 'ERR_RENDER_FAILED', message: 'view.render or model.getData threw: a thrown object that cannot be shown' },
+    });
+    t.connection.stop();
+  });
+});
+
 describe('callbacks that throw at random', () => {
   type Callback = 'update' | 'getData' | 'render' | 'greeting' | 'shouldReconnect' | 'listener' | 'decode' | 'parse' | 'url' | 'schedule';
   /** The code each callback's throw is reported with. */
