@@ -138,8 +138,6 @@ function onlyBookkeepingChanged(a: ConnectionStatus, b: ConnectionStatus): boole
   );
 }
 
-
-
 /**
  * Builds `createConnection` for a platform: the Node entry passes `ws`, the
  * browser entry passes the global `WebSocket`.
