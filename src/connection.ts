@@ -184,6 +184,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       now,
       random,
       scheduleRender: () => scheduleRender(),
+      reportCallbackFailure: (code, message) => reportCallbackFailure(code, message),
     });
 
     const history: HistoryEntry[] = [];

@@ -11,7 +11,7 @@
  */
 import { assign, enqueueActions } from 'xstate';
 import { connectionMachine } from '../machines/connection.js';
-import type { ConnectionConfig, ConnectionContext, ConnectionEvent, Frame, SocketCommand } from '../machines/connection.types.js';
+import type { ConnectionConfig, ConnectionContext, ConnectionEvent, ErrorCode, Frame, SocketCommand } from '../machines/connection.types.js';
 import { computeRetryDelay } from './backoff.js';
 import { describeThrown } from './errors.js';
 import { encodeJsonFrame } from './frames.js';
@@ -32,6 +32,8 @@ export interface ConnectionEffects {
   random: () => number;
   /** Schedules a coalesced `view.render`. */
   scheduleRender: () => void;
+  /** Records a throw from a user callback the connection carried on after (`status.lastCallbackError`). */
+  reportCallbackFailure: (code: ErrorCode, message: string) => void;
 }
 
 const registry = new WeakMap<ConnectionConfig, ConnectionEffects>();
@@ -175,12 +177,14 @@ export const liveMachine = connectionMachine.provide({
       }));
     }),
     planRetry: assign(({ context }) => {
-      const { now, random } = effectsOf(context.config);
+      const { now, random, reportCallbackFailure } = effectsOf(context.config);
       let share: number;
       try {
         share = random();
-      } catch {
-        share = Math.random(); // a random source that throws must not stop the reconnect
+      } catch (error) {
+        // a random source that throws must not stop the reconnect
+        share = Math.random();
+        reportCallbackFailure('ERR_POLICY_FAILED', `random threw: ${describeThrown(error)}; Math.random chose this wait`);
       }
       const nextDelayMs = computeRetryDelay(context.config.reconnect, context.attempt, share, context.lastError?.closeCode);
       return { nextDelayMs, nextRetryAt: now() + nextDelayMs };

@@ -29,7 +29,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
     "The greeting option, or the protocol's greeting or resync, threw: the attempt fails (errored, then backoff) and the outbox stays queued.",
   ERR_LISTENER_FAILED: 'A status listener threw: the other listeners still ran; kept in lastCallbackError and counted in callbackErrors.',
   ERR_POLICY_FAILED:
-    'reconnect.shouldReconnect threw: the default close policy decided instead; kept in lastCallbackError and counted in callbackErrors.',
+    'reconnect.shouldReconnect (or the random option) threw: the default close policy (or Math.random) decided instead; kept in lastCallbackError and counted in callbackErrors.',
 };
 
 export class StatesocketError extends Error {

@@ -80,7 +80,7 @@ export interface ConnectionStatus {
   /**
    * The last throw from a callback you supplied that the connection survived: `ERR_RENDER_FAILED`
    * (view.render, model.getData or the render scheduler), `ERR_LISTENER_FAILED` (a status listener),
-   * `ERR_POLICY_FAILED` (reconnect.shouldReconnect; the default policy decided). Counted in `counters.callbackErrors`.
+   * `ERR_POLICY_FAILED` (reconnect.shouldReconnect or random; the default decided). Counted in `counters.callbackErrors`.
    */
   lastCallbackError: RejectedInfo | null;
   outboxSize: number;

@@ -153,6 +153,24 @@ describe('a close policy that throws', () => {
   });
 });
 
+describe('a random source that throws', () => {
+  it('does not stop the reconnect: Math.random picks the wait, and the status says so', () => {
+    const t = createTestConnection({ random: boom('random'), reconnect: { initialDelayMs: 100, maxDelayMs: 100 } });
+    t.open();
+    t.socket.drop();
+    const status = t.connection.getStatus();
+    expect(status).toMatchObject({
+      state: 'errored',
+      lastCallbackError: { code: 'ERR_POLICY_FAILED', message: 'random threw: random broke; Math.random chose this wait' },
+    });
+    expect(status.nextDelayMs).toBeGreaterThanOrEqual(0);
+    expect(status.nextDelayMs).toBeLessThanOrEqual(100);
+    t.advance(100);
+    expect(t.connection.getStatus().state).toBe('connecting');
+    t.connection.stop();
+  });
+});
+
 describe('a status listener that throws', () => {
   it('does not keep the other listeners from the status, and is recorded once per change', () => {
     const t = createTestConnection();
