@@ -58,7 +58,7 @@ export function createRowsView(options: { keepTimes?: boolean } = {}): RowsView 
 
 /**
  * A store that counts what it applied: the hook the bench needs to know when
- * the last message landed. Keeps the sync protocol's `position`/`forgetPosition`.
+ * the last message landed.
  */
 export interface CountingStore extends Store {
   onApplied: (() => void) | null;
@@ -78,7 +78,6 @@ export function createCountingStore(): CountingStore {
     },
     getData: () => store.getData(),
     position: () => store.position(),
-    forgetPosition: () => store.forgetPosition(),
     get lastMessage() {
       return store.lastMessage;
     },

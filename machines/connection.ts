@@ -83,7 +83,10 @@ export const connectionMachine = setup({
     updateModel: () => {},
     /** Schedules a coalesced `view.render(model.getData(), status)`. */
     renderView: () => {},
-    /** Writes the greeting frames of the connection (supplied by src/). */
+    /**
+     * Writes the greeting frames of the connection (supplied by src/). When the greeting throws it
+     * sets `greetingFailed` and raises `socket.errored` (`ERR_GREETING_FAILED`): the attempt fails.
+     */
     sendGreeting: () => {},
     /** Sets `nextDelayMs`/`nextRetryAt` from the backoff policy (supplied by src/backoff.ts). */
     planRetry: assign({}),
@@ -97,7 +100,7 @@ export const connectionMachine = setup({
     }),
     recordOpen: assign(({ context, event }) =>
       event.type === 'socket.opened'
-        ? { url: event.url, lastInboundAt: event.at, nextDelayMs: null, nextRetryAt: null, pingSentAt: null }
+        ? { url: event.url, lastInboundAt: event.at, nextDelayMs: null, nextRetryAt: null, pingSentAt: null, greetingFailed: false }
         : context,
     ),
     /** Records the error a socket event stands for (close or error). */
@@ -172,6 +175,14 @@ export const connectionMachine = setup({
     countRender: assign(({ context }) => ({
       counters: { ...context.counters, renders: context.counters.renders + 1 },
     })),
+    recordCallbackFailure: assign(({ context, event }) =>
+      event.type === 'callback.failed'
+        ? {
+            lastCallbackError: { code: event.code, message: event.message },
+            counters: { ...context.counters, callbackErrors: context.counters.callbackErrors + 1 },
+          }
+        : context,
+    ),
     enqueue: assign(({ context, event }) =>
       event.type === 'client.send' ? withEntry(context, event.frame, event.ackId, false) : context,
     ),
@@ -196,7 +207,8 @@ export const connectionMachine = setup({
     }),
     /** Writes every outbox entry in order; entries waiting for an ack stay, marked sent. */
     flushOutbox: enqueueActions(({ context, enqueue }) => {
-      if (context.outbox.length === 0) return;
+      // after a greeting that threw, the socket is failing: nothing queued may go out on it, or be lost with it
+      if (context.outbox.length === 0 || context.greetingFailed) return;
       const frames = context.outbox.map((entry) => entry.frame);
       enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
       enqueue.assign(({ context: latest }) => ({
@@ -261,6 +273,8 @@ export const connectionMachine = setup({
     lastError: null,
     lastClose: null,
     lastRejected: null,
+    lastCallbackError: null,
+    greetingFailed: false,
     closeRequest: null,
     outbox: [],
     nextEntryId: 1,
@@ -268,13 +282,14 @@ export const connectionMachine = setup({
     pageHidden: input.pageHidden ?? false,
     lastInboundAt: 0,
     pingSentAt: null,
-    counters: { received: 0, rejected: 0, sent: 0, renders: 0, reconnects: 0, dropped: 0 },
+    counters: { received: 0, rejected: 0, sent: 0, renders: 0, reconnects: 0, dropped: 0, callbackErrors: 0 },
   }),
   initial: 'idle',
   on: {
     'client.send': { actions: 'enqueue' },
     'ack.received': [{ guard: 'isStale' }, { actions: 'settleAck' }],
     'view.rendered': { actions: 'countRender' },
+    'callback.failed': { actions: 'recordCallbackFailure' },
     'network.offline': { actions: 'setOffline' },
     'network.online': { actions: 'setOnline' },
     'page.hidden': { actions: 'setPageHidden' },

@@ -26,7 +26,11 @@ export type ErrorCode =
   | 'ERR_MODEL_REJECTED'
   | 'ERR_SERVER_REJECTED'
   | 'ERR_OUTBOX_FULL'
-  | 'ERR_STOPPED';
+  | 'ERR_STOPPED'
+  | 'ERR_RENDER_FAILED'
+  | 'ERR_GREETING_FAILED'
+  | 'ERR_LISTENER_FAILED'
+  | 'ERR_POLICY_FAILED';
 
 /** What went wrong last; `closeCode` is set when a close frame (or its absence, 1006) caused it. */
 export interface ErrorInfo {
@@ -96,6 +100,8 @@ export interface Counters {
   reconnects: number;
   /** Outbox entries dropped by the overflow policy. */
   dropped: number;
+  /** Throws from callbacks you supplied that the connection survived (view, getData, listeners, shouldReconnect). */
+  callbackErrors: number;
 }
 
 export interface RejectedInfo {
@@ -117,6 +123,10 @@ export interface ConnectionContext {
   lastError: ErrorInfo | null;
   lastClose: CloseInfo | null;
   lastRejected: RejectedInfo | null;
+  /** The last throw from a callback you supplied that the connection survived (`ERR_RENDER_FAILED`, ...). */
+  lastCallbackError: RejectedInfo | null;
+  /** The greeting of the socket being opened threw: its outbox stays queued (set on open, cleared by the next). */
+  greetingFailed: boolean;
   /** The close we asked for with `client.disconnect`, sent on the socket while closing. */
   closeRequest: { code: number; reason: string } | null;
   outbox: OutboxEntry[];
@@ -169,7 +179,9 @@ export type ConnectionEvent =
   | { type: 'page.visible' }
   | { type: 'page.suspended' }
   | { type: 'page.resumed' }
-  | { type: 'view.rendered' };
+  | { type: 'view.rendered' }
+  /** A callback you supplied threw and the connection carried on (it is recorded and counted). */
+  | { type: 'callback.failed'; code: ErrorCode; message: string };
 
 export type SocketEvent = Extract<ConnectionEvent, { socketId: number }>;
 

@@ -41,7 +41,7 @@ export interface CloseEventInfo {
  * | 1002 | protocol error: our frames are wrong, resending them fails the same way |
  * | 1003 | unsupported data: same |
  * | 1007 | invalid payload (bad UTF-8 / bad data): same |
- * | 1008 | policy violation (also what servers send to slow consumers and abusers) |
+ * | 1008 | policy violation (other servers send it to abusers; the statesocket server sends 1013 for load instead) |
  * | 1009 | message too big: the server refused our frame; resending it loops |
  * | 1010 | the server lacks an extension we insisted on |
  * | 3000 | unauthorized (IANA-registered) |
@@ -58,8 +58,8 @@ const FATAL = new Set([1002, 1003, 1007, 1008, 1009, 1010, 3000, 3003]);
  * | 1000, 1001 | from the server, these mean a deploy or a proxy recycling connections, not "go away forever" |
  * | 1005 | close frame without a code: nothing says the server wants us gone |
  * | 1006 | abnormal closure (no close frame): the network or the process died |
- * | 1011 | internal error on the server: transient by nature |
- * | 1012, 1013 | service restart / try again later: retried, after at least `serviceRestartDelayMs` |
+ * | 1011 | internal error on the server (statesocket's: a failed data-file write): transient by nature |
+ * | 1012, 1013 | service restart / try again later (statesocket's 1013: slow consumer, connection caps, hello deadline): retried, after at least `serviceRestartDelayMs` |
  * | 1014 | bad gateway: an upstream was unreachable |
  * | 1015 | TLS handshake failure (reported locally): may be a transient middlebox issue |
  * | anything else | unknown or future codes are treated as transient |

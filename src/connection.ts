@@ -5,15 +5,15 @@
  */
 import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import type { connectionMachine } from '../machines/connection.js';
-import type { ConnectionContext, OutboxEntry, StateName } from '../machines/connection.types.js';
-import { isSendableCloseCode } from './close-codes.js';
+import type { ConnectionContext, ErrorCode, OutboxEntry, StateName } from '../machines/connection.types.js';
+import { isSendableCloseCode, shouldReconnect as defaultShouldReconnect } from './close-codes.js';
 import { liveMachine, registerEffects, type ConnectionEffects } from './effects.js';
-import { StatesocketError } from './errors.js';
+import { StatesocketError, describeThrown } from './errors.js';
 import { exceedsBytes, frameBytes, utf8Length } from './frames.js';
 import type { ConnectionOptions } from './options.js';
 import { resolveOptions } from './options.js';
 import { environmentState, watchEnvironment } from './environment.js';
-import type { Protocol } from './protocol.js';
+import { protocolForConnection, type Protocol } from './protocol.js';
 import { createStore } from './store.js';
 import type { Clock, ConnectionStatus, HistoryEntry, Model, WebSocketConstructor } from './types.js';
 
@@ -99,6 +99,7 @@ function statusOf(snapshot: ConnectionSnapshot, state: StateName = stateNameOf(s
     lastError: context.lastError,
     lastClose: context.lastClose,
     lastRejected: context.lastRejected,
+    lastCallbackError: context.lastCallbackError,
     outboxSize: context.outbox.length,
     counters: context.counters,
   };
@@ -117,19 +118,23 @@ function sameStatus(a: ConnectionStatus, b: ConnectionStatus): boolean {
     a.lastError === b.lastError &&
     a.lastClose === b.lastClose &&
     a.lastRejected === b.lastRejected &&
+    a.lastCallbackError === b.lastCallbackError &&
     a.outboxSize === b.outboxSize &&
     a.counters === b.counters
   );
 }
 
-function onlyRendersChanged(a: ConnectionStatus['counters'], b: ConnectionStatus['counters']): boolean {
+/** Only the render and callback-failure bookkeeping differs: nothing a view shows has changed. */
+function onlyBookkeepingChanged(a: ConnectionStatus, b: ConnectionStatus): boolean {
+  const x = a.counters;
+  const y = b.counters;
   return (
-    a.received === b.received &&
-    a.rejected === b.rejected &&
-    a.sent === b.sent &&
-    a.reconnects === b.reconnects &&
-    a.dropped === b.dropped &&
-    a.renders !== b.renders
+    sameStatus(b, { ...a, counters: y, lastCallbackError: b.lastCallbackError }) &&
+    x.received === y.received &&
+    x.rejected === y.rejected &&
+    x.sent === y.sent &&
+    x.reconnects === y.reconnects &&
+    x.dropped === y.dropped
   );
 }
 
@@ -140,7 +145,9 @@ function onlyRendersChanged(a: ConnectionStatus['counters'], b: ConnectionStatus
 export function createConnectionFactory(platformWebSocket: () => WebSocketConstructor | undefined) {
   return function createConnection<T = unknown>(options: ConnectionOptions<T>): Connection<T> {
     const resolved = resolveOptions(options, platformWebSocket());
-    const { protocol, now, random, schedule, view } = resolved;
+    const { now, random, schedule, view } = resolved;
+    // This connection's own protocol state (the sync protocol's position): a protocol object may serve many connections.
+    const protocol = protocolForConnection(resolved.protocol);
     const model = resolved.model ?? (createStore() as unknown as Model<T>);
 
     let stopped = false;
@@ -166,10 +173,18 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       model: model as Model<unknown>,
       protocol: protocol as Protocol<unknown>,
       greeting: resolved.greeting as ConnectionEffects['greeting'],
-      shouldReconnect: resolved.shouldReconnect,
+      shouldReconnect: (close) => {
+        try {
+          return Boolean(resolved.shouldReconnect(close));
+        } catch (error) {
+          reportCallbackFailure('ERR_POLICY_FAILED', `reconnect.shouldReconnect threw: ${describeThrown(error)}; the default close policy decided`);
+          return defaultShouldReconnect(close);
+        }
+      },
       now,
       random,
       scheduleRender: () => scheduleRender(),
+      reportCallbackFailure: (code, message) => reportCallbackFailure(code, message),
     });
 
     const history: HistoryEntry[] = [];
@@ -243,11 +258,23 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       recordHistory(snapshot, state, eventType);
       const next = statusOf(snapshot, state);
       if (sameStatus(next, status)) return;
-      // Any change a view could show gets a (coalesced) render; a render only bumps its own counter.
-      const countersOnly = sameStatus(next, { ...status, counters: next.counters });
-      if (!countersOnly || !onlyRendersChanged(status.counters, next.counters)) scheduleRender();
+      // Any change a view could show gets a (coalesced) render. A render, or a view that threw, only
+      // bumps its own bookkeeping: rendering for that would make a throwing view retry every frame.
+      if (!onlyBookkeepingChanged(status, next)) scheduleRender();
       status = next;
-      for (const listener of [...listeners]) listener(status);
+      let failure: { error: unknown } | null = null;
+      for (const listener of [...listeners]) {
+        try {
+          listener(status);
+        } catch (error) {
+          // one listener's throw must not keep the others from the status, nor escape
+          failure ??= { error };
+        }
+      }
+      // Reported once per status change; not for the status that reports it (a listener that always throws would loop).
+      if (failure !== null && eventType !== 'callback.failed') {
+        reportCallbackFailure('ERR_LISTENER_FAILED', `a status listener threw: ${describeThrown(failure.error)}`);
+      }
     };
     actor.subscribe({
       next: (snapshot) => update(snapshot, causes.shift() ?? 'xstate.unknown'),
@@ -259,14 +286,32 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       },
     });
 
+    /** Records a throw from a user callback the connection carried on after (status.lastCallbackError). */
+    function reportCallbackFailure(code: ErrorCode, message: string): void {
+      if (stopped || actor.getSnapshot().status !== 'active') return;
+      deliver({ type: 'callback.failed', code, message });
+    }
+
     function scheduleRender(): void {
       if (view === undefined || cancelRender !== null || stopped) return;
-      cancelRender = schedule(() => {
+      const flush = () => {
         cancelRender = null;
         if (stopped) return;
-        view.render(model.getData(), status);
+        try {
+          view.render(model.getData(), status);
+        } catch (error) {
+          // counted, kept in the status; the next change renders again
+          reportCallbackFailure('ERR_RENDER_FAILED', `view.render or model.getData threw: ${describeThrown(error)}`);
+          return;
+        }
         deliver({ type: 'view.rendered' });
-      });
+      };
+      try {
+        cancelRender = schedule(flush);
+      } catch (error) {
+        cancelRender = null;
+        reportCallbackFailure('ERR_RENDER_FAILED', `the render scheduler threw: ${describeThrown(error)}`);
+      }
     }
 
     function assertUsable(): void {

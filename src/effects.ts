@@ -11,8 +11,9 @@
  */
 import { assign, enqueueActions } from 'xstate';
 import { connectionMachine } from '../machines/connection.js';
-import type { ConnectionConfig, ConnectionContext, ConnectionEvent, Frame, SocketCommand } from '../machines/connection.types.js';
+import type { ConnectionConfig, ConnectionContext, ConnectionEvent, ErrorCode, Frame, SocketCommand } from '../machines/connection.types.js';
 import { computeRetryDelay } from './backoff.js';
+import { describeThrown } from './errors.js';
 import { encodeJsonFrame } from './frames.js';
 import type { CloseEventInfo } from './close-codes.js';
 import type { GreetingResult } from './options.js';
@@ -31,6 +32,8 @@ export interface ConnectionEffects {
   random: () => number;
   /** Schedules a coalesced `view.render`. */
   scheduleRender: () => void;
+  /** Records a throw from a user callback the connection carried on after (`status.lastCallbackError`). */
+  reportCallbackFailure: (code: ErrorCode, message: string) => void;
 }
 
 const registry = new WeakMap<ConnectionConfig, ConnectionEffects>();
@@ -59,8 +62,9 @@ function greetingFrames(result: GreetingResult): Frame[] {
 }
 
 /**
- * Calls `model.update` for each message of the read; a throw comes back as
- * `message.rejected`.
+ * Calls `model.update` for each message of the read, then `protocol.applied`
+ * (the protocol's position moves only past what the model accepted); a throw
+ * comes back as `message.rejected`.
  *
  * The protocol classified the read's messages assuming each would apply (a
  * patch is checked against the one before it). Once the model refuses one,
@@ -79,14 +83,16 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
       } catch (error) {
         refused = true;
         send(modelRejection(error, context, now));
+        continue;
       }
+      if (protocol.applied !== undefined) noteApplied(protocol, message, context, now, send);
       continue;
     }
     let inbound: ReturnType<Protocol<unknown>['decode']>;
     try {
       inbound = protocol.decode(message, model, []);
     } catch (error) {
-      inbound = { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: error instanceof Error ? error.message : String(error) };
+      inbound = { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: describeThrown(error) };
     }
     const events = Array.isArray(inbound) ? inbound : [inbound];
     const other = events.filter((e) => e.type !== 'message.received');
@@ -95,12 +101,36 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
       return;
     }
     for (const e of events) {
+      const data = (e as { message: unknown }).message;
       try {
-        model.update((e as { message: unknown }).message);
+        model.update(data);
       } catch (error) {
         send(modelRejection(error, context, now));
+        continue;
       }
+      if (protocol.applied !== undefined) noteApplied(protocol, data, context, now, send);
     }
+  }
+}
+
+/** Tells the protocol the model accepted `message`; a throw rejects it (the position stays). */
+function noteApplied(
+  protocol: Protocol<unknown>,
+  message: unknown,
+  context: ConnectionContext,
+  now: () => number,
+  send: (event: ConnectionEvent) => void,
+): void {
+  try {
+    protocol.applied!(message);
+  } catch (error) {
+    send({
+      type: 'message.rejected',
+      code: 'ERR_UNKNOWN_MESSAGE',
+      message: `protocol.applied threw: ${describeThrown(error)}`,
+      socketId: context.socketId,
+      at: now(),
+    });
   }
 }
 
@@ -108,7 +138,7 @@ function modelRejection(error: unknown, context: ConnectionContext, now: () => n
   return {
     type: 'message.rejected',
     code: 'ERR_MODEL_REJECTED',
-    message: error instanceof Error ? error.message : String(error),
+    message: describeThrown(error),
     socketId: context.socketId,
     at: now(),
   };
@@ -123,9 +153,23 @@ export const liveMachine = connectionMachine.provide({
     updateModel: ({ context, event, self }) => updateModel(effectsOf(context.config), context, event, (e) => self.send(e)),
     renderView: ({ context }) => effectsOf(context.config).scheduleRender(),
     sendGreeting: enqueueActions(({ context, event, enqueue }) => {
-      const { protocol, model, greeting } = effectsOf(context.config);
-      if (event.type === 'resync.needed') protocol.resync?.(model);
-      const frames = [...(protocol.greeting?.(context, model) ?? []), ...greetingFrames(greeting?.(context, model))];
+      const { protocol, model, greeting, now } = effectsOf(context.config);
+      let frames: Frame[];
+      try {
+        if (event.type === 'resync.needed') protocol.resync?.(model);
+        frames = [...(protocol.greeting?.(context, model) ?? []), ...greetingFrames(greeting?.(context, model))];
+      } catch (error) {
+        // A greeting that throws fails the attempt (errored, then backoff), as a refused handshake would.
+        enqueue.assign({ greetingFailed: true });
+        enqueue.raise({
+          type: 'socket.errored',
+          code: 'ERR_GREETING_FAILED',
+          message: `the greeting threw: ${describeThrown(error)}`,
+          socketId: context.socketId,
+          at: now(),
+        });
+        return;
+      }
       if (frames.length === 0) return;
       enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
       enqueue.assign(({ context: latest }) => ({
@@ -133,8 +177,16 @@ export const liveMachine = connectionMachine.provide({
       }));
     }),
     planRetry: assign(({ context }) => {
-      const { now, random } = effectsOf(context.config);
-      const nextDelayMs = computeRetryDelay(context.config.reconnect, context.attempt, random(), context.lastError?.closeCode);
+      const { now, random, reportCallbackFailure } = effectsOf(context.config);
+      let share: number;
+      try {
+        share = random();
+      } catch (error) {
+        // a random source that throws must not stop the reconnect
+        share = Math.random();
+        reportCallbackFailure('ERR_POLICY_FAILED', `random threw: ${describeThrown(error)}; Math.random chose this wait`);
+      }
+      const nextDelayMs = computeRetryDelay(context.config.reconnect, context.attempt, share, context.lastError?.closeCode);
       return { nextDelayMs, nextRetryAt: now() + nextDelayMs };
     }),
     recordPing: assign({ pingSentAt: ({ context }) => effectsOf(context.config).now() }),

@@ -10,19 +10,26 @@ export type { ErrorCode };
 export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   ERR_CONNECT_TIMEOUT: 'The handshake did not complete within connectTimeoutMs; the attempt was abandoned.',
   ERR_SOCKET: 'The socket reported an error (refused connection, bad handshake, protocol violation).',
-  ERR_ABNORMAL_CLOSE: 'The connection closed with a code the close policy reconnects after (1006, 1011, 1012, ...).',
+  ERR_ABNORMAL_CLOSE: 'The connection closed with a code the close policy reconnects after (1006, 1011, 1012, 1013, ...); closeCode and the reason are kept.',
   ERR_FATAL_CLOSE: 'The server closed with a code the close policy does not retry (1008, 4401, ...); the code is kept.',
   ERR_HEARTBEAT_TIMEOUT: 'No inbound frame arrived within heartbeat.timeoutMs after a ping: the link is half-open.',
   ERR_URL: 'The url provider threw or rejected, or returned something that is not a ws:// or wss:// URL.',
   ERR_OFFLINE: 'The environment reported that the network is offline; the machine waits for network.online.',
   ERR_RETRIES_EXHAUSTED: 'reconnect.maxAttempts reconnects failed in a row; the machine stopped in closed.',
   ERR_MALFORMED_FRAME: 'An inbound frame could not be parsed; it was rejected and counted.',
-  ERR_UNKNOWN_MESSAGE: 'An inbound message is not one the protocol knows; it was rejected and counted.',
+  ERR_UNKNOWN_MESSAGE: 'An inbound message is not one the protocol knows (its decode or applied threw); it was rejected and counted.',
   ERR_PAYLOAD_TOO_LARGE: 'A frame exceeds maxMessageBytes: send() throws, an inbound one is rejected and counted.',
   ERR_MODEL_REJECTED: 'model.update threw on a message; it was rejected and counted.',
   ERR_SERVER_REJECTED: 'The server answered a frame we sent with an error frame (an op it refused is settled, not re-sent).',
   ERR_OUTBOX_FULL: 'send() found the outbox at outbox.limit under the reject policy; nothing queued was lost.',
   ERR_STOPPED: 'The connection was stopped with stop(); it cannot be used again.',
+  ERR_RENDER_FAILED:
+    'view.render, model.getData or the render scheduler threw: kept in lastCallbackError and counted in callbackErrors; the next change renders again.',
+  ERR_GREETING_FAILED:
+    "The greeting option, or the protocol's greeting or resync, threw: the attempt fails (errored, then backoff) and the outbox stays queued.",
+  ERR_LISTENER_FAILED: 'A status listener threw: the other listeners still ran; kept in lastCallbackError and counted in callbackErrors.',
+  ERR_POLICY_FAILED:
+    'reconnect.shouldReconnect (or the random option) threw: the default close policy (or Math.random) decided instead; kept in lastCallbackError and counted in callbackErrors.',
 };
 
 export class StatesocketError extends Error {
@@ -38,4 +45,16 @@ export class StatesocketError extends Error {
 /** True when `error` is a StatesocketError, optionally with the given code. */
 export function isStatesocketError(error: unknown, code?: ErrorCode): error is StatesocketError {
   return error instanceof StatesocketError && (code === undefined || error.code === code);
+}
+
+/**
+ * A thrown value as text, for a status message. Never throws itself: user code
+ * may throw anything, even an object whose conversion to a string throws.
+ */
+export function describeThrown(error: unknown): string {
+  try {
+    return error instanceof Error ? String(error.message) : String(error);
+  } catch {
+    return `a thrown ${typeof error} that cannot be shown`;
+  }
 }

@@ -12,6 +12,7 @@ import { platformEnvironment } from './environment.js';
 import type { Protocol } from './protocol.js';
 import { rawProtocol } from './protocol.js';
 import { frameScheduler } from './scheduler.js';
+import { MAX_TIMER_MS } from './timers.js';
 import type { UrlProvider } from './socket.js';
 import { urlProblem } from './socket.js';
 import type { Clock, Frame, Model, RenderScheduler, View, WebSocketConstructor } from './types.js';
@@ -274,7 +275,12 @@ export function describeValue(value: unknown): string {
   }
 }
 
-function number(name: string, value: unknown, fallback: number, check: { min?: number; integer?: boolean; infinite?: boolean }): number {
+function number(
+  name: string,
+  value: unknown,
+  fallback: number,
+  check: { min?: number; max?: number; integer?: boolean; infinite?: boolean },
+): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || Number.isNaN(value)) {
     throw new TypeError(`statesocket: option \`${name}\` must be a number; received ${describeValue(value)}`);
@@ -285,11 +291,18 @@ function number(name: string, value: unknown, fallback: number, check: { min?: n
   if (check.min !== undefined && value < check.min) {
     throw new RangeError(`statesocket: option \`${name}\` must be at least ${check.min}; received ${value}`);
   }
+  if (check.max !== undefined && value > check.max) {
+    const timer = check.max === MAX_TIMER_MS ? ' (2³¹−1 ms, the longest a timer can wait)' : '';
+    throw new RangeError(`statesocket: option \`${name}\` must be at most ${check.max}${timer}; received ${value}`);
+  }
   if (check.integer && Number.isFinite(value) && !Number.isInteger(value)) {
     throw new RangeError(`statesocket: option \`${name}\` must be a whole number; received ${value}`);
   }
   return value;
 }
+
+/** The bounds of an option that becomes a timer delay. */
+const TIMER = { min: 0, max: MAX_TIMER_MS } as const;
 
 function fn<F>(name: string, value: unknown, fallback: F): F {
   if (value === undefined) return fallback;
@@ -380,12 +393,12 @@ export function resolveOptions<T>(
     }
     reconnect = {
       enabled: true,
-      initialDelayMs: number('reconnect.initialDelayMs', r.initialDelayMs, d.initialDelayMs, { min: 0 }),
-      maxDelayMs: number('reconnect.maxDelayMs', r.maxDelayMs, d.maxDelayMs, { min: 0 }),
+      initialDelayMs: number('reconnect.initialDelayMs', r.initialDelayMs, d.initialDelayMs, TIMER),
+      maxDelayMs: number('reconnect.maxDelayMs', r.maxDelayMs, d.maxDelayMs, TIMER),
       factor: number('reconnect.factor', r.factor, d.factor, { min: 1 }),
       maxAttempts: number('reconnect.maxAttempts', r.maxAttempts, d.maxAttempts, { min: 0, integer: true, infinite: true }),
-      stableAfterMs: number('reconnect.stableAfterMs', r.stableAfterMs, d.stableAfterMs, { min: 0 }),
-      serviceRestartDelayMs: number('reconnect.serviceRestartDelayMs', r.serviceRestartDelayMs, d.serviceRestartDelayMs, { min: 0 }),
+      stableAfterMs: number('reconnect.stableAfterMs', r.stableAfterMs, d.stableAfterMs, TIMER),
+      serviceRestartDelayMs: number('reconnect.serviceRestartDelayMs', r.serviceRestartDelayMs, d.serviceRestartDelayMs, TIMER),
     };
     if (reconnect.maxDelayMs < reconnect.initialDelayMs) {
       throw new RangeError(
@@ -408,8 +421,8 @@ export function resolveOptions<T>(
     }
     const message = h.message ?? protocol.ping ?? DEFAULT_OPTIONS.heartbeatMessage;
     heartbeat = {
-      intervalMs: number('heartbeat.intervalMs', h.intervalMs, 0, { min: 1 }),
-      timeoutMs: number('heartbeat.timeoutMs', h.timeoutMs, 0, { min: 1 }),
+      intervalMs: number('heartbeat.intervalMs', h.intervalMs, 0, { ...TIMER, min: 1 }),
+      timeoutMs: number('heartbeat.timeoutMs', h.timeoutMs, 0, { ...TIMER, min: 1 }),
       message: encodeJsonFrame(message),
     };
   }
@@ -439,8 +452,8 @@ export function resolveOptions<T>(
   }
 
   const config: ConnectionConfig = {
-    connectTimeoutMs: number('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_OPTIONS.connectTimeoutMs, { min: 1 }),
-    closeTimeoutMs: number('closeTimeoutMs', options.closeTimeoutMs, DEFAULT_OPTIONS.closeTimeoutMs, { min: 0 }),
+    connectTimeoutMs: number('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_OPTIONS.connectTimeoutMs, { ...TIMER, min: 1 }),
+    closeTimeoutMs: number('closeTimeoutMs', options.closeTimeoutMs, DEFAULT_OPTIONS.closeTimeoutMs, TIMER),
     reconnect,
     heartbeat,
     outbox: {

@@ -1,7 +1,12 @@
 /**
  * The protocol layer: turns parsed inbound messages into machine events and
  * outgoing messages into frames. `rawProtocol` passes everything through; the
- * sync protocol (`sync-protocol.ts`) plugs in the same way.
+ * sync protocol (`sync/client-protocol.ts`) plugs in the same way.
+ *
+ * A protocol that keeps state per connection (the sync protocol's position in
+ * the change stream) implements `forConnection()`: every connection calls it
+ * once and uses the protocol it returns, so one protocol object can be given to
+ * many connections. The Model is never asked for the protocol's state.
  */
 import type { ConnectionContext, ErrorCode } from '../machines/connection.types.js';
 import { encodeJsonFrame } from './frames.js';
@@ -31,9 +36,24 @@ export interface Protocol<TData = unknown> {
    * Frames are applied a socket read at a time: `pending` holds the messages
    * classified `message.received` earlier in the same read, oldest first, which
    * the model has not seen yet. A protocol that checks order reads its position
-   * from the last of them when there are any.
+   * from the last of them when there are any, else from what `applied` last saw.
    */
   decode(message: unknown, model: Model<TData>, pending: readonly unknown[]): InboundEvent | InboundEvent[];
+  /**
+   * Called with each message `decode` classified as data, right after
+   * `model.update` accepted it. A protocol that tracks a position advances it
+   * here, so a message the model refused never moves it. Throwing rejects the
+   * message with `ERR_UNKNOWN_MESSAGE` (the model has applied it; the position
+   * stays where it was).
+   */
+  applied?(message: unknown): void;
+  /**
+   * The protocol one connection uses: called once by every connection given
+   * this protocol, when it is created. A protocol with per-connection state
+   * returns a fresh object holding it; without this method the protocol is
+   * shared as it is (it must then keep no state of its own).
+   */
+  forConnection?(): Protocol<TData>;
   /**
    * Called when the chart handles `resync.needed`, just before the greeting is
    * sent again: forget whatever the greeting would resume from. The messages
@@ -46,6 +66,27 @@ export interface Protocol<TData = unknown> {
   greeting?(context: ConnectionContext, model: Model<TData>): Frame[];
   /** The heartbeat ping this protocol understands, when the heartbeat option gives none. */
   readonly ping?: Frame;
+}
+
+/**
+ * The protocol one connection uses: what `protocol.forConnection()` returns,
+ * or the protocol itself when it has no per-connection state.
+ * @throws TypeError when `forConnection` throws or returns something without decode() and encode()
+ */
+export function protocolForConnection<TData>(protocol: Protocol<TData>): Protocol<TData> {
+  if (typeof protocol.forConnection !== 'function') return protocol;
+  let own: Protocol<TData>;
+  try {
+    own = protocol.forConnection();
+  } catch (error) {
+    throw new TypeError(`statesocket: option \`protocol\`: forConnection() threw: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
+  }
+  if (typeof own !== 'object' || own === null || typeof own.decode !== 'function' || typeof own.encode !== 'function') {
+    throw new TypeError('statesocket: option `protocol`: forConnection() must return a protocol with decode() and encode()');
+  }
+  return own;
 }
 
 /** Any server: every parsed message is data for the Model; nothing waits for an ack. */

@@ -2,6 +2,7 @@
  * Render schedulers: they coalesce many "please render" calls into one call
  * per frame. Injected through the `schedule` option.
  */
+import { MAX_TIMER_MS } from './timers.js';
 import type { Clock, RenderScheduler } from './types.js';
 
 /** A 60 Hz display frame, in milliseconds: what `frameScheduler()` uses in Node. */
@@ -18,12 +19,16 @@ export const FRAME_MS = 1000 / 60;
  * @param frameMs frame length in ms @default 1000 / 60
  * @param clock timer source @default globalThis
  * @param now the time the spacing is measured on @default `clock.now` when it has one, else `performance.now`
+ * @throws RangeError when `frameMs` is not a number from 0 to 2³¹−1 (a longer timer would fire at once)
  */
 export function timeoutScheduler(
   frameMs = FRAME_MS,
   clock: Pick<Clock, 'setTimeout' | 'clearTimeout'> & { now?: () => number } = globalThis as unknown as Clock,
   now: () => number = typeof clock.now === 'function' ? () => clock.now!() : () => performance.now(),
 ): RenderScheduler {
+  if (typeof frameMs !== 'number' || !(frameMs >= 0 && frameMs <= MAX_TIMER_MS)) {
+    throw new RangeError(`statesocket: timeoutScheduler frameMs must be a number from 0 to ${MAX_TIMER_MS}; received ${String(frameMs)}`);
+  }
   let lastFlushAt = -Infinity;
   return (flush) => {
     let id: unknown;

@@ -20,6 +20,7 @@
  */
 import { fromCallback } from 'xstate';
 import type { ErrorCode, SocketCommand, SocketEvent, SocketInput } from '../machines/connection.types.js';
+import { describeThrown } from './errors.js';
 import { exceedsBytes, frameBytes } from './frames.js';
 import type { InboundEvent, Protocol } from './protocol.js';
 import { redactUrl } from './redact.js';
@@ -48,10 +49,7 @@ const CLOSED = 3;
 
 type Emitted = SocketEvent extends infer E ? (E extends SocketEvent ? Omit<E, 'socketId' | 'at'> : never) : never;
 
-function describe(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
-}
+const describe = describeThrown;
 
 /** Checks that a resolved URL can be dialled; returns the problem, or null. */
 export function urlProblem(url: unknown): string | null {

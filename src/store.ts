@@ -3,8 +3,9 @@
  * `snapshot` and `patch` messages; any other message is kept as `lastMessage`.
  *
  * With the sync protocol, snapshots and patches carry the server's `epoch` and
- * `seq`: the store tracks that position, and the protocol layer reads it to
- * drop duplicates, detect gaps and ask to resume where it left off.
+ * `seq`. The protocol keeps its own position (it drops duplicates, detects gaps
+ * and resumes); the store remembers the last one it applied (`position()`, for
+ * whoever shows it) and, as a guard, refuses a patch that does not follow it.
  *
  * Every message is validated before anything changes, so a rejected message
  * (the store throws, the connection counts it as `ERR_MODEL_REJECTED`) leaves
@@ -37,10 +38,8 @@ export interface SyncPosition {
 }
 
 export interface Store extends Model<StoreData> {
-  /** The last applied `(epoch, seq)`, or null before a sequenced snapshot or after `forgetPosition()`. */
+  /** The last applied `(epoch, seq)`, or null before a sequenced snapshot. */
   position(): SyncPosition | null;
-  /** Drops the position (the data stays): the next greeting asks for a fresh snapshot. */
-  forgetPosition(): void;
   /** The latest message that was neither a snapshot nor a patch. */
   readonly lastMessage: unknown;
   /** Number of snapshot and patch messages applied. */
@@ -51,6 +50,14 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+/**
+ * A top-level `__proto__` key (JSON.parse makes it an own property) is refused, as the
+ * server refuses such ops: copied into another object with `Object.assign` or `obj[key] = v`,
+ * it would replace that object's prototype. Only the top level is checked: no deep walk
+ * per message on the client's hot path.
+ */
+const PROTO_KEY = (where: string) => `${where} must not have a "__proto__" key`;
+
 /** Checks a snapshot or patch; returns what is wrong, or null. */
 export function storeMessageProblem(message: Record<string, unknown>): string | null {
   if (message.seq !== undefined && !(Number.isInteger(message.seq) && (message.seq as number) >= 0)) {
@@ -58,9 +65,11 @@ export function storeMessageProblem(message: Record<string, unknown>): string | 
   }
   if (message.epoch !== undefined && typeof message.epoch !== 'string') return `${String(message.type)}.epoch must be a string`;
   if (message.type === 'snapshot') {
-    return isRecord(message.data) ? null : 'snapshot.data must be an object';
+    if (!isRecord(message.data)) return 'snapshot.data must be an object';
+    return Object.hasOwn(message.data, '__proto__') ? PROTO_KEY('snapshot.data') : null;
   }
   if (message.set !== undefined && !isRecord(message.set)) return 'patch.set must be an object';
+  if (message.set !== undefined && Object.hasOwn(message.set, '__proto__')) return PROTO_KEY('patch.set');
   if (message.delete !== undefined) {
     if (!Array.isArray(message.delete) || !message.delete.every((key) => typeof key === 'string')) {
       return 'patch.delete must be an array of strings';
@@ -107,9 +116,6 @@ export function createStore(initial: Record<string, Json> = {}): Store {
       view = null;
     },
     position: () => position,
-    forgetPosition() {
-      position = null;
-    },
     /** The document as a frozen object; the same object until the next change. */
     getData(): StoreData {
       view ??= Object.freeze(Object.fromEntries(entries));

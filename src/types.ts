@@ -77,6 +77,12 @@ export interface ConnectionStatus {
   lastError: ErrorInfo | null;
   lastClose: CloseInfo | null;
   lastRejected: RejectedInfo | null;
+  /**
+   * The last throw from a callback you supplied that the connection survived: `ERR_RENDER_FAILED`
+   * (view.render, model.getData or the render scheduler), `ERR_LISTENER_FAILED` (a status listener),
+   * `ERR_POLICY_FAILED` (reconnect.shouldReconnect or random; the default decided). Counted in `counters.callbackErrors`.
+   */
+  lastCallbackError: RejectedInfo | null;
   outboxSize: number;
   counters: Readonly<Counters>;
 }

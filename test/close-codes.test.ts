@@ -51,6 +51,28 @@ describe('close codes', () => {
     t.connection.stop();
   });
 
+  // What the reference server sends (issue 11): 1013 for load and timing (slow consumer, connection caps,
+  // hello deadline), 1011 when it could not complete (a failed data-file write). The status says which.
+  it.each([
+    [1013, 'slow consumer', 5000],
+    [1013, 'too many connections from this address', 5000],
+    [1013, 'no hello within the deadline', 5000],
+    [1011, 'could not write the data file', 0],
+  ])('reconnects after %i "%s", waiting at least %i ms, and keeps the reason in the status and history', (code, reason, atLeast) => {
+    const t = createTestConnection({ random: () => 0 });
+    t.open();
+    t.socket.serverClose(code, reason);
+    const status = t.connection.getStatus();
+    expect(status).toMatchObject({
+      state: 'errored',
+      lastClose: { code, reason, wasClean: true },
+      lastError: { code: 'ERR_ABNORMAL_CLOSE', closeCode: code, message: reason },
+      nextDelayMs: atLeast,
+    });
+    expect(t.connection.history.at(-1)).toMatchObject({ state: 'errored', error: { code: 'ERR_ABNORMAL_CLOSE', closeCode: code, message: reason } });
+    t.connection.stop();
+  });
+
   it('lets the policy be replaced', () => {
     const t = createTestConnection({ reconnect: { shouldReconnect: ({ code }) => code === 4401 } });
     t.open();

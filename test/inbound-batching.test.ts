@@ -130,15 +130,13 @@ describe('sync protocol, a read at a time', () => {
 
   it('classifies the rest of a read again when the model refuses a patch in it: a gap, not an out-of-order apply', () => {
     const store = createStore();
-    // a model with a rule of its own on top of the store (it keeps the store's position)
+    // a model with a rule of its own on top of the store
     const model = {
       update(message: unknown) {
         if ((message as { set?: { bad?: unknown } }).set?.bad !== undefined) throw new RangeError('no bad values here');
         store.update(message);
       },
       getData: () => store.getData(),
-      position: () => store.position(),
-      forgetPosition: () => store.forgetPosition(),
     };
     const t = createTestConnection({ protocol: createSyncProtocol(), model: model as never });
     t.open();
@@ -158,7 +156,6 @@ describe('sync protocol, a read at a time', () => {
     const hellos = () => t.socket.sentMessages().filter((message) => (message as { type: string }).type === 'hello');
     t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 1, data: {} }, patch(2, { a: 2 }), patch(4, { a: 'gap' }), patch(5, { a: 'after' }));
     expect(store.getData()).toEqual({ a: 2 });
-    expect(store.position()).toBeNull();
     expect(hellos().at(-1)).toEqual({ type: 'hello', v: 1 });
     t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 5, data: { a: 5 } }, patch(6, { b: 6 }));
     expect(store.getData()).toEqual({ a: 5, b: 6 });

@@ -1,7 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { computeRetryDelay } from '../src/backoff.js';
+import { createConnectionFactory } from '../src/connection.js';
 import { DEFAULT_OPTIONS, resolveOptions } from '../src/options.js';
 import type { ConnectionOptions } from '../src/options.js';
+import { timeoutScheduler } from '../src/scheduler.js';
 import { createFakeSockets } from '../src/testing/index.js';
+import { MAX_TIMER_MS } from '../src/timers.js';
 
 const { WebSocket } = createFakeSockets();
 const resolve = (options: Record<string, unknown>) =>
@@ -66,5 +71,96 @@ describe('options', () => {
       protocol: { name: 'p', decode: () => [], encode: () => ({ frame: '' }), ping: 'PING' },
     });
     expect(resolved.config.heartbeat).toEqual({ intervalMs: 1000, timeoutMs: 500, message: 'PING' });
+  });
+});
+
+describe('timer limits', () => {
+  const over = MAX_TIMER_MS + 1;
+
+  it('is 2³¹−1 ms, the longest delay setTimeout keeps', () => {
+    expect(MAX_TIMER_MS).toBe(2 ** 31 - 1);
+  });
+
+  /** Every option that becomes a timer, as the options object that sets it to `value`. */
+  const timerOptions: Array<[string, (value: number) => Record<string, unknown>]> = [
+    ['connectTimeoutMs', (value) => ({ connectTimeoutMs: value })],
+    ['closeTimeoutMs', (value) => ({ closeTimeoutMs: value })],
+    ['reconnect.initialDelayMs', (value) => ({ reconnect: { initialDelayMs: value, maxDelayMs: value } })],
+    ['reconnect.maxDelayMs', (value) => ({ reconnect: { maxDelayMs: value } })],
+    ['reconnect.stableAfterMs', (value) => ({ reconnect: { stableAfterMs: value } })],
+    ['reconnect.serviceRestartDelayMs', (value) => ({ reconnect: { serviceRestartDelayMs: value } })],
+    ['heartbeat.intervalMs', (value) => ({ heartbeat: { intervalMs: value, timeoutMs: 10 } })],
+    ['heartbeat.timeoutMs', (value) => ({ heartbeat: { intervalMs: 10, timeoutMs: value } })],
+  ];
+
+  it.each(timerOptions)('accepts %s up to 2³¹−1 ms', (_name, set) => {
+    expect(() => resolve(set(MAX_TIMER_MS))).not.toThrow();
+  });
+
+  it.each(timerOptions.flatMap(([name, set]) => [over, 3e9, 1e12].map((value) => [name, value, set] as const)))(
+    'refuses %s = %d with a RangeError naming it',
+    (name, value, set) => {
+      const escaped = name.replace('.', '\\.');
+      expect(() => resolve(set(value))).toThrow(RangeError);
+      expect(() => resolve(set(value))).toThrow(
+        new RegExp(`option \`${escaped}\` must be at most 2147483647 \\(2³¹−1 ms, the longest a timer can wait\\); received ${value}`),
+      );
+    },
+  );
+
+  it('refuses a render frame longer than a timer can wait', () => {
+    expect(() => timeoutScheduler(3e9)).toThrow(RangeError);
+    expect(() => timeoutScheduler(Number.NaN)).toThrow(/frameMs must be a number from 0 to 2147483647; received NaN/);
+    expect(() => timeoutScheduler(MAX_TIMER_MS)).not.toThrow();
+  });
+
+  it('never computes a backoff wait longer than a timer can wait, whatever the attempt, factor or random source', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          initialDelayMs: fc.integer({ min: 0, max: MAX_TIMER_MS }),
+          maxDelayMs: fc.constant(MAX_TIMER_MS),
+          factor: fc.oneof(fc.constant(1e308), fc.double({ min: 1, max: 1e308, noNaN: true })),
+          serviceRestartDelayMs: fc.integer({ min: 0, max: MAX_TIMER_MS }),
+        }),
+        fc.nat(5000),
+        fc.oneof(fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), fc.constantFrom(1, 2, -1, Number.NaN, Infinity, 1e308)),
+        fc.constantFrom(undefined, 1006, 1012, 1013),
+        (settings, attempt, random, closeCode) => {
+          const delay = computeRetryDelay(settings, attempt, random, closeCode);
+          expect(Number.isNaN(delay)).toBe(false);
+          expect(delay).toBeGreaterThanOrEqual(0);
+          expect(delay).toBeLessThanOrEqual(MAX_TIMER_MS);
+        },
+      ),
+    );
+  });
+
+  describe('on the real timers', () => {
+    afterEach(() => {
+      vi.restoreAllMocks();
+    });
+
+    it('arms the connect timeout with the delay asked for, not one a timer would cut to 1 ms', () => {
+      const delays: number[] = [];
+      const realSetTimeout = globalThis.setTimeout;
+      vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+        delays.push(ms ?? 0);
+        return realSetTimeout(() => {}, 0);
+      }) as typeof setTimeout);
+      const sockets = createFakeSockets();
+      const connection = createConnectionFactory(() => sockets.WebSocket)({
+        url: 'ws://localhost/',
+        connectTimeoutMs: MAX_TIMER_MS,
+        schedule: () => () => {},
+      });
+      try {
+        expect(connection.getStatus().state).toBe('connecting');
+        expect(delays).toContain(MAX_TIMER_MS);
+        expect(delays.every((ms) => ms <= MAX_TIMER_MS)).toBe(true);
+      } finally {
+        connection.stop();
+      }
+    });
   });
 });

@@ -169,6 +169,106 @@ describe('sync protocol', () => {
   });
 });
 
+/** A user's Model: only update() and getData(), no positions; it applies snapshot and patch messages. */
+function plainModel(refuse: (message: { type: string; set?: Record<string, unknown> }) => boolean = () => false) {
+  let data: Record<string, unknown> = {};
+  const seen: string[] = [];
+  const model = {
+    update(message: unknown) {
+      const m = message as { type: string; data?: Record<string, unknown>; set?: Record<string, unknown>; delete?: string[] };
+      if (refuse(m)) throw new RangeError('this model refuses it');
+      seen.push(m.type);
+      if (m.type === 'snapshot') data = { ...m.data };
+      else if (m.type === 'patch') {
+        data = { ...data };
+        for (const key of m.delete ?? []) delete data[key];
+        Object.assign(data, m.set);
+      }
+    },
+    getData: () => data,
+  };
+  return { model, seen };
+}
+
+const hellosOf = (socket: FakeWebSocket) =>
+  socket.sentMessages().filter((message) => (message as { type: string }).type === 'hello');
+
+describe('sync protocol with any Model', () => {
+  it('runs a plain { update, getData } Model through a drop and a replay', () => {
+    const server = createSyncServer();
+    server.change({ set: { a: 1 } });
+    const { model, seen } = plainModel();
+    const t = createTestConnection({ protocol: createSyncProtocol(), model });
+    link(t.socket, server);
+    expect(t.connection.getStatus().state).toBe('open');
+    server.change({ set: { b: 2 } });
+    t.socket.drop();
+    server.change({ delete: ['a'] });
+    server.change({ set: { c: 3 } });
+    t.connection.retry();
+    link(t.socket, server);
+    // resumed from the protocol's own position: a replay of seq 3 and 4, not a second snapshot
+    expect(hellosOf(t.socket)).toEqual([{ type: 'hello', v: 1, epoch: server.epoch, since: 2 }]);
+    expect(server.counters).toMatchObject({ replays: 1, snapshotsSent: 1 });
+    expect(seen).toEqual(['snapshot', 'patch', 'patch', 'patch']);
+    expect(model.getData()).toEqual(server.data());
+    expect(t.connection.getStatus()).toMatchObject({ state: 'open', lastError: { code: 'ERR_ABNORMAL_CLOSE' }, lastRejected: null });
+    t.connection.stop();
+  });
+
+  it('keeps a position per connection when one protocol object serves two', () => {
+    const server = createSyncServer();
+    const protocol = createSyncProtocol();
+    const first = createTestConnection({ protocol });
+    link(first.socket, server);
+    server.change({ set: { a: 1 } });
+    server.change({ set: { b: 2 } });
+    const second = createTestConnection({ protocol, model: plainModel().model });
+    link(second.socket, server);
+    // the second connection has applied nothing yet: it asks for a snapshot, not a resume from the first one's seq
+    expect(hellosOf(second.socket)).toEqual([{ type: 'hello', v: 1 }]);
+    first.socket.drop();
+    first.connection.retry();
+    link(first.socket, server);
+    expect(hellosOf(first.socket)).toEqual([{ type: 'hello', v: 1, epoch: server.epoch, since: 2 }]);
+    expect(second.connection.model.getData()).toEqual({ a: 1, b: 2 });
+    first.connection.stop();
+    second.connection.stop();
+  });
+
+  it('does not move the position past a message the Model refused', () => {
+    const { model } = plainModel((m) => m.set?.bad !== undefined);
+    const t = createTestConnection({ protocol: createSyncProtocol(), model });
+    t.open();
+    t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 1, data: { a: 1 } });
+    t.socket.receive({ type: 'patch', epoch: 'e', seq: 2, set: { bad: true } });
+    expect(t.connection.getStatus().lastRejected).toEqual({ code: 'ERR_MODEL_REJECTED', message: 'this model refuses it' });
+    t.socket.drop();
+    t.connection.retry();
+    t.open();
+    expect(hellosOf(t.socket)).toEqual([{ type: 'hello', v: 1, epoch: 'e', since: 1 }]);
+    t.connection.stop();
+  });
+
+  it('asks for a snapshot after a gap, whatever the Model', () => {
+    const { model } = plainModel();
+    const t = createTestConnection({ protocol: createSyncProtocol(), model });
+    t.open();
+    t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 1, data: { a: 1 } });
+    t.socket.receive({ type: 'patch', epoch: 'e', seq: 3, set: { a: 3 } });
+    expect(hellosOf(t.socket)).toEqual([{ type: 'hello', v: 1 }, { type: 'hello', v: 1 }]);
+    expect(model.getData()).toEqual({ a: 1 });
+    t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 3, data: { a: 3 } });
+    expect(model.getData()).toEqual({ a: 3 });
+    t.connection.stop();
+  });
+
+  it('refuses a protocol whose forConnection() does not return a protocol', () => {
+    const broken = { name: 'broken', decode: () => [], encode: () => ({ frame: '' }), forConnection: () => ({}) as never };
+    expect(() => createTestConnection({ protocol: broken })).toThrow(/forConnection\(\) must return a protocol with decode\(\) and encode\(\)/);
+  });
+});
+
 describe('sync server', () => {
   it('answers bad frames with an error frame and counts them', () => {
     const server = createSyncServer();

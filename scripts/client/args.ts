@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_OPTIONS } from '../../src/options.js';
 import { urlProblem } from '../../src/socket.js';
+import { MAX_TIMER_MS } from '../../src/timers.js';
 
 /** Where `--inspect` without a URL streams to: `npm run inspect` on its default port. */
 export const DEFAULT_INSPECT_URL = 'ws://127.0.0.1:8090/inspect';
@@ -113,6 +114,9 @@ function parseMs(flag: string, text: string, min: number): number {
   const value = Number(match[1]) * (match[2] === 's' ? 1000 : 1);
   if (!Number.isFinite(value) || value < min) {
     throw new UsageError(`--${flag} must be at least ${min} ms; received ${JSON.stringify(text)}`);
+  }
+  if (value > MAX_TIMER_MS) {
+    throw new UsageError(`--${flag} must be at most ${MAX_TIMER_MS} ms (2³¹−1, the longest a timer can wait); received ${JSON.stringify(text)}`);
   }
   return value;
 }
@@ -295,6 +299,9 @@ function parse(input: readonly string[]): ParseResult {
   if (duration !== undefined) {
     const seconds = parseNumber('duration', duration, { min: 0 });
     if (seconds <= 0) throw new UsageError(`--duration must be more than 0 seconds; received ${JSON.stringify(duration)}`);
+    if (seconds * 1000 > MAX_TIMER_MS) {
+      throw new UsageError(`--duration must be at most ${MAX_TIMER_MS / 1000} seconds (2³¹−1 ms, the longest a timer can wait); received ${JSON.stringify(duration)}`);
+    }
     args.durationS = seconds;
   }
 

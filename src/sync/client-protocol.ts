@@ -1,19 +1,21 @@
 /**
  * The sync protocol, client side: the protocol layer that makes a reconnect
- * lose nothing. Plug it in with `createConnection({ protocol: createSyncProtocol() })`;
- * the default Model (`createStore()`) tracks the position it resumes from.
+ * lose nothing. Plug it in with `createConnection({ protocol: createSyncProtocol() })`,
+ * with the default Model (`createStore()`) or any Model: the Model receives
+ * `snapshot` and `patch` messages (docs/protocol.md) and knows nothing of positions.
  *
  * - Every connection opens with `hello {v, epoch?, since?, token?}`.
- * - `snapshot` resets the store and its position; a `patch` applies only when it
- *   is the next `seq` of the same `epoch`. Older ones are duplicates (dropped);
- *   a jump is a gap: `resync.needed` makes the chart forget the store's position
- *   and send a fresh `hello` without `since`, which brings a snapshot.
+ * - The protocol keeps its own position (`epoch`, `seq`), one per connection
+ *   (`forConnection()`), advanced only when the Model accepted a snapshot or patch.
+ * - `snapshot` resets the position; a `patch` applies only when it is the next
+ *   `seq` of the same `epoch`. Older ones are duplicates (dropped); a jump is a
+ *   gap: `resync.needed` makes the chart forget the position and send a fresh
+ *   `hello` without `since`, which brings a snapshot.
  * - `op` frames wait in the outbox until their `ack` and are re-sent after a
  *   reconnect; the server applies each `id` once.
  */
 import type { InboundEvent, Protocol } from '../protocol.js';
-import type { Store, StoreData, SyncPosition } from '../store.js';
-import type { Model } from '../types.js';
+import type { StoreData } from '../store.js';
 import type { Changes, HelloFrame } from './messages.js';
 import { PROTOCOL_VERSION, opFrame, parseServerFrame } from './messages.js';
 
@@ -23,23 +25,6 @@ export interface SyncProtocolOptions {
    * @default none
    */
   token?: string | (() => string | undefined);
-}
-
-/** Something that knows its position in the change stream: `createStore()` does. */
-type Positioned = Pick<Store, 'position' | 'forgetPosition'>;
-
-function isPositioned(model: unknown): model is Positioned {
-  return (
-    typeof (model as Partial<Positioned>).position === 'function' &&
-    typeof (model as Partial<Positioned>).forgetPosition === 'function'
-  );
-}
-
-function positionOf(model: unknown): SyncPosition | null {
-  if (!isPositioned(model)) {
-    throw new TypeError('the sync protocol needs a model with position() and forgetPosition(): use createStore()');
-  }
-  return model.position();
 }
 
 let fallbackCounter = 0;
@@ -55,80 +40,116 @@ export function createOp(changes: Changes, id: string = newOpId()): { type: 'op'
   return { type: 'op', id, ...changes };
 }
 
-export function createSyncProtocol(options: SyncProtocolOptions = {}): Protocol<StoreData> {
-  const tokenOf = () => (typeof options.token === 'function' ? options.token() : options.token);
+const PING = '{"type":"ping"}';
 
-  return {
-    name: 'statesocket',
-    ping: '{"type":"ping"}',
+/**
+ * One sync protocol object: the position it resumes from and the methods of
+ * `Protocol`. A class, not a closure: a connection holds one of these, and
+ * methods on the prototype keep it to its few fields (bench/RESULTS.md, heap
+ * per connection).
+ */
+class SyncProtocol<T> implements Protocol<T> {
+  readonly name = 'statesocket';
+  readonly ping = PING;
+  readonly #options: SyncProtocolOptions;
+  // The position: the last snapshot or patch the Model accepted (`epoch` null: none yet, or forgotten).
+  // Two fields, not an object: `applied` runs for every message.
+  #epoch: string | null = null;
+  #seq = 0;
 
-    greeting(_context, model: Model<StoreData>) {
-      const hello: HelloFrame = { type: 'hello', v: PROTOCOL_VERSION };
-      const position = positionOf(model);
-      if (position !== null) {
-        hello.epoch = position.epoch;
-        hello.since = position.seq;
+  constructor(options: SyncProtocolOptions) {
+    this.#options = options;
+  }
+
+  forConnection(): Protocol<T> {
+    return new SyncProtocol<T>(this.#options);
+  }
+
+  greeting(): string[] {
+    const hello: HelloFrame = { type: 'hello', v: PROTOCOL_VERSION };
+    if (this.#epoch !== null) {
+      hello.epoch = this.#epoch;
+      hello.since = this.#seq;
+    }
+    const { token } = this.#options;
+    const value = typeof token === 'function' ? token() : token;
+    if (value !== undefined) hello.token = value;
+    return [JSON.stringify(hello)];
+  }
+
+  decode(message: unknown, _model: unknown, pending: readonly unknown[]): InboundEvent | InboundEvent[] {
+    const parsed = parseServerFrame(message);
+    if (!parsed.ok) throw new Error(`not a sync protocol frame: ${parsed.problem}`);
+    const frame = parsed.frame;
+    switch (frame.type) {
+      case 'snapshot':
+        return { type: 'message.received', message: frame };
+      case 'patch': {
+        // Every pending message is a snapshot or patch that decoded as data (so it has epoch and seq).
+        const last = pending[pending.length - 1] as { epoch: string; seq: number } | undefined;
+        const epoch = last === undefined ? this.#epoch : last.epoch;
+        const seq = last === undefined ? this.#seq : last.seq;
+        // No position: a snapshot is on its way (after a hello without `since`).
+        if (epoch === null || epoch !== frame.epoch) return [];
+        if (frame.seq <= seq) return []; // a duplicate (replayed twice)
+        if (frame.seq > seq + 1) return { type: 'resync.needed', reason: `gap: expected seq ${seq + 1}, received ${frame.seq}` };
+        return { type: 'message.received', message: frame };
       }
-      const token = tokenOf();
-      if (token !== undefined) hello.token = token;
-      return [JSON.stringify(hello)];
-    },
-
-    decode(message, model, pending): InboundEvent | InboundEvent[] {
-      const parsed = parseServerFrame(message);
-      if (!parsed.ok) throw new Error(`not a sync protocol frame: ${parsed.problem}`);
-      const frame = parsed.frame;
-      switch (frame.type) {
-        case 'snapshot':
-          return { type: 'message.received', message: frame };
-        case 'patch': {
-          // Every pending message is a sequenced snapshot or patch that decoded as data.
-          const position = (pending[pending.length - 1] as SyncPosition | undefined) ?? positionOf(model);
-          // No position: a snapshot is on its way (after a hello without `since`).
-          if (position === null || position.epoch !== frame.epoch) return [];
-          if (frame.seq <= position.seq) return []; // a duplicate (replayed twice)
-          if (frame.seq > position.seq + 1) {
-            return { type: 'resync.needed', reason: `gap: expected seq ${position.seq + 1}, received ${frame.seq}` };
-          }
-          return { type: 'message.received', message: frame };
-        }
-        case 'ack':
-          return { type: 'ack.received', id: frame.id };
-        case 'pong':
-          return { type: 'pong.received' };
-        case 'error': {
-          const rejected: InboundEvent = {
-            type: 'message.rejected',
-            code: 'ERR_SERVER_REJECTED',
-            message: `${frame.code}: ${frame.message}`,
-          };
-          // A refused op will never apply: settle it so it is not re-sent forever.
-          return frame.id === undefined ? rejected : [{ type: 'ack.received', id: frame.id }, rejected];
-        }
+      case 'ack':
+        return { type: 'ack.received', id: frame.id };
+      case 'pong':
+        return { type: 'pong.received' };
+      case 'error': {
+        const rejected: InboundEvent = { type: 'message.rejected', code: 'ERR_SERVER_REJECTED', message: `${frame.code}: ${frame.message}` };
+        // A refused op will never apply: settle it so it is not re-sent forever.
+        return frame.id === undefined ? rejected : [{ type: 'ack.received', id: frame.id }, rejected];
       }
-    },
+    }
+  }
 
-    resync(model) {
-      // The next hello goes without `since`: the server answers with a snapshot.
-      if (isPositioned(model)) model.forgetPosition();
-    },
+  applied(message: unknown): void {
+    // Only what decode classified as data comes here: snapshots and patches it validated.
+    const frame = message as { epoch?: unknown; seq?: unknown };
+    if (typeof frame.epoch === 'string' && typeof frame.seq === 'number') {
+      this.#epoch = frame.epoch;
+      this.#seq = frame.seq;
+    }
+  }
 
-    encode(message) {
-      if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'op') {
-        const withId = { ...(message as Record<string, unknown>) };
-        withId.id ??= newOpId();
-        const result = opFrame.safeParse(withId);
-        if (!result.success) {
-          throw new TypeError(`sync protocol: invalid op: ${result.error.issues.map((i) => `${i.path.join('.') || 'op'}: ${i.message}`).join('; ')}`);
-        }
-        return { frame: JSON.stringify(result.data), ackId: result.data.id };
+  resync(): void {
+    // The next hello goes without `since`: the server answers with a snapshot.
+    this.#epoch = null;
+    this.#seq = 0;
+  }
+
+  encode(message: unknown): { frame: string; ackId?: string } {
+    if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'op') {
+      const withId = { ...(message as Record<string, unknown>) };
+      withId.id ??= newOpId();
+      const result = opFrame.safeParse(withId);
+      if (!result.success) {
+        throw new TypeError(`sync protocol: invalid op: ${result.error.issues.map((i) => `${i.path.join('.') || 'op'}: ${i.message}`).join('; ')}`);
       }
-      if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'ping') {
-        return { frame: '{"type":"ping"}' };
-      }
-      throw new TypeError(
-        `sync protocol: send() takes {type: 'op', id?, set?, delete?} (or a ping); received ${JSON.stringify(message)?.slice(0, 80) ?? typeof message}`,
-      );
-    },
-  };
+      return { frame: JSON.stringify(result.data), ackId: result.data.id };
+    }
+    if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'ping') {
+      return { frame: PING };
+    }
+    throw new TypeError(
+      `sync protocol: send() takes {type: 'op', id?, set?, delete?} (or a ping); received ${JSON.stringify(message)?.slice(0, 80) ?? typeof message}`,
+    );
+  }
+}
+
+/**
+ * The sync protocol. One object may serve any number of connections: each
+ * connection calls `forConnection()` once and resumes from its own position.
+ *
+ * @example
+ * const protocol = createSyncProtocol({ token });
+ * const a = createConnection({ url, protocol });
+ * const b = createConnection({ url, protocol, model: myModel }); // its own position
+ */
+export function createSyncProtocol<T = StoreData>(options: SyncProtocolOptions = {}): Protocol<T> {
+  return new SyncProtocol<T>({ ...options });
 }

@@ -3,6 +3,7 @@
  * summary of the data at most once per `dataEveryMs`.
  */
 import type { ConnectionStatus, View } from '../types.js';
+import { previewValue, type PreviewLimits } from './preview.js';
 
 export interface ConsoleViewOptions {
   /**
@@ -21,6 +22,11 @@ export interface ConsoleViewOptions {
    */
   maxKeys?: number;
   /**
+   * How much of each value a data line shows: levels and characters (see `previewValue`).
+   * @default { maxDepth: 8, maxLength: 200 }
+   */
+  preview?: PreviewLimits;
+  /**
    * Clock for `dataEveryMs`.
    * @default Date.now
    */
@@ -38,13 +44,14 @@ function describeState(status: ConnectionStatus, now: number): string {
   return parts.join(' · ');
 }
 
-function summarize(data: unknown, maxKeys: number): string {
-  if (data === null || typeof data !== 'object') return JSON.stringify(data) ?? String(data);
-  const entries = Object.entries(data);
-  const shown = entries.slice(0, maxKeys).map(([key, value]) => `${key}=${JSON.stringify(value)}`);
-  const more = entries.length > maxKeys ? ` … +${entries.length - maxKeys}` : '';
-  if (entries.length === 0) return 'empty';
-  return `${entries.length} keys: ${shown.join(' ')}${more}`;
+function summarize(data: unknown, maxKeys: number, limits: PreviewLimits): string {
+  if (data === null || typeof data !== 'object') return previewValue(data, limits);
+  const keys = Object.keys(data);
+  const record = data as Record<string, unknown>;
+  const shown = keys.slice(0, maxKeys).map((key) => `${key}=${previewValue(record[key], limits)}`);
+  const more = keys.length > maxKeys ? ` … +${keys.length - maxKeys}` : '';
+  if (keys.length === 0) return 'empty';
+  return `${keys.length} keys: ${shown.join(' ')}${more}`;
 }
 
 export function consoleView<T = unknown>(options: ConsoleViewOptions = {}): View<T> {
@@ -52,6 +59,7 @@ export function consoleView<T = unknown>(options: ConsoleViewOptions = {}): View
   const dataEveryMs = options.dataEveryMs ?? 1000;
   const maxKeys = options.maxKeys ?? 6;
   const now = options.now ?? Date.now;
+  const limits = options.preview ?? {};
   let lastState: string | null = null;
   let lastData: unknown;
   let lastDataAt = -Infinity;
@@ -66,7 +74,7 @@ export function consoleView<T = unknown>(options: ConsoleViewOptions = {}): View
       if (data !== lastData && at - lastDataAt >= dataEveryMs) {
         lastData = data;
         lastDataAt = at;
-        write(`  model ${summarize(data, maxKeys)} · received ${status.counters.received}, renders ${status.counters.renders}`);
+        write(`  model ${summarize(data, maxKeys, limits)} · received ${status.counters.received}, renders ${status.counters.renders}`);
       }
     },
   };

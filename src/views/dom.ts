@@ -16,6 +16,7 @@
  */
 import type { Json, StoreData } from '../store.js';
 import type { ConnectionStatus, View } from '../types.js';
+import { previewValue } from './preview.js';
 
 /** One row as the view should show it. */
 export interface DomRow {
@@ -87,11 +88,14 @@ export interface DomView<T> extends View<T> {
   rowElement(key: string): Element | undefined;
 }
 
-/** A value as cell text: strings as they are, anything else as JSON. */
+/** Characters of one cell at most: a huge or deeply nested value cannot stall or break a render. */
+const CELL_CHARACTERS = 1_000;
+
+/** A value as cell text: strings as they are, anything else as JSON; cut at 1,000 characters and 8 levels. */
 export function formatValue(value: Json | undefined): string {
-  if (typeof value === 'string') return value;
+  if (typeof value === 'string') return value.length > CELL_CHARACTERS ? `${value.slice(0, CELL_CHARACTERS - 1)}…` : value;
   if (value === undefined) return '';
-  return JSON.stringify(value);
+  return previewValue(value, { maxLength: CELL_CHARACTERS });
 }
 
 /** Sorts keys by UTF-16 code units: the same order in every browser and in Node. */

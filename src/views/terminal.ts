@@ -11,6 +11,7 @@
  * `util.styleText` from Node).
  */
 import type { ConnectionStatus, StateName, View } from '../types.js';
+import { previewValue } from './preview.js';
 
 /** The formats the terminal view asks for (a subset of `util.styleText`'s). */
 export type StyleFormat = 'bold' | 'dim' | 'cyan' | 'gray' | 'yellow' | 'green' | 'red' | 'magenta';
@@ -35,6 +36,9 @@ const STATE_COLOURS: Record<StateName, StyleFormat> = {
   errored: 'red',
   closed: 'magenta',
 };
+
+/** Characters of one value the views compute at most: wider than any terminal line. */
+const SHOWN_CHARACTERS = 500;
 
 /** Cuts `text` to `width` characters, marking the cut with `…`. */
 export function truncate(text: string, width: number): string {
@@ -73,9 +77,9 @@ export function countersLine(status: ConnectionStatus): string {
   );
 }
 
+/** A value as text, bounded in depth and length (the line is cut to the terminal's width anyway). */
 function showValue(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  return JSON.stringify(value) ?? String(value);
+  return previewValue(value, { maxLength: SHOWN_CHARACTERS });
 }
 
 function entriesOf(data: unknown): Array<[string, unknown]> | null {

@@ -51,6 +51,42 @@ describe('against the reference server process', () => {
     expect((client.model as unknown as Store).position()).toEqual({ epoch: state.epoch, seq: state.seq });
   });
 
+  it('runs a user Model of only update() and getData() through a drop and a replay', async () => {
+    const server = await startServerProcess();
+    await control(server, 'change', { set: { before: 1 } });
+    // no position(), no forgetPosition(): the protocol keeps the position itself
+    let data: Record<string, unknown> = {};
+    const seen: string[] = [];
+    const model = {
+      update(message: unknown) {
+        const m = message as { type: string; data?: Record<string, unknown>; set?: Record<string, unknown>; delete?: string[] };
+        seen.push(m.type);
+        if (m.type === 'snapshot') data = { ...m.data };
+        else if (m.type === 'patch') {
+          data = { ...data };
+          for (const key of m.delete ?? []) delete data[key];
+          Object.assign(data, m.set);
+        }
+      },
+      getData: () => data,
+    };
+    const client = syncClient(server.url, { model: model as never });
+    await waitFor(client, isOpen, 'open');
+    await control(server, 'change', { set: { during: 2 } });
+    await waitFor(client, () => data.during === 2, 'the first patch');
+    await control(server, 'drop');
+    await waitFor(client, (s) => s.state === 'errored', 'errored after the drop');
+    await control(server, 'change', { set: { missed: 3 } });
+    await control(server, 'change', { delete: ['before'] });
+    await waitFor(client, isOpen, 'open again');
+    await waitFor(client, () => data.missed === 3 && !('before' in data), 'the replayed patches');
+    const state = await serverState(server);
+    expect(data).toEqual(state.data);
+    expect(seen).toEqual(['snapshot', 'patch', 'patch', 'patch']);
+    expect(state.counters).toMatchObject({ snapshotsSent: 1, replays: 1 });
+    expect(client.getStatus()).toMatchObject({ state: 'open', lastError: { code: 'ERR_ABNORMAL_CLOSE', closeCode: 1006 } });
+  });
+
   it('records ERR_HEARTBEAT_TIMEOUT on a stall and recovers', async () => {
     const server = await startServerProcess();
     const client = syncClient(server.url, { heartbeat: { intervalMs: 300, timeoutMs: 300 } });

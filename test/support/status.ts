@@ -14,8 +14,9 @@ export function makeStatus(overrides: Partial<ConnectionStatus> = {}): Connectio
     lastError: null,
     lastClose: null,
     lastRejected: null,
+    lastCallbackError: null,
     outboxSize: 0,
-    counters: { received: 0, rejected: 0, sent: 0, renders: 0, reconnects: 0, dropped: 0 },
+    counters: { received: 0, rejected: 0, sent: 0, renders: 0, reconnects: 0, dropped: 0, callbackErrors: 0 },
     ...overrides,
   };
 }

@@ -15,7 +15,7 @@ import {
 import { makeStatus } from '../support/status.js';
 
 function status(overrides: Partial<ConnectionStatus> = {}): ConnectionStatus {
-  return makeStatus({ url: 'ws://127.0.0.1:8080/', counters: { received: 12, rejected: 1, sent: 3, renders: 4, reconnects: 2, dropped: 0 }, ...overrides });
+  return makeStatus({ url: 'ws://127.0.0.1:8080/', counters: { received: 12, rejected: 1, sent: 3, renders: 4, reconnects: 2, dropped: 0, callbackErrors: 0 }, ...overrides });
 }
 
 const errored = status({
