@@ -91,8 +91,15 @@ function injectFaults(server: RunningServer, everyMs: number, announce: (line: s
   const timer = setInterval(() => {
     const fault = FAULTS[next++ % FAULTS.length] as (typeof FAULTS)[number];
     announce(fault.says);
-    fetch(`http://127.0.0.1:${server.port}/control/${fault.action}`, { method: 'POST' }).catch((error: unknown) =>
-      announce(`fault injection failed: ${(error as Error).message}`),
+    fetch(`http://127.0.0.1:${server.port}/control/${fault.action}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.controlToken}` },
+    }).then(
+      (response) => {
+        if (!response.ok) announce(`fault injection failed: ${fault.action} answered ${response.status}`);
+        return response.body?.cancel();
+      },
+      (error: unknown) => announce(`fault injection failed: ${(error as Error).message}`),
     );
   }, everyMs);
   return () => clearInterval(timer);

@@ -16,13 +16,15 @@ const USAGE = `usage: npm run server -- [flags]
   --max-payload BYTES     largest client frame; larger closes with 1009 (default ${DEFAULT_SERVER_OPTIONS.maxPayloadBytes})
   --heartbeat MS          ws-level ping interval; silent clients are terminated (default off)
   --token TOKEN           required token (URL ?token= or hello); otherwise 4401
+  --control-token TOKEN   secret for /control/ (Authorization: Bearer TOKEN); default: a new one, printed
   --allowed-origin ORIGIN the one browser Origin allowed; others get 4403
   --data-file PATH        persist data and dedup record here (atomic writes)
   --max-buffered BYTES    slow-consumer bound; over it closes with 1008 (default ${DEFAULT_SERVER_OPTIONS.maxBufferedBytes})
   --no-app                do not build and serve the browser app at /
   -h, --help              show this help
 
-Fault injection (from loopback only): POST /control/drop | close?code=N&reason=R |
+Fault injection (loopback peer and Host, no cross-origin Origin, JSON bodies, with
+"Authorization: Bearer <control token>"): POST /control/drop | close?code=N&reason=R |
 stall?ms=N | garbage | oversized?bytes=N | restart | change (JSON {set?, delete?});
 GET /control/state.
 
@@ -43,6 +45,7 @@ const NUMERIC = {
 const TEXT = {
   host: 'host',
   token: 'token',
+  'control-token': 'controlToken',
   'allowed-origin': 'allowedOrigin',
   'data-file': 'dataFile',
 } as const satisfies Record<string, keyof NodeServerOptions>;
@@ -111,10 +114,14 @@ try {
 }
 
 const base = `${running.host.includes(':') ? `[${running.host}]` : running.host}:${running.port}`;
+// Printed before the listening line, so that whoever waits for that line has the token too.
+// A token given with --control-token is the caller's already: it is not echoed into logs.
+if (options.controlToken === undefined) process.stdout.write(`control token: ${running.controlToken}\n`);
 process.stdout.write(`listening on ws://${base}\n`);
 if (app !== undefined) process.stdout.write(`app: http://${base}/\n`);
 process.stdout.write(
-  `control: POST http://${base}/control/{drop,close,stall,garbage,oversized,restart,change}, GET http://${base}/control/state\n`,
+  `control: POST http://${base}/control/{drop,close,stall,garbage,oversized,restart,change}, GET http://${base}/control/state ` +
+    `(header "Authorization: Bearer <control token>")\n`,
 );
 
 let stopping = false;

@@ -21,11 +21,12 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isIPv4 } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { isServerSendableCloseCode } from '../close-codes.js';
+import { bearerToken, generateToken, isJsonContentType, isLoopbackAddress, isLoopbackName, judgeOrigin, parseHost, serverNames } from './access.js';
+import { tokensEqual } from './token-equal.js';
 import { describeValue } from '../options.js';
 import type { Json } from '../store.js';
 import type { Changes } from '../sync/messages.js';
@@ -80,6 +81,13 @@ export interface NodeServerOptions {
    * @default none (no authentication)
    */
   token?: string;
+  /**
+   * Secret for the `/control/` routes, sent as `Authorization: Bearer <controlToken>`. Separate from
+   * `token`: whoever may sync may not necessarily inject faults or rewrite the data.
+   * Read it back from `RunningServer.controlToken`.
+   * @default a new random token (24 bytes, base64url) at every start
+   */
+  controlToken?: string;
   /**
    * The one Origin browsers may connect from (e.g. `'http://localhost:5173'`); others are
    * accepted, then closed with 4403. A handshake without an Origin header (not a browser) passes.
@@ -150,6 +158,7 @@ interface ResolvedServerOptions {
   maxPayloadBytes: number;
   heartbeatMs: number;
   token: string | undefined;
+  controlToken: string;
   allowedOrigin: string | undefined;
   maxBufferedBytes: number;
   dataFile: string | undefined;
@@ -204,6 +213,7 @@ export function resolveServerOptions(options: NodeServerOptions): ResolvedServer
     maxPayloadBytes: integer('maxPayloadBytes', options.maxPayloadBytes, d.maxPayloadBytes, 1, 2 ** 31 - 1),
     heartbeatMs: integer('heartbeatMs', options.heartbeatMs, d.heartbeatMs, 0, 2 ** 31 - 1),
     token: text('token', options.token),
+    controlToken: text('controlToken', options.controlToken) ?? generateToken(),
     allowedOrigin: text('allowedOrigin', options.allowedOrigin),
     maxBufferedBytes: integer('maxBufferedBytes', options.maxBufferedBytes, d.maxBufferedBytes, 1, Number.MAX_SAFE_INTEGER),
     dataFile: text('dataFile', options.dataFile),
@@ -297,14 +307,7 @@ export function writeDataFileAtomic(path: string, state: PersistedState): void {
 
 // ── small helpers ──────────────────────────────────────────────────────────
 
-/** True for loopback addresses: 127.0.0.0/8, ::1, and IPv4-mapped 127.x (`::ffff:127.0.0.1`). */
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const lower = address.toLowerCase();
-  if (lower === '::1' || lower === '0:0:0:0:0:0:0:1') return true;
-  const v4 = lower.startsWith('::ffff:') ? lower.slice('::ffff:'.length) : lower;
-  return isIPv4(v4) && v4.startsWith('127.');
-}
+export { isLoopbackAddress } from './access.js';
 
 /** Cuts `reason` to what fits in a close frame (123 UTF-8 bytes), never inside a character. */
 function fitCloseReason(reason: string): string {
@@ -355,6 +358,8 @@ export interface ServerStats extends ServerCounters {
   heldFrames: number;
   /** Connections closed with 4403 because of their Origin. */
   originFailures: number;
+  /** Control requests refused (peer, Host, Origin, token or content type). */
+  controlRefusals: number;
   /** Connections terminated for not answering a ws ping. */
   heartbeatKills: number;
   /** Client frames over `maxPayloadBytes` (ws closed them with 1009). */
@@ -374,6 +379,8 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   readonly host: string;
+  /** The secret the `/control/` routes require (`Authorization: Bearer <controlToken>`): the option, or the generated one. */
+  readonly controlToken: string;
   /** The sync logic: epoch, seq, data, counters, `change()`, `restart()`. */
   readonly core: SyncServer;
   stats(): ServerStats;
@@ -421,6 +428,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
 
   const stats = {
     originFailures: 0,
+    controlRefusals: 0,
     heartbeatKills: 0,
     oversizedFrames: 0,
     feedChanges: 0,
@@ -694,11 +702,53 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     },
   };
 
+  /** The control routes answer only loopback names, whatever the server listens on. */
+  const controlNames = serverNames('127.0.0.1');
+  const NO_ORIGINS: ReadonlySet<string> = new Set();
+
   const stateOf = () => ({ epoch: core.epoch, seq: core.seq, data: core.data(), counters: snapshotStats() });
 
-  const control = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+  /**
+   * Who may use the control routes, checked in this order (issue 11, item 6):
+   * a loopback peer; a loopback `Host` (a DNS-rebinding page sends its own name);
+   * no cross-origin `Origin` (a page on another site); the control token, compared
+   * in constant time; and, for a body, `application/json` (a plain HTML form can
+   * send only urlencoded, multipart or text/plain bodies without a preflight).
+   * Returns the refusal to send, or null.
+   */
+  const refuseControl = (req: IncomingMessage): { status: number; error: string; headers?: Record<string, string> } | null => {
     if (!isLoopbackAddress(req.socket.remoteAddress)) {
-      return reply(res, 403, { ok: false, error: `control routes answer loopback addresses only; this request came from ${req.socket.remoteAddress}` });
+      return { status: 403, error: `control routes answer loopback addresses only; this request came from ${req.socket.remoteAddress}` };
+    }
+    const host = parseHost(req.headers.host);
+    if (host === null || !isLoopbackName(host.name)) {
+      return { status: 421, error: `control routes answer a loopback Host (localhost, 127.0.0.1, [::1]) only; received Host ${JSON.stringify(req.headers.host ?? null)}` };
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && judgeOrigin(origin, req.headers.host, controlNames, NO_ORIGINS) !== 'own') {
+      return { status: 403, error: `control routes refuse cross-origin requests; received Origin ${JSON.stringify(origin)}` };
+    }
+    const presented = bearerToken(req.headers.authorization);
+    if (presented === null || !tokensEqual(presented, opts.controlToken)) {
+      return {
+        status: 401,
+        error: `control routes need "Authorization: Bearer <control token>" (--control-token, or the one printed at start)${presented === null ? '' : '; the token is wrong'}`,
+        headers: { 'www-authenticate': 'Bearer realm="statesocket control"' },
+      };
+    }
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (hasBody && !isJsonContentType(req.headers['content-type'])) {
+      return { status: 415, error: `control request bodies must be application/json; received ${JSON.stringify(req.headers['content-type'] ?? null)}` };
+    }
+    return null;
+  };
+
+  const control = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const refusal = refuseControl(req);
+    if (refusal !== null) {
+      stats.controlRefusals++;
+      // The body is not read: close the connection rather than leave it half consumed.
+      return reply(res, refusal.status, { ok: false, error: refusal.error }, { ...refusal.headers, connection: 'close' });
     }
     const action = url.pathname.slice('/control/'.length);
     if (action === 'state') {
@@ -821,6 +871,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     url: `ws://${host.includes(':') ? `[${host}]` : host}:${port}/`,
     port,
     host,
+    controlToken: opts.controlToken,
     core,
     stats: snapshotStats,
     close() {

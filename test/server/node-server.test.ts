@@ -28,6 +28,7 @@ import { seededRandom } from '../../src/testing/clock.js';
 import { createSyncProtocol } from '../../src/sync/client-protocol.js';
 import type { ConnectionStatus } from '../../src/types.js';
 import { SAFETY_TIMEOUT_MS, onCleanup, withTimeout } from '../support/cleanup.js';
+import { controlRequest } from '../integration/server-process.js';
 
 /** Longest any single wait may take before the test fails with a description of what it waited for. */
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -72,7 +73,11 @@ async function control(server: RunningServer, path: string, init: { method?: str
   const response = await withTimeout(
     fetch(`http://127.0.0.1:${server.port}/control/${path}`, {
       method: init.method ?? 'POST',
-      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body), headers: { 'content-type': 'application/json' } }),
+      headers: {
+        authorization: `Bearer ${server.controlToken}`,
+        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
     }),
     `the answer to ${init.method ?? 'POST'} /control/${path}`,
   );
@@ -420,6 +425,7 @@ describe('control routes', () => {
     const server = await serve();
     const response = await fetch(`http://127.0.0.1:${server.port}/control/change`, {
       method: 'POST',
+      headers: { authorization: `Bearer ${server.controlToken}`, 'content-type': 'application/json' },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
     expect(response.status).toBe(400);
@@ -480,6 +486,100 @@ describe('control routes', () => {
     [5000, false],
   ])('isServerSendableCloseCode(%i) is %s', (code, expected) => {
     expect(isServerSendableCloseCode(code)).toBe(expected);
+  });
+});
+
+describe('control routes: who may use them', () => {
+  const EVIL = 'http://evil.example';
+
+  it('answers with the control token in Authorization: Bearer', async () => {
+    const server = await serve({ controlToken: 'c0ntrol' });
+    expect(server.controlToken).toBe('c0ntrol');
+    expect((await controlRequest(server, 'change', { headers: { 'content-type': 'application/json' }, body: '{"set":{"a":1}}' })).status).toBe(200);
+    expect(server.core.data()).toEqual({ a: 1 });
+  });
+
+  it('generates a different control token at every start when none is given', async () => {
+    const [a, b] = await Promise.all([serve(), serve()]);
+    expect(a.controlToken).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(a.controlToken).not.toBe(b.controlToken);
+  });
+
+  it.each([
+    ['no Authorization header', null],
+    ['a wrong token', 'wrong'],
+    ['the token with one character changed', 'c0ntroL'],
+    ['an empty bearer', ''],
+  ])('refuses %s with 401 and changes nothing', async (_name, token) => {
+    const server = await serve({ controlToken: 'c0ntrol' });
+    for (const action of ['drop', 'restart', 'stall?ms=1000', 'close', 'garbage']) {
+      const answer = await controlRequest(server, action, { token });
+      expect(answer.status, action).toBe(401);
+      expect(answer.headers['www-authenticate']).toMatch(/^Bearer /);
+      expect(answer.body.error).toMatch(/Authorization: Bearer/);
+    }
+    const change = await controlRequest(server, 'change', { token, headers: { 'content-type': 'application/json' }, body: '{"set":{"x":1}}' });
+    expect(change.status).toBe(401);
+    expect((await controlRequest(server, 'state', { token })).body).not.toHaveProperty('data');
+    expect(server.stats().faults.total).toBe(0);
+    expect(server.core.seq).toBe(0);
+  });
+
+  it.each(['drop', 'restart', 'stall', 'change'])('refuses POST /control/%s from another Origin with 403, even with the token', async (action) => {
+    const server = await serve();
+    const { client } = await greeted(server.url);
+    const answer = await controlRequest(server, action, { headers: { origin: EVIL, 'content-type': 'application/json' }, body: '{"set":{"x":1}}' });
+    expect(answer.status).toBe(403);
+    expect(answer.body.error).toMatch(/cross-origin/);
+    expect(server.stats().faults.total).toBe(0);
+    expect(server.core.data()).toEqual({});
+    expect(client.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it.each([
+    ['text/plain', 'text/plain', '{"set":{"x":1}}'],
+    ['a urlencoded form', 'application/x-www-form-urlencoded', 'set=1'],
+    ['a multipart form', 'multipart/form-data; boundary=b', '--b\r\n\r\n--b--'],
+    ['no content type', undefined, '{"set":{"x":1}}'],
+  ])('refuses a change body sent as %s with 415', async (_name, type, body) => {
+    const server = await serve();
+    const answer = await controlRequest(server, 'change', { headers: type === undefined ? {} : { 'content-type': type }, body });
+    expect(answer.status).toBe(415);
+    expect(server.core.seq).toBe(0);
+  });
+
+  it.each([
+    ['a rebound DNS name', 'attacker.example:8080'],
+    ['a rebound name without a port', 'attacker.example'],
+    ['a LAN address', '192.168.1.10:8080'],
+    ['garbage', 'a b'],
+  ])('refuses a Host header with %s with 421, on a server with --token too', async (_name, host) => {
+    const server = await serve({ token: 's3cret' });
+    server.core.change({ set: { secret: 'data' } });
+    for (const action of ['state', 'drop']) {
+      // The page that rebound its name sends its own origin, which agrees with Host.
+      const answer = await controlRequest(server, action, { headers: { host, origin: `http://${host}` } });
+      expect(answer.status).toBe(421);
+      expect(JSON.stringify(answer.body)).not.toContain('secret');
+    }
+    expect(server.stats().faults.total).toBe(0);
+  });
+
+  it('answers a loopback Host with the same-origin Origin (a page the server serves itself)', async () => {
+    const server = await serve();
+    for (const host of [`localhost:${server.port}`, `127.0.0.1:${server.port}`, `[::1]:${server.port}`]) {
+      const answer = await controlRequest(server, 'state', { headers: { host, origin: `http://${host}` } });
+      expect(answer.status, host).toBe(200);
+    }
+    const other = await controlRequest(server, 'state', { headers: { host: `localhost:${server.port}`, origin: 'http://localhost:1' } });
+    expect(other.status).toBe(403);
+  });
+
+  it('counts refusals', async () => {
+    const server = await serve();
+    await controlRequest(server, 'drop', { token: null });
+    await controlRequest(server, 'drop', { headers: { origin: EVIL } });
+    expect(server.stats().controlRefusals).toBe(2);
   });
 });
 
@@ -671,7 +771,7 @@ describe('close', () => {
       await new Promise((resolve) => ws.once('open', resolve));
       ws.send(JSON.stringify({ type: 'hello', v: 1 }));
       await new Promise((resolve) => ws.once('message', resolve));
-      await (await fetch('http://127.0.0.1:' + server.port + '/control/stall?ms=60000', { method: 'POST' })).json();
+      await (await fetch('http://127.0.0.1:' + server.port + '/control/stall?ms=60000', { method: 'POST', headers: { authorization: 'Bearer ' + server.controlToken } })).json();
       const closed = new Promise((resolve) => ws.once('close', resolve));
       await server.close();
       await closed;
