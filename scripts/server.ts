@@ -17,7 +17,8 @@ const USAGE = `usage: npm run server -- [flags]
   --heartbeat MS          ws-level ping interval; silent clients are terminated (default off)
   --token TOKEN           required token (URL ?token= or hello); otherwise 4401
   --control-token TOKEN   secret for /control/ (Authorization: Bearer TOKEN); default: a new one, printed
-  --allowed-origin ORIGIN the one browser Origin allowed; others get 4403
+  --allowed-origin LIST   comma-separated origins whose pages may connect, besides the server's
+                          own origin and non-browser clients; others get 4403 (default: none)
   --data-file PATH        persist data and dedup record here (atomic writes)
   --max-buffered BYTES    slow-consumer bound; over it closes with 1008 (default ${DEFAULT_SERVER_OPTIONS.maxBufferedBytes})
   --no-app                do not build and serve the browser app at /
@@ -46,8 +47,11 @@ const TEXT = {
   host: 'host',
   token: 'token',
   'control-token': 'controlToken',
-  'allowed-origin': 'allowedOrigin',
   'data-file': 'dataFile',
+} as const satisfies Record<string, keyof NodeServerOptions>;
+
+const LISTS = {
+  'allowed-origin': 'allowedOrigins',
 } as const satisfies Record<string, keyof NodeServerOptions>;
 
 function usageError(message: string): never {
@@ -63,7 +67,7 @@ function parseOptions(argv: string[]): { options: NodeServerOptions; app: boolea
       strict: true,
       allowPositionals: false,
       options: {
-        ...Object.fromEntries([...Object.keys(NUMERIC), ...Object.keys(TEXT)].map((name) => [name, { type: 'string' as const }])),
+        ...Object.fromEntries([...Object.keys(NUMERIC), ...Object.keys(TEXT), ...Object.keys(LISTS)].map((name) => [name, { type: 'string' as const }])),
         help: { type: 'boolean', short: 'h' },
         'no-app': { type: 'boolean' },
       },
@@ -87,7 +91,15 @@ function parseOptions(argv: string[]): { options: NodeServerOptions; app: boolea
     const raw = values[flag];
     if (typeof raw === 'string') options[option] = raw;
   }
-  return { options: options as NodeServerOptions, app: values['no-app'] !== true };
+  const lists: Record<string, string[]> = {};
+  for (const [flag, option] of Object.entries(LISTS)) {
+    const raw = values[flag];
+    if (typeof raw !== 'string') continue;
+    const entries = raw.split(',').map((entry) => entry.trim());
+    if (entries.some((entry) => entry === '')) usageError(`--${flag} takes a comma-separated list without empty entries; received ${JSON.stringify(raw)}`);
+    lists[option] = entries;
+  }
+  return { options: { ...options, ...lists } as NodeServerOptions, app: values['no-app'] !== true };
 }
 
 const { options, app: serveApp } = parseOptions(process.argv.slice(2));

@@ -71,15 +71,19 @@ export function serverNames(listenHost: string, extra: readonly string[] = []): 
   return names;
 }
 
-/** True when `name` is in `names`, counting every 127.x address and ::1 as loopback. */
+/**
+ * True when `name` is in `names`, counting every 127.x address and ::1 as loopback.
+ * An IP literal always passes: a page loaded from an address cannot be rebound,
+ * only a DNS name can.
+ */
 function answersTo(names: ReadonlySet<string>, name: string): boolean {
-  if (names.has(name)) return true;
+  if (names.has(name) || isIP(name) !== 0) return true;
   return names.has('localhost') && isLoopbackName(name);
 }
 
 /**
  * True when `origin` is this server's own origin: an http(s) origin whose
- * `host[:port]` equals the Host header, for a name the server answers to.
+ * `host[:port]` equals the Host header, for a name the server answers to (or an IP literal).
  * Both conditions matter: a DNS-rebinding page at `http://attacker.example:8080`
  * sends `Origin` and `Host` that agree, but `attacker.example` is not ours.
  */

@@ -25,7 +25,18 @@ import { basename, dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { isServerSendableCloseCode } from '../close-codes.js';
-import { bearerToken, generateToken, isJsonContentType, isLoopbackAddress, isLoopbackName, judgeOrigin, parseHost, serverNames } from './access.js';
+import {
+  bearerToken,
+  generateToken,
+  isJsonContentType,
+  isLoopbackAddress,
+  isLoopbackName,
+  judgeOrigin,
+  normalizeOrigin,
+  parseHost,
+  parseOrigin,
+  serverNames,
+} from './access.js';
 import { tokensEqual } from './token-equal.js';
 import { describeValue } from '../options.js';
 import type { Json } from '../store.js';
@@ -89,11 +100,16 @@ export interface NodeServerOptions {
    */
   controlToken?: string;
   /**
-   * The one Origin browsers may connect from (e.g. `'http://localhost:5173'`); others are
-   * accepted, then closed with 4403. A handshake without an Origin header (not a browser) passes.
-   * @default none (every Origin passes)
+   * Other origins whose pages may open the WebSocket (e.g. `['http://localhost:5173']` for a dev
+   * server). Always allowed: handshakes without an Origin header (not a browser) and the server's
+   * own origin (Origin's `host:port` equals the Host header, for a name this server answers to:
+   * the loopback names when listening on loopback or every interface, the `host` value, the hosts
+   * of these origins, or an IP literal). Any other Origin is accepted, then closed with 4403:
+   * without this check any page open in the user's browser could read and write the document
+   * (cross-site WebSocket hijacking).
+   * @default [] (own origin and non-browser clients only)
    */
-  allowedOrigin?: string;
+  allowedOrigins?: readonly string[];
   /**
    * A connection with more than this many bytes waiting to be sent is closed with 1008 (slow consumer).
    * Frames held by a `stall` count too.
@@ -159,7 +175,7 @@ interface ResolvedServerOptions {
   heartbeatMs: number;
   token: string | undefined;
   controlToken: string;
-  allowedOrigin: string | undefined;
+  allowedOrigins: ReadonlySet<string>;
   maxBufferedBytes: number;
   dataFile: string | undefined;
   random: () => number;
@@ -181,6 +197,14 @@ function text(name: string, value: unknown): string | undefined {
   if (typeof value !== 'string') throw new TypeError(`startServer: ${name} must be a string; received ${describeValue(value)}`);
   if (value === '') throw new RangeError(`startServer: ${name} must not be empty; leave it out instead`);
   return value;
+}
+
+function origins(name: string, value: unknown): ReadonlySet<string> {
+  if (value === undefined) return new Set();
+  if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
+    throw new TypeError(`startServer: ${name} must be an array of origins; received ${describeValue(value)}`);
+  }
+  return new Set(value.map((entry: string) => normalizeOrigin(entry, name)));
 }
 
 function fn<F>(name: string, value: unknown): F | undefined {
@@ -214,7 +238,7 @@ export function resolveServerOptions(options: NodeServerOptions): ResolvedServer
     heartbeatMs: integer('heartbeatMs', options.heartbeatMs, d.heartbeatMs, 0, 2 ** 31 - 1),
     token: text('token', options.token),
     controlToken: text('controlToken', options.controlToken) ?? generateToken(),
-    allowedOrigin: text('allowedOrigin', options.allowedOrigin),
+    allowedOrigins: origins('allowedOrigins', options.allowedOrigins),
     maxBufferedBytes: integer('maxBufferedBytes', options.maxBufferedBytes, d.maxBufferedBytes, 1, Number.MAX_SAFE_INTEGER),
     dataFile: text('dataFile', options.dataFile),
     random: fn<() => number>('random', options.random) ?? Math.random,
@@ -501,6 +525,12 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     else client.ws.close(item.code, item.reason);
   };
 
+  /** Names whose pages count as this server's own origin (see `allowedOrigins`). */
+  const wsNames = serverNames(
+    opts.host,
+    [...opts.allowedOrigins].map((entry) => parseHost(parseOrigin(entry)?.host)?.name ?? ''),
+  );
+
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes, clientTracking: false });
 
   const accept = (ws: WebSocket, req: IncomingMessage) => {
@@ -521,7 +551,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     });
 
     const origin = req.headers.origin;
-    if (opts.allowedOrigin !== undefined && origin !== undefined && origin !== opts.allowedOrigin) {
+    if (judgeOrigin(origin, req.headers.host, wsNames, opts.allowedOrigins) === 'refused') {
       stats.originFailures++;
       ws.close(SyncCloseCode.FORBIDDEN, fitCloseReason(`origin ${origin} is not allowed`));
       return;

@@ -68,16 +68,18 @@ describe('own origin', () => {
   });
 
   it('answers to the listen address itself off loopback, not to loopback names', () => {
-    const names = serverNames('192.168.1.5');
-    expect(isOwnOrigin('http://192.168.1.5:8080', '192.168.1.5:8080', names)).toBe(true);
+    const names = serverNames('host.lan');
+    expect(isOwnOrigin('http://host.lan:8080', 'host.lan:8080', names)).toBe(true);
     expect(isOwnOrigin('http://localhost:8080', 'localhost:8080', names)).toBe(false);
+    expect(isOwnOrigin('http://other.lan:8080', 'other.lan:8080', names)).toBe(false);
   });
 
   it('answers to loopback names and the extra names when listening on every interface', () => {
     const names = serverNames('0.0.0.0', ['app.example']);
     expect(isOwnOrigin('http://localhost:8080', 'localhost:8080', names)).toBe(true);
     expect(isOwnOrigin('https://app.example', 'app.example', names)).toBe(true);
-    expect(isOwnOrigin('http://0.0.0.0:8080', '0.0.0.0:8080', names)).toBe(false);
+    expect(isOwnOrigin('http://192.168.1.5:8080', '192.168.1.5:8080', names)).toBe(true); // an IP literal cannot be rebound
+    expect(isOwnOrigin('http://lan.example:8080', 'lan.example:8080', names)).toBe(false);
   });
 
   it('judges an Origin: none, own, allowed or refused', () => {

@@ -616,7 +616,7 @@ describe('authentication and origin', () => {
   });
 
   it('accepts the upgrade, then closes with 4403 for a disallowed Origin', async () => {
-    const server = await serve({ allowedOrigin: 'http://app.example' });
+    const server = await serve({ allowedOrigins: ['http://app.example'] });
     const client = connectRaw(server.url, { origin: 'http://evil.example' });
     await client.opened();
     expect(await client.closed()).toEqual({ code: 4403, reason: 'origin http://evil.example is not allowed' });
@@ -624,8 +624,63 @@ describe('authentication and origin', () => {
     expect(server.core.counters.connections).toBe(0);
   });
 
+  it('refuses a page on another origin by default: 4403, no snapshot, its op changes nothing', async () => {
+    const server = await serve();
+    const client = connectRaw(server.url, { origin: 'http://evil.example' });
+    await client.opened();
+    client.send({ type: 'hello', v: 1 });
+    client.send({ type: 'op', id: 'evil-1', set: { pwned: true } });
+    expect(await client.closed()).toEqual({ code: 4403, reason: 'origin http://evil.example is not allowed' });
+    expect(client.indexOf((f) => f.type === 'snapshot')).toBe(-1);
+    expect(server.core.data()).toEqual({});
+    expect(server.core.counters.connections).toBe(0);
+  });
+
+  it.each([
+    ['127.0.0.1'],
+    ['localhost'],
+  ])('lets a page from its own origin through by default (%s)', async (name) => {
+    const server = await serve();
+    const host = `${name}:${server.port}`;
+    const client = connectRaw(server.url, { origin: `http://${host}`, headers: { host } });
+    await client.opened();
+    client.send({ type: 'hello', v: 1 });
+    await client.frame((f) => f.type === 'snapshot', 'the snapshot');
+  });
+
+  it('refuses a DNS-rebinding page whose Origin agrees with its Host', async () => {
+    const server = await serve();
+    const host = `attacker.example:${server.port}`;
+    const client = connectRaw(server.url, { origin: `http://${host}`, headers: { host } });
+    await client.opened();
+    expect((await client.closed()).code).toBe(4403);
+    expect(server.stats().originFailures).toBe(1);
+  });
+
+  it('refuses a page from the same host on another port, and the "null" origin', async () => {
+    const server = await serve();
+    for (const origin of [`http://127.0.0.1:${server.port + 1 > 65535 ? 1 : server.port + 1}`, 'null']) {
+      const client = connectRaw(server.url, { origin });
+      await client.opened();
+      expect((await client.closed()).code, origin).toBe(4403);
+    }
+  });
+
+  it('takes a list of allowed origins and still lets its own origin through', async () => {
+    const server = await serve({ allowedOrigins: ['http://a.example', 'https://b.example:8443'] });
+    for (const origin of ['http://a.example', 'https://b.example:8443', `http://127.0.0.1:${server.port}`]) {
+      const client = connectRaw(server.url, { origin });
+      await client.opened();
+      client.send({ type: 'hello', v: 1 });
+      await client.frame((f) => f.type === 'snapshot', `the snapshot for ${origin}`);
+    }
+    const refused = connectRaw(server.url, { origin: 'http://c.example' });
+    await refused.opened();
+    expect((await refused.closed()).code).toBe(4403);
+  });
+
   it('lets the allowed Origin (and clients without one) through', async () => {
-    const server = await serve({ allowedOrigin: 'http://app.example' });
+    const server = await serve({ allowedOrigins: ['http://app.example'] });
     const allowed = connectRaw(server.url, { origin: 'http://app.example' });
     await allowed.opened();
     allowed.send({ type: 'hello', v: 1 });
@@ -677,6 +732,9 @@ describe('options', () => {
     [{ maxPayloadBytes: 0 }, RangeError, /maxPayloadBytes/],
     [{ dedupSize: 0 }, RangeError, /dedupSize/],
     [{ token: 42 }, TypeError, /token.*42/],
+    [{ controlToken: '' }, RangeError, /controlToken/],
+    [{ allowedOrigins: 'http://a.example' }, TypeError, /allowedOrigins/],
+    [{ allowedOrigins: ['a.example'] }, RangeError, /allowedOrigins.*"a.example"/],
     [{ random: 'x' }, TypeError, /random/],
     [{ staticHandler: {} }, TypeError, /staticHandler/],
   ])('refuses %o', async (options, type, message) => {
