@@ -19,6 +19,11 @@ const USAGE = `usage: npm run server -- [flags]
   --control-token TOKEN   secret for /control/ (Authorization: Bearer TOKEN); default: a new one, printed
   --allowed-origin LIST   comma-separated origins whose pages may connect, besides the server's
                           own origin and non-browser clients; others get 4403 (default: none)
+  --hello-timeout MS      a connection must say hello within MS, else 1013 (default ${DEFAULT_SERVER_OPTIONS.helloTimeoutMs})
+  --max-connections N     WebSocket connections at once; more get 1013 (default ${DEFAULT_SERVER_OPTIONS.maxConnections})
+  --max-connections-per-address N
+                          the same, per client address (default ${DEFAULT_SERVER_OPTIONS.maxConnectionsPerAddress})
+  --trust-proxy LIST      comma-separated proxy addresses whose X-Forwarded-For names the client
   --data-file PATH        persist data and dedup record here (atomic writes)
   --max-buffered BYTES    slow-consumer bound; over it closes with 1008 (default ${DEFAULT_SERVER_OPTIONS.maxBufferedBytes})
   --no-app                do not build and serve the browser app at /
@@ -41,6 +46,9 @@ const NUMERIC = {
   'max-payload': 'maxPayloadBytes',
   heartbeat: 'heartbeatMs',
   'max-buffered': 'maxBufferedBytes',
+  'hello-timeout': 'helloTimeoutMs',
+  'max-connections': 'maxConnections',
+  'max-connections-per-address': 'maxConnectionsPerAddress',
 } as const satisfies Record<string, keyof NodeServerOptions>;
 
 const TEXT = {
@@ -52,6 +60,7 @@ const TEXT = {
 
 const LISTS = {
   'allowed-origin': 'allowedOrigins',
+  'trust-proxy': 'trustProxy',
 } as const satisfies Record<string, keyof NodeServerOptions>;
 
 function usageError(message: string): never {

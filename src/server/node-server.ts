@@ -21,22 +21,26 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { isServerSendableCloseCode } from '../close-codes.js';
 import {
   bearerToken,
+  clientAddress,
   generateToken,
   isJsonContentType,
   isLoopbackAddress,
   isLoopbackName,
   judgeOrigin,
+  normalizeAddress,
   normalizeOrigin,
   parseHost,
   parseOrigin,
   serverNames,
 } from './access.js';
+import { createAuthThrottle, DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions, type AuthTicket } from './auth-throttle.js';
 import { tokensEqual } from './token-equal.js';
 import { describeValue } from '../options.js';
 import type { Json } from '../store.js';
@@ -124,6 +128,48 @@ export interface NodeServerOptions {
    */
   dataFile?: string;
   /**
+   * A connection must send the sync protocol's `hello` (and be accepted) within this many
+   * milliseconds of its upgrade, or it is closed with 1013 and a reason saying so: a client
+   * speaking another protocol learns why, and silent sockets cannot pile up. Time an
+   * address spends held by the failed-authentication delay is added.
+   * @default 10000
+   */
+  helloTimeoutMs?: number;
+  /**
+   * WebSocket connections open at once; one more is accepted, then closed with 1013 (try again later).
+   * @default 10000
+   */
+  maxConnections?: number;
+  /**
+   * WebSocket connections open at once from one client address (see `trustProxy`); one more is
+   * accepted, then closed with 1013. A load test from one machine needs this raised.
+   * @default 1000
+   */
+  maxConnectionsPerAddress?: number;
+  /**
+   * Addresses of reverse proxies in front of this server (e.g. `['127.0.0.1']` for nginx on the
+   * same machine). From these peers the client address is read from `X-Forwarded-For` (the
+   * right-most entry that is not itself a trusted proxy); from any other peer the header is
+   * ignored. The address counts for `maxConnectionsPerAddress`, the failed-authentication delay
+   * and the control routes' loopback check.
+   * @default [] (the header is never read)
+   */
+  trustProxy?: readonly string[];
+  /**
+   * The growing delay for repeated failed authentication from one address (with `token`):
+   * after n failures the next attempt from that address is held min(baseDelayMs · 2^(n-1), maxDelayMs)
+   * before its hello is read; one that would wait longer is closed with 1013 at once.
+   * See `src/server/auth-throttle.ts`.
+   * @default { baseDelayMs: 250, maxDelayMs: 10000, forgetAfterMs: 600000, maxAddresses: 10000 }
+   */
+  authThrottle?: AuthThrottleOptions;
+  /**
+   * Time for the hello deadline and the failed-authentication delay: `now()` in ms and timers.
+   * Tests pass a `TestClock` (`statesocket/testing`) and advance it.
+   * @default Date.now with the global setTimeout / clearTimeout
+   */
+  clock?: ServerClock;
+  /**
    * Random source in [0, 1) for epochs and the feed's walk.
    * @default Math.random
    */
@@ -136,6 +182,19 @@ export interface NodeServerOptions {
   staticHandler?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
+/** Time as the server reads it: a wall clock by default, a `TestClock` in tests. */
+export interface ServerClock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const SYSTEM_CLOCK: ServerClock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 /** Every default in one place. */
 export const DEFAULT_SERVER_OPTIONS = {
   host: '127.0.0.1',
@@ -146,6 +205,9 @@ export const DEFAULT_SERVER_OPTIONS = {
   maxPayloadBytes: 1_048_576,
   heartbeatMs: 0,
   maxBufferedBytes: 4_194_304,
+  helloTimeoutMs: 10_000,
+  maxConnections: 10_000,
+  maxConnectionsPerAddress: 1_000,
 } as const;
 
 /** Limits of the feed and the control routes (not options). */
@@ -173,6 +235,12 @@ interface ResolvedServerOptions {
   dedupSize: number;
   maxPayloadBytes: number;
   heartbeatMs: number;
+  helloTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  trustProxy: ReadonlySet<string>;
+  authThrottle: Required<AuthThrottleOptions>;
+  clock: ServerClock;
   token: string | undefined;
   controlToken: string;
   allowedOrigins: ReadonlySet<string>;
@@ -207,6 +275,39 @@ function origins(name: string, value: unknown): ReadonlySet<string> {
   return new Set(value.map((entry: string) => normalizeOrigin(entry, name)));
 }
 
+function addresses(name: string, value: unknown): ReadonlySet<string> {
+  if (value === undefined) return new Set();
+  if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
+    throw new TypeError(`startServer: ${name} must be an array of IP addresses; received ${describeValue(value)}`);
+  }
+  for (const entry of value as string[]) {
+    if (isIP(entry.trim()) === 0) throw new RangeError(`startServer: ${name} entries must be IP addresses; received ${JSON.stringify(entry)}`);
+  }
+  return new Set((value as string[]).map(normalizeAddress));
+}
+
+function throttle(name: string, value: unknown): Required<AuthThrottleOptions> {
+  if (value === undefined) return { ...DEFAULT_AUTH_THROTTLE };
+  if (typeof value !== 'object' || value === null) throw new TypeError(`startServer: ${name} must be an object; received ${describeValue(value)}`);
+  const given = value as AuthThrottleOptions;
+  const t = DEFAULT_AUTH_THROTTLE;
+  return {
+    baseDelayMs: integer(`${name}.baseDelayMs`, given.baseDelayMs, t.baseDelayMs, 0, 2 ** 31 - 1),
+    maxDelayMs: integer(`${name}.maxDelayMs`, given.maxDelayMs, t.maxDelayMs, 0, 2 ** 31 - 1),
+    forgetAfterMs: integer(`${name}.forgetAfterMs`, given.forgetAfterMs, t.forgetAfterMs, 1, Number.MAX_SAFE_INTEGER),
+    maxAddresses: integer(`${name}.maxAddresses`, given.maxAddresses, t.maxAddresses, 1, 10_000_000),
+  };
+}
+
+function clock(name: string, value: unknown): ServerClock {
+  if (value === undefined) return SYSTEM_CLOCK;
+  const given = value as Partial<ServerClock> | null;
+  if (typeof given !== 'object' || given === null || typeof given.now !== 'function' || typeof given.setTimeout !== 'function' || typeof given.clearTimeout !== 'function') {
+    throw new TypeError(`startServer: ${name} must have now(), setTimeout() and clearTimeout(); received ${describeValue(value)}`);
+  }
+  return given as ServerClock;
+}
+
 function fn<F>(name: string, value: unknown): F | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'function') throw new TypeError(`startServer: ${name} must be a function; received ${describeValue(value)}`);
@@ -236,6 +337,12 @@ export function resolveServerOptions(options: NodeServerOptions): ResolvedServer
     dedupSize: integer('dedupSize', options.dedupSize, d.dedupSize, 1, 10_000_000),
     maxPayloadBytes: integer('maxPayloadBytes', options.maxPayloadBytes, d.maxPayloadBytes, 1, 2 ** 31 - 1),
     heartbeatMs: integer('heartbeatMs', options.heartbeatMs, d.heartbeatMs, 0, 2 ** 31 - 1),
+    helloTimeoutMs: integer('helloTimeoutMs', options.helloTimeoutMs, d.helloTimeoutMs, 1, 2 ** 31 - 1),
+    maxConnections: integer('maxConnections', options.maxConnections, d.maxConnections, 1, 10_000_000),
+    maxConnectionsPerAddress: integer('maxConnectionsPerAddress', options.maxConnectionsPerAddress, d.maxConnectionsPerAddress, 1, 10_000_000),
+    trustProxy: addresses('trustProxy', options.trustProxy),
+    authThrottle: throttle('authThrottle', options.authThrottle),
+    clock: clock('clock', options.clock),
     token: text('token', options.token),
     controlToken: text('controlToken', options.controlToken) ?? generateToken(),
     allowedOrigins: origins('allowedOrigins', options.allowedOrigins),
@@ -382,6 +489,14 @@ export interface ServerStats extends ServerCounters {
   heldFrames: number;
   /** Connections closed with 4403 because of their Origin. */
   originFailures: number;
+  /** Connections closed with 1013 for sending no accepted hello within `helloTimeoutMs`. */
+  helloTimeouts: number;
+  /** Connections closed with 1013 at accept: over `maxConnections` or `maxConnectionsPerAddress`. */
+  connectionsRefused: number;
+  /** Connections held before their token was judged, for earlier failed authentications from their address. */
+  authHeld: number;
+  /** Connections closed with 1013 at accept: their address would have waited over `authThrottle.maxDelayMs`. */
+  authThrottled: number;
   /** Control requests refused (peer, Host, Origin, token or content type). */
   controlRefusals: number;
   /** Connections terminated for not answering a ws ping. */
@@ -416,6 +531,13 @@ type Held = { kind: 'frame'; data: string } | { kind: 'close'; code: number | un
 
 interface Client {
   ws: WebSocket;
+  /** The client's address (`trustProxy` applied). */
+  address: string;
+  /** Counted against the connection caps (false when it was refused at accept). */
+  counted: boolean;
+  /** The hello deadline, then the end of an authentication hold. */
+  helloTimer: unknown;
+  holdTimer: unknown;
   /** Answered the last ws ping (or none was sent yet). */
   alive: boolean;
   /** Frames held while stalled; null when not stalled. */
@@ -453,6 +575,10 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   const stats = {
     originFailures: 0,
     controlRefusals: 0,
+    helloTimeouts: 0,
+    connectionsRefused: 0,
+    authHeld: 0,
+    authThrottled: 0,
     heartbeatKills: 0,
     oversizedFrames: 0,
     feedChanges: 0,
@@ -533,10 +659,34 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes, clientTracking: false });
 
+  // ── who gets in: caps, the failed-authentication delay, the hello deadline ──
+  const { clock } = opts;
+  let admitted = 0;
+  const perAddress = new Map<string, number>();
+  const throttle = createAuthThrottle(opts.authThrottle, () => clock.now());
+  /** Frames read while a connection is held for the authentication delay; more closes it (it should be waiting). */
+  const maxEarlyFrames = 16;
+
+  const release = (client: Client) => {
+    clock.clearTimeout(client.helloTimer);
+    clock.clearTimeout(client.holdTimer);
+    if (!client.counted) return;
+    client.counted = false;
+    admitted--;
+    const left = (perAddress.get(client.address) ?? 1) - 1;
+    if (left > 0) perAddress.set(client.address, left);
+    else perAddress.delete(client.address);
+  };
+
+  /** Closes a connection the server will not serve now; 1013 tells the client to come back later. */
+  const refuse = (client: Client, reason: string) => client.ws.close(SyncCloseCode.TRY_AGAIN_LATER, fitCloseReason(reason));
+
   const accept = (ws: WebSocket, req: IncomingMessage) => {
-    const client: Client = { ws, alive: true, held: null, heldBytes: 0, stallTimer: undefined };
+    const address = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], opts.trustProxy);
+    const client: Client = { ws, address, counted: false, helloTimer: undefined, holdTimer: undefined, alive: true, held: null, heldBytes: 0, stallTimer: undefined };
     clients.add(client);
     let session: ReturnType<SyncServer['connect']> | undefined;
+    let ticket: AuthTicket | undefined;
     ws.on('error', (error: Error & { code?: string }) => {
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') stats.oversizedFrames++;
       // Otherwise ws closes the socket itself (1002, 1007, ...); 'close' follows.
@@ -547,6 +697,8 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     ws.on('close', () => {
       clients.delete(client);
       clearTimeout(client.stallTimer);
+      release(client);
+      if (ticket !== undefined) throttle.settle(ticket, null); // no-op once the token was judged
       session?.closed();
     });
 
@@ -557,6 +709,36 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
       return;
     }
 
+    if (admitted >= opts.maxConnections) {
+      stats.connectionsRefused++;
+      return refuse(client, `server at its limit of ${opts.maxConnections} connections; try again later`);
+    }
+    const fromAddress = perAddress.get(address) ?? 0;
+    if (fromAddress >= opts.maxConnectionsPerAddress) {
+      stats.connectionsRefused++;
+      return refuse(client, `too many connections from ${address} (limit ${opts.maxConnectionsPerAddress}); try again later`);
+    }
+    client.counted = true;
+    admitted++;
+    perAddress.set(address, fromAddress + 1);
+
+    let waitMs = 0;
+    if (opts.token !== undefined) {
+      const admission = throttle.admit(address);
+      if (!admission.admitted) {
+        stats.authThrottled++;
+        return refuse(client, `too many failed authentications from ${address}; retry in ${Math.ceil(admission.retryAfterMs / 1000)} s`);
+      }
+      ticket = admission.ticket;
+      waitMs = ticket.waitMs;
+    }
+
+    client.helloTimer = clock.setTimeout(() => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      stats.helloTimeouts++;
+      ws.close(SyncCloseCode.TRY_AGAIN_LATER, fitCloseReason(`expected the statesocket sync protocol's hello within ${opts.helloTimeoutMs} ms`));
+    }, waitMs + opts.helloTimeoutMs);
+
     const peer: Peer = {
       send: (frame) => transmit(client, { kind: 'frame', data: frame }),
       close: (code, reason) => transmit(client, { kind: 'close', code, reason: fitCloseReason(reason) }),
@@ -564,18 +746,45 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
         return ws.bufferedAmount + client.heldBytes;
       },
     };
-    const urlToken = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
-    session = core.connect(peer, { urlToken });
-    const live = session;
-    ws.on('message', (data: RawData, isBinary: boolean) => {
+    const deliver = (data: RawData, isBinary: boolean) => {
       try {
-        live.receive(frameInput(data, isBinary));
+        session?.receive(frameInput(data, isBinary));
       } catch {
         // The only throw on this path is a failed data file write: the op is not acked, so the
         // client re-sends it after reconnecting.
         transmit(client, { kind: 'close', code: 1011, reason: 'internal error: could not persist the change' });
       }
+    };
+    const early: Array<[RawData, boolean]> = [];
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (session !== undefined) return deliver(data, isBinary);
+      // ws may still emit frames it had buffered when the hold paused it.
+      early.push([data, isBinary]);
+      if (early.length > maxEarlyFrames) ws.terminate();
     });
+
+    const urlToken = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
+    const start = () => {
+      client.holdTimer = undefined;
+      if (ws.readyState !== WebSocket.OPEN) return;
+      session = core.connect(peer, {
+        urlToken,
+        onAuthenticated: (ok) => {
+          if (ticket !== undefined) throttle.settle(ticket, ok);
+        },
+        onGreeted: () => {
+          clock.clearTimeout(client.helloTimer);
+          client.helloTimer = undefined;
+        },
+      });
+      for (const [data, isBinary] of early.splice(0)) deliver(data, isBinary);
+      if (waitMs > 0 && client.held === null) ws.resume(); // a stall that began meanwhile keeps it paused
+    };
+    if (waitMs === 0) return start();
+    // Held: nothing is read (so the token is not judged) until this address's turn.
+    stats.authHeld++;
+    ws.pause();
+    client.holdTimer = clock.setTimeout(start, waitMs);
   };
 
   // ── HTTP: control routes, the static hook, upgrades ──
@@ -747,8 +956,10 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
    * Returns the refusal to send, or null.
    */
   const refuseControl = (req: IncomingMessage): { status: number; error: string; headers?: Record<string, string> } | null => {
-    if (!isLoopbackAddress(req.socket.remoteAddress)) {
-      return { status: 403, error: `control routes answer loopback addresses only; this request came from ${req.socket.remoteAddress}` };
+    // Behind a trusted proxy on this machine, the peer is loopback whoever the client is.
+    const from = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], opts.trustProxy);
+    if (!isLoopbackAddress(from)) {
+      return { status: 403, error: `control routes answer loopback addresses only; this request came from ${from}` };
     }
     const host = parseHost(req.headers.host);
     if (host === null || !isLoopbackName(host.name)) {
@@ -911,6 +1122,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
         clearTimeout(persistTimer);
         for (const client of clients) {
           clearTimeout(client.stallTimer);
+          release(client);
           client.ws.terminate();
         }
         if (feedDirty) persistFeed();

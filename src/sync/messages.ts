@@ -133,4 +133,9 @@ export const SyncCloseCode = {
   FORBIDDEN: 4403,
   /** The hello asked for a protocol version this server does not speak. */
   UNSUPPORTED_VERSION: 4400,
+  /**
+   * Load or timing, not the client's fault: no hello before the deadline, a connection cap,
+   * too many failed authentications from one address. The client reconnects with backoff.
+   */
+  TRY_AGAIN_LATER: 1013,
 } as const;

@@ -24,7 +24,7 @@ import {
   type RunningServer,
 } from '../../src/server/node-server.js';
 import type { StoreData } from '../../src/store.js';
-import { seededRandom } from '../../src/testing/clock.js';
+import { TestClock, seededRandom } from '../../src/testing/clock.js';
 import { createSyncProtocol } from '../../src/sync/client-protocol.js';
 import type { ConnectionStatus } from '../../src/types.js';
 import { SAFETY_TIMEOUT_MS, onCleanup, withTimeout } from '../support/cleanup.js';
@@ -52,6 +52,15 @@ function until(emitter: EventEmitter, event: string, predicate: () => boolean, w
     emitter.off(event, check);
     throw error;
   });
+}
+
+/** Polls a server-side condition on the event loop (setImmediate, not a sleep), bounded by the safety timeout. */
+async function eventuallyTrue(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + SAFETY_TIMEOUT_MS;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 // ── servers and control requests ───────────────────────────────────────────
@@ -717,6 +726,126 @@ describe('limits', () => {
     expect((await silent.closed()).code).toBe(1006);
     expect(server.stats().heartbeatKills).toBe(1);
     expect(answering.ws.readyState).toBe(WebSocket.OPEN);
+  });
+});
+
+describe('who gets in: hello deadline, caps, trusted proxies, failed-authentication delay', () => {
+  /** Milliseconds until the server's next timer on `clock`, or null. */
+  const nextTimerIn = (clock: TestClock) => {
+    const next = clock.nextDeadline();
+    return next === null ? null : next - clock.now();
+  };
+
+  it('closes a connection that sends no hello within helloTimeoutMs with 1013, saying why', async () => {
+    const clock = new TestClock();
+    const server = await serve({ helloTimeoutMs: 300, clock });
+    const silent = connectRaw(server.url);
+    await silent.opened();
+    const { client: greetedClient } = await greeted(server.url);
+    expect(nextTimerIn(clock)).toBe(300); // the silent one's deadline; the greeted one's was cleared
+    clock.advance(299);
+    expect(server.stats().helloTimeouts).toBe(0);
+    clock.advance(1);
+    expect(await silent.closed()).toEqual({ code: 1013, reason: "expected the statesocket sync protocol's hello within 300 ms" });
+    expect(server.stats().helloTimeouts).toBe(1);
+    expect(greetedClient.ws.readyState).toBe(WebSocket.OPEN);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('counts a hello refused for its token as no hello: 4401 at once, no deadline left behind', async () => {
+    const clock = new TestClock();
+    const server = await serve({ token: 's3cret', helloTimeoutMs: 300, clock });
+    const client = connectRaw(server.url);
+    await client.opened();
+    client.send({ type: 'hello', v: 1, token: 'wrong' });
+    expect((await client.closed()).code).toBe(4401);
+    await eventuallyTrue(() => server.stats().open === 0, 'the server to forget the connection');
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('closes connections over maxConnectionsPerAddress with 1013, and admits again once one leaves', async () => {
+    const server = await serve({ maxConnectionsPerAddress: 2 });
+    const first = await greeted(server.url);
+    await greeted(server.url);
+    const third = connectRaw(server.url);
+    await third.opened();
+    expect(await third.closed()).toEqual({ code: 1013, reason: 'too many connections from 127.0.0.1 (limit 2); try again later' });
+    expect(server.stats().connectionsRefused).toBe(1);
+    first.client.ws.close();
+    await first.client.closed();
+    await eventuallyTrue(() => server.stats().open === 1, 'the first connection to be gone');
+    await greeted(server.url);
+  });
+
+  it('closes connections over maxConnections with 1013', async () => {
+    const server = await serve({ maxConnections: 1 });
+    await greeted(server.url);
+    const second = connectRaw(server.url);
+    await second.opened();
+    expect(await second.closed()).toEqual({ code: 1013, reason: 'server at its limit of 1 connections; try again later' });
+  });
+
+  it('reads the client address from X-Forwarded-For only from a trusted proxy', async () => {
+    const proxied = await serve({ maxConnectionsPerAddress: 1, trustProxy: ['127.0.0.1'] });
+    const viaProxy = (url: string, client: string) => connectRaw(url, { headers: { 'x-forwarded-for': `9.9.9.9, ${client}` } });
+    const a = viaProxy(proxied.url, '198.51.100.1');
+    const b = viaProxy(proxied.url, '198.51.100.2');
+    const a2 = viaProxy(proxied.url, '198.51.100.1');
+    await Promise.all([a.opened(), b.opened(), a2.opened()]);
+    expect((await a2.closed()).reason).toBe('too many connections from 198.51.100.1 (limit 1); try again later');
+    expect(a.ws.readyState).toBe(WebSocket.OPEN);
+    expect(b.ws.readyState).toBe(WebSocket.OPEN);
+
+    const direct = await serve({ maxConnectionsPerAddress: 1 });
+    const c = viaProxy(direct.url, '198.51.100.1');
+    await c.opened();
+    const d = viaProxy(direct.url, '198.51.100.2');
+    await d.opened();
+    expect((await d.closed()).reason).toBe('too many connections from 127.0.0.1 (limit 1); try again later');
+  });
+
+  it('holds the next attempt from an address that failed, for the computed delay, then serves it', async () => {
+    const clock = new TestClock();
+    const server = await serve({ token: 's3cret', clock });
+    const wrong = connectRaw(`${server.url}?token=guess`);
+    await wrong.opened();
+    expect((await wrong.closed()).code).toBe(4401);
+
+    const next = connectRaw(server.url);
+    await next.opened();
+    await eventuallyTrue(() => server.stats().authHeld === 1, 'the second attempt to be held');
+    expect(server.core.counters.connections).toBe(1); // not handed to the sync logic yet
+    next.send({ type: 'hello', v: 1, token: 's3cret' });
+    expect(clock.nextDeadline()! - clock.now()).toBe(250); // authFailureDelayMs(1)
+    clock.advance(249);
+    expect(server.core.counters.connections).toBe(1);
+    clock.advance(1);
+    const snapshot = await next.frame((f) => f.type === 'snapshot', 'the snapshot after the hold');
+    expect(snapshot.type).toBe('snapshot');
+    expect(server.core.counters.connections).toBe(2);
+  });
+
+  it('closes with 1013 an attempt that would wait over the largest delay', async () => {
+    const clock = new TestClock();
+    const server = await serve({ token: 's3cret', clock, authThrottle: { baseDelayMs: 100, maxDelayMs: 150 } });
+    const wrong = connectRaw(`${server.url}?token=guess`);
+    await wrong.opened();
+    await wrong.closed();
+    const held = connectRaw(server.url);
+    await held.opened();
+    await eventuallyTrue(() => server.stats().authHeld === 1, 'the first retry to be held');
+    const refused = connectRaw(server.url);
+    await refused.opened();
+    expect(await refused.closed()).toEqual({ code: 1013, reason: 'too many failed authentications from 127.0.0.1; retry in 1 s' });
+    expect(server.stats().authThrottled).toBe(1);
+  });
+
+  it('leaves an address without failures unheld', async () => {
+    const clock = new TestClock();
+    const server = await serve({ token: 's3cret', clock });
+    await greeted(server.url, { token: 's3cret' });
+    await greeted(server.url, { token: 's3cret' });
+    expect(server.stats().authHeld).toBe(0);
   });
 });
 
