@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { buildAppBundle, type AppBundle } from '../src/server/app-bundle.js';
+import { DEFAULT_AUTH_THROTTLE } from '../src/server/auth-throttle.js';
 import { DEFAULT_SERVER_OPTIONS, startServer, type NodeServerOptions, type RunningServer } from '../src/server/node-server.js';
 
 const USAGE = `usage: npm run server -- [flags]
@@ -24,6 +25,10 @@ const USAGE = `usage: npm run server -- [flags]
   --max-connections-per-address N
                           the same, per client address (default ${DEFAULT_SERVER_OPTIONS.maxConnectionsPerAddress})
   --trust-proxy LIST      comma-separated proxy addresses whose X-Forwarded-For names the client
+  --auth-delay MS         after n failed authentications from an address, its next attempt waits
+                          MS * 2^(n-1) ms (default ${DEFAULT_AUTH_THROTTLE.baseDelayMs})
+  --auth-max-delay MS     the largest such wait; an attempt that would wait longer gets 1013
+                          (default ${DEFAULT_AUTH_THROTTLE.maxDelayMs})
   --data-file PATH        persist data and dedup record here (atomic writes)
   --max-buffered BYTES    slow-consumer bound; over it closes with 1008 (default ${DEFAULT_SERVER_OPTIONS.maxBufferedBytes})
   --no-app                do not build and serve the browser app at /
@@ -63,6 +68,11 @@ const LISTS = {
   'trust-proxy': 'trustProxy',
 } as const satisfies Record<string, keyof NodeServerOptions>;
 
+const THROTTLE = {
+  'auth-delay': 'baseDelayMs',
+  'auth-max-delay': 'maxDelayMs',
+} as const;
+
 function usageError(message: string): never {
   process.stderr.write(`server: ${message}\n\n${USAGE}`);
   process.exit(2);
@@ -76,7 +86,7 @@ function parseOptions(argv: string[]): { options: NodeServerOptions; app: boolea
       strict: true,
       allowPositionals: false,
       options: {
-        ...Object.fromEntries([...Object.keys(NUMERIC), ...Object.keys(TEXT), ...Object.keys(LISTS)].map((name) => [name, { type: 'string' as const }])),
+        ...Object.fromEntries([...Object.keys(NUMERIC), ...Object.keys(TEXT), ...Object.keys(LISTS), ...Object.keys(THROTTLE)].map((name) => [name, { type: 'string' as const }])),
         help: { type: 'boolean', short: 'h' },
         'no-app': { type: 'boolean' },
       },
@@ -108,7 +118,16 @@ function parseOptions(argv: string[]): { options: NodeServerOptions; app: boolea
     if (entries.some((entry) => entry === '')) usageError(`--${flag} takes a comma-separated list without empty entries; received ${JSON.stringify(raw)}`);
     lists[option] = entries;
   }
-  return { options: { ...options, ...lists } as NodeServerOptions, app: values['no-app'] !== true };
+  const authThrottle: Record<string, number> = {};
+  for (const [flag, field] of Object.entries(THROTTLE)) {
+    const raw = values[flag];
+    if (typeof raw !== 'string') continue;
+    const value = raw.trim() === '' ? NaN : Number(raw);
+    if (!Number.isFinite(value)) usageError(`--${flag} takes a number; received ${JSON.stringify(raw)}`);
+    authThrottle[field] = value;
+  }
+  const throttle = Object.keys(authThrottle).length > 0 ? { authThrottle } : {};
+  return { options: { ...options, ...lists, ...throttle } as NodeServerOptions, app: values['no-app'] !== true };
 }
 
 const { options, app: serveApp } = parseOptions(process.argv.slice(2));

@@ -7,7 +7,9 @@
  * delaying only the 4401 would let a guesser open many connections at once and
  * learn of the right guess immediately. Each attempt admitted from an address
  * with failures reserves the following slot as if it were going to fail too, so
- * parallel attempts are answered one after another, each a delay apart:
+ * parallel attempts are answered one after another, each a delay apart (an
+ * address without failures gets `freeAttempts` parallel attempts unqueued,
+ * so a burst of guesses from a fresh address is queued too):
  *
  * ```
  *   failures  0    1      2      3      4      …   n
@@ -38,6 +40,13 @@ export interface AuthThrottleOptions {
    */
   maxDelayMs?: number;
   /**
+   * Attempts an address without failures may have waiting for their token to be judged at once
+   * before further ones queue as if they were failing: a page opening several tabs is not held,
+   * a burst of guesses from a fresh address is.
+   * @default 10
+   */
+  freeAttempts?: number;
+  /**
    * An address's failures are forgotten this long after its last one, in ms.
    * @default 600000 (10 minutes)
    */
@@ -52,6 +61,7 @@ export interface AuthThrottleOptions {
 export const DEFAULT_AUTH_THROTTLE = {
   baseDelayMs: 250,
   maxDelayMs: 10_000,
+  freeAttempts: 10,
   forgetAfterMs: 600_000,
   maxAddresses: 10_000,
 } as const satisfies Required<AuthThrottleOptions>;
@@ -77,7 +87,7 @@ export interface AuthTicket {
   readonly address: string;
   /** How long to hold the attempt before reading it, in ms. */
   readonly waitMs: number;
-  /** @internal the record whose `pending` this attempt counts in, if any */
+  /** @internal the record whose `pending` this attempt counts in */
   readonly record: AddressRecord | undefined;
   settled: boolean;
 }
@@ -102,24 +112,37 @@ export function createAuthThrottle(options: AuthThrottleOptions = {}, now: () =>
   const current = (address: string): AddressRecord | undefined => {
     const record = records.get(address);
     if (record === undefined) return undefined;
-    if (record.pending === 0 && now() - record.lastFailureAt >= policy.forgetAfterMs) {
+    if (record.pending === 0 && (record.failures === 0 || now() - record.lastFailureAt >= policy.forgetAfterMs)) {
       records.delete(address);
       return undefined;
     }
     return record;
   };
 
+  /** Puts `record` last (the map's order is the order of last activity, oldest first) and bounds the map. */
+  const touch = (address: string, record: AddressRecord) => {
+    records.delete(address);
+    records.set(address, record);
+    while (records.size > policy.maxAddresses) records.delete(records.keys().next().value as string);
+  };
+
   return {
     admit(address) {
-      const record = current(address);
-      // An address without failures is not held: a page opening several tabs at once waits for nothing.
-      if (record === undefined) return { admitted: true, ticket: { address, waitMs: 0, record: undefined, settled: false } };
       const at = now();
-      const start = Math.max(at, record.nextAt);
+      let record = current(address);
+      if (record === undefined) {
+        record = { failures: 0, lastFailureAt: at, nextAt: at, pending: 0 };
+        touch(address, record);
+      }
+      // Each attempt in flight is presumed to fail until judged, so parallel attempts queue
+      // one after another; an address without failures gets `freeAttempts` of them unqueued.
+      const presumed = record.failures > 0 ? record.failures + record.pending + 1 : Math.max(0, record.pending + 1 - policy.freeAttempts);
+      const queued = presumed > 0;
+      const start = queued ? Math.max(at, record.nextAt) : at;
       const waitMs = start - at;
       if (waitMs > policy.maxDelayMs) return { admitted: false, retryAfterMs: waitMs };
       record.pending++;
-      record.nextAt = start + authFailureDelayMs(record.failures + record.pending, policy);
+      if (queued) record.nextAt = Math.max(record.nextAt, start + authFailureDelayMs(presumed, policy));
       return { admitted: true, ticket: { address, waitMs, record, settled: false } };
     },
 
@@ -127,19 +150,17 @@ export function createAuthThrottle(options: AuthThrottleOptions = {}, now: () =>
       if (ticket.settled) return;
       ticket.settled = true;
       if (ticket.record !== undefined) ticket.record.pending = Math.max(0, ticket.record.pending - 1);
-      if (ok !== false) return;
-      const at = now();
-      let record = current(ticket.address);
-      if (record === undefined) {
-        record = { failures: 0, lastFailureAt: at, nextAt: at, pending: 0 };
+      if (ok !== false) {
+        current(ticket.address); // forgets an address left with no failures and nothing in flight
+        return;
       }
-      // Re-inserted so that the map's order is the order of last failures (oldest first).
-      records.delete(ticket.address);
-      records.set(ticket.address, record);
+      const at = now();
+      const record = records.get(ticket.address) ?? ticket.record ?? { failures: 0, lastFailureAt: at, nextAt: at, pending: 0 };
+      if (record.failures > 0 && at - record.lastFailureAt >= policy.forgetAfterMs) record.failures = 0;
       record.failures++;
       record.lastFailureAt = at;
       record.nextAt = Math.max(record.nextAt, at + authFailureDelayMs(record.failures, policy));
-      while (records.size > policy.maxAddresses) records.delete(records.keys().next().value as string);
+      touch(ticket.address, record);
     },
 
     failures: (address) => current(address)?.failures ?? 0,

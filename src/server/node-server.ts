@@ -160,7 +160,7 @@ export interface NodeServerOptions {
    * after n failures the next attempt from that address is held min(baseDelayMs · 2^(n-1), maxDelayMs)
    * before its hello is read; one that would wait longer is closed with 1013 at once.
    * See `src/server/auth-throttle.ts`.
-   * @default { baseDelayMs: 250, maxDelayMs: 10000, forgetAfterMs: 600000, maxAddresses: 10000 }
+   * @default { baseDelayMs: 250, maxDelayMs: 10000, freeAttempts: 10, forgetAfterMs: 600000, maxAddresses: 10000 }
    */
   authThrottle?: AuthThrottleOptions;
   /**
@@ -294,6 +294,7 @@ function throttle(name: string, value: unknown): Required<AuthThrottleOptions> {
   return {
     baseDelayMs: integer(`${name}.baseDelayMs`, given.baseDelayMs, t.baseDelayMs, 0, 2 ** 31 - 1),
     maxDelayMs: integer(`${name}.maxDelayMs`, given.maxDelayMs, t.maxDelayMs, 0, 2 ** 31 - 1),
+    freeAttempts: integer(`${name}.freeAttempts`, given.freeAttempts, t.freeAttempts, 0, 10_000_000),
     forgetAfterMs: integer(`${name}.forgetAfterMs`, given.forgetAfterMs, t.forgetAfterMs, 1, Number.MAX_SAFE_INTEGER),
     maxAddresses: integer(`${name}.maxAddresses`, given.maxAddresses, t.maxAddresses, 1, 10_000_000),
   };

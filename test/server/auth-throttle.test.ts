@@ -23,7 +23,7 @@ describe('failed-authentication delay', () => {
   it('doubles from 250 ms after each failure, up to 10 s', () => {
     const delays = [0, 1, 2, 3, 4, 5, 6, 7, 8, 50, 5000, Number.MAX_SAFE_INTEGER].map((n) => authFailureDelayMs(n));
     expect(delays).toEqual([0, 250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000, 10_000, 10_000]);
-    expect(DEFAULT_AUTH_THROTTLE).toEqual({ baseDelayMs: 250, maxDelayMs: 10_000, forgetAfterMs: 600_000, maxAddresses: 10_000 });
+    expect(DEFAULT_AUTH_THROTTLE).toEqual({ baseDelayMs: 250, maxDelayMs: 10_000, freeAttempts: 10, forgetAfterMs: 600_000, maxAddresses: 10_000 });
   });
 
   it('is 0 for no failures and for nonsense counts', () => {
@@ -59,6 +59,16 @@ describe('auth throttle', () => {
     throttle.settle(admit(), false); // one failure: 250 ms
     // Each admitted attempt is presumed to fail until it is judged: 250, then +500, then +1000.
     expect([admit().waitMs, admit().waitMs, admit().waitMs]).toEqual([250, 750, 1750]);
+  });
+
+  it('queues a burst from an address without failures after freeAttempts, and refuses the rest', () => {
+    const { throttle } = throttleAt({ freeAttempts: 3 });
+    const outcomes = Array.from({ length: 10 }, () => {
+      const admission = throttle.admit('203.0.113.1');
+      return admission.admitted ? admission.ticket.waitMs : 'refused';
+    });
+    // 3 free, then each presumed failure doubles the spacing: 0, +250, +500, +1000, +2000, +4000, +8000 > 10 s.
+    expect(outcomes).toEqual([0, 0, 0, 0, 250, 750, 1750, 3750, 7750, 'refused']);
   });
 
   it('refuses an attempt that would wait over maxDelayMs', () => {
@@ -98,8 +108,8 @@ describe('auth throttle', () => {
     expect(throttle.failures('203.0.113.1')).toBe(1);
     advance(1);
     expect(throttle.failures('203.0.113.1')).toBe(0);
-    expect(admit().waitMs).toBe(0);
     expect(throttle.size).toBe(0);
+    expect(admit().waitMs).toBe(0);
   });
 
   it('remembers at most maxAddresses, forgetting the least recently failed first', () => {
