@@ -524,6 +524,11 @@ export interface RunningServer {
   /** The sync logic: epoch, seq, data, counters, `change()`, `restart()`. */
   readonly core: SyncServer;
   stats(): ServerStats;
+  /**
+   * Stops the live feed (no more server-side changes from it); the server keeps serving.
+   * The demo calls it before comparing the client's model with the data, so both are at the same seq.
+   */
+  stopFeed(): void;
   /** Terminates every socket, clears every timer, writes pending feed changes, closes the HTTP server. Idempotent. */
   close(): Promise<void>;
 }
@@ -1116,6 +1121,10 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     controlToken: opts.controlToken,
     core,
     stats: snapshotStats,
+    stopFeed() {
+      clearInterval(feedTimer);
+      feedTimer = undefined;
+    },
     close() {
       closing ??= (async () => {
         clearInterval(feedTimer);
