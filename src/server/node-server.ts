@@ -9,11 +9,15 @@
  *   ──────                         ─────────                       ──────────────
  *   HTTP upgrade ───────────────▶  accept (always; never reject:
  *                                  a browser would see only 1006)
- *                                  Origin refused? ──▶ close 4403
- *                                  else core.connect(peer, {urlToken}) ──▶ token wrong? close 4401
+ *                                  Origin not own/allowed? ──▶ close 4403
+ *                                  over a connection cap? ──▶ close 1013
+ *                                  address failed auth? ──▶ hold (or close 1013)
+ *                                  hello deadline starts (close 1013 when it passes)
+ *                                  core.connect(peer, {urlToken}) ──▶ token wrong? close 4401
  *   text / binary frame ────────▶  session.receive ───────────────────▶  hello / op / ping
  *                               ◀──  peer.send (held while stalled)  ◀──  snapshot / patch / ack
- *   POST /control/<fault> ──────▶  drop · close · stall · garbage · oversized · restart
+ *   POST /control/<fault> ──────▶  loopback peer + Host, no foreign Origin, Bearer control token,
+ *                                  JSON body ──▶ drop · close · stall · garbage · oversized · restart · change
  * ```
  *
  * Imports `ws` and `node:*`: never reachable from the browser entry.
@@ -223,6 +227,12 @@ export const SERVER_LIMITS = {
   defaultOversizedBytes: 2 * 1_048_576,
   maxOversizedBytes: 64 * 1_048_576,
   maxControlBodyBytes: 1_048_576,
+  /**
+   * A connection the server refused (origin, caps, failed-authentication delay, hello deadline)
+   * that has not finished the close handshake this long after the close frame is terminated:
+   * a peer that ignores close frames would otherwise hold its socket for ws's 30 s.
+   */
+  refusedCloseGraceMs: 2_000,
   /** RFC 6455 §5.5: a control frame's payload is at most 125 bytes, 2 of them the code. */
   maxCloseReasonBytes: 123,
 } as const;
@@ -544,6 +554,8 @@ interface Client {
   /** The hello deadline, then the end of an authentication hold. */
   helloTimer: unknown;
   holdTimer: unknown;
+  /** Terminates a refused connection whose peer does not finish the close handshake. */
+  reapTimer: unknown;
   /** Answered the last ws ping (or none was sent yet). */
   alive: boolean;
   /** Frames held while stalled; null when not stalled. */
@@ -568,7 +580,10 @@ class ControlError extends Error {
  * ```ts
  * const server = await startServer({ port: 0, feedRatePerSec: 5 });
  * const connection = createConnection({ url: server.url, protocol: createSyncProtocol() });
- * await fetch(`http://127.0.0.1:${server.port}/control/drop`, { method: 'POST' }); // the client sees 1006
+ * await fetch(`http://127.0.0.1:${server.port}/control/drop`, {
+ *   method: 'POST',
+ *   headers: { authorization: `Bearer ${server.controlToken}` },
+ * }); // the client sees 1006
  * await server.close();
  * ```
  * @throws TypeError / RangeError for a bad option, naming it; DataFileError for an unreadable or corrupt data file
@@ -676,6 +691,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   const release = (client: Client) => {
     clock.clearTimeout(client.helloTimer);
     clock.clearTimeout(client.holdTimer);
+    clock.clearTimeout(client.reapTimer);
     if (!client.counted) return;
     client.counted = false;
     admitted--;
@@ -684,12 +700,19 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     else perAddress.delete(client.address);
   };
 
+  /** Sends a close frame, and terminates the socket if its peer has not answered it in time. */
+  const closeAndReap = (client: Client, code: number, reason: string) => {
+    client.ws.close(code, fitCloseReason(reason));
+    clock.clearTimeout(client.reapTimer);
+    client.reapTimer = clock.setTimeout(() => client.ws.terminate(), SERVER_LIMITS.refusedCloseGraceMs);
+  };
+
   /** Closes a connection the server will not serve now; 1013 tells the client to come back later. */
-  const refuse = (client: Client, reason: string) => client.ws.close(SyncCloseCode.TRY_AGAIN_LATER, fitCloseReason(reason));
+  const refuse = (client: Client, reason: string) => closeAndReap(client, SyncCloseCode.TRY_AGAIN_LATER, reason);
 
   const accept = (ws: WebSocket, req: IncomingMessage) => {
     const address = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], opts.trustProxy);
-    const client: Client = { ws, address, counted: false, helloTimer: undefined, holdTimer: undefined, alive: true, held: null, heldBytes: 0, stallTimer: undefined };
+    const client: Client = { ws, address, counted: false, helloTimer: undefined, holdTimer: undefined, reapTimer: undefined, alive: true, held: null, heldBytes: 0, stallTimer: undefined };
     clients.add(client);
     let session: ReturnType<SyncServer['connect']> | undefined;
     let ticket: AuthTicket | undefined;
@@ -711,8 +734,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     const origin = req.headers.origin;
     if (judgeOrigin(origin, req.headers.host, wsNames, opts.allowedOrigins) === 'refused') {
       stats.originFailures++;
-      ws.close(SyncCloseCode.FORBIDDEN, fitCloseReason(`origin ${origin} is not allowed`));
-      return;
+      return closeAndReap(client, SyncCloseCode.FORBIDDEN, `origin ${origin} is not allowed`);
     }
 
     if (admitted >= opts.maxConnections) {
@@ -742,7 +764,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     client.helloTimer = clock.setTimeout(() => {
       if (ws.readyState !== WebSocket.OPEN) return;
       stats.helloTimeouts++;
-      ws.close(SyncCloseCode.TRY_AGAIN_LATER, fitCloseReason(`expected the statesocket sync protocol's hello within ${opts.helloTimeoutMs} ms`));
+      closeAndReap(client, SyncCloseCode.TRY_AGAIN_LATER, `expected the statesocket sync protocol's hello within ${opts.helloTimeoutMs} ms`);
     }, waitMs + opts.helloTimeoutMs);
 
     const peer: Peer = {

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { connect as netConnect } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -749,6 +750,8 @@ describe('who gets in: hello deadline, caps, trusted proxies, failed-authenticat
     expect(await silent.closed()).toEqual({ code: 1013, reason: "expected the statesocket sync protocol's hello within 300 ms" });
     expect(server.stats().helloTimeouts).toBe(1);
     expect(greetedClient.ws.readyState).toBe(WebSocket.OPEN);
+    // The close handshake finished: no deadline and no reaper left.
+    await eventuallyTrue(() => server.stats().open === 1, 'the server to see the close');
     expect(clock.pendingTimers).toBe(0);
   });
 
@@ -761,6 +764,30 @@ describe('who gets in: hello deadline, caps, trusted proxies, failed-authenticat
     expect((await client.closed()).code).toBe(4401);
     await eventuallyTrue(() => server.stats().open === 0, 'the server to forget the connection');
     expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('terminates a refused peer that ignores the close frame after refusedCloseGraceMs', async () => {
+    const clock = new TestClock();
+    const server = await serve({ clock });
+    // A raw TCP peer: it completes the upgrade, then never answers anything.
+    const socket = netConnect(server.port, '127.0.0.1');
+    onCleanup(() => {
+      socket.destroy();
+    });
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => {});
+    socket.write(
+      'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n\r\n',
+    );
+    await eventuallyTrue(() => received.includes('101 Switching Protocols') && clock.pendingTimers === 1, 'the upgrade and the close frame');
+    expect(clock.nextDeadline()! - clock.now()).toBe(2_000);
+    expect(server.stats().open).toBe(1);
+    clock.advance(2_000);
+    await withTimeout(ended, 'the server to terminate the socket');
+    await eventuallyTrue(() => server.stats().open === 0, 'the server to forget the socket');
   });
 
   it('closes connections over maxConnectionsPerAddress with 1013, and admits again once one leaves', async () => {
