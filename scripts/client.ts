@@ -271,7 +271,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   let results: Promise<ScenarioResult[]> | null = null;
   if (steps !== null) {
     const scenario = steps;
-    const control = httpControl(args.url, args.token !== undefined ? { token: args.token } : {});
+    const control = httpControl(args.url, args.controlToken !== undefined ? { token: args.controlToken } : {});
     results = Promise.all(
       clients.map((client, index) =>
         runScenario(client.connection, scenario, {

@@ -24,10 +24,11 @@ import { buildAppBundle, type AppBundle } from '../src/server/app-bundle.js';
 import { startServer, type RunningServer } from '../src/server/node-server.js';
 import { takeInspectFlag, type InspectTarget } from './client/args.js';
 import { startInspection, startLocalInspection, type Inspection } from './client/inspection.js';
-import type { Store, StoreData } from '../src/store.js';
+import type { StoreData } from '../src/store.js';
 import { createSyncProtocol } from '../src/sync/client-protocol.js';
 import type { RenderScheduler } from '../src/types.js';
 import { terminalView, type TerminalView } from '../src/views/terminal.js';
+import { summaryLine, untilCaughtUp } from './demo/summary.js';
 
 const USAGE =
   'usage: npm start -- [--duration SECONDS] [--feed-rate N] [--fault-every SECONDS] [--inspect [URL|stately] | --no-inspect]\n' +
@@ -91,12 +92,22 @@ function injectFaults(server: RunningServer, everyMs: number, announce: (line: s
   const timer = setInterval(() => {
     const fault = FAULTS[next++ % FAULTS.length] as (typeof FAULTS)[number];
     announce(fault.says);
-    fetch(`http://127.0.0.1:${server.port}/control/${fault.action}`, { method: 'POST' }).catch((error: unknown) =>
-      announce(`fault injection failed: ${(error as Error).message}`),
+    fetch(`http://127.0.0.1:${server.port}/control/${fault.action}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.controlToken}` },
+    }).then(
+      (response) => {
+        if (!response.ok) announce(`fault injection failed: ${fault.action} answered ${response.status}`);
+        return response.body?.cancel();
+      },
+      (error: unknown) => announce(`fault injection failed: ${(error as Error).message}`),
     );
   }, everyMs);
   return () => clearInterval(timer);
 }
+
+/** Longest wait at the end for the client to apply the server's last changes before the summary. */
+const CATCH_UP_MS = 5_000;
 
 /** In a terminal, render once per event-loop turn: a short `errored` wait should still show. */
 const renderEachTurn: RenderScheduler = (flush) => {
@@ -129,21 +140,6 @@ function connectClient(server: RunningServer, view: TerminalView<StoreData>, ins
   });
   connection.subscribe((status) => view.refresh(status));
   return connection;
-}
-
-function summaryLine(connection: Connection<StoreData>, server: RunningServer): string {
-  const states = connection.history.map((entry) => entry.state).join(' → ');
-  const { received, rejected, sent, renders, reconnects } = connection.getStatus().counters;
-  const same = JSON.stringify(sorted(connection.model.getData())) === JSON.stringify(sorted(server.core.data()));
-  const position = (connection.model as unknown as Store).position();
-  return (
-    `summary: ${states} · received ${received}, rejected ${rejected}, sent ${sent}, renders ${renders}, reconnects ${reconnects} · ` +
-    `model ${same ? 'equals' : 'DIFFERS FROM'} the server's data at seq ${position?.seq ?? '-'} of ${server.core.seq}`
-  );
-}
-
-function sorted(data: Readonly<Record<string, unknown>>) {
-  return Object.fromEntries(Object.entries(data).sort(([a], [b]) => a.localeCompare(b)));
 }
 
 /** Resolves after `seconds` (never when 0) or on SIGINT/SIGTERM; leaves no timer or listener behind. */
@@ -185,6 +181,7 @@ async function main(): Promise<void> {
     else console.log(`demo: ${line}`);
   };
   console.log(`server: ${server.url} (control: http://127.0.0.1:${server.port}/control/state)`);
+  console.log(`control token: ${server.controlToken}`);
   if (app !== undefined) console.log(`app: http://127.0.0.1:${server.port}/`);
   const inspection = await startDemoInspection(flags.inspect);
   if (inspection !== null) console.log(inspection.banner);
@@ -198,6 +195,10 @@ async function main(): Promise<void> {
   const reason = await untilDoneOrSignalled(flags.durationS);
 
   stopFaults();
+  // Freeze the data, let the client apply what is in flight (or reconnect after the last fault),
+  // then stop it: the summary compares both at the same seq.
+  server.stopFeed();
+  await untilCaughtUp(connection, server, CATCH_UP_MS);
   connection.stop();
   await inspection?.stop();
   view.close();

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { buildAppBundle, type AppBundle } from '../src/server/app-bundle.js';
+import { DEFAULT_AUTH_THROTTLE } from '../src/server/auth-throttle.js';
 import { DEFAULT_SERVER_OPTIONS, startServer, type NodeServerOptions, type RunningServer } from '../src/server/node-server.js';
 
 const USAGE = `usage: npm run server -- [flags]
@@ -16,7 +17,18 @@ const USAGE = `usage: npm run server -- [flags]
   --max-payload BYTES     largest client frame; larger closes with 1009 (default ${DEFAULT_SERVER_OPTIONS.maxPayloadBytes})
   --heartbeat MS          ws-level ping interval; silent clients are terminated (default off)
   --token TOKEN           required token (URL ?token= or hello); otherwise 4401
-  --allowed-origin ORIGIN the one browser Origin allowed; others get 4403
+  --control-token TOKEN   secret for /control/ (Authorization: Bearer TOKEN); default: a new one, printed
+  --allowed-origin LIST   comma-separated origins whose pages may connect, besides the server's
+                          own origin and non-browser clients; others get 4403 (default: none)
+  --hello-timeout MS      a connection must say hello within MS, else 1013 (default ${DEFAULT_SERVER_OPTIONS.helloTimeoutMs})
+  --max-connections N     WebSocket connections at once; more get 1013 (default ${DEFAULT_SERVER_OPTIONS.maxConnections})
+  --max-connections-per-address N
+                          the same, per client address (default ${DEFAULT_SERVER_OPTIONS.maxConnectionsPerAddress})
+  --trust-proxy LIST      comma-separated proxy addresses whose X-Forwarded-For names the client
+  --auth-delay MS         after n failed authentications from an address, its next attempt waits
+                          MS * 2^(n-1) ms (default ${DEFAULT_AUTH_THROTTLE.baseDelayMs})
+  --auth-max-delay MS     the largest such wait; an attempt that would wait longer gets 1013
+                          (default ${DEFAULT_AUTH_THROTTLE.maxDelayMs})
   --data-file PATH        persist data and dedup record here (atomic writes)
   --max-buffered BYTES    slow-consumer bound; over it closes with 1013 (default ${DEFAULT_SERVER_OPTIONS.maxBufferedBytes})
   --max-value-depth N     arrays/objects a value may nest; deeper ops are refused (default ${DEFAULT_SERVER_OPTIONS.maxValueDepth})
@@ -25,7 +37,8 @@ const USAGE = `usage: npm run server -- [flags]
   --no-app                do not build and serve the browser app at /
   -h, --help              show this help
 
-Fault injection (from loopback only): POST /control/drop | close?code=N&reason=R |
+Fault injection (loopback peer and Host, no cross-origin Origin, JSON bodies, with
+"Authorization: Bearer <control token>"): POST /control/drop | close?code=N&reason=R |
 stall?ms=N | garbage | oversized?bytes=N | restart | change (JSON {set?, delete?});
 GET /control/state.
 
@@ -44,14 +57,27 @@ const NUMERIC = {
   'max-value-depth': 'maxValueDepth',
   'max-op-bytes': 'maxOpBytes',
   'max-data-bytes': 'maxDataBytes',
+  'hello-timeout': 'helloTimeoutMs',
+  'max-connections': 'maxConnections',
+  'max-connections-per-address': 'maxConnectionsPerAddress',
 } as const satisfies Record<string, keyof NodeServerOptions>;
 
 const TEXT = {
   host: 'host',
   token: 'token',
-  'allowed-origin': 'allowedOrigin',
+  'control-token': 'controlToken',
   'data-file': 'dataFile',
 } as const satisfies Record<string, keyof NodeServerOptions>;
+
+const LISTS = {
+  'allowed-origin': 'allowedOrigins',
+  'trust-proxy': 'trustProxy',
+} as const satisfies Record<string, keyof NodeServerOptions>;
+
+const THROTTLE = {
+  'auth-delay': 'baseDelayMs',
+  'auth-max-delay': 'maxDelayMs',
+} as const;
 
 function usageError(message: string): never {
   process.stderr.write(`server: ${message}\n\n${USAGE}`);
@@ -66,7 +92,7 @@ function parseOptions(argv: string[]): { options: NodeServerOptions; app: boolea
       strict: true,
       allowPositionals: false,
       options: {
-        ...Object.fromEntries([...Object.keys(NUMERIC), ...Object.keys(TEXT)].map((name) => [name, { type: 'string' as const }])),
+        ...Object.fromEntries([...Object.keys(NUMERIC), ...Object.keys(TEXT), ...Object.keys(LISTS), ...Object.keys(THROTTLE)].map((name) => [name, { type: 'string' as const }])),
         help: { type: 'boolean', short: 'h' },
         'no-app': { type: 'boolean' },
       },
@@ -90,7 +116,24 @@ function parseOptions(argv: string[]): { options: NodeServerOptions; app: boolea
     const raw = values[flag];
     if (typeof raw === 'string') options[option] = raw;
   }
-  return { options: options as NodeServerOptions, app: values['no-app'] !== true };
+  const lists: Record<string, string[]> = {};
+  for (const [flag, option] of Object.entries(LISTS)) {
+    const raw = values[flag];
+    if (typeof raw !== 'string') continue;
+    const entries = raw.split(',').map((entry) => entry.trim());
+    if (entries.some((entry) => entry === '')) usageError(`--${flag} takes a comma-separated list without empty entries; received ${JSON.stringify(raw)}`);
+    lists[option] = entries;
+  }
+  const authThrottle: Record<string, number> = {};
+  for (const [flag, field] of Object.entries(THROTTLE)) {
+    const raw = values[flag];
+    if (typeof raw !== 'string') continue;
+    const value = raw.trim() === '' ? NaN : Number(raw);
+    if (!Number.isFinite(value)) usageError(`--${flag} takes a number; received ${JSON.stringify(raw)}`);
+    authThrottle[field] = value;
+  }
+  const throttle = Object.keys(authThrottle).length > 0 ? { authThrottle } : {};
+  return { options: { ...options, ...lists, ...throttle } as NodeServerOptions, app: values['no-app'] !== true };
 }
 
 const { options, app: serveApp } = parseOptions(process.argv.slice(2));
@@ -117,10 +160,14 @@ try {
 }
 
 const base = `${running.host.includes(':') ? `[${running.host}]` : running.host}:${running.port}`;
+// Printed before the listening line, so that whoever waits for that line has the token too.
+// A token given with --control-token is the caller's already: it is not echoed into logs.
+if (options.controlToken === undefined) process.stdout.write(`control token: ${running.controlToken}\n`);
 process.stdout.write(`listening on ws://${base}\n`);
 if (app !== undefined) process.stdout.write(`app: http://${base}/\n`);
 process.stdout.write(
-  `control: POST http://${base}/control/{drop,close,stall,garbage,oversized,restart,change}, GET http://${base}/control/state\n`,
+  `control: POST http://${base}/control/{drop,close,stall,garbage,oversized,restart,change}, GET http://${base}/control/state ` +
+    `(header "Authorization: Bearer <control token>")\n`,
 );
 
 let stopping = false;

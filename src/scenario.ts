@@ -479,7 +479,12 @@ export async function runScenario(
 // ── server control over HTTP ────────────────────────────────────────────────
 
 export interface HttpControlOptions {
-  /** Sent as `Authorization: Bearer <token>`. */
+  /**
+   * The server's control token (`--control-token`, or the one it prints at start), sent as
+   * `Authorization: Bearer <token>`; the reference server answers 401 without it.
+   * Not the sync `token`: the two are separate secrets.
+   * @default none (no Authorization header)
+   */
   token?: string;
   /** @default the global fetch */
   fetch?: typeof globalThis.fetch;
@@ -491,7 +496,7 @@ export interface HttpControlOptions {
  *
  * @example
  * ```ts
- * await runScenario(connection, steps, { control: httpControl('ws://127.0.0.1:8080/sync') });
+ * await runScenario(connection, steps, { control: httpControl('ws://127.0.0.1:8080/sync', { token: controlToken }) });
  * // {"control": "stall?ms=500"} → POST http://127.0.0.1:8080/control/stall?ms=500
  * ```
  */

@@ -17,6 +17,8 @@ connection
   --protocol NAME           statesocket (sync protocol: hello, ops, acks) or raw (any JSON
                             server; the default store keeps what it receives)   [statesocket]
   --token TOKEN             statesocket: sent in the hello; raw: added to the URL as ?token=
+  --control-token TOKEN     secret for the server's /control/ routes (scenario "control" steps);
+                            the server prints it at start or takes --control-token
   --connect-timeout MS      longest wait for the handshake                     [${DEFAULT_OPTIONS.connectTimeoutMs}]
 
 reconnecting
@@ -60,6 +62,8 @@ export interface ClientArgs {
   url: string;
   protocol: ClientProtocol;
   token?: string;
+  /** `--control-token`: sent as `Authorization: Bearer` with the scenario's control steps. */
+  controlToken?: string;
   /** `false`: --no-reconnect. Otherwise only the flags given (the library fills in the rest). */
   reconnect:
     | false
@@ -85,6 +89,7 @@ const OPTIONS = {
   url: { type: 'string' },
   protocol: { type: 'string' },
   token: { type: 'string' },
+  'control-token': { type: 'string' },
   'initial-delay': { type: 'string' },
   'max-delay': { type: 'string' },
   'max-attempts': { type: 'string' },
@@ -248,6 +253,11 @@ function parse(input: readonly string[]): ParseResult {
   if (token !== undefined) {
     if (token === '') throw new UsageError('--token must not be empty');
     args.token = token;
+  }
+  const controlToken = text('control-token');
+  if (controlToken !== undefined) {
+    if (controlToken === '') throw new UsageError('--control-token must not be empty');
+    args.controlToken = controlToken;
   }
 
   const reconnectFlags = (['initial-delay', 'max-delay', 'max-attempts', 'factor', 'stable-after'] as const).filter(

@@ -9,11 +9,15 @@
  *   ──────                         ─────────                       ──────────────
  *   HTTP upgrade ───────────────▶  accept (always; never reject:
  *                                  a browser would see only 1006)
- *                                  Origin refused? ──▶ close 4403
- *                                  else core.connect(peer, {urlToken}) ──▶ token wrong? close 4401
+ *                                  Origin not own/allowed? ──▶ close 4403
+ *                                  over a connection cap? ──▶ close 1013
+ *                                  address failed auth? ──▶ hold (or close 1013)
+ *                                  hello deadline starts (close 1013 when it passes)
+ *                                  core.connect(peer, {urlToken}) ──▶ token wrong? close 4401
  *   text / binary frame ────────▶  session.receive ───────────────────▶  hello / op / ping
  *                               ◀──  peer.send (held while stalled)  ◀──  snapshot / patch / ack
- *   POST /control/<fault> ──────▶  drop · close · stall · garbage · oversized · restart
+ *   POST /control/<fault> ──────▶  loopback peer + Host, no foreign Origin, Bearer control token,
+ *                                  JSON body ──▶ drop · close · stall · garbage · oversized · restart · change
  * ```
  *
  * Imports `ws` and `node:*`: never reachable from the browser entry.
@@ -21,11 +25,27 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isIPv4 } from 'node:net';
+import { isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { isServerSendableCloseCode } from '../close-codes.js';
+import {
+  bearerToken,
+  clientAddress,
+  generateToken,
+  isJsonContentType,
+  isLoopbackAddress,
+  isLoopbackName,
+  judgeOrigin,
+  normalizeAddress,
+  normalizeOrigin,
+  parseHost,
+  parseOrigin,
+  serverNames,
+} from './access.js';
+import { createAuthThrottle, DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions, type AuthTicket } from './auth-throttle.js';
+import { tokensEqual } from './token-equal.js';
 import { describeValue } from '../options.js';
 import type { Json } from '../store.js';
 import type { Changes } from '../sync/messages.js';
@@ -91,11 +111,23 @@ export interface NodeServerOptions {
    */
   token?: string;
   /**
-   * The one Origin browsers may connect from (e.g. `'http://localhost:5173'`); others are
-   * accepted, then closed with 4403. A handshake without an Origin header (not a browser) passes.
-   * @default none (every Origin passes)
+   * Secret for the `/control/` routes, sent as `Authorization: Bearer <controlToken>`. Separate from
+   * `token`: whoever may sync may not necessarily inject faults or rewrite the data.
+   * Read it back from `RunningServer.controlToken`.
+   * @default a new random token (24 bytes, base64url) at every start
    */
-  allowedOrigin?: string;
+  controlToken?: string;
+  /**
+   * Other origins whose pages may open the WebSocket (e.g. `['http://localhost:5173']` for a dev
+   * server). Always allowed: handshakes without an Origin header (not a browser) and the server's
+   * own origin (Origin's `host:port` equals the Host header, for a name this server answers to:
+   * the loopback names when listening on loopback or every interface, the `host` value, the hosts
+   * of these origins, or an IP literal). Any other Origin is accepted, then closed with 4403:
+   * without this check any page open in the user's browser could read and write the document
+   * (cross-site WebSocket hijacking).
+   * @default [] (own origin and non-browser clients only)
+   */
+  allowedOrigins?: readonly string[];
   /**
    * A connection with more than this many bytes waiting to be sent is closed with 1013 (slow consumer),
    * and terminated if the close does not complete within `SERVER_LIMITS.closeGraceMs`. Frames held by
@@ -130,6 +162,48 @@ export interface NodeServerOptions {
    */
   dataFile?: string;
   /**
+   * A connection must send the sync protocol's `hello` (and be accepted) within this many
+   * milliseconds of its upgrade, or it is closed with 1013 and a reason saying so: a client
+   * speaking another protocol learns why, and silent sockets cannot pile up. Time an
+   * address spends held by the failed-authentication delay is added.
+   * @default 10000
+   */
+  helloTimeoutMs?: number;
+  /**
+   * WebSocket connections open at once; one more is accepted, then closed with 1013 (try again later).
+   * @default 10000
+   */
+  maxConnections?: number;
+  /**
+   * WebSocket connections open at once from one client address (see `trustProxy`); one more is
+   * accepted, then closed with 1013. A load test from one machine needs this raised.
+   * @default 1000
+   */
+  maxConnectionsPerAddress?: number;
+  /**
+   * Addresses of reverse proxies in front of this server (e.g. `['127.0.0.1']` for nginx on the
+   * same machine). From these peers the client address is read from `X-Forwarded-For` (the
+   * right-most entry that is not itself a trusted proxy); from any other peer the header is
+   * ignored. The address counts for `maxConnectionsPerAddress`, the failed-authentication delay
+   * and the control routes' loopback check.
+   * @default [] (the header is never read)
+   */
+  trustProxy?: readonly string[];
+  /**
+   * The growing delay for repeated failed authentication from one address (with `token`):
+   * after n failures the next attempt from that address is held min(baseDelayMs · 2^(n-1), maxDelayMs)
+   * before its hello is read; one that would wait longer is closed with 1013 at once.
+   * See `src/server/auth-throttle.ts`.
+   * @default { baseDelayMs: 250, maxDelayMs: 10000, freeAttempts: 10, forgetAfterMs: 600000, maxAddresses: 10000 }
+   */
+  authThrottle?: AuthThrottleOptions;
+  /**
+   * Time for the hello deadline and the failed-authentication delay: `now()` in ms and timers.
+   * Tests pass a `TestClock` (`statesocket/testing`) and advance it.
+   * @default Date.now with the global setTimeout / clearTimeout
+   */
+  clock?: ServerClock;
+  /**
    * Random source in [0, 1) for epochs and the feed's walk.
    * @default Math.random
    */
@@ -141,6 +215,19 @@ export interface NodeServerOptions {
    */
   staticHandler?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
+
+/** Time as the server reads it: a wall clock by default, a `TestClock` in tests. */
+export interface ServerClock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const SYSTEM_CLOCK: ServerClock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 /** Every default in one place. */
 export const DEFAULT_SERVER_OPTIONS = {
@@ -155,6 +242,9 @@ export const DEFAULT_SERVER_OPTIONS = {
   maxValueDepth: DEFAULT_VALUE_LIMITS.maxValueDepth,
   maxOpBytes: DEFAULT_VALUE_LIMITS.maxOpBytes,
   maxDataBytes: DEFAULT_MAX_DATA_BYTES,
+  helloTimeoutMs: 10_000,
+  maxConnections: 10_000,
+  maxConnectionsPerAddress: 1_000,
 } as const;
 
 /** Limits of the feed and the control routes (not options). */
@@ -173,9 +263,10 @@ export const SERVER_LIMITS = {
   /** RFC 6455 §5.5: a control frame's payload is at most 125 bytes, 2 of them the code. */
   maxCloseReasonBytes: 123,
   /**
-   * A connection the server closed is terminated when its close handshake has not completed by then:
-   * a client that reads nothing (a slow consumer) never reads the close frame queued behind its
-   * backlog, and ws would otherwise keep the socket and its buffers for 30 s.
+   * A connection the server closed (a slow consumer, a refusal at accept, the hello deadline, ...)
+   * is terminated when its close handshake has not completed by then: a client that reads nothing
+   * never reads the close frame queued behind its backlog, a peer that ignores close frames never
+   * answers, and ws would otherwise keep the socket and its buffers for 30 s.
    */
   closeGraceMs: 1_000,
   /**
@@ -194,8 +285,15 @@ interface ResolvedServerOptions {
   dedupSize: number;
   maxPayloadBytes: number;
   heartbeatMs: number;
+  helloTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  trustProxy: ReadonlySet<string>;
+  authThrottle: Required<AuthThrottleOptions>;
+  clock: ServerClock;
   token: string | undefined;
-  allowedOrigin: string | undefined;
+  controlToken: string;
+  allowedOrigins: ReadonlySet<string>;
   maxBufferedBytes: number;
   maxValueDepth: number;
   maxOpBytes: number;
@@ -220,6 +318,48 @@ function text(name: string, value: unknown): string | undefined {
   if (typeof value !== 'string') throw new TypeError(`startServer: ${name} must be a string; received ${describeValue(value)}`);
   if (value === '') throw new RangeError(`startServer: ${name} must not be empty; leave it out instead`);
   return value;
+}
+
+function origins(name: string, value: unknown): ReadonlySet<string> {
+  if (value === undefined) return new Set();
+  if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
+    throw new TypeError(`startServer: ${name} must be an array of origins; received ${describeValue(value)}`);
+  }
+  return new Set(value.map((entry: string) => normalizeOrigin(entry, name)));
+}
+
+function addresses(name: string, value: unknown): ReadonlySet<string> {
+  if (value === undefined) return new Set();
+  if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
+    throw new TypeError(`startServer: ${name} must be an array of IP addresses; received ${describeValue(value)}`);
+  }
+  for (const entry of value as string[]) {
+    if (isIP(entry.trim()) === 0) throw new RangeError(`startServer: ${name} entries must be IP addresses; received ${JSON.stringify(entry)}`);
+  }
+  return new Set((value as string[]).map(normalizeAddress));
+}
+
+function throttle(name: string, value: unknown): Required<AuthThrottleOptions> {
+  if (value === undefined) return { ...DEFAULT_AUTH_THROTTLE };
+  if (typeof value !== 'object' || value === null) throw new TypeError(`startServer: ${name} must be an object; received ${describeValue(value)}`);
+  const given = value as AuthThrottleOptions;
+  const t = DEFAULT_AUTH_THROTTLE;
+  return {
+    baseDelayMs: integer(`${name}.baseDelayMs`, given.baseDelayMs, t.baseDelayMs, 0, 2 ** 31 - 1),
+    maxDelayMs: integer(`${name}.maxDelayMs`, given.maxDelayMs, t.maxDelayMs, 0, 2 ** 31 - 1),
+    freeAttempts: integer(`${name}.freeAttempts`, given.freeAttempts, t.freeAttempts, 0, 10_000_000),
+    forgetAfterMs: integer(`${name}.forgetAfterMs`, given.forgetAfterMs, t.forgetAfterMs, 1, Number.MAX_SAFE_INTEGER),
+    maxAddresses: integer(`${name}.maxAddresses`, given.maxAddresses, t.maxAddresses, 1, 10_000_000),
+  };
+}
+
+function clock(name: string, value: unknown): ServerClock {
+  if (value === undefined) return SYSTEM_CLOCK;
+  const given = value as Partial<ServerClock> | null;
+  if (typeof given !== 'object' || given === null || typeof given.now !== 'function' || typeof given.setTimeout !== 'function' || typeof given.clearTimeout !== 'function') {
+    throw new TypeError(`startServer: ${name} must have now(), setTimeout() and clearTimeout(); received ${describeValue(value)}`);
+  }
+  return given as ServerClock;
 }
 
 function fn<F>(name: string, value: unknown): F | undefined {
@@ -251,8 +391,15 @@ export function resolveServerOptions(options: NodeServerOptions): ResolvedServer
     dedupSize: integer('dedupSize', options.dedupSize, d.dedupSize, 1, 10_000_000),
     maxPayloadBytes: integer('maxPayloadBytes', options.maxPayloadBytes, d.maxPayloadBytes, 1, 2 ** 31 - 1),
     heartbeatMs: integer('heartbeatMs', options.heartbeatMs, d.heartbeatMs, 0, 2 ** 31 - 1),
+    helloTimeoutMs: integer('helloTimeoutMs', options.helloTimeoutMs, d.helloTimeoutMs, 1, 2 ** 31 - 1),
+    maxConnections: integer('maxConnections', options.maxConnections, d.maxConnections, 1, 10_000_000),
+    maxConnectionsPerAddress: integer('maxConnectionsPerAddress', options.maxConnectionsPerAddress, d.maxConnectionsPerAddress, 1, 10_000_000),
+    trustProxy: addresses('trustProxy', options.trustProxy),
+    authThrottle: throttle('authThrottle', options.authThrottle),
+    clock: clock('clock', options.clock),
     token: text('token', options.token),
-    allowedOrigin: text('allowedOrigin', options.allowedOrigin),
+    controlToken: text('controlToken', options.controlToken) ?? generateToken(),
+    allowedOrigins: origins('allowedOrigins', options.allowedOrigins),
     maxBufferedBytes: integer('maxBufferedBytes', options.maxBufferedBytes, d.maxBufferedBytes, 1, Number.MAX_SAFE_INTEGER),
     // Past a few thousand, JSON.stringify itself runs out of stack on the value.
     maxValueDepth: integer('maxValueDepth', options.maxValueDepth, d.maxValueDepth, 1, 1_000),
@@ -359,14 +506,7 @@ export function writeDataFileAtomic(path: string, state: PersistedState): void {
 
 // ── small helpers ──────────────────────────────────────────────────────────
 
-/** True for loopback addresses: 127.0.0.0/8, ::1, and IPv4-mapped 127.x (`::ffff:127.0.0.1`). */
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const lower = address.toLowerCase();
-  if (lower === '::1' || lower === '0:0:0:0:0:0:0:1') return true;
-  const v4 = lower.startsWith('::ffff:') ? lower.slice('::ffff:'.length) : lower;
-  return isIPv4(v4) && v4.startsWith('127.');
-}
+export { isLoopbackAddress } from './access.js';
 
 /** Cuts `reason` to what fits in a close frame (123 UTF-8 bytes), never inside a character. */
 function fitCloseReason(reason: string): string {
@@ -417,6 +557,16 @@ export interface ServerStats extends ServerCounters {
   heldFrames: number;
   /** Connections closed with 4403 because of their Origin. */
   originFailures: number;
+  /** Connections closed with 1013 for sending no accepted hello within `helloTimeoutMs`. */
+  helloTimeouts: number;
+  /** Connections closed with 1013 at accept: over `maxConnections` or `maxConnectionsPerAddress`. */
+  connectionsRefused: number;
+  /** Connections held before their token was judged, for earlier failed authentications from their address. */
+  authHeld: number;
+  /** Connections closed with 1013 at accept: their address would have waited over `authThrottle.maxDelayMs`. */
+  authThrottled: number;
+  /** Control requests refused (peer, Host, Origin, token or content type). */
+  controlRefusals: number;
   /** Connections terminated for not answering a ws ping. */
   heartbeatKills: number;
   /** Client frames over `maxPayloadBytes` (ws closed them with 1009). */
@@ -438,9 +588,16 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   readonly host: string;
+  /** The secret the `/control/` routes require (`Authorization: Bearer <controlToken>`): the option, or the generated one. */
+  readonly controlToken: string;
   /** The sync logic: epoch, seq, data, counters, `change()`, `restart()`. */
   readonly core: SyncServer;
   stats(): ServerStats;
+  /**
+   * Stops the live feed (no more server-side changes from it); the server keeps serving.
+   * The demo calls it before comparing the client's model with the data, so both are at the same seq.
+   */
+  stopFeed(): void;
   /** Terminates every socket, clears every timer, writes pending feed changes, closes the HTTP server. Idempotent. */
   close(): Promise<void>;
 }
@@ -449,6 +606,13 @@ type Held = { kind: 'frame'; data: string } | { kind: 'close'; code: number | un
 
 interface Client {
   ws: WebSocket;
+  /** The client's address (`trustProxy` applied). */
+  address: string;
+  /** Counted against the connection caps (false when it was refused at accept). */
+  counted: boolean;
+  /** The hello deadline, then the end of an authentication hold. */
+  helloTimer: unknown;
+  holdTimer: unknown;
   /** Answered the last ws ping (or none was sent yet). */
   alive: boolean;
   /** Frames held while stalled; null when not stalled. */
@@ -459,8 +623,8 @@ interface Client {
   /** The one write callback of this connection (not a closure per frame). */
   written: () => void;
   stallTimer: NodeJS.Timeout | undefined;
-  /** Terminates the socket when a close the server sent is not completed in time. */
-  closeTimer: NodeJS.Timeout | undefined;
+  /** Terminates the socket when a close the server sent is not completed in time (`closeGraceMs`). */
+  closeTimer: unknown;
 }
 
 class ControlError extends Error {
@@ -479,7 +643,10 @@ class ControlError extends Error {
  * ```ts
  * const server = await startServer({ port: 0, feedRatePerSec: 5 });
  * const connection = createConnection({ url: server.url, protocol: createSyncProtocol() });
- * await fetch(`http://127.0.0.1:${server.port}/control/drop`, { method: 'POST' }); // the client sees 1006
+ * await fetch(`http://127.0.0.1:${server.port}/control/drop`, {
+ *   method: 'POST',
+ *   headers: { authorization: `Bearer ${server.controlToken}` },
+ * }); // the client sees 1006
  * await server.close();
  * ```
  * @throws TypeError / RangeError for a bad option, naming it; DataFileError for an unreadable or corrupt data file
@@ -491,6 +658,11 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
 
   const stats = {
     originFailures: 0,
+    controlRefusals: 0,
+    helloTimeouts: 0,
+    connectionsRefused: 0,
+    authHeld: 0,
+    authThrottled: 0,
     heartbeatKills: 0,
     oversizedFrames: 0,
     feedChanges: 0,
@@ -565,6 +737,8 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   const clients = new Set<Client>();
   let closing: Promise<void> | undefined;
 
+  const { clock } = opts;
+
   /** Sends through the stall: held while the link is stalled, dropped once the socket is not open. */
   const transmit = (client: Client, item: Held) => {
     if (client.ws.readyState !== WebSocket.OPEN) return;
@@ -581,14 +755,52 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     if (item.code === undefined) client.ws.close();
     else client.ws.close(item.code, item.reason);
     // A client that reads nothing never answers the close: free its socket and buffers soon.
-    client.closeTimer ??= setTimeout(() => client.ws.terminate(), SERVER_LIMITS.closeGraceMs);
+    client.closeTimer ??= clock.setTimeout(() => client.ws.terminate(), SERVER_LIMITS.closeGraceMs);
   };
+
+  /** Names whose pages count as this server's own origin (see `allowedOrigins`). */
+  const wsNames = serverNames(
+    opts.host,
+    [...opts.allowedOrigins].map((entry) => parseHost(parseOrigin(entry)?.host)?.name ?? ''),
+  );
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes, clientTracking: false });
 
+  // ── who gets in: caps, the failed-authentication delay, the hello deadline ──
+  let admitted = 0;
+  const perAddress = new Map<string, number>();
+  const throttle = createAuthThrottle(opts.authThrottle, () => clock.now());
+  /** Frames read while a connection is held for the authentication delay; more closes it (it should be waiting). */
+  const maxEarlyFrames = 16;
+
+  const release = (client: Client) => {
+    clock.clearTimeout(client.helloTimer);
+    clock.clearTimeout(client.holdTimer);
+    clock.clearTimeout(client.closeTimer);
+    if (!client.counted) return;
+    client.counted = false;
+    admitted--;
+    const left = (perAddress.get(client.address) ?? 1) - 1;
+    if (left > 0) perAddress.set(client.address, left);
+    else perAddress.delete(client.address);
+  };
+
+  /** Sends a close frame (terminated after `closeGraceMs` if its peer never answers it). */
+  const closeAndReap = (client: Client, code: number, reason: string) =>
+    transmit(client, { kind: 'close', code, reason: fitCloseReason(reason) });
+
+  /** Closes a connection the server will not serve now; 1013 tells the client to come back later. */
+  const refuse = (client: Client, reason: string) => closeAndReap(client, SyncCloseCode.TRY_AGAIN_LATER, reason);
+
   const accept = (ws: WebSocket, req: IncomingMessage) => {
+    const address = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], opts.trustProxy);
     const client: Client = {
       ws,
+      address,
+      counted: false,
+      helloTimer: undefined,
+      holdTimer: undefined,
+      closeTimer: undefined,
       alive: true,
       held: null,
       heldBytes: 0,
@@ -597,10 +809,10 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
         client.pendingFrames--;
       },
       stallTimer: undefined,
-      closeTimer: undefined,
     };
     clients.add(client);
     let session: ReturnType<SyncServer['connect']> | undefined;
+    let ticket: AuthTicket | undefined;
     ws.on('error', (error: Error & { code?: string }) => {
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') stats.oversizedFrames++;
       // Otherwise ws closes the socket itself (1002, 1007, ...); 'close' follows.
@@ -611,16 +823,46 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     ws.on('close', () => {
       clients.delete(client);
       clearTimeout(client.stallTimer);
-      clearTimeout(client.closeTimer);
+      release(client);
+      if (ticket !== undefined) throttle.settle(ticket, null); // no-op once the token was judged
       session?.closed();
     });
 
     const origin = req.headers.origin;
-    if (opts.allowedOrigin !== undefined && origin !== undefined && origin !== opts.allowedOrigin) {
+    if (judgeOrigin(origin, req.headers.host, wsNames, opts.allowedOrigins) === 'refused') {
       stats.originFailures++;
-      ws.close(SyncCloseCode.FORBIDDEN, fitCloseReason(`origin ${origin} is not allowed`));
-      return;
+      return closeAndReap(client, SyncCloseCode.FORBIDDEN, `origin ${origin} is not allowed`);
     }
+
+    if (admitted >= opts.maxConnections) {
+      stats.connectionsRefused++;
+      return refuse(client, `server at its limit of ${opts.maxConnections} connections; try again later`);
+    }
+    const fromAddress = perAddress.get(address) ?? 0;
+    if (fromAddress >= opts.maxConnectionsPerAddress) {
+      stats.connectionsRefused++;
+      return refuse(client, `too many connections from ${address} (limit ${opts.maxConnectionsPerAddress}); try again later`);
+    }
+    client.counted = true;
+    admitted++;
+    perAddress.set(address, fromAddress + 1);
+
+    let waitMs = 0;
+    if (opts.token !== undefined) {
+      const admission = throttle.admit(address);
+      if (!admission.admitted) {
+        stats.authThrottled++;
+        return refuse(client, `too many failed authentications from ${address}; retry in ${Math.ceil(admission.retryAfterMs / 1000)} s`);
+      }
+      ticket = admission.ticket;
+      waitMs = ticket.waitMs;
+    }
+
+    client.helloTimer = clock.setTimeout(() => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      stats.helloTimeouts++;
+      closeAndReap(client, SyncCloseCode.TRY_AGAIN_LATER, `expected the statesocket sync protocol's hello within ${opts.helloTimeoutMs} ms`);
+    }, waitMs + opts.helloTimeoutMs);
 
     const peer: Peer = {
       send: (frame) => transmit(client, { kind: 'frame', data: frame }),
@@ -630,19 +872,46 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
         return ws.bufferedAmount + client.pendingFrames * SERVER_LIMITS.frameOverheadBytes + client.heldBytes;
       },
     };
-    const urlToken = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
-    session = core.connect(peer, { urlToken });
-    const live = session;
-    ws.on('message', (data: RawData, isBinary: boolean) => {
+    const deliver = (data: RawData, isBinary: boolean) => {
       try {
-        live.receive(frameInput(data, isBinary));
+        session?.receive(frameInput(data, isBinary));
       } catch {
         // The core answers every frame itself (a failed write closes with 1011 there); a throw here
         // is a bug. It is not the op's fault: no error frame with its id, close with 1011 so the
         // client sends the op again.
         transmit(client, { kind: 'close', code: SyncCloseCode.INTERNAL_ERROR, reason: 'internal error' });
       }
+    };
+    const early: Array<[RawData, boolean]> = [];
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (session !== undefined) return deliver(data, isBinary);
+      // ws may still emit frames it had buffered when the hold paused it.
+      early.push([data, isBinary]);
+      if (early.length > maxEarlyFrames) ws.terminate();
     });
+
+    const urlToken = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
+    const start = () => {
+      client.holdTimer = undefined;
+      if (ws.readyState !== WebSocket.OPEN) return;
+      session = core.connect(peer, {
+        urlToken,
+        onAuthenticated: (ok) => {
+          if (ticket !== undefined) throttle.settle(ticket, ok);
+        },
+        onGreeted: () => {
+          clock.clearTimeout(client.helloTimer);
+          client.helloTimer = undefined;
+        },
+      });
+      for (const [data, isBinary] of early.splice(0)) deliver(data, isBinary);
+      if (waitMs > 0 && client.held === null) ws.resume(); // a stall that began meanwhile keeps it paused
+    };
+    if (waitMs === 0) return start();
+    // Held: nothing is read (so the token is not judged) until this address's turn.
+    stats.authHeld++;
+    ws.pause();
+    client.holdTimer = clock.setTimeout(start, waitMs);
   };
 
   // ── HTTP: control routes, the static hook, upgrades ──
@@ -792,11 +1061,55 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     },
   };
 
+  /** The control routes answer only loopback names, whatever the server listens on. */
+  const controlNames = serverNames('127.0.0.1');
+  const NO_ORIGINS: ReadonlySet<string> = new Set();
+
   const stateOf = () => ({ epoch: core.epoch, seq: core.seq, data: core.data(), counters: snapshotStats() });
 
+  /**
+   * Who may use the control routes, checked in this order (issue 11, item 6):
+   * a loopback peer; a loopback `Host` (a DNS-rebinding page sends its own name);
+   * no cross-origin `Origin` (a page on another site); the control token, compared
+   * in constant time; and, for a body, `application/json` (a plain HTML form can
+   * send only urlencoded, multipart or text/plain bodies without a preflight).
+   * Returns the refusal to send, or null.
+   */
+  const refuseControl = (req: IncomingMessage): { status: number; error: string; headers?: Record<string, string> } | null => {
+    // Behind a trusted proxy on this machine, the peer is loopback whoever the client is.
+    const from = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], opts.trustProxy);
+    if (!isLoopbackAddress(from)) {
+      return { status: 403, error: `control routes answer loopback addresses only; this request came from ${from}` };
+    }
+    const host = parseHost(req.headers.host);
+    if (host === null || !isLoopbackName(host.name)) {
+      return { status: 421, error: `control routes answer a loopback Host (localhost, 127.0.0.1, [::1]) only; received Host ${JSON.stringify(req.headers.host ?? null)}` };
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && judgeOrigin(origin, req.headers.host, controlNames, NO_ORIGINS) !== 'own') {
+      return { status: 403, error: `control routes refuse cross-origin requests; received Origin ${JSON.stringify(origin)}` };
+    }
+    const presented = bearerToken(req.headers.authorization);
+    if (presented === null || !tokensEqual(presented, opts.controlToken)) {
+      return {
+        status: 401,
+        error: `control routes need "Authorization: Bearer <control token>" (--control-token, or the one printed at start)${presented === null ? '' : '; the token is wrong'}`,
+        headers: { 'www-authenticate': 'Bearer realm="statesocket control"' },
+      };
+    }
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (hasBody && !isJsonContentType(req.headers['content-type'])) {
+      return { status: 415, error: `control request bodies must be application/json; received ${JSON.stringify(req.headers['content-type'] ?? null)}` };
+    }
+    return null;
+  };
+
   const control = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
-    if (!isLoopbackAddress(req.socket.remoteAddress)) {
-      return reply(res, 403, { ok: false, error: `control routes answer loopback addresses only; this request came from ${req.socket.remoteAddress}` });
+    const refusal = refuseControl(req);
+    if (refusal !== null) {
+      stats.controlRefusals++;
+      // The body is not read: close the connection rather than leave it half consumed.
+      return reply(res, refusal.status, { ok: false, error: refusal.error }, { ...refusal.headers, connection: 'close' });
     }
     const action = url.pathname.slice('/control/'.length);
     if (action === 'state') {
@@ -926,8 +1239,13 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     url: `ws://${host.includes(':') ? `[${host}]` : host}:${port}/`,
     port,
     host,
+    controlToken: opts.controlToken,
     core,
     stats: snapshotStats,
+    stopFeed() {
+      clearInterval(feedTimer);
+      feedTimer = undefined;
+    },
     close() {
       closing ??= (async () => {
         clearInterval(feedTimer);
@@ -935,7 +1253,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
         clearTimeout(persistTimer);
         for (const client of clients) {
           clearTimeout(client.stallTimer);
-          clearTimeout(client.closeTimer);
+          release(client);
           client.ws.terminate();
         }
         if (feedDirty) persistFeed();

@@ -9,6 +9,7 @@ import type { Json } from '../store.js';
 import type { Changes, HelloFrame, PatchFrame, ServerErrorCodeValue } from '../sync/messages.js';
 import { PROTOCOL_VERSION, ServerErrorCode, SyncCloseCode, parseClientFrame } from '../sync/messages.js';
 import { DEFAULT_VALUE_LIMITS, checkChanges, documentBytes, measureDocument, type CheckedChanges, type ValueLimits } from '../sync/values.js';
+import { tokensEqual } from './token-equal.js';
 
 /** One client connection, as the server logic sees it. */
 export interface Peer {
@@ -114,6 +115,14 @@ export interface ServerCounters {
 export interface ConnectInfo {
   /** The token from the URL query, if any. */
   urlToken?: string | null;
+  /**
+   * Called once when the server has judged the token (from the URL or the hello): `true` when it
+   * matched, `false` when the connection is being closed with 4401. Not called without a `token`.
+   * The transport uses it to slow down repeated failures from one address.
+   */
+  onAuthenticated?: (ok: boolean) => void;
+  /** Called once when the hello has been accepted (the snapshot or the replay follows). */
+  onGreeted?: () => void;
 }
 
 export interface Session {
@@ -201,6 +210,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
 
   interface LiveSession {
     peer: Peer;
+    info: ConnectInfo;
     authed: boolean;
     greeted: boolean;
     gone: boolean;
@@ -399,13 +409,17 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       return drop(session, SyncCloseCode.UNSUPPORTED_VERSION, `unsupported protocol version ${hello.v}; this server speaks ${PROTOCOL_VERSION}`);
     }
     if (options.token !== undefined && !session.authed) {
-      if (hello.token !== options.token) {
+      // Constant time: `!==` would tell a guesser, by its timing, how much of the token was right.
+      if (hello.token === undefined || !tokensEqual(hello.token, options.token)) {
         counters.authFailures++;
+        session.info.onAuthenticated?.(false);
         return drop(session, SyncCloseCode.UNAUTHORIZED, hello.token === undefined ? 'token required' : 'invalid token');
       }
       session.authed = true;
+      session.info.onAuthenticated?.(true);
     }
     session.greeted = true;
+    session.info.onGreeted?.();
     const oldest = log[0]?.seq ?? seq + 1;
     const canReplay =
       hello.epoch === epoch && hello.since !== undefined && hello.since <= seq && hello.since >= oldest - 1;
@@ -483,16 +497,21 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         authed: options.token === undefined,
         greeted: false,
         gone: false,
+        info,
         snapshotBytes: 0,
         queuedSinceSnapshot: 0,
       };
       live.add(session);
       counters.sessions = live.size;
       if (options.token !== undefined && info.urlToken != null) {
-        if (info.urlToken !== options.token) {
+        if (!tokensEqual(info.urlToken, options.token)) {
           counters.authFailures++;
+          info.onAuthenticated?.(false);
           drop(session, SyncCloseCode.UNAUTHORIZED, 'invalid token');
-        } else session.authed = true;
+        } else {
+          session.authed = true;
+          info.onAuthenticated?.(true);
+        }
       }
       return {
         receive(raw) {

@@ -135,12 +135,15 @@ export type ServerErrorCodeValue = (typeof ServerErrorCode)[keyof typeof ServerE
 export const SyncCloseCode = {
   /** The server could not complete a change for a reason that is not the op's fault (a failed data-file write). */
   INTERNAL_ERROR: 1011,
-  /** Load or timing: a slow consumer, a connection cap, the hello deadline. Reconnect with backoff. */
-  TRY_AGAIN_LATER: 1013,
   /** Missing or wrong token. */
   UNAUTHORIZED: 4401,
   /** Origin not allowed. */
   FORBIDDEN: 4403,
   /** The hello asked for a protocol version this server does not speak. */
   UNSUPPORTED_VERSION: 4400,
+  /**
+   * Load or timing, not the client's fault: a slow consumer, no hello before the deadline, a
+   * connection cap, too many failed authentications from one address. The client reconnects with backoff.
+   */
+  TRY_AGAIN_LATER: 1013,
 } as const;

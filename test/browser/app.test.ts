@@ -18,6 +18,7 @@ import { buildAppBundle, type AppBundle } from '../../src/server/app-bundle.js';
 import { startServer, type RunningServer } from '../../src/server/node-server.js';
 import {
   control,
+  type Controllable,
   eventually,
   kill,
   killAll,
@@ -111,7 +112,7 @@ function asShown(data: Record<string, unknown>): Record<string, Row> {
 }
 
 /** Waits until the table shows exactly the server's data (both read again on every try). */
-async function expectTableToEqualServer(page: Page, server: { port: number }): Promise<void> {
+async function expectTableToEqualServer(page: Page, server: Controllable): Promise<void> {
   await eventually(
     async () => {
       const [rows, state] = await Promise.all([table(page), serverState(server)]);

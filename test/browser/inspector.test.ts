@@ -111,7 +111,10 @@ describe('inspector page in Chromium', () => {
 
     const before = await probe(page, (p) => p.log.at(-1)?.seq ?? 0);
     const historyBefore = connection.history.length;
-    const response = await fetch(`http://127.0.0.1:${server.port}/control/drop`, { method: 'POST' });
+    const response = await fetch(`http://127.0.0.1:${server.port}/control/drop`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.controlToken}` },
+    });
     expect(response.ok).toBe(true);
 
     // The order comes from the log (one row per snapshot), not the highlight: a state can last less than a frame.

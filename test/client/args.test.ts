@@ -34,7 +34,7 @@ describe('client flags', () => {
 
   it('reads every flag', () => {
     const args = run(
-      '--protocol', 'raw', '--token', 't0k', '--initial-delay', '100', '--max-delay', '2s', '--max-attempts', '5',
+      '--protocol', 'raw', '--token', 't0k', '--control-token', 'c0k', '--initial-delay', '100', '--max-delay', '2s', '--max-attempts', '5',
       '--factor', '1.5', '--stable-after', '750ms', '--connect-timeout', '3000', '--heartbeat-interval', '1000',
       '--heartbeat-timeout', '400', '--duration', '2.5', '--connections', '10', '--script', 'a.json', '--json', '--quiet',
     );
@@ -42,6 +42,7 @@ describe('client flags', () => {
       url: 'ws://127.0.0.1:8080',
       protocol: 'raw',
       token: 't0k',
+      controlToken: 'c0k',
       reconnect: { initialDelayMs: 100, maxDelayMs: 2000, maxAttempts: 5, factor: 1.5, stableAfterMs: 750 },
       connectTimeoutMs: 3000,
       heartbeat: { intervalMs: 1000, timeoutMs: 400 },
@@ -90,6 +91,7 @@ describe('client flags refused with exit 2', () => {
     [['--url'], "argument missing"],
     [[...URL_FLAG, '--protocol', 'graphql-ws'], '--protocol must be statesocket or raw; received "graphql-ws"'],
     [[...URL_FLAG, '--token', ''], '--token must not be empty'],
+    [[...URL_FLAG, '--control-token', ''], '--control-token must not be empty'],
     [[...URL_FLAG, '--initial-delay', 'soon'], '--initial-delay must be a time in milliseconds'],
     [[...URL_FLAG, '--initial-delay=-5'], '--initial-delay must be a time in milliseconds'],
     [[...URL_FLAG, '--max-delay', '100'], '--max-delay (100 ms) must be at least --initial-delay (500 ms, the default)'],

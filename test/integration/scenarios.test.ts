@@ -34,7 +34,9 @@ describe('shipped scenarios through the real CLI', () => {
 
   it.each(SCENARIOS)('%s passes against the reference server', async (name) => {
     const server = await startServerProcess(['--feed-rate', '20']);
-    const result = await runClient(['--url', server.url, '--script', `scripts/scenarios/${name}`, '--json', '--quiet']);
+    const result = await runClient([
+      '--url', server.url, '--control-token', server.controlToken, '--script', `scripts/scenarios/${name}`, '--json', '--quiet',
+    ]);
     expect(result.code, result.output).toBe(0);
     const state = await serverState(server);
     if (name === 'offline-op-applied-once.json') {
@@ -45,7 +47,9 @@ describe('shipped scenarios through the real CLI', () => {
 
   it('exits 1 naming the step when an expectation fails, and 2 on a bad flag', async () => {
     const server = await startServerProcess();
-    const failing = await runClient(['--url', server.url, '--script', 'test/integration/fixtures/failing-scenario.json', '--quiet']);
+    const failing = await runClient([
+      '--url', server.url, '--control-token', server.controlToken, '--script', 'test/integration/fixtures/failing-scenario.json', '--quiet',
+    ]);
     expect(failing.code).toBe(1);
     expect(failing.output).toMatch(/steps\[1\] \(expect\)/);
     const bad = await runClient(['--url', server.url, '--bogus']);

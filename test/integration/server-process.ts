@@ -4,6 +4,7 @@
  * fault injection and state over the control endpoint.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createConnection } from '../../src/node.js';
 import type { Connection } from '../../src/connection.js';
@@ -17,6 +18,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export interface ServerProcess {
   port: number;
   url: string;
+  /** The `/control/` secret: `--control-token` when given, else the one the server printed at start. */
+  controlToken: string;
   child: ChildProcess;
   output: string[];
   exited: Promise<number | null>;
@@ -46,12 +49,20 @@ export function startServerProcess(args: string[] = [], port = 0): Promise<Serve
     const timer = setTimeout(() => reject(new Error(`server did not start within 20 s:\n${output.join('')}`)), 20_000);
     const onData = (chunk: Buffer) => {
       output.push(chunk.toString());
-      const match = /listening on (ws:\/\/[^\s:]+:(\d+))/.exec(output.join(''));
+      const text = output.join('');
+      const match = /listening on (ws:\/\/[^\s:]+:(\d+))/.exec(text);
       if (match) {
+        const given = args.indexOf('--control-token');
+        const controlToken = given >= 0 ? args[given + 1] : /^control token: (\S+)$/m.exec(text)?.[1];
+        if (controlToken === undefined) {
+          clearTimeout(timer);
+          reject(new Error(`the server printed no control token before listening:\n${text}`));
+          return;
+        }
         clearTimeout(timer);
         child.stdout?.off('data', onData);
         child.stdout?.on('data', (more: Buffer) => output.push(more.toString()));
-        resolve({ port: Number(match[2]), url: `${match[1]}/`, child, output, exited });
+        resolve({ port: Number(match[2]), url: `${match[1]}/`, controlToken, child, output, exited });
       }
     };
     child.stdout?.on('data', onData);
@@ -79,18 +90,83 @@ export async function killAll(): Promise<void> {
   );
 }
 
-export async function control(server: { port: number }, action: string, body?: unknown): Promise<Response> {
+/** A server whose control routes a test may use: its port and its control token. */
+export interface Controllable {
+  port: number;
+  controlToken: string;
+}
+
+/** `POST /control/<action>` with the server's control token (and `body` as JSON). */
+export async function control(server: Controllable, action: string, body?: unknown): Promise<Response> {
+  const headers: Record<string, string> = { authorization: `Bearer ${server.controlToken}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(`http://127.0.0.1:${server.port}/control/${action}`, {
     method: 'POST',
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return response;
 }
 
-export async function serverState(server: { port: number }): Promise<ServerState> {
-  const response = await fetch(`http://127.0.0.1:${server.port}/control/state`);
+export async function serverState(server: Controllable): Promise<ServerState> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/control/state`, {
+    headers: { authorization: `Bearer ${server.controlToken}` },
+  });
   if (!response.ok) throw new Error(`GET /control/state: ${response.status}`);
   return (await response.json()) as ServerState;
+}
+
+export interface ControlRequest {
+  /** @default 'POST' ('GET' for `state`) */
+  method?: string;
+  /** The control token to present; null sends no Authorization header. @default the server's */
+  token?: string | null;
+  /** Extra or replaced headers, Host and Origin included (fetch cannot set Host). */
+  headers?: Record<string, string>;
+  /** Sent as it is, with whatever content-type `headers` says. */
+  body?: string;
+}
+
+export interface ControlAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: { ok: boolean; error?: string; [key: string]: unknown };
+}
+
+/**
+ * A control request with any headers (a hostile Host, Origin, content type or token),
+ * over node:http so that Host can be set. For refusal tests; `control()` for the rest.
+ */
+export function controlRequest(server: Controllable, action: string, init: ControlRequest = {}): Promise<ControlAnswer> {
+  const token = init.token === undefined ? server.controlToken : init.token;
+  const headers: Record<string, string> = {
+    ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+    ...(init.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(init.body)) }),
+    ...init.headers,
+  };
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port: server.port, path: `/control/${action}`, method: init.method ?? (action === 'state' ? 'GET' : 'POST'), headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: ControlAnswer['body'];
+          try {
+            body = JSON.parse(text) as ControlAnswer['body'];
+          } catch {
+            body = { ok: false, error: `not JSON: ${text.slice(0, 200)}` };
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(10_000, () => req.destroy(new Error(`no answer to /control/${action} within 10 s`)));
+    req.on('error', reject);
+    req.end(init.body);
+  });
 }
 
 const connections = new Set<Connection<StoreData>>();

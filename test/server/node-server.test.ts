@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { connect as netConnect } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,16 +19,18 @@ import { createConnection } from '../../src/node.js';
 import type { ConnectionOptions } from '../../src/options.js';
 import {
   DataFileError,
+  SERVER_LIMITS,
   isLoopbackAddress,
   startServer,
   type NodeServerOptions,
   type RunningServer,
 } from '../../src/server/node-server.js';
 import type { StoreData } from '../../src/store.js';
-import { seededRandom } from '../../src/testing/clock.js';
+import { TestClock, seededRandom } from '../../src/testing/clock.js';
 import { createSyncProtocol } from '../../src/sync/client-protocol.js';
 import type { ConnectionStatus } from '../../src/types.js';
 import { SAFETY_TIMEOUT_MS, onCleanup, withTimeout } from '../support/cleanup.js';
+import { controlRequest } from '../integration/server-process.js';
 
 /** Longest any single wait may take before the test fails with a description of what it waited for. */
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -53,6 +56,15 @@ function until(emitter: EventEmitter, event: string, predicate: () => boolean, w
   });
 }
 
+/** Polls a server-side condition on the event loop (setImmediate, not a sleep), bounded by the safety timeout. */
+async function eventuallyTrue(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + SAFETY_TIMEOUT_MS;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 // ── servers and control requests ───────────────────────────────────────────
 
 /** A server on 127.0.0.1 and a free port, closed after the test. */
@@ -72,7 +84,11 @@ async function control(server: RunningServer, path: string, init: { method?: str
   const response = await withTimeout(
     fetch(`http://127.0.0.1:${server.port}/control/${path}`, {
       method: init.method ?? 'POST',
-      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body), headers: { 'content-type': 'application/json' } }),
+      headers: {
+        authorization: `Bearer ${server.controlToken}`,
+        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
     }),
     `the answer to ${init.method ?? 'POST'} /control/${path}`,
   );
@@ -420,6 +436,7 @@ describe('control routes', () => {
     const server = await serve();
     const response = await fetch(`http://127.0.0.1:${server.port}/control/change`, {
       method: 'POST',
+      headers: { authorization: `Bearer ${server.controlToken}`, 'content-type': 'application/json' },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
     expect(response.status).toBe(400);
@@ -483,6 +500,100 @@ describe('control routes', () => {
   });
 });
 
+describe('control routes: who may use them', () => {
+  const EVIL = 'http://evil.example';
+
+  it('answers with the control token in Authorization: Bearer', async () => {
+    const server = await serve({ controlToken: 'c0ntrol' });
+    expect(server.controlToken).toBe('c0ntrol');
+    expect((await controlRequest(server, 'change', { headers: { 'content-type': 'application/json' }, body: '{"set":{"a":1}}' })).status).toBe(200);
+    expect(server.core.data()).toEqual({ a: 1 });
+  });
+
+  it('generates a different control token at every start when none is given', async () => {
+    const [a, b] = await Promise.all([serve(), serve()]);
+    expect(a.controlToken).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(a.controlToken).not.toBe(b.controlToken);
+  });
+
+  it.each([
+    ['no Authorization header', null],
+    ['a wrong token', 'wrong'],
+    ['the token with one character changed', 'c0ntroL'],
+    ['an empty bearer', ''],
+  ])('refuses %s with 401 and changes nothing', async (_name, token) => {
+    const server = await serve({ controlToken: 'c0ntrol' });
+    for (const action of ['drop', 'restart', 'stall?ms=1000', 'close', 'garbage']) {
+      const answer = await controlRequest(server, action, { token });
+      expect(answer.status, action).toBe(401);
+      expect(answer.headers['www-authenticate']).toMatch(/^Bearer /);
+      expect(answer.body.error).toMatch(/Authorization: Bearer/);
+    }
+    const change = await controlRequest(server, 'change', { token, headers: { 'content-type': 'application/json' }, body: '{"set":{"x":1}}' });
+    expect(change.status).toBe(401);
+    expect((await controlRequest(server, 'state', { token })).body).not.toHaveProperty('data');
+    expect(server.stats().faults.total).toBe(0);
+    expect(server.core.seq).toBe(0);
+  });
+
+  it.each(['drop', 'restart', 'stall', 'change'])('refuses POST /control/%s from another Origin with 403, even with the token', async (action) => {
+    const server = await serve();
+    const { client } = await greeted(server.url);
+    const answer = await controlRequest(server, action, { headers: { origin: EVIL, 'content-type': 'application/json' }, body: '{"set":{"x":1}}' });
+    expect(answer.status).toBe(403);
+    expect(answer.body.error).toMatch(/cross-origin/);
+    expect(server.stats().faults.total).toBe(0);
+    expect(server.core.data()).toEqual({});
+    expect(client.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it.each([
+    ['text/plain', 'text/plain', '{"set":{"x":1}}'],
+    ['a urlencoded form', 'application/x-www-form-urlencoded', 'set=1'],
+    ['a multipart form', 'multipart/form-data; boundary=b', '--b\r\n\r\n--b--'],
+    ['no content type', undefined, '{"set":{"x":1}}'],
+  ])('refuses a change body sent as %s with 415', async (_name, type, body) => {
+    const server = await serve();
+    const answer = await controlRequest(server, 'change', { headers: type === undefined ? {} : { 'content-type': type }, body });
+    expect(answer.status).toBe(415);
+    expect(server.core.seq).toBe(0);
+  });
+
+  it.each([
+    ['a rebound DNS name', 'attacker.example:8080'],
+    ['a rebound name without a port', 'attacker.example'],
+    ['a LAN address', '192.168.1.10:8080'],
+    ['garbage', 'a b'],
+  ])('refuses a Host header with %s with 421, on a server with --token too', async (_name, host) => {
+    const server = await serve({ token: 's3cret' });
+    server.core.change({ set: { secret: 'data' } });
+    for (const action of ['state', 'drop']) {
+      // The page that rebound its name sends its own origin, which agrees with Host.
+      const answer = await controlRequest(server, action, { headers: { host, origin: `http://${host}` } });
+      expect(answer.status).toBe(421);
+      expect(JSON.stringify(answer.body)).not.toContain('secret');
+    }
+    expect(server.stats().faults.total).toBe(0);
+  });
+
+  it('answers a loopback Host with the same-origin Origin (a page the server serves itself)', async () => {
+    const server = await serve();
+    for (const host of [`localhost:${server.port}`, `127.0.0.1:${server.port}`, `[::1]:${server.port}`]) {
+      const answer = await controlRequest(server, 'state', { headers: { host, origin: `http://${host}` } });
+      expect(answer.status, host).toBe(200);
+    }
+    const other = await controlRequest(server, 'state', { headers: { host: `localhost:${server.port}`, origin: 'http://localhost:1' } });
+    expect(other.status).toBe(403);
+  });
+
+  it('counts refusals', async () => {
+    const server = await serve();
+    await controlRequest(server, 'drop', { token: null });
+    await controlRequest(server, 'drop', { headers: { origin: EVIL } });
+    expect(server.stats().controlRefusals).toBe(2);
+  });
+});
+
 describe('authentication and origin', () => {
   it('accepts the token in the URL query', async () => {
     const server = await serve({ token: 's3cret' });
@@ -516,7 +627,7 @@ describe('authentication and origin', () => {
   });
 
   it('accepts the upgrade, then closes with 4403 for a disallowed Origin', async () => {
-    const server = await serve({ allowedOrigin: 'http://app.example' });
+    const server = await serve({ allowedOrigins: ['http://app.example'] });
     const client = connectRaw(server.url, { origin: 'http://evil.example' });
     await client.opened();
     expect(await client.closed()).toEqual({ code: 4403, reason: 'origin http://evil.example is not allowed' });
@@ -524,8 +635,63 @@ describe('authentication and origin', () => {
     expect(server.core.counters.connections).toBe(0);
   });
 
+  it('refuses a page on another origin by default: 4403, no snapshot, its op changes nothing', async () => {
+    const server = await serve();
+    const client = connectRaw(server.url, { origin: 'http://evil.example' });
+    await client.opened();
+    client.send({ type: 'hello', v: 1 });
+    client.send({ type: 'op', id: 'evil-1', set: { pwned: true } });
+    expect(await client.closed()).toEqual({ code: 4403, reason: 'origin http://evil.example is not allowed' });
+    expect(client.indexOf((f) => f.type === 'snapshot')).toBe(-1);
+    expect(server.core.data()).toEqual({});
+    expect(server.core.counters.connections).toBe(0);
+  });
+
+  it.each([
+    ['127.0.0.1'],
+    ['localhost'],
+  ])('lets a page from its own origin through by default (%s)', async (name) => {
+    const server = await serve();
+    const host = `${name}:${server.port}`;
+    const client = connectRaw(server.url, { origin: `http://${host}`, headers: { host } });
+    await client.opened();
+    client.send({ type: 'hello', v: 1 });
+    await client.frame((f) => f.type === 'snapshot', 'the snapshot');
+  });
+
+  it('refuses a DNS-rebinding page whose Origin agrees with its Host', async () => {
+    const server = await serve();
+    const host = `attacker.example:${server.port}`;
+    const client = connectRaw(server.url, { origin: `http://${host}`, headers: { host } });
+    await client.opened();
+    expect((await client.closed()).code).toBe(4403);
+    expect(server.stats().originFailures).toBe(1);
+  });
+
+  it('refuses a page from the same host on another port, and the "null" origin', async () => {
+    const server = await serve();
+    for (const origin of [`http://127.0.0.1:${server.port + 1 > 65535 ? 1 : server.port + 1}`, 'null']) {
+      const client = connectRaw(server.url, { origin });
+      await client.opened();
+      expect((await client.closed()).code, origin).toBe(4403);
+    }
+  });
+
+  it('takes a list of allowed origins and still lets its own origin through', async () => {
+    const server = await serve({ allowedOrigins: ['http://a.example', 'https://b.example:8443'] });
+    for (const origin of ['http://a.example', 'https://b.example:8443', `http://127.0.0.1:${server.port}`]) {
+      const client = connectRaw(server.url, { origin });
+      await client.opened();
+      client.send({ type: 'hello', v: 1 });
+      await client.frame((f) => f.type === 'snapshot', `the snapshot for ${origin}`);
+    }
+    const refused = connectRaw(server.url, { origin: 'http://c.example' });
+    await refused.opened();
+    expect((await refused.closed()).code).toBe(4403);
+  });
+
   it('lets the allowed Origin (and clients without one) through', async () => {
-    const server = await serve({ allowedOrigin: 'http://app.example' });
+    const server = await serve({ allowedOrigins: ['http://app.example'] });
     const allowed = connectRaw(server.url, { origin: 'http://app.example' });
     await allowed.opened();
     allowed.send({ type: 'hello', v: 1 });
@@ -565,6 +731,152 @@ describe('limits', () => {
   });
 });
 
+describe('who gets in: hello deadline, caps, trusted proxies, failed-authentication delay', () => {
+  /** Milliseconds until the server's next timer on `clock`, or null. */
+  const nextTimerIn = (clock: TestClock) => {
+    const next = clock.nextDeadline();
+    return next === null ? null : next - clock.now();
+  };
+
+  it('closes a connection that sends no hello within helloTimeoutMs with 1013, saying why', async () => {
+    const clock = new TestClock();
+    const server = await serve({ helloTimeoutMs: 300, clock });
+    const silent = connectRaw(server.url);
+    await silent.opened();
+    const { client: greetedClient } = await greeted(server.url);
+    expect(nextTimerIn(clock)).toBe(300); // the silent one's deadline; the greeted one's was cleared
+    clock.advance(299);
+    expect(server.stats().helloTimeouts).toBe(0);
+    clock.advance(1);
+    expect(await silent.closed()).toEqual({ code: 1013, reason: "expected the statesocket sync protocol's hello within 300 ms" });
+    expect(server.stats().helloTimeouts).toBe(1);
+    expect(greetedClient.ws.readyState).toBe(WebSocket.OPEN);
+    // The close handshake finished: no deadline and no reaper left.
+    await eventuallyTrue(() => server.stats().open === 1, 'the server to see the close');
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('counts a hello refused for its token as no hello: 4401 at once, no deadline left behind', async () => {
+    const clock = new TestClock();
+    const server = await serve({ token: 's3cret', helloTimeoutMs: 300, clock });
+    const client = connectRaw(server.url);
+    await client.opened();
+    client.send({ type: 'hello', v: 1, token: 'wrong' });
+    expect((await client.closed()).code).toBe(4401);
+    await eventuallyTrue(() => server.stats().open === 0, 'the server to forget the connection');
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('terminates a refused peer that ignores the close frame after closeGraceMs', async () => {
+    const clock = new TestClock();
+    const server = await serve({ clock });
+    // A raw TCP peer: it completes the upgrade, then never answers anything.
+    const socket = netConnect(server.port, '127.0.0.1');
+    onCleanup(() => {
+      socket.destroy();
+    });
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => {});
+    socket.write(
+      'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: http://evil.example\r\n\r\n',
+    );
+    await eventuallyTrue(() => received.includes('101 Switching Protocols') && clock.pendingTimers === 1, 'the upgrade and the close frame');
+    expect(clock.nextDeadline()! - clock.now()).toBe(SERVER_LIMITS.closeGraceMs);
+    expect(server.stats().open).toBe(1);
+    clock.advance(SERVER_LIMITS.closeGraceMs);
+    await withTimeout(ended, 'the server to terminate the socket');
+    await eventuallyTrue(() => server.stats().open === 0, 'the server to forget the socket');
+  });
+
+  it('closes connections over maxConnectionsPerAddress with 1013, and admits again once one leaves', async () => {
+    const server = await serve({ maxConnectionsPerAddress: 2 });
+    const first = await greeted(server.url);
+    await greeted(server.url);
+    const third = connectRaw(server.url);
+    await third.opened();
+    expect(await third.closed()).toEqual({ code: 1013, reason: 'too many connections from 127.0.0.1 (limit 2); try again later' });
+    expect(server.stats().connectionsRefused).toBe(1);
+    first.client.ws.close();
+    await first.client.closed();
+    await eventuallyTrue(() => server.stats().open === 1, 'the first connection to be gone');
+    await greeted(server.url);
+  });
+
+  it('closes connections over maxConnections with 1013', async () => {
+    const server = await serve({ maxConnections: 1 });
+    await greeted(server.url);
+    const second = connectRaw(server.url);
+    await second.opened();
+    expect(await second.closed()).toEqual({ code: 1013, reason: 'server at its limit of 1 connections; try again later' });
+  });
+
+  it('reads the client address from X-Forwarded-For only from a trusted proxy', async () => {
+    const proxied = await serve({ maxConnectionsPerAddress: 1, trustProxy: ['127.0.0.1'] });
+    const viaProxy = (url: string, client: string) => connectRaw(url, { headers: { 'x-forwarded-for': `9.9.9.9, ${client}` } });
+    const a = viaProxy(proxied.url, '198.51.100.1');
+    const b = viaProxy(proxied.url, '198.51.100.2');
+    const a2 = viaProxy(proxied.url, '198.51.100.1');
+    await Promise.all([a.opened(), b.opened(), a2.opened()]);
+    expect((await a2.closed()).reason).toBe('too many connections from 198.51.100.1 (limit 1); try again later');
+    expect(a.ws.readyState).toBe(WebSocket.OPEN);
+    expect(b.ws.readyState).toBe(WebSocket.OPEN);
+
+    const direct = await serve({ maxConnectionsPerAddress: 1 });
+    const c = viaProxy(direct.url, '198.51.100.1');
+    await c.opened();
+    const d = viaProxy(direct.url, '198.51.100.2');
+    await d.opened();
+    expect((await d.closed()).reason).toBe('too many connections from 127.0.0.1 (limit 1); try again later');
+  });
+
+  it('holds the next attempt from an address that failed, for the computed delay, then serves it', async () => {
+    const clock = new TestClock();
+    const server = await serve({ token: 's3cret', clock });
+    const wrong = connectRaw(`${server.url}?token=guess`);
+    await wrong.opened();
+    expect((await wrong.closed()).code).toBe(4401);
+
+    const next = connectRaw(server.url);
+    await next.opened();
+    await eventuallyTrue(() => server.stats().authHeld === 1, 'the second attempt to be held');
+    expect(server.core.counters.connections).toBe(1); // not handed to the sync logic yet
+    next.send({ type: 'hello', v: 1, token: 's3cret' });
+    expect(clock.nextDeadline()! - clock.now()).toBe(250); // authFailureDelayMs(1)
+    clock.advance(249);
+    expect(server.core.counters.connections).toBe(1);
+    clock.advance(1);
+    const snapshot = await next.frame((f) => f.type === 'snapshot', 'the snapshot after the hold');
+    expect(snapshot.type).toBe('snapshot');
+    expect(server.core.counters.connections).toBe(2);
+  });
+
+  it('closes with 1013 an attempt that would wait over the largest delay', async () => {
+    const clock = new TestClock();
+    const server = await serve({ token: 's3cret', clock, authThrottle: { baseDelayMs: 100, maxDelayMs: 150 } });
+    const wrong = connectRaw(`${server.url}?token=guess`);
+    await wrong.opened();
+    await wrong.closed();
+    const held = connectRaw(server.url);
+    await held.opened();
+    await eventuallyTrue(() => server.stats().authHeld === 1, 'the first retry to be held');
+    const refused = connectRaw(server.url);
+    await refused.opened();
+    expect(await refused.closed()).toEqual({ code: 1013, reason: 'too many failed authentications from 127.0.0.1; retry in 1 s' });
+    expect(server.stats().authThrottled).toBe(1);
+  });
+
+  it('leaves an address without failures unheld', async () => {
+    const clock = new TestClock();
+    const server = await serve({ token: 's3cret', clock });
+    await greeted(server.url, { token: 's3cret' });
+    await greeted(server.url, { token: 's3cret' });
+    expect(server.stats().authHeld).toBe(0);
+  });
+});
+
 describe('options', () => {
   it.each([
     [{ port: -1 }, RangeError, /port/],
@@ -577,6 +889,9 @@ describe('options', () => {
     [{ maxPayloadBytes: 0 }, RangeError, /maxPayloadBytes/],
     [{ dedupSize: 0 }, RangeError, /dedupSize/],
     [{ token: 42 }, TypeError, /token.*42/],
+    [{ controlToken: '' }, RangeError, /controlToken/],
+    [{ allowedOrigins: 'http://a.example' }, TypeError, /allowedOrigins/],
+    [{ allowedOrigins: ['a.example'] }, RangeError, /allowedOrigins.*"a.example"/],
     [{ random: 'x' }, TypeError, /random/],
     [{ staticHandler: {} }, TypeError, /staticHandler/],
   ])('refuses %o', async (options, type, message) => {
@@ -671,7 +986,7 @@ describe('close', () => {
       await new Promise((resolve) => ws.once('open', resolve));
       ws.send(JSON.stringify({ type: 'hello', v: 1 }));
       await new Promise((resolve) => ws.once('message', resolve));
-      await (await fetch('http://127.0.0.1:' + server.port + '/control/stall?ms=60000', { method: 'POST' })).json();
+      await (await fetch('http://127.0.0.1:' + server.port + '/control/stall?ms=60000', { method: 'POST', headers: { authorization: 'Bearer ' + server.controlToken } })).json();
       const closed = new Promise((resolve) => ws.once('close', resolve));
       await server.close();
       await closed;

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { authFailureDelayMs, createAuthThrottle, DEFAULT_AUTH_THROTTLE, type AuthTicket } from '../../src/server/auth-throttle.js';
+
+/** A throttle on a hand-moved clock. */
+function throttleAt(options: Parameters<typeof createAuthThrottle>[0] = {}) {
+  let now = 1_000_000;
+  const throttle = createAuthThrottle(options, () => now);
+  return {
+    throttle,
+    advance: (ms: number) => {
+      now += ms;
+    },
+    /** Admits an attempt and expects it admitted; returns its ticket. */
+    admit(address = '203.0.113.1'): AuthTicket {
+      const admission = throttle.admit(address);
+      if (!admission.admitted) throw new Error(`refused: retry after ${admission.retryAfterMs} ms`);
+      return admission.ticket;
+    },
+  };
+}
+
+describe('failed-authentication delay', () => {
+  it('doubles from 250 ms after each failure, up to 10 s', () => {
+    const delays = [0, 1, 2, 3, 4, 5, 6, 7, 8, 50, 5000, Number.MAX_SAFE_INTEGER].map((n) => authFailureDelayMs(n));
+    expect(delays).toEqual([0, 250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000, 10_000, 10_000]);
+    expect(DEFAULT_AUTH_THROTTLE).toEqual({ baseDelayMs: 250, maxDelayMs: 10_000, freeAttempts: 10, forgetAfterMs: 600_000, maxAddresses: 10_000 });
+  });
+
+  it('is 0 for no failures and for nonsense counts', () => {
+    expect([0, -1, Number.NaN].map((n) => authFailureDelayMs(n))).toEqual([0, 0, 0]);
+  });
+
+  it('takes its own base and cap', () => {
+    expect([1, 2, 3, 4].map((n) => authFailureDelayMs(n, { baseDelayMs: 100, maxDelayMs: 300 }))).toEqual([100, 200, 300, 300]);
+  });
+});
+
+describe('auth throttle', () => {
+  it('admits an address without failures at once', () => {
+    const { admit } = throttleAt();
+    expect([admit().waitMs, admit().waitMs, admit().waitMs]).toEqual([0, 0, 0]);
+  });
+
+  it('holds the next attempt after failures, sequential attempts each a growing delay apart', () => {
+    const { throttle, admit, advance } = throttleAt();
+    const waits: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const ticket = admit();
+      waits.push(ticket.waitMs);
+      advance(ticket.waitMs); // the attempt is read after its wait, and fails at once
+      throttle.settle(ticket, false);
+    }
+    expect(waits).toEqual([0, 250, 500, 1000, 2000, 4000]);
+    expect(throttle.failures('203.0.113.1')).toBe(6);
+  });
+
+  it('queues parallel attempts from one address one after another', () => {
+    const { throttle, admit } = throttleAt();
+    throttle.settle(admit(), false); // one failure: 250 ms
+    // Each admitted attempt is presumed to fail until it is judged: 250, then +500, then +1000.
+    expect([admit().waitMs, admit().waitMs, admit().waitMs]).toEqual([250, 750, 1750]);
+  });
+
+  it('queues a burst from an address without failures after freeAttempts, and refuses the rest', () => {
+    const { throttle } = throttleAt({ freeAttempts: 3 });
+    const outcomes = Array.from({ length: 10 }, () => {
+      const admission = throttle.admit('203.0.113.1');
+      return admission.admitted ? admission.ticket.waitMs : 'refused';
+    });
+    // 3 free, then each presumed failure doubles the spacing: 0, +250, +500, +1000, +2000, +4000, +8000 > 10 s.
+    expect(outcomes).toEqual([0, 0, 0, 0, 250, 750, 1750, 3750, 7750, 'refused']);
+  });
+
+  it('refuses an attempt that would wait over maxDelayMs', () => {
+    const { throttle, admit } = throttleAt({ baseDelayMs: 100, maxDelayMs: 150 });
+    throttle.settle(admit(), false);
+    expect(admit().waitMs).toBe(100);
+    expect(throttle.admit('203.0.113.1')).toEqual({ admitted: false, retryAfterMs: 250 }) // 100, then min(150, 200);
+  });
+
+  it('keeps addresses apart', () => {
+    const { throttle, admit } = throttleAt();
+    throttle.settle(admit('203.0.113.1'), false);
+    expect(admit('203.0.113.2').waitMs).toBe(0);
+    expect(admit('203.0.113.1').waitMs).toBe(250);
+  });
+
+  it('does not count a success or a connection closed before its token was judged as a failure', () => {
+    const { throttle, admit } = throttleAt();
+    throttle.settle(admit(), true);
+    throttle.settle(admit(), null);
+    expect(throttle.failures('203.0.113.1')).toBe(0);
+    expect(throttle.size).toBe(0);
+  });
+
+  it('settles a ticket once', () => {
+    const { throttle, admit } = throttleAt();
+    const ticket = admit();
+    throttle.settle(ticket, false);
+    throttle.settle(ticket, false);
+    expect(throttle.failures('203.0.113.1')).toBe(1);
+  });
+
+  it('forgets an address forgetAfterMs after its last failure', () => {
+    const { throttle, admit, advance } = throttleAt({ forgetAfterMs: 60_000 });
+    throttle.settle(admit(), false);
+    advance(59_999);
+    expect(throttle.failures('203.0.113.1')).toBe(1);
+    advance(1);
+    expect(throttle.failures('203.0.113.1')).toBe(0);
+    expect(throttle.size).toBe(0);
+    expect(admit().waitMs).toBe(0);
+  });
+
+  it('remembers at most maxAddresses, forgetting the least recently failed first', () => {
+    const { throttle, admit } = throttleAt({ maxAddresses: 3 });
+    for (const address of ['a', 'b', 'c']) throttle.settle(admit(address), false);
+    throttle.settle(admit('a'), false); // a failed again: b is now the oldest
+    throttle.settle(admit('d'), false);
+    expect(throttle.size).toBe(3);
+    expect(['a', 'b', 'c', 'd'].map((address) => throttle.failures(address))).toEqual([2, 0, 1, 1]);
+  });
+
+  it('stays bounded under failures from 100,000 addresses', () => {
+    const { throttle, admit } = throttleAt({ maxAddresses: 1000 });
+    for (let i = 0; i < 100_000; i++) throttle.settle(admit(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`), false);
+    expect(throttle.size).toBe(1000);
+  });
+});
