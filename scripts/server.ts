@@ -79,6 +79,17 @@ const THROTTLE = {
   'auth-max-delay': 'maxDelayMs',
 } as const;
 
+/** Option name → its flag, so a validation error names what the user typed. */
+const FLAG_OF: ReadonlyMap<string, string> = new Map([
+  ...[...Object.entries(NUMERIC), ...Object.entries(TEXT), ...Object.entries(LISTS)].map(([flag, option]) => [option, `--${flag}`] as const),
+  ...Object.entries(THROTTLE).map(([flag, field]) => [`authThrottle.${field}`, `--${flag}`] as const),
+]);
+
+/** `startServer: helloTimeoutMs must be ...` → `--hello-timeout must be ...`. */
+export function nameFlags(message: string): string {
+  return message.replace(/^startServer: ([\w.]+)/, (whole, option: string) => FLAG_OF.get(option) ?? whole);
+}
+
 function usageError(message: string): never {
   process.stderr.write(`server: ${message}\n\n${USAGE}`);
   process.exit(2);
@@ -133,6 +144,9 @@ function parseOptions(argv: string[]): { options: NodeServerOptions; app: boolea
     authThrottle[field] = value;
   }
   const throttle = Object.keys(authThrottle).length > 0 ? { authThrottle } : {};
+  if (Object.keys(authThrottle).length > 0 && options.token === undefined) {
+    process.stderr.write('server: --auth-delay and --auth-max-delay only apply with --token; ignored\n');
+  }
   return { options: { ...options, ...lists, ...throttle } as NodeServerOptions, app: values['no-app'] !== true };
 }
 
@@ -154,7 +168,7 @@ try {
 } catch (error) {
   // A bad value (TypeError/RangeError from validation) is a usage error; anything else (a corrupt
   // data file, a port in use) is a failure to start.
-  if (error instanceof TypeError || error instanceof RangeError) usageError(error.message);
+  if (error instanceof TypeError || error instanceof RangeError) usageError(nameFlags(error.message));
   process.stderr.write(`server: ${(error as Error).message}\n`);
   process.exit(1);
 }

@@ -152,6 +152,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
 
     let stopped = false;
     let started = false;
+    /** Sends made before start(): the actor holds them until it starts, so its outbox does not count them yet. */
+    let sendsBeforeStart = 0;
     let cancelRender: (() => void) | null = null;
     let unwatchEnvironment: (() => void) | null = null;
 
@@ -324,6 +326,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         if (started) return;
         started = true;
         actor.start();
+        sendsBeforeStart = 0;
         unwatchEnvironment = watchEnvironment(resolved.environment, deliver);
         deliver({ type: 'client.connect' });
       },
@@ -359,14 +362,16 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         const snapshot = actor.getSnapshot();
         const queues = ackId !== undefined || !snapshot.matches({ session: { open: { flow: 'flowing' } } });
         const { limit, overflow } = config.outbox;
-        if (queues && overflow === 'reject' && snapshot.context.outbox.length >= limit) {
+        const queued = snapshot.context.outbox.length + sendsBeforeStart;
+        if (queues && overflow === 'reject' && queued >= limit) {
           throw new StatesocketError(
             'ERR_OUTBOX_FULL',
-            `the outbox holds ${snapshot.context.outbox.length} of ${limit} entries and outbox.overflow is 'reject'; ` +
+            `the outbox holds ${queued} of ${limit} entries and outbox.overflow is 'reject'; ` +
               'nothing queued was lost. Wait for the connection to open, or raise outbox.limit.',
           );
         }
         deliver(ackId === undefined ? { type: 'client.send', frame } : { type: 'client.send', frame, ackId });
+        if (!started) sendsBeforeStart++;
       },
       retry() {
         assertUsable();

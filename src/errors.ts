@@ -20,7 +20,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   ERR_UNKNOWN_MESSAGE: 'An inbound message is not one the protocol knows (its decode or applied threw); it was rejected and counted.',
   ERR_PAYLOAD_TOO_LARGE: 'A frame exceeds maxMessageBytes: send() throws, an inbound one is rejected and counted.',
   ERR_MODEL_REJECTED: 'model.update threw on a message; it was rejected and counted.',
-  ERR_SERVER_REJECTED: 'The server answered a frame we sent with an error frame (an op it refused is settled, not re-sent).',
+  ERR_SERVER_REJECTED: 'The server answered a frame we sent with an error frame, kept in status.lastRejected (an op it refused is settled, not re-sent).',
   ERR_OUTBOX_FULL: 'send() found the outbox at outbox.limit under the reject policy; nothing queued was lost.',
   ERR_STOPPED: 'The connection was stopped with stop(); it cannot be used again.',
   ERR_RENDER_FAILED:

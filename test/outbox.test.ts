@@ -50,6 +50,19 @@ describe('outbox', () => {
     t.connection.stop();
   });
 
+  it('refuses a send over outbox.limit before start() under the reject policy, losing nothing queued', () => {
+    const t = createTestConnection({ autoStart: false, outbox: { limit: 2 } });
+    t.connection.send({ n: 1 });
+    t.connection.send({ n: 2 });
+    expect(codeOf(() => t.connection.send({ n: 3 }))).toBe('ERR_OUTBOX_FULL');
+    t.connection.start();
+    expect(t.connection.getStatus().outboxSize).toBe(2);
+    t.open();
+    expect(t.socket.sentMessages()).toEqual([{ n: 1 }, { n: 2 }]);
+    expect(t.connection.getStatus().counters.dropped).toBe(0);
+    t.connection.stop();
+  });
+
   it('sends the greeting again on every open', () => {
     const t = createTestConnection({ greeting: (context) => ({ type: 'hello', socket: context.socketId }) });
     t.open();
