@@ -7,6 +7,7 @@ import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from
 import type { connectionMachine } from '../machines/connection.js';
 import type { ConnectionContext, ErrorCode, OutboxEntry, StateName } from '../machines/connection.types.js';
 import { isSendableCloseCode, shouldReconnect as defaultShouldReconnect } from './close-codes.js';
+import { catchRejection, describeResult } from './callbacks.js';
 import { liveMachine, registerEffects, type ConnectionEffects } from './effects.js';
 import { StatesocketError, describeThrown } from './errors.js';
 import { exceedsBytes, frameBytes, utf8Length } from './frames.js';
@@ -145,7 +146,25 @@ function onlyBookkeepingChanged(a: ConnectionStatus, b: ConnectionStatus): boole
 export function createConnectionFactory(platformWebSocket: () => WebSocketConstructor | undefined) {
   return function createConnection<T = unknown>(options: ConnectionOptions<T>): Connection<T> {
     const resolved = resolveOptions(options, platformWebSocket());
-    const { now, random, schedule, view } = resolved;
+    const { random, schedule, view } = resolved;
+    /**
+     * The `now` option, guarded like `random`: a throw or a result that is not
+     * a finite number falls back to Date.now() and is reported, so the event
+     * that asked for the time (a frame, a close) still reaches the machine.
+     */
+    const now = (): number => {
+      let time: unknown;
+      try {
+        time = resolved.now();
+      } catch (error) {
+        reportCallbackFailure('ERR_POLICY_FAILED', `now threw: ${describeThrown(error)}; Date.now was used`);
+        return Date.now();
+      }
+      if (typeof time === 'number' && Number.isFinite(time)) return time;
+      catchRejection(time);
+      reportCallbackFailure('ERR_POLICY_FAILED', `now returned ${describeResult(time)}, not a finite number; Date.now was used`);
+      return Date.now();
+    };
     // This connection's own protocol state (the sync protocol's position): a protocol object may serve many connections.
     const protocol = protocolForConnection(resolved.protocol);
     const model = resolved.model ?? (createStore() as unknown as Model<T>);
@@ -154,6 +173,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     let started = false;
     /** Sends made before start(): the actor holds them until it starts, so its outbox does not count them yet. */
     let sendsBeforeStart = 0;
+    /** The actor exists: a callback failure can be reported to it. */
+    let ready = false;
     let cancelRender: (() => void) | null = null;
     let unwatchEnvironment: (() => void) | null = null;
 
@@ -176,12 +197,21 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       protocol: protocol as Protocol<unknown>,
       greeting: resolved.greeting as ConnectionEffects['greeting'],
       shouldReconnect: (close) => {
+        let decision: unknown;
         try {
-          return Boolean(resolved.shouldReconnect(close));
+          decision = resolved.shouldReconnect(close);
         } catch (error) {
           reportCallbackFailure('ERR_POLICY_FAILED', `reconnect.shouldReconnect threw: ${describeThrown(error)}; the default close policy decided`);
           return defaultShouldReconnect(close);
         }
+        if (typeof decision === 'boolean') return decision;
+        // A promise (an async policy) would read as `true`; its answer, or its rejection, comes too late to count.
+        catchRejection(decision);
+        reportCallbackFailure(
+          'ERR_POLICY_FAILED',
+          `reconnect.shouldReconnect returned ${describeResult(decision)}, not a boolean (it must answer synchronously); the default close policy decided`,
+        );
+        return defaultShouldReconnect(close);
       },
       now,
       random,
@@ -215,17 +245,45 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       setTimeout: (fn, ms) => setTimeout(fn, ms),
       clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
     };
+    /**
+     * Timers the `clock` option refused (its setTimeout threw) and the host's
+     * setTimeout took instead; the token XState holds maps to the host's id.
+     */
+    const hostTimers = new WeakMap<object, ReturnType<typeof setTimeout>>();
     const clock: Clock = {
-      setTimeout: (fn, ms) =>
-        baseClock.setTimeout(() => {
+      setTimeout: (fn, ms) => {
+        const fire = () => {
           const watching = actor.system.inspect(nameDelayedEvent);
           try {
             fn();
           } finally {
             watching.unsubscribe();
           }
-        }, ms),
-      clearTimeout: (id) => baseClock.clearTimeout(id),
+        };
+        try {
+          return baseClock.setTimeout(fire, ms);
+        } catch (error) {
+          // A throw here would stop the machine mid-transition: the timer runs on the host's clock instead.
+          reportCallbackFailure('ERR_POLICY_FAILED', `clock.setTimeout threw: ${describeThrown(error)}; the host's setTimeout was used`);
+          const token = {};
+          hostTimers.set(token, setTimeout(fire, ms));
+          return token;
+        }
+      },
+      clearTimeout: (id) => {
+        const host = typeof id === 'object' && id !== null ? hostTimers.get(id) : undefined;
+        if (host !== undefined) {
+          hostTimers.delete(id as object);
+          clearTimeout(host);
+          return;
+        }
+        try {
+          baseClock.clearTimeout(id);
+        } catch (error) {
+          // the timer may still fire: the machine ignores a delayed event for a state it has left
+          reportCallbackFailure('ERR_POLICY_FAILED', `clock.clearTimeout threw: ${describeThrown(error)}`);
+        }
+      },
     };
     /** Appends to history when the reported state changes. */
     const recordHistory = (snapshot: ConnectionSnapshot, state: StateName, eventType: string) => {
@@ -251,6 +309,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       sendToActor(event);
     };
     const deliver = actor.send;
+    ready = true;
 
     let status = statusOf(actor.getSnapshot());
     const listeners = new Set<(status: ConnectionStatus) => void>();
@@ -265,9 +324,14 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       if (!onlyBookkeepingChanged(status, next)) scheduleRender();
       status = next;
       let failure: { error: unknown } | null = null;
+      // A rejection is reported like a throw, with the same exception (else an async listener that always rejects would loop).
+      const onRejected =
+        eventType === 'callback.failed'
+          ? undefined
+          : (error: unknown) => reportCallbackFailure('ERR_LISTENER_FAILED', `a status listener rejected: ${describeThrown(error)}`);
       for (const listener of [...listeners]) {
         try {
-          listener(status);
+          catchRejection(listener(status), onRejected);
         } catch (error) {
           // one listener's throw must not keep the others from the status, nor escape
           failure ??= { error };
@@ -290,7 +354,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
 
     /** Records a throw from a user callback the connection carried on after (status.lastCallbackError). */
     function reportCallbackFailure(code: ErrorCode, message: string): void {
-      if (stopped || actor.getSnapshot().status !== 'active') return;
+      // `now` runs before the actor exists (nothing reports then) and after stop()
+      if (!ready || stopped || actor.getSnapshot().status !== 'active') return;
       deliver({ type: 'callback.failed', code, message });
     }
 
@@ -300,7 +365,11 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         cancelRender = null;
         if (stopped) return;
         try {
-          view.render(model.getData(), status);
+          // Neither is awaited: a promise either returns is watched only for its rejection.
+          const data = model.getData();
+          catchRejection(data, (error) => reportCallbackFailure('ERR_RENDER_FAILED', `model.getData rejected: ${describeThrown(error)}`));
+          const rendered = view.render(data, status);
+          catchRejection(rendered, (error) => reportCallbackFailure('ERR_RENDER_FAILED', `view.render rejected: ${describeThrown(error)}`));
         } catch (error) {
           // counted, kept in the status; the next change renders again
           reportCallbackFailure('ERR_RENDER_FAILED', `view.render or model.getData threw: ${describeThrown(error)}`);
@@ -309,7 +378,10 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         deliver({ type: 'view.rendered' });
       };
       try {
-        cancelRender = schedule(flush);
+        const cancel: unknown = schedule(flush);
+        // a cancel that is not a function (a promise, say) cancels nothing: stop() must not throw on it
+        cancelRender = typeof cancel === 'function' ? (cancel as () => void) : () => {};
+        catchRejection(cancel, (error) => reportCallbackFailure('ERR_RENDER_FAILED', `the render scheduler rejected: ${describeThrown(error)}`));
       } catch (error) {
         cancelRender = null;
         reportCallbackFailure('ERR_RENDER_FAILED', `the render scheduler threw: ${describeThrown(error)}`);

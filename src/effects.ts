@@ -13,6 +13,7 @@ import { assign, enqueueActions } from 'xstate';
 import { connectionMachine } from '../machines/connection.js';
 import type { ConnectionConfig, ConnectionContext, ConnectionEvent, ErrorCode, Frame, SocketCommand } from '../machines/connection.types.js';
 import { computeRetryDelay } from './backoff.js';
+import { catchRejection } from './callbacks.js';
 import { describeThrown } from './errors.js';
 import { encodeJsonFrame } from './frames.js';
 import type { CloseEventInfo } from './close-codes.js';
@@ -79,18 +80,19 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
   for (const message of event.messages) {
     if (!refused) {
       try {
-        model.update(message);
+        watchUpdate(effects, model.update(message));
       } catch (error) {
         refused = true;
         send(modelRejection(error, context, now));
         continue;
       }
-      if (protocol.applied !== undefined) noteApplied(protocol, message, context, now, send);
+      if (protocol.applied !== undefined) noteApplied(effects, protocol, message, context, now, send);
       continue;
     }
     let inbound: ReturnType<Protocol<unknown>['decode']>;
     try {
       inbound = protocol.decode(message, model, []);
+      if (catchRejection(inbound)) throw new Error('protocol.decode returned a promise; it must be synchronous');
     } catch (error) {
       inbound = { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: describeThrown(error) };
     }
@@ -103,18 +105,33 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
     for (const e of events) {
       const data = (e as { message: unknown }).message;
       try {
-        model.update(data);
+        watchUpdate(effects, model.update(data));
       } catch (error) {
         send(modelRejection(error, context, now));
         continue;
       }
-      if (protocol.applied !== undefined) noteApplied(protocol, data, context, now, send);
+      if (protocol.applied !== undefined) noteApplied(effects, protocol, data, context, now, send);
     }
   }
 }
 
+/**
+ * `model.update` must be synchronous: a promise it returns is not awaited (the
+ * message counts as applied, and the protocol's position moves past it). A
+ * rejection is reported as `ERR_MODEL_REJECTED` in `status.lastCallbackError`.
+ */
+function watchUpdate(effects: ConnectionEffects, result: unknown): void {
+  catchRejection(result, (error) =>
+    effects.reportCallbackFailure(
+      'ERR_MODEL_REJECTED',
+      `model.update rejected: ${describeThrown(error)}; the message was already applied (update is not awaited)`,
+    ),
+  );
+}
+
 /** Tells the protocol the model accepted `message`; a throw rejects it (the position stays). */
 function noteApplied(
+  effects: ConnectionEffects,
   protocol: Protocol<unknown>,
   message: unknown,
   context: ConnectionContext,
@@ -122,7 +139,9 @@ function noteApplied(
   send: (event: ConnectionEvent) => void,
 ): void {
   try {
-    protocol.applied!(message);
+    catchRejection(protocol.applied!(message), (error) =>
+      effects.reportCallbackFailure('ERR_UNKNOWN_MESSAGE', `protocol.applied rejected: ${describeThrown(error)} (it is not awaited)`),
+    );
   } catch (error) {
     send({
       type: 'message.rejected',
@@ -153,18 +172,33 @@ export const liveMachine = connectionMachine.provide({
     updateModel: ({ context, event, self }) => updateModel(effectsOf(context.config), context, event, (e) => self.send(e)),
     renderView: ({ context }) => effectsOf(context.config).scheduleRender(),
     sendGreeting: enqueueActions(({ context, event, enqueue }) => {
-      const { protocol, model, greeting, now } = effectsOf(context.config);
-      let frames: Frame[];
+      const { protocol, model, greeting, now, reportCallbackFailure } = effectsOf(context.config);
+      let frames: Frame[] = [];
+      let failure: string | null = null;
       try {
-        if (event.type === 'resync.needed') protocol.resync?.(model);
-        frames = [...(protocol.greeting?.(context, model) ?? []), ...greetingFrames(greeting?.(context, model))];
+        if (event.type === 'resync.needed') {
+          catchRejection(protocol.resync?.(model), (error) =>
+            reportCallbackFailure('ERR_GREETING_FAILED', `protocol.resync rejected: ${describeThrown(error)} (it is not awaited)`),
+          );
+        }
+        const own = protocol.greeting?.(context, model);
+        const user = greeting?.(context, model);
+        // A greeting must be synchronous: its frames go out before anything queued, at once.
+        const ownIsPromise = catchRejection(own);
+        const userIsPromise = catchRejection(user);
+        if (ownIsPromise || userIsPromise) {
+          failure = `the ${ownIsPromise ? "protocol's greeting" : 'greeting'} returned a promise; a greeting must be synchronous (fetch what it needs beforehand)`;
+        } else frames = [...(own ?? []), ...greetingFrames(user)];
       } catch (error) {
+        failure = `the greeting threw: ${describeThrown(error)}`;
+      }
+      if (failure !== null) {
         // A greeting that throws fails the attempt (errored, then backoff), as a refused handshake would.
         enqueue.assign({ greetingFailed: true });
         enqueue.raise({
           type: 'socket.errored',
           code: 'ERR_GREETING_FAILED',
-          message: `the greeting threw: ${describeThrown(error)}`,
+          message: failure,
           socketId: context.socketId,
           at: now(),
         });

@@ -16,20 +16,22 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   ERR_URL: 'The url provider threw or rejected, or returned something that is not a ws:// or wss:// URL.',
   ERR_OFFLINE: 'The environment reported that the network is offline; the machine waits for network.online.',
   ERR_RETRIES_EXHAUSTED: 'reconnect.maxAttempts reconnects failed in a row; the machine stopped in closed.',
-  ERR_MALFORMED_FRAME: 'An inbound frame could not be parsed; it was rejected and counted.',
-  ERR_UNKNOWN_MESSAGE: 'An inbound message is not one the protocol knows (its decode or applied threw); it was rejected and counted.',
+  ERR_MALFORMED_FRAME: 'An inbound frame could not be parsed (parse threw, or returned a promise); it was rejected and counted.',
+  ERR_UNKNOWN_MESSAGE:
+    'An inbound message is not one the protocol knows (its decode threw or returned a promise, or applied threw); it was rejected and counted. An applied that rejects later is kept in lastCallbackError with this code.',
   ERR_PAYLOAD_TOO_LARGE: 'A frame exceeds maxMessageBytes: send() throws, an inbound one is rejected and counted.',
-  ERR_MODEL_REJECTED: 'model.update threw on a message; it was rejected and counted.',
+  ERR_MODEL_REJECTED:
+    'model.update threw on a message; it was rejected and counted. update must be synchronous: a promise it returns is not awaited (the message counts as applied), and its rejection is kept in lastCallbackError with this code.',
   ERR_SERVER_REJECTED: 'The server answered a frame we sent with an error frame, kept in status.lastRejected (an op it refused is settled, not re-sent).',
   ERR_OUTBOX_FULL: 'send() found the outbox at outbox.limit under the reject policy; nothing queued was lost.',
   ERR_STOPPED: 'The connection was stopped with stop(); it cannot be used again.',
   ERR_RENDER_FAILED:
-    'view.render, model.getData or the render scheduler threw: kept in lastCallbackError and counted in callbackErrors; the next change renders again.',
+    'view.render, model.getData or the render scheduler threw (or returned a promise that rejected): kept in lastCallbackError and counted in callbackErrors; the next change renders again.',
   ERR_GREETING_FAILED:
-    "The greeting option, or the protocol's greeting or resync, threw: the attempt fails (errored, then backoff) and the outbox stays queued.",
-  ERR_LISTENER_FAILED: 'A status listener threw: the other listeners still ran; kept in lastCallbackError and counted in callbackErrors.',
+    "The greeting option, or the protocol's greeting or resync, threw, or a greeting returned a promise (a greeting must be synchronous): the attempt fails (errored, then backoff) and the outbox stays queued.",
+  ERR_LISTENER_FAILED: 'A status listener threw or returned a promise that rejected: the other listeners still ran; kept in lastCallbackError and counted in callbackErrors.',
   ERR_POLICY_FAILED:
-    'reconnect.shouldReconnect (or the random option) threw: the default close policy (or Math.random) decided instead; kept in lastCallbackError and counted in callbackErrors.',
+    'reconnect.shouldReconnect threw or returned a non-boolean, or the random, now or clock option threw (now: or returned a non-finite number): the default close policy, Math.random, Date.now() or the host setTimeout stood in; kept in lastCallbackError and counted in callbackErrors.',
 };
 
 export class StatesocketError extends Error {

@@ -51,7 +51,9 @@ export interface ReconnectOptions {
    */
   serviceRestartDelayMs: number;
   /**
-   * Decides whether a close from the other side is worth a reconnect.
+   * Decides whether a close from the other side is worth a reconnect. Must
+   * return a boolean synchronously: a throw or any other result (a promise,
+   * say) lets the default policy decide, reported as `ERR_POLICY_FAILED`.
    * @default shouldReconnect from `close-codes.ts` (see its table)
    */
   shouldReconnect: (close: CloseEventInfo) => boolean;
@@ -147,7 +149,8 @@ export interface ConnectionOptions<T = unknown> {
   heartbeat?: false | HeartbeatOptions;
   /**
    * First frame(s) of every connection, sent on open before the outbox (authentication, resume).
-   * Runs after the protocol's own greeting.
+   * Runs after the protocol's own greeting. Must be synchronous: a greeting
+   * that throws or returns a promise fails the attempt (`ERR_GREETING_FAILED`).
    * @default none
    */
   greeting?: (context: ConnectionContext, model: Model<T>) => GreetingResult;
@@ -175,11 +178,15 @@ export interface ConnectionOptions<T = unknown> {
   closeOnOffline?: boolean;
   /**
    * The machine's timer source (XState's `clock`), e.g. a `SimulatedClock` in tests.
+   * A `setTimeout` that throws puts that timer on the host's `setTimeout`
+   * (reported as `ERR_POLICY_FAILED`).
    * @default the global setTimeout/clearTimeout
    */
   clock?: Clock;
   /**
    * Current time in milliseconds, used for liveness, `nextRetryAt` and history.
+   * Must return a finite number synchronously: a throw or any other result uses
+   * `Date.now()` for that call (reported as `ERR_POLICY_FAILED`).
    * @default Date.now
    */
   now?: () => number;

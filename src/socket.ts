@@ -20,6 +20,7 @@
  */
 import { fromCallback } from 'xstate';
 import type { ErrorCode, SocketCommand, SocketEvent, SocketInput } from '../machines/connection.types.js';
+import { catchRejection } from './callbacks.js';
 import { describeThrown } from './errors.js';
 import { exceedsBytes, frameBytes } from './frames.js';
 import type { InboundEvent, Protocol } from './protocol.js';
@@ -111,11 +112,20 @@ function classify(
       message: `could not parse inbound frame ${preview}: ${describe(error)}`,
     };
   }
+  // parse and decode must be synchronous: a frame whose parse or decode returned a promise is rejected at once
+  if (catchRejection(parsed)) {
+    return { type: 'message.rejected', code: 'ERR_MALFORMED_FRAME', message: 'parse returned a promise; it must be synchronous' };
+  }
+  let decoded: InboundEvent | InboundEvent[];
   try {
-    return deps.protocol.decode(parsed, deps.model, pending);
+    decoded = deps.protocol.decode(parsed, deps.model, pending);
   } catch (error) {
     return { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: describe(error) };
   }
+  if (catchRejection(decoded)) {
+    return { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: 'protocol.decode returned a promise; it must be synchronous' };
+  }
+  return decoded;
 }
 
 /** `ws`'s WebSocket (Node): an EventEmitter whose 'message' listeners get `(data, isBinary)`. */

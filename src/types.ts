@@ -45,13 +45,19 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 
 /** The Model of MVC: receives every accepted message, hands its data to the view. */
 export interface Model<T = unknown> {
-  /** Applies one message. Throwing rejects the message (`ERR_MODEL_REJECTED`); leave the data untouched then. */
+  /**
+   * Applies one message, synchronously. Throwing rejects the message
+   * (`ERR_MODEL_REJECTED`); leave the data untouched then. A promise returned
+   * is not awaited: the message counts as applied, and a rejection is only
+   * reported (`status.lastCallbackError`, `ERR_MODEL_REJECTED`).
+   */
   update(message: unknown): void;
   getData(): T;
 }
 
 /** The View of MVC: called at most once per frame with the latest data and status. */
 export interface View<T = unknown> {
+  /** Not awaited: a promise it returns that rejects is reported as `ERR_RENDER_FAILED`. */
   render(data: T, status: ConnectionStatus): void;
 }
 

@@ -3,7 +3,7 @@
  * summary of the data at most once per `dataEveryMs`.
  */
 import type { ConnectionStatus, View } from '../types.js';
-import { previewValue, type PreviewLimits } from './preview.js';
+import { previewValue, resolvePreviewLimits, unreadableMarker, type PreviewLimits } from './preview.js';
 
 export interface ConsoleViewOptions {
   /**
@@ -22,7 +22,9 @@ export interface ConsoleViewOptions {
    */
   maxKeys?: number;
   /**
-   * How much of each value a data line shows: levels and characters (see `previewValue`).
+   * How much of each value a data line shows: levels and characters (see
+   * `previewValue`; `maxDepth` a whole number from 0, `maxLength` from 1 to
+   * 1,000,000, checked here with a RangeError naming the limit).
    * @default { maxDepth: 8, maxLength: 200 }
    */
   preview?: PreviewLimits;
@@ -46,9 +48,24 @@ function describeState(status: ConnectionStatus, now: number): string {
 
 function summarize(data: unknown, maxKeys: number, limits: PreviewLimits): string {
   if (data === null || typeof data !== 'object') return previewValue(data, limits);
-  const keys = Object.keys(data);
+  let keys: string[];
+  try {
+    keys = Object.keys(data);
+  } catch {
+    // a Proxy that cannot list its keys: previewValue shows why
+    return previewValue(data, limits);
+  }
   const record = data as Record<string, unknown>;
-  const shown = keys.slice(0, maxKeys).map((key) => `${key}=${previewValue(record[key], limits)}`);
+  const entry = (key: string): string => {
+    let value: unknown;
+    try {
+      value = record[key];
+    } catch (error) {
+      return unreadableMarker(error);
+    }
+    return previewValue(value, limits);
+  };
+  const shown = keys.slice(0, maxKeys).map((key) => `${key}=${entry(key)}`);
   const more = keys.length > maxKeys ? ` … +${keys.length - maxKeys}` : '';
   if (keys.length === 0) return 'empty';
   return `${keys.length} keys: ${shown.join(' ')}${more}`;
@@ -59,7 +76,7 @@ export function consoleView<T = unknown>(options: ConsoleViewOptions = {}): View
   const dataEveryMs = options.dataEveryMs ?? 1000;
   const maxKeys = options.maxKeys ?? 6;
   const now = options.now ?? Date.now;
-  const limits = options.preview ?? {};
+  const limits = resolvePreviewLimits(options.preview ?? {}, 'preview');
   let lastState: string | null = null;
   let lastData: unknown;
   let lastDataAt = -Infinity;
