@@ -31,6 +31,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { isServerSendableCloseCode } from '../close-codes.js';
 import {
+  addressGroup,
   bearerToken,
   clientAddress,
   generateToken,
@@ -181,7 +182,8 @@ export interface NodeServerOptions {
    */
   maxConnections?: number;
   /**
-   * WebSocket connections open at once from one client address (see `trustProxy`); one more is
+   * WebSocket connections open at once from one client address (see `trustProxy`; an IPv4
+   * address or an IPv6 /64, IPv4-mapped IPv6 as IPv4: see `addressGroup`); one more is
    * accepted, then closed with 1013. A load test from one machine needs this raised. Sockets
    * from one peer address that have not (yet) upgraded are counted apart, at most
    * max(this, `SERVER_LIMITS.minUnupgradedSocketsPerAddress`) at once (one more is destroyed on
@@ -199,7 +201,8 @@ export interface NodeServerOptions {
    */
   trustProxy?: readonly string[];
   /**
-   * The growing delay for repeated failed authentication from one address (with `token`):
+   * The growing delay for repeated failed authentication from one address (with `token`; an IPv4
+   * address or an IPv6 /64, as for `maxConnectionsPerAddress`):
    * after n failures the next attempt from that address is held min(baseDelayMs · 2^(n-1), maxDelayMs)
    * before its hello is read; one that would wait longer is closed with 1013 at once.
    * See `src/server/auth-throttle.ts`.
@@ -635,7 +638,7 @@ type Held = { kind: 'frame'; data: string } | { kind: 'close'; code: number | un
 
 interface Client {
   ws: WebSocket;
-  /** The client's address (`trustProxy` applied). */
+  /** The key its per-address limits count under: its address (`trustProxy` applied) grouped by `addressGroup` (IPv6 per /64). */
   address: string;
   /** Counted against the connection caps (false when it was refused at accept). */
   counted: boolean;
@@ -823,7 +826,8 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   const refuse = (client: Client, reason: string) => closeAndReap(client, SyncCloseCode.TRY_AGAIN_LATER, reason);
 
   const accept = (ws: WebSocket, req: IncomingMessage) => {
-    const address = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], opts.trustProxy);
+    // Per-address limits count per IPv4 address or IPv6 /64 (one host is given a whole /64).
+    const address = addressGroup(clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], opts.trustProxy));
     const client: Client = {
       ws,
       address,
@@ -1200,8 +1204,9 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   /** Per unupgraded socket: takes it out of the counts (once; on its upgrade or its close). */
   const leaveUnupgraded = new WeakMap<object, () => void>();
   server.on('connection', (socket: Socket) => {
-    const address = normalizeAddress(socket.remoteAddress ?? 'unknown');
-    const perPeer = !opts.trustProxy.has(address);
+    const peer = normalizeAddress(socket.remoteAddress ?? 'unknown');
+    const perPeer = !opts.trustProxy.has(peer);
+    const address = addressGroup(peer);
     const fromAddress = perPeer ? (unupgradedPerAddress.get(address) ?? 0) : 0;
     if (unupgraded >= maxUnupgraded || fromAddress >= maxUnupgradedPerAddress) {
       stats.socketsRefused++;
