@@ -8,7 +8,8 @@
  * - Controller: `bindController` (./controller.ts), user actions → connection calls.
  *
  * Served by `scripts/server.ts` at `/` (see src/server/app-bundle.ts). With
- * `?inspect=ws://127.0.0.1:8090/inspect` the machine is streamed to the inspector relay.
+ * `?inspect=ws://127.0.0.1:8090/inspect` the machine is streamed to the inspector relay
+ * (only one on a loopback name or the page's own host: see ./inspect-url.ts).
  * `window.statesocketApp` exposes the connection to tests and the console (read only).
  */
 import type { OutboxEntry } from '../machines/connection.types.js';
@@ -22,6 +23,7 @@ import type { StateName } from '../src/types.js';
 import { domView, type DomView } from '../src/views/dom.js';
 import { bindController, ROW_ACTIONS } from './controller.js';
 import { frameLoop } from './frame.js';
+import { judgeRelayUrl } from './inspect-url.js';
 import {
   attemptText,
   canRetry,
@@ -59,15 +61,20 @@ function element<T extends Element>(selector: string, type: new () => T): T {
   return found;
 }
 
-/** The relay inspector for `?inspect=ws://…`, loaded only when asked for (a separate chunk). */
+/**
+ * The relay inspector for `?inspect=ws://…`, loaded only when asked for (a separate chunk).
+ * Only a relay on this machine or on the page's own host (`judgeRelayUrl`): anything else
+ * is refused with a notice and never connected to.
+ */
 async function inspectorFor(url: string | null, say: (message: string) => void): Promise<InspectorLike | undefined> {
   if (url === null || url === '') return undefined;
-  if (!/^wss?:\/\/[^\s]+$/.test(url)) {
-    say(`?inspect= needs a ws:// or wss:// URL (e.g. ws://127.0.0.1:8090/inspect); received ${JSON.stringify(url)}. Inspection is off.`);
+  const verdict = judgeRelayUrl(url, location.hostname);
+  if (!verdict.ok) {
+    say(verdict.reason);
     return undefined;
   }
   const { createRelayInspector } = await import('../src/inspect/relay-inspector.js');
-  return createRelayInspector({ url, warn: say });
+  return createRelayInspector({ url: verdict.url, warn: say });
 }
 
 async function main(): Promise<void> {

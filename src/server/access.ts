@@ -145,6 +145,44 @@ export function normalizeAddress(address: string): string {
   return isIPv4(v4) ? v4 : lower;
 }
 
+/** The eight 16-bit groups of an IPv6 address (zone id dropped, a dotted IPv4 tail converted); null when not IPv6. */
+function ipv6Groups(address: string): number[] | null {
+  const bare = address.split('%')[0] as string;
+  if (isIP(bare) !== 6) return null;
+  let text = bare;
+  const dotted = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted !== null) {
+    const [a, b, c, d] = (dotted[2] as string).split('.').map(Number) as [number, number, number, number];
+    text = `${dotted[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const parse = (part: string | undefined) => (part === undefined || part === '' ? [] : part.split(':').map((group) => parseInt(group, 16)));
+  const left = parse(head);
+  const right = parse(tail);
+  const zeros = tail === undefined ? [] : new Array<number>(8 - left.length - right.length).fill(0);
+  return [...left, ...zeros, ...right];
+}
+
+/**
+ * The key the per-address limits count under: an IPv4 address itself, an IPv6
+ * address's /64 (`2001:db8:1:2::/64`), and an IPv4-mapped IPv6 address as its
+ * IPv4 address. One host on the internet is usually given a whole IPv6 /64, so
+ * keying on the exact IPv6 address would give it 2^64 fresh budgets (hostile
+ * review a20). Anything else (`unknown`) is its own key.
+ */
+export function addressGroup(address: string): string {
+  const normalized = normalizeAddress(address);
+  const groups = ipv6Groups(normalized);
+  if (groups === null) return normalized;
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
+    const [, , , , , , hi, lo] = groups as [number, number, number, number, number, number, number, number];
+    return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+  }
+  // Loopback ::1 stays itself (its /64 is ::/64, shared with nothing real).
+  if (normalized === '::1' || groups.every((group, i) => group === (i === 7 ? 1 : 0))) return '::1';
+  return `${groups.slice(0, 4).map((group) => group.toString(16)).join(':')}::/64`;
+}
+
 /**
  * The client's address. A connection from a trusted proxy carries the client in
  * `X-Forwarded-For`: each proxy appends the address it received from, so the

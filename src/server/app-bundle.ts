@@ -18,6 +18,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseHost } from './access.js';
 
 export interface AppBundleOptions {
   /**
@@ -53,20 +54,35 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 /**
- * What the page may load: only its own files; WebSockets to any host, so
- * `?inspect=` can reach a relay on another port. Data is never markup in this
- * app (text nodes only); the policy is a second line of defence.
+ * Hosts a `?inspect=` relay may be on besides the page's own: the loopback names the
+ * app's `judgeRelayUrl` accepts (app/inspect-url.ts; test/server/app-bundle.test.ts keeps
+ * the two lists equal).
  */
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self' ws: wss:",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+export const LOOPBACK_RELAY_HOSTS: readonly string[] = ['localhost', '127.0.0.1'];
+
+/**
+ * What the page may load: only its own files; WebSockets to its own origin, and to a
+ * `?inspect=` relay on a loopback name or on the page's own host (any port), nowhere else
+ * (hostile review a19: any ws: let a crafted link stream the document to a foreign host).
+ * Data is never markup in this app (text nodes only); the policy is a second line of defence.
+ * `hostHeader` is the request's Host; a malformed one, or an IPv6 literal (Chromium ignores
+ * `ws://[::1]:*` in a policy, with a console error), adds no host.
+ */
+export function contentSecurityPolicy(hostHeader: string | undefined): string {
+  const own = parseHost(hostHeader)?.name;
+  const hosts = [...LOOPBACK_RELAY_HOSTS];
+  if (own !== undefined && !own.includes(':') && !hosts.includes(own)) hosts.push(own);
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `connect-src 'self' ${hosts.flatMap((host) => [`ws://${host}:*`, `wss://${host}:*`]).join(' ')}`,
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
 
 const DEFAULT_APP_DIR = fileURLToPath(new URL('../../app/', import.meta.url));
 
@@ -146,7 +162,7 @@ export async function buildAppBundle(options: AppBundleOptions = {}): Promise<Ap
         'cache-control': 'no-cache',
         'x-content-type-options': 'nosniff',
       };
-      if (file.contentType.startsWith('text/html')) headers['content-security-policy'] = CONTENT_SECURITY_POLICY;
+      if (file.contentType.startsWith('text/html')) headers['content-security-policy'] = contentSecurityPolicy(req.headers.host);
       res.writeHead(200, headers);
       res.end(req.method === 'HEAD' ? undefined : file.body);
       return true;

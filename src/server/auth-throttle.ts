@@ -1,6 +1,9 @@
 /**
  * A growing delay for repeated failed authentication from one address
  * (issue 11, item 7: 2,000 wrong-token attempts took 4.9 s, with no slowdown).
+ * "Address" is whatever key the caller passes: `node-server.ts` passes
+ * `addressGroup(address)` (an IPv4 address or an IPv6 /64), so one host cannot
+ * get a fresh budget per IPv6 address it owns.
  *
  * The delay is a pure function of the failure count. The throttle applies it to
  * the *next attempt* from that address, not to the answer of the failed one:

@@ -24,13 +24,14 @@
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { isServerSendableCloseCode } from '../close-codes.js';
 import {
+  addressGroup,
   bearerToken,
   clientAddress,
   generateToken,
@@ -165,18 +166,28 @@ export interface NodeServerOptions {
    * A connection must send the sync protocol's `hello` (and be accepted) within this many
    * milliseconds of its upgrade, or it is closed with 1013 and a reason saying so: a client
    * speaking another protocol learns why, and silent sockets cannot pile up. Time an
-   * address spends held by the failed-authentication delay is added.
+   * address spends held by the failed-authentication delay is added. The same deadline (at least
+   * `SERVER_LIMITS.minHttpTimeoutMs`, on the wall clock) bounds the time to send an HTTP request's
+   * headers (`server.headersTimeout`) and the whole request (`server.requestTimeout`), so a
+   * half-sent upgrade request cannot hold its socket longer than a silent WebSocket.
    * @default 10000
    */
   helloTimeoutMs?: number;
   /**
    * WebSocket connections open at once; one more is accepted, then closed with 1013 (try again later).
+   * Sockets that have not (yet) upgraded to a WebSocket (HTTP requests, upgrade requests still
+   * arriving) are counted apart, at most max(this, `SERVER_LIMITS.minUnupgradedSockets`) at once;
+   * one more is destroyed on arrival, with no answer.
    * @default 10000
    */
   maxConnections?: number;
   /**
-   * WebSocket connections open at once from one client address (see `trustProxy`); one more is
-   * accepted, then closed with 1013. A load test from one machine needs this raised.
+   * WebSocket connections open at once from one client address (see `trustProxy`; an IPv4
+   * address or an IPv6 /64, IPv4-mapped IPv6 as IPv4: see `addressGroup`); one more is
+   * accepted, then closed with 1013. A load test from one machine needs this raised. Sockets
+   * from one peer address that have not (yet) upgraded are counted apart, at most
+   * max(this, `SERVER_LIMITS.minUnupgradedSocketsPerAddress`) at once (one more is destroyed on
+   * arrival; a trusted proxy's own address counts only in the total).
    * @default 1000
    */
   maxConnectionsPerAddress?: number;
@@ -190,7 +201,8 @@ export interface NodeServerOptions {
    */
   trustProxy?: readonly string[];
   /**
-   * The growing delay for repeated failed authentication from one address (with `token`):
+   * The growing delay for repeated failed authentication from one address (with `token`; an IPv4
+   * address or an IPv6 /64, as for `maxConnectionsPerAddress`):
    * after n failures the next attempt from that address is held min(baseDelayMs · 2^(n-1), maxDelayMs)
    * before its hello is read; one that would wait longer is closed with 1013 at once.
    * See `src/server/auth-throttle.ts`.
@@ -275,6 +287,22 @@ export const SERVER_LIMITS = {
    * for each (about 300 bytes of heap for a 80-byte feed patch, bench scenario 7).
    */
   frameOverheadBytes: 256,
+  /**
+   * Floor of the HTTP headers and request timeouts derived from `helloTimeoutMs`: Node checks
+   * them on the wall clock (a test's `TestClock` does not drive them), at most every
+   * `httpCheckIntervalMs`.
+   */
+  minHttpTimeoutMs: 1_000,
+  /** How often Node checks the HTTP headers and request timeouts (`connectionsCheckingInterval`) at most. */
+  httpCheckIntervalMs: 1_000,
+  /**
+   * Floors of the caps on sockets not yet upgraded (`maxConnections`, `maxConnectionsPerAddress`
+   * apply to them, counted apart from WebSockets, but never below these): a burst of parallel
+   * connects, or a browser loading the page (6 sockets), arrives before any of them upgrades,
+   * and a socket destroyed on arrival learns nothing, where one over the WebSocket caps gets 1013.
+   */
+  minUnupgradedSockets: 64,
+  minUnupgradedSocketsPerAddress: 16,
 } as const;
 
 interface ResolvedServerOptions {
@@ -551,6 +579,8 @@ export interface FaultCounters {
 export interface ServerStats extends ServerCounters {
   /** WebSocket connections open now. */
   open: number;
+  /** TCP sockets open now that have not upgraded to a WebSocket (HTTP requests, upgrade requests still arriving). */
+  unupgraded: number;
   /** Connections stalled now. */
   stalled: number;
   /** Frames (and close frames) held for stalled connections now. */
@@ -561,6 +591,8 @@ export interface ServerStats extends ServerCounters {
   helloTimeouts: number;
   /** Connections closed with 1013 at accept: over `maxConnections` or `maxConnectionsPerAddress`. */
   connectionsRefused: number;
+  /** TCP sockets destroyed on arrival: over the caps on sockets not yet upgraded to a WebSocket. */
+  socketsRefused: number;
   /** Connections held before their token was judged, for earlier failed authentications from their address. */
   authHeld: number;
   /** Connections closed with 1013 at accept: their address would have waited over `authThrottle.maxDelayMs`. */
@@ -606,7 +638,7 @@ type Held = { kind: 'frame'; data: string } | { kind: 'close'; code: number | un
 
 interface Client {
   ws: WebSocket;
-  /** The client's address (`trustProxy` applied). */
+  /** The key its per-address limits count under: its address (`trustProxy` applied) grouped by `addressGroup` (IPv6 per /64). */
   address: string;
   /** Counted against the connection caps (false when it was refused at accept). */
   counted: boolean;
@@ -661,6 +693,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     controlRefusals: 0,
     helloTimeouts: 0,
     connectionsRefused: 0,
+    socketsRefused: 0,
     authHeld: 0,
     authThrottled: 0,
     heartbeatKills: 0,
@@ -793,7 +826,8 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   const refuse = (client: Client, reason: string) => closeAndReap(client, SyncCloseCode.TRY_AGAIN_LATER, reason);
 
   const accept = (ws: WebSocket, req: IncomingMessage) => {
-    const address = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], opts.trustProxy);
+    // Per-address limits count per IPv4 address or IPv6 /64 (one host is given a whole /64).
+    const address = addressGroup(clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], opts.trustProxy));
     const client: Client = {
       ws,
       address,
@@ -1133,7 +1167,11 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     }
   };
 
-  const server = createServer((req, res) => {
+  // Headers and the whole request within the hello deadline (floored: Node checks on the wall
+  // clock, every connectionsCheckingInterval): hostile review a4 held 2,000 half-sent upgrade
+  // requests for Node's default 60 s.
+  const httpTimeoutMs = Math.max(opts.helloTimeoutMs, SERVER_LIMITS.minHttpTimeoutMs);
+  const server = createServer({ connectionsCheckingInterval: SERVER_LIMITS.httpCheckIntervalMs }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname.startsWith('/control/')) {
       control(req, res, url).catch((error: unknown) => {
@@ -1150,7 +1188,48 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     reply(res, 404, { ok: false, error: `no route for ${req.method} ${url.pathname}` });
   });
 
+  server.headersTimeout = httpTimeoutMs;
+  server.requestTimeout = httpTimeoutMs;
+
+  // ── sockets before the upgrade: counted apart from WebSockets, under the same caps ──
+  // Until it upgrades, a socket is not in `admitted`/`perAddress`; without this count half-sent
+  // upgrade requests exhausted file descriptors past any cap (hostile review a4/a4b: 2,000 open
+  // with --max-connections 5). Over a cap the socket is destroyed on arrival: nothing was read,
+  // there is no one to tell. Sockets from a trusted proxy share its address: only the total counts them.
+  // So at most maxConnections WebSockets plus max(maxConnections, 64) unupgraded sockets are open at once.
+  const maxUnupgraded = Math.max(opts.maxConnections, SERVER_LIMITS.minUnupgradedSockets);
+  const maxUnupgradedPerAddress = Math.max(opts.maxConnectionsPerAddress, SERVER_LIMITS.minUnupgradedSocketsPerAddress);
+  let unupgraded = 0;
+  const unupgradedPerAddress = new Map<string, number>();
+  /** Per unupgraded socket: takes it out of the counts (once; on its upgrade or its close). */
+  const leaveUnupgraded = new WeakMap<object, () => void>();
+  server.on('connection', (socket: Socket) => {
+    const peer = normalizeAddress(socket.remoteAddress ?? 'unknown');
+    const perPeer = !opts.trustProxy.has(peer);
+    const address = addressGroup(peer);
+    const fromAddress = perPeer ? (unupgradedPerAddress.get(address) ?? 0) : 0;
+    if (unupgraded >= maxUnupgraded || fromAddress >= maxUnupgradedPerAddress) {
+      stats.socketsRefused++;
+      socket.destroy();
+      return;
+    }
+    unupgraded++;
+    if (perPeer) unupgradedPerAddress.set(address, fromAddress + 1);
+    const leave = () => {
+      if (!leaveUnupgraded.delete(socket)) return;
+      unupgraded--;
+      if (!perPeer) return;
+      const left = (unupgradedPerAddress.get(address) ?? 1) - 1;
+      if (left > 0) unupgradedPerAddress.set(address, left);
+      else unupgradedPerAddress.delete(address);
+    };
+    leaveUnupgraded.set(socket, leave);
+    socket.once('close', leave);
+  });
+
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // From here the socket counts as a WebSocket (admitted/perAddress), not as unupgraded.
+    leaveUnupgraded.get(socket)?.();
     if (closing !== undefined) {
       socket.destroy();
       return;
@@ -1231,7 +1310,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
       stalled++;
       heldFrames += client.held.length;
     }
-    return { ...core.counters, open: clients.size, stalled, heldFrames, ...stats, faults: { ...faults } };
+    return { ...core.counters, open: clients.size, unupgraded, stalled, heldFrames, ...stats, faults: { ...faults } };
   }
 
   const host = opts.host;

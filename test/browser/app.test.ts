@@ -60,15 +60,19 @@ beforeAll(() => {
 });
 
 // ── helpers ─────────────────────────────────────────────────────────────────
-async function launch(): Promise<Browser> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+async function launch(extraArgs: readonly string[] = []): Promise<Browser> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...extraArgs] });
   cleanups.push(() => browser.close());
   return browser;
 }
 
 /** Opens the app from `port` in a fresh browser; resolves once the page's connection is open. */
-async function openApp(port: number, query = ''): Promise<{ page: Page; dialogs: string[]; setOffline(offline: boolean): Promise<void> }> {
-  const browser = await launch();
+async function openApp(
+  port: number,
+  query = '',
+  extraArgs: readonly string[] = [],
+): Promise<{ page: Page; dialogs: string[]; setOffline(offline: boolean): Promise<void> }> {
+  const browser = await launch(extraArgs);
   const context = await browser.newContext({ viewport: { width: 1000, height: 640 } });
   cleanups.push(() => context.close());
   const page = await context.newPage();
@@ -342,6 +346,46 @@ describe('browser app', () => {
       expect(received.some((m) => m.type === '@xstate.actor')).toBe(true);
       expect(received.some((m) => m.type === '@xstate.snapshot')).toBe(true);
       expect(await page.textContent('#inspecting')).toBe(`inspecting → ${relayUrl}`);
+    });
+
+    it('refuses a relay on a foreign host with a notice, and its page policy blocks one even when asked directly', async () => {
+      // evil.example resolves to a relay on 127.0.0.1 inside this browser only (hostile review a19).
+      const server = await startServerProcess();
+      const relay = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+      cleanups.push(() => new Promise((resolve) => relay.close(resolve)));
+      await new Promise((resolve) => relay.once('listening', resolve));
+      const relayPort = (relay.address() as { port: number }).port;
+      const connections: string[] = [];
+      relay.on('connection', (_socket, req) => connections.push(req.headers.host ?? '?'));
+      const foreign = `ws://evil.example:${relayPort}/steal`;
+
+      const { page } = await openApp(server.port, `?inspect=${encodeURIComponent(foreign)}`, [
+        '--host-resolver-rules=MAP evil.example 127.0.0.1',
+      ]);
+      await page.waitForFunction(() => /Inspection is off/.test(document.querySelector('#message')?.textContent ?? ''));
+      expect(await page.textContent('#message')).toContain(`may only name a relay on this machine (localhost, 127.0.0.1) or on the page's own host name; received "${foreign}"`);
+      expect(await page.textContent('#inspecting')).toBe('');
+
+      // The second line: the page's connect-src refuses the foreign host and admits loopback.
+      const attempt = (url: string) =>
+        page.evaluate(
+          (target) =>
+            new Promise<string>((resolve) => {
+              const onViolation = (event: SecurityPolicyViolationEvent) => {
+                if (event.blockedURI.startsWith(target.slice(0, -1))) resolve(`blocked by ${event.effectiveDirective}`);
+              };
+              document.addEventListener('securitypolicyviolation', onViolation);
+              const socket = new WebSocket(target);
+              socket.onopen = () => {
+                socket.close();
+                resolve('open');
+              };
+            }),
+          url,
+        );
+      expect(await attempt(`ws://evil.example:${relayPort}/`)).toBe('blocked by connect-src');
+      expect(await attempt(`ws://localhost:${relayPort}/`)).toBe('open');
+      expect(connections).toEqual([`localhost:${relayPort}`]);
     });
   });
 });

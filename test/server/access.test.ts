@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  addressGroup,
   bearerToken,
   clientAddress,
   isJsonContentType,
@@ -115,6 +116,22 @@ describe('client address behind a trusted proxy', () => {
 
   it('reads a repeated header as one list', () => {
     expect(clientAddress('10.0.0.1', ['1.2.3.4', '198.51.100.7'], proxy)).toBe('198.51.100.7');
+  });
+});
+
+describe('address groups for the per-address limits', () => {
+  it.each([
+    ['an IPv4 address is itself', '198.51.100.7', '198.51.100.7'],
+    ['IPv4-mapped IPv6, dotted, is the IPv4 address', '::ffff:198.51.100.7', '198.51.100.7'],
+    ['IPv4-mapped IPv6, in hex, is the IPv4 address', '::FFFF:c633:6407', '198.51.100.7'],
+    ['an IPv6 address is its /64', '2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
+    ['compressed forms of the same /64 agree', '2001:0db8:0001:0002::ff', '2001:db8:1:2::/64'],
+    ['a zone id is dropped', 'fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['another /64 is another group', '2001:db8:1:3::1', '2001:db8:1:3::/64'],
+    ['IPv6 loopback stays itself', '::1', '::1'],
+    ['something that is not an address is itself', 'unknown', 'unknown'],
+  ])('%s', (_name, address, expected) => {
+    expect(addressGroup(address)).toBe(expected);
   });
 });
 

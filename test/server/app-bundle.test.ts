@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAppBundle, type AppBundle } from '../../src/server/app-bundle.js';
+import { LOOPBACK_RELAY_HOSTS as APP_RELAY_HOSTS } from '../../app/inspect-url.js';
+import { buildAppBundle, contentSecurityPolicy, LOOPBACK_RELAY_HOSTS, type AppBundle } from '../../src/server/app-bundle.js';
 import { startServer, type RunningServer } from '../../src/server/node-server.js';
 
 describe('app bundle', () => {
@@ -53,5 +54,32 @@ describe('app bundle', () => {
 
   it('says where it looked when the app is not there', async () => {
     await expect(buildAppBundle({ appDir: '/nonexistent' })).rejects.toThrow(/no app at \/nonexistent/);
+  });
+
+  describe('connect-src', () => {
+    const connectSrc = (host: string | undefined) => /connect-src ([^;]*)/.exec(contentSecurityPolicy(host))?.[1];
+
+    it("allows WebSockets to the page's own origin and to relays on loopback names or the page's host, nowhere else", () => {
+      expect(connectSrc('app.example:8080')).toBe(
+        "'self' ws://localhost:* wss://localhost:* ws://127.0.0.1:* wss://127.0.0.1:* ws://app.example:* wss://app.example:*",
+      );
+      expect(connectSrc('127.0.0.1:8080')).toBe("'self' ws://localhost:* wss://localhost:* ws://127.0.0.1:* wss://127.0.0.1:*");
+    });
+
+    it('adds no host for a malformed Host or an IPv6 literal (Chromium ignores those in a policy)', () => {
+      const loopbackOnly = "'self' ws://localhost:* wss://localhost:* ws://127.0.0.1:* wss://127.0.0.1:*";
+      expect(connectSrc('[::1]:8080')).toBe(loopbackOnly);
+      expect(connectSrc('evil.example; script-src *')).toBe(loopbackOnly);
+      expect(connectSrc(undefined)).toBe(loopbackOnly);
+    });
+
+    it("names the same loopback hosts as the app's ?inspect= check", () => {
+      expect(LOOPBACK_RELAY_HOSTS).toEqual(APP_RELAY_HOSTS);
+    });
+
+    it('is sent with the page, for its Host', async () => {
+      const response = await fetch(`${base}/`);
+      expect(response.headers.get('content-security-policy')).toContain(`connect-src ${connectSrc(`127.0.0.1:${server.port}`)};`);
+    });
   });
 });

@@ -4,11 +4,12 @@
  * refuse. Real servers on 127.0.0.1 and port 0, closed after each test.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
-import { DEFAULT_SERVER_OPTIONS, DataFileError, resolveServerOptions, startServer, type NodeServerOptions, type RunningServer } from '../../src/server/node-server.js';
+import { DEFAULT_SERVER_OPTIONS, DataFileError, SERVER_LIMITS, resolveServerOptions, startServer, type NodeServerOptions, type RunningServer } from '../../src/server/node-server.js';
 import { onCleanup, withTimeout } from '../support/cleanup.js';
 import { control } from '../integration/server-process.js';
 
@@ -104,5 +105,69 @@ describe('data files the limits refuse', () => {
     const server = await serve({ dataFile: file, maxDataBytes: 50 });
     expect((await postChange(server, { set: { more: 1 } })).status).toBe(400);
     expect((await postChange(server, { delete: ['big'] })).status).toBe(200);
+  });
+});
+
+describe('sockets before the upgrade', () => {
+  /** A raw TCP socket from `localAddress` that sends part of an upgrade request's headers and then nothing. */
+  function halfSent(server: RunningServer, localAddress = '127.0.0.1') {
+    const socket = connect({ port: server.port, host: '127.0.0.1', localAddress });
+    onCleanup(() => {
+      socket.destroy();
+    });
+    socket.on('error', () => {});
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const closed = new Promise<string>((resolve) => socket.once('close', () => resolve(received)));
+    socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nUpgrade: websocket\r\n`);
+    return { socket, closed };
+  }
+
+  /** Polls a server-side condition on the event loop (setImmediate, not a sleep). */
+  const until = (condition: () => boolean, what: string) =>
+    withTimeout(
+      (async () => {
+        while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+      })(),
+      what,
+    );
+
+  it(`caps them per address at max(maxConnectionsPerAddress, ${SERVER_LIMITS.minUnupgradedSocketsPerAddress}), destroying one more on arrival`, async () => {
+    const server = await serve({ maxConnections: 1, maxConnectionsPerAddress: 1 });
+    const held = Array.from({ length: SERVER_LIMITS.minUnupgradedSocketsPerAddress }, () => halfSent(server));
+    await until(() => server.stats().unupgraded === held.length, 'the server to count the half-sent requests');
+    const over = halfSent(server);
+    await withTimeout(over.closed, 'the server to destroy the socket over the cap');
+    expect(server.stats()).toMatchObject({ socketsRefused: 1, unupgraded: held.length });
+    // Another address is not held back by this one.
+    const other = halfSent(server, '127.0.0.2');
+    await until(() => server.stats().unupgraded === held.length + 1, 'the other address to be counted');
+    other.socket.destroy();
+    // One leaving makes room; a socket that upgrades leaves the count and counts as a WebSocket instead.
+    held[0]!.socket.destroy();
+    await until(() => server.stats().unupgraded === held.length - 1, 'the server to see it leave');
+    const ws = new WebSocket(server.url);
+    onCleanup(() => ws.terminate());
+    await withTimeout(new Promise((resolve) => ws.once('open', resolve)), 'a WebSocket from the same address to open');
+    await until(() => server.stats().open === 1 && server.stats().unupgraded === held.length - 1, 'the upgrade to move it out of the count');
+  });
+
+  it(`caps them in total at max(maxConnections, ${SERVER_LIMITS.minUnupgradedSockets})`, async () => {
+    const server = await serve({ maxConnections: 1, maxConnectionsPerAddress: 1 });
+    const perAddress = SERVER_LIMITS.minUnupgradedSocketsPerAddress;
+    const addresses = SERVER_LIMITS.minUnupgradedSockets / perAddress;
+    for (let a = 0; a < addresses; a++) for (let i = 0; i < perAddress; i++) halfSent(server, `127.0.1.${a + 1}`);
+    await until(() => server.stats().unupgraded === SERVER_LIMITS.minUnupgradedSockets, 'the server to count them all');
+    const over = halfSent(server, '127.0.2.1');
+    await withTimeout(over.closed, 'the server to destroy the socket over the total cap');
+    expect(server.stats().socketsRefused).toBe(1);
+  });
+
+  it('answers a request whose headers do not arrive within the hello deadline (floored at 1 s) with 408, and closes it', async () => {
+    // Node's headersTimeout runs on the wall clock; without it the socket stayed open for 60 s.
+    const server = await serve({ helloTimeoutMs: 1 });
+    const { closed } = halfSent(server);
+    expect(await withTimeout(closed, 'the server to close the half-sent request')).toMatch(/^HTTP\/1\.1 408 /);
+    await until(() => server.stats().unupgraded === 0, 'the server to forget the socket');
   });
 });

@@ -832,6 +832,40 @@ describe('who gets in: hello deadline, caps, trusted proxies, failed-authenticat
     expect((await d.closed()).reason).toBe('too many connections from 127.0.0.1 (limit 1); try again later');
   });
 
+  it('counts IPv6 clients per /64 against maxConnectionsPerAddress, and IPv4-mapped ones as IPv4', async () => {
+    const server = await serve({ maxConnectionsPerAddress: 1, trustProxy: ['127.0.0.1'] });
+    const from = (client: string) => connectRaw(server.url, { headers: { 'x-forwarded-for': client } });
+    const a = from('2001:db8:1:2::1');
+    await a.opened();
+    const sameSlash64 = from('2001:db8:1:2:ffff::9');
+    await sameSlash64.opened();
+    expect((await sameSlash64.closed()).reason).toBe('too many connections from 2001:db8:1:2::/64 (limit 1); try again later');
+    const otherSlash64 = from('2001:db8:1:3::1');
+    await otherSlash64.opened();
+    const v4 = from('198.51.100.1');
+    await v4.opened();
+    const mapped = from('::ffff:198.51.100.1');
+    await mapped.opened();
+    expect((await mapped.closed()).reason).toBe('too many connections from 198.51.100.1 (limit 1); try again later');
+    expect(server.stats().connectionsRefused).toBe(2);
+    await eventuallyTrue(() => server.stats().open === 3, 'the refused ones to be gone and three served');
+  });
+
+  it('holds the next attempt from the same IPv6 /64 after a failure from another address in it', async () => {
+    const clock = new TestClock();
+    const server = await serve({ token: 's3cret', clock, trustProxy: ['127.0.0.1'] });
+    const from = (client: string, url = server.url) => connectRaw(url, { headers: { 'x-forwarded-for': client } });
+    const wrong = from('2001:db8:1:2::1', `${server.url}?token=guess`);
+    await wrong.opened();
+    expect((await wrong.closed()).code).toBe(4401);
+    const elsewhere = from('2001:db8:9:9::1');
+    await elsewhere.opened();
+    const sibling = from('2001:db8:1:2::2');
+    await sibling.opened();
+    await eventuallyTrue(() => server.stats().authHeld === 1, 'the attempt from the same /64 to be held');
+    expect(server.core.counters.connections).toBe(2); // the failed one and the other /64's, not the held one
+  });
+
   it('holds the next attempt from an address that failed, for the computed delay, then serves it', async () => {
     const clock = new TestClock();
     const server = await serve({ token: 's3cret', clock });
