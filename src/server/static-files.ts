@@ -1,0 +1,116 @@
+/**
+ * The browser app (`app/`) as files (Node only): built by `npm run build`
+ * into `dist/www/app/` (see src/assets.ts), read once at start-up and served
+ * from memory through `staticHandler` for `startServer`:
+ *
+ * | path                   | what                                               |
+ * |------------------------|----------------------------------------------------|
+ * | `/`, `/index.html`     | `index.html` (any query, e.g. `?inspect=ws://…`)   |
+ * | `/app.js`, `/app.css`  | the bundle and the stylesheet                      |
+ * | `/chunk-*.js`          | code loaded on demand (the inspector)              |
+ * | `*.map`                | source maps                                        |
+ *
+ * Everything comes from this server: no CDN, and the page works offline.
+ * Every other path is left to the server (404).
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { assetDir } from '../assets.js';
+
+/** One file served from memory. */
+export interface AppFile {
+  contentType: string;
+  body: Uint8Array;
+}
+
+export interface AppBundle {
+  /** Served files by URL path (`/`, `/app.js`, …). */
+  readonly files: ReadonlyMap<string, AppFile>;
+  /** For `startServer({ staticHandler })`: answers GET and HEAD for the app's paths, returns false for any other. */
+  staticHandler(req: IncomingMessage, res: ServerResponse): boolean;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+};
+
+/**
+ * What the page may load: only its own files; WebSockets to any host, so
+ * `?inspect=` can reach a relay on another port. Data is never markup in this
+ * app (text nodes only); the policy is a second line of defence.
+ */
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self' ws: wss:",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** The content type for a file name or URL path. */
+export function contentTypeOf(path: string): string {
+  const dot = path.lastIndexOf('.');
+  return CONTENT_TYPES[dot === -1 ? '' : path.slice(dot)] ?? 'application/octet-stream';
+}
+
+/** Serves `files` (keyed by URL path); `/` is `/index.html` when not given. */
+export function serveFiles(input: ReadonlyMap<string, AppFile>): AppBundle {
+  const files = new Map(input);
+  const index = files.get('/index.html');
+  if (index !== undefined && !files.has('/')) files.set('/', index);
+  return {
+    files,
+    staticHandler(req, res) {
+      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      const file = files.get(path);
+      if (file === undefined) return false;
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`use GET ${path}\n`);
+        return true;
+      }
+      const headers: Record<string, string> = {
+        'content-type': file.contentType,
+        'content-length': String(file.body.byteLength),
+        // read at start-up: a restarted server may serve another build
+        'cache-control': 'no-cache',
+        'x-content-type-options': 'nosniff',
+      };
+      if (file.contentType.startsWith('text/html')) headers['content-security-policy'] = CONTENT_SECURITY_POLICY;
+      res.writeHead(200, headers);
+      res.end(req.method === 'HEAD' ? undefined : file.body);
+      return true;
+    },
+  };
+}
+
+/**
+ * Reads the built app (a flat folder) and returns the handler that serves it.
+ *
+ * @example
+ * ```ts
+ * const app = loadAppFiles();
+ * const server = await startServer({ port: 8080, staticHandler: app.staticHandler });
+ * // open http://127.0.0.1:8080/
+ * ```
+ * @throws Error naming the folder when it holds no built app (`npm run build` makes it)
+ */
+export function loadAppFiles(dir: string = assetDir('app')): AppBundle {
+  if (!existsSync(join(dir, 'index.html')) || !existsSync(join(dir, 'app.js'))) {
+    throw new Error(`no built app at ${dir} (expected index.html and app.js); in the statesocket repository, npm run build makes it`);
+  }
+  const files = new Map<string, AppFile>();
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (!statSync(path).isFile()) continue;
+    files.set(`/${name}`, { contentType: contentTypeOf(name), body: readFileSync(path) });
+  }
+  return serveFiles(files);
+}
