@@ -18,25 +18,30 @@ const signalGroup = (signal) => {
 };
 const killer = setTimeout(() => signalGroup('SIGKILL'), 30_000);
 let output = '';
-const url = await new Promise((resolve, reject) => {
-  child.stdout.on('data', (chunk) => {
-    output += chunk;
-    const match = /listening on (ws:\/\/\S+)/.exec(output);
-    if (match) resolve(match[1]);
+try {
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      // The control line comes last, after the listening and app lines.
+      const match = /listening on (ws:\/\/\S+)[\s\S]*\ncontrol: /.exec(output);
+      if (match) resolve(match[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`statesocket-server exited with ${code}: ${output}`)));
   });
-  child.once('exit', (code) => reject(new Error(`statesocket-server exited with ${code}: ${output}`)));
-});
-assert.match(output, /app: http:/, 'the installed server serves the built app');
-const page = await fetch(url.replace('ws://', 'http://'));
-assert.equal(page.status, 200, 'GET / answers with the app');
-const store = createStore();
-const connection = createConnection({ url, model: store, protocol: createSyncProtocol() });
-for (let i = 0; i < 200 && Object.keys(store.getData()).length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 25));
-const keys = Object.keys(store.getData()).length;
-connection.stop();
-const exited = new Promise((resolve) => child.once('exit', resolve));
-signalGroup('SIGTERM');
-await exited;
-clearTimeout(killer);
-assert.ok(keys > 0, 'live data from the feed');
-console.log(`package check passed: npx statesocket-server served the app and ${keys} keys`);
+  assert.match(output, /app: http:/, 'the installed server serves the built app');
+  const page = await fetch(url.replace('ws://', 'http://'));
+  assert.equal(page.status, 200, 'GET / answers with the app');
+  const store = createStore();
+  const connection = createConnection({ url, model: store, protocol: createSyncProtocol() });
+  for (let i = 0; i < 200 && Object.keys(store.getData()).length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  const keys = Object.keys(store.getData()).length;
+  connection.stop();
+  assert.ok(keys > 0, 'live data from the feed');
+  console.log(`package check passed: npx statesocket-server served the app and ${keys} keys`);
+} finally {
+  const gone = child.exitCode !== null || child.signalCode !== null;
+  const exited = gone ? Promise.resolve() : new Promise((resolve) => child.once('exit', resolve));
+  signalGroup('SIGTERM');
+  await exited;
+  clearTimeout(killer);
+}
