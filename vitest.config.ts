@@ -2,6 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    globalSetup: ['test/support/build-assets.ts'],
     include: ['test/**/*.test.ts'],
     exclude: ['test/browser/**'],
     testTimeout: 20_000,

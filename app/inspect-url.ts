@@ -7,7 +7,7 @@
  * to write, and it gets around the server's Origin check for reading. So the
  * relay must be on this machine (a loopback name) or on the host that served
  * the page. The server's Content-Security-Policy (`connect-src`, see
- * `src/server/app-bundle.ts`) allows the same hosts, as a second line.
+ * `src/server/static-files.ts`) allows the same hosts, as a second line.
  *
  * Pure: no DOM. `test/app/inspect-url.test.ts` covers it.
  */

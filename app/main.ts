@@ -7,7 +7,7 @@
  * - View: `domView` (src/views/dom.ts), painted at most once per animation frame.
  * - Controller: `bindController` (./controller.ts), user actions → connection calls.
  *
- * Served by `scripts/server.ts` at `/` (see src/server/app-bundle.ts). With
+ * Served by `scripts/server.ts` at `/` (see src/server/static-files.ts). With
  * `?inspect=ws://127.0.0.1:8090/inspect` the machine is streamed to the inspector relay
  * (only one on a loopback name or the page's own host: see ./inspect-url.ts).
  * `window.statesocketApp` exposes the connection to tests and the console (read only).

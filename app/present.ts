@@ -7,7 +7,7 @@ import type { OutboxEntry } from '../machines/connection.types.js';
 import type { Json, StoreData } from '../src/store.js';
 import type { ConnectionStatus } from '../src/types.js';
 import { compareKeys, formatValue, type DomRow } from '../src/views/dom.js';
-import { formatCountdown } from '../src/views/terminal.js';
+import { formatCountdown } from '../src/views/preview.js';
 
 /** An edit the server has not acknowledged yet. */
 export type PendingChange = { kind: 'set'; value: Json } | { kind: 'delete' };

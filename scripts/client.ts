@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * `npm run client`: a scripted Node client. It connects to a statesocket sync
  * server (or, with `--protocol raw`, any JSON WebSocket server), shows the
@@ -13,6 +14,7 @@
  * 2 bad flags or values. The process is never killed with process.exit():
  * everything is stopped and Node exits by itself.
  */
+import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -20,13 +22,13 @@ import { styleText } from 'node:util';
 import type { Connection } from '../src/connection.js';
 import { createConnection } from '../src/node.js';
 import type { NodeConnectionOptions } from '../src/node.js';
-import type { ScenarioProtocol, ScenarioResult, ScenarioStep } from '../src/scenario.js';
-import { describeStep, httpControl, parseScenario, runScenario } from '../src/scenario.js';
+import type { ScenarioProtocol, ScenarioResult, ScenarioStep } from './client/scenario.js';
+import { describeStep, httpControl, parseScenario, runScenario } from './client/scenario.js';
 import { createStore, type Store, type StoreData } from '../src/store.js';
 import { createSyncProtocol } from '../src/sync/client-protocol.js';
 import type { ConnectionStatus, StateName, View } from '../src/types.js';
-import type { TerminalView } from '../src/views/terminal.js';
-import { aggregate, aggregateTerminal, terminalView } from '../src/views/terminal.js';
+import type { TerminalView } from './client/terminal-view.js';
+import { aggregate, aggregateTerminal, terminalView } from './client/terminal-view.js';
 import type { ClientArgs } from './client/args.js';
 import { parseClientArgs } from './client/args.js';
 import { startInspection, type Inspection } from './client/inspection.js';
@@ -155,9 +157,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   // ── inspection (one inspector for every connection of the run) ──
   let inspection: Inspection | null = null;
   if (args.inspect !== undefined) {
-    inspection = startInspection(args.inspect, (message) => process.stderr.write(`${message}\n`));
-    // stderr: with --json, stdout carries only NDJSON.
-    process.stderr.write(`${inspection.banner}\n`);
+    try {
+      inspection = await startInspection(args.inspect, (message) => process.stderr.write(`${message}\n`));
+      // stderr: with --json, stdout carries only NDJSON.
+      process.stderr.write(`${inspection.banner}\n`);
+    } catch (error) {
+      process.stderr.write(`client: ${(error as Error).message}; running without inspection\n`);
+    }
   }
 
   // ── connections ──
@@ -354,6 +360,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 // Run only as a program (tests import loadScenarioFile without starting a client).
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+// realpath: run as a bin, argv[1] is the symlink in node_modules/.bin.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(resolve(process.argv[1]))).href) {
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -20,14 +20,14 @@
 import { parseArgs, styleText } from 'node:util';
 import type { Connection } from '../src/connection.js';
 import { createConnection } from '../src/node.js';
-import { buildAppBundle, type AppBundle } from '../src/server/app-bundle.js';
+import { loadAppFiles, type AppBundle } from '../src/server/static-files.js';
 import { startServer, type RunningServer } from '../src/server/node-server.js';
 import { takeInspectFlag, type InspectTarget } from './client/args.js';
 import { startInspection, startLocalInspection, type Inspection } from './client/inspection.js';
 import type { StoreData } from '../src/store.js';
 import { createSyncProtocol } from '../src/sync/client-protocol.js';
 import type { RenderScheduler } from '../src/types.js';
-import { terminalView, type TerminalView } from '../src/views/terminal.js';
+import { terminalView, type TerminalView } from './client/terminal-view.js';
 import { summaryLine, untilCaughtUp } from './demo/summary.js';
 
 const USAGE =
@@ -119,9 +119,8 @@ const renderEachTurn: RenderScheduler = (flush) => {
 async function startDemoInspection(target: DemoFlags['inspect']): Promise<Inspection | null> {
   const warn = (message: string) => console.error(message);
   if (target === 'off') return null;
-  if (target !== 'local') return startInspection(target, warn);
   try {
-    return await startLocalInspection(warn);
+    return target === 'local' ? await startLocalInspection(warn) : await startInspection(target, warn);
   } catch (error) {
     console.error(`demo: the inspector did not start (${(error as Error).message}); the demo runs without it`);
     return null;
@@ -163,9 +162,9 @@ async function main(): Promise<void> {
   if (flags === null) return;
   let app: AppBundle | undefined;
   try {
-    app = await buildAppBundle();
+    app = loadAppFiles();
   } catch (error) {
-    console.error(`demo: the browser app was not built (${(error as Error).message})`);
+    console.error(`demo: the browser app is not served (${(error as Error).message})`);
   }
   const server = await startServer({
     host: '127.0.0.1',

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * `npm run inspect`: the offline inspector. Starts the relay on 127.0.0.1,
  * prints where to point inspectors and where to look, and runs until Ctrl-C.
@@ -13,7 +14,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_INSPECTOR_SERVER_OPTIONS, startInspectorServer } from '../src/inspect/relay-server.js';
 
-const USAGE = `usage: npm run inspect -- [--port PORT] [--replay N]
+const USAGE = `usage: statesocket-inspect [--port PORT] [--replay N]   (in the repository: npm run inspect -- ...)
 
   --port PORT   port on 127.0.0.1 (0 = any free port)          [${DEFAULT_INSPECTOR_SERVER_OPTIONS.port}]
   --replay N    events and snapshots replayed to a page opened late, besides
@@ -63,7 +64,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   console.log(`inspector page:  ${relay.pageUrl}`);
   console.log(`inspector relay: ${relay.sourceUrl}   (give this to inspectors)`);
-  console.log(`  npm run client -- --url ws://127.0.0.1:8080 --inspect${relay.port === 8090 ? '' : ` ${relay.sourceUrl}`}`);
+  console.log(`  statesocket-client --url ws://127.0.0.1:8080 --inspect${relay.port === 8090 ? '' : ` ${relay.sourceUrl}`}`);
   console.log('Ctrl-C to stop');
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {

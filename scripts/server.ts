@@ -1,13 +1,14 @@
+#!/usr/bin/env node
 /**
  * `npm run server -- [flags]`: the statesocket sync server with fault injection.
  * A thin program over `startServer` (src/server/node-server.ts); see `--help`.
  */
 import { parseArgs } from 'node:util';
-import { buildAppBundle, type AppBundle } from '../src/server/app-bundle.js';
+import { loadAppFiles, type AppBundle } from '../src/server/static-files.js';
 import { DEFAULT_AUTH_THROTTLE } from '../src/server/auth-throttle.js';
 import { DEFAULT_SERVER_OPTIONS, startServer, type NodeServerOptions, type RunningServer } from '../src/server/node-server.js';
 
-const USAGE = `usage: npm run server -- [flags]
+const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run server -- [flags])
 
   --host HOST             interface to listen on (default ${DEFAULT_SERVER_OPTIONS.host})
   --port N                TCP port, 0 for a free one (default ${DEFAULT_SERVER_OPTIONS.port})
@@ -34,7 +35,7 @@ const USAGE = `usage: npm run server -- [flags]
   --max-value-depth N     arrays/objects a value may nest; deeper ops are refused (default ${DEFAULT_SERVER_OPTIONS.maxValueDepth})
   --max-op-bytes BYTES    JSON size of one op's set+delete; larger ops are refused (default ${DEFAULT_SERVER_OPTIONS.maxOpBytes})
   --max-data-bytes BYTES  JSON size of the whole document; ops past it get ERR_DATA_LIMIT (default ${DEFAULT_SERVER_OPTIONS.maxDataBytes})
-  --no-app                do not build and serve the browser app at /
+  --no-app                do not serve the browser app at /
   -h, --help              show this help
 
 Fault injection (loopback peer and Host, no cross-origin Origin, JSON bodies, with
@@ -42,7 +43,7 @@ Fault injection (loopback peer and Host, no cross-origin Origin, JSON bodies, wi
 stall?ms=N | garbage | oversized?bytes=N | restart | change (JSON {set?, delete?});
 GET /control/state.
 
-The browser app (app/, bundled at start-up) is served at http://HOST:PORT/;
+The browser app (built by npm run build into dist/www/app/, shipped with the package) is served at http://HOST:PORT/;
 add ?inspect=ws://127.0.0.1:8090/inspect to stream its machine to the inspector.
 `;
 
@@ -152,13 +153,13 @@ function parseOptions(argv: string[]): { options: NodeServerOptions; app: boolea
 
 const { options, app: serveApp } = parseOptions(process.argv.slice(2));
 
-// The app is a convenience: when it cannot be built, the sync server still runs.
+// The app is a convenience: when it is not there, the sync server still runs.
 let app: AppBundle | undefined;
 if (serveApp) {
   try {
-    app = await buildAppBundle();
+    app = loadAppFiles();
   } catch (error) {
-    process.stderr.write(`server: the browser app was not built (${(error as Error).message}); serving the WebSocket only\n`);
+    process.stderr.write(`server: the browser app is not served (${(error as Error).message}); serving the WebSocket only\n`);
   }
 }
 

@@ -1,7 +1,12 @@
 /**
- * statesocket: the browser (and default) entry. It uses the platform's global
- * `WebSocket`; in Node, the package's `node` export condition loads
- * `node.ts`, which uses `ws` instead. Every export is named here.
+ * `statesocket`: the client, for browsers and Node. In browsers this entry uses
+ * the platform's global `WebSocket`; in Node, the package's `node` export
+ * condition loads `node.ts`, which uses `ws` instead and adds `inspect: { url }`.
+ *
+ * Only what a user of the client needs is exported, each by name: the
+ * server is `statesocket/server`, the testing kit `statesocket/testing`, the
+ * relay inspector `statesocket/inspect`, and the programs are `bin` entries.
+ * `api/*.api.txt` lists every export; test/api.test.ts keeps it current.
  */
 import { createConnectionFactory } from './connection.js';
 import type { WebSocketConstructor } from './types.js';
@@ -22,6 +27,7 @@ export const createConnection = createConnectionFactory(
   () => (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket,
 );
 
+// The chart, to run with createActor(connectionMachine.provide(...)) yourself.
 export { connectionMachine } from '../machines/connection.js';
 export type { ConnectionMachine } from '../machines/connection.js';
 export type {
@@ -32,40 +38,44 @@ export type {
   OverflowPolicy,
   SocketCommand,
 } from '../machines/connection.types.js';
-export { createConnectionFactory, stateNameOf } from './connection.js';
 export type { Connection, ConnectionActor, ConnectionSnapshot } from './connection.js';
-export { DEFAULT_OPTIONS, resolveOptions } from './options.js';
-export type { ConnectionOptions, GreetingResult, HeartbeatOptions, OutboxOptions, ReconnectOptions } from './options.js';
+
+// Options and their defaults.
+export { DEFAULT_OPTIONS } from './options.js';
+export type {
+  ConnectionOptions,
+  GreetingResult,
+  HeartbeatOptions,
+  InspectorLike,
+  OutboxOptions,
+  ReconnectOptions,
+} from './options.js';
+export type { UrlProvider } from './socket.js';
+export { animationFrameScheduler, frameScheduler, timeoutScheduler } from './scheduler.js';
+
+// Errors and close codes.
 export { ERROR_CODES, StatesocketError, isStatesocketError } from './errors.js';
 export type { ErrorCode } from './errors.js';
-export { CloseCode, isSendableCloseCode, isServiceRestart, shouldReconnect } from './close-codes.js';
+export { CloseCode, isSendableCloseCode, shouldReconnect } from './close-codes.js';
 export type { CloseEventInfo } from './close-codes.js';
-export { computeRetryDelay } from './backoff.js';
-export type { BackoffSettings } from './backoff.js';
+export { SyncCloseCode } from './sync/messages.js';
+
+// Protocols.
 export { rawProtocol } from './protocol.js';
-export { createOp, createSyncProtocol, newOpId } from './sync/client-protocol.js';
-export type { SyncProtocolOptions } from './sync/client-protocol.js';
-export { PROTOCOL_VERSION, ServerErrorCode, SyncCloseCode, parseClientFrame, parseServerFrame } from './sync/messages.js';
-export type { ClientFrame, ServerFrame, Changes } from './sync/messages.js';
-export { createSyncServer } from './server/sync-server.js';
-export type { Peer, PersistedState, ServerCounters, Session, SyncServer, SyncServerOptions } from './server/sync-server.js';
-export { describeStep, httpControl, parseScenario, runScenario } from './scenario.js';
-export type { ScenarioStep } from './scenario.js';
-export { terminalView } from './views/terminal.js';
-export type { TerminalView, TerminalViewOptions } from './views/terminal.js';
 export type { InboundEvent, Protocol } from './protocol.js';
+export { createOp, createSyncProtocol } from './sync/client-protocol.js';
+export type { SyncProtocolOptions } from './sync/client-protocol.js';
+export type { Changes, ClientFrame, ServerFrame } from './sync/messages.js';
+
+// The default Model and the views.
 export { createStore } from './store.js';
 export type { Json, PatchMessage, SnapshotMessage, Store, StoreData, SyncPosition } from './store.js';
 export { consoleView } from './views/console.js';
-export { DEFAULT_PREVIEW_LIMITS, previewValue } from './views/preview.js';
-export type { PreviewLimits } from './views/preview.js';
 export type { ConsoleViewOptions } from './views/console.js';
-export { animationFrameScheduler, frameScheduler, timeoutScheduler } from './scheduler.js';
-export { MAX_TIMER_MS } from './timers.js';
-export { createSocketActor, decodeFrame } from './socket.js';
-export type { SocketActorDeps, UrlProvider } from './socket.js';
-export { encodeJsonFrame, parseJsonFrame, utf8Length } from './frames.js';
-export { redactUrl, redactValue } from './redact.js';
+export { domView } from './views/dom.js';
+export type { DomRow, DomRowAction, DomStatusField, DomView, DomViewOptions } from './views/dom.js';
+export type { PreviewLimits } from './views/preview.js';
+
 export type {
   Clock,
   CloseInfo,

@@ -10,7 +10,7 @@ import { MAX_TIMER_MS } from '../../src/timers.js';
 /** Where `--inspect` without a URL streams to: `npm run inspect` on its default port. */
 export const DEFAULT_INSPECT_URL = 'ws://127.0.0.1:8090/inspect';
 
-export const USAGE = `usage: npm run client -- --url ws://HOST:PORT [options]
+export const USAGE = `usage: statesocket-client --url ws://HOST:PORT [options]   (in the repository: npm run client -- ...)
 
 connection
   --url URL                 ws:// or wss:// URL to connect to (required)

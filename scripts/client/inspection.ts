@@ -3,14 +3,17 @@
  * of a run's connections, so a hundred connections make one socket and one
  * warning, not a hundred. It never keeps the process alive: `stop()` closes
  * it, and an unreachable relay is given up on after a few tries.
+ *
+ * The inspectors need `@statelyai/inspect` (and Stately's hosted one also
+ * `partysocket`), optional peer dependencies of the package: they are loaded
+ * only when asked for, and a missing one is named in a warning.
  */
 import { WebSocket } from 'ws';
 import type { InspectorLike } from '../../src/options.js';
-import { createRelayInspector } from '../../src/inspect/relay-inspector.js';
 import { startInspectorServer } from '../../src/inspect/relay-server.js';
+import { createLazyRelayInspector } from '../../src/lazy-inspector.js';
 import type { WebSocketConstructor } from '../../src/types.js';
 import type { InspectTarget } from './args.js';
-import { createStatelyInspector } from './stately-inspector.js';
 
 export interface Inspection {
   /** For `createConnection({ inspect })`. */
@@ -36,10 +39,24 @@ export function pageUrlOf(sourceUrl: string): string {
   return url.toString();
 }
 
-/** Starts inspecting for a run of a script. */
-export function startInspection(target: InspectTarget, warn: (message: string) => void): Inspection {
+/** What `--inspect=stately` needs besides statesocket. */
+export const STATELY_PEERS = ['@statelyai/inspect', 'partysocket'] as const;
+
+/**
+ * Starts inspecting for a run of a script.
+ * @throws Error naming the packages to install when Stately's inspector cannot be loaded
+ */
+export async function startInspection(target: InspectTarget, warn: (message: string) => void): Promise<Inspection> {
   const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 25));
   if (target.kind === 'stately') {
+    let createStatelyInspector: typeof import('./stately-inspector.js').createStatelyInspector;
+    try {
+      ({ createStatelyInspector } = await import('./stately-inspector.js'));
+    } catch (error) {
+      throw new Error(`--inspect=stately needs ${STATELY_PEERS.join(' and ')} (optional peer dependencies): npm install ${STATELY_PEERS.join(' ')}`, {
+        cause: error,
+      });
+    }
     const stately = createStatelyInspector({ warn });
     return {
       inspector: stately.inspector,
@@ -51,7 +68,7 @@ export function startInspection(target: InspectTarget, warn: (message: string) =
       },
     };
   }
-  const relay = createRelayInspector({ url: target.url, WebSocket: WebSocket as unknown as WebSocketConstructor, warn });
+  const relay = createLazyRelayInspector({ url: target.url, WebSocket: WebSocket as unknown as WebSocketConstructor, warn });
   const pageUrl = pageUrlOf(target.url);
   return {
     inspector: relay,
@@ -71,7 +88,7 @@ export function startInspection(target: InspectTarget, warn: (message: string) =
  */
 export async function startLocalInspection(warn: (message: string) => void): Promise<Inspection> {
   const server = await startInspectorServer({ port: 0, buildPage: 'lazy' });
-  const relay = createRelayInspector({ url: server.sourceUrl, WebSocket: WebSocket as unknown as WebSocketConstructor, warn });
+  const relay = createLazyRelayInspector({ url: server.sourceUrl, WebSocket: WebSocket as unknown as WebSocketConstructor, warn });
   return {
     inspector: relay,
     pageUrl: server.pageUrl,

@@ -23,7 +23,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { buildPageBundle, type PageBundle } from './page-bundle.js';
+import { loadPageBundle, type PageBundle } from './page-files.js';
 import { pageHtml } from './page-html.js';
 import { createRelayCore, DEFAULT_RELAY_CORE_OPTIONS, type RelayCore, type RelayStats } from './relay-core.js';
 
@@ -58,8 +58,9 @@ export interface InspectorServerOptions {
    */
   maxPageBufferedBytes?: number;
   /**
-   * Builds the page's scripts at startup (the default) or on the first request
-   * for them, which makes starting the relay nearly free when nobody looks.
+   * Reads the page's built scripts (`dist/www/inspector/`) at startup (the
+   * default) or on the first request for them, which makes starting the relay
+   * nearly free when nobody looks.
    * @default 'startup'
    */
   buildPage?: 'startup' | 'lazy';
@@ -136,7 +137,7 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
   });
 
   let bundle: Promise<PageBundle> | null = null;
-  const pageBundle = () => (bundle ??= buildPageBundle());
+  const pageBundle = () => (bundle ??= loadPageBundle());
   if (buildPage === 'startup') await pageBundle();
 
   const sockets = new Set<WebSocket>();
@@ -176,7 +177,7 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
       if (path === '/favicon.ico') return send(204, 'text/plain', '');
       return send(404, 'text/plain; charset=utf-8', `not found: ${path} (the page is at /)\n`);
     } catch (error) {
-      if (!res.headersSent) send(500, 'text/plain; charset=utf-8', `inspector page failed to build: ${(error as Error).message}\n`);
+      if (!res.headersSent) send(500, 'text/plain; charset=utf-8', `inspector page failed to load: ${(error as Error).message}\n`);
       else res.destroy();
     }
   }

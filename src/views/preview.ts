@@ -208,3 +208,9 @@ export function previewValue(value: unknown, limits: PreviewLimits = {}): string
   }
   return out.length > maxLength ? `${out.slice(0, maxLength - 1)}…` : out;
 }
+
+/** Milliseconds as a rounded countdown: `0.4 s`, `2.5 s`, `12 s`. */
+export function formatCountdown(ms: number): string {
+  const seconds = Math.max(0, ms) / 1000;
+  return seconds < 10 ? `${seconds.toFixed(1)} s` : `${Math.round(seconds)} s`;
+}

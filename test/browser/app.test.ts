@@ -14,7 +14,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { StateName } from '../../src/types.js';
-import { buildAppBundle, type AppBundle } from '../../src/server/app-bundle.js';
+import { loadAppFiles, type AppBundle } from '../../src/server/static-files.js';
 import { startServer, type RunningServer } from '../../src/server/node-server.js';
 import {
   control,
@@ -395,7 +395,7 @@ describe('render coalescing', () => {
   let app: AppBundle;
 
   beforeAll(async () => {
-    app = await buildAppBundle();
+    app = loadAppFiles();
   });
 
   it('paints a flood of 10,000 updates in one second in far fewer renders, and ends with the right table', async () => {

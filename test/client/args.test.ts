@@ -16,7 +16,7 @@ function refused(flags: string[]): string {
   const result = parseClientArgs(flags);
   if (result.kind !== 'error') throw new Error(`expected exit 2 for ${flags.join(' ')}; got ${JSON.stringify(result)}`);
   expect(result.exitCode).toBe(2);
-  expect(result.usage).toContain('usage: npm run client');
+  expect(result.usage).toContain('usage: statesocket-client');
   return result.message;
 }
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { consoleView } from '../../src/views/console.js';
 import { formatValue } from '../../src/views/dom.js';
 import { previewValue } from '../../src/views/preview.js';
-import { modelLine, renderFrame } from '../../src/views/terminal.js';
+import { modelLine, renderFrame } from '../../scripts/client/terminal-view.js';
 import { makeStatus } from '../support/status.js';
 
 /** A value nested `depth` levels deep, built without recursion (JSON.parse is not recursive in V8). */

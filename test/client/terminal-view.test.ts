@@ -4,14 +4,14 @@ import {
   aggregate,
   aggregateTerminal,
   createLinePrinter,
-  formatCountdown,
   frameToAnsi,
   renderAggregateFrame,
   renderFrame,
   statusLine,
   terminalView,
   truncate,
-} from '../../src/views/terminal.js';
+} from '../../scripts/client/terminal-view.js';
+import { formatCountdown } from '../../src/views/preview.js';
 import { makeStatus } from '../support/status.js';
 
 function status(overrides: Partial<ConnectionStatus> = {}): ConnectionStatus {

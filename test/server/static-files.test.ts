@@ -1,15 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOOPBACK_RELAY_HOSTS as APP_RELAY_HOSTS } from '../../app/inspect-url.js';
-import { buildAppBundle, contentSecurityPolicy, LOOPBACK_RELAY_HOSTS, type AppBundle } from '../../src/server/app-bundle.js';
+import { contentSecurityPolicy, loadAppFiles, LOOPBACK_RELAY_HOSTS, type AppBundle } from '../../src/server/static-files.js';
 import { startServer, type RunningServer } from '../../src/server/node-server.js';
 
-describe('app bundle', () => {
+// The suite's global setup (test/support/build-assets.ts) builds dist/www first, as npm run build does.
+describe('static app files', () => {
   let app: AppBundle;
   let server: RunningServer;
   let base: string;
 
   beforeAll(async () => {
-    app = await buildAppBundle();
+    app = loadAppFiles();
     server = await startServer({ host: '127.0.0.1', port: 0, staticHandler: app.staticHandler });
     base = `http://127.0.0.1:${server.port}`;
   });
@@ -52,8 +53,8 @@ describe('app bundle', () => {
     expect((await fetch(`${base}/nope.js`)).status).toBe(404);
   });
 
-  it('says where it looked when the app is not there', async () => {
-    await expect(buildAppBundle({ appDir: '/nonexistent' })).rejects.toThrow(/no app at \/nonexistent/);
+  it('says where it looked, and how to build it, when the app is not there', () => {
+    expect(() => loadAppFiles('/nonexistent')).toThrow(/no built app at \/nonexistent.*npm run build/);
   });
 
   describe('connect-src', () => {

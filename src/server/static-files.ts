@@ -1,37 +1,23 @@
 /**
- * The browser app (`app/`), bundled once at start-up and served from memory
- * (Node only). `buildAppBundle()` runs esbuild on `app/main.ts` and
- * `app/style.css` and returns a `staticHandler` for `startServer`:
+ * The browser app (`app/`) as files (Node only): built by `npm run build`
+ * into `dist/www/app/` (see src/assets.ts), read once at start-up and served
+ * from memory through `staticHandler` for `startServer`:
  *
  * | path                   | what                                               |
  * |------------------------|----------------------------------------------------|
- * | `/`, `/index.html`     | `app/index.html` (any query, e.g. `?inspect=ws://…`) |
+ * | `/`, `/index.html`     | `index.html` (any query, e.g. `?inspect=ws://…`)   |
  * | `/app.js`, `/app.css`  | the bundle and the stylesheet                      |
  * | `/chunk-*.js`          | code loaded on demand (the inspector)              |
  * | `*.map`                | source maps                                        |
  *
  * Everything comes from this server: no CDN, and the page works offline.
- * Every other path is left to the server (404). The app lives in the
- * repository, not in the published package: `appDir` must point at it.
+ * Every other path is left to the server (404).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { assetDir } from '../assets.js';
 import { parseHost } from './access.js';
-
-export interface AppBundleOptions {
-  /**
-   * The app's directory (holding `index.html`, `main.ts`, `style.css`).
-   * @default the repository's `app/` (next to `src/`)
-   */
-  appDir?: string;
-  /**
-   * Minify the bundle.
-   * @default true
-   */
-  minify?: boolean;
-}
 
 /** One file served from memory. */
 export interface AppFile {
@@ -55,7 +41,7 @@ const CONTENT_TYPES: Record<string, string> = {
 
 /**
  * Hosts a `?inspect=` relay may be on besides the page's own: the loopback names the
- * app's `judgeRelayUrl` accepts (app/inspect-url.ts; test/server/app-bundle.test.ts keeps
+ * app's `judgeRelayUrl` accepts (app/inspect-url.ts; test/server/static-files.test.ts keeps
  * the two lists equal).
  */
 export const LOOPBACK_RELAY_HOSTS: readonly string[] = ['localhost', '127.0.0.1'];
@@ -84,66 +70,17 @@ export function contentSecurityPolicy(hostHeader: string | undefined): string {
   ].join('; ');
 }
 
-const DEFAULT_APP_DIR = fileURLToPath(new URL('../../app/', import.meta.url));
-
-function contentTypeOf(path: string): string {
+/** The content type for a file name or URL path. */
+export function contentTypeOf(path: string): string {
   const dot = path.lastIndexOf('.');
   return CONTENT_TYPES[dot === -1 ? '' : path.slice(dot)] ?? 'application/octet-stream';
 }
 
-/**
- * Builds the app in memory with esbuild (about 100 ms) and returns the handler that serves it.
- *
- * @example
- * ```ts
- * const app = await buildAppBundle();
- * const server = await startServer({ port: 8080, staticHandler: app.staticHandler });
- * // open http://127.0.0.1:8080/
- * ```
- * @throws Error when the app is not in `appDir`, esbuild is not installed (a devDependency), or the app does not build
- */
-export async function buildAppBundle(options: AppBundleOptions = {}): Promise<AppBundle> {
-  const appDir = options.appDir ?? DEFAULT_APP_DIR;
-  if (!existsSync(join(appDir, 'main.ts')) || !existsSync(join(appDir, 'index.html'))) {
-    throw new Error(
-      `buildAppBundle: no app at ${appDir} (expected main.ts, style.css and index.html); ` +
-        'the app ships in the statesocket repository, not in the package: pass appDir',
-    );
-  }
-  let esbuild: typeof import('esbuild');
-  try {
-    esbuild = await import('esbuild');
-  } catch (error) {
-    throw new Error('buildAppBundle needs esbuild (a devDependency of statesocket): run npm install in the repository', { cause: error });
-  }
-  const outdir = join(appDir, 'out');
-  const result = await esbuild.build({
-    entryPoints: [
-      { in: join(appDir, 'main.ts'), out: 'app' },
-      { in: join(appDir, 'style.css'), out: 'app' },
-    ],
-    outdir,
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    chunkNames: 'chunk-[hash]',
-    minify: options.minify ?? true,
-    sourcemap: 'linked',
-    write: false,
-    logLevel: 'silent',
-  });
-
-  const files = new Map<string, AppFile>();
-  for (const output of result.outputFiles) {
-    const path = `/${relative(outdir, output.path).split(sep).join('/')}`;
-    files.set(path, { contentType: contentTypeOf(path), body: output.contents });
-  }
-  const html: AppFile = { contentType: CONTENT_TYPES['.html'] as string, body: readFileSync(join(appDir, 'index.html')) };
-  files.set('/', html);
-  files.set('/index.html', html);
-
+/** Serves `files` (keyed by URL path); `/` is `/index.html` when not given. */
+export function serveFiles(input: ReadonlyMap<string, AppFile>): AppBundle {
+  const files = new Map(input);
+  const index = files.get('/index.html');
+  if (index !== undefined && !files.has('/')) files.set('/', index);
   return {
     files,
     staticHandler(req, res) {
@@ -158,7 +95,7 @@ export async function buildAppBundle(options: AppBundleOptions = {}): Promise<Ap
       const headers: Record<string, string> = {
         'content-type': file.contentType,
         'content-length': String(file.body.byteLength),
-        // built at start-up: a restarted server may serve another build
+        // read at start-up: a restarted server may serve another build
         'cache-control': 'no-cache',
         'x-content-type-options': 'nosniff',
       };
@@ -168,4 +105,28 @@ export async function buildAppBundle(options: AppBundleOptions = {}): Promise<Ap
       return true;
     },
   };
+}
+
+/**
+ * Reads the built app (a flat folder) and returns the handler that serves it.
+ *
+ * @example
+ * ```ts
+ * const app = loadAppFiles();
+ * const server = await startServer({ port: 8080, staticHandler: app.staticHandler });
+ * // open http://127.0.0.1:8080/
+ * ```
+ * @throws Error naming the folder when it holds no built app (`npm run build` makes it)
+ */
+export function loadAppFiles(dir: string = assetDir('app')): AppBundle {
+  if (!existsSync(join(dir, 'index.html')) || !existsSync(join(dir, 'app.js'))) {
+    throw new Error(`no built app at ${dir} (expected index.html and app.js); in the statesocket repository, npm run build makes it`);
+  }
+  const files = new Map<string, AppFile>();
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (!statSync(path).isFile()) continue;
+    files.set(`/${name}`, { contentType: contentTypeOf(name), body: readFileSync(path) });
+  }
+  return serveFiles(files);
 }

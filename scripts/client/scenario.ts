@@ -20,11 +20,11 @@
  * nothing polls.
  */
 import { z } from 'zod/mini';
-import { isSendableCloseCode } from './close-codes.js';
-import type { Connection } from './connection.js';
-import type { Json } from './store.js';
-import { createOp } from './sync/client-protocol.js';
-import type { ConnectionStatus, Counters, StateName } from './types.js';
+import { isSendableCloseCode } from '../../src/close-codes.js';
+import type { Connection } from '../../src/connection.js';
+import type { Json } from '../../src/store.js';
+import { createOp } from '../../src/sync/client-protocol.js';
+import type { ConnectionStatus, Counters, StateName } from '../../src/types.js';
 
 // ── the steps ───────────────────────────────────────────────────────────────
 

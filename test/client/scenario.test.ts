@@ -8,18 +8,18 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadScenarioFile } from '../scripts/client.js';
-import type { Connection } from '../src/connection.js';
-import { createConnectionFactory } from '../src/connection.js';
-import type { ScenarioResult, ScenarioStep, RunScenarioOptions } from '../src/scenario.js';
-import { httpControl, parseScenario, runScenario } from '../src/scenario.js';
-import { timeoutScheduler } from '../src/scheduler.js';
-import type { Session, SyncServer } from '../src/server/sync-server.js';
-import { createSyncServer } from '../src/server/sync-server.js';
-import { createStore, type StoreData } from '../src/store.js';
-import { createSyncProtocol } from '../src/sync/client-protocol.js';
-import { TestClock, seededRandom } from '../src/testing/index.js';
-import type { Frame, WebSocketLike } from '../src/types.js';
+import { loadScenarioFile } from '../../scripts/client.js';
+import type { Connection } from '../../src/connection.js';
+import { createConnectionFactory } from '../../src/connection.js';
+import type { ScenarioResult, ScenarioStep, RunScenarioOptions } from '../../scripts/client/scenario.js';
+import { httpControl, parseScenario, runScenario } from '../../scripts/client/scenario.js';
+import { timeoutScheduler } from '../../src/scheduler.js';
+import type { Session, SyncServer } from '../../src/server/sync-server.js';
+import { createSyncServer } from '../../src/server/sync-server.js';
+import { createStore, type StoreData } from '../../src/store.js';
+import { createSyncProtocol } from '../../src/sync/client-protocol.js';
+import { TestClock, seededRandom } from '../../src/testing/index.js';
+import type { Frame, WebSocketLike } from '../../src/types.js';
 
 // ── an in-memory server: createSyncServer behind a WebSocket-shaped object ──
 

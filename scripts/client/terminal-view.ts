@@ -10,8 +10,8 @@
  * No `node:*` import: colours come in through the `style` option (pass
  * `util.styleText` from Node).
  */
-import type { ConnectionStatus, StateName, View } from '../types.js';
-import { previewValue } from './preview.js';
+import type { ConnectionStatus, StateName, View } from '../../src/types.js';
+import { formatCountdown, previewValue } from '../../src/views/preview.js';
 
 /** The formats the terminal view asks for (a subset of `util.styleText`'s). */
 export type StyleFormat = 'bold' | 'dim' | 'cyan' | 'gray' | 'yellow' | 'green' | 'red' | 'magenta';
@@ -45,12 +45,6 @@ export function truncate(text: string, width: number): string {
   if (width <= 0) return '';
   if (text.length <= width) return text;
   return width === 1 ? '…' : `${text.slice(0, width - 1)}…`;
-}
-
-/** Milliseconds as a rounded countdown: `0.4 s`, `2.5 s`, `12 s`. */
-export function formatCountdown(ms: number): string {
-  const seconds = Math.max(0, ms) / 1000;
-  return seconds < 10 ? `${seconds.toFixed(1)} s` : `${Math.round(seconds)} s`;
 }
 
 function errorText(status: ConnectionStatus): string | null {
