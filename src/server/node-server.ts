@@ -488,8 +488,17 @@ export function writeDataFileAtomic(path: string, state: PersistedState): void {
     fd = undefined;
     renameSync(temp, path);
   } catch (error) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(temp, { force: true });
+    // The cleanup's own failure (the temp path is a directory, the disk is gone) must not hide the write's.
+    try {
+      if (fd !== undefined) closeSync(fd);
+    } catch {
+      // already reported through `error`
+    }
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // a temp file left behind is harmless: the next write uses another name
+    }
     throw new DataFileError(path, `cannot write data file ${path}: ${(error as Error).message}`, { cause: error });
   }
   try {
