@@ -14,6 +14,8 @@ const USAGE = `usage: npm run server -- [flags]
   --feed-rate N           server-side price changes per second, 0 = off (default 0)
   --log-size N            patches kept for replay (default ${DEFAULT_SERVER_OPTIONS.logSize})
   --dedup-size N          op ids remembered for exactly-once (default ${DEFAULT_SERVER_OPTIONS.dedupSize})
+  --dedup-retention MS    an op id is never forgotten younger than MS; when --dedup-size such ids
+                          fill the record, new ops get 1013 (default ${DEFAULT_SERVER_OPTIONS.dedupRetentionMs})
   --max-payload BYTES     largest client frame; larger closes with 1009 (default ${DEFAULT_SERVER_OPTIONS.maxPayloadBytes})
   --heartbeat MS          ws-level ping interval; silent clients are terminated (default off)
   --token TOKEN           required token (URL ?token= or hello); otherwise 4401
@@ -51,6 +53,7 @@ const NUMERIC = {
   'feed-rate': 'feedRatePerSec',
   'log-size': 'logSize',
   'dedup-size': 'dedupSize',
+  'dedup-retention': 'dedupRetentionMs',
   'max-payload': 'maxPayloadBytes',
   heartbeat: 'heartbeatMs',
   'max-buffered': 'maxBufferedBytes',

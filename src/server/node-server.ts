@@ -53,6 +53,7 @@ import { SyncCloseCode } from '../sync/messages.js';
 import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
 import {
   ChangeRefusedError,
+  DEFAULT_DEDUP_RETENTION_MS,
   DEFAULT_MAX_DATA_BYTES,
   createSyncServer,
   type PersistedState,
@@ -92,6 +93,14 @@ export interface NodeServerOptions {
    * @default 10000
    */
   dedupSize?: number;
+  /**
+   * Milliseconds an op id is remembered at least, whatever `dedupSize` says (see
+   * `SyncServerOptions.dedupRetentionMs`): when the record is full of younger ids, a new op's
+   * connection is closed with 1013 and the op is re-sent later. 0: `dedupSize` alone.
+   * Timed by `clock`.
+   * @default 600000 (10 minutes)
+   */
+  dedupRetentionMs?: number;
   /**
    * Largest client frame, in bytes (ws `maxPayload`): a larger one makes ws close that connection with 1009.
    * @default 1048576 (1 MiB)
@@ -236,6 +245,7 @@ export const DEFAULT_SERVER_OPTIONS = {
   feedRatePerSec: 0,
   logSize: 1000,
   dedupSize: 10_000,
+  dedupRetentionMs: DEFAULT_DEDUP_RETENTION_MS,
   maxPayloadBytes: 1_048_576,
   heartbeatMs: 0,
   maxBufferedBytes: 4_194_304,
@@ -283,6 +293,7 @@ interface ResolvedServerOptions {
   feedRatePerSec: number;
   logSize: number;
   dedupSize: number;
+  dedupRetentionMs: number;
   maxPayloadBytes: number;
   heartbeatMs: number;
   helloTimeoutMs: number;
@@ -389,6 +400,7 @@ export function resolveServerOptions(options: NodeServerOptions): ResolvedServer
     feedRatePerSec,
     logSize: integer('logSize', options.logSize, d.logSize, 0, 10_000_000),
     dedupSize: integer('dedupSize', options.dedupSize, d.dedupSize, 1, 10_000_000),
+    dedupRetentionMs: integer('dedupRetentionMs', options.dedupRetentionMs, d.dedupRetentionMs, 0, 2 ** 31 - 1),
     maxPayloadBytes: integer('maxPayloadBytes', options.maxPayloadBytes, d.maxPayloadBytes, 1, 2 ** 31 - 1),
     heartbeatMs: integer('heartbeatMs', options.heartbeatMs, d.heartbeatMs, 0, 2 ** 31 - 1),
     helloTimeoutMs: integer('helloTimeoutMs', options.helloTimeoutMs, d.helloTimeoutMs, 1, 2 ** 31 - 1),
@@ -711,6 +723,8 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   const coreOptions = {
     logSize: opts.logSize,
     dedupSize: opts.dedupSize,
+    dedupRetentionMs: opts.dedupRetentionMs,
+    now: () => opts.clock.now(),
     maxBufferedBytes: opts.maxBufferedBytes,
     maxValueDepth: opts.maxValueDepth,
     maxOpBytes: opts.maxOpBytes,

@@ -31,13 +31,25 @@ export interface SyncServerOptions {
    */
   logSize?: number;
   /**
-   * Op ids remembered to apply each op once; the oldest are forgotten first.
-   * An op re-sent after its id was forgotten would apply again, so keep this
-   * above the ops a client can have in flight (its outbox limit). The record
-   * of refused op ids is bounded by the same number.
+   * Op ids remembered to apply each op once; the oldest are forgotten first, but never one
+   * younger than `dedupRetentionMs`. An op re-sent after its id was forgotten would apply again,
+   * so keep this above the ops all clients send within `dedupRetentionMs`. The record of refused
+   * op ids is bounded by the same number.
    * @default 10000
    */
   dedupSize?: number;
+  /**
+   * Milliseconds an op id (applied or refused) is remembered at least, whatever `dedupSize` says:
+   * a client whose connection dropped before the ack re-sends the op within this time, and it must
+   * not apply twice. When a record holds `dedupSize` ids and its oldest is younger than this, a new
+   * op is not applied (nor refused): its connection is closed with 1013 (try again later), the op
+   * stays in the client's outbox, and `opsDeferred` counts it. So a flood of fresh ids delays
+   * writes; it can no longer push an honest op's id out. 0: ids are forgotten by `dedupSize` alone.
+   * @default 600000 (10 minutes)
+   */
+  dedupRetentionMs?: number;
+  /** Time in milliseconds, for `dedupRetentionMs` (the Node server passes its clock's `now`). @default Date.now */
+  now?: () => number;
   /** Clients must present this token (in the URL query or the hello). */
   token?: string;
   /**
@@ -106,6 +118,11 @@ export interface ServerCounters {
   opsRefused: number;
   /** Ops not applied because persisting them failed (their connection was closed with 1011). */
   opsNotPersisted: number;
+  /**
+   * Ops neither applied nor refused because their record (applied or refused ids) held `dedupSize`
+   * ids younger than `dedupRetentionMs` (their connection was closed with 1013).
+   */
+  opsDeferred: number;
   slowConsumers: number;
   authFailures: number;
   snapshotsSent: number;
@@ -143,6 +160,15 @@ export class ChangeRefusedError extends Error {
   }
 }
 
+/**
+ * Default of `SyncServerOptions.dedupRetentionMs`: 10 minutes. A client whose connection dropped
+ * re-sends within seconds (its reconnect backoff is at most 30 s by default, 1013 waits a few
+ * seconds more); ten minutes also covers a link down for several minutes, a laptop lid closed
+ * briefly or a server restart, while 10 000 ids (`dedupSize`) still allow 16 ops per second
+ * without ever deferring one.
+ */
+export const DEFAULT_DEDUP_RETENTION_MS = 600_000;
+
 /** Default of `SyncServerOptions.maxDataBytes`: a snapshot of a full document still fits in 1 MiB. */
 export const DEFAULT_MAX_DATA_BYTES = 1_047_552;
 
@@ -169,6 +195,8 @@ interface LogEntry {
 export function createSyncServer(options: SyncServerOptions = {}) {
   const logSize = options.logSize ?? 1000;
   const dedupSize = options.dedupSize ?? 10_000;
+  const dedupRetentionMs = options.dedupRetentionMs ?? DEFAULT_DEDUP_RETENTION_MS;
+  const now = options.now ?? Date.now;
   const maxBufferedBytes = options.maxBufferedBytes ?? 4 * 1024 * 1024;
   const limits: ValueLimits = {
     maxValueDepth: options.maxValueDepth ?? DEFAULT_VALUE_LIMITS.maxValueDepth,
@@ -188,10 +216,13 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   for (const size of entrySizes.values()) entrySum += size;
   let log: LogEntry[] = [];
   let logBytes = 0;
-  /** Insertion-ordered: the first key is the oldest. */
-  const applied = new Set<string>(options.initial?.appliedOpIds ?? []);
-  const refused = new Map<string, { code: string; message: string }>(
-    (options.initial?.refusedOps ?? []).map((op) => [op.id, { code: op.code, message: op.message }]),
+  // Both records map an id to when it was recorded; insertion-ordered, the first key is the oldest.
+  // Ids loaded from the data file count as recorded now; a file holding more than dedupSize (from a
+  // larger --dedup-size, or edited) keeps its newest (last) ones.
+  const loadedAt = now();
+  const applied = new Map<string, number>((options.initial?.appliedOpIds ?? []).slice(-dedupSize).map((id) => [id, loadedAt]));
+  const refused = new Map<string, { code: string; message: string; at: number }>(
+    (options.initial?.refusedOps ?? []).slice(-dedupSize).map((op) => [op.id, { code: op.code, message: op.message, at: loadedAt }]),
   );
   const live = new Set<LiveSession>();
   const counters: ServerCounters = {
@@ -202,6 +233,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     opsDuplicate: 0,
     opsRefused: 0,
     opsNotPersisted: 0,
+    opsDeferred: 0,
     slowConsumers: 0,
     authFailures: 0,
     snapshotsSent: 0,
@@ -222,12 +254,24 @@ export function createSyncServer(options: SyncServerOptions = {}) {
 
   const persisted = (): PersistedState => ({
     data: Object.fromEntries(data),
-    appliedOpIds: [...applied],
+    appliedOpIds: [...applied.keys()],
     refusedOps: [...refused].map(([id, { code, message }]) => ({ id, code, message })),
   });
 
-  function trim<K>(record: { size: number; keys(): IterableIterator<K>; delete(key: K): boolean }): void {
-    while (record.size > dedupSize) record.delete(record.keys().next().value as K);
+  /** Forgets the oldest ids past dedupSize (`crowded` made sure they are past the retention window). */
+  function trim(record: Map<string, unknown>): void {
+    while (record.size > dedupSize) record.delete(record.keys().next().value as string);
+  }
+
+  /** The record cannot take a new id now: it is full, and its oldest id is inside the retention window. */
+  function crowded(size: number, oldestAt: number | undefined): boolean {
+    return size >= dedupSize && oldestAt !== undefined && now() - oldestAt < dedupRetentionMs;
+  }
+
+  /** An op that would push a fresh id out of its record: not applied, not refused; the client re-sends it later. */
+  function deferred(session: LiveSession): void {
+    counters.opsDeferred++;
+    drop(session, SyncCloseCode.TRY_AGAIN_LATER, 'too many ops; try again later');
   }
 
   /** Sends one frame; `snapshot` marks the frame the slow-consumer check does not count. */
@@ -275,7 +319,8 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   function refuse(session: LiveSession, id: string, code: string, message: string): void {
     const text = message.length > MAX_REFUSAL_MESSAGE ? `${message.slice(0, MAX_REFUSAL_MESSAGE - 3)}...` : message;
     if (!refused.has(id)) {
-      refused.set(id, { code, message: text });
+      if (crowded(refused.size, refused.values().next().value?.at)) return deferred(session);
+      refused.set(id, { code, message: text, at: now() });
       try {
         options.onChange?.(persisted);
       } catch {
@@ -376,7 +421,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   function commit(checked: Extract<CheckedChanges, { ok: true }>, opId?: string): PatchFrame {
     const undo = stage(checked);
     seq++;
-    if (opId !== undefined) applied.add(opId);
+    if (opId !== undefined) applied.set(opId, now());
     try {
       options.onChange?.(persisted);
     } catch (error) {
@@ -459,6 +504,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     // The raw value, not the schema's copy: a copy would have turned an own "__proto__" key into a prototype.
     const checked = validate(value);
     if (Array.isArray(checked)) return refuse(session, id, checked[0], checked[1]);
+    if (crowded(applied.size, applied.values().next().value)) return deferred(session);
     try {
       commit(checked, id);
     } catch {

@@ -117,7 +117,7 @@ describe('transient and final failures', () => {
   });
 
   it('bounds the refusal record by dedupSize, oldest forgotten first', () => {
-    const server = createSyncServer({ dedupSize: 2 });
+    const server = createSyncServer({ dedupSize: 2, dedupRetentionMs: 0 });
     const client = peerOn(server).hello();
     for (const id of ['a', 'b', 'c']) client.send(op(id, {}));
     expect(server.persisted().refusedOps?.map((r) => r.id)).toEqual(['b', 'c']);
