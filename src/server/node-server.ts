@@ -140,7 +140,8 @@ export interface NodeServerOptions {
   /**
    * A connection with more than this many bytes waiting to be sent is closed with 1013 (slow consumer),
    * and terminated if the close does not complete within `SERVER_LIMITS.closeGraceMs`. Frames held by
-   * a `stall` count too; the snapshot sent on the hello does not.
+   * a `stall` count too; the snapshot sent on the hello does not (one in flight: a hello repeated before
+   * its snapshot drained has the next one counted in full).
    * @default 4194304 (4 MiB)
    */
   maxBufferedBytes?: number;
@@ -623,7 +624,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-type Held = { kind: 'frame'; data: string } | { kind: 'close'; code: number | undefined; reason: string };
+/** A frame is text; as a Buffer when it is shared by several connections (ws sends a Buffer without copying it). */
+type Held = { kind: 'frame'; data: string | Buffer } | { kind: 'close'; code: number | undefined; reason: string };
 
 interface Client {
   ws: WebSocket;
@@ -762,6 +764,17 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
 
   const { clock } = opts;
 
+  /**
+   * The core sends the same string to every connection for a broadcast patch and for the snapshot
+   * of one (epoch, seq): encode it once and hand ws that one Buffer, which it queues without a copy
+   * (a string it would copy per connection: 1,000 hellos on a 1 MiB document held 1,000 MiB).
+   */
+  let lastFrame: { text: string; buffer: Buffer } | undefined;
+  const shared = (text: string): Buffer => {
+    if (lastFrame?.text !== text) lastFrame = { text, buffer: Buffer.from(text, 'utf8') };
+    return lastFrame.buffer;
+  };
+
   /** Sends through the stall: held while the link is stalled, dropped once the socket is not open. */
   const transmit = (client: Client, item: Held) => {
     if (client.ws.readyState !== WebSocket.OPEN) return;
@@ -772,7 +785,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     }
     if (item.kind === 'frame') {
       client.pendingFrames++;
-      client.ws.send(item.data, client.written);
+      client.ws.send(item.data, { binary: false }, client.written);
       return;
     }
     if (item.code === undefined) client.ws.close();
@@ -888,7 +901,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     }, waitMs + opts.helloTimeoutMs);
 
     const peer: Peer = {
-      send: (frame) => transmit(client, { kind: 'frame', data: frame }),
+      send: (frame) => transmit(client, { kind: 'frame', data: shared(frame) }),
       close: (code, reason) => transmit(client, { kind: 'close', code, reason: fitCloseReason(reason) }),
       get bufferedAmount() {
         // ws counts only the bytes; each queued frame also holds buffers and a write request.

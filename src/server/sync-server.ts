@@ -54,7 +54,8 @@ export interface SyncServerOptions {
   token?: string;
   /**
    * A session whose peer has more than this many bytes buffered is closed with 1013 (slow
-   * consumer). The snapshot a session is sent on its hello does not count against it.
+   * consumer). The snapshot a session is sent on its hello does not count against it, one at a
+   * time: a hello repeated while the previous snapshot is still buffered has its snapshot counted.
    * @default 4194304 (4 MiB)
    */
   maxBufferedBytes?: number;
@@ -274,22 +275,34 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     drop(session, SyncCloseCode.TRY_AGAIN_LATER, 'too many ops; try again later');
   }
 
-  /** Sends one frame; `snapshot` marks the frame the slow-consumer check does not count. */
-  function sendText(session: LiveSession, text: string, snapshot = false): void {
+  /** What is left in the peer's buffer of the snapshot in flight (0 once it drained: the discount ends). */
+  function snapshotLeft(session: LiveSession, buffered: number): number {
+    if (session.snapshotBytes === 0) return 0;
+    // What is buffered beyond the frames queued after the snapshot is what is left of it.
+    const left = Math.min(session.snapshotBytes, Math.max(0, buffered - session.queuedSinceSnapshot));
+    if (left === 0) session.snapshotBytes = 0;
+    return left;
+  }
+
+  /**
+   * Sends one frame of `bytes` UTF-8 bytes. `snapshot` marks the frame the slow-consumer check does
+   * not count, but only while no other snapshot is in flight: a hello repeated before its snapshot
+   * drained has the new snapshot counted in full, so a client that sends hellos and reads nothing
+   * reaches the bound at once.
+   */
+  function sendText(session: LiveSession, text: string, bytes = utf8Length(text), snapshot = false): void {
     if (session.gone) return;
+    snapshotLeft(session, session.peer.bufferedAmount);
     session.peer.send(text);
     let buffered = session.peer.bufferedAmount;
-    if (snapshot) {
-      session.snapshotBytes = utf8Length(text);
+    if (snapshot && session.snapshotBytes === 0) {
+      session.snapshotBytes = bytes;
       session.queuedSinceSnapshot = 0;
     } else if (session.snapshotBytes > 0) {
-      session.queuedSinceSnapshot += utf8Length(text);
+      session.queuedSinceSnapshot += bytes;
     }
     if (session.snapshotBytes > 0) {
-      // What is buffered beyond the frames queued after the snapshot is what is left of it.
-      const left = Math.min(session.snapshotBytes, Math.max(0, buffered - session.queuedSinceSnapshot));
-      if (left === 0) session.snapshotBytes = 0;
-      buffered -= left;
+      buffered -= snapshotLeft(session, buffered);
     }
     if (buffered > maxBufferedBytes) {
       counters.slowConsumers++;
@@ -445,8 +458,22 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     const over = () => log.length - drop > logSize || (logBytes > maxDataBytes && drop < log.length - 1);
     while (drop < log.length && over()) logBytes -= (log[drop++] as LogEntry).bytes;
     if (drop > 0) log = log.slice(drop);
-    for (const session of [...live]) if (session.greeted) sendText(session, text);
+    for (const session of [...live]) if (session.greeted) sendText(session, text, bytes);
     return patch;
+  }
+
+  /**
+   * The snapshot frame of the current (epoch, seq), built once and sent to every hello until the
+   * next change: the same string each time, so a transport can encode it once (the Node server
+   * shares one Buffer) and N hellos cost one document's worth of heap, not N.
+   */
+  let snapshotCache: { epoch: string; seq: number; text: string; bytes: number } | undefined;
+  function snapshotFrame(): { text: string; bytes: number } {
+    if (snapshotCache?.epoch !== epoch || snapshotCache.seq !== seq) {
+      const text = JSON.stringify({ type: 'snapshot', epoch, seq, data: Object.fromEntries(data) });
+      snapshotCache = { epoch, seq, text, bytes: utf8Length(text) };
+    }
+    return snapshotCache;
   }
 
   function greet(session: LiveSession, hello: HelloFrame): void {
@@ -470,11 +497,12 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       hello.epoch === epoch && hello.since !== undefined && hello.since <= seq && hello.since >= oldest - 1;
     if (canReplay) {
       counters.replays++;
-      for (const entry of log) if (entry.seq > (hello.since as number)) sendText(session, entry.text);
+      for (const entry of log) if (entry.seq > (hello.since as number)) sendText(session, entry.text, entry.bytes);
       return;
     }
     counters.snapshotsSent++;
-    sendText(session, JSON.stringify({ type: 'snapshot', epoch, seq, data: Object.fromEntries(data) }), true);
+    const snapshot = snapshotFrame();
+    sendText(session, snapshot.text, snapshot.bytes, true);
   }
 
   /**
@@ -609,6 +637,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       seq = 0;
       log = [];
       logBytes = 0;
+      snapshotCache = undefined;
     },
   };
 }
