@@ -167,7 +167,7 @@ export interface NodeServerOptions {
   /**
    * JSON file holding the data and the dedup record. Loaded at start when it exists (a corrupt
    * file is a startup error); rewritten atomically (temp file, fsync, rename) after every op
-   * before its ack goes out, and at most every 200 ms for feed changes.
+   * before its ack goes out, and at most every 200 ms for feed changes and refused op ids.
    * @default none (nothing survives the process)
    */
   dataFile?: string;
@@ -263,7 +263,7 @@ export const SERVER_LIMITS = {
   maxFeedRatePerSec: 10_000,
   /** The feed's timer never fires more often than this; faster rates batch per tick. */
   feedTickMinMs: 50,
-  /** Feed changes reach the data file at most this often. */
+  /** Feed changes and recorded op refusals reach the data file at most this often. */
   feedPersistIntervalMs: 200,
   defaultStallMs: 10_000,
   maxStallMs: 600_000,
@@ -469,14 +469,16 @@ export function loadDataFile(path: string): PersistedState | undefined {
     throw corrupt('"appliedOpIds" is missing or not an array of strings');
   }
   // Written since refusals are recorded; an older file has none, and loads with an empty record.
+  // Files written before the record dropped messages hold one per refusal: read, then dropped.
   const { refusedOps } = value;
   if (refusedOps !== undefined) {
     const isRefusal = (op: unknown) =>
-      isRecord(op) && typeof op.id === 'string' && typeof op.code === 'string' && typeof op.message === 'string';
+      isRecord(op) && typeof op.id === 'string' && typeof op.code === 'string' && (op.message === undefined || typeof op.message === 'string');
     if (!Array.isArray(refusedOps) || !refusedOps.every(isRefusal)) {
-      throw corrupt('"refusedOps" is not an array of {id, code, message}');
+      throw corrupt('"refusedOps" is not an array of {id, code}');
     }
-    return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[], refusedOps: refusedOps as RefusedOp[] };
+    const refusals: RefusedOp[] = (refusedOps as RefusedOp[]).map(({ id, code }) => ({ id, code }));
+    return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[], refusedOps: refusals };
   }
   return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[] };
 }
@@ -695,7 +697,10 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   };
   const faults: FaultCounters = { drop: 0, close: 0, stall: 0, garbage: 0, oversized: 0, restart: 0, total: 0 };
 
-  // ── persistence: ops (and refusals) synchronously before anyone sees them, feed changes throttled ──
+  // ── persistence: ops synchronously before anyone sees them; feed changes and refusals throttled ──
+  // (a refusal settles its op: the client never re-sends it, so losing the last ~200 ms of
+  // refusals to a crash applies nothing twice; writing each one would let any client make the
+  // server rewrite and fsync the whole file per invalid op)
   let inFeed = false;
   let feedDirty = false;
   let persistTimer: NodeJS.Timeout | undefined;
@@ -737,8 +742,8 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     ...(dataFile === undefined
       ? {}
       : {
-          onChange: (state: () => PersistedState) => {
-            if (!inFeed) return persist(state());
+          onChange: (state: () => PersistedState, what: 'change' | 'refusal') => {
+            if (!inFeed && what === 'change') return persist(state());
             feedDirty = true;
             persistTimer ??= setTimeout(persistFeed, SERVER_LIMITS.feedPersistIntervalMs);
           },

@@ -83,22 +83,26 @@ export interface SyncServerOptions {
   /** State to start from (a restart from the data file). Throws RangeError when its data breaks the value rule. */
   initial?: PersistedState;
   /**
-   * Called after every change to the persisted state (an applied change, or a refused op id
-   * recorded), before anything about it goes out: persist `state()` here to make patches, acks
-   * and refusals durable (it builds the copy only when called). Throwing undoes the change: for
-   * an op, nothing is applied, broadcast or acked, and its connection is closed with 1011 so the
+   * Called after every change to the persisted state, before anything about it goes out: persist
+   * `state()` here to make patches, acks and refusals durable (it builds the copy only when
+   * called). `what` says which change: `'change'` (an applied op or server change: write it now)
+   * or `'refusal'` (a refused op id recorded: a throttled write is enough, since the client
+   * settles the op on its refusal and never re-sends it). Throwing undoes the change: for an op,
+   * nothing is applied, refused, broadcast or acked, and its connection is closed with 1011 so the
    * client sends it again; `change()` rethrows.
    */
-  onChange?: (state: () => PersistedState) => void;
+  onChange?: (state: () => PersistedState, what: 'change' | 'refusal') => void;
   /** Called when an op is applied (not when a duplicate is acknowledged): for audits and the simulator. */
   onApply?: (opId: string) => void;
 }
 
-/** An op the server refused for good: a resend of its id gets the same answer. */
+/**
+ * An op the server refused for good: a resend of its id gets the same code. Only the id and the
+ * code are kept (a data file from before may hold a `message` too: it is dropped at load).
+ */
 export interface RefusedOp {
   id: string;
   code: string;
-  message: string;
 }
 
 /** What survives a restart: the data and the op records (not the epoch or the log). */
@@ -173,7 +177,7 @@ export const DEFAULT_DEDUP_RETENTION_MS = 600_000;
 /** Default of `SyncServerOptions.maxDataBytes`: a snapshot of a full document still fits in 1 MiB. */
 export const DEFAULT_MAX_DATA_BYTES = 1_047_552;
 
-/** Longest refusal message kept in the refused-op record. */
+/** Longest message of a first refusal's error frame (the record keeps no message). */
 const MAX_REFUSAL_MESSAGE = 300;
 
 function newEpoch(random: () => number): string {
@@ -222,8 +226,8 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   // larger --dedup-size, or edited) keeps its newest (last) ones.
   const loadedAt = now();
   const applied = new Map<string, number>((options.initial?.appliedOpIds ?? []).slice(-dedupSize).map((id) => [id, loadedAt]));
-  const refused = new Map<string, { code: string; message: string; at: number }>(
-    (options.initial?.refusedOps ?? []).slice(-dedupSize).map((op) => [op.id, { code: op.code, message: op.message, at: loadedAt }]),
+  const refused = new Map<string, { code: string; at: number }>(
+    (options.initial?.refusedOps ?? []).slice(-dedupSize).map((op) => [op.id, { code: op.code, at: loadedAt }]),
   );
   const live = new Set<LiveSession>();
   const counters: ServerCounters = {
@@ -256,7 +260,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   const persisted = (): PersistedState => ({
     data: Object.fromEntries(data),
     appliedOpIds: [...applied.keys()],
-    refusedOps: [...refused].map(([id, { code, message }]) => ({ id, code, message })),
+    refusedOps: [...refused].map(([id, { code }]) => ({ id, code })),
   });
 
   /** Forgets the oldest ids past dedupSize (`crowded` made sure they are past the retention window). */
@@ -328,14 +332,22 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     send(session, { type: 'error', code, message });
   }
 
-  /** A final refusal of the op `id`: recorded (and persisted) first, so a resend gets the same answer. */
+  /**
+   * A final refusal of the op `id`: recorded (and handed to `onChange`) first, so a resend gets the
+   * same code; a resend's message only says so (the record keeps no message).
+   */
   function refuse(session: LiveSession, id: string, code: string, message: string): void {
-    const text = message.length > MAX_REFUSAL_MESSAGE ? `${message.slice(0, MAX_REFUSAL_MESSAGE - 3)}...` : message;
-    if (!refused.has(id)) {
+    const known = refused.has(id);
+    const text = known
+      ? message
+      : message.length > MAX_REFUSAL_MESSAGE
+        ? `${message.slice(0, MAX_REFUSAL_MESSAGE - 3)}...`
+        : message;
+    if (!known) {
       if (crowded(refused.size, refused.values().next().value?.at)) return deferred(session);
-      refused.set(id, { code, message: text, at: now() });
+      refused.set(id, { code, at: now() });
       try {
-        options.onChange?.(persisted);
+        options.onChange?.(persisted, 'refusal');
       } catch {
         refused.delete(id);
         return notPersisted(session);
@@ -436,7 +448,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     seq++;
     if (opId !== undefined) applied.set(opId, now());
     try {
-      options.onChange?.(persisted);
+      options.onChange?.(persisted, 'change');
     } catch (error) {
       undo();
       seq--;
@@ -518,7 +530,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     const id = isValidOpId(value.id) ? value.id : undefined;
     if (id !== undefined) {
       const refusal = refused.get(id);
-      if (refusal !== undefined) return refuse(session, id, refusal.code, refusal.message);
+      if (refusal !== undefined) return refuse(session, id, refusal.code, `op ${id} was refused before (${refusal.code})`);
       if (applied.has(id)) {
         counters.opsDuplicate++;
         return send(session, { type: 'ack', id });

@@ -2,12 +2,13 @@
  * The data file's edges: loading (sizes, records, what a startup error says) and writing
  * (a failed write reports its own cause).
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DataFileError, writeDataFileAtomic } from '../../src/server/node-server.js';
-import { onCleanup } from '../support/cleanup.js';
+import { WebSocket } from 'ws';
+import { DataFileError, startServer, writeDataFileAtomic } from '../../src/server/node-server.js';
+import { onCleanup, withTimeout } from '../support/cleanup.js';
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'statesocket-datafile-'));
@@ -30,5 +31,36 @@ describe('writing the data file', () => {
     expect(thrown).toBeInstanceOf(DataFileError);
     expect(thrown).toMatchObject({ code: 'ERR_DATA_FILE', path: file, message: expect.stringMatching(/cannot write data file .*EISDIR/) });
     expect(readdirSync(dir)).not.toContain('data.json');
+  });
+});
+
+describe('persisting refusals', () => {
+  it('records refused ids (id and code) with the throttled write, not one synchronous write per refusal', async () => {
+    const file = join(tempDir(), 'data.json');
+    const server = await startServer({ host: '127.0.0.1', port: 0, dataFile: file });
+    onCleanup(() => server.close());
+    const ws = new WebSocket(server.url);
+    onCleanup(() => ws.terminate());
+    const errors: unknown[] = [];
+    const count = 20;
+    const done = new Promise<void>((resolve) => {
+      ws.on('message', (data) => {
+        const frame = JSON.parse(String(data)) as { type: string };
+        if (frame.type === 'error') errors.push(frame);
+        if (errors.length === count) resolve();
+      });
+    });
+    await withTimeout(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), 'the connection');
+    ws.send('{"type":"hello","v":1}');
+    const writesBefore = server.stats().persists;
+    // Invalid ops (they change nothing), each with a new id, with a long message to the sender.
+    for (let i = 0; i < count; i++) ws.send(JSON.stringify({ type: 'op', id: `bad-${i}`, set: {}, pad: 'x'.repeat(1_000) }));
+    await withTimeout(done, `${count} refusals`);
+    // Synchronously, every refusal would have been one more write before its error frame.
+    expect(server.stats().persists - writesBefore).toBeLessThan(count);
+    await server.close(); // flushes what the throttle still held
+    const written = JSON.parse(readFileSync(file, 'utf8')) as { refusedOps: unknown[] };
+    expect(written.refusedOps).toHaveLength(count);
+    expect(written.refusedOps[0]).toEqual({ id: 'bad-0', code: 'ERR_INVALID_FRAME' });
   });
 });
