@@ -53,6 +53,7 @@ import { SyncCloseCode } from '../sync/messages.js';
 import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
 import {
   ChangeRefusedError,
+  InitialStateError,
   DEFAULT_DEDUP_RETENTION_MS,
   DEFAULT_MAX_DATA_BYTES,
   createSyncServer,
@@ -753,12 +754,16 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   try {
     core = createSyncServer(coreOptions);
   } catch (error) {
-    // Only the initial data can make it throw: a value the limits refuse.
-    throw new DataFileError(
-      dataFile ?? '',
-      `data file ${dataFile} holds a value the server refuses (${(error as Error).message}); raise --max-value-depth or fix the file`,
-      { cause: error },
-    );
+    // Only the initial data can make it throw: a value the rule or the limits refuse.
+    if (!(error instanceof InitialStateError)) throw error;
+    const problem = error.message.replace(/^initial data breaks the value rule: /, '');
+    const message =
+      error.rule === 'size'
+        ? `data file ${dataFile} holds ${error.bytes} bytes of data as JSON, over --max-data-bytes (${opts.maxDataBytes}): its snapshots would be larger than clients accept (maxMessageBytes, 1 MiB by default). Raise --max-data-bytes (and the clients' maxMessageBytes with it) or shrink the file`
+        : error.rule === 'depth'
+          ? `data file ${dataFile} holds a value nested too deep (${problem}); raise --max-value-depth or fix the file`
+          : `data file ${dataFile} holds a value the value rule refuses (${problem}); no flag allows it: fix the file`;
+    throw new DataFileError(dataFile ?? '', message, { cause: error });
   }
   // Writes the file now: a missing directory or a read-only disk fails at startup, not at the first op.
   if (dataFile !== undefined) persist(core.persisted());

@@ -80,7 +80,11 @@ export interface SyncServerOptions {
   maxDataBytes?: number;
   /** Random source for epochs. @default Math.random */
   random?: () => number;
-  /** State to start from (a restart from the data file). Throws RangeError when its data breaks the value rule. */
+  /**
+   * State to start from (a restart from the data file). Throws `InitialStateError` when its data
+   * breaks the value rule or is over `maxDataBytes`. Holding more than `dedupSize` op ids (or
+   * refused ids), it keeps the newest (last) `dedupSize`; the loaded ids count as recorded now.
+   */
   initial?: PersistedState;
   /**
    * Called after every change to the persisted state, before anything about it goes out: persist
@@ -174,6 +178,23 @@ export class ChangeRefusedError extends Error {
  */
 export const DEFAULT_DEDUP_RETENTION_MS = 600_000;
 
+/**
+ * `SyncServerOptions.initial` cannot be served. `rule` says which rule its data breaks: `'depth'`
+ * (nested deeper than `maxValueDepth`), `'value'` (the value rule: a `__proto__` key, a number
+ * that is not finite, something that is not JSON) or `'size'` (over `maxDataBytes`: its snapshot
+ * would be over the limit clients are told to accept), with `bytes` the data's size then.
+ */
+export class InitialStateError extends RangeError {
+  override readonly name = 'InitialStateError';
+  constructor(
+    readonly rule: 'depth' | 'value' | 'size',
+    message: string,
+    readonly bytes?: number,
+  ) {
+    super(message);
+  }
+}
+
 /** Default of `SyncServerOptions.maxDataBytes`: a snapshot of a full document still fits in 1 MiB. */
 export const DEFAULT_MAX_DATA_BYTES = 1_047_552;
 
@@ -215,10 +236,17 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   const data = new Map<string, Json>(Object.entries(options.initial?.data ?? {}));
   // The document's size, kept per key so no op has to stringify the whole document.
   const measured = measureDocument(options.initial?.data ?? {}, limits.maxValueDepth);
-  if (typeof measured === 'string') throw new RangeError(`initial data breaks the value rule: ${measured}`);
+  if (typeof measured === 'string') {
+    const rule = measured.includes('deeper than maxValueDepth') ? 'depth' : 'value';
+    throw new InitialStateError(rule, `initial data breaks the value rule: ${measured}`);
+  }
   const entrySizes = measured;
   let entrySum = 0;
   for (const size of entrySizes.values()) entrySum += size;
+  const initialBytes = documentBytes(entrySum, entrySizes.size);
+  if (initialBytes > maxDataBytes) {
+    throw new InitialStateError('size', `initial data is ${initialBytes} bytes of JSON, over maxDataBytes (${maxDataBytes})`, initialBytes);
+  }
   let log: LogEntry[] = [];
   let logBytes = 0;
   // Both records map an id to when it was recorded; insertion-ordered, the first key is the oldest.

@@ -2,7 +2,7 @@
  * The data file's edges: loading (sizes, records, what a startup error says) and writing
  * (a failed write reports its own cause).
  */
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -31,6 +31,32 @@ describe('writing the data file', () => {
     expect(thrown).toBeInstanceOf(DataFileError);
     expect(thrown).toMatchObject({ code: 'ERR_DATA_FILE', path: file, message: expect.stringMatching(/cannot write data file .*EISDIR/) });
     expect(readdirSync(dir)).not.toContain('data.json');
+  });
+});
+
+describe('loading the data file', () => {
+  it('names the value rule, not a flag, when the file holds a "__proto__" key', async () => {
+    for (const data of ['{"__proto__":{"x":1}}', '{"a":{"b":{"__proto__":1}}}']) {
+      const file = join(tempDir(), 'data.json');
+      writeFileSync(file, `{"data":${data},"appliedOpIds":[]}`);
+      const starting = startServer({ host: '127.0.0.1', port: 0, dataFile: file });
+      await expect(starting).rejects.toBeInstanceOf(DataFileError);
+      await expect(starting).rejects.toThrow(/the key "__proto__" is not allowed\); no flag allows it: fix the file$/);
+    }
+  });
+
+  it('keeps the newest dedupSize op ids and refused ids, and drops the refusal messages of an older file', async () => {
+    const file = join(tempDir(), 'data.json');
+    const ids = Array.from({ length: 50 }, (_, i) => `op-${i}`);
+    const refusedOps = ids.map((id) => ({ id: `r-${id}`, code: 'ERR_INVALID_FRAME', message: 'm'.repeat(10_000) }));
+    writeFileSync(file, JSON.stringify({ data: { a: 1 }, appliedOpIds: ids, refusedOps }));
+    const server = await startServer({ host: '127.0.0.1', port: 0, dataFile: file, dedupSize: 10 });
+    onCleanup(() => server.close());
+    const state = server.core.persisted();
+    expect(state.appliedOpIds).toEqual(ids.slice(-10));
+    expect(state.refusedOps).toEqual(ids.slice(-10).map((id) => ({ id: `r-${id}`, code: 'ERR_INVALID_FRAME' })));
+    // The startup write already holds the trimmed records.
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(state);
   });
 });
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { loadDataFile } from '../../src/server/node-server.js';
-import { ChangeRefusedError, createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server/sync-server.js';
+import { ChangeRefusedError, InitialStateError, createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server/sync-server.js';
 import type { Changes } from '../../src/sync/messages.js';
 import { DEFAULT_VALUE_LIMITS } from '../../src/sync/values.js';
 import { onCleanup } from '../support/cleanup.js';
@@ -333,10 +333,11 @@ describe('document size', () => {
     expect(() => server.change({ set: { c: 'x'.repeat(90) } })).toThrow(expect.objectContaining({ code: 'ERR_DATA_LIMIT' }));
   });
 
-  it('keeps a document larger than maxDataBytes at start, and lets changes shrink it', () => {
-    const server = createSyncServer({ maxDataBytes: 10, initial: { data: { a: 'x'.repeat(50) }, appliedOpIds: [] } });
-    expect(() => server.change({ set: { b: 1 } })).toThrow(ChangeRefusedError);
-    expect(server.change({ set: { a: 'x' } }).seq).toBe(1);
+  it('refuses initial data larger than maxDataBytes: its snapshot would be over what clients accept', () => {
+    const start = () => createSyncServer({ maxDataBytes: 10, initial: { data: { a: 'x'.repeat(50) }, appliedOpIds: [] } });
+    expect(start).toThrow(InitialStateError);
+    expect(start).toThrow(expect.objectContaining({ rule: 'size', bytes: 58, message: 'initial data is 58 bytes of JSON, over maxDataBytes (10)' }));
+    expect(createSyncServer({ maxDataBytes: 58, initial: { data: { a: 'x'.repeat(50) }, appliedOpIds: [] } }).dataBytes).toBe(58);
   });
 
   it('keeps at most a document’s worth of patches for replay; a client further behind gets a snapshot', () => {
