@@ -103,6 +103,12 @@ export interface NodeServerOptions {
    */
   dedupRetentionMs?: number;
   /**
+   * `hello` frames one connection may send per minute (see `SyncServerOptions.maxHellosPerMinute`);
+   * one more closes it with 1013. Timed by `clock`.
+   * @default 10
+   */
+  maxHellosPerMinute?: number;
+  /**
    * Largest client frame, in bytes (ws `maxPayload`): a larger one makes ws close that connection with 1009.
    * @default 1048576 (1 MiB)
    */
@@ -248,6 +254,7 @@ export const DEFAULT_SERVER_OPTIONS = {
   logSize: 1000,
   dedupSize: 10_000,
   dedupRetentionMs: DEFAULT_DEDUP_RETENTION_MS,
+  maxHellosPerMinute: 10,
   maxPayloadBytes: 1_048_576,
   heartbeatMs: 0,
   maxBufferedBytes: 4_194_304,
@@ -296,6 +303,7 @@ interface ResolvedServerOptions {
   logSize: number;
   dedupSize: number;
   dedupRetentionMs: number;
+  maxHellosPerMinute: number;
   maxPayloadBytes: number;
   heartbeatMs: number;
   helloTimeoutMs: number;
@@ -403,6 +411,7 @@ export function resolveServerOptions(options: NodeServerOptions): ResolvedServer
     logSize: integer('logSize', options.logSize, d.logSize, 0, 10_000_000),
     dedupSize: integer('dedupSize', options.dedupSize, d.dedupSize, 1, 10_000_000),
     dedupRetentionMs: integer('dedupRetentionMs', options.dedupRetentionMs, d.dedupRetentionMs, 0, 2 ** 31 - 1),
+    maxHellosPerMinute: integer('maxHellosPerMinute', options.maxHellosPerMinute, d.maxHellosPerMinute, 1, 10_000_000),
     maxPayloadBytes: integer('maxPayloadBytes', options.maxPayloadBytes, d.maxPayloadBytes, 1, 2 ** 31 - 1),
     heartbeatMs: integer('heartbeatMs', options.heartbeatMs, d.heartbeatMs, 0, 2 ** 31 - 1),
     helloTimeoutMs: integer('helloTimeoutMs', options.helloTimeoutMs, d.helloTimeoutMs, 1, 2 ** 31 - 1),
@@ -732,6 +741,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     logSize: opts.logSize,
     dedupSize: opts.dedupSize,
     dedupRetentionMs: opts.dedupRetentionMs,
+    maxHellosPerMinute: opts.maxHellosPerMinute,
     now: () => opts.clock.now(),
     maxBufferedBytes: opts.maxBufferedBytes,
     maxValueDepth: opts.maxValueDepth,

@@ -48,7 +48,15 @@ export interface SyncServerOptions {
    * @default 600000 (10 minutes)
    */
   dedupRetentionMs?: number;
-  /** Time in milliseconds, for `dedupRetentionMs` (the Node server passes its clock's `now`). @default Date.now */
+  /**
+   * `hello` frames one connection may send per minute (its first included); one more closes it
+   * with 1013 (try again later). A client sends one per connection, and one more after each
+   * sequence gap (`resync.needed`); each is answered with the whole document, so without a bound
+   * one connection could turn a few bytes of hellos into gigabytes of snapshots.
+   * @default 10
+   */
+  maxHellosPerMinute?: number;
+  /** Time in milliseconds, for `dedupRetentionMs` and `maxHellosPerMinute` (the Node server passes its clock's `now`). @default Date.now */
   now?: () => number;
   /** Clients must present this token (in the URL query or the hello). */
   token?: string;
@@ -133,6 +141,8 @@ export interface ServerCounters {
    */
   opsDeferred: number;
   slowConsumers: number;
+  /** Connections closed with 1013 for sending more than `maxHellosPerMinute` hellos. */
+  helloFloods: number;
   authFailures: number;
   snapshotsSent: number;
   replays: number;
@@ -223,6 +233,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   const dedupSize = options.dedupSize ?? 10_000;
   const dedupRetentionMs = options.dedupRetentionMs ?? DEFAULT_DEDUP_RETENTION_MS;
   const now = options.now ?? Date.now;
+  const maxHellosPerMinute = options.maxHellosPerMinute ?? 10;
   const maxBufferedBytes = options.maxBufferedBytes ?? 4 * 1024 * 1024;
   const limits: ValueLimits = {
     maxValueDepth: options.maxValueDepth ?? DEFAULT_VALUE_LIMITS.maxValueDepth,
@@ -268,6 +279,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     opsNotPersisted: 0,
     opsDeferred: 0,
     slowConsumers: 0,
+    helloFloods: 0,
     authFailures: 0,
     snapshotsSent: 0,
     replays: 0,
@@ -283,6 +295,9 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     snapshotBytes: number;
     /** Bytes queued after the snapshot (the buffer is FIFO: they sit behind it). */
     queuedSinceSnapshot: number;
+    /** Hellos since `helloWindowStart` (a window of one minute). */
+    hellos: number;
+    helloWindowStart: number;
   }
 
   const persisted = (): PersistedState => ({
@@ -516,7 +531,22 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     return snapshotCache;
   }
 
+  /** Counts a hello; false (and the connection closed with 1013) when it is one too many this minute. */
+  function helloAllowed(session: LiveSession): boolean {
+    const time = now();
+    if (session.hellos === 0 || time - session.helloWindowStart >= 60_000 || time < session.helloWindowStart) {
+      session.hellos = 0;
+      session.helloWindowStart = time;
+    }
+    session.hellos++;
+    if (session.hellos <= maxHellosPerMinute) return true;
+    counters.helloFloods++;
+    drop(session, SyncCloseCode.TRY_AGAIN_LATER, `too many hellos (over ${maxHellosPerMinute} a minute); try again later`);
+    return false;
+  }
+
   function greet(session: LiveSession, hello: HelloFrame): void {
+    if (!helloAllowed(session)) return;
     if (hello.v !== PROTOCOL_VERSION) {
       return drop(session, SyncCloseCode.UNSUPPORTED_VERSION, `unsupported protocol version ${hello.v}; this server speaks ${PROTOCOL_VERSION}`);
     }
@@ -613,6 +643,8 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         gone: false,
         info,
         snapshotBytes: 0,
+        hellos: 0,
+        helloWindowStart: 0,
         queuedSinceSnapshot: 0,
       };
       live.add(session);

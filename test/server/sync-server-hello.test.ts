@@ -74,3 +74,36 @@ describe('repeated hellos', () => {
     expect(client.closes).toEqual([]);
   });
 });
+
+describe('hellos per minute', () => {
+  it('closes a connection with 1013 on its hello past maxHellosPerMinute, and counts again a minute later', () => {
+    const clock = { time: 0 };
+    const server = createSyncServer({ maxHellosPerMinute: 3, now: () => clock.time });
+    const reader = nonReader(server);
+    const hello = () => {
+      reader.peer.buffered = 0; // a client that reads
+      reader.hello();
+    };
+    hello();
+    hello();
+    clock.time = 59_999;
+    hello();
+    expect(reader.closes).toEqual([]);
+    expect(reader.sent).toHaveLength(3);
+    hello();
+    expect(reader.closes).toEqual([{ code: 1013, reason: 'too many hellos (over 3 a minute); try again later' }]);
+    expect(reader.sent).toHaveLength(3); // no fourth snapshot
+    expect(server.counters.helloFloods).toBe(1);
+
+    const other = nonReader(server);
+    for (let i = 0; i < 3; i++) {
+      other.peer.buffered = 0;
+      other.hello();
+    }
+    clock.time = 60_000 + 59_999; // a minute after its first hello
+    other.peer.buffered = 0;
+    other.hello();
+    expect(other.closes).toEqual([]);
+    expect(other.sent).toHaveLength(4);
+  });
+});
