@@ -15,6 +15,10 @@ const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run s
   --feed-rate N           server-side price changes per second, 0 = off (default 0)
   --log-size N            patches kept for replay (default ${DEFAULT_SERVER_OPTIONS.logSize})
   --dedup-size N          op ids remembered for exactly-once (default ${DEFAULT_SERVER_OPTIONS.dedupSize})
+  --dedup-retention MS    an op id is never forgotten younger than MS; when --dedup-size such ids
+                          fill the record, new ops get 1013 (default ${DEFAULT_SERVER_OPTIONS.dedupRetentionMs})
+  --max-hellos-per-minute N
+                          hellos one connection may send per minute; more get 1013 (default ${DEFAULT_SERVER_OPTIONS.maxHellosPerMinute})
   --max-payload BYTES     largest client frame; larger closes with 1009 (default ${DEFAULT_SERVER_OPTIONS.maxPayloadBytes})
   --heartbeat MS          ws-level ping interval; silent clients are terminated (default off)
   --token TOKEN           required token (URL ?token= or hello); otherwise 4401
@@ -52,6 +56,8 @@ const NUMERIC = {
   'feed-rate': 'feedRatePerSec',
   'log-size': 'logSize',
   'dedup-size': 'dedupSize',
+  'dedup-retention': 'dedupRetentionMs',
+  'max-hellos-per-minute': 'maxHellosPerMinute',
   'max-payload': 'maxPayloadBytes',
   heartbeat: 'heartbeatMs',
   'max-buffered': 'maxBufferedBytes',

@@ -292,7 +292,7 @@ describe('sync server', () => {
   });
 
   it('bounds the dedup record', () => {
-    const server = createSyncServer({ dedupSize: 2 });
+    const server = createSyncServer({ dedupSize: 2, dedupRetentionMs: 0 });
     const session = server.connect({ send: () => {}, close: () => {}, bufferedAmount: 0 });
     session.receive('{"type":"hello","v":1}');
     for (const id of ['a', 'b', 'c', 'a']) session.receive(JSON.stringify({ type: 'op', id, set: { [id]: 1 } }));

@@ -54,6 +54,8 @@ import { SyncCloseCode } from '../sync/messages.js';
 import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
 import {
   ChangeRefusedError,
+  InitialStateError,
+  DEFAULT_DEDUP_RETENTION_MS,
   DEFAULT_MAX_DATA_BYTES,
   createSyncServer,
   type PersistedState,
@@ -94,6 +96,20 @@ export interface NodeServerOptions {
    */
   dedupSize?: number;
   /**
+   * Milliseconds an op id is remembered at least, whatever `dedupSize` says (see
+   * `SyncServerOptions.dedupRetentionMs`): when the record is full of younger ids, a new op's
+   * connection is closed with 1013 and the op is re-sent later. 0: `dedupSize` alone.
+   * Timed by `clock`.
+   * @default 60000 (1 minute)
+   */
+  dedupRetentionMs?: number;
+  /**
+   * `hello` frames one connection may send per minute (see `SyncServerOptions.maxHellosPerMinute`);
+   * one more closes it with 1013. Timed by `clock`.
+   * @default 10
+   */
+  maxHellosPerMinute?: number;
+  /**
    * Largest client frame, in bytes (ws `maxPayload`): a larger one makes ws close that connection with 1009.
    * @default 1048576 (1 MiB)
    */
@@ -132,7 +148,8 @@ export interface NodeServerOptions {
   /**
    * A connection with more than this many bytes waiting to be sent is closed with 1013 (slow consumer),
    * and terminated if the close does not complete within `SERVER_LIMITS.closeGraceMs`. Frames held by
-   * a `stall` count too; the snapshot sent on the hello does not.
+   * a `stall` count too; the snapshot sent on the hello does not (one in flight: a hello repeated before
+   * its snapshot drained has the next one counted in full).
    * @default 4194304 (4 MiB)
    */
   maxBufferedBytes?: number;
@@ -158,7 +175,7 @@ export interface NodeServerOptions {
   /**
    * JSON file holding the data and the dedup record. Loaded at start when it exists (a corrupt
    * file is a startup error); rewritten atomically (temp file, fsync, rename) after every op
-   * before its ack goes out, and at most every 200 ms for feed changes.
+   * before its ack goes out, and at most every 200 ms for feed changes and refused op ids.
    * @default none (nothing survives the process)
    */
   dataFile?: string;
@@ -248,6 +265,8 @@ export const DEFAULT_SERVER_OPTIONS = {
   feedRatePerSec: 0,
   logSize: 1000,
   dedupSize: 10_000,
+  dedupRetentionMs: DEFAULT_DEDUP_RETENTION_MS,
+  maxHellosPerMinute: 10,
   maxPayloadBytes: 1_048_576,
   heartbeatMs: 0,
   maxBufferedBytes: 4_194_304,
@@ -264,7 +283,7 @@ export const SERVER_LIMITS = {
   maxFeedRatePerSec: 10_000,
   /** The feed's timer never fires more often than this; faster rates batch per tick. */
   feedTickMinMs: 50,
-  /** Feed changes reach the data file at most this often. */
+  /** Feed changes and recorded op refusals reach the data file at most this often. */
   feedPersistIntervalMs: 200,
   defaultStallMs: 10_000,
   maxStallMs: 600_000,
@@ -311,6 +330,8 @@ interface ResolvedServerOptions {
   feedRatePerSec: number;
   logSize: number;
   dedupSize: number;
+  dedupRetentionMs: number;
+  maxHellosPerMinute: number;
   maxPayloadBytes: number;
   heartbeatMs: number;
   helloTimeoutMs: number;
@@ -417,6 +438,8 @@ export function resolveServerOptions(options: NodeServerOptions): ResolvedServer
     feedRatePerSec,
     logSize: integer('logSize', options.logSize, d.logSize, 0, 10_000_000),
     dedupSize: integer('dedupSize', options.dedupSize, d.dedupSize, 1, 10_000_000),
+    dedupRetentionMs: integer('dedupRetentionMs', options.dedupRetentionMs, d.dedupRetentionMs, 0, 2 ** 31 - 1),
+    maxHellosPerMinute: integer('maxHellosPerMinute', options.maxHellosPerMinute, d.maxHellosPerMinute, 1, 10_000_000),
     maxPayloadBytes: integer('maxPayloadBytes', options.maxPayloadBytes, d.maxPayloadBytes, 1, 2 ** 31 - 1),
     heartbeatMs: integer('heartbeatMs', options.heartbeatMs, d.heartbeatMs, 0, 2 ** 31 - 1),
     helloTimeoutMs: integer('helloTimeoutMs', options.helloTimeoutMs, d.helloTimeoutMs, 1, 2 ** 31 - 1),
@@ -484,14 +507,16 @@ export function loadDataFile(path: string): PersistedState | undefined {
     throw corrupt('"appliedOpIds" is missing or not an array of strings');
   }
   // Written since refusals are recorded; an older file has none, and loads with an empty record.
+  // Files written before the record dropped messages hold one per refusal: read, then dropped.
   const { refusedOps } = value;
   if (refusedOps !== undefined) {
     const isRefusal = (op: unknown) =>
-      isRecord(op) && typeof op.id === 'string' && typeof op.code === 'string' && typeof op.message === 'string';
+      isRecord(op) && typeof op.id === 'string' && typeof op.code === 'string' && (op.message === undefined || typeof op.message === 'string');
     if (!Array.isArray(refusedOps) || !refusedOps.every(isRefusal)) {
-      throw corrupt('"refusedOps" is not an array of {id, code, message}');
+      throw corrupt('"refusedOps" is not an array of {id, code}');
     }
-    return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[], refusedOps: refusedOps as RefusedOp[] };
+    const refusals: RefusedOp[] = (refusedOps as RefusedOp[]).map(({ id, code }) => ({ id, code }));
+    return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[], refusedOps: refusals };
   }
   return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[] };
 }
@@ -516,8 +541,17 @@ export function writeDataFileAtomic(path: string, state: PersistedState): void {
     fd = undefined;
     renameSync(temp, path);
   } catch (error) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(temp, { force: true });
+    // The cleanup's own failure (the temp path is a directory, the disk is gone) must not hide the write's.
+    try {
+      if (fd !== undefined) closeSync(fd);
+    } catch {
+      // already reported through `error`
+    }
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // a temp file left behind is harmless: the next write uses another name
+    }
     throw new DataFileError(path, `cannot write data file ${path}: ${(error as Error).message}`, { cause: error });
   }
   try {
@@ -634,7 +668,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-type Held = { kind: 'frame'; data: string } | { kind: 'close'; code: number | undefined; reason: string };
+/** A frame is text; as a Buffer when it is shared by several connections (ws sends a Buffer without copying it). */
+type Held = { kind: 'frame'; data: string | Buffer } | { kind: 'close'; code: number | undefined; reason: string };
 
 interface Client {
   ws: WebSocket;
@@ -705,7 +740,10 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   };
   const faults: FaultCounters = { drop: 0, close: 0, stall: 0, garbage: 0, oversized: 0, restart: 0, total: 0 };
 
-  // ── persistence: ops (and refusals) synchronously before anyone sees them, feed changes throttled ──
+  // ── persistence: ops synchronously before anyone sees them; feed changes and refusals throttled ──
+  // (a refusal settles its op: the client never re-sends it, so losing the last ~200 ms of
+  // refusals to a crash applies nothing twice; writing each one would let any client make the
+  // server rewrite and fsync the whole file per invalid op)
   let inFeed = false;
   let feedDirty = false;
   let persistTimer: NodeJS.Timeout | undefined;
@@ -735,6 +773,9 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   const coreOptions = {
     logSize: opts.logSize,
     dedupSize: opts.dedupSize,
+    dedupRetentionMs: opts.dedupRetentionMs,
+    maxHellosPerMinute: opts.maxHellosPerMinute,
+    now: () => opts.clock.now(),
     maxBufferedBytes: opts.maxBufferedBytes,
     maxValueDepth: opts.maxValueDepth,
     maxOpBytes: opts.maxOpBytes,
@@ -745,8 +786,8 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     ...(dataFile === undefined
       ? {}
       : {
-          onChange: (state: () => PersistedState) => {
-            if (!inFeed) return persist(state());
+          onChange: (state: () => PersistedState, what: 'change' | 'refusal') => {
+            if (!inFeed && what === 'change') return persist(state());
             feedDirty = true;
             persistTimer ??= setTimeout(persistFeed, SERVER_LIMITS.feedPersistIntervalMs);
           },
@@ -756,12 +797,16 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   try {
     core = createSyncServer(coreOptions);
   } catch (error) {
-    // Only the initial data can make it throw: a value the limits refuse.
-    throw new DataFileError(
-      dataFile ?? '',
-      `data file ${dataFile} holds a value the server refuses (${(error as Error).message}); raise --max-value-depth or fix the file`,
-      { cause: error },
-    );
+    // Only the initial data can make it throw: a value the rule or the limits refuse.
+    if (!(error instanceof InitialStateError)) throw error;
+    const problem = error.message.replace(/^initial data breaks the value rule: /, '');
+    const message =
+      error.rule === 'size'
+        ? `data file ${dataFile} holds ${error.bytes} bytes of data as JSON, over --max-data-bytes (${opts.maxDataBytes}): its snapshots would be larger than clients accept (maxMessageBytes, 1 MiB by default). Raise --max-data-bytes (and the clients' maxMessageBytes with it) or shrink the file`
+        : error.rule === 'depth'
+          ? `data file ${dataFile} holds a value nested too deep (${problem}); raise --max-value-depth or fix the file`
+          : `data file ${dataFile} holds a value the value rule refuses (${problem}); no flag allows it: fix the file`;
+    throw new DataFileError(dataFile ?? '', message, { cause: error });
   }
   // Writes the file now: a missing directory or a read-only disk fails at startup, not at the first op.
   if (dataFile !== undefined) persist(core.persisted());
@@ -771,6 +816,17 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   let closing: Promise<void> | undefined;
 
   const { clock } = opts;
+
+  /**
+   * The core sends the same string to every connection for a broadcast patch and for the snapshot
+   * of one (epoch, seq): encode it once and hand ws that one Buffer, which it queues without a copy
+   * (a string it would copy per connection: 1,000 hellos on a 1 MiB document held 1,000 MiB).
+   */
+  let lastFrame: { text: string; buffer: Buffer } | undefined;
+  const shared = (text: string): Buffer => {
+    if (lastFrame?.text !== text) lastFrame = { text, buffer: Buffer.from(text, 'utf8') };
+    return lastFrame.buffer;
+  };
 
   /** Sends through the stall: held while the link is stalled, dropped once the socket is not open. */
   const transmit = (client: Client, item: Held) => {
@@ -782,7 +838,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     }
     if (item.kind === 'frame') {
       client.pendingFrames++;
-      client.ws.send(item.data, client.written);
+      client.ws.send(item.data, { binary: false }, client.written);
       return;
     }
     if (item.code === undefined) client.ws.close();
@@ -899,7 +955,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     }, waitMs + opts.helloTimeoutMs);
 
     const peer: Peer = {
-      send: (frame) => transmit(client, { kind: 'frame', data: frame }),
+      send: (frame) => transmit(client, { kind: 'frame', data: shared(frame) }),
       close: (code, reason) => transmit(client, { kind: 'close', code, reason: fitCloseReason(reason) }),
       get bufferedAmount() {
         // ws counts only the bytes; each queued frame also holds buffers and a write request.

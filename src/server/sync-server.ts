@@ -31,18 +31,39 @@ export interface SyncServerOptions {
    */
   logSize?: number;
   /**
-   * Op ids remembered to apply each op once; the oldest are forgotten first.
-   * An op re-sent after its id was forgotten would apply again, so keep this
-   * above the ops a client can have in flight (its outbox limit). The record
-   * of refused op ids is bounded by the same number.
+   * Op ids remembered to apply each op once; the oldest are forgotten first, but never one
+   * younger than `dedupRetentionMs`. An op re-sent after its id was forgotten would apply again,
+   * so keep this above the ops all clients send within `dedupRetentionMs`. The record of refused
+   * op ids is bounded by the same number.
    * @default 10000
    */
   dedupSize?: number;
+  /**
+   * Milliseconds an op id (applied or refused) is remembered at least, whatever `dedupSize` says:
+   * a client whose connection dropped before the ack re-sends the op within this time, and it must
+   * not apply twice. When a record holds `dedupSize` ids and its oldest is younger than this, a new
+   * op is not applied (nor refused): its connection is closed with 1013 (try again later), the op
+   * stays in the client's outbox, and `opsDeferred` counts it. So a flood of fresh ids delays
+   * writes; it can no longer push an honest op's id out. 0: ids are forgotten by `dedupSize` alone.
+   * @default 60000 (1 minute)
+   */
+  dedupRetentionMs?: number;
+  /**
+   * `hello` frames one connection may send per minute (its first included); one more closes it
+   * with 1013 (try again later). A client sends one per connection, and one more after each
+   * sequence gap (`resync.needed`); each is answered with the whole document, so without a bound
+   * one connection could turn a few bytes of hellos into gigabytes of snapshots.
+   * @default 10
+   */
+  maxHellosPerMinute?: number;
+  /** Time in milliseconds, for `dedupRetentionMs` and `maxHellosPerMinute` (the Node server passes its clock's `now`). @default Date.now */
+  now?: () => number;
   /** Clients must present this token (in the URL query or the hello). */
   token?: string;
   /**
    * A session whose peer has more than this many bytes buffered is closed with 1013 (slow
-   * consumer). The snapshot a session is sent on its hello does not count against it.
+   * consumer). The snapshot a session is sent on its hello does not count against it, one at a
+   * time: a hello repeated while the previous snapshot is still buffered has its snapshot counted.
    * @default 4194304 (4 MiB)
    */
   maxBufferedBytes?: number;
@@ -67,25 +88,33 @@ export interface SyncServerOptions {
   maxDataBytes?: number;
   /** Random source for epochs. @default Math.random */
   random?: () => number;
-  /** State to start from (a restart from the data file). Throws RangeError when its data breaks the value rule. */
+  /**
+   * State to start from (a restart from the data file). Throws `InitialStateError` when its data
+   * breaks the value rule or is over `maxDataBytes`. Holding more than `dedupSize` op ids (or
+   * refused ids), it keeps the newest (last) `dedupSize`; the loaded ids count as recorded now.
+   */
   initial?: PersistedState;
   /**
-   * Called after every change to the persisted state (an applied change, or a refused op id
-   * recorded), before anything about it goes out: persist `state()` here to make patches, acks
-   * and refusals durable (it builds the copy only when called). Throwing undoes the change: for
-   * an op, nothing is applied, broadcast or acked, and its connection is closed with 1011 so the
+   * Called after every change to the persisted state, before anything about it goes out: persist
+   * `state()` here to make patches, acks and refusals durable (it builds the copy only when
+   * called). `what` says which change: `'change'` (an applied op or server change: write it now)
+   * or `'refusal'` (a refused op id recorded: a throttled write is enough, since the client
+   * settles the op on its refusal and never re-sends it). Throwing undoes the change: for an op,
+   * nothing is applied, refused, broadcast or acked, and its connection is closed with 1011 so the
    * client sends it again; `change()` rethrows.
    */
-  onChange?: (state: () => PersistedState) => void;
+  onChange?: (state: () => PersistedState, what: 'change' | 'refusal') => void;
   /** Called when an op is applied (not when a duplicate is acknowledged): for audits and the simulator. */
   onApply?: (opId: string) => void;
 }
 
-/** An op the server refused for good: a resend of its id gets the same answer. */
+/**
+ * An op the server refused for good: a resend of its id gets the same code. Only the id and the
+ * code are kept (a data file from before may hold a `message` too: it is dropped at load).
+ */
 export interface RefusedOp {
   id: string;
   code: string;
-  message: string;
 }
 
 /** What survives a restart: the data and the op records (not the epoch or the log). */
@@ -106,7 +135,14 @@ export interface ServerCounters {
   opsRefused: number;
   /** Ops not applied because persisting them failed (their connection was closed with 1011). */
   opsNotPersisted: number;
+  /**
+   * Ops neither applied nor refused because their record (applied or refused ids) held `dedupSize`
+   * ids younger than `dedupRetentionMs` (their connection was closed with 1013).
+   */
+  opsDeferred: number;
   slowConsumers: number;
+  /** Connections closed with 1013 for sending more than `maxHellosPerMinute` hellos. */
+  helloFloods: number;
   authFailures: number;
   snapshotsSent: number;
   replays: number;
@@ -143,10 +179,36 @@ export class ChangeRefusedError extends Error {
   }
 }
 
+/**
+ * Default of `SyncServerOptions.dedupRetentionMs`: 1 minute. A client whose connection dropped
+ * re-sends within seconds (its reconnect backoff is at most 30 s by default, 1013 waits a few
+ * seconds more), and with 10 000 ids (`dedupSize`) the server still takes about 166 new ops per
+ * second without deferring one; an id older than this is still kept until `dedupSize` newer
+ * ones push it out, so a quiet server remembers ids far longer.
+ */
+export const DEFAULT_DEDUP_RETENTION_MS = 60_000;
+
+/**
+ * `SyncServerOptions.initial` cannot be served. `rule` says which rule its data breaks: `'depth'`
+ * (nested deeper than `maxValueDepth`), `'value'` (the value rule: a `__proto__` key, a number
+ * that is not finite, something that is not JSON) or `'size'` (over `maxDataBytes`: its snapshot
+ * would be over the limit clients are told to accept), with `bytes` the data's size then.
+ */
+export class InitialStateError extends RangeError {
+  override readonly name = 'InitialStateError';
+  constructor(
+    readonly rule: 'depth' | 'value' | 'size',
+    message: string,
+    readonly bytes?: number,
+  ) {
+    super(message);
+  }
+}
+
 /** Default of `SyncServerOptions.maxDataBytes`: a snapshot of a full document still fits in 1 MiB. */
 export const DEFAULT_MAX_DATA_BYTES = 1_047_552;
 
-/** Longest refusal message kept in the refused-op record. */
+/** Longest message of a first refusal's error frame (the record keeps no message). */
 const MAX_REFUSAL_MESSAGE = 300;
 
 function newEpoch(random: () => number): string {
@@ -169,6 +231,9 @@ interface LogEntry {
 export function createSyncServer(options: SyncServerOptions = {}) {
   const logSize = options.logSize ?? 1000;
   const dedupSize = options.dedupSize ?? 10_000;
+  const dedupRetentionMs = options.dedupRetentionMs ?? DEFAULT_DEDUP_RETENTION_MS;
+  const now = options.now ?? Date.now;
+  const maxHellosPerMinute = options.maxHellosPerMinute ?? 10;
   const maxBufferedBytes = options.maxBufferedBytes ?? 4 * 1024 * 1024;
   const limits: ValueLimits = {
     maxValueDepth: options.maxValueDepth ?? DEFAULT_VALUE_LIMITS.maxValueDepth,
@@ -182,16 +247,26 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   const data = new Map<string, Json>(Object.entries(options.initial?.data ?? {}));
   // The document's size, kept per key so no op has to stringify the whole document.
   const measured = measureDocument(options.initial?.data ?? {}, limits.maxValueDepth);
-  if (typeof measured === 'string') throw new RangeError(`initial data breaks the value rule: ${measured}`);
+  if (typeof measured === 'string') {
+    const rule = measured.includes('deeper than maxValueDepth') ? 'depth' : 'value';
+    throw new InitialStateError(rule, `initial data breaks the value rule: ${measured}`);
+  }
   const entrySizes = measured;
   let entrySum = 0;
   for (const size of entrySizes.values()) entrySum += size;
+  const initialBytes = documentBytes(entrySum, entrySizes.size);
+  if (initialBytes > maxDataBytes) {
+    throw new InitialStateError('size', `initial data is ${initialBytes} bytes of JSON, over maxDataBytes (${maxDataBytes})`, initialBytes);
+  }
   let log: LogEntry[] = [];
   let logBytes = 0;
-  /** Insertion-ordered: the first key is the oldest. */
-  const applied = new Set<string>(options.initial?.appliedOpIds ?? []);
-  const refused = new Map<string, { code: string; message: string }>(
-    (options.initial?.refusedOps ?? []).map((op) => [op.id, { code: op.code, message: op.message }]),
+  // Both records map an id to when it was recorded; insertion-ordered, the first key is the oldest.
+  // Ids loaded from the data file count as recorded now; a file holding more than dedupSize (from a
+  // larger --dedup-size, or edited) keeps its newest (last) ones.
+  const loadedAt = now();
+  const applied = new Map<string, number>((options.initial?.appliedOpIds ?? []).slice(-dedupSize).map((id) => [id, loadedAt]));
+  const refused = new Map<string, { code: string; at: number }>(
+    (options.initial?.refusedOps ?? []).slice(-dedupSize).map((op) => [op.id, { code: op.code, at: loadedAt }]),
   );
   const live = new Set<LiveSession>();
   const counters: ServerCounters = {
@@ -202,7 +277,9 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     opsDuplicate: 0,
     opsRefused: 0,
     opsNotPersisted: 0,
+    opsDeferred: 0,
     slowConsumers: 0,
+    helloFloods: 0,
     authFailures: 0,
     snapshotsSent: 0,
     replays: 0,
@@ -218,16 +295,31 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     snapshotBytes: number;
     /** Bytes queued after the snapshot (the buffer is FIFO: they sit behind it). */
     queuedSinceSnapshot: number;
+    /** Hellos since `helloWindowStart` (a window of one minute). */
+    hellos: number;
+    helloWindowStart: number;
   }
 
   const persisted = (): PersistedState => ({
     data: Object.fromEntries(data),
-    appliedOpIds: [...applied],
-    refusedOps: [...refused].map(([id, { code, message }]) => ({ id, code, message })),
+    appliedOpIds: [...applied.keys()],
+    refusedOps: [...refused].map(([id, { code }]) => ({ id, code })),
   });
 
-  function trim<K>(record: { size: number; keys(): IterableIterator<K>; delete(key: K): boolean }): void {
-    while (record.size > dedupSize) record.delete(record.keys().next().value as K);
+  /** Forgets the oldest ids past dedupSize (`crowded` made sure they are past the retention window). */
+  function trim(record: Map<string, unknown>): void {
+    while (record.size > dedupSize) record.delete(record.keys().next().value as string);
+  }
+
+  /** The record cannot take a new id now: it is full, and its oldest id is inside the retention window. */
+  function crowded(size: number, oldestAt: number | undefined): boolean {
+    return size >= dedupSize && oldestAt !== undefined && now() - oldestAt < dedupRetentionMs;
+  }
+
+  /** An op that would push a fresh id out of its record: not applied, not refused; the client re-sends it later. */
+  function deferred(session: LiveSession): void {
+    counters.opsDeferred++;
+    drop(session, SyncCloseCode.TRY_AGAIN_LATER, 'too many ops; try again later');
   }
 
   /** What is left in the peer's buffer of the snapshot in flight (0 once it drained: the discount ends). */
@@ -283,13 +375,22 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     send(session, { type: 'error', code, message });
   }
 
-  /** A final refusal of the op `id`: recorded (and persisted) first, so a resend gets the same answer. */
+  /**
+   * A final refusal of the op `id`: recorded (and handed to `onChange`) first, so a resend gets the
+   * same code; a resend's message only says so (the record keeps no message).
+   */
   function refuse(session: LiveSession, id: string, code: string, message: string): void {
-    const text = message.length > MAX_REFUSAL_MESSAGE ? `${message.slice(0, MAX_REFUSAL_MESSAGE - 3)}...` : message;
-    if (!refused.has(id)) {
-      refused.set(id, { code, message: text });
+    const known = refused.has(id);
+    const text = known
+      ? message
+      : message.length > MAX_REFUSAL_MESSAGE
+        ? `${message.slice(0, MAX_REFUSAL_MESSAGE - 3)}...`
+        : message;
+    if (!known) {
+      if (crowded(refused.size, refused.values().next().value?.at)) return deferred(session);
+      refused.set(id, { code, at: now() });
       try {
-        options.onChange?.(persisted);
+        options.onChange?.(persisted, 'refusal');
       } catch {
         refused.delete(id);
         return notPersisted(session);
@@ -388,9 +489,9 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   function commit(checked: Extract<CheckedChanges, { ok: true }>, opId?: string): PatchFrame {
     const undo = stage(checked);
     seq++;
-    if (opId !== undefined) applied.add(opId);
+    if (opId !== undefined) applied.set(opId, now());
     try {
-      options.onChange?.(persisted);
+      options.onChange?.(persisted, 'change');
     } catch (error) {
       undo();
       seq--;
@@ -430,7 +531,22 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     return snapshotCache;
   }
 
+  /** Counts a hello; false (and the connection closed with 1013) when it is one too many this minute. */
+  function helloAllowed(session: LiveSession): boolean {
+    const time = now();
+    if (session.hellos === 0 || time - session.helloWindowStart >= 60_000 || time < session.helloWindowStart) {
+      session.hellos = 0;
+      session.helloWindowStart = time;
+    }
+    session.hellos++;
+    if (session.hellos <= maxHellosPerMinute) return true;
+    counters.helloFloods++;
+    drop(session, SyncCloseCode.TRY_AGAIN_LATER, `too many hellos (over ${maxHellosPerMinute} a minute); try again later`);
+    return false;
+  }
+
   function greet(session: LiveSession, hello: HelloFrame): void {
+    if (!helloAllowed(session)) return;
     if (hello.v !== PROTOCOL_VERSION) {
       return drop(session, SyncCloseCode.UNSUPPORTED_VERSION, `unsupported protocol version ${hello.v}; this server speaks ${PROTOCOL_VERSION}`);
     }
@@ -472,7 +588,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     const id = isValidOpId(value.id) ? value.id : undefined;
     if (id !== undefined) {
       const refusal = refused.get(id);
-      if (refusal !== undefined) return refuse(session, id, refusal.code, refusal.message);
+      if (refusal !== undefined) return refuse(session, id, refusal.code, `op ${id} was refused before (${refusal.code})`);
       if (applied.has(id)) {
         counters.opsDuplicate++;
         return send(session, { type: 'ack', id });
@@ -486,6 +602,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     // The raw value, not the schema's copy: a copy would have turned an own "__proto__" key into a prototype.
     const checked = validate(value);
     if (Array.isArray(checked)) return refuse(session, id, checked[0], checked[1]);
+    if (crowded(applied.size, applied.values().next().value)) return deferred(session);
     try {
       commit(checked, id);
     } catch {
@@ -526,6 +643,8 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         gone: false,
         info,
         snapshotBytes: 0,
+        hellos: 0,
+        helloWindowStart: 0,
         queuedSinceSnapshot: 0,
       };
       live.add(session);
@@ -590,6 +709,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       seq = 0;
       log = [];
       logBytes = 0;
+      snapshotCache = undefined;
     },
   };
 }

@@ -99,6 +99,7 @@ export function runSimulation(options: SimOptions): SimResult {
   const applyCounts = new Map<string, number>();
   const server: SyncServer = createSyncServer({
     random,
+    now: () => clock.now(), // the dedup retention and the hello bound run on simulated time
     logSize: int(3, 40),
     onApply: (id) => applyCounts.set(id, (applyCounts.get(id) ?? 0) + 1),
   });

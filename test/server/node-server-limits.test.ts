@@ -99,12 +99,12 @@ describe('data files the limits refuse', () => {
     await expect(starting).rejects.toThrow(/data\."deep"\[0\]\[0\]\[0\] nests deeper than maxValueDepth \(3.*--max-value-depth/);
   });
 
-  it('starts from a file over maxDataBytes (a lowered limit) and accepts changes that shrink it', async () => {
+  it('does not start from a file over maxDataBytes (its snapshots would be over what clients accept), and says what to do', async () => {
     const file = tempFile();
     writeFileSync(file, JSON.stringify({ data: { big: 'x'.repeat(100) }, appliedOpIds: [] }));
-    const server = await serve({ dataFile: file, maxDataBytes: 50 });
-    expect((await postChange(server, { set: { more: 1 } })).status).toBe(400);
-    expect((await postChange(server, { delete: ['big'] })).status).toBe(200);
+    const starting = startServer({ host: '127.0.0.1', port: 0, dataFile: file, maxDataBytes: 50 });
+    await expect(starting).rejects.toThrow(DataFileError);
+    await expect(starting).rejects.toThrow(/holds 110 bytes of data as JSON, over --max-data-bytes \(50\).*Raise --max-data-bytes .* or shrink the file/);
   });
 });
 

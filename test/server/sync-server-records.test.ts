@@ -1,0 +1,124 @@
+/**
+ * The op records (applied ids, refused ids): what a flood of fresh ids can and cannot do, and
+ * what a restart loads. Time is injected (`now`).
+ */
+import { describe, expect, it } from 'vitest';
+import { createSyncServer, type SyncServer } from '../../src/server/sync-server.js';
+
+interface Frame {
+  type: string;
+  [key: string]: unknown;
+}
+
+function peerOn(server: SyncServer) {
+  const frames: Frame[] = [];
+  const closes: Array<{ code: number; reason: string }> = [];
+  const session = server.connect({
+    send: (text: string) => frames.push(JSON.parse(text) as Frame),
+    close: (code: number, reason: string) => closes.push({ code, reason }),
+    bufferedAmount: 0,
+  });
+  session.receive('{"type":"hello","v":1}');
+  return {
+    frames,
+    closes,
+    send: (frame: unknown) => session.receive(typeof frame === 'string' ? frame : JSON.stringify(frame)),
+    of: (type: string) => frames.filter((f) => f.type === type),
+  };
+}
+
+const op = (id: string, changes: Record<string, unknown>) => ({ type: 'op', id, ...changes });
+
+function clockAt(start = 0) {
+  const clock = { time: start, now: () => clock.time };
+  return clock;
+}
+
+describe('the dedup record under a flood of fresh ids', () => {
+  it('keeps an honest id inside the retention window: the flood gets 1013, the resend only its ack', () => {
+    const clock = clockAt();
+    const server = createSyncServer({ dedupSize: 3, dedupRetentionMs: 1_000, now: clock.now });
+    const honest = peerOn(server);
+    honest.send(op('honest', { set: { balance: 100 } })); // applied; say its ack was lost with the connection
+    peerOn(server).send(op('other', { set: { balance: 42 } }));
+
+    const attacker = peerOn(server);
+    attacker.send(op('flood-1', { set: { x: 1 } }));
+    attacker.send(op('flood-2', { set: { x: 2 } }));
+    expect(attacker.closes).toEqual([{ code: 1013, reason: 'too many ops; try again later' }]);
+    expect(server.data()).toEqual({ balance: 42, x: 1 });
+    expect(server.counters.opsDeferred).toBe(1);
+    expect(server.persisted().appliedOpIds).toEqual(['honest', 'other', 'flood-1']);
+
+    const resent = peerOn(server);
+    resent.send(op('honest', { set: { balance: 100 } }));
+    expect(resent.of('ack')).toEqual([{ type: 'ack', id: 'honest' }]);
+    expect(server.counters.opsDuplicate).toBe(1);
+    expect(server.data()).toEqual({ balance: 42, x: 1 });
+  });
+
+  it('forgets the oldest id once it is past the retention window', () => {
+    const clock = clockAt();
+    const server = createSyncServer({ dedupSize: 2, dedupRetentionMs: 1_000, now: clock.now });
+    const client = peerOn(server);
+    client.send(op('a', { set: { a: 1 } }));
+    clock.time = 500;
+    client.send(op('b', { set: { b: 1 } }));
+    clock.time = 999;
+    const early = peerOn(server);
+    early.send(op('c', { set: { c: 1 } }));
+    expect(early.closes).toMatchObject([{ code: 1013 }]);
+    clock.time = 1_000;
+    const later = peerOn(server);
+    later.send(op('c', { set: { c: 1 } }));
+    expect(later.of('ack')).toEqual([{ type: 'ack', id: 'c' }]);
+    expect(server.persisted().appliedOpIds).toEqual(['b', 'c']);
+  });
+
+  it('protects the refused-id record the same way', () => {
+    const clock = clockAt();
+    const server = createSyncServer({ dedupSize: 2, dedupRetentionMs: 1_000, now: clock.now });
+    const honest = peerOn(server);
+    honest.send(op('bad', { set: {} }));
+    const attacker = peerOn(server);
+    attacker.send(op('junk-1', {}));
+    attacker.send(op('junk-2', {}));
+    expect(attacker.of('error').map((e) => e.id)).toEqual(['junk-1']);
+    expect(attacker.closes).toEqual([{ code: 1013, reason: 'too many ops; try again later' }]);
+    expect(server.counters.opsDeferred).toBe(1);
+
+    const resent = peerOn(server);
+    resent.send(op('bad', { set: { fixed: true } }));
+    expect(resent.of('error')).toMatchObject([{ id: 'bad', code: 'ERR_INVALID_FRAME' }]);
+    expect(server.data()).toEqual({});
+  });
+
+  it('with dedupRetentionMs 0, forgets by dedupSize alone', () => {
+    const server = createSyncServer({ dedupSize: 1, dedupRetentionMs: 0, now: () => 0 });
+    const client = peerOn(server);
+    client.send(op('a', { set: { a: 1 } }));
+    client.send(op('b', { set: { b: 1 } }));
+    expect(client.closes).toEqual([]);
+    expect(server.persisted().appliedOpIds).toEqual(['b']);
+  });
+});
+
+describe('loading the records', () => {
+  it('counts loaded ids as fresh at load, and keeps the newest dedupSize of them', () => {
+    const clock = clockAt(5_000);
+    const server = createSyncServer({
+      dedupSize: 2,
+      dedupRetentionMs: 1_000,
+      now: clock.now,
+      initial: { data: {}, appliedOpIds: ['old', 'mid', 'new'], refusedOps: [] },
+    });
+    expect(server.persisted().appliedOpIds).toEqual(['mid', 'new']);
+    const client = peerOn(server);
+    client.send(op('fresh', { set: { a: 1 } }));
+    expect(client.closes).toMatchObject([{ code: 1013 }]);
+    clock.time = 6_000;
+    const later = peerOn(server);
+    later.send(op('fresh', { set: { a: 1 } }));
+    expect(later.of('ack')).toEqual([{ type: 'ack', id: 'fresh' }]);
+  });
+});
