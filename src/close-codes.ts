@@ -114,7 +114,7 @@ export interface ServerCloseRow {
  * | 1006 | (no close frame) `drop` and `restart` faults, a heartbeat timeout, the server process dying | reconnect |
  * | 1009 | a client frame over `--max-payload`: resending it would loop | closed |
  * | 1011 | the server could not complete an op for a reason that is not the op's (a failed data-file write): the op stays in the outbox | reconnect |
- * | 1013 | load or timing: a slow consumer, connection caps (total or per address), no `hello` before the deadline, too many failed authentications from one address | reconnect after serviceRestartDelayMs |
+ * | 1013 | load or timing: a slow consumer, connection caps (total or per address), no `hello` before the deadline, too many failed authentications from one address, too many hellos on one connection, an op that would push a recent id out of the dedup record | reconnect after serviceRestartDelayMs |
  * | 4400 | the `hello` asked for a protocol version the server does not speak | closed |
  * | 4401 | missing or wrong token | closed |
  * | 4403 | a browser `Origin` the server does not allow | closed |
@@ -129,7 +129,8 @@ export const SERVER_CLOSE_CODES: readonly ServerCloseRow[] = [
   },
   {
     code: CloseCode.TRY_AGAIN_LATER,
-    when: 'load or timing: a slow consumer, a connection cap (total or per address), no hello before the deadline, too many failed authentications from one address',
+    when:
+      'load or timing: a slow consumer, a connection cap (total or per address), no hello before the deadline, too many failed authentications from one address, too many hellos on one connection, an op that would push a recent id out of the dedup record',
     client: 'reconnect after serviceRestartDelayMs',
   },
   { code: 4400, when: 'the hello asked for a protocol version the server does not speak', client: 'closed' },
