@@ -111,7 +111,9 @@ export interface ServerCloseRow {
  *
  * | code | when | client |
  * |------|------|--------|
- * | 1006 | (no close frame) `drop` and `restart` faults, a heartbeat timeout, the server process dying | reconnect |
+ * | 1006 | (no close frame) `drop` and `restart` faults, a heartbeat timeout, a close not completed within 1 s, a connection held by the failed-authentication delay that sends more than 16 frames, the server process dying | reconnect |
+ * | 1002 | (sent by `ws`) a frame that breaks RFC 6455: unmasked, a reserved opcode or bit, a close frame carrying 1005 | closed |
+ * | 1007 | (sent by `ws`) a text frame that is not valid UTF-8 | closed |
  * | 1009 | a client frame over `--max-payload`: resending it would loop | closed |
  * | 1011 | the server could not complete an op for a reason that is not the op's (a failed data-file write): the op stays in the outbox | reconnect |
  * | 1013 | load or timing: a slow consumer, connection caps (total or per address), no `hello` before the deadline, too many failed authentications from one address, too many hellos on one connection, an op that would push a recent id out of the dedup record | reconnect after serviceRestartDelayMs |
@@ -120,7 +122,13 @@ export interface ServerCloseRow {
  * | 4403 | a browser `Origin` the server does not allow | closed |
  */
 export const SERVER_CLOSE_CODES: readonly ServerCloseRow[] = [
-  { code: CloseCode.ABNORMAL, when: 'no close frame: the drop and restart faults, a heartbeat timeout, the server process dying', client: 'reconnect' },
+  {
+    code: CloseCode.ABNORMAL,
+    when: 'no close frame: the drop and restart faults, a heartbeat timeout, a close not completed within 1 s, a connection held by the failed-authentication delay that sends more than 16 frames, the server process dying',
+    client: 'reconnect',
+  },
+  { code: CloseCode.PROTOCOL_ERROR, when: 'sent by ws: a frame that breaks RFC 6455 (unmasked, a reserved opcode or bit, a close frame carrying 1005)', client: 'closed' },
+  { code: CloseCode.INVALID_PAYLOAD, when: 'sent by ws: a text frame that is not valid UTF-8', client: 'closed' },
   { code: CloseCode.MESSAGE_TOO_BIG, when: 'a client frame over --max-payload (resending it would loop)', client: 'closed' },
   {
     code: CloseCode.INTERNAL_ERROR,
