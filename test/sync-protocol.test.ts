@@ -143,7 +143,7 @@ describe('sync protocol', () => {
     t.socket.send(JSON.stringify({ type: 'op', id: 'worse', set: 'nope' }));
     expect(t.connection.getStatus().lastRejected).toEqual({
       code: 'ERR_SERVER_REJECTED',
-      message: 'ERR_INVALID_FRAME: Invalid input: expected record, received string → at set',
+      message: 'ERR_INVALID_FRAME: op.set: expected an object of keys to JSON values, received the string "nope"',
     });
     t.connection.stop();
   });
@@ -164,7 +164,7 @@ describe('sync protocol', () => {
   it('rejects a send the protocol cannot carry', () => {
     const { t } = syncConnection();
     expect(() => t.connection.send({ hello: 'world' })).toThrow(/sync protocol: send\(\) takes/);
-    expect(() => t.connection.send({ type: 'op', set: 5 })).toThrow(/invalid op: set/);
+    expect(() => t.connection.send({ type: 'op', set: 5 })).toThrow(/invalid op: op\.set: expected an object/);
     t.connection.stop();
   });
 });

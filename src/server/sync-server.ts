@@ -7,7 +7,7 @@
 import { parseJsonFrame, utf8Length } from '../frames.js';
 import type { Json } from '../store.js';
 import type { Changes, HelloFrame, PatchFrame, ServerErrorCodeValue } from '../sync/messages.js';
-import { PROTOCOL_VERSION, ServerErrorCode, SyncCloseCode, parseClientFrame } from '../sync/messages.js';
+import { PROTOCOL_VERSION, ServerErrorCode, SyncCloseCode, isOpId, parseClientFrame } from '../sync/messages.js';
 import { DEFAULT_VALUE_LIMITS, checkChanges, documentBytes, measureDocument, type CheckedChanges, type ValueLimits } from '../sync/values.js';
 import { tokensEqual } from './token-equal.js';
 
@@ -152,10 +152,6 @@ const MAX_REFUSAL_MESSAGE = 300;
 function newEpoch(random: () => number): string {
   const part = () => Math.floor(random() * 2 ** 32).toString(36).padStart(7, '0');
   return part() + part();
-}
-
-function isValidOpId(id: unknown): id is string {
-  return typeof id === 'string' && id.length >= 1 && id.length <= 128;
 }
 
 interface LogEntry {
@@ -442,7 +438,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     if (!session.greeted) {
       return reject(session, ServerErrorCode.HELLO_REQUIRED, 'send hello first; the op was not applied: send it again after the hello');
     }
-    const id = isValidOpId(value.id) ? value.id : undefined;
+    const id = isOpId(value.id) ? value.id : undefined;
     if (id !== undefined) {
       const refusal = refused.get(id);
       if (refusal !== undefined) return refuse(session, id, refusal.code, refusal.message);
@@ -456,7 +452,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       const problem = parsed.ok ? 'invalid op id' : parsed.problem;
       return id === undefined ? reject(session, ServerErrorCode.INVALID_FRAME, problem) : refuse(session, id, ServerErrorCode.INVALID_FRAME, problem);
     }
-    // The raw value, not the schema's copy: a copy would have turned an own "__proto__" key into a prototype.
+    // The raw value (parseClientFrame never copies): a copy would have turned an own "__proto__" key into a prototype.
     const checked = validate(value);
     if (Array.isArray(checked)) return refuse(session, id, checked[0], checked[1]);
     try {

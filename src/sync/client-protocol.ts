@@ -17,7 +17,7 @@
 import type { InboundEvent, Protocol } from '../protocol.js';
 import type { StoreData } from '../store.js';
 import type { Changes, HelloFrame } from './messages.js';
-import { PROTOCOL_VERSION, opFrame, parseServerFrame } from './messages.js';
+import { PROTOCOL_VERSION, parseClientFrame, parseServerFrame } from './messages.js';
 
 export interface SyncProtocolOptions {
   /**
@@ -124,13 +124,15 @@ class SyncProtocol<T> implements Protocol<T> {
 
   encode(message: unknown): { frame: string; ackId?: string } {
     if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'op') {
-      const withId = { ...(message as Record<string, unknown>) };
-      withId.id ??= newOpId();
-      const result = opFrame.safeParse(withId);
-      if (!result.success) {
-        throw new TypeError(`sync protocol: invalid op: ${result.error.issues.map((i) => `${i.path.join('.') || 'op'}: ${i.message}`).join('; ')}`);
-      }
-      return { frame: JSON.stringify(result.data), ackId: result.data.id };
+      const { id: given, set, delete: deleted } = message as { id?: unknown; set?: unknown; delete?: unknown };
+      const id = given ?? newOpId();
+      // Only the fields of an op go on the wire.
+      const op: Record<string, unknown> = { type: 'op', id };
+      if (set !== undefined) op.set = set;
+      if (deleted !== undefined) op.delete = deleted;
+      const parsed = parseClientFrame(op);
+      if (!parsed.ok) throw new TypeError(`sync protocol: invalid op: ${parsed.problem}`);
+      return { frame: JSON.stringify(op), ackId: id as string };
     }
     if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'ping') {
       return { frame: PING };

@@ -1,68 +1,20 @@
 /**
  * The sync protocol's frames (see docs/protocol.md) and their validation.
  * Shared by the client protocol, the server logic and the simulator; imports
- * neither `ws` nor `node:*`.
+ * neither `ws` nor `node:*`, and no schema library: the checks below are
+ * written by hand (a schema library was 29 KB of the client's 33 KB gzipped
+ * bundle), and test/sync-messages.test.ts holds them to a reference
+ * description of every frame.
+ *
+ * Each side checks a frame's shape here and nowhere else: the client in the
+ * sync protocol's `decode` (`parseServerFrame`), the server in its message
+ * handler (`parseClientFrame`). Frames come from `JSON.parse`, so every value
+ * is JSON already: the checks look at shapes, not at every nested value (the
+ * server's `checkChanges` walks op values).
  */
-// A namespace import and only the English locale: `import { z }` and `z.locales` pull all of zod
-// and every locale into a browser bundle (about 430 kB instead of 15 kB with esbuild).
-import * as z from 'zod/mini';
-import { en } from 'zod/locales';
 import type { Json } from '../store.js';
 
 export const PROTOCOL_VERSION = 1;
-
-// Frames come from JSON.parse, so every value is JSON already: check shapes, not every nested value
-// (a recursive z.json() walk was a tenth of the client's time per patch).
-const json = z.custom<Json>(() => true);
-const seq = z.number().check(z.int(), z.minimum(0));
-const changes = {
-  set: z.optional(z.record(z.string(), json)),
-  delete: z.optional(z.array(z.string())),
-};
-
-// ── server → client ─────────────────────────────────────────────────────────
-export const snapshotFrame = z.object({
-  type: z.literal('snapshot'),
-  epoch: z.string(),
-  seq,
-  data: z.record(z.string(), json),
-});
-export const patchFrame = z.object({ type: z.literal('patch'), epoch: z.string(), seq, ...changes });
-export const ackFrame = z.object({ type: z.literal('ack'), id: z.string() });
-export const pongFrame = z.object({ type: z.literal('pong') });
-export const errorFrame = z.object({
-  type: z.literal('error'),
-  code: z.string(),
-  message: z.string(),
-  /** Set when the error refuses an op: the op is settled (it will never apply). */
-  id: z.optional(z.string()),
-});
-export const serverFrame = z.discriminatedUnion('type', [snapshotFrame, patchFrame, ackFrame, pongFrame, errorFrame]);
-
-// ── client → server ─────────────────────────────────────────────────────────
-export const helloFrame = z.object({
-  type: z.literal('hello'),
-  v: z.number(),
-  epoch: z.optional(z.string()),
-  since: z.optional(seq),
-  token: z.optional(z.string()),
-});
-export const opFrame = z.object({
-  type: z.literal('op'),
-  id: z.string().check(z.minLength(1), z.maxLength(128)),
-  ...changes,
-});
-export const pingFrame = z.object({ type: z.literal('ping') });
-export const clientFrame = z.discriminatedUnion('type', [helloFrame, opFrame, pingFrame]);
-
-export type SnapshotFrame = z.infer<typeof snapshotFrame>;
-export type PatchFrame = z.infer<typeof patchFrame>;
-export type AckFrame = z.infer<typeof ackFrame>;
-export type ErrorFrame = z.infer<typeof errorFrame>;
-export type ServerFrame = z.infer<typeof serverFrame>;
-export type HelloFrame = z.infer<typeof helloFrame>;
-export type OpFrame = z.infer<typeof opFrame>;
-export type ClientFrame = z.infer<typeof clientFrame>;
 
 /** The changes a patch or an op carries. */
 export interface Changes {
@@ -70,14 +22,64 @@ export interface Changes {
   delete?: string[];
 }
 
+// ── server → client ─────────────────────────────────────────────────────────
+export interface SnapshotFrame {
+  type: 'snapshot';
+  epoch: string;
+  seq: number;
+  data: Record<string, Json>;
+}
+export interface PatchFrame extends Changes {
+  type: 'patch';
+  epoch: string;
+  seq: number;
+}
+export interface AckFrame {
+  type: 'ack';
+  id: string;
+}
+export interface PongFrame {
+  type: 'pong';
+}
+export interface ErrorFrame {
+  type: 'error';
+  code: string;
+  message: string;
+  /** Set when the error refuses an op: the op is settled (it will never apply). */
+  id?: string;
+}
+export type ServerFrame = SnapshotFrame | PatchFrame | AckFrame | PongFrame | ErrorFrame;
+
+// ── client → server ─────────────────────────────────────────────────────────
+export interface HelloFrame {
+  type: 'hello';
+  v: number;
+  epoch?: string;
+  since?: number;
+  token?: string;
+}
+export interface OpFrame extends Changes {
+  type: 'op';
+  /** 1 to `MAX_OP_ID_LENGTH` characters. */
+  id: string;
+}
+export interface PingFrame {
+  type: 'ping';
+}
+export type ClientFrame = HelloFrame | OpFrame | PingFrame;
+
+/** The longest op id a server accepts, in UTF-16 units. */
+export const MAX_OP_ID_LENGTH = 128;
+
 export type Parsed<T> = { ok: true; frame: T } | { ok: false; problem: string };
 
-const english = en().localeError;
-
-function check<T>(schema: z.ZodMiniType<T>, value: unknown): Parsed<T> {
-  const result = schema.safeParse(value, { error: english, reportInput: false });
-  if (result.success) return { ok: true, frame: result.data };
-  return { ok: false, problem: z.prettifyError(result.error).replaceAll('✖ ', '').replace(/\s*\n\s*/g, ' ') };
+/** One field of a frame: the test its value must pass, and the words for what that is. */
+interface Field {
+  readonly key: string;
+  readonly test: (value: unknown) => boolean;
+  readonly expected: string;
+  /** Absent (undefined) is allowed. */
+  readonly optional: boolean;
 }
 
 function isPlainRecord(value: unknown): value is Record<string, unknown> {
@@ -86,36 +88,88 @@ function isPlainRecord(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isSeq = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every(isString);
+/** An op id the server accepts: 1 to `MAX_OP_ID_LENGTH` characters. */
+export const isOpId = (value: unknown): value is string => typeof value === 'string' && value.length >= 1 && value.length <= MAX_OP_ID_LENGTH;
+
+const required = (key: string, test: Field['test'], expected: string): Field => ({ key, test, expected, optional: false });
+const optional = (key: string, test: Field['test'], expected: string): Field => ({ key, test, expected, optional: true });
+
+const STRING = 'a string';
+const SEQ = 'a whole number >= 0';
+const RECORD = 'an object of keys to JSON values';
+const changeFields = [optional('set', isPlainRecord, RECORD), optional('delete', isStringArray, 'an array of strings')];
+
+/** Every frame each side accepts, by `type`: the fields it must or may have. Other fields are ignored. */
+const SERVER_FRAMES: Readonly<Record<ServerFrame['type'], readonly Field[]>> = {
+  snapshot: [required('epoch', isString, STRING), required('seq', isSeq, SEQ), required('data', isPlainRecord, RECORD)],
+  patch: [required('epoch', isString, STRING), required('seq', isSeq, SEQ), ...changeFields],
+  ack: [required('id', isString, STRING)],
+  pong: [],
+  error: [required('code', isString, STRING), required('message', isString, STRING), optional('id', isString, STRING)],
+};
+const CLIENT_FRAMES: Readonly<Record<ClientFrame['type'], readonly Field[]>> = {
+  hello: [
+    required('v', (value) => typeof value === 'number' && Number.isFinite(value), 'a number'),
+    optional('epoch', isString, STRING),
+    optional('since', isSeq, SEQ),
+    optional('token', isString, STRING),
+  ],
+  op: [required('id', isOpId, `a string of 1 to ${MAX_OP_ID_LENGTH} characters`), ...changeFields],
+  ping: [],
+};
+
+/** A value as a problem message shows it: its kind and, when short, itself. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing (the field is missing)';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) {
+    const bad = value.findIndex((item) => typeof item !== 'string');
+    return bad === -1 ? `an array of ${value.length}` : `an array whose [${bad}] is ${describeValue(value[bad])}`;
+  }
+  switch (typeof value) {
+    case 'string':
+      return value.length > 40 ? `a string of ${value.length} characters` : `the string ${JSON.stringify(value)}`;
+    case 'number':
+    case 'boolean':
+      return `the ${typeof value} ${String(value)}`;
+    case 'object':
+      return isPlainRecord(value) ? 'an object' : `an object of class ${String((value as object).constructor?.name ?? 'unknown')}`;
+    default:
+      return `a ${typeof value}`;
+  }
+}
+
+function check<T>(frames: Readonly<Record<string, readonly Field[]>>, what: string, value: unknown): Parsed<T> {
+  if (!isPlainRecord(value)) return { ok: false, problem: `expected ${what} (an object with a "type"), received ${describeValue(value)}` };
+  const type = value.type;
+  const fields = typeof type === 'string' && Object.hasOwn(frames, type) ? frames[type] : undefined;
+  if (fields === undefined) {
+    const types = Object.keys(frames).map((name) => JSON.stringify(name)).join(', ');
+    return { ok: false, problem: `type: expected one of ${types}, received ${describeValue(type)}` };
+  }
+  let problems: string[] | null = null;
+  for (const field of fields) {
+    const fieldValue = value[field.key];
+    if (fieldValue === undefined ? field.optional : field.test(fieldValue)) continue;
+    (problems ??= []).push(`${type}.${field.key}: expected ${field.expected}, received ${describeValue(fieldValue)}`);
+  }
+  return problems === null ? { ok: true, frame: value as T } : { ok: false, problem: problems.join('; ') };
+}
+
 /**
- * The same rules as `snapshotFrame` and `patchFrame`, checked by hand: these
- * frames come by the thousand, and the schema walk cost a third of the
- * client's time per patch (bench/RESULTS.md). Anything this does not accept
- * goes through the schemas, which also write the error text; a property test
- * keeps the two in agreement.
+ * Validates a parsed frame from the server. The frame returned is the value
+ * itself (fields it does not know are kept, never copied).
  */
-export function isDataFrame(value: unknown): value is SnapshotFrame | PatchFrame {
-  if (!isPlainRecord(value)) return false;
-  const { type, epoch, seq } = value;
-  if ((type !== 'patch' && type !== 'snapshot') || typeof epoch !== 'string') return false;
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return false;
-  if (type === 'snapshot') return isPlainRecord(value.data);
-  const { set, delete: deleted } = value;
-  if (set !== undefined && !isPlainRecord(set)) return false;
-  if (deleted === undefined) return true;
-  if (!Array.isArray(deleted)) return false;
-  for (const key of deleted) if (typeof key !== 'string') return false;
-  return true;
-}
-
-/** Validates a parsed frame from the server. */
 export function parseServerFrame(value: unknown): Parsed<ServerFrame> {
-  if (isDataFrame(value)) return { ok: true, frame: value };
-  return check(serverFrame, value);
+  return check<ServerFrame>(SERVER_FRAMES, 'a server frame', value);
 }
 
-/** Validates a parsed frame from a client. */
+/** Validates a parsed frame from a client; the frame returned is the value itself. */
 export function parseClientFrame(value: unknown): Parsed<ClientFrame> {
-  return check(clientFrame, value);
+  return check<ClientFrame>(CLIENT_FRAMES, 'a client frame', value);
 }
 
 /** Error codes the server sends in `error` frames. */
