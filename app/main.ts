@@ -37,7 +37,7 @@ import {
 
 /** What the page exposes as `window.statesocketApp`. */
 export interface StatesocketApp {
-  readonly connection: Connection<StoreData>;
+  readonly connection: Connection;
   /** The states the connection entered, oldest first. */
   history(): StateName[];
   /** Paints of the table and status so far (at most one per animation frame). */
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
 
   const model = createStore();
   // Assigned before start(): nothing below runs before then.
-  let connection!: Connection<StoreData>;
+  let connection!: Connection;
 
   let lastOutbox: readonly OutboxEntry[] | null = null;
   let pending: Map<string, PendingChange> = new Map();
@@ -143,7 +143,7 @@ async function main(): Promise<void> {
     frames.request();
   };
 
-  connection = createConnection<StoreData>({
+  connection = createConnection({
     url: `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/`,
     protocol: createSyncProtocol(),
     model,

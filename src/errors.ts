@@ -18,6 +18,8 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   ERR_RETRIES_EXHAUSTED: 'reconnect.maxAttempts reconnects failed in a row; the machine stopped in closed.',
   ERR_MALFORMED_FRAME: 'An inbound frame could not be parsed; it was rejected and counted.',
   ERR_UNKNOWN_MESSAGE: 'An inbound message is not one the protocol knows (its decode or applied threw); it was rejected and counted.',
+  ERR_INVALID_MESSAGE:
+    "The `inbound` schema refused a message (or validated it asynchronously, which is not supported): it was rejected and counted; the Model never saw it.",
   ERR_PAYLOAD_TOO_LARGE: 'A frame exceeds maxMessageBytes: send() throws, an inbound one is rejected and counted.',
   ERR_MODEL_REJECTED: 'model.update threw on a message; it was rejected and counted.',
   ERR_SERVER_REJECTED: 'The server answered a frame we sent with an error frame (an op it refused is settled, not re-sent).',

@@ -8,7 +8,9 @@ import type { Connection } from './connection.js';
 import { createConnectionFactory } from './connection.js';
 import { createRelayInspector } from './inspect/relay-inspector.js';
 import type { ConnectionOptions } from './options.js';
-import type { WebSocketConstructor } from './types.js';
+import type { Store } from './store.js';
+import type { SyncOutbound } from './sync/client-protocol.js';
+import type { AnyModel, WebSocketConstructor } from './types.js';
 
 // Re-export the whole default entry; the local createConnection below shadows its namesake.
 export * from './index.js';
@@ -16,21 +18,21 @@ export * from './index.js';
 const createBaseConnection = createConnectionFactory(() => WebSocket as unknown as WebSocketConstructor);
 
 /** Node's options: `inspect` may also be `{ url }`, an inspector relay to stream to. */
-export type NodeConnectionOptions<T> = Omit<ConnectionOptions<T>, 'inspect'> & {
-  inspect?: ConnectionOptions<T>['inspect'] | { url: string };
+export type NodeConnectionOptions<M extends AnyModel = Store, TOut = SyncOutbound> = Omit<ConnectionOptions<M, TOut>, 'inspect'> & {
+  inspect?: ConnectionOptions<M, TOut>['inspect'] | { url: string };
 };
 
 /**
  * Creates a connection; in Node the WebSocket is `ws` unless the options give another.
  * `inspect: { url }` streams the machine to an inspector relay, stopped with the connection.
  */
-export function createConnection<T = unknown>(options: NodeConnectionOptions<T>): Connection<T> {
+export function createConnection<M extends AnyModel = Store, TOut = SyncOutbound>(options: NodeConnectionOptions<M, TOut>): Connection<M, TOut> {
   const inspect = options.inspect;
   if (inspect === undefined || inspect === false || !('url' in inspect)) {
-    return createBaseConnection(options as ConnectionOptions<T>);
+    return createBaseConnection(options as ConnectionOptions<M, TOut>);
   }
   const relay = createRelayInspector({ url: inspect.url, WebSocket: WebSocket as unknown as WebSocketConstructor });
-  let connection: Connection<T>;
+  let connection: Connection<M, TOut>;
   try {
     connection = createBaseConnection({ ...options, inspect: relay });
   } catch (error) {

@@ -21,9 +21,9 @@
  */
 import { isSendableCloseCode } from './close-codes.js';
 import type { Connection } from './connection.js';
-import type { Json } from './store.js';
-import { createOp } from './sync/client-protocol.js';
-import type { ConnectionStatus, Counters, StateName } from './types.js';
+import type { Json, StoreData } from './store.js';
+import { createOp, type OpMessage } from './sync/client-protocol.js';
+import type { ConnectionStatus, Counters, Model, StateName } from './types.js';
 
 // ── the steps ───────────────────────────────────────────────────────────────
 
@@ -406,7 +406,7 @@ export function describeStep(step: ScenarioStep): string {
  *   with what was expected and what was found.
  */
 export async function runScenario(
-  connection: Connection<unknown>,
+  connection: Connection<Model<StoreData, never>, OpMessage | Json>,
   steps: readonly ScenarioStep[],
   options: RunScenarioOptions = {},
 ): Promise<ScenarioResult> {

@@ -17,6 +17,7 @@ import { timeoutScheduler } from '../src/scheduler.js';
 import type { Session, SyncServer } from '../src/server/sync-server.js';
 import { createSyncServer } from '../src/server/sync-server.js';
 import { createStore, type StoreData } from '../src/store.js';
+import { rawProtocol } from '../src/protocol.js';
 import { createSyncProtocol } from '../src/sync/client-protocol.js';
 import { TestClock, seededRandom } from '../src/testing/index.js';
 import type { Frame, WebSocketLike } from '../src/types.js';
@@ -124,10 +125,10 @@ function setup(options: { protocol?: 'statesocket' | 'raw' } = {}) {
         }
       },
   );
-  const connection = createConnection<StoreData>({
+  const connection = createConnection({
     url: 'ws://memory.test/',
     model: createStore(),
-    ...(options.protocol === 'raw' ? {} : { protocol: createSyncProtocol() }),
+    protocol: options.protocol === 'raw' ? rawProtocol : createSyncProtocol(),
     view: { render: () => {} },
     clock,
     now: () => clock.now(),
@@ -145,7 +146,7 @@ function setup(options: { protocol?: 'statesocket' | 'raw' } = {}) {
   /** Runs the scenario, moving the clock to the next deadline whenever everything else has settled. */
   async function run(steps: readonly ScenarioStep[], extra: RunScenarioOptions = {}): Promise<ScenarioResult> {
     let result: ScenarioResult | undefined;
-    const running = runScenario(connection as Connection<unknown>, steps, {
+    const running = runScenario(connection, steps, {
       control: server.control,
       now: () => clock.now(),
       sleep,

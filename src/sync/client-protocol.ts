@@ -27,6 +27,12 @@ export interface SyncProtocolOptions {
   token?: string | (() => string | undefined);
 }
 
+/** An op for `connection.send()`: the id is made for you when absent. */
+export type OpMessage = { type: 'op'; id?: string } & Changes;
+
+/** What `send()` takes with the sync protocol: an op (or a ping). */
+export type SyncOutbound = OpMessage | { type: 'ping' };
+
 let fallbackCounter = 0;
 
 /** A unique op id: a UUID where the platform has one. */
@@ -48,7 +54,7 @@ const PING = '{"type":"ping"}';
  * methods on the prototype keep it to its few fields (bench/RESULTS.md, heap
  * per connection).
  */
-class SyncProtocol<T> implements Protocol<T> {
+class SyncProtocol<T> implements Protocol<T, SyncOutbound> {
   readonly name = 'statesocket';
   readonly ping = PING;
   readonly #options: SyncProtocolOptions;
@@ -61,7 +67,7 @@ class SyncProtocol<T> implements Protocol<T> {
     this.#options = options;
   }
 
-  forConnection(): Protocol<T> {
+  forConnection(): Protocol<T, SyncOutbound> {
     return new SyncProtocol<T>(this.#options);
   }
 
@@ -122,6 +128,7 @@ class SyncProtocol<T> implements Protocol<T> {
     this.#seq = 0;
   }
 
+  // `message` is typed for TypeScript callers; JavaScript ones may pass anything, so it is checked.
   encode(message: unknown): { frame: string; ackId?: string } {
     if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'op') {
       const { id: given, set, delete: deleted } = message as { id?: unknown; set?: unknown; delete?: unknown };
@@ -152,6 +159,6 @@ class SyncProtocol<T> implements Protocol<T> {
  * const a = createConnection({ url, protocol });
  * const b = createConnection({ url, protocol, model: myModel }); // its own position
  */
-export function createSyncProtocol<T = StoreData>(options: SyncProtocolOptions = {}): Protocol<T> {
+export function createSyncProtocol<T = StoreData>(options: SyncProtocolOptions = {}): Protocol<T, SyncOutbound> {
   return new SyncProtocol<T>({ ...options });
 }

@@ -296,7 +296,7 @@ export function runSimulation(options: SimOptions): SimResult {
       throw error;
     }
   };
-  const connection: Connection<StoreData> = createConnection<StoreData>({
+  const connection: Connection = createConnection({
     ...CLIENT,
     model: watchedStore,
     protocol: createSyncProtocol(),
@@ -311,7 +311,7 @@ export function runSimulation(options: SimOptions): SimResult {
     clock,
     now: () => clock.now(),
   });
-  const store = connection.model as unknown as Store;
+  const store = connection.model;
 
   let outages = 0;
   let opsSent = 0;
