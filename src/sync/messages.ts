@@ -73,12 +73,23 @@ export const MAX_OP_ID_LENGTH = 128;
 
 export type Parsed<T> = { ok: true; frame: T } | { ok: false; problem: string };
 
-/** One field of a frame: the test its value must pass, and the words for what that is. */
+/** What a field's value must be. */
+type Kind = 'string' | 'number' | 'seq' | 'record' | 'strings' | 'opId';
+
+/** The words for each kind, in problem messages. */
+const EXPECTED: Readonly<Record<Kind, string>> = {
+  string: 'a string',
+  number: 'a number',
+  seq: 'a whole number >= 0',
+  record: 'an object of keys to JSON values',
+  strings: 'an array of strings',
+  opId: `a string of 1 to ${MAX_OP_ID_LENGTH} characters`,
+};
+
+/** One field of a frame: its key, what it must be, and whether it may be absent (undefined). */
 interface Field {
   readonly key: string;
-  readonly test: (value: unknown) => boolean;
-  readonly expected: string;
-  /** Absent (undefined) is allowed. */
+  readonly kind: Kind;
   readonly optional: boolean;
 }
 
@@ -88,38 +99,55 @@ function isPlainRecord(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-const isString = (value: unknown): value is string => typeof value === 'string';
-const isSeq = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every(isString);
+function isStringArray(value: unknown): value is string[] {
+  if (!Array.isArray(value)) return false;
+  for (let i = 0; i < value.length; i++) if (typeof value[i] !== 'string') return false;
+  return true;
+}
+
 /** An op id the server accepts: 1 to `MAX_OP_ID_LENGTH` characters. */
 export const isOpId = (value: unknown): value is string => typeof value === 'string' && value.length >= 1 && value.length <= MAX_OP_ID_LENGTH;
 
-const required = (key: string, test: Field['test'], expected: string): Field => ({ key, test, expected, optional: false });
-const optional = (key: string, test: Field['test'], expected: string): Field => ({ key, test, expected, optional: true });
+/** One switch rather than a function per kind: this runs for every field of every frame. */
+function holds(kind: Kind, value: unknown): boolean {
+  switch (kind) {
+    case 'string':
+      return typeof value === 'string';
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'seq':
+      return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+    case 'record':
+      return isPlainRecord(value);
+    case 'strings':
+      return isStringArray(value);
+    case 'opId':
+      return isOpId(value);
+  }
+}
 
-const STRING = 'a string';
-const SEQ = 'a whole number >= 0';
-const RECORD = 'an object of keys to JSON values';
-const changeFields = [optional('set', isPlainRecord, RECORD), optional('delete', isStringArray, 'an array of strings')];
+const required = (key: string, kind: Kind): Field => ({ key, kind, optional: false });
+const optional = (key: string, kind: Kind): Field => ({ key, kind, optional: true });
+
+const changeFields = [optional('set', 'record'), optional('delete', 'strings')];
 
 /** Every frame each side accepts, by `type`: the fields it must or may have. Other fields are ignored. */
 const SERVER_FRAMES: Readonly<Record<ServerFrame['type'], readonly Field[]>> = {
-  snapshot: [required('epoch', isString, STRING), required('seq', isSeq, SEQ), required('data', isPlainRecord, RECORD)],
-  patch: [required('epoch', isString, STRING), required('seq', isSeq, SEQ), ...changeFields],
-  ack: [required('id', isString, STRING)],
+  snapshot: [required('epoch', 'string'), required('seq', 'seq'), required('data', 'record')],
+  patch: [required('epoch', 'string'), required('seq', 'seq'), ...changeFields],
+  ack: [required('id', 'string')],
   pong: [],
-  error: [required('code', isString, STRING), required('message', isString, STRING), optional('id', isString, STRING)],
+  error: [required('code', 'string'), required('message', 'string'), optional('id', 'string')],
 };
 const CLIENT_FRAMES: Readonly<Record<ClientFrame['type'], readonly Field[]>> = {
-  hello: [
-    required('v', (value) => typeof value === 'number' && Number.isFinite(value), 'a number'),
-    optional('epoch', isString, STRING),
-    optional('since', isSeq, SEQ),
-    optional('token', isString, STRING),
-  ],
-  op: [required('id', isOpId, `a string of 1 to ${MAX_OP_ID_LENGTH} characters`), ...changeFields],
+  hello: [required('v', 'number'), optional('epoch', 'string'), optional('since', 'seq'), optional('token', 'string')],
+  op: [required('id', 'opId'), ...changeFields],
   ping: [],
 };
+
+// Maps: a lookup by a `type` that came off the wire never reaches Object.prototype.
+const SERVER_FRAME_FIELDS: ReadonlyMap<unknown, readonly Field[]> = new Map(Object.entries(SERVER_FRAMES));
+const CLIENT_FRAME_FIELDS: ReadonlyMap<unknown, readonly Field[]> = new Map(Object.entries(CLIENT_FRAMES));
 
 /** A value as a problem message shows it: its kind and, when short, itself. */
 export function describeValue(value: unknown): string {
@@ -142,21 +170,33 @@ export function describeValue(value: unknown): string {
   }
 }
 
-function check<T>(frames: Readonly<Record<string, readonly Field[]>>, what: string, value: unknown): Parsed<T> {
+/** Whether `value` has every field right: the check that runs for every frame, so it allocates nothing. */
+function fieldsHold(value: Record<string, unknown>, fields: readonly Field[]): boolean {
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i] as Field;
+    const fieldValue = value[field.key];
+    if (fieldValue === undefined ? !field.optional : !holds(field.kind, fieldValue)) return false;
+  }
+  return true;
+}
+
+function check<T>(frames: ReadonlyMap<unknown, readonly Field[]>, what: string, value: unknown): Parsed<T> {
   if (!isPlainRecord(value)) return { ok: false, problem: `expected ${what} (an object with a "type"), received ${describeValue(value)}` };
   const type = value.type;
-  const fields = typeof type === 'string' && Object.hasOwn(frames, type) ? frames[type] : undefined;
+  const fields = frames.get(type);
   if (fields === undefined) {
-    const types = Object.keys(frames).map((name) => JSON.stringify(name)).join(', ');
+    const types = [...frames.keys()].map((name) => JSON.stringify(name)).join(', ');
     return { ok: false, problem: `type: expected one of ${types}, received ${describeValue(type)}` };
   }
-  let problems: string[] | null = null;
+  if (fieldsHold(value, fields)) return { ok: true, frame: value as T };
+  // Refused: now say why, naming every wrong field.
+  const problems: string[] = [];
   for (const field of fields) {
     const fieldValue = value[field.key];
-    if (fieldValue === undefined ? field.optional : field.test(fieldValue)) continue;
-    (problems ??= []).push(`${type}.${field.key}: expected ${field.expected}, received ${describeValue(fieldValue)}`);
+    if (fieldValue === undefined ? field.optional : holds(field.kind, fieldValue)) continue;
+    problems.push(`${String(type)}.${field.key}: expected ${EXPECTED[field.kind]}, received ${describeValue(fieldValue)}`);
   }
-  return problems === null ? { ok: true, frame: value as T } : { ok: false, problem: problems.join('; ') };
+  return { ok: false, problem: problems.join('; ') };
 }
 
 /**
@@ -164,12 +204,12 @@ function check<T>(frames: Readonly<Record<string, readonly Field[]>>, what: stri
  * itself (fields it does not know are kept, never copied).
  */
 export function parseServerFrame(value: unknown): Parsed<ServerFrame> {
-  return check<ServerFrame>(SERVER_FRAMES, 'a server frame', value);
+  return check<ServerFrame>(SERVER_FRAME_FIELDS, 'a server frame', value);
 }
 
 /** Validates a parsed frame from a client; the frame returned is the value itself. */
 export function parseClientFrame(value: unknown): Parsed<ClientFrame> {
-  return check<ClientFrame>(CLIENT_FRAMES, 'a client frame', value);
+  return check<ClientFrame>(CLIENT_FRAME_FIELDS, 'a client frame', value);
 }
 
 /** Error codes the server sends in `error` frames. */
