@@ -143,7 +143,7 @@ describe('sync protocol', () => {
     t.socket.send(JSON.stringify({ type: 'op', id: 'worse', set: 'nope' }));
     expect(t.connection.getStatus().lastRejected).toEqual({
       code: 'ERR_SERVER_REJECTED',
-      message: 'ERR_INVALID_FRAME: op.set: expected an object of keys to JSON values, received the string "nope"',
+      message: 'ERR_INVALID_FRAME: set must be an object of key → JSON value; received a string',
     });
     t.connection.stop();
   });

@@ -447,12 +447,12 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         return send(session, { type: 'ack', id });
       }
     }
-    const parsed = parseClientFrame(value);
-    if (!parsed.ok || id === undefined) {
-      const problem = parsed.ok ? 'invalid op id' : parsed.problem;
-      return id === undefined ? reject(session, ServerErrorCode.INVALID_FRAME, problem) : refuse(session, id, ServerErrorCode.INVALID_FRAME, problem);
+    if (id === undefined) {
+      const parsed = parseClientFrame(value); // only to say what is wrong with the id
+      return reject(session, ServerErrorCode.INVALID_FRAME, parsed.ok ? 'invalid op id' : parsed.problem);
     }
-    // The raw value (parseClientFrame never copies): a copy would have turned an own "__proto__" key into a prototype.
+    // An op is its id and its change: the change's shape and values are checked once, by the value
+    // rule (checkChanges), on the raw value: a copy would have turned an own "__proto__" key into a prototype.
     const checked = validate(value);
     if (Array.isArray(checked)) return refuse(session, id, checked[0], checked[1]);
     try {
