@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadScenarioFile } from '../../scripts/client.js';
-import type { Connection } from '../../src/connection.js';
 import { createConnectionFactory } from '../../src/connection.js';
 import type { ScenarioResult, ScenarioStep, RunScenarioOptions } from '../../scripts/client/scenario.js';
 import { httpControl, parseScenario, runScenario } from '../../scripts/client/scenario.js';
