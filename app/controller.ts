@@ -41,7 +41,7 @@ export const ROW_ACTIONS = [
  */
 export function bindController(
   elements: ControllerElements,
-  connection: Connection<StoreData>,
+  connection: Connection,
   say: (message: string) => void,
 ): () => void {
   const send = (changes: Changes, done: string) => {

@@ -39,7 +39,7 @@ import {
 
 /** What the page exposes as `window.statesocketApp`. */
 export interface StatesocketApp {
-  readonly connection: Connection<StoreData>;
+  readonly connection: Connection;
   /** The states the connection entered, oldest first. */
   history(): StateName[];
   /** Paints of the table and status so far (at most one per animation frame). */
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
 
   const model = createStore();
   // Assigned before start(): nothing below runs before then.
-  let connection!: Connection<StoreData>;
+  let connection!: Connection;
 
   let lastOutbox: readonly OutboxEntry[] | null = null;
   let pending: Map<string, PendingChange> = new Map();
@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     frames.request();
   };
 
-  connection = createConnection<StoreData>({
+  connection = createConnection({
     url: `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/`,
     protocol: createSyncProtocol(),
     model,

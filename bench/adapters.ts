@@ -101,12 +101,12 @@ function rawWs(options: AdapterOptions): BenchConnection {
 
 function statesocket(options: AdapterOptions): BenchConnection {
   const WS = options.WebSocket ?? WebSocket;
-  const reconnect: ConnectionOptions<StoreData>['reconnect'] =
+  const reconnect: ConnectionOptions['reconnect'] =
     options.reconnect === 'none' ? false : options.reconnect === 'fastest' ? { initialDelayMs: 0, maxDelayMs: 0, factor: 1 } : {};
-  const connection = createConnection<StoreData>({
+  const connection = createConnection({
     url: options.url,
     WebSocket: WS as unknown as WebSocketConstructor,
-    protocol: options.protocol === 'raw' ? (rawProtocol as never) : createSyncProtocol(),
+    protocol: options.protocol === 'raw' ? rawProtocol : createSyncProtocol(),
     model: options.model,
     ...(options.view === undefined ? {} : { view: options.view }),
     reconnect,

@@ -25,6 +25,7 @@ import type { NodeConnectionOptions } from '../src/node.js';
 import type { ScenarioProtocol, ScenarioResult, ScenarioStep } from './client/scenario.js';
 import { describeStep, httpControl, parseScenario, runScenario } from './client/scenario.js';
 import { createStore, type Store, type StoreData } from '../src/store.js';
+import { rawProtocol } from '../src/protocol.js';
 import { createSyncProtocol } from '../src/sync/client-protocol.js';
 import type { ConnectionStatus, StateName, View } from '../src/types.js';
 import type { TerminalView } from './client/terminal-view.js';
@@ -110,7 +111,7 @@ function urlWithToken(url: string, args: ClientArgs): string {
 type Ending = { reason: 'duration' | 'signal' | 'scenario' | 'closed'; detail: string };
 
 interface Client {
-  connection: Connection<StoreData>;
+  connection: Connection;
   model: Store;
   lastState: StateName;
   lastRejected: number;
@@ -171,19 +172,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     for (let index = 0; index < args.connections; index++) {
       const model = createStore();
-      const options: NodeConnectionOptions<StoreData> = {
+      const options: NodeConnectionOptions<Store, unknown> = {
         url: urlWithToken(args.url, args),
         model,
+        protocol: args.protocol === 'statesocket' ? createSyncProtocol(args.token !== undefined ? { token: args.token } : {}) : rawProtocol,
         reconnect: args.reconnect,
         autoStart: false,
       };
-      if (args.protocol === 'statesocket') options.protocol = createSyncProtocol(args.token !== undefined ? { token: args.token } : {});
       if (args.connectTimeoutMs !== undefined) options.connectTimeoutMs = args.connectTimeoutMs;
       if (args.heartbeat !== undefined) options.heartbeat = args.heartbeat;
       if (inspection !== null) options.inspect = inspection.inspector;
       if (single !== null) options.view = single;
       else if (args.json && live && !many) options.view = jsonRenderView(emit, model);
-      const connection = createConnection<StoreData>(options);
+      const connection = createConnection(options);
       clients.push({ connection, model, lastState: connection.getStatus().state, lastRejected: 0 });
     }
   } catch (error) {

@@ -127,8 +127,8 @@ async function startDemoInspection(target: DemoFlags['inspect']): Promise<Inspec
   }
 }
 
-function connectClient(server: RunningServer, view: TerminalView<StoreData>, inspection: Inspection | null): Connection<StoreData> {
-  const connection = createConnection<StoreData>({
+function connectClient(server: RunningServer, view: TerminalView<StoreData>, inspection: Inspection | null): Connection {
+  const connection = createConnection({
     ...(inspection === null ? {} : { inspect: inspection.inspector }),
     url: server.url,
     protocol: createSyncProtocol(),

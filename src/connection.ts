@@ -14,14 +14,21 @@ import { exceedsBytes, frameBytes, utf8Length } from './frames.js';
 import type { ConnectionOptions } from './options.js';
 import { resolveOptions } from './options.js';
 import { environmentState, watchEnvironment } from './environment.js';
+import { withInboundSchema } from './inbound-schema.js';
 import { protocolForConnection, type Protocol } from './protocol.js';
-import { createStore } from './store.js';
-import type { Clock, ConnectionStatus, HistoryEntry, Model, WebSocketConstructor } from './types.js';
+import { createStore, type Store } from './store.js';
+import type { SyncOutbound } from './sync/client-protocol.js';
+import type { AnyModel, Clock, DataOf, ConnectionStatus, HistoryEntry, Model, WebSocketConstructor } from './types.js';
 
 export type ConnectionActor = Actor<typeof connectionMachine>;
 export type ConnectionSnapshot = SnapshotFrom<typeof connectionMachine>;
 
-export interface Connection<T = unknown> {
+/**
+ * A connection. `M` is its Model's type (`Store`, the default Model's, when
+ * none was given), `TOut` the messages `send()` takes (the protocol's: ops
+ * for the sync protocol, anything for `rawProtocol`).
+ */
+export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
   /** Starts the machine and connects (done for you unless `autoStart: false`). */
   start(): void;
   /** Closes the socket and cancels every timer and render; the connection cannot be used again. */
@@ -32,7 +39,7 @@ export interface Connection<T = unknown> {
    * Sends a message: at once while open, else through the outbox.
    * @throws StatesocketError `ERR_PAYLOAD_TOO_LARGE` over `maxMessageBytes`, `ERR_OUTBOX_FULL` under the reject policy, `ERR_STOPPED` after stop()
    */
-  send(message: unknown): void;
+  send(message: TOut): void;
   /** Skips the backoff wait (and reconnects from `closed`). */
   retry(): void;
   /**
@@ -51,7 +58,7 @@ export interface Connection<T = unknown> {
   /** Every state entered, oldest first, bounded by `historyLimit`. */
   readonly history: readonly HistoryEntry[];
   /** The Model the connection updates. */
-  readonly model: Model<T>;
+  readonly model: M;
   /** The XState actor running the chart. */
   readonly actor: ConnectionActor;
 }
@@ -144,7 +151,7 @@ function onlyBookkeepingChanged(a: ConnectionStatus, b: ConnectionStatus): boole
  * browser entry passes the global `WebSocket`.
  */
 export function createConnectionFactory(platformWebSocket: () => WebSocketConstructor | undefined) {
-  return function createConnection<T = unknown>(options: ConnectionOptions<T>): Connection<T> {
+  return function createConnection<M extends AnyModel = Store, TOut = SyncOutbound>(options: ConnectionOptions<M, TOut>): Connection<M, TOut> {
     const resolved = resolveOptions(options, platformWebSocket());
     const { random, schedule, view } = resolved;
     /**
@@ -166,8 +173,9 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       return Date.now();
     };
     // This connection's own protocol state (the sync protocol's position): a protocol object may serve many connections.
-    const protocol = protocolForConnection(resolved.protocol);
-    const model = resolved.model ?? (createStore() as unknown as Model<T>);
+    const protocol = withInboundSchema(protocolForConnection(resolved.protocol), resolved.inbound);
+    // No model given: M is Store (the default type argument), and the Model is a store.
+    const model = resolved.model ?? (createStore() as AnyModel as M);
 
     let stopped = false;
     let started = false;
@@ -366,7 +374,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         if (stopped) return;
         try {
           // Neither is awaited: a promise either returns is watched only for its rejection.
-          const data = model.getData();
+          // `getData()` of an M returns DataOf<M>; TypeScript cannot see it through the constraint.
+          const data = model.getData() as DataOf<M>;
           catchRejection(data, (error) => reportCallbackFailure('ERR_RENDER_FAILED', `model.getData rejected: ${describeThrown(error)}`));
           const rendered = view.render(data, status);
           catchRejection(rendered, (error) => reportCallbackFailure('ERR_RENDER_FAILED', `view.render rejected: ${describeThrown(error)}`));
@@ -392,7 +401,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       if (stopped) throw new StatesocketError('ERR_STOPPED', 'this connection was stopped with stop(); create a new one');
     }
 
-    const connection: Connection<T> = {
+    const connection: Connection<M, TOut> = {
       start() {
         assertUsable();
         if (started) return;

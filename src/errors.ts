@@ -19,6 +19,8 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   ERR_MALFORMED_FRAME: 'An inbound frame could not be parsed (parse threw, or returned a promise); it was rejected and counted.',
   ERR_UNKNOWN_MESSAGE:
     'An inbound message is not one the protocol knows (its decode threw or returned a promise, or applied threw); it was rejected and counted. An applied that rejects later is kept in lastCallbackError with this code.',
+  ERR_INVALID_MESSAGE:
+    "The `inbound` schema refused a message (or validated it asynchronously, which is not supported): it was rejected and counted; the Model never saw it.",
   ERR_PAYLOAD_TOO_LARGE: 'A frame exceeds maxMessageBytes: send() throws, an inbound one is rejected and counted.',
   ERR_MODEL_REJECTED:
     'model.update threw on a message; it was rejected and counted. update must be synchronous: a promise it returns is not awaited (the message counts as applied), and its rejection is kept in lastCallbackError with this code.',

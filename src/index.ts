@@ -64,7 +64,8 @@ export { SyncCloseCode } from './sync/messages.js';
 export { rawProtocol } from './protocol.js';
 export type { InboundEvent, Protocol } from './protocol.js';
 export { createOp, createSyncProtocol } from './sync/client-protocol.js';
-export type { SyncProtocolOptions } from './sync/client-protocol.js';
+export type { OpMessage, SyncOutbound, SyncProtocolOptions } from './sync/client-protocol.js';
+export type { StandardSchemaV1 } from './standard-schema.js';
 export type { Changes, ClientFrame, ServerFrame } from './sync/messages.js';
 
 // The default Model and the views.

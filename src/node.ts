@@ -9,7 +9,9 @@ import type { Connection } from './connection.js';
 import { createConnectionFactory } from './connection.js';
 import { createLazyRelayInspector } from './lazy-inspector.js';
 import type { ConnectionOptions } from './options.js';
-import type { WebSocketConstructor } from './types.js';
+import type { Store } from './store.js';
+import type { SyncOutbound } from './sync/client-protocol.js';
+import type { AnyModel, WebSocketConstructor } from './types.js';
 
 // Re-export the whole default entry; the local createConnection below shadows its namesake.
 export * from './index.js';
@@ -22,8 +24,8 @@ const createBaseConnection = createConnectionFactory(() => WebSocket as unknown 
  * loaded only then; without it a warning says what to install and the connection
  * runs uninspected.
  */
-export type NodeConnectionOptions<T> = Omit<ConnectionOptions<T>, 'inspect'> & {
-  inspect?: ConnectionOptions<T>['inspect'] | { url: string };
+export type NodeConnectionOptions<M extends AnyModel = Store, TOut = SyncOutbound> = Omit<ConnectionOptions<M, TOut>, 'inspect'> & {
+  inspect?: ConnectionOptions<M, TOut>['inspect'] | { url: string };
 };
 
 /**
@@ -36,16 +38,16 @@ export type NodeConnectionOptions<T> = Omit<ConnectionOptions<T>, 'inspect'> & {
  * const connection = createConnection({ url: 'ws://127.0.0.1:8080', view: consoleView() });
  * ```
  */
-export function createConnection<T = unknown>(options: NodeConnectionOptions<T>): Connection<T> {
+export function createConnection<M extends AnyModel = Store, TOut = SyncOutbound>(options: NodeConnectionOptions<M, TOut>): Connection<M, TOut> {
   const inspect = options.inspect;
   if (inspect === undefined || inspect === false || !('url' in inspect)) {
-    return createBaseConnection(options as ConnectionOptions<T>);
+    return createBaseConnection(options as ConnectionOptions<M, TOut>);
   }
   if (typeof inspect.url !== 'string' || !/^wss?:\/\//.test(inspect.url)) {
     throw new TypeError(`statesocket: option \`inspect.url\` must be a ws:// URL; received ${JSON.stringify(inspect.url)}`);
   }
   const relay = createLazyRelayInspector({ url: inspect.url, WebSocket: WebSocket as unknown as WebSocketConstructor });
-  let connection: Connection<T>;
+  let connection: Connection<M, TOut>;
   try {
     connection = createBaseConnection({ ...options, inspect: relay });
   } catch (error) {

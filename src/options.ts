@@ -9,13 +9,16 @@ import { shouldReconnect as defaultShouldReconnect } from './close-codes.js';
 import { encodeJsonFrame, parseJsonFrame } from './frames.js';
 import type { EnvironmentTargets } from './environment.js';
 import { platformEnvironment } from './environment.js';
+import { isStandardSchema } from './inbound-schema.js';
 import type { Protocol } from './protocol.js';
-import { rawProtocol } from './protocol.js';
+import type { StandardSchemaV1 } from './standard-schema.js';
+import type { Store } from './store.js';
+import { createSyncProtocol, type SyncOutbound } from './sync/client-protocol.js';
 import { frameScheduler } from './scheduler.js';
 import { MAX_TIMER_MS } from './timers.js';
 import type { UrlProvider } from './socket.js';
 import { urlProblem } from './socket.js';
-import type { Clock, Frame, Model, RenderScheduler, View, WebSocketConstructor } from './types.js';
+import type { AnyModel, Clock, DataOf, Frame, InboundOf, RenderScheduler, View, WebSocketConstructor } from './types.js';
 
 export interface ReconnectOptions {
   /**
@@ -99,7 +102,12 @@ export interface InspectorLike {
 /** The frames a greeting returns: text, binary, or values sent as JSON. */
 export type GreetingResult = Frame | object | ReadonlyArray<Frame | object> | null | undefined;
 
-export interface ConnectionOptions<T = unknown> {
+/**
+ * The options of `createConnection`. `M` is the Model's type (the default
+ * Model, `createStore()`, when none is given), `TOut` the messages `send()`
+ * takes (the sync protocol's ops by default; the protocol given decides).
+ */
+export interface ConnectionOptions<M extends AnyModel = Store, TOut = SyncOutbound> {
   /** Where to connect: a `ws://`/`wss://` URL, or a function called before every attempt (may be async). */
   url: UrlProvider;
   /**
@@ -116,17 +124,25 @@ export interface ConnectionOptions<T = unknown> {
    * The Model: receives every accepted message.
    * @default createStore()
    */
-  model?: Model<T>;
+  model?: M;
   /**
    * The View: rendered at most once per frame with the model's data and the status.
    * @default none (nothing is rendered)
    */
-  view?: View<T>;
+  view?: View<DataOf<M>>;
   /**
-   * The protocol layer that classifies inbound messages and encodes outgoing ones.
-   * @default rawProtocol
+   * The protocol layer that classifies inbound messages and encodes outgoing ones:
+   * the sync protocol (what the reference server speaks), or `rawProtocol` for your own server.
+   * @default createSyncProtocol()
    */
-  protocol?: Protocol<T>;
+  protocol?: Protocol<DataOf<M>, TOut>;
+  /**
+   * A Standard Schema (zod 4, valibot, arktype, ...) every message must pass before it
+   * reaches the Model, which receives the schema's output; a refused one is rejected
+   * with `ERR_INVALID_MESSAGE` and counted. Synchronous schemas only.
+   * @default none
+   */
+  inbound?: StandardSchemaV1<unknown, InboundOf<M>>;
   /**
    * Reconnect policy, or `false` to never reconnect (a failure goes to `closed`).
    * @default see ReconnectOptions
@@ -153,7 +169,7 @@ export interface ConnectionOptions<T = unknown> {
    * that throws or returns a promise fails the attempt (`ERR_GREETING_FAILED`).
    * @default none
    */
-  greeting?: (context: ConnectionContext, model: Model<T>) => GreetingResult;
+  greeting?: (context: ConnectionContext, model: M) => GreetingResult;
   /** Queue for sends made while not open. */
   outbox?: OutboxOptions;
   /**
@@ -249,16 +265,17 @@ export const DEFAULT_OPTIONS = {
   drainCheckMs: 50,
 } as const;
 
-export interface ResolvedOptions<T> {
+export interface ResolvedOptions<M extends AnyModel, TOut> {
   config: ConnectionConfig;
   url: UrlProvider;
   protocols: string | string[] | undefined;
   WebSocket: WebSocketConstructor;
-  model: Model<T> | undefined;
-  view: View<T> | undefined;
-  protocol: Protocol<T>;
+  model: M | undefined;
+  view: View<DataOf<M>> | undefined;
+  protocol: Protocol<DataOf<M>, TOut>;
+  inbound: StandardSchemaV1 | undefined;
   shouldReconnect: (close: CloseEventInfo) => boolean;
-  greeting: ((context: ConnectionContext, model: Model<T>) => GreetingResult) | undefined;
+  greeting: ((context: ConnectionContext, model: M) => GreetingResult) | undefined;
   parse: (data: string | ArrayBuffer) => unknown;
   clock: Clock | undefined;
   now: () => number;
@@ -345,7 +362,7 @@ function inspectObserver(inspector: unknown): ((event: InspectionEvent) => void)
 }
 
 const KNOWN_OPTIONS = new Set([
-  'url', 'protocols', 'WebSocket', 'model', 'view', 'protocol', 'reconnect', 'connectTimeoutMs',
+  'url', 'protocols', 'WebSocket', 'model', 'view', 'protocol', 'inbound', 'reconnect', 'connectTimeoutMs',
   'closeTimeoutMs', 'heartbeat', 'greeting', 'outbox', 'maxBufferedBytes', 'maxMessageBytes', 'parse',
   'closeOnOffline', 'clock', 'now', 'random', 'schedule', 'autoStart', 'historyLimit', 'inspect', 'environment',
 ]);
@@ -354,10 +371,10 @@ const KNOWN_OPTIONS = new Set([
  * Validates options and fills in defaults.
  * @throws TypeError or RangeError naming the option and the value received
  */
-export function resolveOptions<T>(
-  options: ConnectionOptions<T>,
+export function resolveOptions<M extends AnyModel, TOut>(
+  options: ConnectionOptions<M, TOut>,
   platformWebSocket: WebSocketConstructor | undefined,
-): ResolvedOptions<T> {
+): ResolvedOptions<M, TOut> {
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`statesocket: createConnection needs an options object; received ${describeValue(options)}`);
   }
@@ -415,7 +432,8 @@ export function resolveOptions<T>(
     shouldReconnect = fn('reconnect.shouldReconnect', r.shouldReconnect, shouldReconnect);
   }
 
-  const protocol = (options.protocol ?? rawProtocol) as Protocol<T>;
+  // Without a protocol, TOut is SyncOutbound (the default type argument): the default protocol's.
+  const protocol = options.protocol ?? (createSyncProtocol() as Protocol<DataOf<M>, TOut>);
   if (typeof protocol !== 'object' || protocol === null || typeof protocol.decode !== 'function' || typeof protocol.encode !== 'function') {
     throw new TypeError(`statesocket: option \`protocol\` must have decode() and encode(); received ${describeValue(options.protocol)}`);
   }
@@ -453,6 +471,11 @@ export function resolveOptions<T>(
   if (options.view !== undefined && typeof options.view?.render !== 'function') {
     throw new TypeError(`statesocket: option \`view\` must have render(); received ${describeValue(options.view)}`);
   }
+  if (options.inbound !== undefined && !isStandardSchema(options.inbound)) {
+    throw new TypeError(
+      `statesocket: option \`inbound\` must be a Standard Schema (an object with ~standard.validate, as zod, valibot and arktype schemas are); received ${describeValue(options.inbound)}`,
+    );
+  }
   const clock = object('clock', options.clock) as Clock | undefined;
   if (clock !== undefined && (typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function')) {
     throw new TypeError('statesocket: option `clock` must have setTimeout() and clearTimeout()');
@@ -481,6 +504,7 @@ export function resolveOptions<T>(
     model: options.model,
     view: options.view,
     protocol,
+    inbound: options.inbound,
     shouldReconnect,
     greeting: fn('greeting', options.greeting, undefined),
     parse: fn('parse', options.parse, parseJsonFrame),

@@ -20,7 +20,11 @@ export type InboundEvent =
   | { type: 'resync.needed'; reason: string }
   | { type: 'message.rejected'; code: ErrorCode; message: string };
 
-export interface Protocol<TData = unknown> {
+/**
+ * A protocol layer. `TData` is the data of the Model it works with (for
+ * `greeting` and `decode`), `TOut` the messages `connection.send()` takes.
+ */
+export interface Protocol<TData = unknown, TOut = unknown> {
   /** Shown in status and logs. */
   readonly name: string;
   /**
@@ -53,7 +57,7 @@ export interface Protocol<TData = unknown> {
    * returns a fresh object holding it; without this method the protocol is
    * shared as it is (it must then keep no state of its own).
    */
-  forConnection?(): Protocol<TData>;
+  forConnection?(): Protocol<TData, TOut>;
   /**
    * Called when the chart handles `resync.needed`, just before the greeting is
    * sent again: forget whatever the greeting would resume from. The messages
@@ -61,7 +65,7 @@ export interface Protocol<TData = unknown> {
    */
   resync?(model: Model<TData>): void;
   /** Serializes one outgoing message; `ackId` keeps it in the outbox until `ack.received` with that id. */
-  encode(message: unknown): { frame: Frame; ackId?: string };
+  encode(message: TOut): { frame: Frame; ackId?: string };
   /** Frames that open every connection, before the outbox is flushed (authentication, resume). */
   greeting?(context: ConnectionContext, model: Model<TData>): Frame[];
   /** The heartbeat ping this protocol understands, when the heartbeat option gives none. */
@@ -73,9 +77,9 @@ export interface Protocol<TData = unknown> {
  * or the protocol itself when it has no per-connection state.
  * @throws TypeError when `forConnection` throws or returns something without decode() and encode()
  */
-export function protocolForConnection<TData>(protocol: Protocol<TData>): Protocol<TData> {
+export function protocolForConnection<TData, TOut>(protocol: Protocol<TData, TOut>): Protocol<TData, TOut> {
   if (typeof protocol.forConnection !== 'function') return protocol;
-  let own: Protocol<TData>;
+  let own: Protocol<TData, TOut>;
   try {
     own = protocol.forConnection();
   } catch (error) {
@@ -89,8 +93,14 @@ export function protocolForConnection<TData>(protocol: Protocol<TData>): Protoco
   return own;
 }
 
-/** Any server: every parsed message is data for the Model; nothing waits for an ack. */
-export const rawProtocol: Protocol = {
+/**
+ * For your own server (the reference server speaks the sync protocol, the
+ * default): every parsed message is data for the Model, `send()` takes any
+ * value (sent as JSON; strings and binary as they are), nothing waits for an
+ * ack, nothing is greeted. Declare the message types on the connection:
+ * `createConnection<Model<Data, Inbound>, Outbound>({ url, protocol: rawProtocol, model })`.
+ */
+export const rawProtocol: Protocol<unknown, unknown> = {
   name: 'raw',
   decode: (message) => ({ type: 'message.received', message }),
   encode: (message) => ({ frame: encodeJsonFrame(message) }),

@@ -3,13 +3,16 @@
  * `snapshot` and `patch` messages; any other message is kept as `lastMessage`.
  *
  * With the sync protocol, snapshots and patches carry the server's `epoch` and
- * `seq`. The protocol keeps its own position (it drops duplicates, detects gaps
- * and resumes); the store remembers the last one it applied (`position()`, for
- * whoever shows it) and, as a guard, refuses a patch that does not follow it.
+ * `seq`. Order is the protocol's job, and only the protocol's: it checks each
+ * frame's shape and sequence, drops duplicates, detects gaps and resumes. The
+ * store applies what it is given, in order, and remembers the last position
+ * it applied (`position()`, for whoever shows it).
  *
- * Every message is validated before anything changes, so a rejected message
- * (the store throws, the connection counts it as `ERR_MODEL_REJECTED`) leaves
- * the data exactly as it was.
+ * It is also used with `rawProtocol`, where nothing checked the message first,
+ * so it checks what it must to apply one safely: `data`, `set` and `delete`
+ * have the right shape and no top-level `__proto__` key. That is checked before
+ * anything changes, so a rejected message (the store throws, the connection
+ * counts it as `ERR_MODEL_REJECTED`) leaves the data exactly as it was.
  */
 import type { Model } from './types.js';
 
@@ -38,7 +41,7 @@ export interface SyncPosition {
 }
 
 export interface Store extends Model<StoreData> {
-  /** The last applied `(epoch, seq)`, or null before a sequenced snapshot. */
+  /** The `(epoch, seq)` of the last snapshot or patch applied that carried one, or null. */
   position(): SyncPosition | null;
   /** The latest message that was neither a snapshot nor a patch. */
   readonly lastMessage: unknown;
@@ -58,12 +61,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  */
 const PROTO_KEY = (where: string) => `${where} must not have a "__proto__" key`;
 
-/** Checks a snapshot or patch; returns what is wrong, or null. */
+/** Checks what the store needs of a snapshot or patch to apply it; returns what is wrong, or null. */
 export function storeMessageProblem(message: Record<string, unknown>): string | null {
-  if (message.seq !== undefined && !(Number.isInteger(message.seq) && (message.seq as number) >= 0)) {
-    return `${String(message.type)}.seq must be a whole number >= 0`;
-  }
-  if (message.epoch !== undefined && typeof message.epoch !== 'string') return `${String(message.type)}.epoch must be a string`;
   if (message.type === 'snapshot') {
     if (!isRecord(message.data)) return 'snapshot.data must be an object';
     return Object.hasOwn(message.data, '__proto__') ? PROTO_KEY('snapshot.data') : null;
@@ -93,15 +92,6 @@ export function createStore(initial: Record<string, Json> = {}): Store {
       }
       const problem = storeMessageProblem(message);
       if (problem !== null) throw new TypeError(`createStore: ${problem}`);
-      const sequenced = typeof message.epoch === 'string' && typeof message.seq === 'number';
-      if (message.type === 'patch' && sequenced && position !== null) {
-        const expected = position.seq + 1;
-        if (message.epoch !== position.epoch || message.seq !== expected) {
-          throw new RangeError(
-            `createStore: patch ${String(message.epoch)}:${String(message.seq)} does not follow ${position.epoch}:${position.seq}`,
-          );
-        }
-      }
       if (message.type === 'snapshot') {
         entries.clear();
         for (const [key, value] of Object.entries(message.data as Record<string, Json>)) entries.set(key, value);
@@ -111,7 +101,7 @@ export function createStore(initial: Record<string, Json> = {}): Store {
           entries.set(key, value);
         }
       }
-      if (sequenced) position = { epoch: message.epoch as string, seq: message.seq as number };
+      if (typeof message.epoch === 'string' && typeof message.seq === 'number') position = { epoch: message.epoch, seq: message.seq };
       applied++;
       view = null;
     },

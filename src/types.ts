@@ -43,17 +43,31 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
-/** The Model of MVC: receives every accepted message, hands its data to the view. */
-export interface Model<T = unknown> {
+/**
+ * The Model of MVC: receives every accepted message, hands its data to the view.
+ * `T` is the data it hands over, `TIn` the messages it takes (what the protocol
+ * classifies as data; with an `inbound` schema, the schema's output).
+ */
+export interface Model<T = unknown, TIn = unknown> {
   /**
    * Applies one message, synchronously. Throwing rejects the message
    * (`ERR_MODEL_REJECTED`); leave the data untouched then. A promise returned
    * is not awaited: the message counts as applied, and a rejection is only
    * reported (`status.lastCallbackError`, `ERR_MODEL_REJECTED`).
    */
-  update(message: unknown): void;
+  update(message: TIn): void;
   getData(): T;
 }
+
+/** Any Model: what a type parameter that stands for a Model is constrained to. */
+// `never`: a Model's `update` may take any message type.
+export type AnyModel = Model<unknown, never>;
+
+/** The data a Model hands to its view: what `getData()` returns. */
+export type DataOf<M> = M extends { getData(): infer T } ? T : never;
+
+/** The messages a Model takes: what `update()` accepts. */
+export type InboundOf<M> = M extends { update(message: infer I): void } ? I : unknown;
 
 /** The View of MVC: called at most once per frame with the latest data and status. */
 export interface View<T = unknown> {

@@ -516,7 +516,7 @@ describe('callbacks that throw or reject at random', () => {
         const t = createTestConnection({
           url: () => maybe('url', () => 'ws://statesocket.test/'),
           model: {
-            update: (message) => maybe('update', () => store.update(message)),
+            update: (message: unknown) => maybe('update', () => store.update(message)),
             getData: () => maybe('getData', () => store.getData()),
           },
           view: { render: () => maybe('render', () => undefined) },

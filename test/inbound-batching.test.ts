@@ -6,7 +6,7 @@ import { createTestConnection, type TestConnectionOptions } from '../src/testing
 import type { Model } from '../src/types.js';
 
 /** A test connection that records every event the machine received, by type. */
-function recorded(options: TestConnectionOptions<unknown> = {}) {
+function recorded(options: TestConnectionOptions = {}) {
   const events: Array<{ type: string; messages?: unknown[] }> = [];
   let root: unknown = null;
   const t = createTestConnection({
@@ -24,7 +24,7 @@ function recorded(options: TestConnectionOptions<unknown> = {}) {
 
 function syncConnection() {
   const t = createTestConnection({ protocol: createSyncProtocol() });
-  return { t, store: t.connection.model as unknown as Store };
+  return { t, store: t.connection.model };
 }
 
 const patch = (seq: number, set: Record<string, number | string>) => ({ type: 'patch', epoch: 'e', seq, set });
@@ -86,7 +86,7 @@ describe('inbound batching', () => {
       },
       getData: () => data,
     };
-    const t = createTestConnection<unknown[]>({ model });
+    const t = createTestConnection({ model });
     t.open();
     t.socket.receive('"one"', '"bad"', '"two"');
     expect(data).toEqual(['one', 'two']);
@@ -138,7 +138,7 @@ describe('sync protocol, a read at a time', () => {
       },
       getData: () => store.getData(),
     };
-    const t = createTestConnection({ protocol: createSyncProtocol(), model: model as never });
+    const t = createTestConnection({ protocol: createSyncProtocol(), model });
     t.open();
     const hellos = () => t.socket.sentMessages().filter((message) => (message as { type: string }).type === 'hello');
     t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 1, data: {} }, patch(2, { bad: 1 }), patch(3, { a: 3 }), patch(4, { a: 4 }));

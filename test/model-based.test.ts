@@ -14,6 +14,7 @@ import { shouldReconnect } from '../src/close-codes.js';
 import { stateNameOf } from '../src/connection.js';
 import { resolveOptions } from '../src/options.js';
 import type { ConnectionOptions } from '../src/options.js';
+import type { Store } from '../src/store.js';
 import { watchEnvironment } from '../src/environment.js';
 import { createFakeEnvironment, createFakeSockets, createTestConnection } from '../src/testing/index.js';
 
@@ -22,7 +23,7 @@ type Event = EventFromLogic<typeof connectionMachine>;
 
 interface Setup {
   name: string;
-  options: Omit<ConnectionOptions, 'url'>;
+  options: Omit<ConnectionOptions<Store, unknown>, 'url'>;
   /** Delays whose timers may not be the next to fire in this setup, so paths must not use them. */
   skipDelays: string[];
 }

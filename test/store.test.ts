@@ -21,6 +21,19 @@ describe('createStore', () => {
     expect(store.getData()).not.toBe(a);
   });
 
+  it('records the position of what it applied, and leaves order to the protocol', () => {
+    const store = createStore();
+    expect(store.position()).toBeNull();
+    store.update({ type: 'snapshot', epoch: 'e', seq: 4, data: { a: 1 } });
+    expect(store.position()).toEqual({ epoch: 'e', seq: 4 });
+    // Sequence is the sync protocol's to check (it drops duplicates and resyncs on a gap); the store applies what it is given.
+    store.update({ type: 'patch', epoch: 'e', seq: 9, set: { b: 2 } });
+    expect(store.position()).toEqual({ epoch: 'e', seq: 9 });
+    store.update({ type: 'patch', set: { c: 3 } }); // rawProtocol: no position
+    expect(store.position()).toEqual({ epoch: 'e', seq: 9 });
+    expect(store.getData()).toEqual({ a: 1, b: 2, c: 3 });
+  });
+
   it('keeps any other message as lastMessage', () => {
     const store = createStore();
     store.update({ type: 'chat', text: 'hi' });

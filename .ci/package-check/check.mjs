@@ -8,6 +8,7 @@ assert.equal(typeof createConnection, 'function', 'statesocket exports createCon
 assert.ok(connectionMachine && typeof connectionMachine.provide === 'function', 'statesocket exports connectionMachine');
 assert.equal(typeof createSyncServer, 'function', 'statesocket/server exports createSyncServer');
 await assert.rejects(import('@statelyai/inspect'), undefined, 'the optional peer is not installed by default');
+await assert.rejects(import('zod'), undefined, 'zod is not installed: it is a devDependency, and nothing published needs it');
 
 const t = createTestConnection();
 assert.equal(t.connection.getStatus().state, 'connecting');
@@ -30,4 +31,4 @@ assert.equal(store.getData().hello, 'world', 'the client got the server data');
 assert.ok(warnings.some((w) => w.includes('npm install @statelyai/inspect')), `inspect: { url } names the missing peer; warned: ${warnings}`);
 connection.stop();
 await server.close();
-console.log('package check passed: statesocket, statesocket/server, statesocket/testing; the missing peer is named');
+console.log('package check passed: statesocket, statesocket/server, statesocket/testing without zod; the missing peer is named');

@@ -89,7 +89,7 @@ function heapPerInstance(): Record<string, number> {
     ),
     connection: measure(
       () => {
-        const t = createTestConnection<StoreData>({ protocol: createSyncProtocol() });
+        const t = createTestConnection({ protocol: createSyncProtocol() });
         t.open();
         return t.connection;
       },
@@ -120,28 +120,28 @@ export async function machineRole(params: MachineParams): Promise<never> {
       actor.stop();
     },
     'connection (raw)': (n) => {
-      const t = createTestConnection<StoreData>({ protocol: rawProtocol as never, model: createStore() });
+      const t = createTestConnection({ protocol: rawProtocol, model: createStore() });
       const socket = t.open();
       socket.receive(snapshot);
       for (let i = 0; i < n; i++) socket.receive(frames[i]!);
       t.connection.stop();
     },
     'connection (sync)': (n) => {
-      const t = createTestConnection<StoreData>({ protocol: createSyncProtocol(), model: createStore() });
+      const t = createTestConnection({ protocol: createSyncProtocol(), model: createStore() });
       const socket = t.open();
       socket.receive(snapshot);
       for (let i = 0; i < n; i++) socket.receive(frames[i]!);
       t.connection.stop();
     },
     'connection (sync, reads of 100)': (n) => {
-      const t = createTestConnection<StoreData>({ protocol: createSyncProtocol(), model: createStore() });
+      const t = createTestConnection({ protocol: createSyncProtocol(), model: createStore() });
       const socket = t.open();
       socket.receive(snapshot);
       for (let i = 0; i < n; i += READ_FRAMES) socket.receive(...frames.slice(i, Math.min(n, i + READ_FRAMES)));
       t.connection.stop();
     },
     send: (n) => {
-      const t = createTestConnection<StoreData>({ protocol: rawProtocol as never, outbox: { limit: n + 1 } });
+      const t = createTestConnection({ protocol: rawProtocol, outbox: { limit: n + 1 } });
       t.open();
       for (let i = 0; i < n; i++) t.connection.send(parsed[i]);
       t.connection.stop();

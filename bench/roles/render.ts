@@ -71,7 +71,7 @@ export async function renderRole(params: RenderParams): Promise<never> {
   const createConnection = createConnectionFactory(() => sockets.WebSocket);
   const model = createCountingStore();
   const view = createRowsView({ keepTimes: true });
-  const connection = createConnection<StoreData>({
+  const connection = createConnection({
     url: 'ws://bench.invalid/',
     protocol: createSyncProtocol(),
     model,

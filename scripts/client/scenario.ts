@@ -19,12 +19,11 @@
  * Waits are driven by `connection.subscribe`, each bounded by its timeout;
  * nothing polls.
  */
-import { z } from 'zod/mini';
 import { isSendableCloseCode } from '../../src/close-codes.js';
 import type { Connection } from '../../src/connection.js';
-import type { Json } from '../../src/store.js';
-import { createOp } from '../../src/sync/client-protocol.js';
-import type { ConnectionStatus, Counters, StateName } from '../../src/types.js';
+import type { Json, StoreData } from '../../src/store.js';
+import { createOp, type OpMessage } from '../../src/sync/client-protocol.js';
+import type { ConnectionStatus, Counters, Model, StateName } from '../../src/types.js';
 
 // ── the steps ───────────────────────────────────────────────────────────────
 
@@ -67,77 +66,151 @@ type StepAction = (typeof STEP_ACTIONS)[number];
 /** The timeout of a `waitFor` step that gives none, in milliseconds. */
 export const DEFAULT_WAIT_FOR_TIMEOUT_MS = 10_000;
 
-const json = z.json();
-const ms = z.number().check(z.minimum(0));
-const state = z.enum(STATE_NAMES);
-const modelCondition = z.record(z.string(), json);
-const count = z.number().check(z.int(), z.minimum(0));
-const counterCheck = z.union([count, z.strictObject({ min: z.optional(count), max: z.optional(count) })]);
-const changes = z.strictObject({
-  set: z.optional(z.record(z.string(), json)),
-  delete: z.optional(z.array(z.string())),
-});
-/** `drop`, `restart`, `stall?ms=500`, `close?code=1012&reason=bye`: a path segment and an optional query. */
-const CONTROL_ACTION = /^[a-z][a-z0-9-]*(\?[A-Za-z0-9_-]+=[^&\s#]*(&[A-Za-z0-9_-]+=[^&\s#]*)*)?$/;
+// ── checking steps (by hand: no schema library in the published code) ──────
 
-const stepSchemas = {
-  wait: z.strictObject({ wait: ms }),
-  waitFor: z.strictObject({
-    waitFor: z.strictObject({ state: z.optional(state), model: z.optional(modelCondition) }).check(
-      z.refine((value) => value.state !== undefined || value.model !== undefined, 'needs `state` or `model`'),
-    ),
-    timeout: z.optional(ms),
-  }),
-  send: { statesocket: z.strictObject({ send: changes }), raw: z.strictObject({ send: json }) },
-  expect: z.strictObject({
-    expect: z.strictObject({
-      state: z.optional(state),
-      model: z.optional(modelCondition),
-      counters: z.optional(
-        z.strictObject({
-          received: z.optional(counterCheck),
-          rejected: z.optional(counterCheck),
-          sent: z.optional(counterCheck),
-          renders: z.optional(counterCheck),
-          reconnects: z.optional(counterCheck),
-          dropped: z.optional(counterCheck),
-        }),
-      ),
-    }),
-  }),
-  disconnect: z.strictObject({
-    disconnect: z.strictObject({
-      code: z.optional(
-        z.number().check(z.refine((code) => isSendableCloseCode(code), 'must be 1000 or 3000–4999')),
-      ),
-      reason: z.optional(z.string()),
-    }),
-  }),
-  connect: z.strictObject({ connect: z.strictObject({}) }),
-  retry: z.strictObject({ retry: z.strictObject({}) }),
-  control: z.strictObject({
-    control: z.string().check(
-      z.refine(
-        (action) => CONTROL_ACTION.test(action),
-        'must be an action name with an optional query, like "drop", "restart", "stall?ms=500" or "close?code=1012"',
-      ),
-    ),
-  }),
-};
-
-export type ParsedScenario = { ok: true; steps: ScenarioStep[] } | { ok: false; message: string };
-
-const english = z.locales.en().localeError;
-
-function pathOf(path: readonly PropertyKey[]): string {
-  return path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`)).join('');
-}
+/** Checks a value at `path`, pushing a problem per fault found. */
+type Check = (value: unknown, path: string, problems: string[]) => void;
 
 function describeReceived(value: unknown): string {
   if (value === undefined) return 'undefined';
   const text = JSON.stringify(value) ?? typeof value;
   return text.length > 60 ? `${text.slice(0, 59)}…` : text;
 }
+
+function kindOf(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+}
+
+const expected = (what: string): Check => (value, path, problems) => {
+  problems.push(`${path}: expected ${what}, received ${describeReceived(value)}`);
+};
+
+/** A number, at least `min`, whole when `integer`. */
+function number(min: number, integer = false): Check {
+  const what = `${integer ? 'a whole number' : 'a number'} >= ${min}`;
+  return (value, path, problems) => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) expected(what)(value, path, problems);
+  };
+}
+
+const string: Check = (value, path, problems) => {
+  if (typeof value !== 'string') expected('a string')(value, path, problems);
+};
+
+function oneOf(options: readonly string[]): Check {
+  return (value, path, problems) => {
+    if (!options.includes(value as string)) expected(`one of ${options.map((o) => JSON.stringify(o)).join('|')}`)(value, path, problems);
+  };
+}
+
+/** JSON: null, booleans, finite numbers, strings, arrays and plain objects of them, at most 64 deep. */
+function isJson(value: unknown, depth = 0): boolean {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (depth >= 64 || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.every((item) => isJson(item, depth + 1));
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return (proto === Object.prototype || proto === null) && Object.values(value).every((item) => isJson(item, depth + 1));
+}
+
+const json: Check = (value, path, problems) => {
+  if (!isJson(value)) expected('a JSON value')(value, path, problems);
+};
+
+const jsonRecord: Check = (value, path, problems) => {
+  if (kindOf(value) !== 'object' || !isJson(value)) expected('an object of JSON values')(value, path, problems);
+};
+
+const stringArray: Check = (value, path, problems) => {
+  if (!Array.isArray(value)) return expected('an array of strings')(value, path, problems);
+  value.forEach((item, index) => string(item, `${path}[${index}]`, problems));
+};
+
+/** Only these keys, each checked when present; `required` ones must be. */
+function strictObject(fields: Record<string, Check>, required: readonly string[] = [], hint = ''): Check {
+  return (value, path, problems) => {
+    if (kindOf(value) !== 'object') return expected('an object')(value, path, problems);
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      if (!Object.hasOwn(fields, key)) problems.push(`${path}: unknown key ${JSON.stringify(key)}${hint}`);
+    }
+    for (const [key, check] of Object.entries(fields)) {
+      if (record[key] !== undefined) check(record[key], `${path}.${key}`, problems);
+      else if (required.includes(key)) problems.push(`${path}.${key}: required, received nothing`);
+    }
+  };
+}
+
+/** `check`, then `test` when `check` found nothing wrong. */
+function refine(check: Check, test: (value: never) => boolean, message: string): Check {
+  return (value, path, problems) => {
+    const before = problems.length;
+    check(value, path, problems);
+    if (problems.length === before && !test(value as never)) problems.push(`${path}: ${message}`);
+  };
+}
+
+const ms = number(0);
+const count = number(0, true);
+const state = oneOf(STATE_NAMES);
+const counterCheck: Check = (value, path, problems) =>
+  typeof value === 'number' ? count(value, path, problems) : strictObject({ min: count, max: count })(value, path, problems);
+/** `drop`, `restart`, `stall?ms=500`, `close?code=1012&reason=bye`: a path segment and an optional query. */
+const CONTROL_ACTION = /^[a-z][a-z0-9-]*(\?[A-Za-z0-9_-]+=[^&\s#]*(&[A-Za-z0-9_-]+=[^&\s#]*)*)?$/;
+
+/** One check per action, given the whole step (so a stray key beside the action is refused too). */
+const stepChecks: Record<Exclude<StepAction, 'send'>, Check> & { send: Record<ScenarioProtocol, Check> } = {
+  wait: strictObject({ wait: ms }),
+  waitFor: strictObject({
+    waitFor: refine(
+      strictObject({ state, model: jsonRecord }),
+      (value: WaitForCondition) => value.state !== undefined || value.model !== undefined,
+      'needs `state` or `model`',
+    ),
+    timeout: ms,
+  }),
+  send: {
+    statesocket: strictObject({
+      send: strictObject(
+        { set: jsonRecord, delete: stringArray },
+        [],
+        ' (with the statesocket protocol, send takes {set?, delete?}; use --protocol raw to send anything else)',
+      ),
+    }),
+    raw: strictObject({ send: json }),
+  },
+  expect: strictObject({
+    expect: strictObject({
+      state,
+      model: jsonRecord,
+      counters: strictObject({
+        received: counterCheck,
+        rejected: counterCheck,
+        sent: counterCheck,
+        renders: counterCheck,
+        reconnects: counterCheck,
+        dropped: counterCheck,
+      }),
+    }),
+  }),
+  disconnect: strictObject({
+    disconnect: strictObject({
+      code: refine(number(0), (code: number) => isSendableCloseCode(code), 'must be 1000 or 3000–4999'),
+      reason: string,
+    }),
+  }),
+  connect: strictObject({ connect: strictObject({}) }),
+  retry: strictObject({ retry: strictObject({}) }),
+  control: strictObject({
+    control: refine(
+      string,
+      (action: string) => CONTROL_ACTION.test(action),
+      'must be an action name with an optional query, like "drop", "restart", "stall?ms=500" or "close?code=1012"',
+    ),
+  }),
+};
+
+export type ParsedScenario = { ok: true; steps: ScenarioStep[] } | { ok: false; message: string };
 
 /** Checks one step; returns the problems, each naming `steps[i]` and the field. */
 function stepProblems(step: unknown, index: number, protocol: ScenarioProtocol): string[] {
@@ -158,16 +231,10 @@ function stepProblems(step: unknown, index: number, protocol: ScenarioProtocol):
     return [`${at} has more than one action (${actions.join(', ')}): put each in its own step`];
   }
   const action = actions[0] as StepAction;
-  const schema = action === 'send' ? stepSchemas.send[protocol] : stepSchemas[action];
-  const result = (schema as z.ZodMiniType).safeParse(step, { error: english, reportInput: false });
-  if (result.success) return [];
-  return result.error.issues.map((issue) => {
-    let message = issue.message;
-    if (action === 'send' && protocol === 'statesocket' && issue.code === 'unrecognized_keys') {
-      message += ' (with the statesocket protocol, send takes {set?, delete?}; use --protocol raw to send anything else)';
-    }
-    return `${at}${pathOf(issue.path)}: ${message}`;
-  });
+  const check = action === 'send' ? stepChecks.send[protocol] : stepChecks[action];
+  const problems: string[] = [];
+  check(step, at, problems);
+  return problems;
 }
 
 /**
@@ -177,7 +244,7 @@ function stepProblems(step: unknown, index: number, protocol: ScenarioProtocol):
  * @example
  * ```ts
  * const parsed = parseScenario(JSON.parse(text));
- * if (!parsed.ok) throw new Error(parsed.message); // "steps[2].waitFor.state: Invalid option: ..."
+ * if (!parsed.ok) throw new Error(parsed.message); // "steps[2].waitFor.state: expected one of ..."
  * ```
  */
 export function parseScenario(value: unknown, options: { protocol?: ScenarioProtocol } = {}): ParsedScenario {
@@ -339,7 +406,7 @@ export function describeStep(step: ScenarioStep): string {
  *   with what was expected and what was found.
  */
 export async function runScenario(
-  connection: Connection<unknown>,
+  connection: Connection<Model<StoreData, never>, OpMessage | Json>,
   steps: readonly ScenarioStep[],
   options: RunScenarioOptions = {},
 ): Promise<ScenarioResult> {

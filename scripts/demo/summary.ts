@@ -12,8 +12,8 @@ export interface ServerView {
 }
 
 /** True when the client's model is at the server's current epoch and seq. */
-export function caughtUp(connection: Pick<Connection<StoreData>, 'model'>, server: ServerView): boolean {
-  const position = (connection.model as unknown as Store).position();
+export function caughtUp(connection: Pick<Connection, 'model'>, server: ServerView): boolean {
+  const position = connection.model.position();
   return position !== null && position.epoch === server.core.epoch && position.seq === server.core.seq;
 }
 
@@ -21,7 +21,7 @@ export function caughtUp(connection: Pick<Connection<StoreData>, 'model'>, serve
  * Waits (at most `timeoutMs`) until the client has applied every change the server made. The demo
  * calls it after stopping the feed and the faults, so the summary compares both at one seq.
  */
-export function untilCaughtUp(connection: Pick<Connection<StoreData>, 'model'>, server: ServerView, timeoutMs: number): Promise<void> {
+export function untilCaughtUp(connection: Pick<Connection, 'model'>, server: ServerView, timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
     const deadline = setTimeout(finish, timeoutMs);
     const poll = setInterval(() => {
@@ -36,10 +36,10 @@ export function untilCaughtUp(connection: Pick<Connection<StoreData>, 'model'>, 
   });
 }
 
-export function summaryLine(connection: Pick<Connection<StoreData>, 'model' | 'history' | 'getStatus'>, server: ServerView): string {
+export function summaryLine(connection: Pick<Connection, 'model' | 'history' | 'getStatus'>, server: ServerView): string {
   const states = connection.history.map((entry) => entry.state).join(' → ');
   const { received, rejected, sent, renders, reconnects } = connection.getStatus().counters;
-  const position = (connection.model as unknown as Store).position();
+  const position = connection.model.position();
   const same = JSON.stringify(sorted(connection.model.getData())) === JSON.stringify(sorted(server.core.data()));
   const comparison = !caughtUp(connection, server)
     ? `model is at seq ${position?.seq ?? '-'}, behind the server's seq ${server.core.seq} (not compared)`

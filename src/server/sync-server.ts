@@ -7,7 +7,7 @@
 import { parseJsonFrame, utf8Length } from '../frames.js';
 import type { Json } from '../store.js';
 import type { Changes, HelloFrame, PatchFrame, ServerErrorCodeValue } from '../sync/messages.js';
-import { PROTOCOL_VERSION, ServerErrorCode, SyncCloseCode, parseClientFrame } from '../sync/messages.js';
+import { PROTOCOL_VERSION, ServerErrorCode, SyncCloseCode, isOpId, parseClientFrame } from '../sync/messages.js';
 import { DEFAULT_VALUE_LIMITS, checkChanges, documentBytes, measureDocument, type CheckedChanges, type ValueLimits } from '../sync/values.js';
 import { tokensEqual } from './token-equal.js';
 
@@ -214,10 +214,6 @@ const MAX_REFUSAL_MESSAGE = 300;
 function newEpoch(random: () => number): string {
   const part = () => Math.floor(random() * 2 ** 32).toString(36).padStart(7, '0');
   return part() + part();
-}
-
-function isValidOpId(id: unknown): id is string {
-  return typeof id === 'string' && id.length >= 1 && id.length <= 128;
 }
 
 interface LogEntry {
@@ -585,7 +581,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     if (!session.greeted) {
       return reject(session, ServerErrorCode.HELLO_REQUIRED, 'send hello first; the op was not applied: send it again after the hello');
     }
-    const id = isValidOpId(value.id) ? value.id : undefined;
+    const id = isOpId(value.id) ? value.id : undefined;
     if (id !== undefined) {
       const refusal = refused.get(id);
       if (refusal !== undefined) return refuse(session, id, refusal.code, `op ${id} was refused before (${refusal.code})`);
@@ -594,12 +590,12 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         return send(session, { type: 'ack', id });
       }
     }
-    const parsed = parseClientFrame(value);
-    if (!parsed.ok || id === undefined) {
-      const problem = parsed.ok ? 'invalid op id' : parsed.problem;
-      return id === undefined ? reject(session, ServerErrorCode.INVALID_FRAME, problem) : refuse(session, id, ServerErrorCode.INVALID_FRAME, problem);
+    if (id === undefined) {
+      const parsed = parseClientFrame(value); // only to say what is wrong with the id
+      return reject(session, ServerErrorCode.INVALID_FRAME, parsed.ok ? 'invalid op id' : parsed.problem);
     }
-    // The raw value, not the schema's copy: a copy would have turned an own "__proto__" key into a prototype.
+    // An op is its id and its change: the change's shape and values are checked once, by the value
+    // rule (checkChanges), on the raw value: a copy would have turned an own "__proto__" key into a prototype.
     const checked = validate(value);
     if (Array.isArray(checked)) return refuse(session, id, checked[0], checked[1]);
     if (crowded(applied.size, applied.values().next().value)) return deferred(session);

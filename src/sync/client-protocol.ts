@@ -17,7 +17,7 @@
 import type { InboundEvent, Protocol } from '../protocol.js';
 import type { StoreData } from '../store.js';
 import type { Changes, HelloFrame } from './messages.js';
-import { PROTOCOL_VERSION, opFrame, parseServerFrame } from './messages.js';
+import { PROTOCOL_VERSION, parseClientFrame, parseServerFrame } from './messages.js';
 
 export interface SyncProtocolOptions {
   /**
@@ -26,6 +26,12 @@ export interface SyncProtocolOptions {
    */
   token?: string | (() => string | undefined);
 }
+
+/** An op for `connection.send()`: the id is made for you when absent. */
+export type OpMessage = { type: 'op'; id?: string } & Changes;
+
+/** What `send()` takes with the sync protocol: an op (or a ping). */
+export type SyncOutbound = OpMessage | { type: 'ping' };
 
 let fallbackCounter = 0;
 
@@ -48,7 +54,7 @@ const PING = '{"type":"ping"}';
  * methods on the prototype keep it to its few fields (bench/RESULTS.md, heap
  * per connection).
  */
-class SyncProtocol<T> implements Protocol<T> {
+class SyncProtocol<T> implements Protocol<T, SyncOutbound> {
   readonly name = 'statesocket';
   readonly ping = PING;
   readonly #options: SyncProtocolOptions;
@@ -61,7 +67,7 @@ class SyncProtocol<T> implements Protocol<T> {
     this.#options = options;
   }
 
-  forConnection(): Protocol<T> {
+  forConnection(): Protocol<T, SyncOutbound> {
     return new SyncProtocol<T>(this.#options);
   }
 
@@ -122,15 +128,18 @@ class SyncProtocol<T> implements Protocol<T> {
     this.#seq = 0;
   }
 
+  // `message` is typed for TypeScript callers; JavaScript ones may pass anything, so it is checked.
   encode(message: unknown): { frame: string; ackId?: string } {
     if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'op') {
-      const withId = { ...(message as Record<string, unknown>) };
-      withId.id ??= newOpId();
-      const result = opFrame.safeParse(withId);
-      if (!result.success) {
-        throw new TypeError(`sync protocol: invalid op: ${result.error.issues.map((i) => `${i.path.join('.') || 'op'}: ${i.message}`).join('; ')}`);
-      }
-      return { frame: JSON.stringify(result.data), ackId: result.data.id };
+      const { id: given, set, delete: deleted } = message as { id?: unknown; set?: unknown; delete?: unknown };
+      const id = given ?? newOpId();
+      // Only the fields of an op go on the wire.
+      const op: Record<string, unknown> = { type: 'op', id };
+      if (set !== undefined) op.set = set;
+      if (deleted !== undefined) op.delete = deleted;
+      const parsed = parseClientFrame(op);
+      if (!parsed.ok) throw new TypeError(`sync protocol: invalid op: ${parsed.problem}`);
+      return { frame: JSON.stringify(op), ackId: id as string };
     }
     if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'ping') {
       return { frame: PING };
@@ -150,6 +159,6 @@ class SyncProtocol<T> implements Protocol<T> {
  * const a = createConnection({ url, protocol });
  * const b = createConnection({ url, protocol, model: myModel }); // its own position
  */
-export function createSyncProtocol<T = StoreData>(options: SyncProtocolOptions = {}): Protocol<T> {
+export function createSyncProtocol<T = StoreData>(options: SyncProtocolOptions = {}): Protocol<T, SyncOutbound> {
   return new SyncProtocol<T>({ ...options });
 }

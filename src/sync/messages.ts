@@ -1,68 +1,20 @@
 /**
  * The sync protocol's frames (see docs/protocol.md) and their validation.
  * Shared by the client protocol, the server logic and the simulator; imports
- * neither `ws` nor `node:*`.
+ * neither `ws` nor `node:*`, and no schema library: the checks below are
+ * written by hand (a schema library was 29 KB of the client's 33 KB gzipped
+ * bundle), and test/sync-messages.test.ts holds them to a reference
+ * description of every frame.
+ *
+ * Each side checks a frame's shape here and nowhere else: the client in the
+ * sync protocol's `decode` (`parseServerFrame`), the server in its message
+ * handler (`parseClientFrame`). Frames come from `JSON.parse`, so every value
+ * is JSON already: the checks look at shapes, not at every nested value (the
+ * server's `checkChanges` walks op values).
  */
-// A namespace import and only the English locale: `import { z }` and `z.locales` pull all of zod
-// and every locale into a browser bundle (about 430 kB instead of 15 kB with esbuild).
-import * as z from 'zod/mini';
-import { en } from 'zod/locales';
 import type { Json } from '../store.js';
 
 export const PROTOCOL_VERSION = 1;
-
-// Frames come from JSON.parse, so every value is JSON already: check shapes, not every nested value
-// (a recursive z.json() walk was a tenth of the client's time per patch).
-const json = z.custom<Json>(() => true);
-const seq = z.number().check(z.int(), z.minimum(0));
-const changes = {
-  set: z.optional(z.record(z.string(), json)),
-  delete: z.optional(z.array(z.string())),
-};
-
-// ── server → client ─────────────────────────────────────────────────────────
-export const snapshotFrame = z.object({
-  type: z.literal('snapshot'),
-  epoch: z.string(),
-  seq,
-  data: z.record(z.string(), json),
-});
-export const patchFrame = z.object({ type: z.literal('patch'), epoch: z.string(), seq, ...changes });
-export const ackFrame = z.object({ type: z.literal('ack'), id: z.string() });
-export const pongFrame = z.object({ type: z.literal('pong') });
-export const errorFrame = z.object({
-  type: z.literal('error'),
-  code: z.string(),
-  message: z.string(),
-  /** Set when the error refuses an op: the op is settled (it will never apply). */
-  id: z.optional(z.string()),
-});
-export const serverFrame = z.discriminatedUnion('type', [snapshotFrame, patchFrame, ackFrame, pongFrame, errorFrame]);
-
-// ── client → server ─────────────────────────────────────────────────────────
-export const helloFrame = z.object({
-  type: z.literal('hello'),
-  v: z.number(),
-  epoch: z.optional(z.string()),
-  since: z.optional(seq),
-  token: z.optional(z.string()),
-});
-export const opFrame = z.object({
-  type: z.literal('op'),
-  id: z.string().check(z.minLength(1), z.maxLength(128)),
-  ...changes,
-});
-export const pingFrame = z.object({ type: z.literal('ping') });
-export const clientFrame = z.discriminatedUnion('type', [helloFrame, opFrame, pingFrame]);
-
-export type SnapshotFrame = z.infer<typeof snapshotFrame>;
-export type PatchFrame = z.infer<typeof patchFrame>;
-export type AckFrame = z.infer<typeof ackFrame>;
-export type ErrorFrame = z.infer<typeof errorFrame>;
-export type ServerFrame = z.infer<typeof serverFrame>;
-export type HelloFrame = z.infer<typeof helloFrame>;
-export type OpFrame = z.infer<typeof opFrame>;
-export type ClientFrame = z.infer<typeof clientFrame>;
 
 /** The changes a patch or an op carries. */
 export interface Changes {
@@ -70,14 +22,75 @@ export interface Changes {
   delete?: string[];
 }
 
+// ── server → client ─────────────────────────────────────────────────────────
+export interface SnapshotFrame {
+  type: 'snapshot';
+  epoch: string;
+  seq: number;
+  data: Record<string, Json>;
+}
+export interface PatchFrame extends Changes {
+  type: 'patch';
+  epoch: string;
+  seq: number;
+}
+export interface AckFrame {
+  type: 'ack';
+  id: string;
+}
+export interface PongFrame {
+  type: 'pong';
+}
+export interface ErrorFrame {
+  type: 'error';
+  code: string;
+  message: string;
+  /** Set when the error refuses an op: the op is settled (it will never apply). */
+  id?: string;
+}
+export type ServerFrame = SnapshotFrame | PatchFrame | AckFrame | PongFrame | ErrorFrame;
+
+// ── client → server ─────────────────────────────────────────────────────────
+export interface HelloFrame {
+  type: 'hello';
+  v: number;
+  epoch?: string;
+  since?: number;
+  token?: string;
+}
+export interface OpFrame extends Changes {
+  type: 'op';
+  /** 1 to `MAX_OP_ID_LENGTH` characters. */
+  id: string;
+}
+export interface PingFrame {
+  type: 'ping';
+}
+export type ClientFrame = HelloFrame | OpFrame | PingFrame;
+
+/** The longest op id a server accepts, in UTF-16 units. */
+export const MAX_OP_ID_LENGTH = 128;
+
 export type Parsed<T> = { ok: true; frame: T } | { ok: false; problem: string };
 
-const english = en().localeError;
+/** What a field's value must be. */
+type Kind = 'string' | 'number' | 'seq' | 'record' | 'strings' | 'opId';
 
-function check<T>(schema: z.ZodMiniType<T>, value: unknown): Parsed<T> {
-  const result = schema.safeParse(value, { error: english, reportInput: false });
-  if (result.success) return { ok: true, frame: result.data };
-  return { ok: false, problem: z.prettifyError(result.error).replaceAll('✖ ', '').replace(/\s*\n\s*/g, ' ') };
+/** The words for each kind, in problem messages. */
+const EXPECTED: Readonly<Record<Kind, string>> = {
+  string: 'a string',
+  number: 'a number',
+  seq: 'a whole number >= 0',
+  record: 'an object of keys to JSON values',
+  strings: 'an array of strings',
+  opId: `a string of 1 to ${MAX_OP_ID_LENGTH} characters`,
+};
+
+/** One field of a frame: its key, what it must be, and whether it may be absent (undefined). */
+interface Field {
+  readonly key: string;
+  readonly kind: Kind;
+  readonly optional: boolean;
 }
 
 function isPlainRecord(value: unknown): value is Record<string, unknown> {
@@ -86,36 +99,117 @@ function isPlainRecord(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-/**
- * The same rules as `snapshotFrame` and `patchFrame`, checked by hand: these
- * frames come by the thousand, and the schema walk cost a third of the
- * client's time per patch (bench/RESULTS.md). Anything this does not accept
- * goes through the schemas, which also write the error text; a property test
- * keeps the two in agreement.
- */
-export function isDataFrame(value: unknown): value is SnapshotFrame | PatchFrame {
-  if (!isPlainRecord(value)) return false;
-  const { type, epoch, seq } = value;
-  if ((type !== 'patch' && type !== 'snapshot') || typeof epoch !== 'string') return false;
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return false;
-  if (type === 'snapshot') return isPlainRecord(value.data);
-  const { set, delete: deleted } = value;
-  if (set !== undefined && !isPlainRecord(set)) return false;
-  if (deleted === undefined) return true;
-  if (!Array.isArray(deleted)) return false;
-  for (const key of deleted) if (typeof key !== 'string') return false;
+function isStringArray(value: unknown): value is string[] {
+  if (!Array.isArray(value)) return false;
+  for (let i = 0; i < value.length; i++) if (typeof value[i] !== 'string') return false;
   return true;
 }
 
-/** Validates a parsed frame from the server. */
-export function parseServerFrame(value: unknown): Parsed<ServerFrame> {
-  if (isDataFrame(value)) return { ok: true, frame: value };
-  return check(serverFrame, value);
+/** An op id the server accepts: 1 to `MAX_OP_ID_LENGTH` characters. */
+export const isOpId = (value: unknown): value is string => typeof value === 'string' && value.length >= 1 && value.length <= MAX_OP_ID_LENGTH;
+
+/** One switch rather than a function per kind: this runs for every field of every frame. */
+function holds(kind: Kind, value: unknown): boolean {
+  switch (kind) {
+    case 'string':
+      return typeof value === 'string';
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'seq':
+      return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+    case 'record':
+      return isPlainRecord(value);
+    case 'strings':
+      return isStringArray(value);
+    case 'opId':
+      return isOpId(value);
+  }
 }
 
-/** Validates a parsed frame from a client. */
+const required = (key: string, kind: Kind): Field => ({ key, kind, optional: false });
+const optional = (key: string, kind: Kind): Field => ({ key, kind, optional: true });
+
+const changeFields = [optional('set', 'record'), optional('delete', 'strings')];
+
+/** Every frame each side accepts, by `type`: the fields it must or may have. Other fields are ignored. */
+const SERVER_FRAMES: Readonly<Record<ServerFrame['type'], readonly Field[]>> = {
+  snapshot: [required('epoch', 'string'), required('seq', 'seq'), required('data', 'record')],
+  patch: [required('epoch', 'string'), required('seq', 'seq'), ...changeFields],
+  ack: [required('id', 'string')],
+  pong: [],
+  error: [required('code', 'string'), required('message', 'string'), optional('id', 'string')],
+};
+const CLIENT_FRAMES: Readonly<Record<ClientFrame['type'], readonly Field[]>> = {
+  hello: [required('v', 'number'), optional('epoch', 'string'), optional('since', 'seq'), optional('token', 'string')],
+  op: [required('id', 'opId'), ...changeFields],
+  ping: [],
+};
+
+// Maps: a lookup by a `type` that came off the wire never reaches Object.prototype.
+const SERVER_FRAME_FIELDS: ReadonlyMap<unknown, readonly Field[]> = new Map(Object.entries(SERVER_FRAMES));
+const CLIENT_FRAME_FIELDS: ReadonlyMap<unknown, readonly Field[]> = new Map(Object.entries(CLIENT_FRAMES));
+
+/** A value as a problem message shows it: its kind and, when short, itself. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing (the field is missing)';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) {
+    const bad = value.findIndex((item) => typeof item !== 'string');
+    return bad === -1 ? `an array of ${value.length}` : `an array whose [${bad}] is ${describeValue(value[bad])}`;
+  }
+  switch (typeof value) {
+    case 'string':
+      return value.length > 40 ? `a string of ${value.length} characters` : `the string ${JSON.stringify(value)}`;
+    case 'number':
+    case 'boolean':
+      return `the ${typeof value} ${String(value)}`;
+    case 'object':
+      return isPlainRecord(value) ? 'an object' : `an object of class ${String((value as object).constructor?.name ?? 'unknown')}`;
+    default:
+      return `a ${typeof value}`;
+  }
+}
+
+/** Whether `value` has every field right: the check that runs for every frame, so it allocates nothing. */
+function fieldsHold(value: Record<string, unknown>, fields: readonly Field[]): boolean {
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i] as Field;
+    const fieldValue = value[field.key];
+    if (fieldValue === undefined ? !field.optional : !holds(field.kind, fieldValue)) return false;
+  }
+  return true;
+}
+
+function check<T>(frames: ReadonlyMap<unknown, readonly Field[]>, what: string, value: unknown): Parsed<T> {
+  if (!isPlainRecord(value)) return { ok: false, problem: `expected ${what} (an object with a "type"), received ${describeValue(value)}` };
+  const type = value.type;
+  const fields = frames.get(type);
+  if (fields === undefined) {
+    const types = [...frames.keys()].map((name) => JSON.stringify(name)).join(', ');
+    return { ok: false, problem: `type: expected one of ${types}, received ${describeValue(type)}` };
+  }
+  if (fieldsHold(value, fields)) return { ok: true, frame: value as T };
+  // Refused: now say why, naming every wrong field.
+  const problems: string[] = [];
+  for (const field of fields) {
+    const fieldValue = value[field.key];
+    if (fieldValue === undefined ? field.optional : holds(field.kind, fieldValue)) continue;
+    problems.push(`${String(type)}.${field.key}: expected ${EXPECTED[field.kind]}, received ${describeValue(fieldValue)}`);
+  }
+  return { ok: false, problem: problems.join('; ') };
+}
+
+/**
+ * Validates a parsed frame from the server. The frame returned is the value
+ * itself (fields it does not know are kept, never copied).
+ */
+export function parseServerFrame(value: unknown): Parsed<ServerFrame> {
+  return check<ServerFrame>(SERVER_FRAME_FIELDS, 'a server frame', value);
+}
+
+/** Validates a parsed frame from a client; the frame returned is the value itself. */
 export function parseClientFrame(value: unknown): Parsed<ClientFrame> {
-  return check(clientFrame, value);
+  return check<ClientFrame>(CLIENT_FRAME_FIELDS, 'a client frame', value);
 }
 
 /** Error codes the server sends in `error` frames. */

@@ -297,7 +297,7 @@ export function runSimulation(options: SimOptions): SimResult {
       throw error;
     }
   };
-  const connection: Connection<StoreData> = createConnection<StoreData>({
+  const connection: Connection = createConnection({
     ...CLIENT,
     model: watchedStore,
     protocol: createSyncProtocol(),
@@ -312,7 +312,7 @@ export function runSimulation(options: SimOptions): SimResult {
     clock,
     now: () => clock.now(),
   });
-  const store = connection.model as unknown as Store;
+  const store = connection.model;
 
   let outages = 0;
   let opsSent = 0;

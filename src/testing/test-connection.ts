@@ -6,14 +6,22 @@
 import type { Connection } from '../connection.js';
 import { createConnectionFactory } from '../connection.js';
 import type { ConnectionOptions } from '../options.js';
+import type { Store } from '../store.js';
+import { rawProtocol, type Protocol } from '../protocol.js';
+import type { AnyModel, DataOf } from '../types.js';
 import { timeoutScheduler } from '../scheduler.js';
 import { TestClock, seededRandom } from './clock.js';
 import type { FakeSockets, FakeWebSocket } from './fake-websocket.js';
 import { createFakeSockets } from './fake-websocket.js';
 
-export type TestConnectionOptions<T> = Omit<ConnectionOptions<T>, 'WebSocket' | 'clock' | 'url'> & {
+/**
+ * The options of `createConnection`, but `protocol` defaults to `rawProtocol`:
+ * tests hand-write the frames the fake socket receives, and see exactly what
+ * was sent (no `hello`). Pass `createSyncProtocol()` to test the sync path.
+ */
+export type TestConnectionOptions<M extends AnyModel = Store, TOut = unknown> = Omit<ConnectionOptions<M, TOut>, 'WebSocket' | 'clock' | 'url'> & {
   /** @default 'ws://statesocket.test/' */
-  url?: ConnectionOptions<T>['url'];
+  url?: ConnectionOptions<M, TOut>['url'];
   /**
    * Seed of the random source used for backoff jitter (ignored when `random` is given).
    * @default 1
@@ -26,8 +34,8 @@ export type TestConnectionOptions<T> = Omit<ConnectionOptions<T>, 'WebSocket' | 
   frameMs?: number;
 };
 
-export interface TestConnection<T> {
-  connection: Connection<T>;
+export interface TestConnection<M extends AnyModel = Store, TOut = unknown> {
+  connection: Connection<M, TOut>;
   clock: TestClock;
   sockets: FakeSockets;
   /** The newest fake socket. */
@@ -38,15 +46,19 @@ export interface TestConnection<T> {
   open(): FakeWebSocket;
 }
 
-export function createTestConnection<T = unknown>(options: TestConnectionOptions<T> = {}): TestConnection<T> {
+export function createTestConnection<M extends AnyModel = Store, TOut = unknown>(
+  options: TestConnectionOptions<M, TOut> = {},
+): TestConnection<M, TOut> {
   const { seed = 1, frameMs = 16, url = 'ws://statesocket.test/', ...rest } = options;
   const clock = new TestClock();
   const sockets = createFakeSockets();
   const createConnection = createConnectionFactory(() => sockets.WebSocket);
-  const connection = createConnection<T>({
+  const connection = createConnection<M, TOut>({
     schedule: timeoutScheduler(frameMs, clock),
     random: seededRandom(seed),
     ...rest,
+    // Without a protocol, TOut is unknown (the default type argument): rawProtocol's.
+    protocol: rest.protocol ?? (rawProtocol as Protocol<DataOf<M>, TOut>),
     url,
     clock,
     now: rest.now ?? (() => clock.now()),

@@ -417,7 +417,7 @@ describe('render coalescing', () => {
     }
 
     await page.waitForFunction((seq) => {
-      const position = (window.statesocketApp?.connection.model as unknown as { position(): { seq: number } | null }).position();
+      const position = window.statesocketApp?.connection.model.position();
       return position?.seq === seq;
     }, running.core.seq);
     await page.waitForFunction(() => document.querySelectorAll('#rows tr').length === 100);

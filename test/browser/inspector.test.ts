@@ -22,7 +22,7 @@ import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.js';
 let browser: Browser;
 let relay: RunningInspectorServer;
 let server: RunningServer;
-let connection: Connection<StoreData>;
+let connection: Connection;
 const cleanups: Array<() => unknown> = [];
 
 beforeAll(async () => {
@@ -35,7 +35,7 @@ beforeAll(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   relay = await startInspectorServer({ port: 0 });
   server = await startServer({ host: '127.0.0.1', port: 0, feedRatePerSec: 4 });
-  connection = createConnection<StoreData>({
+  connection = createConnection({
     url: `${server.url}?token=s3cret-token`,
     protocol: createSyncProtocol(),
     heartbeat: { intervalMs: 1_000, timeoutMs: 800 },

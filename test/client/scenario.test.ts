@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadScenarioFile } from '../../scripts/client.js';
-import type { Connection } from '../../src/connection.js';
 import { createConnectionFactory } from '../../src/connection.js';
 import type { ScenarioResult, ScenarioStep, RunScenarioOptions } from '../../scripts/client/scenario.js';
 import { httpControl, parseScenario, runScenario } from '../../scripts/client/scenario.js';
@@ -17,6 +16,7 @@ import { timeoutScheduler } from '../../src/scheduler.js';
 import type { Session, SyncServer } from '../../src/server/sync-server.js';
 import { createSyncServer } from '../../src/server/sync-server.js';
 import { createStore, type StoreData } from '../../src/store.js';
+import { rawProtocol } from '../../src/protocol.js';
 import { createSyncProtocol } from '../../src/sync/client-protocol.js';
 import { TestClock, seededRandom } from '../../src/testing/index.js';
 import type { Frame, WebSocketLike } from '../../src/types.js';
@@ -124,10 +124,10 @@ function setup(options: { protocol?: 'statesocket' | 'raw' } = {}) {
         }
       },
   );
-  const connection = createConnection<StoreData>({
+  const connection = createConnection({
     url: 'ws://memory.test/',
     model: createStore(),
-    ...(options.protocol === 'raw' ? {} : { protocol: createSyncProtocol() }),
+    protocol: options.protocol === 'raw' ? rawProtocol : createSyncProtocol(),
     view: { render: () => {} },
     clock,
     now: () => clock.now(),
@@ -145,7 +145,7 @@ function setup(options: { protocol?: 'statesocket' | 'raw' } = {}) {
   /** Runs the scenario, moving the clock to the next deadline whenever everything else has settled. */
   async function run(steps: readonly ScenarioStep[], extra: RunScenarioOptions = {}): Promise<ScenarioResult> {
     let result: ScenarioResult | undefined;
-    const running = runScenario(connection as Connection<unknown>, steps, {
+    const running = runScenario(connection, steps, {
       control: server.control,
       now: () => clock.now(),
       sleep,
@@ -323,18 +323,18 @@ describe('validating a scenario', () => {
     [[{ wait: 1 }, 5], 'steps[1] must be an object such as {"wait": 100}; received 5'],
     [[{ sleep: 1 }], 'steps[0] has no action: expected one of wait, waitFor, send, expect, disconnect, connect, retry, control; received keys sleep'],
     [[{ wait: 1, connect: {} }], 'steps[0] has more than one action (wait, connect): put each in its own step'],
-    [[{ wait: -1 }], 'steps[0].wait: Too small: expected number to be >=0'],
-    [[{ wait: 'soon' }], 'steps[0].wait: Invalid input: expected number, received string'],
-    [[{ wait: 1 }, { waitFor: { state: 'opened' } }], 'steps[1].waitFor.state: Invalid option: expected one of "idle"|"connecting"|"open"|"errored"|"closed"'],
+    [[{ wait: -1 }], 'steps[0].wait: expected a number >= 0, received -1'],
+    [[{ wait: 'soon' }], 'steps[0].wait: expected a number >= 0, received "soon"'],
+    [[{ wait: 1 }, { waitFor: { state: 'opened' } }], 'steps[1].waitFor.state: expected one of "idle"|"connecting"|"open"|"errored"|"closed", received "opened"'],
     [[{ waitFor: {} }], 'steps[0].waitFor: needs `state` or `model`'],
-    [[{ waitFor: { state: 'open' }, timeout: 'long' }], 'steps[0].timeout: Invalid input: expected number, received string'],
-    [[{ waitFor: { state: 'open' }, within: 5 }], 'steps[0]: Unrecognized key: "within"'],
-    [[{ send: { put: { a: 1 } } }], 'steps[0].send: Unrecognized key: "put" (with the statesocket protocol, send takes {set?, delete?}'],
-    [[{ send: { delete: 'a' } }], 'steps[0].send.delete: Invalid input: expected array, received string'],
-    [[{ expect: { counters: { recieved: 1 } } }], 'steps[0].expect.counters: Unrecognized key: "recieved"'],
+    [[{ waitFor: { state: 'open' }, timeout: 'long' }], 'steps[0].timeout: expected a number >= 0, received "long"'],
+    [[{ waitFor: { state: 'open' }, within: 5 }], 'steps[0]: unknown key "within"'],
+    [[{ send: { put: { a: 1 } } }], 'steps[0].send: unknown key "put" (with the statesocket protocol, send takes {set?, delete?}'],
+    [[{ send: { delete: 'a' } }], 'steps[0].send.delete: expected an array of strings, received "a"'],
+    [[{ expect: { counters: { recieved: 1 } } }], 'steps[0].expect.counters: unknown key "recieved"'],
     [[{ expect: { counters: { received: { min: -1 } } } }], 'steps[0].expect.counters.received'],
     [[{ disconnect: { code: 1006 } }], 'steps[0].disconnect.code: must be 1000 or 3000–4999'],
-    [[{ connect: { now: true } }], 'steps[0].connect: Unrecognized key: "now"'],
+    [[{ connect: { now: true } }], 'steps[0].connect: unknown key "now"'],
     [[{ control: 'DROP everything' }], 'steps[0].control: must be an action name with an optional query'],
   ])('%j is refused: %s', (value, message) => {
     const parsed = parseScenario(value);
@@ -345,8 +345,8 @@ describe('validating a scenario', () => {
   it('reports every invalid step, not only the first', () => {
     const parsed = parseScenario([{ wait: -1 }, { wait: 1 }, { retry: 1 }]);
     expect(parsed.ok || parsed.message.split('\n')).toEqual([
-      'steps[0].wait: Too small: expected number to be >=0',
-      'steps[2].retry: Invalid input: expected object, received number',
+      'steps[0].wait: expected a number >= 0, received -1',
+      'steps[2].retry: expected an object, received 1',
     ]);
   });
 
@@ -392,7 +392,7 @@ describe('scenario files', () => {
     const loaded = await loadScenarioFile(path, 'statesocket');
     expect(loaded).toEqual({
       ok: false,
-      message: `${path}: invalid scenario:\nsteps[1].expect.state: Invalid option: expected one of "idle"|"connecting"|"open"|"errored"|"closed"`,
+      message: `${path}: invalid scenario:\nsteps[1].expect.state: expected one of "idle"|"connecting"|"open"|"errored"|"closed", received "opne"`,
     });
   });
 

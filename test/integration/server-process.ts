@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { createConnection } from '../../src/node.js';
 import type { Connection } from '../../src/connection.js';
 import type { ConnectionOptions } from '../../src/options.js';
-import type { ConnectionStatus } from '../../src/types.js';
+import type { AnyModel, ConnectionStatus } from '../../src/types.js';
 import { createSyncProtocol } from '../../src/sync/client-protocol.js';
-import type { StoreData } from '../../src/store.js';
+import type { Store, StoreData } from '../../src/store.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -169,11 +169,11 @@ export function controlRequest(server: Controllable, action: string, init: Contr
   });
 }
 
-const connections = new Set<Connection<StoreData>>();
+const connections = new Set<{ stop(): void }>();
 
 /** A sync-protocol client with quick reconnects, stopped by `stopAllConnections`. */
-export function syncClient(url: string, options: Partial<ConnectionOptions<StoreData>> = {}): Connection<StoreData> {
-  const connection = createConnection<StoreData>({
+export function syncClient<M extends AnyModel = Store>(url: string, options: Partial<ConnectionOptions<M>> = {}): Connection<M> {
+  const connection = createConnection<M>({
     url,
     protocol: createSyncProtocol(),
     reconnect: { initialDelayMs: 50, maxDelayMs: 300, serviceRestartDelayMs: 400 },
@@ -190,7 +190,7 @@ export function stopAllConnections(): void {
 
 /** Resolves when `predicate(status)` holds; rejects after a generous safety timeout. */
 export function waitFor(
-  connection: Connection<StoreData>,
+  connection: Connection<AnyModel, never>,
   predicate: (status: ConnectionStatus) => boolean,
   what: string,
   timeoutMs = 15_000,
@@ -222,6 +222,6 @@ export async function eventually<T>(read: () => Promise<T>, ok: (value: T) => bo
 }
 
 /** The states entered since `from` in the connection's history. */
-export function statesSince(connection: Connection<StoreData>, from: number): string[] {
+export function statesSince(connection: Connection<AnyModel, never>, from: number): string[] {
   return connection.history.slice(from).map((entry) => entry.state);
 }

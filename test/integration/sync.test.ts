@@ -48,7 +48,7 @@ describe('against the reference server process', () => {
     await waitFor(client, () => client.model.getData().marker === 'after-restart', 'the marker');
     const state = await serverState(second);
     expect(client.model.getData()).toEqual(state.data);
-    expect((client.model as unknown as Store).position()).toEqual({ epoch: state.epoch, seq: state.seq });
+    expect(client.model.position()).toEqual({ epoch: state.epoch, seq: state.seq });
   });
 
   it('runs a user Model of only update() and getData() through a drop and a replay', async () => {
@@ -70,7 +70,7 @@ describe('against the reference server process', () => {
       },
       getData: () => data,
     };
-    const client = syncClient(server.url, { model: model as never });
+    const client = syncClient(server.url, { model });
     await waitFor(client, isOpen, 'open');
     await control(server, 'change', { set: { during: 2 } });
     await waitFor(client, () => data.during === 2, 'the first patch');
@@ -227,7 +227,7 @@ describe('against the reference server process', () => {
         (s) => s.data.final === true,
         'the final change',
       );
-      await waitFor(client, () => (client.model as unknown as Store).position()?.seq === state.seq, 'the final seq', 30_000);
+      await waitFor(client, () => client.model.position()?.seq === state.seq, 'the final seq', 30_000);
       // the feed keeps changing the server; compare at the same position
       const snapshotAtFinal = client.model.getData();
       expect(snapshotAtFinal).toEqual(state.data);

@@ -10,7 +10,8 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Connection } from '../../src/connection.js';
 import { createConnection } from '../../src/node.js';
 import type { ConnectionOptions } from '../../src/options.js';
-import type { StoreData } from '../../src/store.js';
+import { rawProtocol } from '../../src/protocol.js';
+import type { Store, StoreData } from '../../src/store.js';
 import type { ConnectionStatus, WebSocketConstructor } from '../../src/types.js';
 import { SAFETY_TIMEOUT_MS, onCleanup, withTimeout } from '../support/cleanup.js';
 
@@ -21,7 +22,7 @@ import { SAFETY_TIMEOUT_MS, onCleanup, withTimeout } from '../support/cleanup.js
 
 /** Resolves with the status once `predicate` holds: now, or at a later status change. */
 function waitFor(
-  connection: Connection<StoreData>,
+  connection: Connection,
   predicate: (status: ConnectionStatus) => boolean,
   what = predicate.toString(),
 ): Promise<ConnectionStatus> {
@@ -168,10 +169,11 @@ function captureUncaughtExceptions(): { errors: unknown[]; first: Promise<void> 
 
 // ── clients ────────────────────────────────────────────────────────────────
 
-/** A connection with tiny reconnect delays, stopped after the test. */
-function connect(url: string, options: Partial<ConnectionOptions<StoreData>> = {}): Connection<StoreData> {
-  const connection = createConnection<StoreData>({
+/** A raw-protocol connection (these servers are plain `ws`) with tiny reconnect delays, stopped after the test. */
+function connect(url: string, options: Partial<ConnectionOptions<Store, unknown>> = {}): Connection<Store, unknown> {
+  const connection = createConnection({
     url,
+    protocol: rawProtocol,
     reconnect: { initialDelayMs: 5, maxDelayMs: 20 },
     ...options,
   });
@@ -191,7 +193,7 @@ function trackedWebSocket(): { WebSocket: WebSocketConstructor; created: WebSock
   return { WebSocket: TrackedWebSocket as unknown as WebSocketConstructor, created };
 }
 
-const states = (connection: Connection<StoreData>) => connection.history.map((entry) => entry.state);
+const states = (connection: Connection) => connection.history.map((entry) => entry.state);
 const json = (value: unknown) => JSON.stringify(value);
 
 // ── the specification ──────────────────────────────────────────────────────
@@ -292,7 +294,7 @@ describe('reconnecting', () => {
 
     await first.close();
     await waitFor(connection, (s) => s.state === 'errored', 'errored (server gone)');
-    const ops = [1, 2, 3, 4, 5].map((n) => ({ type: 'op', id: String(n), set: { n } }));
+    const ops = [1, 2, 3, 4, 5].map((n) => ({ type: 'op' as const, id: String(n), set: { n } }));
     for (const op of ops) connection.send(op);
     expect(connection.getStatus().outboxSize).toBe(ops.length);
 
@@ -383,6 +385,6 @@ describe('stopping', () => {
 
     await until(server.events, 'close', () => server.openSockets().length === 0, 'the server socket to close');
     expect(server.openSockets()).toEqual([]);
-    expect(() => connection.send({ late: true })).toThrow(expect.objectContaining({ code: 'ERR_STOPPED' }));
+    expect(() => connection.send({ type: 'op', set: { late: true } })).toThrow(expect.objectContaining({ code: 'ERR_STOPPED' }));
   });
 });

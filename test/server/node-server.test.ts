@@ -188,8 +188,8 @@ const isPatch = (f: Frame) => f.type === 'patch';
 
 // ── statesocket connections ────────────────────────────────────────────────
 
-function syncConnection(url: string, options: Partial<ConnectionOptions<StoreData>> = {}): Connection<StoreData> {
-  const connection = createConnection<StoreData>({
+function syncConnection(url: string, options: Partial<ConnectionOptions> = {}): Connection {
+  const connection = createConnection({
     url,
     protocol: createSyncProtocol(),
     reconnect: { initialDelayMs: 5, maxDelayMs: 20 },
@@ -200,7 +200,7 @@ function syncConnection(url: string, options: Partial<ConnectionOptions<StoreDat
 }
 
 /** Resolves with the status once `predicate` holds: now, or at a later status change. */
-function waitFor(connection: Connection<StoreData>, predicate: (status: ConnectionStatus) => boolean, what: string): Promise<ConnectionStatus> {
+function waitFor(connection: Connection, predicate: (status: ConnectionStatus) => boolean, what: string): Promise<ConnectionStatus> {
   let unsubscribe = () => {};
   const reached = new Promise<ConnectionStatus>((resolve) => {
     const check = (status: ConnectionStatus) => {

@@ -1,0 +1,79 @@
+/**
+ * The `inbound` option: a Standard Schema (zod 4, valibot, arktype, or one of
+ * your own) that every message the protocol classifies as data must pass
+ * before it reaches the Model. The types come from the same schema, so
+ * validation and types have one source.
+ *
+ * A refused message is rejected and counted like an invalid frame
+ * (`ERR_INVALID_MESSAGE`, `counters.rejected`, `status.lastRejected`); the
+ * Model never sees it. The Model receives the schema's output value. Only
+ * synchronous schemas are supported: a `validate` that returns a Promise
+ * (an async refinement) rejects the message with `ERR_INVALID_MESSAGE` and
+ * says so, because messages are applied in order, a socket read at a time.
+ */
+import type { InboundEvent, Protocol } from './protocol.js';
+import type { StandardSchemaV1 } from './standard-schema.js';
+import { describeThrown } from './errors.js';
+
+function pathOf(path: StandardSchemaV1.Issue['path']): string {
+  if (path === undefined || path.length === 0) return '';
+  return path.map((segment) => String(typeof segment === 'object' ? segment.key : segment)).join('.');
+}
+
+/** The issues of a refusal as one line: `path: message; ...`, the first few only. */
+function describeIssues(issues: ReadonlyArray<StandardSchemaV1.Issue>): string {
+  const shown = issues.slice(0, 5).map((issue) => {
+    const at = pathOf(issue.path);
+    return at === '' ? issue.message : `${at}: ${issue.message}`;
+  });
+  return shown.join('; ') + (issues.length > shown.length ? `; and ${issues.length - shown.length} more` : '');
+}
+
+const invalid = (message: string): InboundEvent => ({ type: 'message.rejected', code: 'ERR_INVALID_MESSAGE', message });
+
+/** Checks one classified event against the schema: data that passes is replaced by the schema's output. */
+function checkEvent(validate: StandardSchemaV1.Props['validate'], event: InboundEvent): InboundEvent {
+  if (event.type !== 'message.received') return event;
+  let result: ReturnType<typeof validate>;
+  try {
+    result = validate(event.message);
+  } catch (error) {
+    return invalid(`the inbound schema threw: ${describeThrown(error)}`);
+  }
+  if (result instanceof Promise) {
+    result.catch(() => {}); // nobody waits for it
+    return invalid('the inbound schema validated asynchronously; statesocket applies messages in order and needs a synchronous schema');
+  }
+  if (result.issues !== undefined) return invalid(`the inbound schema refused the message: ${describeIssues(result.issues)}`);
+  return { type: 'message.received', message: result.value };
+}
+
+/**
+ * The protocol with `schema` checking what it classifies as data; the
+ * protocol itself when there is no schema (no cost on the hot path then).
+ */
+export function withInboundSchema<TData, TOut>(protocol: Protocol<TData, TOut>, schema: StandardSchemaV1 | undefined): Protocol<TData, TOut> {
+  if (schema === undefined) return protocol;
+  const validate = schema['~standard'].validate;
+  const checked: Protocol<TData, TOut> = {
+    name: protocol.name,
+    decode(message, model, pending) {
+      const events = protocol.decode(message, model, pending);
+      return Array.isArray(events) ? events.map((event) => checkEvent(validate, event)) : checkEvent(validate, events);
+    },
+    encode: (message) => protocol.encode(message),
+    ...(protocol.ping === undefined ? {} : { ping: protocol.ping }),
+  };
+  if (protocol.applied !== undefined) checked.applied = (message) => protocol.applied?.(message);
+  if (protocol.resync !== undefined) checked.resync = (model) => protocol.resync?.(model);
+  if (protocol.greeting !== undefined) checked.greeting = (context, model) => protocol.greeting?.(context, model) ?? [];
+  return checked;
+}
+
+/** True when `value` looks like a Standard Schema (has `~standard.validate`). */
+export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
+  if (typeof value !== 'object' && typeof value !== 'function') return false;
+  if (value === null) return false;
+  const props = (value as { '~standard'?: unknown })['~standard'];
+  return typeof props === 'object' && props !== null && typeof (props as { validate?: unknown }).validate === 'function';
+}
