@@ -1,0 +1,112 @@
+/**
+ * The data file: the document and the dedup record as JSON, loaded at start (a corrupt file
+ * is a startup error) and replaced atomically (temp file, fsync, rename) on every write.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { describeValue } from '../options.js';
+import type { Json } from '../store.js';
+import type { PersistedState, RefusedOp } from './sync-server.js';
+
+/** The data file is unreadable or not a statesocket data file: the server does not start. */
+export class DataFileError extends Error {
+  override readonly name = 'DataFileError';
+  readonly code = 'ERR_DATA_FILE';
+  readonly path: string;
+
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.path = path;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Reads the data file; undefined when it does not exist. */
+export function loadDataFile(path: string): PersistedState | undefined {
+  let raw: string;
+  try {
+    raw = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new DataFileError(path, `cannot read data file ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  const corrupt = (problem: string, cause?: unknown) =>
+    new DataFileError(
+      path,
+      `data file ${path} is corrupt: ${problem}. Expected {"data": {...}, "appliedOpIds": [...]} as written by this server; restore it or remove it to start empty.`,
+      cause === undefined ? undefined : { cause },
+    );
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (error) {
+    throw corrupt(`not JSON (${(error as Error).message})`, error);
+  }
+  if (!isRecord(value)) throw corrupt(`the top level is ${Array.isArray(value) ? 'an array' : describeValue(value)}, not an object`);
+  if (!isRecord(value.data)) throw corrupt('"data" is missing or not an object');
+  if (!Array.isArray(value.appliedOpIds) || !value.appliedOpIds.every((id) => typeof id === 'string')) {
+    throw corrupt('"appliedOpIds" is missing or not an array of strings');
+  }
+  // Written since refusals are recorded; an older file has none, and loads with an empty record.
+  // Files written before the record dropped messages hold one per refusal: read, then dropped.
+  const { refusedOps } = value;
+  if (refusedOps !== undefined) {
+    const isRefusal = (op: unknown) =>
+      isRecord(op) && typeof op.id === 'string' && typeof op.code === 'string' && (op.message === undefined || typeof op.message === 'string');
+    if (!Array.isArray(refusedOps) || !refusedOps.every(isRefusal)) {
+      throw corrupt('"refusedOps" is not an array of {id, code}');
+    }
+    const refusals: RefusedOp[] = (refusedOps as RefusedOp[]).map(({ id, code }) => ({ id, code }));
+    return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[], refusedOps: refusals };
+  }
+  return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[] };
+}
+
+let tempCounter = 0;
+
+/**
+ * Replaces the data file atomically: a reader (or a crash) sees the old file or
+ * the new one, never half of one. Write a temp file in the same directory (a
+ * rename is atomic only within one file system), fsync it, rename it over the
+ * file, then fsync the directory so the rename itself is durable.
+ */
+export function writeDataFileAtomic(path: string, state: PersistedState): void {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${tempCounter++}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(temp, 'w', 0o644);
+    writeSync(fd, JSON.stringify(state));
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(temp, path);
+  } catch (error) {
+    // The cleanup's own failure (the temp path is a directory, the disk is gone) must not hide the write's.
+    try {
+      if (fd !== undefined) closeSync(fd);
+    } catch {
+      // already reported through `error`
+    }
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // a temp file left behind is harmless: the next write uses another name
+    }
+    throw new DataFileError(path, `cannot write data file ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    const dirFd = openSync(dir, 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+  } catch {
+    // Some platforms (Windows) cannot open or fsync a directory; the rename is still atomic there.
+  }
+}
+
