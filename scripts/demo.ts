@@ -21,7 +21,7 @@ import { parseArgs, styleText } from 'node:util';
 import type { Connection } from '../src/connection.js';
 import { createConnection } from '../src/node.js';
 import { loadAppFiles, type AppBundle } from '../src/server/static-files.js';
-import { startServer, type RunningServer } from '../src/server/node-server.js';
+import { startSyncServer, type RunningServer } from '../src/server/start.js';
 import { takeInspectFlag, type InspectTarget } from './client/args.js';
 import { startInspection, startLocalInspection, type Inspection } from './client/inspection.js';
 import type { StoreData } from '../src/store.js';
@@ -166,7 +166,8 @@ async function main(): Promise<void> {
   } catch (error) {
     console.error(`demo: the browser app is not served (${(error as Error).message})`);
   }
-  const server = await startServer({
+  const server = await startSyncServer({
+    control: true,
     host: '127.0.0.1',
     port: 0,
     feedRatePerSec: flags.feedRate,

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
  * `npm run server -- [flags]`: the statesocket sync server with fault injection.
- * A thin program over `startServer` (src/server/node-server.ts); see `--help`.
+ * A thin program over `startSyncServer` (src/server/start.ts); see `--help`.
  */
 import { parseArgs } from 'node:util';
 import { loadAppFiles, type AppBundle } from '../src/server/static-files.js';
 import { DEFAULT_AUTH_THROTTLE } from '../src/server/auth-throttle.js';
-import { DEFAULT_SERVER_OPTIONS, startServer, type NodeServerOptions, type RunningServer } from '../src/server/node-server.js';
+import { DEFAULT_SERVER_OPTIONS, type NodeServerOptions } from '../src/server/server-options.js';
+import { startSyncServer, type RunningServer } from '../src/server/start.js';
 
 const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run server -- [flags])
 
@@ -92,9 +93,9 @@ const FLAG_OF: ReadonlyMap<string, string> = new Map([
   ...Object.entries(THROTTLE).map(([flag, field]) => [`authThrottle.${field}`, `--${flag}`] as const),
 ]);
 
-/** `startServer: helloTimeoutMs must be ...` → `--hello-timeout must be ...`. */
+/** `startSyncServer: helloTimeoutMs must be ...` → `--hello-timeout must be ...`. */
 export function nameFlags(message: string): string {
-  return message.replace(/^startServer: ([\w.]+)/, (whole, option: string) => FLAG_OF.get(option) ?? whole);
+  return message.replace(/^startSyncServer: ([\w.]+)/, (whole, option: string) => FLAG_OF.get(option) ?? whole);
 }
 
 function usageError(message: string): never {
@@ -171,7 +172,8 @@ if (serveApp) {
 
 let running: RunningServer;
 try {
-  running = await startServer(app === undefined ? options : { ...options, staticHandler: app.staticHandler });
+  // The program is the test bench: its control routes are always on.
+  running = await startSyncServer({ ...options, control: true, ...(app === undefined ? {} : { staticHandler: app.staticHandler }) });
 } catch (error) {
   // A bad value (TypeError/RangeError from validation) is a usage error; anything else (a corrupt
   // data file, a port in use) is a failure to start.

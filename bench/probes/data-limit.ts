@@ -1,11 +1,11 @@
-// Probe for issue 11, item 4: the document's size limit, against startServer in-process on 127.0.0.1.
+// Probe for issue 11, item 4: the document's size limit, against startSyncServer in-process on 127.0.0.1.
 // npx tsx bench/probes/data-limit.ts. Figures for the issue's closing note; timings are reported, never judged.
 import { WebSocket } from 'ws';
-import { startServer } from '../../src/server/node-server.js';
+import { startSyncServer } from '../../src/server/start.js';
 import { createSyncServer } from '../../src/server/sync-server.js';
 
 type Frame = { type: string; id?: string; code?: string; message?: string };
-const server = await startServer({ port: 0, host: '127.0.0.1' });
+const server = await startSyncServer({ port: 0, host: '127.0.0.1' });
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function client(): Promise<{ ws: WebSocket; frames: Frame[]; raw: string[] }> {

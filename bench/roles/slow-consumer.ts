@@ -1,11 +1,11 @@
 /**
- * Scenario 7, server side: the reference server (`startServer`, the real one,
+ * Scenario 7, server side: the reference server (`startSyncServer`, the real one,
  * not the bench server) with its live feed, in a process of its own started
  * with --expose-gc so its heap can be measured after GC. The parent connects
  * non-reading sockets and says `watch`; this role samples the heap and the
  * server's counters until the server has closed them all (or the wait ends).
  */
-import { startServer } from '../../src/server/node-server.js';
+import { startSyncServer } from '../../src/server/start.js';
 import { finish, next, send } from '../lib/ipc.js';
 import { sleep, wallNow } from '../lib/time.js';
 
@@ -28,7 +28,7 @@ function heapAfterGc(): { heap: number; rss: number } {
 }
 
 export async function slowConsumerRole(params: SlowConsumerParams): Promise<never> {
-  const server = await startServer({ host: '127.0.0.1', port: 0, feedRatePerSec: params.feedRatePerSec, maxBufferedBytes: params.maxBufferedBytes });
+  const server = await startSyncServer({ host: '127.0.0.1', port: 0, feedRatePerSec: params.feedRatePerSec, maxBufferedBytes: params.maxBufferedBytes });
   await sleep(300); // the feed's first ticks: the document and the log reach their working size
   const base = heapAfterGc();
   await send({ type: 'listening', port: server.port });

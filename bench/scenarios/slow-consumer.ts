@@ -109,7 +109,7 @@ export async function slowConsumerScenario(ctx: ScenarioContext): Promise<Scenar
           ['', verdict(perConnection <= bound)],
         ],
         notes: [
-          `The reference server (\`startServer\`, maxBufferedBytes ${num(maxBufferedBytes)}) in a child started with --expose-gc; heap = heapUsed + external + arrayBuffers after a forced GC, sampled every 100 ms. The clients complete the handshake, send a hello and pause their socket: the kernel buffers on both sides fill first (bufferedAmount does not count them), then the server's own.`,
+          `The reference server (\`startSyncServer\`, maxBufferedBytes ${num(maxBufferedBytes)}) in a child started with --expose-gc; heap = heapUsed + external + arrayBuffers after a forced GC, sampled every 100 ms. The clients complete the handshake, send a hello and pause their socket: the kernel buffers on both sides fill first (bufferedAmount does not count them), then the server's own.`,
           'Time to close runs from the moment every client is paused to the moment the server counts them all as slow consumers and none is open (it terminates a connection whose 1013 close is not completed within 1 s).',
         ],
       },

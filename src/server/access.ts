@@ -114,7 +114,7 @@ export function parseOrigin(origin: string): { scheme: string; host: string; ori
 export function normalizeOrigin(origin: string, option: string): string {
   const parsed = parseOrigin(origin.replace(/\/$/, ''));
   if (parsed === null) {
-    throw new RangeError(`startServer: ${option} entries must be origins like "http://app.example:5173"; received ${JSON.stringify(origin)}`);
+    throw new RangeError(`${option} entries must be origins like "http://app.example:5173"; received ${JSON.stringify(origin)}`);
   }
   return parsed.origin;
 }

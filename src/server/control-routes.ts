@@ -44,7 +44,7 @@ export interface ControlRoutesContext {
   /** Sends through the stall (see the server's `transmit`). */
   transmit: (client: Client, item: Held) => void;
   snapshotStats: () => ServerStats;
-  opts: Pick<ResolvedServerOptions, 'trustProxy' | 'controlToken'>;
+  opts: Pick<ResolvedServerOptions, 'trustProxy'> & { controlToken: string };
 }
 
 /** Returns the handler of `/control/*` requests (`url` is the parsed request URL). */

@@ -1,18 +1,27 @@
 /**
  * `statesocket/server`: the reference sync server as a library (Node only).
- * `startServer` listens on a port of its own; `createSyncServer` is the sync
- * logic without a transport, for a server of yours or a simulation. The
- * `statesocket-server` program is a thin layer over `startServer`.
+ * `attachSyncServer` mounts it on an HTTP server of yours (WebSocket upgrades on
+ * a path; your other requests stay yours); `startSyncServer` listens on a port of
+ * its own; `createSyncServer` is the sync logic without a transport, for a
+ * simulation. The `statesocket-server` program is a thin layer over `startSyncServer`.
+ * See docs/server.md.
  *
  * @example
  * ```ts
- * import { startServer } from 'statesocket/server';
- * const server = await startServer({ port: 8080, feedRatePerSec: 2 });
+ * import { startSyncServer } from 'statesocket/server';
+ * const server = await startSyncServer({ port: 8080, feedRatePerSec: 2 });
  * console.log(`listening on ${server.url}`);
  * ```
  */
-export { DEFAULT_SERVER_OPTIONS, SERVER_LIMITS, DataFileError, startServer } from './node-server.js';
-export type { FaultCounters, NodeServerOptions, RunningServer, ServerClock, ServerStats } from './node-server.js';
+export { attachSyncServer } from './node-server.js';
+export type { AttachSyncServerOptions, AttachedSyncServer } from './node-server.js';
+export { startServer, startSyncServer } from './start.js';
+export type { RunningServer } from './start.js';
+export { DEFAULT_SERVER_OPTIONS, SERVER_LIMITS } from './server-options.js';
+export type { NodeServerOptions, ServerClock } from './server-options.js';
+export type { FaultCounters, ServerStats } from './server-stats.js';
+export { DataFileError } from './data-file.js';
+export { ChangeRefusedError } from './sync-server.js';
 export { createSyncServer } from './sync-server.js';
 export type { Peer, PersistedState, ServerCounters, Session, SyncServer, SyncServerOptions } from './sync-server.js';
 export { DEFAULT_AUTH_THROTTLE } from './auth-throttle.js';

@@ -1,8 +1,10 @@
 /**
  * The sync server on a real network (Node only): `createSyncServer`'s logic
- * behind a `ws` WebSocketServer on an `http.Server`, plus what a test bench
- * needs around it: a live feed, ws-level heartbeat, an atomic data file, and
- * fault injection over HTTP on the same port.
+ * behind a `ws` WebSocketServer mounted on an `http.Server` (yours, with
+ * `attachSyncServer`, or one of its own, with `startSyncServer` in start.ts),
+ * with every limit of issue 11 applied at accept, plus what a test bench needs
+ * around it: a live feed, ws-level heartbeat, an atomic data file, and (opt-in)
+ * fault injection over HTTP (control-routes.ts).
  *
  * ```
  *   client                         this file                       sync-server.ts
@@ -22,8 +24,9 @@
  *
  * Imports `ws` and `node:*`: never reachable from the browser entry.
  */
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { addressGroup, clientAddress, judgeOrigin, normalizeAddress, parseHost, parseOrigin, serverNames } from './access.js';
@@ -31,58 +34,78 @@ import { createAuthThrottle, type AuthTicket } from './auth-throttle.js';
 import { createControlRoutes, reply } from './control-routes.js';
 import { DataFileError, loadDataFile, writeDataFileAtomic } from './data-file.js';
 import { startFeed } from './feed.js';
-import { SERVER_LIMITS, resolveServerOptions, type NodeServerOptions } from './server-options.js';
+import { SERVER_LIMITS, resolveServerOptions, type NodeServerOptions, type ResolvedServerOptions } from './server-options.js';
 import type { FaultCounters, ServerStats } from './server-stats.js';
-import { SyncCloseCode } from '../sync/messages.js';
+import { SyncCloseCode, type Changes } from '../sync/messages.js';
 import { InitialStateError, createSyncServer, type PersistedState, type Peer, type SyncServer } from './sync-server.js';
 import { fitCloseReason, frameInput, type Client, type Held } from './ws-client.js';
 
-// The parts moved out of this file, re-exported for the callers that import them from here.
-export { isLoopbackAddress } from './access.js';
-export { DataFileError, loadDataFile, writeDataFileAtomic } from './data-file.js';
-export { DEFAULT_SERVER_OPTIONS, SERVER_LIMITS, resolveServerOptions } from './server-options.js';
-export type { NodeServerOptions, ServerClock } from './server-options.js';
-export type { FaultCounters, ServerStats } from './server-stats.js';
+// ── the mounted server ─────────────────────────────────────────────────────
 
-// ── the running server ─────────────────────────────────────────────────────
+/** The options of `attachSyncServer`: those of `startSyncServer` but the ones about its own HTTP server. */
+export type AttachSyncServerOptions = Omit<NodeServerOptions, 'host' | 'port' | 'staticHandler'>;
 
-export interface RunningServer {
-  /** `ws://host:port/` */
-  readonly url: string;
-  readonly port: number;
-  readonly host: string;
-  /** The secret the `/control/` routes require (`Authorization: Bearer <controlToken>`): the option, or the generated one. */
-  readonly controlToken: string;
+/** The sync server mounted on an HTTP server: what `attachSyncServer` returns. */
+export interface AttachedSyncServer {
+  /** The path WebSocket upgrades are accepted on (`path`). */
+  readonly path: string;
+  /** The secret the `/control/` routes require (`Authorization: Bearer <controlToken>`), when `control` is on. */
+  readonly controlToken: string | undefined;
   /** The sync logic: epoch, seq, data, counters, `change()`, `restart()`. */
   readonly core: SyncServer;
+  /** Counters of the whole server: the core's, the limits', the feed's, the data file's, the faults'. */
   stats(): ServerStats;
+  /**
+   * A server-side change: applied, persisted (with `dataFile`) and sent to every client as one patch.
+   * @throws ChangeRefusedError when the value rule or `maxDataBytes` refuses it (nothing changes)
+   * @returns the patch's epoch and seq
+   */
+  change(changes: Changes): { epoch: string; seq: number };
+  /**
+   * Answers a `/control/*` request when `control` is on and returns true; returns false for any
+   * other request (or with `control` off), which is then yours to answer.
+   */
+  handleControl(req: IncomingMessage, res: ServerResponse): boolean;
   /**
    * Stops the live feed (no more server-side changes from it); the server keeps serving.
    * The demo calls it before comparing the client's model with the data, so both are at the same seq.
    */
   stopFeed(): void;
-  /** Terminates every socket, clears every timer, writes pending feed changes, closes the HTTP server. Idempotent. */
+  /**
+   * Terminates every WebSocket, clears every timer, writes pending feed changes and removes its
+   * listeners from the HTTP server, which keeps running (closing it is yours). Idempotent.
+   */
   close(): Promise<void>;
 }
 
 /**
- * Starts the sync server on `host:port` and resolves once it listens.
+ * Mounts the sync server on your HTTP (or HTTPS) server: WebSocket upgrades on `path` are
+ * the sync server's, every other request and upgrade stays yours. Every limit applies as with
+ * `startSyncServer`: origin check, connection caps (and the caps on sockets not yet upgraded,
+ * which count every socket of `server`), the hello deadline (which also lowers
+ * `server.headersTimeout` to it when longer, at least `SERVER_LIMITS.minHttpTimeoutMs`),
+ * the failed-authentication delay, value and data limits, slow consumers, dedup retention.
  *
  * @example
  * ```ts
- * const server = await startServer({ port: 0, feedRatePerSec: 5 });
- * const connection = createConnection({ url: server.url, protocol: createSyncProtocol() });
- * await fetch(`http://127.0.0.1:${server.port}/control/drop`, {
- *   method: 'POST',
- *   headers: { authorization: `Bearer ${server.controlToken}` },
- * }); // the client sees 1006
- * await server.close();
+ * import { createServer } from 'node:http';
+ * import { attachSyncServer } from 'statesocket/server';
+ *
+ * const http = createServer((req, res) => {
+ *   res.end('my app');
+ * });
+ * const sync = attachSyncServer(http, { path: '/sync', feedRatePerSec: 2 });
+ * http.listen(8080); // clients connect to ws://localhost:8080/sync
+ * // later: await sync.close(); http.close();
  * ```
  * @throws TypeError / RangeError for a bad option, naming it; DataFileError for an unreadable or corrupt data file
- * @returns the running server; rejects with the listen error (e.g. EADDRINUSE)
  */
-export async function startServer(options: NodeServerOptions = {}): Promise<RunningServer> {
-  const opts = resolveServerOptions(options);
+export function attachSyncServer(server: HttpServer | HttpsServer, options: AttachSyncServerOptions = {}): AttachedSyncServer {
+  return mountSyncServer(server, resolveServerOptions(options, 'attachSyncServer'));
+}
+
+/** `attachSyncServer` with its options resolved (`startSyncServer` resolves them itself, `host` and `port` included). */
+export function mountSyncServer(server: HttpServer | HttpsServer, opts: ResolvedServerOptions): AttachedSyncServer {
   const { dataFile } = opts;
 
   const stats = {
@@ -366,32 +389,17 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     client.holdTimer = clock.setTimeout(start, waitMs);
   };
 
-  // ── HTTP: control routes, the static hook, upgrades ──
-  const control = createControlRoutes({ clients, core, faults, stats, transmit, snapshotStats, opts });
+  // ── HTTP: control routes (opt-in), upgrades ──
+  const { controlToken, trustProxy } = opts;
+  const control =
+    controlToken === undefined ? undefined : createControlRoutes({ clients, core, faults, stats, transmit, snapshotStats, opts: { controlToken, trustProxy } });
 
-  // Headers and the whole request within the hello deadline (floored: Node checks on the wall
-  // clock, every connectionsCheckingInterval): hostile review a4 held 2,000 half-sent upgrade
-  // requests for Node's default 60 s.
+  // Headers within the hello deadline (floored: Node checks on the wall clock, every
+  // connectionsCheckingInterval): hostile review a4 held 2,000 half-sent upgrade requests for
+  // Node's default 60 s. Only lowered: a server of yours with a tighter timeout keeps it.
   const httpTimeoutMs = Math.max(opts.helloTimeoutMs, SERVER_LIMITS.minHttpTimeoutMs);
-  const server = createServer({ connectionsCheckingInterval: SERVER_LIMITS.httpCheckIntervalMs }, (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname.startsWith('/control/')) {
-      control(req, res, url).catch((error: unknown) => {
-        if (!res.headersSent) reply(res, 500, { ok: false, error: (error as Error).message });
-      });
-      return;
-    }
-    try {
-      if (opts.staticHandler?.(req, res) === true) return;
-    } catch (error) {
-      if (!res.headersSent) reply(res, 500, { ok: false, error: (error as Error).message });
-      return;
-    }
-    reply(res, 404, { ok: false, error: `no route for ${req.method} ${url.pathname}` });
-  });
-
-  server.headersTimeout = httpTimeoutMs;
-  server.requestTimeout = httpTimeoutMs;
+  const headersTimeoutBefore = server.headersTimeout;
+  if (server.headersTimeout === 0 || server.headersTimeout > httpTimeoutMs) server.headersTimeout = httpTimeoutMs;
 
   // ── sockets before the upgrade: counted apart from WebSockets, under the same caps ──
   // Until it upgrades, a socket is not in `admitted`/`perAddress`; without this count half-sent
@@ -405,7 +413,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   const unupgradedPerAddress = new Map<string, number>();
   /** Per unupgraded socket: takes it out of the counts (once; on its upgrade or its close). */
   const leaveUnupgraded = new WeakMap<object, () => void>();
-  server.on('connection', (socket: Socket) => {
+  const onConnection = (socket: Socket) => {
     const peer = normalizeAddress(socket.remoteAddress ?? 'unknown');
     const perPeer = !opts.trustProxy.has(peer);
     const address = addressGroup(peer);
@@ -427,27 +435,27 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     };
     leaveUnupgraded.set(socket, leave);
     socket.once('close', leave);
-  });
+  };
 
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // From here the socket counts as a WebSocket (admitted/perAddress), not as unupgraded.
     leaveUnupgraded.get(socket)?.();
+    if (new URL(req.url ?? '/', 'http://localhost').pathname !== opts.path) {
+      // Another path is for another upgrade listener; with none, nobody would ever answer it.
+      if (server.listenerCount('upgrade') === 1) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      }
+      return;
+    }
     if (closing !== undefined) {
       socket.destroy();
       return;
     }
     // Accept first, refuse after: a browser shown a rejected upgrade reports only 1006 and retries forever.
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req));
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  };
+  server.on('connection', onConnection);
+  server.on('upgrade', onUpgrade);
 
   // ── timers: the feed and the ws-level heartbeat ──
   let stopFeed: (() => void) | undefined;
@@ -490,14 +498,24 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
     return { ...core.counters, open: clients.size, unupgraded, stalled, heldFrames, ...stats, faults: { ...faults } };
   }
 
-  const host = opts.host;
   return {
-    url: `ws://${host.includes(':') ? `[${host}]` : host}:${port}/`,
-    port,
-    host,
+    path: opts.path,
     controlToken: opts.controlToken,
     core,
     stats: snapshotStats,
+    change(changes) {
+      const patch = core.change(changes);
+      return { epoch: patch.epoch, seq: patch.seq };
+    },
+    handleControl(req, res) {
+      if (control === undefined) return false;
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (!url.pathname.startsWith('/control/')) return false;
+      control(req, res, url).catch((error: unknown) => {
+        if (!res.headersSent) reply(res, 500, { ok: false, error: (error as Error).message });
+      });
+      return true;
+    },
     stopFeed() {
       stopFeed?.();
       stopFeed = undefined;
@@ -514,11 +532,9 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
         }
         if (feedDirty) persistFeed();
         wss.close();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          // Keep-alive HTTP connections (fetch keeps them) would hold close() open.
-          server.closeAllConnections();
-        });
+        server.off('connection', onConnection);
+        server.off('upgrade', onUpgrade);
+        if (server.headersTimeout === httpTimeoutMs) server.headersTimeout = headersTimeoutBefore;
       })();
       return closing;
     },

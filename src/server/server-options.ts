@@ -72,12 +72,26 @@ export interface NodeServerOptions {
    */
   token?: string;
   /**
+   * Turns on the fault-injection routes of the test bench, `/control/<fault>` (see docs/server.md):
+   * `startSyncServer` answers them on its port; with `attachSyncServer`, your request handler
+   * passes requests to `handle.handleControl(req, res)`. Off, nothing answers `/control/`.
+   * @default false (true when `controlToken` is given; always on for the deprecated `startServer`)
+   */
+  control?: boolean;
+  /**
    * Secret for the `/control/` routes, sent as `Authorization: Bearer <controlToken>`. Separate from
    * `token`: whoever may sync may not necessarily inject faults or rewrite the data.
-   * Read it back from `RunningServer.controlToken`.
-   * @default a new random token (24 bytes, base64url) at every start
+   * Read it back from `RunningServer.controlToken`. Giving it turns `control` on.
+   * @default a new random token (24 bytes, base64url) at every start, when `control` is on
    */
   controlToken?: string;
+  /**
+   * The URL path WebSocket upgrades are accepted on (the query string is ignored). An upgrade
+   * for another path is left to the HTTP server's other `upgrade` listeners, or answered 404
+   * when there is none.
+   * @default '/'
+   */
+  path?: string;
   /**
    * Other origins whose pages may open the WebSocket (e.g. `['http://localhost:5173']` for a dev
    * server). Always allowed: handshakes without an Origin header (not a browser) and the server's
@@ -285,7 +299,10 @@ export interface ResolvedServerOptions {
   authThrottle: Required<AuthThrottleOptions>;
   clock: ServerClock;
   token: string | undefined;
-  controlToken: string;
+  control: boolean;
+  /** Set exactly when `control` is on. */
+  controlToken: string | undefined;
+  path: string;
   allowedOrigins: ReadonlySet<string>;
   maxBufferedBytes: number;
   maxValueDepth: number;
@@ -299,24 +316,24 @@ export interface ResolvedServerOptions {
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number') throw new TypeError(`startServer: ${name} must be a number; received ${describeValue(value)}`);
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number; received ${describeValue(value)}`);
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`startServer: ${name} must be a whole number from ${min} to ${max}; received ${describeValue(value)}`);
+    throw new RangeError(`${name} must be a whole number from ${min} to ${max}; received ${describeValue(value)}`);
   }
   return value;
 }
 
 function text(name: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw new TypeError(`startServer: ${name} must be a string; received ${describeValue(value)}`);
-  if (value === '') throw new RangeError(`startServer: ${name} must not be empty; leave it out instead`);
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a string; received ${describeValue(value)}`);
+  if (value === '') throw new RangeError(`${name} must not be empty; leave it out instead`);
   return value;
 }
 
 function origins(name: string, value: unknown): ReadonlySet<string> {
   if (value === undefined) return new Set();
   if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
-    throw new TypeError(`startServer: ${name} must be an array of origins; received ${describeValue(value)}`);
+    throw new TypeError(`${name} must be an array of origins; received ${describeValue(value)}`);
   }
   return new Set(value.map((entry: string) => normalizeOrigin(entry, name)));
 }
@@ -324,17 +341,17 @@ function origins(name: string, value: unknown): ReadonlySet<string> {
 function addresses(name: string, value: unknown): ReadonlySet<string> {
   if (value === undefined) return new Set();
   if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
-    throw new TypeError(`startServer: ${name} must be an array of IP addresses; received ${describeValue(value)}`);
+    throw new TypeError(`${name} must be an array of IP addresses; received ${describeValue(value)}`);
   }
   for (const entry of value as string[]) {
-    if (isIP(entry.trim()) === 0) throw new RangeError(`startServer: ${name} entries must be IP addresses; received ${JSON.stringify(entry)}`);
+    if (isIP(entry.trim()) === 0) throw new RangeError(`${name} entries must be IP addresses; received ${JSON.stringify(entry)}`);
   }
   return new Set((value as string[]).map(normalizeAddress));
 }
 
 function throttle(name: string, value: unknown): Required<AuthThrottleOptions> {
   if (value === undefined) return { ...DEFAULT_AUTH_THROTTLE };
-  if (typeof value !== 'object' || value === null) throw new TypeError(`startServer: ${name} must be an object; received ${describeValue(value)}`);
+  if (typeof value !== 'object' || value === null) throw new TypeError(`${name} must be an object; received ${describeValue(value)}`);
   const given = value as AuthThrottleOptions;
   const t = DEFAULT_AUTH_THROTTLE;
   return {
@@ -350,30 +367,60 @@ function clock(name: string, value: unknown): ServerClock {
   if (value === undefined) return SYSTEM_CLOCK;
   const given = value as Partial<ServerClock> | null;
   if (typeof given !== 'object' || given === null || typeof given.now !== 'function' || typeof given.setTimeout !== 'function' || typeof given.clearTimeout !== 'function') {
-    throw new TypeError(`startServer: ${name} must have now(), setTimeout() and clearTimeout(); received ${describeValue(value)}`);
+    throw new TypeError(`${name} must have now(), setTimeout() and clearTimeout(); received ${describeValue(value)}`);
   }
   return given as ServerClock;
 }
 
 function fn<F>(name: string, value: unknown): F | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'function') throw new TypeError(`startServer: ${name} must be a function; received ${describeValue(value)}`);
+  if (typeof value !== 'function') throw new TypeError(`${name} must be a function; received ${describeValue(value)}`);
   return value as F;
 }
 
-/** Validates the options and fills in the defaults; throws TypeError/RangeError naming the option and the value. */
-export function resolveServerOptions(options: NodeServerOptions): ResolvedServerOptions {
+function path(name: string, value: unknown): string {
+  if (value === undefined) return '/';
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a string; received ${describeValue(value)}`);
+  if (!/^\/[^?#\s]*$/.test(value)) throw new RangeError(`${name} must start with "/" and hold no query, fragment or space; received ${JSON.stringify(value)}`);
+  return value;
+}
+
+function control(options: NodeServerOptions): { control: boolean; controlToken: string | undefined } {
+  const token = text('controlToken', options.controlToken);
+  if (options.control !== undefined && typeof options.control !== 'boolean') {
+    throw new TypeError(`control must be a boolean; received ${describeValue(options.control)}`);
+  }
+  const on = options.control ?? token !== undefined;
+  if (!on && token !== undefined) throw new RangeError('controlToken needs control: true; leave out one or the other');
+  return { control: on, controlToken: on ? (token ?? generateToken()) : undefined };
+}
+
+/**
+ * Validates the options and fills in the defaults; throws TypeError/RangeError naming the
+ * function called (`caller`), the option and the value.
+ */
+export function resolveServerOptions(options: NodeServerOptions, caller = 'startSyncServer'): ResolvedServerOptions {
+  try {
+    return resolve(options);
+  } catch (error) {
+    if (error instanceof RangeError) throw new RangeError(`${caller}: ${error.message}`);
+    if (error instanceof TypeError) throw new TypeError(`${caller}: ${error.message}`);
+    throw error;
+  }
+}
+
+function resolve(options: NodeServerOptions): ResolvedServerOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`startServer: options must be an object; received ${describeValue(options)}`);
+    throw new TypeError(`options must be an object; received ${describeValue(options)}`);
   }
   const d = DEFAULT_SERVER_OPTIONS;
   const feedRatePerSec = options.feedRatePerSec ?? d.feedRatePerSec;
   if (typeof feedRatePerSec !== 'number') {
-    throw new TypeError(`startServer: feedRatePerSec must be a number; received ${describeValue(feedRatePerSec)}`);
+    throw new TypeError(`feedRatePerSec must be a number; received ${describeValue(feedRatePerSec)}`);
   }
   if (!Number.isFinite(feedRatePerSec) || feedRatePerSec < 0 || feedRatePerSec > SERVER_LIMITS.maxFeedRatePerSec) {
     throw new RangeError(
-      `startServer: feedRatePerSec must be from 0 to ${SERVER_LIMITS.maxFeedRatePerSec}; received ${describeValue(feedRatePerSec)}`,
+      `feedRatePerSec must be from 0 to ${SERVER_LIMITS.maxFeedRatePerSec}; received ${describeValue(feedRatePerSec)}`,
     );
   }
   return {
@@ -393,7 +440,8 @@ export function resolveServerOptions(options: NodeServerOptions): ResolvedServer
     authThrottle: throttle('authThrottle', options.authThrottle),
     clock: clock('clock', options.clock),
     token: text('token', options.token),
-    controlToken: text('controlToken', options.controlToken) ?? generateToken(),
+    ...control(options),
+    path: path('path', options.path),
     allowedOrigins: origins('allowedOrigins', options.allowedOrigins),
     maxBufferedBytes: integer('maxBufferedBytes', options.maxBufferedBytes, d.maxBufferedBytes, 1, Number.MAX_SAFE_INTEGER),
     // Past a few thousand, JSON.stringify itself runs out of stack on the value.

@@ -1,7 +1,7 @@
 /**
  * The browser app (`app/`) as files (Node only): built by `npm run build`
  * into `dist/www/app/` (see src/assets.ts), read once at start-up and served
- * from memory through `staticHandler` for `startServer`:
+ * from memory through `staticHandler` for `startSyncServer`:
  *
  * | path                   | what                                               |
  * |------------------------|----------------------------------------------------|
@@ -28,7 +28,7 @@ export interface AppFile {
 export interface AppBundle {
   /** Served files by URL path (`/`, `/app.js`, …). */
   readonly files: ReadonlyMap<string, AppFile>;
-  /** For `startServer({ staticHandler })`: answers GET and HEAD for the app's paths, returns false for any other. */
+  /** For `startSyncServer({ staticHandler })`: answers GET and HEAD for the app's paths, returns false for any other. */
   staticHandler(req: IncomingMessage, res: ServerResponse): boolean;
 }
 
@@ -113,7 +113,7 @@ export function serveFiles(input: ReadonlyMap<string, AppFile>): AppBundle {
  * @example
  * ```ts
  * const app = loadAppFiles();
- * const server = await startServer({ port: 8080, staticHandler: app.staticHandler });
+ * const server = await startSyncServer({ port: 8080, staticHandler: app.staticHandler });
  * // open http://127.0.0.1:8080/
  * ```
  * @throws Error naming the folder when it holds no built app (`npm run build` makes it)

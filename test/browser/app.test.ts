@@ -15,7 +15,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { StateName } from '../../src/types.js';
 import { loadAppFiles, type AppBundle } from '../../src/server/static-files.js';
-import { startServer, type RunningServer } from '../../src/server/node-server.js';
+import { startSyncServer, type RunningServer } from '../../src/server/start.js';
 import {
   control,
   type Controllable,
@@ -399,7 +399,7 @@ describe('render coalescing', () => {
   });
 
   it('paints a flood of 10,000 updates in one second in far fewer renders, and ends with the right table', async () => {
-    const running: RunningServer = await startServer({ host: '127.0.0.1', port: 0, staticHandler: app.staticHandler });
+    const running: RunningServer = await startSyncServer({ control: true, host: '127.0.0.1', port: 0, staticHandler: app.staticHandler });
     cleanups.push(() => running.close());
     const { page } = await openApp(running.port);
     const KEYS = 100;

@@ -13,7 +13,7 @@ import type { InspectorProbe } from '../../src/inspect/page/main.js';
 import { startInspectorServer, type RunningInspectorServer } from '../../src/inspect/relay-server.js';
 import type { Connection } from '../../src/connection.js';
 import { createConnection } from '../../src/node.js';
-import { startServer, type RunningServer } from '../../src/server/node-server.js';
+import { startSyncServer, type RunningServer } from '../../src/server/start.js';
 import { createSyncProtocol } from '../../src/sync/client-protocol.js';
 import type { StoreData } from '../../src/store.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.js';
@@ -34,7 +34,7 @@ beforeAll(async () => {
   }
   browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   relay = await startInspectorServer({ port: 0 });
-  server = await startServer({ host: '127.0.0.1', port: 0, feedRatePerSec: 4 });
+  server = await startSyncServer({ control: true, host: '127.0.0.1', port: 0, feedRatePerSec: 4 });
   connection = createConnection({
     url: `${server.url}?token=s3cret-token`,
     protocol: createSyncProtocol(),

@@ -3,7 +3,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_INSPECT_URL, parseClientArgs } from '../../scripts/client/args.js';
 import { pageUrlOf } from '../../scripts/client/inspection.js';
-import { startServer } from '../../src/server/node-server.js';
+import { startSyncServer } from '../../src/server/start.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -67,7 +67,7 @@ describe('client --inspect', () => {
   });
 
   it('exits 0 on --duration when the inspector relay is not there', async () => {
-    const server = await startServer({ host: '127.0.0.1', port: 0 });
+    const server = await startSyncServer({ control: true, host: '127.0.0.1', port: 0 });
     cleanups.push(() => server.close());
     const port = await closedPort();
     const started = Date.now();

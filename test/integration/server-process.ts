@@ -90,15 +90,20 @@ export async function killAll(): Promise<void> {
   );
 }
 
-/** A server whose control routes a test may use: its port and its control token. */
+/** A server whose control routes a test may use: its port and its control token (set when `control` is on). */
 export interface Controllable {
   port: number;
-  controlToken: string;
+  controlToken: string | undefined;
+}
+
+function tokenOf(server: Controllable): string {
+  if (server.controlToken === undefined) throw new Error('this server was started without control: true; it has no control routes');
+  return server.controlToken;
 }
 
 /** `POST /control/<action>` with the server's control token (and `body` as JSON). */
 export async function control(server: Controllable, action: string, body?: unknown): Promise<Response> {
-  const headers: Record<string, string> = { authorization: `Bearer ${server.controlToken}` };
+  const headers: Record<string, string> = { authorization: `Bearer ${tokenOf(server)}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(`http://127.0.0.1:${server.port}/control/${action}`, {
     method: 'POST',
@@ -110,7 +115,7 @@ export async function control(server: Controllable, action: string, body?: unkno
 
 export async function serverState(server: Controllable): Promise<ServerState> {
   const response = await fetch(`http://127.0.0.1:${server.port}/control/state`, {
-    headers: { authorization: `Bearer ${server.controlToken}` },
+    headers: { authorization: `Bearer ${tokenOf(server)}` },
   });
   if (!response.ok) throw new Error(`GET /control/state: ${response.status}`);
   return (await response.json()) as ServerState;
@@ -138,7 +143,7 @@ export interface ControlAnswer {
  * over node:http so that Host can be set. For refusal tests; `control()` for the rest.
  */
 export function controlRequest(server: Controllable, action: string, init: ControlRequest = {}): Promise<ControlAnswer> {
-  const token = init.token === undefined ? server.controlToken : init.token;
+  const token = init.token === undefined ? tokenOf(server) : init.token;
   const headers: Record<string, string> = {
     ...(token === null ? {} : { authorization: `Bearer ${token}` }),
     ...(init.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(init.body)) }),

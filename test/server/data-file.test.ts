@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { DataFileError, startServer, writeDataFileAtomic } from '../../src/server/node-server.js';
+import { DataFileError, writeDataFileAtomic } from '../../src/server/data-file.js';
+import { startSyncServer } from '../../src/server/start.js';
 import { onCleanup, withTimeout } from '../support/cleanup.js';
 
 function tempDir(): string {
@@ -39,7 +40,7 @@ describe('loading the data file', () => {
     for (const data of ['{"__proto__":{"x":1}}', '{"a":{"b":{"__proto__":1}}}']) {
       const file = join(tempDir(), 'data.json');
       writeFileSync(file, `{"data":${data},"appliedOpIds":[]}`);
-      const starting = startServer({ host: '127.0.0.1', port: 0, dataFile: file });
+      const starting = startSyncServer({ control: true, host: '127.0.0.1', port: 0, dataFile: file });
       await expect(starting).rejects.toBeInstanceOf(DataFileError);
       await expect(starting).rejects.toThrow(/the key "__proto__" is not allowed\); no flag allows it: fix the file$/);
     }
@@ -50,7 +51,7 @@ describe('loading the data file', () => {
     const ids = Array.from({ length: 50 }, (_, i) => `op-${i}`);
     const refusedOps = ids.map((id) => ({ id: `r-${id}`, code: 'ERR_INVALID_FRAME', message: 'm'.repeat(10_000) }));
     writeFileSync(file, JSON.stringify({ data: { a: 1 }, appliedOpIds: ids, refusedOps }));
-    const server = await startServer({ host: '127.0.0.1', port: 0, dataFile: file, dedupSize: 10 });
+    const server = await startSyncServer({ control: true, host: '127.0.0.1', port: 0, dataFile: file, dedupSize: 10 });
     onCleanup(() => server.close());
     const state = server.core.persisted();
     expect(state.appliedOpIds).toEqual(ids.slice(-10));
@@ -63,7 +64,7 @@ describe('loading the data file', () => {
 describe('persisting refusals', () => {
   it('records refused ids (id and code) with the throttled write, not one synchronous write per refusal', async () => {
     const file = join(tempDir(), 'data.json');
-    const server = await startServer({ host: '127.0.0.1', port: 0, dataFile: file });
+    const server = await startSyncServer({ control: true, host: '127.0.0.1', port: 0, dataFile: file });
     onCleanup(() => server.close());
     const ws = new WebSocket(server.url);
     onCleanup(() => ws.terminate());

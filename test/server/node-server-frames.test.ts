@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { startServer } from '../../src/server/node-server.js';
+import { startSyncServer } from '../../src/server/start.js';
 import { onCleanup, withTimeout } from '../support/cleanup.js';
 
 interface Received {
@@ -35,7 +35,7 @@ async function open(url: string): Promise<{ ws: WebSocket; received: Received[];
 
 describe('shared frames', () => {
   it('sends the shared snapshot and broadcast patches as text frames to every connection', async () => {
-    const server = await startServer({ host: '127.0.0.1', port: 0 });
+    const server = await startSyncServer({ control: true, host: '127.0.0.1', port: 0 });
     onCleanup(() => server.close());
     server.core.change({ set: { big: 'é'.repeat(2_000) } });
     const a = await open(server.url);

@@ -1,5 +1,5 @@
 /**
- * The value and size limits of `startServer` (issue 11): their options, the
+ * The value and size limits of `startSyncServer` (issue 11): their options, the
  * feed and the control route under the data limit, and data files the limits
  * refuse. Real servers on 127.0.0.1 and port 0, closed after each test.
  */
@@ -9,12 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
-import { DEFAULT_SERVER_OPTIONS, DataFileError, SERVER_LIMITS, resolveServerOptions, startServer, type NodeServerOptions, type RunningServer } from '../../src/server/node-server.js';
+import { DataFileError } from '../../src/server/data-file.js';
+import { DEFAULT_SERVER_OPTIONS, SERVER_LIMITS, resolveServerOptions, type NodeServerOptions } from '../../src/server/server-options.js';
+import { startSyncServer, type RunningServer } from '../../src/server/start.js';
 import { onCleanup, withTimeout } from '../support/cleanup.js';
 import { control } from '../integration/server-process.js';
 
 async function serve(options: NodeServerOptions = {}): Promise<RunningServer> {
-  const server = await startServer({ host: '127.0.0.1', port: 0, ...options });
+  const server = await startSyncServer({ control: true, host: '127.0.0.1', port: 0, ...options });
   onCleanup(() => server.close());
   return server;
 }
@@ -94,7 +96,7 @@ describe('data files the limits refuse', () => {
   it('does not start from a file holding a value deeper than maxValueDepth, and names the limit', async () => {
     const file = tempFile();
     writeFileSync(file, JSON.stringify({ data: { deep: [[[[1]]]] }, appliedOpIds: [] }));
-    const starting = startServer({ host: '127.0.0.1', port: 0, dataFile: file, maxValueDepth: 3 });
+    const starting = startSyncServer({ control: true, host: '127.0.0.1', port: 0, dataFile: file, maxValueDepth: 3 });
     await expect(starting).rejects.toThrow(DataFileError);
     await expect(starting).rejects.toThrow(/data\."deep"\[0\]\[0\]\[0\] nests deeper than maxValueDepth \(3.*--max-value-depth/);
   });
@@ -102,7 +104,7 @@ describe('data files the limits refuse', () => {
   it('does not start from a file over maxDataBytes (its snapshots would be over what clients accept), and says what to do', async () => {
     const file = tempFile();
     writeFileSync(file, JSON.stringify({ data: { big: 'x'.repeat(100) }, appliedOpIds: [] }));
-    const starting = startServer({ host: '127.0.0.1', port: 0, dataFile: file, maxDataBytes: 50 });
+    const starting = startSyncServer({ control: true, host: '127.0.0.1', port: 0, dataFile: file, maxDataBytes: 50 });
     await expect(starting).rejects.toThrow(DataFileError);
     await expect(starting).rejects.toThrow(/holds 110 bytes of data as JSON, over --max-data-bytes \(50\).*Raise --max-data-bytes .* or shrink the file/);
   });

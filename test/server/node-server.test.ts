@@ -1,5 +1,5 @@
 /**
- * The Node sync server (`startServer`): real servers on 127.0.0.1 and a free
+ * The Node sync server (`startSyncServer`): real servers on 127.0.0.1 and a free
  * port, real `ws` clients and statesocket connections. Every server, socket,
  * connection, child process and temp directory is registered for cleanup;
  * tests wait on events, never on time.
@@ -17,14 +17,10 @@ import { isServerSendableCloseCode } from '../../src/close-codes.js';
 import type { Connection } from '../../src/connection.js';
 import { createConnection } from '../../src/node.js';
 import type { ConnectionOptions } from '../../src/options.js';
-import {
-  DataFileError,
-  SERVER_LIMITS,
-  isLoopbackAddress,
-  startServer,
-  type NodeServerOptions,
-  type RunningServer,
-} from '../../src/server/node-server.js';
+import { isLoopbackAddress } from '../../src/server/access.js';
+import { DataFileError } from '../../src/server/data-file.js';
+import { SERVER_LIMITS, type NodeServerOptions } from '../../src/server/server-options.js';
+import { startSyncServer, type RunningServer } from '../../src/server/start.js';
 import type { StoreData } from '../../src/store.js';
 import { TestClock, seededRandom } from '../../src/testing/clock.js';
 import { createSyncProtocol } from '../../src/sync/client-protocol.js';
@@ -69,7 +65,7 @@ async function eventuallyTrue(condition: () => boolean, what: string): Promise<v
 
 /** A server on 127.0.0.1 and a free port, closed after the test. */
 async function serve(options: NodeServerOptions = {}): Promise<RunningServer> {
-  const server = await startServer({ host: '127.0.0.1', port: 0, ...options });
+  const server = await startSyncServer({ control: true, host: '127.0.0.1', port: 0, ...options });
   onCleanup(() => server.close());
   return server;
 }
@@ -929,14 +925,14 @@ describe('options', () => {
     [{ random: 'x' }, TypeError, /random/],
     [{ staticHandler: {} }, TypeError, /staticHandler/],
   ])('refuses %o', async (options, type, message) => {
-    const attempt = startServer({ port: 0, ...(options as NodeServerOptions) });
+    const attempt = startSyncServer({ port: 0, ...(options as NodeServerOptions) });
     await expect(attempt).rejects.toThrow(type);
     await expect(attempt).rejects.toThrow(message);
   });
 
   it('rejects with the listen error when the port is taken', async () => {
     const first = await serve();
-    await expect(startServer({ port: first.port })).rejects.toThrow(/EADDRINUSE/);
+    await expect(startSyncServer({ port: first.port })).rejects.toThrow(/EADDRINUSE/);
   });
 });
 
@@ -985,7 +981,7 @@ describe('data file', () => {
   ])('refuses to start from a data file that is %s', async (_name, content) => {
     const file = join(tempDir(), 'data.json');
     writeFileSync(file, content);
-    const attempt = startServer({ port: 0, dataFile: file });
+    const attempt = startSyncServer({ port: 0, dataFile: file });
     await expect(attempt).rejects.toBeInstanceOf(DataFileError);
     await expect(attempt).rejects.toMatchObject({ code: 'ERR_DATA_FILE', path: file });
     await expect(attempt).rejects.toThrow(/is corrupt/);
@@ -994,7 +990,7 @@ describe('data file', () => {
 
   it('refuses to start when the data file cannot be written', async () => {
     const file = join(tempDir(), 'missing-dir', 'data.json');
-    await expect(startServer({ port: 0, dataFile: file })).rejects.toThrow(/cannot write data file/);
+    await expect(startSyncServer({ port: 0, dataFile: file })).rejects.toThrow(/cannot write data file/);
   });
 });
 
@@ -1014,8 +1010,8 @@ describe('close', () => {
     // Every timer kind is running when close() is called: feed, heartbeat, a stall, a data file, keep-alive HTTP.
     const script = `
       import { WebSocket } from 'ws';
-      import { startServer } from './src/server/node-server.js';
-      const server = await startServer({ port: 0, feedRatePerSec: 50, heartbeatMs: 50, dataFile: process.env.DATA_FILE });
+      import { startSyncServer } from './src/server/start.js';
+      const server = await startSyncServer({ control: true, port: 0, feedRatePerSec: 50, heartbeatMs: 50, dataFile: process.env.DATA_FILE });
       const ws = new WebSocket(server.url);
       await new Promise((resolve) => ws.once('open', resolve));
       ws.send(JSON.stringify({ type: 'hello', v: 1 }));

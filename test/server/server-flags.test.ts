@@ -34,6 +34,6 @@ describe('server flags', () => {
     const { code, stderr } = await runServer(args);
     expect(code).toBe(2);
     expect(stderr).toContain(`server: ${message}`);
-    expect(stderr).not.toMatch(/^server: startServer:/m);
+    expect(stderr).not.toMatch(/^server: startSyncServer:/m);
   });
 });

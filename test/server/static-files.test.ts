@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOOPBACK_RELAY_HOSTS as APP_RELAY_HOSTS } from '../../app/inspect-url.js';
 import { contentSecurityPolicy, loadAppFiles, LOOPBACK_RELAY_HOSTS, type AppBundle } from '../../src/server/static-files.js';
-import { startServer, type RunningServer } from '../../src/server/node-server.js';
+import { startSyncServer, type RunningServer } from '../../src/server/start.js';
 
 // The suite's global setup (test/support/build-assets.ts) builds dist/www first, as npm run build does.
 describe('static app files', () => {
@@ -11,7 +11,7 @@ describe('static app files', () => {
 
   beforeAll(async () => {
     app = loadAppFiles();
-    server = await startServer({ host: '127.0.0.1', port: 0, staticHandler: app.staticHandler });
+    server = await startSyncServer({ control: true, host: '127.0.0.1', port: 0, staticHandler: app.staticHandler });
     base = `http://127.0.0.1:${server.port}`;
   });
   afterAll(async () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { loadDataFile } from '../../src/server/node-server.js';
+import { loadDataFile } from '../../src/server/data-file.js';
 import { ChangeRefusedError, InitialStateError, createSyncServer, type SyncServer, type SyncServerOptions } from '../../src/server/sync-server.js';
 import type { Changes } from '../../src/sync/messages.js';
 import { DEFAULT_VALUE_LIMITS } from '../../src/sync/values.js';
