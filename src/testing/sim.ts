@@ -13,14 +13,17 @@
  * the run with a message that names it.
  */
 import type { Connection } from '../connection.js';
-import { createConnectionFactory, stateNameOf } from '../connection.js';
-import { isStatesocketError } from '../errors.js';
-import type { Peer, Session, SyncServer } from '../server/sync-server.js';
+import { createConnectionFactory } from '../connection.js';
+import type { SyncServer } from '../server/sync-server.js';
 import { createSyncServer } from '../server/sync-server.js';
-import { createStore, type Store, type StoreData } from '../store.js';
-import { createOp, createSyncProtocol } from '../sync/client-protocol.js';
-import type { Frame, WebSocketConstructor, WebSocketLike } from '../types.js';
+import { createStore } from '../store.js';
+import { createSyncProtocol } from '../sync/client-protocol.js';
+import type { WebSocketConstructor } from '../types.js';
 import { TestClock, seededRandom } from './clock.js';
+import { createFaults, type SimTally } from './sim/faults.js';
+import { InvariantError, checkConverged, checkStopped, createStepCheck, watchStatus, watchStore } from './sim/invariants.js';
+import { createNetwork } from './sim/network.js';
+import { createSimQueue } from './sim/queue.js';
 
 export interface SimOptions {
   seed: number;
@@ -46,12 +49,6 @@ export interface SimResult {
   tail: string[];
 }
 
-class InvariantError extends Error {}
-
-const CONNECTING = 0;
-const OPEN = 1;
-const CLOSED = 3;
-
 /** The client's settings in every run: small enough for many outages per run. */
 const CLIENT = {
   reconnect: { initialDelayMs: 100, maxDelayMs: 5_000, stableAfterMs: 2_000, serviceRestartDelayMs: 1_000 },
@@ -62,13 +59,11 @@ const CLIENT = {
   outbox: { limit: 50, overflow: 'reject' as const },
 };
 
-interface QueuedEvent {
-  at: number;
-  order: number;
-  label: string;
-  run: () => void;
-}
-
+/**
+ * Runs one seeded simulation: `steps` random actions (sim/faults.ts) over the simulated network
+ * (sim/network.ts), the invariants (sim/invariants.ts) checked after each; then heals everything
+ * and checks that the client converges on the server's data.
+ */
 export function runSimulation(options: SimOptions): SimResult {
   const { seed, steps = 200 } = options;
   const random = seededRandom(seed);
@@ -83,17 +78,7 @@ export function runSimulation(options: SimOptions): SimResult {
     tail.push(text);
     if (tail.length > 60 && options.trace === undefined) tail.shift();
   };
-
-  // ── the simulator's own event queue (separate from the client's timers) ─────
-  const queue: QueuedEvent[] = [];
-  let order = 0;
-  const at = (time: number, label: string, run: () => void) => {
-    const event = { at: time, order: order++, label, run };
-    let i = queue.length;
-    while (i > 0 && (queue[i - 1] as QueuedEvent).at > time) i--;
-    queue.splice(i, 0, event);
-  };
-  const after = (ms: number, label: string, run: () => void) => at(clock.now() + ms, label, run);
+  const queue = createSimQueue(clock);
 
   // ── the server ────────────────────────────────────────────────────────────
   const applyCounts = new Map<string, number>();
@@ -103,207 +88,21 @@ export function runSimulation(options: SimOptions): SimResult {
     logSize: int(3, 40),
     onApply: (id) => applyCounts.set(id, (applyCounts.get(id) ?? 0) + 1),
   });
-  let serverUp = true;
-  let refusing = 0; // pending refusals of new connections
 
   // ── the network ───────────────────────────────────────────────────────────
-  let latencyBase = int(1, 20);
-  let latencySpikeUntil = 0;
-  const latency = () => (clock.now() < latencySpikeUntil ? int(200, 2_000) : latencyBase + int(0, 5));
-
-  interface Delivery {
-    due: number;
-    label: string;
-    run: () => void;
-  }
-
-  class Link {
-    stalledUntil = 0;
-    session: Session | null = null;
-    serverGone = false;
-    /** One FIFO per direction, drained by one pump each: TCP never reorders inside a socket. */
-    private readonly pending = { toClient: [] as Delivery[], toServer: [] as Delivery[] };
-    constructor(readonly socket: SimSocket) {}
-
-    /** Schedules an in-order delivery in one direction; a stall holds it and everything behind it. */
-    deliver(direction: 'toClient' | 'toServer', label: string, run: () => void) {
-      const queue = this.pending[direction];
-      const due = Math.max(clock.now() + latency(), queue.at(-1)?.due ?? 0);
-      queue.push({ due, label, run });
-      if (queue.length === 1) this.schedulePump(direction);
-    }
-
-    private schedulePump(direction: 'toClient' | 'toServer') {
-      const head = this.pending[direction][0];
-      if (head !== undefined) at(Math.max(head.due, this.stalledUntil), head.label, () => this.pump(direction));
-    }
-
-    private pump(direction: 'toClient' | 'toServer') {
-      const queue = this.pending[direction];
-      while (queue.length > 0 && (queue[0] as Delivery).due <= clock.now() && clock.now() >= this.stalledUntil) {
-        (queue.shift() as Delivery).run();
-      }
-      // Everything that arrived together is one read, as TCP coalesces segments (after a stall, a burst).
-      if (direction === 'toClient') this.socket.endRead();
-      this.schedulePump(direction);
-    }
-
-    /** The server side forgets the connection. */
-    serverSideGone() {
-      if (this.serverGone) return;
-      this.serverGone = true;
-      this.session?.closed();
-      links.delete(this);
-    }
-  }
-
-  const links = new Set<Link>();
-  const sockets: SimSocket[] = [];
-
-  class SimSocket implements WebSocketLike {
-    readyState = CONNECTING;
-    bufferedAmount = 0;
-    binaryType = 'blob';
-    /* eslint-disable @typescript-eslint/no-explicit-any */
-    onopen: ((event: any) => void) | null = null;
-    onmessage: ((event: any) => void) | null = null;
-    onerror: ((event: any) => void) | null = null;
-    onclose: ((event: any) => void) | null = null;
-    onreadend: (() => void) | null = null;
-    /* eslint-enable @typescript-eslint/no-explicit-any */
-    readonly id = sockets.length + 1;
-    readonly link = new Link(this);
-
-    constructor(readonly url: string) {
-      sockets.push(this);
-      const refused = !serverUp || refusing > 0;
-      if (refusing > 0) refusing--;
-      trace(`net: socket#${this.id} dials ${refused ? '(will be refused)' : ''}`);
-      after(latency(), `handshake socket#${this.id}`, () => {
-        if (this.readyState !== CONNECTING) return;
-        if (refused || !serverUp) {
-          this.readyState = CLOSED;
-          this.onerror?.({ message: 'connect ECONNREFUSED' });
-          this.onclose?.({ code: 1006, reason: '', wasClean: false });
-          return;
-        }
-        this.readyState = OPEN;
-        links.add(this.link);
-        const link = this.link;
-        const peer: Peer = {
-          send: (frame) => {
-            if (link.serverGone) return;
-            link.deliver('toClient', `s→c socket#${this.id}`, () => this.arrive(frame));
-          },
-          close: (code, reason) => {
-            link.serverSideGone();
-            link.deliver('toClient', `close ${code} socket#${this.id}`, () => this.closedBy(code, reason, true));
-          },
-          bufferedAmount: 0,
-        };
-        link.session = server.connect(peer, { urlToken: null });
-        this.onopen?.({});
-      });
-    }
-
-    /** The frames of the read in progress, and the client as it was before it. */
-    private read: { frames: string[]; data: unknown; rejected: number } | null = null;
-
-    private arrive(frame: string) {
-      if (this.readyState !== OPEN) return;
-      trace(`s→c socket#${this.id} ${frame.length > 120 ? `${frame.slice(0, 120)}… (${frame.length} chars)` : frame}`);
-      this.read ??= { frames: [], data: connection.model.getData(), rejected: connection.getStatus().counters.rejected };
-      this.read.frames.push(frame);
-      this.onmessage?.({ data: frame });
-    }
-
-    /** The read is over: the client applies its frames together. */
-    endRead() {
-      const read = this.read;
-      if (read === null) return;
-      this.read = null;
-      if (read.frames.length > 1) trace(`net: socket#${this.id} reads ${read.frames.length} frames at once`);
-      this.onreadend?.();
-      // rejected frames never change the model: a read of nothing but rejected frames leaves it as it was
-      const rejected = connection.getStatus().counters.rejected - read.rejected;
-      if (rejected >= read.frames.length && connection.model.getData() !== read.data) {
-        throw new InvariantError(`rejected frames changed the model: ${read.frames.map((f) => f.slice(0, 60)).join(' | ')}`);
-      }
-    }
-
-    closedBy(code: number, reason: string, wasClean: boolean) {
-      if (this.readyState === CLOSED) return;
-      this.readyState = CLOSED;
-      trace(`net: socket#${this.id} closed ${code}${reason ? ` ${reason}` : ''}`);
-      this.onclose?.({ code, reason, wasClean });
-    }
-
-    send(data: Frame): void {
-      if (this.readyState !== OPEN) return;
-      const text = typeof data === 'string' ? data : new TextDecoder().decode(data as ArrayBuffer);
-      trace(`c→s socket#${this.id} ${text.length > 120 ? `${text.slice(0, 120)}…` : text}`);
-      const link = this.link;
-      link.deliver('toServer', `c→s socket#${this.id}`, () => {
-        if (!link.serverGone) link.session?.receive(text);
-      });
-    }
-
-    close(code?: number, reason?: string): void {
-      if (this.readyState === CLOSED || this.readyState === 2) return;
-      const wasOpen = this.readyState === OPEN;
-      this.readyState = 2;
-      const link = this.link;
-      if (!wasOpen) {
-        after(0, `abort socket#${this.id}`, () => this.closedBy(1006, '', false));
-        return;
-      }
-      link.deliver('toServer', `close→s socket#${this.id}`, () => {
-        link.serverSideGone();
-        link.deliver('toClient', `close-ack socket#${this.id}`, () => this.closedBy(code ?? 1005, reason ?? '', true));
-      });
-    }
-
-    terminate(): void {
-      if (this.readyState === CLOSED) return;
-      this.readyState = CLOSED;
-      const link = this.link;
-      after(latency(), `fin socket#${this.id}`, () => link.serverSideGone());
-    }
-
-    /** The connection dies without a close frame: the client sees 1006 (after latency), the server forgets it. */
-    drop() {
-      const link = this.link;
-      link.serverSideGone();
-      after(latency(), `drop socket#${this.id}`, () => this.closedBy(1006, '', false));
-    }
-  }
+  const network = createNetwork({ clock, int, queue, trace }, server, () => connection);
 
   // ── the client ────────────────────────────────────────────────────────────
-  let urlFailures = 0;
-  const createConnection = createConnectionFactory(() => SimSocket as unknown as WebSocketConstructor);
-  // The real store, watched: a message it refuses must leave its data exactly as it was.
-  const realStore = createStore();
-  let storeViolation: string | null = null;
-  // Everything but `update` is the real store's (its members are closures, so delegation is enough).
-  const watchedStore = Object.create(realStore) as Store;
-  watchedStore.update = (message) => {
-    const before = realStore.getData();
-    try {
-      realStore.update(message);
-    } catch (error) {
-      if (realStore.getData() !== before) {
-        storeViolation ??= `a message the store refused changed its data: ${JSON.stringify(message).slice(0, 80)}`;
-      }
-      throw error;
-    }
-  };
+  const tally: SimTally = { outages: 0, opsSent: 0, urlFailures: 0 };
+  const createConnection = createConnectionFactory(() => network.SimSocket as unknown as WebSocketConstructor);
+  const watched = watchStore(createStore());
   const connection: Connection = createConnection({
     ...CLIENT,
-    model: watchedStore,
+    model: watched.store,
     protocol: createSyncProtocol(),
     url: () => {
-      if (urlFailures > 0) {
-        urlFailures--;
+      if (tally.urlFailures > 0) {
+        tally.urlFailures--;
         return chance(0.5) ? Promise.reject(new Error('token service down')) : 'not a url';
       }
       return 'ws://sim.test/';
@@ -313,74 +112,29 @@ export function runSimulation(options: SimOptions): SimResult {
     now: () => clock.now(),
   });
   const store = connection.model;
-
-  let outages = 0;
-  let opsSent = 0;
-  let lastState = stateNameOf(connection.actor.getSnapshot());
-  let lastPosition = store.position();
-  let attemptAtConnect = 0;
-  let openedAt: number | null = null;
-  let fatalClose: string | null = null;
-  /** Broken in a subscriber (which must not throw into XState): reported by the next check. */
-  let violation: string | null = null;
-
-  connection.subscribe((status) => {
-    if (status.state !== lastState) {
-      trace(
-        `client: ${lastState} → ${status.state}${status.lastError && status.state !== 'open' ? ` (${status.lastError.code}${status.lastError.closeCode ? ` ${status.lastError.closeCode}` : ''})` : ''} attempt ${status.attempt}`,
-      );
-      if (status.state === 'connecting') attemptAtConnect = status.attempt;
-      if (status.state === 'open') openedAt = clock.now();
-      if (status.state === 'errored' && openedAt !== null && lastState === 'open') {
-        // the attempt counter resets only after a connection stayed open for stableAfterMs
-        if (clock.now() - openedAt < CLIENT.reconnect.stableAfterMs && status.attempt < attemptAtConnect) {
-          violation ??= (
-            `attempt counter reset after ${clock.now() - openedAt} ms open (< stableAfterMs ${CLIENT.reconnect.stableAfterMs}): ${attemptAtConnect} → ${status.attempt}`
-          );
-        }
-      }
-      if (status.state === 'closed' && status.lastError?.code === 'ERR_FATAL_CLOSE') {
-        fatalClose = `fatal close ${status.lastError.closeCode}`;
-      }
-      lastState = status.state;
-    }
-  });
+  const status = watchStatus(connection, clock, trace, CLIENT.reconnect.stableAfterMs);
 
   // ── invariants checked after every step ───────────────────────────────────
-  const check = () => {
-    if (violation !== null) throw new InvariantError(violation);
-    if (storeViolation !== null) throw new InvariantError(storeViolation);
-    const snapshot = connection.actor.getSnapshot();
-    if (snapshot.status !== 'active') throw new InvariantError(`the actor is ${snapshot.status}: ${String(snapshot.error)}`);
-    const state = stateNameOf(snapshot);
-    if (!['idle', 'connecting', 'open', 'errored', 'closed'].includes(state)) throw new InvariantError(`invalid state ${state}`);
-    const attached = sockets.filter((s) => s.readyState !== CLOSED && s.onmessage !== null);
-    if (attached.length > 1) throw new InvariantError(`${attached.length} live sockets: #${attached.map((s) => s.id).join(', #')}`);
-    const { outbox } = snapshot.context;
-    if (outbox.length > CLIENT.outbox.limit) throw new InvariantError(`outbox holds ${outbox.length} > limit ${CLIENT.outbox.limit}`);
-    for (let i = 1; i < outbox.length; i++) {
-      if ((outbox[i] as { id: number }).id <= (outbox[i - 1] as { id: number }).id) throw new InvariantError('the outbox reordered');
-    }
-    const position = store.position();
-    if (position !== null && lastPosition !== null && position.epoch === lastPosition.epoch && position.seq < lastPosition.seq) {
-      throw new InvariantError(`seq went backwards: ${lastPosition.seq} → ${position.seq} in epoch ${position.epoch}`);
-    }
-    if (position !== null) lastPosition = position;
-    for (const [id, count] of applyCounts) if (count > 1) throw new InvariantError(`op ${id} applied ${count} times`);
-  };
+  const check = createStepCheck({
+    connection,
+    store,
+    sockets: network.sockets,
+    applyCounts,
+    outboxLimit: CLIENT.outbox.limit,
+    violations: [status.violation, watched.violation],
+  });
 
   /** Runs the queue and the client's timers up to `target`, checking after each step. */
   const runUntil = (target: number) => {
     for (;;) {
-      const queued = queue[0]?.at ?? Infinity;
+      const queued = queue.nextAt();
       const timer = clock.nextDeadline() ?? Infinity;
       const next = Math.min(queued, timer);
       if (next > target) break;
       if (timer <= queued) clock.advance(Math.max(0, timer - clock.now()));
       else {
         clock.advance(Math.max(0, queued - clock.now()));
-        const event = queue.shift() as QueuedEvent;
-        event.run();
+        queue.runNext();
       }
       check();
     }
@@ -389,125 +143,7 @@ export function runSimulation(options: SimOptions): SimResult {
   };
 
   // ── what can happen ───────────────────────────────────────────────────────
-  const liveLinks = () => [...links];
-  const actions: Array<[number, string, () => void]> = [
-    [10, 'op', () => {
-      const id = `op-${seed}-${opsSent}`;
-      try {
-        connection.send(createOp({ set: { [`c${opsSent % 40}`]: opsSent } }, id));
-        opsSent++;
-      } catch (error) {
-        if (!isStatesocketError(error, 'ERR_OUTBOX_FULL') && !isStatesocketError(error, 'ERR_STOPPED')) throw error;
-      }
-    }],
-    [8, 'feed', () => {
-      const key = `s${int(0, 9)}`;
-      // server.change applies the same value rule and limits as client ops (src/sync/values.ts):
-      // a value they refuse throws ChangeRefusedError and fails the run as unexpected.
-      server.change(chance(0.2) ? { delete: [key] } : { set: { [key]: int(0, 1000) } });
-    }],
-    [4, 'drop', () => {
-      outages++;
-      for (const link of liveLinks()) link.socket.drop();
-    }],
-    [3, 'close', () => {
-      outages++;
-      const code = [1000, 1001, 1011, 1012, 1013, 1006 /* as a drop */, 4401][int(0, chance(0.97) ? 5 : 6)] as number;
-      for (const link of liveLinks()) {
-        if (code === 1006) link.socket.drop();
-        else if (!link.serverGone) closeFromServer(link, code);
-      }
-    }],
-    [3, 'stall', () => {
-      outages++;
-      const ms = int(500, 8_000);
-      for (const link of liveLinks()) link.stalledUntil = clock.now() + ms;
-      trace(`sim: stall ${ms} ms`);
-    }],
-    [2, 'latency spike', () => {
-      latencySpikeUntil = clock.now() + int(500, 5_000);
-    }],
-    [2, 'refuse', () => {
-      outages++;
-      refusing += int(1, 4);
-    }],
-    [2, 'restart', () => {
-      outages++;
-      server.restart();
-      for (const link of liveLinks()) link.socket.drop();
-    }],
-    [1, 'outage', () => {
-      outages++;
-      serverUp = false;
-      for (const link of liveLinks()) link.socket.drop();
-      after(int(5_000, 60_000), 'server back', () => {
-        serverUp = true;
-        trace('sim: server back up');
-      });
-    }],
-    [2, 'garbage', () => {
-      for (const link of liveLinks()) link.deliver('toClient', 'garbage', () => (link.socket as unknown as { arrive(f: string): void }).arrive('{"type":"patch",'));
-    }],
-    [1, 'oversized', () => {
-      const frame = JSON.stringify({ type: 'patch', epoch: server.epoch, seq: server.seq + 1, set: { big: 'x'.repeat(CLIENT.maxMessageBytes) } });
-      for (const link of liveLinks()) link.deliver('toClient', 'oversized', () => (link.socket as unknown as { arrive(f: string): void }).arrive(frame));
-    }],
-    [1, 'url failure', () => {
-      urlFailures += int(1, 3);
-    }],
-    [1, 'clock jump', () => {
-      const ms = int(10_000, 300_000);
-      trace(`sim: clock jumps ${ms} ms (sleep)`);
-      clock.jump(ms);
-    }],
-    [1, 'offline', () => {
-      outages++;
-      connection.setOnline(false);
-      after(int(100, 10_000), 'online', () => connection.setOnline(true));
-    }],
-    [1, 'page hidden', () => {
-      connection.actor.send({ type: 'page.hidden' });
-      after(int(100, 20_000), 'page visible', () => connection.actor.send({ type: 'page.visible' }));
-    }],
-    [1, 'back-forward cache', () => {
-      outages++;
-      connection.actor.send({ type: 'page.suspended' });
-      after(int(100, 20_000), 'page resumed', () => connection.actor.send({ type: 'page.resumed' }));
-    }],
-    [1, 'stale event', () => {
-      const { socketId } = connection.actor.getSnapshot().context;
-      if (socketId < 2) return;
-      const before = connection.model.getData();
-      const state = connection.getStatus().state;
-      connection.actor.send({ type: 'message.received', socketId: socketId - 1, at: clock.now(), messages: [{ type: 'snapshot', epoch: 'stale', seq: 999, data: { stale: true } }] });
-      connection.actor.send({ type: 'socket.closed', socketId: socketId - 1, at: clock.now(), code: 1006, reason: '', wasClean: false });
-      if (connection.model.getData() !== before || connection.getStatus().state !== state) {
-        throw new InvariantError('an event from a replaced socket changed the client');
-      }
-    }],
-    [1, 'user retry', () => connection.retry()],
-    [1, 'user reconnect', () => {
-      if (connection.getStatus().state === 'closed') connection.connect();
-      else if (chance(0.3)) {
-        connection.disconnect(1000, 'user');
-        after(int(10, 3_000), 'user connect', () => connection.connect());
-      }
-    }],
-  ];
-  const totalWeight = actions.reduce((sum, [weight]) => sum + weight, 0);
-  const pickAction = () => {
-    let roll = random() * totalWeight;
-    for (const action of actions) {
-      roll -= action[0];
-      if (roll < 0) return action;
-    }
-    return actions[0] as (typeof actions)[number];
-  };
-
-  function closeFromServer(link: Link, code: number) {
-    link.serverSideGone();
-    link.deliver('toClient', `close ${code}`, () => link.socket.closedBy(code, code === 4401 ? 'unauthorized' : 'closing', true));
-  }
+  const pickAction = createFaults({ seed, random, int, chance, clock, queue, trace, server, network, connection, maxMessageBytes: CLIENT.maxMessageBytes, tally });
 
   try {
     check();
@@ -521,18 +157,18 @@ export function runSimulation(options: SimOptions): SimResult {
 
     // ── heal, then everything must converge ─────────────────────────────────
     trace('sim: heal');
-    serverUp = true;
-    refusing = 0;
-    urlFailures = 0;
-    latencySpikeUntil = 0;
-    for (const link of links) link.stalledUntil = 0;
+    network.serverUp = true;
+    network.refusing = 0;
+    tally.urlFailures = 0;
+    network.latencySpikeUntil = 0;
+    for (const link of network.liveLinks()) link.stalledUntil = 0;
     // let pending sim events (servers coming back, users reconnecting) settle first
     runUntil(clock.now() + 61_000);
     connection.setOnline(true);
     connection.actor.send({ type: 'page.visible' });
     connection.actor.send({ type: 'page.resumed' });
     if (connection.getStatus().state === 'closed') {
-      trace(`sim: client closed (${fatalClose ?? connection.getStatus().lastError?.code ?? 'by the user'}): the user connects again`);
+      trace(`sim: client closed (${status.fatalClose() ?? connection.getStatus().lastError?.code ?? 'by the user'}): the user connects again`);
       connection.connect();
     }
     const healedAt = clock.now();
@@ -543,22 +179,10 @@ export function runSimulation(options: SimOptions): SimResult {
     }
     // quiesce: deliver everything in flight
     for (let i = 0; i < 200 && (queue.length > 0 || connection.getStatus().outboxSize > 0); i++) runUntil(clock.now() + 100);
-    const outbox = connection.getStatus().outboxSize;
-    if (outbox > 0) throw new InvariantError(`${outbox} op(s) still unacknowledged after healing`);
-    const expected = server.data();
-    const actual = connection.model.getData();
-    if (JSON.stringify(sortKeys(actual)) !== JSON.stringify(sortKeys(expected))) {
-      throw new InvariantError(`model differs from the server's data:\n  client ${JSON.stringify(sortKeys(actual))}\n  server ${JSON.stringify(sortKeys(expected))}`);
-    }
-    for (let n = 0; n < opsSent; n++) {
-      const id = `op-${seed}-${n}`;
-      if (applyCounts.get(id) !== 1) throw new InvariantError(`op ${id} applied ${applyCounts.get(id) ?? 0} times`);
-    }
+    checkConverged(connection, server, applyCounts, Array.from({ length: tally.opsSent }, (_, n) => `op-${seed}-${n}`));
     connection.stop();
-    if (clock.pendingTimers > 0) throw new InvariantError(`${clock.pendingTimers} timer(s) left after stop()`);
-    const live = sockets.filter((s) => s.readyState !== CLOSED && s.onmessage !== null);
-    if (live.length > 0) throw new InvariantError(`${live.length} socket(s) left after stop()`);
-    return { seed, ok: true, outages, opsSent, simulatedMs: clock.now(), tail };
+    checkStopped(clock, network.sockets);
+    return { seed, ok: true, outages: tally.outages, opsSent: tally.opsSent, simulatedMs: clock.now(), tail };
   } catch (error) {
     const failure = `t=${clock.now()} ${error instanceof InvariantError ? error.message : `unexpected ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`}`;
     try {
@@ -566,10 +190,6 @@ export function runSimulation(options: SimOptions): SimResult {
     } catch {
       // already broken
     }
-    return { seed, ok: false, failure, outages, opsSent, simulatedMs: clock.now(), tail };
-  }
-
-  function sortKeys(data: Readonly<Record<string, unknown>>): Record<string, unknown> {
-    return Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return { seed, ok: false, failure, outages: tally.outages, opsSent: tally.opsSent, simulatedMs: clock.now(), tail };
   }
 }
