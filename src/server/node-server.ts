@@ -26,10 +26,9 @@
  */
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { addressGroup, clientAddress, judgeOrigin, normalizeAddress, parseHost, parseOrigin, serverNames } from './access.js';
+import { addressGroup, clientAddress, judgeOrigin, parseHost, parseOrigin, serverNames } from './access.js';
 import { createAuthThrottle, type AuthTicket } from './auth-throttle.js';
 import { createControlRoutes, reply } from './control-routes.js';
 import { DataFileError, loadDataFile, writeDataFileAtomic } from './data-file.js';
@@ -38,6 +37,7 @@ import { SERVER_LIMITS, resolveServerOptions, type NodeServerOptions, type Resol
 import type { FaultCounters, ServerStats } from './server-stats.js';
 import { SyncCloseCode, type Changes } from '../sync/messages.js';
 import { InitialStateError, createSyncServer, type PersistedState, type Peer, type SyncServer } from './sync-server.js';
+import { countUnupgradedSockets } from './admission.js';
 import { fitCloseReason, frameInput, type Client, type Held } from './ws-client.js';
 
 // ── the mounted server ─────────────────────────────────────────────────────
@@ -401,45 +401,12 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
   const headersTimeoutBefore = server.headersTimeout;
   if (server.headersTimeout === 0 || server.headersTimeout > httpTimeoutMs) server.headersTimeout = httpTimeoutMs;
 
-  // ── sockets before the upgrade: counted apart from WebSockets, under the same caps ──
-  // Until it upgrades, a socket is not in `admitted`/`perAddress`; without this count half-sent
-  // upgrade requests exhausted file descriptors past any cap (hostile review a4/a4b: 2,000 open
-  // with --max-connections 5). Over a cap the socket is destroyed on arrival: nothing was read,
-  // there is no one to tell. Sockets from a trusted proxy share its address: only the total counts them.
-  // So at most maxConnections WebSockets plus max(maxConnections, 64) unupgraded sockets are open at once.
-  const maxUnupgraded = Math.max(opts.maxConnections, SERVER_LIMITS.minUnupgradedSockets);
-  const maxUnupgradedPerAddress = Math.max(opts.maxConnectionsPerAddress, SERVER_LIMITS.minUnupgradedSocketsPerAddress);
-  let unupgraded = 0;
-  const unupgradedPerAddress = new Map<string, number>();
-  /** Per unupgraded socket: takes it out of the counts (once; on its upgrade or its close). */
-  const leaveUnupgraded = new WeakMap<object, () => void>();
-  const onConnection = (socket: Socket) => {
-    const peer = normalizeAddress(socket.remoteAddress ?? 'unknown');
-    const perPeer = !opts.trustProxy.has(peer);
-    const address = addressGroup(peer);
-    const fromAddress = perPeer ? (unupgradedPerAddress.get(address) ?? 0) : 0;
-    if (unupgraded >= maxUnupgraded || fromAddress >= maxUnupgradedPerAddress) {
-      stats.socketsRefused++;
-      socket.destroy();
-      return;
-    }
-    unupgraded++;
-    if (perPeer) unupgradedPerAddress.set(address, fromAddress + 1);
-    const leave = () => {
-      if (!leaveUnupgraded.delete(socket)) return;
-      unupgraded--;
-      if (!perPeer) return;
-      const left = (unupgradedPerAddress.get(address) ?? 1) - 1;
-      if (left > 0) unupgradedPerAddress.set(address, left);
-      else unupgradedPerAddress.delete(address);
-    };
-    leaveUnupgraded.set(socket, leave);
-    socket.once('close', leave);
-  };
+  // ── sockets before the upgrade (admission.ts) ──
+  const unupgradedSockets = countUnupgradedSockets(opts, stats);
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // From here the socket counts as a WebSocket (admitted/perAddress), not as unupgraded.
-    leaveUnupgraded.get(socket)?.();
+    unupgradedSockets.upgraded(socket);
     if (new URL(req.url ?? '/', 'http://localhost').pathname !== opts.path) {
       // Another path is for another upgrade listener; with none, nobody would ever answer it.
       if (server.listenerCount('upgrade') === 1) {
@@ -454,7 +421,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
     // Accept first, refuse after: a browser shown a rejected upgrade reports only 1006 and retries forever.
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req));
   };
-  server.on('connection', onConnection);
+  server.on('connection', unupgradedSockets.onConnection);
   server.on('upgrade', onUpgrade);
 
   // ── timers: the feed and the ws-level heartbeat ──
@@ -495,7 +462,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
       stalled++;
       heldFrames += client.held.length;
     }
-    return { ...core.counters, open: clients.size, unupgraded, stalled, heldFrames, ...stats, faults: { ...faults } };
+    return { ...core.counters, open: clients.size, unupgraded: unupgradedSockets.count(), stalled, heldFrames, ...stats, faults: { ...faults } };
   }
 
   return {
@@ -532,7 +499,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
         }
         if (feedDirty) persistFeed();
         wss.close();
-        server.off('connection', onConnection);
+        server.off('connection', unupgradedSockets.onConnection);
         server.off('upgrade', onUpgrade);
         if (server.headersTimeout === httpTimeoutMs) server.headersTimeout = headersTimeoutBefore;
       })();
