@@ -18,7 +18,7 @@
  *                                  core.connect(peer, {urlToken}) ──▶ token wrong? close 4401
  *   text / binary frame ────────▶  session.receive ───────────────────▶  hello / op / ping
  *                               ◀──  peer.send (held while stalled)  ◀──  snapshot / patch / ack
- *   POST /control/<fault> ──────▶  loopback peer + Host, no foreign Origin, Bearer control token,
+ *   POST /control/<fault> ──────▶  (with `control`) loopback peer + Host, no foreign Origin, Bearer control token,
  *                                  JSON body ──▶ drop · close · stall · garbage · oversized · restart · change
  * ```
  *
@@ -47,8 +47,8 @@ export type AttachSyncServerOptions = Omit<NodeServerOptions, 'host' | 'port' | 
 
 /** The sync server mounted on an HTTP server: what `attachSyncServer` returns. */
 export interface AttachedSyncServer {
-  /** The path WebSocket upgrades are accepted on (`path`). */
-  readonly path: string;
+  /** The path WebSocket upgrades are accepted on (`path`); undefined for every path (`startSyncServer` without `path`). */
+  readonly path: string | undefined;
   /** The secret the `/control/` routes require (`Authorization: Bearer <controlToken>`), when `control` is on. */
   readonly controlToken: string | undefined;
   /** The sync logic: epoch, seq, data, counters, `change()`, `restart()`. */
@@ -101,7 +101,8 @@ export interface AttachedSyncServer {
  * @throws TypeError / RangeError for a bad option, naming it; DataFileError for an unreadable or corrupt data file
  */
 export function attachSyncServer(server: HttpServer | HttpsServer, options: AttachSyncServerOptions = {}): AttachedSyncServer {
-  return mountSyncServer(server, resolveServerOptions(options, 'attachSyncServer'));
+  const opts = resolveServerOptions(options, 'attachSyncServer');
+  return mountSyncServer(server, { ...opts, path: opts.path ?? '/' });
 }
 
 /** `attachSyncServer` with its options resolved (`startSyncServer` resolves them itself, `host` and `port` included). */
@@ -407,7 +408,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // From here the socket counts as a WebSocket (admitted/perAddress), not as unupgraded.
     unupgradedSockets.upgraded(socket);
-    if (new URL(req.url ?? '/', 'http://localhost').pathname !== opts.path) {
+    if (opts.path !== undefined && new URL(req.url ?? '/', 'http://localhost').pathname !== opts.path) {
       // Another path is for another upgrade listener; with none, nobody would ever answer it.
       if (server.listenerCount('upgrade') === 1) {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');

@@ -89,7 +89,7 @@ export interface NodeServerOptions {
    * The URL path WebSocket upgrades are accepted on (the query string is ignored). An upgrade
    * for another path is left to the HTTP server's other `upgrade` listeners, or answered 404
    * when there is none.
-   * @default '/'
+   * @default '/' for `attachSyncServer`; every path for `startSyncServer`, which owns its HTTP server
    */
   path?: string;
   /**
@@ -302,7 +302,8 @@ export interface ResolvedServerOptions {
   control: boolean;
   /** Set exactly when `control` is on. */
   controlToken: string | undefined;
-  path: string;
+  /** Undefined: every path. */
+  path: string | undefined;
   allowedOrigins: ReadonlySet<string>;
   maxBufferedBytes: number;
   maxValueDepth: number;
@@ -378,8 +379,8 @@ function fn<F>(name: string, value: unknown): F | undefined {
   return value as F;
 }
 
-function path(name: string, value: unknown): string {
-  if (value === undefined) return '/';
+function path(name: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
   if (typeof value !== 'string') throw new TypeError(`${name} must be a string; received ${describeValue(value)}`);
   if (!/^\/[^?#\s]*$/.test(value)) throw new RangeError(`${name} must start with "/" and hold no query, fragment or space; received ${JSON.stringify(value)}`);
   return value;

@@ -11,7 +11,7 @@ import { SERVER_LIMITS, resolveServerOptions, type NodeServerOptions } from './s
 
 /** The sync server on its own port: what `startSyncServer` returns. */
 export interface RunningServer extends AttachedSyncServer {
-  /** `ws://host:port/` plus `path`: what clients connect to. */
+  /** `ws://host:port` plus `path` (`/` without one): what clients connect to. */
   readonly url: string;
   readonly port: number;
   readonly host: string;
@@ -88,7 +88,7 @@ async function start(opts: ReturnType<typeof resolveServerOptions>): Promise<Run
   const host = opts.host;
   let closing: Promise<void> | undefined;
   return {
-    url: `ws://${host.includes(':') ? `[${host}]` : host}:${port}${opts.path}`,
+    url: `ws://${host.includes(':') ? `[${host}]` : host}:${port}${opts.path ?? '/'}`,
     port,
     host,
     path: sync.path,

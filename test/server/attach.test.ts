@@ -284,6 +284,14 @@ describe('startSyncServer', () => {
     await greeted(server.url);
   });
 
+  it('accepts upgrades on every path without `path`, as the server always did', async () => {
+    const server = await startSyncServer({ host: '127.0.0.1', port: 0 });
+    onCleanup(() => server.close());
+    expect(server.path).toBeUndefined();
+    expect(server.url).toBe(`ws://127.0.0.1:${server.port}/`);
+    await greeted(`ws://127.0.0.1:${server.port}/any/path`);
+  });
+
   it('keeps startServer as a deprecated alias with its control routes on', async () => {
     const server = await startServer({ host: '127.0.0.1', port: 0 });
     onCleanup(() => server.close());
