@@ -62,8 +62,11 @@ async function start(opts: ReturnType<typeof resolveServerOptions>): Promise<Run
     const url = new URL(req.url ?? '/', 'http://localhost');
     reply(res, 404, { ok: false, error: `no route for ${req.method} ${url.pathname}` });
   });
-  // A whole request within the hello deadline too (mountSyncServer bounds the headers).
-  server.requestTimeout = Math.max(opts.helloTimeoutMs, SERVER_LIMITS.minHttpTimeoutMs);
+  // Headers and the whole request within the hello deadline, whichever way it goes (on a server of
+  // yours, mountSyncServer only lowers headersTimeout).
+  const httpTimeoutMs = Math.max(opts.helloTimeoutMs, SERVER_LIMITS.minHttpTimeoutMs);
+  server.headersTimeout = httpTimeoutMs;
+  server.requestTimeout = httpTimeoutMs;
   const sync = mountSyncServer(server, opts);
 
   const closeHttp = () =>
