@@ -311,9 +311,15 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     while (record.size > dedupSize) record.delete(record.keys().next().value as string);
   }
 
-  /** The record cannot take a new id now: it is full, and its oldest id is inside the retention window. */
+  /**
+   * The record cannot take a new id now: it is full, and its oldest id is inside the retention
+   * window. A recording time in the future (the wall clock stepped back) counts as expired, so a
+   * clock step cannot block writes for the step plus the retention.
+   */
   function crowded(size: number, oldestAt: number | undefined): boolean {
-    return size >= dedupSize && oldestAt !== undefined && now() - oldestAt < dedupRetentionMs;
+    if (size < dedupSize || oldestAt === undefined) return false;
+    const age = now() - oldestAt;
+    return age >= 0 && age < dedupRetentionMs;
   }
 
   /** An op that would push a fresh id out of its record: not applied, not refused; the client re-sends it later. */

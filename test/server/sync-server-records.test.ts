@@ -93,6 +93,20 @@ describe('the dedup record under a flood of fresh ids', () => {
     expect(server.data()).toEqual({});
   });
 
+  it('counts an id recorded in the future (the wall clock stepped back) as expired', () => {
+    const clock = clockAt(1_000_000);
+    const server = createSyncServer({ dedupSize: 2, dedupRetentionMs: 60_000, now: clock.now });
+    const client = peerOn(server);
+    client.send(op('a', { set: { a: 1 } }));
+    client.send(op('b', { set: { b: 1 } }));
+    clock.time -= 3_600_000; // one hour back: 'a' and 'b' now look recorded an hour from now
+    const after = peerOn(server);
+    after.send(op('c', { set: { c: 1 } }));
+    expect(after.closes).toEqual([]);
+    expect(after.of('ack')).toEqual([{ type: 'ack', id: 'c' }]);
+    expect(server.persisted().appliedOpIds).toEqual(['b', 'c']);
+  });
+
   it('with dedupRetentionMs 0, forgets by dedupSize alone', () => {
     const server = createSyncServer({ dedupSize: 1, dedupRetentionMs: 0, now: () => 0 });
     const client = peerOn(server);
