@@ -986,6 +986,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
       if (ws.readyState !== WebSocket.OPEN) return;
       session = core.connect(peer, {
         urlToken,
+        owner: address,
         onAuthenticated: (ok) => {
           if (ticket !== undefined) throttle.settle(ticket, ok);
         },

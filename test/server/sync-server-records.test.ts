@@ -10,14 +10,17 @@ interface Frame {
   [key: string]: unknown;
 }
 
-function peerOn(server: SyncServer) {
+function peerOn(server: SyncServer, owner?: string) {
   const frames: Frame[] = [];
   const closes: Array<{ code: number; reason: string }> = [];
-  const session = server.connect({
-    send: (text: string) => frames.push(JSON.parse(text) as Frame),
-    close: (code: number, reason: string) => closes.push({ code, reason }),
-    bufferedAmount: 0,
-  });
+  const session = server.connect(
+    {
+      send: (text: string) => frames.push(JSON.parse(text) as Frame),
+      close: (code: number, reason: string) => closes.push({ code, reason }),
+      bufferedAmount: 0,
+    },
+    owner === undefined ? {} : { owner },
+  );
   session.receive('{"type":"hello","v":1}');
   return {
     frames,
@@ -65,9 +68,8 @@ describe('the dedup record under a flood of fresh ids', () => {
     clock.time = 500;
     client.send(op('b', { set: { b: 1 } }));
     clock.time = 999;
-    const early = peerOn(server);
-    early.send(op('c', { set: { c: 1 } }));
-    expect(early.closes).toMatchObject([{ code: 1013 }]);
+    client.send(op('c', { set: { c: 1 } })); // it holds every young id: deferred
+    expect(client.closes).toMatchObject([{ code: 1013 }]);
     clock.time = 1_000;
     const later = peerOn(server);
     later.send(op('c', { set: { c: 1 } }));
@@ -117,22 +119,69 @@ describe('the dedup record under a flood of fresh ids', () => {
   });
 });
 
+describe('a full record makes room fairly (by owner: the address group, or the session)', () => {
+  it('a burst from one owner costs that owner its own oldest ids, not the others their writes', () => {
+    const clock = clockAt();
+    const server = createSyncServer({ dedupSize: 4, dedupRetentionMs: 60_000, now: clock.now });
+    const honest = peerOn(server, 'honest');
+    honest.send(op('h1', { set: { balance: 100 } }));
+    const flooder = peerOn(server, 'flooder');
+    for (const id of ['f1', 'f2', 'f3']) flooder.send(op(id, { set: { x: id } }));
+    flooder.send(op('f4', { set: { x: 'f4' } })); // the record is full; the flooder holds the most
+    expect(flooder.closes).toEqual([{ code: 1013, reason: 'too many ops; try again later' }]);
+
+    const other = peerOn(server, 'other');
+    other.send(op('o1', { set: { y: 1 } })); // room made: the flooder's oldest id goes
+    expect(other.closes).toEqual([]);
+    expect(other.of('ack')).toEqual([{ type: 'ack', id: 'o1' }]);
+    expect(server.persisted().appliedOpIds).toEqual(['h1', 'f2', 'f3', 'o1']);
+
+    const resent = peerOn(server, 'honest');
+    resent.send(op('h1', { set: { balance: 100 } }));
+    expect(resent.of('ack')).toEqual([{ type: 'ack', id: 'h1' }]);
+    expect(server.counters.opsDuplicate).toBe(1);
+    expect(server.counters.opsDeferred).toBe(1);
+  });
+
+  it('counts every connection of one owner together: reconnecting does not reset its share', () => {
+    const server = createSyncServer({ dedupSize: 3, dedupRetentionMs: 60_000, now: () => 0 });
+    peerOn(server, 'a').send(op('a1', { set: { a: 1 } }));
+    peerOn(server, 'b').send(op('b1', { set: { b: 1 } }));
+    peerOn(server, 'b').send(op('b2', { set: { b: 2 } }));
+    const again = peerOn(server, 'b');
+    again.send(op('b3', { set: { b: 3 } }));
+    expect(again.closes).toMatchObject([{ code: 1013 }]);
+    const a = peerOn(server, 'a');
+    a.send(op('a2', { set: { a: 2 } }));
+    expect(a.of('ack')).toEqual([{ type: 'ack', id: 'a2' }]);
+    expect(server.persisted().appliedOpIds).toEqual(['a1', 'b2', 'a2']);
+  });
+
+  it('shares the refused-id record the same way', () => {
+    const server = createSyncServer({ dedupSize: 3, dedupRetentionMs: 60_000, now: () => 0 });
+    const flooder = peerOn(server, 'flooder');
+    for (const id of ['j1', 'j2', 'j3', 'j4']) flooder.send(op(id, {}));
+    expect(flooder.of('error').map((e) => e.id)).toEqual(['j1', 'j2', 'j3']);
+    expect(flooder.closes).toMatchObject([{ code: 1013 }]);
+    const honest = peerOn(server, 'honest');
+    honest.send(op('bad', {}));
+    expect(honest.of('error')).toMatchObject([{ id: 'bad', code: 'ERR_INVALID_FRAME' }]);
+    expect(server.persisted().refusedOps?.map((r) => r.id)).toEqual(['j2', 'j3', 'bad']);
+  });
+});
+
 describe('loading the records', () => {
-  it('counts loaded ids as fresh at load, and keeps the newest dedupSize of them', () => {
-    const clock = clockAt(5_000);
+  it('keeps the newest dedupSize loaded ids, and acknowledges their resends', () => {
     const server = createSyncServer({
       dedupSize: 2,
       dedupRetentionMs: 1_000,
-      now: clock.now,
+      now: () => 5_000,
       initial: { data: {}, appliedOpIds: ['old', 'mid', 'new'], refusedOps: [] },
     });
     expect(server.persisted().appliedOpIds).toEqual(['mid', 'new']);
     const client = peerOn(server);
-    client.send(op('fresh', { set: { a: 1 } }));
-    expect(client.closes).toMatchObject([{ code: 1013 }]);
-    clock.time = 6_000;
-    const later = peerOn(server);
-    later.send(op('fresh', { set: { a: 1 } }));
-    expect(later.of('ack')).toEqual([{ type: 'ack', id: 'fresh' }]);
+    client.send(op('mid', { set: { a: 1 } }));
+    expect(client.of('ack')).toEqual([{ type: 'ack', id: 'mid' }]);
+    expect(server.data()).toEqual({});
   });
 });
