@@ -95,7 +95,8 @@ export interface SyncServerOptions {
   /**
    * State to start from (a restart from the data file). Throws `InitialStateError` when its data
    * breaks the value rule or is over `maxDataBytes`. Holding more than `dedupSize` op ids (or
-   * refused ids), it keeps the newest (last) `dedupSize`; the loaded ids count as recorded now.
+   * refused ids), it keeps the newest (last) `dedupSize`; loaded ids keep their recorded time and
+   * owner (ids from a file without them count as recorded long ago).
    */
   initial?: PersistedState;
   /**
@@ -119,12 +120,23 @@ export interface SyncServerOptions {
 export interface RefusedOp {
   id: string;
   code: string;
+  /** When it was recorded (`now`'s clock); absent in older files: recorded long ago. */
+  at?: number;
+  /** Its owner (see `ConnectInfo.owner`); absent in older files. */
+  owner?: string;
 }
 
 /** What survives a restart: the data and the op records (not the epoch or the log). */
 export interface PersistedState {
   data: Record<string, Json>;
   appliedOpIds: string[];
+  /**
+   * When each of `appliedOpIds` was recorded (same length), so the retention window survives a
+   * restart. Absent in older files: their ids count as recorded long ago (outside the window).
+   */
+  appliedOpTimes?: number[];
+  /** Each of `appliedOpIds`'s owner (same length; see `ConnectInfo.owner`). Absent in older files. */
+  appliedOpOwners?: string[];
   /** Absent in data files written before refusals were recorded. */
   refusedOps?: RefusedOp[];
 }
@@ -274,15 +286,23 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   let log: LogEntry[] = [];
   let logBytes = 0;
   // Both records keep each id with when it was recorded and its owner (see op-record.ts); the
-  // refused one keeps the code. Ids loaded from the data file count as recorded now, owned by
-  // LOADED_OWNER; a file holding more than dedupSize (from a larger --dedup-size, or edited) keeps
-  // its newest (last) ones.
+  // refused one keeps the code. Ids loaded from the data file keep their recorded time and owner;
+  // a file without them (written before they were kept) has its ids count as recorded long ago
+  // (outside the window, so a restart cannot block writes) and owned by LOADED_OWNER. A file
+  // holding more than dedupSize (from a larger --dedup-size, or edited) keeps its newest (last) ones.
   const recordOptions = { size: dedupSize, retentionMs: dedupRetentionMs, now };
   const applied = createOpRecord<true>(recordOptions);
   const refused = createOpRecord<string>(recordOptions);
-  const loadedAt = now();
-  for (const id of (options.initial?.appliedOpIds ?? []).slice(-dedupSize)) applied.add(id, LOADED_OWNER, true, loadedAt);
-  for (const op of (options.initial?.refusedOps ?? []).slice(-dedupSize)) refused.add(op.id, LOADED_OWNER, op.code, loadedAt);
+  const longAgo = now() - dedupRetentionMs;
+  const initialIds = options.initial?.appliedOpIds ?? [];
+  const keptFrom = Math.max(0, initialIds.length - dedupSize);
+  for (let i = keptFrom; i < initialIds.length; i++) {
+    const at = options.initial?.appliedOpTimes?.[i] ?? longAgo;
+    applied.add(initialIds[i]!, options.initial?.appliedOpOwners?.[i] ?? LOADED_OWNER, true, at);
+  }
+  for (const op of (options.initial?.refusedOps ?? []).slice(-dedupSize)) {
+    refused.add(op.id, op.owner ?? LOADED_OWNER, op.code, op.at ?? longAgo);
+  }
   let sessionCount = 0;
   const live = new Set<LiveSession>();
   const counters: ServerCounters = {
@@ -321,7 +341,9 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   const persisted = (): PersistedState => ({
     data: Object.fromEntries(data),
     appliedOpIds: Array.from(applied.entries(), ([id]) => id),
-    refusedOps: Array.from(refused.entries(), ([id, { value: code }]) => ({ id, code })),
+    appliedOpTimes: Array.from(applied.entries(), ([, { at }]) => at),
+    appliedOpOwners: Array.from(applied.entries(), ([, { owner }]) => owner),
+    refusedOps: Array.from(refused.entries(), ([id, { value: code, at, owner }]) => ({ id, code, at, owner })),
   });
 
   /** An op that would push a fresh id out of its record: not applied, not refused; the client re-sends it later. */
@@ -650,7 +672,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         greeted: false,
         gone: false,
         info,
-        owner: info.owner !== undefined ? `address ${info.owner}` : `session ${++sessionCount}`,
+        owner: info.owner !== undefined ? `address ${info.owner}` : `session ${epoch}.${++sessionCount}`,
         snapshotBytes: 0,
         hellos: 0,
         helloWindowStart: 0,

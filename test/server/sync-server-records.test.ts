@@ -3,7 +3,7 @@
  * what a restart loads. Time is injected (`now`).
  */
 import { describe, expect, it } from 'vitest';
-import { createSyncServer, type SyncServer } from '../../src/server/sync-server.js';
+import { createSyncServer, type PersistedState, type SyncServer } from '../../src/server/sync-server.js';
 
 interface Frame {
   type: string;
@@ -171,6 +171,51 @@ describe('a full record makes room fairly (by owner: the address group, or the s
 });
 
 describe('loading the records', () => {
+  it("keeps each id's recording time and owner across a restart", () => {
+    const clock = clockAt(1_000);
+    const first = createSyncServer({ dedupSize: 3, dedupRetentionMs: 60_000, now: clock.now });
+    peerOn(first, 'a').send(op('a1', { set: { a: 1 } }));
+    clock.time = 2_000;
+    for (const id of ['b1', 'b2']) peerOn(first, 'b').send(op(id, { set: { b: id } }));
+    const state = JSON.parse(JSON.stringify(first.persisted())) as PersistedState;
+    expect(state.appliedOpTimes).toEqual([1_000, 2_000, 2_000]);
+
+    clock.time = 30_000; // restarted within the window: every id is still young
+    const second = createSyncServer({ dedupSize: 3, dedupRetentionMs: 60_000, now: clock.now, initial: state });
+    const b = peerOn(second, 'b');
+    b.send(op('b3', { set: { b: 3 } }));
+    expect(b.closes).toMatchObject([{ code: 1013 }]); // b still holds the most
+    const a = peerOn(second, 'a');
+    a.send(op('a1', { set: { a: 1 } }));
+    expect(a.of('ack')).toEqual([{ type: 'ack', id: 'a1' }]);
+    expect(second.counters.opsDuplicate).toBe(1);
+
+    clock.time = 62_000; // past the window: the restart does not renew it
+    const later = peerOn(second, 'b');
+    later.send(op('b3', { set: { b: 3 } }));
+    expect(later.of('ack')).toEqual([{ type: 'ack', id: 'b3' }]);
+  });
+
+  it('counts ids from a file without times as recorded long ago: a full record does not block writes after a restart', () => {
+    const server = createSyncServer({
+      dedupSize: 2,
+      dedupRetentionMs: 60_000,
+      now: () => 5_000,
+      initial: { data: {}, appliedOpIds: ['x', 'y'], refusedOps: [{ id: 'r1', code: 'ERR_INVALID_FRAME' }] },
+    });
+    const client = peerOn(server);
+    client.send(op('fresh', { set: { a: 1 } }));
+    expect(client.closes).toEqual([]);
+    expect(client.of('ack')).toEqual([{ type: 'ack', id: 'fresh' }]);
+    expect(server.persisted().appliedOpIds).toEqual(['y', 'fresh']);
+    client.send(op('y', { set: { a: 2 } })); // still recognised until pushed out by size
+    client.send(op('fresh2', { set: { b: 1 } })); // 'y' is not young: it makes room, nobody is deferred
+    expect(client.closes).toEqual([]);
+    expect(client.of('ack').map((f) => f.id)).toEqual(['fresh', 'y', 'fresh2']);
+    expect(server.data()).toEqual({ a: 1, b: 1 });
+    expect(server.persisted().appliedOpIds).toEqual(['fresh', 'fresh2']);
+  });
+
   it('keeps the newest dedupSize loaded ids, and acknowledges their resends', () => {
     const server = createSyncServer({
       dedupSize: 2,
