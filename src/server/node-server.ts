@@ -543,6 +543,26 @@ export function loadDataFile(path: string): PersistedState | undefined {
   return state;
 }
 
+/**
+ * Encodes outgoing frames to Buffers, sharing one Buffer per text. The core sends the same string
+ * to every connection for a broadcast patch and for the snapshot of one (epoch, seq): ws queues a
+ * Buffer without a copy, a string it would copy per connection (1,000 hellos on a 1 MiB document
+ * held 1,000 MiB). The snapshot has its own slot, apart from every other frame (patches, acks,
+ * pongs): a pong or an ack between two hellos must not make the next hello encode ~1 MiB again.
+ */
+export function sharedFrames(): (text: string) => Buffer {
+  let snapshot: { text: string; buffer: Buffer } | undefined;
+  let other: { text: string; buffer: Buffer } | undefined;
+  return (text) => {
+    if (text.startsWith('{"type":"snapshot"')) {
+      if (snapshot?.text !== text) snapshot = { text, buffer: Buffer.from(text, 'utf8') };
+      return snapshot.buffer;
+    }
+    if (other?.text !== text) other = { text, buffer: Buffer.from(text, 'utf8') };
+    return other.buffer;
+  };
+}
+
 let tempCounter = 0;
 
 /**
@@ -839,16 +859,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
 
   const { clock } = opts;
 
-  /**
-   * The core sends the same string to every connection for a broadcast patch and for the snapshot
-   * of one (epoch, seq): encode it once and hand ws that one Buffer, which it queues without a copy
-   * (a string it would copy per connection: 1,000 hellos on a 1 MiB document held 1,000 MiB).
-   */
-  let lastFrame: { text: string; buffer: Buffer } | undefined;
-  const shared = (text: string): Buffer => {
-    if (lastFrame?.text !== text) lastFrame = { text, buffer: Buffer.from(text, 'utf8') };
-    return lastFrame.buffer;
-  };
+  const shared = sharedFrames();
 
   /** Sends through the stall: held while the link is stalled, dropped once the socket is not open. */
   const transmit = (client: Client, item: Held) => {
