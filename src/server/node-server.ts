@@ -203,8 +203,8 @@ export interface NodeServerOptions {
    * address or an IPv6 /64, IPv4-mapped IPv6 as IPv4: see `addressGroup`); one more is
    * accepted, then closed with 1013. A load test from one machine needs this raised. Sockets
    * from one peer address that have not (yet) upgraded are counted apart, at most
-   * max(this, `SERVER_LIMITS.minUnupgradedSocketsPerAddress`) at once (one more is destroyed on
-   * arrival; a trusted proxy's own address counts only in the total).
+   * `SERVER_LIMITS.unupgradedSocketsPerAddress` (64) at once whatever this says (one more is
+   * destroyed on arrival; a trusted proxy's own address counts only in the total).
    * @default 1000
    */
   maxConnectionsPerAddress?: number;
@@ -315,14 +315,50 @@ export const SERVER_LIMITS = {
   /** How often Node checks the HTTP headers and request timeouts (`connectionsCheckingInterval`) at most. */
   httpCheckIntervalMs: 1_000,
   /**
-   * Floors of the caps on sockets not yet upgraded (`maxConnections`, `maxConnectionsPerAddress`
-   * apply to them, counted apart from WebSockets, but never below these): a burst of parallel
-   * connects, or a browser loading the page (6 sockets), arrives before any of them upgrades,
-   * and a socket destroyed on arrival learns nothing, where one over the WebSocket caps gets 1013.
+   * Floor of the total cap on sockets not yet upgraded (`maxConnections` applies to them, counted
+   * apart from WebSockets, but never below this): a burst of parallel connects, or a browser
+   * loading the page (6 sockets), arrives before any of them upgrades, and a socket destroyed on
+   * arrival learns nothing, where one over the WebSocket caps gets 1013.
    */
   minUnupgradedSockets: 64,
-  minUnupgradedSocketsPerAddress: 16,
+  /**
+   * Sockets not yet upgraded from one peer address at once, whatever `maxConnectionsPerAddress`
+   * says: enough for a burst of parallel connects, and small, so one address cannot hold a
+   * thousand half-sent requests' descriptors (one more is destroyed on arrival).
+   */
+  unupgradedSocketsPerAddress: 64,
+  /** Descriptors counted for the listener, the data file, stdio and the like in `descriptorWarning`. */
+  reservedDescriptors: 32,
 } as const;
+
+/**
+ * The soft limit on open files in the text of Linux's /proc/self/limits (the `Max open files`
+ * row); undefined when the row is missing or the limit is unlimited.
+ */
+export function openFilesSoftLimit(limits: string): number | undefined {
+  const row = /^Max open files\s+(\S+)/m.exec(limits);
+  if (row === null || !/^\d+$/.test(row[1]!)) return undefined;
+  return Number(row[1]);
+}
+
+/**
+ * A warning when the connection caps allow more sockets than the process may open (`softLimit`,
+ * see `openFilesSoftLimit`): `maxConnections` WebSockets, max(`maxConnections`,
+ * `SERVER_LIMITS.minUnupgradedSockets`) sockets not yet upgraded, and a few more descriptors.
+ * Past the limit, accepting fails with EMFILE and nobody can connect. Undefined when they fit.
+ */
+export function descriptorWarning(maxConnections: number, softLimit: number | undefined): string | undefined {
+  if (softLimit === undefined) return undefined;
+  const unupgraded = Math.max(maxConnections, SERVER_LIMITS.minUnupgradedSockets);
+  const needed = maxConnections + unupgraded + SERVER_LIMITS.reservedDescriptors;
+  if (needed <= softLimit) return undefined;
+  const fits = Math.max(1, Math.floor((softLimit - SERVER_LIMITS.reservedDescriptors) / 2));
+  return (
+    `warning: --max-connections ${maxConnections} lets ${maxConnections} WebSockets and ${unupgraded} sockets not yet upgraded be open at once ` +
+    `(${needed} descriptors with the server's own), over this process's open-files limit of ${softLimit} (ulimit -n): ` +
+    `a flood could make accepting fail (EMFILE) for everyone. Raise the limit (ulimit -n ${needed}) or lower --max-connections (at most ${fits} fit).`
+  );
+}
 
 interface ResolvedServerOptions {
   host: string;
@@ -1288,7 +1324,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   // there is no one to tell. Sockets from a trusted proxy share its address: only the total counts them.
   // So at most maxConnections WebSockets plus max(maxConnections, 64) unupgraded sockets are open at once.
   const maxUnupgraded = Math.max(opts.maxConnections, SERVER_LIMITS.minUnupgradedSockets);
-  const maxUnupgradedPerAddress = Math.max(opts.maxConnectionsPerAddress, SERVER_LIMITS.minUnupgradedSocketsPerAddress);
+  const maxUnupgradedPerAddress = SERVER_LIMITS.unupgradedSocketsPerAddress;
   let unupgraded = 0;
   const unupgradedPerAddress = new Map<string, number>();
   /** Per unupgraded socket: takes it out of the counts (once; on its upgrade or its close). */
