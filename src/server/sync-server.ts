@@ -338,13 +338,24 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     helloWindowStart: number;
   }
 
-  const persisted = (): PersistedState => ({
-    data: Object.fromEntries(data),
-    appliedOpIds: Array.from(applied.entries(), ([id]) => id),
-    appliedOpTimes: Array.from(applied.entries(), ([, { at }]) => at),
-    appliedOpOwners: Array.from(applied.entries(), ([, { owner }]) => owner),
-    refusedOps: Array.from(refused.entries(), ([id, { value: code, at, owner }]) => ({ id, code, at, owner })),
-  });
+  const persisted = (): PersistedState => {
+    // One pass over the applied record (it is written before every op's ack).
+    const appliedOpIds: string[] = [];
+    const appliedOpTimes: number[] = [];
+    const appliedOpOwners: string[] = [];
+    for (const [id, { at, owner }] of applied.entries()) {
+      appliedOpIds.push(id);
+      appliedOpTimes.push(at);
+      appliedOpOwners.push(owner);
+    }
+    return {
+      data: Object.fromEntries(data),
+      appliedOpIds,
+      appliedOpTimes,
+      appliedOpOwners,
+      refusedOps: Array.from(refused.entries(), ([id, { value: code, at, owner }]) => ({ id, code, at, owner })),
+    };
+  };
 
   /** An op that would push a fresh id out of its record: not applied, not refused; the client re-sends it later. */
   function deferred(session: LiveSession): void {
