@@ -122,8 +122,8 @@ export interface RefusedOp {
   code: string;
   /** When it was recorded (`now`'s clock); absent in older files: recorded long ago. */
   at?: number;
-  /** Its owner (see `ConnectInfo.owner`); absent in older files. */
-  owner?: string;
+  /** Its owner: an index into `PersistedState.opOwners` (see `ConnectInfo.owner`); absent in older files. */
+  owner?: number;
 }
 
 /** What survives a restart: the data and the op records (not the epoch or the log). */
@@ -135,8 +135,10 @@ export interface PersistedState {
    * restart. Absent in older files: their ids count as recorded long ago (outside the window).
    */
   appliedOpTimes?: number[];
-  /** Each of `appliedOpIds`'s owner (same length; see `ConnectInfo.owner`). Absent in older files. */
-  appliedOpOwners?: string[];
+  /** The owners of the recorded ids (see `ConnectInfo.owner`), each once: the owner fields index it. */
+  opOwners?: string[];
+  /** Each of `appliedOpIds`'s owner, an index into `opOwners` (same length). Absent in older files. */
+  appliedOpOwners?: number[];
   /** Absent in data files written before refusals were recorded. */
   refusedOps?: RefusedOp[];
 }
@@ -296,12 +298,13 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   const longAgo = now() - dedupRetentionMs;
   const initialIds = options.initial?.appliedOpIds ?? [];
   const keptFrom = Math.max(0, initialIds.length - dedupSize);
+  const ownerAt = (index: number | undefined) => (index === undefined ? undefined : options.initial?.opOwners?.[index]) ?? LOADED_OWNER;
   for (let i = keptFrom; i < initialIds.length; i++) {
     const at = options.initial?.appliedOpTimes?.[i] ?? longAgo;
-    applied.add(initialIds[i]!, options.initial?.appliedOpOwners?.[i] ?? LOADED_OWNER, true, at);
+    applied.add(initialIds[i]!, ownerAt(options.initial?.appliedOpOwners?.[i]), true, at);
   }
   for (const op of (options.initial?.refusedOps ?? []).slice(-dedupSize)) {
-    refused.add(op.id, op.owner ?? LOADED_OWNER, op.code, op.at ?? longAgo);
+    refused.add(op.id, ownerAt(op.owner), op.code, op.at ?? longAgo);
   }
   let sessionCount = 0;
   const live = new Set<LiveSession>();
@@ -339,22 +342,24 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   }
 
   const persisted = (): PersistedState => {
-    // One pass over the applied record (it is written before every op's ack).
+    // One pass over the applied record (it is written before every op's ack); each owner's name
+    // is written once (a record of 10 000 ids has few owners), the ids refer to it by index.
+    const owners = new Map<string, number>();
+    const ownerIndex = (owner: string) => {
+      let index = owners.get(owner);
+      if (index === undefined) owners.set(owner, (index = owners.size));
+      return index;
+    };
     const appliedOpIds: string[] = [];
     const appliedOpTimes: number[] = [];
-    const appliedOpOwners: string[] = [];
+    const appliedOpOwners: number[] = [];
     for (const [id, { at, owner }] of applied.entries()) {
       appliedOpIds.push(id);
       appliedOpTimes.push(at);
-      appliedOpOwners.push(owner);
+      appliedOpOwners.push(ownerIndex(owner));
     }
-    return {
-      data: Object.fromEntries(data),
-      appliedOpIds,
-      appliedOpTimes,
-      appliedOpOwners,
-      refusedOps: Array.from(refused.entries(), ([id, { value: code, at, owner }]) => ({ id, code, at, owner })),
-    };
+    const refusedOps = Array.from(refused.entries(), ([id, { value: code, at, owner }]) => ({ id, code, at, owner: ownerIndex(owner) }));
+    return { data: Object.fromEntries(data), appliedOpIds, appliedOpTimes, appliedOpOwners, refusedOps, opOwners: [...owners.keys()] };
   };
 
   /** An op that would push a fresh id out of its record: not applied, not refused; the client re-sends it later. */

@@ -35,21 +35,24 @@ describe('writing the data file', () => {
 });
 
 describe('loading the data file', () => {
-  it("loads each op id's time and owner, and refuses times or owners that do not line up with the ids", () => {
+  it("loads each op id's time and owner, and refuses times or owner indexes that do not line up", () => {
     const file = join(tempDir(), 'data.json');
     const state = {
       data: {},
       appliedOpIds: ['a', 'b'],
       appliedOpTimes: [1, 2],
-      appliedOpOwners: ['address 192.0.2.1', 'session x.1'],
-      refusedOps: [{ id: 'r', code: 'ERR_INVALID_FRAME', at: 3, owner: 'address 192.0.2.1' }],
+      opOwners: ['address 192.0.2.1', 'session x.1'],
+      appliedOpOwners: [0, 1],
+      refusedOps: [{ id: 'r', code: 'ERR_INVALID_FRAME', at: 3, owner: 0 }],
     };
     writeFileSync(file, JSON.stringify(state));
     expect(loadDataFile(file)).toEqual(state);
     writeFileSync(file, JSON.stringify({ ...state, appliedOpTimes: [1] }));
     expect(() => loadDataFile(file)).toThrow(/"appliedOpTimes" is not an array of times as long as "appliedOpIds"/);
-    writeFileSync(file, JSON.stringify({ ...state, appliedOpOwners: ['x', 2] }));
-    expect(() => loadDataFile(file)).toThrow(/"appliedOpOwners" is not an array of strings/);
+    writeFileSync(file, JSON.stringify({ ...state, appliedOpOwners: [0, 2] }));
+    expect(() => loadDataFile(file)).toThrow(/"appliedOpOwners" is not an array of indexes into "opOwners"/);
+    writeFileSync(file, JSON.stringify({ ...state, opOwners: [1, 2] }));
+    expect(() => loadDataFile(file)).toThrow(/"opOwners" is not an array of strings/);
     writeFileSync(file, JSON.stringify({ ...state, refusedOps: [{ id: 'r', code: 'E', at: 'soon' }] }));
     expect(() => loadDataFile(file)).toThrow(/"refusedOps" is not an array/);
   });
