@@ -3,10 +3,18 @@
  * `npm run server -- [flags]`: the statesocket sync server with fault injection.
  * A thin program over `startServer` (src/server/node-server.ts); see `--help`.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadAppFiles, type AppBundle } from '../src/server/static-files.js';
 import { DEFAULT_AUTH_THROTTLE } from '../src/server/auth-throttle.js';
-import { DEFAULT_SERVER_OPTIONS, startServer, type NodeServerOptions, type RunningServer } from '../src/server/node-server.js';
+import {
+  DEFAULT_SERVER_OPTIONS,
+  descriptorWarning,
+  openFilesSoftLimit,
+  startServer,
+  type NodeServerOptions,
+  type RunningServer,
+} from '../src/server/node-server.js';
 
 const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run server -- [flags])
 
@@ -178,6 +186,18 @@ try {
   if (error instanceof TypeError || error instanceof RangeError) usageError(nameFlags(error.message));
   process.stderr.write(`server: ${(error as Error).message}\n`);
   process.exit(1);
+}
+
+// On Linux, warn when the connection caps allow more sockets than this process may open.
+if (process.platform === 'linux') {
+  let limits: string | undefined;
+  try {
+    limits = readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    // Not readable (a sandbox): no warning.
+  }
+  const warning = limits === undefined ? undefined : descriptorWarning(options.maxConnections ?? DEFAULT_SERVER_OPTIONS.maxConnections, openFilesSoftLimit(limits));
+  if (warning !== undefined) process.stderr.write(`${warning}\n`);
 }
 
 const base = `${running.host.includes(':') ? `[${running.host}]` : running.host}:${running.port}`;

@@ -203,8 +203,8 @@ export interface NodeServerOptions {
    * address or an IPv6 /64, IPv4-mapped IPv6 as IPv4: see `addressGroup`); one more is
    * accepted, then closed with 1013. A load test from one machine needs this raised. Sockets
    * from one peer address that have not (yet) upgraded are counted apart, at most
-   * max(this, `SERVER_LIMITS.minUnupgradedSocketsPerAddress`) at once (one more is destroyed on
-   * arrival; a trusted proxy's own address counts only in the total).
+   * `SERVER_LIMITS.unupgradedSocketsPerAddress` (64) at once whatever this says (one more is
+   * destroyed on arrival; a trusted proxy's own address counts only in the total).
    * @default 1000
    */
   maxConnectionsPerAddress?: number;
@@ -315,14 +315,50 @@ export const SERVER_LIMITS = {
   /** How often Node checks the HTTP headers and request timeouts (`connectionsCheckingInterval`) at most. */
   httpCheckIntervalMs: 1_000,
   /**
-   * Floors of the caps on sockets not yet upgraded (`maxConnections`, `maxConnectionsPerAddress`
-   * apply to them, counted apart from WebSockets, but never below these): a burst of parallel
-   * connects, or a browser loading the page (6 sockets), arrives before any of them upgrades,
-   * and a socket destroyed on arrival learns nothing, where one over the WebSocket caps gets 1013.
+   * Floor of the total cap on sockets not yet upgraded (`maxConnections` applies to them, counted
+   * apart from WebSockets, but never below this): a burst of parallel connects, or a browser
+   * loading the page (6 sockets), arrives before any of them upgrades, and a socket destroyed on
+   * arrival learns nothing, where one over the WebSocket caps gets 1013.
    */
   minUnupgradedSockets: 64,
-  minUnupgradedSocketsPerAddress: 16,
+  /**
+   * Sockets not yet upgraded from one peer address at once, whatever `maxConnectionsPerAddress`
+   * says: enough for a burst of parallel connects, and small, so one address cannot hold a
+   * thousand half-sent requests' descriptors (one more is destroyed on arrival).
+   */
+  unupgradedSocketsPerAddress: 64,
+  /** Descriptors counted for the listener, the data file, stdio and the like in `descriptorWarning`. */
+  reservedDescriptors: 32,
 } as const;
+
+/**
+ * The soft limit on open files in the text of Linux's /proc/self/limits (the `Max open files`
+ * row); undefined when the row is missing or the limit is unlimited.
+ */
+export function openFilesSoftLimit(limits: string): number | undefined {
+  const row = /^Max open files\s+(\S+)/m.exec(limits);
+  if (row === null || !/^\d+$/.test(row[1]!)) return undefined;
+  return Number(row[1]);
+}
+
+/**
+ * A warning when the connection caps allow more sockets than the process may open (`softLimit`,
+ * see `openFilesSoftLimit`): `maxConnections` WebSockets, max(`maxConnections`,
+ * `SERVER_LIMITS.minUnupgradedSockets`) sockets not yet upgraded, and a few more descriptors.
+ * Past the limit, accepting fails with EMFILE and nobody can connect. Undefined when they fit.
+ */
+export function descriptorWarning(maxConnections: number, softLimit: number | undefined): string | undefined {
+  if (softLimit === undefined) return undefined;
+  const unupgraded = Math.max(maxConnections, SERVER_LIMITS.minUnupgradedSockets);
+  const needed = maxConnections + unupgraded + SERVER_LIMITS.reservedDescriptors;
+  if (needed <= softLimit) return undefined;
+  const fits = Math.max(1, Math.floor((softLimit - SERVER_LIMITS.reservedDescriptors) / 2));
+  return (
+    `warning: --max-connections ${maxConnections} lets ${maxConnections} WebSockets and ${unupgraded} sockets not yet upgraded be open at once ` +
+    `(${needed} descriptors with the server's own), over this process's open-files limit of ${softLimit} (ulimit -n): ` +
+    `a flood could make accepting fail (EMFILE) for everyone. Raise the limit (ulimit -n ${needed}) or lower --max-connections (at most ${fits} fit).`
+  );
+}
 
 interface ResolvedServerOptions {
   host: string;
@@ -506,19 +542,67 @@ export function loadDataFile(path: string): PersistedState | undefined {
   if (!Array.isArray(value.appliedOpIds) || !value.appliedOpIds.every((id) => typeof id === 'string')) {
     throw corrupt('"appliedOpIds" is missing or not an array of strings');
   }
+  const ids = value.appliedOpIds as string[];
+  const state: PersistedState = { data: value.data as Record<string, Json>, appliedOpIds: ids };
+  // Written since the records keep each id's time and owner; an older file has neither, and its
+  // ids count as recorded long ago (see SyncServerOptions.initial).
+  const isTime = (at: unknown) => typeof at === 'number' && Number.isFinite(at);
+  const { appliedOpTimes, appliedOpOwners, opOwners } = value;
+  if (opOwners !== undefined) {
+    if (!Array.isArray(opOwners) || !opOwners.every((o) => typeof o === 'string')) throw corrupt('"opOwners" is not an array of strings');
+    state.opOwners = opOwners as string[];
+  }
+  const ownerCount = state.opOwners?.length ?? 0;
+  const isOwner = (o: unknown) => typeof o === 'number' && Number.isInteger(o) && o >= 0 && o < ownerCount;
+  if (appliedOpTimes !== undefined) {
+    if (!Array.isArray(appliedOpTimes) || appliedOpTimes.length !== ids.length || !appliedOpTimes.every(isTime)) {
+      throw corrupt('"appliedOpTimes" is not an array of times as long as "appliedOpIds"');
+    }
+    state.appliedOpTimes = appliedOpTimes as number[];
+  }
+  if (appliedOpOwners !== undefined) {
+    if (!Array.isArray(appliedOpOwners) || appliedOpOwners.length !== ids.length || !appliedOpOwners.every(isOwner)) {
+      throw corrupt('"appliedOpOwners" is not an array of indexes into "opOwners" as long as "appliedOpIds"');
+    }
+    state.appliedOpOwners = appliedOpOwners as number[];
+  }
   // Written since refusals are recorded; an older file has none, and loads with an empty record.
   // Files written before the record dropped messages hold one per refusal: read, then dropped.
   const { refusedOps } = value;
   if (refusedOps !== undefined) {
     const isRefusal = (op: unknown) =>
-      isRecord(op) && typeof op.id === 'string' && typeof op.code === 'string' && (op.message === undefined || typeof op.message === 'string');
+      isRecord(op) &&
+      typeof op.id === 'string' &&
+      typeof op.code === 'string' &&
+      (op.message === undefined || typeof op.message === 'string') &&
+      (op.at === undefined || isTime(op.at)) &&
+      (op.owner === undefined || isOwner(op.owner));
     if (!Array.isArray(refusedOps) || !refusedOps.every(isRefusal)) {
       throw corrupt('"refusedOps" is not an array of {id, code}');
     }
-    const refusals: RefusedOp[] = (refusedOps as RefusedOp[]).map(({ id, code }) => ({ id, code }));
-    return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[], refusedOps: refusals };
+    state.refusedOps = (refusedOps as RefusedOp[]).map(({ id, code, at, owner }) => ({ id, code, ...(at === undefined ? {} : { at }), ...(owner === undefined ? {} : { owner }) }));
   }
-  return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[] };
+  return state;
+}
+
+/**
+ * Encodes outgoing frames to Buffers, sharing one Buffer per text. The core sends the same string
+ * to every connection for a broadcast patch and for the snapshot of one (epoch, seq): ws queues a
+ * Buffer without a copy, a string it would copy per connection (1,000 hellos on a 1 MiB document
+ * held 1,000 MiB). The snapshot has its own slot, apart from every other frame (patches, acks,
+ * pongs): a pong or an ack between two hellos must not make the next hello encode ~1 MiB again.
+ */
+export function sharedFrames(): (text: string) => Buffer {
+  let snapshot: { text: string; buffer: Buffer } | undefined;
+  let other: { text: string; buffer: Buffer } | undefined;
+  return (text) => {
+    if (text.startsWith('{"type":"snapshot"')) {
+      if (snapshot?.text !== text) snapshot = { text, buffer: Buffer.from(text, 'utf8') };
+      return snapshot.buffer;
+    }
+    if (other?.text !== text) other = { text, buffer: Buffer.from(text, 'utf8') };
+    return other.buffer;
+  };
 }
 
 let tempCounter = 0;
@@ -817,16 +901,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
 
   const { clock } = opts;
 
-  /**
-   * The core sends the same string to every connection for a broadcast patch and for the snapshot
-   * of one (epoch, seq): encode it once and hand ws that one Buffer, which it queues without a copy
-   * (a string it would copy per connection: 1,000 hellos on a 1 MiB document held 1,000 MiB).
-   */
-  let lastFrame: { text: string; buffer: Buffer } | undefined;
-  const shared = (text: string): Buffer => {
-    if (lastFrame?.text !== text) lastFrame = { text, buffer: Buffer.from(text, 'utf8') };
-    return lastFrame.buffer;
-  };
+  const shared = sharedFrames();
 
   /** Sends through the stall: held while the link is stalled, dropped once the socket is not open. */
   const transmit = (client: Client, item: Held) => {
@@ -986,6 +1061,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
       if (ws.readyState !== WebSocket.OPEN) return;
       session = core.connect(peer, {
         urlToken,
+        owner: address,
         onAuthenticated: (ok) => {
           if (ticket !== undefined) throttle.settle(ticket, ok);
         },
@@ -1254,7 +1330,7 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   // there is no one to tell. Sockets from a trusted proxy share its address: only the total counts them.
   // So at most maxConnections WebSockets plus max(maxConnections, 64) unupgraded sockets are open at once.
   const maxUnupgraded = Math.max(opts.maxConnections, SERVER_LIMITS.minUnupgradedSockets);
-  const maxUnupgradedPerAddress = Math.max(opts.maxConnectionsPerAddress, SERVER_LIMITS.minUnupgradedSocketsPerAddress);
+  const maxUnupgradedPerAddress = SERVER_LIMITS.unupgradedSocketsPerAddress;
   let unupgraded = 0;
   const unupgradedPerAddress = new Map<string, number>();
   /** Per unupgraded socket: takes it out of the counts (once; on its upgrade or its close). */
