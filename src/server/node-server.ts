@@ -131,7 +131,7 @@ export interface NodeServerOptions {
    * Secret for the `/control/` routes, sent as `Authorization: Bearer <controlToken>`. Separate from
    * `token`: whoever may sync may not necessarily inject faults or rewrite the data.
    * Read it back from `RunningServer.controlToken`.
-   * @default a new random token (24 bytes, base64url) at every start
+   * @default a new random token (24 bytes, 48 hex digits) at every start
    */
   controlToken?: string;
   /**
