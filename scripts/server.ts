@@ -3,9 +3,11 @@
  * `npm run server -- [flags]`: the statesocket sync server with fault injection.
  * A thin program over `startSyncServer` (src/server/start.ts); see `--help`.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadAppFiles, type AppBundle } from '../src/server/static-files.js';
 import { DEFAULT_AUTH_THROTTLE } from '../src/server/auth-throttle.js';
+import { descriptorWarning, openFilesSoftLimit } from '../src/server/admission.js';
 import { DEFAULT_SERVER_OPTIONS, type NodeServerOptions } from '../src/server/server-options.js';
 import { startSyncServer, type RunningServer } from '../src/server/start.js';
 
@@ -180,6 +182,18 @@ try {
   if (error instanceof TypeError || error instanceof RangeError) usageError(nameFlags(error.message));
   process.stderr.write(`server: ${(error as Error).message}\n`);
   process.exit(1);
+}
+
+// On Linux, warn when the connection caps allow more sockets than this process may open.
+if (process.platform === 'linux') {
+  let limits: string | undefined;
+  try {
+    limits = readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    // Not readable (a sandbox): no warning.
+  }
+  const warning = limits === undefined ? undefined : descriptorWarning(options.maxConnections ?? DEFAULT_SERVER_OPTIONS.maxConnections, openFilesSoftLimit(limits));
+  if (warning !== undefined) process.stderr.write(`${warning}\n`);
 }
 
 const base = `${running.host.includes(':') ? `[${running.host}]` : running.host}:${running.port}`;

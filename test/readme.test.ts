@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import type { AnyStateNode } from 'xstate';
 import { connectionMachine } from '../machines/connection.js';
 import { toMermaid } from '../src/inspect/mermaid.js';
 import { ERROR_CODES } from '../src/errors.js';
+import { DEFAULT_OPTIONS } from '../src/options.js';
 
 const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const START = '<!-- statechart:start -->';
@@ -33,6 +35,88 @@ describe('README', () => {
   it('documents every error code', () => {
     const missing = Object.keys(ERROR_CODES).filter((code) => !README.includes(`| \`${code}\` |`));
     expect(missing, 'add these codes to the error table in README.md').toEqual([]);
+  });
+});
+
+/** The option names an interface of src/options.ts declares, with the interface each one's type names, if any. */
+function optionInterfaces(): Map<string, Map<string, string | undefined>> {
+  const file = new URL('../src/options.ts', import.meta.url);
+  const source = ts.createSourceFile(file.pathname, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
+  const interfaces = new Map<string, Map<string, string | undefined>>();
+  for (const statement of source.statements) {
+    if (!ts.isInterfaceDeclaration(statement)) continue;
+    const members = new Map<string, string | undefined>();
+    for (const member of statement.members) {
+      if (!ts.isPropertySignature(member) || member.name === undefined) continue;
+      const typeText = member.type?.getText(source) ?? '';
+      members.set(member.name.getText(source), /\b([A-Z]\w*Options)\b/.exec(typeText)?.[1]);
+    }
+    interfaces.set(statement.name.text, members);
+  }
+  return interfaces;
+}
+
+/** The README's options table: option name → its default cell and its meaning cell. */
+function optionsTable(readme: string): Map<string, { defaultCell: string; meaning: string }> {
+  const section = readme.slice(readme.indexOf('### Options'), readme.indexOf('### Errors'));
+  const rows = new Map<string, { defaultCell: string; meaning: string }>();
+  for (const line of section.split('\n')) {
+    const cells = /^\| `([\w.]+)` \| (.*?) \| (.*) \|$/.exec(line);
+    if (cells) rows.set(cells[1] ?? '', { defaultCell: cells[2] ?? '', meaning: cells[3] ?? '' });
+  }
+  return rows;
+}
+
+describe('README options table', () => {
+  const interfaces = optionInterfaces();
+  const options = interfaces.get('ConnectionOptions');
+  const table = optionsTable(README);
+
+  it('has a row for every option of ConnectionOptions', () => {
+    expect(options?.size).toBeGreaterThan(20);
+    const missing = [...(options?.keys() ?? [])].filter((name) => !table.has(name));
+    expect(missing, 'add these options to the options table in README.md').toEqual([]);
+  });
+
+  it('documents every field of the nested options, as a row or in the option\'s own row', () => {
+    const missing: string[] = [];
+    for (const [name, nested] of options ?? []) {
+      if (nested === undefined) continue;
+      for (const field of interfaces.get(nested)?.keys() ?? []) {
+        const documented = table.has(`${name}.${field}`) || (table.get(name)?.meaning.includes(field) ?? false);
+        if (!documented) missing.push(`${name}.${field}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('names no option that does not exist', () => {
+    const unknown = [...table.keys()].filter((row) => {
+      const [name = '', field] = row.split('.');
+      const nested = options?.get(name);
+      if (field === undefined) return !options?.has(name);
+      return nested === undefined || !(interfaces.get(nested)?.has(field) ?? false);
+    });
+    expect(unknown).toEqual([]);
+  });
+
+  it('gives the defaults of DEFAULT_OPTIONS', () => {
+    const defaults: Array<[string, unknown]> = [];
+    for (const [name, value] of Object.entries(DEFAULT_OPTIONS)) {
+      if (!(options?.has(name) ?? false)) continue; // drainCheckMs, heartbeatMessage: not options
+      if (value !== null && typeof value === 'object') {
+        for (const [field, inner] of Object.entries(value)) defaults.push([`${name}.${field}`, inner]);
+      } else defaults.push([name, value]);
+    }
+    const wrong = defaults
+      .filter(([, value]) => typeof value !== 'function')
+      .filter(([name, value]) => {
+        const expected = typeof value === 'string' ? `\`'${value}'\`` : `\`${String(value)}\``;
+        return !(table.get(name)?.defaultCell.startsWith(expected) ?? false);
+      })
+      .map(([name, value]) => `${name}: ${String(value)}, the table says ${table.get(name)?.defaultCell ?? '(no row)'}`);
+    expect(defaults.length).toBeGreaterThan(10);
+    expect(wrong).toEqual([]);
   });
 });
 

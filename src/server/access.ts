@@ -29,9 +29,12 @@ export function isWildcardAddress(host: string): boolean {
   return host === '0.0.0.0' || host === '::' || host === '0:0:0:0:0:0:0:0';
 }
 
-/** A new control token: 24 random bytes, base64url (32 characters). */
+/**
+ * A new control token: 24 random bytes as 48 hex digits. Not base64url: a token that starts with
+ * `-` reads as a flag when pasted after `--control-token` (the scripted client refused one in CI).
+ */
 export function generateToken(): string {
-  return randomBytes(24).toString('base64url');
+  return randomBytes(24).toString('hex');
 }
 
 const HOST_HEADER = /^(?:[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?|\[[0-9a-f:.]{2,45}\])(?::(\d{1,5}))?$/;

@@ -5,7 +5,9 @@
  * upgrade requests exhausted file descriptors past any cap (hostile review a4/a4b: 2,000 open
  * with --max-connections 5). Over a cap the socket is destroyed on arrival: nothing was read,
  * there is no one to tell. Sockets from a trusted proxy share its address: only the total counts them.
- * So at most maxConnections WebSockets plus max(maxConnections, 64) unupgraded sockets are open at once.
+ * So at most maxConnections WebSockets plus max(maxConnections, 64) unupgraded sockets are open at once,
+ * at most `SERVER_LIMITS.unupgradedSocketsPerAddress` of them from one address; `descriptorWarning`
+ * tells the program when that is more than the process may open.
  */
 import type { Socket } from 'node:net';
 import { addressGroup, normalizeAddress } from './access.js';
@@ -21,11 +23,11 @@ export interface UnupgradedSockets {
 }
 
 export function countUnupgradedSockets(
-  opts: Pick<ResolvedServerOptions, 'maxConnections' | 'maxConnectionsPerAddress' | 'trustProxy'>,
+  opts: Pick<ResolvedServerOptions, 'maxConnections' | 'trustProxy'>,
   stats: { socketsRefused: number },
 ): UnupgradedSockets {
   const maxUnupgraded = Math.max(opts.maxConnections, SERVER_LIMITS.minUnupgradedSockets);
-  const maxUnupgradedPerAddress = Math.max(opts.maxConnectionsPerAddress, SERVER_LIMITS.minUnupgradedSocketsPerAddress);
+  const maxUnupgradedPerAddress = SERVER_LIMITS.unupgradedSocketsPerAddress;
   let unupgraded = 0;
   const unupgradedPerAddress = new Map<string, number>();
   /** Per unupgraded socket: takes it out of the counts (once; on its upgrade or its close). */
@@ -59,4 +61,33 @@ export function countUnupgradedSockets(
     upgraded: (socket) => leaveUnupgraded.get(socket)?.(),
     count: () => unupgraded,
   };
+}
+
+/**
+ * The soft limit on open files in the text of Linux's /proc/self/limits (the `Max open files`
+ * row); undefined when the row is missing or the limit is unlimited.
+ */
+export function openFilesSoftLimit(limits: string): number | undefined {
+  const row = /^Max open files\s+(\S+)/m.exec(limits);
+  if (row === null || !/^\d+$/.test(row[1]!)) return undefined;
+  return Number(row[1]);
+}
+
+/**
+ * A warning when the connection caps allow more sockets than the process may open (`softLimit`,
+ * see `openFilesSoftLimit`): `maxConnections` WebSockets, max(`maxConnections`,
+ * `SERVER_LIMITS.minUnupgradedSockets`) sockets not yet upgraded, and a few more descriptors.
+ * Past the limit, accepting fails with EMFILE and nobody can connect. Undefined when they fit.
+ */
+export function descriptorWarning(maxConnections: number, softLimit: number | undefined): string | undefined {
+  if (softLimit === undefined) return undefined;
+  const unupgraded = Math.max(maxConnections, SERVER_LIMITS.minUnupgradedSockets);
+  const needed = maxConnections + unupgraded + SERVER_LIMITS.reservedDescriptors;
+  if (needed <= softLimit) return undefined;
+  const fits = Math.max(1, Math.floor((softLimit - SERVER_LIMITS.reservedDescriptors) / 2));
+  return (
+    `warning: --max-connections ${maxConnections} lets ${maxConnections} WebSockets and ${unupgraded} sockets not yet upgraded be open at once ` +
+    `(${needed} descriptors with the server's own), over this process's open-files limit of ${softLimit} (ulimit -n): ` +
+    `a flood could make accepting fail (EMFILE) for everyone. Raise the limit (ulimit -n ${needed}) or lower --max-connections (at most ${fits} fit).`
+  );
 }

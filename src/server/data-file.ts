@@ -50,19 +50,47 @@ export function loadDataFile(path: string): PersistedState | undefined {
   if (!Array.isArray(value.appliedOpIds) || !value.appliedOpIds.every((id) => typeof id === 'string')) {
     throw corrupt('"appliedOpIds" is missing or not an array of strings');
   }
+  const ids = value.appliedOpIds as string[];
+  const state: PersistedState = { data: value.data as Record<string, Json>, appliedOpIds: ids };
+  // Written since the records keep each id's time and owner; an older file has neither, and its
+  // ids count as recorded long ago (see SyncServerOptions.initial).
+  const isTime = (at: unknown) => typeof at === 'number' && Number.isFinite(at);
+  const { appliedOpTimes, appliedOpOwners, opOwners } = value;
+  if (opOwners !== undefined) {
+    if (!Array.isArray(opOwners) || !opOwners.every((o) => typeof o === 'string')) throw corrupt('"opOwners" is not an array of strings');
+    state.opOwners = opOwners as string[];
+  }
+  const ownerCount = state.opOwners?.length ?? 0;
+  const isOwner = (o: unknown) => typeof o === 'number' && Number.isInteger(o) && o >= 0 && o < ownerCount;
+  if (appliedOpTimes !== undefined) {
+    if (!Array.isArray(appliedOpTimes) || appliedOpTimes.length !== ids.length || !appliedOpTimes.every(isTime)) {
+      throw corrupt('"appliedOpTimes" is not an array of times as long as "appliedOpIds"');
+    }
+    state.appliedOpTimes = appliedOpTimes as number[];
+  }
+  if (appliedOpOwners !== undefined) {
+    if (!Array.isArray(appliedOpOwners) || appliedOpOwners.length !== ids.length || !appliedOpOwners.every(isOwner)) {
+      throw corrupt('"appliedOpOwners" is not an array of indexes into "opOwners" as long as "appliedOpIds"');
+    }
+    state.appliedOpOwners = appliedOpOwners as number[];
+  }
   // Written since refusals are recorded; an older file has none, and loads with an empty record.
   // Files written before the record dropped messages hold one per refusal: read, then dropped.
   const { refusedOps } = value;
   if (refusedOps !== undefined) {
     const isRefusal = (op: unknown) =>
-      isRecord(op) && typeof op.id === 'string' && typeof op.code === 'string' && (op.message === undefined || typeof op.message === 'string');
+      isRecord(op) &&
+      typeof op.id === 'string' &&
+      typeof op.code === 'string' &&
+      (op.message === undefined || typeof op.message === 'string') &&
+      (op.at === undefined || isTime(op.at)) &&
+      (op.owner === undefined || isOwner(op.owner));
     if (!Array.isArray(refusedOps) || !refusedOps.every(isRefusal)) {
       throw corrupt('"refusedOps" is not an array of {id, code}');
     }
-    const refusals: RefusedOp[] = (refusedOps as RefusedOp[]).map(({ id, code }) => ({ id, code }));
-    return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[], refusedOps: refusals };
+    state.refusedOps = (refusedOps as RefusedOp[]).map(({ id, code, at, owner }) => ({ id, code, ...(at === undefined ? {} : { at }), ...(owner === undefined ? {} : { owner }) }));
   }
-  return { data: value.data as Record<string, Json>, appliedOpIds: value.appliedOpIds as string[] };
+  return state;
 }
 
 let tempCounter = 0;

@@ -38,7 +38,7 @@ import type { FaultCounters, ServerStats } from './server-stats.js';
 import { SyncCloseCode, type Changes } from '../sync/messages.js';
 import { InitialStateError, createSyncServer, type PersistedState, type Peer, type SyncServer } from './sync-server.js';
 import { countUnupgradedSockets } from './admission.js';
-import { fitCloseReason, frameInput, type Client, type Held } from './ws-client.js';
+import { fitCloseReason, frameInput, sharedFrames, type Client, type Held } from './ws-client.js';
 
 // ── the mounted server ─────────────────────────────────────────────────────
 
@@ -203,16 +203,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
 
   const { clock } = opts;
 
-  /**
-   * The core sends the same string to every connection for a broadcast patch and for the snapshot
-   * of one (epoch, seq): encode it once and hand ws that one Buffer, which it queues without a copy
-   * (a string it would copy per connection: 1,000 hellos on a 1 MiB document held 1,000 MiB).
-   */
-  let lastFrame: { text: string; buffer: Buffer } | undefined;
-  const shared = (text: string): Buffer => {
-    if (lastFrame?.text !== text) lastFrame = { text, buffer: Buffer.from(text, 'utf8') };
-    return lastFrame.buffer;
-  };
+  const shared = sharedFrames();
 
   /** Sends through the stall: held while the link is stalled, dropped once the socket is not open. */
   const transmit = (client: Client, item: Held) => {
@@ -372,6 +363,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
       if (ws.readyState !== WebSocket.OPEN) return;
       session = core.connect(peer, {
         urlToken,
+        owner: address,
         onAuthenticated: (ok) => {
           if (ticket !== undefined) throttle.settle(ticket, ok);
         },

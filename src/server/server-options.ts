@@ -82,7 +82,7 @@ export interface NodeServerOptions {
    * Secret for the `/control/` routes, sent as `Authorization: Bearer <controlToken>`. Separate from
    * `token`: whoever may sync may not necessarily inject faults or rewrite the data.
    * Read it back from `RunningServer.controlToken`. Giving it turns `control` on.
-   * @default a new random token (24 bytes, base64url) at every start, when `control` is on
+   * @default a new random token (24 bytes, 48 hex digits) at every start, when `control` is on
    */
   controlToken?: string;
   /**
@@ -161,8 +161,8 @@ export interface NodeServerOptions {
    * address or an IPv6 /64, IPv4-mapped IPv6 as IPv4: see `addressGroup`); one more is
    * accepted, then closed with 1013. A load test from one machine needs this raised. Sockets
    * from one peer address that have not (yet) upgraded are counted apart, at most
-   * max(this, `SERVER_LIMITS.minUnupgradedSocketsPerAddress`) at once (one more is destroyed on
-   * arrival; a trusted proxy's own address counts only in the total).
+   * `SERVER_LIMITS.unupgradedSocketsPerAddress` (64) at once whatever this says (one more is
+   * destroyed on arrival; a trusted proxy's own address counts only in the total).
    * @default 1000
    */
   maxConnectionsPerAddress?: number;
@@ -273,13 +273,20 @@ export const SERVER_LIMITS = {
   /** How often Node checks the HTTP headers and request timeouts (`connectionsCheckingInterval`) at most. */
   httpCheckIntervalMs: 1_000,
   /**
-   * Floors of the caps on sockets not yet upgraded (`maxConnections`, `maxConnectionsPerAddress`
-   * apply to them, counted apart from WebSockets, but never below these): a burst of parallel
-   * connects, or a browser loading the page (6 sockets), arrives before any of them upgrades,
-   * and a socket destroyed on arrival learns nothing, where one over the WebSocket caps gets 1013.
+   * Floor of the total cap on sockets not yet upgraded (`maxConnections` applies to them, counted
+   * apart from WebSockets, but never below this): a burst of parallel connects, or a browser
+   * loading the page (6 sockets), arrives before any of them upgrades, and a socket destroyed on
+   * arrival learns nothing, where one over the WebSocket caps gets 1013.
    */
   minUnupgradedSockets: 64,
-  minUnupgradedSocketsPerAddress: 16,
+  /**
+   * Sockets not yet upgraded from one peer address at once, whatever `maxConnectionsPerAddress`
+   * says: enough for a burst of parallel connects, and small, so one address cannot hold a
+   * thousand half-sent requests' descriptors (one more is destroyed on arrival).
+   */
+  unupgradedSocketsPerAddress: 64,
+  /** Descriptors counted for the listener, the data file, stdio and the like in `descriptorWarning`. */
+  reservedDescriptors: 32,
 } as const;
 
 export interface ResolvedServerOptions {

@@ -9,6 +9,7 @@ import type { Json } from '../store.js';
 import type { Changes, HelloFrame, PatchFrame, ServerErrorCodeValue } from '../sync/messages.js';
 import { PROTOCOL_VERSION, ServerErrorCode, SyncCloseCode, isOpId, parseClientFrame } from '../sync/messages.js';
 import { DEFAULT_VALUE_LIMITS, checkChanges, documentBytes, measureDocument, type CheckedChanges, type ValueLimits } from '../sync/values.js';
+import { createOpRecord } from './op-record.js';
 import { tokensEqual } from './token-equal.js';
 
 /** One client connection, as the server logic sees it. */
@@ -41,10 +42,13 @@ export interface SyncServerOptions {
   /**
    * Milliseconds an op id (applied or refused) is remembered at least, whatever `dedupSize` says:
    * a client whose connection dropped before the ack re-sends the op within this time, and it must
-   * not apply twice. When a record holds `dedupSize` ids and its oldest is younger than this, a new
-   * op is not applied (nor refused): its connection is closed with 1013 (try again later), the op
-   * stays in the client's outbox, and `opsDeferred` counts it. So a flood of fresh ids delays
-   * writes; it can no longer push an honest op's id out. 0: ids are forgotten by `dedupSize` alone.
+   * not apply twice. When a record holds `dedupSize` ids and its oldest is younger than this, room
+   * is made by owner (`ConnectInfo.owner`): an op from the owner holding the most ids is not
+   * applied (nor refused): its connection is closed with 1013 (try again later), the op stays in
+   * the client's outbox, and `opsDeferred` counts it; an op from anyone else applies and the owner
+   * holding the most forgets its oldest id. So a flood of fresh ids delays and risks only the
+   * flooder's own ops. An id recorded in the future (the clock stepped back) counts as expired.
+   * 0: ids are forgotten by `dedupSize` alone.
    * @default 60000 (1 minute)
    */
   dedupRetentionMs?: number;
@@ -91,7 +95,8 @@ export interface SyncServerOptions {
   /**
    * State to start from (a restart from the data file). Throws `InitialStateError` when its data
    * breaks the value rule or is over `maxDataBytes`. Holding more than `dedupSize` op ids (or
-   * refused ids), it keeps the newest (last) `dedupSize`; the loaded ids count as recorded now.
+   * refused ids), it keeps the newest (last) `dedupSize`; loaded ids keep their recorded time and
+   * owner (ids from a file without them count as recorded long ago).
    */
   initial?: PersistedState;
   /**
@@ -115,12 +120,25 @@ export interface SyncServerOptions {
 export interface RefusedOp {
   id: string;
   code: string;
+  /** When it was recorded (`now`'s clock); absent in older files: recorded long ago. */
+  at?: number;
+  /** Its owner: an index into `PersistedState.opOwners` (see `ConnectInfo.owner`); absent in older files. */
+  owner?: number;
 }
 
 /** What survives a restart: the data and the op records (not the epoch or the log). */
 export interface PersistedState {
   data: Record<string, Json>;
   appliedOpIds: string[];
+  /**
+   * When each of `appliedOpIds` was recorded (same length), so the retention window survives a
+   * restart. Absent in older files: their ids count as recorded long ago (outside the window).
+   */
+  appliedOpTimes?: number[];
+  /** The owners of the recorded ids (see `ConnectInfo.owner`), each once: the owner fields index it. */
+  opOwners?: string[];
+  /** Each of `appliedOpIds`'s owner, an index into `opOwners` (same length). Absent in older files. */
+  appliedOpOwners?: number[];
   /** Absent in data files written before refusals were recorded. */
   refusedOps?: RefusedOp[];
 }
@@ -159,6 +177,12 @@ export interface ConnectInfo {
   onAuthenticated?: (ok: boolean) => void;
   /** Called once when the hello has been accepted (the snapshot or the replay follows). */
   onGreeted?: () => void;
+  /**
+   * Who the connection's op ids are recorded for (the Node server passes the address group). When
+   * a record is full of ids inside the retention window, the owner holding the most of them is
+   * the one deferred or made to forget its oldest. Without one, the session is its own owner.
+   */
+  owner?: string;
 }
 
 export interface Session {
@@ -224,6 +248,9 @@ interface LogEntry {
   bytes: number;
 }
 
+/** The owner of the op ids loaded from the data file (session owners are `address …` or `session …`). */
+const LOADED_OWNER = 'data file';
+
 export function createSyncServer(options: SyncServerOptions = {}) {
   const logSize = options.logSize ?? 1000;
   const dedupSize = options.dedupSize ?? 10_000;
@@ -256,14 +283,26 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   }
   let log: LogEntry[] = [];
   let logBytes = 0;
-  // Both records map an id to when it was recorded; insertion-ordered, the first key is the oldest.
-  // Ids loaded from the data file count as recorded now; a file holding more than dedupSize (from a
-  // larger --dedup-size, or edited) keeps its newest (last) ones.
-  const loadedAt = now();
-  const applied = new Map<string, number>((options.initial?.appliedOpIds ?? []).slice(-dedupSize).map((id) => [id, loadedAt]));
-  const refused = new Map<string, { code: string; at: number }>(
-    (options.initial?.refusedOps ?? []).slice(-dedupSize).map((op) => [op.id, { code: op.code, at: loadedAt }]),
-  );
+  // Both records keep each id with when it was recorded and its owner (see op-record.ts); the
+  // refused one keeps the code. Ids loaded from the data file keep their recorded time and owner;
+  // a file without them (written before they were kept) has its ids count as recorded long ago
+  // (outside the window, so a restart cannot block writes) and owned by LOADED_OWNER. A file
+  // holding more than dedupSize (from a larger --dedup-size, or edited) keeps its newest (last) ones.
+  const recordOptions = { size: dedupSize, retentionMs: dedupRetentionMs, now };
+  const applied = createOpRecord<true>(recordOptions);
+  const refused = createOpRecord<string>(recordOptions);
+  const longAgo = now() - dedupRetentionMs;
+  const initialIds = options.initial?.appliedOpIds ?? [];
+  const keptFrom = Math.max(0, initialIds.length - dedupSize);
+  const ownerAt = (index: number | undefined) => (index === undefined ? undefined : options.initial?.opOwners?.[index]) ?? LOADED_OWNER;
+  for (let i = keptFrom; i < initialIds.length; i++) {
+    const at = options.initial?.appliedOpTimes?.[i] ?? longAgo;
+    applied.add(initialIds[i]!, ownerAt(options.initial?.appliedOpOwners?.[i]), true, at);
+  }
+  for (const op of (options.initial?.refusedOps ?? []).slice(-dedupSize)) {
+    refused.add(op.id, ownerAt(op.owner), op.code, op.at ?? longAgo);
+  }
+  let sessionCount = 0;
   const live = new Set<LiveSession>();
   const counters: ServerCounters = {
     connections: 0,
@@ -284,6 +323,8 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   interface LiveSession {
     peer: Peer;
     info: ConnectInfo;
+    /** Whom its op ids are recorded for (`ConnectInfo.owner`, or the session itself). */
+    owner: string;
     authed: boolean;
     greeted: boolean;
     gone: boolean;
@@ -296,21 +337,26 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     helloWindowStart: number;
   }
 
-  const persisted = (): PersistedState => ({
-    data: Object.fromEntries(data),
-    appliedOpIds: [...applied.keys()],
-    refusedOps: [...refused].map(([id, { code }]) => ({ id, code })),
-  });
-
-  /** Forgets the oldest ids past dedupSize (`crowded` made sure they are past the retention window). */
-  function trim(record: Map<string, unknown>): void {
-    while (record.size > dedupSize) record.delete(record.keys().next().value as string);
-  }
-
-  /** The record cannot take a new id now: it is full, and its oldest id is inside the retention window. */
-  function crowded(size: number, oldestAt: number | undefined): boolean {
-    return size >= dedupSize && oldestAt !== undefined && now() - oldestAt < dedupRetentionMs;
-  }
+  const persisted = (): PersistedState => {
+    // One pass over the applied record (it is written before every op's ack); each owner's name
+    // is written once (a record of 10 000 ids has few owners), the ids refer to it by index.
+    const owners = new Map<string, number>();
+    const ownerIndex = (owner: string) => {
+      let index = owners.get(owner);
+      if (index === undefined) owners.set(owner, (index = owners.size));
+      return index;
+    };
+    const appliedOpIds: string[] = [];
+    const appliedOpTimes: number[] = [];
+    const appliedOpOwners: number[] = [];
+    for (const [id, { at, owner }] of applied.entries()) {
+      appliedOpIds.push(id);
+      appliedOpTimes.push(at);
+      appliedOpOwners.push(ownerIndex(owner));
+    }
+    const refusedOps = Array.from(refused.entries(), ([id, { value: code, at, owner }]) => ({ id, code, at, owner: ownerIndex(owner) }));
+    return { data: Object.fromEntries(data), appliedOpIds, appliedOpTimes, appliedOpOwners, refusedOps, opOwners: [...owners.keys()] };
+  };
 
   /** An op that would push a fresh id out of its record: not applied, not refused; the client re-sends it later. */
   function deferred(session: LiveSession): void {
@@ -383,15 +429,15 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         ? `${message.slice(0, MAX_REFUSAL_MESSAGE - 3)}...`
         : message;
     if (!known) {
-      if (crowded(refused.size, refused.values().next().value?.at)) return deferred(session);
-      refused.set(id, { code, at: now() });
+      if (!refused.admit(session.owner)) return deferred(session);
+      refused.add(id, session.owner, code);
       try {
         options.onChange?.(persisted, 'refusal');
       } catch {
         refused.delete(id);
         return notPersisted(session);
       }
-      trim(refused);
+      refused.trim();
     }
     counters.rejectedFrames++;
     counters.opsRefused++;
@@ -482,10 +528,10 @@ export function createSyncServer(options: SyncServerOptions = {}) {
    * `onChange`), and only then sends the patch to every greeted session. A throw from `onChange`
    * puts everything back (data, seq, the op id) and is rethrown: nobody saw the change.
    */
-  function commit(checked: Extract<CheckedChanges, { ok: true }>, opId?: string): PatchFrame {
+  function commit(checked: Extract<CheckedChanges, { ok: true }>, opId?: string, owner = ''): PatchFrame {
     const undo = stage(checked);
     seq++;
-    if (opId !== undefined) applied.set(opId, now());
+    if (opId !== undefined) applied.add(opId, owner, true);
     try {
       options.onChange?.(persisted, 'change');
     } catch (error) {
@@ -494,7 +540,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       if (opId !== undefined) applied.delete(opId);
       throw error;
     }
-    trim(applied);
+    applied.trim();
     const patch: PatchFrame = { type: 'patch', epoch, seq };
     if (checked.changes.set !== undefined) patch.set = checked.changes.set;
     if (checked.changes.delete !== undefined) patch.delete = checked.changes.delete;
@@ -583,8 +629,8 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     }
     const id = isOpId(value.id) ? value.id : undefined;
     if (id !== undefined) {
-      const refusal = refused.get(id);
-      if (refusal !== undefined) return refuse(session, id, refusal.code, `op ${id} was refused before (${refusal.code})`);
+      const code = refused.get(id);
+      if (code !== undefined) return refuse(session, id, code, `op ${id} was refused before (${code})`);
       if (applied.has(id)) {
         counters.opsDuplicate++;
         return send(session, { type: 'ack', id });
@@ -598,9 +644,9 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     // rule (checkChanges), on the raw value: a copy would have turned an own "__proto__" key into a prototype.
     const checked = validate(value);
     if (Array.isArray(checked)) return refuse(session, id, checked[0], checked[1]);
-    if (crowded(applied.size, applied.values().next().value)) return deferred(session);
+    if (!applied.admit(session.owner)) return deferred(session);
     try {
-      commit(checked, id);
+      commit(checked, id, session.owner);
     } catch {
       return notPersisted(session);
     }
@@ -638,6 +684,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         greeted: false,
         gone: false,
         info,
+        owner: info.owner !== undefined ? `address ${info.owner}` : `session ${epoch}.${++sessionCount}`,
         snapshotBytes: 0,
         hellos: 0,
         helloWindowStart: 0,

@@ -3,6 +3,7 @@ import {
   addressGroup,
   bearerToken,
   clientAddress,
+  generateToken,
   isJsonContentType,
   isOwnOrigin,
   judgeOrigin,
@@ -157,5 +158,11 @@ describe('request headers', () => {
     [undefined, false],
   ])('isJsonContentType(%j) is %s', (type, json) => {
     expect(isJsonContentType(type)).toBe(json);
+  });
+});
+
+describe('generated control tokens', () => {
+  it('are 48 hex digits, so one can never be read as a flag after --control-token', () => {
+    for (let i = 0; i < 200; i++) expect(generateToken()).toMatch(/^[0-9a-f]{48}$/);
   });
 });

@@ -256,7 +256,7 @@ describe('limits under attachSyncServer', () => {
     expect(app.sync.core.data()).toEqual({ a: 1 });
   });
 
-  it(`caps your server's sockets that have not upgraded, per address at ${SERVER_LIMITS.minUnupgradedSocketsPerAddress}`, async () => {
+  it(`caps your server's sockets that have not upgraded, per address at ${SERVER_LIMITS.unupgradedSocketsPerAddress}`, async () => {
     const app = await userApp({ maxConnections: 1, maxConnectionsPerAddress: 1 });
     const halfSent = () => {
       const socket = connect({ port: app.port, host: '127.0.0.1' });
@@ -267,8 +267,8 @@ describe('limits under attachSyncServer', () => {
       socket.write(`GET /mine HTTP/1.1\r\nHost: 127.0.0.1:${app.port}\r\n`);
       return new Promise<void>((resolve) => socket.once('close', () => resolve()));
     };
-    for (let i = 0; i < SERVER_LIMITS.minUnupgradedSocketsPerAddress; i++) void halfSent();
-    await until(() => app.sync.stats().unupgraded === SERVER_LIMITS.minUnupgradedSocketsPerAddress, 'the sockets to be counted');
+    for (let i = 0; i < SERVER_LIMITS.unupgradedSocketsPerAddress; i++) void halfSent();
+    await until(() => app.sync.stats().unupgraded === SERVER_LIMITS.unupgradedSocketsPerAddress, 'the sockets to be counted');
     await withTimeout(halfSent(), 'the socket over the cap to be destroyed');
     expect(app.sync.stats().socketsRefused).toBe(1);
   });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { DataFileError, writeDataFileAtomic } from '../../src/server/data-file.js';
+import { DataFileError, loadDataFile, writeDataFileAtomic } from '../../src/server/data-file.js';
 import { startSyncServer } from '../../src/server/start.js';
 import { onCleanup, withTimeout } from '../support/cleanup.js';
 
@@ -36,6 +36,28 @@ describe('writing the data file', () => {
 });
 
 describe('loading the data file', () => {
+  it("loads each op id's time and owner, and refuses times or owner indexes that do not line up", () => {
+    const file = join(tempDir(), 'data.json');
+    const state = {
+      data: {},
+      appliedOpIds: ['a', 'b'],
+      appliedOpTimes: [1, 2],
+      opOwners: ['address 192.0.2.1', 'session x.1'],
+      appliedOpOwners: [0, 1],
+      refusedOps: [{ id: 'r', code: 'ERR_INVALID_FRAME', at: 3, owner: 0 }],
+    };
+    writeFileSync(file, JSON.stringify(state));
+    expect(loadDataFile(file)).toEqual(state);
+    writeFileSync(file, JSON.stringify({ ...state, appliedOpTimes: [1] }));
+    expect(() => loadDataFile(file)).toThrow(/"appliedOpTimes" is not an array of times as long as "appliedOpIds"/);
+    writeFileSync(file, JSON.stringify({ ...state, appliedOpOwners: [0, 2] }));
+    expect(() => loadDataFile(file)).toThrow(/"appliedOpOwners" is not an array of indexes into "opOwners"/);
+    writeFileSync(file, JSON.stringify({ ...state, opOwners: [1, 2] }));
+    expect(() => loadDataFile(file)).toThrow(/"opOwners" is not an array of strings/);
+    writeFileSync(file, JSON.stringify({ ...state, refusedOps: [{ id: 'r', code: 'E', at: 'soon' }] }));
+    expect(() => loadDataFile(file)).toThrow(/"refusedOps" is not an array/);
+  });
+
   it('names the value rule, not a flag, when the file holds a "__proto__" key', async () => {
     for (const data of ['{"__proto__":{"x":1}}', '{"a":{"b":{"__proto__":1}}}']) {
       const file = join(tempDir(), 'data.json');
@@ -55,7 +77,7 @@ describe('loading the data file', () => {
     onCleanup(() => server.close());
     const state = server.core.persisted();
     expect(state.appliedOpIds).toEqual(ids.slice(-10));
-    expect(state.refusedOps).toEqual(ids.slice(-10).map((id) => ({ id: `r-${id}`, code: 'ERR_INVALID_FRAME' })));
+    expect(state.refusedOps?.map(({ id, code }) => ({ id, code }))).toEqual(ids.slice(-10).map((id) => ({ id: `r-${id}`, code: 'ERR_INVALID_FRAME' })));
     // The startup write already holds the trimmed records.
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(state);
   });
@@ -88,6 +110,6 @@ describe('persisting refusals', () => {
     await server.close(); // flushes what the throttle still held
     const written = JSON.parse(readFileSync(file, 'utf8')) as { refusedOps: unknown[] };
     expect(written.refusedOps).toHaveLength(count);
-    expect(written.refusedOps[0]).toEqual({ id: 'bad-0', code: 'ERR_INVALID_FRAME' });
+    expect(written.refusedOps[0]).toMatchObject({ id: 'bad-0', code: 'ERR_INVALID_FRAME' });
   });
 });

@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startSyncServer } from '../../src/server/start.js';
+import { createSyncServer } from '../../src/server/sync-server.js';
+import { sharedFrames } from '../../src/server/ws-client.js';
 import { onCleanup, withTimeout } from '../support/cleanup.js';
 
 interface Received {
@@ -54,5 +56,25 @@ describe('shared frames', () => {
     expect(b.received[0]?.text).toBe(a.received[0]?.text);
     expect(JSON.parse(b.received[1]?.text ?? '')).toEqual({ type: 'patch', epoch: server.core.epoch, seq: 2, set: { n: 1 } });
     expect(a.received[2]?.text).toBe(b.received[1]?.text);
+  });
+});
+
+describe('sharing encoded frames', () => {
+  it('keeps one Buffer per snapshot even when pongs, acks or patches are sent between two hellos', () => {
+    const core = createSyncServer({ initial: { data: { big: 'x'.repeat(1000) }, appliedOpIds: [] } });
+    const sent: string[] = [];
+    const session = core.connect({ send: (text) => sent.push(text), close: () => {}, bufferedAmount: 0 });
+    session.receive('{"type":"hello","v":1}');
+    session.receive('{"type":"ping"}');
+    session.receive('{"type":"hello","v":1}');
+    const [first, pong, second] = sent;
+    expect(JSON.parse(first!)).toMatchObject({ type: 'snapshot' });
+    expect(JSON.parse(pong!)).toMatchObject({ type: 'pong' });
+
+    const shared = sharedFrames();
+    const buffer = shared(first!);
+    expect(shared(pong!).toString('utf8')).toBe(pong);
+    expect(shared(second!)).toBe(buffer);
+    expect(buffer.toString('utf8')).toBe(first);
   });
 });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
+import { descriptorWarning, openFilesSoftLimit } from '../../src/server/admission.js';
 import { DataFileError } from '../../src/server/data-file.js';
 import { DEFAULT_SERVER_OPTIONS, SERVER_LIMITS, resolveServerOptions, type NodeServerOptions } from '../../src/server/server-options.js';
 import { startSyncServer, type RunningServer } from '../../src/server/start.js';
@@ -134,9 +135,9 @@ describe('sockets before the upgrade', () => {
       what,
     );
 
-  it(`caps them per address at max(maxConnectionsPerAddress, ${SERVER_LIMITS.minUnupgradedSocketsPerAddress}), destroying one more on arrival`, async () => {
-    const server = await serve({ maxConnections: 1, maxConnectionsPerAddress: 1 });
-    const held = Array.from({ length: SERVER_LIMITS.minUnupgradedSocketsPerAddress }, () => halfSent(server));
+  it(`caps them per address at ${SERVER_LIMITS.unupgradedSocketsPerAddress} whatever maxConnectionsPerAddress says (default 1000), destroying one more on arrival`, async () => {
+    const server = await serve({ maxConnections: 100 }); // a total above the per-address cap
+    const held = Array.from({ length: SERVER_LIMITS.unupgradedSocketsPerAddress }, () => halfSent(server));
     await until(() => server.stats().unupgraded === held.length, 'the server to count the half-sent requests');
     const over = halfSent(server);
     await withTimeout(over.closed, 'the server to destroy the socket over the cap');
@@ -156,7 +157,7 @@ describe('sockets before the upgrade', () => {
 
   it(`caps them in total at max(maxConnections, ${SERVER_LIMITS.minUnupgradedSockets})`, async () => {
     const server = await serve({ maxConnections: 1, maxConnectionsPerAddress: 1 });
-    const perAddress = SERVER_LIMITS.minUnupgradedSocketsPerAddress;
+    const perAddress = SERVER_LIMITS.unupgradedSocketsPerAddress;
     const addresses = SERVER_LIMITS.minUnupgradedSockets / perAddress;
     for (let a = 0; a < addresses; a++) for (let i = 0; i < perAddress; i++) halfSent(server, `127.0.1.${a + 1}`);
     await until(() => server.stats().unupgraded === SERVER_LIMITS.minUnupgradedSockets, 'the server to count them all');
@@ -171,5 +172,29 @@ describe('sockets before the upgrade', () => {
     const { closed } = halfSent(server);
     expect(await withTimeout(closed, 'the server to close the half-sent request')).toMatch(/^HTTP\/1\.1 408 /);
     await until(() => server.stats().unupgraded === 0, 'the server to forget the socket');
+  });
+});
+
+describe('the open-files limit at start', () => {
+  const limits = [
+    'Limit                     Soft Limit           Hard Limit           Units     ',
+    'Max cpu time              unlimited            unlimited            seconds   ',
+    'Max open files            1024                 1048576              files     ',
+    'Max locked memory         8388608              8388608              bytes     ',
+  ].join('\n');
+
+  it('reads the soft limit from /proc/self/limits, and nothing from a missing or unlimited row', () => {
+    expect(openFilesSoftLimit(limits)).toBe(1024);
+    expect(openFilesSoftLimit(limits.replace('1024 ', 'unlimited'))).toBeUndefined();
+    expect(openFilesSoftLimit('Max cpu time  unlimited  unlimited  seconds')).toBeUndefined();
+  });
+
+  it('warns when --max-connections plus the sockets not yet upgraded exceed it, naming both fixes', () => {
+    const warning = descriptorWarning(DEFAULT_SERVER_OPTIONS.maxConnections, 1024);
+    expect(warning).toMatch(/--max-connections 10000 lets 10000 WebSockets and 10000 sockets not yet upgraded/);
+    expect(warning).toMatch(/open-files limit of 1024 \(ulimit -n\).*ulimit -n 20032.*at most 496 fit/);
+    expect(descriptorWarning(496, 1024)).toBeUndefined();
+    expect(descriptorWarning(497, 1024)).toBeDefined();
+    expect(descriptorWarning(10_000, undefined)).toBeUndefined();
   });
 });
