@@ -9,7 +9,8 @@
  *                           │  (failure)                      flow            │
  *                           │ closing ◀──client.disconnect── open            │
  *                           └──────────────────────────────────────────────────┘
- *      failure: errored.waiting ──reconnectDelay──▶ session   (or errored.offline)
+ *      failure ──▶ failing: errored.offline when offline, errored.waiting ──reconnectDelay──▶ session
+ *                  while attempts are left, else closed
  *      fatal close, retries exhausted, disconnect: closed ──client.connect──▶ session
  * ```
  *
@@ -22,7 +23,7 @@
  * marked "supplied by src/" are placeholders that `src/connection.ts` replaces
  * with `.provide()`; tests replace them the same way.
  */
-import { and, assign, enqueueActions, fromCallback, not, sendTo, setup } from 'xstate';
+import { assign, enqueueActions, fromCallback, not, sendTo, setup } from 'xstate';
 import type {
   ConnectionContext,
   ConnectionEvent,
@@ -92,6 +93,8 @@ export const connectionMachine = setup({
     planRetry: assign({}),
     /** Stamps `pingSentAt` with `now()` (supplied by src/). */
     recordPing: assign({}),
+    /** Stamps `pongCheckedAt` with `now()` when the heartbeat timeout fires (supplied by src/). */
+    recordPongCheck: assign({}),
 
     // ── pure context updates ──────────────────────────────────────────────
     nextSocket: assign({
@@ -240,11 +243,16 @@ export const connectionMachine = setup({
     isOffline: ({ context }) => !context.online,
     isPageHidden: ({ context }) => context.pageHidden,
     closesOnOffline: ({ context }) => context.config.closeOnOffline,
-    /** The close-code policy (supplied by src/close-codes.ts). */
-    isReconnectableClose: () => true,
+    /** The close policy's answer, which the socket actor put on the event (src/close-codes.ts by default). */
+    isReconnectableClose: ({ event }) => event.type !== 'socket.closed' || event.reconnectable !== false,
     hasHeartbeat: ({ context }) => context.config.heartbeat !== null,
-    /** No inbound frame since the ping and `timeoutMs` elapsed on `now()` (supplied by src/). */
-    isPongOverdue: () => false,
+    /** No inbound frame since the ping, and `timeoutMs` had elapsed on `now()` when the timeout fired. */
+    isPongOverdue: ({ context }) =>
+      context.config.heartbeat !== null &&
+      context.pingSentAt !== null &&
+      context.pongCheckedAt !== null &&
+      context.lastInboundAt < context.pingSentAt &&
+      context.pongCheckedAt - context.pingSentAt >= context.config.heartbeat.timeoutMs,
     hasInboundSincePing: ({ context }) =>
       context.pingSentAt !== null && context.lastInboundAt >= context.pingSentAt,
     isModelRejection: ({ event }) => event.type === 'message.rejected' && event.code === 'ERR_MODEL_REJECTED',
@@ -282,6 +290,7 @@ export const connectionMachine = setup({
     pageHidden: input.pageHidden ?? false,
     lastInboundAt: 0,
     pingSentAt: null,
+    pongCheckedAt: null,
     counters: { received: 0, rejected: 0, sent: 0, renders: 0, reconnects: 0, dropped: 0, callbackErrors: 0 },
   }),
   initial: 'idle',
@@ -319,27 +328,9 @@ export const connectionMachine = setup({
             target: 'closed',
             actions: ['recordClose', 'recordFatalClose'],
           },
-          {
-            guard: 'isOffline',
-            target: 'errored.offline',
-            actions: ['recordClose', 'recordFailure'],
-          },
-          {
-            guard: 'hasAttemptsLeft',
-            target: 'errored',
-            actions: ['recordClose', 'recordFailure'],
-          },
-          {
-            target: 'closed',
-            actions: ['recordClose', 'recordFailure', 'recordRetriesExhausted'],
-          },
+          { target: 'failing', actions: ['recordClose', 'recordFailure'] },
         ],
-        'socket.errored': [
-          { guard: 'isStale' },
-          { guard: 'isOffline', target: 'errored.offline', actions: 'recordFailure' },
-          { guard: 'hasAttemptsLeft', target: 'errored', actions: 'recordFailure' },
-          { target: 'closed', actions: ['recordFailure', 'recordRetriesExhausted'] },
-        ],
+        'socket.errored': [{ guard: 'isStale' }, { target: 'failing', actions: 'recordFailure' }],
         'network.offline': [
           {
             guard: 'closesOnOffline',
@@ -355,27 +346,7 @@ export const connectionMachine = setup({
       states: {
         connecting: {
           entry: 'renderView',
-          after: {
-            connectTimeout: [
-              {
-                guard: 'isOffline',
-                target: '#connection.errored.offline',
-                actions: 'recordConnectTimeout',
-              },
-              {
-                guard: 'hasAttemptsLeft',
-                target: '#connection.errored',
-                actions: 'recordConnectTimeout',
-              },
-              {
-                target: '#connection.closed',
-                actions: [
-                  'recordConnectTimeout',
-                  'recordRetriesExhausted',
-                ],
-              },
-            ],
-          },
+          after: { connectTimeout: { target: '#connection.failing', actions: 'recordConnectTimeout' } },
           on: {
             'socket.opened': [
               { guard: 'isStale' },
@@ -430,31 +401,15 @@ export const connectionMachine = setup({
                   },
                 },
                 awaitingPong: {
-                  after: {
-                    heartbeatTimeout: [
-                      {
-                        guard: and(['isPongOverdue', 'isOffline']),
-                        target: '#connection.errored.offline',
-                        actions: 'recordHeartbeatTimeout',
-                      },
-                      {
-                        guard: and(['isPongOverdue', 'hasAttemptsLeft']),
-                        target: '#connection.errored',
-                        actions: 'recordHeartbeatTimeout',
-                      },
-                      {
-                        guard: 'isPongOverdue',
-                        target: '#connection.closed',
-                        actions: [
-                          'recordHeartbeatTimeout',
-                          'recordRetriesExhausted',
-                        ],
-                      },
-                      { guard: 'hasInboundSincePing', target: 'answered' },
-                      // the timer fired before `timeoutMs` had passed on now(): wait again
-                      { target: 'awaitingPong', reenter: true },
-                    ],
-                  },
+                  after: { heartbeatTimeout: { target: 'checkingPong', actions: 'recordPongCheck' } },
+                },
+                checkingPong: {
+                  always: [
+                    { guard: 'isPongOverdue', target: '#connection.failing', actions: 'recordHeartbeatTimeout' },
+                    { guard: 'hasInboundSincePing', target: 'answered' },
+                    // the timer fired before `timeoutMs` had passed on now(): wait again
+                    { target: 'awaitingPong' },
+                  ],
                 },
               },
             },
@@ -489,6 +444,17 @@ export const connectionMachine = setup({
           },
         },
       },
+    },
+    /**
+     * Where every failure of an attempt goes (close, error, connect or heartbeat timeout), once its
+     * error is recorded: wait offline, retry while attempts are left, else give up.
+     */
+    failing: {
+      always: [
+        { guard: 'isOffline', target: 'errored.offline' },
+        { guard: 'hasAttemptsLeft', target: 'errored' },
+        { target: 'closed', actions: 'recordRetriesExhausted' },
+      ],
     },
     errored: {
       entry: 'renderView',

@@ -139,6 +139,8 @@ export interface ConnectionContext {
   lastInboundAt: number;
   /** `now()` when the last heartbeat ping went out. */
   pingSentAt: number | null;
+  /** `now()` when the heartbeat timeout last fired: the pong is overdue once `timeoutMs` has passed on this clock. */
+  pongCheckedAt: number | null;
   counters: Counters;
 }
 
@@ -162,7 +164,8 @@ export type ConnectionEvent =
   | { type: 'client.send'; frame: Frame; ackId?: string }
   // facts from the transport
   | ({ type: 'socket.opened'; url: string } & FromSocket)
-  | ({ type: 'socket.closed'; code: number; reason: string; wasClean: boolean } & FromSocket)
+  /** `reconnectable: false` when the close policy says stop (the socket actor decides; absent means reconnect). */
+  | ({ type: 'socket.closed'; code: number; reason: string; wasClean: boolean; reconnectable?: boolean } & FromSocket)
   | ({ type: 'socket.errored'; code: ErrorCode; message: string } & FromSocket)
   | ({ type: 'socket.congested'; bufferedAmount: number } & FromSocket)
   | ({ type: 'socket.drained' } & FromSocket)
@@ -194,6 +197,6 @@ export type SocketCommand =
 
 export interface SocketInput {
   socketId: number;
-  /** The connection's settings (src/ also finds the connection's effects by this object). */
+  /** The connection's settings. */
   config: ConnectionConfig;
 }

@@ -6,9 +6,9 @@
 import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import type { connectionMachine } from '../machines/connection.js';
 import type { ConnectionContext, ErrorCode, OutboxEntry, StateName } from '../machines/connection.types.js';
-import { isSendableCloseCode, shouldReconnect as defaultShouldReconnect } from './close-codes.js';
+import { isSendableCloseCode, shouldReconnect as defaultShouldReconnect, type CloseEventInfo } from './close-codes.js';
 import { catchRejection, describeResult } from './callbacks.js';
-import { liveMachine, registerEffects, type ConnectionEffects } from './effects.js';
+import { CONNECTION_SYSTEM_ID, liveMachine, type ConnectionEffects, type LiveInput } from './effects.js';
 import { StatesocketError, describeThrown } from './errors.js';
 import { exceedsBytes, frameBytes, utf8Length } from './frames.js';
 import type { ConnectionOptions } from './options.js';
@@ -186,9 +186,9 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     let cancelRender: (() => void) | null = null;
     let unwatchEnvironment: (() => void) | null = null;
 
-    // The machine finds this connection's effects by its config object: a copy no other connection holds.
-    const config = { ...resolved.config };
-    registerEffects(config, {
+    const config = resolved.config;
+    // Handed to the shared machine through the actor's input (src/effects.ts).
+    const effects: ConnectionEffects = {
       socket: {
         WebSocket: resolved.WebSocket,
         url: resolved.url,
@@ -200,32 +200,34 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         maxBufferedBytes: config.maxBufferedBytes,
         now,
         onEvent: (event) => noteCause(event.type),
+        shouldReconnect,
       },
       model: model as Model<unknown>,
       protocol: protocol as Protocol<unknown>,
       greeting: resolved.greeting as ConnectionEffects['greeting'],
-      shouldReconnect: (close) => {
-        let decision: unknown;
-        try {
-          decision = resolved.shouldReconnect(close);
-        } catch (error) {
-          reportCallbackFailure('ERR_POLICY_FAILED', `reconnect.shouldReconnect threw: ${describeThrown(error)}; the default close policy decided`);
-          return defaultShouldReconnect(close);
-        }
-        if (typeof decision === 'boolean') return decision;
-        // A promise (an async policy) would read as `true`; its answer, or its rejection, comes too late to count.
-        catchRejection(decision);
-        reportCallbackFailure(
-          'ERR_POLICY_FAILED',
-          `reconnect.shouldReconnect returned ${describeResult(decision)}, not a boolean (it must answer synchronously); the default close policy decided`,
-        );
-        return defaultShouldReconnect(close);
-      },
       now,
       random,
       scheduleRender: () => scheduleRender(),
       reportCallbackFailure: (code, message) => reportCallbackFailure(code, message),
-    });
+    };
+    /** The close policy, guarded: a throw or an answer that is not a boolean falls back to the default policy. */
+    function shouldReconnect(close: CloseEventInfo): boolean {
+      let decision: unknown;
+      try {
+        decision = resolved.shouldReconnect(close);
+      } catch (error) {
+        reportCallbackFailure('ERR_POLICY_FAILED', `reconnect.shouldReconnect threw: ${describeThrown(error)}; the default close policy decided`);
+        return defaultShouldReconnect(close);
+      }
+      if (typeof decision === 'boolean') return decision;
+      // A promise (an async policy) would read as `true`; its answer, or its rejection, comes too late to count.
+      catchRejection(decision);
+      reportCallbackFailure(
+        'ERR_POLICY_FAILED',
+        `reconnect.shouldReconnect returned ${describeResult(decision)}, not a boolean (it must answer synchronously); the default close policy decided`,
+      );
+      return defaultShouldReconnect(close);
+    }
 
     const history: HistoryEntry[] = [];
     let lastState: StateName | null = null;
@@ -306,8 +308,10 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       if (history.length > resolved.historyLimit) history.splice(0, history.length - resolved.historyLimit);
     };
 
+    const input: LiveInput = { config, ...environmentState(resolved.environment), effects };
     const actor: ConnectionActor = createActor(liveMachine, {
-      input: { config, ...environmentState(resolved.environment) },
+      input,
+      systemId: CONNECTION_SYSTEM_ID,
       clock,
       ...(resolved.inspect ? { inspect: resolved.inspect } : {}),
     });

@@ -92,8 +92,8 @@ describe('toMermaid', () => {
 
   it('names guards in labels and the fallback as else', () => {
     expect(diagram).toContain('socket.closed [not isReconnectableClose]');
-    expect(diagram).toContain('after connectTimeout [hasAttemptsLeft]');
-    expect(diagram).toContain('after connectTimeout [else]');
+    expect(diagram).toContain('failing --> errored : always [hasAttemptsLeft]');
+    expect(diagram).toContain('failing --> closed : always [else]');
     expect(diagram).toContain('always [hasHeartbeat]');
   });
 
