@@ -37,6 +37,7 @@ export type {
   OutboxEntry,
   OverflowPolicy,
   SocketCommand,
+  SocketInput,
 } from '../machines/connection.types.js';
 export type { Connection, ConnectionActor, ConnectionSnapshot } from './connection.js';
 
