@@ -34,8 +34,9 @@ import type {
   SocketCommand,
   SocketInput,
 } from './connection.types.js';
+import { admitToOutbox } from './outbox.js';
 
-/** Adds an entry to the outbox under the overflow policy. Pure. */
+/** Adds an entry to the outbox as `admitToOutbox` decides. Pure. */
 function withEntry(
   context: ConnectionContext,
   frame: Frame,
@@ -44,16 +45,11 @@ function withEntry(
 ): Pick<ConnectionContext, 'outbox' | 'nextEntryId' | 'counters'> {
   const entry: OutboxEntry = { id: context.nextEntryId, frame, sent };
   if (ackId !== undefined) entry.ackId = ackId;
-  const { limit, overflow } = context.config.outbox;
+  const admission = admitToOutbox(context.outbox.length, context.config.outbox);
   const nextEntryId = context.nextEntryId + 1;
-  if (context.outbox.length < limit) {
-    return { outbox: [...context.outbox, entry], nextEntryId, counters: context.counters };
-  }
+  if (admission === 'append') return { outbox: [...context.outbox, entry], nextEntryId, counters: context.counters };
   const counters = { ...context.counters, dropped: context.counters.dropped + 1 };
-  if (overflow === 'drop-oldest') {
-    return { outbox: [...context.outbox.slice(1), entry], nextEntryId, counters };
-  }
-  // 'drop-newest', and 'reject' when a send slips past the facade's check.
+  if (admission === 'drop-oldest') return { outbox: [...context.outbox.slice(1), entry], nextEntryId, counters };
   return { outbox: context.outbox, nextEntryId, counters };
 }
 

@@ -5,6 +5,7 @@
  */
 import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import type { connectionMachine } from '../machines/connection.js';
+import { admitToOutbox } from '../machines/outbox.js';
 import type { ConnectionContext, ErrorCode, OutboxEntry, StateName } from '../machines/connection.types.js';
 import { isSendableCloseCode, shouldReconnect as defaultShouldReconnect, type CloseEventInfo } from './close-codes.js';
 import { catchRejection, describeResult } from './callbacks.js';
@@ -179,8 +180,6 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
 
     let stopped = false;
     let started = false;
-    /** Sends made before start(): the actor holds them until it starts, so its outbox does not count them yet. */
-    let sendsBeforeStart = 0;
     /** The actor exists: a callback failure can be reported to it. */
     let ready = false;
     let cancelRender: (() => void) | null = null;
@@ -363,6 +362,9 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         });
       },
     });
+    // Running from the start, in `idle` (no socket, no timer): a send before start() enters the outbox at once,
+    // so the outbox the facade checks is the one the chart keeps. start() is the connect.
+    actor.start();
 
     /** Records a throw from a user callback the connection carried on after (status.lastCallbackError). */
     function reportCallbackFailure(code: ErrorCode, message: string): void {
@@ -410,8 +412,6 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         assertUsable();
         if (started) return;
         started = true;
-        actor.start();
-        sendsBeforeStart = 0;
         unwatchEnvironment = watchEnvironment(resolved.environment, deliver);
         deliver({ type: 'client.connect' });
       },
@@ -446,17 +446,15 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         }
         const snapshot = actor.getSnapshot();
         const queues = ackId !== undefined || !snapshot.matches({ session: { open: { flow: 'flowing' } } });
-        const { limit, overflow } = config.outbox;
-        const queued = snapshot.context.outbox.length + sendsBeforeStart;
-        if (queues && overflow === 'reject' && queued >= limit) {
+        const queued = snapshot.context.outbox.length;
+        if (queues && admitToOutbox(queued, config.outbox) === 'refuse') {
           throw new StatesocketError(
             'ERR_OUTBOX_FULL',
-            `the outbox holds ${queued} of ${limit} entries and outbox.overflow is 'reject'; ` +
+            `the outbox holds ${queued} of ${config.outbox.limit} entries and outbox.overflow is 'reject'; ` +
               'nothing queued was lost. Wait for the connection to open, or raise outbox.limit.',
           );
         }
         deliver(ackId === undefined ? { type: 'client.send', frame } : { type: 'client.send', frame, ackId });
-        if (!started) sendsBeforeStart++;
       },
       retry() {
         assertUsable();

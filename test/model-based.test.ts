@@ -138,10 +138,11 @@ function reportedByMatches(snapshot: Snapshot): { state: string; parked: string 
  */
 function inspectedHistory() {
   const entries: Array<{ state: string; event: string }> = [];
-  const watch = { root: null as unknown, lastEvent: 'xstate.init', lastState: null as string | null };
+  const watch = { lastEvent: 'xstate.init', lastState: null as string | null };
   const inspector = {
     inspect: (inspection: InspectionEvent) => {
-      if (inspection.actorRef !== watch.root) return;
+      // the connection's own actor (the root of its system), not its socket actor
+      if (inspection.actorRef.sessionId !== inspection.rootId) return;
       if (inspection.type === '@xstate.event') watch.lastEvent = inspection.event.type;
       if (inspection.type !== '@xstate.snapshot') return;
       const state = stateNameOf(inspection.snapshot as Snapshot);
@@ -157,9 +158,7 @@ function realConnection(setup: Setup) {
   const env = createFakeEnvironment();
   const inspected = inspectedHistory();
   const t = createTestConnection({ ...setup.options, autoStart: false, environment: env.targets, inspect: inspected.inspector });
-  inspected.watch.root = t.connection.actor;
-  // start the actor (not the connection: the paths begin in idle) and listen to the environment
-  t.connection.actor.start();
+  // the actor runs from creation, in idle (not connected: the paths begin there); listen to the environment
   const unwatch = watchEnvironment(env.targets, (event) => t.connection.actor.send(event));
   // when each active state node was entered, to find the deadline of its delayed transitions
   const enteredAt = new Map<string, number>();
