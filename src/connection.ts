@@ -30,7 +30,7 @@ export type ConnectionSnapshot = SnapshotFrom<typeof connectionMachine>;
  * for the sync protocol, anything for `rawProtocol`).
  */
 export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
-  /** Starts the machine and connects (done for you unless `autoStart: false`). */
+  /** Connects, and starts following the environment (done for you unless `autoStart: false`); the machine runs, in `idle`, from creation. */
   start(): void;
   /** Closes the socket and cancels every timer and render; the connection cannot be used again. */
   stop(): void;
