@@ -69,6 +69,8 @@ export const connectionMachine = setup({
     context: ConnectionContext;
     events: ConnectionEvent;
     input: ConnectionInput;
+    /** The state a connection reports (`status.state`), and what an errored one waits for (`status.parked`). */
+    tags: 'idle' | 'connecting' | 'open' | 'errored' | 'closed' | 'offline' | 'hidden' | 'suspended';
   },
   actors: {
     /** The live WebSocket (supplied by src/socket.ts). */
@@ -302,6 +304,7 @@ export const connectionMachine = setup({
   },
   states: {
     idle: {
+      tags: 'idle',
       on: {
         'client.connect': { target: 'session' },
         'client.retry': { target: 'session' },
@@ -341,6 +344,7 @@ export const connectionMachine = setup({
       },
       states: {
         connecting: {
+          tags: 'connecting',
           entry: 'renderView',
           after: { connectTimeout: { target: '#connection.failing', actions: 'recordConnectTimeout' } },
           on: {
@@ -352,6 +356,7 @@ export const connectionMachine = setup({
         },
         open: {
           type: 'parallel',
+          tags: 'open',
           entry: 'renderView',
           on: {
             'message.received': [
@@ -428,7 +433,9 @@ export const connectionMachine = setup({
             },
           },
         },
+        /** A close we asked for: the connection is `closed` to its user. */
         closing: {
+          tags: 'closed',
           entry: 'closeSocket',
           after: { closeTimeout: { target: '#connection.closed', actions: 'recordForcedClose' } },
           on: {
@@ -453,6 +460,7 @@ export const connectionMachine = setup({
       ],
     },
     errored: {
+      tags: 'errored',
       entry: 'renderView',
       initial: 'waiting',
       on: {
@@ -475,16 +483,19 @@ export const connectionMachine = setup({
           on: { 'network.offline': { target: 'offline', actions: 'setOffline' } },
         },
         hidden: {
+          tags: 'hidden',
           on: {
             'page.visible': { target: '#connection.session', actions: ['setPageVisible', 'beginReconnect'] },
             'network.offline': { target: 'offline', actions: 'setOffline' },
           },
         },
         offline: {
+          tags: 'offline',
           on: { 'network.online': { target: '#connection.session', actions: ['setOnline', 'countResume'] } },
         },
         /** The page went into the back-forward cache; it reconnects when the page is shown again. */
         suspended: {
+          tags: 'suspended',
           on: {
             'page.resumed': [
               { guard: 'isOffline', target: 'offline' },
@@ -496,6 +507,7 @@ export const connectionMachine = setup({
       },
     },
     closed: {
+      tags: 'closed',
       entry: 'renderView',
       on: {
         'client.connect': { target: 'session', actions: 'resetAttempts' },

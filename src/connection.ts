@@ -3,10 +3,10 @@
  * backoff, clock) and returns a handle that only sends events to the machine
  * and reads its snapshots.
  */
-import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import type { connectionMachine } from '../machines/connection.js';
 import { admitToOutbox } from '../machines/outbox.js';
-import type { ConnectionContext, ErrorCode, OutboxEntry, StateName } from '../machines/connection.types.js';
+import type { ConnectionContext, ErrorCode, OutboxEntry } from '../machines/connection.types.js';
 import { isSendableCloseCode, shouldReconnect as defaultShouldReconnect, type CloseEventInfo } from './close-codes.js';
 import { catchRejection, describeResult } from './callbacks.js';
 import { CONNECTION_SYSTEM_ID, liveMachine, type ConnectionEffects, type LiveInput } from './effects.js';
@@ -18,11 +18,13 @@ import { environmentState, watchEnvironment } from './environment.js';
 import { withInboundSchema } from './inbound-schema.js';
 import { protocolForConnection, type Protocol } from './protocol.js';
 import { createStore, type Store } from './store.js';
+import { createHistory } from './history.js';
+import { onlyBookkeepingChanged, sameStatus, stateNameOf, statusOf, type ConnectionSnapshot } from './status.js';
 import type { SyncOutbound } from './sync/client-protocol.js';
 import type { AnyModel, Clock, DataOf, ConnectionStatus, HistoryEntry, Model, WebSocketConstructor } from './types.js';
 
 export type ConnectionActor = Actor<typeof connectionMachine>;
-export type ConnectionSnapshot = SnapshotFrom<typeof connectionMachine>;
+export type { ConnectionSnapshot };
 
 /**
  * A connection. `M` is its Model's type (`Store`, the default Model's, when
@@ -62,89 +64,6 @@ export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
   readonly model: M;
   /** The XState actor running the chart. */
   readonly actor: ConnectionActor;
-}
-
-/** The active child of a compound state value (`{ session: 'connecting' }`, `{ session: { open: … } }`). */
-function childOf(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
-  for (const key in value as Record<string, unknown>) return key;
-  return undefined;
-}
-
-/**
- * Maps a snapshot to one of the five reported states. Read from the state
- * value rather than with `matches()`: it runs for every event.
- */
-export function stateNameOf(snapshot: ConnectionSnapshot): StateName {
-  if (snapshot.status === 'stopped') return 'closed';
-  const value = snapshot.value as string | Record<string, unknown>;
-  if (typeof value === 'string') return value === 'closed' ? 'closed' : 'idle';
-  if ('session' in value) {
-    const session = childOf(value.session);
-    // `session.closing` is a close we asked for: the connection is closed to its user.
-    return session === 'connecting' ? 'connecting' : session === 'open' ? 'open' : 'closed';
-  }
-  return 'errored';
-}
-
-/** What an errored machine waits for when it is not a timer. */
-function parkedOf(snapshot: ConnectionSnapshot, state: StateName): ConnectionStatus['parked'] {
-  if (state !== 'errored' || snapshot.status === 'stopped') return null;
-  const waitingFor = childOf((snapshot.value as { errored?: unknown }).errored);
-  return waitingFor === 'offline' || waitingFor === 'hidden' || waitingFor === 'suspended' ? waitingFor : null;
-}
-
-function statusOf(snapshot: ConnectionSnapshot, state: StateName = stateNameOf(snapshot)): ConnectionStatus {
-  const context = snapshot.context;
-  return {
-    state,
-    parked: parkedOf(snapshot, state),
-    attempt: context.attempt,
-    nextRetryAt: snapshot.status === 'stopped' ? null : context.nextRetryAt,
-    nextDelayMs: snapshot.status === 'stopped' ? null : context.nextDelayMs,
-    online: context.online,
-    pageHidden: context.pageHidden,
-    url: context.url,
-    lastError: context.lastError,
-    lastClose: context.lastClose,
-    lastRejected: context.lastRejected,
-    lastCallbackError: context.lastCallbackError,
-    outboxSize: context.outbox.length,
-    counters: context.counters,
-  };
-}
-
-function sameStatus(a: ConnectionStatus, b: ConnectionStatus): boolean {
-  return (
-    a.state === b.state &&
-    a.parked === b.parked &&
-    a.attempt === b.attempt &&
-    a.nextRetryAt === b.nextRetryAt &&
-    a.nextDelayMs === b.nextDelayMs &&
-    a.online === b.online &&
-    a.pageHidden === b.pageHidden &&
-    a.url === b.url &&
-    a.lastError === b.lastError &&
-    a.lastClose === b.lastClose &&
-    a.lastRejected === b.lastRejected &&
-    a.lastCallbackError === b.lastCallbackError &&
-    a.outboxSize === b.outboxSize &&
-    a.counters === b.counters
-  );
-}
-
-/** Only the render and callback-failure bookkeeping differs: nothing a view shows has changed. */
-function onlyBookkeepingChanged(a: ConnectionStatus, b: ConnectionStatus): boolean {
-  const x = a.counters;
-  const y = b.counters;
-  return (
-    sameStatus(b, { ...a, counters: y, lastCallbackError: b.lastCallbackError }) &&
-    x.received === y.received &&
-    x.rejected === y.rejected &&
-    x.sent === y.sent &&
-    x.reconnects === y.reconnects &&
-    x.dropped === y.dropped
-  );
 }
 
 /**
@@ -228,9 +147,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       return defaultShouldReconnect(close);
     }
 
-    const history: HistoryEntry[] = [];
-    let lastState: StateName | null = null;
-    let lastError: ConnectionContext['lastError'] = null;
+    const history = createHistory(resolved.historyLimit, now);
     /**
      * The types of the events the machine has yet to report a snapshot for,
      * oldest first: history names the event that changed the state. Events are
@@ -294,19 +211,6 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         }
       },
     };
-    /** Appends to history when the reported state changes. */
-    const recordHistory = (snapshot: ConnectionSnapshot, state: StateName, eventType: string) => {
-      const error = snapshot.context.lastError;
-      const newError = error !== lastError;
-      lastError = error;
-      if (state === lastState) return;
-      lastState = state;
-      const entry: HistoryEntry = { state, at: now(), event: eventType };
-      if (error !== null && newError && (state === 'errored' || state === 'closed')) entry.error = error;
-      history.push(entry);
-      if (history.length > resolved.historyLimit) history.splice(0, history.length - resolved.historyLimit);
-    };
-
     const input: LiveInput = { config, ...environmentState(resolved.environment), effects };
     const actor: ConnectionActor = createActor(liveMachine, {
       input,
@@ -327,7 +231,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     /** History first, then status, then listeners: a listener sees all three agree. */
     const update = (snapshot: ConnectionSnapshot, eventType: string) => {
       const state = stateNameOf(snapshot);
-      recordHistory(snapshot, state, eventType);
+      history.record(snapshot, state, eventType);
       const next = statusOf(snapshot, state);
       if (sameStatus(next, status)) return;
       // Any change a view could show gets a (coalesced) render. A render, or a view that threw, only
@@ -487,7 +391,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         };
       },
       get history() {
-        return history;
+        return history.entries;
       },
       model,
       actor,

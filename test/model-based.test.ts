@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { connectionMachine } from '../machines/connection.js';
 import type { ConnectionEvent } from '../machines/connection.types.js';
 import { shouldReconnect } from '../src/close-codes.js';
-import { stateNameOf } from '../src/connection.js';
+import { stateNameOf } from '../src/status.js';
 import { resolveOptions } from '../src/options.js';
 import type { ConnectionOptions } from '../src/options.js';
 import type { Store } from '../src/store.js';

@@ -13,7 +13,8 @@
  * the run with a message that names it.
  */
 import type { Connection } from '../connection.js';
-import { createConnectionFactory, stateNameOf } from '../connection.js';
+import { createConnectionFactory } from '../connection.js';
+import { stateNameOf } from '../status.js';
 import { isStatesocketError } from '../errors.js';
 import type { Peer, Session, SyncServer } from '../server/sync-server.js';
 import { createSyncServer } from '../server/sync-server.js';

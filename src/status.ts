@@ -1,0 +1,68 @@
+/**
+ * A connection's status, read from a snapshot of its actor: the reported
+ * state and what an errored machine waits for come from the chart's tags,
+ * the rest from its context. Pure.
+ */
+import type { SnapshotFrom } from 'xstate';
+import type { connectionMachine } from '../machines/connection.js';
+import type { ConnectionStatus, StateName } from './types.js';
+
+export type ConnectionSnapshot = SnapshotFrom<typeof connectionMachine>;
+
+const STATES: readonly StateName[] = ['connecting', 'open', 'errored', 'idle', 'closed'];
+const PARKED = ['offline', 'hidden', 'suspended'] as const;
+
+/** One of the five reported states; a stopped actor is `closed`. */
+export function stateNameOf(snapshot: ConnectionSnapshot): StateName {
+  if (snapshot.status === 'stopped') return 'closed';
+  for (const state of STATES) if (snapshot.hasTag(state)) return state;
+  return 'closed';
+}
+
+/** What an errored machine waits for when it is not a timer. */
+function parkedOf(snapshot: ConnectionSnapshot, state: StateName): ConnectionStatus['parked'] {
+  if (state !== 'errored' || snapshot.status === 'stopped') return null;
+  for (const parked of PARKED) if (snapshot.hasTag(parked)) return parked;
+  return null;
+}
+
+export function statusOf(snapshot: ConnectionSnapshot, state: StateName = stateNameOf(snapshot)): ConnectionStatus {
+  const context = snapshot.context;
+  const stopped = snapshot.status === 'stopped';
+  return {
+    state,
+    parked: parkedOf(snapshot, state),
+    attempt: context.attempt,
+    nextRetryAt: stopped ? null : context.nextRetryAt,
+    nextDelayMs: stopped ? null : context.nextDelayMs,
+    online: context.online,
+    pageHidden: context.pageHidden,
+    url: context.url,
+    lastError: context.lastError,
+    lastClose: context.lastClose,
+    lastRejected: context.lastRejected,
+    lastCallbackError: context.lastCallbackError,
+    outboxSize: context.outbox.length,
+    counters: context.counters,
+  };
+}
+
+/** Every field is the same value (context objects are replaced, never mutated, so `===` is enough). */
+export function sameStatus(a: ConnectionStatus, b: ConnectionStatus): boolean {
+  for (const key in a) if (a[key as keyof ConnectionStatus] !== b[key as keyof ConnectionStatus]) return false;
+  return true;
+}
+
+/** Only the render and callback-failure bookkeeping differs: nothing a view shows has changed. */
+export function onlyBookkeepingChanged(a: ConnectionStatus, b: ConnectionStatus): boolean {
+  const x = a.counters;
+  const y = b.counters;
+  return (
+    sameStatus(b, { ...a, counters: y, lastCallbackError: b.lastCallbackError }) &&
+    x.received === y.received &&
+    x.rejected === y.rejected &&
+    x.sent === y.sent &&
+    x.reconnects === y.reconnects &&
+    x.dropped === y.dropped
+  );
+}
