@@ -173,9 +173,6 @@ export const connectionMachine = setup({
     setPageHidden: assign({ pageHidden: true }),
     setPageVisible: assign({ pageHidden: false }),
     setOnline: assign({ online: true }),
-    countRender: assign(({ context }) => ({
-      counters: { ...context.counters, renders: context.counters.renders + 1 },
-    })),
     recordCallbackFailure: assign(({ context, event }) =>
       event.type === 'callback.failed'
         ? {
@@ -289,13 +286,12 @@ export const connectionMachine = setup({
     lastInboundAt: 0,
     pingSentAt: null,
     pongCheckedAt: null,
-    counters: { received: 0, rejected: 0, sent: 0, renders: 0, reconnects: 0, dropped: 0, callbackErrors: 0 },
+    counters: { received: 0, rejected: 0, sent: 0, reconnects: 0, dropped: 0, callbackErrors: 0 },
   }),
   initial: 'idle',
   on: {
     'client.send': { actions: 'enqueue' },
     'ack.received': [{ guard: 'isStale' }, { actions: 'settleAck' }],
-    'view.rendered': { actions: 'countRender' },
     'callback.failed': { actions: 'recordCallbackFailure' },
     'network.offline': { actions: 'setOffline' },
     'network.online': { actions: 'setOnline' },

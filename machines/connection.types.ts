@@ -105,6 +105,9 @@ export interface Counters {
   callbackErrors: number;
 }
 
+/** The counters the chart keeps; `renders` is the facade's (a render is not a machine event). */
+export type ChartCounters = Omit<Counters, 'renders'>;
+
 export interface RejectedInfo {
   code: ErrorCode;
   message: string;
@@ -141,7 +144,7 @@ export interface ConnectionContext {
   pingSentAt: number | null;
   /** `now()` when the heartbeat timeout last fired: the pong is overdue once `timeoutMs` has passed on this clock. */
   pongCheckedAt: number | null;
-  counters: Counters;
+  counters: ChartCounters;
 }
 
 export interface ConnectionInput {
@@ -183,7 +186,6 @@ export type ConnectionEvent =
   | { type: 'page.visible' }
   | { type: 'page.suspended' }
   | { type: 'page.resumed' }
-  | { type: 'view.rendered' }
   /** A callback you supplied threw and the connection carried on (it is recorded and counted). */
   | { type: 'callback.failed'; code: ErrorCode; message: string };
 

@@ -19,7 +19,7 @@ import { withInboundSchema } from './inbound-schema.js';
 import { protocolForConnection, type Protocol } from './protocol.js';
 import { createStore, type Store } from './store.js';
 import { createHistory } from './history.js';
-import { onlyBookkeepingChanged, sameStatus, stateNameOf, statusOf, type ConnectionSnapshot } from './status.js';
+import { createCounters, onlyBookkeepingChanged, sameStatus, stateNameOf, statusOf, type ConnectionSnapshot } from './status.js';
 import type { SyncOutbound } from './sync/client-protocol.js';
 import type { AnyModel, Clock, DataOf, ConnectionStatus, HistoryEntry, Model, WebSocketConstructor } from './types.js';
 
@@ -226,18 +226,24 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     const deliver = actor.send;
     ready = true;
 
-    let status = statusOf(actor.getSnapshot());
+    const countersOf = createCounters();
+    /** Calls to view.render that returned: the facade counts them (a render is not a machine event). */
+    let renders = 0;
+    /** The snapshot the actor last reported (mid-transition, getSnapshot() still returns the one before). */
+    let reported = actor.getSnapshot();
+    let status = statusOf(reported, countersOf(reported.context.counters, renders));
     const listeners = new Set<(status: ConnectionStatus) => void>();
     /** History first, then status, then listeners: a listener sees all three agree. */
     const update = (snapshot: ConnectionSnapshot, eventType: string) => {
       const state = stateNameOf(snapshot);
       history.record(snapshot, state, eventType);
-      const next = statusOf(snapshot, state);
+      const next = statusOf(snapshot, countersOf(snapshot.context.counters, renders), state);
       if (sameStatus(next, status)) return;
+      const previous = status;
+      status = next;
       // Any change a view could show gets a (coalesced) render. A render, or a view that threw, only
       // bumps its own bookkeeping: rendering for that would make a throwing view retry every frame.
-      if (!onlyBookkeepingChanged(status, next)) scheduleRender();
-      status = next;
+      if (!onlyBookkeepingChanged(previous, next)) scheduleRender();
       let failure: { error: unknown } | null = null;
       // A rejection is reported like a throw, with the same exception (else an async listener that always rejects would loop).
       const onRejected =
@@ -258,7 +264,10 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       }
     };
     actor.subscribe({
-      next: (snapshot) => update(snapshot, causes.shift() ?? 'xstate.unknown'),
+      next: (snapshot) => {
+        reported = snapshot;
+        update(snapshot, causes.shift() ?? 'xstate.unknown');
+      },
       error: (error) => {
         // A throw inside the machine is a bug in statesocket or in a provided effect: surface it.
         queueMicrotask(() => {
@@ -294,7 +303,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           reportCallbackFailure('ERR_RENDER_FAILED', `view.render or model.getData threw: ${describeThrown(error)}`);
           return;
         }
-        deliver({ type: 'view.rendered' });
+        renders += 1;
+        update(reported, 'view.rendered');
       };
       try {
         const cancel: unknown = schedule(flush);

@@ -31,6 +31,7 @@ export const createConnection = createConnectionFactory(
 export { connectionMachine } from '../machines/connection.js';
 export type { ConnectionMachine } from '../machines/connection.js';
 export type {
+  ChartCounters,
   ConnectionConfig,
   ConnectionEvent,
   ConnectionInput,

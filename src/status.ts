@@ -5,7 +5,8 @@
  */
 import type { SnapshotFrom } from 'xstate';
 import type { connectionMachine } from '../machines/connection.js';
-import type { ConnectionStatus, StateName } from './types.js';
+import type { ChartCounters } from '../machines/connection.types.js';
+import type { ConnectionStatus, Counters, StateName } from './types.js';
 
 export type ConnectionSnapshot = SnapshotFrom<typeof connectionMachine>;
 
@@ -26,7 +27,26 @@ function parkedOf(snapshot: ConnectionSnapshot, state: StateName): ConnectionSta
   return null;
 }
 
-export function statusOf(snapshot: ConnectionSnapshot, state: StateName = stateNameOf(snapshot)): ConnectionStatus {
+/**
+ * The status's counters: the chart's plus the facade's `renders`, as one
+ * object that stays the same until either changes (status listeners compare
+ * by identity).
+ */
+export function createCounters(): (chart: ChartCounters, renders: number) => Counters {
+  let source: ChartCounters | null = null;
+  let rendersSeen = -1;
+  let merged: Counters | null = null;
+  return (chart, renders) => {
+    if (merged === null || chart !== source || renders !== rendersSeen) {
+      source = chart;
+      rendersSeen = renders;
+      merged = { ...chart, renders };
+    }
+    return merged;
+  };
+}
+
+export function statusOf(snapshot: ConnectionSnapshot, counters: Counters, state: StateName = stateNameOf(snapshot)): ConnectionStatus {
   const context = snapshot.context;
   const stopped = snapshot.status === 'stopped';
   return {
@@ -43,7 +63,7 @@ export function statusOf(snapshot: ConnectionSnapshot, state: StateName = stateN
     lastRejected: context.lastRejected,
     lastCallbackError: context.lastCallbackError,
     outboxSize: context.outbox.length,
-    counters: context.counters,
+    counters,
   };
 }
 
