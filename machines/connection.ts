@@ -91,8 +91,8 @@ export const connectionMachine = setup({
     planRetry: assign({}),
     /** Stamps `pingSentAt` with `now()` (supplied by src/). */
     recordPing: assign({}),
-    /** Stamps `pongCheckedAt` with `now()` when the heartbeat timeout fires (supplied by src/). */
-    recordPongCheck: assign({}),
+    /** Raises `heartbeat.checked` with `now()` when the heartbeat timeout fires (supplied by src/). */
+    checkPong: () => {},
 
     // ── pure context updates ──────────────────────────────────────────────
     nextSocket: assign({
@@ -242,12 +242,12 @@ export const connectionMachine = setup({
     isReconnectableClose: ({ event }) => event.type !== 'socket.closed' || event.reconnectable !== false,
     hasHeartbeat: ({ context }) => context.config.heartbeat !== null,
     /** No inbound frame since the ping, and `timeoutMs` had elapsed on `now()` when the timeout fired. */
-    isPongOverdue: ({ context }) =>
+    isPongOverdue: ({ context, event }) =>
+      event.type === 'heartbeat.checked' &&
       context.config.heartbeat !== null &&
       context.pingSentAt !== null &&
-      context.pongCheckedAt !== null &&
       context.lastInboundAt < context.pingSentAt &&
-      context.pongCheckedAt - context.pingSentAt >= context.config.heartbeat.timeoutMs,
+      event.at - context.pingSentAt >= context.config.heartbeat.timeoutMs,
     hasInboundSincePing: ({ context }) =>
       context.pingSentAt !== null && context.lastInboundAt >= context.pingSentAt,
     isModelRejection: ({ event }) => event.type === 'message.rejected' && event.code === 'ERR_MODEL_REJECTED',
@@ -285,7 +285,6 @@ export const connectionMachine = setup({
     pageHidden: input.pageHidden ?? false,
     lastInboundAt: 0,
     pingSentAt: null,
-    pongCheckedAt: null,
     counters: { received: 0, rejected: 0, sent: 0, reconnects: 0, dropped: 0, callbackErrors: 0 },
   }),
   initial: 'idle',
@@ -398,15 +397,16 @@ export const connectionMachine = setup({
                   },
                 },
                 awaitingPong: {
-                  after: { heartbeatTimeout: { target: 'checkingPong', actions: 'recordPongCheck' } },
-                },
-                checkingPong: {
-                  always: [
-                    { guard: 'isPongOverdue', target: '#connection.failing', actions: 'recordHeartbeatTimeout' },
-                    { guard: 'hasInboundSincePing', target: 'answered' },
-                    // the timer fired before `timeoutMs` had passed on now(): wait again
-                    { target: 'awaitingPong' },
-                  ],
+                  // the time is read by an action (guards see only context and event), then judged here
+                  after: { heartbeatTimeout: { actions: 'checkPong' } },
+                  on: {
+                    'heartbeat.checked': [
+                      { guard: 'isPongOverdue', target: '#connection.failing', actions: 'recordHeartbeatTimeout' },
+                      { guard: 'hasInboundSincePing', target: 'answered' },
+                      // the timer fired before `timeoutMs` had passed on now(): wait again
+                      { target: 'awaitingPong', reenter: true },
+                    ],
+                  },
                 },
               },
             },

@@ -142,8 +142,6 @@ export interface ConnectionContext {
   lastInboundAt: number;
   /** `now()` when the last heartbeat ping went out. */
   pingSentAt: number | null;
-  /** `now()` when the heartbeat timeout last fired: the pong is overdue once `timeoutMs` has passed on this clock. */
-  pongCheckedAt: number | null;
   counters: ChartCounters;
 }
 
@@ -186,6 +184,8 @@ export type ConnectionEvent =
   | { type: 'page.visible' }
   | { type: 'page.suspended' }
   | { type: 'page.resumed' }
+  /** The heartbeat timeout fired at `at` (on `now()`), raised by `checkPong`: is the pong overdue? */
+  | { type: 'heartbeat.checked'; at: number }
   /** A callback you supplied threw and the connection carried on (it is recorded and counted). */
   | { type: 'callback.failed'; code: ErrorCode; message: string };
 

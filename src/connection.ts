@@ -18,7 +18,7 @@ import { environmentState, watchEnvironment } from './environment.js';
 import { withInboundSchema } from './inbound-schema.js';
 import { protocolForConnection, type Protocol } from './protocol.js';
 import { createStore, type Store } from './store.js';
-import { createHistory } from './history.js';
+import { History } from './history.js';
 import { createCounters, onlyBookkeepingChanged, sameStatus, stateNameOf, statusOf, type ConnectionSnapshot } from './status.js';
 import type { SyncOutbound } from './sync/client-protocol.js';
 import type { AnyModel, Clock, DataOf, ConnectionStatus, HistoryEntry, Model, WebSocketConstructor } from './types.js';
@@ -147,7 +147,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       return defaultShouldReconnect(close);
     }
 
-    const history = createHistory(resolved.historyLimit, now);
+    const history = new History(resolved.historyLimit, now);
     /**
      * The types of the events the machine has yet to report a snapshot for,
      * oldest first: history names the event that changed the state. Events are
@@ -175,7 +175,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
      * Timers the `clock` option refused (its setTimeout threw) and the host's
      * setTimeout took instead; the token XState holds maps to the host's id.
      */
-    const hostTimers = new WeakMap<object, ReturnType<typeof setTimeout>>();
+    // made on first use: a WeakMap per connection would cost every connection heap for a rare case
+    let hostTimers: WeakMap<object, ReturnType<typeof setTimeout>> | null = null;
     const clock: Clock = {
       setTimeout: (fn, ms) => {
         const fire = () => {
@@ -192,14 +193,14 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           // A throw here would stop the machine mid-transition: the timer runs on the host's clock instead.
           reportCallbackFailure('ERR_POLICY_FAILED', `clock.setTimeout threw: ${describeThrown(error)}; the host's setTimeout was used`);
           const token = {};
-          hostTimers.set(token, setTimeout(fire, ms));
+          (hostTimers ??= new WeakMap()).set(token, setTimeout(fire, ms));
           return token;
         }
       },
       clearTimeout: (id) => {
-        const host = typeof id === 'object' && id !== null ? hostTimers.get(id) : undefined;
+        const host = typeof id === 'object' && id !== null ? hostTimers?.get(id) : undefined;
         if (host !== undefined) {
-          hostTimers.delete(id as object);
+          hostTimers?.delete(id as object);
           clearTimeout(host);
           return;
         }

@@ -223,6 +223,6 @@ export const liveMachine = connectionMachine.provide({
       return { nextDelayMs, nextRetryAt: now() + nextDelayMs };
     }),
     recordPing: assign({ pingSentAt: ({ self }) => effectsOf(self).now() }),
-    recordPongCheck: assign({ pongCheckedAt: ({ self }) => effectsOf(self).now() }),
+    checkPong: enqueueActions(({ self, enqueue }) => enqueue.raise({ type: 'heartbeat.checked', at: effectsOf(self).now() })),
   },
 });

@@ -5,7 +5,7 @@
  * step. Then, from every reachable state, a healthy server and no user action
  * must bring the machine back to `open`.
  */
-import { assign, type EventFromLogic, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import { assign, raise, type EventFromLogic, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
 import { connectionMachine } from '../machines/connection.js';
@@ -47,6 +47,7 @@ function traversalLogic(setup: Setup) {
     actions: {
       planRetry: assign({ nextDelayMs: 100, nextRetryAt: 100 }),
       recordPing: assign(({ context }) => ({ pingSentAt: context.lastInboundAt + 1 })),
+      checkPong: raise({ type: 'heartbeat.checked', at: 0 }),
     },
     guards: {
       isReconnectableClose: ({ event }) => event.type !== 'socket.closed' || shouldReconnect(event),

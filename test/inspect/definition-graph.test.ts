@@ -99,17 +99,14 @@ describe('definition → graph', () => {
       const labels = graph.edges.map((edge) => edge.label);
       expect(labels).toContain('after connectTimeout');
       expect(labels).toContain('after reconnectDelay');
-      expect(labels).toContain('after heartbeatTimeout');
-      expect(labels).toContain('always [hasInboundSincePing]');
+      expect(labels).toContain('heartbeat.checked [isPongOverdue]');
+      expect(labels).toContain('heartbeat.checked [hasInboundSincePing]');
       expect(labels.some((label) => label.includes('xstate.after'))).toBe(false);
       const always = graph.edges.filter((edge) => edge.kind === 'always');
       expect(always.map((edge) => `${edge.label} → ${edge.target}`)).toEqual([
         'always [isOffline] → connection.errored.offline',
         'always [hasAttemptsLeft] → connection.errored',
         'always → connection.closed',
-        'always [isPongOverdue] → connection.failing',
-        'always [hasInboundSincePing] → connection.session.open.heartbeat.answered',
-        'always → connection.session.open.heartbeat.awaitingPong',
         'always [hasHeartbeat] → connection.session.open.heartbeat.waiting',
         'always → connection.session.open.heartbeat.off',
       ]);
