@@ -67,10 +67,24 @@ export function statusOf(snapshot: ConnectionSnapshot, counters: Counters, state
   };
 }
 
-/** Every field is the same value (context objects are replaced, never mutated, so `===` is enough). */
+/** Every field is the same value (context objects are replaced, never mutated, so `===` is enough). Runs for every event. */
 export function sameStatus(a: ConnectionStatus, b: ConnectionStatus): boolean {
-  for (const key in a) if (a[key as keyof ConnectionStatus] !== b[key as keyof ConnectionStatus]) return false;
-  return true;
+  return (
+    a.state === b.state &&
+    a.parked === b.parked &&
+    a.attempt === b.attempt &&
+    a.nextRetryAt === b.nextRetryAt &&
+    a.nextDelayMs === b.nextDelayMs &&
+    a.online === b.online &&
+    a.pageHidden === b.pageHidden &&
+    a.url === b.url &&
+    a.lastError === b.lastError &&
+    a.lastClose === b.lastClose &&
+    a.lastRejected === b.lastRejected &&
+    a.lastCallbackError === b.lastCallbackError &&
+    a.outboxSize === b.outboxSize &&
+    a.counters === b.counters
+  );
 }
 
 /** Only the render and callback-failure bookkeeping differs: nothing a view shows has changed. */
