@@ -19,9 +19,10 @@ import { withInboundSchema } from './inbound-schema.js';
 import { protocolForConnection, type Protocol } from './protocol.js';
 import { createStore, type Store } from './store.js';
 import { History } from './history.js';
+import { Renderer } from './render.js';
 import { createCounters, onlyBookkeepingChanged, sameStatus, stateNameOf, statusOf, type ConnectionSnapshot } from './status.js';
 import type { SyncOutbound } from './sync/client-protocol.js';
-import type { AnyModel, Clock, DataOf, ConnectionStatus, HistoryEntry, Model, WebSocketConstructor } from './types.js';
+import type { AnyModel, Clock, ConnectionStatus, HistoryEntry, Model, View, WebSocketConstructor } from './types.js';
 
 export type ConnectionActor = Actor<typeof connectionMachine>;
 export type { ConnectionSnapshot };
@@ -73,7 +74,7 @@ export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
 export function createConnectionFactory(platformWebSocket: () => WebSocketConstructor | undefined) {
   return function createConnection<M extends AnyModel = Store, TOut = SyncOutbound>(options: ConnectionOptions<M, TOut>): Connection<M, TOut> {
     const resolved = resolveOptions(options, platformWebSocket());
-    const { random, schedule, view } = resolved;
+    const { random } = resolved;
     /**
      * The `now` option, guarded like `random`: a throw or a result that is not
      * a finite number falls back to Date.now() and is reported, so the event
@@ -101,9 +102,13 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     let started = false;
     /** The actor exists: a callback failure can be reported to it. */
     let ready = false;
-    let cancelRender: (() => void) | null = null;
     let unwatchEnvironment: (() => void) | null = null;
 
+    const renderer = new Renderer(resolved.view as View<never> | undefined, model, resolved.schedule, {
+      status: () => status,
+      rendered: () => update(reported, 'view.rendered'),
+      failed: reportCallbackFailure,
+    });
     const config = resolved.config;
     // Handed to the shared machine through the actor's input (src/effects.ts).
     const effects: ConnectionEffects = {
@@ -125,8 +130,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       greeting: resolved.greeting as ConnectionEffects['greeting'],
       now,
       random,
-      scheduleRender: () => scheduleRender(),
-      reportCallbackFailure: (code, message) => reportCallbackFailure(code, message),
+      renderer,
+      reportCallbackFailure,
     };
     /** The close policy, guarded: a throw or an answer that is not a boolean falls back to the default policy. */
     function shouldReconnect(close: CloseEventInfo): boolean {
@@ -228,23 +233,21 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     ready = true;
 
     const countersOf = createCounters();
-    /** Calls to view.render that returned: the facade counts them (a render is not a machine event). */
-    let renders = 0;
     /** The snapshot the actor last reported (mid-transition, getSnapshot() still returns the one before). */
     let reported = actor.getSnapshot();
-    let status = statusOf(reported, countersOf(reported.context.counters, renders));
+    let status = statusOf(reported, countersOf(reported.context.counters, 0));
     const listeners = new Set<(status: ConnectionStatus) => void>();
     /** History first, then status, then listeners: a listener sees all three agree. */
     const update = (snapshot: ConnectionSnapshot, eventType: string) => {
       const state = stateNameOf(snapshot);
       history.record(snapshot, state, eventType);
-      const next = statusOf(snapshot, countersOf(snapshot.context.counters, renders), state);
+      const next = statusOf(snapshot, countersOf(snapshot.context.counters, renderer.renders), state);
       if (sameStatus(next, status)) return;
       const previous = status;
       status = next;
       // Any change a view could show gets a (coalesced) render. A render, or a view that threw, only
       // bumps its own bookkeeping: rendering for that would make a throwing view retry every frame.
-      if (!onlyBookkeepingChanged(previous, next)) scheduleRender();
+      if (!onlyBookkeepingChanged(previous, next)) renderer.request();
       let failure: { error: unknown } | null = null;
       // A rejection is reported like a throw, with the same exception (else an async listener that always rejects would loop).
       const onRejected =
@@ -287,36 +290,6 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       deliver({ type: 'callback.failed', code, message });
     }
 
-    function scheduleRender(): void {
-      if (view === undefined || cancelRender !== null || stopped) return;
-      const flush = () => {
-        cancelRender = null;
-        if (stopped) return;
-        try {
-          // Neither is awaited: a promise either returns is watched only for its rejection.
-          // `getData()` of an M returns DataOf<M>; TypeScript cannot see it through the constraint.
-          const data = model.getData() as DataOf<M>;
-          catchRejection(data, (error) => reportCallbackFailure('ERR_RENDER_FAILED', `model.getData rejected: ${describeThrown(error)}`));
-          const rendered = view.render(data, status);
-          catchRejection(rendered, (error) => reportCallbackFailure('ERR_RENDER_FAILED', `view.render rejected: ${describeThrown(error)}`));
-        } catch (error) {
-          // counted, kept in the status; the next change renders again
-          reportCallbackFailure('ERR_RENDER_FAILED', `view.render or model.getData threw: ${describeThrown(error)}`);
-          return;
-        }
-        renders += 1;
-        update(reported, 'view.rendered');
-      };
-      try {
-        const cancel: unknown = schedule(flush);
-        // a cancel that is not a function (a promise, say) cancels nothing: stop() must not throw on it
-        cancelRender = typeof cancel === 'function' ? (cancel as () => void) : () => {};
-        catchRejection(cancel, (error) => reportCallbackFailure('ERR_RENDER_FAILED', `the render scheduler rejected: ${describeThrown(error)}`));
-      } catch (error) {
-        cancelRender = null;
-        reportCallbackFailure('ERR_RENDER_FAILED', `the render scheduler threw: ${describeThrown(error)}`);
-      }
-    }
 
     function assertUsable(): void {
       if (stopped) throw new StatesocketError('ERR_STOPPED', 'this connection was stopped with stop(); create a new one');
@@ -337,8 +310,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           deliver({ type: 'client.disconnect', code: 1000, reason: '' });
         }
         stopped = true;
-        cancelRender?.();
-        cancelRender = null;
+        renderer.stop();
         unwatchEnvironment?.();
         unwatchEnvironment = null;
         actor.stop();

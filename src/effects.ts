@@ -19,6 +19,7 @@ import { describeThrown } from './errors.js';
 import { encodeJsonFrame } from './frames.js';
 import type { GreetingResult } from './options.js';
 import type { Protocol } from './protocol.js';
+import type { Renderer } from './render.js';
 import { createSocketActor, type SocketActorDeps } from './socket.js';
 import type { Model } from './types.js';
 
@@ -31,8 +32,8 @@ export interface ConnectionEffects {
   greeting: ((context: ConnectionContext, model: Model<unknown>) => GreetingResult) | undefined;
   now: () => number;
   random: () => number;
-  /** Schedules a coalesced `view.render`. */
-  scheduleRender: () => void;
+  /** Schedules a coalesced `view.render` (`request()`). */
+  renderer: Pick<Renderer, 'request'>;
   /** Records a throw from a user callback the connection carried on after (`status.lastCallbackError`). */
   reportCallbackFailure: (code: ErrorCode, message: string) => void;
 }
@@ -169,7 +170,7 @@ export const liveMachine = connectionMachine.provide({
   },
   actions: {
     updateModel: ({ context, event, self }) => updateModel(effectsOf(self), context, event, (e) => self.send(e)),
-    renderView: ({ self }) => effectsOf(self).scheduleRender(),
+    renderView: ({ self }) => effectsOf(self).renderer.request(),
     sendGreeting: enqueueActions(({ context, event, enqueue, self }) => {
       const { protocol, model, greeting, now, reportCallbackFailure } = effectsOf(self);
       let frames: Frame[] = [];
