@@ -9,7 +9,8 @@
  *                           │  (failure)                      flow            │
  *                           │ closing ◀──client.disconnect── open            │
  *                           └──────────────────────────────────────────────────┘
- *      failure: errored.waiting ──reconnectDelay──▶ session   (or errored.offline)
+ *      failure ──▶ failing: errored.offline when offline, errored.waiting ──reconnectDelay──▶ session
+ *                  while attempts are left, else closed
  *      fatal close, retries exhausted, disconnect: closed ──client.connect──▶ session
  * ```
  *
@@ -22,7 +23,7 @@
  * marked "supplied by src/" are placeholders that `src/connection.ts` replaces
  * with `.provide()`; tests replace them the same way.
  */
-import { and, assign, enqueueActions, fromCallback, not, sendTo, setup } from 'xstate';
+import { assign, enqueueActions, fromCallback, not, sendTo, setup } from 'xstate';
 import type {
   ConnectionContext,
   ConnectionEvent,
@@ -33,8 +34,9 @@ import type {
   SocketCommand,
   SocketInput,
 } from './connection.types.js';
+import { admitToOutbox } from './outbox.js';
 
-/** Adds an entry to the outbox under the overflow policy. Pure. */
+/** Adds an entry to the outbox as `admitToOutbox` decides. Pure. */
 function withEntry(
   context: ConnectionContext,
   frame: Frame,
@@ -43,16 +45,11 @@ function withEntry(
 ): Pick<ConnectionContext, 'outbox' | 'nextEntryId' | 'counters'> {
   const entry: OutboxEntry = { id: context.nextEntryId, frame, sent };
   if (ackId !== undefined) entry.ackId = ackId;
-  const { limit, overflow } = context.config.outbox;
+  const admission = admitToOutbox(context.outbox.length, context.config.outbox);
   const nextEntryId = context.nextEntryId + 1;
-  if (context.outbox.length < limit) {
-    return { outbox: [...context.outbox, entry], nextEntryId, counters: context.counters };
-  }
+  if (admission === 'append') return { outbox: [...context.outbox, entry], nextEntryId, counters: context.counters };
   const counters = { ...context.counters, dropped: context.counters.dropped + 1 };
-  if (overflow === 'drop-oldest') {
-    return { outbox: [...context.outbox.slice(1), entry], nextEntryId, counters };
-  }
-  // 'drop-newest', and 'reject' when a send slips past the facade's check.
+  if (admission === 'drop-oldest') return { outbox: [...context.outbox.slice(1), entry], nextEntryId, counters };
   return { outbox: context.outbox, nextEntryId, counters };
 }
 
@@ -72,6 +69,8 @@ export const connectionMachine = setup({
     context: ConnectionContext;
     events: ConnectionEvent;
     input: ConnectionInput;
+    /** The state a connection reports (`status.state`), and what an errored one waits for (`status.parked`). */
+    tags: 'idle' | 'connecting' | 'open' | 'errored' | 'closed' | 'offline' | 'hidden' | 'suspended';
   },
   actors: {
     /** The live WebSocket (supplied by src/socket.ts). */
@@ -92,6 +91,8 @@ export const connectionMachine = setup({
     planRetry: assign({}),
     /** Stamps `pingSentAt` with `now()` (supplied by src/). */
     recordPing: assign({}),
+    /** Raises `heartbeat.checked` with `now()` when the heartbeat timeout fires (supplied by src/). */
+    checkPong: () => {},
 
     // ── pure context updates ──────────────────────────────────────────────
     nextSocket: assign({
@@ -172,9 +173,6 @@ export const connectionMachine = setup({
     setPageHidden: assign({ pageHidden: true }),
     setPageVisible: assign({ pageHidden: false }),
     setOnline: assign({ online: true }),
-    countRender: assign(({ context }) => ({
-      counters: { ...context.counters, renders: context.counters.renders + 1 },
-    })),
     recordCallbackFailure: assign(({ context, event }) =>
       event.type === 'callback.failed'
         ? {
@@ -240,11 +238,16 @@ export const connectionMachine = setup({
     isOffline: ({ context }) => !context.online,
     isPageHidden: ({ context }) => context.pageHidden,
     closesOnOffline: ({ context }) => context.config.closeOnOffline,
-    /** The close-code policy (supplied by src/close-codes.ts). */
-    isReconnectableClose: () => true,
+    /** The close policy's answer, which the socket actor put on the event (src/close-codes.ts by default). */
+    isReconnectableClose: ({ event }) => event.type !== 'socket.closed' || event.reconnectable !== false,
     hasHeartbeat: ({ context }) => context.config.heartbeat !== null,
-    /** No inbound frame since the ping and `timeoutMs` elapsed on `now()` (supplied by src/). */
-    isPongOverdue: () => false,
+    /** No inbound frame since the ping, and `timeoutMs` had elapsed on `now()` when the timeout fired. */
+    isPongOverdue: ({ context, event }) =>
+      event.type === 'heartbeat.checked' &&
+      context.config.heartbeat !== null &&
+      context.pingSentAt !== null &&
+      context.lastInboundAt < context.pingSentAt &&
+      event.at - context.pingSentAt >= context.config.heartbeat.timeoutMs,
     hasInboundSincePing: ({ context }) =>
       context.pingSentAt !== null && context.lastInboundAt >= context.pingSentAt,
     isModelRejection: ({ event }) => event.type === 'message.rejected' && event.code === 'ERR_MODEL_REJECTED',
@@ -282,13 +285,12 @@ export const connectionMachine = setup({
     pageHidden: input.pageHidden ?? false,
     lastInboundAt: 0,
     pingSentAt: null,
-    counters: { received: 0, rejected: 0, sent: 0, renders: 0, reconnects: 0, dropped: 0, callbackErrors: 0 },
+    counters: { received: 0, rejected: 0, sent: 0, reconnects: 0, dropped: 0, callbackErrors: 0 },
   }),
   initial: 'idle',
   on: {
     'client.send': { actions: 'enqueue' },
     'ack.received': [{ guard: 'isStale' }, { actions: 'settleAck' }],
-    'view.rendered': { actions: 'countRender' },
     'callback.failed': { actions: 'recordCallbackFailure' },
     'network.offline': { actions: 'setOffline' },
     'network.online': { actions: 'setOnline' },
@@ -297,6 +299,7 @@ export const connectionMachine = setup({
   },
   states: {
     idle: {
+      tags: 'idle',
       on: {
         'client.connect': { target: 'session' },
         'client.retry': { target: 'session' },
@@ -319,27 +322,9 @@ export const connectionMachine = setup({
             target: 'closed',
             actions: ['recordClose', 'recordFatalClose'],
           },
-          {
-            guard: 'isOffline',
-            target: 'errored.offline',
-            actions: ['recordClose', 'recordFailure'],
-          },
-          {
-            guard: 'hasAttemptsLeft',
-            target: 'errored',
-            actions: ['recordClose', 'recordFailure'],
-          },
-          {
-            target: 'closed',
-            actions: ['recordClose', 'recordFailure', 'recordRetriesExhausted'],
-          },
+          { target: 'failing', actions: ['recordClose', 'recordFailure'] },
         ],
-        'socket.errored': [
-          { guard: 'isStale' },
-          { guard: 'isOffline', target: 'errored.offline', actions: 'recordFailure' },
-          { guard: 'hasAttemptsLeft', target: 'errored', actions: 'recordFailure' },
-          { target: 'closed', actions: ['recordFailure', 'recordRetriesExhausted'] },
-        ],
+        'socket.errored': [{ guard: 'isStale' }, { target: 'failing', actions: 'recordFailure' }],
         'network.offline': [
           {
             guard: 'closesOnOffline',
@@ -354,28 +339,9 @@ export const connectionMachine = setup({
       },
       states: {
         connecting: {
+          tags: 'connecting',
           entry: 'renderView',
-          after: {
-            connectTimeout: [
-              {
-                guard: 'isOffline',
-                target: '#connection.errored.offline',
-                actions: 'recordConnectTimeout',
-              },
-              {
-                guard: 'hasAttemptsLeft',
-                target: '#connection.errored',
-                actions: 'recordConnectTimeout',
-              },
-              {
-                target: '#connection.closed',
-                actions: [
-                  'recordConnectTimeout',
-                  'recordRetriesExhausted',
-                ],
-              },
-            ],
-          },
+          after: { connectTimeout: { target: '#connection.failing', actions: 'recordConnectTimeout' } },
           on: {
             'socket.opened': [
               { guard: 'isStale' },
@@ -385,6 +351,7 @@ export const connectionMachine = setup({
         },
         open: {
           type: 'parallel',
+          tags: 'open',
           entry: 'renderView',
           on: {
             'message.received': [
@@ -430,26 +397,11 @@ export const connectionMachine = setup({
                   },
                 },
                 awaitingPong: {
-                  after: {
-                    heartbeatTimeout: [
-                      {
-                        guard: and(['isPongOverdue', 'isOffline']),
-                        target: '#connection.errored.offline',
-                        actions: 'recordHeartbeatTimeout',
-                      },
-                      {
-                        guard: and(['isPongOverdue', 'hasAttemptsLeft']),
-                        target: '#connection.errored',
-                        actions: 'recordHeartbeatTimeout',
-                      },
-                      {
-                        guard: 'isPongOverdue',
-                        target: '#connection.closed',
-                        actions: [
-                          'recordHeartbeatTimeout',
-                          'recordRetriesExhausted',
-                        ],
-                      },
+                  // the time is read by an action (guards see only context and event), then judged here
+                  after: { heartbeatTimeout: { actions: 'checkPong' } },
+                  on: {
+                    'heartbeat.checked': [
+                      { guard: 'isPongOverdue', target: '#connection.failing', actions: 'recordHeartbeatTimeout' },
                       { guard: 'hasInboundSincePing', target: 'answered' },
                       // the timer fired before `timeoutMs` had passed on now(): wait again
                       { target: 'awaitingPong', reenter: true },
@@ -477,7 +429,9 @@ export const connectionMachine = setup({
             },
           },
         },
+        /** A close we asked for: the connection is `closed` to its user. */
         closing: {
+          tags: 'closed',
           entry: 'closeSocket',
           after: { closeTimeout: { target: '#connection.closed', actions: 'recordForcedClose' } },
           on: {
@@ -490,7 +444,19 @@ export const connectionMachine = setup({
         },
       },
     },
+    /**
+     * Where every failure of an attempt goes (close, error, connect or heartbeat timeout), once its
+     * error is recorded: wait offline, retry while attempts are left, else give up.
+     */
+    failing: {
+      always: [
+        { guard: 'isOffline', target: 'errored.offline' },
+        { guard: 'hasAttemptsLeft', target: 'errored' },
+        { target: 'closed', actions: 'recordRetriesExhausted' },
+      ],
+    },
     errored: {
+      tags: 'errored',
       entry: 'renderView',
       initial: 'waiting',
       on: {
@@ -513,16 +479,19 @@ export const connectionMachine = setup({
           on: { 'network.offline': { target: 'offline', actions: 'setOffline' } },
         },
         hidden: {
+          tags: 'hidden',
           on: {
             'page.visible': { target: '#connection.session', actions: ['setPageVisible', 'beginReconnect'] },
             'network.offline': { target: 'offline', actions: 'setOffline' },
           },
         },
         offline: {
+          tags: 'offline',
           on: { 'network.online': { target: '#connection.session', actions: ['setOnline', 'countResume'] } },
         },
         /** The page went into the back-forward cache; it reconnects when the page is shown again. */
         suspended: {
+          tags: 'suspended',
           on: {
             'page.resumed': [
               { guard: 'isOffline', target: 'offline' },
@@ -534,6 +503,7 @@ export const connectionMachine = setup({
       },
     },
     closed: {
+      tags: 'closed',
       entry: 'renderView',
       on: {
         'client.connect': { target: 'session', actions: 'resetAttempts' },

@@ -105,6 +105,9 @@ export interface Counters {
   callbackErrors: number;
 }
 
+/** The counters the chart keeps; `renders` is the facade's (a render is not a machine event). */
+export type ChartCounters = Omit<Counters, 'renders'>;
+
 export interface RejectedInfo {
   code: ErrorCode;
   message: string;
@@ -139,7 +142,7 @@ export interface ConnectionContext {
   lastInboundAt: number;
   /** `now()` when the last heartbeat ping went out. */
   pingSentAt: number | null;
-  counters: Counters;
+  counters: ChartCounters;
 }
 
 export interface ConnectionInput {
@@ -162,7 +165,8 @@ export type ConnectionEvent =
   | { type: 'client.send'; frame: Frame; ackId?: string }
   // facts from the transport
   | ({ type: 'socket.opened'; url: string } & FromSocket)
-  | ({ type: 'socket.closed'; code: number; reason: string; wasClean: boolean } & FromSocket)
+  /** `reconnectable: false` when the close policy says stop (the socket actor decides; absent means reconnect). */
+  | ({ type: 'socket.closed'; code: number; reason: string; wasClean: boolean; reconnectable?: boolean } & FromSocket)
   | ({ type: 'socket.errored'; code: ErrorCode; message: string } & FromSocket)
   | ({ type: 'socket.congested'; bufferedAmount: number } & FromSocket)
   | ({ type: 'socket.drained' } & FromSocket)
@@ -180,7 +184,8 @@ export type ConnectionEvent =
   | { type: 'page.visible' }
   | { type: 'page.suspended' }
   | { type: 'page.resumed' }
-  | { type: 'view.rendered' }
+  /** The heartbeat timeout fired at `at` (on `now()`), raised by `checkPong`: is the pong overdue? */
+  | { type: 'heartbeat.checked'; at: number }
   /** A callback you supplied threw and the connection carried on (it is recorded and counted). */
   | { type: 'callback.failed'; code: ErrorCode; message: string };
 
@@ -194,6 +199,6 @@ export type SocketCommand =
 
 export interface SocketInput {
   socketId: number;
-  /** The connection's settings (src/ also finds the connection's effects by this object). */
+  /** The connection's settings. */
   config: ConnectionConfig;
 }

@@ -3,12 +3,13 @@
  * backoff, clock) and returns a handle that only sends events to the machine
  * and reads its snapshots.
  */
-import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import type { connectionMachine } from '../machines/connection.js';
-import type { ConnectionContext, ErrorCode, OutboxEntry, StateName } from '../machines/connection.types.js';
-import { isSendableCloseCode, shouldReconnect as defaultShouldReconnect } from './close-codes.js';
+import { admitToOutbox } from '../machines/outbox.js';
+import type { ConnectionContext, ErrorCode, OutboxEntry } from '../machines/connection.types.js';
+import { isSendableCloseCode, shouldReconnect as defaultShouldReconnect, type CloseEventInfo } from './close-codes.js';
 import { catchRejection, describeResult } from './callbacks.js';
-import { liveMachine, registerEffects, type ConnectionEffects } from './effects.js';
+import { CONNECTION_SYSTEM_ID, liveMachine, type ConnectionEffects, type LiveInput } from './effects.js';
 import { StatesocketError, describeThrown } from './errors.js';
 import { exceedsBytes, frameBytes, utf8Length } from './frames.js';
 import type { ConnectionOptions } from './options.js';
@@ -17,11 +18,14 @@ import { environmentState, watchEnvironment } from './environment.js';
 import { withInboundSchema } from './inbound-schema.js';
 import { protocolForConnection, type Protocol } from './protocol.js';
 import { createStore, type Store } from './store.js';
+import { History } from './history.js';
+import { Renderer } from './render.js';
+import { createCounters, onlyBookkeepingChanged, sameStatus, stateNameOf, statusOf, type ConnectionSnapshot } from './status.js';
 import type { SyncOutbound } from './sync/client-protocol.js';
-import type { AnyModel, Clock, DataOf, ConnectionStatus, HistoryEntry, Model, WebSocketConstructor } from './types.js';
+import type { AnyModel, Clock, ConnectionStatus, HistoryEntry, Model, View, WebSocketConstructor } from './types.js';
 
 export type ConnectionActor = Actor<typeof connectionMachine>;
-export type ConnectionSnapshot = SnapshotFrom<typeof connectionMachine>;
+export type { ConnectionSnapshot };
 
 /**
  * A connection. `M` is its Model's type (`Store`, the default Model's, when
@@ -29,7 +33,7 @@ export type ConnectionSnapshot = SnapshotFrom<typeof connectionMachine>;
  * for the sync protocol, anything for `rawProtocol`).
  */
 export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
-  /** Starts the machine and connects (done for you unless `autoStart: false`). */
+  /** Connects, and starts following the environment (done for you unless `autoStart: false`); the machine runs, in `idle`, from creation. */
   start(): void;
   /** Closes the socket and cancels every timer and render; the connection cannot be used again. */
   stop(): void;
@@ -63,89 +67,6 @@ export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
   readonly actor: ConnectionActor;
 }
 
-/** The active child of a compound state value (`{ session: 'connecting' }`, `{ session: { open: … } }`). */
-function childOf(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
-  for (const key in value as Record<string, unknown>) return key;
-  return undefined;
-}
-
-/**
- * Maps a snapshot to one of the five reported states. Read from the state
- * value rather than with `matches()`: it runs for every event.
- */
-export function stateNameOf(snapshot: ConnectionSnapshot): StateName {
-  if (snapshot.status === 'stopped') return 'closed';
-  const value = snapshot.value as string | Record<string, unknown>;
-  if (typeof value === 'string') return value === 'closed' ? 'closed' : 'idle';
-  if ('session' in value) {
-    const session = childOf(value.session);
-    // `session.closing` is a close we asked for: the connection is closed to its user.
-    return session === 'connecting' ? 'connecting' : session === 'open' ? 'open' : 'closed';
-  }
-  return 'errored';
-}
-
-/** What an errored machine waits for when it is not a timer. */
-function parkedOf(snapshot: ConnectionSnapshot, state: StateName): ConnectionStatus['parked'] {
-  if (state !== 'errored' || snapshot.status === 'stopped') return null;
-  const waitingFor = childOf((snapshot.value as { errored?: unknown }).errored);
-  return waitingFor === 'offline' || waitingFor === 'hidden' || waitingFor === 'suspended' ? waitingFor : null;
-}
-
-function statusOf(snapshot: ConnectionSnapshot, state: StateName = stateNameOf(snapshot)): ConnectionStatus {
-  const context = snapshot.context;
-  return {
-    state,
-    parked: parkedOf(snapshot, state),
-    attempt: context.attempt,
-    nextRetryAt: snapshot.status === 'stopped' ? null : context.nextRetryAt,
-    nextDelayMs: snapshot.status === 'stopped' ? null : context.nextDelayMs,
-    online: context.online,
-    pageHidden: context.pageHidden,
-    url: context.url,
-    lastError: context.lastError,
-    lastClose: context.lastClose,
-    lastRejected: context.lastRejected,
-    lastCallbackError: context.lastCallbackError,
-    outboxSize: context.outbox.length,
-    counters: context.counters,
-  };
-}
-
-function sameStatus(a: ConnectionStatus, b: ConnectionStatus): boolean {
-  return (
-    a.state === b.state &&
-    a.parked === b.parked &&
-    a.attempt === b.attempt &&
-    a.nextRetryAt === b.nextRetryAt &&
-    a.nextDelayMs === b.nextDelayMs &&
-    a.online === b.online &&
-    a.pageHidden === b.pageHidden &&
-    a.url === b.url &&
-    a.lastError === b.lastError &&
-    a.lastClose === b.lastClose &&
-    a.lastRejected === b.lastRejected &&
-    a.lastCallbackError === b.lastCallbackError &&
-    a.outboxSize === b.outboxSize &&
-    a.counters === b.counters
-  );
-}
-
-/** Only the render and callback-failure bookkeeping differs: nothing a view shows has changed. */
-function onlyBookkeepingChanged(a: ConnectionStatus, b: ConnectionStatus): boolean {
-  const x = a.counters;
-  const y = b.counters;
-  return (
-    sameStatus(b, { ...a, counters: y, lastCallbackError: b.lastCallbackError }) &&
-    x.received === y.received &&
-    x.rejected === y.rejected &&
-    x.sent === y.sent &&
-    x.reconnects === y.reconnects &&
-    x.dropped === y.dropped
-  );
-}
-
 /**
  * Builds `createConnection` for a platform: the Node entry passes `ws`, the
  * browser entry passes the global `WebSocket`.
@@ -153,7 +74,7 @@ function onlyBookkeepingChanged(a: ConnectionStatus, b: ConnectionStatus): boole
 export function createConnectionFactory(platformWebSocket: () => WebSocketConstructor | undefined) {
   return function createConnection<M extends AnyModel = Store, TOut = SyncOutbound>(options: ConnectionOptions<M, TOut>): Connection<M, TOut> {
     const resolved = resolveOptions(options, platformWebSocket());
-    const { random, schedule, view } = resolved;
+    const { random } = resolved;
     /**
      * The `now` option, guarded like `random`: a throw or a result that is not
      * a finite number falls back to Date.now() and is reported, so the event
@@ -179,16 +100,18 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
 
     let stopped = false;
     let started = false;
-    /** Sends made before start(): the actor holds them until it starts, so its outbox does not count them yet. */
-    let sendsBeforeStart = 0;
     /** The actor exists: a callback failure can be reported to it. */
     let ready = false;
-    let cancelRender: (() => void) | null = null;
     let unwatchEnvironment: (() => void) | null = null;
 
-    // The machine finds this connection's effects by its config object: a copy no other connection holds.
-    const config = { ...resolved.config };
-    registerEffects(config, {
+    const renderer = new Renderer(resolved.view as View<never> | undefined, model, resolved.schedule, {
+      status: () => status,
+      rendered: () => update(reported, 'view.rendered'),
+      failed: reportCallbackFailure,
+    });
+    const config = resolved.config;
+    // Handed to the shared machine through the actor's input (src/effects.ts).
+    const effects: ConnectionEffects = {
       socket: {
         WebSocket: resolved.WebSocket,
         url: resolved.url,
@@ -200,36 +123,36 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         maxBufferedBytes: config.maxBufferedBytes,
         now,
         onEvent: (event) => noteCause(event.type),
+        shouldReconnect,
       },
       model: model as Model<unknown>,
       protocol: protocol as Protocol<unknown>,
       greeting: resolved.greeting as ConnectionEffects['greeting'],
-      shouldReconnect: (close) => {
-        let decision: unknown;
-        try {
-          decision = resolved.shouldReconnect(close);
-        } catch (error) {
-          reportCallbackFailure('ERR_POLICY_FAILED', `reconnect.shouldReconnect threw: ${describeThrown(error)}; the default close policy decided`);
-          return defaultShouldReconnect(close);
-        }
-        if (typeof decision === 'boolean') return decision;
-        // A promise (an async policy) would read as `true`; its answer, or its rejection, comes too late to count.
-        catchRejection(decision);
-        reportCallbackFailure(
-          'ERR_POLICY_FAILED',
-          `reconnect.shouldReconnect returned ${describeResult(decision)}, not a boolean (it must answer synchronously); the default close policy decided`,
-        );
-        return defaultShouldReconnect(close);
-      },
       now,
       random,
-      scheduleRender: () => scheduleRender(),
-      reportCallbackFailure: (code, message) => reportCallbackFailure(code, message),
-    });
+      renderer,
+      reportCallbackFailure,
+    };
+    /** The close policy, guarded: a throw or an answer that is not a boolean falls back to the default policy. */
+    function shouldReconnect(close: CloseEventInfo): boolean {
+      let decision: unknown;
+      try {
+        decision = resolved.shouldReconnect(close);
+      } catch (error) {
+        reportCallbackFailure('ERR_POLICY_FAILED', `reconnect.shouldReconnect threw: ${describeThrown(error)}; the default close policy decided`);
+        return defaultShouldReconnect(close);
+      }
+      if (typeof decision === 'boolean') return decision;
+      // A promise (an async policy) would read as `true`; its answer, or its rejection, comes too late to count.
+      catchRejection(decision);
+      reportCallbackFailure(
+        'ERR_POLICY_FAILED',
+        `reconnect.shouldReconnect returned ${describeResult(decision)}, not a boolean (it must answer synchronously); the default close policy decided`,
+      );
+      return defaultShouldReconnect(close);
+    }
 
-    const history: HistoryEntry[] = [];
-    let lastState: StateName | null = null;
-    let lastError: ConnectionContext['lastError'] = null;
+    const history = new History(resolved.historyLimit, now);
     /**
      * The types of the events the machine has yet to report a snapshot for,
      * oldest first: history names the event that changed the state. Events are
@@ -257,7 +180,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
      * Timers the `clock` option refused (its setTimeout threw) and the host's
      * setTimeout took instead; the token XState holds maps to the host's id.
      */
-    const hostTimers = new WeakMap<object, ReturnType<typeof setTimeout>>();
+    // made on first use: a WeakMap per connection would cost every connection heap for a rare case
+    let hostTimers: WeakMap<object, ReturnType<typeof setTimeout>> | null = null;
     const clock: Clock = {
       setTimeout: (fn, ms) => {
         const fire = () => {
@@ -274,14 +198,14 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           // A throw here would stop the machine mid-transition: the timer runs on the host's clock instead.
           reportCallbackFailure('ERR_POLICY_FAILED', `clock.setTimeout threw: ${describeThrown(error)}; the host's setTimeout was used`);
           const token = {};
-          hostTimers.set(token, setTimeout(fire, ms));
+          (hostTimers ??= new WeakMap()).set(token, setTimeout(fire, ms));
           return token;
         }
       },
       clearTimeout: (id) => {
-        const host = typeof id === 'object' && id !== null ? hostTimers.get(id) : undefined;
+        const host = typeof id === 'object' && id !== null ? hostTimers?.get(id) : undefined;
         if (host !== undefined) {
-          hostTimers.delete(id as object);
+          hostTimers?.delete(id as object);
           clearTimeout(host);
           return;
         }
@@ -293,21 +217,10 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         }
       },
     };
-    /** Appends to history when the reported state changes. */
-    const recordHistory = (snapshot: ConnectionSnapshot, state: StateName, eventType: string) => {
-      const error = snapshot.context.lastError;
-      const newError = error !== lastError;
-      lastError = error;
-      if (state === lastState) return;
-      lastState = state;
-      const entry: HistoryEntry = { state, at: now(), event: eventType };
-      if (error !== null && newError && (state === 'errored' || state === 'closed')) entry.error = error;
-      history.push(entry);
-      if (history.length > resolved.historyLimit) history.splice(0, history.length - resolved.historyLimit);
-    };
-
+    const input: LiveInput = { config, ...environmentState(resolved.environment), effects };
     const actor: ConnectionActor = createActor(liveMachine, {
-      input: { config, ...environmentState(resolved.environment) },
+      input,
+      systemId: CONNECTION_SYSTEM_ID,
       clock,
       ...(resolved.inspect ? { inspect: resolved.inspect } : {}),
     });
@@ -319,18 +232,22 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     const deliver = actor.send;
     ready = true;
 
-    let status = statusOf(actor.getSnapshot());
+    const countersOf = createCounters();
+    /** The snapshot the actor last reported (mid-transition, getSnapshot() still returns the one before). */
+    let reported = actor.getSnapshot();
+    let status = statusOf(reported, countersOf(reported.context.counters, 0));
     const listeners = new Set<(status: ConnectionStatus) => void>();
     /** History first, then status, then listeners: a listener sees all three agree. */
     const update = (snapshot: ConnectionSnapshot, eventType: string) => {
       const state = stateNameOf(snapshot);
-      recordHistory(snapshot, state, eventType);
-      const next = statusOf(snapshot, state);
+      history.record(snapshot, state, eventType);
+      const next = statusOf(snapshot, countersOf(snapshot.context.counters, renderer.renders), state);
       if (sameStatus(next, status)) return;
+      const previous = status;
+      status = next;
       // Any change a view could show gets a (coalesced) render. A render, or a view that threw, only
       // bumps its own bookkeeping: rendering for that would make a throwing view retry every frame.
-      if (!onlyBookkeepingChanged(status, next)) scheduleRender();
-      status = next;
+      if (!onlyBookkeepingChanged(previous, next)) renderer.request();
       let failure: { error: unknown } | null = null;
       // A rejection is reported like a throw, with the same exception (else an async listener that always rejects would loop).
       const onRejected =
@@ -351,7 +268,10 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       }
     };
     actor.subscribe({
-      next: (snapshot) => update(snapshot, causes.shift() ?? 'xstate.unknown'),
+      next: (snapshot) => {
+        reported = snapshot;
+        update(snapshot, causes.shift() ?? 'xstate.unknown');
+      },
       error: (error) => {
         // A throw inside the machine is a bug in statesocket or in a provided effect: surface it.
         queueMicrotask(() => {
@@ -359,6 +279,9 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         });
       },
     });
+    // Running from the start, in `idle` (no socket, no timer): a send before start() enters the outbox at once,
+    // so the outbox the facade checks is the one the chart keeps. start() is the connect.
+    actor.start();
 
     /** Records a throw from a user callback the connection carried on after (status.lastCallbackError). */
     function reportCallbackFailure(code: ErrorCode, message: string): void {
@@ -367,35 +290,6 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       deliver({ type: 'callback.failed', code, message });
     }
 
-    function scheduleRender(): void {
-      if (view === undefined || cancelRender !== null || stopped) return;
-      const flush = () => {
-        cancelRender = null;
-        if (stopped) return;
-        try {
-          // Neither is awaited: a promise either returns is watched only for its rejection.
-          // `getData()` of an M returns DataOf<M>; TypeScript cannot see it through the constraint.
-          const data = model.getData() as DataOf<M>;
-          catchRejection(data, (error) => reportCallbackFailure('ERR_RENDER_FAILED', `model.getData rejected: ${describeThrown(error)}`));
-          const rendered = view.render(data, status);
-          catchRejection(rendered, (error) => reportCallbackFailure('ERR_RENDER_FAILED', `view.render rejected: ${describeThrown(error)}`));
-        } catch (error) {
-          // counted, kept in the status; the next change renders again
-          reportCallbackFailure('ERR_RENDER_FAILED', `view.render or model.getData threw: ${describeThrown(error)}`);
-          return;
-        }
-        deliver({ type: 'view.rendered' });
-      };
-      try {
-        const cancel: unknown = schedule(flush);
-        // a cancel that is not a function (a promise, say) cancels nothing: stop() must not throw on it
-        cancelRender = typeof cancel === 'function' ? (cancel as () => void) : () => {};
-        catchRejection(cancel, (error) => reportCallbackFailure('ERR_RENDER_FAILED', `the render scheduler rejected: ${describeThrown(error)}`));
-      } catch (error) {
-        cancelRender = null;
-        reportCallbackFailure('ERR_RENDER_FAILED', `the render scheduler threw: ${describeThrown(error)}`);
-      }
-    }
 
     function assertUsable(): void {
       if (stopped) throw new StatesocketError('ERR_STOPPED', 'this connection was stopped with stop(); create a new one');
@@ -406,8 +300,6 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         assertUsable();
         if (started) return;
         started = true;
-        actor.start();
-        sendsBeforeStart = 0;
         unwatchEnvironment = watchEnvironment(resolved.environment, deliver);
         deliver({ type: 'client.connect' });
       },
@@ -418,8 +310,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           deliver({ type: 'client.disconnect', code: 1000, reason: '' });
         }
         stopped = true;
-        cancelRender?.();
-        cancelRender = null;
+        renderer.stop();
         unwatchEnvironment?.();
         unwatchEnvironment = null;
         actor.stop();
@@ -442,17 +333,15 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         }
         const snapshot = actor.getSnapshot();
         const queues = ackId !== undefined || !snapshot.matches({ session: { open: { flow: 'flowing' } } });
-        const { limit, overflow } = config.outbox;
-        const queued = snapshot.context.outbox.length + sendsBeforeStart;
-        if (queues && overflow === 'reject' && queued >= limit) {
+        const queued = snapshot.context.outbox.length;
+        if (queues && admitToOutbox(queued, config.outbox) === 'refuse') {
           throw new StatesocketError(
             'ERR_OUTBOX_FULL',
-            `the outbox holds ${queued} of ${limit} entries and outbox.overflow is 'reject'; ` +
+            `the outbox holds ${queued} of ${config.outbox.limit} entries and outbox.overflow is 'reject'; ` +
               'nothing queued was lost. Wait for the connection to open, or raise outbox.limit.',
           );
         }
         deliver(ackId === undefined ? { type: 'client.send', frame } : { type: 'client.send', frame, ackId });
-        if (!started) sendsBeforeStart++;
       },
       retry() {
         assertUsable();
@@ -485,7 +374,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         };
       },
       get history() {
-        return history;
+        return history.entries;
       },
       model,
       actor,

@@ -4,54 +4,54 @@
  * `connectionMachine.provide()` builds a whole new machine (every state node,
  * transition and delay): about 55 KiB, two thirds of what a connection used to
  * hold (bench/RESULTS.md, scenario 2). So there is one provided machine, and
- * its implementations look up the connection they run for. Every connection
- * registers its effects under its own `config` object, which sits in the
- * machine's context (guards see only context and event) and in the socket
- * actor's input. The registry is a WeakMap: a dropped connection leaves nothing.
+ * each connection hands it its effects through the actor's own input:
+ * `createActor(liveMachine, { input: { config, effects } })`. Actions read them
+ * from `self` (the connection's actor); the socket actor from the connection's
+ * actor in its system (`systemId: 'connection'`). Nothing is looked up in a
+ * global table, and the effects go when the actor goes.
  */
-import { assign, enqueueActions } from 'xstate';
+import { assign, enqueueActions, type AnyActorRef } from 'xstate';
 import { connectionMachine } from '../machines/connection.js';
-import type { ConnectionConfig, ConnectionContext, ConnectionEvent, ErrorCode, Frame, SocketCommand } from '../machines/connection.types.js';
+import type { ConnectionContext, ConnectionEvent, ConnectionInput, ErrorCode, Frame, SocketCommand } from '../machines/connection.types.js';
 import { computeRetryDelay } from './backoff.js';
 import { catchRejection } from './callbacks.js';
 import { describeThrown } from './errors.js';
 import { encodeJsonFrame } from './frames.js';
-import type { CloseEventInfo } from './close-codes.js';
 import type { GreetingResult } from './options.js';
 import type { Protocol } from './protocol.js';
+import type { Renderer } from './render.js';
 import { createSocketActor, type SocketActorDeps } from './socket.js';
 import type { Model } from './types.js';
 
 /** What one connection supplies to the shared machine. */
 export interface ConnectionEffects {
+  /** The socket actor's dependencies; its `shouldReconnect` decides `socket.closed`'s `reconnectable`. */
   socket: SocketActorDeps;
   model: Model<unknown>;
   protocol: Protocol<unknown>;
   greeting: ((context: ConnectionContext, model: Model<unknown>) => GreetingResult) | undefined;
-  shouldReconnect: (close: CloseEventInfo) => boolean;
   now: () => number;
   random: () => number;
-  /** Schedules a coalesced `view.render`. */
-  scheduleRender: () => void;
+  /** Schedules a coalesced `view.render` (`request()`). */
+  renderer: Pick<Renderer, 'request'>;
   /** Records a throw from a user callback the connection carried on after (`status.lastCallbackError`). */
   reportCallbackFailure: (code: ErrorCode, message: string) => void;
 }
 
-const registry = new WeakMap<ConnectionConfig, ConnectionEffects>();
-
-/**
- * Registers a connection's effects under its config object, which must be the
- * `config` of that connection's machine input and of no other connection.
- */
-export function registerEffects(config: ConnectionConfig, effects: ConnectionEffects): void {
-  if (registry.has(config)) throw new Error('statesocket: a config object can serve one connection only (internal error)');
-  registry.set(config, effects);
+/** The input of `liveMachine`: the chart's input plus this connection's effects. */
+export interface LiveInput extends ConnectionInput {
+  effects: ConnectionEffects;
 }
 
-function effectsOf(config: ConnectionConfig): ConnectionEffects {
-  const effects = registry.get(config);
+/** The system id `createConnection` gives the connection's actor, so its socket actor can reach it. */
+export const CONNECTION_SYSTEM_ID = 'connection';
+
+/** The effects in the input `actor` was created with (`createActor(liveMachine, { input })`). */
+function effectsOf(actor: AnyActorRef | undefined): ConnectionEffects {
+  // An Actor keeps the options it was created with (`actor.options.input`).
+  const effects = (actor as { options?: { input?: Partial<LiveInput> } } | undefined)?.options?.input?.effects;
   if (effects === undefined) {
-    throw new Error('statesocket: the machine runs for a config no connection registered; create it with createConnection()');
+    throw new Error('statesocket: liveMachine needs input.effects; create connections with createConnection()');
   }
   return effects;
 }
@@ -166,13 +166,13 @@ function modelRejection(error: unknown, context: ConnectionContext, now: () => n
 /** `connectionMachine` with every effect supplied; shared by all connections of the process. */
 export const liveMachine = connectionMachine.provide({
   actors: {
-    socket: createSocketActor((input) => effectsOf(input.config).socket),
+    socket: createSocketActor((_input, system) => effectsOf(system.get(CONNECTION_SYSTEM_ID)).socket),
   },
   actions: {
-    updateModel: ({ context, event, self }) => updateModel(effectsOf(context.config), context, event, (e) => self.send(e)),
-    renderView: ({ context }) => effectsOf(context.config).scheduleRender(),
-    sendGreeting: enqueueActions(({ context, event, enqueue }) => {
-      const { protocol, model, greeting, now, reportCallbackFailure } = effectsOf(context.config);
+    updateModel: ({ context, event, self }) => updateModel(effectsOf(self), context, event, (e) => self.send(e)),
+    renderView: ({ self }) => effectsOf(self).renderer.request(),
+    sendGreeting: enqueueActions(({ context, event, enqueue, self }) => {
+      const { protocol, model, greeting, now, reportCallbackFailure } = effectsOf(self);
       let frames: Frame[] = [];
       let failure: string | null = null;
       try {
@@ -210,8 +210,8 @@ export const liveMachine = connectionMachine.provide({
         counters: { ...latest.counters, sent: latest.counters.sent + frames.length },
       }));
     }),
-    planRetry: assign(({ context }) => {
-      const { now, random, reportCallbackFailure } = effectsOf(context.config);
+    planRetry: assign(({ context, self }) => {
+      const { now, random, reportCallbackFailure } = effectsOf(self);
       let share: number;
       try {
         share = random();
@@ -223,16 +223,7 @@ export const liveMachine = connectionMachine.provide({
       const nextDelayMs = computeRetryDelay(context.config.reconnect, context.attempt, share, context.lastError?.closeCode);
       return { nextDelayMs, nextRetryAt: now() + nextDelayMs };
     }),
-    recordPing: assign({ pingSentAt: ({ context }) => effectsOf(context.config).now() }),
-  },
-  guards: {
-    isReconnectableClose: ({ context, event }) =>
-      event.type !== 'socket.closed' ||
-      effectsOf(context.config).shouldReconnect({ code: event.code, reason: event.reason, wasClean: event.wasClean }),
-    isPongOverdue: ({ context }) =>
-      context.config.heartbeat !== null &&
-      context.pingSentAt !== null &&
-      context.lastInboundAt < context.pingSentAt &&
-      effectsOf(context.config).now() - context.pingSentAt >= context.config.heartbeat.timeoutMs,
+    recordPing: assign({ pingSentAt: ({ self }) => effectsOf(self).now() }),
+    checkPong: enqueueActions(({ self, enqueue }) => enqueue.raise({ type: 'heartbeat.checked', at: effectsOf(self).now() })),
   },
 });

@@ -31,12 +31,14 @@ export const createConnection = createConnectionFactory(
 export { connectionMachine } from '../machines/connection.js';
 export type { ConnectionMachine } from '../machines/connection.js';
 export type {
+  ChartCounters,
   ConnectionConfig,
   ConnectionEvent,
   ConnectionInput,
   OutboxEntry,
   OverflowPolicy,
   SocketCommand,
+  SocketInput,
 } from '../machines/connection.types.js';
 export type { Connection, ConnectionActor, ConnectionSnapshot } from './connection.js';
 

@@ -18,7 +18,8 @@
  * what was read before it, and an ack, pong, rejection or resync in the middle
  * of a read splits the batch around it.
  */
-import { fromCallback } from 'xstate';
+import { fromCallback, type ActorSystem } from 'xstate';
+import type { CloseEventInfo } from './close-codes.js';
 import type { ErrorCode, SocketCommand, SocketEvent, SocketInput } from '../machines/connection.types.js';
 import { catchRejection } from './callbacks.js';
 import { describeThrown } from './errors.js';
@@ -42,6 +43,8 @@ export interface SocketActorDeps {
   now: () => number;
   /** Called with every event just before the actor sends it to the chart. */
   onEvent?: (event: SocketEvent) => void;
+  /** The close policy: its `false` becomes `reconnectable: false` on `socket.closed` (absent: every close reconnects). */
+  shouldReconnect?: (close: CloseEventInfo) => boolean;
 }
 
 const CONNECTING = 0;
@@ -162,11 +165,11 @@ function release(socket: WebSocketLike): void {
  * or a function that finds the connection from the actor's input (one actor
  * logic shared by every connection).
  */
-export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput) => SocketActorDeps)) {
+export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, system: ActorSystem<any>) => SocketActorDeps)) {
   const depsOf = typeof deps === 'function' ? deps : () => deps;
-  return fromCallback<SocketCommand, SocketInput>(({ input, sendBack, receive }) => {
+  return fromCallback<SocketCommand, SocketInput>(({ input, system, sendBack, receive }) => {
     const { socketId } = input;
-    const deps = depsOf(input);
+    const deps = depsOf(input, system);
     let socket: WebSocketLike | null = null;
     let stopped = false;
     let detachMessage: (() => void) | null = null;
@@ -256,12 +259,9 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput) 
         fail('ERR_SOCKET', message);
       };
       created.onclose = (event: { code?: number; reason?: string; wasClean?: boolean }) => {
-        report({
-          type: 'socket.closed',
-          code: event.code ?? 1006,
-          reason: event.reason ?? '',
-          wasClean: event.wasClean ?? false,
-        });
+        const close = { code: event.code ?? 1006, reason: event.reason ?? '', wasClean: event.wasClean ?? false };
+        if (deps.shouldReconnect === undefined || deps.shouldReconnect(close)) report({ type: 'socket.closed', ...close });
+        else report({ type: 'socket.closed', ...close, reconnectable: false });
       };
     };
 

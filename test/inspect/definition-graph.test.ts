@@ -97,12 +97,16 @@ describe('definition → graph', () => {
     it('labels delayed transitions with the delay name, not xstate.after.* events', async () => {
       const graph = definitionToGraph(await capturedDefinition(60)) as StateGraph;
       const labels = graph.edges.map((edge) => edge.label);
-      expect(labels).toContain('after connectTimeout [isOffline]');
+      expect(labels).toContain('after connectTimeout');
       expect(labels).toContain('after reconnectDelay');
-      expect(labels).toContain('after heartbeatTimeout [hasInboundSincePing]');
+      expect(labels).toContain('heartbeat.checked [isPongOverdue]');
+      expect(labels).toContain('heartbeat.checked [hasInboundSincePing]');
       expect(labels.some((label) => label.includes('xstate.after'))).toBe(false);
       const always = graph.edges.filter((edge) => edge.kind === 'always');
       expect(always.map((edge) => `${edge.label} → ${edge.target}`)).toEqual([
+        'always [isOffline] → connection.errored.offline',
+        'always [hasAttemptsLeft] → connection.errored',
+        'always → connection.closed',
         'always [hasHeartbeat] → connection.session.open.heartbeat.waiting',
         'always → connection.session.open.heartbeat.off',
       ]);

@@ -51,7 +51,9 @@ describe('chart layout (elkjs)', () => {
     expect(arrows.map((edge) => `${edge.source}->${edge.target}`).sort()).toEqual([...pairs].sort());
     for (const edge of chart.edges) expect(edge.points.length, edge.id).toBeGreaterThanOrEqual(2);
     const toClosed = arrows.find((edge) => edge.source === 'connection.session' && edge.target === 'connection.closed');
-    expect(toClosed?.labels).toEqual(expect.arrayContaining(['client.disconnect', 'socket.closed', 'socket.errored']));
+    expect(toClosed?.labels).toEqual(expect.arrayContaining(['client.disconnect', 'socket.closed']));
+    const toFailing = arrows.find((edge) => edge.source === 'connection.session' && edge.target === 'connection.failing');
+    expect(toFailing?.labels).toEqual(expect.arrayContaining(['socket.closed', 'socket.errored']));
   }, 20_000);
 
   it('keeps edge labels off the states', async () => {

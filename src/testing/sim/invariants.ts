@@ -6,7 +6,7 @@
  * nothing left after `stop()`). The first one broken ends the run with a message naming it.
  */
 import type { Connection } from '../../connection.js';
-import { stateNameOf } from '../../connection.js';
+import { stateNameOf } from '../../status.js';
 import type { SyncServer } from '../../server/sync-server.js';
 import type { Store } from '../../store.js';
 import type { TestClock } from '../clock.js';
