@@ -3,25 +3,10 @@
  * the model compared with the server's data at the same seq (it used to
  * compare with the data at a later seq and print DIFFERS FROM).
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runScript } from './server-process.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-function runDemo(args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('exit', (code) => {
-      clearTimeout(guard);
-      resolve({ code, output });
-    });
-  });
-}
+const runDemo = (args: string[]) => runScript('scripts/demo.ts', args);
 
 describe('the demo', () => {
   it('ends with the model equal to the server data at the same seq, under a fast feed and faults', async () => {

@@ -2,28 +2,15 @@
  * The shipped scenario files, run through the real CLI (`scripts/client.ts`)
  * against the real server process, as a user would run them.
  */
-import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { killAll, serverState, startServerProcess } from './server-process.js';
+import { killAll, runScript, serverState, startServerProcess } from './server-process.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCENARIOS = readdirSync(`${ROOT}scripts/scenarios`).filter((name) => name.endsWith('.json'));
 
-function runClient(args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/client.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('exit', (code) => {
-      clearTimeout(guard);
-      resolve({ code, output });
-    });
-  });
-}
+const runClient = (args: string[]) => runScript('scripts/client.ts', args);
 
 afterEach(killAll);
 

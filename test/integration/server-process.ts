@@ -230,3 +230,21 @@ export async function eventually<T>(read: () => Promise<T>, ok: (value: T) => bo
 export function statesSince(connection: Connection<AnyModel, never>, from: number): string[] {
   return connection.history.slice(from).map((entry) => entry.state);
 }
+
+/**
+ * Runs one of the repository's programs (`scripts/<name>.ts`) to its end with node and tsx; resolves with its exit
+ * code and everything it printed. A program still running after 60 s is killed (its test then fails on the code).
+ */
+export function runScript(script: string, args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(guard);
+      resolve({ code, output });
+    });
+  });
+}
