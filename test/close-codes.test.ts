@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SERVER_CLOSE_CODES, closeOutcome, isSendableCloseCode, shouldReconnect } from '../src/close-codes.js';
+import { isSendableCloseCode, shouldReconnect } from '../src/close-codes.js';
+import { SERVER_CLOSE_CODES, closeOutcome } from '../src/server/close-codes.js';
 import { SyncCloseCode } from '../src/sync/messages.js';
 import { createTestConnection } from '../src/testing/index.js';
 

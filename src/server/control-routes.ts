@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebSocket } from 'ws';
-import { isServerSendableCloseCode } from '../close-codes.js';
+import { isServerSendableCloseCode } from './close-codes.js';
 import type { Changes } from '../sync/messages.js';
 import { bearerToken, clientAddress, isJsonContentType, isLoopbackAddress, isLoopbackName, judgeOrigin, parseHost, serverNames } from './access.js';
 import { SERVER_LIMITS, type ResolvedServerOptions } from './server-options.js';

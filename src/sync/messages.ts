@@ -146,8 +146,9 @@ const CLIENT_FRAMES: Readonly<Record<ClientFrame['type'], readonly Field[]>> = {
 };
 
 // Maps: a lookup by a `type` that came off the wire never reaches Object.prototype.
-const SERVER_FRAME_FIELDS: ReadonlyMap<unknown, readonly Field[]> = new Map(Object.entries(SERVER_FRAMES));
-const CLIENT_FRAME_FIELDS: ReadonlyMap<unknown, readonly Field[]> = new Map(Object.entries(CLIENT_FRAMES));
+// marked pure so a client bundle, which checks only server frames, leaves the client table out
+const SERVER_FRAME_FIELDS: ReadonlyMap<unknown, readonly Field[]> = /* @__PURE__ */ new Map(Object.entries(SERVER_FRAMES));
+const CLIENT_FRAME_FIELDS: ReadonlyMap<unknown, readonly Field[]> = /* @__PURE__ */ new Map(Object.entries(CLIENT_FRAMES));
 
 /** A value as a problem message shows it: its kind and, when short, itself. */
 export function describeValue(value: unknown): string {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { WebSocket, type ClientOptions } from 'ws';
-import { isServerSendableCloseCode } from '../../src/close-codes.js';
+import { isServerSendableCloseCode } from '../../src/server/close-codes.js';
 import type { Connection } from '../../src/connection.js';
 import { createConnection } from '../../src/node.js';
 import type { ConnectionOptions } from '../../src/options.js';
