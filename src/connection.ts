@@ -20,9 +20,10 @@ import { protocolForConnection, type Protocol } from './protocol.js';
 import { createStore, type Store } from './store.js';
 import { History } from './history.js';
 import { Renderer } from './render.js';
+import { createClock } from './clock.js';
 import { createCounters, onlyBookkeepingChanged, sameStatus, stateNameOf, statusOf, type ConnectionSnapshot } from './status.js';
 import type { SyncOutbound } from './sync/client-protocol.js';
-import type { AnyModel, Clock, ConnectionStatus, HistoryEntry, Model, View, WebSocketConstructor } from './types.js';
+import type { AnyModel, ConnectionStatus, HistoryEntry, Model, View, WebSocketConstructor } from './types.js';
 
 export type ConnectionActor = Actor<typeof connectionMachine>;
 export type { ConnectionSnapshot };
@@ -172,51 +173,16 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         causes.push(inspection.event.type);
       }
     };
-    const baseClock: Clock = resolved.clock ?? {
-      setTimeout: (fn, ms) => setTimeout(fn, ms),
-      clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+    /** Runs one of the machine's timers, naming the delayed event it sends. */
+    const aroundTimer = (fire: () => void) => {
+      const watching = actor.system.inspect(nameDelayedEvent);
+      try {
+        fire();
+      } finally {
+        watching.unsubscribe();
+      }
     };
-    /**
-     * Timers the `clock` option refused (its setTimeout threw) and the host's
-     * setTimeout took instead; the token XState holds maps to the host's id.
-     */
-    // made on first use: a WeakMap per connection would cost every connection heap for a rare case
-    let hostTimers: WeakMap<object, ReturnType<typeof setTimeout>> | null = null;
-    const clock: Clock = {
-      setTimeout: (fn, ms) => {
-        const fire = () => {
-          const watching = actor.system.inspect(nameDelayedEvent);
-          try {
-            fn();
-          } finally {
-            watching.unsubscribe();
-          }
-        };
-        try {
-          return baseClock.setTimeout(fire, ms);
-        } catch (error) {
-          // A throw here would stop the machine mid-transition: the timer runs on the host's clock instead.
-          reportCallbackFailure('ERR_POLICY_FAILED', `clock.setTimeout threw: ${describeThrown(error)}; the host's setTimeout was used`);
-          const token = {};
-          (hostTimers ??= new WeakMap()).set(token, setTimeout(fire, ms));
-          return token;
-        }
-      },
-      clearTimeout: (id) => {
-        const host = typeof id === 'object' && id !== null ? hostTimers?.get(id) : undefined;
-        if (host !== undefined) {
-          hostTimers?.delete(id as object);
-          clearTimeout(host);
-          return;
-        }
-        try {
-          baseClock.clearTimeout(id);
-        } catch (error) {
-          // the timer may still fire: the machine ignores a delayed event for a state it has left
-          reportCallbackFailure('ERR_POLICY_FAILED', `clock.clearTimeout threw: ${describeThrown(error)}`);
-        }
-      },
-    };
+    const clock = createClock(resolved.clock, reportCallbackFailure, aroundTimer);
     const input: LiveInput = { config, ...environmentState(resolved.environment), effects };
     const actor: ConnectionActor = createActor(liveMachine, {
       input,
