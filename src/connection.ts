@@ -3,7 +3,7 @@
  * backoff, clock) and returns a handle that only sends events to the machine
  * and reads its snapshots.
  */
-import { createActor, type Actor, type InspectionEvent } from 'xstate';
+import { createActor, type Actor } from 'xstate';
 import type { connectionMachine } from '../machines/connection.js';
 import { admitToOutbox } from '../machines/outbox.js';
 import type { ConnectionContext, ErrorCode, OutboxEntry } from '../machines/connection.types.js';
@@ -21,6 +21,7 @@ import { createStore, type Store } from './store.js';
 import { History } from './history.js';
 import { Renderer } from './render.js';
 import { createClock } from './clock.js';
+import { Causes } from './causes.js';
 import { createCounters, onlyBookkeepingChanged, sameStatus, stateNameOf, statusOf, type ConnectionSnapshot } from './status.js';
 import type { SyncOutbound } from './sync/client-protocol.js';
 import type { AnyModel, ConnectionStatus, HistoryEntry, Model, View, WebSocketConstructor } from './types.js';
@@ -123,7 +124,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         maxMessageBytes: config.maxMessageBytes,
         maxBufferedBytes: config.maxBufferedBytes,
         now,
-        onEvent: (event) => noteCause(event.type),
+        onEvent: (event) => causes.note(event.type),
         shouldReconnect,
       },
       model: model as Model<unknown>,
@@ -154,35 +155,9 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     }
 
     const history = new History(resolved.historyLimit, now);
-    /**
-     * The types of the events the machine has yet to report a snapshot for,
-     * oldest first: history names the event that changed the state. Events are
-     * noted as they are sent (the mailbox keeps that order, and every event
-     * processed gives one snapshot): `actor.send` (the facade, the chart's own
-     * `self.send`, anyone holding `connection.actor`) and the socket actor's
-     * events. So no inspection observer runs on every event: it cost a fifth
-     * of each one (bench/RESULTS.md, scenario 6). Delayed events are named by
-     * watching inspection only while one of the machine's timers fires.
-     */
-    const causes: string[] = ['xstate.init'];
-    function noteCause(type: string): void {
-      if (actor.getSnapshot().status === 'active') causes.push(type);
-    }
-    const nameDelayedEvent = (inspection: InspectionEvent) => {
-      if (inspection.type === '@xstate.event' && inspection.actorRef === actor && inspection.event.type.startsWith('xstate.after.')) {
-        causes.push(inspection.event.type);
-      }
-    };
-    /** Runs one of the machine's timers, naming the delayed event it sends. */
-    const aroundTimer = (fire: () => void) => {
-      const watching = actor.system.inspect(nameDelayedEvent);
-      try {
-        fire();
-      } finally {
-        watching.unsubscribe();
-      }
-    };
-    const clock = createClock(resolved.clock, reportCallbackFailure, aroundTimer);
+    /** The event behind each snapshot the actor reports, for history (src/causes.ts). */
+    const causes = new Causes();
+    const clock = createClock(resolved.clock, reportCallbackFailure, (fire) => causes.duringTimer(fire));
     const input: LiveInput = { config, ...environmentState(resolved.environment), effects };
     const actor: ConnectionActor = createActor(liveMachine, {
       input,
@@ -190,11 +165,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       clock,
       ...(resolved.inspect ? { inspect: resolved.inspect } : {}),
     });
-    const sendToActor = actor.send.bind(actor);
-    actor.send = (event) => {
-      noteCause(event.type);
-      sendToActor(event);
-    };
+    // `actor.send` now notes what it sends: the facade's, the chart's `self.send`, and anyone's holding `connection.actor`.
+    causes.watch(actor);
     const deliver = actor.send;
     ready = true;
 
@@ -236,7 +208,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     actor.subscribe({
       next: (snapshot) => {
         reported = snapshot;
-        update(snapshot, causes.shift() ?? 'xstate.unknown');
+        update(snapshot, causes.next());
       },
       error: (error) => {
         // A throw inside the machine is a bug in statesocket or in a provided effect: surface it.
