@@ -1,20 +1,18 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createClock } from '../src/clock.js';
-import type { ErrorCode } from '../src/errors.js';
 import { TestClock } from '../src/testing/index.js';
 import { BrokenClock } from './support/broken-clock.js';
+import { failureRecorder } from './support/failures.js';
 
-/** A failure reporter that keeps what it was told, and a hook around each fire that counts them. */
+/** A failure reporter that keeps what it was told, and a hook around each fire that records it. */
 function harness() {
-  const failures: Array<{ code: ErrorCode; message: string }> = [];
   const fires: string[] = [];
-  const failed = (code: ErrorCode, message: string) => failures.push({ code, message });
   const around = (fire: () => void) => {
     fires.push('before');
     fire();
     fires.push('after');
   };
-  return { failures, fires, failed, around };
+  return { ...failureRecorder(), fires, around };
 }
 
 afterEach(() => {
