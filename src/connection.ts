@@ -1,16 +1,19 @@
 /**
- * `createConnection`: supplies the chart's effects (socket, model, view,
- * backoff, clock) and returns a handle that only sends events to the machine
- * and reads its snapshots.
+ * `createConnection`, the wiring: resolves the options, guards the user's
+ * policies (src/policies.ts), builds the effects the shared chart runs with
+ * (src/effects.ts), the clock (src/clock.ts) and the actor; follows the
+ * actor's snapshots with history (src/causes.ts names the event behind each,
+ * src/history.ts), status (src/status.ts), renders (src/render.ts) and
+ * listeners (src/listeners.ts); and returns a handle that only sends events
+ * to the machine and reads its snapshots.
  */
-import { createActor, type Actor, type InspectionEvent } from 'xstate';
+import { createActor, type Actor } from 'xstate';
 import type { connectionMachine } from '../machines/connection.js';
 import { admitToOutbox } from '../machines/outbox.js';
 import type { ConnectionContext, ErrorCode, OutboxEntry } from '../machines/connection.types.js';
-import { isSendableCloseCode, shouldReconnect as defaultShouldReconnect, type CloseEventInfo } from './close-codes.js';
-import { catchRejection, describeResult } from './callbacks.js';
+import { isSendableCloseCode } from './close-codes.js';
 import { CONNECTION_SYSTEM_ID, liveMachine, type ConnectionEffects, type LiveInput } from './effects.js';
-import { StatesocketError, describeThrown } from './errors.js';
+import { StatesocketError } from './errors.js';
 import { exceedsBytes, frameBytes, utf8Length } from './frames.js';
 import type { ConnectionOptions } from './options.js';
 import { resolveOptions } from './options.js';
@@ -20,9 +23,13 @@ import { protocolForConnection, type Protocol } from './protocol.js';
 import { createStore, type Store } from './store.js';
 import { History } from './history.js';
 import { Renderer } from './render.js';
+import { createClock } from './clock.js';
+import { Causes } from './causes.js';
+import { Listeners } from './listeners.js';
+import { guardNow, guardShouldReconnect } from './policies.js';
 import { createCounters, onlyBookkeepingChanged, sameStatus, stateNameOf, statusOf, type ConnectionSnapshot } from './status.js';
 import type { SyncOutbound } from './sync/client-protocol.js';
-import type { AnyModel, Clock, ConnectionStatus, HistoryEntry, Model, View, WebSocketConstructor } from './types.js';
+import type { AnyModel, ConnectionStatus, HistoryEntry, Model, View, WebSocketConstructor } from './types.js';
 
 export type ConnectionActor = Actor<typeof connectionMachine>;
 export type { ConnectionSnapshot };
@@ -74,25 +81,10 @@ export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
 export function createConnectionFactory(platformWebSocket: () => WebSocketConstructor | undefined) {
   return function createConnection<M extends AnyModel = Store, TOut = SyncOutbound>(options: ConnectionOptions<M, TOut>): Connection<M, TOut> {
     const resolved = resolveOptions(options, platformWebSocket());
-    const { random } = resolved;
-    /**
-     * The `now` option, guarded like `random`: a throw or a result that is not
-     * a finite number falls back to Date.now() and is reported, so the event
-     * that asked for the time (a frame, a close) still reaches the machine.
-     */
-    const now = (): number => {
-      let time: unknown;
-      try {
-        time = resolved.now();
-      } catch (error) {
-        reportCallbackFailure('ERR_POLICY_FAILED', `now threw: ${describeThrown(error)}; Date.now was used`);
-        return Date.now();
-      }
-      if (typeof time === 'number' && Number.isFinite(time)) return time;
-      catchRejection(time);
-      reportCallbackFailure('ERR_POLICY_FAILED', `now returned ${describeResult(time)}, not a finite number; Date.now was used`);
-      return Date.now();
-    };
+    const config = resolved.config;
+    // The user's policies, guarded: a throw falls back to the default and is reported (src/policies.ts).
+    const now = guardNow(resolved.now, reportCallbackFailure);
+    const shouldReconnect = guardShouldReconnect(resolved.shouldReconnect, reportCallbackFailure);
     // This connection's own protocol state (the sync protocol's position): a protocol object may serve many connections.
     const protocol = withInboundSchema(protocolForConnection(resolved.protocol), resolved.inbound);
     // No model given: M is Store (the default type argument), and the Model is a store.
@@ -109,7 +101,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       rendered: () => update(reported, 'view.rendered'),
       failed: reportCallbackFailure,
     });
-    const config = resolved.config;
+    /** The event behind each snapshot the actor reports, for history (src/causes.ts). */
+    const causes = new Causes();
     // Handed to the shared machine through the actor's input (src/effects.ts).
     const effects: ConnectionEffects = {
       socket: {
@@ -122,121 +115,38 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         maxMessageBytes: config.maxMessageBytes,
         maxBufferedBytes: config.maxBufferedBytes,
         now,
-        onEvent: (event) => noteCause(event.type),
+        onEvent: (event) => causes.note(event.type),
         shouldReconnect,
       },
       model: model as Model<unknown>,
       protocol: protocol as Protocol<unknown>,
       greeting: resolved.greeting as ConnectionEffects['greeting'],
       now,
-      random,
+      random: resolved.random,
       renderer,
       reportCallbackFailure,
     };
-    /** The close policy, guarded: a throw or an answer that is not a boolean falls back to the default policy. */
-    function shouldReconnect(close: CloseEventInfo): boolean {
-      let decision: unknown;
-      try {
-        decision = resolved.shouldReconnect(close);
-      } catch (error) {
-        reportCallbackFailure('ERR_POLICY_FAILED', `reconnect.shouldReconnect threw: ${describeThrown(error)}; the default close policy decided`);
-        return defaultShouldReconnect(close);
-      }
-      if (typeof decision === 'boolean') return decision;
-      // A promise (an async policy) would read as `true`; its answer, or its rejection, comes too late to count.
-      catchRejection(decision);
-      reportCallbackFailure(
-        'ERR_POLICY_FAILED',
-        `reconnect.shouldReconnect returned ${describeResult(decision)}, not a boolean (it must answer synchronously); the default close policy decided`,
-      );
-      return defaultShouldReconnect(close);
-    }
 
-    const history = new History(resolved.historyLimit, now);
-    /**
-     * The types of the events the machine has yet to report a snapshot for,
-     * oldest first: history names the event that changed the state. Events are
-     * noted as they are sent (the mailbox keeps that order, and every event
-     * processed gives one snapshot): `actor.send` (the facade, the chart's own
-     * `self.send`, anyone holding `connection.actor`) and the socket actor's
-     * events. So no inspection observer runs on every event: it cost a fifth
-     * of each one (bench/RESULTS.md, scenario 6). Delayed events are named by
-     * watching inspection only while one of the machine's timers fires.
-     */
-    const causes: string[] = ['xstate.init'];
-    function noteCause(type: string): void {
-      if (actor.getSnapshot().status === 'active') causes.push(type);
-    }
-    const nameDelayedEvent = (inspection: InspectionEvent) => {
-      if (inspection.type === '@xstate.event' && inspection.actorRef === actor && inspection.event.type.startsWith('xstate.after.')) {
-        causes.push(inspection.event.type);
-      }
-    };
-    const baseClock: Clock = resolved.clock ?? {
-      setTimeout: (fn, ms) => setTimeout(fn, ms),
-      clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
-    };
-    /**
-     * Timers the `clock` option refused (its setTimeout threw) and the host's
-     * setTimeout took instead; the token XState holds maps to the host's id.
-     */
-    // made on first use: a WeakMap per connection would cost every connection heap for a rare case
-    let hostTimers: WeakMap<object, ReturnType<typeof setTimeout>> | null = null;
-    const clock: Clock = {
-      setTimeout: (fn, ms) => {
-        const fire = () => {
-          const watching = actor.system.inspect(nameDelayedEvent);
-          try {
-            fn();
-          } finally {
-            watching.unsubscribe();
-          }
-        };
-        try {
-          return baseClock.setTimeout(fire, ms);
-        } catch (error) {
-          // A throw here would stop the machine mid-transition: the timer runs on the host's clock instead.
-          reportCallbackFailure('ERR_POLICY_FAILED', `clock.setTimeout threw: ${describeThrown(error)}; the host's setTimeout was used`);
-          const token = {};
-          (hostTimers ??= new WeakMap()).set(token, setTimeout(fire, ms));
-          return token;
-        }
-      },
-      clearTimeout: (id) => {
-        const host = typeof id === 'object' && id !== null ? hostTimers?.get(id) : undefined;
-        if (host !== undefined) {
-          hostTimers?.delete(id as object);
-          clearTimeout(host);
-          return;
-        }
-        try {
-          baseClock.clearTimeout(id);
-        } catch (error) {
-          // the timer may still fire: the machine ignores a delayed event for a state it has left
-          reportCallbackFailure('ERR_POLICY_FAILED', `clock.clearTimeout threw: ${describeThrown(error)}`);
-        }
-      },
-    };
     const input: LiveInput = { config, ...environmentState(resolved.environment), effects };
     const actor: ConnectionActor = createActor(liveMachine, {
       input,
       systemId: CONNECTION_SYSTEM_ID,
-      clock,
+      // each timer fires inside causes.duringTimer, which names the delayed event it sends
+      clock: createClock(resolved.clock, reportCallbackFailure, (fire) => causes.duringTimer(fire)),
       ...(resolved.inspect ? { inspect: resolved.inspect } : {}),
     });
-    const sendToActor = actor.send.bind(actor);
-    actor.send = (event) => {
-      noteCause(event.type);
-      sendToActor(event);
-    };
+    // From here `actor.send` notes what it sends: the facade's events, the chart's `self.send`, and anyone's holding `connection.actor`.
+    causes.watch(actor);
     const deliver = actor.send;
     ready = true;
 
+    // History, status and listeners follow the snapshots the actor reports.
+    const history = new History(resolved.historyLimit, now);
+    const listeners = new Listeners(reportCallbackFailure);
     const countersOf = createCounters();
     /** The snapshot the actor last reported (mid-transition, getSnapshot() still returns the one before). */
     let reported = actor.getSnapshot();
     let status = statusOf(reported, countersOf(reported.context.counters, 0));
-    const listeners = new Set<(status: ConnectionStatus) => void>();
     /** History first, then status, then listeners: a listener sees all three agree. */
     const update = (snapshot: ConnectionSnapshot, eventType: string) => {
       const state = stateNameOf(snapshot);
@@ -248,29 +158,13 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       // Any change a view could show gets a (coalesced) render. A render, or a view that threw, only
       // bumps its own bookkeeping: rendering for that would make a throwing view retry every frame.
       if (!onlyBookkeepingChanged(previous, next)) renderer.request();
-      let failure: { error: unknown } | null = null;
-      // A rejection is reported like a throw, with the same exception (else an async listener that always rejects would loop).
-      const onRejected =
-        eventType === 'callback.failed'
-          ? undefined
-          : (error: unknown) => reportCallbackFailure('ERR_LISTENER_FAILED', `a status listener rejected: ${describeThrown(error)}`);
-      for (const listener of [...listeners]) {
-        try {
-          catchRejection(listener(status), onRejected);
-        } catch (error) {
-          // one listener's throw must not keep the others from the status, nor escape
-          failure ??= { error };
-        }
-      }
-      // Reported once per status change; not for the status that reports it (a listener that always throws would loop).
-      if (failure !== null && eventType !== 'callback.failed') {
-        reportCallbackFailure('ERR_LISTENER_FAILED', `a status listener threw: ${describeThrown(failure.error)}`);
-      }
+      // A listener's failure is reported once per status change; not for the status that reports it (that would loop).
+      listeners.notify(status, eventType !== 'callback.failed');
     };
     actor.subscribe({
       next: (snapshot) => {
         reported = snapshot;
-        update(snapshot, causes.shift() ?? 'xstate.unknown');
+        update(snapshot, causes.next());
       },
       error: (error) => {
         // A throw inside the machine is a bug in statesocket or in a provided effect: surface it.
@@ -289,7 +183,6 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       if (!ready || stopped || actor.getSnapshot().status !== 'active') return;
       deliver({ type: 'callback.failed', code, message });
     }
-
 
     function assertUsable(): void {
       if (stopped) throw new StatesocketError('ERR_STOPPED', 'this connection was stopped with stop(); create a new one');
@@ -367,12 +260,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       },
       getStatus: () => status,
       getOutbox: () => actor.getSnapshot().context.outbox,
-      subscribe(listener) {
-        listeners.add(listener);
-        return () => {
-          listeners.delete(listener);
-        };
-      },
+      subscribe: (listener) => listeners.add(listener),
       get history() {
         return history.entries;
       },

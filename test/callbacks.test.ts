@@ -9,8 +9,9 @@ import type { Protocol } from '../src/protocol.js';
 import { rawProtocol } from '../src/protocol.js';
 import { createStore } from '../src/store.js';
 import { createConnectionFactory } from '../src/connection.js';
-import { createTestConnection, TestClock } from '../src/testing/index.js';
+import { createTestConnection } from '../src/testing/index.js';
 import { createFakeSockets } from '../src/testing/fake-websocket.js';
+import { BrokenClock } from './support/broken-clock.js';
 import type { ConnectionStatus } from '../src/types.js';
 
 /** Fails the test when anything reaches the process as an uncaught exception or unhandled rejection. */
@@ -420,17 +421,6 @@ describe('a now option that throws or returns a non-number', () => {
 
 describe('a clock option that throws', () => {
   it("runs the machine's timer on the host's setTimeout instead and reports ERR_POLICY_FAILED", () => {
-    class BrokenClock extends TestClock {
-      armed = false;
-      override setTimeout(fn: (...args: unknown[]) => void, timeout: number): number {
-        if (this.armed) throw new Error('clock refused');
-        return super.setTimeout(fn, timeout);
-      }
-      override clearTimeout(id: number): void {
-        if (this.armed) throw new Error('clock cannot clear');
-        super.clearTimeout(id);
-      }
-    }
     const clock = new BrokenClock();
     const sockets = createFakeSockets();
     const connection = createConnectionFactory(() => sockets.WebSocket)({ url: 'ws://statesocket.test/', clock, now: () => clock.now() });

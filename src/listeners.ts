@@ -1,0 +1,47 @@
+/**
+ * A connection's status listeners (`connection.subscribe`), each called with
+ * every new status, and guarded: one listener's throw does not keep the
+ * others from the status, nor escape; it is reported once per status as
+ * `ERR_LISTENER_FAILED`, and a rejection like a throw. A class, so that a
+ * connection holds one small object.
+ */
+import { catchRejection } from './callbacks.js';
+import { describeThrown, type ErrorCode } from './errors.js';
+import type { ConnectionStatus } from './types.js';
+
+export type StatusListener = (status: ConnectionStatus) => void;
+
+export class Listeners {
+  private readonly listeners = new Set<StatusListener>();
+
+  constructor(private readonly failed: (code: ErrorCode, message: string) => void) {}
+
+  /** Adds `listener`; returns the function that removes it. */
+  add(listener: StatusListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /**
+   * Calls every listener with `status`, in the order they were added. With
+   * `report` false (the status that reports a listener's failure) a failure
+   * is not reported: a listener that always throws, or always rejects, would loop.
+   */
+  notify(status: ConnectionStatus, report: boolean): void {
+    if (this.listeners.size === 0) return;
+    const failed = this.failed;
+    let failure: { error: unknown } | null = null;
+    const onRejected = report ? (error: unknown) => failed('ERR_LISTENER_FAILED', `a status listener rejected: ${describeThrown(error)}`) : undefined;
+    // a copy: a listener may subscribe or unsubscribe while they run
+    for (const listener of [...this.listeners]) {
+      try {
+        catchRejection(listener(status), onRejected);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+    if (failure !== null && report) failed('ERR_LISTENER_FAILED', `a status listener threw: ${describeThrown(failure.error)}`);
+  }
+}
