@@ -6,6 +6,7 @@ import { connectionMachine } from '../machines/connection.js';
 import { toMermaid } from '../src/inspect/mermaid.js';
 import { ERROR_CODES } from '../src/errors.js';
 import { DEFAULT_OPTIONS } from '../src/options.js';
+import { sampleMachine } from './support/chart-reference.js';
 
 const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const START = '<!-- statechart:start -->';
@@ -193,5 +194,12 @@ describe('toMermaid', () => {
 
   it('is the same text every time', () => {
     expect(toMermaid(connectionMachine)).toBe(diagram);
+  });
+
+  it('labels done and invoke transitions as the inspector page does, not with their xstate.* events', () => {
+    const text = toMermaid(sampleMachine);
+    expect(text).toContain('b --> c : done<br/>done: loader\n');
+    expect(text).toContain('b --> b_two : error: loader\n');
+    expect(text).not.toContain('xstate.');
   });
 });

@@ -1,55 +1,19 @@
 /**
- * Machine definition → graph of states and transitions. Pure (no DOM, no
- * layout), so the inspector page and the tests share it.
+ * Inspection definition → graph of states and transitions, as the inspector
+ * page draws it. Pure (no DOM, no layout), so the page and the tests share it.
  *
  * The input is the `definition` of an `@xstate.actor` inspection message: the
- * machine *config* as JSON, as `@statelyai/inspect` serializes it
- * (`safe-stable-stringify`, keys sorted; functions become `{ type: name }`,
- * objects deeper than `serializationDepthLimit` become the string `"[Object]"`).
- * That config is all a remote page has; the runtime's resolved state nodes stay
- * in the inspected process. So this module resolves targets itself, with
- * XState v5's rules:
- *
- * - `'#id.sub.path'`: the state whose id is `id` (its `id` property, or the
- *   default id: the machine id and the path joined with dots), then `sub.path`;
- * - `'.child'`: a descendant of the state the transition belongs to;
- * - `'sibling.child'`: a descendant of that state's parent.
- *
- * What the graph utilities (`xstate/graph`) omit or rename is kept here:
- * `always` transitions are edges of kind `always`, and delayed transitions are
- * edges of kind `after` labelled with the delay's name (`after connectTimeout`),
- * not with the `xstate.after.<delay>.<state id>` event they are sent as.
+ * machine config as JSON, as `@statelyai/inspect` serializes it. The walk of
+ * that config (states, targets, guards, delays) is `chart-walk.ts`, which the
+ * Mermaid generator shares; this module only parses the message and gives
+ * every target its own edge, labelled `trigger [guard]`.
  */
+import { afterText, guardText, walkChart, type ChartState, type TransitionKind } from './chart-walk.js';
 
-/** The kinds of state XState v5 knows. */
-export type StateKind = 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
+export type { StateType, TransitionKind } from './chart-walk.js';
 
-export interface StateGraphNode {
-  /** The default XState id: the machine id and the path joined with dots (`connection.session.open`). */
-  readonly id: string;
-  /** The `id` the config gives this state, when it gives one (targets may name it as `#id`). */
-  readonly customId: string | null;
-  /** The state's key in its parent (`open`); the machine id for the root. */
-  readonly key: string;
-  /** Keys from the root (the root's path is empty). */
-  readonly path: readonly string[];
-  /** Id of the parent state; null for the root. */
-  readonly parent: string | null;
-  readonly kind: StateKind;
-  /** Id of the initial child of a compound state; null otherwise. */
-  readonly initial: string | null;
-  /** True for the children of a parallel state (its regions). */
-  readonly region: boolean;
-  /** The definition was cut here (serialization depth): children may be missing. */
-  readonly truncated: boolean;
-  readonly tags: readonly string[];
-}
-
-/**
- * What triggers a transition: an event, a delay (`after`), nothing (`always`),
- * the state reaching a final child (`done`), or an invoked actor finishing or failing.
- */
-export type TransitionKind = 'event' | 'after' | 'always' | 'done' | 'invoke.done' | 'invoke.error';
+/** A state of the graph: the walk's own description of it. */
+export type StateGraphNode = ChartState;
 
 export interface StateGraphEdge {
   /** Unique within the graph. */
@@ -66,7 +30,7 @@ export interface StateGraphEdge {
   readonly event: string;
   /** `socket.opened`, `after connectTimeout`, `after 500 ms`, `always`, `done`, `done: src`, `error: src`. */
   readonly trigger: string;
-  /** The guard's name; combinators read `not(…)`, `and(…)`, `or(…)` (the definition keeps no operands). */
+  /** The guard as `guardText` writes it; from an inspection definition, combinators read `not(…)`, `and(…)`, `or(…)` (it keeps no operands). */
   readonly guard: string | null;
   /** `trigger [guard]`: what the chart writes on the arrow. */
   readonly label: string;
@@ -87,47 +51,8 @@ export interface StateGraph {
   readonly problems: readonly string[];
 }
 
-type Json = Record<string, unknown>;
-
-/** What `safe-stable-stringify` writes in place of an object or array deeper than its limit. */
-const TRUNCATED = new Set(['[Object]', '[Array]']);
-const CUT_HINT = 'cut by the serializer (raise serializationDepthLimit)';
-
-function isCut(value: unknown): boolean {
-  return typeof value === 'string' && TRUNCATED.has(value);
-}
-/** XState v5's combinator guards, which the serializer reduces to `{ type: name }`. */
-const COMBINATORS = new Set(['not', 'and', 'or', 'stateIn']);
-
-function isRecord(value: unknown): value is Json {
+function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function asList(value: unknown): unknown[] {
-  if (value === undefined || value === null) return [];
-  return Array.isArray(value) ? value : [value];
-}
-
-/** A name for an action, guard or actor source: a string, or an object's `type` (a serialized function). */
-function nameOf(value: unknown): string | null {
-  if (typeof value === 'string') return value;
-  if (isRecord(value) && typeof value.type === 'string') return value.type;
-  if (isRecord(value) && typeof value.src === 'string') return value.src;
-  return null;
-}
-
-function guardLabel(guard: unknown): string | null {
-  if (guard === undefined || guard === null) return null;
-  const name = nameOf(guard);
-  if (name === null) return 'guard';
-  if (name === '') return 'inline guard';
-  return COMBINATORS.has(name) ? `${name}(…)` : name;
-}
-
-interface MutableNode extends StateGraphNode {
-  initial: string | null;
-  config: Json;
-  children: Map<string, MutableNode>;
 }
 
 /**
@@ -156,191 +81,28 @@ export function definitionToGraph(definition: unknown): StateGraph | null {
   }
   if (!isRecord(config) || !isMachineLike(config)) return null;
 
-  const problems: string[] = [];
-  const machineId = typeof config.id === 'string' && config.id !== '' ? config.id : '(machine)';
-  const nodes: MutableNode[] = [];
-  const byId = new Map<string, MutableNode>();
-  const root = buildNode(config, machineId, [], null, false, nodes, byId, problems);
-
-  const edges: StateGraphEdge[] = [];
-  for (const node of nodes) collectTransitions(node, root, byId, edges, problems);
-
-  return {
-    machineId,
-    nodes: nodes.map(({ config: _config, children: _children, ...node }) => node),
-    edges,
-    problems,
-  };
-}
-
-function isMachineLike(config: Json): boolean {
-  return 'states' in config || 'initial' in config || 'on' in config || 'always' in config || 'after' in config;
-}
-
-function buildNode(
-  config: Json,
-  key: string,
-  path: string[],
-  parent: MutableNode | null,
-  region: boolean,
-  nodes: MutableNode[],
-  byId: Map<string, MutableNode>,
-  problems: string[],
-): MutableNode {
-  const id = parent === null ? key : `${parent.id}.${key}`;
-  const states = config.states;
-  const truncated = isCut(states) || (states !== undefined && !isRecord(states));
-  if (truncated) problems.push(`${id}: child states were ${CUT_HINT}`);
-  const childConfigs: Array<[string, Json]> = isRecord(states)
-    ? Object.entries(states).map(([childKey, child]): [string, Json] => [childKey, isRecord(child) ? child : {}])
-    : [];
-  const declaredType = typeof config.type === 'string' ? config.type : undefined;
-  const kind: StateKind =
-    declaredType === 'parallel' || declaredType === 'final' || declaredType === 'history'
-      ? declaredType
-      : childConfigs.length > 0
-        ? 'compound'
-        : 'atomic';
-  const customId = typeof config.id === 'string' && parent !== null ? config.id : null;
-  const node: MutableNode = {
-    id,
-    customId,
-    key,
-    path,
-    parent: parent?.id ?? null,
-    kind,
-    initial: null,
-    region,
-    truncated,
-    tags: asList(config.tags).filter((tag): tag is string => typeof tag === 'string'),
-    config,
-    children: new Map(),
-  };
-  nodes.push(node);
-  byId.set(id, node);
-  if (customId !== null && customId !== id) byId.set(customId, node);
-
-  for (const [childKey, childConfig] of childConfigs) {
-    const child = buildNode(childConfig, childKey, [...path, childKey], node, kind === 'parallel', nodes, byId, problems);
-    node.children.set(childKey, child);
-  }
-  if (kind === 'compound') {
-    const initialKey = typeof config.initial === 'string' ? config.initial : isRecord(config.initial) ? nameOf(config.initial.target) : null;
-    // Without `initial`, XState v5 enters the first child.
-    const initial = initialKey !== null ? node.children.get(initialKey.replace(/^\./, '')) : node.children.values().next().value;
-    node.initial = initial?.id ?? null;
-    if (initialKey !== null && initial === undefined) problems.push(`${id}: initial state "${initialKey}" does not exist`);
-  }
-  return node;
-}
-
-/** Follows `keys` down from `node`; undefined when a key is missing. */
-function descend(node: MutableNode | undefined, keys: readonly string[]): MutableNode | undefined {
-  let current = node;
-  for (const key of keys) current = current?.children.get(key);
-  return current;
-}
-
-/** Resolves a target string with XState v5's rules (see the module comment). */
-function resolveTarget(target: string, source: MutableNode, root: MutableNode, byId: Map<string, MutableNode>): MutableNode | undefined {
-  if (target.startsWith('#')) {
-    const [id = '', ...rest] = target.slice(1).split('.');
-    const direct = byId.get(target.slice(1));
-    return direct ?? descend(byId.get(id), rest);
-  }
-  if (target.startsWith('.')) return descend(source, target.slice(1).split('.'));
-  const parent = source.parent === null ? undefined : byId.get(source.parent);
-  // From the root XState requires '.child'; a bare key is read the same way here.
-  return descend(parent ?? root, target.split('.'));
-}
-
-interface TriggerInfo {
-  kind: TransitionKind;
-  event: string;
-  trigger: string;
-}
-
-function collectTransitions(
-  node: MutableNode,
-  root: MutableNode,
-  byId: Map<string, MutableNode>,
-  edges: StateGraphEdge[],
-  problems: string[],
-): void {
-  const config = node.config;
-  const add = (info: TriggerInfo, candidates: unknown) => addCandidates(node, root, byId, info, candidates, edges, problems);
-  for (const key of ['on', 'after', 'invoke'] as const) {
-    if (isCut(config[key])) problems.push(`${node.id}: ${key} was ${CUT_HINT}`);
-  }
-
-  if (isRecord(config.on)) {
-    for (const [event, candidates] of Object.entries(config.on)) add({ kind: 'event', event, trigger: event }, candidates);
-  }
-  if (isRecord(config.after)) {
-    for (const [delay, candidates] of Object.entries(config.after)) {
-      const trigger = /^\d+$/.test(delay) ? `after ${delay} ms` : `after ${delay}`;
-      add({ kind: 'after', event: delay, trigger }, candidates);
-    }
-  }
-  if (config.always !== undefined) add({ kind: 'always', event: '', trigger: 'always' }, config.always);
-  if (config.onDone !== undefined) add({ kind: 'done', event: '', trigger: 'done' }, config.onDone);
-  for (const invoke of asList(config.invoke)) {
-    if (!isRecord(invoke)) continue;
-    const src = nameOf(invoke.src) ?? (typeof invoke.id === 'string' ? invoke.id : 'actor');
-    if (invoke.onDone !== undefined) add({ kind: 'invoke.done', event: src, trigger: `done: ${src}` }, invoke.onDone);
-    if (invoke.onError !== undefined) add({ kind: 'invoke.error', event: src, trigger: `error: ${src}` }, invoke.onError);
-  }
-}
-
-function addCandidates(
-  node: MutableNode,
-  root: MutableNode,
-  byId: Map<string, MutableNode>,
-  info: TriggerInfo,
-  candidates: unknown,
-  edges: StateGraphEdge[],
-  problems: string[],
-): void {
-  asList(candidates).forEach((candidate, order) => {
-    if (isCut(candidate)) {
-      problems.push(`${node.id}: ${info.trigger} was ${CUT_HINT}`);
-      return;
-    }
-    const transition: Json = typeof candidate === 'string' ? { target: candidate } : isRecord(candidate) ? candidate : {};
-    const guard = guardLabel(transition.guard ?? transition.cond);
-    const actions = asList(transition.actions)
-      .map(nameOf)
-      .filter((name): name is string => name !== null);
-    const label = guard === null ? info.trigger : `${info.trigger} [${guard}]`;
+  const chart = walkChart(config);
+  const edges = chart.transitions.flatMap((transition): StateGraphEdge[] => {
+    const guard = transition.guard === null ? null : (guardText(transition.guard) ?? 'guard');
     const base = {
-      source: node.id,
-      kind: info.kind,
-      event: info.event,
-      trigger: info.trigger,
+      source: transition.source,
+      kind: transition.kind,
+      event: transition.event ?? transition.delay ?? transition.actor ?? '',
+      trigger: transition.trigger,
       guard,
-      label,
-      order,
-      reenter: transition.reenter === true,
-      actions,
+      label: guard === null ? transition.trigger : `${transition.trigger} [${guard}]`,
+      order: transition.order,
+      reenter: transition.reenter,
+      actions: transition.actions,
     };
-    if (isCut(transition.target)) {
-      problems.push(`${node.id}: the target of ${info.trigger} was ${CUT_HINT}`);
-      return;
-    }
-    const targets = asList(transition.target).filter((target): target is string => typeof target === 'string');
-    if (targets.length === 0) {
-      edges.push({ id: `${node.id}|${info.trigger}|${order}`, target: null, ...base });
-      return;
-    }
-    targets.forEach((target, index) => {
-      const resolved = resolveTarget(target, node, root, byId);
-      if (resolved === undefined) {
-        problems.push(`${node.id}: target "${target}" of ${info.trigger} does not exist`);
-        return;
-      }
-      edges.push({ id: `${node.id}|${info.trigger}|${order}|${index}`, target: resolved.id, ...base });
-    });
+    if (transition.internal) return [{ id: transition.id, target: null, ...base }];
+    return transition.targets.map((target, index) => ({ id: `${transition.id}|${index}`, target, ...base }));
   });
+  return { machineId: chart.machineId, nodes: chart.states, edges, problems: chart.problems };
+}
+
+function isMachineLike(config: Record<string, unknown>): boolean {
+  return 'states' in config || 'initial' in config || 'on' in config || 'always' in config || 'after' in config;
 }
 
 /**
@@ -394,7 +156,5 @@ export function describeStateValue(value: unknown, depth = 0): string {
  */
 export function triggerOfEvent(eventType: string): string {
   const match = /^xstate\.after\.([^.]+)\./.exec(eventType);
-  if (match === null) return eventType;
-  const delay = match[1] ?? '';
-  return /^\d+$/.test(delay) ? `after ${delay} ms` : `after ${delay}`;
+  return match === null ? eventType : afterText(match[1] ?? '');
 }

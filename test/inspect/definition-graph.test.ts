@@ -1,47 +1,8 @@
-import { createInspector, type StatelyInspectionEvent } from '@statelyai/inspect';
-import type { AnyStateNode, AnyTransitionDefinition } from 'xstate';
-import { createMachine } from 'xstate';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectionMachine } from '../../machines/connection.js';
 import { activeStateIds, definitionToGraph, describeStateValue, triggerOfEvent, type StateGraph } from '../../src/inspect/definition-graph.js';
-import { createConnection } from '../../src/node.js';
-
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
-});
-
-/**
- * The connection machine's definition exactly as an inspected process sends
- * it: `@statelyai/inspect` serializing a real connection's actor.
- */
-async function capturedDefinition(serializationDepthLimit: number): Promise<string> {
-  const messages: StatelyInspectionEvent[] = [];
-  const inspector = createInspector({ send: (event) => messages.push(event) }, { serializationDepthLimit });
-  const connection = createConnection({ url: 'ws://127.0.0.1:9/', autoStart: false, inspect: inspector });
-  cleanups.push(() => connection.stop());
-  for (let i = 0; i < 200; i++) {
-    const actor = messages.find((message) => message.type === '@xstate.actor' && message.name === 'connection');
-    if (actor !== undefined && actor.type === '@xstate.actor' && typeof actor.definition === 'string') return actor.definition;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error('no @xstate.actor message with a definition arrived');
-}
-
-// ── the reference: the machine's resolved state nodes, walked directly ──
-
-function allNodes(node: AnyStateNode): AnyStateNode[] {
-  return [node, ...Object.values(node.states).flatMap((child) => allNodes(child as AnyStateNode))];
-}
-
-function trigger(transition: AnyTransitionDefinition): string {
-  const eventType = String(transition.eventType);
-  if (eventType === '') return 'always';
-  const delay: unknown = (transition as { delay?: unknown }).delay;
-  if (typeof delay === 'string') return `after ${delay}`;
-  if (typeof delay === 'number') return `after ${delay} ms`;
-  return eventType;
-}
+import { runtimeStates, runtimeTransitions, sampleMachine } from '../support/chart-reference.js';
+import { capturedDefinition } from '../support/inspection.js';
 
 function guardName(guard: unknown): string {
   if (guard === undefined) return '';
@@ -50,22 +11,13 @@ function guardName(guard: unknown): string {
   return String((guard as { type?: unknown }).type);
 }
 
-/** `source | trigger | guard | target` for every transition of the machine, one per target. */
+/** `source | trigger | guard | target` for every transition of the machine's resolved state nodes, one per target. */
 function referenceTransitions(): string[] {
-  const rows: string[] = [];
-  for (const node of allNodes(connectionMachine.root)) {
-    const lists: AnyTransitionDefinition[][] = [...node.transitions.values()];
-    if (node.always !== undefined) lists.push(node.always);
-    for (const list of lists) {
-      for (const transition of list) {
-        const targets = transition.target ?? [];
-        const guard = guardName(transition.guard);
-        if (targets.length === 0) rows.push(`${node.id} | ${trigger(transition)} | ${guard} | -`);
-        for (const target of targets) rows.push(`${node.id} | ${trigger(transition)} | ${guard} | ${target.id}`);
-      }
-    }
-  }
-  return rows.sort();
+  return runtimeTransitions(connectionMachine)
+    .flatMap(({ source, trigger, guard, targets }) =>
+      (targets.length === 0 ? ['-'] : targets).map((target) => `${source} | ${trigger} | ${guardName(guard)} | ${target}`),
+    )
+    .sort();
 }
 
 function graphTransitions(graph: StateGraph): string[] {
@@ -77,13 +29,13 @@ describe('definition → graph', () => {
     it('has every state, with its kind, parent and initial child', async () => {
       const graph = definitionToGraph(await capturedDefinition(60));
       expect(graph).not.toBeNull();
-      const expected = allNodes(connectionMachine.root).map((node) => ({
+      const expected = runtimeStates(connectionMachine).map((node) => ({
         id: node.id,
         kind: node.type,
         parent: node.parent?.id ?? null,
         initial: node.type === 'compound' ? (node.initial?.target[0]?.id ?? null) : null,
       }));
-      const actual = graph?.nodes.map((node) => ({ id: node.id, kind: node.kind, parent: node.parent, initial: node.initial }));
+      const actual = graph?.nodes.map((node) => ({ id: node.id, kind: node.type, parent: node.parent, initial: node.initial }));
       expect(actual).toEqual(expect.arrayContaining(expected));
       expect(actual).toHaveLength(expected.length);
       expect(graph?.problems).toEqual([]);
@@ -116,7 +68,7 @@ describe('definition → graph', () => {
       const graph = definitionToGraph(await capturedDefinition(60)) as StateGraph;
       const regions = graph.nodes.filter((node) => node.region).map((node) => node.key);
       expect(regions.sort()).toEqual(['flow', 'heartbeat', 'stability']);
-      expect(graph.nodes.find((node) => node.id === 'connection.session.open')?.kind).toBe('parallel');
+      expect(graph.nodes.find((node) => node.id === 'connection.session.open')?.type).toBe('parallel');
     });
 
     it('reports what a shallow serialization (the stock depth limit of 10) cut off', async () => {
@@ -129,25 +81,7 @@ describe('definition → graph', () => {
   });
 
   describe('target resolution', () => {
-    const machine = createMachine({
-      id: 'm',
-      initial: 'a',
-      states: {
-        a: {
-          id: 'custom',
-          on: { GO: 'b', DEEP: 'b.two', SELF: { target: 'a', reenter: true }, NOOP: { actions: 'log' } },
-          after: { 1000: '#m.b', slow: { target: 'b', guard: 'isSlow' } },
-        },
-        b: {
-          initial: 'one',
-          invoke: { src: 'loader', onDone: 'c', onError: { target: '.two' } },
-          states: { one: { on: { NEXT: 'two', BACK: '#custom' } }, two: { type: 'final' }, hist: { type: 'history' } },
-          onDone: 'c',
-        },
-        c: { always: [{ guard: 'done', target: 'a' }] },
-      },
-    });
-    const graph = definitionToGraph(JSON.stringify(machine.config)) as StateGraph;
+    const graph = definitionToGraph(JSON.stringify(sampleMachine.config)) as StateGraph;
     const rows = (id: string) => graph.edges.filter((edge) => edge.source === id).map((edge) => `${edge.label} → ${edge.target ?? '-'}`);
 
     it('resolves siblings, children, #ids and custom ids', () => {
@@ -164,8 +98,8 @@ describe('definition → graph', () => {
     });
 
     it('keeps final and history states', () => {
-      expect(graph.nodes.find((node) => node.id === 'm.b.two')?.kind).toBe('final');
-      expect(graph.nodes.find((node) => node.id === 'm.b.hist')?.kind).toBe('history');
+      expect(graph.nodes.find((node) => node.id === 'm.b.two')?.type).toBe('final');
+      expect(graph.nodes.find((node) => node.id === 'm.b.hist')?.type).toBe('history');
     });
 
     it('reports a target that does not exist instead of failing', () => {

@@ -21,7 +21,7 @@ export interface Point {
 export interface ChartNode {
   readonly id: string;
   readonly key: string;
-  readonly kind: StateGraphNode['kind'];
+  readonly kind: StateGraphNode['type'];
   readonly region: boolean;
   readonly compound: boolean;
   /** 0 for the machine. */
@@ -248,7 +248,7 @@ export function fromElkLayout(graph: StateGraph, laidOut: ElkNode, measure: Meas
         nodes.push({
           id: node.id,
           key: node.key,
-          kind: node.kind,
+          kind: node.type,
           region: node.region,
           compound: (child.children?.length ?? 0) > 0,
           depth: node.path.length,
