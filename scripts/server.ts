@@ -25,7 +25,8 @@ const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run s
   --max-payload BYTES     largest client frame; larger closes with 1009 (default ${DEFAULT_SERVER_OPTIONS.maxPayloadBytes})
   --heartbeat MS          ws-level ping interval; silent clients are terminated (default off)
   --token TOKEN           required token (URL ?token= or hello); otherwise 4401
-  --control-token TOKEN   secret for /control/ (Authorization: Bearer TOKEN); default: a new one, printed
+  --control-token TOKEN   secret for /control/ (Authorization: Bearer TOKEN), 16 characters or more;
+                          default: a new one, printed
   --allowed-origin LIST   comma-separated origins whose pages may connect, besides the server's
                           own origin and non-browser clients; others get 4403 (default: none)
   --hello-timeout MS      a connection must say hello within MS, else 1013 (default ${DEFAULT_SERVER_OPTIONS.helloTimeoutMs})

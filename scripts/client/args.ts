@@ -7,7 +7,7 @@ import { DEFAULT_OPTIONS } from '../../src/options.js';
 import { urlProblem } from '../../src/socket.js';
 import { MAX_TIMER_MS } from '../../src/timers.js';
 
-/** Where `--inspect` without a URL streams to: `npm run inspect` on its default port. */
+/** Where `--inspect` without a URL streams to: `statesocket-inspect` on its default port. */
 export const DEFAULT_INSPECT_URL = 'ws://127.0.0.1:8090/inspect';
 
 export const USAGE = `usage: statesocket-client --url ws://HOST:PORT [options]   (in the repository: npm run client -- ...)
@@ -34,7 +34,7 @@ heartbeat (off unless given)
   --heartbeat-timeout MS    how long after a ping a frame must arrive          [interval / 2]
 
 inspecting
-  --inspect [URL]           stream the machine to an inspector relay (npm run inspect) and
+  --inspect [URL]           stream the machine to an inspector relay (statesocket-inspect) and
                             print its page URL; URL is the relay's ws://…/inspect
                                                        [${DEFAULT_INSPECT_URL}]
   --inspect=stately         use Stately's hosted inspector instead (needs the internet)

@@ -73,7 +73,7 @@ export async function startInspection(target: InspectTarget, warn: (message: str
   return {
     inspector: relay,
     pageUrl,
-    banner: `inspector: open ${pageUrl} (streaming to ${target.url}, the relay of npm run inspect)`,
+    banner: `inspector: open ${pageUrl} (streaming to ${target.url}, the relay that statesocket-inspect starts)`,
     async stop() {
       await settle();
       relay.stop();

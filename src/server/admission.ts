@@ -78,16 +78,14 @@ export function openFilesSoftLimit(limits: string): number | undefined {
  * see `openFilesSoftLimit`): `maxConnections` WebSockets, max(`maxConnections`,
  * `SERVER_LIMITS.minUnupgradedSockets`) sockets not yet upgraded, and a few more descriptors.
  * Past the limit, accepting fails with EMFILE and nobody can connect. Undefined when they fit.
+ * At most floor((softLimit - `SERVER_LIMITS.reservedDescriptors`) / 2) connections fit.
  */
 export function descriptorWarning(maxConnections: number, softLimit: number | undefined): string | undefined {
   if (softLimit === undefined) return undefined;
   const unupgraded = Math.max(maxConnections, SERVER_LIMITS.minUnupgradedSockets);
   const needed = maxConnections + unupgraded + SERVER_LIMITS.reservedDescriptors;
   if (needed <= softLimit) return undefined;
-  const fits = Math.max(1, Math.floor((softLimit - SERVER_LIMITS.reservedDescriptors) / 2));
-  return (
-    `warning: --max-connections ${maxConnections} lets ${maxConnections} WebSockets and ${unupgraded} sockets not yet upgraded be open at once ` +
-    `(${needed} descriptors with the server's own), over this process's open-files limit of ${softLimit} (ulimit -n): ` +
-    `a flood could make accepting fail (EMFILE) for everyone. Raise the limit (ulimit -n ${needed}) or lower --max-connections (at most ${fits} fit).`
-  );
+  // One short line (hostile review 12, item 15: four terminal lines at every default start);
+  // docs/cli.md explains the count and both remedies.
+  return `warning: ulimit -n ${softLimit} is too low for --max-connections ${maxConnections} (needs ${needed}; see docs/cli.md)`;
 }

@@ -36,9 +36,10 @@ import { startFeed } from './feed.js';
 import { SERVER_LIMITS, resolveServerOptions, type NodeServerOptions, type ResolvedServerOptions } from './server-options.js';
 import type { FaultCounters, ServerStats } from './server-stats.js';
 import { SyncCloseCode, type Changes } from '../sync/messages.js';
-import { InitialStateError, createSyncServer, type PersistedState, type Peer, type SyncServer } from './sync-server.js';
+import { ChangeRefusedError, InitialStateError, createSyncServer, type PersistedState, type Peer, type SyncServer } from './sync-server.js';
 import { countUnupgradedSockets } from './admission.js';
 import { fitCloseReason, frameInput, sharedFrames, type Client, type Held } from './ws-client.js';
+import { addUpgradeRoute, assertPathFree } from './upgrade-routes.js';
 
 // ── the mounted server ─────────────────────────────────────────────────────
 
@@ -57,13 +58,14 @@ export interface AttachedSyncServer {
   stats(): ServerStats;
   /**
    * A server-side change: applied, persisted (with `dataFile`) and sent to every client as one patch.
-   * @throws ChangeRefusedError when the value rule or `maxDataBytes` refuses it (nothing changes)
+   * @throws ChangeRefusedError when the value rule or `maxDataBytes` refuses it, or (code `ERR_STOPPED`)
+   *   after `close()` (nothing changes, nothing is written)
    * @returns the patch's epoch and seq
    */
   change(changes: Changes): { epoch: string; seq: number };
   /**
    * Answers a `/control/*` request when `control` is on and returns true; returns false for any
-   * other request (or with `control` off), which is then yours to answer.
+   * other request (or with `control` off, or after `close()`), which is then yours to answer.
    */
   handleControl(req: IncomingMessage, res: ServerResponse): boolean;
   /**
@@ -101,12 +103,23 @@ export interface AttachedSyncServer {
  * @throws TypeError / RangeError for a bad option, naming it; DataFileError for an unreadable or corrupt data file
  */
 export function attachSyncServer(server: HttpServer | HttpsServer, options: AttachSyncServerOptions = {}): AttachedSyncServer {
+  if (typeof options === 'object' && options !== null) {
+    for (const key of ['host', 'port', 'staticHandler'] as const) {
+      if (!(key in options)) continue;
+      throw new TypeError(
+        `attachSyncServer: ${key} is an option of startSyncServer, which creates and listens on an HTTP server of its own; ` +
+          (key === 'staticHandler' ? 'your server answers its own requests' : 'your server listens where its listen() call says'),
+      );
+    }
+  }
   const opts = resolveServerOptions(options, 'attachSyncServer');
   return mountSyncServer(server, { ...opts, path: opts.path ?? '/' });
 }
 
 /** `attachSyncServer` with its options resolved (`startSyncServer` resolves them itself, `host` and `port` included). */
-export function mountSyncServer(server: HttpServer | HttpsServer, opts: ResolvedServerOptions): AttachedSyncServer {
+export function mountSyncServer(server: HttpServer | HttpsServer, opts: ResolvedServerOptions, caller = 'attachSyncServer'): AttachedSyncServer {
+  // Before anything is loaded or started: a second sync server on a path would crash the first upgrade.
+  assertPathFree(server, opts.path, caller);
   const { dataFile } = opts;
 
   const stats = {
@@ -397,25 +410,51 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
   // ── sockets before the upgrade (admission.ts) ──
   const unupgradedSockets = countUnupgradedSockets(opts, stats);
 
-  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    // From here the socket counts as a WebSocket (admitted/perAddress), not as unupgraded.
-    unupgradedSockets.upgraded(socket);
-    if (opts.path !== undefined && new URL(req.url ?? '/', 'http://localhost').pathname !== opts.path) {
-      // Another path is for another upgrade listener; with none, nobody would ever answer it.
-      if (server.listenerCount('upgrade') === 1) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      }
-      return;
-    }
-    if (closing !== undefined) {
-      socket.destroy();
-      return;
-    }
-    // Accept first, refuse after: a browser shown a rejected upgrade reports only 1006 and retries forever.
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req));
+  // Upgrades reach it through one dispatcher per HTTP server (upgrade-routes.ts): its path, other
+  // sync servers' paths, 404 or other listeners'.
+  /** Sockets left to another upgrade listener, with their deadline. */
+  const heldUpgrades = new Map<Duplex, unknown>();
+  const stopHolding = (socket: Duplex) => {
+    clock.clearTimeout(heldUpgrades.get(socket));
+    heldUpgrades.delete(socket);
   };
+  const removeRoute = addUpgradeRoute(
+    server,
+    {
+      path: opts.path,
+      accept(req, socket, head) {
+        if (closing !== undefined) {
+          socket.destroy();
+          return () => false;
+        }
+        let upgraded: WebSocket | undefined;
+        // Accept first, refuse after: a browser shown a rejected upgrade reports only 1006 and retries forever.
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          upgraded = ws;
+          accept(ws, req);
+        });
+        return () => upgraded?.readyState === WebSocket.OPEN;
+      },
+      release(socket) {
+        // From here the socket counts as a WebSocket (admitted/perAddress) or not at all, not as unupgraded.
+        unupgradedSockets.upgraded(socket);
+        stopHolding(socket);
+      },
+      hold(socket, expire) {
+        if (heldUpgrades.has(socket) || socket.destroyed) return;
+        heldUpgrades.set(
+          socket,
+          clock.setTimeout(() => {
+            heldUpgrades.delete(socket);
+            expire();
+          }, opts.helloTimeoutMs),
+        );
+        socket.once('close', () => stopHolding(socket));
+      },
+    },
+    caller,
+  );
   server.on('connection', unupgradedSockets.onConnection);
-  server.on('upgrade', onUpgrade);
 
   // ── timers: the feed and the ws-level heartbeat ──
   let stopFeed: (() => void) | undefined;
@@ -464,11 +503,15 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
     core,
     stats: snapshotStats,
     change(changes) {
+      if (closing !== undefined) {
+        throw new ChangeRefusedError('ERR_STOPPED', 'this sync server was closed with close(); the change was not applied nor written');
+      }
       const patch = core.change(changes);
       return { epoch: patch.epoch, seq: patch.seq };
     },
     handleControl(req, res) {
-      if (control === undefined) return false;
+      // Closed, it answers nothing: a control change would still rewrite the data file.
+      if (control === undefined || closing !== undefined) return false;
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (!url.pathname.startsWith('/control/')) return false;
       control(req, res, url).catch((error: unknown) => {
@@ -493,7 +536,8 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
         if (feedDirty) persistFeed();
         wss.close();
         server.off('connection', unupgradedSockets.onConnection);
-        server.off('upgrade', onUpgrade);
+        removeRoute();
+        for (const socket of [...heldUpgrades.keys()]) stopHolding(socket);
         if (server.headersTimeout === httpTimeoutMs) server.headersTimeout = headersTimeoutBefore;
       })();
       return closing;

@@ -81,14 +81,16 @@ export interface NodeServerOptions {
   /**
    * Secret for the `/control/` routes, sent as `Authorization: Bearer <controlToken>`. Separate from
    * `token`: whoever may sync may not necessarily inject faults or rewrite the data.
-   * Read it back from `RunningServer.controlToken`. Giving it turns `control` on.
+   * Read it back from `RunningServer.controlToken`. Giving it turns `control` on. At least
+   * `SERVER_LIMITS.minControlTokenLength` (16) characters.
    * @default a new random token (24 bytes, 48 hex digits) at every start, when `control` is on
    */
   controlToken?: string;
   /**
-   * The URL path WebSocket upgrades are accepted on (the query string is ignored). An upgrade
-   * for another path is left to the HTTP server's other `upgrade` listeners, or answered 404
-   * when there is none.
+   * The URL path WebSocket upgrades are accepted on (the query string is ignored); one sync server
+   * per path of an HTTP server (`attachSyncServer` throws for a path already served). An upgrade
+   * for a path no sync server serves is left to the HTTP server's other `upgrade` listeners (and
+   * destroyed if none of them answered it within `helloTimeoutMs`), or answered 404 when there is none.
    * @default '/' for `attachSyncServer`; every path for `startSyncServer`, which owns its HTTP server
    */
   path?: string;
@@ -287,6 +289,11 @@ export const SERVER_LIMITS = {
   unupgradedSocketsPerAddress: 64,
   /** Descriptors counted for the listener, the data file, stdio and the like in `descriptorWarning`. */
   reservedDescriptors: 32,
+  /**
+   * Shortest `controlToken` accepted: the control routes can rewrite every client's data, and a
+   * short token is guessed (the generated one has 48 hex digits; `openssl rand -hex 16` gives 32).
+   */
+  minControlTokenLength: 16,
 } as const;
 
 export interface ResolvedServerOptions {
@@ -362,6 +369,9 @@ function throttle(name: string, value: unknown): Required<AuthThrottleOptions> {
   if (typeof value !== 'object' || value === null) throw new TypeError(`${name} must be an object; received ${describeValue(value)}`);
   const given = value as AuthThrottleOptions;
   const t = DEFAULT_AUTH_THROTTLE;
+  for (const key of Object.keys(given)) {
+    if (!(key in t)) throw new TypeError(`unknown option ${name}.${key}; it takes ${Object.keys(t).join(', ')}`);
+  }
   return {
     baseDelayMs: integer(`${name}.baseDelayMs`, given.baseDelayMs, t.baseDelayMs, 0, 2 ** 31 - 1),
     maxDelayMs: integer(`${name}.maxDelayMs`, given.maxDelayMs, t.maxDelayMs, 0, 2 ** 31 - 1),
@@ -395,6 +405,12 @@ function path(name: string, value: unknown): string | undefined {
 
 function control(options: NodeServerOptions): { control: boolean; controlToken: string | undefined } {
   const token = text('controlToken', options.controlToken);
+  if (token !== undefined && token.length < SERVER_LIMITS.minControlTokenLength) {
+    throw new RangeError(
+      `controlToken must be at least ${SERVER_LIMITS.minControlTokenLength} characters, to be a secret nobody guesses; ` +
+        `received ${token.length}. Leave it out for a generated one, or use e.g. \`openssl rand -hex 16\``,
+    );
+  }
   if (options.control !== undefined && typeof options.control !== 'boolean') {
     throw new TypeError(`control must be a boolean; received ${describeValue(options.control)}`);
   }
@@ -417,9 +433,27 @@ export function resolveServerOptions(options: NodeServerOptions, caller = 'start
   }
 }
 
+/**
+ * Every option's name: the compiler checks this list against `NodeServerOptions`, so an option
+ * added there without being added here fails the type check instead of being refused at run time.
+ */
+const KNOWN_OPTIONS = new Set(
+  Object.keys({
+    host: true, port: true, feedRatePerSec: true, logSize: true, dedupSize: true, dedupRetentionMs: true,
+    maxHellosPerMinute: true, maxPayloadBytes: true, heartbeatMs: true, token: true, control: true,
+    controlToken: true, path: true, allowedOrigins: true, maxBufferedBytes: true, maxValueDepth: true,
+    maxOpBytes: true, maxDataBytes: true, dataFile: true, helloTimeoutMs: true, maxConnections: true,
+    maxConnectionsPerAddress: true, trustProxy: true, authThrottle: true, clock: true, random: true, staticHandler: true,
+  } satisfies Record<keyof NodeServerOptions, true>),
+);
+
 function resolve(options: NodeServerOptions): ResolvedServerOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`options must be an object; received ${describeValue(options)}`);
+  }
+  // A misspelt option would otherwise leave its default in force without a word (hostile review 12, item 14).
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) throw new TypeError(`unknown option ${key}; see NodeServerOptions (docs/server.md#options)`);
   }
   const d = DEFAULT_SERVER_OPTIONS;
   const feedRatePerSec = options.feedRatePerSec ?? d.feedRatePerSec;

@@ -192,11 +192,14 @@ export interface Session {
   closed(): void;
 }
 
-/** `change()` refused a change: `code` is `ERR_INVALID_FRAME` (the value rule) or `ERR_DATA_LIMIT`. */
+/**
+ * `change()` refused a change: `code` is `ERR_INVALID_FRAME` (the value rule), `ERR_DATA_LIMIT`, or
+ * `ERR_STOPPED` (the Node server's handle after `close()`).
+ */
 export class ChangeRefusedError extends Error {
   override readonly name = 'ChangeRefusedError';
   constructor(
-    readonly code: ServerErrorCodeValue,
+    readonly code: ServerErrorCodeValue | 'ERR_STOPPED',
     message: string,
   ) {
     super(message);

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_INSPECT_URL, parseClientArgs } from '../../scripts/client/args.js';
-import { pageUrlOf } from '../../scripts/client/inspection.js';
+import { DEFAULT_INSPECT_URL, USAGE, parseClientArgs } from '../../scripts/client/args.js';
+import { pageUrlOf, startInspection } from '../../scripts/client/inspection.js';
 import { startSyncServer } from '../../src/server/start.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -58,6 +58,15 @@ describe('client --inspect', () => {
       expect(refusal('--inspect', 'http://127.0.0.1:8090/')).toMatch(/--inspect takes the ws:\/\/ URL of an inspector relay/);
       expect(refusal('--inspect=')).toMatch(/received ""/);
       expect(refusal('--inspect', '--inspect')).toMatch(/--inspect is given twice/);
+    });
+
+    it('names the program an installed user starts the relay with, statesocket-inspect', async () => {
+      expect(USAGE).toMatch(/an inspector relay \(statesocket-inspect\)/);
+      const inspection = await startInspection({ kind: 'relay', url: DEFAULT_INSPECT_URL }, () => {});
+      cleanups.push(() => inspection.stop());
+      expect(inspection.banner).toBe(
+        'inspector: open http://127.0.0.1:8090/ (streaming to ws://127.0.0.1:8090/inspect, the relay that statesocket-inspect starts)',
+      );
     });
 
     it('shows the page of a relay at the same host and port', () => {

@@ -8,10 +8,14 @@ import { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { attachSyncServer, type AttachSyncServerOptions, type AttachedSyncServer } from '../../src/server/node-server.js';
 import { SERVER_LIMITS } from '../../src/server/server-options.js';
+import { ChangeRefusedError } from '../../src/server/sync-server.js';
 import { startServer, startSyncServer } from '../../src/server/start.js';
 import { TestClock } from '../../src/testing/clock.js';
 import { onCleanup, withTimeout } from '../support/cleanup.js';
@@ -166,6 +170,50 @@ describe('attachSyncServer on a server of yours', () => {
     expect((await fetch(`http://127.0.0.1:${on.port}/control/state`)).status).toBe(401);
   });
 
+  it('refuses host, port and staticHandler, which belong to startSyncServer, and unknown options', () => {
+    const http = createServer();
+    expect(() => attachSyncServer(http, { host: '0.0.0.0' } as AttachSyncServerOptions)).toThrow(
+      new TypeError(
+        'attachSyncServer: host is an option of startSyncServer, which creates and listens on an HTTP server of its own; your server listens where its listen() call says',
+      ),
+    );
+    expect(() => attachSyncServer(http, { path: '/sync', port: 8080 } as AttachSyncServerOptions)).toThrow(/^attachSyncServer: port is an option of startSyncServer/);
+    expect(() => attachSyncServer(http, { staticHandler: () => false } as AttachSyncServerOptions)).toThrow(
+      /^attachSyncServer: staticHandler is an option of startSyncServer.*your server answers its own requests/,
+    );
+    expect(() => attachSyncServer(http, { pth: '/sync' } as AttachSyncServerOptions)).toThrow(new TypeError('attachSyncServer: unknown option pth; see NodeServerOptions (docs/server.md#options)'));
+    expect(() => attachSyncServer(http, { authThrottle: { foo: 1 } } as AttachSyncServerOptions)).toThrow(/^attachSyncServer: unknown option authThrottle\.foo/);
+    expect(http.listenerCount('upgrade')).toBe(0);
+    expect(http.listenerCount('connection')).toBe(1); // Node's own
+  });
+
+  it('refuses change() after close() with ERR_STOPPED, writing nothing, and leaves control requests to you', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'statesocket-attach-'));
+    onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+    const dataFile = join(dir, 'data.json');
+    const app = await userApp({ dataFile, control: true });
+    app.sync.change({ set: { a: 1 } });
+    const written = readFileSync(dataFile, 'utf8');
+    await app.sync.close();
+    let refusal: unknown;
+    try {
+      app.sync.change({ set: { a: 2 } });
+    } catch (error) {
+      refusal = error;
+    }
+    expect(refusal).toBeInstanceOf(ChangeRefusedError);
+    expect(refusal).toMatchObject({ code: 'ERR_STOPPED', message: expect.stringMatching(/closed with close\(\)/) as unknown });
+    expect(readFileSync(dataFile, 'utf8')).toBe(written);
+    expect(app.sync.core.data()).toEqual({ a: 1 });
+    const change = await fetch(`http://127.0.0.1:${app.port}/control/change`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${app.sync.controlToken}`, 'content-type': 'application/json' },
+      body: '{"set":{"a":3}}',
+    });
+    expect(await change.text()).toBe('not mine either');
+    expect(readFileSync(dataFile, 'utf8')).toBe(written);
+  });
+
   it('close() stops the sync server, restores headersTimeout and leaves your server running', async () => {
     const app = await userApp();
     const before = app.sync.stats();
@@ -300,7 +348,7 @@ describe('startSyncServer', () => {
   });
 
   it('refuses a controlToken with control: false, naming both', async () => {
-    await expect(startSyncServer({ port: 0, control: false, controlToken: 'x' })).rejects.toThrow(/^startSyncServer: controlToken needs control: true/);
+    await expect(startSyncServer({ port: 0, control: false, controlToken: 'a-long-enough-secret' })).rejects.toThrow(/^startSyncServer: controlToken needs control: true/);
     expect(() => attachSyncServer(createServer(), { path: 'sync' })).toThrow(/^attachSyncServer: path must start with "\/"/);
   });
 });

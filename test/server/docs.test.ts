@@ -10,12 +10,22 @@ import { withTimeout } from '../support/cleanup.js';
 
 const DOC = readFileSync(new URL('../../docs/server.md', import.meta.url), 'utf8');
 const EXAMPLE = new URL('./examples/your-http-server.ts', import.meta.url);
+const NEXT_TO_WS = new URL('./examples/next-to-ws.ts', import.meta.url);
 
 /** The example as a user writes it: the package's entries instead of the repository's paths. */
 function asUserWritesIt(source: string): string {
   return source
     .replace("from '../../../src/node.js'", "from 'statesocket'")
     .replace("from '../../../src/server/index.js'", "from 'statesocket/server'");
+}
+
+/** The ts block after `<!-- example: test/server/examples/<name> -->` in docs/server.md. */
+function exampleBlock(name: string): string | undefined {
+  const marker = `<!-- example: test/server/examples/${name} -->\n\`\`\`ts\n`;
+  const start = DOC.indexOf(marker);
+  if (start === -1) return undefined;
+  const from = start + marker.length;
+  return DOC.slice(from, DOC.indexOf('```', from));
 }
 
 describe('docs/server.md', () => {
@@ -32,6 +42,26 @@ describe('docs/server.md', () => {
       expect(log).toHaveBeenCalledWith({ greeting: 'hello', count: 1 });
     } finally {
       log.mockRestore();
+    }
+  });
+
+  it('shows the example next to another WebSocket server that this test runs', () => {
+    const block = exampleBlock('next-to-ws.ts');
+    expect(block, 'docs/server.md needs the example block after its marker').toBeDefined();
+    expect(block).toBe(asUserWritesIt(readFileSync(NEXT_TO_WS, 'utf8')));
+  });
+
+  it('runs the example next to ws (noServer): both servers answer on one port, and nothing is warned', async () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      await withTimeout(import(NEXT_TO_WS.href), 'the example to finish');
+      expect(log).toHaveBeenCalledWith('welcome to the chat');
+      expect(log).toHaveBeenCalledWith({ topic: 'news' });
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      log.mockRestore();
+      warn.mockRestore();
     }
   });
 

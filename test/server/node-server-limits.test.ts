@@ -189,10 +189,11 @@ describe('the open-files limit at start', () => {
     expect(openFilesSoftLimit('Max cpu time  unlimited  unlimited  seconds')).toBeUndefined();
   });
 
-  it('warns when --max-connections plus the sockets not yet upgraded exceed it, naming both fixes', () => {
+  it('warns in one short line when --max-connections plus the sockets not yet upgraded exceed it, naming the need', () => {
     const warning = descriptorWarning(DEFAULT_SERVER_OPTIONS.maxConnections, 1024);
-    expect(warning).toMatch(/--max-connections 10000 lets 10000 WebSockets and 10000 sockets not yet upgraded/);
-    expect(warning).toMatch(/open-files limit of 1024 \(ulimit -n\).*ulimit -n 20032.*at most 496 fit/);
+    // The details are in docs/cli.md: the default start with ulimit -n 1024 printed four terminal lines.
+    expect(warning).toBe('warning: ulimit -n 1024 is too low for --max-connections 10000 (needs 20032; see docs/cli.md)');
+    expect(warning!.length).toBeLessThanOrEqual(100);
     expect(descriptorWarning(496, 1024)).toBeUndefined();
     expect(descriptorWarning(497, 1024)).toBeDefined();
     expect(descriptorWarning(10_000, undefined)).toBeUndefined();

@@ -500,8 +500,8 @@ describe('control routes: who may use them', () => {
   const EVIL = 'http://evil.example';
 
   it('answers with the control token in Authorization: Bearer', async () => {
-    const server = await serve({ controlToken: 'c0ntrol' });
-    expect(server.controlToken).toBe('c0ntrol');
+    const server = await serve({ controlToken: 'c0ntrol-t0ken-16' });
+    expect(server.controlToken).toBe('c0ntrol-t0ken-16');
     expect((await controlRequest(server, 'change', { headers: { 'content-type': 'application/json' }, body: '{"set":{"a":1}}' })).status).toBe(200);
     expect(server.core.data()).toEqual({ a: 1 });
   });
@@ -515,10 +515,10 @@ describe('control routes: who may use them', () => {
   it.each([
     ['no Authorization header', null],
     ['a wrong token', 'wrong'],
-    ['the token with one character changed', 'c0ntroL'],
+    ['the token with one character changed', 'c0ntroL-t0ken-16'],
     ['an empty bearer', ''],
   ])('refuses %s with 401 and changes nothing', async (_name, token) => {
-    const server = await serve({ controlToken: 'c0ntrol' });
+    const server = await serve({ controlToken: 'c0ntrol-t0ken-16' });
     for (const action of ['drop', 'restart', 'stall?ms=1000', 'close', 'garbage']) {
       const answer = await controlRequest(server, action, { token });
       expect(answer.status, action).toBe(401);
@@ -920,6 +920,10 @@ describe('options', () => {
     [{ dedupSize: 0 }, RangeError, /dedupSize/],
     [{ token: 42 }, TypeError, /token.*42/],
     [{ controlToken: '' }, RangeError, /controlToken/],
+    [{ controlToken: 'a' }, RangeError, /controlToken must be at least 16 characters, to be a secret nobody guesses; received 1/],
+    [{ controlToken: 'x'.repeat(15) }, RangeError, /controlToken must be at least 16 characters/],
+    [{ feedRate: 5 }, TypeError, /^startSyncServer: unknown option feedRate; see NodeServerOptions/],
+    [{ authThrottle: { foo: 1 } }, TypeError, /^startSyncServer: unknown option authThrottle\.foo; it takes baseDelayMs, maxDelayMs/],
     [{ allowedOrigins: 'http://a.example' }, TypeError, /allowedOrigins/],
     [{ allowedOrigins: ['a.example'] }, RangeError, /allowedOrigins.*"a.example"/],
     [{ random: 'x' }, TypeError, /random/],
