@@ -208,11 +208,80 @@ export function readAclFile(path: string): Acl {
     value = JSON.parse(text);
   } catch (error) {
     const message = (error as Error).message;
-    const position = /position (\d+)/.exec(message);
-    const line = position === null ? undefined : text.slice(0, Number(position[1])).split('\n').length;
-    throw new AclError(`the ACL file ${path}${line === undefined ? '' : ` line ${line}`}: not JSON (${message})`, undefined, line);
+    const at = /position (\d+)/.exec(message)?.[1];
+    const line = text.slice(0, at === undefined ? syntaxErrorAt(text) : Number(at)).split('\n').length;
+    throw new AclError(`the ACL file ${path} line ${line}: not JSON (${message.split('\n')[0]})`, undefined, line);
   }
   return parseAcl(value, text, `the ACL file ${path}`);
+}
+
+/**
+ * Where JSON text first goes wrong (the offset of the offending character, or the end): for a
+ * line number in the message, since JSON.parse does not say where on every Node version.
+ * A scanner of tokens and brackets, iterative, so any input is safe.
+ */
+export function syntaxErrorAt(text: string): number {
+  const stack: Array<'{' | '['> = [];
+  // What may come next: a value, a key (or `}`), a colon, a comma or a closing bracket, or the end.
+  type Next = 'value' | 'value or ]' | 'key or }' | 'key' | 'colon' | 'after';
+  let expect = 'value' as Next;
+  let i = 0;
+  const literal = /^(?:true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)/;
+  while (i < text.length) {
+    const c = text[i] as string;
+    if (c === ' ' || c === '\n' || c === '\r' || c === '\t') {
+      i++;
+      continue;
+    }
+    if (expect === 'colon') {
+      if (c !== ':') return i;
+      expect = 'value';
+      i++;
+      continue;
+    }
+    if (expect === 'after') {
+      const top = stack[stack.length - 1];
+      if (top === undefined) return i; // text after the value
+      if (c === ',') expect = top === '{' ? 'key' : 'value';
+      else if ((c === '}' && top === '{') || (c === ']' && top === '[')) stack.pop();
+      else return i;
+      i++;
+      continue;
+    }
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (j >= text.length) return i;
+      i = j + 1;
+      expect = expect === 'key' || expect === 'key or }' ? 'colon' : 'after';
+      continue;
+    }
+    if (expect === 'key') return i;
+    if (expect === 'key or }') {
+      if (c !== '}') return i;
+      stack.pop();
+      expect = 'after';
+      i++;
+      continue;
+    }
+    if (c === ']' && expect === 'value or ]') {
+      stack.pop();
+      expect = 'after';
+      i++;
+      continue;
+    }
+    if (c === '{' || c === '[') {
+      stack.push(c);
+      expect = c === '{' ? 'key or }' : 'value or ]';
+      i++;
+      continue;
+    }
+    const match = literal.exec(text.slice(i, i + 400));
+    if (match === null) return i;
+    i += match[0].length;
+    expect = 'after';
+  }
+  return text.length;
 }
 
 /** `*` matches any run of characters. */

@@ -2,8 +2,12 @@
  * The conformance fixtures (docs/protocol-fixtures/) replayed against the real server: every
  * scenario against `createSyncServer` with in-memory peers on a `TestClock`, and again through
  * `startSyncServer` and real `ws` sockets on 127.0.0.1 (the server's clock a `TestClock` the
- * harness advances; server changes and the restart fault through the control routes).
+ * harness advances; server changes and the restart fault through the control routes), and those
+ * that do not move the clock against the `statesocket-server` program as a child process.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { aclHooks, parseAcl } from '../../src/server/acl.js';
@@ -12,6 +16,7 @@ import { createSyncServer, type SyncServerOptions } from '../../src/server/sync-
 import { utf8Length } from '../../src/frames.js';
 import type { Changes } from '../../src/sync/messages.js';
 import { TestClock } from '../../src/testing/clock.js';
+import { kill, serverState, startServerProcess } from '../integration/server-process.js';
 import { onCleanup, withTimeout } from '../support/cleanup.js';
 import { actionOf, matchPattern, readScenarios, substitute, type Scenario, type Step } from '../support/protocol-fixtures.js';
 
@@ -95,18 +100,17 @@ function memoryHarness(scenario: Scenario): Harness {
   };
 }
 
-/** `startSyncServer` and real WebSockets; the server's clock is a `TestClock`. */
-async function wsHarness(scenario: Scenario): Promise<Harness> {
-  const clock = new TestClock();
-  const acl = aclOf(scenario, clock);
-  // The failed-authentication delay is the transport's (not the protocol's), and it runs on this clock: off here.
-  const authThrottle = { baseDelayMs: 0 };
-  const server = await startSyncServer({ port: 0, host: '127.0.0.1', clock, control: true, authThrottle, ...(scenario.server as object), ...(acl === undefined ? {} : { acl }) });
-  /** Waits until the server has seen a connection end (its timers, such as presence grace, start then). */
-  const sessionsBelow = async (count: number) => {
-    for (let i = 0; i < 300 && server.core.sessionCount >= count; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  };
-  onCleanup(() => server.close());
+/** A server reached over the network: WebSocket clients, the control routes, its live session count. */
+interface NetworkServer {
+  url: string;
+  port: number;
+  controlToken: string;
+  sessions(): Promise<number>;
+  advance(ms: number): void;
+}
+
+/** Real WebSocket clients of `server`; server changes and the restart fault through the control routes. */
+function networkHarness(server: NetworkServer): Harness {
   const control = async (path: string, body?: unknown) => {
     const response = await fetch(`http://127.0.0.1:${server.port}/control/${path}`, {
       method: 'POST',
@@ -115,7 +119,18 @@ async function wsHarness(scenario: Scenario): Promise<Harness> {
     });
     if (!response.ok) throw new Error(`POST /control/${path}: ${response.status} ${await response.text()}`);
   };
+  /** Waits until the server has seen a connection end (its timers, such as presence grace, start then). */
+  const sessionsBelow = async (count: number) => {
+    for (let i = 0; i < 300 && (await server.sessions()) >= count; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  };
   const clients = new Map<string, { ws: WebSocket; events: Event[]; waiter: (() => void) | undefined }>();
+  const end = async (name: string, how: (ws: WebSocket) => void) => {
+    const entry = clients.get(name);
+    clients.delete(name);
+    const before = await server.sessions();
+    if (entry !== undefined) how(entry.ws);
+    await sessionsBelow(before);
+  };
   return {
     async connect(name, query) {
       const search = new URLSearchParams(query).toString();
@@ -137,10 +152,13 @@ async function wsHarness(scenario: Scenario): Promise<Harness> {
         wake();
       });
       ws.on('error', () => {});
-      await withTimeout(new Promise<void>((resolve, reject) => {
-        ws.once('open', () => resolve());
-        ws.once('error', reject);
-      }), `client ${name} to connect`);
+      await withTimeout(
+        new Promise<void>((resolve, reject) => {
+          ws.once('open', () => resolve());
+          ws.once('error', reject);
+        }),
+        `client ${name} to connect`,
+      );
     },
     send: (name, text) => clients.get(name)?.ws.send(text),
     async next(name) {
@@ -151,24 +169,72 @@ async function wsHarness(scenario: Scenario): Promise<Harness> {
       }
       return entry.events.shift() as Event;
     },
-    async drop(name) {
-      const entry = clients.get(name);
-      clients.delete(name);
-      const before = server.core.sessionCount;
-      entry?.ws.terminate();
-      await sessionsBelow(before);
-    },
-    async close(name, code) {
-      const entry = clients.get(name);
-      clients.delete(name);
-      const before = server.core.sessionCount;
-      entry?.ws.close(code);
-      await sessionsBelow(before);
-    },
+    drop: (name) => end(name, (ws) => ws.terminate()),
+    close: (name, code) => end(name, (ws) => ws.close(code)),
     change: (channel, changes) => control(`change?channel=${encodeURIComponent(channel)}`, changes),
     restart: () => control('restart'),
-    advance: (ms) => clock.advance(ms),
+    advance: (ms) => server.advance(ms),
   };
+}
+
+/** `startSyncServer` in this process, its clock a `TestClock` the harness advances. */
+async function startedHarness(scenario: Scenario): Promise<Harness> {
+  const clock = new TestClock();
+  const acl = aclOf(scenario, clock);
+  // The failed-authentication delay is the transport's (not the protocol's), and it runs on this clock: off here.
+  const authThrottle = { baseDelayMs: 0 };
+  const server = await startSyncServer({ port: 0, host: '127.0.0.1', clock, control: true, authThrottle, ...(scenario.server as object), ...(acl === undefined ? {} : { acl }) });
+  onCleanup(() => server.close());
+  return networkHarness({
+    url: server.url,
+    port: server.port,
+    controlToken: server.controlToken as string,
+    sessions: async () => server.core.sessionCount,
+    advance: (ms) => clock.advance(ms),
+  });
+}
+
+/** The options a scenario may set, as the program's flags. */
+const FLAGS: Record<string, string> = {
+  logSize: '--log-size',
+  maxOpBytes: '--max-op-bytes',
+  maxDataBytes: '--max-data-bytes',
+  maxPayloadBytes: '--max-payload',
+  token: '--token',
+  presenceGraceMs: '--presence-grace',
+  refreshBeforeMs: '--refresh-before',
+  maxClientsPerChannel: '--max-clients-per-channel',
+  markRetentionMs: '--mark-retention',
+  maxRefusalsPerClient: '--max-refusals-per-client',
+  maxChannelsPerConnection: '--max-channels-per-connection',
+  maxSubscribesPerMinute: '--max-subscribes-per-minute',
+  maxChannelsInMemory: '--max-channels-in-memory',
+  channelIdleMs: '--channel-idle',
+  helloTimeoutMs: '--hello-timeout',
+};
+
+/** The `statesocket-server` program as a child process (with `--acl FILE` for a scenario's ACL), on the real clock. */
+async function processHarness(scenario: Scenario): Promise<Harness> {
+  const args = ['--no-app', '--auth-delay', '0'];
+  for (const [option, value] of Object.entries(scenario.server ?? {})) args.push(FLAGS[option] as string, String(value));
+  if (scenario.acl !== undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'statesocket-acl-'));
+    onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'acl.json');
+    writeFileSync(file, JSON.stringify({ channels: scenario.acl.channels, tokens: scenario.acl.tokens.map(({ expiresInMs: _, ...token }) => token) }, null, 2));
+    args.push('--acl', file);
+  }
+  const server = await startServerProcess(args);
+  onCleanup(() => kill(server));
+  return networkHarness({
+    url: server.url,
+    port: server.port,
+    controlToken: server.controlToken,
+    sessions: async () => (await serverState(server)).counters.sessions as number,
+    advance: () => {
+      throw new Error('a scenario that advances the clock is not replayed against a process');
+    },
+  });
 }
 
 /** Replays `scenario` on `harness`; throws naming the step that failed. */
@@ -284,6 +350,15 @@ describe('conformance fixtures against createSyncServer (in memory)', () => {
 
 describe('conformance fixtures against startSyncServer over ws', () => {
   it.each(scenarios.map(({ file, scenario }) => [file, scenario] as const))('%s', async (_file, scenario) => {
-    await replay(scenario, await wsHarness(scenario));
+    await replay(scenario, await startedHarness(scenario));
+  });
+});
+
+/** On the real clock, a process replays the scenarios that do not move the clock, and whose tokens do not expire. */
+const untimed = scenarios.filter(({ scenario }) => !scenario.steps.some((step) => 'advanceMs' in step) && !(scenario.acl?.tokens ?? []).some((t) => t.expiresInMs !== undefined));
+
+describe('conformance fixtures against the statesocket-server process', () => {
+  it.each(untimed.map(({ file, scenario }) => [file, scenario] as const))('%s', async (_file, scenario) => {
+    await replay(scenario, await processHarness(scenario));
   });
 });
