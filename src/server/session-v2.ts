@@ -278,7 +278,8 @@ export function createV2Sessions(ctx: ServerContext) {
     const sub = session.subs.get(name);
     if (sub === undefined) {
       counters.rejectedFrames++;
-      return ctx.send(session, { type: 'error', code: ErrorCodeV2.NOT_SUBSCRIBED, message: `op ${n}: this connection does not hold ${name}; subscribe, then send it again`, channel: name });
+      // In the channel's order: behind its refusal, if that waits behind a chunked frame.
+      return void session.out.send(name, JSON.stringify({ type: 'error', code: ErrorCodeV2.NOT_SUBSCRIBED, message: `op ${n}: this connection does not hold ${name}; subscribe, then send it again`, channel: name }));
     }
     const channel = sub.channel;
     const mark = channel.marks.get(session.key);
@@ -316,13 +317,8 @@ export function createV2Sessions(ctx: ServerContext) {
     const sub = session.subs.get(frame.channel);
     if (sub === undefined) {
       counters.rejectedFrames++;
-      return ctx.send(session, {
-        type: 'error',
-        code: ErrorCodeV2.NOT_SUBSCRIBED,
-        message: `changes: this connection does not hold ${frame.channel}; subscribe first`,
-        channel: frame.channel,
-        ref: frame.ref,
-      });
+      const refusal = { type: 'error', code: ErrorCodeV2.NOT_SUBSCRIBED, message: `changes: this connection does not hold ${frame.channel}; subscribe first`, channel: frame.channel, ref: frame.ref };
+      return void session.out.send(frame.channel, JSON.stringify(refusal));
     }
     const channel = sub.channel;
     const length = channel.logLength;

@@ -477,6 +477,10 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     return channel;
   };
 
+  /** Nothing stored: no data, no marks, nothing forgotten (and not `default`, which always exists). */
+  const isEmpty = (channel: Channel): boolean =>
+    channel.data.size === 0 && channel.marks.size === 0 && channel.marks.horizon === undefined && channel.name !== DEFAULT_CHANNEL;
+
   function unload(channel: Channel): void {
     idle.delete(channel);
     timers.clearTimeout(channel.idleTimer);
@@ -485,16 +489,18 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     counters.channels--;
     counters.channelsUnloaded++;
     // A channel with nothing to keep need not stay in the map (a flood of names leaves nothing behind).
-    if (channel.data.size === 0 && channel.marks.size === 0 && channel.marks.horizon === undefined && channel.name !== DEFAULT_CHANNEL) {
-      channels.delete(channel.name);
-    }
+    if (isEmpty(channel)) channels.delete(channel.name);
   }
 
   function load(channel: Channel): boolean {
     if (channel.loaded) return true;
     if (counters.channels >= maxChannelsInMemory) {
       const victim = idle.values().next().value as Channel | undefined;
-      if (victim === undefined) return false;
+      if (victim === undefined) {
+        // Refused: a name with nothing stored leaves nothing behind (a flood of names cannot grow the map).
+        if (isEmpty(channel)) channels.delete(channel.name);
+        return false;
+      }
       unload(victim);
       if (!channels.has(channel.name)) channels.set(channel.name, channel);
     }

@@ -345,6 +345,8 @@ describe('limits', () => {
     a.take();
     a.send({ type: 'subscribe', channel: 'c3' });
     expect(a.take()).toEqual([{ type: 'unsubscribed', channel: 'c3', code: 'ERR_CHANNEL_UNAVAILABLE', message: expect.any(String), retryAfterMs: expect.any(Number) }]);
+    for (let i = 0; i < 100; i++) client(`f${i}`).send({ type: 'subscribe', channel: `flood-${i}` });
+    expect(server.channelNames()).toHaveLength(4); // default and c0..c2: refused names leave nothing
     a.send({ type: 'unsubscribe', channel: 'c0' });
     a.send({ type: 'subscribe', channel: 'c3' });
     expect(a.take().map((f) => f.type)).toEqual(['unsubscribed', 'snapshot', 'synced']);
