@@ -74,14 +74,13 @@ export class Outgoing {
   /** Bytes of the snapshot that may still sit in the peer's buffer (0: none), and what was queued behind it. */
   private snapshotBytes = 0;
   private sinceSnapshot = 0;
-  /** Frames sent in chunks (for the counters). */
-  chunked = 0;
-
   constructor(
     private readonly peer: Peer,
     private readonly maxBufferedBytes: number,
     /** Called once when the bound is passed: the owner closes the connection (1013). */
     private readonly onSlow: () => void,
+    /** Counts frames sent in chunks. */
+    private readonly counters: { chunkedFrames: number } = { chunkedFrames: 0 },
   ) {}
 
   /** Frames waiting here (behind a chunked frame). */
@@ -161,7 +160,7 @@ export class Outgoing {
     }
     cuts.push(text.length);
     this.chunking = { id, channel, text, bytes, cuts, next: 0, head, middle: `,"count":${cuts.length},"bytes":${bytes},"data":` };
-    this.chunked++;
+    this.counters.chunkedFrames++;
   }
 
   /** Sends pieces while the socket has room, then frames that waited behind them. */

@@ -846,11 +846,15 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         expiryTimer: undefined,
         v1: undefined,
       };
-      session.out = new Outgoing(peer, maxBufferedBytes, () => {
-        counters.slowConsumers++;
-        drop(session, SyncCloseCode.TRY_AGAIN_LATER, `slow consumer: over ${maxBufferedBytes} bytes buffered`);
-      });
-      let chunkedSeen = 0;
+      session.out = new Outgoing(
+        peer,
+        maxBufferedBytes,
+        () => {
+          counters.slowConsumers++;
+          drop(session, SyncCloseCode.TRY_AGAIN_LATER, `slow consumer: over ${maxBufferedBytes} bytes buffered`);
+        },
+        counters,
+      );
       live.add(session);
       counters.sessions = live.size;
       // A URL token wins: judged now, before any frame (docs/protocol-v2.md, "Tokens").
@@ -871,10 +875,6 @@ export function createSyncServer(options: SyncServerOptions = {}) {
           if (session.version === 2) v2.receive(session, value);
           else if (session.version === 1) v1.receive(session, value);
           else receiveFirst(session, value);
-          if (session.out.chunked !== chunkedSeen) {
-            counters.chunkedFrames += session.out.chunked - chunkedSeen;
-            chunkedSeen = session.out.chunked;
-          }
         },
         drained() {
           if (!session.gone) session.out.drained();
