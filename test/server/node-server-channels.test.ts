@@ -83,6 +83,33 @@ describe('control routes per channel', () => {
   });
 });
 
+describe('chunks over a real socket', () => {
+  it('sends a 1 MB snapshot to a client of maxMessageBytes 4096 as the socket drains, within the limit and exact', async () => {
+    const server = await serve();
+    for (let i = 0; i < 4; i++) server.change({ set: { [`a${i}`]: 'a'.repeat(200_000), [`b${i}`]: 'é'.repeat(25_000) } }, 'big');
+    const ws = new WebSocket(server.url);
+    onCleanup(() => ws.terminate());
+    const texts: string[] = [];
+    let wake: (() => void) | undefined;
+    ws.on('message', (data: Buffer) => {
+      texts.push(data.toString('utf8'));
+      wake?.();
+    });
+    await withTimeout(new Promise((resolve) => ws.once('open', resolve)), 'open');
+    ws.send(JSON.stringify({ type: 'hello', v: 2, client: 'a1', maxMessageBytes: 4096 }));
+    ws.send(JSON.stringify({ type: 'subscribe', channel: 'big' }));
+    const synced = () => texts.some((t) => t.startsWith('{"type":"synced","channel":"big"'));
+    while (!synced()) await withTimeout(new Promise<void>((resolve) => (wake = resolve)), 'the big channel synced');
+    const frames = texts.map((t) => JSON.parse(t) as Record<string, unknown>);
+    for (const text of texts) expect(Buffer.byteLength(text)).toBeLessThanOrEqual(4096);
+    const pieces = frames.filter((f) => f.type === 'chunk');
+    const joined = JSON.parse(pieces.map((p) => p.data as string).join('')) as Record<string, unknown>;
+    expect(joined).toMatchObject({ type: 'snapshot', channel: 'big', seq: 4 });
+    expect(joined.data).toEqual(server.core.channelState('big').data);
+    expect(server.stats()).toMatchObject({ chunkedFrames: 1, slowConsumers: 0 });
+  });
+});
+
 describe('the feed', () => {
   it('changes the channel named by feedChannel', async () => {
     const server = await serve({ feedRatePerSec: 200, feedChannel: 'prices' });
