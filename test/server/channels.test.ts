@@ -438,4 +438,21 @@ describe('changes', () => {
     expect((page?.patches as unknown[]).length).toBe(2);
     expect(server.counters.changesServed).toBe(1);
   });
+
+  it.each([
+    ['a limit of 2^53 - 1', { limit: Number.MAX_SAFE_INTEGER, since: 0 }, 'changelog'],
+    ['a since of 2^53 - 1', { limit: 5, since: Number.MAX_SAFE_INTEGER }, 'changelog'],
+    ['a limit of 0', { limit: 0 }, 'ERR_INVALID_FRAME'],
+    ['no ref', { ref: undefined, limit: 5 }, 'ERR_INVALID_FRAME'],
+    ['an epoch without since', { epoch: 'e', limit: 5 }, 'ERR_INVALID_FRAME'],
+  ])('answers changes with %s without harm', (_what, fields, answer) => {
+    const { server, client } = setup();
+    for (let i = 0; i < 3; i++) server.change({ set: { [`k${i}`]: i } }, 'c');
+    const a = client('a1').send({ type: 'subscribe', channel: 'c' });
+    a.take();
+    a.send({ type: 'changes', channel: 'c', ref: 1, ...fields });
+    const [frame] = a.take();
+    expect(frame?.type === 'changelog' ? 'changelog' : frame?.code).toBe(answer);
+    if (frame?.type === 'changelog') expect((frame.patches as unknown[]).length).toBeLessThanOrEqual(3);
+  });
 });
