@@ -238,7 +238,7 @@ if (options.controlToken === undefined) process.stdout.write(`control token: ${r
 process.stdout.write(`listening on ws://${base}\n`);
 if (app !== undefined) process.stdout.write(`app: http://${base}/\n`);
 process.stdout.write(
-  `control: POST http://${base}/control/{drop,close,stall,garbage,oversized,restart,change}, GET http://${base}/control/state ` +
+  `control: POST http://${base}/control/{drop,close,stall,garbage,oversized,restart,change[?channel=NAME]}, GET http://${base}/control/state[?channel=NAME] ` +
     `(header "Authorization: Bearer <control token>")\n`,
 );
 
