@@ -92,7 +92,8 @@ export interface SyncServerOptions {
   /**
    * Per-user tokens: who a token names (and what it may do: `authorize`). Return null for a wrong
    * token; an identity whose `expiresAt` has passed closes the connection with 4419. Called once
-   * per connection and per `auth` frame; a throw counts as a wrong token. Not with `token`.
+   * per connection and per `auth` frame; a throw, or an identity the frames cannot carry (a user
+   * over 128 characters, an `info` that is not a JSON object), counts as a wrong token. Not with `token`.
    * @default none: no token required (or `token`)
    */
   authenticate?: (token: string) => Identity | null;
@@ -622,11 +623,29 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     if (authenticateHook === undefined) return ANONYMOUS;
     try {
       const identity = authenticateHook(token);
-      if (identity === null || typeof identity !== 'object') return null;
-      if (identity.user !== null && (typeof identity.user !== 'string' || identity.user.length < 1 || identity.user.length > 128)) return null;
-      return identity;
+      return identity !== null && isIdentity(identity) ? identity : null;
     } catch {
       return null; // a user hook that throws refuses: never a dead process
+    }
+  }
+
+  /**
+   * What a hook returned is an identity the frames can carry: a user of 1 to 128 characters (or
+   * null), an `info` object that is JSON, a whole-number `expiresAt`. Anything else counts as a
+   * wrong token (a hook's bug must not send malformed frames to every member).
+   */
+  function isIdentity(value: unknown): value is Identity {
+    if (typeof value !== 'object' || value === null) return false;
+    const { user, info, expiresAt, scope } = value as Record<string, unknown>;
+    if (user !== null && (typeof user !== 'string' || user.length < 1 || user.length > 128)) return false;
+    if (expiresAt !== undefined && !(typeof expiresAt === 'number' && Number.isSafeInteger(expiresAt) && expiresAt >= 0)) return false;
+    if (scope !== undefined && !(Array.isArray(scope) && scope.every((p) => typeof p === 'string'))) return false;
+    if (info === undefined) return true;
+    if (typeof info !== 'object' || info === null || Array.isArray(info)) return false;
+    try {
+      return typeof JSON.stringify(info) === 'string';
+    } catch {
+      return false;
     }
   }
 

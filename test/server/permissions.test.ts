@@ -88,6 +88,17 @@ describe('authenticate and authorize', () => {
     expect(b.take()[0]).toMatchObject({ type: 'unsubscribed', code: 'ERR_CHANNEL_FORBIDDEN' });
   });
 
+  it.each([
+    ['a user of 129 characters', { user: 'u'.repeat(129) }],
+    ['info that is not JSON', { user: 'ann', info: { n: 1n } }],
+    ['info that is an array', { user: 'ann', info: [] }],
+    ['an expiry that is not a number', { user: 'ann', expiresAt: 'soon' }],
+  ])('counts an identity with %s as a wrong token (4401)', (_what, identity) => {
+    const { connect } = setup({ authenticate: () => identity as never });
+    const a = connect('t').send({ type: 'hello', v: 2, client: 'a1' });
+    expect(a.closes).toEqual([{ code: 4401, reason: 'invalid token' }]);
+  });
+
   it('closes an expired token with 4419, at connect and at the expiry; refresh comes before it', () => {
     const { clock, connect } = setup({ ...aclHooks(ACL), refreshBeforeMs: 4000 });
     const a = connect().send({ type: 'hello', v: 2, client: 'a1', token: 'ann-short' });
