@@ -157,14 +157,13 @@ export function createV2Sessions(ctx: ServerContext) {
   /** Counts a subscribe of `name`; the wait before the next one is allowed, or 0 when this one is. */
   function rateLimited(session: LiveSession, name: string): number {
     const now = ctx.now();
-    let times = session.subscribeTimes.get(name);
-    if (times === undefined) {
-      // The map holds names subscribed in the last minute: forget the stale ones now and then.
-      if (session.subscribeTimes.size >= limits.maxChannelsPerConnection) {
-        for (const [other, list] of session.subscribeTimes) if (now - (list[list.length - 1] as number) >= 60_000) session.subscribeTimes.delete(other);
-      }
-      session.subscribeTimes.set(name, (times = []));
-    }
+    const map = session.subscribeTimes;
+    let times = map.get(name);
+    // Most recently subscribed last; bounded by maxChannelsPerConnection names (the least recently
+    // subscribed forgotten first), so a flood of names cannot grow it.
+    if (times !== undefined) map.delete(name);
+    else if (map.size >= limits.maxChannelsPerConnection) map.delete(map.keys().next().value as string);
+    map.set(name, (times ??= []));
     while (times.length > 0 && now - (times[0] as number) >= 60_000) times.shift();
     if (times.length >= limits.maxSubscribesPerMinute) return Math.max(1, 60_000 - (now - (times[0] as number)));
     times.push(now);
