@@ -148,7 +148,8 @@ export class ChannelMarks {
     let mark = this.byKey.get(key);
     let before: MarkUndo['before'] = null;
     if (mark === undefined) {
-      if (this.byKey.size >= this.limits.maxClientsPerChannel) this.makeRoom();
+      // `while`: a data file written with a larger bound may hold more marks than this one.
+      while (this.byKey.size >= this.limits.maxClientsPerChannel && this.byKey.size > 0) this.makeRoom();
       mark = { n, at, owner, acked: 0, refusals: undefined, floor: 0 };
       this.insert(key, mark);
     } else {
