@@ -85,6 +85,16 @@ export function createV2Sessions(ctx: ServerContext) {
   }
 
   function auth(session: LiveSession, token: string): void {
+    // Each auth re-checks every held channel: bounded like hellos (docs/protocol-v2.md, "Limits").
+    const now = ctx.now();
+    if (session.auths === 0 || now - session.authWindowStart >= 60_000 || now < session.authWindowStart) {
+      session.auths = 0;
+      session.authWindowStart = now;
+    }
+    if (++session.auths > limits.maxHellosPerMinute) {
+      counters.helloFloods++;
+      return ctx.drop(session, SyncCloseCodeV2.TRY_AGAIN_LATER, `too many auth frames (over ${limits.maxHellosPerMinute} a minute); try again later`);
+    }
     if (!ctx.authRequired) {
       counters.tokenRefreshes++;
       return ctx.send(session, { type: 'authorized', user: null });

@@ -53,6 +53,9 @@ export interface LiveSession {
   /** Hellos since `helloWindowStart` (a window of one minute). */
   hellos: number;
   helloWindowStart: number;
+  /** `auth` frames since `authWindowStart` (a window of one minute). */
+  auths: number;
+  authWindowStart: number;
   /** Version 2: the client id, its mark key (user and client), the welcome's time. */
   client: string;
   key: string;

@@ -856,6 +856,8 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         identity: undefined,
         hellos: 0,
         helloWindowStart: 0,
+        auths: 0,
+        authWindowStart: 0,
         client: '',
         key: '',
         welcomeTime: 0,

@@ -141,6 +141,17 @@ describe('authenticate and authorize', () => {
     expect(a.closes[0]?.code).toBe(code);
   });
 
+  it('closes a connection flooding auth frames with 1013 (each re-checks every held channel)', () => {
+    const { clock, connect } = setup({ ...aclHooks(ACL), maxHellosPerMinute: 3 });
+    const a = connect('ann').send({ type: 'hello', v: 2, client: 'a1' });
+    for (let i = 0; i < 3; i++) a.send({ type: 'auth', token: 'ann' });
+    clock.advance(60_000);
+    for (let i = 0; i < 3; i++) a.send({ type: 'auth', token: 'ann' });
+    expect(a.closes).toEqual([]);
+    a.send({ type: 'auth', token: 'ann' });
+    expect(a.closes).toEqual([{ code: 1013, reason: expect.stringMatching(/too many auth frames/) }]);
+  });
+
   it('answers auth with authorized {user: null} on a server without tokens', () => {
     const { connect } = setup();
     const a = connect().send({ type: 'hello', v: 2, client: 'a1' });
