@@ -52,7 +52,7 @@ export interface NodeServerOptions {
   dedupRetentionMs?: number;
   /**
    * `hello` frames one connection may send per minute (see `SyncServerOptions.maxHellosPerMinute`);
-   * one more closes it with 1013. Timed by `clock`.
+   * one more closes it with 1013. Version 2 `auth` frames count apart under the same bound. Timed by `clock`.
    * @default 10
    */
   maxHellosPerMinute?: number;

@@ -80,6 +80,7 @@ export interface SyncServerOptions {
    * `hello` frames one connection may send per minute (its first included); one more closes it
    * with 1013 (try again later). A version 1 client resyncs with a hello, answered with the whole
    * document, so without a bound one connection could turn a few bytes of hellos into gigabytes.
+   * Version 2 `auth` frames count apart under the same bound (each re-checks every held channel).
    * @default 10
    */
   maxHellosPerMinute?: number;
