@@ -10,6 +10,7 @@ import { DEFAULT_AUTH_THROTTLE } from '../src/server/auth-throttle.js';
 import { descriptorWarning, openFilesSoftLimit } from '../src/server/admission.js';
 import { DEFAULT_SERVER_OPTIONS, type NodeServerOptions } from '../src/server/server-options.js';
 import { startSyncServer, type RunningServer } from '../src/server/start.js';
+import { AclError } from '../src/server/acl.js';
 
 const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run server -- [flags])
 
@@ -38,7 +39,25 @@ const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run s
                           MS * 2^(n-1) ms (default ${DEFAULT_AUTH_THROTTLE.baseDelayMs})
   --auth-max-delay MS     the largest such wait; an attempt that would wait longer gets 1013
                           (default ${DEFAULT_AUTH_THROTTLE.maxDelayMs})
-  --data-file PATH        persist data and dedup record here (atomic writes)
+  --data-file PATH        persist every channel's data, op marks and the dedup record here (atomic writes)
+  --acl FILE              users and permissions (JSON: tokens with user, info, expiresAt, scope; channel
+                          patterns with the users who may subscribe, publish, use presence); not with --token
+  --feed-channel NAME     the channel the feed changes (default ${DEFAULT_SERVER_OPTIONS.feedChannel})
+  --max-channels-per-connection N
+                          channels one connection may hold; more get ERR_CHANNEL_LIMIT (default ${DEFAULT_SERVER_OPTIONS.maxChannelsPerConnection})
+  --max-channels-in-memory N
+                          channels loaded at once; idle ones are unloaded first, else a subscribe gets
+                          ERR_CHANNEL_UNAVAILABLE (default ${DEFAULT_SERVER_OPTIONS.maxChannelsInMemory})
+  --max-subscribes-per-minute N
+                          subscribes of one channel on one connection a minute; more get ERR_RATE_LIMITED (default ${DEFAULT_SERVER_OPTIONS.maxSubscribesPerMinute})
+  --max-clients-per-channel N
+                          op marks a channel keeps; past it one is forgotten (default ${DEFAULT_SERVER_OPTIONS.maxClientsPerChannel})
+  --mark-retention MS     a mark idle this long is forgotten (default ${DEFAULT_SERVER_OPTIONS.markRetentionMs})
+  --max-refusals-per-client N
+                          refused ops kept per client and channel (default ${DEFAULT_SERVER_OPTIONS.maxRefusalsPerClient})
+  --presence-grace MS     a member whose connection ended stays listed this long (default ${DEFAULT_SERVER_OPTIONS.presenceGraceMs})
+  --refresh-before MS     refresh is sent this long before a token expires (default ${DEFAULT_SERVER_OPTIONS.refreshBeforeMs})
+  --channel-idle MS       a channel nobody holds is unloaded after MS (default ${DEFAULT_SERVER_OPTIONS.channelIdleMs})
   --max-buffered BYTES    slow-consumer bound; over it closes with 1013 (default ${DEFAULT_SERVER_OPTIONS.maxBufferedBytes})
   --max-value-depth N     arrays/objects a value may nest; deeper ops are refused (default ${DEFAULT_SERVER_OPTIONS.maxValueDepth})
   --max-op-bytes BYTES    JSON size of one op's set+delete; larger ops are refused (default ${DEFAULT_SERVER_OPTIONS.maxOpBytes})
@@ -48,8 +67,8 @@ const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run s
 
 Fault injection (loopback peer and Host, no cross-origin Origin, JSON bodies, with
 "Authorization: Bearer <control token>"): POST /control/drop | close?code=N&reason=R |
-stall?ms=N | garbage | oversized?bytes=N | restart | change (JSON {set?, delete?});
-GET /control/state.
+stall?ms=N | garbage | oversized?bytes=N | restart | change?channel=NAME (JSON {set?, delete?});
+GET /control/state?channel=NAME (default: the default channel).
 
 The browser app (built by npm run build into dist/www/app/, shipped with the package) is served at http://HOST:PORT/;
 add ?inspect=ws://127.0.0.1:8090/inspect to stream its machine to the inspector.
@@ -71,6 +90,15 @@ const NUMERIC = {
   'hello-timeout': 'helloTimeoutMs',
   'max-connections': 'maxConnections',
   'max-connections-per-address': 'maxConnectionsPerAddress',
+  'max-channels-per-connection': 'maxChannelsPerConnection',
+  'max-channels-in-memory': 'maxChannelsInMemory',
+  'max-subscribes-per-minute': 'maxSubscribesPerMinute',
+  'max-clients-per-channel': 'maxClientsPerChannel',
+  'mark-retention': 'markRetentionMs',
+  'max-refusals-per-client': 'maxRefusalsPerClient',
+  'presence-grace': 'presenceGraceMs',
+  'refresh-before': 'refreshBeforeMs',
+  'channel-idle': 'channelIdleMs',
 } as const satisfies Record<string, keyof NodeServerOptions>;
 
 const TEXT = {
@@ -78,6 +106,8 @@ const TEXT = {
   token: 'token',
   'control-token': 'controlToken',
   'data-file': 'dataFile',
+  acl: 'acl',
+  'feed-channel': 'feedChannel',
 } as const satisfies Record<string, keyof NodeServerOptions>;
 
 const LISTS = {
@@ -181,6 +211,11 @@ try {
   // A bad value (TypeError/RangeError from validation) is a usage error; anything else (a corrupt
   // data file, a port in use) is a failure to start.
   if (error instanceof TypeError || error instanceof RangeError) usageError(nameFlags(error.message));
+  // A bad ACL file: its message names the file, the line and the field; no usage text to bury it.
+  if (error instanceof AclError) {
+    process.stderr.write(`server: ${error.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`server: ${(error as Error).message}\n`);
   process.exit(1);
 }
@@ -204,7 +239,7 @@ if (options.controlToken === undefined) process.stdout.write(`control token: ${r
 process.stdout.write(`listening on ws://${base}\n`);
 if (app !== undefined) process.stdout.write(`app: http://${base}/\n`);
 process.stdout.write(
-  `control: POST http://${base}/control/{drop,close,stall,garbage,oversized,restart,change}, GET http://${base}/control/state ` +
+  `control: POST http://${base}/control/{drop,close,stall,garbage,oversized,restart,change[?channel=NAME]}, GET http://${base}/control/state[?channel=NAME] ` +
     `(header "Authorization: Bearer <control token>")\n`,
 );
 

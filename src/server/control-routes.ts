@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebSocket } from 'ws';
 import { isServerSendableCloseCode } from './close-codes.js';
 import type { Changes } from '../sync/messages.js';
+import { DEFAULT_CHANNEL, NAME_RULE, isChannelName } from '../sync/messages-v2.js';
 import { bearerToken, clientAddress, isJsonContentType, isLoopbackAddress, isLoopbackName, judgeOrigin, parseHost, serverNames } from './access.js';
 import { SERVER_LIMITS, type ResolvedServerOptions } from './server-options.js';
 import type { FaultCounters, ServerStats } from './server-stats.js';
@@ -176,9 +177,10 @@ export function createControlRoutes(context: ControlRoutesContext): (req: Incomi
         throw new ControlError(400, `the body must be JSON {"set"?: {...}, "delete"?: [...]}: ${(error as Error).message}`);
       }
       // The same rule as ops (src/sync/values.ts), with the same message: core.change checks it.
+      const channel = channelParam(_query);
       try {
-        const patch = core.change(value as Changes);
-        return { epoch: patch.epoch, seq: patch.seq };
+        const patch = core.change(value as Changes, channel);
+        return { channel, epoch: patch.epoch, seq: patch.seq };
       } catch (error) {
         if (error instanceof ChangeRefusedError) throw new ControlError(400, `${error.code}: ${error.message}`);
         throw error;
@@ -190,7 +192,24 @@ export function createControlRoutes(context: ControlRoutesContext): (req: Incomi
   const controlNames = serverNames('127.0.0.1');
   const NO_ORIGINS: ReadonlySet<string> = new Set();
 
-  const stateOf = () => ({ epoch: core.epoch, seq: core.seq, data: core.data(), counters: snapshotStats() });
+  /** `?channel=NAME` (400 for a name that breaks the rule); `default` without one. */
+  const channelParam = (query: URLSearchParams): string => {
+    const name = query.get('channel') ?? DEFAULT_CHANNEL;
+    if (!isChannelName(name)) throw new ControlError(400, `channel must be a channel name (${NAME_RULE}); received ${JSON.stringify(String(name).slice(0, 140))}`);
+    return name;
+  };
+
+  /** docs/protocol-v2.md, "The control endpoint": one channel's position, data and members, and every counter. */
+  const stateOf = (query: URLSearchParams) => {
+    const channel = channelParam(query);
+    try {
+      const state = core.channelState(channel);
+      return { channel, epoch: state.epoch, seq: state.seq, data: state.data, members: state.members, counters: snapshotStats() };
+    } catch (error) {
+      if (error instanceof ChangeRefusedError) throw new ControlError(503, `${error.code}: ${error.message}`);
+      throw error;
+    }
+  };
 
   /**
    * Who may use the control routes, checked in this order (issue 11, item 6):
@@ -239,7 +258,12 @@ export function createControlRoutes(context: ControlRoutesContext): (req: Incomi
     const action = url.pathname.slice('/control/'.length);
     if (action === 'state') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, { ok: false, error: 'use GET /control/state' }, { allow: 'GET, HEAD' });
-      return reply(res, 200, { ok: true, ...stateOf() });
+      try {
+        return reply(res, 200, { ok: true, ...stateOf(url.searchParams) });
+      } catch (error) {
+        if (error instanceof ControlError) return reply(res, error.status, { ok: false, error: error.message });
+        throw error;
+      }
     }
     const run = Object.hasOwn(postActions, action) ? postActions[action] : undefined;
     if (run === undefined) {

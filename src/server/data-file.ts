@@ -1,12 +1,14 @@
 /**
- * The data file: the document and the dedup record as JSON, loaded at start (a corrupt file
+ * The data file: every channel's document and op marks, and version 1's dedup record, as JSON, loaded at start (a corrupt file
  * is a startup error) and replaced atomically (temp file, fsync, rename) on every write.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { describeValue } from '../options.js';
 import type { Json } from '../store.js';
-import type { PersistedState, RefusedOp } from './sync-server.js';
+import { isChannelName, isClientId } from '../sync/messages-v2.js';
+import type { PersistedMark } from './marks.js';
+import type { PersistedChannel, PersistedState, RefusedOp } from './sync-server.js';
 
 /** The data file is unreadable or not a statesocket data file: the server does not start. */
 export class DataFileError extends Error {
@@ -90,7 +92,51 @@ export function loadDataFile(path: string): PersistedState | undefined {
     }
     state.refusedOps = (refusedOps as RefusedOp[]).map(({ id, code, at, owner }) => ({ id, code, ...(at === undefined ? {} : { at }), ...(owner === undefined ? {} : { owner }) }));
   }
+  // Written since channels (protocol version 2); a version 1 file has neither: its data is the default channel's.
+  if (value.time !== undefined) {
+    if (!isTime(value.time)) throw corrupt('"time" is not a number');
+    state.time = value.time as number;
+  }
+  if (value.channels !== undefined) {
+    if (!isRecord(value.channels)) throw corrupt('"channels" is not an object of channel name to {data, marks}');
+    const channels: Record<string, PersistedChannel> = {};
+    for (const name of Object.keys(value.channels)) {
+      if (!isChannelName(name)) throw corrupt(`"channels" holds ${JSON.stringify(String(name).slice(0, 140))}, which is not a channel name`);
+      const problem = channelProblem(value.channels[name]);
+      if (problem !== undefined) throw corrupt(`"channels"."${name}"${problem}`);
+      channels[name] = value.channels[name] as PersistedChannel;
+    }
+    state.channels = channels;
+  }
   return state;
+}
+
+const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+
+/** What is wrong with a stored channel, as ` is …` or `.field is …`; undefined when it holds. */
+function channelProblem(entry: unknown): string | undefined {
+  if (!isRecord(entry)) return ` is ${describeValue(entry)}, not an object {data?, marks?, horizon?}`;
+  if (entry.data !== undefined && !isRecord(entry.data)) return '.data is not an object';
+  if (entry.horizon !== undefined && !isCount(entry.horizon)) return '.horizon is not a time';
+  if (entry.marks === undefined) return undefined;
+  if (!Array.isArray(entry.marks)) return '.marks is not an array';
+  for (let i = 0; i < entry.marks.length; i++) {
+    const mark = entry.marks[i] as PersistedMark;
+    const ok =
+      isRecord(mark) &&
+      isClientId(mark.client) &&
+      (mark.user === null || (typeof mark.user === 'string' && mark.user.length >= 1 && mark.user.length <= 128)) &&
+      isCount(mark.n) &&
+      mark.n >= 1 &&
+      isCount(mark.at) &&
+      typeof mark.owner === 'string' &&
+      (mark.acked === undefined || isCount(mark.acked)) &&
+      (mark.floor === undefined || isCount(mark.floor)) &&
+      (mark.refusals === undefined ||
+        (Array.isArray(mark.refusals) && mark.refusals.every((r) => Array.isArray(r) && r.length === 2 && isCount(r[0]) && typeof r[1] === 'string')));
+    if (!ok) return `.marks[${i}] is not a mark {client, user, n, at, owner, acked?, refusals?, floor?}`;
+  }
+  return undefined;
 }
 
 let tempCounter = 0;

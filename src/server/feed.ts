@@ -22,11 +22,12 @@ export interface FeedCounters {
 }
 
 /**
- * Starts the feed (`feedRatePerSec` > 0); returns the function that stops it.
+ * Starts the feed (`feedRatePerSec` > 0) on `channel`; returns the function that stops it.
  * `batch` runs one tick's changes (the server persists a batch once, throttled).
  */
 export function startFeed(
   core: SyncServer,
+  channel: string,
   feedRatePerSec: number,
   random: () => number,
   stats: FeedCounters,
@@ -35,7 +36,7 @@ export function startFeed(
   const tickMs = Math.max(SERVER_LIMITS.feedTickMinMs, 1000 / feedRatePerSec);
   const perTick = (feedRatePerSec * tickMs) / 1000;
   const prices = new Map<string, number>();
-  const data = core.data();
+  const data = core.channelState(channel).data;
   for (const [symbol, base] of FEED_SYMBOLS) {
     const current = data[symbol];
     prices.set(symbol, typeof current === 'number' && current > 0 ? current : base);
@@ -50,9 +51,9 @@ export function startFeed(
         const [symbol] = FEED_SYMBOLS[Math.floor(random() * FEED_SYMBOLS.length)] ?? FEED_SYMBOLS[0]!;
         const price = Number(((prices.get(symbol) ?? 1) * (1 + (random() - 0.5) * 0.004)).toPrecision(6));
         try {
-          core.change({ set: { [symbol]: price } });
+          core.change({ set: { [symbol]: price } }, channel);
         } catch (error) {
-          // A document at maxDataBytes refuses a longer price: skip the tick (counted).
+          // A document at maxDataBytes refuses a longer price, a full server the channel: skip it (counted).
           if (!(error instanceof ChangeRefusedError)) throw error;
           stats.feedRefused++;
           continue;

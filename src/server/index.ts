@@ -1,5 +1,6 @@
 /**
- * `statesocket/server`: the reference sync server as a library (Node only).
+ * `statesocket/server`: the reference sync server as a library (Node only), speaking protocol
+ * version 2 (channels, docs/protocol-v2.md) and version 1 (on the `default` channel).
  * `attachSyncServer` mounts it on an HTTP server of yours (WebSocket upgrades on
  * a path; your other requests stay yours); `startSyncServer` listens on a port of
  * its own; `createSyncServer` is the sync logic without a transport, for a
@@ -23,7 +24,23 @@ export type { FaultCounters, ServerStats } from './server-stats.js';
 export { DataFileError } from './data-file.js';
 export { ChangeRefusedError } from './sync-server.js';
 export { createSyncServer } from './sync-server.js';
-export type { Peer, PersistedState, ServerCounters, Session, SyncServer, SyncServerOptions } from './sync-server.js';
+export type {
+  AuthorizeRequest,
+  ChannelAction,
+  ConnectInfo,
+  Identity,
+  Peer,
+  PersistedChannel,
+  PersistedState,
+  ServerCounters,
+  Session,
+  SyncServer,
+  SyncServerOptions,
+  SyncServerTimers,
+} from './sync-server.js';
+export type { PersistedMark } from './marks.js';
+export { AclError, aclHooks, parseAcl, readAclFile } from './acl.js';
+export type { Acl, AclChannelRule, AclToken } from './acl.js';
 export { DEFAULT_AUTH_THROTTLE } from './auth-throttle.js';
 export type { AuthThrottleOptions } from './auth-throttle.js';
 export { loadAppFiles } from './static-files.js';
@@ -31,6 +48,7 @@ export type { AppBundle, AppFile } from './static-files.js';
 export { SERVER_CLOSE_CODES } from './close-codes.js';
 export type { ServerCloseRow } from './close-codes.js';
 export { PROTOCOL_VERSION, ServerErrorCode, SyncCloseCode } from '../sync/messages.js';
+export { DEFAULT_V2_LIMITS, ErrorCodeV2, PROTOCOL_VERSION_2, SyncCloseCodeV2 } from '../sync/messages-v2.js';
 export type { Changes, ClientFrame, ServerErrorCodeValue, ServerFrame } from '../sync/messages.js';
 export { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
 export type { ValueLimits } from '../sync/values.js';

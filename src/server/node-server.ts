@@ -36,6 +36,7 @@ import { startFeed } from './feed.js';
 import { SERVER_LIMITS, resolveServerOptions, type NodeServerOptions, type ResolvedServerOptions } from './server-options.js';
 import type { FaultCounters, ServerStats } from './server-stats.js';
 import { SyncCloseCode, type Changes } from '../sync/messages.js';
+import { DEFAULT_CHANNEL } from '../sync/messages-v2.js';
 import { ChangeRefusedError, InitialStateError, createSyncServer, type PersistedState, type Peer, type SyncServer } from './sync-server.js';
 import { countUnupgradedSockets } from './admission.js';
 import { fitCloseReason, frameInput, sharedFrames, type Client, type Held } from './ws-client.js';
@@ -57,12 +58,13 @@ export interface AttachedSyncServer {
   /** Counters of the whole server: the core's, the limits', the feed's, the data file's, the faults'. */
   stats(): ServerStats;
   /**
-   * A server-side change: applied, persisted (with `dataFile`) and sent to every client as one patch.
-   * @throws ChangeRefusedError when the value rule or `maxDataBytes` refuses it, or (code `ERR_STOPPED`)
-   *   after `close()` (nothing changes, nothing is written)
+   * A server-side change on a channel (`default` unless named): applied, persisted (with
+   * `dataFile`) and sent to every client holding the channel as one patch.
+   * @throws ChangeRefusedError when the value rule or `maxDataBytes` refuses it, or the channel name (nothing
+   *   changes), or (code `ERR_STOPPED`) after `close()` (nothing changes, nothing is written)
    * @returns the patch's epoch and seq
    */
-  change(changes: Changes): { epoch: string; seq: number };
+  change(changes: Changes, channel?: string): { epoch: string; seq: number };
   /**
    * Answers a `/control/*` request when `control` is on and returns true; returns false for any
    * other request (or with `control` off, or after `close()`), which is then yours to answer.
@@ -179,8 +181,21 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
     maxValueDepth: opts.maxValueDepth,
     maxOpBytes: opts.maxOpBytes,
     maxDataBytes: opts.maxDataBytes,
+    maxPayloadBytes: opts.maxPayloadBytes,
+    maxChannelsPerConnection: opts.maxChannelsPerConnection,
+    maxChannelsInMemory: opts.maxChannelsInMemory,
+    maxSubscribesPerMinute: opts.maxSubscribesPerMinute,
+    maxClientsPerChannel: opts.maxClientsPerChannel,
+    markRetentionMs: opts.markRetentionMs,
+    maxRefusalsPerClient: opts.maxRefusalsPerClient,
+    presenceGraceMs: opts.presenceGraceMs,
+    refreshBeforeMs: opts.refreshBeforeMs,
+    channelIdleMs: opts.channelIdleMs,
+    timers: opts.clock,
     random: opts.random,
     ...(opts.token === undefined ? {} : { token: opts.token }),
+    ...(opts.authenticate === undefined ? {} : { authenticate: opts.authenticate }),
+    ...(opts.authorize === undefined ? {} : { authorize: opts.authorize }),
     ...(initial === undefined ? {} : { initial }),
     ...(dataFile === undefined
       ? {}
@@ -198,13 +213,14 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
   } catch (error) {
     // Only the initial data can make it throw: a value the rule or the limits refuse.
     if (!(error instanceof InitialStateError)) throw error;
-    const problem = error.message.replace(/^initial data breaks the value rule: /, '');
+    const problem = error.message.replace(/^initial data (of channel \S+ )?breaks the value rule: /, '');
+    const where = error.channel === DEFAULT_CHANNEL ? '' : ` in channel ${error.channel}`;
     const message =
       error.rule === 'size'
-        ? `data file ${dataFile} holds ${error.bytes} bytes of data as JSON, over --max-data-bytes (${opts.maxDataBytes}): its snapshots would be larger than clients accept (maxMessageBytes, 1 MiB by default). Raise --max-data-bytes (and the clients' maxMessageBytes with it) or shrink the file`
+        ? `data file ${dataFile} holds ${error.bytes} bytes of data as JSON${where}, over --max-data-bytes (${opts.maxDataBytes}): its snapshots would be larger than clients accept (maxMessageBytes, 1 MiB by default). Raise --max-data-bytes (and the clients' maxMessageBytes with it) or shrink the file`
         : error.rule === 'depth'
-          ? `data file ${dataFile} holds a value nested too deep (${problem}); raise --max-value-depth or fix the file`
-          : `data file ${dataFile} holds a value the value rule refuses (${problem}); no flag allows it: fix the file`;
+          ? `data file ${dataFile} holds a value nested too deep${where} (${problem}); raise --max-value-depth or fix the file`
+          : `data file ${dataFile} holds a value the value rule refuses${where} (${problem}); no flag allows it: fix the file`;
     throw new DataFileError(dataFile ?? '', message, { cause: error });
   }
   // Writes the file now: a missing directory or a read-only disk fails at startup, not at the first op.
@@ -274,6 +290,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
   const accept = (ws: WebSocket, req: IncomingMessage) => {
     // Per-address limits count per IPv4 address or IPv6 /64 (one host is given a whole /64).
     const address = addressGroup(clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], opts.trustProxy));
+    let session: ReturnType<SyncServer['connect']> | undefined;
     const client: Client = {
       ws,
       address,
@@ -287,11 +304,11 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
       pendingFrames: 0,
       written: () => {
         client.pendingFrames--;
+        session?.drained();
       },
       stallTimer: undefined,
     };
     clients.add(client);
-    let session: ReturnType<SyncServer['connect']> | undefined;
     let ticket: AuthTicket | undefined;
     ws.on('error', (error: Error & { code?: string }) => {
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') stats.oversizedFrames++;
@@ -328,7 +345,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
     perAddress.set(address, fromAddress + 1);
 
     let waitMs = 0;
-    if (opts.token !== undefined) {
+    if (opts.token !== undefined || opts.authenticate !== undefined) {
       const admission = throttle.admit(address);
       if (!admission.admitted) {
         stats.authThrottled++;
@@ -459,7 +476,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
   // ── timers: the feed and the ws-level heartbeat ──
   let stopFeed: (() => void) | undefined;
   if (opts.feedRatePerSec > 0) {
-    stopFeed = startFeed(core, opts.feedRatePerSec, opts.random, stats, (tick) => {
+    stopFeed = startFeed(core, opts.feedChannel, opts.feedRatePerSec, opts.random, stats, (tick) => {
       inFeed = true;
       try {
         tick();
@@ -502,11 +519,11 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
     controlToken: opts.controlToken,
     core,
     stats: snapshotStats,
-    change(changes) {
+    change(changes, channel) {
       if (closing !== undefined) {
         throw new ChangeRefusedError('ERR_STOPPED', 'this sync server was closed with close(); the change was not applied nor written');
       }
-      const patch = core.change(changes);
+      const patch = core.change(changes, channel);
       return { epoch: patch.epoch, seq: patch.seq };
     },
     handleControl(req, res) {
@@ -528,6 +545,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
         stopFeed?.();
         clearInterval(heartbeatTimer);
         clearTimeout(persistTimer);
+        core.close();
         for (const client of clients) {
           clearTimeout(client.stallTimer);
           release(client);

@@ -9,6 +9,9 @@ import { generateToken, normalizeAddress, normalizeOrigin } from './access.js';
 import { DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle.js';
 import { describeValue } from '../options.js';
 import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
+import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, NAME_RULE, isChannelName } from '../sync/messages-v2.js';
+import { aclHooks, parseAcl, readAclFile, type Acl } from './acl.js';
+import type { AuthorizeRequest, Identity } from './session.js';
 import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_DATA_BYTES } from './sync-server.js';
 
 export interface NodeServerOptions {
@@ -49,7 +52,7 @@ export interface NodeServerOptions {
   dedupRetentionMs?: number;
   /**
    * `hello` frames one connection may send per minute (see `SyncServerOptions.maxHellosPerMinute`);
-   * one more closes it with 1013. Timed by `clock`.
+   * one more closes it with 1013. Version 2 `auth` frames count apart under the same bound. Timed by `clock`.
    * @default 10
    */
   maxHellosPerMinute?: number;
@@ -187,6 +190,63 @@ export interface NodeServerOptions {
    */
   authThrottle?: AuthThrottleOptions;
   /**
+   * Users and permissions from an ACL (docs/protocol-v2.md, appendix): a file path, or the ACL as
+   * an object. Tokens name users (4401 for one not listed, 4419 past its `expiresAt`); channel
+   * patterns say who may subscribe, publish and use presence. Checked at start: a problem throws
+   * `AclError` naming the field (and the file's line). Not with `token`, `authenticate` or `authorize`.
+   * @default none
+   */
+  acl?: string | Acl;
+  /**
+   * Per-user tokens, your way: who a token names (see `SyncServerOptions.authenticate`). Not with `token` or `acl`.
+   * @default none
+   */
+  authenticate?: (token: string) => Identity | null;
+  /**
+   * Whether a user may subscribe, publish or use presence on a channel (see `SyncServerOptions.authorize`). Not with `acl`.
+   * @default everything is allowed
+   */
+  authorize?: (request: AuthorizeRequest) => boolean;
+  /**
+   * Channels one connection may hold at once (protocol version 2); one more subscribe is refused
+   * with `ERR_CHANNEL_LIMIT`.
+   * @default 2000
+   */
+  maxChannelsPerConnection?: number;
+  /**
+   * Channels loaded in memory at once; loading one more unloads the least recently used idle one,
+   * and with none idle a subscribe is refused with `ERR_CHANNEL_UNAVAILABLE` (the client retries).
+   * @default 100000
+   */
+  maxChannelsInMemory?: number;
+  /** Subscribes of one channel on one connection per minute; one more is refused with `ERR_RATE_LIMITED`. @default 10 */
+  maxSubscribesPerMinute?: number;
+  /**
+   * Op marks a channel keeps, one per client that sent it an op; past it the least recently active
+   * mark of the owner holding the most is forgotten (its resends get `ERR_CLIENT_FORGOTTEN`).
+   * @default 10000
+   */
+  maxClientsPerChannel?: number;
+  /** A mark whose client sent the channel no op for this long is forgotten, in ms. Timed by `clock`. @default 604800000 (7 days) */
+  markRetentionMs?: number;
+  /** Refused ops remembered per client and channel above the client's `acked`. @default 1000 */
+  maxRefusalsPerClient?: number;
+  /** A presence member whose connection ended stays listed this long, in ms (a quick reconnect makes no leave/join). @default 5000 */
+  presenceGraceMs?: number;
+  /** `refresh` is sent this long before a connection's token expires, in ms. @default 60000 */
+  refreshBeforeMs?: number;
+  /**
+   * A channel nobody holds is unloaded from memory after this long, in ms: its log and presence
+   * go, its data and marks stay (and the data file keeps them), its next load starts a new epoch.
+   * @default 300000 (5 minutes)
+   */
+  channelIdleMs?: number;
+  /**
+   * The channel the live feed (`feedRatePerSec`) changes.
+   * @default 'default'
+   */
+  feedChannel?: string;
+  /**
    * Time for the hello deadline and the failed-authentication delay: `now()` in ms and timers.
    * Tests pass a `TestClock` (`statesocket/testing`) and advance it.
    * @default Date.now with the global setTimeout / clearTimeout
@@ -236,6 +296,16 @@ export const DEFAULT_SERVER_OPTIONS = {
   helloTimeoutMs: 10_000,
   maxConnections: 10_000,
   maxConnectionsPerAddress: 1_000,
+  maxChannelsPerConnection: DEFAULT_V2_LIMITS.maxChannelsPerConnection,
+  maxChannelsInMemory: DEFAULT_V2_LIMITS.maxChannelsInMemory,
+  maxSubscribesPerMinute: DEFAULT_V2_LIMITS.maxSubscribesPerMinute,
+  maxClientsPerChannel: DEFAULT_V2_LIMITS.maxClientsPerChannel,
+  markRetentionMs: DEFAULT_V2_LIMITS.markRetentionMs,
+  maxRefusalsPerClient: DEFAULT_V2_LIMITS.maxRefusalsPerClient,
+  presenceGraceMs: DEFAULT_V2_LIMITS.presenceGraceMs,
+  refreshBeforeMs: DEFAULT_V2_LIMITS.refreshBeforeMs,
+  channelIdleMs: DEFAULT_V2_LIMITS.channelIdleMs,
+  feedChannel: DEFAULT_CHANNEL,
 } as const;
 
 /** Limits of the feed and the control routes (not options). */
@@ -298,6 +368,18 @@ export const SERVER_LIMITS = {
 
 export interface ResolvedServerOptions {
   host: string;
+  maxChannelsPerConnection: number;
+  maxChannelsInMemory: number;
+  maxSubscribesPerMinute: number;
+  maxClientsPerChannel: number;
+  markRetentionMs: number;
+  maxRefusalsPerClient: number;
+  presenceGraceMs: number;
+  refreshBeforeMs: number;
+  channelIdleMs: number;
+  feedChannel: string;
+  authenticate: ((token: string) => Identity | null) | undefined;
+  authorize: ((request: AuthorizeRequest) => boolean) | undefined;
   port: number;
   feedRatePerSec: number;
   logSize: number;
@@ -390,6 +472,30 @@ function clock(name: string, value: unknown): ServerClock {
   return given as ServerClock;
 }
 
+/** `acl`, or `authenticate` and `authorize`, as the core's hooks. */
+function access(options: NodeServerOptions): { authenticate: ResolvedServerOptions['authenticate']; authorize: ResolvedServerOptions['authorize'] } {
+  const authenticate = fn<(token: string) => Identity | null>('authenticate', options.authenticate);
+  const authorize = fn<(request: AuthorizeRequest) => boolean>('authorize', options.authorize);
+  if (options.acl === undefined) {
+    if (authenticate !== undefined && options.token !== undefined) throw new TypeError('give token or authenticate, not both');
+    return { authenticate, authorize };
+  }
+  if (authenticate !== undefined || authorize !== undefined) throw new TypeError('give acl, or authenticate and authorize, not both');
+  if (options.token !== undefined) throw new TypeError('give acl or token, not both: the ACL lists the tokens');
+  if (typeof options.acl !== 'string' && (typeof options.acl !== 'object' || options.acl === null)) {
+    throw new TypeError(`acl must be a file path or an ACL object; received ${describeValue(options.acl)}`);
+  }
+  const acl = typeof options.acl === 'string' ? readAclFile(options.acl) : parseAcl(options.acl);
+  return aclHooks(acl);
+}
+
+function channelName(name: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a string; received ${describeValue(value)}`);
+  if (!isChannelName(value)) throw new RangeError(`${name} must be a channel name (${NAME_RULE}); received ${JSON.stringify(String(value).slice(0, 140))}`);
+  return value;
+}
+
 function fn<F>(name: string, value: unknown): F | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'function') throw new TypeError(`${name} must be a function; received ${describeValue(value)}`);
@@ -443,7 +549,10 @@ const KNOWN_OPTIONS = new Set(
     maxHellosPerMinute: true, maxPayloadBytes: true, heartbeatMs: true, token: true, control: true,
     controlToken: true, path: true, allowedOrigins: true, maxBufferedBytes: true, maxValueDepth: true,
     maxOpBytes: true, maxDataBytes: true, dataFile: true, helloTimeoutMs: true, maxConnections: true,
-    maxConnectionsPerAddress: true, trustProxy: true, authThrottle: true, clock: true, random: true, staticHandler: true,
+    maxConnectionsPerAddress: true, trustProxy: true, authThrottle: true, acl: true, authenticate: true, authorize: true,
+    maxChannelsPerConnection: true, maxChannelsInMemory: true, maxSubscribesPerMinute: true, maxClientsPerChannel: true,
+    markRetentionMs: true, maxRefusalsPerClient: true, presenceGraceMs: true, refreshBeforeMs: true, channelIdleMs: true,
+    feedChannel: true, clock: true, random: true, staticHandler: true,
   } satisfies Record<keyof NodeServerOptions, true>),
 );
 
@@ -478,6 +587,17 @@ function resolve(options: NodeServerOptions): ResolvedServerOptions {
     helloTimeoutMs: integer('helloTimeoutMs', options.helloTimeoutMs, d.helloTimeoutMs, 1, 2 ** 31 - 1),
     maxConnections: integer('maxConnections', options.maxConnections, d.maxConnections, 1, 10_000_000),
     maxConnectionsPerAddress: integer('maxConnectionsPerAddress', options.maxConnectionsPerAddress, d.maxConnectionsPerAddress, 1, 10_000_000),
+    maxChannelsPerConnection: integer('maxChannelsPerConnection', options.maxChannelsPerConnection, d.maxChannelsPerConnection, 1, 10_000_000),
+    maxChannelsInMemory: integer('maxChannelsInMemory', options.maxChannelsInMemory, d.maxChannelsInMemory, 1, 100_000_000),
+    maxSubscribesPerMinute: integer('maxSubscribesPerMinute', options.maxSubscribesPerMinute, d.maxSubscribesPerMinute, 1, 10_000_000),
+    maxClientsPerChannel: integer('maxClientsPerChannel', options.maxClientsPerChannel, d.maxClientsPerChannel, 1, 10_000_000),
+    markRetentionMs: integer('markRetentionMs', options.markRetentionMs, d.markRetentionMs, 1, Number.MAX_SAFE_INTEGER),
+    maxRefusalsPerClient: integer('maxRefusalsPerClient', options.maxRefusalsPerClient, d.maxRefusalsPerClient, 1, 10_000_000),
+    presenceGraceMs: integer('presenceGraceMs', options.presenceGraceMs, d.presenceGraceMs, 0, 2 ** 31 - 1),
+    refreshBeforeMs: integer('refreshBeforeMs', options.refreshBeforeMs, d.refreshBeforeMs, 0, 2 ** 31 - 1),
+    channelIdleMs: integer('channelIdleMs', options.channelIdleMs, d.channelIdleMs, 1, 2 ** 31 - 1),
+    feedChannel: channelName('feedChannel', options.feedChannel) ?? d.feedChannel,
+    ...access(options),
     trustProxy: addresses('trustProxy', options.trustProxy),
     authThrottle: throttle('authThrottle', options.authThrottle),
     clock: clock('clock', options.clock),

@@ -98,7 +98,7 @@ async function start(opts: ReturnType<typeof resolveServerOptions>): Promise<Run
     controlToken: sync.controlToken,
     core: sync.core,
     stats: () => sync.stats(),
-    change: (changes) => sync.change(changes),
+    change: (changes, channel) => sync.change(changes, channel),
     handleControl: (req, res) => sync.handleControl(req, res),
     stopFeed: () => sync.stopFeed(),
     close() {

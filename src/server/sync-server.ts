@@ -1,16 +1,34 @@
 /**
- * The sync server's logic, as a library: epochs, sequence numbers, the bounded
- * replay log, the bounded dedup record, sessions and broadcast. No I/O: it
- * talks to each client through a `Peer`, so `scripts/server.ts` (with `ws`)
- * and the simulator (in memory) run the very same code.
+ * The sync server's logic, as a library: channels (channel.ts) with their epochs, sequence
+ * numbers, replay logs, op marks (marks.ts) and presence (presence.ts); sessions of protocol
+ * version 2 (session-v2.ts) and version 1 (session-v1.ts, on the `default` channel); write, then
+ * broadcast, then ack. No I/O: it talks to each client through a `Peer`, so the Node server (with
+ * `ws`) and the simulator (in memory) run the very same code.
+ *
+ * ```
+ *   connect ──▶ URL token judged ──▶ frames: ping ─▶ pong
+ *                                            hello v1 ─▶ session-v1 (default channel, op ids)
+ *                                            hello v2 ─▶ welcome ─▶ session-v2 (channels, marks)
+ *                                            hello v3 ─▶ close 4400; anything else ─▶ ERR_HELLO_REQUIRED
+ * ```
  */
-import { parseJsonFrame, utf8Length } from '../frames.js';
+import { parseJsonFrame } from '../frames.js';
 import type { Json } from '../store.js';
-import type { Changes, HelloFrame, PatchFrame, ServerErrorCodeValue } from '../sync/messages.js';
-import { PROTOCOL_VERSION, ServerErrorCode, SyncCloseCode, isOpId, parseClientFrame } from '../sync/messages.js';
-import { DEFAULT_VALUE_LIMITS, checkChanges, documentBytes, measureDocument, type CheckedChanges, type ValueLimits } from '../sync/values.js';
+import type { Changes } from '../sync/messages.js';
+import { ServerErrorCode, SyncCloseCode } from '../sync/messages.js';
+import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, ErrorCodeV2, SyncCloseCodeV2, isChannelName, parseHello } from '../sync/messages-v2.js';
+import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
+import { Channel, StoredDataError, type Checked, type LogEntry } from './channel.js';
+import type { PersistedMark, PersistedMarks } from './marks.js';
 import { createOpRecord } from './op-record.js';
+import { Outgoing } from './outgoing.js';
+import { clearMembers, presenceFrame, type PresenceContext } from './presence.js';
+import { createV1Sessions } from './session-v1.js';
+import { createV2Sessions } from './session-v2.js';
+import type { AuthorizeRequest, ChannelAction, Identity, LiveSession, ServerContext } from './session.js';
 import { tokensEqual } from './token-equal.js';
+
+export type { AuthorizeRequest, ChannelAction, Identity } from './session.js';
 
 /** One client connection, as the server logic sees it. */
 export interface Peer {
@@ -24,53 +42,77 @@ export interface Peer {
   readonly bufferedAmount: number;
 }
 
+/** Timers for presence grace, token expiry and idle channels (the Node server passes its clock). */
+export interface SyncServerTimers {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
 export interface SyncServerOptions {
   /**
-   * Patches kept for replay after a reconnect (and no more than `maxDataBytes` of them); a
-   * client further behind gets a snapshot.
+   * Patches kept per channel for replay after a reconnect (and no more than `maxDataBytes` of
+   * them); a client further behind gets a snapshot. Also what `changes` can list.
    * @default 1000
    */
   logSize?: number;
   /**
-   * Op ids remembered to apply each op once; the oldest are forgotten first, but never one
+   * Version 1 op ids remembered to apply each op once; the oldest are forgotten first, but never one
    * younger than `dedupRetentionMs`. An op re-sent after its id was forgotten would apply again,
-   * so keep this above the ops all clients send within `dedupRetentionMs`. The record of refused
-   * op ids is bounded by the same number.
+   * so keep this above the ops all version 1 clients send within `dedupRetentionMs`. The record of
+   * refused op ids is bounded by the same number. (Version 2 numbers ops per client: see `maxClientsPerChannel`.)
    * @default 10000
    */
   dedupSize?: number;
   /**
-   * Milliseconds an op id (applied or refused) is remembered at least, whatever `dedupSize` says:
-   * a client whose connection dropped before the ack re-sends the op within this time, and it must
-   * not apply twice. When a record holds `dedupSize` ids and its oldest is younger than this, room
-   * is made by owner (`ConnectInfo.owner`): an op from the owner holding the most ids is not
+   * Milliseconds a version 1 op id (applied or refused) is remembered at least, whatever `dedupSize`
+   * says: a client whose connection dropped before the ack re-sends the op within this time, and it
+   * must not apply twice. When a record holds `dedupSize` ids and its oldest is younger than this,
+   * room is made by owner (`ConnectInfo.owner`): an op from the owner holding the most ids is not
    * applied (nor refused): its connection is closed with 1013 (try again later), the op stays in
    * the client's outbox, and `opsDeferred` counts it; an op from anyone else applies and the owner
-   * holding the most forgets its oldest id. So a flood of fresh ids delays and risks only the
-   * flooder's own ops. An id recorded in the future (the clock stepped back) counts as expired.
-   * 0: ids are forgotten by `dedupSize` alone.
+   * holding the most forgets its oldest id. An id recorded in the future (the clock stepped back)
+   * counts as expired. 0: ids are forgotten by `dedupSize` alone.
    * @default 60000 (1 minute)
    */
   dedupRetentionMs?: number;
   /**
    * `hello` frames one connection may send per minute (its first included); one more closes it
-   * with 1013 (try again later). A client sends one per connection, and one more after each
-   * sequence gap (`resync.needed`); each is answered with the whole document, so without a bound
-   * one connection could turn a few bytes of hellos into gigabytes of snapshots.
+   * with 1013 (try again later). A version 1 client resyncs with a hello, answered with the whole
+   * document, so without a bound one connection could turn a few bytes of hellos into gigabytes.
+   * Version 2 `auth` frames count apart under the same bound (each re-checks every held channel).
    * @default 10
    */
   maxHellosPerMinute?: number;
-  /** Time in milliseconds, for `dedupRetentionMs` and `maxHellosPerMinute` (the Node server passes its clock's `now`). @default Date.now */
+  /** Time in milliseconds (marks, retention, rates). @default `timers.now`, else Date.now */
   now?: () => number;
-  /** Clients must present this token (in the URL query or the hello). */
+  /** Timers for presence grace, token expiry and idle channels. @default the global timers (unref'd) and `now` */
+  timers?: SyncServerTimers;
+  /** Clients must present this token (in the URL query or the hello). Not with `authenticate`. */
   token?: string;
   /**
+   * Per-user tokens: who a token names (and what it may do: `authorize`). Return null for a wrong
+   * token; an identity whose `expiresAt` has passed closes the connection with 4419. Called once
+   * per connection and per `auth` frame; a throw, or an identity the frames cannot carry (a user
+   * over 128 characters, an `info` that is not a JSON object), counts as a wrong token. Not with `token`.
+   * @default none: no token required (or `token`)
+   */
+  authenticate?: (token: string) => Identity | null;
+  /**
+   * Whether a user may `subscribe` to, `publish` on or use `presence` on a channel, asked at every
+   * subscribe, op and presence request, and for every held channel after an `auth`. A throw
+   * counts as `false`.
+   * @default everything is allowed
+   */
+  authorize?: (request: AuthorizeRequest) => boolean;
+  /**
    * A session whose peer has more than this many bytes buffered is closed with 1013 (slow
-   * consumer). The snapshot a session is sent on its hello does not count against it, one at a
-   * time: a hello repeated while the previous snapshot is still buffered has its snapshot counted.
+   * consumer). A snapshot in flight does not count against it, one at a time.
    * @default 4194304 (4 MiB)
    */
   maxBufferedBytes?: number;
+  /** The largest client frame the transport accepts (announced in `welcome.maxMessageBytes`). @default 1048576 */
+  maxPayloadBytes?: number;
   /**
    * Arrays/objects a value in a change may nest (`1` has depth 0, `{"a":[1]}` depth 2); a deeper
    * one is refused with `ERR_INVALID_FRAME`.
@@ -84,29 +126,54 @@ export interface SyncServerOptions {
    */
   maxOpBytes?: number;
   /**
-   * UTF-8 bytes of the whole document's JSON; a change that would take it over (and grow it) is
-   * refused with `ERR_DATA_LIMIT`. The default keeps a snapshot frame (the document plus an
-   * envelope under 100 bytes) within the client's default `maxMessageBytes` of 1 MiB.
+   * UTF-8 bytes of one channel's document as JSON; a change that would take it over (and grow it)
+   * is refused with `ERR_DATA_LIMIT`. The default keeps a snapshot frame within the client's
+   * default `maxMessageBytes` of 1 MiB.
    * @default 1047552 (1 MiB - 1 KiB)
    */
   maxDataBytes?: number;
+  /** Channels one connection may hold; one more is refused with `ERR_CHANNEL_LIMIT`. @default 2000 */
+  maxChannelsPerConnection?: number;
+  /**
+   * Channels loaded in memory at once; loading one more unloads the least recently used idle one,
+   * and with none idle the subscribe is refused with `ERR_CHANNEL_UNAVAILABLE` (transient).
+   * @default 100000
+   */
+  maxChannelsInMemory?: number;
+  /** Subscribes of one channel on one connection per minute; one more is refused with `ERR_RATE_LIMITED`. @default 10 */
+  maxSubscribesPerMinute?: number;
+  /** Op marks kept per channel (one per client that sent it an op); see the eviction rule. @default 10000 */
+  maxClientsPerChannel?: number;
+  /** A mark whose client sent the channel no op for this long is forgotten. @default 604800000 (7 days) */
+  markRetentionMs?: number;
+  /** Refusals kept per client and channel above its `acked`. @default 1000 */
+  maxRefusalsPerClient?: number;
+  /** A presence member whose connection ended stays listed this long. @default 5000 */
+  presenceGraceMs?: number;
+  /** `refresh` is sent this long before a token expires. @default 60000 */
+  refreshBeforeMs?: number;
+  /**
+   * A channel nobody holds is unloaded from memory after this long (its log and presence go; its
+   * data and marks stay; its next load starts a new epoch).
+   * @default 300000 (5 minutes)
+   */
+  channelIdleMs?: number;
   /** Random source for epochs. @default Math.random */
   random?: () => number;
   /**
-   * State to start from (a restart from the data file). Throws `InitialStateError` when its data
-   * breaks the value rule or is over `maxDataBytes`. Holding more than `dedupSize` op ids (or
-   * refused ids), it keeps the newest (last) `dedupSize`; loaded ids keep their recorded time and
-   * owner (ids from a file without them count as recorded long ago).
+   * State to start from (a restart from the data file). Throws `InitialStateError` when a
+   * channel's data breaks the value rule or is over `maxDataBytes`. Holding more than `dedupSize`
+   * version 1 op ids (or refused ids), it keeps the newest (last) `dedupSize`.
    */
   initial?: PersistedState;
   /**
    * Called after every change to the persisted state, before anything about it goes out: persist
    * `state()` here to make patches, acks and refusals durable (it builds the copy only when
    * called). `what` says which change: `'change'` (an applied op or server change: write it now)
-   * or `'refusal'` (a refused op id recorded: a throttled write is enough, since the client
-   * settles the op on its refusal and never re-sends it). Throwing undoes the change: for an op,
-   * nothing is applied, refused, broadcast or acked, and its connection is closed with 1011 so the
-   * client sends it again; `change()` rethrows.
+   * or `'refusal'` (a refused op recorded: a throttled write is enough, since the client settles
+   * the op on its refusal). Throwing undoes the change: for an op, nothing is applied, refused,
+   * broadcast or acked, and its connection is closed with 1011 so the client sends it again;
+   * `change()` rethrows.
    */
   onChange?: (state: () => PersistedState, what: 'change' | 'refusal') => void;
   /** Called when an op is applied (not when a duplicate is acknowledged): for audits and the simulator. */
@@ -126,8 +193,23 @@ export interface RefusedOp {
   owner?: number;
 }
 
-/** What survives a restart: the data and the op records (not the epoch or the log). */
+/** A channel as the data file keeps it. */
+export interface PersistedChannel {
+  /** The document (absent for `default`, whose document is `PersistedState.data`). */
+  data?: Record<string, Json>;
+  /** Its op marks, least recently active first. */
+  marks?: PersistedMark[];
+  /** The latest last-op time of a forgotten mark. */
+  horizon?: number;
+}
+
+/**
+ * What survives a restart: every channel's data and marks, and version 1's op records (not the
+ * epochs or the logs). A file written before channels (version 1) has only `data` and the op
+ * records: it loads as the `default` channel.
+ */
 export interface PersistedState {
+  /** The `default` channel's document. */
   data: Record<string, Json>;
   appliedOpIds: string[];
   /**
@@ -141,6 +223,10 @@ export interface PersistedState {
   appliedOpOwners?: number[];
   /** Absent in data files written before refusals were recorded. */
   refusedOps?: RefusedOp[];
+  /** Every channel but `default`'s document, by name (and `default`'s marks). Absent in version 1 files. */
+  channels?: Record<string, PersistedChannel>;
+  /** The last time the server used for marks and welcomes: times never go back, across restarts too. */
+  time?: number;
 }
 
 export interface ServerCounters {
@@ -149,14 +235,11 @@ export interface ServerCounters {
   rejectedFrames: number;
   opsApplied: number;
   opsDuplicate: number;
-  /** Ops refused with an error frame carrying their id (first refusals and repeats). */
+  /** Ops refused with an error frame carrying their id or n (first refusals and repeats). */
   opsRefused: number;
   /** Ops not applied because persisting them failed (their connection was closed with 1011). */
   opsNotPersisted: number;
-  /**
-   * Ops neither applied nor refused because their record (applied or refused ids) held `dedupSize`
-   * ids younger than `dedupRetentionMs` (their connection was closed with 1013).
-   */
+  /** Version 1 ops deferred because the op id record was full of recent ids (closed 1013). */
   opsDeferred: number;
   slowConsumers: number;
   /** Connections closed with 1013 for sending more than `maxHellosPerMinute` hellos. */
@@ -164,6 +247,32 @@ export interface ServerCounters {
   authFailures: number;
   snapshotsSent: number;
   replays: number;
+  /** Channels loaded in memory now. */
+  channels: number;
+  /** Subscriptions held now, all connections together. */
+  subscriptions: number;
+  /** Subscribes answered with `unsubscribed` and a code. */
+  subscribesRefused: number;
+  /** Idle channels unloaded from memory. */
+  channelsUnloaded: number;
+  /** Marks forgotten (retention or the per-channel bound). */
+  marksForgotten: number;
+  /** Ops refused with `ERR_CLIENT_FORGOTTEN`. */
+  opsForgotten: number;
+  /** Frames sent in chunks. */
+  chunkedFrames: number;
+  /** `changelog` answers. */
+  changesServed: number;
+  presenceJoins: number;
+  presenceLeaves: number;
+  /** `auth` frames accepted. */
+  tokenRefreshes: number;
+  /** Connections closed with 4419. */
+  tokenExpiries: number;
+  /** Connections closed with 4409. */
+  clientsReplaced: number;
+  /** Version 1 sessions live now. */
+  v1Sessions: number;
 }
 
 export interface ConnectInfo {
@@ -171,16 +280,15 @@ export interface ConnectInfo {
   urlToken?: string | null;
   /**
    * Called once when the server has judged the token (from the URL or the hello): `true` when it
-   * matched, `false` when the connection is being closed with 4401. Not called without a `token`.
-   * The transport uses it to slow down repeated failures from one address.
+   * matched, `false` when the connection is being closed with 4401. Not called without a token
+   * requirement. The transport uses it to slow down repeated failures from one address.
    */
   onAuthenticated?: (ok: boolean) => void;
-  /** Called once when the hello has been accepted (the snapshot or the replay follows). */
+  /** Called once when the first hello has been accepted. */
   onGreeted?: () => void;
   /**
-   * Who the connection's op ids are recorded for (the Node server passes the address group). When
-   * a record is full of ids inside the retention window, the owner holding the most of them is
-   * the one deferred or made to forget its oldest. Without one, the session is its own owner.
+   * Who the connection's version 1 op ids and (without per-user tokens) version 2 marks are
+   * recorded for: the Node server passes the address group. Without one, the session is its own owner.
    */
   owner?: string;
 }
@@ -188,18 +296,21 @@ export interface ConnectInfo {
 export interface Session {
   /** Hands the session one inbound frame (text, or binary as UTF-8 JSON). */
   receive(data: string | ArrayBuffer | Uint8Array): void;
+  /** The transport's send buffer drained some (a write completed): frames waiting for room go on. */
+  drained(): void;
   /** The transport closed: forget the session. */
   closed(): void;
 }
 
 /**
- * `change()` refused a change: `code` is `ERR_INVALID_FRAME` (the value rule), `ERR_DATA_LIMIT`, or
+ * `change()` refused a change: `code` is `ERR_INVALID_FRAME` (the value rule), `ERR_DATA_LIMIT`,
+ * `ERR_INVALID_CHANNEL` (the channel's name), `ERR_CHANNEL_UNAVAILABLE` (no room to load it), or
  * `ERR_STOPPED` (the Node server's handle after `close()`).
  */
 export class ChangeRefusedError extends Error {
   override readonly name = 'ChangeRefusedError';
   constructor(
-    readonly code: ServerErrorCodeValue | 'ERR_STOPPED',
+    readonly code: string,
     message: string,
   ) {
     super(message);
@@ -216,10 +327,9 @@ export class ChangeRefusedError extends Error {
 export const DEFAULT_DEDUP_RETENTION_MS = 60_000;
 
 /**
- * `SyncServerOptions.initial` cannot be served. `rule` says which rule its data breaks: `'depth'`
- * (nested deeper than `maxValueDepth`), `'value'` (the value rule: a `__proto__` key, a number
- * that is not finite, something that is not JSON) or `'size'` (over `maxDataBytes`: its snapshot
- * would be over the limit clients are told to accept), with `bytes` the data's size then.
+ * `SyncServerOptions.initial` cannot be served. `rule` says which rule a channel's data breaks:
+ * `'depth'` (nested deeper than `maxValueDepth`), `'value'` (the value rule) or `'size'` (over
+ * `maxDataBytes`), with `bytes` the data's size then; `channel` names the channel.
  */
 export class InitialStateError extends RangeError {
   override readonly name = 'InitialStateError';
@@ -227,6 +337,7 @@ export class InitialStateError extends RangeError {
     readonly rule: 'depth' | 'value' | 'size',
     message: string,
     readonly bytes?: number,
+    readonly channel: string = DEFAULT_CHANNEL,
   ) {
     super(message);
   }
@@ -235,78 +346,61 @@ export class InitialStateError extends RangeError {
 /** Default of `SyncServerOptions.maxDataBytes`: a snapshot of a full document still fits in 1 MiB. */
 export const DEFAULT_MAX_DATA_BYTES = 1_047_552;
 
-/** Longest message of a first refusal's error frame (the record keeps no message). */
-const MAX_REFUSAL_MESSAGE = 300;
-
 function newEpoch(random: () => number): string {
   const part = () => Math.floor(random() * 2 ** 32).toString(36).padStart(7, '0');
   return part() + part();
 }
 
-interface LogEntry {
-  seq: number;
-  /** The patch frame's JSON, stringified once for every session and every replay. */
-  text: string;
-  /** Its UTF-8 size. */
-  bytes: number;
-}
-
 /** The owner of the op ids loaded from the data file (session owners are `address …` or `session …`). */
 const LOADED_OWNER = 'data file';
 
+const SYSTEM_TIMERS: Omit<SyncServerTimers, 'now'> = {
+  setTimeout: (callback, ms) => {
+    const timer = setTimeout(callback, ms);
+    timer.unref?.();
+    return timer;
+  },
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
 export function createSyncServer(options: SyncServerOptions = {}) {
-  const logSize = options.logSize ?? 1000;
+  if (options.token !== undefined && options.authenticate !== undefined) {
+    throw new TypeError('createSyncServer: give token or authenticate, not both');
+  }
   const dedupSize = options.dedupSize ?? 10_000;
   const dedupRetentionMs = options.dedupRetentionMs ?? DEFAULT_DEDUP_RETENTION_MS;
-  const now = options.now ?? Date.now;
+  const given = options.timers;
+  const now = options.now ?? (given === undefined ? Date.now : () => given.now());
+  const baseTimers = options.timers ?? SYSTEM_TIMERS;
+  /** After `close()`, no timer is started: sockets that end afterwards leave nothing running. */
+  let closed = false;
+  const timers = {
+    setTimeout: (callback: () => void, ms: number): unknown => (closed ? undefined : baseTimers.setTimeout(callback, ms)),
+    clearTimeout: (handle: unknown): void => {
+      if (handle !== undefined) baseTimers.clearTimeout(handle);
+    },
+  };
   const maxHellosPerMinute = options.maxHellosPerMinute ?? 10;
   const maxBufferedBytes = options.maxBufferedBytes ?? 4 * 1024 * 1024;
-  const limits: ValueLimits = {
-    maxValueDepth: options.maxValueDepth ?? DEFAULT_VALUE_LIMITS.maxValueDepth,
-    maxOpBytes: options.maxOpBytes ?? DEFAULT_VALUE_LIMITS.maxOpBytes,
-  };
-  const maxDataBytes = options.maxDataBytes ?? DEFAULT_MAX_DATA_BYTES;
   const random = options.random ?? Math.random;
+  const V2 = DEFAULT_V2_LIMITS;
+  const channelLimits = {
+    logSize: options.logSize ?? 1000,
+    maxDataBytes: options.maxDataBytes ?? DEFAULT_MAX_DATA_BYTES,
+    value: {
+      maxValueDepth: options.maxValueDepth ?? DEFAULT_VALUE_LIMITS.maxValueDepth,
+      maxOpBytes: options.maxOpBytes ?? DEFAULT_VALUE_LIMITS.maxOpBytes,
+    },
+    marks: {
+      maxClientsPerChannel: options.maxClientsPerChannel ?? V2.maxClientsPerChannel,
+      markRetentionMs: options.markRetentionMs ?? V2.markRetentionMs,
+      maxRefusalsPerClient: options.maxRefusalsPerClient ?? V2.maxRefusalsPerClient,
+    },
+    counters: undefined as unknown as ServerCounters,
+  };
+  const maxChannelsInMemory = options.maxChannelsInMemory ?? V2.maxChannelsInMemory;
+  const channelIdleMs = options.channelIdleMs ?? V2.channelIdleMs;
 
-  let epoch = newEpoch(random);
-  let seq = 0;
-  const data = new Map<string, Json>(Object.entries(options.initial?.data ?? {}));
-  // The document's size, kept per key so no op has to stringify the whole document.
-  const measured = measureDocument(options.initial?.data ?? {}, limits.maxValueDepth);
-  if (typeof measured === 'string') {
-    const rule = measured.includes('deeper than maxValueDepth') ? 'depth' : 'value';
-    throw new InitialStateError(rule, `initial data breaks the value rule: ${measured}`);
-  }
-  const entrySizes = measured;
-  let entrySum = 0;
-  for (const size of entrySizes.values()) entrySum += size;
-  const initialBytes = documentBytes(entrySum, entrySizes.size);
-  if (initialBytes > maxDataBytes) {
-    throw new InitialStateError('size', `initial data is ${initialBytes} bytes of JSON, over maxDataBytes (${maxDataBytes})`, initialBytes);
-  }
-  let log: LogEntry[] = [];
-  let logBytes = 0;
-  // Both records keep each id with when it was recorded and its owner (see op-record.ts); the
-  // refused one keeps the code. Ids loaded from the data file keep their recorded time and owner;
-  // a file without them (written before they were kept) has its ids count as recorded long ago
-  // (outside the window, so a restart cannot block writes) and owned by LOADED_OWNER. A file
-  // holding more than dedupSize (from a larger --dedup-size, or edited) keeps its newest (last) ones.
-  const recordOptions = { size: dedupSize, retentionMs: dedupRetentionMs, now };
-  const applied = createOpRecord<true>(recordOptions);
-  const refused = createOpRecord<string>(recordOptions);
-  const longAgo = now() - dedupRetentionMs;
-  const initialIds = options.initial?.appliedOpIds ?? [];
-  const keptFrom = Math.max(0, initialIds.length - dedupSize);
-  const ownerAt = (index: number | undefined) => (index === undefined ? undefined : options.initial?.opOwners?.[index]) ?? LOADED_OWNER;
-  for (let i = keptFrom; i < initialIds.length; i++) {
-    const at = options.initial?.appliedOpTimes?.[i] ?? longAgo;
-    applied.add(initialIds[i]!, ownerAt(options.initial?.appliedOpOwners?.[i]), true, at);
-  }
-  for (const op of (options.initial?.refusedOps ?? []).slice(-dedupSize)) {
-    refused.add(op.id, ownerAt(op.owner), op.code, op.at ?? longAgo);
-  }
-  let sessionCount = 0;
-  const live = new Set<LiveSession>();
   const counters: ServerCounters = {
     connections: 0,
     sessions: 0,
@@ -321,23 +415,142 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     authFailures: 0,
     snapshotsSent: 0,
     replays: 0,
+    channels: 0,
+    subscriptions: 0,
+    subscribesRefused: 0,
+    channelsUnloaded: 0,
+    marksForgotten: 0,
+    opsForgotten: 0,
+    chunkedFrames: 0,
+    changesServed: 0,
+    presenceJoins: 0,
+    presenceLeaves: 0,
+    tokenRefreshes: 0,
+    tokenExpiries: 0,
+    clientsReplaced: 0,
+    v1Sessions: 0,
+  };
+  channelLimits.counters = counters;
+
+  // ── time that never goes back (marks, welcomes: docs/protocol-v2.md "Resends and forgotten clients") ──
+  let lastTime = options.initial?.time ?? 0;
+  const time = () => {
+    const t = now();
+    if (t > lastTime) lastTime = t;
+    return lastTime;
   };
 
-  interface LiveSession {
-    peer: Peer;
-    info: ConnectInfo;
-    /** Whom its op ids are recorded for (`ConnectInfo.owner`, or the session itself). */
-    owner: string;
-    authed: boolean;
-    greeted: boolean;
-    gone: boolean;
-    /** Bytes of the snapshot that may still sit in the peer's buffer (0: none). */
-    snapshotBytes: number;
-    /** Bytes queued after the snapshot (the buffer is FIFO: they sit behind it). */
-    queuedSinceSnapshot: number;
-    /** Hellos since `helloWindowStart` (a window of one minute). */
-    hellos: number;
-    helloWindowStart: number;
+  // ── channels ──
+  const channels = new Map<string, Channel>();
+  /** Loaded channels nobody holds, the longest idle first. */
+  const idle = new Set<Channel>();
+
+  const makeChannel = (name: string, stored?: { data?: Record<string, Json>; marks?: PersistedMarks | undefined }): Channel => {
+    try {
+      return new Channel(name, channelLimits, stored);
+    } catch (error) {
+      if (error instanceof StoredDataError) {
+        const what = name === DEFAULT_CHANNEL ? 'initial data' : `initial data of channel ${name}`;
+        throw new InitialStateError(error.rule, `${what}${error.message.slice('data'.length)}`, error.bytes, name);
+      }
+      throw error;
+    }
+  };
+
+  // The data file: `data` is the default channel's; `channels` every other one's, and marks.
+  {
+    const initial = options.initial;
+    const stored = initial?.channels ?? {};
+    const defaultEntry = stored[DEFAULT_CHANNEL];
+    channels.set(DEFAULT_CHANNEL, makeChannel(DEFAULT_CHANNEL, { data: initial?.data ?? {}, marks: marksOf(defaultEntry) }));
+    for (const name of Object.keys(stored)) {
+      if (name === DEFAULT_CHANNEL) continue;
+      if (!isChannelName(name)) throw new InitialStateError('value', `initial state names a channel ${JSON.stringify(String(name).slice(0, 140))} that breaks the name rule`, undefined, name);
+      channels.set(name, makeChannel(name, { data: stored[name]?.data ?? {}, marks: marksOf(stored[name]) }));
+    }
+  }
+  function marksOf(entry: PersistedChannel | undefined): PersistedMarks | undefined {
+    if (entry?.marks === undefined && entry?.horizon === undefined) return undefined;
+    return entry.horizon === undefined ? { marks: entry.marks ?? [] } : { marks: entry.marks ?? [], horizon: entry.horizon };
+  }
+
+  const channelNamed = (name: string): Channel => {
+    let channel = channels.get(name);
+    if (channel === undefined) channels.set(name, (channel = makeChannel(name)));
+    return channel;
+  };
+
+  /** Nothing stored: no data, no marks, nothing forgotten (and not `default`, which always exists). */
+  const isEmpty = (channel: Channel): boolean =>
+    channel.data.size === 0 && channel.marks.size === 0 && channel.marks.horizon === undefined && channel.name !== DEFAULT_CHANNEL;
+
+  function unload(channel: Channel): void {
+    idle.delete(channel);
+    timers.clearTimeout(channel.idleTimer);
+    channel.idleTimer = undefined;
+    channel.unload();
+    counters.channels--;
+    counters.channelsUnloaded++;
+    // A channel with nothing to keep need not stay in the map (a flood of names leaves nothing behind).
+    if (isEmpty(channel)) channels.delete(channel.name);
+  }
+
+  function load(channel: Channel): boolean {
+    if (channel.loaded) return true;
+    if (counters.channels >= maxChannelsInMemory) {
+      const victim = idle.values().next().value as Channel | undefined;
+      if (victim === undefined) {
+        // Refused: a name with nothing stored leaves nothing behind (a flood of names cannot grow the map).
+        if (isEmpty(channel)) channels.delete(channel.name);
+        return false;
+      }
+      unload(victim);
+      if (!channels.has(channel.name)) channels.set(channel.name, channel);
+    }
+    channel.load(newEpoch(random));
+    counters.channels++;
+    channel.idleSince = now();
+    if (!channel.held) becameIdle(channel);
+    return true;
+  }
+
+  function becameIdle(channel: Channel): void {
+    if (!channel.loaded || channel.held || idle.has(channel)) return;
+    idle.add(channel);
+    channel.idleSince = now();
+    timers.clearTimeout(channel.idleTimer);
+    channel.idleTimer = timers.setTimeout(() => {
+      channel.idleTimer = undefined;
+      if (idle.has(channel) && !channel.held) unload(channel);
+    }, channelIdleMs);
+  }
+
+  function hold(channel: Channel): void {
+    if (!idle.delete(channel)) return;
+    timers.clearTimeout(channel.idleTimer);
+    channel.idleTimer = undefined;
+  }
+
+  const released = (channel: Channel) => {
+    if (!channel.held) becameIdle(channel);
+  };
+
+  // ── version 1's op records ──
+  // Both records keep each id with when it was recorded and its owner (see op-record.ts); the
+  // refused one keeps the code. Ids loaded from a file without times count as recorded long ago.
+  const recordOptions = { size: dedupSize, retentionMs: dedupRetentionMs, now };
+  const applied = createOpRecord<true>(recordOptions);
+  const refused = createOpRecord<string>(recordOptions);
+  {
+    const initial = options.initial;
+    const longAgo = now() - dedupRetentionMs;
+    const initialIds = initial?.appliedOpIds ?? [];
+    const keptFrom = Math.max(0, initialIds.length - dedupSize);
+    const ownerAt = (index: number | undefined) => (index === undefined ? undefined : initial?.opOwners?.[index]) ?? LOADED_OWNER;
+    for (let i = keptFrom; i < initialIds.length; i++) {
+      applied.add(initialIds[i]!, ownerAt(initial?.appliedOpOwners?.[i]), true, initial?.appliedOpTimes?.[i] ?? longAgo);
+    }
+    for (const op of (initial?.refusedOps ?? []).slice(-dedupSize)) refused.add(op.id, ownerAt(op.owner), op.code, op.at ?? longAgo);
   }
 
   const persisted = (): PersistedState => {
@@ -358,230 +571,132 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       appliedOpOwners.push(ownerIndex(owner));
     }
     const refusedOps = Array.from(refused.entries(), ([id, { value: code, at, owner }]) => ({ id, code, at, owner: ownerIndex(owner) }));
-    return { data: Object.fromEntries(data), appliedOpIds, appliedOpTimes, appliedOpOwners, refusedOps, opOwners: [...owners.keys()] };
+    const stored: Record<string, PersistedChannel> = {};
+    for (const channel of channels.values()) {
+      const marks = channel.marks.persisted();
+      const entry: PersistedChannel = {};
+      if (channel.name !== DEFAULT_CHANNEL) {
+        if (channel.data.size === 0 && marks === undefined) continue;
+        entry.data = channel.plainData();
+      }
+      if (marks !== undefined) {
+        entry.marks = marks.marks;
+        if (marks.horizon !== undefined) entry.horizon = marks.horizon;
+      }
+      if (channel.name === DEFAULT_CHANNEL && marks === undefined) continue;
+      stored[channel.name] = entry;
+    }
+    const defaultData = (channels.get(DEFAULT_CHANNEL) as Channel).plainData();
+    return { data: defaultData, appliedOpIds, appliedOpTimes, appliedOpOwners, refusedOps, opOwners: [...owners.keys()], channels: stored, time: lastTime };
   };
 
-  /** An op that would push a fresh id out of its record: not applied, not refused; the client re-sends it later. */
-  function deferred(session: LiveSession): void {
-    counters.opsDeferred++;
-    drop(session, SyncCloseCode.TRY_AGAIN_LATER, 'too many ops; try again later');
-  }
-
-  /** What is left in the peer's buffer of the snapshot in flight (0 once it drained: the discount ends). */
-  function snapshotLeft(session: LiveSession, buffered: number): number {
-    if (session.snapshotBytes === 0) return 0;
-    // What is buffered beyond the frames queued after the snapshot is what is left of it.
-    const left = Math.min(session.snapshotBytes, Math.max(0, buffered - session.queuedSinceSnapshot));
-    if (left === 0) session.snapshotBytes = 0;
-    return left;
-  }
-
-  /**
-   * Sends one frame of `bytes` UTF-8 bytes. `snapshot` marks the frame the slow-consumer check does
-   * not count, but only while no other snapshot is in flight: a hello repeated before its snapshot
-   * drained has the new snapshot counted in full, so a client that sends hellos and reads nothing
-   * reaches the bound at once.
-   */
-  function sendText(session: LiveSession, text: string, bytes = utf8Length(text), snapshot = false): void {
-    if (session.gone) return;
-    snapshotLeft(session, session.peer.bufferedAmount);
-    session.peer.send(text);
-    let buffered = session.peer.bufferedAmount;
-    if (snapshot && session.snapshotBytes === 0) {
-      session.snapshotBytes = bytes;
-      session.queuedSinceSnapshot = 0;
-    } else if (session.snapshotBytes > 0) {
-      session.queuedSinceSnapshot += bytes;
-    }
-    if (session.snapshotBytes > 0) {
-      buffered -= snapshotLeft(session, buffered);
-    }
-    if (buffered > maxBufferedBytes) {
-      counters.slowConsumers++;
-      drop(session, SyncCloseCode.TRY_AGAIN_LATER, `slow consumer: over ${maxBufferedBytes} bytes buffered`);
-    }
-  }
-
-  function send(session: LiveSession, frame: object): void {
-    sendText(session, JSON.stringify(frame));
-  }
-
-  function drop(session: LiveSession, code: number, reason: string): void {
-    if (session.gone) return;
-    session.gone = true;
-    live.delete(session);
-    counters.sessions = live.size;
-    session.peer.close(code, reason);
-  }
-
-  /** An error frame without an op id: nothing is settled. */
-  function reject(session: LiveSession, code: string, message: string): void {
-    counters.rejectedFrames++;
-    send(session, { type: 'error', code, message });
-  }
-
-  /**
-   * A final refusal of the op `id`: recorded (and handed to `onChange`) first, so a resend gets the
-   * same code; a resend's message only says so (the record keeps no message).
-   */
-  function refuse(session: LiveSession, id: string, code: string, message: string): void {
-    const known = refused.has(id);
-    const text = known
-      ? message
-      : message.length > MAX_REFUSAL_MESSAGE
-        ? `${message.slice(0, MAX_REFUSAL_MESSAGE - 3)}...`
-        : message;
-    if (!known) {
-      if (!refused.admit(session.owner)) return deferred(session);
-      refused.add(id, session.owner, code);
-      try {
-        options.onChange?.(persisted, 'refusal');
-      } catch {
-        refused.delete(id);
-        return notPersisted(session);
-      }
-      refused.trim();
-    }
-    counters.rejectedFrames++;
-    counters.opsRefused++;
-    send(session, { type: 'error', code, message: text, id });
-  }
-
-  /** A failure that is not the op's fault: no answer carrying its id, the connection closes, the client resends. */
-  function notPersisted(session: LiveSession): void {
-    counters.opsNotPersisted++;
-    drop(session, SyncCloseCode.INTERNAL_ERROR, 'could not persist the change; it was not applied: send it again');
-  }
-
-  /** Bytes of the document's JSON once `checked` is applied. */
-  function sizeAfter(checked: Extract<CheckedChanges, { ok: true }>): number {
-    const next = new Map<string, number | undefined>();
-    for (const key of checked.changes.delete ?? []) next.set(key, undefined);
-    for (const [key, size] of checked.entryBytes) next.set(key, size);
-    let sum = entrySum;
-    let count = data.size;
-    for (const [key, size] of next) {
-      const old = entrySizes.get(key);
-      if (old !== undefined) {
-        sum -= old;
-        count--;
-      }
-      if (size !== undefined) {
-        sum += size;
-        count++;
-      }
-    }
-    return documentBytes(sum, count);
-  }
-
-  /** The value rule and the data limit; a refusal as [code, message]. */
-  function validate(input: unknown): Extract<CheckedChanges, { ok: true }> | [ServerErrorCodeValue, string] {
-    const checked = checkChanges(input, limits);
-    if (!checked.ok) return [ServerErrorCode.INVALID_FRAME, checked.problem];
-    const now = documentBytes(entrySum, data.size);
-    const after = sizeAfter(checked);
-    if (after > maxDataBytes && after > now) {
-      return [
-        ServerErrorCode.DATA_LIMIT,
-        `the change would make the document ${after} bytes of JSON, over maxDataBytes (${maxDataBytes}); delete keys first`,
-      ];
-    }
-    return checked;
-  }
-
-  /** Applies the change in memory; returns what puts it back. */
-  function stage(checked: Extract<CheckedChanges, { ok: true }>): () => void {
-    const before = new Map<string, [Json, number] | null>();
-    const remember = (key: string) => {
-      if (before.has(key)) return;
-      const value = data.get(key);
-      before.set(key, value === undefined && !data.has(key) ? null : [value as Json, entrySizes.get(key) ?? 0]);
-    };
-    const remove = (key: string) => {
-      const size = entrySizes.get(key);
-      if (size !== undefined) entrySum -= size;
-      entrySizes.delete(key);
-      data.delete(key);
-    };
-    for (const key of checked.changes.delete ?? []) {
-      remember(key);
-      remove(key);
-    }
-    for (const [key, value] of Object.entries(checked.changes.set ?? {})) {
-      remember(key);
-      remove(key);
-      const size = checked.entryBytes.get(key) as number;
-      data.set(key, value);
-      entrySizes.set(key, size);
-      entrySum += size;
-    }
-    return () => {
-      for (const [key, old] of before) {
-        remove(key);
-        if (old === null) continue;
-        data.set(key, old[0]);
-        entrySizes.set(key, old[1]);
-        entrySum += old[1];
-      }
-    };
-  }
-
-  /**
-   * Write, then broadcast: applies a validated change as the next seq, persists it (through
-   * `onChange`), and only then sends the patch to every greeted session. A throw from `onChange`
-   * puts everything back (data, seq, the op id) and is rethrown: nobody saw the change.
-   */
-  function commit(checked: Extract<CheckedChanges, { ok: true }>, opId?: string, owner = ''): PatchFrame {
-    const undo = stage(checked);
-    seq++;
-    if (opId !== undefined) applied.add(opId, owner, true);
+  /** Write, then broadcast (see `ServerContext.commit`). */
+  function commit(channel: Channel, checked: Checked, mark?: { key: string; owner: string; n: number }, v1Op?: { id: string; owner: string }): LogEntry {
+    const undo = channel.stage(checked);
+    const markUndo = mark === undefined ? undefined : channel.marks.raise(mark.key, mark.owner, mark.n, time());
+    if (v1Op !== undefined) applied.add(v1Op.id, v1Op.owner, true);
     try {
       options.onChange?.(persisted, 'change');
     } catch (error) {
       undo();
-      seq--;
-      if (opId !== undefined) applied.delete(opId);
+      if (markUndo !== undefined) channel.marks.undo(markUndo);
+      if (v1Op !== undefined) applied.delete(v1Op.id);
       throw error;
     }
-    applied.trim();
-    const patch: PatchFrame = { type: 'patch', epoch, seq };
-    if (checked.changes.set !== undefined) patch.set = checked.changes.set;
-    if (checked.changes.delete !== undefined) patch.delete = checked.changes.delete;
-    const text = JSON.stringify(patch);
-    const bytes = utf8Length(text);
-    log.push({ seq, text, bytes });
-    logBytes += bytes;
-    // At most logSize patches, and at most maxDataBytes of them: a client further behind than a
-    // whole document's worth of patches is better served by a snapshot (and 1000 ops of 256 KiB
-    // would otherwise hold 256 MiB).
-    let drop = 0;
-    const over = () => log.length - drop > logSize || (logBytes > maxDataBytes && drop < log.length - 1);
-    while (drop < log.length && over()) logBytes -= (log[drop++] as LogEntry).bytes;
-    if (drop > 0) log = log.slice(drop);
-    for (const session of [...live]) if (session.greeted) sendText(session, text, bytes);
-    return patch;
+    if (v1Op !== undefined) applied.trim();
+    const entry = channel.appendLog(checked);
+    for (const sub of channel.subscribers) sub.deliver(entry.text, entry.bytes);
+    if (channel.v1.size > 0) {
+      const text = channel.v1Text(entry);
+      const bytes = entry.bytes - (entry.text.length - text.length);
+      for (const holder of channel.v1) holder.deliver(text, bytes);
+    }
+    return entry;
+  }
+
+  // ── authentication and authorization ──
+  const authenticateHook = options.authenticate;
+  const sharedToken = options.token;
+  const authRequired = authenticateHook !== undefined || sharedToken !== undefined;
+  const ANONYMOUS: Identity = { user: null };
+
+  function authenticate(token: string): Identity | null {
+    if (sharedToken !== undefined) return tokensEqual(token, sharedToken) ? ANONYMOUS : null;
+    if (authenticateHook === undefined) return ANONYMOUS;
+    try {
+      const identity = authenticateHook(token);
+      return identity !== null && isIdentity(identity) ? identity : null;
+    } catch {
+      return null; // a user hook that throws refuses: never a dead process
+    }
   }
 
   /**
-   * The snapshot frame of the current (epoch, seq), built once and sent to every hello until the
-   * next change: the same string each time, so a transport can encode it once (the Node server
-   * shares one Buffer) and N hellos cost one document's worth of heap, not N.
+   * What a hook returned is an identity the frames can carry: a user of 1 to 128 characters (or
+   * null), an `info` object that is JSON, a whole-number `expiresAt`. Anything else counts as a
+   * wrong token (a hook's bug must not send malformed frames to every member).
    */
-  let snapshotCache: { epoch: string; seq: number; text: string; bytes: number } | undefined;
-  function snapshotFrame(): { text: string; bytes: number } {
-    if (snapshotCache?.epoch !== epoch || snapshotCache.seq !== seq) {
-      const text = JSON.stringify({ type: 'snapshot', epoch, seq, data: Object.fromEntries(data) });
-      snapshotCache = { epoch, seq, text, bytes: utf8Length(text) };
+  function isIdentity(value: unknown): value is Identity {
+    if (typeof value !== 'object' || value === null) return false;
+    const { user, info, expiresAt, scope } = value as Record<string, unknown>;
+    if (user !== null && (typeof user !== 'string' || user.length < 1 || user.length > 128)) return false;
+    if (expiresAt !== undefined && !(typeof expiresAt === 'number' && Number.isSafeInteger(expiresAt) && expiresAt >= 0)) return false;
+    if (scope !== undefined && !(Array.isArray(scope) && scope.every((p) => typeof p === 'string'))) return false;
+    if (info === undefined) return true;
+    if (typeof info !== 'object' || info === null || Array.isArray(info)) return false;
+    try {
+      return typeof JSON.stringify(info) === 'string';
+    } catch {
+      return false;
     }
-    return snapshotCache;
   }
 
-  /** Counts a hello; false (and the connection closed with 1013) when it is one too many this minute. */
+  function authorize(identity: Identity, channel: string, action: ChannelAction): boolean {
+    if (options.authorize === undefined) return true;
+    try {
+      return options.authorize({ user: identity.user, channel, action, identity }) === true;
+    } catch {
+      return false;
+    }
+  }
+
+  const expiryFields = (identity: Identity): { expiresAt?: number; expiresInMs?: number } =>
+    identity.expiresAt === undefined ? {} : { expiresAt: identity.expiresAt, expiresInMs: Math.max(0, identity.expiresAt - now()) };
+
+  // ── sessions ──
+  let sessionCount = 0;
+  const live = new Set<LiveSession>();
+  const clients = new Map<string, LiveSession>();
+
+  function end(session: LiveSession): void {
+    if (session.gone) return;
+    session.gone = true;
+    live.delete(session);
+    counters.sessions = live.size;
+    v1.end(session);
+    v2.end(session);
+  }
+
+  function drop(session: LiveSession, code: number, reason: string): void {
+    if (session.gone) return;
+    end(session);
+    session.peer.close(code, reason);
+  }
+
+  function send(session: LiveSession, frame: object): void {
+    if (!session.gone) session.out.send(undefined, JSON.stringify(frame));
+  }
+
+  function reject(session: LiveSession, code: string, message: string, extra?: Record<string, unknown>): void {
+    counters.rejectedFrames++;
+    send(session, extra === undefined ? { type: 'error', code, message } : { type: 'error', code, message, ...extra });
+  }
+
   function helloAllowed(session: LiveSession): boolean {
-    const time = now();
-    if (session.hellos === 0 || time - session.helloWindowStart >= 60_000 || time < session.helloWindowStart) {
+    const t = now();
+    if (session.hellos === 0 || t - session.helloWindowStart >= 60_000 || t < session.helloWindowStart) {
       session.hellos = 0;
-      session.helloWindowStart = time;
+      session.helloWindowStart = t;
     }
     session.hellos++;
     if (session.hellos <= maxHellosPerMinute) return true;
@@ -590,121 +705,183 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     return false;
   }
 
-  function greet(session: LiveSession, hello: HelloFrame): void {
-    if (!helloAllowed(session)) return;
-    if (hello.v !== PROTOCOL_VERSION) {
-      return drop(session, SyncCloseCode.UNSUPPORTED_VERSION, `unsupported protocol version ${hello.v}; this server speaks ${PROTOCOL_VERSION}`);
+  /** Judges a token at connect (the URL's) or in the hello; false when the connection was closed. */
+  function judgeToken(session: LiveSession, token: string | undefined): boolean {
+    if (session.identity !== undefined) return true;
+    if (!authRequired) {
+      session.identity = ANONYMOUS;
+      return true;
     }
-    if (options.token !== undefined && !session.authed) {
-      // Constant time: `!==` would tell a guesser, by its timing, how much of the token was right.
-      if (hello.token === undefined || !tokensEqual(hello.token, options.token)) {
-        counters.authFailures++;
-        session.info.onAuthenticated?.(false);
-        return drop(session, SyncCloseCode.UNAUTHORIZED, hello.token === undefined ? 'token required' : 'invalid token');
-      }
-      session.authed = true;
-      session.info.onAuthenticated?.(true);
+    const identity = token === undefined ? null : authenticate(token);
+    if (identity === null) {
+      counters.authFailures++;
+      session.info.onAuthenticated?.(false);
+      drop(session, SyncCloseCode.UNAUTHORIZED, token === undefined ? 'token required' : 'invalid token');
+      return false;
     }
-    session.greeted = true;
-    session.info.onGreeted?.();
-    const oldest = log[0]?.seq ?? seq + 1;
-    const canReplay =
-      hello.epoch === epoch && hello.since !== undefined && hello.since <= seq && hello.since >= oldest - 1;
-    if (canReplay) {
-      counters.replays++;
-      for (const entry of log) if (entry.seq > (hello.since as number)) sendText(session, entry.text, entry.bytes);
-      return;
+    session.info.onAuthenticated?.(true);
+    if (identity.expiresAt !== undefined && identity.expiresAt <= now()) {
+      counters.tokenExpiries++;
+      drop(session, SyncCloseCodeV2.TOKEN_EXPIRED, 'token expired; get a fresh one and reconnect');
+      return false;
     }
-    counters.snapshotsSent++;
-    const snapshot = snapshotFrame();
-    sendText(session, snapshot.text, snapshot.bytes, true);
+    session.identity = identity;
+    return true;
   }
 
-  /**
-   * An op, checked in this order: the hello came first (else an error without the id: the op
-   * is not settled); a known id gets its old answer (the same refusal, or an ack); then the
-   * frame's shape, the value rule and the data limit (a refusal with the id, recorded); then
-   * write, broadcast, ack.
-   */
-  function receiveOp(session: LiveSession, value: Record<string, unknown>): void {
-    if (!session.greeted) {
-      return reject(session, ServerErrorCode.HELLO_REQUIRED, 'send hello first; the op was not applied: send it again after the hello');
-    }
-    const id = isOpId(value.id) ? value.id : undefined;
-    if (id !== undefined) {
-      const code = refused.get(id);
-      if (code !== undefined) return refuse(session, id, code, `op ${id} was refused before (${code})`);
-      if (applied.has(id)) {
-        counters.opsDuplicate++;
-        return send(session, { type: 'ack', id });
+  const presence: PresenceContext = {
+    get graceMs() {
+      return options.presenceGraceMs ?? V2.presenceGraceMs;
+    },
+    now: time,
+    setTimeout: (callback, ms) => timers.setTimeout(callback, ms),
+    clearTimeout: (handle) => timers.clearTimeout(handle),
+    counters,
+    released,
+  };
+
+  const ctx: ServerContext = {
+    counters,
+    limits: {
+      maxHellosPerMinute,
+      maxPayloadBytes: options.maxPayloadBytes ?? V2.maxMessageBytes,
+      presenceGraceMs: options.presenceGraceMs ?? V2.presenceGraceMs,
+      refreshBeforeMs: options.refreshBeforeMs ?? V2.refreshBeforeMs,
+      maxChannelsPerConnection: options.maxChannelsPerConnection ?? V2.maxChannelsPerConnection,
+      maxSubscribesPerMinute: options.maxSubscribesPerMinute ?? V2.maxSubscribesPerMinute,
+    },
+    time,
+    now,
+    setTimeout: (callback, ms) => timers.setTimeout(callback, ms),
+    clearTimeout: (handle) => {
+      if (handle !== undefined) timers.clearTimeout(handle);
+    },
+    presence,
+    channel: channelNamed,
+    load,
+    hold,
+    released,
+    commit,
+    persistRefusal() {
+      try {
+        options.onChange?.(persisted, 'refusal');
+        return true;
+      } catch {
+        return false;
       }
+    },
+    authRequired,
+    authenticate,
+    authorize,
+    clients,
+    applied,
+    refused,
+    onApply: options.onApply,
+    send,
+    reject,
+    drop,
+    helloAllowed,
+    judgeHelloToken: judgeToken,
+    expiryFields,
+  };
+  const v1 = createV1Sessions(ctx);
+  const v2 = createV2Sessions(ctx);
+
+  /** A frame before any hello was accepted: ping, hello, or nothing else. */
+  function receiveFirst(session: LiveSession, value: unknown): void {
+    const type = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as { type?: unknown }).type : undefined;
+    if (type === 'ping') return send(session, { type: 'pong' });
+    if (type !== 'hello') {
+      const known = type === 'op' || type === 'subscribe' || type === 'unsubscribe' || type === 'changes' || type === 'auth';
+      if (known) return reject(session, ServerErrorCode.HELLO_REQUIRED, 'send hello first; the frame had no effect (an op was not applied: send it again after the welcome)');
+      return reject(session, ServerErrorCode.INVALID_FRAME, `expected a hello (or a ping) first; received ${type === undefined ? 'a frame without a type' : `a frame of type ${JSON.stringify(String(type).slice(0, 40))}`}`);
     }
-    if (id === undefined) {
-      const parsed = parseClientFrame(value); // only to say what is wrong with the id
-      return reject(session, ServerErrorCode.INVALID_FRAME, parsed.ok ? 'invalid op id' : parsed.problem);
+    const hello = parseHello(value);
+    if (!hello.ok) return reject(session, hello.code, hello.problem);
+    if (hello.version === 'unsupported') {
+      if (!helloAllowed(session)) return;
+      return drop(session, SyncCloseCode.UNSUPPORTED_VERSION, `unsupported protocol version ${hello.frame.v}; this server speaks 1 and 2`);
     }
-    // An op is its id and its change: the change's shape and values are checked once, by the value
-    // rule (checkChanges), on the raw value: a copy would have turned an own "__proto__" key into a prototype.
-    const checked = validate(value);
-    if (Array.isArray(checked)) return refuse(session, id, checked[0], checked[1]);
-    if (!applied.admit(session.owner)) return deferred(session);
-    try {
-      commit(checked, id, session.owner);
-    } catch {
-      return notPersisted(session);
-    }
-    counters.opsApplied++;
-    options.onApply?.(id);
-    send(session, { type: 'ack', id });
+    if (hello.version === 1) return v1.greet(session, hello.frame);
+    return v2.greet(session, hello.frame);
   }
 
   return {
-    get epoch() {
-      return epoch;
+    /** The `default` channel's epoch (loading it when it is not). */
+    get epoch(): string {
+      const channel = channelNamed(DEFAULT_CHANNEL);
+      load(channel);
+      return channel.epoch as string;
     },
-    get seq() {
-      return seq;
+    /** The `default` channel's seq. */
+    get seq(): number {
+      return channelNamed(DEFAULT_CHANNEL).seq;
     },
     counters,
-    /** The current data as a plain object. */
-    data: (): Record<string, Json> => Object.fromEntries(data),
-    /** UTF-8 bytes of the current data's JSON (kept incrementally). */
+    /** The `default` channel's data as a plain object. */
+    data: (): Record<string, Json> => channelNamed(DEFAULT_CHANNEL).plainData(),
+    /** UTF-8 bytes of the `default` channel's data as JSON (kept incrementally). */
     get dataBytes() {
-      return documentBytes(entrySum, data.size);
+      return channelNamed(DEFAULT_CHANNEL).dataBytes;
     },
+    /**
+     * One channel's state, loading it when it is not loaded (a new epoch, as any load).
+     * @throws ChangeRefusedError `ERR_INVALID_CHANNEL` for a name that breaks the rule, `ERR_CHANNEL_UNAVAILABLE` when it cannot be loaded
+     */
+    channelState(name: string = DEFAULT_CHANNEL) {
+      const channel = loadedChannel(name);
+      return {
+        channel: name,
+        epoch: channel.epoch as string,
+        seq: channel.seq,
+        data: channel.plainData(),
+        members: JSON.parse(presenceFrame(channel)).members as unknown[],
+      };
+    },
+    /** Names of the channels the server knows (loaded or stored). */
+    channelNames: (): string[] => [...channels.keys()],
     persisted,
     /** Live sessions (greeted or not). */
     get sessionCount() {
       return live.size;
     },
-
-    /** A new transport connection; call `receive` for each frame and `closed` when it ends. */
+    /** A new transport connection; call `receive` for each frame, `drained` when its buffer drains and `closed` when it ends. */
     connect(peer: Peer, info: ConnectInfo = {}): Session {
       counters.connections++;
       const session: LiveSession = {
         peer,
-        authed: options.token === undefined,
-        greeted: false,
-        gone: false,
         info,
-        owner: info.owner !== undefined ? `address ${info.owner}` : `session ${epoch}.${++sessionCount}`,
-        snapshotBytes: 0,
+        owner: info.owner !== undefined ? `address ${info.owner}` : `session ${++sessionCount}`,
+        out: undefined as unknown as Outgoing,
+        version: 0,
+        gone: false,
+        identity: undefined,
         hellos: 0,
         helloWindowStart: 0,
-        queuedSinceSnapshot: 0,
+        auths: 0,
+        authWindowStart: 0,
+        client: '',
+        key: '',
+        welcomeTime: 0,
+        subs: new Map(),
+        subscribeTimes: new Map(),
+        refreshTimer: undefined,
+        expiryTimer: undefined,
+        v1: undefined,
       };
+      session.out = new Outgoing(
+        peer,
+        maxBufferedBytes,
+        () => {
+          counters.slowConsumers++;
+          drop(session, SyncCloseCode.TRY_AGAIN_LATER, `slow consumer: over ${maxBufferedBytes} bytes buffered`);
+        },
+        counters,
+      );
       live.add(session);
       counters.sessions = live.size;
-      if (options.token !== undefined && info.urlToken != null) {
-        if (!tokensEqual(info.urlToken, options.token)) {
-          counters.authFailures++;
-          info.onAuthenticated?.(false);
-          drop(session, SyncCloseCode.UNAUTHORIZED, 'invalid token');
-        } else {
-          session.authed = true;
-          info.onAuthenticated?.(true);
-        }
-      }
+      // A URL token wins: judged now, before any frame (docs/protocol-v2.md, "Tokens").
+      if (authRequired && info.urlToken != null) judgeToken(session, info.urlToken);
       return {
         receive(raw) {
           if (session.gone) return;
@@ -718,46 +895,81 @@ export function createSyncServer(options: SyncServerOptions = {}) {
           } catch (error) {
             return reject(session, ServerErrorCode.MALFORMED_FRAME, `frame is not JSON: ${(error as Error).message}`);
           }
-          if (typeof value === 'object' && value !== null && !Array.isArray(value) && (value as { type?: unknown }).type === 'op') {
-            return receiveOp(session, value as Record<string, unknown>);
-          }
-          const parsed = parseClientFrame(value);
-          if (!parsed.ok) return reject(session, ServerErrorCode.INVALID_FRAME, parsed.problem);
-          const frame = parsed.frame;
-          if (frame.type === 'ping') return send(session, { type: 'pong' });
-          if (frame.type === 'hello') return greet(session, frame);
+          if (session.version === 2) v2.receive(session, value);
+          else if (session.version === 1) v1.receive(session, value);
+          else receiveFirst(session, value);
+        },
+        drained() {
+          if (!session.gone) session.out.drained();
         },
         closed() {
-          session.gone = true;
-          live.delete(session);
-          counters.sessions = live.size;
+          end(session);
         },
       };
     },
 
     /**
-     * A change made by the server itself (a live feed, the control route, the simulator): the
-     * same value rule and data limit as ops. Throws `ChangeRefusedError` when refused, and
-     * rethrows an `onChange` failure (the change is then undone and was not broadcast).
+     * A change made by the server itself (a live feed, the control route, the simulator) on a
+     * channel (`default` unless named): the same value rule and data limit as ops. Throws
+     * `ChangeRefusedError` when refused, and rethrows an `onChange` failure (the change is then
+     * undone and was not broadcast).
      */
-    change(changes: Changes): PatchFrame {
-      const checked = validate(changes);
+    change(changes: Changes, name: string = DEFAULT_CHANNEL): { epoch: string; seq: number; channel: string } {
+      const channel = loadedChannel(name);
+      const checked = channel.validate(changes);
       if (Array.isArray(checked)) throw new ChangeRefusedError(checked[0], checked[1]);
-      return commit(checked);
+      const entry = commit(channel, checked);
+      return { epoch: channel.epoch as string, seq: entry.seq, channel: name };
     },
 
     /**
-     * The `restart` fault: a new epoch and an empty replay log; data and the
-     * op records stay. The transport must drop every connection.
+     * The `restart` fault: every loaded channel gets a new epoch and an empty log, every session
+     * ends (no presence grace: members are dropped, as in a real restart); data and marks stay.
+     * The transport must drop every connection.
      */
     restart(): void {
-      epoch = newEpoch(random);
-      seq = 0;
-      log = [];
-      logBytes = 0;
-      snapshotCache = undefined;
+      for (const session of [...live]) {
+        session.gone = true; // no grace, no leaves: the members go with the process
+        timers.clearTimeout(session.refreshTimer);
+        timers.clearTimeout(session.expiryTimer);
+      }
+      live.clear();
+      clients.clear();
+      counters.sessions = 0;
+      counters.subscriptions = 0;
+      counters.v1Sessions = 0;
+      for (const channel of channels.values()) {
+        channel.subscribers.clear();
+        channel.v1.clear();
+        clearMembers(timers, channel);
+        if (channel.loaded) {
+          channel.load(newEpoch(random));
+          becameIdle(channel);
+        }
+      }
+    },
+
+    /** Clears every timer (grace periods, token expiries, idle channels) and starts none after; sessions are the transport's to close. */
+    close(): void {
+      closed = true;
+      for (const session of live) {
+        timers.clearTimeout(session.refreshTimer);
+        timers.clearTimeout(session.expiryTimer);
+      }
+      for (const channel of channels.values()) {
+        timers.clearTimeout(channel.idleTimer);
+        channel.idleTimer = undefined;
+        for (const member of channel.members.values()) timers.clearTimeout(member.graceTimer);
+      }
     },
   };
+
+  function loadedChannel(name: string): Channel {
+    if (!isChannelName(name)) throw new ChangeRefusedError(ErrorCodeV2.INVALID_CHANNEL, `${JSON.stringify(String(name).slice(0, 140))} is not a channel name: 1 to 128 characters of A-Z a-z 0-9 _ . : / @ -, not "__proto__"`);
+    const channel = channelNamed(name);
+    if (!load(channel)) throw new ChangeRefusedError(ErrorCodeV2.CHANNEL_UNAVAILABLE, `channel ${name} cannot be loaded: maxChannelsInMemory (${maxChannelsInMemory}) are loaded and none is idle`);
+    return channel;
+  }
 }
 
 export type SyncServer = ReturnType<typeof createSyncServer>;

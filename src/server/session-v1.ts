@@ -1,0 +1,154 @@
+/**
+ * Version 1 sessions (docs/protocol.md) on a version 2 server: served exactly as version 1
+ * describes, on the `default` channel (docs/protocol-v2.md, "Version 1 clients on a version 2
+ * server"). A repeated hello resyncs; ops carry ids, deduplicated by the op id records
+ * (op-record.ts), apart from version 2's marks; with an ACL the token must allow subscribing to
+ * `default` (else 4403) and publishing for ops (else `ERR_PUBLISH_FORBIDDEN`, settled).
+ */
+import type { HelloFrame } from '../sync/messages.js';
+import { ServerErrorCode, SyncCloseCode, isOpId, parseClientFrame } from '../sync/messages.js';
+import { DEFAULT_CHANNEL, SyncCloseCodeV2 } from '../sync/messages-v2.js';
+import type { LiveSession, ServerContext } from './session.js';
+
+/** Longest message of a first refusal's error frame (the record keeps no message). */
+const MAX_REFUSAL_MESSAGE = 300;
+
+export function createV1Sessions(ctx: ServerContext) {
+  const { counters } = ctx;
+
+  /** An op that would push a fresh id out of its record: not applied, not refused; the client re-sends it later. */
+  function deferred(session: LiveSession): void {
+    counters.opsDeferred++;
+    ctx.drop(session, SyncCloseCode.TRY_AGAIN_LATER, 'too many ops; try again later');
+  }
+
+  function notPersisted(session: LiveSession): void {
+    counters.opsNotPersisted++;
+    ctx.drop(session, SyncCloseCode.INTERNAL_ERROR, 'could not persist the change; it was not applied: send it again');
+  }
+
+  /**
+   * A final refusal of the op `id`: recorded (and handed to `onChange`) first, so a resend gets the
+   * same code; a resend's message only says so (the record keeps no message).
+   */
+  function refuse(session: LiveSession, id: string, code: string, message: string): void {
+    const known = ctx.refused.has(id);
+    const text = known ? message : message.length > MAX_REFUSAL_MESSAGE ? `${message.slice(0, MAX_REFUSAL_MESSAGE - 3)}...` : message;
+    if (!known) {
+      if (!ctx.refused.admit(session.owner)) return deferred(session);
+      ctx.refused.add(id, session.owner, code);
+      if (!ctx.persistRefusal()) {
+        ctx.refused.delete(id);
+        return notPersisted(session);
+      }
+      ctx.refused.trim();
+    }
+    counters.opsRefused++;
+    ctx.reject(session, code, text, { id });
+  }
+
+  /** The first valid version 1 hello, and every one after it (a resync). */
+  function greet(session: LiveSession, hello: HelloFrame): void {
+    if (!ctx.helloAllowed(session)) return;
+    if (!ctx.judgeHelloToken(session, hello.token)) return;
+    const identity = session.identity!;
+    const channel = ctx.channel(DEFAULT_CHANNEL);
+    if (session.version === 0) {
+      if (!ctx.authorize(identity, DEFAULT_CHANNEL, 'subscribe')) {
+        return ctx.drop(session, SyncCloseCodeV2.FORBIDDEN, `this token may not subscribe to the ${DEFAULT_CHANNEL} channel`);
+      }
+      if (!ctx.load(channel)) return ctx.drop(session, SyncCloseCode.TRY_AGAIN_LATER, 'the server holds too many channels; try again later');
+      session.version = 1;
+      counters.v1Sessions++;
+      session.v1 = { deliver: (text, bytes) => void session.out.send(undefined, text, bytes) };
+      channel.v1.add(session.v1);
+      ctx.hold(channel);
+      session.info.onGreeted?.();
+      if (identity.expiresAt !== undefined) {
+        // Version 1 has no refresh: the connection ends at the expiry (a version 1 client treats 4419 as final).
+        session.expiryTimer = ctx.setTimeout(() => {
+          counters.tokenExpiries++;
+          ctx.drop(session, SyncCloseCodeV2.TOKEN_EXPIRED, 'token expired');
+        }, Math.max(0, identity.expiresAt - ctx.now()));
+      }
+    }
+    if (channel.canReplay(hello.epoch, hello.since)) {
+      counters.replays++;
+      for (let i = channel.indexAfter(hello.since as number); i < channel.logLength; i++) {
+        const entry = channel.logAt(i);
+        const text = channel.v1Text(entry);
+        if (!session.out.send(undefined, text, entry.bytes - (entry.text.length - text.length))) return;
+      }
+      return;
+    }
+    counters.snapshotsSent++;
+    const snapshot = channel.v1Snapshot();
+    session.out.send(undefined, snapshot.text, snapshot.bytes, true);
+  }
+
+  /**
+   * An op, checked in this order: a known id gets its old answer (the same refusal, or an ack);
+   * then the frame's shape, publishing, the value rule and the data limit (a refusal with the id,
+   * recorded); then write, broadcast, ack.
+   */
+  function receiveOp(session: LiveSession, value: Record<string, unknown>): void {
+    const id = isOpId(value.id) ? value.id : undefined;
+    if (id === undefined) {
+      const parsed = parseClientFrame(value); // only to say what is wrong with the id
+      return ctx.reject(session, ServerErrorCode.INVALID_FRAME, parsed.ok ? 'invalid op id' : parsed.problem);
+    }
+    const code = ctx.refused.get(id);
+    if (code !== undefined) return refuse(session, id, code, `op ${id} was refused before (${code})`);
+    if (ctx.applied.has(id)) {
+      counters.opsDuplicate++;
+      return ctx.send(session, { type: 'ack', id });
+    }
+    if (!ctx.authorize(session.identity!, DEFAULT_CHANNEL, 'publish')) {
+      return refuse(session, id, 'ERR_PUBLISH_FORBIDDEN', `this token may not publish on the ${DEFAULT_CHANNEL} channel`);
+    }
+    const channel = ctx.channel(DEFAULT_CHANNEL);
+    // An op is its id and its change: the change's shape and values are checked once, by the value
+    // rule (checkChanges), on the raw value: a copy would have turned an own "__proto__" key into a prototype.
+    const checked = channel.validate(value);
+    if (Array.isArray(checked)) return refuse(session, id, checked[0], checked[1]);
+    if (!ctx.applied.admit(session.owner)) return deferred(session);
+    try {
+      ctx.commit(channel, checked, undefined, { id, owner: session.owner });
+    } catch {
+      return notPersisted(session);
+    }
+    counters.opsApplied++;
+    ctx.onApply?.(id);
+    ctx.send(session, { type: 'ack', id });
+  }
+
+  /** A frame of a greeted version 1 session. */
+  function receive(session: LiveSession, value: unknown): void {
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && (value as { type?: unknown }).type === 'op') {
+      return receiveOp(session, value as Record<string, unknown>);
+    }
+    const parsed = parseClientFrame(value);
+    if (!parsed.ok) return ctx.reject(session, ServerErrorCode.INVALID_FRAME, parsed.problem);
+    const frame = parsed.frame;
+    if (frame.type === 'ping') return ctx.send(session, { type: 'pong' });
+    if (frame.type === 'hello') {
+      if (frame.v !== 1) {
+        return ctx.drop(session, SyncCloseCode.UNSUPPORTED_VERSION, `unsupported protocol version ${frame.v}; this session speaks 1`);
+      }
+      return greet(session, frame);
+    }
+  }
+
+  /** The session ended. */
+  function end(session: LiveSession): void {
+    ctx.clearTimeout(session.expiryTimer);
+    if (session.v1 === undefined) return;
+    const channel = ctx.channel(DEFAULT_CHANNEL);
+    channel.v1.delete(session.v1);
+    session.v1 = undefined;
+    counters.v1Sessions--;
+    ctx.released(channel);
+  }
+
+  return { greet, receive, receiveOp, end };
+}

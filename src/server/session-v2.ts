@@ -1,0 +1,408 @@
+/**
+ * Version 2 sessions (docs/protocol-v2.md): the greeting, subscribe and unsubscribe, ops numbered
+ * per client and channel with marks, `changes`, token refresh, presence, and the end of a
+ * session. Frames are handled one at a time, in order; every answer about a channel goes out
+ * through the session's `Outgoing`, in that channel's order.
+ *
+ * ```
+ *   subscribe ──▶ name? rate? limit? allowed? loadable? ──▶ no: unsubscribed {code, retryAfterMs?}
+ *                 yes: hold it ──▶ replay (position in the log) or snapshot ──▶ synced {mark?} ──▶ presence list
+ *   op ──▶ held? ──▶ n ≤ mark: the first answer again ──▶ forgotten client? ──▶ may publish? ──▶ value rule, data limit
+ *          ──▶ apply, raise the mark, write ──▶ patch to every holder ──▶ ack
+ * ```
+ */
+import { isWholeNumber } from '../sync/frame-check.js';
+import type { HelloFrameV2 } from '../sync/messages-v2.js';
+import { DEFAULT_V2_LIMITS, ErrorCodeV2, MAX_NAME_LENGTH, SyncCloseCodeV2, isChannelName, parseClientFrameV2, type ChangesFrame, type SubscribeFrame } from '../sync/messages-v2.js';
+import type { Channel } from './channel.js';
+import { markKey } from './marks.js';
+import { attachMember, detachMember, presenceFrame, removeMember } from './presence.js';
+import type { Identity, LiveSession, ServerContext, Subscription } from './session.js';
+
+/** Longest `message` of an error frame: every frame but the large kinds stays within 4096 bytes. */
+const MAX_MESSAGE = 1000;
+/** How long a client waits after `ERR_CHANNEL_UNAVAILABLE` before it subscribes again. */
+export const CHANNEL_UNAVAILABLE_RETRY_MS = 5_000;
+
+function fit(message: string): string {
+  return message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 3)}...` : message;
+}
+
+const isPositive = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
+
+export function createV2Sessions(ctx: ServerContext) {
+  const { counters, limits } = ctx;
+
+  // ── greeting and tokens ──
+
+  function scheduleExpiry(session: LiveSession): void {
+    ctx.clearTimeout(session.refreshTimer);
+    ctx.clearTimeout(session.expiryTimer);
+    session.refreshTimer = session.expiryTimer = undefined;
+    const expiresAt = session.identity?.expiresAt;
+    if (expiresAt === undefined) return;
+    const refresh = () => {
+      session.refreshTimer = undefined;
+      ctx.send(session, { type: 'refresh', expiresAt, expiresInMs: Math.max(0, expiresAt - ctx.now()) });
+    };
+    const refreshIn = expiresAt - limits.refreshBeforeMs - ctx.now();
+    if (refreshIn <= 0) refresh();
+    else session.refreshTimer = ctx.setTimeout(refresh, refreshIn);
+    session.expiryTimer = ctx.setTimeout(() => {
+      session.expiryTimer = undefined;
+      counters.tokenExpiries++;
+      ctx.drop(session, SyncCloseCodeV2.TOKEN_EXPIRED, 'token expired; reconnect with a fresh one');
+    }, Math.max(0, expiresAt - ctx.now()));
+  }
+
+  function greet(session: LiveSession, hello: HelloFrameV2): void {
+    if (!ctx.helloAllowed(session)) return;
+    if (!ctx.judgeHelloToken(session, hello.token)) return;
+    const identity = session.identity!;
+    const key = markKey(identity.user, hello.client);
+    const older = ctx.clients.get(key);
+    if (older !== undefined && older !== session) {
+      counters.clientsReplaced++;
+      ctx.drop(older, SyncCloseCodeV2.CLIENT_REPLACED, 'client id taken over by a newer connection');
+    }
+    session.version = 2;
+    session.client = hello.client;
+    session.key = key;
+    session.out.maxMessageBytes = hello.maxMessageBytes ?? DEFAULT_V2_LIMITS.maxMessageBytes;
+    session.welcomeTime = ctx.time();
+    ctx.clients.set(key, session);
+    session.info.onGreeted?.();
+    ctx.send(session, {
+      type: 'welcome',
+      v: 2,
+      client: hello.client,
+      user: identity.user,
+      maxMessageBytes: limits.maxPayloadBytes,
+      time: session.welcomeTime,
+      ...ctx.expiryFields(identity),
+    });
+    scheduleExpiry(session);
+  }
+
+  function auth(session: LiveSession, token: string): void {
+    // Each auth re-checks every held channel: bounded like hellos (docs/protocol-v2.md, "Limits").
+    const now = ctx.now();
+    if (session.auths === 0 || now - session.authWindowStart >= 60_000 || now < session.authWindowStart) {
+      session.auths = 0;
+      session.authWindowStart = now;
+    }
+    if (++session.auths > limits.maxHellosPerMinute) {
+      counters.helloFloods++;
+      return ctx.drop(session, SyncCloseCodeV2.TRY_AGAIN_LATER, `too many auth frames (over ${limits.maxHellosPerMinute} a minute); try again later`);
+    }
+    if (!ctx.authRequired) {
+      counters.tokenRefreshes++;
+      return ctx.send(session, { type: 'authorized', user: null });
+    }
+    const identity = ctx.authenticate(token);
+    if (identity === null) {
+      counters.authFailures++;
+      return ctx.drop(session, SyncCloseCodeV2.UNAUTHORIZED, 'invalid token');
+    }
+    if (identity.expiresAt !== undefined && identity.expiresAt <= ctx.now()) {
+      counters.tokenExpiries++;
+      return ctx.drop(session, SyncCloseCodeV2.TOKEN_EXPIRED, 'the token sent with auth has expired');
+    }
+    if (identity.user !== session.identity?.user) {
+      return ctx.drop(session, SyncCloseCodeV2.UNAUTHORIZED, 'the token names another user; reconnect to change users');
+    }
+    session.identity = identity;
+    counters.tokenRefreshes++;
+    ctx.send(session, { type: 'authorized', user: identity.user, ...ctx.expiryFields(identity) });
+    scheduleExpiry(session);
+    // Re-check every channel held: the new token may allow less.
+    for (const sub of [...session.subs.values()]) {
+      const name = sub.channel.name;
+      if (!ctx.authorize(identity, name, 'subscribe')) {
+        endSubscription(sub, 'on purpose');
+        sendUnsubscribed(session, name, ErrorCodeV2.CHANNEL_FORBIDDEN, `the new token may not subscribe to ${name}`);
+        continue;
+      }
+      if (sub.presence && !ctx.authorize(identity, name, 'presence')) {
+        sub.presence = false;
+        removeMember(ctx.presence, sub.channel, sub.memberKey);
+        channelError(session, sub.channel, ErrorCodeV2.PRESENCE_FORBIDDEN, `the new token may not use presence on ${name}; the subscription stands without it`);
+      }
+    }
+  }
+
+  // ── frames ──
+
+  function channelError(session: LiveSession, channel: Channel, code: string, message: string, extra = ''): void {
+    counters.rejectedFrames++;
+    const text = `{"type":"error","code":"${code}","message":${JSON.stringify(fit(message))},"channel":${channel.quotedName}${extra}}`;
+    session.out.send(channel.name, text);
+  }
+
+  function sendUnsubscribed(session: LiveSession, name: string, code?: string, message?: string, retryAfterMs?: number): void {
+    const frame: Record<string, unknown> = { type: 'unsubscribed', channel: name.length > MAX_NAME_LENGTH ? name.slice(0, MAX_NAME_LENGTH) : name };
+    if (code !== undefined) {
+      counters.subscribesRefused++;
+      frame.code = code;
+      frame.message = fit(message ?? code);
+      if (retryAfterMs !== undefined) frame.retryAfterMs = retryAfterMs;
+    }
+    // Behind every frame of the channel still waiting: none comes after it.
+    session.out.send(isChannelName(name) ? name : undefined, JSON.stringify(frame));
+  }
+
+  /** A subscription ends: on purpose (its member leaves at once) or with its connection (grace). */
+  function endSubscription(sub: Subscription, how: 'on purpose' | 'connection'): void {
+    const { session, channel } = sub;
+    channel.subscribers.delete(sub);
+    session.subs.delete(channel.name);
+    counters.subscriptions--;
+    if (channel.members.get(sub.memberKey)?.holder === sub) {
+      if (how === 'on purpose') removeMember(ctx.presence, channel, sub.memberKey);
+      else detachMember(ctx.presence, channel, sub);
+    }
+    ctx.released(channel);
+  }
+
+  /** Counts a subscribe of `name`; the wait before the next one is allowed, or 0 when this one is. */
+  function rateLimited(session: LiveSession, name: string): number {
+    const now = ctx.now();
+    const map = session.subscribeTimes;
+    let times = map.get(name);
+    // Most recently subscribed last; bounded by maxChannelsPerConnection names (the least recently
+    // subscribed forgotten first), so a flood of names cannot grow it.
+    if (times !== undefined) map.delete(name);
+    else if (map.size >= limits.maxChannelsPerConnection) map.delete(map.keys().next().value as string);
+    map.set(name, (times ??= []));
+    while (times.length > 0 && now - (times[0] as number) >= 60_000) times.shift();
+    if (times.length >= limits.maxSubscribesPerMinute) return Math.max(1, 60_000 - (now - (times[0] as number)));
+    times.push(now);
+    return 0;
+  }
+
+  function subscribe(session: LiveSession, frame: SubscribeFrame): void {
+    const name = frame.channel;
+    const identity = session.identity as Identity;
+    let sub = session.subs.get(name);
+    const wait = rateLimited(session, name);
+    if (wait > 0) {
+      if (sub !== undefined) endSubscription(sub, 'on purpose');
+      return sendUnsubscribed(session, name, ErrorCodeV2.RATE_LIMITED, `more than ${limits.maxSubscribesPerMinute} subscribes of ${name} in a minute; subscribe again later`, wait);
+    }
+    if (sub === undefined && session.subs.size >= limits.maxChannelsPerConnection) {
+      return sendUnsubscribed(session, name, ErrorCodeV2.CHANNEL_LIMIT, `this connection holds ${limits.maxChannelsPerConnection} channels (maxChannelsPerConnection); unsubscribe one first`);
+    }
+    if (!ctx.authorize(identity, name, 'subscribe')) {
+      if (sub !== undefined) endSubscription(sub, 'on purpose');
+      return sendUnsubscribed(session, name, ErrorCodeV2.CHANNEL_FORBIDDEN, `this token may not subscribe to ${name}`);
+    }
+    const channel = sub?.channel ?? ctx.channel(name);
+    if (!ctx.load(channel)) {
+      return sendUnsubscribed(session, name, ErrorCodeV2.CHANNEL_UNAVAILABLE, 'the server holds as many channels as it may (maxChannelsInMemory), none of them idle; subscribe again later', CHANNEL_UNAVAILABLE_RETRY_MS);
+    }
+    if (sub === undefined) {
+      sub = {
+        session,
+        channel,
+        presence: false,
+        memberKey: session.key,
+        deliver: (text, bytes, bulk) => void session.out.send(name, text, bytes, bulk === true),
+      };
+      session.subs.set(name, sub);
+      channel.subscribers.add(sub);
+      counters.subscriptions++;
+      ctx.hold(channel);
+    }
+    if (frame.acked !== undefined) channel.marks.noteAcked(session.key, frame.acked);
+    // The data: replay when the log covers the position, else a snapshot.
+    if (channel.canReplay(frame.epoch, frame.since)) {
+      counters.replays++;
+      for (let i = channel.indexAfter(frame.since as number); i < channel.logLength; i++) {
+        const entry = channel.logAt(i);
+        if (!session.out.send(name, entry.text, entry.bytes)) return;
+      }
+    } else {
+      counters.snapshotsSent++;
+      const snapshot = channel.snapshot();
+      if (!session.out.send(name, snapshot.text, snapshot.bytes, true)) return;
+    }
+    const mark = channel.marks.get(session.key)?.n;
+    const synced = `{"type":"synced","channel":${channel.quotedName},"epoch":"${channel.epoch}","seq":${channel.seq}${mark === undefined ? '' : `,"mark":${mark}`}}`;
+    if (!session.out.send(name, synced)) return;
+    // Presence: seeing and being seen go together.
+    const wasMember = channel.members.get(session.key)?.holder === sub;
+    if (frame.presence === true) {
+      if (!ctx.authorize(identity, name, 'presence')) {
+        sub.presence = false;
+        if (wasMember) removeMember(ctx.presence, channel, session.key);
+        return channelError(session, channel, ErrorCodeV2.PRESENCE_FORBIDDEN, `this token may not use presence on ${name}; the subscription stands without it`);
+      }
+      sub.presence = true;
+      attachMember(ctx.presence, channel, sub, session.client, identity.user, identity.info);
+      session.out.send(name, presenceFrame(channel), undefined, false);
+    } else {
+      sub.presence = false;
+      if (wasMember) removeMember(ctx.presence, channel, session.key);
+    }
+  }
+
+  function unsubscribe(session: LiveSession, name: string): void {
+    const sub = session.subs.get(name);
+    if (sub !== undefined) endSubscription(sub, 'on purpose');
+    sendUnsubscribed(session, name);
+  }
+
+  function notPersisted(session: LiveSession): void {
+    counters.opsNotPersisted++;
+    ctx.drop(session, SyncCloseCodeV2.INTERNAL_ERROR, 'could not persist the change; it was not applied: send it again');
+  }
+
+  /** Refuses op `n` for good: the refusal is recorded (the mark raised) before the error goes out. */
+  function refuseOp(session: LiveSession, channel: Channel, n: number, code: string, message: string): void {
+    const undo = channel.marks.raise(session.key, session.identity?.user ?? session.owner, n, ctx.time(), code);
+    if (!ctx.persistRefusal()) {
+      channel.marks.undo(undo);
+      return notPersisted(session);
+    }
+    counters.opsRefused++;
+    if (code === ErrorCodeV2.CLIENT_FORGOTTEN) counters.opsForgotten++;
+    channelError(session, channel, code, message, `,"n":${n}`);
+  }
+
+  /**
+   * An op, in the order of docs/protocol-v2.md ("Marks and duplicates"): its channel, `n` and
+   * `re`; the channel held; a duplicate; a forgotten client; publishing; the value rule and the
+   * data limit; then apply, write, broadcast, ack. Its changes are judged on the raw value.
+   */
+  function receiveOp(session: LiveSession, value: Record<string, unknown>): void {
+    const { channel: name, n, re } = value;
+    if (typeof name === 'string' && !isChannelName(name)) {
+      counters.rejectedFrames++;
+      return ctx.send(session, { type: 'error', code: ErrorCodeV2.INVALID_CHANNEL, message: fit(`op.channel: not a channel name (${JSON.stringify(String(name).slice(0, 140))}); the op was not applied`) });
+    }
+    if (typeof name !== 'string' || !isPositive(n) || (re !== undefined && !isWholeNumber(re))) {
+      const parsed = parseClientFrameV2(value);
+      return ctx.reject(session, ErrorCodeV2.INVALID_FRAME, fit(parsed.ok ? 'invalid op' : parsed.problem));
+    }
+    const sub = session.subs.get(name);
+    if (sub === undefined) {
+      counters.rejectedFrames++;
+      // In the channel's order: behind its refusal, if that waits behind a chunked frame.
+      return void session.out.send(name, JSON.stringify({ type: 'error', code: ErrorCodeV2.NOT_SUBSCRIBED, message: `op ${n}: this connection does not hold ${name}; subscribe, then send it again`, channel: name }));
+    }
+    const channel = sub.channel;
+    const mark = channel.marks.get(session.key);
+    if (mark !== undefined && n <= mark.n) {
+      const answer = channel.marks.judgeDuplicate(mark, n);
+      if (answer.kind === 'ack') {
+        counters.opsDuplicate++;
+        return void session.out.send(name, `{"type":"ack","channel":${channel.quotedName},"n":${n}}`);
+      }
+      counters.opsRefused++;
+      if (answer.kind === 'refusal') return channelError(session, channel, answer.code, `op ${n} was refused before (${answer.code})`, `,"n":${n}`);
+      counters.opsForgotten++;
+      return channelError(session, channel, ErrorCodeV2.CLIENT_FORGOTTEN, `op ${n} may or may not have been applied: the server no longer keeps its answer`, `,"n":${n}`);
+    }
+    if (mark === undefined && re !== undefined && channel.marks.mayBeForgotten(re)) {
+      return refuseOp(session, channel, n, ErrorCodeV2.CLIENT_FORGOTTEN, `op ${n} is a resend from a client this channel has forgotten: it may or may not have been applied; send the change again as a new op if it is still wanted`);
+    }
+    const identity = session.identity as Identity;
+    if (!ctx.authorize(identity, name, 'publish')) {
+      return refuseOp(session, channel, n, ErrorCodeV2.PUBLISH_FORBIDDEN, `this token may not publish on ${name}`);
+    }
+    const checked = channel.validate(value);
+    if (Array.isArray(checked)) return refuseOp(session, channel, n, checked[0], checked[1]);
+    try {
+      ctx.commit(channel, checked, { key: session.key, owner: identity.user ?? session.owner, n });
+    } catch {
+      return notPersisted(session);
+    }
+    counters.opsApplied++;
+    ctx.onApply?.(`${name} ${session.client} ${n}`);
+    session.out.send(name, `{"type":"ack","channel":${channel.quotedName},"n":${n}}`);
+  }
+
+  function changes(session: LiveSession, frame: ChangesFrame): void {
+    const sub = session.subs.get(frame.channel);
+    if (sub === undefined) {
+      counters.rejectedFrames++;
+      const refusal = { type: 'error', code: ErrorCodeV2.NOT_SUBSCRIBED, message: `changes: this connection does not hold ${frame.channel}; subscribe first`, channel: frame.channel, ref: frame.ref };
+      return void session.out.send(frame.channel, JSON.stringify(refusal));
+    }
+    const channel = sub.channel;
+    const length = channel.logLength;
+    let start: number;
+    let gap = false;
+    if (frame.since === undefined) start = Math.max(0, length - frame.limit);
+    else if (frame.epoch !== undefined && frame.epoch !== channel.epoch) {
+      gap = true;
+      start = 0;
+    } else if (frame.since >= channel.seq) start = length;
+    else if (frame.since < channel.oldestLogged - 1) {
+      gap = true;
+      start = 0;
+    } else start = channel.indexAfter(frame.since);
+    const head = `{"type":"changelog","channel":${channel.quotedName},"ref":${frame.ref},"epoch":"${channel.epoch}","patches":[`;
+    const tail = `],"more":false${gap ? ',"gap":true' : ''}}`;
+    let bytes = head.length + tail.length + 1;
+    const items: string[] = [];
+    let i = start;
+    for (; i < length && items.length < frame.limit; i++) {
+      const entry = channel.logAt(i);
+      const itemBytes = entry.bytes - channel.seqOffset + 1;
+      // A page holds at least one patch (a larger one comes chunked), and no more than fit in a frame.
+      if (items.length > 0 && bytes + itemBytes + 1 > session.out.maxMessageBytes) break;
+      items.push(channel.loggedPatch(entry));
+      bytes += itemBytes + 1;
+    }
+    const more = i < length;
+    counters.changesServed++;
+    session.out.send(frame.channel, `${head}${items.join(',')}],"more":${more}${gap ? ',"gap":true' : ''}}`);
+  }
+
+  /** A frame of a greeted version 2 session. */
+  function receive(session: LiveSession, value: unknown): void {
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && (value as { type?: unknown }).type === 'op') {
+      return receiveOp(session, value as Record<string, unknown>);
+    }
+    const parsed = parseClientFrameV2(value);
+    if (!parsed.ok) {
+      const type = (value as { type?: unknown } | null)?.type;
+      const channel = (value as { channel?: unknown }).channel;
+      if (parsed.code === ErrorCodeV2.INVALID_CHANNEL && (type === 'subscribe' || type === 'unsubscribe')) {
+        return sendUnsubscribed(session, channel as string, ErrorCodeV2.INVALID_CHANNEL, `${type}.channel: ${JSON.stringify((channel as string).slice(0, 140))} is not a channel name: 1 to 128 characters of A-Z a-z 0-9 _ . : / @ -, not "__proto__"`);
+      }
+      const ref = (value as { ref?: unknown }).ref;
+      return ctx.reject(session, parsed.code, fit(parsed.problem), type === 'changes' && isWholeNumber(ref) ? { ref } : undefined);
+    }
+    const frame = parsed.frame;
+    switch (frame.type) {
+      case 'ping':
+        return ctx.send(session, { type: 'pong' });
+      case 'subscribe':
+        return subscribe(session, frame);
+      case 'unsubscribe':
+        return unsubscribe(session, frame.channel);
+      case 'changes':
+        return changes(session, frame);
+      case 'auth':
+        return auth(session, frame.token);
+      case 'hello':
+        if (!ctx.helloAllowed(session)) return;
+        return ctx.reject(session, ErrorCodeV2.INVALID_FRAME, 'hello: this connection is already greeted; to resync a channel, subscribe to it again');
+      case 'op':
+        return; // handled above
+    }
+  }
+
+  /** The session ended (closed, lost, replaced, expired): its subscriptions end, its members enter their grace. */
+  function end(session: LiveSession): void {
+    ctx.clearTimeout(session.refreshTimer);
+    ctx.clearTimeout(session.expiryTimer);
+    if (session.version !== 2) return;
+    for (const sub of [...session.subs.values()]) endSubscription(sub, 'connection');
+    if (ctx.clients.get(session.key) === session) ctx.clients.delete(session.key);
+  }
+
+  return { greet, receive, end };
+}
