@@ -20,6 +20,9 @@ import { resolveOptions } from './options.js';
 import { environmentState, watchEnvironment } from './environment.js';
 import { withInboundSchema } from './inbound-schema.js';
 import { protocolForConnection, type Protocol } from './protocol.js';
+import { openChannel, type Channel, type ChannelOptions } from './channel.js';
+import { holdsDefaultChannel } from './sync/client-protocol-v2.js';
+import { DEFAULT_CHANNEL, NAME_RULE, isChannelName } from './sync/messages-v2.js';
 import { createStore, type Store } from './store.js';
 import { History } from './history.js';
 import { Renderer } from './render.js';
@@ -66,6 +69,14 @@ export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
   getOutbox(): readonly OutboxEntry[];
   /** Calls `listener` on every status change; returns the unsubscribe function. */
   subscribe(listener: (status: ConnectionStatus) => void): () => void;
+  /**
+   * Holds a channel on this connection (protocols with channels: `createSyncProtocol({ version: 2 })`):
+   * its own Model (`createStore()` by default), view, presence, ops and history. The same name
+   * again returns the same handle while it is held. See docs/channels.md.
+   * @throws TypeError when the protocol has no channels (`rawProtocol`, the sync protocol's version 1), or the name is held with another Model
+   * @throws StatesocketError `ERR_INVALID_CHANNEL` for a name that breaks the name rule, `ERR_STOPPED` after stop()
+   */
+  channel<CM extends AnyModel = Store>(name: string, options?: ChannelOptions<CM>): Channel<CM>;
   /** Every state entered, oldest first, bounded by `historyLimit`. */
   readonly history: readonly HistoryEntry[];
   /** The Model the connection updates. */
@@ -116,7 +127,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         maxBufferedBytes: config.maxBufferedBytes,
         now,
         onEvent: (event) => causes.note(event.type),
-        shouldReconnect,
+        // a protocol that gets a fresh token at every connect makes 4419 (token expired) worth a reconnect
+        shouldReconnect: protocol.refreshesToken === true ? (close) => shouldReconnect({ ...close, canRefreshToken: true }) : shouldReconnect,
       },
       model: model as Model<unknown>,
       protocol: protocol as Protocol<unknown>,
@@ -188,6 +200,26 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       if (stopped) throw new StatesocketError('ERR_STOPPED', 'this connection was stopped with stop(); create a new one');
     }
 
+    // ── channels (protocols with channels) ────────────────────────────────
+    const handles = new Map<string, Channel<AnyModel>>();
+    const channelHost = protocol.channels === undefined
+      ? null
+      : {
+          actor,
+          channels: protocol.channels,
+          config,
+          schedule: resolved.schedule,
+          failed: reportCallbackFailure,
+          assertUsable,
+          outbox: () => actor.getSnapshot().context.outbox,
+          canWriteNow: () => actor.getSnapshot().matches({ session: 'open' }),
+        };
+    const isHeld = (handle: Channel<AnyModel>) => !['failed', 'ended', 'unsubscribing'].includes(handle.getStatus().state);
+    // The connection's own Model is the default channel: subscribed on every connect, as version 1's document was.
+    if (channelHost !== null && holdsDefaultChannel(protocol as Protocol<unknown, unknown>)) {
+      handles.set(DEFAULT_CHANNEL, openChannel(channelHost, DEFAULT_CHANNEL, {}, { model, render: () => renderer.request() }));
+    }
+
     const connection: Connection<M, TOut> = {
       start() {
         assertUsable();
@@ -216,7 +248,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       },
       send(message) {
         assertUsable();
-        const { frame, ackId } = protocol.encode(message);
+        const { frame, ackId, channel } = protocol.encode(message);
         if (exceedsBytes(frame, config.maxMessageBytes)) {
           throw new StatesocketError(
             'ERR_PAYLOAD_TOO_LARGE',
@@ -234,7 +266,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
               'nothing queued was lost. Wait for the connection to open, or raise outbox.limit.',
           );
         }
-        deliver(ackId === undefined ? { type: 'client.send', frame } : { type: 'client.send', frame, ackId });
+        if (ackId === undefined) deliver({ type: 'client.send', frame });
+        else deliver(channel === undefined ? { type: 'client.send', frame, ackId } : { type: 'client.send', frame, ackId, channel });
       },
       retry() {
         assertUsable();
@@ -261,6 +294,28 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       getStatus: () => status,
       getOutbox: () => actor.getSnapshot().context.outbox,
       subscribe: (listener) => listeners.add(listener),
+      channel<CM extends AnyModel = Store>(name: string, options: ChannelOptions<CM> = {}): Channel<CM> {
+        assertUsable();
+        if (channelHost === null) {
+          throw new TypeError(
+            `statesocket: channel() needs a protocol with channels, createSyncProtocol({ version: 2 }); this connection's protocol is "${protocol.name}"`,
+          );
+        }
+        if (!isChannelName(name)) {
+          throw new StatesocketError('ERR_INVALID_CHANNEL', `channel name must be ${NAME_RULE}; received ${JSON.stringify(name)?.slice(0, 140) ?? typeof name}`);
+        }
+        if (typeof options !== 'object' || options === null) throw new TypeError(`statesocket: channel() options must be an object; received ${typeof options}`);
+        const held = handles.get(name);
+        if (held !== undefined && isHeld(held)) {
+          if (options.model !== undefined && options.model !== (held.model as unknown)) {
+            throw new TypeError(`statesocket: channel ${JSON.stringify(name)} is already held with another Model; unsubscribe it first`);
+          }
+          return held as unknown as Channel<CM>;
+        }
+        const handle = openChannel(channelHost, name, options);
+        handles.set(name, handle as unknown as Channel<AnyModel>);
+        return handle;
+      },
       get history() {
         return history.entries;
       },
