@@ -214,6 +214,10 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           outbox: () => actor.getSnapshot().context.outbox,
           canWriteNow: () => actor.getSnapshot().matches({ session: 'open' }),
         };
+    // the protocol's own frames (a refreshed token's `auth`) go on the open socket, never into the outbox of a later one
+    protocol.channels?.attach((frame) => {
+      if (!stopped && actor.getSnapshot().matches({ session: 'open' })) deliver({ type: 'client.send', frame });
+    });
     const isHeld = (handle: Channel<AnyModel>) => !['failed', 'ended', 'unsubscribing'].includes(handle.getStatus().state);
     // The connection's own Model is the default channel: subscribed on every connect, as version 1's document was.
     if (channelHost !== null && holdsDefaultChannel(protocol as Protocol<unknown, unknown>)) {

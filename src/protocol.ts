@@ -67,6 +67,8 @@ export interface ChannelSupport {
   readonly session: SessionInfo | null;
   /** This connection's client id (`hello.client`). */
   readonly clientId: string;
+  /** How the protocol writes a frame of its own on the open socket (`auth` after a `refresh`); set by the connection. */
+  attach(write: (frame: Frame) => void): void;
 }
 
 /** What the server said in its `welcome`. */

@@ -109,6 +109,8 @@ class ChannelState {
   seq = 0;
   /** A gap or an out-of-step `synced`: patches are dropped until a snapshot, and the next subscribe has no position. */
   awaitingSnapshot = false;
+  /** Messages of the read decoded before the gap, still to be applied: they must not end `awaitingSnapshot`. */
+  appliesBeforeGap = 0;
   /** The last op number given out (or the server's mark, when higher). */
   lastN = 0;
   constructor(
@@ -162,6 +164,9 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   #token: string | undefined;
   #session: SessionInfo | null = null;
   #chunk: Reassembly | null = null;
+  /** Counts sessions (sockets): a token that arrives after its socket went is not sent on the next one. */
+  #sessions = 0;
+  #write: ((frame: string) => void) | null = null;
 
   constructor(options: SyncProtocolV2Options, clientId: string) {
     this.#options = options;
@@ -238,7 +243,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
         // no position: a snapshot is on its way; another epoch always starts with a snapshot
         if (epoch === null || epoch !== frame.epoch || frame.seq <= seq) return [];
         if (frame.seq > seq + 1) {
-          channel.awaitingSnapshot = true;
+          forget(channel, pending);
           return { type: 'channel.resync', channel: frame.channel, reason: `gap: expected seq ${seq + 1}, received ${frame.seq}` };
         }
         return { type: 'message.received', message: frame };
@@ -253,7 +258,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
         const epoch = last === undefined ? channel.epoch : last.epoch;
         const seq = last === undefined ? channel.seq : last.seq;
         if (epoch === frame.epoch && seq === frame.seq) return { type: 'channel.synced', channel: frame.channel };
-        channel.awaitingSnapshot = true;
+        forget(channel, pending);
         return {
           type: 'channel.resync',
           channel: frame.channel,
@@ -290,6 +295,8 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
         this.#session = { user: frame.user, maxMessageBytes: frame.maxMessageBytes, time: frame.time };
         return [];
       case 'refresh':
+        this.#refresh();
+        return [];
       case 'authorized':
         return [];
       case 'pong':
@@ -326,7 +333,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
       this.#chunk = { id: piece.id, channel: piece.channel, count: piece.count, bytes: piece.bytes, parts: [piece.data], dropping: false };
       if (current !== null && !current.dropping) {
         const whole = this.#chunkEnd(pending);
-        return [...this.#brokenChunk(current.channel, `chunked frame ${current.id} cut short by frame ${piece.id}`), ...(Array.isArray(whole) ? whole : [whole])];
+        return [...this.#brokenChunk(current.channel, `chunked frame ${current.id} cut short by frame ${piece.id}`, pending), ...(Array.isArray(whole) ? whole : [whole])];
       }
       if (piece.bytes > this.#maxReassemblyBytes) {
         // dropped whole: the channel fails (the frame would come again, over the bound again); the connection goes on
@@ -348,7 +355,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     }
     if (!same || piece.i !== current.parts.length) {
       this.#chunk = null;
-      return this.#brokenChunk(current?.channel ?? piece.channel, `piece ${piece.i} of chunked frame ${piece.id} out of order`);
+      return this.#brokenChunk(current?.channel ?? piece.channel, `piece ${piece.i} of chunked frame ${piece.id} out of order`, pending);
     }
     current.parts.push(piece.data);
     return this.#chunkEnd(pending);
@@ -361,26 +368,26 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     this.#chunk = null;
     const text = chunk.parts.join('');
     const bytes = utf8Length(text);
-    if (bytes !== chunk.bytes) return this.#brokenChunk(chunk.channel, `chunked frame ${chunk.id} joined to ${bytes} bytes, announced ${chunk.bytes}`);
+    if (bytes !== chunk.bytes) return this.#brokenChunk(chunk.channel, `chunked frame ${chunk.id} joined to ${bytes} bytes, announced ${chunk.bytes}`, pending);
     let whole: unknown;
     try {
       whole = JSON.parse(text);
     } catch (error) {
-      return this.#brokenChunk(chunk.channel, `chunked frame ${chunk.id} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+      return this.#brokenChunk(chunk.channel, `chunked frame ${chunk.id} is not JSON: ${error instanceof Error ? error.message : String(error)}`, pending);
     }
     const parsed = parseServerFrameV2(whole);
-    if (!parsed.ok) return this.#brokenChunk(chunk.channel, `chunked frame ${chunk.id}: ${parsed.problem}`);
+    if (!parsed.ok) return this.#brokenChunk(chunk.channel, `chunked frame ${chunk.id}: ${parsed.problem}`, pending);
     if (parsed.frame.type === 'chunk' || (parsed.frame as { channel?: unknown }).channel !== chunk.channel) {
-      return this.#brokenChunk(chunk.channel, `chunked frame ${chunk.id} is not a frame of ${chunk.channel}`);
+      return this.#brokenChunk(chunk.channel, `chunked frame ${chunk.id} is not a frame of ${chunk.channel}`, pending);
     }
     return this.#classify(parsed.frame, pending);
   }
 
-  #brokenChunk(channel: string, why: string): InboundEvent[] {
+  #brokenChunk(channel: string, why: string, pending: readonly unknown[]): InboundEvent[] {
     const events: InboundEvent[] = [{ type: 'message.rejected', code: 'ERR_MALFORMED_FRAME', message: why }];
     const state = this.#channels.get(channel);
     if (state !== undefined) {
-      state.awaitingSnapshot = true;
+      forget(state, pending);
       events.push({ type: 'channel.resync', channel, reason: why });
     }
     return events;
@@ -394,7 +401,8 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     if (channel === undefined) return;
     channel.epoch = frame.epoch!;
     channel.seq = frame.seq!;
-    if (frame.type === 'snapshot') channel.awaitingSnapshot = false;
+    if (channel.appliesBeforeGap > 0) channel.appliesBeforeGap--;
+    else if (frame.type === 'snapshot') channel.awaitingSnapshot = false;
   }
 
   receiverOf(message: unknown): ChannelReceiver | undefined {
@@ -428,6 +436,8 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   subscribeFrame(name: string, outbox: readonly OutboxEntry[]): string {
     const channel = this.#channels.get(name);
     const frame: SubscribeFrame = { type: 'subscribe', channel: name };
+    // written after the read that found the gap was applied: the next snapshot is the one this subscribe brings
+    if (channel !== undefined) channel.appliesBeforeGap = 0;
     if (channel !== undefined && channel.epoch !== null && !channel.awaitingSnapshot) {
       frame.epoch = channel.epoch;
       frame.since = channel.seq;
@@ -495,7 +505,34 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     return { frame: JSON.stringify(frame), answer: promise };
   }
 
+  attach(write: (frame: string) => void): void {
+    this.#write = write;
+  }
+
+  /**
+   * The server's `refresh`: the token function gives a fresh token, sent as `auth` on the same
+   * socket (docs/protocol-v2.md, "Token refresh"). With a fixed token there is nothing to send:
+   * the server closes with 4419 at the expiry, which is final for a fixed token.
+   */
+  #refresh(): void {
+    const { token } = this.#options;
+    if (typeof token !== 'function') return;
+    const session = this.#sessions;
+    Promise.resolve()
+      .then(() => token())
+      .then(
+        (value) => {
+          if (typeof value !== 'string') return;
+          this.#token = value;
+          if (session === this.#sessions) this.#write?.(JSON.stringify({ type: 'auth', token: value }));
+        },
+        // no fresh token: the server closes with 4419 at the expiry and the reconnect calls the function again
+        () => {},
+      );
+  }
+
   sessionEnded(): void {
+    this.#sessions++;
     this.#chunk = null;
     this.#session = null;
     for (const [ref, request] of this.#requests) {
@@ -521,6 +558,17 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
       `sync protocol: send() takes {type: 'op', set?, delete?} (or a ping); received ${JSON.stringify(message)?.slice(0, 80) ?? typeof message}`,
     );
   }
+}
+
+/** Forgets the channel's position (a gap, an out-of-step `synced`, a broken chunked frame): patches drop until a snapshot. */
+function forget(channel: ChannelState, pending: readonly unknown[]): void {
+  channel.awaitingSnapshot = true;
+  let before = 0;
+  for (const message of pending) {
+    const { channel: name, type } = message as { channel: string; type: string };
+    if (name === channel.name && (type === 'snapshot' || type === 'patch')) before++;
+  }
+  channel.appliesBeforeGap = before;
 }
 
 /** The last snapshot or patch of `channel` among the messages of the read not yet applied. */
