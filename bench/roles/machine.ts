@@ -11,6 +11,9 @@
  *   sequence checked), one frame per read: one machine event per frame.
  * - `connection (sync, reads of 100)`: the same frames, 100 to a read, as `ws`
  *   hands them over from one TCP read under load: one machine event per read.
+ * - `channel (v2), one frame per read`: the sync protocol's version 2, the same patches on a
+ *   channel (`connection.channel()`), one frame per read: what a message on a channel costs
+ *   beside `connection (sync)`, a message on a connection without channels (issue 13: at most 1.2×).
  * - `send`: `connection.send()` while open (the outbound path).
  *
  * and the floor: the same frames parsed and applied to the store with no
@@ -27,14 +30,22 @@ import { FakeWebSocket } from '../../src/testing/fake-websocket.js';
 import { createTestConnection } from '../../src/testing/test-connection.js';
 import type { WebSocketConstructor } from '../../src/types.js';
 import { finish } from '../lib/ipc.js';
-import { BLAST_EPOCH, patchText, snapshotText } from '../wire.js';
+import { BLAST_EPOCH, channelPatchText, patchText, snapshotText } from '../wire.js';
 
 export interface MachineParams {
   events: number;
   repetitions: number;
 }
 
-export const MACHINE_VARIANTS = ['floor', 'actor', 'connection (raw)', 'connection (sync)', 'connection (sync, reads of 100)', 'send'] as const;
+export const MACHINE_VARIANTS = [
+  'floor',
+  'actor',
+  'connection (raw)',
+  'connection (sync)',
+  'channel (v2), one frame per read',
+  'connection (sync, reads of 100)',
+  'send',
+] as const;
 
 /** Frames per read in the batched row. */
 const READ_FRAMES = 100;
@@ -95,6 +106,14 @@ function heapPerInstance(): Record<string, number> {
       },
       (connection) => (connection as { stop(): void }).stop(),
     ),
+    'connection (v2, default channel)': measure(
+      () => {
+        const t = createTestConnection({ protocol: createSyncProtocol({ version: 2 }) });
+        t.open();
+        return t.connection;
+      },
+      (connection) => (connection as { stop(): void }).stop(),
+    ),
   };
 }
 
@@ -103,6 +122,10 @@ export async function machineRole(params: MachineParams): Promise<never> {
   const frames = Array.from({ length: events }, (_, i) => patchText(BLAST_EPOCH, i + 1));
   const parsed = frames.map((frame) => JSON.parse(frame) as unknown);
   const snapshot = snapshotText(BLAST_EPOCH, 0, {});
+  const channelFrames = Array.from({ length: events }, (_, i) => channelPatchText('prices', BLAST_EPOCH, i + 1));
+  const welcome = JSON.stringify({ type: 'welcome', v: 2, client: 'bench', user: null, maxMessageBytes: 1_048_576, time: 0 });
+  const channelSnapshot = JSON.stringify({ type: 'snapshot', channel: 'prices', epoch: BLAST_EPOCH, seq: 0, data: {} });
+  const channelSynced = JSON.stringify({ type: 'synced', channel: 'prices', epoch: BLAST_EPOCH, seq: 0 });
 
   const runs: Record<Variant, (n: number) => void> = {
     floor: (n) => {
@@ -131,6 +154,14 @@ export async function machineRole(params: MachineParams): Promise<never> {
       const socket = t.open();
       socket.receive(snapshot);
       for (let i = 0; i < n; i++) socket.receive(frames[i]!);
+      t.connection.stop();
+    },
+    'channel (v2), one frame per read': (n) => {
+      const t = createTestConnection({ protocol: createSyncProtocol({ version: 2, defaultChannel: false }) });
+      t.connection.channel('prices', { model: createStore() });
+      const socket = t.open();
+      socket.receive(welcome, channelSnapshot, channelSynced);
+      for (let i = 0; i < n; i++) socket.receive(channelFrames[i]!);
       t.connection.stop();
     },
     'connection (sync, reads of 100)': (n) => {
