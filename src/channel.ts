@@ -242,14 +242,21 @@ export function openChannel<M extends AnyModel>(
           `op of ${frameBytes(frame)} bytes exceeds ${limit === serverLimit ? "the server's limit (welcome.maxMessageBytes)" : 'maxMessageBytes'} (${limit}); nothing was queued. Split it.`,
         );
       }
-      const queued = host.outbox().length;
-      if (admitToOutbox(queued, host.config.outbox) === 'refuse') {
+      const outbox = host.outbox();
+      const queued = outbox.length;
+      const admission = admitToOutbox(queued, host.config.outbox);
+      if (admission === 'refuse') {
         throw new StatesocketError(
           'ERR_OUTBOX_FULL',
           `the outbox holds ${queued} of ${host.config.outbox.limit} entries and outbox.overflow is 'reject'; nothing queued was lost. Wait for answers, or raise outbox.limit.`,
         );
       }
       const answer = host.channels.waitFor(ackId);
+      // an op the overflow policy drops will never be answered: its promise says so
+      const full = `dropped by outbox.overflow '${host.config.outbox.overflow}': the outbox held ${queued} of ${host.config.outbox.limit} entries`;
+      const oldest = outbox[0]?.ackId;
+      if (admission === 'drop-oldest' && oldest !== undefined) host.channels.settle(oldest, 'ERR_OUTBOX_FULL', full);
+      if (admission === 'drop-newest') host.channels.settle(ackId, 'ERR_OUTBOX_FULL', full);
       host.actor.send({ type: 'client.send', frame, ackId, channel: name });
       return answer;
     },

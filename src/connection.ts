@@ -22,7 +22,7 @@ import { withInboundSchema } from './inbound-schema.js';
 import { protocolForConnection, type Protocol } from './protocol.js';
 import { openChannel, type Channel, type ChannelOptions } from './channel.js';
 import { holdsDefaultChannel } from './sync/client-protocol-v2.js';
-import { DEFAULT_CHANNEL, NAME_RULE, isChannelName } from './sync/messages-v2.js';
+import { DEFAULT_CHANNEL, MIN_MESSAGE_BYTES, NAME_RULE, isChannelName } from './sync/messages-v2.js';
 import { createStore, type Store } from './store.js';
 import { History } from './history.js';
 import { Renderer } from './render.js';
@@ -93,6 +93,12 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
   return function createConnection<M extends AnyModel = Store, TOut = SyncOutbound>(options: ConnectionOptions<M, TOut>): Connection<M, TOut> {
     const resolved = resolveOptions(options, platformWebSocket());
     const config = resolved.config;
+    if (resolved.protocol.channels !== undefined && config.maxMessageBytes < MIN_MESSAGE_BYTES) {
+      // the server keeps every frame it cannot chunk within 4096 bytes: a smaller limit would refuse some of them
+      throw new RangeError(
+        `statesocket: option \`maxMessageBytes\` must be at least ${MIN_MESSAGE_BYTES} with the sync protocol's version 2; received ${config.maxMessageBytes}`,
+      );
+    }
     // The user's policies, guarded: a throw falls back to the default and is reported (src/policies.ts).
     const now = guardNow(resolved.now, reportCallbackFailure);
     const shouldReconnect = guardShouldReconnect(resolved.shouldReconnect, reportCallbackFailure);
@@ -217,7 +223,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     // the protocol's own frames (a refreshed token's `auth`) go on the open socket, never into the outbox of a later one
     protocol.channels?.attach((frame) => {
       if (!stopped && actor.getSnapshot().matches({ session: 'open' })) deliver({ type: 'client.send', frame });
-    });
+    }, reportCallbackFailure);
     const isHeld = (handle: Channel<AnyModel>) => !['failed', 'ended', 'unsubscribing'].includes(handle.getStatus().state);
     // The connection's own Model is the default channel: subscribed on every connect, as version 1's document was.
     if (channelHost !== null && holdsDefaultChannel(protocol as Protocol<unknown, unknown>)) {

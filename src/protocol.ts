@@ -67,8 +67,11 @@ export interface ChannelSupport {
   readonly session: SessionInfo | null;
   /** This connection's client id (`hello.client`). */
   readonly clientId: string;
-  /** How the protocol writes a frame of its own on the open socket (`auth` after a `refresh`); set by the connection. */
-  attach(write: (frame: Frame) => void): void;
+  /**
+   * How the protocol writes a frame of its own on the open socket (`auth` after a `refresh`), and
+   * reports a callback of the user's that failed (a token function); set by the connection.
+   */
+  attach(write: (frame: Frame) => void, failed: (code: ErrorCode, message: string) => void): void;
 }
 
 /** What the server said in its `welcome`. */

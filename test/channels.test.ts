@@ -134,6 +134,18 @@ describe('ops', () => {
     t.connection.stop();
   });
 
+  it('rejects an op the outbox overflow policy drops (ERR_OUTBOX_FULL)', async () => {
+    for (const overflow of ['drop-oldest', 'drop-newest'] as const) {
+      const { t } = setup({ defaultChannel: false }, { outbox: { limit: 1, overflow } });
+      const a = t.connection.channel('a');
+      const first = a.send({ set: { n: 1 } });
+      const second = a.send({ set: { n: 2 } });
+      await expect(overflow === 'drop-oldest' ? first : second).rejects.toMatchObject({ code: 'ERR_OUTBOX_FULL' });
+      expect(t.connection.getOutbox()).toHaveLength(1);
+      t.connection.stop();
+    }
+  });
+
   it('ignores ERR_NOT_SUBSCRIBED for an op that raced with a refused subscribe', () => {
     const { t, welcome } = setup({ defaultChannel: false });
     const a = t.connection.channel('a');
@@ -420,6 +432,25 @@ describe('tokens', () => {
     }
   });
 
+  it('reports a token function that fails on refresh, and keeps the connection', async () => {
+    let calls = 0;
+    const { t, welcome } = setup({
+      defaultChannel: false,
+      token: () => {
+        if (++calls > 1) throw new Error('token service down');
+        return 't1';
+      },
+    });
+    await flush();
+    const socket = t.open();
+    welcome(socket);
+    socket.receive({ type: 'refresh', expiresAt: 2_000, expiresInMs: 60_000 });
+    await flush();
+    expect(t.connection.getStatus()).toMatchObject({ state: 'open', lastCallbackError: { code: 'ERR_GREETING_FAILED' } });
+    expect(written(socket).some((frame) => frame.type === 'auth')).toBe(false);
+    t.connection.stop();
+  });
+
   it('fails the attempt when the token function rejects', async () => {
     const { t } = setup({ token: () => Promise.reject(new Error('token service down')) });
     await flush();
@@ -443,6 +474,27 @@ describe('connection.channel()', () => {
       expect(() => t.connection.channel(name), String(name)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_CHANNEL' }));
     }
     t.connection.stop();
+  });
+
+  it('needs maxMessageBytes of at least 4096 with version 2', () => {
+    expect(() => setup({}, { maxMessageBytes: 4_095 })).toThrow(RangeError);
+  });
+
+  it('stops a channel\'s renders with the connection', () => {
+    const { t, welcome } = setup({ defaultChannel: false });
+    const renders: unknown[] = [];
+    const a = t.connection.channel('a', { view: { render: (data) => renders.push(data) } });
+    const socket = t.open();
+    welcome(socket);
+    socket.receive({ type: 'snapshot', channel: 'a', epoch: 'A', seq: 0, data: { x: 1 } }, { type: 'synced', channel: 'a', epoch: 'A', seq: 0 });
+    t.advance(50);
+    expect(renders.at(-1)).toEqual({ x: 1 });
+    expect(a.getStatus().live).toBe(true);
+    socket.receive({ type: 'patch', channel: 'a', epoch: 'A', seq: 1, set: { x: 2 } });
+    t.connection.stop();
+    expect(t.clock.pendingTimers).toBe(0);
+    t.advance(50);
+    expect(renders.at(-1)).toEqual({ x: 1 });
   });
 
   it('returns the same handle for the same name while it is held', () => {

@@ -167,6 +167,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   /** Counts sessions (sockets): a token that arrives after its socket went is not sent on the next one. */
   #sessions = 0;
   #write: ((frame: string) => void) | null = null;
+  #failed: ((code: ErrorCode, message: string) => void) | null = null;
 
   constructor(options: SyncProtocolV2Options, clientId: string) {
     this.#options = options;
@@ -505,8 +506,9 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     return { frame: JSON.stringify(frame), answer: promise };
   }
 
-  attach(write: (frame: string) => void): void {
+  attach(write: (frame: string) => void, failed: (code: ErrorCode, message: string) => void): void {
     this.#write = write;
+    this.#failed = failed;
   }
 
   /**
@@ -522,12 +524,16 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
       .then(() => token())
       .then(
         (value) => {
-          if (typeof value !== 'string') return;
+          if (typeof value !== 'string') {
+            this.#failed?.('ERR_GREETING_FAILED', `the token function returned ${typeof value} on refresh; expected a string`);
+            return;
+          }
           this.#token = value;
           if (session === this.#sessions) this.#write?.(JSON.stringify({ type: 'auth', token: value }));
         },
-        // no fresh token: the server closes with 4419 at the expiry and the reconnect calls the function again
-        () => {},
+        // no fresh token: the server closes with 4419 at the expiry, and the reconnect calls the function again
+        (error: unknown) =>
+          this.#failed?.('ERR_GREETING_FAILED', `the token function failed on refresh: ${error instanceof Error ? error.message : String(error)}`),
       );
   }
 
