@@ -269,7 +269,11 @@ export function openChannel<M extends AnyModel>(
       if (!(Number.isSafeInteger(limit) && limit >= 1)) {
         throw new RangeError(`statesocket: changes() option \`limit\` must be a whole number >= 1; received ${String(limit)}`);
       }
-      if (status.state !== 'subscribed' || !host.canWriteNow()) return Promise.reject(notHeld('changes()'));
+      if (status.state !== 'subscribed' || !host.canWriteNow()) {
+        const refused = Promise.reject(notHeld('changes()'));
+        refused.catch(() => {}); // like every answer of this handle, safe to ignore
+        return refused;
+      }
       const { frame, answer } = host.channels.request(name, since, limit);
       host.actor.send({ type: 'client.send', frame });
       return answer;

@@ -21,8 +21,6 @@ import { environmentState, watchEnvironment } from './environment.js';
 import { withInboundSchema } from './inbound-schema.js';
 import { protocolForConnection, type Protocol } from './protocol.js';
 import { openChannel, type Channel, type ChannelOptions } from './channel.js';
-import { holdsDefaultChannel } from './sync/client-protocol-v2.js';
-import { DEFAULT_CHANNEL, MIN_MESSAGE_BYTES, NAME_RULE, isChannelName } from './sync/messages-v2.js';
 import { createStore, type Store } from './store.js';
 import { History } from './history.js';
 import { Renderer } from './render.js';
@@ -70,7 +68,7 @@ export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
   /** Calls `listener` on every status change; returns the unsubscribe function. */
   subscribe(listener: (status: ConnectionStatus) => void): () => void;
   /**
-   * Holds a channel on this connection (protocols with channels: `createSyncProtocol({ version: 2 })`):
+   * Holds a channel on this connection (protocols with channels: `createChannelProtocol()`):
    * its own Model (`createStore()` by default), view, presence, ops and history. The same name
    * again returns the same handle while it is held. See docs/channels.md.
    * @throws TypeError when the protocol has no channels (`rawProtocol`, the sync protocol's version 1), or the name is held with another Model
@@ -93,10 +91,11 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
   return function createConnection<M extends AnyModel = Store, TOut = SyncOutbound>(options: ConnectionOptions<M, TOut>): Connection<M, TOut> {
     const resolved = resolveOptions(options, platformWebSocket());
     const config = resolved.config;
-    if (resolved.protocol.channels !== undefined && config.maxMessageBytes < MIN_MESSAGE_BYTES) {
-      // the server keeps every frame it cannot chunk within 4096 bytes: a smaller limit would refuse some of them
+    const minMessageBytes = resolved.protocol.channels?.minMessageBytes ?? 0;
+    if (config.maxMessageBytes < minMessageBytes) {
+      // the server keeps every frame it cannot chunk within this many bytes: a smaller limit would refuse some of them
       throw new RangeError(
-        `statesocket: option \`maxMessageBytes\` must be at least ${MIN_MESSAGE_BYTES} with the sync protocol's version 2; received ${config.maxMessageBytes}`,
+        `statesocket: option \`maxMessageBytes\` must be at least ${minMessageBytes} with a protocol with channels; received ${config.maxMessageBytes}`,
       );
     }
     // The user's policies, guarded: a throw falls back to the default and is reported (src/policies.ts).
@@ -226,8 +225,9 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     }, reportCallbackFailure);
     const isHeld = (handle: Channel<AnyModel>) => !['failed', 'ended', 'unsubscribing'].includes(handle.getStatus().state);
     // The connection's own Model is the default channel: subscribed on every connect, as version 1's document was.
-    if (channelHost !== null && holdsDefaultChannel(protocol as Protocol<unknown, unknown>)) {
-      handles.set(DEFAULT_CHANNEL, openChannel(channelHost, DEFAULT_CHANNEL, {}, { model, render: () => renderer.request() }));
+    const defaultChannel = channelHost?.channels.defaultChannel ?? null;
+    if (channelHost !== null && defaultChannel !== null) {
+      handles.set(defaultChannel, openChannel(channelHost, defaultChannel, {}, { model, render: () => renderer.request() }));
     }
 
     const connection: Connection<M, TOut> = {
@@ -308,12 +308,11 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         assertUsable();
         if (channelHost === null) {
           throw new TypeError(
-            `statesocket: channel() needs a protocol with channels, createSyncProtocol({ version: 2 }); this connection's protocol is "${protocol.name}"`,
+            `statesocket: channel() needs a protocol with channels, createChannelProtocol(); this connection's protocol is "${protocol.name}"`,
           );
         }
-        if (!isChannelName(name)) {
-          throw new StatesocketError('ERR_INVALID_CHANNEL', `channel name must be ${NAME_RULE}; received ${JSON.stringify(name)?.slice(0, 140) ?? typeof name}`);
-        }
+        const problem = channelHost.channels.nameProblem(name);
+        if (problem !== null) throw new StatesocketError('ERR_INVALID_CHANNEL', problem);
         if (typeof options !== 'object' || options === null) throw new TypeError(`statesocket: channel() options must be an object; received ${typeof options}`);
         const held = handles.get(name);
         if (held !== undefined && isHeld(held)) {

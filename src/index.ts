@@ -74,8 +74,9 @@ export { SyncCloseCode } from './sync/messages.js';
 export { rawProtocol } from './protocol.js';
 export type { ChangelogPage, ChannelInboundEvent, ChannelReceiver, ChannelSupport, InboundEvent, Protocol, SessionInfo } from './protocol.js';
 export { createOp, createSyncProtocol } from './sync/client-protocol.js';
-export type { OpMessage, SyncOutbound, SyncProtocolOptions, SyncProtocolV1Options, SyncProtocolWithChannelsOptions } from './sync/client-protocol.js';
-export type { SyncProtocolV2Options, TokenSource } from './sync/client-protocol-v2.js';
+export type { OpMessage, SyncOutbound, SyncProtocolOptions } from './sync/client-protocol.js';
+export { createChannelProtocol } from './sync/client-protocol-v2.js';
+export type { ChannelProtocolOptions, TokenSource } from './sync/client-protocol-v2.js';
 export type { StandardSchemaV1 } from './standard-schema.js';
 export type { Changes, ClientFrame, ServerFrame } from './sync/messages.js';
 

@@ -67,6 +67,12 @@ export interface ChannelSupport {
   readonly session: SessionInfo | null;
   /** This connection's client id (`hello.client`). */
   readonly clientId: string;
+  /** The channel the connection's own Model is (`default`), subscribed on every connect; null: none. */
+  readonly defaultChannel: string | null;
+  /** What is wrong with a channel name (the protocol's name rule), or null when it is one. */
+  nameProblem(name: unknown): string | null;
+  /** The smallest `maxMessageBytes` the protocol works with (frames it cannot chunk are at most this large). */
+  readonly minMessageBytes: number;
   /**
    * How the protocol writes a frame of its own on the open socket (`auth` after a `refresh`), and
    * reports a callback of the user's that failed (a token function); set by the connection.

@@ -9,17 +9,18 @@ import { getShortestPaths } from 'xstate/graph';
 import type { EventFromLogic, SnapshotFrom } from 'xstate';
 import { subscriptionMachine } from '../machines/subscription.js';
 import { isStatesocketError } from '../src/errors.js';
-import { createSyncProtocol, type SyncProtocolOptions } from '../src/sync/client-protocol.js';
+import { createSyncProtocol } from '../src/sync/client-protocol.js';
+import { createChannelProtocol, type ChannelProtocolOptions } from '../src/sync/client-protocol-v2.js';
 import { rawProtocol } from '../src/protocol.js';
 import { createStore } from '../src/store.js';
 import { createTestConnection, type FakeWebSocket } from '../src/testing/index.js';
 import type { ChannelStatus } from '../src/channel.js';
 import type { PresenceData } from '../src/presence.js';
 
-type V2Options = Omit<Extract<SyncProtocolOptions, { version: 2 }>, 'version'>;
+type V2Options = ChannelProtocolOptions;
 
 function setup(options: V2Options = {}, connection: Parameters<typeof createTestConnection>[0] = {}) {
-  const t = createTestConnection({ protocol: createSyncProtocol({ version: 2, clientId: 'c1', ...options }), ...connection });
+  const t = createTestConnection({ protocol: createChannelProtocol({ clientId: 'c1', ...options }), ...connection });
   const welcome = (socket: FakeWebSocket, time = 1_000, extra: Record<string, unknown> = {}) =>
     socket.receive({ type: 'welcome', v: 2, client: 'c1', user: null, maxMessageBytes: 1_048_576, time, ...extra });
   return { t, welcome };
@@ -463,7 +464,7 @@ describe('connection.channel()', () => {
   it('throws a clear error on a protocol without channels', () => {
     for (const protocol of [rawProtocol, createSyncProtocol()]) {
       const { connection } = createTestConnection({ protocol });
-      expect(() => connection.channel('a')).toThrow(/channel\(\) needs a protocol with channels, createSyncProtocol\(\{ version: 2 \}\)/);
+      expect(() => connection.channel('a')).toThrow(/channel\(\) needs a protocol with channels, createChannelProtocol\(\)/);
       connection.stop();
     }
   });

@@ -11,6 +11,7 @@ import type { ChangelogPage } from '../src/protocol.js';
 import { rawProtocol } from '../src/protocol.js';
 import type { Store, StoreData } from '../src/store.js';
 import { createOp, createSyncProtocol, type SyncOutbound } from '../src/sync/client-protocol.js';
+import { createChannelProtocol } from '../src/sync/client-protocol-v2.js';
 import { createTestConnection } from '../src/testing/index.js';
 import type { Model } from '../src/types.js';
 
@@ -84,7 +85,7 @@ describe('connection types', () => {
   });
 
   describe('channels', () => {
-    const v2 = () => createTestConnection({ protocol: createSyncProtocol({ version: 2 }) }).connection;
+    const v2 = () => createTestConnection({ protocol: createChannelProtocol() }).connection;
 
     it('types a channel by its Model: the store when none is given', () => {
       const connection = v2();

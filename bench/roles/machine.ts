@@ -25,6 +25,7 @@ import { resolveOptions } from '../../src/options.js';
 import { rawProtocol } from '../../src/protocol.js';
 import { createStore, type StoreData } from '../../src/store.js';
 import { createSyncProtocol } from '../../src/sync/client-protocol.js';
+import { createChannelProtocol } from '../../src/sync/client-protocol-v2.js';
 import { TestClock } from '../../src/testing/clock.js';
 import { FakeWebSocket } from '../../src/testing/fake-websocket.js';
 import { createTestConnection } from '../../src/testing/test-connection.js';
@@ -108,7 +109,7 @@ function heapPerInstance(): Record<string, number> {
     ),
     'connection (v2, default channel)': measure(
       () => {
-        const t = createTestConnection({ protocol: createSyncProtocol({ version: 2 }) });
+        const t = createTestConnection({ protocol: createChannelProtocol() });
         t.open();
         return t.connection;
       },
@@ -157,7 +158,7 @@ export async function machineRole(params: MachineParams): Promise<never> {
       t.connection.stop();
     },
     'channel (v2), one frame per read': (n) => {
-      const t = createTestConnection({ protocol: createSyncProtocol({ version: 2, defaultChannel: false }) });
+      const t = createTestConnection({ protocol: createChannelProtocol({ defaultChannel: false }) });
       t.connection.channel('prices', { model: createStore() });
       const socket = t.open();
       socket.receive(welcome, channelSnapshot, channelSynced);

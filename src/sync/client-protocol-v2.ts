@@ -1,6 +1,7 @@
 /**
  * The sync protocol, version 2, client side (docs/protocol-v2.md): channels over one connection.
- * `createSyncProtocol({ version: 2 })` returns it.
+ * `createChannelProtocol()` returns it. Its own export, not an option of `createSyncProtocol`, so
+ * a page that speaks version 1 does not ship it (about 17 KB minified).
  *
  * - Every connection opens with `hello {v: 2, client, maxMessageBytes, token?}`; then the
  *   connection chart writes a `subscribe` per channel (with the channel's position and `acked`,
@@ -30,6 +31,7 @@ import {
   DEFAULT_V2_LIMITS,
   MIN_MESSAGE_BYTES,
   NAME_RULE,
+  isChannelName,
   PROTOCOL_VERSION_2,
   isClientId,
   parseClientFrameV2,
@@ -44,7 +46,7 @@ import type { SyncOutbound } from './client-protocol.js';
 /** A token: a string, or a function called at every connect and on every `refresh` (it may be async). */
 export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
 
-export interface SyncProtocolV2Options {
+export interface ChannelProtocolOptions {
   /**
    * This client's id (`hello.client`), kept for the connection object's life. A stored id must
    * never be used by two live connections at once.
@@ -155,7 +157,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   readonly name = 'statesocket/2';
   readonly ping = PING;
   readonly clientId: string;
-  readonly #options: SyncProtocolV2Options;
+  readonly #options: ChannelProtocolOptions;
   readonly #maxReassemblyBytes: number;
   readonly #channels = new Map<string, ChannelState>();
   readonly #ops = new Map<string, Pending<void>>();
@@ -169,7 +171,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   #write: ((frame: string) => void) | null = null;
   #failed: ((code: ErrorCode, message: string) => void) | null = null;
 
-  constructor(options: SyncProtocolV2Options, clientId: string) {
+  constructor(options: ChannelProtocolOptions, clientId: string) {
     this.#options = options;
     this.clientId = clientId;
     this.#maxReassemblyBytes = options.maxReassemblyBytes ?? DEFAULT_V2_LIMITS.maxReassemblyBytes;
@@ -189,8 +191,14 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   }
 
   /** The connection's own Model is the `default` channel (unless `defaultChannel: false`). */
-  get defaultChannel(): boolean {
-    return this.#options.defaultChannel !== false;
+  get defaultChannel(): string | null {
+    return this.#options.defaultChannel === false ? null : DEFAULT_CHANNEL;
+  }
+
+  readonly minMessageBytes = MIN_MESSAGE_BYTES;
+
+  nameProblem(name: unknown): string | null {
+    return isChannelName(name) ? null : `channel name must be ${NAME_RULE}; received ${JSON.stringify(name)?.slice(0, 140) ?? typeof name}`;
   }
 
   // ── connecting ──────────────────────────────────────────────────────────
@@ -587,29 +595,34 @@ function lastPending(pending: readonly unknown[], channel: string): { type: stri
 }
 
 /** Checks the options of version 2; throws a `TypeError`/`RangeError` naming the option. */
-export function checkV2Options(options: SyncProtocolV2Options): void {
+export function checkV2Options(options: ChannelProtocolOptions): void {
   if (options.clientId !== undefined && !isClientId(options.clientId)) {
-    throw new TypeError(`statesocket: createSyncProtocol option \`clientId\` must be ${NAME_RULE}; received ${JSON.stringify(options.clientId)}`);
+    throw new TypeError(`statesocket: createChannelProtocol option \`clientId\` must be ${NAME_RULE}; received ${JSON.stringify(options.clientId)}`);
   }
   if (options.token !== undefined && typeof options.token !== 'string' && typeof options.token !== 'function') {
-    throw new TypeError(`statesocket: createSyncProtocol option \`token\` must be a string or a function; received ${typeof options.token}`);
+    throw new TypeError(`statesocket: createChannelProtocol option \`token\` must be a string or a function; received ${typeof options.token}`);
   }
   const max = options.maxReassemblyBytes;
   if (max !== undefined && !(Number.isSafeInteger(max) && max >= MIN_MESSAGE_BYTES)) {
-    throw new RangeError(`statesocket: createSyncProtocol option \`maxReassemblyBytes\` must be a whole number >= ${MIN_MESSAGE_BYTES}; received ${String(max)}`);
+    throw new RangeError(`statesocket: createChannelProtocol option \`maxReassemblyBytes\` must be a whole number >= ${MIN_MESSAGE_BYTES}; received ${String(max)}`);
   }
   if (options.defaultChannel !== undefined && typeof options.defaultChannel !== 'boolean') {
-    throw new TypeError(`statesocket: createSyncProtocol option \`defaultChannel\` must be true or false; received ${typeof options.defaultChannel}`);
+    throw new TypeError(`statesocket: createChannelProtocol option \`defaultChannel\` must be true or false; received ${typeof options.defaultChannel}`);
   }
 }
 
-/** The sync protocol with channels (version 2); see `createSyncProtocol({ version: 2 })`. */
-export function createSyncProtocolV2<T = StoreData>(options: SyncProtocolV2Options = {}): Protocol<T, SyncOutbound> & { readonly channels: ChannelSupport } {
+/**
+ * The sync protocol's version 2: channels over one connection (docs/channels.md). One object may
+ * serve any number of connections: each gets its own client id and channels.
+ *
+ * @example
+ * const connection = createConnection({ url, protocol: createChannelProtocol({ token: async () => fetchToken() }) });
+ * const notes = connection.channel('notes', { presence: true });
+ * await notes.send({ set: { title: 'x' } });
+ * @throws TypeError or RangeError naming an option that is wrong
+ */
+export function createChannelProtocol<T = StoreData>(options: ChannelProtocolOptions = {}): Protocol<T, SyncOutbound> & { readonly channels: ChannelSupport } {
   checkV2Options(options);
   return new SyncProtocolV2<T>({ ...options }, options.clientId ?? newClientId());
 }
 
-/** The protocol's own default-channel switch, for the connection (a protocol of another kind has none). */
-export function holdsDefaultChannel(protocol: Protocol<unknown, unknown>): boolean {
-  return protocol instanceof SyncProtocolV2 ? protocol.defaultChannel : protocol.channels !== undefined;
-}

@@ -18,28 +18,14 @@ import type { InboundEvent, Protocol } from '../protocol.js';
 import type { StoreData } from '../store.js';
 import type { Changes, HelloFrame } from './messages.js';
 import { PROTOCOL_VERSION, parseClientFrame, parseServerFrame } from './messages.js';
-import { createSyncProtocolV2, type SyncProtocolV2Options } from './client-protocol-v2.js';
 
-export interface SyncProtocolV1Options {
-  /**
-   * The protocol version: 1 (one document per connection, docs/protocol.md) or 2 (channels,
-   * docs/protocol-v2.md; `connection.channel()` needs it, and a server that speaks it).
-   * @default 1
-   */
-  version?: 1;
+export interface SyncProtocolOptions {
   /**
    * Sent in every `hello`: a string, or a function called for every connection.
    * @default none
    */
   token?: string | (() => string | undefined);
 }
-
-/** The options of `createSyncProtocol({ version: 2 })`: channels (docs/channels.md). */
-export interface SyncProtocolWithChannelsOptions extends SyncProtocolV2Options {
-  version: 2;
-}
-
-export type SyncProtocolOptions = SyncProtocolV1Options | SyncProtocolWithChannelsOptions;
 
 /** An op for `connection.send()`: the id is made for you when absent. */
 export type OpMessage = { type: 'op'; id?: string } & Changes;
@@ -71,13 +57,13 @@ const PING = '{"type":"ping"}';
 class SyncProtocol<T> implements Protocol<T, SyncOutbound> {
   readonly name = 'statesocket';
   readonly ping = PING;
-  readonly #options: SyncProtocolV1Options;
+  readonly #options: SyncProtocolOptions;
   // The position: the last snapshot or patch the Model accepted (`epoch` null: none yet, or forgotten).
   // Two fields, not an object: `applied` runs for every message.
   #epoch: string | null = null;
   #seq = 0;
 
-  constructor(options: SyncProtocolV1Options) {
+  constructor(options: SyncProtocolOptions) {
     this.#options = options;
   }
 
@@ -167,22 +153,12 @@ class SyncProtocol<T> implements Protocol<T, SyncOutbound> {
 /**
  * The sync protocol. One object may serve any number of connections: each
  * connection calls `forConnection()` once and resumes from its own position.
- * `{ version: 2 }` speaks version 2, with channels (`connection.channel()`).
  *
  * @example
  * const protocol = createSyncProtocol({ token });
  * const a = createConnection({ url, protocol });
  * const b = createConnection({ url, protocol, model: myModel }); // its own position
- * const c = createConnection({ url, protocol: createSyncProtocol({ version: 2 }) }); // channels
- * @throws TypeError or RangeError naming an option that is wrong
  */
 export function createSyncProtocol<T = StoreData>(options: SyncProtocolOptions = {}): Protocol<T, SyncOutbound> {
-  if (options.version === 2) {
-    const { version: _version, ...v2 } = options;
-    return createSyncProtocolV2<T>(v2);
-  }
-  if (options.version !== undefined && options.version !== 1) {
-    throw new RangeError(`statesocket: createSyncProtocol option \`version\` must be 1 or 2; received ${String((options as { version: unknown }).version)}`);
-  }
   return new SyncProtocol<T>({ ...options });
 }

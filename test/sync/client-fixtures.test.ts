@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Channel } from '../../src/channel.js';
-import { createSyncProtocol } from '../../src/sync/client-protocol.js';
+import { createChannelProtocol } from '../../src/sync/client-protocol-v2.js';
 import { createTestConnection, type FakeWebSocket } from '../../src/testing/index.js';
 import { matchPattern, placeholderOf, readScenarios, substitute, type Scenario, type Step } from '../support/protocol-fixtures.js';
 
@@ -60,8 +60,7 @@ async function playClient(scenario: Scenario): Promise<void> {
   let tokenCalls = 0;
   const maxMessageBytes = (hello.maxMessageBytes as number | undefined) ?? 1_048_576;
   const t = createTestConnection({
-    protocol: createSyncProtocol({
-      version: 2,
+    protocol: createChannelProtocol({
       clientId: hello.client as string,
       defaultChannel: false,
       ...(tokens.length > 0 ? { token: () => tokens[Math.min(tokenCalls++, tokens.length - 1)] } : {}),
