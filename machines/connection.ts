@@ -369,6 +369,8 @@ export const connectionMachine = setup({
     hasInboundSincePing: ({ context }) =>
       context.pingSentAt !== null && context.lastInboundAt >= context.pingSentAt,
     isModelRejection: ({ event }) => event.type === 'message.rejected' && event.code === 'ERR_MODEL_REJECTED',
+    /** A send that waits in the outbox even while open (its channel waits to subscribe again). */
+    isHeldSend: ({ event }) => event.type === 'client.send' && event.hold === true,
   },
   delays: {
     connectTimeout: ({ context }) => context.config.connectTimeoutMs,
@@ -543,7 +545,7 @@ export const connectionMachine = setup({
               states: {
                 flowing: {
                   on: {
-                    'client.send': { actions: 'transmit' },
+                    'client.send': [{ guard: 'isHeldSend', actions: 'enqueue' }, { actions: 'transmit' }],
                     'socket.congested': [{ guard: 'isStale' }, { target: 'congested' }],
                   },
                 },

@@ -176,7 +176,8 @@ export type ConnectionEvent =
   | { type: 'client.connect' }
   | { type: 'client.disconnect'; code?: number; reason?: string }
   | { type: 'client.retry' }
-  | { type: 'client.send'; frame: Frame; ackId?: string; channel?: string }
+  /** `hold`: queue it even while open (an op of a channel waiting to subscribe again goes out right behind that subscribe). */
+  | { type: 'client.send'; frame: Frame; ackId?: string; channel?: string; hold?: boolean }
   /** Hold a channel (protocols with channels): spawns its subscription actor. */
   | { type: 'client.subscribe'; channel: string; presence?: boolean }
   /** Stop holding a channel: its subscription actor unsubscribes. */

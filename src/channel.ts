@@ -257,7 +257,9 @@ export function openChannel<M extends AnyModel>(
       const oldest = outbox[0]?.ackId;
       if (admission === 'drop-oldest' && oldest !== undefined) host.channels.settle(oldest, 'ERR_OUTBOX_FULL', full);
       if (admission === 'drop-newest') host.channels.settle(ackId, 'ERR_OUTBOX_FULL', full);
-      host.actor.send({ type: 'client.send', frame, ackId, channel: name });
+      // refused for now: the op waits for the channel's next subscribe, and goes right behind it
+      if (status.state === 'retrying') host.actor.send({ type: 'client.send', frame, ackId, channel: name, hold: true });
+      else host.actor.send({ type: 'client.send', frame, ackId, channel: name });
       return answer;
     },
     changes(request = {}) {

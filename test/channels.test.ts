@@ -220,6 +220,24 @@ describe('refusals', () => {
     t.connection.stop();
   });
 
+  it('holds an op sent while the channel waits to retry, and sends it right behind the next subscribe', () => {
+    const { t, welcome } = setup({ defaultChannel: false }, { random: () => 0 });
+    const busy = t.connection.channel('busy');
+    const socket = t.open();
+    welcome(socket, 7_000);
+    socket.receive({ type: 'unsubscribed', channel: 'busy', code: 'ERR_RATE_LIMITED', message: 'later', retryAfterMs: 500 });
+    const before = socket.sent.length;
+    void busy.send({ set: { waited: true } });
+    expect(socket.sent.length).toBe(before);
+    expect(t.connection.getOutbox()).toHaveLength(1);
+    t.advance(500);
+    expect(written(socket, before)).toEqual([
+      { type: 'subscribe', channel: 'busy' },
+      { type: 'op', channel: 'busy', n: 1, set: { waited: true } },
+    ]);
+    t.connection.stop();
+  });
+
   it('fails with ERR_CHANNEL_REFUSED for a code it does not know', () => {
     const { t, welcome } = setup({ defaultChannel: false });
     const odd = t.connection.channel('odd');
