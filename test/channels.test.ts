@@ -361,6 +361,71 @@ describe('chunks', () => {
   });
 });
 
+describe('hostile frames', () => {
+  const live = () => {
+    const { t, welcome } = setup({ defaultChannel: false });
+    const a = t.connection.channel('a');
+    const socket = t.open();
+    welcome(socket);
+    socket.receive({ type: 'snapshot', channel: 'a', epoch: 'A', seq: 1, data: { keep: 1 } }, { type: 'synced', channel: 'a', epoch: 'A', seq: 1 });
+    return { t, a, socket };
+  };
+
+  it.each([
+    ['a synced with a negative seq', { type: 'synced', channel: 'a', epoch: 'A', seq: -1 }],
+    ['a patch without its channel', { type: 'patch', epoch: 'A', seq: 2, set: { x: 1 } }],
+    ['a patch naming an invalid channel', { type: 'patch', channel: 'a b', epoch: 'A', seq: 2, set: { x: 1 } }],
+    ['retryAfterMs without a code', { type: 'unsubscribed', channel: 'a', retryAfterMs: 10 }],
+    ['a piece past its count', { type: 'chunk', id: 1, channel: 'a', i: 2, count: 2, bytes: 10, data: 'x' }],
+    ['an epoch of 65 characters', { type: 'snapshot', channel: 'a', epoch: 'e'.repeat(65), seq: 0, data: {} }],
+    ['a member without joinedAt', { type: 'join', channel: 'a', member: { client: 'c2', user: null } }],
+    ['an ack numbered 0', { type: 'ack', channel: 'a', n: 0 }],
+    ['not an object', [1, 2, 3]],
+  ])('refuses %s (counted), changing nothing', (_name, frame) => {
+    const { t, a, socket } = live();
+    socket.receive(frame);
+    expect(t.connection.getStatus()).toMatchObject({ state: 'open', lastRejected: { code: 'ERR_UNKNOWN_MESSAGE' } });
+    expect(a.getStatus()).toMatchObject({ state: 'subscribed', live: true });
+    expect(a.model.getData()).toEqual({ keep: 1 });
+    t.connection.stop();
+  });
+
+  it('refuses pieces longer than the frame they announce as they come (the buffer stays bounded)', () => {
+    const { t, a, socket } = live();
+    const before = socket.sent.length;
+    socket.receive({ type: 'chunk', id: 1, channel: 'a', i: 0, count: 1_000_000, bytes: 10, data: 'x'.repeat(11) });
+    expect(t.connection.getStatus().lastRejected?.code).toBe('ERR_MALFORMED_FRAME');
+    expect(written(socket, before)).toEqual([{ type: 'subscribe', channel: 'a' }]);
+    expect(a.model.getData()).toEqual({ keep: 1 });
+    t.connection.stop();
+  });
+
+  it('refuses a chunked frame that joins into a frame of another channel', () => {
+    const { t, socket } = live();
+    const text = JSON.stringify({ type: 'snapshot', channel: 'b', epoch: 'B', seq: 0, data: {} });
+    socket.receive({ type: 'chunk', id: 1, channel: 'a', i: 0, count: 1, bytes: text.length, data: text });
+    expect(t.connection.getStatus().lastRejected?.code).toBe('ERR_MALFORMED_FRAME');
+    t.connection.stop();
+  });
+
+  it('lets the channel\'s Model refuse a snapshot with a __proto__ key, and resyncs that channel only', () => {
+    const { t, a, socket } = live();
+    socket.receive('{"type":"snapshot","channel":"a","epoch":"A","seq":2,"data":{"__proto__":{"polluted":true}}}');
+    expect(t.connection.getStatus().lastRejected?.code).toBe('ERR_MODEL_REJECTED');
+    expect(a.model.getData()).toEqual({ keep: 1 });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    t.connection.stop();
+  });
+
+  it('ignores an ack or a refusal of an op it does not have', () => {
+    const { t, a, socket } = live();
+    socket.receive({ type: 'ack', channel: 'a', n: 99 }, { type: 'ack', channel: 'nobody', n: 1 });
+    expect(t.connection.getStatus().state).toBe('open');
+    expect(a.getStatus().live).toBe(true);
+    t.connection.stop();
+  });
+});
+
 describe('presence', () => {
   it('keeps the members from the list, joins and leaves, and renders them', () => {
     const renders: PresenceData[] = [];

@@ -133,6 +133,8 @@ interface Reassembly {
   count: number;
   bytes: number;
   parts: string[];
+  /** UTF-16 length of the parts so far: never more than `bytes` (a character is at least one UTF-8 byte). */
+  length: number;
   /** Over `maxReassemblyBytes`: its pieces are dropped as they come. */
   dropping: boolean;
 }
@@ -339,7 +341,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   #chunkPiece(piece: ChunkFrame, pending: readonly unknown[]): InboundEvent | InboundEvent[] {
     const current = this.#chunk;
     if (piece.i === 0) {
-      this.#chunk = { id: piece.id, channel: piece.channel, count: piece.count, bytes: piece.bytes, parts: [piece.data], dropping: false };
+      this.#chunk = { id: piece.id, channel: piece.channel, count: piece.count, bytes: piece.bytes, parts: [piece.data], length: piece.data.length, dropping: false };
       if (current !== null && !current.dropping) {
         const whole = this.#chunkEnd(pending);
         return [...this.#brokenChunk(current.channel, `chunked frame ${current.id} cut short by frame ${piece.id}`, pending), ...(Array.isArray(whole) ? whole : [whole])];
@@ -367,13 +369,20 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
       return this.#brokenChunk(current?.channel ?? piece.channel, `piece ${piece.i} of chunked frame ${piece.id} out of order`, pending);
     }
     current.parts.push(piece.data);
+    current.length += piece.data.length;
     return this.#chunkEnd(pending);
   }
 
   /** The whole frame, once every piece of the current chunked frame is in. */
   #chunkEnd(pending: readonly unknown[]): InboundEvent | InboundEvent[] {
     const chunk = this.#chunk;
-    if (chunk === null || chunk.parts.length < chunk.count) return [];
+    if (chunk === null) return [];
+    // pieces longer than the frame announced: refused as they come, so a lying count cannot grow the buffer
+    if (chunk.length > chunk.bytes) {
+      this.#chunk = null;
+      return this.#brokenChunk(chunk.channel, `chunked frame ${chunk.id} is longer than the ${chunk.bytes} bytes it announced`, pending);
+    }
+    if (chunk.parts.length < chunk.count) return [];
     this.#chunk = null;
     const text = chunk.parts.join('');
     const bytes = utf8Length(text);
