@@ -118,6 +118,42 @@ function heapPerInstance(): Record<string, number> {
   };
 }
 
+/** Channels on one connection in the channel figures. */
+const CHANNELS = 1_000;
+
+/**
+ * One connection holding 1,000 channels (issue 13): heap per channel after GC; the time to
+ * subscribe them all while open (each `channel()` call writes its subscribe); and, after the
+ * connection drops, the time from the new socket's open to every channel live again (the hello,
+ * 1,000 subscribes with positions written, 1,000 `synced` answers read in one socket read).
+ */
+function thousandChannels(): { heapPerChannel: number; subscribeMs: number; resubscribeMs: number } {
+  const welcome = JSON.stringify({ type: 'welcome', v: 2, client: 'bench', user: null, maxMessageBytes: 1_048_576, time: 0 });
+  const names = Array.from({ length: CHANNELS }, (_, i) => `ch-${i}`);
+  const t = createTestConnection({ protocol: createChannelProtocol({ defaultChannel: false }) });
+  let socket = t.open();
+  socket.receive(welcome);
+  gc();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const started = process.hrtime.bigint();
+  const channels = names.map((name) => t.connection.channel(name));
+  const subscribeMs = Number(process.hrtime.bigint() - started) / 1e6;
+  socket.receive(...names.flatMap((name) => [{ type: 'snapshot', channel: name, epoch: 'E', seq: 1, data: {} }, { type: 'synced', channel: name, epoch: 'E', seq: 1 }]));
+  gc();
+  gc();
+  const heapPerChannel = (process.memoryUsage().heapUsed - before) / CHANNELS;
+  socket.drop();
+  t.advance(t.connection.getStatus().nextDelayMs ?? 0);
+  const again = process.hrtime.bigint();
+  socket = t.open();
+  socket.receive(welcome, ...names.map((name) => ({ type: 'synced', channel: name, epoch: 'E', seq: 1 })));
+  const resubscribeMs = Number(process.hrtime.bigint() - again) / 1e6;
+  if (!channels.every((channel) => channel.getStatus().live)) throw new Error('bench: not every channel is live again');
+  t.connection.stop();
+  return { heapPerChannel, subscribeMs, resubscribeMs };
+}
+
 export async function machineRole(params: MachineParams): Promise<never> {
   const { events } = params;
   const frames = Array.from({ length: events }, (_, i) => patchText(BLAST_EPOCH, i + 1));
@@ -187,5 +223,5 @@ export async function machineRole(params: MachineParams): Promise<never> {
     results[variant] = [];
     for (let r = 0; r < params.repetitions; r++) results[variant].push(time(events, run));
   }
-  return finish({ type: 'result', eventsPerSec: results, heapPerInstance: heapPerInstance() });
+  return finish({ type: 'result', eventsPerSec: results, heapPerInstance: heapPerInstance(), channels: thousandChannels() });
 }
