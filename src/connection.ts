@@ -142,6 +142,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       random: resolved.random,
       renderer,
       reportCallbackFailure,
+      noteCause: (type) => causes.note(type),
     };
 
     const input: LiveInput = { config, ...environmentState(resolved.environment), effects };

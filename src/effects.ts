@@ -13,6 +13,7 @@
 import { assign, enqueueActions, type AnyActorRef } from 'xstate';
 import { channelParams, connectionMachine } from '../machines/connection.js';
 import { subscriptionMachine } from '../machines/subscription.js';
+import type { SubscriptionRequest } from '../machines/subscription.types.js';
 import type { ConnectionContext, ConnectionEvent, ConnectionInput, ErrorCode, Frame, SocketCommand } from '../machines/connection.types.js';
 import { computeRetryDelay } from './backoff.js';
 import { catchRejection } from './callbacks.js';
@@ -37,6 +38,11 @@ export interface ConnectionEffects {
   renderer: Pick<Renderer, 'request'>;
   /** Records a throw from a user callback the connection carried on after (`status.lastCallbackError`). */
   reportCallbackFailure: (code: ErrorCode, message: string) => void;
+  /**
+   * Notes an event on its way to the connection's actor from one of its children (a subscription
+   * actor's request), so history names it (src/causes.ts: those events reach the actor without `send`).
+   */
+  noteCause: (type: string) => void;
 }
 
 /** The input of `liveMachine`: the chart's input plus this connection's effects. */
@@ -178,9 +184,26 @@ function channelsOf(self: AnyActorRef) {
   return effectsOf(self).protocol.channels;
 }
 
+const chartRequests = subscriptionMachine.implementations.actions;
+
+type RequestName = 'requestSubscribe' | 'requestSubscribeAndResend' | 'requestUnsubscribe' | 'reportFailure' | 'reportEnded';
+
+/** A subscription's request to the connection, noted on its way (src/causes.ts), then sent as the chart sends it. */
+function noteRequest(enqueue: (action: never) => void, system: { get(id: string): AnyActorRef | undefined }, name: RequestName, type: SubscriptionRequest['type']): void {
+  effectsOf(system.get(CONNECTION_SYSTEM_ID)).noteCause(type);
+  enqueue(chartRequests[name] as never);
+}
+
 /** The subscription chart with its retry wait drawn from the connection's random source: `retryAfterMs × (1 + r)`. */
 const liveSubscription = subscriptionMachine.provide({
   actions: {
+    requestSubscribe: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'requestSubscribe', 'subscription.subscribe')),
+    requestSubscribeAndResend: enqueueActions(({ enqueue, system }) =>
+      noteRequest(enqueue, system, 'requestSubscribeAndResend', 'subscription.subscribe'),
+    ),
+    requestUnsubscribe: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'requestUnsubscribe', 'subscription.unsubscribe')),
+    reportFailure: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'reportFailure', 'subscription.failed')),
+    reportEnded: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'reportEnded', 'subscription.ended')),
     planRetry: assign(({ context, system }) => {
       const { random, reportCallbackFailure } = effectsOf(system.get(CONNECTION_SYSTEM_ID));
       let r: number;

@@ -616,6 +616,34 @@ describe('connection.channel()', () => {
     t.connection.stop();
   });
 
+  it('keeps history naming the events behind each state, with subscription actors talking to the connection', () => {
+    const { t, welcome } = setup({ defaultChannel: false }, { random: () => 0 });
+    const a = t.connection.channel('a');
+    let socket = t.open();
+    welcome(socket);
+    // a listener that sends while the connection handles a subscription's request
+    a.subscribe((status) => {
+      if (status.state === 'subscribing' && status.resubscribes === 1) t.connection.channel('b');
+    });
+    socket.receive({ type: 'unsubscribed', channel: 'a', code: 'ERR_RATE_LIMITED', message: 'slow', retryAfterMs: 10 });
+    t.advance(10);
+    socket.receive({ type: 'snapshot', channel: 'a', epoch: 'A', seq: 0, data: {} }, { type: 'synced', channel: 'a', epoch: 'A', seq: 0 });
+    a.unsubscribe();
+    socket.receive({ type: 'unsubscribed', channel: 'a' });
+    socket.drop();
+    t.advance(t.connection.getStatus().nextDelayMs ?? 0);
+    socket = t.open();
+    expect(t.connection.history.map(({ state, event }) => `${state} ${event}`)).toEqual([
+      'idle xstate.init',
+      'connecting client.connect',
+      'open socket.opened',
+      'errored socket.closed',
+      'connecting xstate.after.reconnectDelay.connection.errored.waiting',
+      'open socket.opened',
+    ]);
+    t.connection.stop();
+  });
+
   it('leaves no timer and no socket after stop()', () => {
     const { t, welcome } = setup({}, { random: () => 0 });
     const a = t.connection.channel('a');
