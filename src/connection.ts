@@ -267,6 +267,14 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
               'Split it, or raise maxMessageBytes (and the server limit) together.',
           );
         }
+        // version 2: the server said how large a frame it takes (welcome.maxMessageBytes); a larger one would close with 1009
+        const serverLimit = protocol.channels?.session?.maxMessageBytes;
+        if (serverLimit !== undefined && exceedsBytes(frame, serverLimit)) {
+          throw new StatesocketError(
+            'ERR_PAYLOAD_TOO_LARGE',
+            `message of ${frameBytes(frame)} bytes exceeds the server's limit (welcome.maxMessageBytes, ${serverLimit}); nothing was queued. Split it.`,
+          );
+        }
         const snapshot = actor.getSnapshot();
         const queues = ackId !== undefined || !snapshot.matches({ session: { open: { flow: 'flowing' } } });
         const queued = snapshot.context.outbox.length;

@@ -159,6 +159,17 @@ describe('ops', () => {
     t.connection.stop();
   });
 
+  it('refuses an op over the server\'s frame limit (welcome.maxMessageBytes) before anything is queued', () => {
+    const { t, welcome } = setup();
+    const a = t.connection.channel('a');
+    const socket = t.open();
+    welcome(socket, 1_000, { maxMessageBytes: 100 });
+    expect(() => a.send({ set: { big: 'x'.repeat(200) } })).toThrow(expect.objectContaining({ code: 'ERR_PAYLOAD_TOO_LARGE' }));
+    expect(() => t.connection.send({ type: 'op', set: { big: 'x'.repeat(200) } })).toThrow(expect.objectContaining({ code: 'ERR_PAYLOAD_TOO_LARGE' }));
+    expect(t.connection.getOutbox()).toEqual([]);
+    t.connection.stop();
+  });
+
   it('refuses an op that is not one before anything is queued', () => {
     const { t } = setup({ defaultChannel: false });
     const a = t.connection.channel('a');
