@@ -39,6 +39,11 @@ export function patchText(epoch: string, seq: number): string {
   return `{"type":"patch","epoch":"${epoch}","seq":${seq},"set":{"${keyFor(seq)}":${rowText(seq)}}}`;
 }
 
+/** The same patch on a channel (protocol version 2): the frame names its channel. */
+export function channelPatchText(channel: string, epoch: string, seq: number): string {
+  return `{"type":"patch","channel":"${channel}","epoch":"${epoch}","seq":${seq},"set":{"${keyFor(seq)}":${rowText(seq)}}}`;
+}
+
 export function snapshotText(epoch: string, seq: number, data: Readonly<Record<string, Row>>): string {
   return JSON.stringify({ type: 'snapshot', epoch, seq, data });
 }

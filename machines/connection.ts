@@ -23,7 +23,7 @@
  * marked "supplied by src/" are placeholders that `src/connection.ts` replaces
  * with `.provide()`; tests replace them the same way.
  */
-import { assign, enqueueActions, fromCallback, not, sendTo, setup } from 'xstate';
+import { assign, enqueueActions, fromCallback, not, sendTo, setup, type AnyActorRef } from 'xstate';
 import type {
   ConnectionContext,
   ConnectionEvent,
@@ -35,6 +35,54 @@ import type {
   SocketInput,
 } from './connection.types.js';
 import { admitToOutbox } from './outbox.js';
+import { subscriptionMachine } from './subscription.js';
+import type { ChannelErrorCode } from './subscription.types.js';
+
+/** The id (and system id) of a channel's subscription actor among the connection's children. */
+export const subscriptionId = (channel: string): string => `channel:${channel}`;
+
+/** The connection's subscription actors that are still running (not failed or ended), by the snapshot's children. */
+function liveSubscriptions(children: Record<string, AnyActorRef | undefined>): AnyActorRef[] {
+  const live: AnyActorRef[] = [];
+  for (const id in children) {
+    const child = children[id];
+    if (child !== undefined && id.startsWith('channel:') && child.getSnapshot().status === 'active') live.push(child);
+  }
+  return live;
+}
+
+/**
+ * The parameters of the channel actions: which channel, and (failures) the code its ops fail with.
+ * Declared as `unknown` on the actions (XState cannot type the parameters of an action that
+ * `enqueueActions` enqueues inside `setup()`); read them with `channelParams`.
+ */
+export interface ChannelParams {
+  channel: string;
+  resend?: boolean;
+  code?: ChannelErrorCode | 'ERR_NOT_SUBSCRIBED';
+  message?: string;
+}
+
+/**
+ * The parameters of a channel action: those enqueued with it, else what its event says (a
+ * subscription's request names its channel; an ended channel's ops fail with `ERR_NOT_SUBSCRIBED`).
+ */
+export function channelParams(event: ConnectionEvent, params: unknown): ChannelParams {
+  if (params !== undefined) return params as ChannelParams;
+  switch (event.type) {
+    case 'subscription.subscribe':
+      return { channel: event.channel, resend: event.resend };
+    case 'subscription.failed':
+      return { channel: event.channel, code: event.code, message: event.message };
+    case 'subscription.ended':
+      return { channel: event.channel, code: 'ERR_NOT_SUBSCRIBED', message: `channel ${event.channel} was unsubscribed` };
+    default:
+      return { channel: channelOf(event) };
+  }
+}
+
+/** The channel an event concerns (the chart's channel events and subscription requests all name one). */
+const channelOf = (event: ConnectionEvent): string => ('channel' in event && typeof event.channel === 'string' ? event.channel : '');
 
 /** Adds an entry to the outbox as `admitToOutbox` decides. Pure. */
 function withEntry(
@@ -42,9 +90,11 @@ function withEntry(
   frame: Frame,
   ackId: string | undefined,
   sent: boolean,
+  channel?: string,
 ): Pick<ConnectionContext, 'outbox' | 'nextEntryId' | 'counters'> {
   const entry: OutboxEntry = { id: context.nextEntryId, frame, sent };
   if (ackId !== undefined) entry.ackId = ackId;
+  if (channel !== undefined) entry.channel = channel;
   const admission = admitToOutbox(context.outbox.length, context.config.outbox);
   const nextEntryId = context.nextEntryId + 1;
   if (admission === 'append') return { outbox: [...context.outbox, entry], nextEntryId, counters: context.counters };
@@ -75,6 +125,8 @@ export const connectionMachine = setup({
   actors: {
     /** The live WebSocket (supplied by src/socket.ts). */
     socket: fromCallback<SocketCommand, SocketInput>(() => undefined),
+    /** One channel's lifecycle (machines/subscription.ts), spawned per channel; src/ supplies its retry jitter. */
+    subscription: subscriptionMachine,
   },
   actions: {
     // ── MVC effects (supplied by src/) ─────────────────────────────────────
@@ -93,6 +145,72 @@ export const connectionMachine = setup({
     recordPing: assign({}),
     /** Raises `heartbeat.checked` with `now()` when the heartbeat timeout fires (supplied by src/). */
     checkPong: () => {},
+
+    // ── channel effects (supplied by src/; protocols with channels) ────────
+    /**
+     * Writes `subscribe` for the channel, with the position the protocol keeps and `acked`; with
+     * `resend`, the channel's unanswered ops right behind it (marked as resends).
+     */
+    writeSubscribe: (_args, _params: unknown) => {},
+    /** Writes `unsubscribe` for the channel. */
+    writeUnsubscribe: (_args, _params: unknown) => {},
+    /** The channel's unanswered ops fail with `params.code` (before `dropChannelOps` removes them). */
+    reportChannelOpsFailed: (_args, _params: unknown) => {},
+    /** The protocol forgets the channel (its position, its Model's routing). */
+    releaseChannel: (_args, _params: unknown) => {},
+    /** An outbox entry was answered (`ack.received`): tells whoever waits for it. */
+    reportSettled: () => {},
+    /**
+     * The socket is gone: ops written on it that are still unanswered become resends (`re`), and
+     * requests waiting for an answer on it fail.
+     */
+    prepareResends: assign({}),
+
+    // ── subscription actors (pure) ────────────────────────────────────────
+    /** Spawns the channel's subscription actor (replacing a failed one of the same name). */
+    spawnSubscription: enqueueActions(({ event, enqueue, self }) => {
+      if (event.type !== 'client.subscribe') return;
+      const id = subscriptionId(event.channel);
+      const existing = self.getSnapshot().children[id] as AnyActorRef | undefined;
+      if (existing !== undefined) {
+        if (existing.getSnapshot().status === 'active') return;
+        enqueue.stopChild(id);
+      }
+      enqueue.spawnChild('subscription', { id, input: { channel: event.channel, presence: event.presence ?? false } });
+    }),
+    /** While open: a new channel's `subscribe` goes out at once. */
+    openNewSubscription: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'client.subscribe' || context.greetingFailed) return;
+      enqueue({ type: 'writeSubscribe', params: { channel: event.channel } });
+      enqueue.sendTo(subscriptionId(event.channel), { type: 'connection.opened' });
+    }),
+    /** On open, after the hello: every running subscription writes its `subscribe` (before the outbox). */
+    openSubscriptions: enqueueActions(({ context, enqueue, self }) => {
+      if (context.greetingFailed) return;
+      for (const child of liveSubscriptions(self.getSnapshot().children)) {
+        const channel = (child.getSnapshot() as { context: { channel: string } }).context.channel;
+        enqueue({ type: 'writeSubscribe', params: { channel } });
+        enqueue.sendTo(child, { type: 'connection.opened' });
+      }
+    }),
+    loseSubscriptions: enqueueActions(({ enqueue, self }) => {
+      for (const child of liveSubscriptions(self.getSnapshot().children)) enqueue.sendTo(child, { type: 'connection.lost' });
+    }),
+    /** A lifecycle frame of a channel (or the client's unsubscribe) goes to its subscription actor, if it runs. */
+    forwardToSubscription: enqueueActions(({ event, enqueue, self }) => {
+      const child = self.getSnapshot().children[subscriptionId(channelOf(event))] as AnyActorRef | undefined;
+      if (child === undefined || child.getSnapshot().status !== 'active') return;
+      enqueue.sendTo(child, event.type === 'client.unsubscribe' ? { type: 'client.unsubscribe' } : event);
+    }),
+    stopSubscription: enqueueActions(({ event, enqueue, self }) => {
+      const id = subscriptionId(channelOf(event));
+      if (self.getSnapshot().children[id] !== undefined) enqueue.stopChild(id);
+    }),
+    /** The channel's unanswered ops leave the outbox (after `reportChannelOpsFailed`). */
+    dropChannelOps: assign(({ context, event }, params: unknown) => {
+      const { channel } = channelParams(event, params);
+      return { outbox: context.outbox.filter((entry) => entry.channel !== channel) };
+    }),
 
     // ── pure context updates ──────────────────────────────────────────────
     nextSocket: assign({
@@ -182,7 +300,7 @@ export const connectionMachine = setup({
         : context,
     ),
     enqueue: assign(({ context, event }) =>
-      event.type === 'client.send' ? withEntry(context, event.frame, event.ackId, false) : context,
+      event.type === 'client.send' ? withEntry(context, event.frame, event.ackId, false, event.channel) : context,
     ),
     settleAck: assign(({ context, event }) =>
       event.type === 'ack.received'
@@ -195,7 +313,7 @@ export const connectionMachine = setup({
     transmit: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'client.send') return;
       if (event.ackId !== undefined) {
-        const next = withEntry(context, event.frame, event.ackId, true);
+        const next = withEntry(context, event.frame, event.ackId, true, event.channel);
         enqueue.assign(next);
         // dropped by the overflow policy: do not write it either
         if (next.outbox === context.outbox) return;
@@ -251,6 +369,8 @@ export const connectionMachine = setup({
     hasInboundSincePing: ({ context }) =>
       context.pingSentAt !== null && context.lastInboundAt >= context.pingSentAt,
     isModelRejection: ({ event }) => event.type === 'message.rejected' && event.code === 'ERR_MODEL_REJECTED',
+    /** A send that waits in the outbox even while open (its channel waits to subscribe again). */
+    isHeldSend: ({ event }) => event.type === 'client.send' && event.hold === true,
   },
   delays: {
     connectTimeout: ({ context }) => context.config.connectTimeoutMs,
@@ -290,7 +410,12 @@ export const connectionMachine = setup({
   initial: 'idle',
   on: {
     'client.send': { actions: 'enqueue' },
-    'ack.received': [{ guard: 'isStale' }, { actions: 'settleAck' }],
+    'ack.received': [{ guard: 'isStale' }, { actions: ['reportSettled', 'settleAck'] }],
+    // channels (protocols with channels): one subscription actor per channel, spawned as a child
+    'client.subscribe': { actions: 'spawnSubscription' },
+    'client.unsubscribe': { actions: 'forwardToSubscription' },
+    'subscription.failed': { actions: ['reportChannelOpsFailed', 'dropChannelOps', 'releaseChannel'] },
+    'subscription.ended': { actions: ['reportChannelOpsFailed', 'dropChannelOps', 'releaseChannel', 'stopSubscription'] },
     'callback.failed': { actions: 'recordCallbackFailure' },
     'network.offline': { actions: 'setOffline' },
     'network.online': { actions: 'setOnline' },
@@ -345,7 +470,7 @@ export const connectionMachine = setup({
           on: {
             'socket.opened': [
               { guard: 'isStale' },
-              { target: 'open', actions: ['recordOpen', 'sendGreeting', 'flushOutbox'] },
+              { target: 'open', actions: ['recordOpen', 'sendGreeting', 'openSubscriptions', 'flushOutbox'] },
             ],
           },
         },
@@ -353,6 +478,7 @@ export const connectionMachine = setup({
           type: 'parallel',
           tags: 'open',
           entry: 'renderView',
+          exit: ['loseSubscriptions', 'prepareResends'],
           on: {
             'message.received': [
               { guard: 'isStale' },
@@ -364,8 +490,12 @@ export const connectionMachine = setup({
               { actions: ['noteInbound', 'recordRejected'] },
             ],
             'pong.received': [{ guard: 'isStale' }, { actions: 'noteInbound' }],
-            'ack.received': [{ guard: 'isStale' }, { actions: ['noteInbound', 'settleAck'] }],
+            'ack.received': [{ guard: 'isStale' }, { actions: ['noteInbound', 'reportSettled', 'settleAck'] }],
             'resync.needed': [{ guard: 'isStale' }, { actions: ['noteInbound', 'sendGreeting'] }],
+            'channel.*': [{ guard: 'isStale' }, { actions: ['noteInbound', 'forwardToSubscription'] }],
+            'client.subscribe': { actions: ['spawnSubscription', 'openNewSubscription'] },
+            'subscription.subscribe': { actions: 'writeSubscribe' },
+            'subscription.unsubscribe': { actions: 'writeUnsubscribe' },
             'client.disconnect': { target: 'closing', actions: 'recordCloseRequest' },
           },
           states: {
@@ -415,7 +545,7 @@ export const connectionMachine = setup({
               states: {
                 flowing: {
                   on: {
-                    'client.send': { actions: 'transmit' },
+                    'client.send': [{ guard: 'isHeldSend', actions: 'enqueue' }, { actions: 'transmit' }],
                     'socket.congested': [{ guard: 'isStale' }, { target: 'congested' }],
                   },
                 },

@@ -3,6 +3,7 @@
  * supplies its effects (`src/`). Everything here is plain, serializable data:
  * the inspector shows it as the machine's context.
  */
+import type { ChannelErrorCode, SubscriptionRequest } from './subscription.types.js';
 
 /** The five states a connection reports, whatever substate the chart is in. */
 export type StateName = 'idle' | 'connecting' | 'open' | 'errored' | 'closed';
@@ -31,7 +32,15 @@ export type ErrorCode =
   | 'ERR_RENDER_FAILED'
   | 'ERR_GREETING_FAILED'
   | 'ERR_LISTENER_FAILED'
-  | 'ERR_POLICY_FAILED';
+  | 'ERR_POLICY_FAILED'
+  // channels (the sync protocol, version 2): a channel's failure, and the server's answers to an op
+  | Exclude<ChannelErrorCode, 'ERR_PAYLOAD_TOO_LARGE'>
+  | 'ERR_NOT_SUBSCRIBED'
+  | 'ERR_PUBLISH_FORBIDDEN'
+  | 'ERR_PRESENCE_FORBIDDEN'
+  | 'ERR_CLIENT_FORGOTTEN'
+  | 'ERR_DATA_LIMIT'
+  | 'ERR_INVALID_FRAME';
 
 /** What went wrong last; `closeCode` is set when a close frame (or its absence, 1006) caused it. */
 export interface ErrorInfo {
@@ -61,6 +70,11 @@ export interface OutboxEntry {
   ackId?: string;
   /** True once written to a socket (only entries waiting for an ack stay after that). */
   sent: boolean;
+  /**
+   * The channel of an op (protocols with channels): after a reconnect it goes out behind its
+   * channel's `subscribe`, and it fails with its channel.
+   */
+  channel?: string;
 }
 
 export type OverflowPolicy = 'reject' | 'drop-oldest' | 'drop-newest';
@@ -162,7 +176,14 @@ export type ConnectionEvent =
   | { type: 'client.connect' }
   | { type: 'client.disconnect'; code?: number; reason?: string }
   | { type: 'client.retry' }
-  | { type: 'client.send'; frame: Frame; ackId?: string }
+  /** `hold`: queue it even while open (an op of a channel waiting to subscribe again goes out right behind that subscribe). */
+  | { type: 'client.send'; frame: Frame; ackId?: string; channel?: string; hold?: boolean }
+  /** Hold a channel (protocols with channels): spawns its subscription actor. */
+  | { type: 'client.subscribe'; channel: string; presence?: boolean }
+  /** Stop holding a channel: its subscription actor unsubscribes. */
+  | { type: 'client.unsubscribe'; channel: string }
+  /** What a subscription actor asks of the connection (machines/subscription.ts). */
+  | SubscriptionRequest
   // facts from the transport
   | ({ type: 'socket.opened'; url: string } & FromSocket)
   /** `reconnectable: false` when the close policy says stop (the socket actor decides; absent means reconnect). */
@@ -173,9 +194,17 @@ export type ConnectionEvent =
   /** The data messages of one socket read, oldest first (one event per read, not per frame). */
   | ({ type: 'message.received'; messages: unknown[] } & FromSocket)
   | ({ type: 'message.rejected'; code: ErrorCode; message: string } & FromSocket)
-  | ({ type: 'ack.received'; id: string } & FromSocket)
+  /** An answer that settles the outbox entry `id`; `code` and `message` when it is a refusal (the op will never apply). */
+  | ({ type: 'ack.received'; id: string; code?: ErrorCode; message?: string } & FromSocket)
   | ({ type: 'pong.received' } & FromSocket)
   | ({ type: 'resync.needed'; reason: string } & FromSocket)
+  // lifecycle frames of one channel, forwarded to its subscription actor (machines/subscription.types.ts)
+  | ({ type: 'channel.synced'; channel: string } & FromSocket)
+  | ({ type: 'channel.resync'; channel: string; reason: string } & FromSocket)
+  | ({ type: 'channel.refused'; channel: string; code: ChannelErrorCode; message: string; retryAfterMs?: number } & FromSocket)
+  | ({ type: 'channel.unsubscribed'; channel: string } & FromSocket)
+  | ({ type: 'channel.failed'; channel: string; code: ChannelErrorCode; message: string } & FromSocket)
+  | ({ type: 'channel.presence.refused'; channel: string; message: string } & FromSocket)
   // facts from the environment
   | { type: 'network.offline' }
   | { type: 'network.online' }

@@ -25,12 +25,21 @@ export const CloseCode = {
   APP_UNAUTHORIZED: 4401,
   /** Application code used by the statesocket server for a refused Origin. */
   APP_FORBIDDEN: 4403,
+  /** The statesocket server (protocol version 2): a newer connection took over this client id. */
+  APP_CLIENT_REPLACED: 4409,
+  /** The statesocket server (protocol version 2): the token expired and no fresh one came. */
+  APP_TOKEN_EXPIRED: 4419,
 } as const;
 
 export interface CloseEventInfo {
   code: number;
   reason: string;
   wasClean: boolean;
+  /**
+   * True when the connection gets a fresh token at every connect (the sync protocol, version 2,
+   * with a token function): set by the connection for the close policy.
+   */
+  canRefreshToken?: boolean;
 }
 
 /**
@@ -47,6 +56,8 @@ export interface CloseEventInfo {
  * | 3000 | unauthorized (IANA-registered) |
  * | 3003 | forbidden (IANA-registered) |
  * | 4000–4999 | private application codes (4401, 4403, ...): the application decided |
+ * | 4409 | the statesocket server: a newer connection took over this client id (two tabs sharing one id stop, visibly) |
+ * | 4419 | the statesocket server: the token expired; final unless `canRefreshToken` (a token function gives a fresh one at the next connect) |
  */
 const FATAL = new Set([1002, 1003, 1007, 1008, 1009, 1010, 3000, 3003]);
 
@@ -72,6 +83,8 @@ const FATAL = new Set([1002, 1003, 1007, 1008, 1009, 1010, 3000, 3003]);
  */
 export function shouldReconnect(close: CloseEventInfo): boolean {
   if (FATAL.has(close.code)) return false;
+  // 4419 is no one's mistake: a token function gives a fresh token at the next connect (docs/protocol-v2.md, "Close codes")
+  if (close.code === CloseCode.APP_TOKEN_EXPIRED) return close.canRefreshToken === true;
   if (close.code >= 4000 && close.code <= 4999) return false;
   return true;
 }

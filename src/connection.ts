@@ -20,6 +20,7 @@ import { resolveOptions } from './options.js';
 import { environmentState, watchEnvironment } from './environment.js';
 import { withInboundSchema } from './inbound-schema.js';
 import { protocolForConnection, type Protocol } from './protocol.js';
+import { openChannel, type Channel, type ChannelOptions } from './channel.js';
 import { createStore, type Store } from './store.js';
 import { History } from './history.js';
 import { Renderer } from './render.js';
@@ -66,6 +67,14 @@ export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
   getOutbox(): readonly OutboxEntry[];
   /** Calls `listener` on every status change; returns the unsubscribe function. */
   subscribe(listener: (status: ConnectionStatus) => void): () => void;
+  /**
+   * Holds a channel on this connection (protocols with channels: `createChannelProtocol()`):
+   * its own Model (`createStore()` by default), view, presence, ops and history. The same name
+   * again returns the same handle while it is held. See docs/channels.md.
+   * @throws TypeError when the protocol has no channels (`rawProtocol`, the sync protocol's version 1), or the name is held with another Model
+   * @throws StatesocketError `ERR_INVALID_CHANNEL` for a name that breaks the name rule, `ERR_STOPPED` after stop()
+   */
+  channel<CM extends AnyModel = Store>(name: string, options?: ChannelOptions<CM>): Channel<CM>;
   /** Every state entered, oldest first, bounded by `historyLimit`. */
   readonly history: readonly HistoryEntry[];
   /** The Model the connection updates. */
@@ -82,6 +91,13 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
   return function createConnection<M extends AnyModel = Store, TOut = SyncOutbound>(options: ConnectionOptions<M, TOut>): Connection<M, TOut> {
     const resolved = resolveOptions(options, platformWebSocket());
     const config = resolved.config;
+    const minMessageBytes = resolved.protocol.channels?.minMessageBytes ?? 0;
+    if (config.maxMessageBytes < minMessageBytes) {
+      // the server keeps every frame it cannot chunk within this many bytes: a smaller limit would refuse some of them
+      throw new RangeError(
+        `statesocket: option \`maxMessageBytes\` must be at least ${minMessageBytes} with a protocol with channels; received ${config.maxMessageBytes}`,
+      );
+    }
     // The user's policies, guarded: a throw falls back to the default and is reported (src/policies.ts).
     const now = guardNow(resolved.now, reportCallbackFailure);
     const shouldReconnect = guardShouldReconnect(resolved.shouldReconnect, reportCallbackFailure);
@@ -116,7 +132,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         maxBufferedBytes: config.maxBufferedBytes,
         now,
         onEvent: (event) => causes.note(event.type),
-        shouldReconnect,
+        // a protocol that gets a fresh token at every connect makes 4419 (token expired) worth a reconnect
+        shouldReconnect: protocol.refreshesToken === true ? (close) => shouldReconnect({ ...close, canRefreshToken: true }) : shouldReconnect,
       },
       model: model as Model<unknown>,
       protocol: protocol as Protocol<unknown>,
@@ -125,6 +142,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       random: resolved.random,
       renderer,
       reportCallbackFailure,
+      noteCause: (type) => causes.note(type),
     };
 
     const input: LiveInput = { config, ...environmentState(resolved.environment), effects };
@@ -188,6 +206,31 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       if (stopped) throw new StatesocketError('ERR_STOPPED', 'this connection was stopped with stop(); create a new one');
     }
 
+    // ── channels (protocols with channels) ────────────────────────────────
+    const handles = new Map<string, Channel<AnyModel>>();
+    const channelHost = protocol.channels === undefined
+      ? null
+      : {
+          actor,
+          channels: protocol.channels,
+          config,
+          schedule: resolved.schedule,
+          failed: reportCallbackFailure,
+          assertUsable,
+          outbox: () => actor.getSnapshot().context.outbox,
+          canWriteNow: () => actor.getSnapshot().matches({ session: 'open' }),
+        };
+    // the protocol's own frames (a refreshed token's `auth`) go on the open socket, never into the outbox of a later one
+    protocol.channels?.attach((frame) => {
+      if (!stopped && actor.getSnapshot().matches({ session: 'open' })) deliver({ type: 'client.send', frame });
+    }, reportCallbackFailure);
+    const isHeld = (handle: Channel<AnyModel>) => !['failed', 'ended', 'unsubscribing'].includes(handle.getStatus().state);
+    // The connection's own Model is the default channel: subscribed on every connect, as version 1's document was.
+    const defaultChannel = channelHost?.channels.defaultChannel ?? null;
+    if (channelHost !== null && defaultChannel !== null) {
+      handles.set(defaultChannel, openChannel(channelHost, defaultChannel, {}, { model, render: () => renderer.request() }));
+    }
+
     const connection: Connection<M, TOut> = {
       start() {
         assertUsable();
@@ -216,12 +259,20 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       },
       send(message) {
         assertUsable();
-        const { frame, ackId } = protocol.encode(message);
+        const { frame, ackId, channel } = protocol.encode(message);
         if (exceedsBytes(frame, config.maxMessageBytes)) {
           throw new StatesocketError(
             'ERR_PAYLOAD_TOO_LARGE',
             `message of ${frameBytes(frame)} bytes exceeds maxMessageBytes (${config.maxMessageBytes}); nothing was queued. ` +
               'Split it, or raise maxMessageBytes (and the server limit) together.',
+          );
+        }
+        // version 2: the server said how large a frame it takes (welcome.maxMessageBytes); a larger one would close with 1009
+        const serverLimit = protocol.channels?.session?.maxMessageBytes;
+        if (serverLimit !== undefined && exceedsBytes(frame, serverLimit)) {
+          throw new StatesocketError(
+            'ERR_PAYLOAD_TOO_LARGE',
+            `message of ${frameBytes(frame)} bytes exceeds the server's limit (welcome.maxMessageBytes, ${serverLimit}); nothing was queued. Split it.`,
           );
         }
         const snapshot = actor.getSnapshot();
@@ -234,7 +285,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
               'nothing queued was lost. Wait for the connection to open, or raise outbox.limit.',
           );
         }
-        deliver(ackId === undefined ? { type: 'client.send', frame } : { type: 'client.send', frame, ackId });
+        if (ackId === undefined) deliver({ type: 'client.send', frame });
+        else deliver(channel === undefined ? { type: 'client.send', frame, ackId } : { type: 'client.send', frame, ackId, channel });
       },
       retry() {
         assertUsable();
@@ -261,6 +313,27 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       getStatus: () => status,
       getOutbox: () => actor.getSnapshot().context.outbox,
       subscribe: (listener) => listeners.add(listener),
+      channel<CM extends AnyModel = Store>(name: string, options: ChannelOptions<CM> = {}): Channel<CM> {
+        assertUsable();
+        if (channelHost === null) {
+          throw new TypeError(
+            `statesocket: channel() needs a protocol with channels, createChannelProtocol(); this connection's protocol is "${protocol.name}"`,
+          );
+        }
+        const problem = channelHost.channels.nameProblem(name);
+        if (problem !== null) throw new StatesocketError('ERR_INVALID_CHANNEL', problem);
+        if (typeof options !== 'object' || options === null) throw new TypeError(`statesocket: channel() options must be an object; received ${typeof options}`);
+        const held = handles.get(name);
+        if (held !== undefined && isHeld(held)) {
+          if (options.model !== undefined && options.model !== (held.model as unknown)) {
+            throw new TypeError(`statesocket: channel ${JSON.stringify(name)} is already held with another Model; unsubscribe it first`);
+          }
+          return held as unknown as Channel<CM>;
+        }
+        const handle = openChannel(channelHost, name, options);
+        handles.set(name, handle as unknown as Channel<AnyModel>);
+        return handle;
+      },
       get history() {
         return history.entries;
       },

@@ -11,7 +11,9 @@
  * global table, and the effects go when the actor goes.
  */
 import { assign, enqueueActions, type AnyActorRef } from 'xstate';
-import { connectionMachine } from '../machines/connection.js';
+import { channelParams, connectionMachine } from '../machines/connection.js';
+import { subscriptionMachine } from '../machines/subscription.js';
+import type { SubscriptionRequest } from '../machines/subscription.types.js';
 import type { ConnectionContext, ConnectionEvent, ConnectionInput, ErrorCode, Frame, SocketCommand } from '../machines/connection.types.js';
 import { computeRetryDelay } from './backoff.js';
 import { catchRejection } from './callbacks.js';
@@ -36,6 +38,11 @@ export interface ConnectionEffects {
   renderer: Pick<Renderer, 'request'>;
   /** Records a throw from a user callback the connection carried on after (`status.lastCallbackError`). */
   reportCallbackFailure: (code: ErrorCode, message: string) => void;
+  /**
+   * Notes an event on its way to the connection's actor from one of its children (a subscription
+   * actor's request), so history names it (src/causes.ts: those events reach the actor without `send`).
+   */
+  noteCause: (type: string) => void;
 }
 
 /** The input of `liveMachine`: the chart's input plus this connection's effects. */
@@ -76,17 +83,21 @@ function greetingFrames(result: GreetingResult): Frame[] {
 function updateModel(effects: ConnectionEffects, context: ConnectionContext, event: ConnectionEvent, send: (event: ConnectionEvent) => void): void {
   if (event.type !== 'message.received') return;
   const { model, protocol, now } = effects;
+  // With channels, each message goes to its channel's Model (the connection's own is the default channel's).
+  const channels = protocol.channels;
   let refused = false;
   for (const message of event.messages) {
     if (!refused) {
+      const receiver = channels === undefined ? undefined : channels.receiverOf(message);
       try {
-        watchUpdate(effects, model.update(message));
+        watchUpdate(effects, (receiver === undefined ? model : receiver.model).update(message));
       } catch (error) {
         refused = true;
         send(modelRejection(error, context, now));
         continue;
       }
       if (protocol.applied !== undefined) noteApplied(effects, protocol, message, context, now, send);
+      receiver?.render();
       continue;
     }
     let inbound: ReturnType<Protocol<unknown>['decode']>;
@@ -100,17 +111,22 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
     const other = events.filter((e) => e.type !== 'message.received');
     if (other.length > 0) {
       for (const e of other) send({ ...e, socketId: context.socketId, at: now() } as ConnectionEvent);
-      return;
+      // One document: a resync brings a new snapshot of everything. Channels: only that channel resyncs (and drops its patches
+      // until its snapshot); the other channels' messages of the read still apply.
+      if (channels === undefined) return;
+      continue;
     }
     for (const e of events) {
       const data = (e as { message: unknown }).message;
+      const receiver = channels === undefined ? undefined : channels.receiverOf(data);
       try {
-        watchUpdate(effects, model.update(data));
+        watchUpdate(effects, (receiver === undefined ? model : receiver.model).update(data));
       } catch (error) {
         send(modelRejection(error, context, now));
         continue;
       }
       if (protocol.applied !== undefined) noteApplied(effects, protocol, data, context, now, send);
+      receiver?.render();
     }
   }
 }
@@ -163,10 +179,50 @@ function modelRejection(error: unknown, context: ConnectionContext, now: () => n
   };
 }
 
+/** The channel support of a connection's protocol; the channel actions only run for protocols that have it. */
+function channelsOf(self: AnyActorRef) {
+  return effectsOf(self).protocol.channels;
+}
+
+const chartRequests = subscriptionMachine.implementations.actions;
+
+type RequestName = 'requestSubscribe' | 'requestSubscribeAndResend' | 'requestUnsubscribe' | 'reportFailure' | 'reportEnded';
+
+/** A subscription's request to the connection, noted on its way (src/causes.ts), then sent as the chart sends it. */
+function noteRequest(enqueue: (action: never) => void, system: { get(id: string): AnyActorRef | undefined }, name: RequestName, type: SubscriptionRequest['type']): void {
+  effectsOf(system.get(CONNECTION_SYSTEM_ID)).noteCause(type);
+  enqueue(chartRequests[name] as never);
+}
+
+/** The subscription chart with its retry wait drawn from the connection's random source: `retryAfterMs × (1 + r)`. */
+const liveSubscription = subscriptionMachine.provide({
+  actions: {
+    requestSubscribe: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'requestSubscribe', 'subscription.subscribe')),
+    requestSubscribeAndResend: enqueueActions(({ enqueue, system }) =>
+      noteRequest(enqueue, system, 'requestSubscribeAndResend', 'subscription.subscribe'),
+    ),
+    requestUnsubscribe: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'requestUnsubscribe', 'subscription.unsubscribe')),
+    reportFailure: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'reportFailure', 'subscription.failed')),
+    reportEnded: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'reportEnded', 'subscription.ended')),
+    planRetry: assign(({ context, system }) => {
+      const { random, reportCallbackFailure } = effectsOf(system.get(CONNECTION_SYSTEM_ID));
+      let r: number;
+      try {
+        r = random();
+      } catch (error) {
+        r = Math.random();
+        reportCallbackFailure('ERR_POLICY_FAILED', `random threw: ${describeThrown(error)}; Math.random chose this wait`);
+      }
+      return { retryDelayMs: Math.round((context.retryAfterMs ?? 0) * (1 + r)) };
+    }),
+  },
+});
+
 /** `connectionMachine` with every effect supplied; shared by all connections of the process. */
 export const liveMachine = connectionMachine.provide({
   actors: {
     socket: createSocketActor((_input, system) => effectsOf(system.get(CONNECTION_SYSTEM_ID)).socket),
+    subscription: liveSubscription,
   },
   actions: {
     updateModel: ({ context, event, self }) => updateModel(effectsOf(self), context, event, (e) => self.send(e)),
@@ -224,6 +280,54 @@ export const liveMachine = connectionMachine.provide({
       return { nextDelayMs, nextRetryAt: now() + nextDelayMs };
     }),
     recordPing: assign({ pingSentAt: ({ self }) => effectsOf(self).now() }),
+    writeSubscribe: enqueueActions(({ context, event, enqueue, self }, params: unknown) => {
+      const channels = channelsOf(self);
+      if (channels === undefined) return;
+      const { channel, resend } = channelParams(event, params);
+      const frames: Frame[] = [channels.subscribeFrame(channel, context.outbox)];
+      if (resend === true) {
+        // after a transient refusal the server answered these ERR_NOT_SUBSCRIBED: they go again, right behind the subscribe
+        let outbox = context.outbox;
+        outbox = outbox.map((entry) => {
+          if (entry.channel !== channel) return entry;
+          const frame = entry.sent ? channels.asResend(entry.frame) : entry.frame;
+          frames.push(frame);
+          return { ...entry, frame, sent: true };
+        });
+        enqueue.assign({ outbox: outbox.filter((entry) => entry.channel !== channel || entry.ackId !== undefined) });
+      }
+      enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
+      enqueue.assign(({ context: latest }) => ({ counters: { ...latest.counters, sent: latest.counters.sent + frames.length } }));
+    }),
+    writeUnsubscribe: enqueueActions(({ event, enqueue, self }, params: unknown) => {
+      const channels = channelsOf(self);
+      if (channels === undefined) return;
+      const frames = [channels.unsubscribeFrame(channelParams(event, params).channel)];
+      enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
+      enqueue.assign(({ context: latest }) => ({ counters: { ...latest.counters, sent: latest.counters.sent + 1 } }));
+    }),
+    reportChannelOpsFailed: ({ context, event, self }, params: unknown) => {
+      const channels = channelsOf(self);
+      if (channels === undefined) return;
+      const { channel, code = 'ERR_NOT_SUBSCRIBED', message } = channelParams(event, params);
+      for (const entry of context.outbox) {
+        if (entry.channel === channel && entry.ackId !== undefined) channels.settle(entry.ackId, code, message);
+      }
+    },
+    releaseChannel: ({ event, self }, params: unknown) => channelsOf(self)?.release(channelParams(event, params).channel),
+    reportSettled: ({ event, self }) => {
+      if (event.type === 'ack.received') channelsOf(self)?.settle(event.id, event.code, event.message);
+    },
+    prepareResends: assign(({ context, self }) => {
+      const channels = channelsOf(self);
+      if (channels === undefined) return {};
+      // before the session's welcome time is forgotten: the resends of ops first written on it carry it
+      const outbox = context.outbox.map((entry) =>
+        entry.channel !== undefined && entry.sent ? { ...entry, frame: channels.asResend(entry.frame) } : entry,
+      );
+      channels.sessionEnded();
+      return { outbox };
+    }),
     checkPong: enqueueActions(({ self, enqueue }) => enqueue.raise({ type: 'heartbeat.checked', at: effectsOf(self).now() })),
   },
 });

@@ -34,6 +34,19 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   ERR_LISTENER_FAILED: 'A status listener threw or returned a promise that rejected: the other listeners still ran; kept in lastCallbackError and counted in callbackErrors.',
   ERR_POLICY_FAILED:
     'reconnect.shouldReconnect threw or returned a non-boolean, or the random, now or clock option threw (now: or returned a non-finite number): the default close policy, Math.random, Date.now() or the host setTimeout stood in; kept in lastCallbackError and counted in callbackErrors.',
+  ERR_INVALID_CHANNEL: 'A channel name breaks the name rule (1 to 128 characters of A-Z a-z 0-9 _ . : / @ -, not __proto__): channel() throws; a server refusal fails the channel.',
+  ERR_CHANNEL_FORBIDDEN: 'The token may not subscribe to the channel (at subscribe, or after a token refresh): the channel fails and its unanswered ops fail with this code; other channels go on.',
+  ERR_CHANNEL_UNKNOWN: 'The server serves no channel of that name: the channel fails; other channels go on.',
+  ERR_CHANNEL_LIMIT: 'The connection already holds as many channels as the server allows: the channel fails; unsubscribe another first.',
+  ERR_CHANNEL_UNAVAILABLE: 'The server cannot load the channel now: the channel is stale and subscribes again after retryAfterMs (its ops wait).',
+  ERR_RATE_LIMITED: 'Too many subscribes of one channel on one connection: the channel subscribes again after retryAfterMs.',
+  ERR_CHANNEL_REFUSED: 'The server refused or ended the channel with a code this client does not know; final unless the server gave retryAfterMs.',
+  ERR_NOT_SUBSCRIBED: 'The channel is not held: send() or changes() on a channel that was unsubscribed or failed, or an op left unanswered when its channel ended.',
+  ERR_PUBLISH_FORBIDDEN: 'The server refused an op: the token may not publish on the channel. The op is settled (its send() promise rejects).',
+  ERR_PRESENCE_FORBIDDEN: 'The token may not use presence on the channel: the subscription stands without it (channel status presenceError).',
+  ERR_CLIENT_FORGOTTEN: 'A resent op the server cannot judge (it forgot this client on the channel): it may or may not have applied. Settled: the application decides whether to send the change again.',
+  ERR_DATA_LIMIT: "The server refused an op that would take the channel's document over its size limit. The op is settled.",
+  ERR_INVALID_FRAME: 'The server refused an op whose values break the value rule or its size limit. The op is settled.',
 };
 
 export class StatesocketError extends Error {

@@ -67,6 +67,9 @@ export function withInboundSchema<TData, TOut>(protocol: Protocol<TData, TOut>, 
   if (protocol.applied !== undefined) checked.applied = (message) => protocol.applied?.(message);
   if (protocol.resync !== undefined) checked.resync = (model) => protocol.resync?.(model);
   if (protocol.greeting !== undefined) checked.greeting = (context, model) => protocol.greeting?.(context, model) ?? [];
+  if (protocol.prepare !== undefined) checked.prepare = () => protocol.prepare?.();
+  if (protocol.refreshesToken !== undefined) Object.defineProperty(checked, 'refreshesToken', { value: protocol.refreshesToken, enumerable: true });
+  if (protocol.channels !== undefined) Object.defineProperty(checked, 'channels', { value: protocol.channels, enumerable: true });
   return checked;
 }
 

@@ -42,6 +42,14 @@ export type {
 } from '../machines/connection.types.js';
 export type { Connection, ConnectionActor, ConnectionSnapshot } from './connection.js';
 
+// Channels (the sync protocol, version 2): one subscription chart per channel, the handle, presence.
+export { subscriptionMachine } from '../machines/subscription.js';
+export type { SubscriptionMachine } from '../machines/subscription.js';
+export type { ChannelError, ChannelErrorCode, SubscriptionContext, SubscriptionEvent, SubscriptionInput } from '../machines/subscription.types.js';
+export type { Channel, ChannelOptions, ChannelPresence, ChannelStateName, ChannelStatus, ChangesOptions } from './channel.js';
+export { createPresence } from './presence.js';
+export type { Presence, PresenceData, PresenceMember, PresenceMessage } from './presence.js';
+
 // Options and their defaults.
 export { DEFAULT_OPTIONS } from './options.js';
 export type {
@@ -64,9 +72,11 @@ export { SyncCloseCode } from './sync/messages.js';
 
 // Protocols.
 export { rawProtocol } from './protocol.js';
-export type { InboundEvent, Protocol } from './protocol.js';
+export type { ChangelogPage, ChannelInboundEvent, ChannelReceiver, ChannelSupport, InboundEvent, Protocol, SessionInfo } from './protocol.js';
 export { createOp, createSyncProtocol } from './sync/client-protocol.js';
 export type { OpMessage, SyncOutbound, SyncProtocolOptions } from './sync/client-protocol.js';
+export { createChannelProtocol } from './sync/client-protocol-v2.js';
+export type { ChannelProtocolOptions, TokenSource } from './sync/client-protocol-v2.js';
 export type { StandardSchemaV1 } from './standard-schema.js';
 export type { Changes, ClientFrame, ServerFrame } from './sync/messages.js';
 

@@ -8,17 +8,98 @@
  * once and uses the protocol it returns, so one protocol object can be given to
  * many connections. The Model is never asked for the protocol's state.
  */
-import type { ConnectionContext, ErrorCode } from '../machines/connection.types.js';
+import type { ConnectionContext, ConnectionEvent, ErrorCode, OutboxEntry } from '../machines/connection.types.js';
 import { encodeJsonFrame } from './frames.js';
 import type { Frame, Model } from './types.js';
+
+/** A chart event that comes from the socket, without the socket's id and time (the socket actor stamps them). */
+type Unstamped<E> = E extends { socketId: number } ? Omit<E, 'socketId' | 'at'> : never;
+
+/** The lifecycle frames of a channel, as chart events (protocols with channels). */
+export type ChannelInboundEvent = Unstamped<Extract<ConnectionEvent, { type: `channel.${string}` }>>;
 
 /** What one inbound message means to the machine. Only `message.received` reaches the Model. */
 export type InboundEvent =
   | { type: 'message.received'; message: unknown }
-  | { type: 'ack.received'; id: string }
+  | { type: 'ack.received'; id: string; code?: ErrorCode; message?: string }
   | { type: 'pong.received' }
   | { type: 'resync.needed'; reason: string }
-  | { type: 'message.rejected'; code: ErrorCode; message: string };
+  | { type: 'message.rejected'; code: ErrorCode; message: string }
+  | ChannelInboundEvent;
+
+/** Where a data message of a channel goes: the channel's Model (or presence), and its render request. */
+export interface ChannelReceiver {
+  readonly model: Model<unknown>;
+  /** Asks for a coalesced render of the channel's view. */
+  render(): void;
+}
+
+/**
+ * What a protocol with channels offers the connection (the sync protocol, version 2). The
+ * connection's effects (src/effects.ts) and channel handles (src/channel.ts) use it; the chart
+ * never sees it.
+ */
+export interface ChannelSupport {
+  /** The receiver of a data message (a snapshot, patch or presence frame of a held channel); undefined for the connection's own Model. */
+  receiverOf(message: unknown): ChannelReceiver | undefined;
+  /** Starts routing a channel's data to its receivers (`presence` null: no presence). */
+  open(channel: string, data: ChannelReceiver, presence: ChannelReceiver | null): void;
+  /** Forgets the channel: its frames are dropped from now on. */
+  release(channel: string): void;
+  /** The `subscribe` frame of the channel: its position (unless it resyncs), presence, and `acked` from the outbox. */
+  subscribeFrame(channel: string, outbox: readonly OutboxEntry[]): Frame;
+  unsubscribeFrame(channel: string): Frame;
+  /** An op of the channel: its next number, the frame, and the outbox id its answer settles. */
+  encodeOp(channel: string, op: unknown): { frame: Frame; ackId: string; n: number };
+  /** The frame as a resend (`re`: the `welcome.time` of the connection it was first written on); a resend stays as it is. */
+  asResend(frame: Frame): Frame;
+  /** Waits for the answer to the outbox entry `ackId`: resolved by its ack, rejected by its refusal. */
+  waitFor(ackId: string): Promise<void>;
+  /** Settles the outbox entry `ackId`: an ack without `code`, a refusal (or a failed channel) with one. */
+  settle(ackId: string, code?: ErrorCode, message?: string): void;
+  /** A `changes` request of the channel, and the promise of its answer. */
+  request(channel: string, since: number | undefined, limit: number): { frame: Frame; answer: Promise<ChangelogPage> };
+  /** The socket is gone: requests waiting for an answer on it fail; a partial chunked frame is dropped. */
+  sessionEnded(): void;
+  /** The channel's position (the last snapshot or patch its Model accepted), or null. */
+  positionOf(channel: string): { epoch: string; seq: number } | null;
+  /** The welcome of the current connection: this client's id, the user, the server's frame limit; null before it. */
+  readonly session: SessionInfo | null;
+  /** This connection's client id (`hello.client`). */
+  readonly clientId: string;
+  /** The channel the connection's own Model is (`default`), subscribed on every connect; null: none. */
+  readonly defaultChannel: string | null;
+  /** What is wrong with a channel name (the protocol's name rule), or null when it is one. */
+  nameProblem(name: unknown): string | null;
+  /** The smallest `maxMessageBytes` the protocol works with (frames it cannot chunk are at most this large). */
+  readonly minMessageBytes: number;
+  /**
+   * How the protocol writes a frame of its own on the open socket (`auth` after a `refresh`), and
+   * reports a callback of the user's that failed (a token function); set by the connection.
+   */
+  attach(write: (frame: Frame) => void, failed: (code: ErrorCode, message: string) => void): void;
+}
+
+/** What the server said in its `welcome`. */
+export interface SessionInfo {
+  user: string | null;
+  /** The largest frame the server accepts from this client, in bytes. */
+  maxMessageBytes: number;
+  /** The server's clock at the welcome (ms since 1970). */
+  time: number;
+}
+
+/** One page of a channel's past patches (`channel.changes()`). */
+export interface ChangelogPage {
+  /** The channel's current epoch: the patches belong to it. */
+  epoch: string;
+  /** Oldest first. */
+  patches: ReadonlyArray<{ seq: number; set?: Record<string, unknown>; delete?: string[] }>;
+  /** Later patches remain in the log: ask again with the last `seq` as `since`. */
+  more: boolean;
+  /** Patches between `since` and the first listed are gone from the log (or `since` was of another epoch). */
+  gap: boolean;
+}
 
 /**
  * A protocol layer. `TData` is the data of the Model it works with (for
@@ -64,12 +145,27 @@ export interface Protocol<TData = unknown, TOut = unknown> {
    * read before the gap have been applied by then.
    */
   resync?(model: Model<TData>): void;
-  /** Serializes one outgoing message; `ackId` keeps it in the outbox until `ack.received` with that id. */
-  encode(message: TOut): { frame: Frame; ackId?: string };
+  /**
+   * Serializes one outgoing message; `ackId` keeps it in the outbox until `ack.received` with that
+   * id; `channel` (protocols with channels) ties it to its channel.
+   */
+  encode(message: TOut): { frame: Frame; ackId?: string; channel?: string };
   /** Frames that open every connection, before the outbox is flushed (authentication, resume). */
   greeting?(context: ConnectionContext, model: Model<TData>): Frame[];
   /** The heartbeat ping this protocol understands, when the heartbeat option gives none. */
   readonly ping?: Frame;
+  /**
+   * Called before every connection attempt dials, and awaited with the URL (a token function,
+   * say). A rejection fails the attempt (`ERR_GREETING_FAILED`).
+   */
+  prepare?(): void | Promise<void>;
+  /**
+   * True when the protocol gets a fresh token at every connect (the sync protocol, version 2, with
+   * a token function): the close policy then reconnects after 4419, token expired.
+   */
+  readonly refreshesToken?: boolean;
+  /** Present on a protocol with channels: `connection.channel()` needs it. */
+  readonly channels?: ChannelSupport;
 }
 
 /**

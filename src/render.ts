@@ -11,8 +11,8 @@ import type { ErrorCode } from './errors.js';
 import type { AnyModel, ConnectionStatus, RenderScheduler, View } from './types.js';
 
 export interface RenderHost {
-  /** The status to render with: the one of the last change. */
-  status(): ConnectionStatus;
+  /** The status to render with: the one of the last change (a connection's, or a channel's). */
+  status(): ConnectionStatus | object;
   /** A render returned: the status's `renders` counter moved. */
   rendered(): void;
   /** A throw or rejection from the view, the Model or the scheduler (`status.lastCallbackError`). */
@@ -26,7 +26,7 @@ export class Renderer {
   private stopped = false;
 
   constructor(
-    private readonly view: View<never> | undefined,
+    private readonly view: View<never, never> | undefined,
     private readonly model: AnyModel,
     private readonly schedule: RenderScheduler,
     private readonly host: RenderHost,
@@ -62,7 +62,7 @@ export class Renderer {
       // Neither is awaited: a promise either returns is watched only for its rejection.
       const data = this.model.getData() as never;
       catchRejection(data, (error) => fail('ERR_RENDER_FAILED', `model.getData rejected: ${describeThrown(error)}`));
-      const rendered = this.view.render(data, this.host.status());
+      const rendered = this.view.render(data, this.host.status() as never);
       catchRejection(rendered, (error) => fail('ERR_RENDER_FAILED', `view.render rejected: ${describeThrown(error)}`));
     } catch (error) {
       // counted, kept in the status; the next change renders again

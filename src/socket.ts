@@ -266,6 +266,7 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, 
     };
 
     let resolved: string | Promise<string>;
+    let prepared: void | Promise<void>;
     try {
       resolved = typeof deps.url === 'function' ? deps.url() : deps.url;
     } catch (error) {
@@ -274,9 +275,30 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, 
         stopped = true;
       };
     }
-    if (typeof resolved === 'string') dial(resolved);
+    try {
+      // what the protocol needs before it greets (a token function's token), fetched with the URL
+      prepared = deps.protocol.prepare?.();
+    } catch (error) {
+      fail('ERR_GREETING_FAILED', `the protocol's prepare threw: ${describe(error)}`);
+      return () => {
+        stopped = true;
+      };
+    }
+    const ready =
+      prepared === undefined
+        ? undefined
+        : Promise.resolve(prepared).catch((error: unknown) => {
+            throw new Error(`the token function failed: ${describe(error)}`, { cause: 'prepare' });
+          });
+    if (typeof resolved === 'string' && ready === undefined) dial(resolved);
     else {
-      Promise.resolve(resolved).then(dial, (error: unknown) => fail('ERR_URL', `url provider rejected: ${describe(error)}`));
+      Promise.all([resolved, ready]).then(
+        ([url]) => dial(url),
+        (error: unknown) =>
+          error instanceof Error && error.cause === 'prepare'
+            ? fail('ERR_GREETING_FAILED', error.message)
+            : fail('ERR_URL', `url provider rejected: ${describe(error)}`),
+      );
     }
 
     const reportPressure = (current: WebSocketLike) => {

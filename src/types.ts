@@ -69,10 +69,13 @@ export type DataOf<M> = M extends { getData(): infer T } ? T : never;
 /** The messages a Model takes: what `update()` accepts. */
 export type InboundOf<M> = M extends { update(message: infer I): void } ? I : unknown;
 
-/** The View of MVC: called at most once per frame with the latest data and status. */
-export interface View<T = unknown> {
+/**
+ * The View of MVC: called at most once per frame with the latest data and status (a connection's
+ * `ConnectionStatus`; a channel's view gets its `ChannelStatus`).
+ */
+export interface View<T = unknown, S = ConnectionStatus> {
   /** Not awaited: a promise it returns that rejects is reported as `ERR_RENDER_FAILED`. */
-  render(data: T, status: ConnectionStatus): void;
+  render(data: T, status: S): void;
 }
 
 /** A point-in-time view of the connection, derived from the machine's snapshot. */

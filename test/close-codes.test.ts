@@ -18,6 +18,13 @@ describe('close codes', () => {
     (code) => expect(shouldReconnect(close(code))).toBe(false),
   );
 
+  it('treats 4409 as fatal, and 4419 as fatal unless the token can be refreshed', () => {
+    expect(shouldReconnect(close(4409))).toBe(false);
+    expect(shouldReconnect(close(4419))).toBe(false);
+    expect(shouldReconnect({ ...close(4419), canRefreshToken: true })).toBe(true);
+    expect(shouldReconnect({ ...close(4401), canRefreshToken: true })).toBe(false);
+  });
+
   it.each([
     [1000, true],
     [3000, true],

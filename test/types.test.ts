@@ -5,9 +5,13 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import * as z from 'zod';
 import type { Connection } from '../src/connection.js';
+import type { Channel, ChannelPresence, ChannelStatus } from '../src/channel.js';
+import type { PresenceData } from '../src/presence.js';
+import type { ChangelogPage } from '../src/protocol.js';
 import { rawProtocol } from '../src/protocol.js';
 import type { Store, StoreData } from '../src/store.js';
 import { createOp, createSyncProtocol, type SyncOutbound } from '../src/sync/client-protocol.js';
+import { createChannelProtocol } from '../src/sync/client-protocol-v2.js';
 import { createTestConnection } from '../src/testing/index.js';
 import type { Model } from '../src/types.js';
 
@@ -78,5 +82,62 @@ describe('connection types', () => {
     const wrong = z.object({ symbol: z.number() });
     // @ts-expect-error the schema's output is not the Quote the Model takes
     createTestConnection({ model: quotes(), inbound: wrong, protocol: rawProtocol, autoStart: false }).connection.stop();
+  });
+
+  describe('channels', () => {
+    const v2 = () => createTestConnection({ protocol: createChannelProtocol() }).connection;
+
+    it('types a channel by its Model: the store when none is given', () => {
+      const connection = v2();
+      const notes = connection.channel('notes');
+      expectTypeOf(notes).toEqualTypeOf<Channel<Store>>();
+      expectTypeOf(notes.model.getData()).toEqualTypeOf<StoreData>();
+      expectTypeOf(notes.model.position).toBeFunction();
+      connection.stop();
+    });
+
+    it('types a channel by the Model given, own methods included, and its view by the data', () => {
+      const connection = v2();
+      const prices = connection.channel('prices', {
+        model: quotes(),
+        view: {
+          render(data, status) {
+            expectTypeOf(data).toEqualTypeOf<Record<string, number>>();
+            expectTypeOf(status).toEqualTypeOf<ChannelStatus>();
+          },
+        },
+      });
+      expectTypeOf(prices.model.reset).toBeFunction();
+      expectTypeOf(prices.model.getData()).toEqualTypeOf<Record<string, number>>();
+      // @ts-expect-error the view renders the Model's data
+      connection.channel('other', { model: quotes(), view: { render: (data: string) => data } });
+      connection.stop();
+    });
+
+    it('sends ops (changes) and gives the answer as a promise', () => {
+      const connection = v2();
+      const notes = connection.channel('notes');
+      expectTypeOf(notes.send({ set: { title: 'x' } })).toEqualTypeOf<Promise<void>>();
+      // @ts-expect-error an op's set is an object of JSON values
+      expectTypeOf(notes.send).toBeCallableWith({ set: 5 });
+      expectTypeOf(notes.changes({ since: 0, limit: 10 })).toEqualTypeOf<Promise<ChangelogPage>>();
+      connection.stop();
+    });
+
+    it('types presence as the members, and its view too', () => {
+      const connection = v2();
+      const room = connection.channel('room', {
+        presence: {
+          view: {
+            render(members) {
+              expectTypeOf(members).toEqualTypeOf<PresenceData>();
+            },
+          },
+        },
+      });
+      expectTypeOf(room.presence).toEqualTypeOf<ChannelPresence | null>();
+      expectTypeOf(room.presence!.getData()).toEqualTypeOf<PresenceData>();
+      connection.stop();
+    });
   });
 });

@@ -11,6 +11,9 @@
  *   sequence checked), one frame per read: one machine event per frame.
  * - `connection (sync, reads of 100)`: the same frames, 100 to a read, as `ws`
  *   hands them over from one TCP read under load: one machine event per read.
+ * - `channel (v2), one frame per read`: the sync protocol's version 2, the same patches on a
+ *   channel (`connection.channel()`), one frame per read: what a message on a channel costs
+ *   beside `connection (sync)`, a message on a connection without channels (issue 13: at most 1.2×).
  * - `send`: `connection.send()` while open (the outbound path).
  *
  * and the floor: the same frames parsed and applied to the store with no
@@ -22,19 +25,28 @@ import { resolveOptions } from '../../src/options.js';
 import { rawProtocol } from '../../src/protocol.js';
 import { createStore, type StoreData } from '../../src/store.js';
 import { createSyncProtocol } from '../../src/sync/client-protocol.js';
+import { createChannelProtocol } from '../../src/sync/client-protocol-v2.js';
 import { TestClock } from '../../src/testing/clock.js';
 import { FakeWebSocket } from '../../src/testing/fake-websocket.js';
 import { createTestConnection } from '../../src/testing/test-connection.js';
 import type { WebSocketConstructor } from '../../src/types.js';
 import { finish } from '../lib/ipc.js';
-import { BLAST_EPOCH, patchText, snapshotText } from '../wire.js';
+import { BLAST_EPOCH, channelPatchText, patchText, snapshotText } from '../wire.js';
 
 export interface MachineParams {
   events: number;
   repetitions: number;
 }
 
-export const MACHINE_VARIANTS = ['floor', 'actor', 'connection (raw)', 'connection (sync)', 'connection (sync, reads of 100)', 'send'] as const;
+export const MACHINE_VARIANTS = [
+  'floor',
+  'actor',
+  'connection (raw)',
+  'connection (sync)',
+  'channel (v2), one frame per read',
+  'connection (sync, reads of 100)',
+  'send',
+] as const;
 
 /** Frames per read in the batched row. */
 const READ_FRAMES = 100;
@@ -95,7 +107,51 @@ function heapPerInstance(): Record<string, number> {
       },
       (connection) => (connection as { stop(): void }).stop(),
     ),
+    'connection (v2, default channel)': measure(
+      () => {
+        const t = createTestConnection({ protocol: createChannelProtocol() });
+        t.open();
+        return t.connection;
+      },
+      (connection) => (connection as { stop(): void }).stop(),
+    ),
   };
+}
+
+/** Channels on one connection in the channel figures. */
+const CHANNELS = 1_000;
+
+/**
+ * One connection holding 1,000 channels (issue 13): heap per channel after GC; the time to
+ * subscribe them all while open (each `channel()` call writes its subscribe); and, after the
+ * connection drops, the time from the new socket's open to every channel live again (the hello,
+ * 1,000 subscribes with positions written, 1,000 `synced` answers read in one socket read).
+ */
+function thousandChannels(): { heapPerChannel: number; subscribeMs: number; resubscribeMs: number } {
+  const welcome = JSON.stringify({ type: 'welcome', v: 2, client: 'bench', user: null, maxMessageBytes: 1_048_576, time: 0 });
+  const names = Array.from({ length: CHANNELS }, (_, i) => `ch-${i}`);
+  const t = createTestConnection({ protocol: createChannelProtocol({ defaultChannel: false }) });
+  let socket = t.open();
+  socket.receive(welcome);
+  gc();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const started = process.hrtime.bigint();
+  const channels = names.map((name) => t.connection.channel(name));
+  const subscribeMs = Number(process.hrtime.bigint() - started) / 1e6;
+  socket.receive(...names.flatMap((name) => [{ type: 'snapshot', channel: name, epoch: 'E', seq: 1, data: {} }, { type: 'synced', channel: name, epoch: 'E', seq: 1 }]));
+  gc();
+  gc();
+  const heapPerChannel = (process.memoryUsage().heapUsed - before) / CHANNELS;
+  socket.drop();
+  t.advance(t.connection.getStatus().nextDelayMs ?? 0);
+  const again = process.hrtime.bigint();
+  socket = t.open();
+  socket.receive(welcome, ...names.map((name) => ({ type: 'synced', channel: name, epoch: 'E', seq: 1 })));
+  const resubscribeMs = Number(process.hrtime.bigint() - again) / 1e6;
+  if (!channels.every((channel) => channel.getStatus().live)) throw new Error('bench: not every channel is live again');
+  t.connection.stop();
+  return { heapPerChannel, subscribeMs, resubscribeMs };
 }
 
 export async function machineRole(params: MachineParams): Promise<never> {
@@ -103,6 +159,10 @@ export async function machineRole(params: MachineParams): Promise<never> {
   const frames = Array.from({ length: events }, (_, i) => patchText(BLAST_EPOCH, i + 1));
   const parsed = frames.map((frame) => JSON.parse(frame) as unknown);
   const snapshot = snapshotText(BLAST_EPOCH, 0, {});
+  const channelFrames = Array.from({ length: events }, (_, i) => channelPatchText('prices', BLAST_EPOCH, i + 1));
+  const welcome = JSON.stringify({ type: 'welcome', v: 2, client: 'bench', user: null, maxMessageBytes: 1_048_576, time: 0 });
+  const channelSnapshot = JSON.stringify({ type: 'snapshot', channel: 'prices', epoch: BLAST_EPOCH, seq: 0, data: {} });
+  const channelSynced = JSON.stringify({ type: 'synced', channel: 'prices', epoch: BLAST_EPOCH, seq: 0 });
 
   const runs: Record<Variant, (n: number) => void> = {
     floor: (n) => {
@@ -133,6 +193,14 @@ export async function machineRole(params: MachineParams): Promise<never> {
       for (let i = 0; i < n; i++) socket.receive(frames[i]!);
       t.connection.stop();
     },
+    'channel (v2), one frame per read': (n) => {
+      const t = createTestConnection({ protocol: createChannelProtocol({ defaultChannel: false }) });
+      t.connection.channel('prices', { model: createStore() });
+      const socket = t.open();
+      socket.receive(welcome, channelSnapshot, channelSynced);
+      for (let i = 0; i < n; i++) socket.receive(channelFrames[i]!);
+      t.connection.stop();
+    },
     'connection (sync, reads of 100)': (n) => {
       const t = createTestConnection({ protocol: createSyncProtocol(), model: createStore() });
       const socket = t.open();
@@ -155,5 +223,5 @@ export async function machineRole(params: MachineParams): Promise<never> {
     results[variant] = [];
     for (let r = 0; r < params.repetitions; r++) results[variant].push(time(events, run));
   }
-  return finish({ type: 'result', eventsPerSec: results, heapPerInstance: heapPerInstance() });
+  return finish({ type: 'result', eventsPerSec: results, heapPerInstance: heapPerInstance(), channels: thousandChannels() });
 }

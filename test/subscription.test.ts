@@ -1,0 +1,173 @@
+/**
+ * The subscription chart (machines/subscription.ts): one channel's lifecycle, as pure
+ * transitions, and as the connection chart's children (placeholder effects: no socket).
+ * test/channels.test.ts replays its paths on a real connection.
+ */
+import { createActor, initialTransition, transition, type AnyActorRef, type SnapshotFrom } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { connectionMachine, subscriptionId } from '../machines/connection.js';
+import { subscriptionMachine } from '../machines/subscription.js';
+import type { SubscriptionEvent } from '../machines/subscription.types.js';
+import { resolveOptions } from '../src/options.js';
+import { TestClock, createFakeSockets } from '../src/testing/index.js';
+
+type Snapshot = SnapshotFrom<typeof subscriptionMachine>;
+
+const input = { channel: 'notes' };
+const refusedFinal: SubscriptionEvent = { type: 'channel.refused', channel: 'notes', code: 'ERR_CHANNEL_FORBIDDEN', message: 'no' };
+const refusedForNow: SubscriptionEvent = { type: 'channel.refused', channel: 'notes', code: 'ERR_RATE_LIMITED', message: 'slow down', retryAfterMs: 1000 };
+
+/** The chart with its requests to the parent as plain named actions: pure transitions have no parent to send to. */
+const standalone = subscriptionMachine.provide({
+  actions: { requestSubscribe: () => {}, requestSubscribeAndResend: () => {}, requestUnsubscribe: () => {}, reportFailure: () => {}, reportEnded: () => {} },
+});
+
+/** Plays events from the initial state with pure transitions; returns the last snapshot and every action's type. */
+function play(...events: SubscriptionEvent[]): { snapshot: Snapshot; actions: string[] } {
+  let [snapshot, executed] = initialTransition(standalone, input);
+  const actions = executed.map((action) => action.type);
+  for (const event of events) {
+    [snapshot, executed] = transition(standalone, snapshot, event);
+    actions.push(...executed.map((action) => action.type));
+  }
+  return { snapshot, actions };
+}
+
+const stateOf = (snapshot: Snapshot) => snapshot.value;
+
+describe('subscription chart', () => {
+  it.each([
+    { events: [], state: 'unsubscribed' },
+    { events: [{ type: 'connection.opened' }], state: 'subscribing' },
+    { events: [{ type: 'connection.opened' }, { type: 'channel.synced', channel: 'notes' }], state: 'subscribed' },
+    { events: [{ type: 'connection.opened' }, { type: 'channel.synced', channel: 'notes' }, { type: 'connection.lost' }], state: 'unsubscribed' },
+    { events: [{ type: 'connection.opened' }, refusedFinal], state: 'failed' },
+    { events: [{ type: 'connection.opened' }, refusedForNow], state: 'retrying' },
+    { events: [{ type: 'connection.opened' }, refusedForNow, { type: 'connection.lost' }], state: 'unsubscribed' },
+    { events: [{ type: 'connection.opened' }, { type: 'client.unsubscribe' }], state: 'unsubscribing' },
+    { events: [{ type: 'connection.opened' }, { type: 'client.unsubscribe' }, { type: 'channel.unsubscribed', channel: 'notes' }], state: 'ended' },
+    { events: [{ type: 'connection.opened' }, { type: 'client.unsubscribe' }, { type: 'connection.lost' }], state: 'ended' },
+    { events: [{ type: 'client.unsubscribe' }], state: 'ended' },
+  ] as Array<{ events: SubscriptionEvent[]; state: string }>)('goes to $state after $events.length events', ({ events, state }) => {
+    expect(stateOf(play(...events).snapshot)).toBe(state);
+  });
+
+  it('tags subscribed data live and every other state stale', () => {
+    const live = play({ type: 'connection.opened' }, { type: 'channel.synced', channel: 'notes' }).snapshot;
+    expect(live.hasTag('live')).toBe(true);
+    expect(live.hasTag('stale')).toBe(false);
+    for (const snapshot of [play().snapshot, play({ type: 'connection.opened' }).snapshot, play({ type: 'connection.opened' }, refusedForNow).snapshot]) {
+      expect(snapshot.hasTag('stale')).toBe(true);
+      expect(snapshot.hasTag('live')).toBe(false);
+    }
+  });
+
+  it('fails with the code of a final refusal and tells the connection', () => {
+    const { snapshot, actions } = play({ type: 'connection.opened' }, refusedFinal);
+    expect(snapshot.status).toBe('done');
+    expect(snapshot.context.lastError).toEqual({ code: 'ERR_CHANNEL_FORBIDDEN', message: 'no' });
+    expect(actions).toContain('reportFailure');
+  });
+
+  it('subscribes again after a gap, asking the connection to write the subscribe', () => {
+    const { snapshot, actions } = play({ type: 'connection.opened' }, { type: 'channel.synced', channel: 'notes' }, { type: 'channel.resync', channel: 'notes', reason: 'gap' });
+    expect(stateOf(snapshot)).toBe('subscribing');
+    expect(snapshot.context.resubscribes).toBe(1);
+    expect(actions).toContain('requestSubscribe');
+  });
+
+  it('keeps the subscription without presence when presence is refused', () => {
+    const { snapshot } = play({ type: 'connection.opened' }, { type: 'channel.synced', channel: 'notes' }, { type: 'channel.presence.refused', channel: 'notes', message: 'no presence' });
+    expect(stateOf(snapshot)).toBe('subscribed');
+    expect(snapshot.context.presenceRefused).toBe('no presence');
+  });
+
+  it('waits retryAfterMs after a transient refusal, then subscribes again and resends', () => {
+    const clock = new TestClock();
+    const requests: unknown[] = [];
+    const parent = createActor(
+      connectionMachine.provide({ actions: { writeSubscribe: (_args, params) => requests.push(params ?? 'from event') } }),
+      { input: { config: resolveOptions({ url: 'ws://statesocket.test/', WebSocket: createFakeSockets().WebSocket }, undefined).config }, clock },
+    );
+    parent.start();
+    parent.send({ type: 'client.connect' });
+    parent.send({ type: 'socket.opened', url: 'ws://statesocket.test/', socketId: 1, at: 0 });
+    parent.send({ type: 'client.subscribe', channel: 'notes' });
+    const child = () => parent.getSnapshot().children[subscriptionId('notes')] as AnyActorRef;
+    parent.send({ ...refusedForNow, socketId: 1, at: 0 } as never);
+    expect(child().getSnapshot().value).toBe('retrying');
+    clock.advance(999);
+    expect(child().getSnapshot().value).toBe('retrying');
+    clock.advance(1);
+    expect(child().getSnapshot().value).toBe('subscribing');
+    expect(requests).toEqual([{ channel: 'notes' }, 'from event']);
+    parent.stop();
+  });
+});
+
+describe('subscription actors of the connection chart', () => {
+  const config = resolveOptions({ url: 'ws://statesocket.test/', WebSocket: createFakeSockets().WebSocket }, undefined).config;
+  const start = () => {
+    const actor = createActor(connectionMachine, { input: { config }, clock: new TestClock() });
+    actor.start();
+    return actor;
+  };
+  const from = { socketId: 1, at: 0 };
+  const child = (actor: ReturnType<typeof start>, channel: string) => actor.getSnapshot().children[subscriptionId(channel)] as AnyActorRef | undefined;
+
+  it('spawns one child per channel, which follows the connection open and lost', () => {
+    const actor = start();
+    actor.send({ type: 'client.subscribe', channel: 'a' });
+    actor.send({ type: 'client.subscribe', channel: 'b' });
+    expect(child(actor, 'a')?.getSnapshot().value).toBe('unsubscribed');
+    actor.send({ type: 'client.connect' });
+    actor.send({ type: 'socket.opened', url: 'ws://x/', ...from });
+    expect(child(actor, 'a')?.getSnapshot().value).toBe('subscribing');
+    expect(child(actor, 'b')?.getSnapshot().value).toBe('subscribing');
+    actor.send({ type: 'channel.synced', channel: 'a', ...from });
+    expect(child(actor, 'a')?.getSnapshot().value).toBe('subscribed');
+    expect(child(actor, 'b')?.getSnapshot().value).toBe('subscribing');
+    actor.send({ type: 'socket.closed', code: 1006, reason: '', wasClean: false, ...from });
+    expect(child(actor, 'a')?.getSnapshot().value).toBe('unsubscribed');
+    expect(child(actor, 'b')?.getSnapshot().value).toBe('unsubscribed');
+    actor.stop();
+  });
+
+  it('fails a refused channel alone and drops its ops from the one outbox', () => {
+    const actor = start();
+    actor.send({ type: 'client.subscribe', channel: 'a' });
+    actor.send({ type: 'client.subscribe', channel: 'b' });
+    actor.send({ type: 'client.send', frame: 'op a', ackId: 'a 1', channel: 'a' });
+    actor.send({ type: 'client.send', frame: 'op b', ackId: 'b 1', channel: 'b' });
+    actor.send({ type: 'client.connect' });
+    actor.send({ type: 'socket.opened', url: 'ws://x/', ...from });
+    actor.send({ type: 'channel.refused', channel: 'a', code: 'ERR_CHANNEL_FORBIDDEN', message: 'no', ...from });
+    expect(child(actor, 'a')?.getSnapshot().status).toBe('done');
+    expect(child(actor, 'b')?.getSnapshot().value).toBe('subscribing');
+    expect(actor.getSnapshot().matches({ session: 'open' })).toBe(true);
+    expect(actor.getSnapshot().context.outbox.map((entry) => entry.ackId)).toEqual(['b 1']);
+    actor.stop();
+  });
+
+  it('removes an unsubscribed channel once the server confirms', () => {
+    const actor = start();
+    actor.send({ type: 'client.connect' });
+    actor.send({ type: 'socket.opened', url: 'ws://x/', ...from });
+    actor.send({ type: 'client.subscribe', channel: 'a' });
+    expect(child(actor, 'a')?.getSnapshot().value).toBe('subscribing');
+    actor.send({ type: 'client.unsubscribe', channel: 'a' });
+    expect(child(actor, 'a')?.getSnapshot().value).toBe('unsubscribing');
+    actor.send({ type: 'channel.unsubscribed', channel: 'a', ...from });
+    expect(child(actor, 'a')).toBeUndefined();
+    actor.stop();
+  });
+
+  it('ignores frames of a channel it does not hold', () => {
+    const actor = start();
+    actor.send({ type: 'client.connect' });
+    actor.send({ type: 'socket.opened', url: 'ws://x/', ...from });
+    actor.send({ type: 'channel.synced', channel: 'nobody', ...from });
+    expect(actor.getSnapshot().matches({ session: 'open' })).toBe(true);
+    actor.stop();
+  });
+});
