@@ -18,7 +18,7 @@ import { catchRejection } from './callbacks.js';
 import { describeThrown } from './errors.js';
 import { encodeJsonFrame } from './frames.js';
 import type { GreetingResult } from './options.js';
-import type { Protocol } from './protocol.js';
+import { checkDecoded, type Protocol } from './protocol.js';
 import type { Renderer } from './render.js';
 import { createSocketActor, type SocketActorDeps } from './socket.js';
 import type { Model } from './types.js';
@@ -91,8 +91,9 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
     }
     let inbound: ReturnType<Protocol<unknown>['decode']>;
     try {
-      inbound = protocol.decode(message, model, []);
-      if (catchRejection(inbound)) throw new Error('protocol.decode returned a promise; it must be synchronous');
+      const decoded: unknown = protocol.decode(message, model, []);
+      if (catchRejection(decoded)) throw new Error('protocol.decode returned a promise; it must be synchronous');
+      inbound = checkDecoded(decoded);
     } catch (error) {
       inbound = { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: describeThrown(error) };
     }

@@ -18,7 +18,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   ERR_RETRIES_EXHAUSTED: 'reconnect.maxAttempts reconnects failed in a row; the machine stopped in closed.',
   ERR_MALFORMED_FRAME: 'An inbound frame could not be parsed (parse threw, or returned a promise); it was rejected and counted.',
   ERR_UNKNOWN_MESSAGE:
-    'An inbound message is not one the protocol knows (its decode threw or returned a promise, or applied threw); it was rejected and counted. An applied that rejects later is kept in lastCallbackError with this code.',
+    'An inbound message is not one the protocol knows (its decode threw, returned a promise, or returned something that is not an InboundEvent or an array of them, such as undefined or an event of an unknown type; or applied threw); it was rejected and counted, and like every rejected frame it counts as inbound for the heartbeat. An applied that rejects later is kept in lastCallbackError with this code.',
   ERR_INVALID_MESSAGE:
     "The `inbound` schema refused a message (or validated it asynchronously, which is not supported): it was rejected and counted; the Model never saw it.",
   ERR_PAYLOAD_TOO_LARGE: 'A frame exceeds maxMessageBytes: send() throws, an inbound one is rejected and counted.',

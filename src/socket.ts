@@ -24,7 +24,7 @@ import type { ErrorCode, SocketCommand, SocketEvent, SocketInput } from '../mach
 import { catchRejection } from './callbacks.js';
 import { describeThrown } from './errors.js';
 import { exceedsBytes, frameBytes } from './frames.js';
-import type { InboundEvent, Protocol } from './protocol.js';
+import { checkDecoded, type InboundEvent, type Protocol } from './protocol.js';
 import { redactUrl } from './redact.js';
 import type { Frame, Model, WebSocketConstructor, WebSocketLike } from './types.js';
 
@@ -119,7 +119,7 @@ function classify(
   if (catchRejection(parsed)) {
     return { type: 'message.rejected', code: 'ERR_MALFORMED_FRAME', message: 'parse returned a promise; it must be synchronous' };
   }
-  let decoded: InboundEvent | InboundEvent[];
+  let decoded: unknown;
   try {
     decoded = deps.protocol.decode(parsed, deps.model, pending);
   } catch (error) {
@@ -128,7 +128,9 @@ function classify(
   if (catchRejection(decoded)) {
     return { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: 'protocol.decode returned a promise; it must be synchronous' };
   }
-  return decoded;
+  // One data message, the common case, costs one comparison; anything else is checked in full.
+  if ((decoded as { type?: unknown } | null | undefined)?.type === 'message.received') return decoded as InboundEvent;
+  return checkDecoded(decoded);
 }
 
 /** `ws`'s WebSocket (Node): an EventEmitter whose 'message' listeners get `(data, isBinary)`. */
