@@ -91,6 +91,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     const model = resolved.model ?? (createStore() as AnyModel as M);
 
     let stopped = false;
+    /** stop() was called while the actor was handling an event: it stops once the close it queued has been handled. */
+    let stopWhenClosing = false;
     let started = false;
     /** The actor exists: a callback failure can be reported to it. */
     let ready = false;
@@ -165,7 +167,15 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       next: (snapshot) => {
         reported = snapshot;
         update(snapshot, causes.next());
+        // stop() was called while the actor was busy (from a listener, or from model.update): the close went
+        // into its mailbox behind the event it was handling; now that the socket is closing, the actor stops
+        if (stopWhenClosing && !snapshot.matches({ session: 'open' })) {
+          stopWhenClosing = false;
+          actor.stop();
+        }
       },
+      // The actor stopped (it reports no snapshot for that): history and status end `closed`, wherever stop() was called from.
+      complete: () => update(actor.getSnapshot(), 'client.stop'),
       error: (error) => {
         // A throw inside the machine is a bug in statesocket or in a provided effect: surface it.
         queueMicrotask(() => {
@@ -199,15 +209,21 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       stop() {
         if (stopped) return;
         // An open socket gets a close frame (1000) before the actor is stopped and the socket terminated.
-        if (started && actor.getSnapshot().matches({ session: 'open' })) {
-          deliver({ type: 'client.disconnect', code: 1000, reason: '' });
-        }
+        const closing = started && actor.getSnapshot().matches({ session: 'open' });
+        if (closing) deliver({ type: 'client.disconnect', code: 1000, reason: '' });
         stopped = true;
         renderer.stop();
         unwatchEnvironment?.();
         unwatchEnvironment = null;
+        if (closing && actor.getSnapshot().matches({ session: 'open' })) {
+          // Still open: the actor is busy with another event (stop() came from a status listener or from
+          // model.update), and the close waits in its mailbox. Stopping now would drop it (a stop clears the
+          // mailbox) and the server would see 1006; the actor stops once the close is handled (see `next`).
+          stopWhenClosing = true;
+          return;
+        }
+        // At once, or, when the actor is busy, right after its current event; `complete` then reports `closed`.
         actor.stop();
-        update(actor.getSnapshot(), 'client.stop');
       },
       connect() {
         assertUsable();
