@@ -16,7 +16,7 @@ import { CONNECTION_SYSTEM_ID, liveMachine, type ConnectionEffects, type LiveInp
 import { StatesocketError } from './errors.js';
 import { exceedsBytes, frameBytes, utf8Length } from './frames.js';
 import type { ConnectionOptions } from './options.js';
-import { resolveOptions } from './options.js';
+import { describeValue, resolveOptions } from './options.js';
 import { environmentState, watchEnvironment } from './environment.js';
 import { withInboundSchema } from './inbound-schema.js';
 import { protocolForConnection, type Protocol } from './protocol.js';
@@ -26,7 +26,7 @@ import { Renderer } from './render.js';
 import { createClock } from './clock.js';
 import { Causes } from './causes.js';
 import { Listeners } from './listeners.js';
-import { guardNow, guardShouldReconnect } from './policies.js';
+import { guardNow, guardRandom, guardShouldReconnect } from './policies.js';
 import { createCounters, onlyBookkeepingChanged, sameStatus, stateNameOf, statusOf, type ConnectionSnapshot } from './status.js';
 import type { SyncOutbound } from './sync/client-protocol.js';
 import type { AnyModel, ConnectionStatus, HistoryEntry, Model, View, WebSocketConstructor } from './types.js';
@@ -58,13 +58,19 @@ export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
    * @throws RangeError when `code` is not 1000 or 3000–4999, or `reason` is over 123 UTF-8 bytes
    */
   disconnect(code?: number, reason?: string): void;
-  /** Reports the environment's network state (`network.online` / `network.offline`). */
+  /**
+   * Reports the environment's network state (`network.online` / `network.offline`).
+   * @throws TypeError when `online` is not a boolean
+   */
   setOnline(online: boolean): void;
   /** The current status; the same object until something changes. */
   getStatus(): ConnectionStatus;
   /** The outbox, oldest first: queued sends, and sent ones still waiting for their ack. */
   getOutbox(): readonly OutboxEntry[];
-  /** Calls `listener` on every status change; returns the unsubscribe function. */
+  /**
+   * Calls `listener` on every status change; returns the unsubscribe function.
+   * @throws TypeError when `listener` is not a function
+   */
   subscribe(listener: (status: ConnectionStatus) => void): () => void;
   /** Every state entered, oldest first, bounded by `historyLimit`. */
   readonly history: readonly HistoryEntry[];
@@ -85,6 +91,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     // The user's policies, guarded: a throw falls back to the default and is reported (src/policies.ts).
     const now = guardNow(resolved.now, reportCallbackFailure);
     const shouldReconnect = guardShouldReconnect(resolved.shouldReconnect, reportCallbackFailure);
+    const random = guardRandom(resolved.random, reportCallbackFailure);
     // This connection's own protocol state (the sync protocol's position): a protocol object may serve many connections.
     const protocol = withInboundSchema(protocolForConnection(resolved.protocol), resolved.inbound);
     // No model given: M is Store (the default type argument), and the Model is a store.
@@ -124,7 +131,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       protocol: protocol as Protocol<unknown>,
       greeting: resolved.greeting as ConnectionEffects['greeting'],
       now,
-      random: resolved.random,
+      random,
       renderer,
       reportCallbackFailure,
     };
@@ -271,12 +278,20 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         deliver({ type: 'client.disconnect', code, reason });
       },
       setOnline(online) {
+        if (typeof online !== 'boolean') {
+          throw new TypeError(`statesocket: setOnline takes true or false; received ${describeValue(online)}`);
+        }
         if (stopped) return;
         deliver({ type: online ? 'network.online' : 'network.offline' });
       },
       getStatus: () => status,
       getOutbox: () => actor.getSnapshot().context.outbox,
-      subscribe: (listener) => listeners.add(listener),
+      subscribe: (listener) => {
+        if (typeof listener !== 'function') {
+          throw new TypeError(`statesocket: subscribe takes a function, called with each new status; received ${describeValue(listener)}`);
+        }
+        return listeners.add(listener);
+      },
       get history() {
         return history.entries;
       },

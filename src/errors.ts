@@ -33,7 +33,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
     "The greeting option, or the protocol's greeting or resync, threw, or a greeting returned a promise (a greeting must be synchronous): the attempt fails (errored, then backoff) and the outbox stays queued.",
   ERR_LISTENER_FAILED: 'A status listener threw or returned a promise that rejected: the other listeners still ran; kept in lastCallbackError and counted in callbackErrors.',
   ERR_POLICY_FAILED:
-    'reconnect.shouldReconnect threw or returned a non-boolean, or the random, now or clock option threw (now: or returned a non-finite number): the default close policy, Math.random, Date.now() or the host setTimeout stood in; kept in lastCallbackError and counted in callbackErrors.',
+    'reconnect.shouldReconnect threw or returned a non-boolean, or the random, now or clock option threw (random: or returned something outside [0, 1); now: or returned a non-finite number): the default close policy, Math.random, Date.now() or the host setTimeout stood in; kept in lastCallbackError and counted in callbackErrors.',
 };
 
 export class StatesocketError extends Error {

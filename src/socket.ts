@@ -47,6 +47,9 @@ export interface SocketActorDeps {
   shouldReconnect?: (close: CloseEventInfo) => boolean;
 }
 
+/** The code of the error `ws` reports for a frame over its `maxPayload`. */
+const WS_PAYLOAD_TOO_LARGE = 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+
 const CONNECTING = 0;
 const OPEN = 1;
 const CLOSED = 3;
@@ -258,6 +261,13 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, 
       created.onreadend = flushInbound;
       created.onerror = (event: { message?: string; error?: unknown } | undefined) => {
         const message = event?.message ?? (event?.error !== undefined ? describe(event.error) : 'WebSocket error');
+        if ((event?.error as { code?: unknown } | undefined)?.code === WS_PAYLOAD_TOO_LARGE) {
+          // ws (maxPayload = maxMessageBytes, src/node.ts) refused a frame from its header, unread; it cannot
+          // skip the rest of that frame, so it closes with 1009: the frame is rejected, and the attempt fails.
+          const refused = `an inbound frame is over maxMessageBytes (${deps.maxMessageBytes}): ws refused it from its header, unread, and closed the connection with 1009 (${message})`;
+          report({ type: 'message.rejected', code: 'ERR_PAYLOAD_TOO_LARGE', message: refused });
+          return fail('ERR_PAYLOAD_TOO_LARGE', refused);
+        }
         fail('ERR_SOCKET', message);
       };
       created.onclose = (event: { code?: number; reason?: string; wasClean?: boolean }) => {

@@ -298,6 +298,18 @@ describe('status and history', () => {
     t.connection.stop();
   });
 
+  it('refuses a listener that is not a function, and a network state that is not a boolean, with a TypeError', () => {
+    const t = createTestConnection();
+    expect(() => t.connection.subscribe('x' as never)).toThrow(TypeError);
+    expect(() => t.connection.subscribe(undefined as never)).toThrow(/subscribe takes a function, called with each new status; received undefined/);
+    expect(() => t.connection.setOnline('no' as never)).toThrow(/setOnline takes true or false; received "no"/);
+    expect(() => t.connection.setOnline(0 as never)).toThrow(TypeError);
+    t.open();
+    t.socket.drop(); // a status change: no listener was added that could fail on it
+    expect(t.connection.getStatus()).toMatchObject({ online: true, lastCallbackError: null });
+    t.connection.stop();
+  });
+
   it('bounds the history', () => {
     const t = createTestConnection({ historyLimit: 3 });
     for (let i = 0; i < 5; i++) {
