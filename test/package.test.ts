@@ -113,6 +113,13 @@ describe('package entries', () => {
     expect(graph.dynamicPackages.has('@statelyai/inspect')).toBe(true);
   });
 
+  it('loads @statelyai/inspect in statesocket/inspect only when createRelayInspector is called, so importing it needs no peer', async () => {
+    const entry = ENTRIES['statesocket/inspect'];
+    const graph = walk(await metafileOf(entry, 'browser'), entry);
+    expect([...graph.staticPackages].filter((pkgName) => OPTIONAL_PEERS.has(pkgName))).toEqual([]);
+    expect(graph.dynamicPackages.has('@statelyai/inspect')).toBe(true);
+  });
+
   it.each(Object.entries(ENTRIES))('%s imports only dependencies, built-ins and optional peers', async (name, entry) => {
     const platform = name === 'statesocket (browser)' ? 'browser' : 'node';
     const graph = walk(await metafileOf(entry, platform), entry);
