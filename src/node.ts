@@ -32,9 +32,12 @@ function wsLimitedTo(maxPayload: number): WebSocketConstructor {
 
 const defaultWebSocket = wsLimitedTo(DEFAULT_OPTIONS.maxMessageBytes);
 
-/** `ws`, limited to the connection's `maxMessageBytes`, unless the options give a WebSocket (an invalid limit is refused by the options' check). */
+/**
+ * `ws`, limited to the connection's `maxMessageBytes`, when the options give no WebSocket or `ws`'s
+ * own; another WebSocket is used as it is (an invalid limit is left to the options' check).
+ */
 function platformWebSocketFor(options: { WebSocket?: unknown; maxMessageBytes?: unknown }): WebSocketConstructor | undefined {
-  if (options.WebSocket !== undefined) return undefined;
+  if (options.WebSocket !== undefined && options.WebSocket !== WebSocket) return undefined;
   const limit = options.maxMessageBytes;
   if (limit === undefined || limit === DEFAULT_OPTIONS.maxMessageBytes) return defaultWebSocket;
   return typeof limit === 'number' && limit >= 1 && Number.isFinite(limit) ? wsLimitedTo(limit) : undefined;

@@ -19,7 +19,8 @@ describe('what protocol.decode returns', () => {
     ['an unknown type', { type: 'what' }, 'protocol.decode returned an event of unknown type "what"'],
     ['an ack without id', { type: 'ack.received' }, 'protocol.decode returned an ack.received whose id is undefined, not a string'],
     ['a resync without reason', { type: 'resync.needed' }, 'protocol.decode returned a resync.needed whose reason is undefined'],
-    ['a rejection with a made-up code', { type: 'message.rejected', code: 'ERR_MINE', message: 'x' }, 'a message.rejected without an ERR_* code'],
+    ['a rejection without a code', { type: 'message.rejected', message: 'x' }, 'a message.rejected without an ERR_* code'],
+    ['a rejection with a code that is not ERR_*', { type: 'message.rejected', code: 'nope', message: 'x' }, 'a message.rejected without an ERR_* code'],
     ['data, then an unknown type', [{ type: 'message.received', message: 1 }, { type: 'what' }], 'an array whose item 1 is an event of unknown type "what"'],
   ])('rejects and counts the frame when decode returns %s', (_name, result, message) => {
     const t = createTestConnection({ protocol: decoding(result) });

@@ -330,7 +330,8 @@ describe('maxMessageBytes in Node', () => {
   it('refuses an inbound frame over the limit from its header, before its payload arrives, and closes with 1009', async () => {
     // 50 MiB announced, under ws's own 100 MiB default, and never sent: a client that buffers up to the frame's end waits forever
     const server = await startRawFrameServer(textFrameHeader(50 * 1024 * 1024, '{"type":"snapshot"'));
-    const connection = connect(server.url, { maxMessageBytes: 1024, reconnect: false });
+    // ws's own WebSocket, given explicitly, is limited the same way
+    const connection = connect(server.url, { maxMessageBytes: 1024, reconnect: false, WebSocket: WebSocket as unknown as WebSocketConstructor });
 
     const status = await waitFor(connection, (s) => s.state === 'closed', 'closed after the oversized frame');
 
