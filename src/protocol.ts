@@ -75,21 +75,24 @@ export interface Protocol<TData = unknown, TOut = unknown> {
   readonly ping?: Frame;
 }
 
-/** The types of `InboundEvent`: what `decode` may return, and all the chart takes from it. */
-export const INBOUND_EVENT_TYPES: readonly InboundEvent['type'][] = [
-  'message.received',
-  'ack.received',
-  'pong.received',
-  'resync.needed',
-  'message.rejected',
-];
-const inboundTypes: ReadonlySet<string> = new Set(INBOUND_EVENT_TYPES);
+/**
+ * Every type of `InboundEvent`: what `decode` may return, and all the chart takes from it. A record
+ * over the union, so a type added to `InboundEvent` fails to compile until it is listed here too.
+ */
+const INBOUND_TYPES: Readonly<Record<InboundEvent['type'], true>> = {
+  'message.received': true,
+  'ack.received': true,
+  'pong.received': true,
+  'resync.needed': true,
+  'message.rejected': true,
+};
+export const INBOUND_EVENT_TYPES = Object.keys(INBOUND_TYPES) as ReadonlyArray<InboundEvent['type']>;
 
 /** What is wrong with one event `decode` returned, or null when it is an `InboundEvent`. */
 function eventProblem(event: unknown): string | null {
   if (typeof event !== 'object' || event === null) return `${describeResult(event)}, not an event object`;
   const { type, id, reason, code, message } = event as { type?: unknown; id?: unknown; reason?: unknown; code?: unknown; message?: unknown };
-  if (typeof type !== 'string' || !inboundTypes.has(type)) {
+  if (typeof type !== 'string' || !Object.hasOwn(INBOUND_TYPES, type)) {
     const shown = typeof type === 'string' ? JSON.stringify(type.slice(0, 40)) : describeResult(type);
     return `an event of unknown type ${shown} (the types are ${INBOUND_EVENT_TYPES.join(', ')})`;
   }
