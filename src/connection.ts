@@ -16,7 +16,7 @@ import { CONNECTION_SYSTEM_ID, liveMachine, type ConnectionEffects, type LiveInp
 import { StatesocketError } from './errors.js';
 import { exceedsBytes, frameBytes, utf8Length } from './frames.js';
 import type { ConnectionOptions } from './options.js';
-import { resolveOptions } from './options.js';
+import { describeValue, resolveOptions } from './options.js';
 import { environmentState, watchEnvironment } from './environment.js';
 import { withInboundSchema } from './inbound-schema.js';
 import { protocolForConnection, type Protocol } from './protocol.js';
@@ -27,7 +27,7 @@ import { Renderer } from './render.js';
 import { createClock } from './clock.js';
 import { Causes } from './causes.js';
 import { Listeners } from './listeners.js';
-import { guardNow, guardShouldReconnect } from './policies.js';
+import { guardNow, guardRandom, guardShouldReconnect } from './policies.js';
 import { createCounters, onlyBookkeepingChanged, sameStatus, stateNameOf, statusOf, type ConnectionSnapshot } from './status.js';
 import type { SyncOutbound } from './sync/client-protocol.js';
 import type { AnyModel, ConnectionStatus, HistoryEntry, Model, View, WebSocketConstructor } from './types.js';
@@ -59,13 +59,19 @@ export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
    * @throws RangeError when `code` is not 1000 or 3000–4999, or `reason` is over 123 UTF-8 bytes
    */
   disconnect(code?: number, reason?: string): void;
-  /** Reports the environment's network state (`network.online` / `network.offline`). */
+  /**
+   * Reports the environment's network state (`network.online` / `network.offline`).
+   * @throws TypeError when `online` is not a boolean
+   */
   setOnline(online: boolean): void;
   /** The current status; the same object until something changes. */
   getStatus(): ConnectionStatus;
   /** The outbox, oldest first: queued sends, and sent ones still waiting for their ack. */
   getOutbox(): readonly OutboxEntry[];
-  /** Calls `listener` on every status change; returns the unsubscribe function. */
+  /**
+   * Calls `listener` on every status change; returns the unsubscribe function.
+   * @throws TypeError when `listener` is not a function
+   */
   subscribe(listener: (status: ConnectionStatus) => void): () => void;
   /**
    * Holds a channel on this connection (protocols with channels: `createChannelProtocol()`):
@@ -101,12 +107,15 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     // The user's policies, guarded: a throw falls back to the default and is reported (src/policies.ts).
     const now = guardNow(resolved.now, reportCallbackFailure);
     const shouldReconnect = guardShouldReconnect(resolved.shouldReconnect, reportCallbackFailure);
+    const random = guardRandom(resolved.random, reportCallbackFailure);
     // This connection's own protocol state (the sync protocol's position): a protocol object may serve many connections.
     const protocol = withInboundSchema(protocolForConnection(resolved.protocol), resolved.inbound);
     // No model given: M is Store (the default type argument), and the Model is a store.
     const model = resolved.model ?? (createStore() as AnyModel as M);
 
     let stopped = false;
+    /** stop() was called while the actor was handling an event: it stops once the close it queued has been handled. */
+    let stopWhenClosing = false;
     let started = false;
     /** The actor exists: a callback failure can be reported to it. */
     let ready = false;
@@ -139,7 +148,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       protocol: protocol as Protocol<unknown>,
       greeting: resolved.greeting as ConnectionEffects['greeting'],
       now,
-      random: resolved.random,
+      random,
       renderer,
       reportCallbackFailure,
       noteCause: (type) => causes.note(type),
@@ -183,7 +192,15 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       next: (snapshot) => {
         reported = snapshot;
         update(snapshot, causes.next());
+        // stop() was called while the actor was busy (from a listener, or from model.update): the close went
+        // into its mailbox behind the event it was handling; now that the socket is closing, the actor stops
+        if (stopWhenClosing && !snapshot.matches({ session: 'open' })) {
+          stopWhenClosing = false;
+          actor.stop();
+        }
       },
+      // The actor stopped (it reports no snapshot for that): history and status end `closed`, wherever stop() was called from.
+      complete: () => update(actor.getSnapshot(), 'client.stop'),
       error: (error) => {
         // A throw inside the machine is a bug in statesocket or in a provided effect: surface it.
         queueMicrotask(() => {
@@ -242,15 +259,21 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       stop() {
         if (stopped) return;
         // An open socket gets a close frame (1000) before the actor is stopped and the socket terminated.
-        if (started && actor.getSnapshot().matches({ session: 'open' })) {
-          deliver({ type: 'client.disconnect', code: 1000, reason: '' });
-        }
+        const closing = started && actor.getSnapshot().matches({ session: 'open' });
+        if (closing) deliver({ type: 'client.disconnect', code: 1000, reason: '' });
         stopped = true;
         renderer.stop();
         unwatchEnvironment?.();
         unwatchEnvironment = null;
+        if (closing && actor.getSnapshot().matches({ session: 'open' })) {
+          // Still open: the actor is busy with another event (stop() came from a status listener or from
+          // model.update), and the close waits in its mailbox. Stopping now would drop it (a stop clears the
+          // mailbox) and the server would see 1006; the actor stops once the close is handled (see `next`).
+          stopWhenClosing = true;
+          return;
+        }
+        // At once, or, when the actor is busy, right after its current event; `complete` then reports `closed`.
         actor.stop();
-        update(actor.getSnapshot(), 'client.stop');
       },
       connect() {
         assertUsable();
@@ -307,12 +330,20 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         deliver({ type: 'client.disconnect', code, reason });
       },
       setOnline(online) {
+        if (typeof online !== 'boolean') {
+          throw new TypeError(`statesocket: setOnline takes true or false; received ${describeValue(online)}`);
+        }
         if (stopped) return;
         deliver({ type: online ? 'network.online' : 'network.offline' });
       },
       getStatus: () => status,
       getOutbox: () => actor.getSnapshot().context.outbox,
-      subscribe: (listener) => listeners.add(listener),
+      subscribe: (listener) => {
+        if (typeof listener !== 'function') {
+          throw new TypeError(`statesocket: subscribe takes a function, called with each new status; received ${describeValue(listener)}`);
+        }
+        return listeners.add(listener);
+      },
       channel<CM extends AnyModel = Store>(name: string, options: ChannelOptions<CM> = {}): Channel<CM> {
         assertUsable();
         if (channelHost === null) {

@@ -18,9 +18,9 @@ import type { ConnectionContext, ConnectionEvent, ConnectionInput, ErrorCode, Fr
 import { computeRetryDelay } from './backoff.js';
 import { catchRejection } from './callbacks.js';
 import { describeThrown } from './errors.js';
-import { encodeJsonFrame } from './frames.js';
+import { encodeJsonFrame, exceedsBytes, frameBytes } from './frames.js';
 import type { GreetingResult } from './options.js';
-import type { Protocol } from './protocol.js';
+import { checkDecoded, type Protocol } from './protocol.js';
 import type { Renderer } from './render.js';
 import { createSocketActor, type SocketActorDeps } from './socket.js';
 import type { Model } from './types.js';
@@ -33,6 +33,7 @@ export interface ConnectionEffects {
   protocol: Protocol<unknown>;
   greeting: ((context: ConnectionContext, model: Model<unknown>) => GreetingResult) | undefined;
   now: () => number;
+  /** The `random` option, guarded (src/policies.ts): never throws, always in [0, 1). */
   random: () => number;
   /** Schedules a coalesced `view.render` (`request()`). */
   renderer: Pick<Renderer, 'request'>;
@@ -102,8 +103,9 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
     }
     let inbound: ReturnType<Protocol<unknown>['decode']>;
     try {
-      inbound = protocol.decode(message, model, []);
-      if (catchRejection(inbound)) throw new Error('protocol.decode returned a promise; it must be synchronous');
+      const decoded: unknown = protocol.decode(message, model, []);
+      if (catchRejection(decoded)) throw new Error('protocol.decode returned a promise; it must be synchronous');
+      inbound = checkDecoded(decoded);
     } catch (error) {
       inbound = { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: describeThrown(error) };
     }
@@ -231,6 +233,7 @@ export const liveMachine = connectionMachine.provide({
       const { protocol, model, greeting, now, reportCallbackFailure } = effectsOf(self);
       let frames: Frame[] = [];
       let failure: string | null = null;
+      let failureCode: ErrorCode = 'ERR_GREETING_FAILED';
       try {
         if (event.type === 'resync.needed') {
           catchRejection(protocol.resync?.(model), (error) =>
@@ -248,12 +251,21 @@ export const liveMachine = connectionMachine.provide({
       } catch (error) {
         failure = `the greeting threw: ${describeThrown(error)}`;
       }
+      const limit = context.config.maxMessageBytes;
+      const oversized = failure === null ? frames.find((frame) => exceedsBytes(frame, limit)) : undefined;
+      if (oversized !== undefined) {
+        // the server would close the connection for it (1009), and the attempt would fail less clearly
+        failureCode = 'ERR_PAYLOAD_TOO_LARGE';
+        failure =
+          `a greeting frame of ${frameBytes(oversized)} bytes exceeds maxMessageBytes (${limit}); nothing was sent. ` +
+          'Make the greeting smaller, or raise maxMessageBytes (and the server limit) together.';
+      }
       if (failure !== null) {
-        // A greeting that throws fails the attempt (errored, then backoff), as a refused handshake would.
+        // A greeting that throws (or is too large) fails the attempt (errored, then backoff), as a refused handshake would.
         enqueue.assign({ greetingFailed: true });
         enqueue.raise({
           type: 'socket.errored',
-          code: 'ERR_GREETING_FAILED',
+          code: failureCode,
           message: failure,
           socketId: context.socketId,
           at: now(),
@@ -267,16 +279,9 @@ export const liveMachine = connectionMachine.provide({
       }));
     }),
     planRetry: assign(({ context, self }) => {
-      const { now, random, reportCallbackFailure } = effectsOf(self);
-      let share: number;
-      try {
-        share = random();
-      } catch (error) {
-        // a random source that throws must not stop the reconnect
-        share = Math.random();
-        reportCallbackFailure('ERR_POLICY_FAILED', `random threw: ${describeThrown(error)}; Math.random chose this wait`);
-      }
-      const nextDelayMs = computeRetryDelay(context.config.reconnect, context.attempt, share, context.lastError?.closeCode);
+      // `random` is guarded (src/policies.ts): a throw or a share outside [0, 1) cannot stop the reconnect
+      const { now, random } = effectsOf(self);
+      const nextDelayMs = computeRetryDelay(context.config.reconnect, context.attempt, random(), context.lastError?.closeCode);
       return { nextDelayMs, nextRetryAt: now() + nextDelayMs };
     }),
     recordPing: assign({ pingSentAt: ({ self }) => effectsOf(self).now() }),

@@ -18,7 +18,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   ERR_RETRIES_EXHAUSTED: 'reconnect.maxAttempts reconnects failed in a row; the machine stopped in closed.',
   ERR_MALFORMED_FRAME: 'An inbound frame could not be parsed (parse threw, or returned a promise); it was rejected and counted.',
   ERR_UNKNOWN_MESSAGE:
-    'An inbound message is not one the protocol knows (its decode threw or returned a promise, or applied threw); it was rejected and counted. An applied that rejects later is kept in lastCallbackError with this code.',
+    'An inbound message is not one the protocol knows (its decode threw, returned a promise, or returned something that is not an InboundEvent or an array of them, such as undefined or an event of an unknown type; or applied threw); it was rejected and counted, and like every rejected frame it counts as inbound for the heartbeat. An applied that rejects later is kept in lastCallbackError with this code.',
   ERR_INVALID_MESSAGE:
     "The `inbound` schema refused a message (or validated it asynchronously, which is not supported): it was rejected and counted; the Model never saw it.",
   ERR_PAYLOAD_TOO_LARGE: 'A frame exceeds maxMessageBytes: send() throws, an inbound one is rejected and counted.',
@@ -33,7 +33,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
     "The greeting option, or the protocol's greeting or resync, threw, or a greeting returned a promise (a greeting must be synchronous): the attempt fails (errored, then backoff) and the outbox stays queued.",
   ERR_LISTENER_FAILED: 'A status listener threw or returned a promise that rejected: the other listeners still ran; kept in lastCallbackError and counted in callbackErrors.',
   ERR_POLICY_FAILED:
-    'reconnect.shouldReconnect threw or returned a non-boolean, or the random, now or clock option threw (now: or returned a non-finite number): the default close policy, Math.random, Date.now() or the host setTimeout stood in; kept in lastCallbackError and counted in callbackErrors.',
+    'reconnect.shouldReconnect threw or returned a non-boolean, or the random, now or clock option threw (random: or returned something outside [0, 1); now: or returned a non-finite number): the default close policy, Math.random, Date.now() or the host setTimeout stood in; kept in lastCallbackError and counted in callbackErrors.',
   ERR_INVALID_CHANNEL: 'A channel name breaks the name rule (1 to 128 characters of A-Z a-z 0-9 _ . : / @ -, not __proto__): channel() throws; a server refusal fails the channel.',
   ERR_CHANNEL_FORBIDDEN: 'The token may not subscribe to the channel (at subscribe, or after a token refresh): the channel fails and its unanswered ops fail with this code; other channels go on.',
   ERR_CHANNEL_UNKNOWN: 'The server serves no channel of that name: the channel fails; other channels go on.',

@@ -33,10 +33,12 @@ const invalid = (message: string): InboundEvent => ({ type: 'message.rejected', 
 
 /** Checks one classified event against the schema: data that passes is replaced by the schema's output. */
 function checkEvent(validate: StandardSchemaV1.Props['validate'], event: InboundEvent): InboundEvent {
-  if (event.type !== 'message.received') return event;
+  // anything but data passes as it is; what is not an event at all is refused after decode (protocol.ts, checkDecoded)
+  if ((event as InboundEvent | null | undefined)?.type !== 'message.received') return event;
+  const data = (event as Extract<InboundEvent, { type: 'message.received' }>).message;
   let result: ReturnType<typeof validate>;
   try {
-    result = validate(event.message);
+    result = validate(data);
   } catch (error) {
     return invalid(`the inbound schema threw: ${describeThrown(error)}`);
   }

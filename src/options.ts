@@ -6,7 +6,7 @@ import type { InspectionEvent, Observer } from 'xstate';
 import type { ConnectionConfig, ConnectionContext, OverflowPolicy } from '../machines/connection.types.js';
 import type { CloseEventInfo } from './close-codes.js';
 import { shouldReconnect as defaultShouldReconnect } from './close-codes.js';
-import { encodeJsonFrame, parseJsonFrame } from './frames.js';
+import { encodeJsonFrame, exceedsBytes, frameBytes, parseJsonFrame } from './frames.js';
 import type { EnvironmentTargets } from './environment.js';
 import { platformEnvironment } from './environment.js';
 import { isStandardSchema } from './inbound-schema.js';
@@ -71,7 +71,7 @@ export interface HeartbeatOptions {
    */
   timeoutMs: number;
   /**
-   * The ping frame.
+   * The ping frame; at most `maxMessageBytes`.
    * @default the protocol's ping, else `'{"type":"ping"}'`
    */
   message?: Frame;
@@ -111,7 +111,7 @@ export interface ConnectionOptions<M extends AnyModel = Store, TOut = SyncOutbou
   /** Where to connect: a `ws://`/`wss://` URL, or a function called before every attempt (may be async). */
   url: UrlProvider;
   /**
-   * WebSocket subprotocols.
+   * WebSocket subprotocols, each an RFC 6455 token, listed once.
    * @default undefined
    */
   protocols?: string | string[];
@@ -207,7 +207,8 @@ export interface ConnectionOptions<M extends AnyModel = Store, TOut = SyncOutbou
    */
   now?: () => number;
   /**
-   * Random source in [0, 1) for backoff jitter, called once per wait.
+   * Random source in [0, 1) for backoff jitter, called once per wait. A throw or
+   * a result outside [0, 1) uses `Math.random()` for that wait (reported as `ERR_POLICY_FAILED`).
    * @default Math.random
    */
   random?: () => number;
@@ -228,11 +229,12 @@ export interface ConnectionOptions<M extends AnyModel = Store, TOut = SyncOutbou
   historyLimit?: number;
   /**
    * Streams the machine to an inspector (see `statesocket/inspect`). In Node, `{ url }`
-   * connects to an inspector relay (`npm run inspect`) and is stopped with the connection.
+   * connects to an inspector relay (`statesocket-inspect`) and is stopped with the connection;
+   * the browser entry refuses `{ url }` (pass `createRelayInspector({ url })` there).
    * Inspection never changes what the connection does: an observer that throws is ignored.
    * @default none
    */
-  inspect?: InspectorLike | false;
+  inspect?: InspectorLike | { url: string } | false;
   /**
    * Where network and page-lifecycle events come from (`online`/`offline`,
    * `visibilitychange`, `pagehide`/`pageshow`); `false` to ignore them all.
@@ -291,6 +293,8 @@ export interface ResolvedOptions<M extends AnyModel, TOut> {
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'function') return 'a function';
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'symbol') return String(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
   try {
     return JSON.stringify(value);
@@ -344,9 +348,112 @@ function object(name: string, value: unknown): Record<string, unknown> | undefin
   return value as Record<string, unknown>;
 }
 
+/**
+ * The relay URL of `inspect: { url }`, or undefined when `inspect` has another form.
+ * @throws TypeError when the URL is not a ws:// or wss:// URL, or the object has other keys
+ */
+export function inspectRelayUrl(inspect: unknown): string | undefined {
+  if (typeof inspect !== 'object' || inspect === null || !('url' in inspect) || 'inspect' in inspect) return undefined;
+  for (const key of Object.keys(inspect)) {
+    if (key !== 'url') throw new TypeError(`statesocket: unknown option \`inspect.${key}\` (inspect: { url } takes the relay's URL only)`);
+  }
+  const url = (inspect as { url: unknown }).url;
+  if (typeof url !== 'string' || !/^wss?:\/\/./.test(url)) {
+    throw new TypeError(
+      `statesocket: option \`inspect.url\` must be the ws:// URL of an inspector relay (such as ws://127.0.0.1:8090/inspect); received ${describeValue(url)}`,
+    );
+  }
+  return url;
+}
+
+/** The heartbeat's ping as a frame; it must fit in `maxMessageBytes`, or the server would refuse every ping. */
+function heartbeatMessage(message: unknown, maxMessageBytes: number): Frame {
+  let frame: Frame;
+  try {
+    frame = encodeJsonFrame(message);
+  } catch {
+    throw new TypeError(
+      `statesocket: option \`heartbeat.message\` must be a frame (a string or binary) or a value with a JSON form; received ${describeValue(message)}`,
+    );
+  }
+  if (exceedsBytes(frame, maxMessageBytes)) {
+    throw new RangeError(
+      `statesocket: option \`heartbeat.message\` is ${frameBytes(frame)} bytes, over maxMessageBytes (${maxMessageBytes}); every ping would be refused`,
+    );
+  }
+  return frame;
+}
+
+/** Refuses a key of the nested option `name` that is not one of `known` (a typo such as `outbox.limt` would be ignored). */
+function refuseUnknownKeys(name: string, value: Record<string, unknown>, known: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) throw new TypeError(`statesocket: unknown option \`${name}.${key}\` (${name} takes ${known.join(', ')})`);
+  }
+}
+
+/** RFC 6455 §4.1: a subprotocol is a token (RFC 7230 §3.2.6): visible ASCII without separators. */
+const SUBPROTOCOL = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** The `protocols` option, checked as the WebSocket constructor would check it, but at creation: tokens, each once. */
+function subprotocols(value: unknown): string | string[] | undefined {
+  if (value === undefined) return undefined;
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || !list.every((p) => typeof p === 'string')) {
+    throw new TypeError(`statesocket: option \`protocols\` must be a string or an array of strings; received ${describeValue(value)}`);
+  }
+  const seen = new Set<string>();
+  for (const protocol of list as string[]) {
+    if (!SUBPROTOCOL.test(protocol)) {
+      throw new TypeError(
+        `statesocket: option \`protocols\`: ${describeValue(protocol)} is not a valid subprotocol (RFC 6455 §4.1: a token of letters, digits and !#$%&'*+-.^_\`|~, no spaces or separators)`,
+      );
+    }
+    if (seen.has(protocol)) throw new TypeError(`statesocket: option \`protocols\` lists ${describeValue(protocol)} twice; each subprotocol may appear once`);
+    seen.add(protocol);
+  }
+  return value as string | string[];
+}
+
+/** Something with addEventListener and removeEventListener (a window or document target). */
+function isListenable(value: unknown): boolean {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { addEventListener?: unknown }).addEventListener === 'function' &&
+    typeof (value as { removeEventListener?: unknown }).removeEventListener === 'function'
+  );
+}
+
+/** The `environment` option, checked: the targets it names must have the shapes the connection uses. */
+function environmentTargets(value: unknown): EnvironmentTargets {
+  if (value === false) return {};
+  const targets = object('environment', value);
+  if (targets === undefined) return platformEnvironment();
+  refuseUnknownKeys('environment', targets, ['window', 'document', 'navigator']);
+  for (const name of ['window', 'document'] as const) {
+    if (targets[name] !== undefined && !isListenable(targets[name])) {
+      throw new TypeError(
+        `statesocket: option \`environment.${name}\` must have addEventListener() and removeEventListener() (the browser's ${name}); received ${describeValue(targets[name])}`,
+      );
+    }
+  }
+  const { navigator } = targets;
+  if (navigator !== undefined && (typeof navigator !== 'object' || navigator === null)) {
+    throw new TypeError(`statesocket: option \`environment.navigator\` must be an object with onLine (the browser's navigator); received ${describeValue(navigator)}`);
+  }
+  return targets as EnvironmentTargets;
+}
+
 /** The inspector's observer as one function that never throws into the machine. */
 function inspectObserver(inspector: unknown): ((event: InspectionEvent) => void) | undefined {
   if (inspector === undefined || inspector === false) return undefined;
+  // Node's entry replaces { url } with a relay inspector before it gets here; this entry cannot load one.
+  if (inspectRelayUrl(inspector) !== undefined) {
+    throw new TypeError(
+      "statesocket: option `inspect: { url }` works in Node only (there the package loads the relay inspector for it); " +
+        "in a browser, pass inspect: createRelayInspector({ url }) from 'statesocket/inspect'",
+    );
+  }
   const observer = (inspector as Partial<InspectorLike> | null)?.inspect;
   const next = typeof observer === 'function' ? observer : typeof observer?.next === 'function' ? observer.next.bind(observer) : undefined;
   if (next === undefined) {
@@ -388,14 +495,7 @@ export function resolveOptions<M extends AnyModel, TOut>(
   } else if (typeof url !== 'function') {
     throw new TypeError(`statesocket: option \`url\` must be a ws:// URL or a function returning one; received ${describeValue(url)}`);
   }
-  const protocols = options.protocols;
-  if (
-    protocols !== undefined &&
-    typeof protocols !== 'string' &&
-    !(Array.isArray(protocols) && protocols.every((p) => typeof p === 'string'))
-  ) {
-    throw new TypeError(`statesocket: option \`protocols\` must be a string or an array of strings; received ${describeValue(protocols)}`);
-  }
+  const protocols = subprotocols(options.protocols);
   const WebSocket = options.WebSocket ?? platformWebSocket;
   if (typeof WebSocket !== 'function') {
     throw new TypeError(
@@ -438,21 +538,24 @@ export function resolveOptions<M extends AnyModel, TOut>(
     throw new TypeError(`statesocket: option \`protocol\` must have decode() and encode(); received ${describeValue(options.protocol)}`);
   }
 
+  const maxMessageBytes = number('maxMessageBytes', options.maxMessageBytes, DEFAULT_OPTIONS.maxMessageBytes, { min: 1 });
+
   let heartbeat: ConnectionConfig['heartbeat'] = null;
   if (options.heartbeat !== undefined && options.heartbeat !== false) {
     const h = object('heartbeat', options.heartbeat) ?? {};
+    refuseUnknownKeys('heartbeat', h, ['intervalMs', 'timeoutMs', 'message']);
     if (h.intervalMs === undefined || h.timeoutMs === undefined) {
       throw new TypeError(`statesocket: option \`heartbeat\` needs intervalMs and timeoutMs; received ${describeValue(h)}`);
     }
-    const message = h.message ?? protocol.ping ?? DEFAULT_OPTIONS.heartbeatMessage;
     heartbeat = {
       intervalMs: number('heartbeat.intervalMs', h.intervalMs, 0, { ...TIMER, min: 1 }),
       timeoutMs: number('heartbeat.timeoutMs', h.timeoutMs, 0, { ...TIMER, min: 1 }),
-      message: encodeJsonFrame(message),
+      message: heartbeatMessage(h.message ?? protocol.ping ?? DEFAULT_OPTIONS.heartbeatMessage, maxMessageBytes),
     };
   }
 
   const outboxOption = object('outbox', options.outbox) ?? {};
+  refuseUnknownKeys('outbox', outboxOption, ['limit', 'overflow']);
   const overflow = outboxOption.overflow ?? DEFAULT_OPTIONS.outbox.overflow;
   if (overflow !== 'reject' && overflow !== 'drop-oldest' && overflow !== 'drop-newest') {
     throw new TypeError(`statesocket: option \`outbox.overflow\` must be 'reject', 'drop-oldest' or 'drop-newest'; received ${describeValue(overflow)}`);
@@ -491,7 +594,7 @@ export function resolveOptions<M extends AnyModel, TOut>(
       overflow,
     },
     maxBufferedBytes: number('maxBufferedBytes', options.maxBufferedBytes, DEFAULT_OPTIONS.maxBufferedBytes, { min: 0 }),
-    maxMessageBytes: number('maxMessageBytes', options.maxMessageBytes, DEFAULT_OPTIONS.maxMessageBytes, { min: 1 }),
+    maxMessageBytes,
     closeOnOffline,
     drainCheckMs: DEFAULT_OPTIONS.drainCheckMs,
   };
@@ -515,7 +618,6 @@ export function resolveOptions<M extends AnyModel, TOut>(
     autoStart,
     historyLimit: number('historyLimit', options.historyLimit, DEFAULT_OPTIONS.historyLimit, { min: 0, integer: true }),
     inspect: inspectObserver(options.inspect),
-    environment:
-      options.environment === false ? {} : ((object('environment', options.environment) as EnvironmentTargets | undefined) ?? platformEnvironment()),
+    environment: environmentTargets(options.environment),
   };
 }

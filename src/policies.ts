@@ -1,9 +1,8 @@
 /**
- * The policies a connection asks for an answer (`now`, `reconnect.shouldReconnect`),
+ * The policies a connection asks for an answer (`now`, `random`, `reconnect.shouldReconnect`),
  * guarded: a throw, or an answer of the wrong type, falls back to the default
  * and is reported as `ERR_POLICY_FAILED` (`status.lastCallbackError`), so the
- * event that asked (a frame, a close) still reaches the machine. The chart's
- * `random` is guarded where the backoff wait is planned (src/effects.ts).
+ * event that asked (a frame, a close, a backoff wait) still reaches the machine.
  */
 import { catchRejection, describeResult } from './callbacks.js';
 import { shouldReconnect as defaultShouldReconnect, type CloseEventInfo } from './close-codes.js';
@@ -26,6 +25,24 @@ export function guardNow(now: () => number, failed: Failed): () => number {
     catchRejection(time);
     failed('ERR_POLICY_FAILED', `now returned ${describeResult(time)}, not a finite number; Date.now was used`);
     return Date.now();
+  };
+}
+
+/** The `random` option, guarded: a throw or a result outside [0, 1) (NaN, 1, a promise) gives Math.random() for that call. */
+export function guardRandom(random: () => number, failed: Failed): () => number {
+  if (random === Math.random) return random;
+  return () => {
+    let share: unknown;
+    try {
+      share = random();
+    } catch (error) {
+      failed('ERR_POLICY_FAILED', `random threw: ${describeThrown(error)}; Math.random chose this wait`);
+      return Math.random();
+    }
+    if (typeof share === 'number' && share >= 0 && share < 1) return share;
+    catchRejection(share);
+    failed('ERR_POLICY_FAILED', `random returned ${describeResult(share)}, not a number in [0, 1); Math.random chose this wait`);
+    return Math.random();
   };
 }
 

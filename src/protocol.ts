@@ -9,6 +9,7 @@
  * many connections. The Model is never asked for the protocol's state.
  */
 import type { ConnectionContext, ConnectionEvent, ErrorCode, OutboxEntry } from '../machines/connection.types.js';
+import { describeResult } from './callbacks.js';
 import { encodeJsonFrame } from './frames.js';
 import type { Frame, Model } from './types.js';
 
@@ -111,7 +112,9 @@ export interface Protocol<TData = unknown, TOut = unknown> {
   /**
    * Classifies one parsed inbound message; it may read the model (never change
    * it: only `message.received` reaches `model.update`). An empty array drops
-   * the message (a duplicate, say). Throwing rejects it with `ERR_UNKNOWN_MESSAGE`.
+   * the message (a duplicate, say). Throwing rejects it with `ERR_UNKNOWN_MESSAGE`,
+   * and so does returning anything but an `InboundEvent` or an array of them
+   * (`undefined`, an event of another type, an ack without its id, ...).
    *
    * A message it classified as data may come back to it: when the model refuses
    * one message of a read, the rest of the read is classified again against the
@@ -166,6 +169,63 @@ export interface Protocol<TData = unknown, TOut = unknown> {
   readonly refreshesToken?: boolean;
   /** Present on a protocol with channels: `connection.channel()` needs it. */
   readonly channels?: ChannelSupport;
+}
+
+/**
+ * Every type of `InboundEvent`: what `decode` may return, and all the chart takes from it. A record
+ * over the union, so a type added to `InboundEvent` fails to compile until it is listed here too.
+ */
+const INBOUND_TYPES: Readonly<Record<InboundEvent['type'], true>> = {
+  'message.received': true,
+  'ack.received': true,
+  'pong.received': true,
+  'resync.needed': true,
+  'message.rejected': true,
+  'channel.synced': true,
+  'channel.resync': true,
+  'channel.refused': true,
+  'channel.unsubscribed': true,
+  'channel.failed': true,
+  'channel.presence.refused': true,
+};
+export const INBOUND_EVENT_TYPES = Object.keys(INBOUND_TYPES) as ReadonlyArray<InboundEvent['type']>;
+
+/** What is wrong with one event `decode` returned, or null when it is an `InboundEvent`. */
+function eventProblem(event: unknown): string | null {
+  if (typeof event !== 'object' || event === null) return `${describeResult(event)}, not an event object`;
+  const { type, id, reason, code, message } = event as { type?: unknown; id?: unknown; reason?: unknown; code?: unknown; message?: unknown };
+  if (typeof type !== 'string' || !Object.hasOwn(INBOUND_TYPES, type)) {
+    const shown = typeof type === 'string' ? JSON.stringify(type.slice(0, 40)) : describeResult(type);
+    return `an event of unknown type ${shown} (the types are ${INBOUND_EVENT_TYPES.join(', ')})`;
+  }
+  if (type.startsWith('channel.') && typeof (event as { channel?: unknown }).channel !== 'string') {
+    return `a ${type} whose channel is ${describeResult((event as { channel?: unknown }).channel)}, not a string`;
+  }
+  if (type === 'ack.received' && typeof id !== 'string') return `an ack.received whose id is ${describeResult(id)}, not a string`;
+  if (type === 'resync.needed' && typeof reason !== 'string') return `a resync.needed whose reason is ${describeResult(reason)}, not a string`;
+  // the code's prefix only: ERROR_CODES, with every code's meaning, would cost the browser bundle 3 KB gzipped
+  if (type === 'message.rejected' && (typeof code !== 'string' || !code.startsWith('ERR_') || typeof message !== 'string')) {
+    return 'a message.rejected without an ERR_* code and a message string';
+  }
+  return null;
+}
+
+/**
+ * `decode`'s result, checked: an `InboundEvent` or an array of them is
+ * returned as it is; anything else becomes one `ERR_UNKNOWN_MESSAGE` rejection
+ * that says what was wrong, so a protocol's mistake rejects (and counts) the
+ * frame instead of reaching the chart. Never throws.
+ */
+export function checkDecoded(result: unknown): InboundEvent | InboundEvent[] {
+  let problem: string | null = null;
+  if (Array.isArray(result)) {
+    for (let i = 0; i < result.length && problem === null; i++) {
+      const itemProblem = eventProblem(result[i]);
+      if (itemProblem !== null) problem = `an array whose item ${i} is ${itemProblem}`;
+    }
+  } else problem = eventProblem(result);
+  if (problem === null) return result as InboundEvent | InboundEvent[];
+  return { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: `protocol.decode returned ${problem}` };
 }
 
 /**

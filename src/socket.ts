@@ -24,7 +24,7 @@ import type { ErrorCode, SocketCommand, SocketEvent, SocketInput } from '../mach
 import { catchRejection } from './callbacks.js';
 import { describeThrown } from './errors.js';
 import { exceedsBytes, frameBytes } from './frames.js';
-import type { InboundEvent, Protocol } from './protocol.js';
+import { checkDecoded, type InboundEvent, type Protocol } from './protocol.js';
 import { redactUrl } from './redact.js';
 import type { Frame, Model, WebSocketConstructor, WebSocketLike } from './types.js';
 
@@ -46,6 +46,9 @@ export interface SocketActorDeps {
   /** The close policy: its `false` becomes `reconnectable: false` on `socket.closed` (absent: every close reconnects). */
   shouldReconnect?: (close: CloseEventInfo) => boolean;
 }
+
+/** The code of the error `ws` reports for a frame over its `maxPayload`. */
+const WS_PAYLOAD_TOO_LARGE = 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -119,7 +122,7 @@ function classify(
   if (catchRejection(parsed)) {
     return { type: 'message.rejected', code: 'ERR_MALFORMED_FRAME', message: 'parse returned a promise; it must be synchronous' };
   }
-  let decoded: InboundEvent | InboundEvent[];
+  let decoded: unknown;
   try {
     decoded = deps.protocol.decode(parsed, deps.model, pending);
   } catch (error) {
@@ -128,7 +131,9 @@ function classify(
   if (catchRejection(decoded)) {
     return { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: 'protocol.decode returned a promise; it must be synchronous' };
   }
-  return decoded;
+  // One data message, the common case, costs one comparison; anything else is checked in full.
+  if ((decoded as { type?: unknown } | null | undefined)?.type === 'message.received') return decoded as InboundEvent;
+  return checkDecoded(decoded);
 }
 
 /** `ws`'s WebSocket (Node): an EventEmitter whose 'message' listeners get `(data, isBinary)`. */
@@ -256,6 +261,13 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, 
       created.onreadend = flushInbound;
       created.onerror = (event: { message?: string; error?: unknown } | undefined) => {
         const message = event?.message ?? (event?.error !== undefined ? describe(event.error) : 'WebSocket error');
+        if ((event?.error as { code?: unknown } | undefined)?.code === WS_PAYLOAD_TOO_LARGE) {
+          // ws (maxPayload = maxMessageBytes, src/node.ts) refused a frame from its header, unread; it cannot
+          // skip the rest of that frame, so it closes with 1009: the frame is rejected, and the attempt fails.
+          const refused = `an inbound frame is over maxMessageBytes (${deps.maxMessageBytes}): ws refused it from its header, unread, and closed the connection with 1009 (${message})`;
+          report({ type: 'message.rejected', code: 'ERR_PAYLOAD_TOO_LARGE', message: refused });
+          return fail('ERR_PAYLOAD_TOO_LARGE', refused);
+        }
         fail('ERR_SOCKET', message);
       };
       created.onclose = (event: { code?: number; reason?: string; wasClean?: boolean }) => {

@@ -298,6 +298,18 @@ describe('status and history', () => {
     t.connection.stop();
   });
 
+  it('refuses a listener that is not a function, and a network state that is not a boolean, with a TypeError', () => {
+    const t = createTestConnection();
+    expect(() => t.connection.subscribe('x' as never)).toThrow(TypeError);
+    expect(() => t.connection.subscribe(undefined as never)).toThrow(/subscribe takes a function, called with each new status; received undefined/);
+    expect(() => t.connection.setOnline('no' as never)).toThrow(/setOnline takes true or false; received "no"/);
+    expect(() => t.connection.setOnline(0 as never)).toThrow(TypeError);
+    t.open();
+    t.socket.drop(); // a status change: no listener was added that could fail on it
+    expect(t.connection.getStatus()).toMatchObject({ online: true, lastCallbackError: null });
+    t.connection.stop();
+  });
+
   it('bounds the history', () => {
     const t = createTestConnection({ historyLimit: 3 });
     for (let i = 0; i < 5; i++) {
@@ -320,6 +332,68 @@ describe('stop and status', () => {
     expect(t.connection.getStatus().state).toBe('closed');
     expect(seen.at(-1)).toBe('closed');
     expect(t.socket.closeCalls).toEqual([{ code: 1000, reason: '' }]);
+  });
+
+  /** Where stop() is called from, on an open connection: the facade, a status listener, or model.update. */
+  const stopFrom = {
+    'a plain call': () => {
+      const t = createTestConnection();
+      t.open();
+      t.connection.stop();
+      return t;
+    },
+    'a status listener': () => {
+      const t = createTestConnection();
+      t.connection.subscribe((status) => {
+        if (status.state === 'open') t.connection.stop();
+      });
+      t.open();
+      return t;
+    },
+    'model.update': () => {
+      const t = createTestConnection({
+        model: {
+          update: () => t.connection.stop(),
+          getData: () => ({}),
+        },
+      });
+      t.open();
+      t.socket.receive({ a: 1 });
+      return t;
+    },
+  };
+
+  it.each(Object.keys(stopFrom) as Array<keyof typeof stopFrom>)(
+    'ends closed, with history and a 1000 close frame, when stop() comes from %s',
+    (from) => {
+      const t = stopFrom[from]();
+      const socket = t.socket;
+      expect(t.connection.getStatus().state).toBe('closed');
+      expect(t.connection.actor.getSnapshot().status).toBe('stopped');
+      expect(t.connection.history.at(-1)?.state).toBe('closed');
+      expect(socket.closeCalls).toEqual([{ code: 1000, reason: '' }]);
+      expect(t.sockets.live).toHaveLength(0);
+      expect(t.clock.pendingTimers).toBe(0);
+      expect(() => t.connection.send({ a: 1 })).toThrow(/stopped/);
+    },
+  );
+
+  it('ends closed when stop() comes from a listener while connecting or errored', () => {
+    for (const when of ['connecting', 'errored'] as const) {
+      const t = createTestConnection({ autoStart: false });
+      const seen: string[] = [];
+      t.connection.subscribe((status) => {
+        seen.push(status.state);
+        if (status.state === when) t.connection.stop();
+      });
+      t.connection.start();
+      if (when === 'errored') t.socket.error();
+      expect(t.connection.getStatus().state).toBe('closed');
+      expect(seen.at(-1)).toBe('closed');
+      expect(t.connection.history.at(-1)?.state).toBe('closed');
+      expect(t.sockets.live).toHaveLength(0);
+      expect(t.clock.pendingTimers).toBe(0);
+    }
   });
 
   it('has history agree with the status inside a listener', () => {

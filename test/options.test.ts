@@ -60,9 +60,34 @@ describe('options', () => {
     [{ autoStart: 'yes' }, TypeError, /option `autoStart` must be a boolean; received "yes"/],
     [{ reconect: {} }, TypeError, /unknown option `reconect`/],
     [{ WebSocket: undefined, url: 'ws://x/' }, TypeError, /option `WebSocket` is required here/],
+    [{ protocols: ['a', 'a'] }, TypeError, /option `protocols` lists "a" twice/],
+    [{ protocols: 'a b' }, TypeError, /option `protocols`: "a b" is not a valid subprotocol \(RFC 6455/],
+    [{ protocols: ['v1', 'chat,v2'] }, TypeError, /option `protocols`: "chat,v2" is not a valid subprotocol/],
+    [{ protocols: '' }, TypeError, /option `protocols`: "" is not a valid subprotocol/],
+    [{ outbox: { limt: 5 } }, TypeError, /unknown option `outbox.limt` \(outbox takes limit, overflow\)/],
+    [{ heartbeat: { intervalMs: 10, timeoutMs: 5, foo: 1 } }, TypeError, /unknown option `heartbeat.foo`/],
+    [{ heartbeat: { intervalMs: 10, timeoutMs: 5, message: 'x'.repeat(2_000_000) } }, RangeError, /option `heartbeat.message` is 2000000 bytes, over maxMessageBytes \(1048576\)/],
+    [{ maxMessageBytes: 8, heartbeat: { intervalMs: 10, timeoutMs: 5 } }, RangeError, /option `heartbeat.message` is 15 bytes, over maxMessageBytes \(8\)/],
+    [{ heartbeat: { intervalMs: 10, timeoutMs: 5, message: () => 1 } }, TypeError, /option `heartbeat.message` must be a frame .*received a function/],
+    [{ environment: { window: 5 } }, TypeError, /option `environment.window` must have addEventListener\(\) and removeEventListener\(\).*received 5/],
+    [{ environment: { document: {} } }, TypeError, /option `environment.document` must have addEventListener\(\)/],
+    [{ environment: { navigator: 'online' } }, TypeError, /option `environment.navigator` must be an object with onLine/],
+    [{ environment: { windw: {} } }, TypeError, /unknown option `environment.windw`/],
   ])('rejects %j', (options, type, message) => {
     expect(() => resolve(options)).toThrow(type);
     expect(() => resolve(options)).toThrow(message);
+  });
+
+  it('accepts subprotocols that are RFC 6455 tokens, each once', () => {
+    expect(resolve({ protocols: ['v1.statesocket', "a!#$%&'*+-.^_`|~z"] }).protocols).toEqual(['v1.statesocket', "a!#$%&'*+-.^_`|~z"]);
+    expect(resolve({ protocols: 'chat' }).protocols).toBe('chat');
+  });
+
+  it('accepts environment targets with the shapes it uses', () => {
+    const target = { addEventListener() {}, removeEventListener() {} };
+    const environment = { window: target, document: { ...target, visibilityState: 'visible' }, navigator: { onLine: true } };
+    expect(resolve({ environment }).environment).toBe(environment);
+    expect(resolve({ environment: false }).environment).toEqual({});
   });
 
   it('takes the protocol ping as the heartbeat message', () => {

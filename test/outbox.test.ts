@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Protocol } from '../src/protocol.js';
 import { rawProtocol } from '../src/protocol.js';
 import { isStatesocketError } from '../src/errors.js';
+import { createSyncProtocol } from '../src/sync/client-protocol.js';
 import { createTestConnection } from '../src/testing/index.js';
 
 /** A protocol whose `op` messages wait for `{type:'ack', id}`. */
@@ -107,6 +108,30 @@ describe('outbox', () => {
     expect(codeOf(() => t.connection.send('é'.repeat(6)))).toBe('ERR_PAYLOAD_TOO_LARGE');
     t.connection.send('é'.repeat(5));
     expect(t.connection.getStatus().outboxSize).toBe(1);
+    t.connection.stop();
+  });
+
+  it('fails the attempt with ERR_PAYLOAD_TOO_LARGE, sending nothing, when a greeting frame is over maxMessageBytes', () => {
+    const t = createTestConnection({ maxMessageBytes: 64, greeting: () => ({ type: 'hello', token: 'x'.repeat(100) }) });
+    t.connection.send('queued');
+    const socket = t.open();
+    const status = t.connection.getStatus();
+    expect(status.state).toBe('errored');
+    expect(status.lastError).toEqual({
+      code: 'ERR_PAYLOAD_TOO_LARGE',
+      message:
+        'a greeting frame of 127 bytes exceeds maxMessageBytes (64); nothing was sent. Make the greeting smaller, or raise maxMessageBytes (and the server limit) together.',
+    });
+    expect(socket.sent).toEqual([]);
+    expect(t.connection.getStatus().outboxSize).toBe(1);
+    t.connection.stop();
+  });
+
+  it("checks the protocol's own greeting frames too", () => {
+    const t = createTestConnection({ maxMessageBytes: 64, protocol: createSyncProtocol({ token: 'x'.repeat(100) }) });
+    const socket = t.open();
+    expect(t.connection.getStatus().lastError?.code).toBe('ERR_PAYLOAD_TOO_LARGE');
+    expect(socket.sent).toEqual([]);
     t.connection.stop();
   });
 

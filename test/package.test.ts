@@ -6,11 +6,15 @@
  *   import, made only for `inspect: { url }`);
  * - no published file imports a devDependency: only dependencies, Node's
  *   built-ins and, behind a dynamic import or in `statesocket/inspect`, the
- *   optional peer dependencies.
+ *   optional peer dependencies;
+ * - the declarations it publishes compile in a project without the DOM
+ *   library (`lib: ["es2022"]`, `skipLibCheck: false`), whichever export
+ *   condition the project resolves.
  */
 import { builtinModules } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { build, type Metafile } from 'esbuild';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
@@ -109,6 +113,13 @@ describe('package entries', () => {
     expect(graph.dynamicPackages.has('@statelyai/inspect')).toBe(true);
   });
 
+  it('loads @statelyai/inspect in statesocket/inspect only when createRelayInspector is called, so importing it needs no peer', async () => {
+    const entry = ENTRIES['statesocket/inspect'];
+    const graph = walk(await metafileOf(entry, 'browser'), entry);
+    expect([...graph.staticPackages].filter((pkgName) => OPTIONAL_PEERS.has(pkgName))).toEqual([]);
+    expect(graph.dynamicPackages.has('@statelyai/inspect')).toBe(true);
+  });
+
   it.each(Object.entries(ENTRIES))('%s imports only dependencies, built-ins and optional peers', async (name, entry) => {
     const platform = name === 'statesocket (browser)' ? 'browser' : 'node';
     const graph = walk(await metafileOf(entry, platform), entry);
@@ -118,4 +129,88 @@ describe('package entries', () => {
     expect([...graph.staticPackages].filter((pkgName) => !staticAllowed(pkgName))).toEqual([]);
     expect([...graph.dynamicPackages].filter((pkgName) => !staticAllowed(pkgName) && !OPTIONAL_PEERS.has(pkgName))).toEqual([]);
   });
+});
+
+const ROOT = `${process.cwd()}/`;
+
+/** The declarations `npm run build` would publish for the client entries, emitted in memory from the current source. */
+function emitDeclarations(): Map<string, string> {
+  const config = ts.getParsedCommandLineOfConfigFile('tsconfig.build.json', {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
+  if (config === undefined) throw new Error('tsconfig.build.json did not parse');
+  const files = new Map<string, string>();
+  const program = ts.createProgram(['src/index.ts', 'src/node.ts', 'src/testing/index.ts'], {
+    ...config.options,
+    declaration: true,
+    emitDeclarationOnly: true,
+    noCheck: true,
+  });
+  program.emit(undefined, (name, text) => files.set(name, text));
+  return files;
+}
+
+/**
+ * Type-checks `source` as a consumer's module inside the package (so `statesocket` resolves to
+ * itself through package.json's exports, onto the declarations given), with `options`.
+ * Returns the errors, leaving out those of third-party declarations (xstate's need `AbortSignal`).
+ */
+function consumerErrors(declarations: Map<string, string>, source: string, options: ts.CompilerOptions): string[] {
+  const consumer = `${ROOT}.types-consumer/consumer.mts`;
+  const host = ts.createCompilerHost(options);
+  const { fileExists, readFile, getSourceFile } = host;
+  const text = (path: string) => (path === consumer ? source : declarations.get(path));
+  host.fileExists = (path) => text(path) !== undefined || fileExists.call(host, path);
+  host.readFile = (path) => text(path) ?? readFile.call(host, path);
+  host.getSourceFile = (path, language, onError, create) => {
+    const own = text(path);
+    if (own !== undefined) return ts.createSourceFile(path, own, language, true);
+    return getSourceFile.call(host, path, language, onError, create);
+  };
+  const program = ts.createProgram([consumer], options, host);
+  return ts
+    .getPreEmitDiagnostics(program)
+    .filter((diagnostic) => diagnostic.file === undefined || !diagnostic.file.fileName.includes('/node_modules/'))
+    .map((diagnostic) => `${diagnostic.file?.fileName.replace(ROOT, '') ?? ''}: TS${diagnostic.code} ${ts.flattenDiagnosticMessageText(diagnostic.messageText, ' ')}`);
+}
+
+const CONSUMER = `
+import { createConnection, domView, type DomView } from 'statesocket';
+import { createTestConnection } from 'statesocket/testing';
+
+// docs/inspector.md: the relay's URL, in Node; other entries take it too (and refuse it at run time in browsers)
+const connection = createConnection({ url: 'ws://127.0.0.1:8080', inspect: { url: 'ws://127.0.0.1:8090/inspect' } });
+connection.stop();
+declare const rows: Parameters<typeof domView>[0]['rows'];
+export const view: DomView<unknown> = domView({ rows });
+export const tested = createTestConnection();
+`;
+
+describe('published declarations', () => {
+  const NO_DOM: ts.CompilerOptions = {
+    target: ts.ScriptTarget.ES2022,
+    lib: ['lib.es2022.d.ts'],
+    strict: true,
+    skipLibCheck: false,
+    noEmit: true,
+  };
+
+  it('compile without the DOM library, through the default export condition (moduleResolution "bundler")', () => {
+    const declarations = emitDeclarations();
+    expect(declarations.size).toBeGreaterThan(20);
+    const errors = consumerErrors(declarations, CONSUMER, {
+      ...NO_DOM,
+      module: ts.ModuleKind.ESNext,
+      moduleResolution: ts.ModuleResolutionKind.Bundler,
+      types: [],
+    });
+    expect(errors).toEqual([]);
+
+    // ...and through the node condition, with Node's types instead of the DOM's
+    const nodeErrors = consumerErrors(declarations, CONSUMER, {
+      ...NO_DOM,
+      module: ts.ModuleKind.Node16,
+      moduleResolution: ts.ModuleResolutionKind.Node16,
+      types: ['node'],
+    });
+    expect(nodeErrors).toEqual([]);
+  }, 120_000);
 });

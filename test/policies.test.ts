@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { guardNow, guardShouldReconnect } from '../src/policies.js';
+import { describe, expect, it, vi } from 'vitest';
+import { createTestConnection } from '../src/testing/index.js';
+import { guardNow, guardRandom, guardShouldReconnect } from '../src/policies.js';
 import { failureRecorder } from './support/failures.js';
 
 describe('the now policy', () => {
@@ -48,5 +49,43 @@ describe('the close policy', () => {
       { code: 'ERR_POLICY_FAILED', message },
       { code: 'ERR_POLICY_FAILED', message },
     ]);
+  });
+});
+
+describe('the random source', () => {
+  it('answers with the option while it returns a number in [0, 1)', () => {
+    const r = failureRecorder();
+    for (const share of [0, 0.5, 0.999]) expect(guardRandom(() => share, r.failed)()).toBe(share);
+    expect(r.failures).toEqual([]);
+  });
+
+  it.each([
+    ['throws', () => { throw new Error('no dice'); }, 'random threw: no dice; Math.random chose this wait'],
+    ['returns NaN', () => Number.NaN, 'random returned NaN, not a number in [0, 1); Math.random chose this wait'],
+    ['returns 1', () => 1, 'random returned 1, not a number in [0, 1); Math.random chose this wait'],
+    ['returns -0.5', () => -0.5, 'random returned -0.5, not a number in [0, 1); Math.random chose this wait'],
+    ['returns a string', () => '0.5', 'random returned a string, not a number in [0, 1); Math.random chose this wait'],
+    ['returns a promise', () => Promise.resolve(0.5), 'random returned a promise, not a number in [0, 1); Math.random chose this wait'],
+  ])('uses Math.random for that call when it %s, and reports ERR_POLICY_FAILED', (_, random, message) => {
+    const r = failureRecorder();
+    const share = guardRandom(random as unknown as () => number, r.failed)();
+    expect(share).toBeGreaterThanOrEqual(0);
+    expect(share).toBeLessThan(1);
+    expect(r.failures).toEqual([{ code: 'ERR_POLICY_FAILED', message }]);
+  });
+
+  it('keeps a connection whose random returns NaN to a real backoff wait, and says so', () => {
+    const t = createTestConnection({ random: () => Number.NaN, reconnect: { initialDelayMs: 1_000, maxDelayMs: 1_000 } });
+    const mathRandom = vi.spyOn(Math, 'random').mockReturnValue(0.75);
+    try {
+      t.open();
+      t.socket.drop();
+    } finally {
+      mathRandom.mockRestore();
+    }
+    const status = t.connection.getStatus();
+    expect(status.nextDelayMs).toBe(750); // not the 0 ms wait NaN made, attempt after attempt
+    expect(status.lastCallbackError).toEqual({ code: 'ERR_POLICY_FAILED', message: 'random returned NaN, not a number in [0, 1); Math.random chose this wait' });
+    t.connection.stop();
   });
 });

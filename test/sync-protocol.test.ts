@@ -170,6 +170,41 @@ describe('sync protocol', () => {
     expect(() => t.connection.send({ type: 'op', set: 5 })).toThrow(/invalid op: op\.set: expected an object/);
     t.connection.stop();
   });
+
+  const nested = (depth: number): unknown => (depth === 0 ? 1 : { x: nested(depth - 1) });
+
+  it.each([
+    ['NaN', { a: Number.NaN }, 'set."a" is NaN: numbers must be finite'],
+    ['Infinity', { b: Infinity }, 'set."b" is Infinity: numbers must be finite'],
+    ['a Date', { d: new Date(0) }, 'set."d" is a Date, not a JSON value'],
+    ['a Map', { m: new Map([[1, 2]]) }, 'set."m" is a Map, not a JSON value'],
+    ['undefined', { u: undefined }, 'set."u" is undefined, not a JSON value'],
+    ['a value nested too deep', { deep: nested(65) }, 'nests deeper than maxValueDepth (64 arrays/objects)'],
+    ['__proto__ deep inside', JSON.parse('{"a":{"__proto__":{"polluted":true}}}') as Record<string, unknown>, 'set."a"."__proto__": the key "__proto__" is not allowed'],
+  ])('refuses an op whose set holds %s, with the rule the server applies, before anything is queued', (_name, set, problem) => {
+    const { t } = syncConnection();
+    t.open();
+    let caught: unknown;
+    try {
+      t.connection.send(createOp({ set } as never, 'op-1'));
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(TypeError);
+    expect((caught as Error).message).toContain('sync protocol: invalid op "op-1": ');
+    expect((caught as Error).message).toContain(problem);
+    expect(t.connection.getStatus().outboxSize).toBe(0);
+    expect(t.socket.sentMessages().filter((m) => (m as { type: string }).type === 'op')).toEqual([]);
+    t.connection.stop();
+  });
+
+  it('takes an op at the default depth limit, and -0 and large finite numbers', () => {
+    const { t } = syncConnection();
+    t.open();
+    t.connection.send(createOp({ set: { deep: nested(63) as never, zero: -0, big: 1e308 } }, 'op-1'));
+    expect(t.connection.getStatus().outboxSize).toBe(1);
+    t.connection.stop();
+  });
 });
 
 /** A user's Model: only update() and getData(), no positions; it applies snapshot and patch messages. */

@@ -8,6 +8,9 @@ import type { Connection } from '../src/connection.js';
 import type { Channel, ChannelPresence, ChannelStatus } from '../src/channel.js';
 import type { PresenceData } from '../src/presence.js';
 import type { ChangelogPage } from '../src/protocol.js';
+import { createConnection } from '../src/index.js';
+import { createConnection as createNodeConnection } from '../src/node.js';
+import type { DomView } from '../src/views/dom.js';
 import { rawProtocol } from '../src/protocol.js';
 import type { Store, StoreData } from '../src/store.js';
 import { createOp, createSyncProtocol, type SyncOutbound } from '../src/sync/client-protocol.js';
@@ -139,5 +142,17 @@ describe('connection types', () => {
       expectTypeOf(room.presence!.getData()).toEqualTypeOf<PresenceData>();
       connection.stop();
     });
+  });
+
+  it('takes inspect: { url } on every entry (the browser entry refuses it at run time)', () => {
+    const options = { url: 'ws://127.0.0.1:8080', inspect: { url: 'ws://127.0.0.1:8090/inspect' }, autoStart: false } as const;
+    expectTypeOf(createConnection).toBeCallableWith(options);
+    expectTypeOf(createNodeConnection).toBeCallableWith(options);
+    // @ts-expect-error the relay's URL is a string
+    expectTypeOf(createConnection).toBeCallableWith({ url: 'ws://127.0.0.1:8080', inspect: { url: 5 } });
+  });
+
+  it("gives DOM projects the DOM's Element from domView", () => {
+    expectTypeOf<ReturnType<DomView<unknown>['rowElement']>>().toEqualTypeOf<Element | undefined>();
   });
 });

@@ -17,30 +17,15 @@
 import { createInspector, type StatelyInspectionEvent } from '@statelyai/inspect';
 import { redactValue } from '../redact.js';
 import type { WebSocketConstructor, WebSocketLike } from '../types.js';
+import { resolveRelayOptions, type RelayInspectorOptions } from './relay-options.js';
 
-export interface RelayInspectorOptions {
-  /** The relay's source endpoint, e.g. `ws://127.0.0.1:8090/inspect`. */
-  url: string;
-  /** WebSocket constructor (the platform's by default; `ws` in Node). */
-  WebSocket?: WebSocketConstructor;
-  /**
-   * Events kept while the relay is unreachable (oldest dropped first).
-   * @default 1000
-   */
-  maxBufferedEvents?: number;
-  /**
-   * Connection attempts before giving up for good.
-   * @default 5
-   */
-  maxAttempts?: number;
-  /** Called once when the relay cannot be reached. @default console.warn */
-  warn?: (message: string) => void;
-}
+export type { RelayInspectorOptions };
 
 /** The package declares these without exporting them. */
 type Adapter = Parameters<typeof createInspector>[0];
 type Inspector = ReturnType<typeof createInspector<Adapter>>;
 
+/** What this module's `createRelayInspector` returns: `@statelyai/inspect`'s inspector, fed to the relay. */
 export interface RelayInspector extends Inspector {
   /** True once the relay connection is open. */
   readonly connected: boolean;
@@ -59,7 +44,7 @@ class RelayAdapter implements Adapter {
   private warned = false;
   connected = false;
 
-  constructor(private readonly options: Required<Omit<RelayInspectorOptions, 'WebSocket'>> & { WebSocket: WebSocketConstructor }) {}
+  constructor(private readonly options: Required<RelayInspectorOptions>) {}
 
   start(): void {
     this.stopped = false;
@@ -154,23 +139,11 @@ class RelayAdapter implements Adapter {
  * ```
  */
 export function createRelayInspector(options: RelayInspectorOptions): RelayInspector {
-  const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  if (typeof WebSocket !== 'function') {
-    throw new TypeError('createRelayInspector: no WebSocket on this platform; pass the WebSocket option (ws in Node)');
-  }
-  if (typeof options.url !== 'string' || !/^wss?:\/\//.test(options.url)) {
-    throw new TypeError(`createRelayInspector: url must be a ws:// URL; received ${JSON.stringify(options.url)}`);
-  }
-  const adapter = new RelayAdapter({
-    url: options.url,
-    WebSocket,
-    maxBufferedEvents: options.maxBufferedEvents ?? 1000,
-    maxAttempts: options.maxAttempts ?? 5,
-    warn: options.warn ?? ((message) => console.warn(message)),
-  });
+  const settings = resolveRelayOptions(options);
+  const adapter = new RelayAdapter(settings);
   const inspector = createInspector(adapter, {
     serializationDepthLimit: 60,
-    maxDeferredEvents: options.maxBufferedEvents ?? 1000,
+    maxDeferredEvents: settings.maxBufferedEvents,
     sanitizeContext: (context) => redactValue(context) as typeof context,
     sanitizeEvent: (event) => redactValue(event) as typeof event,
   });

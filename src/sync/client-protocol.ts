@@ -18,6 +18,7 @@ import type { InboundEvent, Protocol } from '../protocol.js';
 import type { StoreData } from '../store.js';
 import type { Changes, HelloFrame } from './messages.js';
 import { PROTOCOL_VERSION, parseClientFrame, parseServerFrame } from './messages.js';
+import { DEFAULT_VALUE_LIMITS, checkChanges, type ValueLimits } from './values.js';
 
 export interface SyncProtocolOptions {
   /**
@@ -47,6 +48,12 @@ export function createOp(changes: Changes, id: string = newOpId()): { type: 'op'
 }
 
 const PING = '{"type":"ping"}';
+
+/**
+ * The value rule as the reference server applies it by default (`--max-value-depth` 64); an op's
+ * size is bounded by `maxMessageBytes` at send() and by the server's `--max-op-bytes`, not here.
+ */
+const CLIENT_VALUE_LIMITS: ValueLimits = { maxValueDepth: DEFAULT_VALUE_LIMITS.maxValueDepth, maxOpBytes: Number.MAX_SAFE_INTEGER };
 
 /**
  * One sync protocol object: the position it resumes from and the methods of
@@ -139,6 +146,10 @@ class SyncProtocol<T> implements Protocol<T, SyncOutbound> {
       if (deleted !== undefined) op.delete = deleted;
       const parsed = parseClientFrame(op);
       if (!parsed.ok) throw new TypeError(`sync protocol: invalid op: ${parsed.problem}`);
+      // The server's value rule, checked here: JSON.stringify would turn NaN into null and a Date into a string
+      // without a word, and the server would refuse __proto__ or a value nested too deep only later.
+      const values = checkChanges(op, CLIENT_VALUE_LIMITS);
+      if (!values.ok) throw new TypeError(`sync protocol: invalid op ${JSON.stringify(String(id))}: ${values.problem}; nothing was sent`);
       return { frame: JSON.stringify(op), ackId: id as string };
     }
     if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'ping') {

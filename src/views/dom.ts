@@ -18,6 +18,29 @@ import type { Json, StoreData } from '../store.js';
 import type { ConnectionStatus, View } from '../types.js';
 import { previewValue } from './preview.js';
 
+/**
+ * The element type of the platform: the DOM's `Element` where the DOM library
+ * is loaded (browsers, and any project with "DOM" in `lib`), else the few
+ * members this view uses. So the package's declarations never need the DOM
+ * library, and DOM users still get `Element` back from `rowElement`.
+ */
+export type DomElement = typeof globalThis extends { Element: { prototype: infer E } } ? E : DomElementLike;
+
+/** What the view uses of a DOM element, for projects compiled without the DOM library (a DOM `Element` has all of it). */
+export interface DomElementLike {
+  readonly ownerDocument: { createElement(tag: string): DomElementLike; createTextNode(text: string): { data: string } };
+  readonly firstChild: unknown;
+  readonly parentNode: unknown;
+  readonly nextSibling: unknown;
+  appendChild(node: never): unknown;
+  insertBefore(node: never, before: never): unknown;
+  removeChild(node: never): unknown;
+  setAttribute(name: string, value: string): void;
+  getAttribute(name: string): string | null;
+  hasAttribute(name: string): boolean;
+  removeAttribute(name: string): void;
+}
+
 /** One row as the view should show it. */
 export interface DomRow {
   /** Identifies the row across renders; set as its `data-key` attribute. */
@@ -36,13 +59,13 @@ export interface DomRowAction {
 
 /** An element whose text follows the status (a state name, a countdown, a counter). */
 export interface DomStatusField {
-  element: Element;
+  element: DomElement;
   text: (status: ConnectionStatus, now: number) => string;
 }
 
 export interface DomViewOptions<T> {
   /** The element that holds one child per row, usually a `<tbody>`. The view owns its children. */
-  rows: Element;
+  rows: DomElement;
   /**
    * The rows to show, in order, for the data and status of a render. Keys must be unique.
    * @default storeRows: one row per key of a `createStore()` document, sorted by key, cells [key, value]
@@ -68,7 +91,7 @@ export interface DomViewOptions<T> {
    * An element that gets `data-state` (the reported state) and `data-online` (`true`/`false`) attributes.
    * @default none
    */
-  badge?: Element;
+  badge?: DomElement;
   /**
    * Elements whose text follows the status; each element's children are replaced by one text node.
    * @default none
@@ -85,7 +108,7 @@ export interface DomView<T> extends View<T> {
   /** Calls to `render` so far. */
   readonly renders: number;
   /** The element showing the row with this key, if there is one. */
-  rowElement(key: string): Element | undefined;
+  rowElement(key: string): DomElement | undefined;
 }
 
 /** Characters of one cell at most: a huge or deeply nested value cannot stall or break a render. */
@@ -146,9 +169,19 @@ function replaceChildrenWith(element: Element, node: Node): void {
  * });
  * const connection = createConnection({ url, protocol: createSyncProtocol(), view });
  * ```
+ * @throws TypeError when `options.rows` is not an element
  * @throws RangeError from `render` when `toRows` returns the same key twice
  */
 export function domView<T = StoreData>(options: DomViewOptions<T>): DomView<T> {
+  const rowsOption = (options as Partial<DomViewOptions<T>> | null | undefined)?.rows as { ownerDocument?: unknown } | null | undefined;
+  if (typeof rowsOption?.ownerDocument !== 'object' || rowsOption.ownerDocument === null) {
+    throw new TypeError(
+      `domView needs { rows }: the element that holds one child per row, such as document.querySelector('tbody'); received ${
+        options === undefined || options === null ? String(options) : `rows: ${rowsOption === null ? 'null' : typeof rowsOption}`
+      }`,
+    );
+  }
+  // Compiled with the DOM library, DomElement is Element here.
   const { rows: container, rowActions = [], badge, fields = [] } = options;
   const toRows = options.toRows ?? (storeRows as unknown as (data: T, status: ConnectionStatus) => Iterable<DomRow>);
   const rowTag = options.rowTag ?? 'tr';

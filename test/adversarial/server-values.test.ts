@@ -71,8 +71,10 @@ describe('poison values against the server process', () => {
     await early.next((f) => f.type === 'ack', 'the ack');
 
     const client = syncClient(server.url);
-    client.send(createOp({ set: {} }, 'corrected'));
-    await waitFor(client, (s) => s.lastRejected !== null, 'the refusal of an op with no key');
+    // an op with no key breaks the value rule, which the client applies itself; one over --max-op-bytes (256 KiB) only the server knows
+    expect(() => client.send(createOp({ set: {} }, 'empty'))).toThrow(/the change has no key in set or delete/);
+    client.send(createOp({ set: { big: 'x'.repeat(300_000) } }, 'corrected'));
+    await waitFor(client, (s) => s.lastRejected !== null, 'the refusal of an op over maxOpBytes');
     expect(client.getStatus()).toMatchObject({ outboxSize: 0, lastRejected: { code: 'ERR_SERVER_REJECTED', message: expect.stringMatching(/ERR_INVALID_FRAME/) } });
     // A resend of the refused id, corrected, gets the same refusal.
     const { client: raw } = await greetedClient(server.url);

@@ -3,7 +3,10 @@
  * real servers on 127.0.0.1 and a free port. Every server, socket and
  * connection is registered for cleanup; tests wait on events, never on time.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
@@ -167,6 +170,59 @@ function captureUncaughtExceptions(): { errors: unknown[]; first: Promise<void> 
   return { errors, first };
 }
 
+/**
+ * An HTTP server that upgrades every WebSocket request by hand (RFC 6455 §4.2.2) and then writes
+ * `frame`'s raw bytes, and nothing more: a frame header can announce a payload that never comes.
+ * `received` collects what the client writes after the handshake.
+ */
+async function startRawFrameServer(frame: Buffer): Promise<{ url: string; received: Buffer[]; events: EventEmitter }> {
+  const received: Buffer[] = [];
+  const events = new EventEmitter();
+  const sockets: Duplex[] = [];
+  const server = createHttpServer();
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex) => {
+    sockets.push(socket);
+    socket.on('error', () => {}); // the client may reset the connection
+    socket.on('data', (chunk: Buffer) => {
+      received.push(chunk);
+      events.emit('data');
+    });
+    const accept = createHash('sha1').update(`${String(request.headers['sec-websocket-key'])}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    socket.write(frame);
+  });
+  onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  onCleanup(() => {
+    for (const socket of sockets) socket.destroy();
+  });
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1');
+    }),
+    'the HTTP server to listen',
+  );
+  const { port } = server.address() as AddressInfo;
+  return { url: `ws://127.0.0.1:${port}`, received, events };
+}
+
+/** The header of an unmasked text frame announcing `length` payload bytes (64-bit length form), and the first bytes of it. */
+function textFrameHeader(length: number, firstBytes: string): Buffer {
+  const header = Buffer.alloc(10);
+  header[0] = 0x81; // FIN, text
+  header[1] = 127; // a 64-bit length follows
+  header.writeBigUInt64BE(BigInt(length), 2);
+  return Buffer.concat([header, Buffer.from(firstBytes)]);
+}
+
+/** The close code of the first (masked) close frame in what a client wrote, or null. */
+function clientCloseCode(bytes: Buffer): number | null {
+  if (bytes.length < 8 || ((bytes[0] as number) & 0x0f) !== 0x8) return null;
+  const mask = bytes.subarray(2, 6);
+  return (((bytes[6] as number) ^ (mask[0] as number)) << 8) | ((bytes[7] as number) ^ (mask[1] as number));
+}
+
 // ── clients ────────────────────────────────────────────────────────────────
 
 /** A raw-protocol connection (these servers are plain `ws`) with tiny reconnect delays, stopped after the test. */
@@ -267,6 +323,34 @@ describe('receiving data', () => {
     await waitFor(connection, (s) => s.counters.received === 2, 'a second message');
     expect(connection.model.getData()).toEqual({ after: true });
     expect(connection.getStatus().state).toBe('open');
+  });
+});
+
+describe('maxMessageBytes in Node', () => {
+  it('refuses an inbound frame over the limit from its header, before its payload arrives, and closes with 1009', async () => {
+    // 50 MiB announced, under ws's own 100 MiB default, and never sent: a client that buffers up to the frame's end waits forever
+    const server = await startRawFrameServer(textFrameHeader(50 * 1024 * 1024, '{"type":"snapshot"'));
+    // ws's own WebSocket, given explicitly, is limited the same way
+    const connection = connect(server.url, { maxMessageBytes: 1024, reconnect: false, WebSocket: WebSocket as unknown as WebSocketConstructor });
+
+    const status = await waitFor(connection, (s) => s.state === 'closed', 'closed after the oversized frame');
+
+    expect(status.lastRejected).toMatchObject({ code: 'ERR_PAYLOAD_TOO_LARGE', message: expect.stringContaining('over maxMessageBytes (1024)') });
+    expect(status.lastError?.code).toBe('ERR_PAYLOAD_TOO_LARGE');
+    expect(status.counters).toMatchObject({ received: 1, rejected: 1 });
+    await until(server.events, 'data', () => clientCloseCode(Buffer.concat(server.received)) !== null, "the client's close frame");
+    expect(clientCloseCode(Buffer.concat(server.received))).toBe(1009);
+  });
+
+  it('takes frames up to the limit', async () => {
+    const data = { text: 'x'.repeat(2000) };
+    const server = await startServer({ onConnection: (socket) => socket.send(json({ type: 'snapshot', data })) });
+    const frameBytes = json({ type: 'snapshot', data }).length;
+    const connection = connect(server.url, { maxMessageBytes: frameBytes });
+
+    await waitFor(connection, (s) => s.counters.received === 1, 'the frame at the limit');
+    expect(connection.model.getData()).toEqual(data);
+    expect(connection.getStatus()).toMatchObject({ state: 'open', counters: { rejected: 0 } });
   });
 });
 

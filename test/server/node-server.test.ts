@@ -356,14 +356,15 @@ describe('fault injection', () => {
     expect(JSON.parse(text)).toMatchObject({ type: 'oversized' });
   });
 
-  it('oversized: a client with a smaller maxMessageBytes rejects it and stays open', async () => {
+  it('oversized: a Node client with a smaller maxMessageBytes refuses it unread (ws closes with 1009) and reconnects', async () => {
     const server = await serve();
     const connection = syncConnection(server.url, { maxMessageBytes: 4096 });
     await waitFor(connection, (s) => s.state === 'open' && s.counters.received >= 1, 'open with a snapshot');
     await control(server, 'oversized?bytes=5000');
     const status = await waitFor(connection, (s) => s.lastRejected !== null, 'the rejection');
     expect(status.lastRejected?.code).toBe('ERR_PAYLOAD_TOO_LARGE');
-    expect(status.state).toBe('open');
+    const again = await waitFor(connection, (s) => s.state === 'open' && s.counters.reconnects === 1, 'open again');
+    expect(again.lastError?.code).toBe('ERR_PAYLOAD_TOO_LARGE');
   });
 
   it('oversized refuses sizes that cannot hold the frame', async () => {

@@ -345,6 +345,18 @@ describe('domView', () => {
   });
 });
 
+describe('domView options', () => {
+  it.each([
+    ['no options', undefined, /domView needs \{ rows \}: the element that holds one child per row.*received undefined/],
+    ['null', null, /received null/],
+    ['no rows', {}, /received rows: undefined/],
+    ['rows that are not an element', { rows: 'tbody' }, /received rows: string/],
+  ])('throws a TypeError that says what rows is for %s', (_name, options, message) => {
+    expect(() => domView(options as never)).toThrow(TypeError);
+    expect(() => domView(options as never)).toThrow(message);
+  });
+});
+
 describe('storeRows', () => {
   it('sorts keys by code unit, the same everywhere', () => {
     expect(storeRows({ b: 1, B: 2, a: 3, 'ä': 4 }).map((row) => row.key)).toEqual(['B', 'a', 'b', 'ä']);
