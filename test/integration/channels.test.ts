@@ -1,0 +1,125 @@
+/**
+ * Protocol version 2 end to end: the library's Node entry as the client (createChannelProtocol,
+ * connection.channel), the reference server as a real `statesocket-server` process. Waits are on
+ * events or bounded polls; no assertion is about wall time.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/node.js';
+import { channelClient, countingStore, stopV2Connections, until, waitForChannel } from './channels-support.js';
+import { control, killAll, startServerProcess, stopAllConnections, syncClient, waitFor, type Controllable } from './server-process.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  stopV2Connections();
+  stopAllConnections();
+  await killAll();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'statesocket-channels-'));
+  dirs.push(dir);
+  return dir;
+}
+
+interface ChannelState {
+  ok: boolean;
+  channel: string;
+  epoch: string;
+  seq: number;
+  data: Record<string, unknown>;
+  members: Array<{ client: string; user?: string }>;
+  counters: Record<string, unknown>;
+}
+
+async function channelState(server: Controllable & { controlToken: string }, channel: string): Promise<ChannelState> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/control/state?channel=${encodeURIComponent(channel)}`, {
+    headers: { authorization: `Bearer ${server.controlToken}` },
+  });
+  if (!response.ok) throw new Error(`GET /control/state?channel=${channel}: ${response.status}`);
+  return (await response.json()) as ChannelState;
+}
+
+const live = (s: { live: boolean }) => s.live;
+
+describe('channels against the reference server process', () => {
+  it('carries ops and presence between two connections; a forbidden channel fails alone', async () => {
+    const dir = tempDir();
+    const acl = join(dir, 'acl.json');
+    writeFileSync(
+      acl,
+      JSON.stringify({
+        tokens: [
+          { token: 't-ann', user: 'ann', info: { name: 'Ann' } },
+          { token: 't-bob', user: 'bob' },
+        ],
+        channels: [
+          { pattern: 'room/*', subscribe: ['*'], publish: ['*'], presence: ['*'] },
+          { pattern: 'notes:*', subscribe: ['*'], publish: ['*'], presence: [] },
+          { pattern: 'secret/*', subscribe: ['carol'], publish: ['carol'], presence: [] },
+        ],
+      }),
+    );
+    const server = await startServerProcess(['--acl', acl]);
+    const ann = channelClient(server.url, { token: 't-ann', defaultChannel: false });
+    const bob = channelClient(server.url, { token: 't-bob', defaultChannel: false });
+    const annRoom = ann.channel('room/1', { presence: true });
+    const annNotes = ann.channel('notes:team');
+    const annSecret = ann.channel('secret/plans');
+    const bobRoom = bob.channel('room/1', { presence: true });
+    const bobNotes = bob.channel('notes:team');
+    for (const channel of [annRoom, annNotes, bobRoom, bobNotes]) await waitForChannel(channel, live, `${channel.name} live`);
+
+    const failed = await waitForChannel(annSecret, (s) => s.state === 'failed', 'the forbidden channel failed');
+    expect(failed.lastError?.code).toBe('ERR_CHANNEL_FORBIDDEN');
+    expect(() => annSecret.send({ set: { x: 1 } })).toThrow();
+    // the others stay live, on the same connection
+    expect(ann.getStatus().state).toBe('open');
+    expect(annRoom.getStatus().live && annNotes.getStatus().live).toBe(true);
+
+    await annRoom.send({ set: { topic: 'lunch' } });
+    await bobNotes.send({ set: { todo: 'bread' }, delete: [] });
+    await until(() => bobRoom.model.getData().topic === 'lunch', 'ann’s op on bob’s room', () => bobRoom.model.getData());
+    await until(() => annNotes.model.getData().todo === 'bread', 'bob’s op on ann’s notes', () => annNotes.model.getData());
+    // nothing crosses channels
+    expect(bobNotes.model.getData().topic).toBeUndefined();
+    expect(annRoom.model.getData().todo).toBeUndefined();
+
+    const users = (channel: typeof annRoom) => (channel.presence?.getData() ?? []).map((member) => member.user).sort();
+    await until(() => users(annRoom).length === 2 && users(bobRoom).length === 2, 'both members on both sides', () => [users(annRoom), users(bobRoom)]);
+    expect(users(annRoom)).toEqual(['ann', 'bob']);
+    expect(users(bobRoom)).toEqual(['ann', 'bob']);
+    expect(annNotes.presence).toBeNull();
+
+    const room = await channelState(server, 'room/1');
+    expect(room.data).toEqual(annRoom.model.getData());
+    expect(room.data).toEqual(bobRoom.model.getData());
+    expect(room.members.map((member) => member.user).sort()).toEqual(['ann', 'bob']);
+    expect(annSecret.getStatus().state).toBe('failed');
+  });
+
+  it('lets a version 1 client and a version 2 client share the default channel', async () => {
+    const server = await startServerProcess();
+    const v1 = syncClient(server.url);
+    const v2 = channelClient(server.url);
+    await waitFor(v1, (s) => s.state === 'open', 'v1 open');
+    const v2Default = v2.channel('default');
+    await waitForChannel(v2Default, live, 'v2 default live');
+    expect(v2Default.model).toBe(v2.model);
+
+    await v2Default.send({ set: { from: 'v2' } });
+    await until(() => v1.model.getData().from === 'v2', 'the v2 op at the v1 client', () => v1.model.getData());
+    await v1.send({ type: 'op', set: { also: 'v1' } });
+    await until(() => v2.model.getData().also === 'v1', 'the v1 op at the v2 client', () => v2.model.getData());
+    await control(server, 'change', { set: { server: true } });
+    await until(() => v1.model.getData().server === true && v2.model.getData().server === true, 'the server change at both');
+
+    const state = await channelState(server, 'default');
+    expect((v1.model as Store).getData()).toEqual(state.data);
+    expect(v2.model.getData()).toEqual(state.data);
+    expect(v2.model.position()).toEqual({ epoch: state.epoch, seq: state.seq });
+  });
+});
