@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/node.js';
 import { channelClient, countingStore, stopV2Connections, until, waitForChannel } from './channels-support.js';
-import { control, killAll, startServerProcess, stopAllConnections, syncClient, waitFor, type Controllable } from './server-process.js';
+import { control, eventually, killAll, startServerProcess, statesSince, stopAllConnections, syncClient, waitFor, type Controllable } from './server-process.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -121,5 +121,75 @@ describe('channels against the reference server process', () => {
     expect((v1.model as Store).getData()).toEqual(state.data);
     expect(v2.model.getData()).toEqual(state.data);
     expect(v2.model.position()).toEqual({ epoch: state.epoch, seq: state.seq });
+  });
+
+  it('refreshes an expiring token without a reconnect, failing only the channel the new token no longer allows', async () => {
+    const dir = tempDir();
+    const acl = join(dir, 'acl.json');
+    writeFileSync(
+      acl,
+      JSON.stringify({
+        tokens: [
+          // less than --refresh-before left at the welcome: the server asks for a fresh token at once
+          { token: 't-old', user: 'ann', expiresAt: Date.now() + 600_000 },
+          { token: 't-new', user: 'ann', expiresAt: Date.now() + 10 * 86_400_000, scope: ['room/*'] },
+        ],
+        channels: [
+          { pattern: 'room/*', subscribe: ['*'], publish: ['*'], presence: ['*'] },
+          { pattern: 'notes:*', subscribe: ['ann'], publish: ['ann'], presence: [] },
+        ],
+      }),
+    );
+    const server = await startServerProcess(['--acl', acl, '--refresh-before', '3600000']);
+    const tokens: string[] = [];
+    const ann = channelClient(server.url, {
+      defaultChannel: false,
+      token: () => {
+        const token = tokens.length === 0 ? 't-old' : 't-new';
+        tokens.push(token);
+        return token;
+      },
+    });
+    const room = ann.channel('room/1');
+    const notes = ann.channel('notes:ann');
+    await waitFor(ann, (s) => s.state === 'open', 'open');
+    const mark = ann.history.length;
+    const refused = await waitForChannel(notes, (s) => s.state === 'failed', 'notes refused after the refresh');
+    expect(refused.lastError?.code).toBe('ERR_CHANNEL_FORBIDDEN');
+    const state = await eventually(() => channelState(server, 'room/1'), (s) => s.counters.tokenRefreshes === 1, 'one token refresh');
+    expect(state.counters.tokenExpiries).toBe(0);
+    expect(tokens).toEqual(['t-old', 't-new']);
+    await waitForChannel(room, live, 'room live');
+    await room.send({ set: { after: 'refresh' } });
+    expect(room.model.getData()).toEqual((await channelState(server, 'room/1')).data);
+    // the same socket all along
+    expect(statesSince(ann, mark)).not.toContain('connecting');
+    expect(ann.getStatus().state).toBe('open');
+  });
+
+  it('keeps presence through a quick reconnect inside the grace period: no leave, no join', async () => {
+    const server = await startServerProcess(['--presence-grace', '10000']);
+    const a = channelClient(server.url, { clientId: 'a', defaultChannel: false });
+    const b = channelClient(server.url, { clientId: 'b', defaultChannel: false });
+    const roomA = a.channel('room/1', { presence: true });
+    const roomB = b.channel('room/1', { presence: true });
+    const clients = (channel: typeof roomA) => (channel.presence?.getData() ?? []).map((member) => member.client).sort().join();
+    await until(() => clients(roomA) === 'a,b' && clients(roomB) === 'a,b', 'both members at both', () => [clients(roomA), clients(roomB)]);
+    const before = await channelState(server, 'room/1');
+    const joinedAt = roomA.presence!.getData().map((member) => member.joinedAt);
+
+    const mark = a.history.length;
+    expect((await control(server, 'drop')).ok).toBe(true);
+    await waitFor(a, () => statesSince(a, mark).includes('connecting') && a.getStatus().state === 'open', 'a reconnected');
+    await waitFor(b, () => b.getStatus().state === 'open', 'b open');
+    await waitForChannel(roomA, live, 'a live again');
+    await waitForChannel(roomB, live, 'b live again');
+    expect(clients(roomA)).toBe('a,b');
+    expect(clients(roomB)).toBe('a,b');
+    expect(roomA.presence!.getData().map((member) => member.joinedAt)).toEqual(joinedAt);
+    const after = await channelState(server, 'room/1');
+    expect(after.counters.presenceJoins).toBe(before.counters.presenceJoins);
+    expect(after.counters.presenceLeaves).toBe(before.counters.presenceLeaves);
+    expect(after.members).toEqual(before.members);
   });
 });
