@@ -38,7 +38,8 @@ async function channelState(server: ServerProcess, channel: string): Promise<Cha
 }
 
 const CLIENTS = 3;
-const CHANNELS = ['notes/a', 'notes/b', 'room:1', 'room:2'];
+// the issue's proof: 3 clients x 20 channels (one of them with presence, one more for the feed)
+const CHANNELS = ['room:1', ...Array.from({ length: 19 }, (_, i) => `notes/${i}`)];
 const FEED = 'prices';
 const OPS_PER_CHANNEL = 3;
 type Fault = 'drop' | '1012' | 'stall' | 'restart' | 'sigkill';
