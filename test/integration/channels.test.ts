@@ -192,4 +192,39 @@ describe('channels against the reference server process', () => {
     expect(after.counters.presenceLeaves).toBe(before.counters.presenceLeaves);
     expect(after.members).toEqual(before.members);
   });
+
+  it('refuses an op the user may not publish, keeps the channel live, and serves its past changes', async () => {
+    const dir = tempDir();
+    const acl = join(dir, 'acl.json');
+    writeFileSync(
+      acl,
+      JSON.stringify({
+        tokens: [
+          { token: 't-ann', user: 'ann' },
+          { token: 't-bob', user: 'bob' },
+        ],
+        channels: [{ pattern: 'public/*', subscribe: ['*'], publish: ['ann'], presence: [] }],
+      }),
+    );
+    const server = await startServerProcess(['--acl', acl]);
+    const ann = channelClient(server.url, { token: 't-ann', defaultChannel: false });
+    const bob = channelClient(server.url, { token: 't-bob', defaultChannel: false });
+    const annNews = ann.channel('public/news');
+    const bobNews = bob.channel('public/news');
+    await waitForChannel(annNews, live, 'ann live');
+    await waitForChannel(bobNews, live, 'bob live');
+
+    await expect(bobNews.send({ set: { headline: 'bob was here' } })).rejects.toMatchObject({ code: 'ERR_PUBLISH_FORBIDDEN' });
+    expect(bobNews.getStatus().live).toBe(true);
+    for (const headline of ['one', 'two', 'three']) await annNews.send({ set: { headline } });
+    await until(() => bobNews.model.getData().headline === 'three', 'ann’s ops at bob', () => bobNews.model.getData());
+    expect(bobNews.model.getData()).toEqual({ headline: 'three' });
+
+    const page = await bobNews.changes({ since: 0 });
+    expect(page.patches.map((patch) => (patch as { set?: { headline?: string } }).set?.headline)).toEqual(['one', 'two', 'three']);
+    expect(page.more).toBe(false);
+    const state = await channelState(server, 'public/news');
+    expect(page.epoch).toBe(state.epoch);
+    expect(state.data).toEqual({ headline: 'three' });
+  });
 });
