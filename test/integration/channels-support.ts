@@ -19,6 +19,18 @@ export function channelClient(url: string, protocol: ChannelProtocolOptions = {}
   return connection;
 }
 
+/** A version 2 connection whose own Model (the `default` channel) is `model`. */
+export function createV2WithModel<M extends Store>(url: string, model: M, protocol: ChannelProtocolOptions = {}): Connection<M> {
+  const connection = createConnection<M>({
+    url,
+    model,
+    protocol: createChannelProtocol(protocol),
+    reconnect: { initialDelayMs: 50, maxDelayMs: 300, serviceRestartDelayMs: 400 },
+  });
+  v2Connections.add(connection);
+  return connection;
+}
+
 export function stopV2Connections(): void {
   for (const connection of v2Connections) connection.stop();
   v2Connections.clear();

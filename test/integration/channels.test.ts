@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/node.js';
-import { channelClient, countingStore, stopV2Connections, until, waitForChannel } from './channels-support.js';
-import { control, eventually, killAll, startServerProcess, statesSince, stopAllConnections, syncClient, waitFor, type Controllable } from './server-process.js';
+import { channelClient, countingStore, createV2WithModel, stopV2Connections, until, waitForChannel } from './channels-support.js';
+import { control, eventually, kill, killAll, startServerProcess, statesSince, stopAllConnections, syncClient, waitFor, type Controllable } from './server-process.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -226,5 +226,48 @@ describe('channels against the reference server process', () => {
     const state = await channelState(server, 'public/news');
     expect(page.epoch).toBe(state.epoch);
     expect(state.data).toEqual({ headline: 'three' });
+  });
+
+  it('keeps a version 1 and a version 2 client on the default channel exactly once through a drop and a SIGKILL', async () => {
+    const dataFile = join(tempDir(), 'data.json');
+    let server = await startServerProcess(['--data-file', dataFile]);
+    const v1Model = countingStore();
+    const v2Model = countingStore();
+    const v1 = syncClient(server.url, { model: v1Model });
+    const v2 = createV2WithModel(server.url, v2Model);
+    await waitFor(v1, (s) => s.state === 'open', 'v1 open');
+    await waitForChannel(v2.channel('default'), live, 'v2 live');
+    const sends: Array<Promise<void>> = [];
+    const expected: Record<string, unknown> = {};
+    for (const [round, fault] of (['drop', 'sigkill'] as const).entries()) {
+      for (let i = 0; i < 5; i++) {
+        expected[`v1.${round}.${i}`] = i;
+        expected[`v2.${round}.${i}`] = i;
+        // a version 1 send answers nothing: its ack is the key showing up in the server's data below
+        v1.send({ type: 'op', set: { [`v1.${round}.${i}`]: i } });
+        sends.push(v2.channel('default').send({ set: { [`v2.${round}.${i}`]: i } }));
+      }
+      if (fault === 'drop') expect((await control(server, 'drop')).ok).toBe(true);
+      else {
+        await kill(server);
+        server = await startServerProcess(['--data-file', dataFile], server.port);
+      }
+      await Promise.all(sends);
+    }
+    const state = await eventually(() => channelState(server, 'default'), (s) => Object.keys(s.data).length === Object.keys(expected).length, 'every op in the server’s data');
+    expect(state.data).toEqual(expected);
+    await until(() => v1.getStatus().outboxSize === 0, 'the v1 outbox empty', () => v1.getStatus());
+    await until(
+      () => JSON.stringify(v1Model.position()) === JSON.stringify({ epoch: state.epoch, seq: state.seq }) && JSON.stringify(v2Model.position()) === JSON.stringify({ epoch: state.epoch, seq: state.seq }),
+      'both at the server’s position',
+      () => [v1Model.position(), v2Model.position(), state.epoch, state.seq],
+    );
+    expect(v1Model.getData()).toEqual(state.data);
+    expect(v2Model.getData()).toEqual(state.data);
+    for (const model of [v1Model, v2Model]) {
+      // the first subscribe and the new epoch after the kill; the drop resumed by replay
+      expect(model.snapshots).toBe(2);
+      expect([...model.setsOf].filter(([, count]) => count > 1)).toEqual([]);
+    }
   });
 });
