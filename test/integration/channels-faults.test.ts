@@ -5,6 +5,10 @@
  * position, every acked op is applied exactly once (each op sets a key of its own: its patch is
  * counted in every Model), presence converges, and a channel gets a snapshot only where the epoch
  * changed (snapshots counted per channel through the Model).
+ *
+ * The faults here mostly strike after the round's acks arrived (the server's counters show no
+ * duplicate in a run, and turning the server's duplicate check off passes), so the path of an op
+ * applied whose ack was lost is made certain in channels-resend.test.ts, through a relay.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
