@@ -4,12 +4,16 @@
  * relay cuts the link, the client reconnects through it and resends, and the server answers every
  * resend as a duplicate. (The control endpoint's faults strike after the acks as often as not.)
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { channelClient, countingStore, stopV2Connections, waitForChannel } from './channels-support.js';
-import { eventually, killAll, startServerProcess, type ServerProcess } from './server-process.js';
+import { eventually, kill, killAll, startServerProcess, type ServerProcess } from './server-process.js';
 
 const relays: Server[] = [];
+const dirs: string[] = [];
 const sockets = new Set<Socket>();
 afterEach(async () => {
   stopV2Connections();
@@ -17,6 +21,7 @@ afterEach(async () => {
   sockets.clear();
   await Promise.all(relays.splice(0).map((relay) => new Promise((resolve) => relay.close(resolve))));
   await killAll();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 interface Relay {
@@ -83,5 +88,35 @@ describe('resending ops whose acks were lost', () => {
     expect([...notes.model.setsOf].filter(([, count]) => count > 1)).toEqual([]);
     // resumed by replay: the patches it missed, not a snapshot
     expect(notes.model.snapshots).toBe(1);
+  });
+
+  it('applies each op once across a SIGKILL: the restarted server remembers the marks from its data file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'statesocket-resend-'));
+    dirs.push(dir);
+    const args = ['--data-file', join(dir, 'data.json')];
+    const first = await startServerProcess(args);
+    const relay = await relayTo(first.port);
+    const client = channelClient(`ws://127.0.0.1:${relay.port}/`, { defaultChannel: false });
+    const notes = client.channel('notes', { model: countingStore() });
+    await waitForChannel(notes, (s) => s.live, 'notes live');
+    const before = await counters(first);
+
+    relay.swallow = true;
+    const sends = Array.from({ length: 10 }, (_, i) => notes.send({ set: { [`k${i}`]: i } }));
+    await eventually(() => counters(first), (c) => c.opsApplied === before.opsApplied! + 10, 'the ten ops applied, their acks swallowed');
+    await kill(first);
+    relay.cut();
+    relay.swallow = false;
+    const second = await startServerProcess(args, first.port);
+    await Promise.all(sends);
+
+    const after = await counters(second);
+    expect(after.opsApplied).toBe(0);
+    expect(after.opsDuplicate).toBe(10);
+    await waitForChannel(notes, (s) => s.live, 'notes live again');
+    expect(Object.keys(notes.model.getData()).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `k${i}`).sort());
+    expect([...notes.model.setsOf].filter(([, count]) => count > 1)).toEqual([]);
+    // the new process is a new epoch: one snapshot more
+    expect(notes.model.snapshots).toBe(2);
   });
 });
