@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { isSendableCloseCode, shouldReconnect } from '../src/close-codes.js';
 import { SERVER_CLOSE_CODES, closeOutcome } from '../src/server/close-codes.js';
 import { SyncCloseCode } from '../src/sync/messages.js';
+import { SyncCloseCodeV2 } from '../src/sync/messages-v2.js';
 import { createTestConnection } from '../src/testing/index.js';
 
 const close = (code: number) => ({ code, reason: '', wasClean: true });
@@ -95,6 +96,10 @@ describe('closes the reference server sends', () => {
 
   it.each(SERVER_CLOSE_CODES.map((row) => [row.code, row.client] as const))('%i: the client does what the table says (%s)', (code, outcome) => {
     expect(closeOutcome(code)).toBe(outcome);
+  });
+
+  it.each(Object.entries(SyncCloseCodeV2))('has a row for SyncCloseCodeV2.%s', (_name, code) => {
+    expect(SERVER_CLOSE_CODES.map((row) => row.code)).toContain(code);
   });
 
   it.each(Object.entries(SyncCloseCode))('has a row for SyncCloseCode.%s', (_name, code) => {

@@ -9,8 +9,12 @@ export function isServerSendableCloseCode(code: number): boolean {
   return Number.isInteger(code) && ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
 }
 
-/** What the client does after a close, as `shouldReconnect` and `isServiceRestart` decide it. */
-export type CloseOutcome = 'reconnect' | 'reconnect after serviceRestartDelayMs' | 'closed';
+/**
+ * What the client does after a close, as `shouldReconnect` and `isServiceRestart` decide it; the
+ * last depends on the connection: it reconnects when it gets a fresh token at every connect
+ * (`canRefreshToken`: the sync protocol's version 2 with a token function), else it is closed.
+ */
+export type CloseOutcome = 'reconnect' | 'reconnect after serviceRestartDelayMs' | 'closed' | 'reconnect with a token function, else closed';
 
 export interface ServerCloseRow {
   code: number;
@@ -38,6 +42,8 @@ export interface ServerCloseRow {
  * | 4400 | the `hello` asked for a protocol version the server does not speak | closed |
  * | 4401 | missing or wrong token | closed |
  * | 4403 | a browser `Origin` the server does not allow | closed |
+ * | 4409 | protocol version 2: a newer connection said hello with the same user and client id | closed |
+ * | 4419 | protocol version 2: the token expired, at connect or with no fresh token (`auth`) by its expiry | reconnect with a token function, else closed |
  */
 export const SERVER_CLOSE_CODES: readonly ServerCloseRow[] = [
   {
@@ -62,10 +68,18 @@ export const SERVER_CLOSE_CODES: readonly ServerCloseRow[] = [
   { code: 4400, when: 'the hello asked for a protocol version the server does not speak', client: 'closed' },
   { code: CloseCode.APP_UNAUTHORIZED, when: 'missing or wrong token', client: 'closed' },
   { code: CloseCode.APP_FORBIDDEN, when: 'a browser Origin the server does not allow', client: 'closed' },
+  { code: CloseCode.APP_CLIENT_REPLACED, when: 'protocol version 2: a newer connection said hello with the same user and client id', client: 'closed' },
+  {
+    code: CloseCode.APP_TOKEN_EXPIRED,
+    when: 'protocol version 2: the token expired, at connect or with no fresh token (auth) by its expiry',
+    client: 'reconnect with a token function, else closed',
+  },
 ];
 
 /** The default client's outcome for a close with `code`. */
 export function closeOutcome(code: number): CloseOutcome {
-  if (!shouldReconnect({ code, reason: '', wasClean: true })) return 'closed';
+  const withFixedToken = shouldReconnect({ code, reason: '', wasClean: true });
+  const withTokenFunction = shouldReconnect({ code, reason: '', wasClean: true, canRefreshToken: true });
+  if (!withFixedToken) return withTokenFunction ? 'reconnect with a token function, else closed' : 'closed';
   return isServiceRestart(code) ? 'reconnect after serviceRestartDelayMs' : 'reconnect';
 }
