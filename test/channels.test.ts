@@ -176,6 +176,10 @@ describe('ops', () => {
     expect(() => a.send({})).toThrow(TypeError);
     expect(() => a.send({ set: 5 } as never)).toThrow(TypeError);
     expect(() => a.send(null as never)).toThrow(TypeError);
+    // the server's value rule, checked before the op is queued (JSON.stringify would change these without a word)
+    expect(() => a.send({ set: { x: Number.NaN } })).toThrow(/invalid op on "a"/);
+    expect(() => a.send({ set: { x: new Date(0) } as never })).toThrow(TypeError);
+    expect(() => a.send({ set: JSON.parse('{"__proto__": 1}') })).toThrow(TypeError);
     expect(t.connection.getOutbox()).toEqual([]);
     t.connection.stop();
   });

@@ -42,6 +42,7 @@ import {
   type SubscribeFrame,
 } from './messages-v2.js';
 import type { SyncOutbound } from './client-protocol.js';
+import { CLIENT_VALUE_LIMITS, checkChanges } from './values.js';
 
 /** A token: a string, or a function called at every connect and on every `refresh` (it may be async). */
 export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
@@ -487,6 +488,9 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     const parsed = parseClientFrameV2(frame);
     if (!parsed.ok) throw new TypeError(`sync protocol: invalid op: ${parsed.problem}`);
     if (set === undefined && deleted === undefined) throw new TypeError('sync protocol: invalid op: it has neither set nor delete (an empty op changes nothing)');
+    // The server's value rule, as version 1 checks it: JSON.stringify would turn NaN into null and a Date into a string.
+    const values = checkChanges(frame, CLIENT_VALUE_LIMITS);
+    if (!values.ok) throw new TypeError(`sync protocol: invalid op on ${JSON.stringify(name)}: ${values.problem}; nothing was sent`);
     if (channel !== undefined) channel.lastN = n;
     return { frame: JSON.stringify(frame), ackId: opAckId(name, n), n };
   }

@@ -18,7 +18,7 @@ import type { InboundEvent, Protocol } from '../protocol.js';
 import type { StoreData } from '../store.js';
 import type { Changes, HelloFrame } from './messages.js';
 import { PROTOCOL_VERSION, parseClientFrame, parseServerFrame } from './messages.js';
-import { DEFAULT_VALUE_LIMITS, checkChanges, type ValueLimits } from './values.js';
+import { CLIENT_VALUE_LIMITS, checkChanges } from './values.js';
 
 export interface SyncProtocolOptions {
   /**
@@ -53,7 +53,6 @@ const PING = '{"type":"ping"}';
  * The value rule as the reference server applies it by default (`--max-value-depth` 64); an op's
  * size is bounded by `maxMessageBytes` at send() and by the server's `--max-op-bytes`, not here.
  */
-const CLIENT_VALUE_LIMITS: ValueLimits = { maxValueDepth: DEFAULT_VALUE_LIMITS.maxValueDepth, maxOpBytes: Number.MAX_SAFE_INTEGER };
 
 /**
  * One sync protocol object: the position it resumes from and the methods of

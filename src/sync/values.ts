@@ -35,6 +35,9 @@ export const DEFAULT_VALUE_LIMITS: Readonly<ValueLimits> = {
   maxOpBytes: 262_144,
 };
 
+/** The limits a client checks an op against before it is queued: the server's default depth; size is left to `maxMessageBytes`. */
+export const CLIENT_VALUE_LIMITS: ValueLimits = { maxValueDepth: DEFAULT_VALUE_LIMITS.maxValueDepth, maxOpBytes: Number.MAX_SAFE_INTEGER };
+
 export type CheckedChanges =
   | {
       ok: true;
