@@ -1,11 +1,14 @@
 /**
- * `npm start`: the reference sync server with a live feed, and a client with
- * the terminal view, both on 127.0.0.1. Every few seconds the demo injects a
- * fault through the server's control endpoint (a drop, a stall that only the
- * heartbeat notices, a 1012 service restart) so you can watch the machine go
- * open → errored → connecting → open with the model still matching the server.
- * The server also serves the browser app: open the printed `app:` URL to watch
- * the same faults in the browser.
+ * `npm start`: the reference sync server and a client with a terminal view, both on 127.0.0.1,
+ * over one connection holding three channels (protocol version 2, `createChannelProtocol()`):
+ * `prices` (the server's live feed), `notes` (shared key/values with presence: who is here) and
+ * `admin/audit` (refused to everyone: it fails with ERR_CHANNEL_FORBIDDEN while the others stay
+ * live). The server's set-up is scripts/demo/server-config.ts. Every few seconds the demo injects
+ * a fault through the server's control endpoint (a drop, a stall that only the heartbeat notices,
+ * a 1012 service restart) and writes a note about it, so you can watch the machine go
+ * open → errored → connecting → open with each channel resuming and its model still matching the
+ * server's. The server also serves the browser app: open the printed `app:` URL (twice, to see two
+ * members) to watch the same channels and faults in the browser.
  *
  *   npm start                      run until Ctrl-C
  *   npm start -- --duration 30     run for 30 s, then print a summary and exit
@@ -18,17 +21,17 @@
  * rate); `--no-inspect` turns it off.
  */
 import { parseArgs, styleText } from 'node:util';
+import type { Channel } from '../src/channel.js';
 import type { Connection } from '../src/connection.js';
-import { createConnection } from '../src/node.js';
+import { createChannelProtocol, createConnection } from '../src/node.js';
 import { loadAppFiles, type AppBundle } from '../src/server/static-files.js';
 import { startSyncServer, type RunningServer } from '../src/server/start.js';
+import type { RenderScheduler } from '../src/types.js';
 import { takeInspectFlag, type InspectTarget } from './client/args.js';
 import { startInspection, startLocalInspection, type Inspection } from './client/inspection.js';
-import type { StoreData } from '../src/store.js';
-import { createSyncProtocol } from '../src/sync/client-protocol.js';
-import type { RenderScheduler } from '../src/types.js';
-import { terminalView, type TerminalView } from './client/terminal-view.js';
-import { summaryLine, untilCaughtUp } from './demo/summary.js';
+import { demoView, type ChannelBlock, type DemoView } from './demo/channels-view.js';
+import { DEMO_CHANNELS, FIRST_NOTES, demoServerOptions } from './demo/server-config.js';
+import { channelsLine, summaryLine, untilCaughtUp } from './demo/summary.js';
 
 const USAGE =
   'usage: npm start -- [--duration SECONDS] [--feed-rate N] [--fault-every SECONDS] [--inspect [URL|stately] | --no-inspect]\n' +
@@ -81,17 +84,20 @@ function readFlags(): DemoFlags | null {
 
 /** The faults the demo cycles through, with what a newcomer should watch for. */
 const FAULTS = [
-  { action: 'drop', says: 'drop: the server cuts the TCP connection without a close frame (1006)' },
-  { action: 'stall?ms=2500', says: 'stall: a half-open link; only the heartbeat can tell (ERR_HEARTBEAT_TIMEOUT)' },
-  { action: 'close?code=1012&reason=deploy', says: 'close 1012: a service restart; the retry waits at least serviceRestartDelayMs' },
+  { name: 'drop', action: 'drop', says: 'drop: the server cuts the TCP connection without a close frame (1006)' },
+  { name: 'stall', action: 'stall?ms=2500', says: 'stall: a half-open link; only the heartbeat can tell (ERR_HEARTBEAT_TIMEOUT)' },
+  { name: 'close 1012', action: 'close?code=1012&reason=deploy', says: 'close 1012: a service restart; the retry waits at least serviceRestartDelayMs' },
 ] as const;
 
+type Fault = (typeof FAULTS)[number];
+
 /** Posts faults to the server's control endpoint in turn; returns a function that stops. */
-function injectFaults(server: RunningServer, everyMs: number, announce: (line: string) => void): () => void {
+function injectFaults(server: RunningServer, everyMs: number, announce: (line: string) => void, injected: (fault: Fault) => void): () => void {
   let next = 0;
   const timer = setInterval(() => {
-    const fault = FAULTS[next++ % FAULTS.length] as (typeof FAULTS)[number];
+    const fault = FAULTS[next++ % FAULTS.length] as Fault;
     announce(fault.says);
+    injected(fault);
     fetch(`http://127.0.0.1:${server.port}/control/${fault.action}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${server.controlToken}` },
@@ -127,18 +133,55 @@ async function startDemoInspection(target: DemoFlags['inspect']): Promise<Inspec
   }
 }
 
-function connectClient(server: RunningServer, view: TerminalView<StoreData>, inspection: Inspection | null): Connection {
+/** The terminal client's channels: what it shows and what the summary compares. */
+interface DemoChannels {
+  prices: Channel;
+  notes: Channel;
+  forbidden: Channel;
+}
+
+/** The terminal client: one connection, three channels, every change redrawn once per event-loop turn. */
+function connectClient(server: RunningServer, view: DemoView, inspection: Inspection | null): { connection: Connection; channels: DemoChannels } {
+  let pending: NodeJS.Immediate | undefined;
+  const redraw = () => {
+    pending ??= setImmediate(() => {
+      pending = undefined;
+      view.update(connection.getStatus(), blocks());
+    });
+  };
   const connection = createConnection({
     ...(inspection === null ? {} : { inspect: inspection.inspector }),
     url: server.url,
-    protocol: createSyncProtocol(),
-    view,
+    // The demo server's token is the member's name (scripts/demo/server-config.ts).
+    protocol: createChannelProtocol({ token: 'terminal', defaultChannel: false }),
+    view: { render: redraw },
     schedule: renderEachTurn,
     heartbeat: { intervalMs: 1_000, timeoutMs: 1_000 },
     reconnect: { initialDelayMs: 200, maxDelayMs: 2_000, serviceRestartDelayMs: 1_000 },
   });
-  connection.subscribe((status) => view.refresh(status));
-  return connection;
+  const channels: DemoChannels = {
+    prices: connection.channel(DEMO_CHANNELS.prices, { view: { render: redraw } }),
+    notes: connection.channel(DEMO_CHANNELS.notes, { view: { render: redraw }, presence: { view: { render: redraw } } }),
+    forbidden: connection.channel(DEMO_CHANNELS.forbidden, { view: { render: redraw } }),
+  };
+  const blocks = (): ChannelBlock[] =>
+    Object.values(channels).map((channel: Channel) => ({
+      status: channel.getStatus(),
+      data: channel.model.getData(),
+      members: channel.presence?.getData(),
+    }));
+  connection.subscribe(redraw);
+  for (const channel of Object.values(channels)) channel.subscribe(redraw);
+  return { connection, channels };
+}
+
+/** A note about the fault, sent on `notes` (acked exactly once, even when sent while the connection is down). */
+function noteFault(notes: Channel, fault: Fault): void {
+  try {
+    void notes.send({ set: { 'last-fault': `${fault.name} at ${new Date().toISOString().slice(11, 19)}` } });
+  } catch {
+    // the channel ended or the outbox is full: the demo goes on without the note
+  }
 }
 
 /** Resolves after `seconds` (never when 0) or on SIGINT/SIGTERM; leaves no timer or listener behind. */
@@ -167,44 +210,59 @@ async function main(): Promise<void> {
     console.error(`demo: the browser app is not served (${(error as Error).message})`);
   }
   const server = await startSyncServer({
-    control: true,
-    host: '127.0.0.1',
-    port: 0,
-    feedRatePerSec: flags.feedRate,
-    heartbeatMs: 0,
+    ...demoServerOptions(flags.feedRate),
     ...(app === undefined ? {} : { staticHandler: app.staticHandler }),
   });
+  server.change({ set: { ...FIRST_NOTES } }, DEMO_CHANNELS.notes);
   const tty = process.stdout.isTTY === true;
   const notes: string[] = [];
   const announce = (line: string) => {
     if (tty) notes.splice(0, notes.length, line);
     else console.log(`demo: ${line}`);
   };
-  console.log(`server: ${server.url} (control: http://127.0.0.1:${server.port}/control/state)`);
+  console.log(`server: ${server.url} (control: http://127.0.0.1:${server.port}/control/state?channel=${DEMO_CHANNELS.prices})`);
   console.log(`control token: ${server.controlToken}`);
-  if (app !== undefined) console.log(`app: http://127.0.0.1:${server.port}/`);
   const inspection = await startDemoInspection(flags.inspect);
+  if (app !== undefined) {
+    console.log(`app: http://127.0.0.1:${server.port}/ (open it twice: each page is a member of notes; ?name=ann picks a name)`);
+    const relay = inspection === null ? null : relayOf(inspection.pageUrl);
+    if (relay !== null) console.log(`app, inspected: http://127.0.0.1:${server.port}/?inspect=${encodeURIComponent(relay)}`);
+  }
   if (inspection !== null) console.log(inspection.banner);
+  console.log(
+    `channels: ${DEMO_CHANNELS.prices} (the feed), ${DEMO_CHANNELS.notes} (shared, with presence), ${DEMO_CHANNELS.forbidden} (forbidden: ERR_CHANNEL_FORBIDDEN)`,
+  );
   console.log(flags.durationS > 0 ? `running ${flags.durationS} s` : 'Ctrl-C to stop');
-  const view = terminalView<StoreData>({
+  const view = demoView({
     style: styleText,
     title: () => `statesocket demo · ${server.url} · ${notes[0] ?? 'faults every few seconds'}`,
   });
-  const connection = connectClient(server, view, inspection);
-  const stopFaults = injectFaults(server, flags.faultEveryS * 1000, announce);
+  const { connection, channels } = connectClient(server, view, inspection);
+  const stopFaults = injectFaults(server, flags.faultEveryS * 1000, announce, (fault) => noteFault(channels.notes, fault));
   const reason = await untilDoneOrSignalled(flags.durationS);
 
   stopFaults();
   // Freeze the data, let the client apply what is in flight (or reconnect after the last fault),
-  // then stop it: the summary compares both at the same seq.
+  // then stop it: the summary compares each channel with the server's at the same seq.
   server.stopFeed();
-  await untilCaughtUp(connection, server, CATCH_UP_MS);
+  const compared = [channels.prices, channels.notes];
+  await untilCaughtUp(compared, server, CATCH_UP_MS);
+  const last = channelsLine(Object.values(channels).map((channel) => ({ status: channel.getStatus(), members: channel.presence?.getData() })));
   connection.stop();
   await inspection?.stop();
   view.close();
   console.log(`stopping: ${reason}`);
-  console.log(summaryLine(connection, server));
+  console.log(last);
+  console.log(summaryLine(connection, compared, server));
   await server.close();
+}
+
+/** The relay's source URL (`ws://host:port/inspect`) from its page's URL, for the app's `?inspect=`; null for Stately's. */
+function relayOf(pageUrl: string): string | null {
+  const url = new URL(pageUrl);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+  if (!['127.0.0.1', 'localhost'].includes(url.hostname)) return null;
+  return `${url.protocol === 'https:' ? 'wss' : 'ws'}://${url.host}/inspect`;
 }
 
 await main();
