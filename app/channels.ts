@@ -3,7 +3,7 @@
  * (scripts/demo/server-config.ts) is configured for these names: the feed changes `prices`,
  * anyone may edit `notes` and see who else is there, and nobody may read `admin/*`.
  *
- * Pure: no DOM. `test/app/channels.test.ts` covers it.
+ * Pure: no DOM. `test/app/present.test.ts` covers it.
  */
 
 /** The channel names the app subscribes to. */

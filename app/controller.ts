@@ -1,21 +1,21 @@
 /**
- * The Controller: maps what the user does to what the connection does. It
- * never changes the table itself: an edit becomes an op in the connection's
- * outbox, the Model changes when the server's patch comes back, and the View
- * follows the Model.
+ * The Controller: maps what the user does to what the connection and the notes
+ * channel do. It never changes the table itself: an edit becomes an op on the
+ * `notes` channel, queued in the connection's outbox; the channel's Model
+ * changes when the server's patch comes back (on every page holding the
+ * channel), and the View follows the Model.
  *
- * | user action                     | connection call                                       |
- * |---------------------------------|-------------------------------------------------------|
- * | Save (form submit)              | `send(createOp({ set: { [key]: value } }))`           |
- * | Delete (form or row)            | `send(createOp({ delete: [key] }))`                   |
- * | Edit (row)                      | none: fills the form                                  |
- * | Retry now                       | `retry()` (`client.retry`: skips the backoff wait)    |
- * | Disconnect / Connect            | `disconnect()` (`client.disconnect`) / `connect()`    |
+ * | user action                     | call                                                   |
+ * |---------------------------------|--------------------------------------------------------|
+ * | Save (form submit)              | `notes.send({ set: { [key]: value } })`                |
+ * | Delete (form or row)            | `notes.send({ delete: [key] })`                        |
+ * | Edit (row)                      | none: fills the form                                   |
+ * | Retry now                       | `connection.retry()` (`client.retry`: skips the wait)  |
+ * | Disconnect / Connect            | `connection.disconnect()` / `connection.connect()`     |
  */
+import type { Channel } from '../src/channel.js';
 import type { Connection } from '../src/connection.js';
 import { isStatesocketError } from '../src/errors.js';
-import type { StoreData } from '../src/store.js';
-import { createOp } from '../src/sync/client-protocol.js';
 import type { Changes } from '../src/sync/messages.js';
 import { inputFromValue, pendingChanges, toggleLabel, valueFromInput } from './present.js';
 
@@ -35,21 +35,25 @@ export const ROW_ACTIONS = [
   { action: 'delete', label: 'Delete' },
 ] as const;
 
+const describe = (error: unknown) => (isStatesocketError(error) ? `${error.code}: ${error.message}` : (error as Error).message);
+
 /**
- * Wires the page's controls to the connection; `say` shows a one-line message.
- * Returns a function that removes every listener.
+ * Wires the page's controls to the connection and the notes channel; `say` shows a one-line
+ * message. Returns a function that removes every listener.
  */
 export function bindController(
   elements: ControllerElements,
   connection: Connection,
+  notes: Channel,
   say: (message: string) => void,
 ): () => void {
   const send = (changes: Changes, done: string) => {
     try {
-      connection.send(createOp(changes));
+      // The answer: a refusal by the server (ERR_DATA_LIMIT, ERR_PUBLISH_FORBIDDEN, …) is said when it comes.
+      notes.send(changes).catch((error: unknown) => say(describe(error)));
     } catch (error) {
-      // ERR_OUTBOX_FULL, ERR_PAYLOAD_TOO_LARGE, ERR_STOPPED, or an op the protocol refuses
-      say(isStatesocketError(error) ? `${error.code}: ${error.message}` : (error as Error).message);
+      // ERR_NOT_SUBSCRIBED, ERR_OUTBOX_FULL, ERR_PAYLOAD_TOO_LARGE, ERR_STOPPED, or an op the protocol refuses
+      say(describe(error));
       return;
     }
     const open = connection.getStatus().state === 'open';
@@ -86,8 +90,8 @@ export function bindController(
     if (action === 'delete') {
       send({ delete: [key] }, `deleted ${key}`);
     } else if (action === 'edit') {
-      const change = pendingChanges(connection.actor.getSnapshot().context.outbox).get(key);
-      const value = change?.kind === 'set' ? change.value : connection.model.getData()[key];
+      const change = pendingChanges(connection.actor.getSnapshot().context.outbox, notes.name).get(key);
+      const value = change?.kind === 'set' ? change.value : notes.model.getData()[key];
       elements.key.value = key;
       elements.value.value = inputFromValue(value);
       elements.value.focus();

@@ -1,9 +1,12 @@
 /**
- * What the app shows, as pure functions of the Model's data and the machine's
- * snapshot: the table rows (the server's data with the edits still waiting for
- * their ack laid over it) and the status texts. No DOM here; `test/app` covers it.
+ * What the app shows, as pure functions of the Models' data and the machines'
+ * snapshots: the notes rows (the server's data with the edits still waiting for
+ * their ack laid over it), the members, each channel's state and the status
+ * texts. No DOM here; `test/app` covers it.
  */
 import type { OutboxEntry } from '../machines/connection.types.js';
+import type { ChannelStatus } from '../src/channel.js';
+import type { PresenceData } from '../src/presence.js';
 import type { Json, StoreData } from '../src/store.js';
 import type { ConnectionStatus } from '../src/types.js';
 import { compareKeys, formatValue, type DomRow } from '../src/views/dom.js';
@@ -23,11 +26,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * The latest unacknowledged change per key, from the connection's outbox:
- * every entry with an `ackId` is an op the server has not acknowledged (queued
+ * The latest unacknowledged change per key of `channel`, from the connection's outbox (one for
+ * every channel): every entry with an `ackId` is an op the server has not acknowledged (queued
  * while offline, or sent and not yet acked). Later entries win, as they will on the server.
  */
-export function pendingChanges(outbox: readonly OutboxEntry[]): Map<string, PendingChange> {
+export function pendingChanges(outbox: readonly OutboxEntry[], channel: string): Map<string, PendingChange> {
   const pending = new Map<string, PendingChange>();
   for (const entry of outbox) {
     if (entry.ackId === undefined || typeof entry.frame !== 'string') continue;
@@ -37,7 +40,7 @@ export function pendingChanges(outbox: readonly OutboxEntry[]): Map<string, Pend
     } catch {
       continue; // not one of ours: the sync protocol's ops are JSON text
     }
-    if (!isRecord(op) || op.type !== 'op') continue;
+    if (!isRecord(op) || op.type !== 'op' || op.channel !== channel) continue;
     // the server applies deletes before sets within one op
     if (Array.isArray(op.delete)) {
       for (const key of op.delete) if (typeof key === 'string') pending.set(key, { kind: 'delete' });
@@ -125,4 +128,39 @@ export function toggleLabel(status: ConnectionStatus): 'Connect' | 'Disconnect' 
 /** "Retry now" helps only while a reconnect waits (or after a close). */
 export function canRetry(status: ConnectionStatus): boolean {
   return status.state === 'errored' || status.state === 'closed';
+}
+
+/** A channel's state as the page shows it: `live`, `stale` (data kept, not current) or `failed`. */
+export type ChannelLook = 'live' | 'stale' | 'failed';
+
+/** The channel's chip: its look (a `data-state` for styling) and its text (`live`, `stale · subscribing`, `failed`). */
+export function channelChip(status: ChannelStatus): { look: ChannelLook; text: string } {
+  if (status.state === 'failed') return { look: 'failed', text: 'failed' };
+  if (status.live) return { look: 'live', text: 'live' };
+  return { look: 'stale', text: `stale · ${status.state}` };
+}
+
+/** Why a channel failed or waits: `ERR_CHANNEL_FORBIDDEN: this token may not subscribe to admin/audit`; empty otherwise. */
+export function channelErrorText(status: ChannelStatus): string {
+  return status.lastError === null ? '' : `${status.lastError.code}: ${status.lastError.message}`;
+}
+
+/** A member's name: the user, else the `name` of its info, else its client id. */
+export function memberName(member: PresenceData[number]): string {
+  const named = member.info?.name;
+  return member.user ?? (typeof named === 'string' ? named : member.client);
+}
+
+/** "Who is here" rows, in the server's order; cells [name, `you` for this page's own client id]. */
+export function memberRows(members: PresenceData, ownClient: string): DomRow[] {
+  return members.map((member) => ({
+    key: `${member.client}/${member.user ?? ''}`,
+    cells: [memberName(member), member.client === ownClient ? 'you' : ''],
+    state: member.client === ownClient ? 'self' : undefined,
+  }));
+}
+
+/** `2 here` / `1 here` (the heading's count), or `nobody yet` before the first list. */
+export function hereText(members: PresenceData): string {
+  return members.length === 0 ? 'nobody yet' : `${members.length} here`;
 }

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { OutboxEntry } from '../../machines/connection.types.js';
+import { memberName } from '../../app/channels.js';
 import {
   canRetry,
+  channelChip,
+  channelErrorText,
+  hereText,
+  memberRows,
   countdownText,
   errorText,
   inputFromValue,
@@ -11,6 +16,7 @@ import {
   toggleLabel,
   valueFromInput,
 } from '../../app/present.js';
+import type { ChannelStatus } from '../../src/channel.js';
 import type { ConnectionStatus } from '../../src/types.js';
 import { makeStatus } from '../support/status.js';
 
@@ -24,14 +30,18 @@ function status(overrides: Partial<ConnectionStatus> = {}): ConnectionStatus {
 }
 
 describe('pending edits', () => {
-  it('takes the latest unacknowledged change per key from the outbox', () => {
-    const pending = pendingChanges([
-      entry(1, { type: 'op', id: 'a', set: { x: 1, y: 2 } }, 'a'),
-      entry(2, { type: 'op', id: 'b', delete: ['y'] }, 'b'),
-      entry(3, { type: 'op', id: 'c', set: { x: 3 } }, 'c'),
-      entry(4, '{"type":"ping"}'), // no ackId: not an edit
-      entry(5, 'not json', 'd'),
-    ]);
+  it('takes the latest unacknowledged change per key of one channel from the outbox', () => {
+    const pending = pendingChanges(
+      [
+        entry(1, { type: 'op', channel: 'notes', n: 1, set: { x: 1, y: 2 } }, 'a'),
+        entry(2, { type: 'op', channel: 'notes', n: 2, delete: ['y'] }, 'b'),
+        entry(3, { re: 1700000000000, type: 'op', channel: 'notes', n: 3, set: { x: 3 } }, 'c'), // a resend
+        entry(4, '{"type":"ping"}'), // no ackId: not an edit
+        entry(5, 'not json', 'd'),
+        entry(6, { type: 'op', channel: 'other', n: 1, set: { x: 'elsewhere', z: 1 } }, 'e'), // another channel's
+      ],
+      'notes',
+    );
     expect([...pending]).toEqual([
       ['x', { kind: 'set', value: 3 }],
       ['y', { kind: 'delete' }],
@@ -53,6 +63,49 @@ describe('pending edits', () => {
       { key: 'c', cells: ['c', 'true', ''] },
       { key: 'new', cells: ['new', '<img src=x>', 'pending'], state: 'pending' },
     ]);
+  });
+});
+
+describe('channels', () => {
+  const channel = (overrides: Partial<ChannelStatus> = {}): ChannelStatus => ({
+    channel: 'notes',
+    state: 'subscribed',
+    live: true,
+    lastError: null,
+    retryDelayMs: null,
+    resubscribes: 0,
+    presenceError: null,
+    ...overrides,
+  });
+
+  it('shows a channel live, stale while it resubscribes, or failed with its error', () => {
+    expect(channelChip(channel())).toEqual({ look: 'live', text: 'live' });
+    expect(channelChip(channel({ state: 'subscribing', live: false }))).toEqual({ look: 'stale', text: 'stale · subscribing' });
+    const forbidden = channel({ channel: 'admin/audit', state: 'failed', live: false, lastError: { code: 'ERR_CHANNEL_FORBIDDEN', message: 'this token may not subscribe to admin/audit' } });
+    expect(channelChip(forbidden)).toEqual({ look: 'failed', text: 'failed' });
+    expect(channelErrorText(forbidden)).toBe('ERR_CHANNEL_FORBIDDEN: this token may not subscribe to admin/audit');
+    expect(channelErrorText(channel())).toBe('');
+  });
+
+  it('lists who is here by user, info name or client id, marking this page', () => {
+    const members = [
+      { client: 'c1', user: 'ann', joinedAt: 1 },
+      { client: 'c2', user: null, info: { name: 'bob' }, joinedAt: 2 },
+      { client: 'c3', user: null, joinedAt: 3 },
+    ];
+    expect(memberRows(members, 'c2')).toEqual([
+      { key: 'c1/ann', cells: ['ann', ''], state: undefined },
+      { key: 'c2/', cells: ['bob', 'you'], state: 'self' },
+      { key: 'c3/', cells: ['c3', ''], state: undefined },
+    ]);
+    expect(hereText(members)).toBe('3 here');
+    expect(hereText([])).toBe('nobody yet');
+  });
+
+  it('names a page from ?name= when it is a member name, else guest-NNNN', () => {
+    expect(memberName('ann', () => 0.5)).toBe('ann');
+    expect(memberName('<b>', () => 0.0042)).toBe('guest-0042');
+    expect(memberName(null, () => 0.9999)).toBe('guest-9999');
   });
 });
 
