@@ -1,6 +1,10 @@
 /**
  * The browser app (app/) in real Chromium, driven by playwright-core, against
  * the real server process (scripts/server.ts, which serves the app at `/`).
+ * The app holds its channels on one version 2 connection; these tests drive the
+ * `notes` channel (the table and the form) and the `prices` feed, on a server
+ * without users (test/browser/channels.test.ts runs the demo's server, with
+ * presence and a forbidden channel).
  * Every test starts its own server on a free port on 127.0.0.1 and its own
  * browser, and closes both in afterEach.
  *
@@ -22,13 +26,16 @@ import {
   eventually,
   kill,
   killAll,
-  serverState,
+  type ServerState,
   startServerProcess,
   type ServerProcess,
 } from '../integration/server-process.js';
+import { APP_CHANNELS } from '../../app/channels.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
+/** The channel the table and the form show (app/channels.ts). */
+const NOTES = APP_CHANNELS.notes;
 /** A safety net for waits on events, not a sleep. */
 const WAIT_MS = 20_000;
 
@@ -90,6 +97,20 @@ async function openApp(
 
 function waitForState(page: Page, state: StateName): Promise<unknown> {
   return page.waitForFunction((wanted) => window.statesocketApp?.connection.getStatus().state === wanted, state);
+}
+
+/** The notes channel on the server: `GET /control/state?channel=notes`. */
+async function serverState(server: Controllable): Promise<ServerState> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/control/state?channel=${NOTES}`, {
+    headers: { authorization: `Bearer ${server.controlToken ?? ''}` },
+  });
+  if (!response.ok) throw new Error(`GET /control/state: ${response.status}`);
+  return (await response.json()) as ServerState;
+}
+
+/** A control change on the notes channel. */
+function changeNotes(server: Controllable, changes: object): Promise<Response> {
+  return control(server, `change?channel=${NOTES}`, changes);
 }
 
 function history(page: Page): Promise<StateName[]> {
@@ -162,7 +183,7 @@ describe('browser app', () => {
   describe('live table', () => {
     it('renders the initial snapshot', async () => {
       const server = await startServerProcess();
-      await control(server, 'change', { set: { alpha: 'one', beta: 2, gamma: { nested: true } } });
+      await changeNotes(server, { set: { alpha: 'one', beta: 2, gamma: { nested: true } } });
 
       const { page } = await openApp(server.port);
 
@@ -173,16 +194,16 @@ describe('browser app', () => {
     });
 
     it('shows feed updates as they arrive, in the same row element', async () => {
-      const server = await startServerProcess(['--feed-rate', '20']);
+      const server = await startServerProcess(['--feed-rate', '20', '--feed-channel', APP_CHANNELS.prices]);
       const { page } = await openApp(server.port);
-      await page.waitForFunction(() => document.querySelector('#rows tr[data-key]') !== null);
-      const key = await page.evaluate(() => document.querySelector('#rows tr[data-key]')?.getAttribute('data-key') ?? '');
-      const before = (await table(page))[key]?.value;
-      const row = await page.evaluateHandle((k) => document.querySelector(`#rows tr[data-key="${CSS.escape(k)}"]`), key);
+      await page.waitForFunction(() => document.querySelector('#prices-rows tr[data-key]') !== null);
+      const key = await page.evaluate(() => document.querySelector('#prices-rows tr[data-key]')?.getAttribute('data-key') ?? '');
+      const before = await page.evaluate((k) => document.querySelector(`#prices-rows tr[data-key="${CSS.escape(k)}"] td:nth-child(2)`)?.textContent, key);
+      const row = await page.evaluateHandle((k) => document.querySelector(`#prices-rows tr[data-key="${CSS.escape(k)}"]`), key);
 
       await page.waitForFunction(
         ([k, old]) => {
-          const cell = document.querySelector(`#rows tr[data-key="${CSS.escape(k)}"] td:nth-child(2)`);
+          const cell = document.querySelector(`#prices-rows tr[data-key="${CSS.escape(k)}"] td:nth-child(2)`);
           return cell !== null && cell.textContent !== old;
         },
         [key, before ?? ''] as const,
@@ -196,7 +217,7 @@ describe('browser app', () => {
   describe('reconnecting', () => {
     it('goes errored → connecting → open after the server is killed and restarted, then shows its data', async () => {
       const { server, args } = await startServerWithDataFile();
-      await control(server, 'change', { set: { kept: 'across the restart', n: 1 } });
+      await changeNotes(server, { set: { kept: 'across the restart', n: 1 } });
       const { page } = await openApp(server.port);
       const before = (await history(page)).length;
 
@@ -204,7 +225,7 @@ describe('browser app', () => {
       await waitForState(page, 'errored');
       await page.screenshot({ path: join(ARTIFACTS, 'app-reconnecting.png') });
       const restarted = await startServerProcess(args, server.port);
-      await control(restarted, 'change', { set: { n: 2 } });
+      await changeNotes(restarted, { set: { n: 2 } });
 
       await page.waitForFunction(
         (from) => {
@@ -282,7 +303,7 @@ describe('browser app', () => {
   describe('markup in data', () => {
     it('shows a value like <img src=x onerror=alert(1)> as text and runs nothing', async () => {
       const server = await startServerProcess();
-      await control(server, 'change', { set: { '<b>from the server</b>': '<script>alert(2)</script>' } });
+      await changeNotes(server, { set: { '<b>from the server</b>': '<script>alert(2)</script>' } });
       const { page, dialogs } = await openApp(server.port);
 
       await edit(page, 'xss', '<img src=x onerror=alert(1)>');
@@ -344,6 +365,12 @@ describe('browser app', () => {
         'a socket.opened event at the relay',
       );
       expect(received.some((m) => m.type === '@xstate.actor')).toBe(true);
+      // every channel's subscription actor is streamed next to the connection (issue 13)
+      await eventually(
+        async () => received.filter((m) => m.type === '@xstate.actor').map((m) => (m as { name?: string }).name),
+        (names) => Object.values(APP_CHANNELS).every((channel) => names.includes(`channel:${channel}`)),
+        'an @xstate.actor for each channel:NAME',
+      );
       expect(received.some((m) => m.type === '@xstate.snapshot')).toBe(true);
       expect(await page.textContent('#inspecting')).toBe(`inspecting → ${relayUrl}`);
     });
@@ -411,15 +438,15 @@ describe('render coalescing', () => {
     for (let tick = 0; tick < TICKS; tick++) {
       for (let i = 0; i < TOTAL / TICKS; i++) {
         const n = tick * (TOTAL / TICKS) + i;
-        running.core.change({ set: { [`k${String(n % KEYS).padStart(3, '0')}`]: n } });
+        running.core.change({ set: { [`k${String(n % KEYS).padStart(3, '0')}`]: n } }, NOTES);
       }
       await new Promise((resolve) => setTimeout(resolve, 1000 / TICKS));
     }
 
     await page.waitForFunction((seq) => {
-      const position = window.statesocketApp?.connection.model.position();
+      const position = window.statesocketApp?.channels.notes.model.position();
       return position?.seq === seq;
-    }, running.core.seq);
+    }, running.core.channelState(NOTES).seq);
     await page.waitForFunction(() => document.querySelectorAll('#rows tr').length === 100);
     const received = (await page.evaluate(() => window.statesocketApp?.connection.getStatus().counters.received ?? 0)) - received0;
     const renders = (await page.evaluate(() => window.statesocketApp?.renders() ?? 0)) - renders0;
@@ -428,7 +455,7 @@ describe('render coalescing', () => {
     expect(renders, `${renders} renders for ${received} messages`).toBeLessThan(received / 10);
     await eventually(
       () => table(page),
-      (rows) => sameRows(rows, asShown(running.core.data())),
+      (rows) => sameRows(rows, asShown(running.core.channelState(NOTES).data)),
       'the table equal to the server after the flood',
     );
   });
