@@ -497,6 +497,7 @@ describe('changes', () => {
     await expect(lost).rejects.toMatchObject({ code: 'ERR_NOT_SUBSCRIBED' });
     await expect(notes.changes()).rejects.toMatchObject({ code: 'ERR_NOT_SUBSCRIBED' });
     expect(() => notes.changes({ limit: 0 })).toThrow(RangeError);
+    expect(() => notes.changes(null as never)).toThrow(/changes\(\) takes \{ since\?, limit\? \}; received null/);
     t.connection.stop();
   });
 });
