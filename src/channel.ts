@@ -264,6 +264,9 @@ export function openChannel<M extends AnyModel>(
     },
     changes(request = {}) {
       host.assertUsable();
+      if (typeof request !== 'object' || request === null) {
+        throw new TypeError(`statesocket: changes() takes { since?, limit? }; received ${request === null ? 'null' : typeof request}`);
+      }
       const { since, limit = 100 } = request;
       if (since !== undefined && !(Number.isSafeInteger(since) && since >= 0)) {
         throw new RangeError(`statesocket: changes() option \`since\` must be a whole number >= 0; received ${String(since)}`);

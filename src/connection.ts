@@ -359,6 +359,12 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           if (options.model !== undefined && options.model !== (held.model as unknown)) {
             throw new TypeError(`statesocket: channel ${JSON.stringify(name)} is already held with another Model; unsubscribe it first`);
           }
+          // presence is fixed at the first call: asking again for what the held channel lacks (or has) would be ignored silently
+          if (options.presence !== undefined && Boolean(options.presence) !== (held.presence !== null)) {
+            throw new TypeError(
+              `statesocket: channel ${JSON.stringify(name)} is already held ${held.presence === null ? 'without' : 'with'} presence; unsubscribe it first, then open it ${held.presence === null ? 'with' : 'without'} presence`,
+            );
+          }
           return held as unknown as Channel<CM>;
         }
         const handle = openChannel(channelHost, name, options);

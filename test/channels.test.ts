@@ -497,6 +497,7 @@ describe('changes', () => {
     await expect(lost).rejects.toMatchObject({ code: 'ERR_NOT_SUBSCRIBED' });
     await expect(notes.changes()).rejects.toMatchObject({ code: 'ERR_NOT_SUBSCRIBED' });
     expect(() => notes.changes({ limit: 0 })).toThrow(RangeError);
+    expect(() => notes.changes(null as never)).toThrow(/changes\(\) takes \{ since\?, limit\? \}; received null/);
     t.connection.stop();
   });
 });
@@ -601,6 +602,12 @@ describe('connection.channel()', () => {
     const a = t.connection.channel('a');
     expect(t.connection.channel('a')).toBe(a);
     expect(() => t.connection.channel('a', { model: createStore() })).toThrow(/already held with another Model/);
+    // presence cannot be added or taken away by asking again: it would be ignored silently
+    expect(() => t.connection.channel('a', { presence: true })).toThrow(/already held without presence; unsubscribe it first/);
+    expect(t.connection.channel('a', { presence: false })).toBe(a);
+    const room = t.connection.channel('room', { presence: true });
+    expect(() => t.connection.channel('room', { presence: false })).toThrow(/already held with presence/);
+    expect(t.connection.channel('room', { presence: true })).toBe(room);
     t.connection.stop();
   });
 

@@ -367,12 +367,14 @@ export function createV2Sessions(ctx: ServerContext) {
     }
     const parsed = parseClientFrameV2(value);
     if (!parsed.ok) {
-      const type = (value as { type?: unknown } | null)?.type;
-      const channel = (value as { channel?: unknown }).channel;
+      // Any JSON arrives here (`null`, a number, an array): read fields only from an object.
+      const fields = typeof value === 'object' && value !== null ? (value as { type?: unknown; channel?: unknown; ref?: unknown }) : {};
+      const type = fields.type;
+      const channel = fields.channel;
       if (parsed.code === ErrorCodeV2.INVALID_CHANNEL && (type === 'subscribe' || type === 'unsubscribe')) {
         return sendUnsubscribed(session, channel as string, ErrorCodeV2.INVALID_CHANNEL, `${type}.channel: ${JSON.stringify((channel as string).slice(0, 140))} is not a channel name: 1 to 128 characters of A-Z a-z 0-9 _ . : / @ -, not "__proto__"`);
       }
-      const ref = (value as { ref?: unknown }).ref;
+      const ref = fields.ref;
       return ctx.reject(session, parsed.code, fit(parsed.problem), type === 'changes' && isWholeNumber(ref) ? { ref } : undefined);
     }
     const frame = parsed.frame;
