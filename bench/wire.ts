@@ -93,3 +93,23 @@ export function* blastTexts(n: number): Generator<string> {
   yield snapshotText(BLAST_EPOCH, 0, {});
   for (let seq = 1; seq <= n; seq++) yield patchText(BLAST_EPOCH, seq);
 }
+
+// ── protocol version 2 (docs/protocol-v2.md), for clients that speak it by hand ──
+
+/** `hello {v: 2, client}`: a version 2 greeting with the client's id. */
+export function helloV2Text(client: string): string {
+  return `{"type":"hello","v":2,"client":"${client}"}`;
+}
+
+/** `subscribe {channel}`: no position, so the answer is a snapshot and `synced`. */
+export function subscribeText(channel: string): string {
+  return `{"type":"subscribe","channel":"${channel}"}`;
+}
+
+/** `op {channel, n, set}`: op number `n` of this client on this channel, one row set. */
+export function opText(channel: string, n: number, seq: number): string {
+  return `{"type":"op","channel":"${channel}","n":${n},"set":{"${keyFor(seq)}":${rowText(seq)}}}`;
+}
+
+/** The protocol's own heartbeat frame; the server answers `{"type":"pong"}`. */
+export const PING = '{"type":"ping"}';
