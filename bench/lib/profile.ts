@@ -1,9 +1,9 @@
 /**
- * Sizes and repetitions per mode. `quick` (the default) finishes in about two
+ * Sizes and repetitions per mode. `quick` (the default) finishes in about five
  * minutes on a 2-core machine; `full` repeats more and adds the 10k fan-out
  * (opening 10k statesocket connections alone takes longer than the quick
  * budget); `tiny` (picked by `CI=true`) runs every scenario at toy sizes in
- * well under a minute so it cannot rot.
+ * about a minute so it cannot rot.
  */
 export type Mode = 'tiny' | 'quick' | 'full';
 
