@@ -22,10 +22,16 @@ import { createConnection } from '../src/node.js';
 import { rawProtocol } from '../src/protocol.js';
 import type { StoreData } from '../src/store.js';
 import { createSyncProtocol } from '../src/sync/client-protocol.js';
-import type { ConnectionStatus, View, WebSocketConstructor } from '../src/types.js';
+import { createChannelProtocol } from '../src/sync/client-protocol-v2.js';
+import type { ChannelStatus } from '../src/channel.js';
+import type { Connection } from '../src/connection.js';
+import type { AnyModel, ConnectionStatus, View, WebSocketConstructor } from '../src/types.js';
 import { wallNow } from './lib/time.js';
 import { baselineHandler, type CountingStore } from './workload.js';
 import { HELLO } from './wire.js';
+
+/** The channel a `protocol: 'channel'` connection holds its model on. */
+export const BENCH_CHANNEL = 'prices';
 
 export const LIBRARIES = ['ws', 'statesocket', 'partysocket', 'reconnecting-websocket'] as const;
 export type Library = (typeof LIBRARIES)[number];
@@ -35,8 +41,11 @@ export interface AdapterOptions {
   model: CountingStore;
   view?: View<StoreData>;
   reconnect: 'fastest' | 'default' | 'none';
-  /** statesocket only: the sync protocol (default) or the raw one. */
-  protocol?: 'sync' | 'raw';
+  /**
+   * statesocket only: the sync protocol (default), the raw one, or the sync protocol's version 2
+   * with the model on channel `BENCH_CHANNEL` (`connection.channel()`; the connection has no default channel).
+   */
+  protocol?: 'sync' | 'raw' | 'channel';
   /** statesocket only: ping/timeout liveness check. */
   heartbeat?: { intervalMs: number; timeoutMs: number };
   /** The WebSocket constructor to inject (an instrumented `ws`). @default ws */
@@ -103,17 +112,26 @@ function statesocket(options: AdapterOptions): BenchConnection {
   const WS = options.WebSocket ?? WebSocket;
   const reconnect: ConnectionOptions['reconnect'] =
     options.reconnect === 'none' ? false : options.reconnect === 'fastest' ? { initialDelayMs: 0, maxDelayMs: 0, factor: 1 } : {};
-  const connection = createConnection({
+  const common = {
     url: options.url,
     WebSocket: WS as unknown as WebSocketConstructor,
-    protocol: options.protocol === 'raw' ? rawProtocol : createSyncProtocol(),
-    model: options.model,
-    ...(options.view === undefined ? {} : { view: options.view }),
     reconnect,
     // Jitter set aside: the wait is exactly the (zero) ceiling.
     ...(options.reconnect === 'fastest' ? { random: () => 0.5 } : {}),
     ...(options.heartbeat === undefined ? {} : { heartbeat: options.heartbeat }),
-  });
+  };
+  let connection: Connection<AnyModel, unknown>;
+  if (options.protocol === 'channel') {
+    connection = createConnection({ ...common, protocol: createChannelProtocol({ defaultChannel: false }) }) as Connection<AnyModel, unknown>;
+    connection.channel(BENCH_CHANNEL, { model: options.model, ...(options.view === undefined ? {} : { view: options.view as unknown as View<StoreData, ChannelStatus> }) });
+  } else {
+    connection = createConnection({
+      ...common,
+      protocol: options.protocol === 'raw' ? rawProtocol : createSyncProtocol(),
+      model: options.model,
+      ...(options.view === undefined ? {} : { view: options.view }),
+    }) as Connection<AnyModel, unknown>;
+  }
   if (options.onOpen !== undefined || options.onDown !== undefined) {
     let last: ConnectionStatus['state'] = connection.getStatus().state;
     let unsubscribe: (() => void) | null = null;

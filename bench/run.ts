@@ -11,6 +11,8 @@ import type { Profile, ScenarioId } from './lib/profile.js';
 import { toJson, toMarkdown, type Report, type ScenarioOutcome } from './lib/report.js';
 import { wallNow } from './lib/time.js';
 import type { ScenarioContext, ScenarioResult } from './scenarios/context.js';
+import { channelServerScenario } from './scenarios/channel-server.js';
+import { channelsScenario } from './scenarios/channels.js';
 import { fanoutScenario } from './scenarios/fanout.js';
 import { halfOpenScenario } from './scenarios/half-open.js';
 import { machineScenario } from './scenarios/machine.js';
@@ -29,6 +31,8 @@ const SCENARIO_TABLE: Record<ScenarioId, { title: string; run: (ctx: ScenarioCon
   render: { title: '5. Render coalescing under a flood', run: renderScenario },
   machine: { title: '6. Machine overhead in isolation', run: machineScenario },
   'slow-consumer': { title: '7. Slow consumers', run: slowConsumerScenario },
+  channels: { title: '8. Channels: subscribe latency, 1,000 channels on one connection', run: channelsScenario },
+  'channel-server': { title: '9. A server with 10,000 channels and 1,000 connections', run: channelServerScenario },
 };
 
 export interface RunOptions {

@@ -9,9 +9,10 @@
  * - `ws://127.0.0.1:P/blast?n=N`: the handshake is done by hand and the
  *   snapshot and N patches are written straight to the TCP socket from one
  *   pre-framed buffer, as fast as the socket drains: the server is never what
- *   limits a client's throughput.
+ *   limits a client's throughput. `&channel=NAME`: the same on a channel,
+ *   in protocol version 2's frames (`blastChannelTexts`).
  *
- * IPC in: `listen {port}` (a standby binds only then), `prepare-blast {n}`,
+ * IPC in: `listen {port}` (a standby binds only then), `prepare-blast {n, channel?}`,
  * `broadcast {ratePerSec, count?}`, `broadcast-stop`, `stats`.
  * IPC out: `ready` (standby loaded), `listening {port, at}`, `prepared`,
  * `stats {accepts, open, broadcasts}`, `error {message}`.
@@ -23,7 +24,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { attachToParent, fail, on, send } from './lib/ipc.js';
 import { wallNow } from './lib/time.js';
-import { blastTexts, encodeTextFrames, keyFor, patchText, rowFor, snapshotText, type Row } from './wire.js';
+import { blastChannelTexts, blastTexts, encodeTextFrames, keyFor, patchText, rowFor, snapshotText, type Row } from './wire.js';
 
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** Bytes per write while blasting: large enough that syscalls do not limit the rate. */
@@ -71,7 +72,16 @@ export async function runBenchServer(argv: readonly string[]): Promise<void> {
   const accepts: number[] = [];
   let broadcasts = 0;
   let broadcastTimer: NodeJS.Timeout | undefined;
-  const blasts = new Map<number, Buffer>();
+  const blasts = new Map<string, Buffer>();
+  const blastFor = (n: number, channel: string | null): Buffer => {
+    const key = `${n}:${channel ?? ''}`;
+    let payload = blasts.get(key);
+    if (payload === undefined) {
+      payload = encodeTextFrames(channel === null ? blastTexts(n) : blastChannelTexts(n, channel));
+      blasts.set(key, payload);
+    }
+    return payload;
+  };
 
   const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false });
   const server = createServer((_req, res) => {
@@ -96,7 +106,7 @@ export async function runBenchServer(argv: readonly string[]): Promise<void> {
     clients.add(ws);
   };
 
-  const blast = (req: IncomingMessage, socket: Socket, n: number) => {
+  const blast = (req: IncomingMessage, socket: Socket, n: number, channel: string | null) => {
     accepts.push(wallNow());
     const key = req.headers['sec-websocket-key'];
     if (typeof key !== 'string') return socket.destroy();
@@ -105,12 +115,7 @@ export async function runBenchServer(argv: readonly string[]): Promise<void> {
     socket.on('error', () => {});
     socket.on('data', () => {}); // the client's hello and close frames: read and ignored
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey}\r\n\r\n`);
-    let payload = blasts.get(n);
-    if (payload === undefined) {
-      payload = encodeTextFrames(blastTexts(n));
-      blasts.set(n, payload);
-    }
-    const bytes = payload;
+    const bytes = blastFor(n, channel);
     let offset = 0;
     const pump = () => {
       while (offset < bytes.length && !socket.destroyed) {
@@ -125,14 +130,14 @@ export async function runBenchServer(argv: readonly string[]): Promise<void> {
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (url.pathname === '/blast') return blast(req, socket as Socket, Number(url.searchParams.get('n') ?? '0'));
+    if (url.pathname === '/blast') return blast(req, socket as Socket, Number(url.searchParams.get('n') ?? '0'), url.searchParams.get('channel'));
     wss.handleUpgrade(req, socket, head, accept);
   });
 
   on('prepare-blast', (message) => {
     const n = Number(message.n);
-    if (!blasts.has(n)) blasts.set(n, encodeTextFrames(blastTexts(n)));
-    void send({ type: 'prepared', n, bytes: blasts.get(n)!.length });
+    const channel = typeof message.channel === 'string' ? message.channel : null;
+    void send({ type: 'prepared', n, bytes: blastFor(n, channel).length });
   });
   on('broadcast', (message) => {
     clearInterval(broadcastTimer);

@@ -93,3 +93,36 @@ export function* blastTexts(n: number): Generator<string> {
   yield snapshotText(BLAST_EPOCH, 0, {});
   for (let seq = 1; seq <= n; seq++) yield patchText(BLAST_EPOCH, seq);
 }
+
+/**
+ * The same stream on a channel (protocol version 2), what `/blast?n=&channel=` sends: the
+ * `welcome`, the channel's snapshot and `synced`, then patches 1..n naming the channel, written
+ * without waiting for the client's hello and subscribe (a version 2 client reads them in order
+ * after its own, as it would from a server that answered at once).
+ */
+export function* blastChannelTexts(n: number, channel: string): Generator<string> {
+  yield `{"type":"welcome","v":2,"client":"bench","user":null,"maxMessageBytes":1048576,"time":0}`;
+  yield `{"type":"snapshot","channel":"${channel}","epoch":"${BLAST_EPOCH}","seq":0,"data":{}}`;
+  yield `{"type":"synced","channel":"${channel}","epoch":"${BLAST_EPOCH}","seq":0}`;
+  for (let seq = 1; seq <= n; seq++) yield channelPatchText(channel, BLAST_EPOCH, seq);
+}
+
+// ── protocol version 2 (docs/protocol-v2.md), for clients that speak it by hand ──
+
+/** `hello {v: 2, client}`: a version 2 greeting with the client's id. */
+export function helloV2Text(client: string): string {
+  return `{"type":"hello","v":2,"client":"${client}"}`;
+}
+
+/** `subscribe {channel}`: no position, so the answer is a snapshot and `synced`. */
+export function subscribeText(channel: string): string {
+  return `{"type":"subscribe","channel":"${channel}"}`;
+}
+
+/** `op {channel, n, set}`: op number `n` of this client on this channel, one row set. */
+export function opText(channel: string, n: number, seq: number): string {
+  return `{"type":"op","channel":"${channel}","n":${n},"set":{"${keyFor(seq)}":${rowText(seq)}}}`;
+}
+
+/** The protocol's own heartbeat frame; the server answers `{"type":"pong"}`. */
+export const PING = '{"type":"ping"}';

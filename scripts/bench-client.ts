@@ -2,8 +2,11 @@
  * A bench client child, forked by `npm run bench` (scripts/bench.ts) as
  * `node bench/.build/bench-client.mjs <role> <params JSON>` (this file bundled
  * with esbuild); never run by hand. Each role lives in bench/roles/ and
- * reports to the parent over IPC.
+ * reports to the parent over IPC: clients, and the reference server itself
+ * (`sync-server`) when a scenario measures it in a process of its own.
  */
+import { channelLoadRole } from '../bench/roles/channel-load.js';
+import { channelsRole } from '../bench/roles/channels.js';
 import { fanoutRole } from '../bench/roles/fanout.js';
 import { halfOpenRole } from '../bench/roles/half-open.js';
 import { machineRole } from '../bench/roles/machine.js';
@@ -11,6 +14,7 @@ import { reconnectRole } from '../bench/roles/reconnect.js';
 import { renderRole } from '../bench/roles/render.js';
 import { slowConsumerRole } from '../bench/roles/slow-consumer.js';
 import { stormRole } from '../bench/roles/storm.js';
+import { syncServerRole } from '../bench/roles/sync-server.js';
 import { throughputRole } from '../bench/roles/throughput.js';
 import { attachToParent, fail } from '../bench/lib/ipc.js';
 
@@ -23,6 +27,9 @@ const ROLES: Record<string, (params: never) => Promise<never>> = {
   render: renderRole,
   machine: machineRole,
   'slow-consumer': slowConsumerRole,
+  channels: channelsRole,
+  'channel-load': channelLoadRole,
+  'sync-server': syncServerRole,
 };
 
 attachToParent();

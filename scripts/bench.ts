@@ -17,9 +17,9 @@ import { toMarkdown } from '../bench/lib/report.js';
 
 const USAGE = `usage: npm run bench -- [--quick | --full | --tiny] [--only LIST] [--out DIR] [--cpu-prof DIR]
 
-  --quick          default: about 2 minutes on a 2-core machine
+  --quick          default: about 5 minutes on a shared 2-core machine
   --full           more repetitions, longer windows, and the 10k-connection fan-out
-  --tiny           toy sizes, well under a minute (the default when CI=true)
+  --tiny           toy sizes, about a minute (the default when CI=true)
   --only LIST      comma-separated scenarios: ${SCENARIOS.join(', ')}
   --out DIR        where RESULTS.md and results.json go
                    (default bench/; with --tiny a temp dir, so CI never overwrites the committed figures)

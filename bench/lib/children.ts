@@ -231,8 +231,9 @@ export class ServerProcess {
     return { accepts: stats.accepts as number[], open: Number(stats.open), broadcasts: Number(stats.broadcasts) };
   }
 
-  async prepareBlast(n: number): Promise<number> {
-    this.child.send({ type: 'prepare-blast', n });
+  /** Frames the blast of `n` patches (on `channel`, in protocol version 2's frames, when given); resolves with its bytes. */
+  async prepareBlast(n: number, channel?: string): Promise<number> {
+    this.child.send({ type: 'prepare-blast', n, ...(channel === undefined ? {} : { channel }) });
     return Number((await this.child.next('prepared', 60_000)).bytes);
   }
 

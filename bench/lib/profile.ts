@@ -1,9 +1,9 @@
 /**
- * Sizes and repetitions per mode. `quick` (the default) finishes in about two
+ * Sizes and repetitions per mode. `quick` (the default) finishes in about five
  * minutes on a 2-core machine; `full` repeats more and adds the 10k fan-out
  * (opening 10k statesocket connections alone takes longer than the quick
  * budget); `tiny` (picked by `CI=true`) runs every scenario at toy sizes in
- * well under a minute so it cannot rot.
+ * about a minute so it cannot rot.
  */
 export type Mode = 'tiny' | 'quick' | 'full';
 
@@ -17,6 +17,19 @@ export interface Profile {
   render: { updates: number; durationMs: number; repetitions: number };
   machine: { events: number; repetitions: number };
   slowConsumer: { connections: number; feedRatePerSec: number; maxBufferedBytes: number; waitMs: number };
+  /** Scenario 8: timed subscribes of each kind, whole connections, channels on one connection, drops. */
+  channels: { subscribes: number; warmup: number; connects: number; channels: number; drops: number; reconnectWaitMs: number };
+  /** Scenario 9: connections × perConnection subscriptions over `channels` names, from `processes` load processes. */
+  channelServer: {
+    connections: number;
+    perConnection: number;
+    channels: number;
+    processes: number;
+    windowMs: number;
+    feedRatePerSec: number;
+    opsRatePerSec: number;
+    batch: number;
+  };
 }
 
 export const PROFILES: Record<Mode, Profile> = {
@@ -30,6 +43,8 @@ export const PROFILES: Record<Mode, Profile> = {
     render: { updates: 5_000, durationMs: 500, repetitions: 1 },
     machine: { events: 2_000, repetitions: 2 },
     slowConsumer: { connections: 10, feedRatePerSec: 10_000, maxBufferedBytes: 262_144, waitMs: 20_000 },
+    channels: { subscribes: 30, warmup: 5, connects: 5, channels: 100, drops: 1, reconnectWaitMs: 100 },
+    channelServer: { connections: 50, perConnection: 10, channels: 500, processes: 1, windowMs: 300, feedRatePerSec: 200, opsRatePerSec: 100, batch: 25 },
   },
   quick: {
     mode: 'quick',
@@ -41,6 +56,8 @@ export const PROFILES: Record<Mode, Profile> = {
     render: { updates: 50_000, durationMs: 1_000, repetitions: 1 },
     machine: { events: 5_000, repetitions: 3 },
     slowConsumer: { connections: 50, feedRatePerSec: 10_000, maxBufferedBytes: 262_144, waitMs: 30_000 },
+    channels: { subscribes: 500, warmup: 20, connects: 50, channels: 1_000, drops: 5, reconnectWaitMs: 100 },
+    channelServer: { connections: 1_000, perConnection: 10, channels: 10_000, processes: 2, windowMs: 3_000, feedRatePerSec: 1_000, opsRatePerSec: 500, batch: 25 },
   },
   full: {
     mode: 'full',
@@ -52,10 +69,12 @@ export const PROFILES: Record<Mode, Profile> = {
     render: { updates: 50_000, durationMs: 1_000, repetitions: 7 },
     machine: { events: 100_000, repetitions: 9 },
     slowConsumer: { connections: 50, feedRatePerSec: 10_000, maxBufferedBytes: 262_144, waitMs: 30_000 },
+    channels: { subscribes: 2_000, warmup: 50, connects: 200, channels: 1_000, drops: 7, reconnectWaitMs: 100 },
+    channelServer: { connections: 1_000, perConnection: 10, channels: 10_000, processes: 2, windowMs: 10_000, feedRatePerSec: 1_000, opsRatePerSec: 500, batch: 25 },
   },
 };
 
-export const SCENARIOS = ['throughput', 'fanout', 'reconnect', 'storm', 'half-open', 'render', 'machine', 'slow-consumer'] as const;
+export const SCENARIOS = ['throughput', 'fanout', 'reconnect', 'storm', 'half-open', 'render', 'machine', 'slow-consumer', 'channels', 'channel-server'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 /** `LIBRARIES` rotated by `rep`, so no library always runs first (or last) on a drifting machine. */

@@ -15,7 +15,7 @@ import { FRAME_MS, createCountingStore, createRowsView } from '../workload.js';
 
 export interface ThroughputParams {
   library: Library;
-  protocol: 'sync' | 'raw';
+  protocol: 'sync' | 'raw' | 'channel';
   url: string;
   n: number;
   maxSeconds: number;
