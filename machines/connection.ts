@@ -167,13 +167,25 @@ export const connectionMachine = setup({
     prepareResends: assign({}),
 
     // ── subscription actors (pure) ────────────────────────────────────────
-    /** Spawns the channel's subscription actor (replacing a failed one of the same name). */
+    /**
+     * Spawns the channel's subscription actor, replacing a failed one of the same name, or one
+     * still waiting for its unsubscribe's answer: that one ends now, its unanswered ops failing as
+     * an unsubscribe's do (the server answers the unsubscribe before the new subscribe; the new
+     * actor ignores that answer). Kept, it would take the new handle's place and, ending, release
+     * the channel the new `subscribe` holds on the server (simulator, seed 463).
+     */
     spawnSubscription: enqueueActions(({ event, enqueue, self }) => {
       if (event.type !== 'client.subscribe') return;
       const id = subscriptionId(event.channel);
       const existing = self.getSnapshot().children[id] as AnyActorRef | undefined;
       if (existing !== undefined) {
-        if (existing.getSnapshot().status === 'active') return;
+        const snapshot = existing.getSnapshot() as { status: string; hasTag(tag: string): boolean };
+        if (snapshot.status === 'active' && !snapshot.hasTag('unsubscribing')) return;
+        if (snapshot.status === 'active') {
+          const params: ChannelParams = { channel: event.channel, code: 'ERR_NOT_SUBSCRIBED', message: `channel ${event.channel} was unsubscribed` };
+          enqueue({ type: 'reportChannelOpsFailed', params });
+          enqueue({ type: 'dropChannelOps', params });
+        }
         enqueue.stopChild(id);
       }
       enqueue.spawnChild('subscription', { id, input: { channel: event.channel, presence: event.presence ?? false } });

@@ -1,15 +1,16 @@
 /**
- * `npm run sim -- --seeds 5000 [--from N] [--seed N] [--steps M] [--trace]`
+ * `npm run sim -- --seeds 5000 [--from N] [--seed N] [--steps M] [--protocol 1|2] [--trace]`
  *
  * Runs seeded fault simulations (src/testing/sim.ts). Reports throughput in
- * simulated outages per second of wall time, and every failing seed with a
- * one-line replay command. `--seed N --trace` prints one run step by step.
- * Exits 1 when a seed fails, 2 on bad flags.
+ * simulated outages per second of wall time (in all, and per protocol version:
+ * odd seeds run version 1, even seeds version 2, unless `--protocol` says),
+ * and every failing seed with a one-line replay command. `--seed N --trace`
+ * prints one run step by step. Exits 1 when a seed fails, 2 on bad flags.
  */
 import { parseArgs } from 'node:util';
 import { runSimulation } from '../src/testing/sim.js';
 
-const USAGE = 'usage: npm run sim -- [--seeds N] [--from N] [--seed N] [--steps M] [--trace]';
+const USAGE = 'usage: npm run sim -- [--seeds N] [--from N] [--seed N] [--steps M] [--protocol 1|2] [--trace]';
 
 function readFlags() {
   try {
@@ -19,6 +20,7 @@ function readFlags() {
         from: { type: 'string', default: '1' },
         seed: { type: 'string' },
         steps: { type: 'string', default: '200' },
+        protocol: { type: 'string' },
         trace: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
@@ -37,6 +39,7 @@ function readFlags() {
       from: whole('from', values.from, 0),
       seed: values.seed === undefined ? undefined : whole('seed', values.seed, 0),
       steps: whole('steps', values.steps, 1),
+      protocol: protocolFlag(values.protocol),
       trace: values.trace ?? false,
     };
   } catch (error) {
@@ -45,21 +48,37 @@ function readFlags() {
   }
 }
 
+function protocolFlag(text: string | undefined): 1 | 2 | undefined {
+  if (text === undefined) return undefined;
+  if (text === '1' || text === '2') return Number(text) as 1 | 2;
+  throw new Error(`--protocol must be 1 or 2; received ${JSON.stringify(text)}`);
+}
+
 const flags = readFlags();
 const seeds = flags.seed !== undefined ? [flags.seed] : Array.from({ length: flags.seeds }, (_, i) => flags.from + i);
 const started = performance.now();
 let outages = 0;
 let simulatedMs = 0;
 const failures: Array<{ seed: number; failure: string; tail: string[] }> = [];
+/** Per protocol version: runs, outages and wall time. */
+const byProtocol = { 1: { runs: 0, outages: 0, ms: 0 }, 2: { runs: 0, outages: 0, ms: 0 } };
+const channels = { forbidden: 0, tokenRefreshes: 0, tokenExpiries: 0, snapshots: 0, replays: 0, presenceJoins: 0, presenceLeaves: 0, opsAcked: 0 };
 
 for (const seed of seeds) {
-  const result = runSimulation({
+  const runStarted = performance.now();
+  const result = await runSimulation({
     seed,
     steps: flags.steps,
+    ...(flags.protocol !== undefined ? { protocol: flags.protocol } : {}),
     ...(flags.trace ? { trace: (line: string) => console.log(line) } : {}),
   });
+  const mine = byProtocol[result.protocol];
+  mine.runs++;
+  mine.outages += result.outages;
+  mine.ms += performance.now() - runStarted;
   outages += result.outages;
   simulatedMs += result.simulatedMs;
+  if (result.channels !== undefined) for (const key of Object.keys(channels) as Array<keyof typeof channels>) channels[key] += result.channels[key];
   if (!result.ok) failures.push({ seed, failure: result.failure ?? 'failed', tail: result.tail });
 }
 
@@ -67,10 +86,21 @@ const seconds = (performance.now() - started) / 1000;
 for (const { seed, failure, tail } of failures) {
   console.log(`\nFAIL seed ${seed}: ${failure}`);
   if (!flags.trace) console.log(tail.slice(-15).map((line) => `    ${line}`).join('\n'));
-  console.log(`  replay: npm run sim -- --seed ${seed} --steps ${flags.steps} --trace`);
+  console.log(`  replay: npm run sim -- --seed ${seed} --steps ${flags.steps}${flags.protocol !== undefined ? ` --protocol ${flags.protocol}` : ''} --trace`);
 }
 console.log(
   `\n${seeds.length} seed(s), ${failures.length} failed · ${outages} outages in ${seconds.toFixed(2)} s wall ` +
     `(${Math.round(outages / seconds)} outages/s, ${(simulatedMs / 3_600_000).toFixed(1)} simulated hours)`,
 );
+for (const version of [1, 2] as const) {
+  const { runs, outages: count, ms } = byProtocol[version];
+  if (runs > 0) console.log(`  version ${version}: ${runs} run(s), ${count} outages in ${(ms / 1000).toFixed(2)} s (${Math.round(count / (ms / 1000))} outages/s)`);
+}
+if (byProtocol[2].runs > 0) {
+  console.log(
+    `  channels: ${channels.opsAcked} ops acked, ${channels.forbidden} forbidden subscribes, ${channels.tokenRefreshes} token refreshes, ` +
+      `${channels.tokenExpiries} expiries (4419), ${channels.snapshots} snapshots, ${channels.replays} replays, ` +
+      `${channels.presenceJoins} joins, ${channels.presenceLeaves} leaves`,
+  );
+}
 process.exitCode = failures.length > 0 ? 1 : 0;

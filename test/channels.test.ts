@@ -627,6 +627,39 @@ describe('connection.channel()', () => {
     t.connection.stop();
   });
 
+  it('holds a channel opened again while its unsubscribe is unanswered (sim seed 463): the new handle subscribes, the old one ends', async () => {
+    const { t, welcome } = setup({ defaultChannel: false });
+    const old = t.connection.channel('a', { presence: true });
+    const socket = t.open();
+    welcome(socket);
+    socket.receive({ type: 'snapshot', channel: 'a', epoch: 'e1', seq: 1, data: { x: 1 } }, { type: 'synced', channel: 'a', epoch: 'e1', seq: 1 });
+    const pending = old.send({ set: { y: 1 } });
+    old.unsubscribe();
+    const again = t.connection.channel('a', { presence: true });
+    expect(again).not.toBe(old);
+    expect(types(written(socket).slice(-2))).toEqual(['unsubscribe a', 'subscribe a']);
+    // the old handle's unanswered op fails with it, as an unsubscribe's ops do
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_NOT_SUBSCRIBED' });
+    expect(old.getStatus().state).toBe('ended');
+    // the server answers the unsubscribe, then the new subscribe
+    socket.receive({ type: 'unsubscribed', channel: 'a' });
+    socket.receive(
+      { type: 'snapshot', channel: 'a', epoch: 'e1', seq: 1, data: { x: 1 } },
+      { type: 'synced', channel: 'a', epoch: 'e1', seq: 1 },
+      { type: 'presence', channel: 'a', members: [{ client: 'c1', user: null, joinedAt: 5 }] },
+    );
+    expect(again.getStatus()).toMatchObject({ state: 'subscribed', live: true });
+    expect(again.model.getData()).toEqual({ x: 1 });
+    expect(again.presence?.getData()).toEqual([{ client: 'c1', user: null, joinedAt: 5 }]);
+    socket.receive({ type: 'patch', channel: 'a', epoch: 'e1', seq: 2, set: { z: 2 } });
+    expect(again.model.getData()).toEqual({ x: 1, z: 2 });
+    const answer = again.send({ set: { w: 3 } });
+    const op = written(socket).at(-1) as { n: number };
+    socket.receive({ type: 'ack', channel: 'a', n: op.n });
+    await expect(answer).resolves.toBeUndefined();
+    t.connection.stop();
+  });
+
   it('reports a channel listener that throws, and carries on', () => {
     const { t } = setup({ defaultChannel: false });
     const a = t.connection.channel('a');

@@ -2,7 +2,9 @@
  * Seeded fault simulation: the real chart, socket actor, store and sync
  * protocol against the real server logic (`createSyncServer`) over an
  * in-memory network, on a simulated clock, driven by one seeded random source.
- * The same seed replays the same run, step for step.
+ * The same seed replays the same run, step for step. A run speaks the sync
+ * protocol's version 1 (one client, this file) or version 2 (several clients
+ * holding channels, with tokens, permissions and presence: sim/channels.ts).
  *
  * The network keeps TCP's promise (no reordering inside one socket) and breaks
  * every other one: refused connections, drops without a close frame, closes
@@ -22,11 +24,19 @@ import type { WebSocketConstructor } from '../types.js';
 import { TestClock, seededRandom } from './clock.js';
 import { createFaults, type SimTally } from './sim/faults.js';
 import { InvariantError, checkConverged, checkStopped, createStepCheck, watchStatus, watchStore } from './sim/invariants.js';
+import { runChannelSimulation, type ChannelTally } from './sim/channels.js';
 import { createNetwork } from './sim/network.js';
 import { createSimQueue } from './sim/queue.js';
 
 export interface SimOptions {
   seed: number;
+  /**
+   * The sync protocol of the run: `1`, one client on one document (`createSyncProtocol()`), or
+   * `2`, several clients holding channels (`createChannelProtocol()`) with token expiry,
+   * permission changes and presence.
+   * @default 1 for odd seeds, 2 for even ones
+   */
+  protocol?: 1 | 2;
   /**
    * Random actions (faults, ops, feed changes, user actions) in one run.
    * @default 200
@@ -38,6 +48,8 @@ export interface SimOptions {
 
 export interface SimResult {
   seed: number;
+  /** The sync protocol the run spoke. */
+  protocol: 1 | 2;
   ok: boolean;
   /** The broken invariant, with the simulated time. */
   failure?: string;
@@ -47,6 +59,8 @@ export interface SimResult {
   simulatedMs: number;
   /** The last trace lines before the end (all of them with `trace`). */
   tail: string[];
+  /** Version 2 runs: what happened to the channels (see docs/simulation.md). */
+  channels?: ChannelTally;
 }
 
 /** The client's settings in every run: small enough for many outages per run. */
@@ -60,11 +74,21 @@ const CLIENT = {
 };
 
 /**
- * Runs one seeded simulation: `steps` random actions (sim/faults.ts) over the simulated network
- * (sim/network.ts), the invariants (sim/invariants.ts) checked after each; then heals everything
- * and checks that the client converges on the server's data.
+ * Runs one seeded simulation: `steps` random actions over the simulated network (sim/network.ts),
+ * the invariants checked after each; then heals everything and checks that every client converges
+ * on the server's data. Version 2 runs wait for the clients' token functions (promises), hence
+ * the promise; the same seed still gives the same run.
  */
-export function runSimulation(options: SimOptions): SimResult {
+export async function runSimulation(options: SimOptions): Promise<SimResult> {
+  const protocol = options.protocol ?? (options.seed % 2 === 1 ? 1 : 2);
+  return protocol === 1 ? runVersion1(options) : runChannelSimulation(options);
+}
+
+/**
+ * Version 1: `steps` random actions (sim/faults.ts), the invariants (sim/invariants.ts) checked
+ * after each; then heal, and the one client converges on the server's data.
+ */
+function runVersion1(options: SimOptions): SimResult {
   const { seed, steps = 200 } = options;
   const random = seededRandom(seed);
   const int = (low: number, high: number) => low + Math.floor(random() * (high - low + 1));
@@ -90,11 +114,16 @@ export function runSimulation(options: SimOptions): SimResult {
   });
 
   // ── the network ───────────────────────────────────────────────────────────
-  const network = createNetwork({ clock, int, queue, trace }, server, () => connection);
+  const network = createNetwork({ clock, int, queue, trace }, server);
+  const client = {
+    label: '',
+    readState: () => ({ data: [connection.model.getData()], rejected: connection.getStatus().counters.rejected }),
+  };
+  const SimSocket = network.socketClass(client);
 
   // ── the client ────────────────────────────────────────────────────────────
   const tally: SimTally = { outages: 0, opsSent: 0, urlFailures: 0 };
-  const createConnection = createConnectionFactory(() => network.SimSocket as unknown as WebSocketConstructor);
+  const createConnection = createConnectionFactory(() => SimSocket as unknown as WebSocketConstructor);
   const watched = watchStore(createStore());
   const connection: Connection = createConnection({
     ...CLIENT,
@@ -118,7 +147,7 @@ export function runSimulation(options: SimOptions): SimResult {
   const check = createStepCheck({
     connection,
     store,
-    sockets: network.sockets,
+    sockets: network.socketsOf(client),
     applyCounts,
     outboxLimit: CLIENT.outbox.limit,
     violations: [status.violation, watched.violation],
@@ -182,7 +211,7 @@ export function runSimulation(options: SimOptions): SimResult {
     checkConverged(connection, server, applyCounts, Array.from({ length: tally.opsSent }, (_, n) => `op-${seed}-${n}`));
     connection.stop();
     checkStopped(clock, network.sockets);
-    return { seed, ok: true, outages: tally.outages, opsSent: tally.opsSent, simulatedMs: clock.now(), tail };
+    return { seed, protocol: 1, ok: true, outages: tally.outages, opsSent: tally.opsSent, simulatedMs: clock.now(), tail };
   } catch (error) {
     const failure = `t=${clock.now()} ${error instanceof InvariantError ? error.message : `unexpected ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`}`;
     try {
@@ -190,6 +219,6 @@ export function runSimulation(options: SimOptions): SimResult {
     } catch {
       // already broken
     }
-    return { seed, ok: false, failure, outages: tally.outages, opsSent: tally.opsSent, simulatedMs: clock.now(), tail };
+    return { seed, protocol: 1, ok: false, failure, outages: tally.outages, opsSent: tally.opsSent, simulatedMs: clock.now(), tail };
   }
 }

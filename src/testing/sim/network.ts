@@ -1,10 +1,10 @@
 /**
- * The simulated network between the client and `createSyncServer`: sockets that keep TCP's
+ * The simulated network between the clients and `createSyncServer`: sockets that keep TCP's
  * promise (no reordering inside one socket, one FIFO per direction) and break every other one
  * on demand: refused connections, drops without a close frame, stalls (half-open links),
- * latency spikes, closes from the server.
+ * latency spikes, closes from the server. Each client gets its own socket class
+ * (`socketClass`), so the invariants and the faults can tell the clients' links apart.
  */
-import type { Connection } from '../../connection.js';
 import type { Peer, Session, SyncServer } from '../../server/sync-server.js';
 import type { Frame, WebSocketLike } from '../../types.js';
 import type { TestClock } from '../clock.js';
@@ -19,13 +19,38 @@ export interface SimContext {
   trace(line: string): void;
 }
 
+/** One client on the network, and what the simulation watches of it. */
+export interface SimClient {
+  /** Names the client in the trace: '' when a run has one client. */
+  readonly label: string;
+  /**
+   * The client's data (compared by identity) and its rejected-frame count: a read of nothing but
+   * rejected frames must leave every piece of data as it was.
+   */
+  readState(): { data: readonly unknown[]; rejected: number };
+  /** The server sends a frame on socket `socketId` (called at the server's time, before the latency). */
+  sent?(frame: string, socketId: number): void;
+  /** A frame from the server arrives at the client. */
+  arrived?(frame: string): void;
+  /** The client writes a frame. */
+  wrote?(frame: string): void;
+  /** The server takes a frame from socket `socketId`: `receive` hands it over. */
+  received?(frame: string, receive: () => void, socketId: number): void;
+  /** The server closes socket `socketId` with `code` (while handling a frame, or on a timer). */
+  closedByServer?(code: number, socketId: number): void;
+  /** The server forgot socket `socketId`. */
+  gone?(socketId: number): void;
+}
+
 export interface SimNetwork {
-  /** The socket class the client's WebSocket factory constructs. */
-  readonly SimSocket: new (url: string) => SimSocketLike;
+  /** The socket class a client's WebSocket factory constructs. */
+  socketClass(client: SimClient): new (url: string) => SimSocketLike;
   /** Every socket ever created, in order. */
   readonly sockets: readonly SimSocketLike[];
-  /** Links the server still serves. */
-  liveLinks(): SimLink[];
+  /** Every socket of one client, in order. */
+  socketsOf(client: SimClient): readonly SimSocketLike[];
+  /** Links the server still serves (of one client, when given). */
+  liveLinks(client?: SimClient): SimLink[];
   /** The server closes the link with `code` (its close frame arrives after latency). */
   closeFromServer(link: SimLink, code: number): void;
   /** False during an outage: every dial is refused. */
@@ -38,6 +63,7 @@ export interface SimNetwork {
 
 export interface SimSocketLike extends WebSocketLike {
   readonly id: number;
+  readonly client: SimClient;
   readonly link: SimLink;
   /** A frame from the server arrives (the read ends with the delivery batch). */
   arrive(frame: string): void;
@@ -53,12 +79,8 @@ export interface SimLink {
   serverSideGone(): void;
 }
 
-/**
- * Creates the network. `client` returns the connection under test (created after the network,
- * since its WebSocket factory is the network's): a read of nothing but rejected frames must
- * leave its model as it was.
- */
-export function createNetwork(sim: SimContext, server: SyncServer, client: () => Connection): SimNetwork {
+/** Creates the network in front of `server`; each client then takes its socket class from `socketClass`. */
+export function createNetwork(sim: SimContext, server: SyncServer): SimNetwork {
   const { clock, int, queue, trace } = sim;
   const latencyBase = int(1, 20);
   const latency = () => (clock.now() < network.latencySpikeUntil ? int(200, 2_000) : latencyBase + int(0, 5));
@@ -106,11 +128,13 @@ export function createNetwork(sim: SimContext, server: SyncServer, client: () =>
       this.serverGone = true;
       this.session?.closed();
       links.delete(this);
+      this.socket.client.gone?.(this.socket.id);
     }
   }
 
 
-  class SimSocket implements WebSocketLike {
+  abstract class SimSocket implements WebSocketLike {
+    abstract readonly client: SimClient;
     readyState = CONNECTING;
     bufferedAmount = 0;
     binaryType = 'blob';
@@ -123,13 +147,16 @@ export function createNetwork(sim: SimContext, server: SyncServer, client: () =>
     /* eslint-enable @typescript-eslint/no-explicit-any */
     readonly id = sockets.length + 1;
     readonly link = new Link(this);
+    /** `socket#N`, with the client's label when a run has several. */
+    readonly name: string;
 
-    constructor(readonly url: string) {
+    constructor(readonly url: string, client: SimClient) {
       sockets.push(this);
+      this.name = client.label === '' ? `socket#${this.id}` : `socket#${this.id}${client.label}`;
       const refused = !network.serverUp || network.refusing > 0;
       if (network.refusing > 0) network.refusing--;
-      trace(`net: socket#${this.id} dials ${refused ? '(will be refused)' : ''}`);
-      queue.after(latency(), `handshake socket#${this.id}`, () => {
+      trace(`net: ${this.name} dials ${refused ? '(will be refused)' : ''}`);
+      queue.after(latency(), `handshake ${this.name}`, () => {
         if (this.readyState !== CONNECTING) return;
         if (refused || !network.serverUp) {
           this.readyState = CLOSED;
@@ -143,11 +170,13 @@ export function createNetwork(sim: SimContext, server: SyncServer, client: () =>
         const peer: Peer = {
           send: (frame) => {
             if (link.serverGone) return;
-            link.deliver('toClient', `s→c socket#${this.id}`, () => this.arrive(frame));
+            client.sent?.(frame, this.id);
+            link.deliver('toClient', `s→c ${this.name}`, () => this.arrive(frame));
           },
           close: (code, reason) => {
+            client.closedByServer?.(code, this.id);
             link.serverSideGone();
-            link.deliver('toClient', `close ${code} socket#${this.id}`, () => this.closedBy(code, reason, true));
+            link.deliver('toClient', `close ${code} ${this.name}`, () => this.closedBy(code, reason, true));
           },
           bufferedAmount: 0,
         };
@@ -157,13 +186,14 @@ export function createNetwork(sim: SimContext, server: SyncServer, client: () =>
     }
 
     /** The frames of the read in progress, and the client as it was before it. */
-    private read: { frames: string[]; data: unknown; rejected: number } | null = null;
+    private read: { frames: string[]; data: readonly unknown[]; rejected: number } | null = null;
 
     arrive(frame: string) {
       if (this.readyState !== OPEN) return;
-      trace(`s→c socket#${this.id} ${frame.length > 120 ? `${frame.slice(0, 120)}… (${frame.length} chars)` : frame}`);
-      this.read ??= { frames: [], data: client().model.getData(), rejected: client().getStatus().counters.rejected };
+      trace(`s→c ${this.name} ${frame.length > 120 ? `${frame.slice(0, 120)}… (${frame.length} chars)` : frame}`);
+      this.read ??= { frames: [], ...this.client.readState() };
       this.read.frames.push(frame);
+      this.client.arrived?.(frame);
       this.onmessage?.({ data: frame });
     }
 
@@ -172,11 +202,12 @@ export function createNetwork(sim: SimContext, server: SyncServer, client: () =>
       const read = this.read;
       if (read === null) return;
       this.read = null;
-      if (read.frames.length > 1) trace(`net: socket#${this.id} reads ${read.frames.length} frames at once`);
+      if (read.frames.length > 1) trace(`net: ${this.name} reads ${read.frames.length} frames at once`);
       this.onreadend?.();
       // rejected frames never change the model: a read of nothing but rejected frames leaves it as it was
-      const rejected = client().getStatus().counters.rejected - read.rejected;
-      if (rejected >= read.frames.length && client().model.getData() !== read.data) {
+      const after = this.client.readState();
+      const rejected = after.rejected - read.rejected;
+      if (rejected >= read.frames.length && after.data.some((data, i) => data !== read.data[i])) {
         throw new InvariantError(`rejected frames changed the model: ${read.frames.map((f) => f.slice(0, 60)).join(' | ')}`);
       }
     }
@@ -184,17 +215,22 @@ export function createNetwork(sim: SimContext, server: SyncServer, client: () =>
     closedBy(code: number, reason: string, wasClean: boolean) {
       if (this.readyState === CLOSED) return;
       this.readyState = CLOSED;
-      trace(`net: socket#${this.id} closed ${code}${reason ? ` ${reason}` : ''}`);
+      trace(`net: ${this.name} closed ${code}${reason ? ` ${reason}` : ''}`);
       this.onclose?.({ code, reason, wasClean });
     }
 
     send(data: Frame): void {
       if (this.readyState !== OPEN) return;
       const text = typeof data === 'string' ? data : new TextDecoder().decode(data as ArrayBuffer);
-      trace(`c→s socket#${this.id} ${text.length > 120 ? `${text.slice(0, 120)}…` : text}`);
+      this.client.wrote?.(text);
+      trace(`c→s ${this.name} ${text.length > 120 ? `${text.slice(0, 120)}…` : text}`);
       const link = this.link;
-      link.deliver('toServer', `c→s socket#${this.id}`, () => {
-        if (!link.serverGone) link.session?.receive(text);
+      link.deliver('toServer', `c→s ${this.name}`, () => {
+        const session = link.session;
+        if (link.serverGone || session === null) return;
+        const client = this.client;
+        if (client.received === undefined) session.receive(text);
+        else client.received(text, () => session.receive(text), this.id);
       });
     }
 
@@ -204,12 +240,12 @@ export function createNetwork(sim: SimContext, server: SyncServer, client: () =>
       this.readyState = 2;
       const link = this.link;
       if (!wasOpen) {
-        queue.after(0, `abort socket#${this.id}`, () => this.closedBy(1006, '', false));
+        queue.after(0, `abort ${this.name}`, () => this.closedBy(1006, '', false));
         return;
       }
-      link.deliver('toServer', `close→s socket#${this.id}`, () => {
+      link.deliver('toServer', `close→s ${this.name}`, () => {
         link.serverSideGone();
-        link.deliver('toClient', `close-ack socket#${this.id}`, () => this.closedBy(code ?? 1005, reason ?? '', true));
+        link.deliver('toClient', `close-ack ${this.name}`, () => this.closedBy(code ?? 1005, reason ?? '', true));
       });
     }
 
@@ -217,23 +253,35 @@ export function createNetwork(sim: SimContext, server: SyncServer, client: () =>
       if (this.readyState === CLOSED) return;
       this.readyState = CLOSED;
       const link = this.link;
-      queue.after(latency(), `fin socket#${this.id}`, () => link.serverSideGone());
+      queue.after(latency(), `fin ${this.name}`, () => link.serverSideGone());
     }
 
     /** The connection dies without a close frame: the client sees 1006 (after latency), the server forgets it. */
     drop() {
       const link = this.link;
       link.serverSideGone();
-      queue.after(latency(), `drop socket#${this.id}`, () => this.closedBy(1006, '', false));
+      queue.after(latency(), `drop ${this.name}`, () => this.closedBy(1006, '', false));
     }
   }
 
   const links = new Set<Link>();
   const sockets: SimSocket[] = [];
+  const byClient = new Map<SimClient, SimSocket[]>();
   const network: SimNetwork = {
-    SimSocket,
+    socketClass(client) {
+      const own: SimSocket[] = [];
+      byClient.set(client, own);
+      return class extends SimSocket {
+        readonly client = client;
+        constructor(url: string) {
+          super(url, client);
+          own.push(this);
+        }
+      };
+    },
     sockets,
-    liveLinks: () => [...links],
+    socketsOf: (client) => byClient.get(client) ?? [],
+    liveLinks: (client) => (client === undefined ? [...links] : [...links].filter((link) => link.socket.client === client)),
     closeFromServer(link, code) {
       link.serverSideGone();
       link.deliver('toClient', `close ${code}`, () => link.socket.closedBy(code, code === 4401 ? 'unauthorized' : 'closing', true));

@@ -1,0 +1,386 @@
+/**
+ * Version 2 runs of the simulator (docs/simulation.md, "Channel runs"): two or three clients,
+ * each a real connection with `createChannelProtocol()` holding several channels, against the
+ * real server logic with its version 2 sessions, on the simulated clock (the server's presence
+ * grace, token refreshes and idle unloading run on it too).
+ *
+ * Besides every fault of version 1 (sim/channel-faults.ts), a run subscribes, unsubscribes and
+ * resubscribes at random, changes who may subscribe or publish where (the server's `authorize`
+ * reads a rule table the run changes), issues tokens that expire on the simulated clock (the
+ * clients' token functions are async, and sometimes slow or failing, so both the refresh on the
+ * same socket and the 4419 close are taken), and watches presence with a grace period.
+ * The invariants per channel live in sim/channel-invariants.ts.
+ */
+import type { Channel } from '../../channel.js';
+import type { Connection } from '../../connection.js';
+import { createConnectionFactory } from '../../connection.js';
+import { isStatesocketError } from '../../errors.js';
+import type { Identity } from '../../server/sync-server.js';
+import { createSyncServer } from '../../server/sync-server.js';
+import { createStore } from '../../store.js';
+import { createChannelProtocol } from '../../sync/client-protocol-v2.js';
+import type { WebSocketConstructor } from '../../types.js';
+import { TestClock, seededRandom } from '../clock.js';
+import type { SimOptions, SimResult } from '../sim.js';
+import { createChannelFaults } from './channel-faults.js';
+import { createChannelWatch, type ChannelWatch, type SimUser } from './channel-invariants.js';
+import { InvariantError, checkStopped, createStepCheck, watchStatus, watchStore } from './invariants.js';
+import { createNetwork, type SimClient } from './network.js';
+import { createSimQueue } from './queue.js';
+
+/** What a version 2 run counts (`SimResult.channels`). */
+export interface ChannelTally {
+  clients: number;
+  /** `connection.channel()` calls, the first of each client's channels included. */
+  subscribes: number;
+  unsubscribes: number;
+  /** Changes of the rule table `authorize` reads. */
+  permissionChanges: number;
+  /** Channels failed with `ERR_CHANNEL_FORBIDDEN`. */
+  forbidden: number;
+  /** Token function calls, and how many of them failed or were slow on purpose. */
+  tokenCalls: number;
+  tokenTrouble: number;
+  /** The server's counters at the end: `auth` frames accepted, 4419 closes, snapshots, replays, presence. */
+  tokenRefreshes: number;
+  tokenExpiries: number;
+  snapshots: number;
+  replays: number;
+  presenceJoins: number;
+  presenceLeaves: number;
+  /** Ops sent on channels, acked, refused by the server. */
+  opsSent: number;
+  opsAcked: number;
+  opsRefused: number;
+}
+
+/** The clients' settings: as in version 1 runs (small, for many outages per run). */
+const CLIENT = {
+  reconnect: { initialDelayMs: 100, maxDelayMs: 5_000, stableAfterMs: 2_000, serviceRestartDelayMs: 1_000 },
+  connectTimeoutMs: 3_000,
+  closeTimeoutMs: 1_000,
+  heartbeat: { intervalMs: 4_000, timeoutMs: 1_500 },
+  maxMessageBytes: 4_096,
+  outbox: { limit: 50, overflow: 'reject' as const },
+};
+
+const USERS = ['ann', 'bob', 'cy'] as const;
+/** The channels a client may hold; the rooms with presence. `notes` gets large values (chunked snapshots). */
+export const CHANNEL_NAMES = ['room:1', 'room:2', 'notes', 'prices', 'vault'] as const;
+export const PRESENCE_CHANNELS: ReadonlySet<string> = new Set(['room:1', 'room:2']);
+
+/** Everything microtasks have to finish (a token function's promise, the dial behind it) runs before the next event. */
+const flushMicrotasks: () => Promise<void> =
+  typeof setImmediate === 'function'
+    ? () => new Promise<void>((resolve) => setImmediate(resolve))
+    : async () => {
+        for (let i = 0; i < 64; i++) await null;
+      };
+
+export async function runChannelSimulation(options: SimOptions): Promise<SimResult> {
+  const { seed, steps = 200 } = options;
+  const random = seededRandom(seed);
+  const int = (low: number, high: number) => low + Math.floor(random() * (high - low + 1));
+  const chance = (p: number) => random() < p;
+
+  const tail: string[] = [];
+  const clock = new TestClock();
+  const trace = (line: string) => {
+    const text = `t=${clock.now()} ${line}`;
+    options.trace?.(text);
+    tail.push(text);
+    if (tail.length > 80 && options.trace === undefined) tail.shift();
+  };
+  const queue = createSimQueue(clock);
+  /** A promise the run waits for was made or settled: flush microtasks before the next event. */
+  let asyncWork = false;
+
+  const tally = { outages: 0, urlFailures: 0 };
+  const channelTally: ChannelTally = {
+    clients: int(2, 3),
+    subscribes: 0,
+    unsubscribes: 0,
+    permissionChanges: 0,
+    forbidden: 0,
+    tokenCalls: 0,
+    tokenTrouble: 0,
+    tokenRefreshes: 0,
+    tokenExpiries: 0,
+    snapshots: 0,
+    replays: 0,
+    presenceJoins: 0,
+    presenceLeaves: 0,
+    opsSent: 0,
+    opsAcked: 0,
+    opsRefused: 0,
+  };
+
+  // ── the rule table authorize reads, and the token service ─────────────────
+  /** `user channel action` → allowed; absent: allowed. The run flips entries at random. */
+  const rules = new Map<string, boolean>();
+  rules.set(`bob vault subscribe`, false);
+  const tokens = new Map<string, Identity>();
+  let tokenSerial = 0;
+  const tokenLifetimeMs = () => int(8_000, 60_000);
+  const issueToken = (user: string) => {
+    const token = `tok-${user}-${++tokenSerial}`;
+    tokens.set(token, { user, expiresAt: Math.floor(clock.now()) + tokenLifetimeMs() });
+    return token;
+  };
+
+  // ── the server ────────────────────────────────────────────────────────────
+  const logSize = int(3, 40);
+  const graceMs = int(1_000, 8_000);
+  const watch: { current: ReturnType<typeof createChannelWatch> | null } = { current: null };
+  const server = createSyncServer({
+    random,
+    // whole milliseconds, as Date.now() gives them: frames carry times as whole numbers (joinedAt, expiresAt)
+    timers: { now: () => Math.floor(clock.now()), setTimeout: (callback, ms) => clock.setTimeout(callback, ms), clearTimeout: (handle) => clock.clearTimeout(handle as number) },
+    logSize,
+    presenceGraceMs: graceMs,
+    refreshBeforeMs: int(1_000, 3_000),
+    channelIdleMs: int(5_000, 60_000),
+    authenticate: (token) => tokens.get(token) ?? null,
+    authorize: ({ user, channel, action }) => {
+      const allowed = rules.get(`${user} ${channel} ${action}`) ?? true;
+      if (!allowed) watch.current?.denied(user ?? '', channel, action);
+      return allowed;
+    },
+    onApply: (id) => watch.current?.applied(id),
+  });
+
+  // ── the network and the clients ───────────────────────────────────────────
+  const network = createNetwork({ clock, int, queue, trace }, server);
+  const users: SimUser[] = [];
+  const watchRef = () => watch.current as ReturnType<typeof createChannelWatch>;
+  for (let i = 0; i < channelTally.clients; i++) {
+    const name = USERS[i] as string;
+    const label = `(${name[0]})`;
+    const user: SimUser = {
+      index: i,
+      name,
+      label,
+      clientId: `sim-${name}`,
+      tokenMode: 'ok',
+      connection: undefined as unknown as Connection,
+      handles: new Map(),
+      net: undefined as unknown as SimClient,
+      check: () => {},
+      fatalClose: () => null,
+      refusal: null,
+    };
+    const net: SimClient = {
+      label,
+      readState: () => ({
+        data: [user.connection.model.getData(), ...[...user.handles.values()].map((held) => held.handle.model.getData())],
+        rejected: user.connection.getStatus().counters.rejected,
+      }),
+      sent: (frame, socketId) => watchRef().sent(user, frame, socketId),
+      arrived: (frame) => {
+        if (frame.startsWith('{"type":"refresh"')) asyncWork = true; // the client calls its token function in a microtask
+      },
+      wrote: (frame) => watchRef().wrote(user, frame),
+      received: (frame, receive, socketId) => watchRef().received(user, frame, receive, socketId),
+      closedByServer: (code, socketId) => watchRef().closedByServer(user, code, socketId),
+      gone: (socketId) => watchRef().gone(user, socketId),
+    };
+    user.net = net;
+    const SimSocket = network.socketClass(net);
+    const createConnection = createConnectionFactory(() => SimSocket as unknown as WebSocketConstructor);
+    const watched = watchStore(createStore());
+    const token = (): Promise<string> => {
+      asyncWork = true;
+      channelTally.tokenCalls++;
+      switch (user.tokenMode) {
+        case 'fail':
+          trace(`sim: ${label} token function fails`);
+          return Promise.reject(new Error('token service down'));
+        case 'slow': {
+          // issued now, handed over later: it may have expired on the way
+          const issued = issueToken(name);
+          const ms = int(500, 6_000);
+          trace(`sim: ${label} token function takes ${ms} ms`);
+          return new Promise((resolve) =>
+            queue.after(ms, `token for ${label}`, () => {
+              asyncWork = true;
+              resolve(issued);
+            }),
+          );
+        }
+        default:
+          return Promise.resolve(issueToken(name));
+      }
+    };
+    user.connection = createConnection({
+      ...CLIENT,
+      model: watched.store,
+      protocol: createChannelProtocol({ clientId: user.clientId, token, defaultChannel: i === 0 }),
+      url: () => {
+        if (tally.urlFailures > 0) {
+          tally.urlFailures--;
+          return 'not a url';
+        }
+        return 'ws://sim.test/';
+      },
+      random,
+      clock,
+      now: () => clock.now(),
+    });
+    const status = watchStatus(user.connection, clock, (line) => trace(`${label} ${line}`), CLIENT.reconnect.stableAfterMs);
+    user.fatalClose = status.fatalClose;
+    user.check = createStepCheck({
+      connection: user.connection,
+      store: user.connection.model,
+      sockets: network.socketsOf(net),
+      applyCounts: new Map(),
+      outboxLimit: CLIENT.outbox.limit,
+      violations: [status.violation, watched.violation],
+    });
+    users.push(user);
+  }
+  watch.current = createChannelWatch({ clock, trace, server, users, logSize, graceMs, tally: channelTally });
+  const channelWatch = watch.current;
+
+  /** Opens `name` on `user` (a new handle when the last one ended or failed). */
+  const open = (user: SimUser, name: string): ChannelWatch | null => {
+    channelTally.subscribes++;
+    const presence = PRESENCE_CHANNELS.has(name);
+    let handle: Channel;
+    try {
+      handle = user.connection.channel(name, { presence });
+    } catch (error) {
+      if (isStatesocketError(error, 'ERR_STOPPED')) return null;
+      throw error;
+    }
+    return channelWatch.track(user, handle, presence);
+  };
+  for (const user of users) {
+    if (user.index === 0) channelWatch.track(user, user.connection.channel('default'), false);
+    for (const name of CHANNEL_NAMES) if (chance(0.6)) open(user, name);
+  }
+
+  const check = () => {
+    for (const user of users) user.check();
+    channelWatch.check();
+  };
+
+  /** Runs the queue and every timer (the clients' and the server's) up to `target`, checking after each step. */
+  const runUntil = async (target: number) => {
+    for (;;) {
+      if (asyncWork) {
+        asyncWork = false;
+        await flushMicrotasks();
+        check();
+        continue;
+      }
+      const queued = queue.nextAt();
+      const timer = clock.nextDeadline() ?? Infinity;
+      const next = Math.min(queued, timer);
+      if (next > target) break;
+      if (timer <= queued) clock.advance(Math.max(0, timer - clock.now()));
+      else {
+        clock.advance(Math.max(0, queued - clock.now()));
+        queue.runNext();
+      }
+      check();
+    }
+    if (target > clock.now()) clock.advance(target - clock.now());
+    check();
+  };
+
+  const pickAction = createChannelFaults({
+    seed,
+    random,
+    int,
+    chance,
+    clock,
+    queue,
+    trace,
+    server,
+    network,
+    users,
+    rules,
+    tally,
+    channelTally,
+    open,
+    watch: channelWatch,
+    maxMessageBytes: CLIENT.maxMessageBytes,
+  });
+
+  const stopAll = () => {
+    for (const user of users) {
+      try {
+        user.connection.stop();
+      } catch {
+        // already broken
+      }
+    }
+    server.close();
+  };
+  const result = (ok: boolean, failure?: string): SimResult => {
+    const counters = server.counters;
+    Object.assign(channelTally, {
+      tokenRefreshes: counters.tokenRefreshes,
+      tokenExpiries: counters.tokenExpiries,
+      snapshots: counters.snapshotsSent,
+      replays: counters.replays,
+      presenceJoins: counters.presenceJoins,
+      presenceLeaves: counters.presenceLeaves,
+    });
+    const base = { seed, protocol: 2 as const, ok, outages: tally.outages + counters.tokenExpiries, opsSent: channelTally.opsSent, simulatedMs: clock.now(), tail, channels: channelTally };
+    return failure === undefined ? base : { ...base, failure };
+  };
+
+  try {
+    check();
+    for (let step = 0; step < steps; step++) {
+      const [, label, run] = pickAction();
+      trace(`sim: ${label}`);
+      run();
+      check();
+      await runUntil(clock.now() + int(1, 1_500));
+    }
+
+    // ── heal, then every channel must converge ──────────────────────────────
+    trace('sim: heal');
+    network.serverUp = true;
+    network.refusing = 0;
+    tally.urlFailures = 0;
+    network.latencySpikeUntil = 0;
+    for (const link of network.liveLinks()) link.stalledUntil = 0;
+    for (const user of users) user.tokenMode = 'ok';
+    await runUntil(clock.now() + 61_000);
+    for (const user of users) {
+      user.connection.setOnline(true);
+      user.connection.actor.send({ type: 'page.visible' });
+      user.connection.actor.send({ type: 'page.resumed' });
+      if (user.connection.getStatus().state === 'closed') {
+        trace(`sim: ${user.label} closed (${user.fatalClose() ?? user.connection.getStatus().lastError?.code ?? 'by the user'}): the user connects again`);
+        user.connection.connect();
+      }
+    }
+    const healedAt = clock.now();
+    const bound = Math.max(CLIENT.reconnect.maxDelayMs, CLIENT.reconnect.serviceRestartDelayMs) + CLIENT.connectTimeoutMs + 1_000;
+    const allOpen = () => users.every((user) => user.connection.getStatus().state === 'open');
+    while (!allOpen() && clock.now() - healedAt <= bound) await runUntil(clock.now() + 50);
+    for (const user of users) {
+      const state = user.connection.getStatus().state;
+      if (state !== 'open') throw new InvariantError(`${user.label} not open ${clock.now() - healedAt} ms after healing (bound ${bound} ms): ${state}`);
+    }
+    // quiesce: answers delivered, subscribes answered, waits for retries over; then the grace periods end
+    const quiet = () => queue.length === 0 && channelWatch.settled();
+    for (let i = 0; i < 1_300 && !quiet(); i++) await runUntil(clock.now() + 100);
+    await runUntil(clock.now() + graceMs + 100);
+    for (let i = 0; i < 200 && !quiet(); i++) await runUntil(clock.now() + 100);
+    await flushMicrotasks(); // the ops' answers (promises) settle
+    channelWatch.checkConverged();
+    stopAll();
+    checkStopped(clock, network.sockets);
+    return result(true);
+  } catch (error) {
+    const failure = `t=${clock.now()} ${error instanceof InvariantError ? error.message : `unexpected ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`}`;
+    stopAll();
+    return result(false, failure);
+  }
+}
+
