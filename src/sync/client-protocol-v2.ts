@@ -22,6 +22,7 @@
  */
 import type { ErrorCode, Frame, OutboxEntry } from '../../machines/connection.types.js';
 import type { ChannelErrorCode } from '../../machines/subscription.types.js';
+import { channelRuntime } from '../channel-runtime.js';
 import { StatesocketError } from '../errors.js';
 import type { ChangelogPage, ChannelReceiver, ChannelSupport, InboundEvent, Protocol, SessionInfo } from '../protocol.js';
 import { utf8Length } from '../frames.js';
@@ -199,6 +200,8 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   }
 
   readonly minMessageBytes = MIN_MESSAGE_BYTES;
+
+  readonly runtime = channelRuntime;
 
   nameProblem(name: unknown): string | null {
     return isChannelName(name) ? null : `channel name must be ${NAME_RULE}; received ${JSON.stringify(name)?.slice(0, 140) ?? typeof name}`;
