@@ -1,6 +1,6 @@
 /**
  * The subscription chart: one channel's lifecycle on a connection whose protocol has channels
- * (docs/protocol-v2.md, "Channels"). A pure definition; the connection chart spawns one actor of
+ * (docs/protocol.md, "Channels"). A pure definition; the connection chart spawns one actor of
  * it per channel, as a child, so the inspector shows every channel next to its connection.
  *
  * ```

@@ -1,5 +1,5 @@
 /**
- * Channels on the client (the sync protocol, version 2: docs/protocol-v2.md, docs/channels.md):
+ * Channels on the client (the sync protocol, version 2: docs/protocol.md, docs/channels.md):
  * a real connection (chart, subscription actors, socket actor, protocol, stores) on a TestClock,
  * with the server's frames scripted through the fake socket as the conformance fixtures
  * (docs/protocol-fixtures/) describe them.

@@ -190,7 +190,7 @@ export interface NodeServerOptions {
    */
   authThrottle?: AuthThrottleOptions;
   /**
-   * Users and permissions from an ACL (docs/protocol-v2.md, appendix): a file path, or the ACL as
+   * Users and permissions from an ACL (docs/protocol.md, appendix): a file path, or the ACL as
    * an object. Tokens name users (4401 for one not listed, 4419 past its `expiresAt`); channel
    * patterns say who may subscribe, publish and use presence. Checked at start: a problem throws
    * `AclError` naming the field (and the file's line). Not with `token`, `authenticate` or `authorize`.

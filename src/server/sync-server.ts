@@ -432,7 +432,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   };
   channelLimits.counters = counters;
 
-  // ── time that never goes back (marks, welcomes: docs/protocol-v2.md "Resends and forgotten clients") ──
+  // ── time that never goes back (marks, welcomes: docs/protocol.md "Resends and forgotten clients") ──
   let lastTime = options.initial?.time ?? 0;
   const time = () => {
     const t = now();
@@ -880,7 +880,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       );
       live.add(session);
       counters.sessions = live.size;
-      // A URL token wins: judged now, before any frame (docs/protocol-v2.md, "Tokens").
+      // A URL token wins: judged now, before any frame (docs/protocol.md, "Tokens").
       if (authRequired && info.urlToken != null) judgeToken(session, info.urlToken);
       return {
         receive(raw) {

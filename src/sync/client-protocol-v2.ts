@@ -1,5 +1,5 @@
 /**
- * The sync protocol, version 2, client side (docs/protocol-v2.md): channels over one connection.
+ * The sync protocol, version 2, client side (docs/protocol.md): channels over one connection.
  * `createChannelProtocol()` returns it. Its own export, not an option of `createSyncProtocol`, so
  * a page that speaks version 1 does not ship it (about 17 KB minified).
  *
@@ -537,7 +537,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
 
   /**
    * The server's `refresh`: the token function gives a fresh token, sent as `auth` on the same
-   * socket (docs/protocol-v2.md, "Token refresh"). With a fixed token there is nothing to send:
+   * socket (docs/protocol.md, "Token refresh"). With a fixed token there is nothing to send:
    * the server closes with 4419 at the expiry, which is final for a fixed token.
    */
   #refresh(): void {

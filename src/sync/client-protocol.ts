@@ -2,7 +2,7 @@
  * The sync protocol, client side: the protocol layer that makes a reconnect
  * lose nothing. Plug it in with `createConnection({ protocol: createSyncProtocol() })`,
  * with the default Model (`createStore()`) or any Model: the Model receives
- * `snapshot` and `patch` messages (docs/protocol.md) and knows nothing of positions.
+ * `snapshot` and `patch` messages (docs/protocol-v1.md) and knows nothing of positions.
  *
  * - Every connection opens with `hello {v, epoch?, since?, token?}`.
  * - The protocol keeps its own position (`epoch`, `seq`), one per connection
