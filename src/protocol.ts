@@ -257,8 +257,8 @@ export function protocolForConnection<TData, TOut>(protocol: Protocol<TData, TOu
 }
 
 /**
- * For your own server (the reference server speaks the sync protocol, the
- * default): every parsed message is data for the Model, `send()` takes any
+ * For your own server (the reference server speaks the sync protocol, whose
+ * version 2 is the default): every parsed message is data for the Model, `send()` takes any
  * value (sent as JSON; strings and binary as they are), nothing waits for an
  * ack, nothing is greeted. Declare the message types on the connection:
  * `createConnection<Model<Data, Inbound>, Outbound>({ url, protocol: rawProtocol, model })`.
