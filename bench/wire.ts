@@ -107,7 +107,7 @@ export function* blastChannelTexts(n: number, channel: string): Generator<string
   for (let seq = 1; seq <= n; seq++) yield channelPatchText(channel, BLAST_EPOCH, seq);
 }
 
-// ── protocol version 2 (docs/protocol-v2.md), for clients that speak it by hand ──
+// ── protocol version 2 (docs/protocol.md), for clients that speak it by hand ──
 
 /** `hello {v: 2, client}`: a version 2 greeting with the client's id. */
 export function helloV2Text(client: string): string {

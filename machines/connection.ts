@@ -35,7 +35,7 @@ import type {
   SocketInput,
 } from './connection.types.js';
 import { admitToOutbox } from './outbox.js';
-import { subscriptionMachine } from './subscription.js';
+import type { SubscriptionMachine } from './subscription.js';
 import type { ChannelErrorCode } from './subscription.types.js';
 
 /** The id (and system id) of a channel's subscription actor among the connection's children. */
@@ -125,8 +125,13 @@ export const connectionMachine = setup({
   actors: {
     /** The live WebSocket (supplied by src/socket.ts). */
     socket: fromCallback<SocketCommand, SocketInput>(() => undefined),
-    /** One channel's lifecycle (machines/subscription.ts), spawned per channel; src/ supplies its retry jitter. */
-    subscription: subscriptionMachine,
+    /**
+     * One channel's lifecycle (`subscriptionMachine`, machines/subscription.ts), spawned per channel.
+     * A placeholder here, so a page whose protocol has no channels does not ship that chart: src/
+     * supplies it, with its effects, for protocols with channels (src/channel-runtime.ts); tests
+     * provide `subscriptionMachine` itself.
+     */
+    subscription: fromCallback(() => undefined) as unknown as SubscriptionMachine,
   },
   actions: {
     // ── MVC effects (supplied by src/) ─────────────────────────────────────

@@ -1,6 +1,6 @@
 /**
  * The subscription chart: one channel's lifecycle on a connection whose protocol has channels
- * (docs/protocol-v2.md, "Channels"). A pure definition; the connection chart spawns one actor of
+ * (docs/protocol.md, "Channels"). A pure definition; the connection chart spawns one actor of
  * it per channel, as a child, so the inspector shows every channel next to its connection.
  *
  * ```
@@ -37,6 +37,20 @@ export type SubscriptionTag =
   | 'ended'
   | 'live'
   | 'stale';
+
+/**
+ * What ends or interrupts a held subscription (`subscribing` or `subscribed`): the server's
+ * refusal, the client's own failure, the socket's loss, the application's unsubscribe.
+ */
+const whileHeld = {
+  'channel.refused': [
+    { guard: 'isTransient', target: 'retrying', actions: 'recordRefusal' },
+    { target: 'failed', actions: 'recordRefusal' },
+  ],
+  'channel.failed': { target: 'failed', actions: ['recordRefusal', 'requestUnsubscribe'] },
+  'connection.lost': { target: 'unsubscribed', actions: 'countResubscribe' },
+  'client.unsubscribe': { target: 'unsubscribing', actions: 'requestUnsubscribe' },
+} as const;
 
 export const subscriptionMachine = setup({
   types: {} as {
@@ -108,29 +122,17 @@ export const subscriptionMachine = setup({
     subscribing: {
       tags: ['subscribing', 'stale'],
       on: {
+        ...whileHeld,
         'channel.synced': { target: 'subscribed', actions: 'recordSynced' },
         'channel.resync': { target: 'subscribing', reenter: true, actions: ['countResubscribe', 'requestSubscribe'] },
-        'channel.refused': [
-          { guard: 'isTransient', target: 'retrying', actions: 'recordRefusal' },
-          { target: 'failed', actions: 'recordRefusal' },
-        ],
-        'channel.failed': { target: 'failed', actions: ['recordRefusal', 'requestUnsubscribe'] },
-        'connection.lost': { target: 'unsubscribed', actions: 'countResubscribe' },
-        'client.unsubscribe': { target: 'unsubscribing', actions: 'requestUnsubscribe' },
       },
     },
     /** Caught up: every change of the channel arrives as it happens. */
     subscribed: {
       tags: ['subscribed', 'live'],
       on: {
+        ...whileHeld,
         'channel.resync': { target: 'subscribing', actions: ['countResubscribe', 'requestSubscribe'] },
-        'channel.refused': [
-          { guard: 'isTransient', target: 'retrying', actions: 'recordRefusal' },
-          { target: 'failed', actions: 'recordRefusal' },
-        ],
-        'channel.failed': { target: 'failed', actions: ['recordRefusal', 'requestUnsubscribe'] },
-        'connection.lost': { target: 'unsubscribed', actions: 'countResubscribe' },
-        'client.unsubscribe': { target: 'unsubscribing', actions: 'requestUnsubscribe' },
       },
     },
     /** Refused for now (`retryAfterMs`): the channel's ops wait; it subscribes again after the delay. */

@@ -1,6 +1,6 @@
 /**
  * Types of the subscription chart (`subscription.ts`): one channel's lifecycle on a connection
- * whose protocol has channels (the sync protocol, version 2: docs/protocol-v2.md). Plain,
+ * whose protocol has channels (the sync protocol, version 2: docs/protocol.md). Plain,
  * serializable data: the inspector shows it as the subscription actor's context.
  */
 

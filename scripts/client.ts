@@ -26,7 +26,7 @@ import type { ScenarioProtocol, ScenarioResult, ScenarioStep } from './client/sc
 import { describeStep, httpControl, parseScenario, runScenario } from './client/scenario.js';
 import { createStore, type Store, type StoreData } from '../src/store.js';
 import { rawProtocol } from '../src/protocol.js';
-import { createSyncProtocol } from '../src/sync/client-protocol.js';
+import { createChannelProtocol } from '../src/sync/client-protocol-v2.js';
 import type { ConnectionStatus, StateName, View } from '../src/types.js';
 import type { TerminalView } from './client/terminal-view.js';
 import { aggregate, aggregateTerminal, terminalView } from './client/terminal-view.js';
@@ -175,7 +175,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       const options: NodeConnectionOptions<Store, unknown> = {
         url: urlWithToken(args.url, args),
         model,
-        protocol: args.protocol === 'statesocket' ? createSyncProtocol(args.token !== undefined ? { token: args.token } : {}) : rawProtocol,
+        // the sync protocol, version 2 (the default): the store is the connection's default channel
+        protocol: args.protocol === 'statesocket' ? createChannelProtocol(args.token !== undefined ? { token: args.token } : {}) : rawProtocol,
         reconnect: args.reconnect,
         autoStart: false,
       };

@@ -1,6 +1,7 @@
 /**
  * `npm run size`: what the client costs a browser page. Bundles, with esbuild
- * for the browser (minified, ES2022), the typical client import and the whole
+ * for the browser (minified, ES2022), the typical client import (with the
+ * default protocol, which brings channels: src/channel-runtime.ts) and the whole
  * root entry, and prints their minified and gzipped sizes and the largest
  * packages in each. Measures only: the figure goes in the README and CI's log.
  *
@@ -16,8 +17,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** What is measured: a name and the module source that imports it. */
 export const IMPORTS = [
   {
-    name: 'typical client import (createConnection, createStore, createSyncProtocol)',
-    source: "import { createConnection, createStore, createSyncProtocol } from './src/index.ts';\nexport const used = [createConnection, createStore, createSyncProtocol];",
+    name: 'typical client import (createConnection, createStore; the default protocol, version 2)',
+    source: "import { createConnection, createStore } from './src/index.ts';\nexport const used = [createConnection, createStore];",
   },
   { name: "import * of the root entry ('statesocket')", source: "export * from './src/index.ts';" },
 ] as const;

@@ -83,7 +83,7 @@ const FATAL = new Set([1002, 1003, 1007, 1008, 1009, 1010, 3000, 3003]);
  */
 export function shouldReconnect(close: CloseEventInfo): boolean {
   if (FATAL.has(close.code)) return false;
-  // 4419 is no one's mistake: a token function gives a fresh token at the next connect (docs/protocol-v2.md, "Close codes")
+  // 4419 is no one's mistake: a token function gives a fresh token at the next connect (docs/protocol.md, "Close codes")
   if (close.code === CloseCode.APP_TOKEN_EXPIRED) return close.canRefreshToken === true;
   if (close.code >= 4000 && close.code <= 4999) return false;
   return true;

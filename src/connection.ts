@@ -20,7 +20,7 @@ import { describeValue, resolveOptions } from './options.js';
 import { environmentState, watchEnvironment } from './environment.js';
 import { withInboundSchema } from './inbound-schema.js';
 import { protocolForConnection, type Protocol } from './protocol.js';
-import { openChannel, type Channel, type ChannelOptions } from './channel.js';
+import type { Channel, ChannelOptions } from './channel.js';
 import { createStore, type Store } from './store.js';
 import { History } from './history.js';
 import { Renderer } from './render.js';
@@ -155,7 +155,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     };
 
     const input: LiveInput = { config, ...environmentState(resolved.environment), effects };
-    const actor: ConnectionActor = createActor(liveMachine, {
+    // a protocol with channels brings the chart with their effects (src/channel-runtime.ts)
+    const actor: ConnectionActor = createActor(protocol.channels?.runtime.machine() ?? liveMachine, {
       input,
       systemId: CONNECTION_SYSTEM_ID,
       // each timer fires inside causes.duringTimer, which names the delayed event it sends
@@ -245,7 +246,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     // The connection's own Model is the default channel: subscribed on every connect, as version 1's document was.
     const defaultChannel = channelHost?.channels.defaultChannel ?? null;
     if (channelHost !== null && defaultChannel !== null) {
-      handles.set(defaultChannel, openChannel(channelHost, defaultChannel, {}, { model, render: () => renderer.request() }));
+      handles.set(defaultChannel, channelHost.channels.runtime.openChannel(channelHost, defaultChannel, {}, { model, render: () => renderer.request() }));
     }
 
     const connection: Connection<M, TOut> = {
@@ -367,7 +368,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           }
           return held as unknown as Channel<CM>;
         }
-        const handle = openChannel(channelHost, name, options);
+        const handle = channelHost.channels.runtime.openChannel(channelHost, name, options);
         handles.set(name, handle as unknown as Channel<AnyModel>);
         return handle;
       },

@@ -1,5 +1,7 @@
 /**
- * The chart with statesocket's effects, provided once per process.
+ * The chart with statesocket's effects, provided once per process. The effects of
+ * channels (the subscription actor, writing `subscribe`, settling ops) are added
+ * by src/channel-runtime.ts, which only a protocol with channels brings.
  *
  * `connectionMachine.provide()` builds a whole new machine (every state node,
  * transition and delay): about 55 KiB, two thirds of what a connection used to
@@ -11,9 +13,7 @@
  * global table, and the effects go when the actor goes.
  */
 import { assign, enqueueActions, type AnyActorRef } from 'xstate';
-import { channelParams, connectionMachine } from '../machines/connection.js';
-import { subscriptionMachine } from '../machines/subscription.js';
-import type { SubscriptionRequest } from '../machines/subscription.types.js';
+import { connectionMachine } from '../machines/connection.js';
 import type { ConnectionContext, ConnectionEvent, ConnectionInput, ErrorCode, Frame, SocketCommand } from '../machines/connection.types.js';
 import { computeRetryDelay } from './backoff.js';
 import { catchRejection } from './callbacks.js';
@@ -55,7 +55,7 @@ export interface LiveInput extends ConnectionInput {
 export const CONNECTION_SYSTEM_ID = 'connection';
 
 /** The effects in the input `actor` was created with (`createActor(liveMachine, { input })`). */
-function effectsOf(actor: AnyActorRef | undefined): ConnectionEffects {
+export function effectsOf(actor: AnyActorRef | undefined): ConnectionEffects {
   // An Actor keeps the options it was created with (`actor.options.input`).
   const effects = (actor as { options?: { input?: Partial<LiveInput> } } | undefined)?.options?.input?.effects;
   if (effects === undefined) {
@@ -181,50 +181,10 @@ function modelRejection(error: unknown, context: ConnectionContext, now: () => n
   };
 }
 
-/** The channel support of a connection's protocol; the channel actions only run for protocols that have it. */
-function channelsOf(self: AnyActorRef) {
-  return effectsOf(self).protocol.channels;
-}
-
-const chartRequests = subscriptionMachine.implementations.actions;
-
-type RequestName = 'requestSubscribe' | 'requestSubscribeAndResend' | 'requestUnsubscribe' | 'reportFailure' | 'reportEnded';
-
-/** A subscription's request to the connection, noted on its way (src/causes.ts), then sent as the chart sends it. */
-function noteRequest(enqueue: (action: never) => void, system: { get(id: string): AnyActorRef | undefined }, name: RequestName, type: SubscriptionRequest['type']): void {
-  effectsOf(system.get(CONNECTION_SYSTEM_ID)).noteCause(type);
-  enqueue(chartRequests[name] as never);
-}
-
-/** The subscription chart with its retry wait drawn from the connection's random source: `retryAfterMs × (1 + r)`. */
-const liveSubscription = subscriptionMachine.provide({
-  actions: {
-    requestSubscribe: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'requestSubscribe', 'subscription.subscribe')),
-    requestSubscribeAndResend: enqueueActions(({ enqueue, system }) =>
-      noteRequest(enqueue, system, 'requestSubscribeAndResend', 'subscription.subscribe'),
-    ),
-    requestUnsubscribe: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'requestUnsubscribe', 'subscription.unsubscribe')),
-    reportFailure: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'reportFailure', 'subscription.failed')),
-    reportEnded: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'reportEnded', 'subscription.ended')),
-    planRetry: assign(({ context, system }) => {
-      const { random, reportCallbackFailure } = effectsOf(system.get(CONNECTION_SYSTEM_ID));
-      let r: number;
-      try {
-        r = random();
-      } catch (error) {
-        r = Math.random();
-        reportCallbackFailure('ERR_POLICY_FAILED', `random threw: ${describeThrown(error)}; Math.random chose this wait`);
-      }
-      return { retryDelayMs: Math.round((context.retryAfterMs ?? 0) * (1 + r)) };
-    }),
-  },
-});
-
-/** `connectionMachine` with every effect supplied; shared by all connections of the process. */
+/** `connectionMachine` with every effect but those of channels supplied; shared by all connections of the process. */
 export const liveMachine = connectionMachine.provide({
   actors: {
     socket: createSocketActor((_input, system) => effectsOf(system.get(CONNECTION_SYSTEM_ID)).socket),
-    subscription: liveSubscription,
   },
   actions: {
     updateModel: ({ context, event, self }) => updateModel(effectsOf(self), context, event, (e) => self.send(e)),
@@ -285,54 +245,6 @@ export const liveMachine = connectionMachine.provide({
       return { nextDelayMs, nextRetryAt: now() + nextDelayMs };
     }),
     recordPing: assign({ pingSentAt: ({ self }) => effectsOf(self).now() }),
-    writeSubscribe: enqueueActions(({ context, event, enqueue, self }, params: unknown) => {
-      const channels = channelsOf(self);
-      if (channels === undefined) return;
-      const { channel, resend } = channelParams(event, params);
-      const frames: Frame[] = [channels.subscribeFrame(channel, context.outbox)];
-      if (resend === true) {
-        // after a transient refusal the server answered these ERR_NOT_SUBSCRIBED: they go again, right behind the subscribe
-        let outbox = context.outbox;
-        outbox = outbox.map((entry) => {
-          if (entry.channel !== channel) return entry;
-          const frame = entry.sent ? channels.asResend(entry.frame) : entry.frame;
-          frames.push(frame);
-          return { ...entry, frame, sent: true };
-        });
-        enqueue.assign({ outbox: outbox.filter((entry) => entry.channel !== channel || entry.ackId !== undefined) });
-      }
-      enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
-      enqueue.assign(({ context: latest }) => ({ counters: { ...latest.counters, sent: latest.counters.sent + frames.length } }));
-    }),
-    writeUnsubscribe: enqueueActions(({ event, enqueue, self }, params: unknown) => {
-      const channels = channelsOf(self);
-      if (channels === undefined) return;
-      const frames = [channels.unsubscribeFrame(channelParams(event, params).channel)];
-      enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
-      enqueue.assign(({ context: latest }) => ({ counters: { ...latest.counters, sent: latest.counters.sent + 1 } }));
-    }),
-    reportChannelOpsFailed: ({ context, event, self }, params: unknown) => {
-      const channels = channelsOf(self);
-      if (channels === undefined) return;
-      const { channel, code = 'ERR_NOT_SUBSCRIBED', message } = channelParams(event, params);
-      for (const entry of context.outbox) {
-        if (entry.channel === channel && entry.ackId !== undefined) channels.settle(entry.ackId, code, message);
-      }
-    },
-    releaseChannel: ({ event, self }, params: unknown) => channelsOf(self)?.release(channelParams(event, params).channel),
-    reportSettled: ({ event, self }) => {
-      if (event.type === 'ack.received') channelsOf(self)?.settle(event.id, event.code, event.message);
-    },
-    prepareResends: assign(({ context, self }) => {
-      const channels = channelsOf(self);
-      if (channels === undefined) return {};
-      // before the session's welcome time is forgotten: the resends of ops first written on it carry it
-      const outbox = context.outbox.map((entry) =>
-        entry.channel !== undefined && entry.sent ? { ...entry, frame: channels.asResend(entry.frame) } : entry,
-      );
-      channels.sessionEnded();
-      return { outbox };
-    }),
     checkPong: enqueueActions(({ self, enqueue }) => enqueue.raise({ type: 'heartbeat.checked', at: effectsOf(self).now() })),
   },
 });

@@ -13,7 +13,8 @@ import { isStandardSchema } from './inbound-schema.js';
 import type { Protocol } from './protocol.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 import type { Store } from './store.js';
-import { createSyncProtocol, type SyncOutbound } from './sync/client-protocol.js';
+import type { SyncOutbound } from './sync/client-protocol.js';
+import { createChannelProtocol } from './sync/client-protocol-v2.js';
 import { frameScheduler } from './scheduler.js';
 import { MAX_TIMER_MS } from './timers.js';
 import type { UrlProvider } from './socket.js';
@@ -131,9 +132,11 @@ export interface ConnectionOptions<M extends AnyModel = Store, TOut = SyncOutbou
    */
   view?: View<DataOf<M>>;
   /**
-   * The protocol layer that classifies inbound messages and encodes outgoing ones:
-   * the sync protocol (what the reference server speaks), or `rawProtocol` for your own server.
-   * @default createSyncProtocol()
+   * The protocol layer that classifies inbound messages and encodes outgoing ones: the sync
+   * protocol, version 2 (what the reference server speaks: the Model is the `default` channel,
+   * and `connection.channel()` holds more), `createSyncProtocol()` for a server that speaks only
+   * version 1, or `rawProtocol` for your own server.
+   * @default createChannelProtocol()
    */
   protocol?: Protocol<DataOf<M>, TOut>;
   /**
@@ -533,7 +536,7 @@ export function resolveOptions<M extends AnyModel, TOut>(
   }
 
   // Without a protocol, TOut is SyncOutbound (the default type argument): the default protocol's.
-  const protocol = options.protocol ?? (createSyncProtocol() as Protocol<DataOf<M>, TOut>);
+  const protocol = options.protocol ?? (createChannelProtocol() as Protocol<DataOf<M>, TOut>);
   if (typeof protocol !== 'object' || protocol === null || typeof protocol.decode !== 'function' || typeof protocol.encode !== 'function') {
     throw new TypeError(`statesocket: option \`protocol\` must have decode() and encode(); received ${describeValue(options.protocol)}`);
   }

@@ -1,5 +1,5 @@
 /**
- * `createPresence()`: the Model of a channel's presence (docs/protocol-v2.md, "Presence"). It
+ * `createPresence()`: the Model of a channel's presence (docs/protocol.md, "Presence"). It
  * applies the channel's `presence` list (on every subscribe) and `join`/`leave` deltas, and hands
  * its view the members, ordered as the server orders them (by `joinedAt`, then client id, then
  * user); a member who joins goes after the others. A member is identified by client id and user

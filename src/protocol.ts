@@ -9,6 +9,7 @@
  * many connections. The Model is never asked for the protocol's state.
  */
 import type { ConnectionContext, ConnectionEvent, ErrorCode, OutboxEntry } from '../machines/connection.types.js';
+import type { ChannelRuntime } from './channel-runtime.js';
 import { describeResult } from './callbacks.js';
 import { encodeJsonFrame } from './frames.js';
 import type { Frame, Model } from './types.js';
@@ -79,6 +80,12 @@ export interface ChannelSupport {
    * reports a callback of the user's that failed (a token function); set by the connection.
    */
   attach(write: (frame: Frame) => void, failed: (code: ErrorCode, message: string) => void): void;
+  /**
+   * What channels add to the connection (src/channel-runtime.ts): the chart with the subscription
+   * actor and the channel effects, and the handle. Brought by the protocol, so that a page whose
+   * protocol has no channels does not ship them.
+   */
+  readonly runtime: ChannelRuntime;
 }
 
 /** What the server said in its `welcome`. */
@@ -250,8 +257,8 @@ export function protocolForConnection<TData, TOut>(protocol: Protocol<TData, TOu
 }
 
 /**
- * For your own server (the reference server speaks the sync protocol, the
- * default): every parsed message is data for the Model, `send()` takes any
+ * For your own server (the reference server speaks the sync protocol, whose
+ * version 2 is the default): every parsed message is data for the Model, `send()` takes any
  * value (sent as JSON; strings and binary as they are), nothing waits for an
  * ack, nothing is greeted. Declare the message types on the connection:
  * `createConnection<Model<Data, Inbound>, Outbound>({ url, protocol: rawProtocol, model })`.

@@ -1,12 +1,12 @@
 /**
- * Channels on the client (the sync protocol, version 2: docs/protocol-v2.md, docs/channels.md):
+ * Channels on the client (the sync protocol, version 2: docs/protocol.md, docs/channels.md):
  * a real connection (chart, subscription actors, socket actor, protocol, stores) on a TestClock,
  * with the server's frames scripted through the fake socket as the conformance fixtures
  * (docs/protocol-fixtures/) describe them.
  */
 import { describe, expect, it } from 'vitest';
 import { getShortestPaths } from 'xstate/graph';
-import type { EventFromLogic, SnapshotFrom } from 'xstate';
+import type { AnyActor, EventFromLogic, SnapshotFrom } from 'xstate';
 import { subscriptionMachine } from '../machines/subscription.js';
 import { isStatesocketError } from '../src/errors.js';
 import { createSyncProtocol } from '../src/sync/client-protocol.js';
@@ -566,6 +566,25 @@ describe('connection.channel()', () => {
       expect(() => connection.channel('a')).toThrow(/channel\(\) needs a protocol with channels, createChannelProtocol\(\)/);
       connection.stop();
     }
+  });
+
+  it('shows each channel to an inspector as a subscription actor, channel:NAME, beside the connection', () => {
+    const actors: Array<{ id: string; machine: unknown }> = [];
+    const { t } = setup({}, {
+      inspect: {
+        inspect: (event) => {
+          const actor = event.actorRef as AnyActor;
+          if (event.type === '@xstate.actor' && actor.id !== 'socket') actors.push({ id: actor.id, machine: (actor.logic as { id?: unknown }).id });
+        },
+      },
+    });
+    t.connection.channel('notes');
+    expect(actors).toEqual([
+      { id: t.connection.actor.id, machine: 'connection' },
+      { id: 'channel:default', machine: 'subscription' },
+      { id: 'channel:notes', machine: 'subscription' },
+    ]);
+    t.connection.stop();
   });
 
   it('refuses a name that breaks the name rule', () => {

@@ -141,19 +141,37 @@ describe('an inbound schema', () => {
 });
 
 describe('the default protocol', () => {
-  it('is the sync protocol: every connection opens with a hello', () => {
+  it('is the sync protocol, version 2: the Model is the default channel', () => {
     const sockets = createFakeSockets();
     const clock = new TestClock();
     const createConnection = createConnectionFactory(() => sockets.WebSocket);
     const connection = createConnection({ url: 'ws://statesocket.test/', clock, schedule: () => () => {} });
     sockets.latest.open();
+    const [hello, subscribe] = sockets.latest.sentMessages() as Array<Record<string, unknown>>;
+    expect(hello).toEqual({ type: 'hello', v: 2, client: expect.any(String), maxMessageBytes: 1_048_576 });
+    expect(subscribe).toEqual({ type: 'subscribe', channel: 'default' });
+    sockets.latest.receive('{"type":"snapshot","channel":"default","epoch":"e","seq":3,"data":{"a":1}}');
+    expect(connection.model.getData()).toEqual({ a: 1 });
+    expect(connection.model.position()).toEqual({ epoch: 'e', seq: 3 });
+    expect(connection.channel('default').model).toBe(connection.model);
+    connection.send({ type: 'op', set: { b: 2 } });
+    expect(sockets.latest.sentMessages().at(-1)).toEqual({ type: 'op', channel: 'default', n: 1, set: { b: 2 } });
+    expect(connection.getOutbox()).toHaveLength(1); // waiting for its ack
+    connection.stop();
+  });
+
+  it('is version 1 with createSyncProtocol(), for servers that speak only version 1', () => {
+    const sockets = createFakeSockets();
+    const clock = new TestClock();
+    const createConnection = createConnectionFactory(() => sockets.WebSocket);
+    const connection = createConnection({ url: 'ws://statesocket.test/', clock, schedule: () => () => {}, protocol: createSyncProtocol() });
+    sockets.latest.open();
     expect(sockets.latest.sentMessages()).toEqual([{ type: 'hello', v: 1 }]);
     sockets.latest.receive('{"type":"snapshot","epoch":"e","seq":3,"data":{"a":1}}');
     expect(connection.model.getData()).toEqual({ a: 1 });
-    expect(connection.model.position()).toEqual({ epoch: 'e', seq: 3 });
     connection.send({ type: 'op', id: 'op-1', set: { b: 2 } });
     expect(sockets.latest.sentMessages().at(-1)).toEqual({ type: 'op', id: 'op-1', set: { b: 2 } });
-    expect(connection.getOutbox()).toHaveLength(1); // waiting for its ack
+    expect(() => connection.channel('a')).toThrow(/channel\(\) needs a protocol with channels/);
     connection.stop();
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The subscription chart (machines/subscription.ts): one channel's lifecycle, as pure
- * transitions, and as the connection chart's children (placeholder effects: no socket).
+ * transitions, and as the connection chart's children (placeholder effects: no socket; the
+ * subscription actor provided, as src/channel-runtime.ts does).
  * test/channels.test.ts replays its paths on a real connection.
  */
 import { createActor, initialTransition, transition, type AnyActorRef, type SnapshotFrom } from 'xstate';
@@ -12,6 +13,9 @@ import { resolveOptions } from '../src/options.js';
 import { TestClock, createFakeSockets } from '../src/testing/index.js';
 
 type Snapshot = SnapshotFrom<typeof subscriptionMachine>;
+
+/** The connection chart with its subscription actor (a placeholder in the chart: src/ supplies it for protocols with channels). */
+const withSubscriptions = connectionMachine.provide({ actors: { subscription: subscriptionMachine } });
 
 const input = { channel: 'notes' };
 const refusedFinal: SubscriptionEvent = { type: 'channel.refused', channel: 'notes', code: 'ERR_CHANNEL_FORBIDDEN', message: 'no' };
@@ -86,7 +90,7 @@ describe('subscription chart', () => {
     const clock = new TestClock();
     const requests: unknown[] = [];
     const parent = createActor(
-      connectionMachine.provide({ actions: { writeSubscribe: (_args, params) => requests.push(params ?? 'from event') } }),
+      withSubscriptions.provide({ actions: { writeSubscribe: (_args, params) => requests.push(params ?? 'from event') } }),
       { input: { config: resolveOptions({ url: 'ws://statesocket.test/', WebSocket: createFakeSockets().WebSocket }, undefined).config }, clock },
     );
     parent.start();
@@ -108,7 +112,7 @@ describe('subscription chart', () => {
 describe('subscription actors of the connection chart', () => {
   const config = resolveOptions({ url: 'ws://statesocket.test/', WebSocket: createFakeSockets().WebSocket }, undefined).config;
   const start = () => {
-    const actor = createActor(connectionMachine, { input: { config }, clock: new TestClock() });
+    const actor = createActor(withSubscriptions, { input: { config }, clock: new TestClock() });
     actor.start();
     return actor;
   };

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_OP_ID_LENGTH, parseClientFrame, parseServerFrame, type Parsed } from '../src/sync/messages.js';
 
 /**
- * The reference description of the frames (docs/protocol.md), written apart
+ * The reference description of the frames (docs/protocol-v1.md), written apart
  * from the validators: for every field, values it may hold and values it must
  * not. The validators are held to it by generating valid frames and mutating
  * one field at a time.

@@ -1,7 +1,7 @@
 // CI: `npx statesocket-server --port 0` from the installed tarball, the app it serves, and a client.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createConnection, createStore, createSyncProtocol } from 'statesocket';
+import { createConnection, createStore } from 'statesocket';
 
 // npx does not pass signals on to the program it runs: the child leads a process group of its own,
 // and the group (npx and the server) is signalled by the child's id.
@@ -32,7 +32,8 @@ try {
   const page = await fetch(url.replace('ws://', 'http://'));
   assert.equal(page.status, 200, 'GET / answers with the app');
   const store = createStore();
-  const connection = createConnection({ url, model: store, protocol: createSyncProtocol() });
+  // the default protocol (version 2): the store is the default channel, which the feed changes
+  const connection = createConnection({ url, model: store });
   for (let i = 0; i < 200 && Object.keys(store.getData()).length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 25));
   const keys = Object.keys(store.getData()).length;
   connection.stop();

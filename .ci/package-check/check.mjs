@@ -1,7 +1,7 @@
 // CI: the installed tarball, without the optional peer dependencies.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { connectionMachine, createConnection, createStore, createSyncProtocol } from 'statesocket';
+import { connectionMachine, createConnection, createStore } from 'statesocket';
 import { attachSyncServer, createSyncServer, startSyncServer } from 'statesocket/server';
 import { createTestConnection } from 'statesocket/testing';
 
@@ -19,7 +19,7 @@ assert.equal(t.connection.getStatus().state, 'open');
 t.connection.stop();
 
 // A sync server from statesocket/server mounted on an HTTP server of ours, a client from statesocket,
-// data through the sync protocol; inspect: { url } without @statelyai/inspect warns, naming it, and the connection runs.
+// data through the default protocol (version 2, the default channel); inspect: { url } without @statelyai/inspect warns, naming it, and the connection runs.
 const http = createServer((req, res) => res.end('mine'));
 const server = attachSyncServer(http, { path: '/sync' });
 await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -29,7 +29,7 @@ const warnings = [];
 const warn = console.warn;
 console.warn = (message) => warnings.push(String(message));
 const store = createStore();
-const connection = createConnection({ url, model: store, protocol: createSyncProtocol(), inspect: { url: 'ws://127.0.0.1:9/inspect' } });
+const connection = createConnection({ url, model: store, inspect: { url: 'ws://127.0.0.1:9/inspect' } });
 for (let i = 0; i < 200 && store.getData().hello !== 'world'; i++) await new Promise((resolve) => setTimeout(resolve, 25));
 console.warn = warn;
 assert.equal(store.getData().hello, 'world', 'the client got the server data');

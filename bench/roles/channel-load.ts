@@ -1,6 +1,6 @@
 /**
  * Scenario 9, load side: many version 2 connections from one process, speaking the protocol's
- * frames by hand over raw `ws` sockets (docs/protocol-v2.md): cheap enough that a thousand of them
+ * frames by hand over raw `ws` sockets (docs/protocol.md): cheap enough that a thousand of them
  * load the server, not this process. Connection g (counted over every load process) holds
  * channels `prefix{(g × perConnection + k) mod channelCount}` for k below `perConnection`.
  *

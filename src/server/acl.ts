@@ -1,5 +1,5 @@
 /**
- * The reference server's ACL (docs/protocol-v2.md, "Appendix: the reference server's ACL file";
+ * The reference server's ACL (docs/protocol.md, "Appendix: the reference server's ACL file";
  * `--acl FILE`, the `acl` option): tokens naming users (with info, an expiry and a scope), and
  * channel patterns with the users allowed per action. Validated hard before the server starts:
  * every problem names the field (`tokens[2].user`) and, for a file, the line. Pure, apart from

@@ -1,5 +1,5 @@
 /**
- * One channel of the sync server (docs/protocol-v2.md, "Channels", "Epochs and sequence numbers"):
+ * One channel of the sync server (docs/protocol.md, "Channels", "Epochs and sequence numbers"):
  * its document, epoch, seq, bounded replay log, op marks and presence members, and who holds it.
  * No I/O and no sessions: the server (sync-server.ts) commits changes through it and sends its
  * frames. A channel is **loaded** while it has an epoch (its log and presence live in memory);
@@ -330,7 +330,7 @@ export class Channel {
     return Object.fromEntries(this.data);
   }
 
-  /** The members, ordered by joinedAt, then client id, then user (docs/protocol-v2.md, "Presence"). */
+  /** The members, ordered by joinedAt, then client id, then user (docs/protocol.md, "Presence"). */
   orderedMembers(): Member[] {
     return [...this.members.values()].sort(
       (a, b) => a.joinedAt - b.joinedAt || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0) || ((a.user ?? '') < (b.user ?? '') ? -1 : (a.user ?? '') > (b.user ?? '') ? 1 : 0),

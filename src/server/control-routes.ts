@@ -199,7 +199,7 @@ export function createControlRoutes(context: ControlRoutesContext): (req: Incomi
     return name;
   };
 
-  /** docs/protocol-v2.md, "The control endpoint": one channel's position, data and members, and every counter. */
+  /** docs/protocol.md, "The control endpoint": one channel's position, data and members, and every counter. */
   const stateOf = (query: URLSearchParams) => {
     const channel = channelParam(query);
     try {

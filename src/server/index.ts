@@ -1,6 +1,6 @@
 /**
  * `statesocket/server`: the reference sync server as a library (Node only), speaking protocol
- * version 2 (channels, docs/protocol-v2.md) and version 1 (on the `default` channel).
+ * version 2 (channels, docs/protocol.md) and version 1 (on the `default` channel).
  * `attachSyncServer` mounts it on an HTTP server of yours (WebSocket upgrades on
  * a path; your other requests stay yours); `startSyncServer` listens on a port of
  * its own; `createSyncServer` is the sync logic without a transport, for a

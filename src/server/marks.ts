@@ -1,5 +1,5 @@
 /**
- * One channel's op marks (docs/protocol-v2.md, "Ops: exactly once, without a window"): per
+ * One channel's op marks (docs/protocol.md, "Ops: exactly once, without a window"): per
  * (user, client id), the highest op number processed, the refusals the client may still be
  * waiting for, and when it last sent an op; per channel, the horizon (the latest last-op time of
  * any mark forgotten). Pure: times come from the caller, which never lets them go back.

@@ -1,7 +1,7 @@
 /**
  * What one connection is sent, in order, under two bounds: the slow-consumer bound
  * (`maxBufferedBytes`, close 1013) and the client's frame limit (`hello.maxMessageBytes`: a larger
- * frame goes as `chunk` frames, docs/protocol-v2.md "Frames larger than the limit: chunks").
+ * frame goes as `chunk` frames, docs/protocol.md "Frames larger than the limit: chunks").
  *
  * ```
  *   frame of channel C ──▶ C has frames waiting (behind a chunked frame)? ──▶ queue

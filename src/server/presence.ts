@@ -1,5 +1,5 @@
 /**
- * Presence on a channel (docs/protocol-v2.md, "Presence"): members join on a subscribe with
+ * Presence on a channel (docs/protocol.md, "Presence"): members join on a subscribe with
  * presence, are continued by a subscribe of the same user and client id within the grace period
  * after their connection ended, and leave at once when they leave on purpose. Joins and leaves go
  * to every subscriber with presence but the member's own.

@@ -12,9 +12,23 @@ import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, NAME_RULE, isChannelName } from '../sync/messages-v2.js';
 import { aclHooks, parseAcl, readAclFile, type Acl } from './acl.js';
 import type { AuthorizeRequest, Identity } from './session.js';
-import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_DATA_BYTES } from './sync-server.js';
+import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_DATA_BYTES, type SyncServerOptions } from './sync-server.js';
 
-export interface NodeServerOptions {
+/** The limits and times of channels (protocol version 2): the same options as `createSyncServer`'s. */
+type ChannelOptions = Pick<
+  SyncServerOptions,
+  | 'maxChannelsPerConnection'
+  | 'maxChannelsInMemory'
+  | 'maxSubscribesPerMinute'
+  | 'maxClientsPerChannel'
+  | 'markRetentionMs'
+  | 'maxRefusalsPerClient'
+  | 'presenceGraceMs'
+  | 'refreshBeforeMs'
+  | 'channelIdleMs'
+>;
+
+export interface NodeServerOptions extends ChannelOptions {
   /**
    * Interface to listen on. Anything other than loopback exposes the server
    * (the control routes still answer loopback addresses only).
@@ -190,7 +204,7 @@ export interface NodeServerOptions {
    */
   authThrottle?: AuthThrottleOptions;
   /**
-   * Users and permissions from an ACL (docs/protocol-v2.md, appendix): a file path, or the ACL as
+   * Users and permissions from an ACL (docs/protocol.md, appendix): a file path, or the ACL as
    * an object. Tokens name users (4401 for one not listed, 4419 past its `expiresAt`); channel
    * patterns say who may subscribe, publish and use presence. Checked at start: a problem throws
    * `AclError` naming the field (and the file's line). Not with `token`, `authenticate` or `authorize`.
@@ -207,40 +221,6 @@ export interface NodeServerOptions {
    * @default everything is allowed
    */
   authorize?: (request: AuthorizeRequest) => boolean;
-  /**
-   * Channels one connection may hold at once (protocol version 2); one more subscribe is refused
-   * with `ERR_CHANNEL_LIMIT`.
-   * @default 2000
-   */
-  maxChannelsPerConnection?: number;
-  /**
-   * Channels loaded in memory at once; loading one more unloads the least recently used idle one,
-   * and with none idle a subscribe is refused with `ERR_CHANNEL_UNAVAILABLE` (the client retries).
-   * @default 100000
-   */
-  maxChannelsInMemory?: number;
-  /** Subscribes of one channel on one connection per minute; one more is refused with `ERR_RATE_LIMITED`. @default 10 */
-  maxSubscribesPerMinute?: number;
-  /**
-   * Op marks a channel keeps, one per client that sent it an op; past it the least recently active
-   * mark of the owner holding the most is forgotten (its resends get `ERR_CLIENT_FORGOTTEN`).
-   * @default 10000
-   */
-  maxClientsPerChannel?: number;
-  /** A mark whose client sent the channel no op for this long is forgotten, in ms. Timed by `clock`. @default 604800000 (7 days) */
-  markRetentionMs?: number;
-  /** Refused ops remembered per client and channel above the client's `acked`. @default 1000 */
-  maxRefusalsPerClient?: number;
-  /** A presence member whose connection ended stays listed this long, in ms (a quick reconnect makes no leave/join). @default 5000 */
-  presenceGraceMs?: number;
-  /** `refresh` is sent this long before a connection's token expires, in ms. @default 60000 */
-  refreshBeforeMs?: number;
-  /**
-   * A channel nobody holds is unloaded from memory after this long, in ms: its log and presence
-   * go, its data and marks stay (and the data file keeps them), its next load starts a new epoch.
-   * @default 300000 (5 minutes)
-   */
-  channelIdleMs?: number;
   /**
    * The channel the live feed (`feedRatePerSec`) changes.
    * @default 'default'

@@ -1,6 +1,6 @@
 /**
- * Version 1 sessions (docs/protocol.md) on a version 2 server: served exactly as version 1
- * describes, on the `default` channel (docs/protocol-v2.md, "Version 1 clients on a version 2
+ * Version 1 sessions (docs/protocol-v1.md) on a version 2 server: served exactly as version 1
+ * describes, on the `default` channel (docs/protocol.md, "Version 1 clients on a version 2
  * server"). A repeated hello resyncs; ops carry ids, deduplicated by the op id records
  * (op-record.ts), apart from version 2's marks; with an ACL the token must allow subscribing to
  * `default` (else 4403) and publishing for ops (else `ERR_PUBLISH_FORBIDDEN`, settled).

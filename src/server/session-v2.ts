@@ -1,5 +1,5 @@
 /**
- * Version 2 sessions (docs/protocol-v2.md): the greeting, subscribe and unsubscribe, ops numbered
+ * Version 2 sessions (docs/protocol.md): the greeting, subscribe and unsubscribe, ops numbered
  * per client and channel with marks, `changes`, token refresh, presence, and the end of a
  * session. Frames are handled one at a time, in order; every answer about a channel goes out
  * through the session's `Outgoing`, in that channel's order.
@@ -85,7 +85,7 @@ export function createV2Sessions(ctx: ServerContext) {
   }
 
   function auth(session: LiveSession, token: string): void {
-    // Each auth re-checks every held channel: bounded like hellos (docs/protocol-v2.md, "Limits").
+    // Each auth re-checks every held channel: bounded like hellos (docs/protocol.md, "Limits").
     const now = ctx.now();
     if (session.auths === 0 || now - session.authWindowStart >= 60_000 || now < session.authWindowStart) {
       session.auths = 0;
@@ -270,7 +270,7 @@ export function createV2Sessions(ctx: ServerContext) {
   }
 
   /**
-   * An op, in the order of docs/protocol-v2.md ("Marks and duplicates"): its channel, `n` and
+   * An op, in the order of docs/protocol.md ("Marks and duplicates"): its channel, `n` and
    * `re`; the channel held; a duplicate; a forgotten client; publishing; the value rule and the
    * data limit; then apply, write, broadcast, ack. Its changes are judged on the raw value.
    */

@@ -132,29 +132,37 @@ export interface SyncServerOptions {
    * @default 1047552 (1 MiB - 1 KiB)
    */
   maxDataBytes?: number;
-  /** Channels one connection may hold; one more is refused with `ERR_CHANNEL_LIMIT`. @default 2000 */
+  /**
+   * Channels one connection may hold at once (protocol version 2); one more subscribe is refused
+   * with `ERR_CHANNEL_LIMIT`.
+   * @default 2000
+   */
   maxChannelsPerConnection?: number;
   /**
    * Channels loaded in memory at once; loading one more unloads the least recently used idle one,
-   * and with none idle the subscribe is refused with `ERR_CHANNEL_UNAVAILABLE` (transient).
+   * and with none idle a subscribe is refused with `ERR_CHANNEL_UNAVAILABLE` (the client retries).
    * @default 100000
    */
   maxChannelsInMemory?: number;
   /** Subscribes of one channel on one connection per minute; one more is refused with `ERR_RATE_LIMITED`. @default 10 */
   maxSubscribesPerMinute?: number;
-  /** Op marks kept per channel (one per client that sent it an op); see the eviction rule. @default 10000 */
+  /**
+   * Op marks a channel keeps, one per client that sent it an op; past it the least recently active
+   * mark of the owner holding the most is forgotten (its resends get `ERR_CLIENT_FORGOTTEN`).
+   * @default 10000
+   */
   maxClientsPerChannel?: number;
-  /** A mark whose client sent the channel no op for this long is forgotten. @default 604800000 (7 days) */
+  /** A mark whose client sent the channel no op for this long is forgotten, in ms. @default 604800000 (7 days) */
   markRetentionMs?: number;
-  /** Refusals kept per client and channel above its `acked`. @default 1000 */
+  /** Refused ops remembered per client and channel above the client's `acked`. @default 1000 */
   maxRefusalsPerClient?: number;
-  /** A presence member whose connection ended stays listed this long. @default 5000 */
+  /** A presence member whose connection ended stays listed this long, in ms (a quick reconnect makes no leave/join). @default 5000 */
   presenceGraceMs?: number;
-  /** `refresh` is sent this long before a token expires. @default 60000 */
+  /** `refresh` is sent this long before a connection's token expires, in ms. @default 60000 */
   refreshBeforeMs?: number;
   /**
-   * A channel nobody holds is unloaded from memory after this long (its log and presence go; its
-   * data and marks stay; its next load starts a new epoch).
+   * A channel nobody holds is unloaded from memory after this long, in ms: its log and presence
+   * go, its data and marks stay (and the data file keeps them), its next load starts a new epoch.
    * @default 300000 (5 minutes)
    */
   channelIdleMs?: number;
@@ -432,7 +440,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   };
   channelLimits.counters = counters;
 
-  // ── time that never goes back (marks, welcomes: docs/protocol-v2.md "Resends and forgotten clients") ──
+  // ── time that never goes back (marks, welcomes: docs/protocol.md "Resends and forgotten clients") ──
   let lastTime = options.initial?.time ?? 0;
   const time = () => {
     const t = now();
@@ -880,7 +888,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       );
       live.add(session);
       counters.sessions = live.size;
-      // A URL token wins: judged now, before any frame (docs/protocol-v2.md, "Tokens").
+      // A URL token wins: judged now, before any frame (docs/protocol.md, "Tokens").
       if (authRequired && info.urlToken != null) judgeToken(session, info.urlToken);
       return {
         receive(raw) {

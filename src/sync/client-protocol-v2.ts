@@ -1,5 +1,5 @@
 /**
- * The sync protocol, version 2, client side (docs/protocol-v2.md): channels over one connection.
+ * The sync protocol, version 2, client side (docs/protocol.md): channels over one connection.
  * `createChannelProtocol()` returns it. Its own export, not an option of `createSyncProtocol`, so
  * a page that speaks version 1 does not ship it (about 17 KB minified).
  *
@@ -22,6 +22,7 @@
  */
 import type { ErrorCode, Frame, OutboxEntry } from '../../machines/connection.types.js';
 import type { ChannelErrorCode } from '../../machines/subscription.types.js';
+import { channelRuntime } from '../channel-runtime.js';
 import { StatesocketError } from '../errors.js';
 import type { ChangelogPage, ChannelReceiver, ChannelSupport, InboundEvent, Protocol, SessionInfo } from '../protocol.js';
 import { utf8Length } from '../frames.js';
@@ -199,6 +200,8 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   }
 
   readonly minMessageBytes = MIN_MESSAGE_BYTES;
+
+  readonly runtime = channelRuntime;
 
   nameProblem(name: unknown): string | null {
     return isChannelName(name) ? null : `channel name must be ${NAME_RULE}; received ${JSON.stringify(name)?.slice(0, 140) ?? typeof name}`;
@@ -534,7 +537,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
 
   /**
    * The server's `refresh`: the token function gives a fresh token, sent as `auth` on the same
-   * socket (docs/protocol-v2.md, "Token refresh"). With a fixed token there is nothing to send:
+   * socket (docs/protocol.md, "Token refresh"). With a fixed token there is nothing to send:
    * the server closes with 4419 at the expiry, which is final for a fixed token.
    */
   #refresh(): void {

@@ -1,8 +1,9 @@
 /**
- * The sync protocol, client side: the protocol layer that makes a reconnect
- * lose nothing. Plug it in with `createConnection({ protocol: createSyncProtocol() })`,
+ * The sync protocol, version 1, client side: the protocol layer that makes a
+ * reconnect lose nothing, for servers that speak only version 1 (the default,
+ * version 2, is `createChannelProtocol()` in client-protocol-v2.ts). Plug it in with `createConnection({ protocol: createSyncProtocol() })`,
  * with the default Model (`createStore()`) or any Model: the Model receives
- * `snapshot` and `patch` messages (docs/protocol.md) and knows nothing of positions.
+ * `snapshot` and `patch` messages (docs/protocol-v1.md) and knows nothing of positions.
  *
  * - Every connection opens with `hello {v, epoch?, since?, token?}`.
  * - The protocol keeps its own position (`epoch`, `seq`), one per connection
@@ -161,8 +162,12 @@ class SyncProtocol<T> implements Protocol<T, SyncOutbound> {
 }
 
 /**
- * The sync protocol. One object may serve any number of connections: each
- * connection calls `forConnection()` once and resumes from its own position.
+ * The sync protocol, version 1 (docs/protocol-v1.md): one document per
+ * connection, ops deduplicated by id. For a server that speaks only version 1;
+ * `createConnection` speaks version 2 by default (`createChannelProtocol()`),
+ * and the reference server serves both. One object may serve any number of
+ * connections: each connection calls `forConnection()` once and resumes from
+ * its own position.
  *
  * @example
  * const protocol = createSyncProtocol({ token });

@@ -1,5 +1,5 @@
 /**
- * The sync protocol's version 2 frames (docs/protocol-v2.md: channels, ops numbered per client
+ * The sync protocol's version 2 frames (docs/protocol.md: channels, ops numbered per client
  * and channel, chunks, `changes`, presence, token refresh) and their validation, in the style of
  * version 1's messages.ts and on the same machinery (frame-check.ts): hand-written field tables,
  * one `holds` switch, problems that name the field, what was expected and what arrived.
@@ -76,7 +76,7 @@ export const MAX_USER_LENGTH = 128;
 // ── limits ──────────────────────────────────────────────────────────────────
 
 /**
- * The defaults of version 2's limits and times (docs/protocol-v2.md, "Values and limits"). The
+ * The defaults of version 2's limits and times (docs/protocol.md, "Values and limits"). The
  * server's options take these names; `maxMessageBytes` and `maxReassemblyBytes` are the client's.
  */
 export const DEFAULT_V2_LIMITS = {
@@ -352,7 +352,7 @@ export type ServerFrameV2 =
 
 // ── codes ───────────────────────────────────────────────────────────────────
 
-/** The codes of version 2's `error` and `unsubscribed` frames (docs/protocol-v2.md, "Error codes"). */
+/** The codes of version 2's `error` and `unsubscribed` frames (docs/protocol.md, "Error codes"). */
 export const ErrorCodeV2 = {
   /** The frame is not JSON (or not UTF-8). Nothing is settled. */
   MALFORMED_FRAME: 'ERR_MALFORMED_FRAME',
@@ -386,7 +386,7 @@ export const ErrorCodeV2 = {
 export type ErrorCodeV2Value = (typeof ErrorCodeV2)[keyof typeof ErrorCodeV2];
 
 /**
- * Close codes a version 2 server sends (docs/protocol-v2.md, "Close codes"): version 1's, plus 4409
+ * Close codes a version 2 server sends (docs/protocol.md, "Close codes"): version 1's, plus 4409
  * and 4419. Written out rather than spread from `SyncCloseCode`, so the object stays a plain
  * literal a bundler can drop.
  */

@@ -1,5 +1,5 @@
 /**
- * The sync protocol's frames (see docs/protocol.md) and their validation.
+ * The sync protocol's frames (see docs/protocol-v1.md) and their validation.
  * Shared by the client protocol, the server logic and the simulator; imports
  * neither `ws` nor `node:*`, and no schema library: the checks below are
  * written by hand on the tables of `frame-check.ts` (shared with version 2's

@@ -17,7 +17,9 @@ import { createFakeSockets } from './fake-websocket.js';
 /**
  * The options of `createConnection`, but `protocol` defaults to `rawProtocol`:
  * tests hand-write the frames the fake socket receives, and see exactly what
- * was sent (no `hello`). Pass `createSyncProtocol()` to test the sync path.
+ * was sent (no `hello`). Pass `createChannelProtocol()` (what `createConnection`
+ * speaks by default, the sync protocol's version 2) or `createSyncProtocol()`
+ * (version 1) to test the sync path.
  */
 export type TestConnectionOptions<M extends AnyModel = Store, TOut = unknown> = Omit<ConnectionOptions<M, TOut>, 'WebSocket' | 'clock' | 'url'> & {
   /** @default 'ws://statesocket.test/' */

@@ -19,9 +19,10 @@ const DEPTH = 100_000;
 const PROCESS_BOUND_MS = 30_000;
 
 /**
- * A sync-protocol server that answers every hello with a 100,000-deep
- * snapshot, then sends a small patch every 100 ms (at most 300): the plain view
- * prints a model line at most once a second, on a render.
+ * A sync-protocol server (version 2, the client's default: its `default`
+ * channel) that answers every hello with a 100,000-deep snapshot, then sends a
+ * small patch every 100 ms (at most 300): the plain view prints a model line at
+ * most once a second, on a render.
  */
 async function hostileServer(): Promise<string> {
   const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
@@ -29,11 +30,11 @@ async function hostileServer(): Promise<string> {
   const deep = `${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}`;
   server.on('connection', (socket) => {
     socket.once('message', () => {
-      socket.send(`{"type":"snapshot","epoch":"e","seq":1,"data":{"deep":${deep}}}`);
+      socket.send(`{"type":"snapshot","channel":"default","epoch":"e","seq":1,"data":{"deep":${deep}}}`);
       let seq = 1;
       const feed = setInterval(() => {
         seq++;
-        socket.send(JSON.stringify({ type: 'patch', epoch: 'e', seq, set: { alive: seq } }));
+        socket.send(JSON.stringify({ type: 'patch', channel: 'default', epoch: 'e', seq, set: { alive: seq } }));
         if (seq > 300) clearInterval(feed);
       }, 100);
       socket.once('close', () => clearInterval(feed));

@@ -1,5 +1,5 @@
 /**
- * A client written from docs/protocol.md alone, on a bare `ws` socket: it
+ * A client written from docs/protocol-v1.md alone, on a bare `ws` socket: it
  * sends what a test tells it and records every frame and the close. For
  * attacks the library's own client would refuse to send. Every socket is
  * terminated after the test (test/support/cleanup.ts).

@@ -2,7 +2,7 @@
  * Hostile version 2 frames against the reference server (`startSyncServer`, real `ws` on
  * 127.0.0.1), from a raw client that sends what the library's own client never would (hostile
  * review of issue 13). After each attack the connection still answers a `ping`, and whatever
- * the server kept is what docs/protocol-v2.md says.
+ * the server kept is what docs/protocol.md says.
  */
 import { describe, expect, it } from 'vitest';
 import { startSyncServer, type RunningServer } from '../../src/server/start.js';

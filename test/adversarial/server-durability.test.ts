@@ -2,7 +2,7 @@
  * Write, then broadcast, then ack (issue 11, item 2), against the reference
  * server as a real process with --data-file: a write that fails at run time
  * (its folder renamed away) and a SIGKILL loop, with a writer and a watcher
- * written from docs/protocol.md alone. No op's patch may arrive twice, and
+ * written from docs/protocol-v1.md alone. No op's patch may arrive twice, and
  * every acked op must be in the final data.
  */
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';

@@ -5,20 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { utf8Length } from '../../src/frames.js';
-import { createSyncServer, type PersistedState, type SyncServer, type SyncServerOptions } from '../../src/server/sync-server.js';
-import { TestClock } from '../../src/testing/clock.js';
-import { onCleanup } from '../support/cleanup.js';
-
-interface Frame {
-  type: string;
-  [key: string]: unknown;
-}
+import type { PersistedState, SyncServer, SyncServerOptions } from '../../src/server/sync-server.js';
+import { testSyncServer, type Frame } from '../support/sync-server.js';
 
 function setup(options: SyncServerOptions = {}) {
-  const clock = new TestClock();
-  clock.set(1_000_000);
-  const server = createSyncServer({ timers: clock, ...options });
-  onCleanup(() => server.close());
+  const { clock, server } = testSyncServer(options);
   return { clock, server, client: (name: string, extra: Record<string, unknown> = {}, urlToken: string | null = null) => client(server, name, extra, urlToken) };
 }
 

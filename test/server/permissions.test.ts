@@ -5,20 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { aclHooks, parseAcl } from '../../src/server/acl.js';
-import { createSyncServer, type SyncServerOptions } from '../../src/server/sync-server.js';
-import { TestClock } from '../../src/testing/clock.js';
-import { onCleanup } from '../support/cleanup.js';
-
-interface Frame {
-  type: string;
-  [key: string]: unknown;
-}
+import type { SyncServerOptions } from '../../src/server/sync-server.js';
+import { testSyncServer, type Frame } from '../support/sync-server.js';
 
 function setup(options: SyncServerOptions = {}) {
-  const clock = new TestClock();
-  clock.set(1_000_000);
-  const server = createSyncServer({ timers: clock, ...options });
-  onCleanup(() => server.close());
+  const { clock, server } = testSyncServer(options);
   const connect = (urlToken: string | null = null) => {
     const frames: Frame[] = [];
     const closes: Array<{ code: number; reason: string }> = [];

@@ -1,5 +1,5 @@
 /**
- * Version 2's frames (src/sync/messages-v2.ts, docs/protocol-v2.md): for every frame type each
+ * Version 2's frames (src/sync/messages-v2.ts, docs/protocol.md): for every frame type each
  * way, frames the validators accept and frames they refuse, with the field the problem names;
  * hostile values (huge and negative numbers, names of the wrong kind, length or alphabet,
  * `__proto__`); and the codes and defaults the document's tables must list.
@@ -21,7 +21,7 @@ import {
   parseServerFrameV2,
 } from '../../src/sync/messages-v2.js';
 
-const DOC = readFileSync(new URL('../../docs/protocol-v2.md', import.meta.url), 'utf8');
+const DOC = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
 
 /** Through JSON, as frames arrive: what `JSON.parse` makes of it (own `__proto__` keys included). */
 const wire = (frame: unknown): unknown => JSON.parse(JSON.stringify(frame));

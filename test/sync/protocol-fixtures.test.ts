@@ -26,7 +26,7 @@ import {
 } from '../support/protocol-fixtures.js';
 
 const README = readFileSync(new URL('README.md', FIXTURES_DIR), 'utf8');
-const SPEC = readFileSync(new URL('../protocol-v2.md', FIXTURES_DIR), 'utf8');
+const SPEC = readFileSync(new URL('../protocol.md', FIXTURES_DIR), 'utf8');
 const scenarios = readScenarios();
 
 /** GitHub's anchors of the specification's headings (as test/docs.test.ts computes them). */
@@ -80,8 +80,8 @@ function problemsOf(file: string, scenario: Scenario): string[] {
   }
   if (scenario.name !== file.replace(/\.json$/, '')) problems.push(`${file}: name ${JSON.stringify(scenario.name)} is not the file's name`);
   if (typeof scenario.title !== 'string' || scenario.title === '') problems.push(`${file}: no title`);
-  const anchor = /^protocol-v2\.md#(.+)$/.exec(scenario.spec ?? '')?.[1];
-  if (anchor === undefined || !ANCHORS.has(anchor)) problems.push(`${file}: spec ${JSON.stringify(scenario.spec)} is not a heading of protocol-v2.md`);
+  const anchor = /^protocol\.md#(.+)$/.exec(scenario.spec ?? '')?.[1];
+  if (anchor === undefined || !ANCHORS.has(anchor)) problems.push(`${file}: spec ${JSON.stringify(scenario.spec)} is not a heading of protocol.md`);
   for (const option of Object.keys(scenario.server ?? {})) {
     if (!(SCENARIO_SERVER_OPTIONS as readonly string[]).includes(option)) problems.push(`${file}: server option ${option} is not one a scenario may set`);
   }
@@ -252,7 +252,7 @@ describe('conformance fixtures', () => {
   });
 
   it("README's links into the specification find their headings", () => {
-    const links = [...README.matchAll(/\]\(\.\.\/protocol-v2\.md#([^)\s]+)\)/g)].map((link) => link[1] ?? '');
+    const links = [...README.matchAll(/\]\(\.\.\/protocol\.md#([^)\s]+)\)/g)].map((link) => link[1] ?? '');
     expect(links.length).toBeGreaterThan(10);
     expect(links.filter((fragment) => !ANCHORS.has(fragment))).toEqual([]);
   });
@@ -265,7 +265,7 @@ describe('conformance fixtures', () => {
     const broken: Scenario = {
       name: 'broken',
       title: 't',
-      spec: 'protocol-v2.md#nowhere',
+      spec: 'protocol.md#nowhere',
       steps: [
         { client: 'a', send: { type: 'ping' } },
         { client: 'a', connect: {} },
@@ -278,7 +278,7 @@ describe('conformance fixtures', () => {
       ],
     };
     expect(problemsOf('broken.json', broken)).toEqual([
-      'broken.json: spec "protocol-v2.md#nowhere" is not a heading of protocol-v2.md',
+      'broken.json: spec "protocol.md#nowhere" is not a heading of protocol.md',
       'broken.json step 1: a send without a connection',
       expect.stringMatching(/^broken\.json step 3: the validators refuse it: hello\.client: expected a client id/),
       'broken.json step 4: marked invalid, but the validators accept {"type":"hello","v":2,"client":"a1"}',
