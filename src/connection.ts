@@ -16,7 +16,7 @@ import { CONNECTION_SYSTEM_ID, liveMachine, type ConnectionEffects, type LiveInp
 import { StatesocketError } from './errors.js';
 import { exceedsBytes, frameBytes, utf8Length } from './frames.js';
 import type { ConnectionOptions } from './options.js';
-import { describeValue, resolveOptions } from './options.js';
+import { checkChannelOptions, describeValue, resolveOptions } from './options.js';
 import { environmentState, watchEnvironment } from './environment.js';
 import { withInboundSchema } from './inbound-schema.js';
 import { protocolForConnection, type Protocol } from './protocol.js';
@@ -77,7 +77,7 @@ export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
    * Holds a channel on this connection (protocols with channels: `createChannelProtocol()`):
    * its own Model (`createStore()` by default), view, presence, ops and history. The same name
    * again returns the same handle while it is held. See docs/channels.md.
-   * @throws TypeError when the protocol has no channels (`rawProtocol`, the sync protocol's version 1), or the name is held with another Model
+   * @throws TypeError when the protocol has no channels (`rawProtocol`, the sync protocol's version 1), the name is held with another Model, or an option is unknown or of the wrong shape
    * @throws StatesocketError `ERR_INVALID_CHANNEL` for a name that breaks the name rule, `ERR_STOPPED` after stop()
    */
   channel<CM extends AnyModel = Store>(name: string, options?: ChannelOptions<CM>): Channel<CM>;
@@ -87,6 +87,13 @@ export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
   readonly model: M;
   /** The XState actor running the chart. */
   readonly actor: ConnectionActor;
+}
+
+/** Names a protocol without channels the way its user made it: version 1's name alone ("statesocket") reads as the default. */
+function protocolLabel(name: string): string {
+  if (name === 'statesocket') return 'createSyncProtocol(), the sync protocol\'s version 1';
+  if (name === 'raw') return 'rawProtocol';
+  return JSON.stringify(name);
 }
 
 /**
@@ -349,12 +356,12 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         assertUsable();
         if (channelHost === null) {
           throw new TypeError(
-            `statesocket: channel() needs a protocol with channels, createChannelProtocol(); this connection's protocol is "${protocol.name}"`,
+            `statesocket: channel() needs a protocol with channels, createChannelProtocol() (the default); this connection's protocol is ${protocolLabel(protocol.name)}`,
           );
         }
         const problem = channelHost.channels.nameProblem(name);
         if (problem !== null) throw new StatesocketError('ERR_INVALID_CHANNEL', problem);
-        if (typeof options !== 'object' || options === null) throw new TypeError(`statesocket: channel() options must be an object; received ${typeof options}`);
+        checkChannelOptions(name, options);
         const held = handles.get(name);
         if (held !== undefined && isHeld(held)) {
           if (options.model !== undefined && options.model !== (held.model as unknown)) {

@@ -387,6 +387,41 @@ function heartbeatMessage(message: unknown, maxMessageBytes: number): Frame {
   return frame;
 }
 
+/**
+ * Checks the options of `connection.channel(name, options)` when it is called, as `createConnection` checks its own:
+ * an unknown key (a typo such as `presense` would hold the channel without presence, silently), a `model` without
+ * update() and getData(), a `view` without render(), a `presence` that is not a boolean or `{ view? }`.
+ * @throws TypeError naming the channel, the option and the value received
+ */
+export function checkChannelOptions(name: string, options: unknown): void {
+  const where = `statesocket: channel(${JSON.stringify(name)})`;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`${where}: options must be an object { model?, view?, presence? }; received ${describeValue(options)}`);
+  }
+  const { model, view, presence } = options as Record<string, unknown>;
+  for (const key of Object.keys(options)) {
+    if (key !== 'model' && key !== 'view' && key !== 'presence') {
+      throw new TypeError(`${where}: unknown option \`${key}\` (channel() takes model, view, presence)`);
+    }
+  }
+  const modelShape = model as { update?: unknown; getData?: unknown } | undefined;
+  if (model !== undefined && (typeof modelShape?.update !== 'function' || typeof modelShape?.getData !== 'function')) {
+    throw new TypeError(`${where}: option \`model\` must have update() and getData(); received ${describeValue(model)}`);
+  }
+  if (view !== undefined && typeof (view as { render?: unknown } | null)?.render !== 'function') {
+    throw new TypeError(`${where}: option \`view\` must have render(); received ${describeValue(view)}`);
+  }
+  if (presence === undefined || typeof presence === 'boolean') return;
+  if (typeof presence !== 'object' || presence === null || Array.isArray(presence)) {
+    throw new TypeError(`${where}: option \`presence\` must be true, false or { view }; received ${describeValue(presence)}`);
+  }
+  refuseUnknownKeys('presence', presence as Record<string, unknown>, ['view']);
+  const presenceView = (presence as { view?: unknown }).view;
+  if (presenceView !== undefined && typeof (presenceView as { render?: unknown } | null)?.render !== 'function') {
+    throw new TypeError(`${where}: option \`presence.view\` must have render(); received ${describeValue(presenceView)}`);
+  }
+}
+
 /** Refuses a key of the nested option `name` that is not one of `known` (a typo such as `outbox.limt` would be ignored). */
 function refuseUnknownKeys(name: string, value: Record<string, unknown>, known: readonly string[]): void {
   for (const key of Object.keys(value)) {
@@ -477,6 +512,9 @@ const KNOWN_OPTIONS = new Set([
   'closeOnOffline', 'clock', 'now', 'random', 'schedule', 'autoStart', 'historyLimit', 'inspect', 'environment',
 ]);
 
+/** Options of `createChannelProtocol()` that newcomers pass to `createConnection` (the token above all). */
+const PROTOCOL_OPTIONS = new Set(['token', 'clientId', 'defaultChannel', 'maxReassemblyBytes']);
+
 /**
  * Validates options and fills in defaults.
  * @throws TypeError or RangeError naming the option and the value received
@@ -489,7 +527,10 @@ export function resolveOptions<M extends AnyModel, TOut>(
     throw new TypeError(`statesocket: createConnection needs an options object; received ${describeValue(options)}`);
   }
   for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw new TypeError(`statesocket: unknown option \`${key}\``);
+    if (!KNOWN_OPTIONS.has(key)) {
+      const hint = PROTOCOL_OPTIONS.has(key) ? ` (it is an option of the protocol: protocol: createChannelProtocol({ ${key} }))` : '';
+      throw new TypeError(`statesocket: unknown option \`${key}\`${hint}`);
+    }
   }
   const { url } = options;
   if (typeof url === 'string') {

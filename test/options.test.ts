@@ -4,7 +4,9 @@ import { computeRetryDelay } from '../src/backoff.js';
 import { createConnectionFactory } from '../src/connection.js';
 import { DEFAULT_OPTIONS, resolveOptions } from '../src/options.js';
 import type { ConnectionOptions } from '../src/options.js';
+import { rawProtocol } from '../src/protocol.js';
 import { timeoutScheduler } from '../src/scheduler.js';
+import { createSyncProtocol } from '../src/sync/client-protocol.js';
 import { createFakeSockets } from '../src/testing/index.js';
 import { MAX_TIMER_MS } from '../src/timers.js';
 
@@ -187,5 +189,47 @@ describe('timer limits', () => {
         connection.stop();
       }
     });
+  });
+});
+
+describe('channel options', () => {
+  const createConnection = createConnectionFactory(() => WebSocket);
+  it.each([
+    [[], /channel\("notes"\): options must be an object \{ model\?, view\?, presence\? \}; received \[\]/],
+    [{ presense: true }, /channel\("notes"\): unknown option `presense` \(channel\(\) takes model, view, presence\)/],
+    [{ model: {} }, /channel\("notes"\): option `model` must have update\(\) and getData\(\)/],
+    [{ view: { paint() {} } }, /channel\("notes"\): option `view` must have render\(\)/],
+    [{ presence: 'yes' }, /channel\("notes"\): option `presence` must be true, false or \{ view \}; received "yes"/],
+    [{ presence: 1 }, /option `presence` must be true, false or \{ view \}/],
+    [{ presence: { views: {} } }, /unknown option `presence.views` \(presence takes view\)/],
+    [{ presence: { view: 1 } }, /option `presence.view` must have render\(\); received 1/],
+  ])('refuses %j when channel() is called, with a TypeError naming the option', (options, message) => {
+    const connection = createConnection({ url: 'ws://localhost/', autoStart: false });
+    const open = () => connection.channel('notes', options as never);
+    expect(open).toThrow(TypeError);
+    expect(open).toThrow(message);
+    connection.stop();
+  });
+
+  it('takes model, view and presence of the right shapes', () => {
+    const connection = createConnection({ url: 'ws://localhost/', autoStart: false });
+    const view = { render() {} };
+    expect(connection.channel('a', { presence: { view }, view }).presence).not.toBeNull();
+    expect(connection.channel('b', { presence: false }).presence).toBeNull();
+    expect(connection.channel('c', {}).name).toBe('c');
+    connection.stop();
+  });
+
+  it('names a protocol without channels as its user made it', () => {
+    for (const [protocol, label] of [[createSyncProtocol(), /is createSyncProtocol\(\), the sync protocol's version 1$/], [rawProtocol, /is rawProtocol$/]] as const) {
+      const connection = createConnection({ url: 'ws://localhost/', autoStart: false, protocol });
+      expect(() => connection.channel('notes')).toThrow(label);
+      connection.stop();
+    }
+  });
+
+  it('names the protocol option a newcomer passes to createConnection', () => {
+    expect(() => resolve({ token: 't-ann' })).toThrow(/unknown option `token` \(it is an option of the protocol: protocol: createChannelProtocol\(\{ token \}\)\)/);
+    expect(() => resolve({ clientId: 'c1' })).toThrow(/createChannelProtocol\(\{ clientId \}\)/);
   });
 });
