@@ -104,7 +104,7 @@ export interface ServerContext {
   persistRefusal(): boolean;
   /** Whether the token is required at all. */
   readonly authRequired: boolean;
-  /** Who the token names; null when it is wrong (a throw from a user's hook counts as wrong). */
+  /** Who the token names; null when it is wrong (a throw from a user's hook counts as wrong). Throws `HookResultError` for a hook that returned a promise. */
   authenticate(token: string): Identity | null;
   authorize(identity: Identity, channel: string, action: ChannelAction): boolean;
   /** Live version 2 sessions by mark key (user and client id). */

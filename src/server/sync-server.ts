@@ -94,17 +94,28 @@ export interface SyncServerOptions {
    * Per-user tokens: who a token names (and what it may do: `authorize`). Return null for a wrong
    * token; an identity whose `expiresAt` has passed closes the connection with 4419. Called once
    * per connection and per `auth` frame; a throw, or an identity the frames cannot carry (a user
-   * over 128 characters, an `info` that is not a JSON object), counts as a wrong token. Not with `token`.
+   * over 128 characters, an `info` that is not a JSON object), counts as a wrong token. It must
+   * answer synchronously: a promise (an `async` function) is a configuration error, reported to
+   * `onError` (`HookResultError`), and the connection is closed with 1011. Not with `token`.
    * @default none: no token required (or `token`)
    */
   authenticate?: (token: string) => Identity | null;
   /**
    * Whether a user may `subscribe` to, `publish` on or use `presence` on a channel, asked at every
    * subscribe, op and presence request, and for every held channel after an `auth`. A throw
-   * counts as `false`.
+   * counts as `false`. It must answer synchronously: a promise (an `async` function) is a
+   * configuration error, reported to `onError` (`HookResultError`), and the connection is closed
+   * with 1011 (never taken as a refusal: the user would be told "forbidden" for a server bug).
    * @default everything is allowed
    */
   authorize?: (request: AuthorizeRequest) => boolean;
+  /**
+   * Told about the server's own configuration errors: today `HookResultError`, a hook that
+   * returned a promise (each hook is reported once; every connection it meets is closed with 1011).
+   * A throw from it is ignored.
+   * @default console.error of the error's message
+   */
+  onError?: (error: Error) => void;
   /**
    * A session whose peer has more than this many bytes buffered is closed with 1013 (slow
    * consumer). A snapshot in flight does not count against it, one at a time.
@@ -324,6 +335,29 @@ export class ChangeRefusedError extends Error {
     super(message);
   }
 }
+
+/**
+ * A user hook (`authenticate`, `authorize`) returned a promise or another thenable: the hooks run
+ * inside frame handling and must answer synchronously. From plain JavaScript an `async` hook type
+ * checks nowhere; counting its promise as a refusal (4401, forbidden) would blame the user for a
+ * server bug, so the connection is closed with 1011 and this goes to `onError`.
+ */
+export class HookResultError extends TypeError {
+  override readonly name = 'HookResultError';
+  readonly code = 'ERR_HOOK_RESULT';
+  constructor(readonly hook: 'authenticate' | 'authorize') {
+    super(
+      `statesocket server: the ${hook} hook returned a promise (an async function?); it must return ${hook === 'authenticate' ? 'an identity or null' : 'true or false'} synchronously. ` +
+        'Connections it meets are closed with 1011 until it is fixed: look up what it needs before the server starts, or keep it in memory.',
+    );
+  }
+}
+
+/** The close reason of a connection that met a `HookResultError` (within a close frame's 123 bytes). */
+const HOOK_RESULT_REASON = (hook: string) => `server misconfigured: the ${hook} hook returned a promise`;
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
 /**
  * Default of `SyncServerOptions.dedupRetentionMs`: 1 minute. A client whose connection dropped
@@ -631,12 +665,35 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   function authenticate(token: string): Identity | null {
     if (sharedToken !== undefined) return tokensEqual(token, sharedToken) ? ANONYMOUS : null;
     if (authenticateHook === undefined) return ANONYMOUS;
+    let identity: unknown;
     try {
-      const identity = authenticateHook(token);
-      return identity !== null && isIdentity(identity) ? identity : null;
+      identity = authenticateHook(token);
     } catch {
       return null; // a user hook that throws refuses: never a dead process
     }
+    if (isThenable(identity)) throw hookMisused('authenticate', identity);
+    return identity !== null && isIdentity(identity) ? identity : null;
+  }
+
+  const reportedHooks = new Set<string>();
+  /** A hook returned a promise: report it (once per hook) and return the error that ends the connection. */
+  function hookMisused(hook: 'authenticate' | 'authorize', result: PromiseLike<unknown>): HookResultError {
+    try {
+      // Its rejection, if any, must not become an unhandled rejection that kills the process.
+      result.then(undefined, () => {});
+    } catch {
+      // a thenable whose then throws: nothing to wait for
+    }
+    const error = new HookResultError(hook);
+    if (!reportedHooks.has(hook)) {
+      reportedHooks.add(hook);
+      try {
+        (options.onError ?? ((e: Error) => console.error(e.message)))(error);
+      } catch {
+        // the reporter's own failure must not hide the close
+      }
+    }
+    return error;
   }
 
   /**
@@ -661,10 +718,27 @@ export function createSyncServer(options: SyncServerOptions = {}) {
 
   function authorize(identity: Identity, channel: string, action: ChannelAction): boolean {
     if (options.authorize === undefined) return true;
+    let allowed: unknown;
     try {
-      return options.authorize({ user: identity.user, channel, action, identity }) === true;
+      allowed = options.authorize({ user: identity.user, channel, action, identity });
     } catch {
       return false;
+    }
+    if (isThenable(allowed)) throw hookMisused('authorize', allowed);
+    return allowed === true;
+  }
+
+  /**
+   * Runs a session's frame handling; a `HookResultError` from it closes the connection with 1011
+   * (the handlers change shared state only after the hooks answer, and the session's own state
+   * goes with it). Anything else is a bug and propagates.
+   */
+  function guarded(session: LiveSession, handle: () => void): void {
+    try {
+      handle();
+    } catch (error) {
+      if (!(error instanceof HookResultError)) throw error;
+      drop(session, SyncCloseCode.INTERNAL_ERROR, HOOK_RESULT_REASON(error.hook));
     }
   }
 
@@ -889,7 +963,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       live.add(session);
       counters.sessions = live.size;
       // A URL token wins: judged now, before any frame (docs/protocol.md, "Tokens").
-      if (authRequired && info.urlToken != null) judgeToken(session, info.urlToken);
+      if (authRequired && info.urlToken != null) guarded(session, () => judgeToken(session, info.urlToken as string));
       return {
         receive(raw) {
           if (session.gone) return;
@@ -903,9 +977,11 @@ export function createSyncServer(options: SyncServerOptions = {}) {
           } catch (error) {
             return reject(session, ServerErrorCode.MALFORMED_FRAME, `frame is not JSON: ${(error as Error).message}`);
           }
-          if (session.version === 2) v2.receive(session, value);
-          else if (session.version === 1) v1.receive(session, value);
-          else receiveFirst(session, value);
+          guarded(session, () => {
+            if (session.version === 2) v2.receive(session, value);
+            else if (session.version === 1) v1.receive(session, value);
+            else receiveFirst(session, value);
+          });
         },
         drained() {
           if (!session.gone) session.out.drained();

@@ -4,7 +4,7 @@
  * review of issue 13). After each attack the connection still answers a `ping`, and whatever
  * the server kept is what docs/protocol.md says.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { startSyncServer, type RunningServer } from '../../src/server/start.js';
 import '../support/cleanup.js';
 import { onCleanup } from '../support/cleanup.js';
@@ -43,5 +43,16 @@ describe('frames that are JSON but not objects, on a greeted version 2 connectio
       expect(answer).toMatchObject({ code: 'ERR_INVALID_FRAME', message: expect.stringMatching(/expected a client frame/) });
       await expectAlive(client);
     }
+  });
+});
+
+describe('an async authenticate hook (plain JavaScript)', () => {
+  it('closes the connection with 1011 and says why on stderr, instead of a 4401 that blames the token', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    onCleanup(() => logged.mockRestore());
+    const server = await serve({ authenticate: (async (token: string) => ({ user: token })) as never });
+    const client = await rawClient(`${server.url}?token=ann`);
+    expect(await client.closed()).toEqual({ code: 1011, reason: 'server misconfigured: the authenticate hook returned a promise' });
+    expect(logged.mock.calls.map((call) => String(call[0]))).toEqual([expect.stringMatching(/authenticate hook returned a promise .* must return an identity or null synchronously/)]);
   });
 });
