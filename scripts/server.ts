@@ -55,6 +55,8 @@ const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run s
   --mark-retention MS     a mark idle this long is forgotten (default ${DEFAULT_SERVER_OPTIONS.markRetentionMs})
   --max-refusals-per-client N
                           refused ops kept per client and channel (default ${DEFAULT_SERVER_OPTIONS.maxRefusalsPerClient})
+  --max-client-ids N      client ids whose user is remembered (per-user tokens): another user's hello
+                          with one gets 4423; past it one is forgotten (default ${DEFAULT_SERVER_OPTIONS.maxClientIds})
   --presence-grace MS     a member whose connection ended stays listed this long (default ${DEFAULT_SERVER_OPTIONS.presenceGraceMs})
   --refresh-before MS     refresh is sent this long before a token expires (default ${DEFAULT_SERVER_OPTIONS.refreshBeforeMs})
   --channel-idle MS       a channel nobody holds is unloaded after MS (default ${DEFAULT_SERVER_OPTIONS.channelIdleMs})
@@ -96,6 +98,7 @@ const NUMERIC = {
   'max-clients-per-channel': 'maxClientsPerChannel',
   'mark-retention': 'markRetentionMs',
   'max-refusals-per-client': 'maxRefusalsPerClient',
+  'max-client-ids': 'maxClientIds',
   'presence-grace': 'presenceGraceMs',
   'refresh-before': 'refreshBeforeMs',
   'channel-idle': 'channelIdleMs',

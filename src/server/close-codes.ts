@@ -44,6 +44,7 @@ export interface ServerCloseRow {
  * | 4403 | a browser `Origin` the server does not allow | closed |
  * | 4409 | protocol version 2: a newer connection said hello with the same user and client id | closed |
  * | 4419 | protocol version 2: the token expired, at connect or with no fresh token (`auth`) by its expiry | reconnect with a token function, else closed |
+ * | 4423 | protocol version 2, per-user tokens: the hello's client id belongs to another user (the newcomer is closed; the owner is untouched) | closed |
  */
 export const SERVER_CLOSE_CODES: readonly ServerCloseRow[] = [
   {
@@ -73,6 +74,11 @@ export const SERVER_CLOSE_CODES: readonly ServerCloseRow[] = [
     code: CloseCode.APP_TOKEN_EXPIRED,
     when: 'protocol version 2: the token expired, at connect or with no fresh token (auth) by its expiry',
     client: 'reconnect with a token function, else closed',
+  },
+  {
+    code: CloseCode.APP_CLIENT_ID_TAKEN,
+    when: 'protocol version 2, per-user tokens: the hello client id belongs to another user (the newcomer is closed; the owner is untouched)',
+    client: 'closed',
   },
 ];
 

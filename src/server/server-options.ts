@@ -12,7 +12,7 @@ import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, NAME_RULE, isChannelName } from '../sync/messages-v2.js';
 import { aclHooks, parseAcl, readAclFile, type Acl } from './acl.js';
 import type { AuthorizeRequest, Identity } from './session.js';
-import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_DATA_BYTES, type SyncServerOptions } from './sync-server.js';
+import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_DATA_BYTES, type SyncServerOptions } from './sync-server.js';
 
 /** The limits and times of channels (protocol version 2): the same options as `createSyncServer`'s. */
 type ChannelOptions = Pick<
@@ -23,6 +23,7 @@ type ChannelOptions = Pick<
   | 'maxClientsPerChannel'
   | 'markRetentionMs'
   | 'maxRefusalsPerClient'
+  | 'maxClientIds'
   | 'presenceGraceMs'
   | 'refreshBeforeMs'
   | 'channelIdleMs'
@@ -282,6 +283,7 @@ export const DEFAULT_SERVER_OPTIONS = {
   maxClientsPerChannel: DEFAULT_V2_LIMITS.maxClientsPerChannel,
   markRetentionMs: DEFAULT_V2_LIMITS.markRetentionMs,
   maxRefusalsPerClient: DEFAULT_V2_LIMITS.maxRefusalsPerClient,
+  maxClientIds: DEFAULT_MAX_CLIENT_IDS,
   presenceGraceMs: DEFAULT_V2_LIMITS.presenceGraceMs,
   refreshBeforeMs: DEFAULT_V2_LIMITS.refreshBeforeMs,
   channelIdleMs: DEFAULT_V2_LIMITS.channelIdleMs,
@@ -354,6 +356,7 @@ export interface ResolvedServerOptions {
   maxClientsPerChannel: number;
   markRetentionMs: number;
   maxRefusalsPerClient: number;
+  maxClientIds: number;
   presenceGraceMs: number;
   refreshBeforeMs: number;
   channelIdleMs: number;
@@ -531,7 +534,7 @@ const KNOWN_OPTIONS = new Set(
     maxOpBytes: true, maxDataBytes: true, dataFile: true, helloTimeoutMs: true, maxConnections: true,
     maxConnectionsPerAddress: true, trustProxy: true, authThrottle: true, acl: true, authenticate: true, authorize: true,
     maxChannelsPerConnection: true, maxChannelsInMemory: true, maxSubscribesPerMinute: true, maxClientsPerChannel: true,
-    markRetentionMs: true, maxRefusalsPerClient: true, presenceGraceMs: true, refreshBeforeMs: true, channelIdleMs: true,
+    markRetentionMs: true, maxRefusalsPerClient: true, maxClientIds: true, presenceGraceMs: true, refreshBeforeMs: true, channelIdleMs: true,
     feedChannel: true, clock: true, random: true, staticHandler: true,
   } satisfies Record<keyof NodeServerOptions, true>),
 );
@@ -573,6 +576,7 @@ function resolve(options: NodeServerOptions): ResolvedServerOptions {
     maxClientsPerChannel: integer('maxClientsPerChannel', options.maxClientsPerChannel, d.maxClientsPerChannel, 1, 10_000_000),
     markRetentionMs: integer('markRetentionMs', options.markRetentionMs, d.markRetentionMs, 1, Number.MAX_SAFE_INTEGER),
     maxRefusalsPerClient: integer('maxRefusalsPerClient', options.maxRefusalsPerClient, d.maxRefusalsPerClient, 1, 10_000_000),
+    maxClientIds: integer('maxClientIds', options.maxClientIds, d.maxClientIds, 1, 100_000_000),
     presenceGraceMs: integer('presenceGraceMs', options.presenceGraceMs, d.presenceGraceMs, 0, 2 ** 31 - 1),
     refreshBeforeMs: integer('refreshBeforeMs', options.refreshBeforeMs, d.refreshBeforeMs, 0, 2 ** 31 - 1),
     channelIdleMs: integer('channelIdleMs', options.channelIdleMs, d.channelIdleMs, 1, 2 ** 31 - 1),

@@ -59,6 +59,13 @@ export function createV2Sessions(ctx: ServerContext) {
     if (!ctx.helloAllowed(session)) return;
     if (!ctx.judgeHelloToken(session, hello.token)) return;
     const identity = session.identity!;
+    // A client id names one user: another user's hello with it is refused, the owner untouched.
+    const owner = ctx.clientOwners.size === 0 ? undefined : ctx.clientOwners.ownerOf(hello.client, ctx.time());
+    if (owner !== undefined && owner !== identity.user) {
+      counters.clientIdsRefused++;
+      return ctx.drop(session, SyncCloseCodeV2.CLIENT_ID_TAKEN, 'client id belongs to another user; connect with a fresh client id');
+    }
+    if (identity.user !== null && ctx.clientOwners.claim(hello.client, identity.user, ctx.time())) ctx.persistClientOwner();
     const key = markKey(identity.user, hello.client);
     const older = ctx.clients.get(key);
     if (older !== undefined && older !== session) {

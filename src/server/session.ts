@@ -4,6 +4,7 @@
  * Types only.
  */
 import type { Json } from '../store.js';
+import type { ClientOwners } from './client-owners.js';
 import type { Channel, Checked, LogEntry, Subscriber, V1Holder } from './channel.js';
 import type { OpRecord } from './op-record.js';
 import type { Outgoing } from './outgoing.js';
@@ -100,6 +101,10 @@ export interface ServerContext {
    * to every holder. Throws (with everything undone, nothing sent) when persisting fails.
    */
   commit(channel: Channel, checked: Checked, mark?: { key: string; owner: string; n: number }, v1Op?: { id: string; owner: string }): LogEntry;
+  /** Which user each client id belongs to (per-user tokens). */
+  clientOwners: ClientOwners;
+  /** Hands a new client id owner to `onChange` (a throttled write; a failure is ignored). */
+  persistClientOwner(): void;
   /** Hands a recorded refusal to `onChange`; false when that threw (the caller undoes it and closes with 1011). */
   persistRefusal(): boolean;
   /** Whether the token is required at all. */

@@ -19,6 +19,7 @@ import { ServerErrorCode, SyncCloseCode } from '../sync/messages.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, ErrorCodeV2, SyncCloseCodeV2, isChannelName, parseHello } from '../sync/messages-v2.js';
 import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
 import { Channel, StoredDataError, type Checked, type LogEntry } from './channel.js';
+import { ClientOwners, ownersFromMarks, type PersistedClientOwner } from './client-owners.js';
 import type { PersistedMark, PersistedMarks } from './marks.js';
 import { createOpRecord } from './op-record.js';
 import { Outgoing } from './outgoing.js';
@@ -167,6 +168,13 @@ export interface SyncServerOptions {
   markRetentionMs?: number;
   /** Refused ops remembered per client and channel above the client's `acked`. @default 1000 */
   maxRefusalsPerClient?: number;
+  /**
+   * Client ids whose user the server remembers (per-user tokens only): a hello from another user
+   * with an id that belongs to someone is closed with 4423. Past it the least recently greeted id of
+   * the user holding the most is forgotten; an id not greeted for `markRetentionMs` is forgotten too.
+   * @default 100000
+   */
+  maxClientIds?: number;
   /** A presence member whose connection ended stays listed this long, in ms (a quick reconnect makes no leave/join). @default 5000 */
   presenceGraceMs?: number;
   /** `refresh` is sent this long before a connection's token expires, in ms. @default 60000 */
@@ -190,11 +198,12 @@ export interface SyncServerOptions {
    * `state()` here to make patches, acks and refusals durable (it builds the copy only when
    * called). `what` says which change: `'change'` (an applied op or server change: write it now)
    * or `'refusal'` (a refused op recorded: a throttled write is enough, since the client settles
-   * the op on its refusal). Throwing undoes the change: for an op, nothing is applied, refused,
+   * the op on its refusal) or `'client'` (a client id's user recorded: a throttled write is enough;
+   * a throw is ignored, the record stays in memory). Throwing undoes the change: for an op, nothing is applied, refused,
    * broadcast or acked, and its connection is closed with 1011 so the client sends it again;
    * `change()` rethrows.
    */
-  onChange?: (state: () => PersistedState, what: 'change' | 'refusal') => void;
+  onChange?: (state: () => PersistedState, what: 'change' | 'refusal' | 'client') => void;
   /** Called when an op is applied (not when a duplicate is acknowledged): for audits and the simulator. */
   onApply?: (opId: string) => void;
 }
@@ -246,6 +255,11 @@ export interface PersistedState {
   channels?: Record<string, PersistedChannel>;
   /** The last time the server used for marks and welcomes: times never go back, across restarts too. */
   time?: number;
+  /**
+   * Which user each client id belongs to (per-user tokens), least recently greeted first. Absent in
+   * files written before it was kept: then every client id with a mark of a user is that user's.
+   */
+  clientOwners?: PersistedClientOwner[];
 }
 
 export interface ServerCounters {
@@ -290,6 +304,8 @@ export interface ServerCounters {
   tokenExpiries: number;
   /** Connections closed with 4409. */
   clientsReplaced: number;
+  /** Hellos closed with 4423: the client id belongs to another user. */
+  clientIdsRefused: number;
   /** Version 1 sessions live now. */
   v1Sessions: number;
 }
@@ -385,6 +401,9 @@ export class InitialStateError extends RangeError {
   }
 }
 
+/** Default of `SyncServerOptions.maxClientIds`. */
+export const DEFAULT_MAX_CLIENT_IDS = 100_000;
+
 /** Default of `SyncServerOptions.maxDataBytes`: a snapshot of a full document still fits in 1 MiB. */
 export const DEFAULT_MAX_DATA_BYTES = 1_047_552;
 
@@ -470,6 +489,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     tokenRefreshes: 0,
     tokenExpiries: 0,
     clientsReplaced: 0,
+    clientIdsRefused: 0,
     v1Sessions: 0,
   };
   channelLimits.counters = counters;
@@ -595,6 +615,12 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     for (const op of (initial?.refusedOps ?? []).slice(-dedupSize)) refused.add(op.id, ownerAt(op.owner), op.code, op.at ?? longAgo);
   }
 
+  // ── client ids' users (per-user tokens): see client-owners.ts ──
+  const clientOwners = new ClientOwners(
+    { maxClientIds: options.maxClientIds ?? DEFAULT_MAX_CLIENT_IDS, retentionMs: channelLimits.marks.markRetentionMs },
+    options.initial?.clientOwners ?? ownersFromMarks(Object.values(options.initial?.channels ?? {}).flatMap((entry) => entry.marks ?? [])),
+  );
+
   const persisted = (): PersistedState => {
     // One pass over the applied record (it is written before every op's ack); each owner's name
     // is written once (a record of 10 000 ids has few owners), the ids refer to it by index.
@@ -629,7 +655,17 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       stored[channel.name] = entry;
     }
     const defaultData = (channels.get(DEFAULT_CHANNEL) as Channel).plainData();
-    return { data: defaultData, appliedOpIds, appliedOpTimes, appliedOpOwners, refusedOps, opOwners: [...owners.keys()], channels: stored, time: lastTime };
+    return {
+      data: defaultData,
+      appliedOpIds,
+      appliedOpTimes,
+      appliedOpOwners,
+      refusedOps,
+      opOwners: [...owners.keys()],
+      channels: stored,
+      time: lastTime,
+      clientOwners: clientOwners.persisted(),
+    };
   };
 
   /** Write, then broadcast (see `ServerContext.commit`). */
@@ -844,6 +880,14 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     hold,
     released,
     commit,
+    clientOwners,
+    persistClientOwner() {
+      try {
+        options.onChange?.(persisted, 'client');
+      } catch {
+        // Kept in memory: the next write carries it.
+      }
+    },
     persistRefusal() {
       try {
         options.onChange?.(persisted, 'refusal');

@@ -56,3 +56,33 @@ describe('an async authenticate hook (plain JavaScript)', () => {
     expect(logged.mock.calls.map((call) => String(call[0]))).toEqual([expect.stringMatching(/authenticate hook returned a promise .* must return an identity or null synchronously/)]);
   });
 });
+
+describe("another user's hello with a client id it saw in presence (per-user tokens)", () => {
+  it("closes the newcomer with 4423; the owner's connection stays and its later ops apply", async () => {
+    const acl = {
+      tokens: [
+        { token: 'ann-token', user: 'ann' },
+        { token: 'bob-token', user: 'bob' },
+      ],
+      channels: [{ pattern: '*', subscribe: ['*'], publish: ['*'], presence: ['*'] }],
+    };
+    const server = await serve({ acl });
+    const ann = await rawClient(`${server.url}?token=ann-token`);
+    ann.send({ type: 'hello', v: 2, client: 'ann-tab' });
+    ann.send({ type: 'subscribe', channel: 'room', presence: true });
+    await ann.next((f) => f.type === 'presence', 'the presence list');
+    ann.send({ type: 'op', channel: 'room', n: 1, set: { a: 1 } });
+    await ann.next((f) => f.type === 'ack' && f.n === 1, 'the first ack');
+
+    const bob = await rawClient(`${server.url}?token=bob-token`);
+    bob.send({ type: 'hello', v: 2, client: 'ann-tab' });
+    expect(await bob.closed()).toEqual({ code: 4423, reason: 'client id belongs to another user; connect with a fresh client id' });
+    expect(bob.frames).toEqual([]);
+
+    const from = ann.frames.length;
+    ann.send({ type: 'op', channel: 'room', n: 2, set: { a: 2 } });
+    await ann.next((f) => f.type === 'ack' && f.n === 2, 'the second ack', from);
+    expect(ann.frames.slice(from).map((f) => f.type)).toEqual(['patch', 'ack']);
+    await expectAlive(ann);
+  });
+});

@@ -293,11 +293,72 @@ describe('one connection per client id', () => {
     expect(again.of('presence')[0]?.members).toHaveLength(2);
   });
 
-  it('keeps the connections of two users with the same client id apart', () => {
-    const { client } = setup({ authenticate: (token) => ({ user: token }) });
-    const ann = client('c1', {}, 'ann');
-    client('c1', {}, 'bob');
+});
+
+describe('a client id belongs to one user (per-user tokens)', () => {
+  const users = { authenticate: (token: string) => ({ user: token === 'anon' ? null : token }) };
+
+  it("closes another user's hello with the id with 4423; the owner's connection, ops and presence are untouched", () => {
+    const { server, client } = setup(users);
+    const ann = client('c1', {}, 'ann').send({ type: 'subscribe', channel: 'room', presence: true });
+    ann.send({ type: 'op', channel: 'room', n: 1, set: { a: 1 } });
+    ann.take();
+    const bob = client('c1', {}, 'bob');
+    expect(bob.closes).toEqual([{ code: 4423, reason: 'client id belongs to another user; connect with a fresh client id' }]);
+    expect(bob.frames()).toEqual([]);
     expect(ann.closes).toEqual([]);
+    ann.send({ type: 'op', channel: 'room', n: 2, set: { a: 2 } });
+    expect(ann.take().map((f) => f.type)).toEqual(['patch', 'ack']);
+    expect(server.channelState('room').data).toEqual({ a: 2 });
+    expect(server.counters.clientIdsRefused).toBe(1);
+    expect(server.counters.clientsReplaced).toBe(0);
+  });
+
+  it('refuses the id to a connection without a user too, and lets the owner replace its own connection (4409)', () => {
+    const { client } = setup(users);
+    const ann = client('c1', {}, 'ann');
+    expect(client('c1', {}, 'anon').closes).toEqual([{ code: 4423, reason: expect.any(String) }]);
+    const again = client('c1', {}, 'ann');
+    expect(ann.closes).toEqual([{ code: 4409, reason: 'client id taken over by a newer connection' }]);
+    expect(again.closes).toEqual([]);
+  });
+
+  it('records nothing for connections without a user: they share ids as before', () => {
+    const { server, client } = setup(users);
+    client('c1', {}, 'anon');
+    client('c2', {}, 'anon');
+    expect(server.persisted().clientOwners).toEqual([]);
+    expect(client('c1', {}, 'ann').closes).toEqual([]);
+  });
+
+  it("bounds the ids remembered by maxClientIds, forgetting the flooding user's own first", () => {
+    const { server, client } = setup({ ...users, maxClientIds: 3 });
+    client('a1', {}, 'ann');
+    for (const id of ['m1', 'm2', 'm3', 'm4']) client(id, {}, 'mallory');
+    expect(server.persisted().clientOwners?.map(([id, user]) => `${id}:${user}`)).toEqual(['a1:ann', 'm3:mallory', 'm4:mallory']);
+    expect(client('a1', {}, 'mallory').closes[0]?.code).toBe(4423);
+  });
+
+  it('forgets an id not greeted for markRetentionMs', () => {
+    const { clock, client } = setup({ ...users, markRetentionMs: 1000 });
+    client('c1', {}, 'ann').session.closed();
+    clock.advance(999);
+    expect(client('c1', {}, 'bob').closes[0]?.code).toBe(4423);
+    clock.advance(1);
+    expect(client('c1', {}, 'bob').closes).toEqual([]);
+  });
+
+  it('keeps the owners across a restart, and derives them from the marks of a data file written before them', () => {
+    let state: PersistedState | undefined;
+    const { client } = setup({ ...users, onChange: (get) => (state = get()) });
+    const ann = client('c1', {}, 'ann');
+    expect(state?.clientOwners).toEqual([['c1', 'ann', expect.any(Number)]]);
+    ann.send({ type: 'subscribe', channel: 'room' }).send({ type: 'op', channel: 'room', n: 1, set: { a: 1 } });
+    const saved = JSON.parse(JSON.stringify(state)) as PersistedState;
+    expect(setup({ ...users, initial: saved }).client('c1', {}, 'bob').closes[0]?.code).toBe(4423);
+    const { clientOwners: _dropped, ...older } = saved;
+    expect(setup({ ...users, initial: older }).client('c1', {}, 'bob').closes[0]?.code).toBe(4423);
+    expect(setup({ ...users, initial: older }).client('c1', {}, 'ann').closes).toEqual([]);
   });
 });
 
