@@ -48,6 +48,8 @@ const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run s
   --max-channels-in-memory N
                           channels loaded at once; idle ones are unloaded first, else a subscribe gets
                           ERR_CHANNEL_UNAVAILABLE (default ${DEFAULT_SERVER_OPTIONS.maxChannelsInMemory})
+  --max-stored-channels N channels stored (with data or op marks, kept in memory and the data file); an
+                          op that would store one more gets ERR_STORAGE_FULL (default ${DEFAULT_SERVER_OPTIONS.maxStoredChannels})
   --max-subscribes-per-minute N
                           subscribes of one channel on one connection a minute; more get ERR_RATE_LIMITED (default ${DEFAULT_SERVER_OPTIONS.maxSubscribesPerMinute})
   --max-clients-per-channel N
@@ -94,6 +96,7 @@ const NUMERIC = {
   'max-connections-per-address': 'maxConnectionsPerAddress',
   'max-channels-per-connection': 'maxChannelsPerConnection',
   'max-channels-in-memory': 'maxChannelsInMemory',
+  'max-stored-channels': 'maxStoredChannels',
   'max-subscribes-per-minute': 'maxSubscribesPerMinute',
   'max-clients-per-channel': 'maxClientsPerChannel',
   'mark-retention': 'markRetentionMs',

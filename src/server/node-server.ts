@@ -184,6 +184,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
     maxPayloadBytes: opts.maxPayloadBytes,
     maxChannelsPerConnection: opts.maxChannelsPerConnection,
     maxChannelsInMemory: opts.maxChannelsInMemory,
+    maxStoredChannels: opts.maxStoredChannels,
     maxSubscribesPerMinute: opts.maxSubscribesPerMinute,
     maxClientsPerChannel: opts.maxClientsPerChannel,
     markRetentionMs: opts.markRetentionMs,

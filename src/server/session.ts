@@ -101,6 +101,12 @@ export interface ServerContext {
    * to every holder. Throws (with everything undone, nothing sent) when persisting fails.
    */
   commit(channel: Channel, checked: Checked, mark?: { key: string; owner: string; n: number }, v1Op?: { id: string; owner: string }): LogEntry;
+  /** Nothing stored in the channel: no data, no marks, nothing forgotten (never `default`). */
+  isEmpty(channel: Channel): boolean;
+  /** Whether the channel may store something: it does already, or `maxStoredChannels` leaves room. */
+  roomFor(channel: Channel): boolean;
+  /** Counts the channel as stored or not, after its marks changed outside `commit`. */
+  restock(channel: Channel): void;
   /** Which user each client id belongs to (per-user tokens). */
   clientOwners: ClientOwners;
   /** Hands a new client id owner to `onChange` (a throttled write; a failure is ignored). */

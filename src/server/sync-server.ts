@@ -156,6 +156,13 @@ export interface SyncServerOptions {
    * @default 100000
    */
   maxChannelsInMemory?: number;
+  /**
+   * Channels stored (with data or op marks: kept in memory and in the data file for the server's
+   * life; `default` not counted). An op or a server change that would store one more is refused
+   * with `ERR_STORAGE_FULL` (not recorded). A data file holding more still loads.
+   * @default 100000
+   */
+  maxStoredChannels?: number;
   /** Subscribes of one channel on one connection per minute; one more is refused with `ERR_RATE_LIMITED`. @default 10 */
   maxSubscribesPerMinute?: number;
   /**
@@ -339,6 +346,7 @@ export interface Session {
 
 /**
  * `change()` refused a change: `code` is `ERR_INVALID_FRAME` (the value rule), `ERR_DATA_LIMIT`,
+ * `ERR_STORAGE_FULL` (a new channel past `maxStoredChannels`),
  * `ERR_INVALID_CHANNEL` (the channel's name), `ERR_CHANNEL_UNAVAILABLE` (no room to load it), or
  * `ERR_STOPPED` (the Node server's handle after `close()`).
  */
@@ -401,6 +409,9 @@ export class InitialStateError extends RangeError {
   }
 }
 
+/** Default of `SyncServerOptions.maxStoredChannels`. */
+export const DEFAULT_MAX_STORED_CHANNELS = 100_000;
+
 /** Default of `SyncServerOptions.maxClientIds`. */
 export const DEFAULT_MAX_CLIENT_IDS = 100_000;
 
@@ -461,6 +472,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   };
   const maxChannelsInMemory = options.maxChannelsInMemory ?? V2.maxChannelsInMemory;
   const channelIdleMs = options.channelIdleMs ?? V2.channelIdleMs;
+  const maxStoredChannels = options.maxStoredChannels ?? DEFAULT_MAX_STORED_CHANNELS;
 
   const counters: ServerCounters = {
     connections: 0,
@@ -545,6 +557,18 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   /** Nothing stored: no data, no marks, nothing forgotten (and not `default`, which always exists). */
   const isEmpty = (channel: Channel): boolean =>
     channel.data.size === 0 && channel.marks.size === 0 && channel.marks.horizon === undefined && channel.name !== DEFAULT_CHANNEL;
+
+  /** Channels that store something (`default` aside): bounded by `maxStoredChannels`. */
+  const stored = new Set<Channel>();
+  /** Keeps `stored` up to date after a change to the channel's data or marks. */
+  const restock = (channel: Channel): void => {
+    if (channel.name === DEFAULT_CHANNEL) return;
+    if (isEmpty(channel)) stored.delete(channel);
+    else stored.add(channel);
+  };
+  for (const channel of channels.values()) restock(channel);
+  /** Whether the channel may store something: it does already, or there is room for one more. */
+  const roomFor = (channel: Channel): boolean => channel.name === DEFAULT_CHANNEL || stored.has(channel) || stored.size < maxStoredChannels;
 
   function unload(channel: Channel): void {
     idle.delete(channel);
@@ -682,6 +706,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       throw error;
     }
     if (v1Op !== undefined) applied.trim();
+    restock(channel);
     const entry = channel.appendLog(checked);
     for (const sub of channel.subscribers) sub.deliver(entry.text, entry.bytes);
     if (channel.v1.size > 0) {
@@ -888,6 +913,9 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         // Kept in memory: the next write carries it.
       }
     },
+    isEmpty,
+    roomFor,
+    restock,
     persistRefusal() {
       try {
         options.onChange?.(persisted, 'refusal');
@@ -1046,6 +1074,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       const channel = loadedChannel(name);
       const checked = channel.validate(changes);
       if (Array.isArray(checked)) throw new ChangeRefusedError(checked[0], checked[1]);
+      if (!roomFor(channel)) throw new ChangeRefusedError(ErrorCodeV2.STORAGE_FULL, `channel ${name} stores nothing yet, and the server stores maxStoredChannels (${maxStoredChannels}) channels`);
       const entry = commit(channel, checked);
       return { epoch: channel.epoch as string, seq: entry.seq, channel: name };
     },

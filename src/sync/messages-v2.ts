@@ -382,6 +382,8 @@ export const ErrorCodeV2 = {
   PRESENCE_FORBIDDEN: 'ERR_PRESENCE_FORBIDDEN',
   /** A resent op the server cannot judge: it has forgotten the client (settles the op: it may or may not have applied). */
   CLIENT_FORGOTTEN: 'ERR_CLIENT_FORGOTTEN',
+  /** The op would store a new channel and the server stores `maxStoredChannels` already (settles the op; not recorded). */
+  STORAGE_FULL: 'ERR_STORAGE_FULL',
 } as const;
 export type ErrorCodeV2Value = (typeof ErrorCodeV2)[keyof typeof ErrorCodeV2];
 
