@@ -48,6 +48,8 @@ const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run s
   --max-channels-in-memory N
                           channels loaded at once; idle ones are unloaded first, else a subscribe gets
                           ERR_CHANNEL_UNAVAILABLE (default ${DEFAULT_SERVER_OPTIONS.maxChannelsInMemory})
+  --max-stored-channels N channels stored (with data or op marks, kept in memory and the data file); an
+                          op that would store one more gets ERR_STORAGE_FULL (default ${DEFAULT_SERVER_OPTIONS.maxStoredChannels})
   --max-subscribes-per-minute N
                           subscribes of one channel on one connection a minute; more get ERR_RATE_LIMITED (default ${DEFAULT_SERVER_OPTIONS.maxSubscribesPerMinute})
   --max-clients-per-channel N
@@ -55,6 +57,8 @@ const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run s
   --mark-retention MS     a mark idle this long is forgotten (default ${DEFAULT_SERVER_OPTIONS.markRetentionMs})
   --max-refusals-per-client N
                           refused ops kept per client and channel (default ${DEFAULT_SERVER_OPTIONS.maxRefusalsPerClient})
+  --max-client-ids N      client ids whose user is remembered (per-user tokens): another user's hello
+                          with one gets 4423; past it one is forgotten (default ${DEFAULT_SERVER_OPTIONS.maxClientIds})
   --presence-grace MS     a member whose connection ended stays listed this long (default ${DEFAULT_SERVER_OPTIONS.presenceGraceMs})
   --refresh-before MS     refresh is sent this long before a token expires (default ${DEFAULT_SERVER_OPTIONS.refreshBeforeMs})
   --channel-idle MS       a channel nobody holds is unloaded after MS (default ${DEFAULT_SERVER_OPTIONS.channelIdleMs})
@@ -92,10 +96,12 @@ const NUMERIC = {
   'max-connections-per-address': 'maxConnectionsPerAddress',
   'max-channels-per-connection': 'maxChannelsPerConnection',
   'max-channels-in-memory': 'maxChannelsInMemory',
+  'max-stored-channels': 'maxStoredChannels',
   'max-subscribes-per-minute': 'maxSubscribesPerMinute',
   'max-clients-per-channel': 'maxClientsPerChannel',
   'mark-retention': 'markRetentionMs',
   'max-refusals-per-client': 'maxRefusalsPerClient',
+  'max-client-ids': 'maxClientIds',
   'presence-grace': 'presenceGraceMs',
   'refresh-before': 'refreshBeforeMs',
   'channel-idle': 'channelIdleMs',

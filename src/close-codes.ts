@@ -29,6 +29,8 @@ export const CloseCode = {
   APP_CLIENT_REPLACED: 4409,
   /** The statesocket server (protocol version 2): the token expired and no fresh one came. */
   APP_TOKEN_EXPIRED: 4419,
+  /** The statesocket server (protocol version 2, per-user tokens): the hello's client id belongs to another user. */
+  APP_CLIENT_ID_TAKEN: 4423,
 } as const;
 
 export interface CloseEventInfo {
@@ -58,6 +60,7 @@ export interface CloseEventInfo {
  * | 4000–4999 | private application codes (4401, 4403, ...): the application decided |
  * | 4409 | the statesocket server: a newer connection took over this client id (two tabs sharing one id stop, visibly) |
  * | 4419 | the statesocket server: the token expired; final unless `canRefreshToken` (a token function gives a fresh one at the next connect) |
+ * | 4423 | the statesocket server: the hello's client id belongs to another user; the same id would be refused again, and a fresh id is the application's choice (a new connection object), not the library's: ops numbered under the old id would change owner |
  */
 const FATAL = new Set([1002, 1003, 1007, 1008, 1009, 1010, 3000, 3003]);
 

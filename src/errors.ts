@@ -46,6 +46,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   ERR_PRESENCE_FORBIDDEN: 'The token may not use presence on the channel: the subscription stands without it (channel status presenceError).',
   ERR_CLIENT_FORGOTTEN: 'A resent op the server cannot judge (it forgot this client on the channel): it may or may not have applied. Settled: the application decides whether to send the change again.',
   ERR_DATA_LIMIT: "The server refused an op that would take the channel's document over its size limit. The op is settled.",
+  ERR_STORAGE_FULL: 'The server refused an op that would store a new channel: it stores as many channels as it may (maxStoredChannels). The op is settled; sending the change again later may succeed.',
   ERR_INVALID_FRAME: 'The server refused an op whose values break the value rule or its size limit. The op is settled.',
 };
 

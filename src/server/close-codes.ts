@@ -37,13 +37,14 @@ export interface ServerCloseRow {
  * | 1002 | (sent by `ws`) a frame that breaks RFC 6455: unmasked, a reserved opcode or bit, a close frame carrying 1005 | closed |
  * | 1007 | (sent by `ws`) a text frame that is not valid UTF-8 | closed |
  * | 1009 | a client frame over `--max-payload`: resending it would loop | closed |
- * | 1011 | the server could not complete an op for a reason that is not the op's (a failed data-file write): the op stays in the outbox | reconnect |
+ * | 1011 | the server could not complete an op for a reason that is not the op's (a failed data-file write): the op stays in the outbox; or an `authenticate`/`authorize` hook returned a promise (a configuration error, reported to `onError`) | reconnect |
  * | 1013 | load or timing: a slow consumer, connection caps (total or per address), no `hello` before the deadline, too many failed authentications from one address, too many hellos on one connection, an op that would push a recent id out of the dedup record | reconnect after serviceRestartDelayMs |
  * | 4400 | the `hello` asked for a protocol version the server does not speak | closed |
  * | 4401 | missing or wrong token | closed |
  * | 4403 | a browser `Origin` the server does not allow | closed |
  * | 4409 | protocol version 2: a newer connection said hello with the same user and client id | closed |
  * | 4419 | protocol version 2: the token expired, at connect or with no fresh token (`auth`) by its expiry | reconnect with a token function, else closed |
+ * | 4423 | protocol version 2, per-user tokens: the hello's client id belongs to another user (the newcomer is closed; the owner is untouched) | closed |
  */
 export const SERVER_CLOSE_CODES: readonly ServerCloseRow[] = [
   {
@@ -56,7 +57,7 @@ export const SERVER_CLOSE_CODES: readonly ServerCloseRow[] = [
   { code: CloseCode.MESSAGE_TOO_BIG, when: 'a client frame over --max-payload (resending it would loop)', client: 'closed' },
   {
     code: CloseCode.INTERNAL_ERROR,
-    when: "the server could not complete an op for a reason that is not the op's (a failed data-file write); the op stays in the outbox",
+    when: "the server could not complete an op for a reason that is not the op's (a failed data-file write); the op stays in the outbox; or an authenticate/authorize hook returned a promise (a configuration error, reported to onError)",
     client: 'reconnect',
   },
   {
@@ -73,6 +74,11 @@ export const SERVER_CLOSE_CODES: readonly ServerCloseRow[] = [
     code: CloseCode.APP_TOKEN_EXPIRED,
     when: 'protocol version 2: the token expired, at connect or with no fresh token (auth) by its expiry',
     client: 'reconnect with a token function, else closed',
+  },
+  {
+    code: CloseCode.APP_CLIENT_ID_TAKEN,
+    when: 'protocol version 2, per-user tokens: the hello client id belongs to another user (the newcomer is closed; the owner is untouched)',
+    client: 'closed',
   },
 ];
 

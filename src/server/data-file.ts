@@ -7,6 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { describeValue } from '../options.js';
 import type { Json } from '../store.js';
 import { isChannelName, isClientId } from '../sync/messages-v2.js';
+import type { PersistedClientOwner } from './client-owners.js';
 import type { PersistedMark } from './marks.js';
 import type { PersistedChannel, PersistedState, RefusedOp } from './sync-server.js';
 
@@ -96,6 +97,13 @@ export function loadDataFile(path: string): PersistedState | undefined {
   if (value.time !== undefined) {
     if (!isTime(value.time)) throw corrupt('"time" is not a number');
     state.time = value.time as number;
+  }
+  // Written since client ids' users are kept; an older file derives them from its marks (sync-server.ts).
+  if (value.clientOwners !== undefined) {
+    const isOwner = (entry: unknown) =>
+      Array.isArray(entry) && entry.length === 3 && isClientId(entry[0]) && typeof entry[1] === 'string' && entry[1].length >= 1 && entry[1].length <= 128 && isCount(entry[2]);
+    if (!Array.isArray(value.clientOwners) || !value.clientOwners.every(isOwner)) throw corrupt('"clientOwners" is not an array of [client id, user, time]');
+    state.clientOwners = value.clientOwners as PersistedClientOwner[];
   }
   if (value.channels !== undefined) {
     if (!isRecord(value.channels)) throw corrupt('"channels" is not an object of channel name to {data, marks}');

@@ -22,7 +22,7 @@ export { DEFAULT_SERVER_OPTIONS, SERVER_LIMITS } from './server-options.js';
 export type { NodeServerOptions, ServerClock } from './server-options.js';
 export type { FaultCounters, ServerStats } from './server-stats.js';
 export { DataFileError } from './data-file.js';
-export { ChangeRefusedError } from './sync-server.js';
+export { ChangeRefusedError, HookResultError } from './sync-server.js';
 export { createSyncServer } from './sync-server.js';
 export type {
   AuthorizeRequest,

@@ -41,7 +41,10 @@ export interface Mark {
   acked: number;
   /** Refusals above `acked`, by op number (oldest first); absent while there is none. */
   refusals: Map<number, string> | undefined;
-  /** The highest op number whose refusal was forgotten by the bound (0: none). */
+  /**
+   * Answers at or below it (and above `acked`) are unknown: the highest op number whose refusal was
+   * forgotten by the bound, and at least the op number below the mark's first op.
+   */
   floor: number;
 }
 
@@ -150,7 +153,9 @@ export class ChannelMarks {
     if (mark === undefined) {
       // `while`: a data file written with a larger bound may hold more marks than this one.
       while (this.byKey.size >= this.limits.maxClientsPerChannel && this.byKey.size > 0) this.makeRoom();
-      mark = { n, at, owner, acked: 0, refusals: undefined, floor: 0 };
+      // Below its first op the mark knows no answer: an op refused unrecorded on a channel that stored
+      // nothing (docs/protocol.md, "Refusals on a channel that stores nothing") must not be acked later.
+      mark = { n, at, owner, acked: 0, refusals: undefined, floor: n - 1 };
       this.insert(key, mark);
     } else {
       before = { n: mark.n, at: mark.at, floor: mark.floor };

@@ -184,10 +184,12 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
     maxPayloadBytes: opts.maxPayloadBytes,
     maxChannelsPerConnection: opts.maxChannelsPerConnection,
     maxChannelsInMemory: opts.maxChannelsInMemory,
+    maxStoredChannels: opts.maxStoredChannels,
     maxSubscribesPerMinute: opts.maxSubscribesPerMinute,
     maxClientsPerChannel: opts.maxClientsPerChannel,
     markRetentionMs: opts.markRetentionMs,
     maxRefusalsPerClient: opts.maxRefusalsPerClient,
+    maxClientIds: opts.maxClientIds,
     presenceGraceMs: opts.presenceGraceMs,
     refreshBeforeMs: opts.refreshBeforeMs,
     channelIdleMs: opts.channelIdleMs,
@@ -200,7 +202,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
     ...(dataFile === undefined
       ? {}
       : {
-          onChange: (state: () => PersistedState, what: 'change' | 'refusal') => {
+          onChange: (state: () => PersistedState, what: 'change' | 'refusal' | 'client') => {
             if (!inFeed && what === 'change') return persist(state());
             feedDirty = true;
             persistTimer ??= setTimeout(persistFeed, SERVER_LIMITS.feedPersistIntervalMs);

@@ -12,17 +12,19 @@ import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, NAME_RULE, isChannelName } from '../sync/messages-v2.js';
 import { aclHooks, parseAcl, readAclFile, type Acl } from './acl.js';
 import type { AuthorizeRequest, Identity } from './session.js';
-import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_DATA_BYTES, type SyncServerOptions } from './sync-server.js';
+import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_STORED_CHANNELS, type SyncServerOptions } from './sync-server.js';
 
 /** The limits and times of channels (protocol version 2): the same options as `createSyncServer`'s. */
 type ChannelOptions = Pick<
   SyncServerOptions,
   | 'maxChannelsPerConnection'
   | 'maxChannelsInMemory'
+  | 'maxStoredChannels'
   | 'maxSubscribesPerMinute'
   | 'maxClientsPerChannel'
   | 'markRetentionMs'
   | 'maxRefusalsPerClient'
+  | 'maxClientIds'
   | 'presenceGraceMs'
   | 'refreshBeforeMs'
   | 'channelIdleMs'
@@ -278,10 +280,12 @@ export const DEFAULT_SERVER_OPTIONS = {
   maxConnectionsPerAddress: 1_000,
   maxChannelsPerConnection: DEFAULT_V2_LIMITS.maxChannelsPerConnection,
   maxChannelsInMemory: DEFAULT_V2_LIMITS.maxChannelsInMemory,
+  maxStoredChannels: DEFAULT_MAX_STORED_CHANNELS,
   maxSubscribesPerMinute: DEFAULT_V2_LIMITS.maxSubscribesPerMinute,
   maxClientsPerChannel: DEFAULT_V2_LIMITS.maxClientsPerChannel,
   markRetentionMs: DEFAULT_V2_LIMITS.markRetentionMs,
   maxRefusalsPerClient: DEFAULT_V2_LIMITS.maxRefusalsPerClient,
+  maxClientIds: DEFAULT_MAX_CLIENT_IDS,
   presenceGraceMs: DEFAULT_V2_LIMITS.presenceGraceMs,
   refreshBeforeMs: DEFAULT_V2_LIMITS.refreshBeforeMs,
   channelIdleMs: DEFAULT_V2_LIMITS.channelIdleMs,
@@ -350,10 +354,12 @@ export interface ResolvedServerOptions {
   host: string;
   maxChannelsPerConnection: number;
   maxChannelsInMemory: number;
+  maxStoredChannels: number;
   maxSubscribesPerMinute: number;
   maxClientsPerChannel: number;
   markRetentionMs: number;
   maxRefusalsPerClient: number;
+  maxClientIds: number;
   presenceGraceMs: number;
   refreshBeforeMs: number;
   channelIdleMs: number;
@@ -530,8 +536,8 @@ const KNOWN_OPTIONS = new Set(
     controlToken: true, path: true, allowedOrigins: true, maxBufferedBytes: true, maxValueDepth: true,
     maxOpBytes: true, maxDataBytes: true, dataFile: true, helloTimeoutMs: true, maxConnections: true,
     maxConnectionsPerAddress: true, trustProxy: true, authThrottle: true, acl: true, authenticate: true, authorize: true,
-    maxChannelsPerConnection: true, maxChannelsInMemory: true, maxSubscribesPerMinute: true, maxClientsPerChannel: true,
-    markRetentionMs: true, maxRefusalsPerClient: true, presenceGraceMs: true, refreshBeforeMs: true, channelIdleMs: true,
+    maxChannelsPerConnection: true, maxChannelsInMemory: true, maxStoredChannels: true, maxSubscribesPerMinute: true, maxClientsPerChannel: true,
+    markRetentionMs: true, maxRefusalsPerClient: true, maxClientIds: true, presenceGraceMs: true, refreshBeforeMs: true, channelIdleMs: true,
     feedChannel: true, clock: true, random: true, staticHandler: true,
   } satisfies Record<keyof NodeServerOptions, true>),
 );
@@ -569,10 +575,12 @@ function resolve(options: NodeServerOptions): ResolvedServerOptions {
     maxConnectionsPerAddress: integer('maxConnectionsPerAddress', options.maxConnectionsPerAddress, d.maxConnectionsPerAddress, 1, 10_000_000),
     maxChannelsPerConnection: integer('maxChannelsPerConnection', options.maxChannelsPerConnection, d.maxChannelsPerConnection, 1, 10_000_000),
     maxChannelsInMemory: integer('maxChannelsInMemory', options.maxChannelsInMemory, d.maxChannelsInMemory, 1, 100_000_000),
+    maxStoredChannels: integer('maxStoredChannels', options.maxStoredChannels, d.maxStoredChannels, 0, 100_000_000),
     maxSubscribesPerMinute: integer('maxSubscribesPerMinute', options.maxSubscribesPerMinute, d.maxSubscribesPerMinute, 1, 10_000_000),
     maxClientsPerChannel: integer('maxClientsPerChannel', options.maxClientsPerChannel, d.maxClientsPerChannel, 1, 10_000_000),
     markRetentionMs: integer('markRetentionMs', options.markRetentionMs, d.markRetentionMs, 1, Number.MAX_SAFE_INTEGER),
     maxRefusalsPerClient: integer('maxRefusalsPerClient', options.maxRefusalsPerClient, d.maxRefusalsPerClient, 1, 10_000_000),
+    maxClientIds: integer('maxClientIds', options.maxClientIds, d.maxClientIds, 1, 100_000_000),
     presenceGraceMs: integer('presenceGraceMs', options.presenceGraceMs, d.presenceGraceMs, 0, 2 ** 31 - 1),
     refreshBeforeMs: integer('refreshBeforeMs', options.refreshBeforeMs, d.refreshBeforeMs, 0, 2 ** 31 - 1),
     channelIdleMs: integer('channelIdleMs', options.channelIdleMs, d.channelIdleMs, 1, 2 ** 31 - 1),

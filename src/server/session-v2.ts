@@ -59,6 +59,13 @@ export function createV2Sessions(ctx: ServerContext) {
     if (!ctx.helloAllowed(session)) return;
     if (!ctx.judgeHelloToken(session, hello.token)) return;
     const identity = session.identity!;
+    // A client id names one user: another user's hello with it is refused, the owner untouched.
+    const owner = ctx.clientOwners.size === 0 ? undefined : ctx.clientOwners.ownerOf(hello.client, ctx.time());
+    if (owner !== undefined && owner !== identity.user) {
+      counters.clientIdsRefused++;
+      return ctx.drop(session, SyncCloseCodeV2.CLIENT_ID_TAKEN, 'client id belongs to another user; connect with a fresh client id');
+    }
+    if (identity.user !== null && ctx.clientOwners.claim(hello.client, identity.user, ctx.time())) ctx.persistClientOwner();
     const key = markKey(identity.user, hello.client);
     const older = ctx.clients.get(key);
     if (older !== undefined && older !== session) {
@@ -257,16 +264,37 @@ export function createV2Sessions(ctx: ServerContext) {
     ctx.drop(session, SyncCloseCodeV2.INTERNAL_ERROR, 'could not persist the change; it was not applied: send it again');
   }
 
-  /** Refuses op `n` for good: the refusal is recorded (the mark raised) before the error goes out. */
+  /**
+   * Refuses op `n` for good: the refusal is recorded (the mark raised) before the error goes out.
+   * On a channel that stores nothing, a publish refusal is not recorded (a subscriber who may not
+   * publish leaves nothing behind), nor is any refusal once `maxStoredChannels` are stored (the op
+   * gets `ERR_STORAGE_FULL` then): a resend is judged again, and a mark made later starts its
+   * floor below its first op, so such an op is never acked (docs/protocol.md, "Refusals on a
+   * channel that stores nothing").
+   */
   function refuseOp(session: LiveSession, channel: Channel, n: number, code: string, message: string): void {
+    if (ctx.isEmpty(channel)) {
+      if (code === ErrorCodeV2.PUBLISH_FORBIDDEN) return refuseUnrecorded(session, channel, n, code, message);
+      if (!ctx.roomFor(channel)) return storageFull(session, channel, n);
+    }
     const undo = channel.marks.raise(session.key, session.identity?.user ?? session.owner, n, ctx.time(), code);
     if (!ctx.persistRefusal()) {
       channel.marks.undo(undo);
       return notPersisted(session);
     }
+    ctx.restock(channel);
     counters.opsRefused++;
     if (code === ErrorCodeV2.CLIENT_FORGOTTEN) counters.opsForgotten++;
     channelError(session, channel, code, message, `,"n":${n}`);
+  }
+
+  function refuseUnrecorded(session: LiveSession, channel: Channel, n: number, code: string, message: string): void {
+    counters.opsRefused++;
+    channelError(session, channel, code, message, `,"n":${n}`);
+  }
+
+  function storageFull(session: LiveSession, channel: Channel, n: number): void {
+    refuseUnrecorded(session, channel, n, ErrorCodeV2.STORAGE_FULL, `op ${n} would store channel ${channel.name}, and the server stores as many channels as it may (maxStoredChannels); it was not applied`);
   }
 
   /**
@@ -312,6 +340,7 @@ export function createV2Sessions(ctx: ServerContext) {
     }
     const checked = channel.validate(value);
     if (Array.isArray(checked)) return refuseOp(session, channel, n, checked[0], checked[1]);
+    if (!ctx.roomFor(channel)) return storageFull(session, channel, n);
     try {
       ctx.commit(channel, checked, { key: session.key, owner: identity.user ?? session.owner, n });
     } catch {

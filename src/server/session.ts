@@ -4,6 +4,7 @@
  * Types only.
  */
 import type { Json } from '../store.js';
+import type { ClientOwners } from './client-owners.js';
 import type { Channel, Checked, LogEntry, Subscriber, V1Holder } from './channel.js';
 import type { OpRecord } from './op-record.js';
 import type { Outgoing } from './outgoing.js';
@@ -100,11 +101,21 @@ export interface ServerContext {
    * to every holder. Throws (with everything undone, nothing sent) when persisting fails.
    */
   commit(channel: Channel, checked: Checked, mark?: { key: string; owner: string; n: number }, v1Op?: { id: string; owner: string }): LogEntry;
+  /** Nothing stored in the channel: no data, no marks, nothing forgotten (never `default`). */
+  isEmpty(channel: Channel): boolean;
+  /** Whether the channel may store something: it does already, or `maxStoredChannels` leaves room. */
+  roomFor(channel: Channel): boolean;
+  /** Counts the channel as stored or not, after its marks changed outside `commit`. */
+  restock(channel: Channel): void;
+  /** Which user each client id belongs to (per-user tokens). */
+  clientOwners: ClientOwners;
+  /** Hands a new client id owner to `onChange` (a throttled write; a failure is ignored). */
+  persistClientOwner(): void;
   /** Hands a recorded refusal to `onChange`; false when that threw (the caller undoes it and closes with 1011). */
   persistRefusal(): boolean;
   /** Whether the token is required at all. */
   readonly authRequired: boolean;
-  /** Who the token names; null when it is wrong (a throw from a user's hook counts as wrong). */
+  /** Who the token names; null when it is wrong (a throw from a user's hook counts as wrong). Throws `HookResultError` for a hook that returned a promise. */
   authenticate(token: string): Identity | null;
   authorize(identity: Identity, channel: string, action: ChannelAction): boolean;
   /** Live version 2 sessions by mark key (user and client id). */

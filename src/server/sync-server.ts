@@ -19,6 +19,7 @@ import { ServerErrorCode, SyncCloseCode } from '../sync/messages.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, ErrorCodeV2, SyncCloseCodeV2, isChannelName, parseHello } from '../sync/messages-v2.js';
 import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
 import { Channel, StoredDataError, type Checked, type LogEntry } from './channel.js';
+import { ClientOwners, ownersFromMarks, type PersistedClientOwner } from './client-owners.js';
 import type { PersistedMark, PersistedMarks } from './marks.js';
 import { createOpRecord } from './op-record.js';
 import { Outgoing } from './outgoing.js';
@@ -94,17 +95,28 @@ export interface SyncServerOptions {
    * Per-user tokens: who a token names (and what it may do: `authorize`). Return null for a wrong
    * token; an identity whose `expiresAt` has passed closes the connection with 4419. Called once
    * per connection and per `auth` frame; a throw, or an identity the frames cannot carry (a user
-   * over 128 characters, an `info` that is not a JSON object), counts as a wrong token. Not with `token`.
+   * over 128 characters, an `info` that is not a JSON object), counts as a wrong token. It must
+   * answer synchronously: a promise (an `async` function) is a configuration error, reported to
+   * `onError` (`HookResultError`), and the connection is closed with 1011. Not with `token`.
    * @default none: no token required (or `token`)
    */
   authenticate?: (token: string) => Identity | null;
   /**
    * Whether a user may `subscribe` to, `publish` on or use `presence` on a channel, asked at every
    * subscribe, op and presence request, and for every held channel after an `auth`. A throw
-   * counts as `false`.
+   * counts as `false`. It must answer synchronously: a promise (an `async` function) is a
+   * configuration error, reported to `onError` (`HookResultError`), and the connection is closed
+   * with 1011 (never taken as a refusal: the user would be told "forbidden" for a server bug).
    * @default everything is allowed
    */
   authorize?: (request: AuthorizeRequest) => boolean;
+  /**
+   * Told about the server's own configuration errors: today `HookResultError`, a hook that
+   * returned a promise (each hook is reported once; every connection it meets is closed with 1011).
+   * A throw from it is ignored.
+   * @default console.error of the error's message
+   */
+  onError?: (error: Error) => void;
   /**
    * A session whose peer has more than this many bytes buffered is closed with 1013 (slow
    * consumer). A snapshot in flight does not count against it, one at a time.
@@ -144,6 +156,13 @@ export interface SyncServerOptions {
    * @default 100000
    */
   maxChannelsInMemory?: number;
+  /**
+   * Channels stored (with data or op marks: kept in memory and in the data file for the server's
+   * life; `default` not counted). An op or a server change that would store one more is refused
+   * with `ERR_STORAGE_FULL` (not recorded). A data file holding more still loads.
+   * @default 100000
+   */
+  maxStoredChannels?: number;
   /** Subscribes of one channel on one connection per minute; one more is refused with `ERR_RATE_LIMITED`. @default 10 */
   maxSubscribesPerMinute?: number;
   /**
@@ -156,6 +175,13 @@ export interface SyncServerOptions {
   markRetentionMs?: number;
   /** Refused ops remembered per client and channel above the client's `acked`. @default 1000 */
   maxRefusalsPerClient?: number;
+  /**
+   * Client ids whose user the server remembers (per-user tokens only): a hello from another user
+   * with an id that belongs to someone is closed with 4423. Past it the least recently greeted id of
+   * the user holding the most is forgotten; an id not greeted for `markRetentionMs` is forgotten too.
+   * @default 100000
+   */
+  maxClientIds?: number;
   /** A presence member whose connection ended stays listed this long, in ms (a quick reconnect makes no leave/join). @default 5000 */
   presenceGraceMs?: number;
   /** `refresh` is sent this long before a connection's token expires, in ms. @default 60000 */
@@ -179,11 +205,12 @@ export interface SyncServerOptions {
    * `state()` here to make patches, acks and refusals durable (it builds the copy only when
    * called). `what` says which change: `'change'` (an applied op or server change: write it now)
    * or `'refusal'` (a refused op recorded: a throttled write is enough, since the client settles
-   * the op on its refusal). Throwing undoes the change: for an op, nothing is applied, refused,
+   * the op on its refusal) or `'client'` (a client id's user recorded: a throttled write is enough;
+   * a throw is ignored, the record stays in memory). Throwing undoes the change: for an op, nothing is applied, refused,
    * broadcast or acked, and its connection is closed with 1011 so the client sends it again;
    * `change()` rethrows.
    */
-  onChange?: (state: () => PersistedState, what: 'change' | 'refusal') => void;
+  onChange?: (state: () => PersistedState, what: 'change' | 'refusal' | 'client') => void;
   /** Called when an op is applied (not when a duplicate is acknowledged): for audits and the simulator. */
   onApply?: (opId: string) => void;
 }
@@ -235,6 +262,11 @@ export interface PersistedState {
   channels?: Record<string, PersistedChannel>;
   /** The last time the server used for marks and welcomes: times never go back, across restarts too. */
   time?: number;
+  /**
+   * Which user each client id belongs to (per-user tokens), least recently greeted first. Absent in
+   * files written before it was kept: then every client id with a mark of a user is that user's.
+   */
+  clientOwners?: PersistedClientOwner[];
 }
 
 export interface ServerCounters {
@@ -279,6 +311,8 @@ export interface ServerCounters {
   tokenExpiries: number;
   /** Connections closed with 4409. */
   clientsReplaced: number;
+  /** Hellos closed with 4423: the client id belongs to another user. */
+  clientIdsRefused: number;
   /** Version 1 sessions live now. */
   v1Sessions: number;
 }
@@ -312,6 +346,7 @@ export interface Session {
 
 /**
  * `change()` refused a change: `code` is `ERR_INVALID_FRAME` (the value rule), `ERR_DATA_LIMIT`,
+ * `ERR_STORAGE_FULL` (a new channel past `maxStoredChannels`),
  * `ERR_INVALID_CHANNEL` (the channel's name), `ERR_CHANNEL_UNAVAILABLE` (no room to load it), or
  * `ERR_STOPPED` (the Node server's handle after `close()`).
  */
@@ -324,6 +359,29 @@ export class ChangeRefusedError extends Error {
     super(message);
   }
 }
+
+/**
+ * A user hook (`authenticate`, `authorize`) returned a promise or another thenable: the hooks run
+ * inside frame handling and must answer synchronously. From plain JavaScript an `async` hook type
+ * checks nowhere; counting its promise as a refusal (4401, forbidden) would blame the user for a
+ * server bug, so the connection is closed with 1011 and this goes to `onError`.
+ */
+export class HookResultError extends TypeError {
+  override readonly name = 'HookResultError';
+  readonly code = 'ERR_HOOK_RESULT';
+  constructor(readonly hook: 'authenticate' | 'authorize') {
+    super(
+      `statesocket server: the ${hook} hook returned a promise (an async function?); it must return ${hook === 'authenticate' ? 'an identity or null' : 'true or false'} synchronously. ` +
+        'Connections it meets are closed with 1011 until it is fixed: look up what it needs before the server starts, or keep it in memory.',
+    );
+  }
+}
+
+/** The close reason of a connection that met a `HookResultError` (within a close frame's 123 bytes). */
+const HOOK_RESULT_REASON = (hook: string) => `server misconfigured: the ${hook} hook returned a promise`;
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
 /**
  * Default of `SyncServerOptions.dedupRetentionMs`: 1 minute. A client whose connection dropped
@@ -350,6 +408,12 @@ export class InitialStateError extends RangeError {
     super(message);
   }
 }
+
+/** Default of `SyncServerOptions.maxStoredChannels`. */
+export const DEFAULT_MAX_STORED_CHANNELS = 100_000;
+
+/** Default of `SyncServerOptions.maxClientIds`. */
+export const DEFAULT_MAX_CLIENT_IDS = 100_000;
 
 /** Default of `SyncServerOptions.maxDataBytes`: a snapshot of a full document still fits in 1 MiB. */
 export const DEFAULT_MAX_DATA_BYTES = 1_047_552;
@@ -408,6 +472,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   };
   const maxChannelsInMemory = options.maxChannelsInMemory ?? V2.maxChannelsInMemory;
   const channelIdleMs = options.channelIdleMs ?? V2.channelIdleMs;
+  const maxStoredChannels = options.maxStoredChannels ?? DEFAULT_MAX_STORED_CHANNELS;
 
   const counters: ServerCounters = {
     connections: 0,
@@ -436,6 +501,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     tokenRefreshes: 0,
     tokenExpiries: 0,
     clientsReplaced: 0,
+    clientIdsRefused: 0,
     v1Sessions: 0,
   };
   channelLimits.counters = counters;
@@ -491,6 +557,18 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   /** Nothing stored: no data, no marks, nothing forgotten (and not `default`, which always exists). */
   const isEmpty = (channel: Channel): boolean =>
     channel.data.size === 0 && channel.marks.size === 0 && channel.marks.horizon === undefined && channel.name !== DEFAULT_CHANNEL;
+
+  /** Channels that store something (`default` aside): bounded by `maxStoredChannels`. */
+  const stored = new Set<Channel>();
+  /** Keeps `stored` up to date after a change to the channel's data or marks. */
+  const restock = (channel: Channel): void => {
+    if (channel.name === DEFAULT_CHANNEL) return;
+    if (isEmpty(channel)) stored.delete(channel);
+    else stored.add(channel);
+  };
+  for (const channel of channels.values()) restock(channel);
+  /** Whether the channel may store something: it does already, or there is room for one more. */
+  const roomFor = (channel: Channel): boolean => channel.name === DEFAULT_CHANNEL || stored.has(channel) || stored.size < maxStoredChannels;
 
   function unload(channel: Channel): void {
     idle.delete(channel);
@@ -561,6 +639,12 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     for (const op of (initial?.refusedOps ?? []).slice(-dedupSize)) refused.add(op.id, ownerAt(op.owner), op.code, op.at ?? longAgo);
   }
 
+  // ── client ids' users (per-user tokens): see client-owners.ts ──
+  const clientOwners = new ClientOwners(
+    { maxClientIds: options.maxClientIds ?? DEFAULT_MAX_CLIENT_IDS, retentionMs: channelLimits.marks.markRetentionMs },
+    options.initial?.clientOwners ?? ownersFromMarks(Object.values(options.initial?.channels ?? {}).flatMap((entry) => entry.marks ?? [])),
+  );
+
   const persisted = (): PersistedState => {
     // One pass over the applied record (it is written before every op's ack); each owner's name
     // is written once (a record of 10 000 ids has few owners), the ids refer to it by index.
@@ -595,7 +679,17 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       stored[channel.name] = entry;
     }
     const defaultData = (channels.get(DEFAULT_CHANNEL) as Channel).plainData();
-    return { data: defaultData, appliedOpIds, appliedOpTimes, appliedOpOwners, refusedOps, opOwners: [...owners.keys()], channels: stored, time: lastTime };
+    return {
+      data: defaultData,
+      appliedOpIds,
+      appliedOpTimes,
+      appliedOpOwners,
+      refusedOps,
+      opOwners: [...owners.keys()],
+      channels: stored,
+      time: lastTime,
+      clientOwners: clientOwners.persisted(),
+    };
   };
 
   /** Write, then broadcast (see `ServerContext.commit`). */
@@ -612,6 +706,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       throw error;
     }
     if (v1Op !== undefined) applied.trim();
+    restock(channel);
     const entry = channel.appendLog(checked);
     for (const sub of channel.subscribers) sub.deliver(entry.text, entry.bytes);
     if (channel.v1.size > 0) {
@@ -631,12 +726,35 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   function authenticate(token: string): Identity | null {
     if (sharedToken !== undefined) return tokensEqual(token, sharedToken) ? ANONYMOUS : null;
     if (authenticateHook === undefined) return ANONYMOUS;
+    let identity: unknown;
     try {
-      const identity = authenticateHook(token);
-      return identity !== null && isIdentity(identity) ? identity : null;
+      identity = authenticateHook(token);
     } catch {
       return null; // a user hook that throws refuses: never a dead process
     }
+    if (isThenable(identity)) throw hookMisused('authenticate', identity);
+    return identity !== null && isIdentity(identity) ? identity : null;
+  }
+
+  const reportedHooks = new Set<string>();
+  /** A hook returned a promise: report it (once per hook) and return the error that ends the connection. */
+  function hookMisused(hook: 'authenticate' | 'authorize', result: PromiseLike<unknown>): HookResultError {
+    try {
+      // Its rejection, if any, must not become an unhandled rejection that kills the process.
+      result.then(undefined, () => {});
+    } catch {
+      // a thenable whose then throws: nothing to wait for
+    }
+    const error = new HookResultError(hook);
+    if (!reportedHooks.has(hook)) {
+      reportedHooks.add(hook);
+      try {
+        (options.onError ?? ((e: Error) => console.error(e.message)))(error);
+      } catch {
+        // the reporter's own failure must not hide the close
+      }
+    }
+    return error;
   }
 
   /**
@@ -661,10 +779,27 @@ export function createSyncServer(options: SyncServerOptions = {}) {
 
   function authorize(identity: Identity, channel: string, action: ChannelAction): boolean {
     if (options.authorize === undefined) return true;
+    let allowed: unknown;
     try {
-      return options.authorize({ user: identity.user, channel, action, identity }) === true;
+      allowed = options.authorize({ user: identity.user, channel, action, identity });
     } catch {
       return false;
+    }
+    if (isThenable(allowed)) throw hookMisused('authorize', allowed);
+    return allowed === true;
+  }
+
+  /**
+   * Runs a session's frame handling; a `HookResultError` from it closes the connection with 1011
+   * (the handlers change shared state only after the hooks answer, and the session's own state
+   * goes with it). Anything else is a bug and propagates.
+   */
+  function guarded(session: LiveSession, handle: () => void): void {
+    try {
+      handle();
+    } catch (error) {
+      if (!(error instanceof HookResultError)) throw error;
+      drop(session, SyncCloseCode.INTERNAL_ERROR, HOOK_RESULT_REASON(error.hook));
     }
   }
 
@@ -770,6 +905,17 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     hold,
     released,
     commit,
+    clientOwners,
+    persistClientOwner() {
+      try {
+        options.onChange?.(persisted, 'client');
+      } catch {
+        // Kept in memory: the next write carries it.
+      }
+    },
+    isEmpty,
+    roomFor,
+    restock,
     persistRefusal() {
       try {
         options.onChange?.(persisted, 'refusal');
@@ -889,7 +1035,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       live.add(session);
       counters.sessions = live.size;
       // A URL token wins: judged now, before any frame (docs/protocol.md, "Tokens").
-      if (authRequired && info.urlToken != null) judgeToken(session, info.urlToken);
+      if (authRequired && info.urlToken != null) guarded(session, () => judgeToken(session, info.urlToken as string));
       return {
         receive(raw) {
           if (session.gone) return;
@@ -903,9 +1049,11 @@ export function createSyncServer(options: SyncServerOptions = {}) {
           } catch (error) {
             return reject(session, ServerErrorCode.MALFORMED_FRAME, `frame is not JSON: ${(error as Error).message}`);
           }
-          if (session.version === 2) v2.receive(session, value);
-          else if (session.version === 1) v1.receive(session, value);
-          else receiveFirst(session, value);
+          guarded(session, () => {
+            if (session.version === 2) v2.receive(session, value);
+            else if (session.version === 1) v1.receive(session, value);
+            else receiveFirst(session, value);
+          });
         },
         drained() {
           if (!session.gone) session.out.drained();
@@ -926,6 +1074,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       const channel = loadedChannel(name);
       const checked = channel.validate(changes);
       if (Array.isArray(checked)) throw new ChangeRefusedError(checked[0], checked[1]);
+      if (!roomFor(channel)) throw new ChangeRefusedError(ErrorCodeV2.STORAGE_FULL, `channel ${name} stores nothing yet, and the server stores maxStoredChannels (${maxStoredChannels}) channels`);
       const entry = commit(channel, checked);
       return { epoch: channel.epoch as string, seq: entry.seq, channel: name };
     },

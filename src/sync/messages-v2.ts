@@ -382,12 +382,14 @@ export const ErrorCodeV2 = {
   PRESENCE_FORBIDDEN: 'ERR_PRESENCE_FORBIDDEN',
   /** A resent op the server cannot judge: it has forgotten the client (settles the op: it may or may not have applied). */
   CLIENT_FORGOTTEN: 'ERR_CLIENT_FORGOTTEN',
+  /** The op would store a new channel and the server stores `maxStoredChannels` already (settles the op; not recorded). */
+  STORAGE_FULL: 'ERR_STORAGE_FULL',
 } as const;
 export type ErrorCodeV2Value = (typeof ErrorCodeV2)[keyof typeof ErrorCodeV2];
 
 /**
- * Close codes a version 2 server sends (docs/protocol.md, "Close codes"): version 1's, plus 4409
- * and 4419. Written out rather than spread from `SyncCloseCode`, so the object stays a plain
+ * Close codes a version 2 server sends (docs/protocol.md, "Close codes"): version 1's, plus 4409,
+ * 4419 and 4423. Written out rather than spread from `SyncCloseCode`, so the object stays a plain
  * literal a bundler can drop.
  */
 export const SyncCloseCodeV2 = {
@@ -400,6 +402,8 @@ export const SyncCloseCodeV2 = {
   CLIENT_REPLACED: 4409,
   /** The token expired and no fresh one came (`auth`): the client reconnects when it can get a new token. */
   TOKEN_EXPIRED: 4419,
+  /** The hello's client id belongs to another user (per-user tokens): the newcomer is closed (final), the owner untouched. */
+  CLIENT_ID_TAKEN: 4423,
 } as const;
 
 // ── validation ──────────────────────────────────────────────────────────────

@@ -4,7 +4,7 @@
  * review of issue 13). After each attack the connection still answers a `ping`, and whatever
  * the server kept is what docs/protocol.md says.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { startSyncServer, type RunningServer } from '../../src/server/start.js';
 import '../support/cleanup.js';
 import { onCleanup } from '../support/cleanup.js';
@@ -43,5 +43,46 @@ describe('frames that are JSON but not objects, on a greeted version 2 connectio
       expect(answer).toMatchObject({ code: 'ERR_INVALID_FRAME', message: expect.stringMatching(/expected a client frame/) });
       await expectAlive(client);
     }
+  });
+});
+
+describe('an async authenticate hook (plain JavaScript)', () => {
+  it('closes the connection with 1011 and says why on stderr, instead of a 4401 that blames the token', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    onCleanup(() => logged.mockRestore());
+    const server = await serve({ authenticate: (async (token: string) => ({ user: token })) as never });
+    const client = await rawClient(`${server.url}?token=ann`);
+    expect(await client.closed()).toEqual({ code: 1011, reason: 'server misconfigured: the authenticate hook returned a promise' });
+    expect(logged.mock.calls.map((call) => String(call[0]))).toEqual([expect.stringMatching(/authenticate hook returned a promise .* must return an identity or null synchronously/)]);
+  });
+});
+
+describe("another user's hello with a client id it saw in presence (per-user tokens)", () => {
+  it("closes the newcomer with 4423; the owner's connection stays and its later ops apply", async () => {
+    const acl = {
+      tokens: [
+        { token: 'ann-token', user: 'ann' },
+        { token: 'bob-token', user: 'bob' },
+      ],
+      channels: [{ pattern: '*', subscribe: ['*'], publish: ['*'], presence: ['*'] }],
+    };
+    const server = await serve({ acl });
+    const ann = await rawClient(`${server.url}?token=ann-token`);
+    ann.send({ type: 'hello', v: 2, client: 'ann-tab' });
+    ann.send({ type: 'subscribe', channel: 'room', presence: true });
+    await ann.next((f) => f.type === 'presence', 'the presence list');
+    ann.send({ type: 'op', channel: 'room', n: 1, set: { a: 1 } });
+    await ann.next((f) => f.type === 'ack' && f.n === 1, 'the first ack');
+
+    const bob = await rawClient(`${server.url}?token=bob-token`);
+    bob.send({ type: 'hello', v: 2, client: 'ann-tab' });
+    expect(await bob.closed()).toEqual({ code: 4423, reason: 'client id belongs to another user; connect with a fresh client id' });
+    expect(bob.frames).toEqual([]);
+
+    const from = ann.frames.length;
+    ann.send({ type: 'op', channel: 'room', n: 2, set: { a: 2 } });
+    await ann.next((f) => f.type === 'ack' && f.n === 2, 'the second ack', from);
+    expect(ann.frames.slice(from).map((f) => f.type)).toEqual(['patch', 'ack']);
+    await expectAlive(ann);
   });
 });

@@ -124,13 +124,14 @@ describe('hostile channel names and numbers', () => {
     expect(server.channelState('c').seq).toBe(0);
   });
 
-  it('takes n = 2^53 - 1, and answers every op below it as a duplicate', () => {
-    const { client } = setup();
+  it('takes n = 2^53 - 1, and never applies an op below it (its answer is unknown: ERR_CLIENT_FORGOTTEN)', () => {
+    const { server, client } = setup();
     const a = client('a1').send({ type: 'subscribe', channel: 'c' });
     a.take();
     a.send({ type: 'op', channel: 'c', n: Number.MAX_SAFE_INTEGER, set: { a: 1 } });
     a.send({ type: 'op', channel: 'c', n: 5, set: { a: 2 } });
-    expect(a.take().map((f) => f.type)).toEqual(['patch', 'ack', 'ack']);
+    expect(a.take().map((f) => f.code ?? f.type)).toEqual(['patch', 'ack', 'ERR_CLIENT_FORGOTTEN']);
+    expect(server.channelState('c').data).toEqual({ a: 1 });
   });
 
   it('answers an op for a channel not held with ERR_NOT_SUBSCRIBED, applying nothing', () => {
@@ -293,11 +294,72 @@ describe('one connection per client id', () => {
     expect(again.of('presence')[0]?.members).toHaveLength(2);
   });
 
-  it('keeps the connections of two users with the same client id apart', () => {
-    const { client } = setup({ authenticate: (token) => ({ user: token }) });
-    const ann = client('c1', {}, 'ann');
-    client('c1', {}, 'bob');
+});
+
+describe('a client id belongs to one user (per-user tokens)', () => {
+  const users = { authenticate: (token: string) => ({ user: token === 'anon' ? null : token }) };
+
+  it("closes another user's hello with the id with 4423; the owner's connection, ops and presence are untouched", () => {
+    const { server, client } = setup(users);
+    const ann = client('c1', {}, 'ann').send({ type: 'subscribe', channel: 'room', presence: true });
+    ann.send({ type: 'op', channel: 'room', n: 1, set: { a: 1 } });
+    ann.take();
+    const bob = client('c1', {}, 'bob');
+    expect(bob.closes).toEqual([{ code: 4423, reason: 'client id belongs to another user; connect with a fresh client id' }]);
+    expect(bob.frames()).toEqual([]);
     expect(ann.closes).toEqual([]);
+    ann.send({ type: 'op', channel: 'room', n: 2, set: { a: 2 } });
+    expect(ann.take().map((f) => f.type)).toEqual(['patch', 'ack']);
+    expect(server.channelState('room').data).toEqual({ a: 2 });
+    expect(server.counters.clientIdsRefused).toBe(1);
+    expect(server.counters.clientsReplaced).toBe(0);
+  });
+
+  it('refuses the id to a connection without a user too, and lets the owner replace its own connection (4409)', () => {
+    const { client } = setup(users);
+    const ann = client('c1', {}, 'ann');
+    expect(client('c1', {}, 'anon').closes).toEqual([{ code: 4423, reason: expect.any(String) }]);
+    const again = client('c1', {}, 'ann');
+    expect(ann.closes).toEqual([{ code: 4409, reason: 'client id taken over by a newer connection' }]);
+    expect(again.closes).toEqual([]);
+  });
+
+  it('records nothing for connections without a user: they share ids as before', () => {
+    const { server, client } = setup(users);
+    client('c1', {}, 'anon');
+    client('c2', {}, 'anon');
+    expect(server.persisted().clientOwners).toEqual([]);
+    expect(client('c1', {}, 'ann').closes).toEqual([]);
+  });
+
+  it("bounds the ids remembered by maxClientIds, forgetting the flooding user's own first", () => {
+    const { server, client } = setup({ ...users, maxClientIds: 3 });
+    client('a1', {}, 'ann');
+    for (const id of ['m1', 'm2', 'm3', 'm4']) client(id, {}, 'mallory');
+    expect(server.persisted().clientOwners?.map(([id, user]) => `${id}:${user}`)).toEqual(['a1:ann', 'm3:mallory', 'm4:mallory']);
+    expect(client('a1', {}, 'mallory').closes[0]?.code).toBe(4423);
+  });
+
+  it('forgets an id not greeted for markRetentionMs', () => {
+    const { clock, client } = setup({ ...users, markRetentionMs: 1000 });
+    client('c1', {}, 'ann').session.closed();
+    clock.advance(999);
+    expect(client('c1', {}, 'bob').closes[0]?.code).toBe(4423);
+    clock.advance(1);
+    expect(client('c1', {}, 'bob').closes).toEqual([]);
+  });
+
+  it('keeps the owners across a restart, and derives them from the marks of a data file written before them', () => {
+    let state: PersistedState | undefined;
+    const { client } = setup({ ...users, onChange: (get) => (state = get()) });
+    const ann = client('c1', {}, 'ann');
+    expect(state?.clientOwners).toEqual([['c1', 'ann', expect.any(Number)]]);
+    ann.send({ type: 'subscribe', channel: 'room' }).send({ type: 'op', channel: 'room', n: 1, set: { a: 1 } });
+    const saved = JSON.parse(JSON.stringify(state)) as PersistedState;
+    expect(setup({ ...users, initial: saved }).client('c1', {}, 'bob').closes[0]?.code).toBe(4423);
+    const { clientOwners: _dropped, ...older } = saved;
+    expect(setup({ ...users, initial: older }).client('c1', {}, 'bob').closes[0]?.code).toBe(4423);
+    expect(setup({ ...users, initial: older }).client('c1', {}, 'ann').closes).toEqual([]);
   });
 });
 
@@ -445,5 +507,71 @@ describe('changes', () => {
     const [frame] = a.take();
     expect(frame?.type === 'changelog' ? 'changelog' : frame?.code).toBe(answer);
     if (frame?.type === 'changelog') expect((frame.patches as unknown[]).length).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('stored channels', () => {
+  const readOnly = {
+    authenticate: (token: string) => ({ user: token }),
+    authorize: ({ user, action }: { user: string | null; action: string }) => action !== 'publish' || user === 'ann',
+  };
+
+  it('leaves nothing behind for publish refusals on channels that store nothing (a subscriber flooding refused ops)', () => {
+    const { server, client } = setup({ ...readOnly, channelIdleMs: 1000 });
+    const bob = client('b1', {}, 'bob');
+    for (let i = 0; i < 50; i++) {
+      const name = `flood/${i}`;
+      bob.send({ type: 'subscribe', channel: name }).send({ type: 'op', channel: name, n: 1, set: { x: 1 } }).send({ type: 'unsubscribe', channel: name });
+    }
+    expect(bob.of('error').map((f) => f.code)).toEqual(Array(50).fill('ERR_PUBLISH_FORBIDDEN'));
+    expect(Object.keys(server.persisted().channels ?? {})).toEqual([]);
+    expect(server.channelNames().filter((name) => name.startsWith('flood/'))).toHaveLength(50); // loaded, idle
+  });
+
+  it('judges a resend of an unrecorded refusal again, and never acks it once a mark exists above it', () => {
+    let allowed = false;
+    const { server, client } = setup({ authenticate: (token) => ({ user: token }), authorize: ({ action }) => action !== 'publish' || allowed });
+    const a = client('a1', {}, 'ann').send({ type: 'subscribe', channel: 'room' });
+    a.send({ type: 'op', channel: 'room', n: 1, set: { one: 1 } });
+    allowed = true; // the permission changes before op 2 (a token refresh, an ACL edit)
+    a.send({ type: 'op', channel: 'room', n: 2, set: { two: 2 } });
+    a.send({ type: 'op', channel: 'room', n: 1, re: 0, set: { one: 1 } }); // its refusal was lost: resent
+    expect(a.of('error').map((f) => `${f.n}:${f.code}`)).toEqual(['1:ERR_PUBLISH_FORBIDDEN', '1:ERR_CLIENT_FORGOTTEN']);
+    expect(server.channelState('room').data).toEqual({ two: 2 });
+    const b = client('b1', {}, 'bob').send({ type: 'subscribe', channel: 'room' });
+    allowed = false;
+    b.send({ type: 'op', channel: 'fresh', n: 1, set: { x: 1 } }); // not held: nothing
+    b.take();
+    allowed = true;
+    b.send({ type: 'subscribe', channel: 'other' });
+    allowed = false;
+    b.send({ type: 'op', channel: 'other', n: 1, set: { x: 1 } });
+    allowed = true;
+    b.send({ type: 'op', channel: 'other', n: 1, re: 0, set: { x: 1 } });
+    expect(b.take().filter((f) => f.type !== 'snapshot' && f.type !== 'synced').map((f) => f.code ?? f.type)).toEqual(['ERR_PUBLISH_FORBIDDEN', 'patch', 'ack']);
+    expect(server.channelState('other').data).toEqual({ x: 1 });
+  });
+
+  it('refuses an op that would store a channel past maxStoredChannels with ERR_STORAGE_FULL, recording nothing', () => {
+    const { server, client } = setup({ maxStoredChannels: 2 });
+    const a = client('a1');
+    for (const name of ['one', 'two', 'three']) a.send({ type: 'subscribe', channel: name }).send({ type: 'op', channel: name, n: 1, set: { x: 1 } });
+    a.send({ type: 'op', channel: 'three', n: 2 }); // an invalid op would record a refusal: refused the same way
+    a.send({ type: 'subscribe', channel: 'default' }).send({ type: 'op', channel: 'default', n: 1, set: { d: 1 } }); // default is always stored
+    a.send({ type: 'op', channel: 'one', n: 2, set: { y: 1 } }); // stored channels go on
+    expect(a.of('error').map((f) => `${f.channel}:${f.n}:${f.code}`)).toEqual(['three:1:ERR_STORAGE_FULL', 'three:2:ERR_STORAGE_FULL']);
+    expect(a.of('ack').map((f) => `${f.channel}:${f.n}`)).toEqual(['one:1', 'two:1', 'default:1', 'one:2']);
+    expect(Object.keys(server.persisted().channels ?? {}).sort()).toEqual(['default', 'one', 'two']);
+    expect(() => server.change({ set: { x: 1 } }, 'four')).toThrow(expect.objectContaining({ code: 'ERR_STORAGE_FULL' }));
+    server.change({ delete: ['x', 'y'] }, 'one');
+    expect(server.persisted().channels?.one?.marks).toHaveLength(1); // its marks keep it stored
+  });
+
+  it('makes room when a stored channel stores nothing any more', () => {
+    const { server } = setup({ maxStoredChannels: 1 });
+    server.change({ set: { x: 1 } }, 'one');
+    expect(() => server.change({ set: { x: 1 } }, 'two')).toThrow(expect.objectContaining({ code: 'ERR_STORAGE_FULL' }));
+    server.change({ delete: ['x'] }, 'one');
+    expect(server.change({ set: { x: 1 } }, 'two')).toMatchObject({ channel: 'two', seq: 1 });
   });
 });

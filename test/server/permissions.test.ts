@@ -152,6 +152,54 @@ describe('authenticate and authorize', () => {
   });
 });
 
+describe('hooks that return a promise (an async function from plain JavaScript)', () => {
+  const asyncAuthenticate = (async (token: string) => ({ user: token })) as never;
+  const rejectingAuthorize = (() => Promise.reject(new Error('policy service down'))) as never;
+
+  it('closes with 1011, not 4401, and reports a HookResultError once per hook', () => {
+    const errors: Error[] = [];
+    const { connect, server } = setup({ authenticate: asyncAuthenticate, onError: (error) => errors.push(error) });
+    const byHello = connect().send({ type: 'hello', v: 2, client: 'a1', token: 'ann' });
+    const byUrl = connect('ann');
+    const v1 = connect().send({ type: 'hello', v: 1, token: 'ann' });
+    for (const c of [byHello, byUrl, v1]) {
+      expect(c.closes).toEqual([{ code: 1011, reason: 'server misconfigured: the authenticate hook returned a promise' }]);
+      expect(c.frames).toEqual([]);
+    }
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ name: 'HookResultError', code: 'ERR_HOOK_RESULT', hook: 'authenticate', message: expect.stringMatching(/must return an identity or null synchronously/) });
+    expect(server.counters.authFailures).toBe(0);
+  });
+
+  it('closes with 1011, not a forbidden channel, when authorize returns a promise, and leaves its rejection handled', async () => {
+    const errors: Error[] = [];
+    const { connect, server } = setup({ authenticate: (token) => ({ user: token }), authorize: rejectingAuthorize, onError: (error) => errors.push(error) });
+    const a = connect('ann').send({ type: 'hello', v: 2, client: 'a1' });
+    a.take();
+    a.send({ type: 'subscribe', channel: 'room' });
+    expect(a.take()).toEqual([]);
+    expect(a.closes).toEqual([{ code: 1011, reason: 'server misconfigured: the authorize hook returned a promise' }]);
+    expect(errors.map((e) => (e as { hook?: string }).hook)).toEqual(['authorize']);
+    expect(server.counters.subscribesRefused).toBe(0);
+    expect(server.counters.subscriptions).toBe(0);
+    // The rejected promise was handled: vitest fails the run on an unhandled rejection.
+    await new Promise((resolve) => setImmediate(resolve));
+  });
+
+  it('reports to console.error by default', () => {
+    const logged: unknown[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args.join(' '));
+    try {
+      const { connect } = setup({ authenticate: asyncAuthenticate });
+      connect('ann');
+    } finally {
+      console.error = original;
+    }
+    expect(logged).toEqual([expect.stringMatching(/^statesocket server: the authenticate hook returned a promise/)]);
+  });
+});
+
 describe('version 1 sessions under an ACL', () => {
   it('closes a version 1 session whose token may not subscribe to default with 4403', () => {
     const { connect } = setup(aclHooks(ACL));
