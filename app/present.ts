@@ -140,7 +140,7 @@ export function channelChip(status: ChannelStatus): { look: ChannelLook; text: s
   return { look: 'stale', text: `stale · ${status.state}` };
 }
 
-/** Why a channel failed or waits: `ERR_CHANNEL_FORBIDDEN: this token may not subscribe to admin/audit`; empty otherwise. */
+/** Why a channel failed or waits: `ERR_CHANNEL_FORBIDDEN: user "ann" may not subscribe to admin/audit`; empty otherwise. */
 export function channelErrorText(status: ChannelStatus): string {
   return status.lastError === null ? '' : `${status.lastError.code}: ${status.lastError.message}`;
 }

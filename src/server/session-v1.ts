@@ -8,7 +8,7 @@
 import type { HelloFrame } from '../sync/messages.js';
 import { ServerErrorCode, SyncCloseCode, isOpId, parseClientFrame } from '../sync/messages.js';
 import { DEFAULT_CHANNEL, SyncCloseCodeV2 } from '../sync/messages-v2.js';
-import type { LiveSession, ServerContext } from './session.js';
+import { refusedWho, type LiveSession, type ServerContext } from './session.js';
 
 /** Longest message of a first refusal's error frame (the record keeps no message). */
 const MAX_REFUSAL_MESSAGE = 300;
@@ -55,7 +55,7 @@ export function createV1Sessions(ctx: ServerContext) {
     const channel = ctx.channel(DEFAULT_CHANNEL);
     if (session.version === 0) {
       if (!ctx.authorize(identity, DEFAULT_CHANNEL, 'subscribe')) {
-        return ctx.drop(session, SyncCloseCodeV2.FORBIDDEN, `this token may not subscribe to the ${DEFAULT_CHANNEL} channel`);
+        return ctx.drop(session, SyncCloseCodeV2.FORBIDDEN, `${refusedWho(identity)} may not subscribe to the ${DEFAULT_CHANNEL} channel`);
       }
       if (!ctx.load(channel)) return ctx.drop(session, SyncCloseCode.TRY_AGAIN_LATER, 'the server holds too many channels; try again later');
       session.version = 1;
@@ -104,7 +104,7 @@ export function createV1Sessions(ctx: ServerContext) {
       return ctx.send(session, { type: 'ack', id });
     }
     if (!ctx.authorize(session.identity!, DEFAULT_CHANNEL, 'publish')) {
-      return refuse(session, id, 'ERR_PUBLISH_FORBIDDEN', `this token may not publish on the ${DEFAULT_CHANNEL} channel`);
+      return refuse(session, id, 'ERR_PUBLISH_FORBIDDEN', `${refusedWho(session.identity!)} may not publish on the ${DEFAULT_CHANNEL} channel`);
     }
     const channel = ctx.channel(DEFAULT_CHANNEL);
     // An op is its id and its change: the change's shape and values are checked once, by the value

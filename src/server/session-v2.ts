@@ -17,7 +17,7 @@ import { DEFAULT_V2_LIMITS, ErrorCodeV2, MAX_NAME_LENGTH, SyncCloseCodeV2, isCha
 import type { Channel } from './channel.js';
 import { markKey } from './marks.js';
 import { attachMember, detachMember, presenceFrame, removeMember } from './presence.js';
-import type { Identity, LiveSession, ServerContext, Subscription } from './session.js';
+import { refusedWho, type Identity, type LiveSession, type ServerContext, type Subscription } from './session.js';
 
 /** Longest `message` of an error frame: every frame but the large kinds stays within 4096 bytes. */
 const MAX_MESSAGE = 1000;
@@ -201,7 +201,7 @@ export function createV2Sessions(ctx: ServerContext) {
     }
     if (!ctx.authorize(identity, name, 'subscribe')) {
       if (sub !== undefined) endSubscription(sub, 'on purpose');
-      return sendUnsubscribed(session, name, ErrorCodeV2.CHANNEL_FORBIDDEN, `this token may not subscribe to ${name}`);
+      return sendUnsubscribed(session, name, ErrorCodeV2.CHANNEL_FORBIDDEN, `${refusedWho(identity)} may not subscribe to ${name}`);
     }
     const channel = sub?.channel ?? ctx.channel(name);
     if (!ctx.load(channel)) {
@@ -242,7 +242,7 @@ export function createV2Sessions(ctx: ServerContext) {
       if (!ctx.authorize(identity, name, 'presence')) {
         sub.presence = false;
         if (wasMember) removeMember(ctx.presence, channel, session.key);
-        return channelError(session, channel, ErrorCodeV2.PRESENCE_FORBIDDEN, `this token may not use presence on ${name}; the subscription stands without it`);
+        return channelError(session, channel, ErrorCodeV2.PRESENCE_FORBIDDEN, `${refusedWho(identity)} may not use presence on ${name}; the subscription stands without it`);
       }
       sub.presence = true;
       attachMember(ctx.presence, channel, sub, session.client, identity.user, identity.info);
@@ -336,7 +336,7 @@ export function createV2Sessions(ctx: ServerContext) {
     }
     const identity = session.identity as Identity;
     if (!ctx.authorize(identity, name, 'publish')) {
-      return refuseOp(session, channel, n, ErrorCodeV2.PUBLISH_FORBIDDEN, `this token may not publish on ${name}`);
+      return refuseOp(session, channel, n, ErrorCodeV2.PUBLISH_FORBIDDEN, `${refusedWho(identity)} may not publish on ${name}`);
     }
     const checked = channel.validate(value);
     if (Array.isArray(checked)) return refuseOp(session, channel, n, checked[0], checked[1]);

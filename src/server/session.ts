@@ -23,6 +23,14 @@ export interface Identity {
   scope?: readonly string[];
 }
 
+/**
+ * Who a refusal names: the user, or the connection when the server has no per-user tokens (the
+ * refusal then comes from `authorize` alone, and "this token" would name a token nobody sent).
+ */
+export function refusedWho(identity: Identity): string {
+  return identity.user === null ? 'this connection (no user)' : `user ${JSON.stringify(identity.user)}`;
+}
+
 /** An action `authorize` decides. */
 export type ChannelAction = 'subscribe' | 'publish' | 'presence';
 

@@ -81,9 +81,9 @@ describe('channels', () => {
   it('shows a channel live, stale while it resubscribes, or failed with its error', () => {
     expect(channelChip(channel())).toEqual({ look: 'live', text: 'live' });
     expect(channelChip(channel({ state: 'subscribing', live: false }))).toEqual({ look: 'stale', text: 'stale · subscribing' });
-    const forbidden = channel({ channel: 'admin/audit', state: 'failed', live: false, lastError: { code: 'ERR_CHANNEL_FORBIDDEN', message: 'this token may not subscribe to admin/audit' } });
+    const forbidden = channel({ channel: 'admin/audit', state: 'failed', live: false, lastError: { code: 'ERR_CHANNEL_FORBIDDEN', message: 'user "ann" may not subscribe to admin/audit' } });
     expect(channelChip(forbidden)).toEqual({ look: 'failed', text: 'failed' });
-    expect(channelErrorText(forbidden)).toBe('ERR_CHANNEL_FORBIDDEN: this token may not subscribe to admin/audit');
+    expect(channelErrorText(forbidden)).toBe('ERR_CHANNEL_FORBIDDEN: user "ann" may not subscribe to admin/audit');
     expect(channelErrorText(channel())).toBe('');
   });
 

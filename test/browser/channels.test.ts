@@ -141,7 +141,7 @@ describe('browser app: channels', () => {
 
     await page.waitForFunction(() => document.querySelector('#forbidden')?.getAttribute('data-state') === 'failed');
     expect(await page.textContent('#forbidden-chip')).toBe('failed');
-    expect(await page.textContent('#forbidden-error')).toBe(`ERR_CHANNEL_FORBIDDEN: this token may not subscribe to ${APP_CHANNELS.forbidden}`);
+    expect(await page.textContent('#forbidden-error')).toBe(`ERR_CHANNEL_FORBIDDEN: user "ann" may not subscribe to ${APP_CHANNELS.forbidden}`);
     expect(await page.getAttribute('#prices', 'data-state')).toBe('live');
     expect(await page.getAttribute('#notes', 'data-state')).toBe('live');
     expect(await page.textContent('#state')).toBe('open');

@@ -17,7 +17,7 @@ function status(channel: string, extra: Partial<ChannelStatus> = {}): ChannelSta
 }
 
 const forbidden: ChannelBlock = {
-  status: status('admin/audit', { state: 'failed', live: false, lastError: { code: 'ERR_CHANNEL_FORBIDDEN', message: 'this token may not subscribe to admin/audit' } }),
+  status: status('admin/audit', { state: 'failed', live: false, lastError: { code: 'ERR_CHANNEL_FORBIDDEN', message: 'user "terminal" may not subscribe to admin/audit' } }),
   data: {},
 };
 const notes: ChannelBlock = { status: status('notes'), data: { welcome: 'hi' }, members: [{ client: 'c1', user: 'terminal', joinedAt: 1 }] };
@@ -26,7 +26,7 @@ describe('demo terminal view', () => {
   it('heads each channel with its status, keys and members, and a failed one with its error', () => {
     expect(channelHeading(notes)).toBe('notes · live · 1 key · here: terminal');
     expect(channelHeading({ status: status('prices', { state: 'subscribing', live: false }), data: { a: 1, b: 2 } })).toBe('prices · stale (subscribing) · 2 keys');
-    expect(channelHeading(forbidden)).toBe('admin/audit · failed ERR_CHANNEL_FORBIDDEN: this token may not subscribe to admin/audit');
+    expect(channelHeading(forbidden)).toBe('admin/audit · failed ERR_CHANNEL_FORBIDDEN: user "terminal" may not subscribe to admin/audit');
   });
 
   it('fits every channel in the frame, cutting long tables and saying how many keys did not fit', () => {
@@ -36,7 +36,7 @@ describe('demo terminal view', () => {
     expect(lines).toContain('prices · live · 30 keys');
     expect(lines.some((line) => /^ {2}… \d+ more keys$/.test(line))).toBe(true);
     expect(lines).toContain('notes · live · 1 key · here: terminal');
-    expect(lines.at(-1)).toBe('admin/audit · failed ERR_CHANNEL_FORBIDDEN: this token may not subscribe to admin/audit');
+    expect(lines.at(-1)).toBe('admin/audit · failed ERR_CHANNEL_FORBIDDEN: user "terminal" may not subscribe to admin/audit');
   });
 
   it('prints a line per change of state, channel status or members, and data at most once per interval', () => {
@@ -45,7 +45,7 @@ describe('demo terminal view', () => {
       'state open · attempt 0',
       'channel notes · live · here: terminal',
       '  notes 1 key: welcome="hi"',
-      'channel admin/audit · failed ERR_CHANNEL_FORBIDDEN: this token may not subscribe to admin/audit',
+      'channel admin/audit · failed ERR_CHANNEL_FORBIDDEN: user "terminal" may not subscribe to admin/audit',
     ]);
     const edited = { ...notes, data: { welcome: 'edited' } };
     expect(printer.update(open, [edited, forbidden], 500)).toEqual([]);

@@ -60,6 +60,18 @@ describe('authenticate and authorize', () => {
     expect(b.take().map((f) => f.code ?? f.type)).toEqual(['snapshot', 'synced', 'ERR_PRESENCE_FORBIDDEN']);
   });
 
+  it('names who was refused: the user, or the connection on a server without per-user tokens', () => {
+    const named = setup(aclHooks(ACL)).connect('bob').send({ type: 'hello', v: 2, client: 'b1' });
+    named.take();
+    named.send({ type: 'subscribe', channel: 'default' });
+    expect(named.take()).toEqual([expect.objectContaining({ type: 'unsubscribed', code: 'ERR_CHANNEL_FORBIDDEN', message: 'user "bob" may not subscribe to default' })]);
+
+    const anonymous = setup({ authorize: ({ channel }) => channel !== 'secret' }).connect().send({ type: 'hello', v: 2, client: 'a1' });
+    anonymous.take();
+    anonymous.send({ type: 'subscribe', channel: 'secret' });
+    expect(anonymous.take()).toEqual([expect.objectContaining({ code: 'ERR_CHANNEL_FORBIDDEN', message: 'this connection (no user) may not subscribe to secret' })]);
+  });
+
   it('treats a hook that throws as a refusal, never a dead server', () => {
     const { connect } = setup({
       authenticate: (token) => {
