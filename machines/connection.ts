@@ -213,7 +213,7 @@ export const connectionMachine = setup({
     loseSubscriptions: enqueueActions(({ enqueue, self }) => {
       for (const child of liveSubscriptions(self.getSnapshot().children)) enqueue.sendTo(child, { type: 'connection.lost' });
     }),
-    /** A lifecycle frame of a channel (or the client's unsubscribe) goes to its subscription actor, if it runs. */
+    /** A lifecycle frame of a channel (or the client's unsubscribe, or its Model's rejection) goes to its subscription actor, if it runs. */
     forwardToSubscription: enqueueActions(({ event, enqueue, self }) => {
       const child = self.getSnapshot().children[subscriptionId(channelOf(event))] as AnyActorRef | undefined;
       if (child === undefined || child.getSnapshot().status !== 'active') return;
@@ -431,6 +431,7 @@ export const connectionMachine = setup({
     // channels (protocols with channels): one subscription actor per channel, spawned as a child
     'client.subscribe': { actions: 'spawnSubscription' },
     'client.unsubscribe': { actions: 'forwardToSubscription' },
+    'model.rejected': { actions: 'forwardToSubscription' },
     'subscription.failed': { actions: ['reportChannelOpsFailed', 'dropChannelOps', 'releaseChannel'] },
     'subscription.ended': { actions: ['reportChannelOpsFailed', 'dropChannelOps', 'releaseChannel', 'stopSubscription'] },
     'callback.failed': { actions: 'recordCallbackFailure' },

@@ -206,6 +206,12 @@ export type ConnectionEvent =
   | ({ type: 'channel.unsubscribed'; channel: string } & FromSocket)
   | ({ type: 'channel.failed'; channel: string; code: ChannelErrorCode; message: string } & FromSocket)
   | ({ type: 'channel.presence.refused'; channel: string; message: string } & FromSocket)
+  /**
+   * A channel's Model threw on its data (the message was also counted as `message.rejected`),
+   * forwarded to its subscription actor: raised by the channel's handle (src/channel.ts) on the
+   * throw path only, never for data it accepted.
+   */
+  | { type: 'model.rejected'; channel: string; message: string }
   // facts from the environment
   | { type: 'network.offline' }
   | { type: 'network.online' }

@@ -5,8 +5,9 @@
  */
 
 /**
- * The codes a channel fails or waits with: the server's refusals (`unsubscribed {code}`) and the
- * client's own `ERR_PAYLOAD_TOO_LARGE` (a chunked frame over `maxReassemblyBytes`).
+ * The codes a channel fails or waits with: the server's refusals (`unsubscribed {code}`), the
+ * client's own `ERR_PAYLOAD_TOO_LARGE` (a chunked frame over `maxReassemblyBytes`) and
+ * `ERR_MODEL_REJECTED` (the channel's Model threw on its data).
  */
 export type ChannelErrorCode =
   | 'ERR_INVALID_CHANNEL'
@@ -16,6 +17,8 @@ export type ChannelErrorCode =
   | 'ERR_CHANNEL_UNAVAILABLE'
   | 'ERR_RATE_LIMITED'
   | 'ERR_PAYLOAD_TOO_LARGE'
+  /** The channel's Model threw on a snapshot or patch: stale until a fresh snapshot, asked for after a wait. */
+  | 'ERR_MODEL_REJECTED'
   /** A code this client does not know, from a newer server: handled as its frame says (final or transient). */
   | 'ERR_CHANNEL_REFUSED';
 
@@ -33,8 +36,16 @@ export interface SubscriptionContext {
   lastError: ChannelError | null;
   /** The server's `retryAfterMs` of the last transient refusal. */
   retryAfterMs: number | null;
-  /** How long this wait lasts: `retryAfterMs × (1 + r)` (planned by `planRetry`, supplied by src/). */
+  /**
+   * How long this wait lasts: after a refusal `retryAfterMs × (1 + r)` (`planRetry`); after the
+   * Model's rejection `resnapshotDelayMs(rejections, r)` (`planResnapshot`); r supplied by src/.
+   */
   retryDelayMs: number | null;
+  /**
+   * The Model's rejections in a row (`model.rejected`): each waits longer before the channel asks
+   * for a fresh snapshot. Forgotten once the channel stays live for `MODEL_RETRY.stableAfterMs`.
+   */
+  rejections: number;
   /** Subscribes after the first: every reconnect, gap, out-of-step `synced` and transient refusal adds one. */
   resubscribes: number;
   /** Why presence was refused (`ERR_PRESENCE_FORBIDDEN`): the subscription stands without it. */
@@ -69,6 +80,9 @@ export type SubscriptionEvent =
   | { type: 'channel.failed'; channel: string; code: ChannelErrorCode; message: string }
   /** `error {channel, code: "ERR_PRESENCE_FORBIDDEN"}`: the subscription stands without presence. */
   | { type: 'channel.presence.refused'; channel: string; message: string }
+  // from the channel's Model (through the connection, which counted the message as rejected)
+  /** `model.update` threw on a snapshot or patch of the channel: its data is stale until a fresh snapshot. */
+  | { type: 'model.rejected'; channel: string; message: string }
   // from the application
   | { type: 'client.unsubscribe' };
 

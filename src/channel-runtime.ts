@@ -4,7 +4,8 @@
  * none (`rawProtocol`, version 1) ships none of it (about 10 KB minified).
  *
  * - the subscription chart (machines/subscription.ts), its requests noted for history and its
- *   retry wait drawn from the connection's random source;
+ *   waits (after a transient refusal, after its Model threw) drawn from the connection's random
+ *   source;
  * - the connection chart's channel effects: writing `subscribe` and `unsubscribe`, settling and
  *   failing a channel's ops, marking ops as resends when the socket goes;
  * - the channel handle (src/channel.ts).
@@ -14,7 +15,7 @@
  */
 import { assign, enqueueActions, type AnyActorRef } from 'xstate';
 import { channelParams } from '../machines/connection.js';
-import { subscriptionMachine } from '../machines/subscription.js';
+import { resnapshotDelayMs, subscriptionMachine } from '../machines/subscription.js';
 import type { SubscriptionRequest } from '../machines/subscription.types.js';
 import type { Frame, SocketCommand } from '../machines/connection.types.js';
 import { openChannel } from './channel.js';
@@ -43,7 +44,21 @@ function noteRequest(enqueue: (action: never) => void, system: { get(id: string)
   enqueue(chartRequests[name] as never);
 }
 
-/** The subscription chart with its retry wait drawn from the connection's random source: `retryAfterMs × (1 + r)`. */
+/** A share in [0, 1) from the connection's random source; `Math.random` (reported) when it throws. */
+function drawRandom(system: { get(id: string): AnyActorRef | undefined }): number {
+  const { random, reportCallbackFailure } = effectsOf(system.get(CONNECTION_SYSTEM_ID));
+  try {
+    return random();
+  } catch (error) {
+    reportCallbackFailure('ERR_POLICY_FAILED', `random threw: ${describeThrown(error)}; Math.random chose this wait`);
+    return Math.random();
+  }
+}
+
+/**
+ * The subscription chart with its waits drawn from the connection's random source: `retryAfterMs ×
+ * (1 + r)` after a transient refusal, `resnapshotDelayMs(rejections, r)` after the Model threw.
+ */
 function liveSubscription() {
   return subscriptionMachine.provide({
     actions: {
@@ -54,17 +69,12 @@ function liveSubscription() {
       requestUnsubscribe: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'requestUnsubscribe', 'subscription.unsubscribe')),
       reportFailure: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'reportFailure', 'subscription.failed')),
       reportEnded: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'reportEnded', 'subscription.ended')),
-      planRetry: assign(({ context, system }) => {
-        const { random, reportCallbackFailure } = effectsOf(system.get(CONNECTION_SYSTEM_ID));
-        let r: number;
-        try {
-          r = random();
-        } catch (error) {
-          r = Math.random();
-          reportCallbackFailure('ERR_POLICY_FAILED', `random threw: ${describeThrown(error)}; Math.random chose this wait`);
-        }
-        return { retryDelayMs: Math.round((context.retryAfterMs ?? 0) * (1 + r)) };
-      }),
+      planRetry: assign(({ context, system }) => ({
+        retryDelayMs: Math.round((context.retryAfterMs ?? 0) * (1 + drawRandom(system))),
+      })),
+      planResnapshot: assign(({ context, system }) => ({
+        retryDelayMs: resnapshotDelayMs(context.rejections, drawRandom(system)),
+      })),
     },
   });
 }

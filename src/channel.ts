@@ -8,7 +8,7 @@ import type { AnyActorRef, Snapshot } from 'xstate';
 import { subscriptionId } from '../machines/connection.js';
 import { admitToOutbox } from '../machines/outbox.js';
 import type { ConnectionConfig, ConnectionEvent, OutboxEntry } from '../machines/connection.types.js';
-import type { SubscriptionContext } from '../machines/subscription.types.js';
+import type { SubscriptionContext, SubscriptionEvent } from '../machines/subscription.types.js';
 import { catchRejection } from './callbacks.js';
 import { StatesocketError, describeThrown, type ErrorCode } from './errors.js';
 import { exceedsBytes, frameBytes } from './frames.js';
@@ -21,7 +21,15 @@ import type { AnyModel, DataOf, RenderScheduler, View } from './types.js';
 import type { ChannelError } from '../machines/subscription.types.js';
 
 /** The states a channel reports (`ChannelStatus.state`): its subscription actor's. */
-export type ChannelStateName = 'unsubscribed' | 'subscribing' | 'subscribed' | 'retrying' | 'unsubscribing' | 'failed' | 'ended';
+export type ChannelStateName = 'unsubscribed' | 'subscribing' | 'subscribed' | 'retrying' | 'rejected' | 'unsubscribing' | 'failed' | 'ended';
+
+/**
+ * Why a channel failed or waits: `code` and `message`; for `ERR_MODEL_REJECTED`, `cause` is what
+ * the channel's Model threw.
+ */
+export interface ChannelStatusError extends ChannelError {
+  cause?: unknown;
+}
 
 /** A channel's status, read from its subscription actor: the same object until it changes. */
 export interface ChannelStatus {
@@ -29,13 +37,18 @@ export interface ChannelStatus {
   state: ChannelStateName;
   /**
    * The data is live: subscribed and caught up. False while the connection is down, while a
-   * (re)subscribe is unanswered, while waiting to retry, and after the channel ended or failed:
-   * the Model keeps the last data it had (stale).
+   * (re)subscribe is unanswered, while waiting to retry, after the channel's Model threw on its
+   * data (`rejected`), and after the channel ended or failed: the Model keeps the last data it
+   * had (stale).
    */
   live: boolean;
-  /** Why the channel failed (`failed`) or waits (`retrying`); null otherwise. */
-  lastError: ChannelError | null;
-  /** While `retrying`: how long this wait lasts, in ms. */
+  /**
+   * Why the channel failed (`failed`), waits (`retrying`), or is stale because its Model threw
+   * (`rejected`, `ERR_MODEL_REJECTED` with the thrown value as `cause`); kept until the channel is
+   * live again; null otherwise.
+   */
+  lastError: ChannelStatusError | null;
+  /** While `retrying` or `rejected`: how long this wait lasts, in ms, before it subscribes again. */
   retryDelayMs: number | null;
   /** Subscribes after the first (reconnects, gaps, retries). */
   resubscribes: number;
@@ -125,19 +138,19 @@ export interface ChannelHost {
   canWriteNow(): boolean;
 }
 
-const STATES: readonly ChannelStateName[] = ['subscribed', 'subscribing', 'retrying', 'unsubscribing', 'unsubscribed', 'failed', 'ended'];
+const STATES: readonly ChannelStateName[] = ['subscribed', 'subscribing', 'retrying', 'rejected', 'unsubscribing', 'unsubscribed', 'failed', 'ended'];
 
-type SubscriptionSnapshot = Snapshot<unknown> & { context: SubscriptionContext; hasTag(tag: string): boolean };
+type SubscriptionSnapshot = Snapshot<unknown> & { context: SubscriptionContext; hasTag(tag: string): boolean; can(event: SubscriptionEvent): boolean };
 
-function statusOf(snapshot: SubscriptionSnapshot, channel: string): ChannelStatus {
+function statusOf(snapshot: SubscriptionSnapshot, channel: string, lastError: ChannelStatusError | null): ChannelStatus {
   const state = STATES.find((name) => snapshot.hasTag(name)) ?? 'ended';
   const { context } = snapshot;
   return {
     channel,
     state: snapshot.status === 'stopped' && state !== 'failed' ? 'ended' : state,
     live: snapshot.status === 'active' && snapshot.hasTag('live'),
-    lastError: context.lastError,
-    retryDelayMs: state === 'retrying' ? context.retryDelayMs : null,
+    lastError,
+    retryDelayMs: state === 'retrying' || state === 'rejected' ? context.retryDelayMs : null,
     resubscribes: context.resubscribes,
     presenceError: context.presenceRefused,
   };
@@ -168,14 +181,39 @@ export function openChannel<M extends AnyModel>(
       ? new Renderer(presenceView as View<never, never>, presenceModel, host.schedule, { status: () => status, rendered: () => {}, failed: host.failed })
       : null;
 
+  // What the Model threw, oldest first, until the chart records it: the chart keeps plain data (a code
+  // and a message); the status adds the thrown value. Kept only when the chart will record it (not
+  // while it already waits for a fresh snapshot); of several in one read it records the first.
+  let thrown: unknown[] = [];
+  let shownError: { of: ChannelError | null; error: ChannelStatusError | null } = { of: null, error: null };
+  const errorOf = (snapshot: SubscriptionSnapshot): ChannelStatusError | null => {
+    const { lastError } = snapshot.context;
+    if (lastError !== shownError.of) {
+      let error: ChannelStatusError | null = lastError;
+      if (lastError?.code === 'ERR_MODEL_REJECTED') {
+        error = { ...lastError, cause: thrown[0] };
+        thrown = [];
+      }
+      shownError = { of: lastError, error };
+    }
+    return shownError.error;
+  };
+  const rejected = (message: unknown, error: unknown) => {
+    // on the throw path only (src/effects.ts): the protocol drops the channel's patches until a fresh snapshot
+    const event: SubscriptionEvent = { type: 'model.rejected', channel: name, message: `model.update threw on ${describeData(message)} of ${name}: ${describeThrown(error)}` };
+    if ((actor.getSnapshot() as SubscriptionSnapshot).can(event)) thrown.push(error);
+    host.channels.modelRejected(name);
+    host.actor.send(event);
+  };
+
   host.channels.open(
     name,
-    { model: model as never, render: own?.render ?? (() => renderer?.request()) },
+    { model: model as never, render: own?.render ?? (() => renderer?.request()), rejected },
     presenceModel === null ? null : { model: presenceModel as never, render: () => presenceRenderer?.request() },
   );
   host.actor.send({ type: 'client.subscribe', channel: name, presence: presenceModel !== null });
   const actor = host.actor.getSnapshot().children[subscriptionId(name)] as AnyActorRef;
-  status = statusOf(actor.getSnapshot() as SubscriptionSnapshot, name);
+  status = statusOf(actor.getSnapshot() as SubscriptionSnapshot, name, null);
 
   const stopRendering = () => {
     renderer?.stop();
@@ -192,7 +230,7 @@ export function openChannel<M extends AnyModel>(
   };
   const follow = actor.subscribe({
     next: (snapshot) => {
-      const next = statusOf(snapshot as SubscriptionSnapshot, name);
+      const next = statusOf(snapshot as SubscriptionSnapshot, name, errorOf(snapshot as SubscriptionSnapshot));
       if (sameChannelStatus(next, status)) return;
       status = next;
       renderer?.request();
@@ -200,7 +238,8 @@ export function openChannel<M extends AnyModel>(
       notify();
     },
     complete: () => {
-      const next = statusOf(actor.getSnapshot() as SubscriptionSnapshot, name);
+      const last = actor.getSnapshot() as SubscriptionSnapshot;
+      const next = statusOf(last, name, errorOf(last));
       if (!sameChannelStatus(next, status)) {
         status = next;
         notify();
@@ -289,6 +328,12 @@ export function openChannel<M extends AnyModel>(
       if (status.state === 'ended') follow.unsubscribe();
     },
   };
+}
+
+/** A data frame, as a message names it: `snapshot E:4`, `patch E:5`. */
+function describeData(message: unknown): string {
+  const { type, epoch, seq } = (message ?? {}) as { type?: unknown; epoch?: unknown; seq?: unknown };
+  return `${String(type)} ${String(epoch)}:${String(seq)}`;
 }
 
 function sameChannelStatus(a: ChannelStatus, b: ChannelStatus): boolean {

@@ -73,7 +73,8 @@ function greetingFrames(result: GreetingResult): Frame[] {
 /**
  * Calls `model.update` for each message of the read, then `protocol.applied`
  * (the protocol's position moves only past what the model accepted); a throw
- * comes back as `message.rejected`.
+ * comes back as `message.rejected` (and, for a channel's Model, goes to the
+ * channel: `ChannelReceiver.rejected`).
  *
  * The protocol classified the read's messages assuming each would apply (a
  * patch is checked against the one before it). Once the model refuses one,
@@ -95,6 +96,7 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
       } catch (error) {
         refused = true;
         send(modelRejection(error, context, now));
+        receiver?.rejected?.(message, error);
         continue;
       }
       if (protocol.applied !== undefined) noteApplied(effects, protocol, message, context, now, send);
@@ -125,6 +127,7 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
         watchUpdate(effects, (receiver === undefined ? model : receiver.model).update(data));
       } catch (error) {
         send(modelRejection(error, context, now));
+        receiver?.rejected?.(data, error);
         continue;
       }
       if (protocol.applied !== undefined) noteApplied(effects, protocol, data, context, now, send);

@@ -34,6 +34,11 @@ export interface ChannelReceiver {
   readonly model: Model<unknown>;
   /** Asks for a coalesced render of the channel's view. */
   render(): void;
+  /**
+   * `model.update` threw on `message` (already counted as `ERR_MODEL_REJECTED` on the connection):
+   * the channel stops trusting its position and reports it. Called on the throw path only.
+   */
+  rejected?(message: unknown, error: unknown): void;
 }
 
 /**
@@ -48,6 +53,11 @@ export interface ChannelSupport {
   open(channel: string, data: ChannelReceiver, presence: ChannelReceiver | null): void;
   /** Forgets the channel: its frames are dropped from now on. */
   release(channel: string): void;
+  /**
+   * The channel's Model threw on one of its data messages: its position is not trusted any more,
+   * so its patches drop until a snapshot and its next subscribe goes without a position.
+   */
+  modelRejected(channel: string): void;
   /** The `subscribe` frame of the channel: its position (unless it resyncs), presence, and `acked` from the outbox. */
   subscribeFrame(channel: string, outbox: readonly OutboxEntry[]): Frame;
   unsubscribeFrame(channel: string): Frame;

@@ -7,12 +7,13 @@
 import { describe, expect, it } from 'vitest';
 import { getShortestPaths } from 'xstate/graph';
 import type { AnyActor, EventFromLogic, SnapshotFrom } from 'xstate';
-import { subscriptionMachine } from '../machines/subscription.js';
+import { MODEL_RETRY, subscriptionMachine } from '../machines/subscription.js';
 import { isStatesocketError } from '../src/errors.js';
 import { createSyncProtocol } from '../src/sync/client-protocol.js';
 import { createChannelProtocol, type ChannelProtocolOptions } from '../src/sync/client-protocol-v2.js';
 import { rawProtocol } from '../src/protocol.js';
-import { createStore } from '../src/store.js';
+import { createStore, type StoreData } from '../src/store.js';
+import type { Model } from '../src/types.js';
 import { createTestConnection, type FakeWebSocket } from '../src/testing/index.js';
 import type { ChannelStatus } from '../src/channel.js';
 import type { PresenceData } from '../src/presence.js';
@@ -423,10 +424,11 @@ describe('hostile frames', () => {
     t.connection.stop();
   });
 
-  it('lets the channel\'s Model refuse a snapshot with a __proto__ key, and resyncs that channel only', () => {
+  it('lets the channel\'s Model refuse a snapshot with a __proto__ key: that channel alone is stale until a fresh snapshot', () => {
     const { t, a, socket } = live();
     socket.receive('{"type":"snapshot","channel":"a","epoch":"A","seq":2,"data":{"__proto__":{"polluted":true}}}');
-    expect(t.connection.getStatus().lastRejected?.code).toBe('ERR_MODEL_REJECTED');
+    expect(t.connection.getStatus()).toMatchObject({ state: 'open', lastRejected: { code: 'ERR_MODEL_REJECTED' } });
+    expect(a.getStatus()).toMatchObject({ state: 'rejected', live: false, lastError: { code: 'ERR_MODEL_REJECTED' } });
     expect(a.model.getData()).toEqual({ keep: 1 });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     t.connection.stop();
@@ -747,7 +749,10 @@ describe('model-based: the subscription chart on a real connection', () => {
     { type: 'channel.refused', channel: 'a', code: 'ERR_RATE_LIMITED', message: 'slow', retryAfterMs: 100 },
     { type: 'channel.unsubscribed', channel: 'a' },
     { type: 'client.unsubscribe' },
+    { type: 'model.rejected', channel: 'a', message: 'boom' },
     { type: 'xstate.after.retryDelay.subscription.retrying' } as unknown as SubEvent,
+    { type: 'xstate.after.retryDelay.subscription.rejected' } as unknown as SubEvent,
+    { type: 'xstate.after.stableAfter.subscription.settling' } as unknown as SubEvent,
   ];
   const standalone = subscriptionMachine.provide({
     actions: { requestSubscribe: () => {}, requestSubscribeAndResend: () => {}, requestUnsubscribe: () => {}, reportFailure: () => {}, reportEnded: () => {} },
@@ -755,19 +760,33 @@ describe('model-based: the subscription chart on a real connection', () => {
   const paths = getShortestPaths(standalone, {
     input: { channel: 'a' },
     events,
-    serializeState: (snapshot) => JSON.stringify((snapshot as SubSnapshot).value),
+    // the streak of Model rejections decides where a synced goes (subscribed or settling)
+    serializeState: (snapshot) => JSON.stringify([(snapshot as SubSnapshot).value, (snapshot as SubSnapshot).context.rejections > 0]),
   });
+  /** The state a channel reports: `settling` is subscribed (live) to its user. */
+  const reported = (value: string) => (value === 'settling' ? 'subscribed' : value);
 
   it('finds a path to every state', () => {
     expect(new Set(paths.map((path) => JSON.stringify(path.state.value)))).toEqual(
-      new Set(['unsubscribed', 'subscribing', 'subscribed', 'retrying', 'unsubscribing', 'failed', 'ended'].map((name) => JSON.stringify(name))),
+      new Set(['unsubscribed', 'subscribing', 'subscribed', 'settling', 'retrying', 'rejected', 'unsubscribing', 'failed', 'ended'].map((name) => JSON.stringify(name))),
     );
   });
 
   it('replays every path through the fake socket and the clock, state by state', () => {
     for (const path of paths) {
       const { t, welcome } = setup({ defaultChannel: false }, { random: () => 0 });
-      const a = t.connection.channel('a');
+      // a Model that throws on data carrying `boom`
+      const store = createStore();
+      const a = t.connection.channel<Model<StoreData>>('a', {
+        model: {
+          update(message) {
+            const frame = message as { data?: { boom?: number } };
+            if (frame.data?.boom !== undefined) throw new Error('boom');
+            store.update(message);
+          },
+          getData: () => store.getData(),
+        },
+      });
       const trail: string[] = [];
       let position = 0;
       const socket = () => t.sockets.latest;
@@ -798,10 +817,15 @@ describe('model-based: the subscription chart on a real connection', () => {
           case 'client.unsubscribe':
             a.unsubscribe();
             break;
+          case 'model.rejected':
+            position++;
+            socket().receive({ type: 'snapshot', channel: 'a', epoch: 'E', seq: position, data: { boom: 1 } });
+            break;
           default:
-            t.advance(100);
+            if ((event.type as string) === 'xstate.after.stableAfter.subscription.settling') t.advance(MODEL_RETRY.stableAfterMs);
+            else t.advance(a.getStatus().retryDelayMs ?? 0);
         }
-        const expected = String((step.state as SubSnapshot).value);
+        const expected = reported(String((step.state as SubSnapshot).value));
         expect(a.getStatus().state, `after ${trail.join(' → ')}`).toBe(expected);
         expect(a.getStatus().live, `live after ${trail.join(' → ')}`).toBe(expected === 'subscribed');
       }

@@ -7,7 +7,7 @@
 import { createActor, initialTransition, transition, type AnyActorRef, type SnapshotFrom } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { connectionMachine, subscriptionId } from '../machines/connection.js';
-import { subscriptionMachine } from '../machines/subscription.js';
+import { resnapshotDelayMs, subscriptionMachine } from '../machines/subscription.js';
 import type { SubscriptionEvent } from '../machines/subscription.types.js';
 import { resolveOptions } from '../src/options.js';
 import { TestClock, createFakeSockets } from '../src/testing/index.js';
@@ -20,6 +20,12 @@ const withSubscriptions = connectionMachine.provide({ actors: { subscription: su
 const input = { channel: 'notes' };
 const refusedFinal: SubscriptionEvent = { type: 'channel.refused', channel: 'notes', code: 'ERR_CHANNEL_FORBIDDEN', message: 'no' };
 const refusedForNow: SubscriptionEvent = { type: 'channel.refused', channel: 'notes', code: 'ERR_RATE_LIMITED', message: 'slow down', retryAfterMs: 1000 };
+const modelThrew: SubscriptionEvent = { type: 'model.rejected', channel: 'notes', message: 'model.update threw on snapshot E:1 of notes: boom' };
+const opened: SubscriptionEvent = { type: 'connection.opened' };
+const synced: SubscriptionEvent = { type: 'channel.synced', channel: 'notes' };
+/** The delayed transition out of `rejected` (pure transitions take it as an event). */
+const waited = { type: 'xstate.after.retryDelay.subscription.rejected' } as unknown as SubscriptionEvent;
+const stayedLive = { type: 'xstate.after.stableAfter.subscription.settling' } as unknown as SubscriptionEvent;
 
 /** The chart with its requests to the parent as plain named actions: pure transitions have no parent to send to. */
 const standalone = subscriptionMachine.provide({
@@ -52,6 +58,18 @@ describe('subscription chart', () => {
     { events: [{ type: 'connection.opened' }, { type: 'client.unsubscribe' }, { type: 'channel.unsubscribed', channel: 'notes' }], state: 'ended' },
     { events: [{ type: 'connection.opened' }, { type: 'client.unsubscribe' }, { type: 'connection.lost' }], state: 'ended' },
     { events: [{ type: 'client.unsubscribe' }], state: 'ended' },
+    { events: [opened, modelThrew], state: 'rejected' },
+    { events: [opened, synced, modelThrew], state: 'rejected' },
+    { events: [opened, modelThrew, synced], state: 'rejected' },
+    { events: [opened, modelThrew, { type: 'channel.resync', channel: 'notes', reason: 'gap' }], state: 'rejected' },
+    { events: [opened, modelThrew, waited], state: 'subscribing' },
+    { events: [opened, modelThrew, waited, synced], state: 'settling' },
+    { events: [opened, modelThrew, waited, synced, stayedLive], state: 'subscribed' },
+    { events: [opened, modelThrew, waited, synced, modelThrew], state: 'rejected' },
+    { events: [opened, modelThrew, { type: 'connection.lost' }], state: 'unsubscribed' },
+    { events: [opened, modelThrew, refusedFinal], state: 'failed' },
+    { events: [opened, modelThrew, { type: 'client.unsubscribe' }], state: 'unsubscribing' },
+    { events: [modelThrew], state: 'unsubscribed' },
   ] as Array<{ events: SubscriptionEvent[]; state: string }>)('goes to $state after $events.length events', ({ events, state }) => {
     expect(stateOf(play(...events).snapshot)).toBe(state);
   });
@@ -71,6 +89,28 @@ describe('subscription chart', () => {
     expect(snapshot.status).toBe('done');
     expect(snapshot.context.lastError).toEqual({ code: 'ERR_CHANNEL_FORBIDDEN', message: 'no' });
     expect(actions).toContain('reportFailure');
+  });
+
+  it('goes stale with ERR_MODEL_REJECTED when the Model throws, and waits longer with each rejection in a row', () => {
+    const first = play(opened, synced, modelThrew);
+    expect(first.snapshot.hasTag('stale')).toBe(true);
+    expect(first.snapshot.context).toMatchObject({
+      lastError: { code: 'ERR_MODEL_REJECTED', message: 'model.update threw on snapshot E:1 of notes: boom' },
+      rejections: 1,
+      retryDelayMs: resnapshotDelayMs(1, 0),
+    });
+    expect(first.actions).not.toContain('requestSubscribe');
+    const again = play(opened, synced, modelThrew, waited, modelThrew, waited, modelThrew);
+    expect(again.snapshot.context).toMatchObject({ rejections: 3, retryDelayMs: resnapshotDelayMs(3, 0), resubscribes: 2 });
+    expect(again.actions.filter((action) => action === 'requestSubscribe')).toHaveLength(2);
+  });
+
+  it('is live again in settling, and forgets the streak only after stableAfter', () => {
+    const settling = play(opened, modelThrew, waited, synced).snapshot;
+    expect(settling.hasTag('live')).toBe(true);
+    expect(settling.hasTag('subscribed')).toBe(true);
+    expect(settling.context).toMatchObject({ lastError: null, rejections: 1 });
+    expect(play(opened, modelThrew, waited, synced, stayedLive).snapshot.context.rejections).toBe(0);
   });
 
   it('subscribes again after a gap, asking the connection to write the subscribe', () => {
@@ -110,6 +150,30 @@ describe('subscription chart', () => {
 });
 
 describe('subscription actors of the connection chart', () => {
+  it('forwards a Model\'s rejection to its channel alone, which subscribes again after the wait', () => {
+    const clock = new TestClock();
+    const requests: unknown[] = [];
+    const parent = createActor(
+      withSubscriptions.provide({ actions: { writeSubscribe: (_args, params) => requests.push(params ?? 'from event') } }),
+      { input: { config: resolveOptions({ url: 'ws://statesocket.test/', WebSocket: createFakeSockets().WebSocket }, undefined).config }, clock },
+    );
+    parent.start();
+    parent.send({ type: 'client.connect' });
+    parent.send({ type: 'socket.opened', url: 'ws://statesocket.test/', socketId: 1, at: 0 });
+    parent.send({ type: 'client.subscribe', channel: 'notes' });
+    parent.send({ type: 'client.subscribe', channel: 'other' });
+    parent.send({ type: 'channel.synced', channel: 'other', socketId: 1, at: 0 });
+    parent.send({ type: 'model.rejected', channel: 'notes', message: 'boom' });
+    const child = (channel: string) => parent.getSnapshot().children[subscriptionId(channel)] as AnyActorRef;
+    expect(child('notes').getSnapshot().value).toBe('rejected');
+    expect(child('other').getSnapshot().value).toBe('subscribed');
+    expect(parent.getSnapshot().matches({ session: 'open' })).toBe(true);
+    clock.advance(resnapshotDelayMs(1, 0));
+    expect(child('notes').getSnapshot().value).toBe('subscribing');
+    expect(requests).toEqual([{ channel: 'notes' }, { channel: 'other' }, 'from event']);
+    parent.stop();
+  });
+
   const config = resolveOptions({ url: 'ws://statesocket.test/', WebSocket: createFakeSockets().WebSocket }, undefined).config;
   const start = () => {
     const actor = createActor(withSubscriptions, { input: { config }, clock: new TestClock() });

@@ -8,7 +8,9 @@
  *   from `subscribeFrame`), then the outbox.
  * - The protocol keeps, per channel, the position (`epoch`, `seq`) its Model accepted, and the
  *   last op number it gave out (`n`, raised above `synced.mark`). Like version 1's position, a
- *   channel's position moves only in `applied`, once the channel's Model accepted the frame.
+ *   channel's position moves only in `applied`, once the channel's Model accepted the frame; a
+ *   frame the Model threw on (`modelRejected`) makes it drop the channel's patches until a fresh
+ *   snapshot, which its next subscribe asks for (without a position).
  * - Data frames (`snapshot`, `patch`, and the presence frames) are classified here and go, a socket
  *   read at a time, to the channel's Model (`receiverOf`, called by the connection's `updateModel`).
  *   Lifecycle frames become `channel.*` events for the channel's subscription actor.
@@ -451,6 +453,16 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     // its frames are dropped from now on; the numbering is kept for a later subscribe of the same channel
     this.#numbering.set(name, channel.lastN);
     this.#channels.delete(name);
+  }
+
+  modelRejected(name: string): void {
+    const channel = this.#channels.get(name);
+    if (channel === undefined) return;
+    // The Model holds neither the message nor, maybe, a state the next patch fits: its patches drop
+    // (a gap would resubscribe at once) until the fresh snapshot the next subscribe asks for. The
+    // rest of the read is classified again by the connection, so none of it is counted as applied.
+    channel.awaitingSnapshot = true;
+    channel.appliesBeforeGap = 0;
   }
 
   /** The last op number of channels released, for when they are held again. */
