@@ -23,7 +23,7 @@
  * marked "supplied by src/" are placeholders that `src/connection.ts` replaces
  * with `.provide()`; tests replace them the same way.
  */
-import { assign, enqueueActions, fromCallback, not, sendTo, setup, type AnyActorRef } from 'xstate';
+import { assign, createActor, enqueueActions, fromCallback, not, sendTo, setup, type AnyActorRef, type AnyStateMachine } from 'xstate';
 import type {
   ConnectionContext,
   ConnectionEvent,
@@ -38,17 +38,53 @@ import { admitToOutbox } from './outbox.js';
 import type { SubscriptionMachine } from './subscription.js';
 import type { ChannelErrorCode } from './subscription.types.js';
 
-/** The id (and system id) of a channel's subscription actor among the connection's children. */
+/**
+ * A channel's subscription actor is the connection's child (XState's parent link: its
+ * `sendParent`, its system and clock, the inspector's tree), with this id, which is also its system
+ * id: the connection finds it with `system.get(id)`, not among its snapshot's `children`. XState
+ * copies that record at every spawn and every stop (and stopping the connection stops each child,
+ * one copy each), so n channels there cost n copies of an n-key object to subscribe and again to
+ * stop: 0.6 and 1.9 to 3.1 s for 1,000 channels on a fake socket, 2.2 and 3.2 to 4.5 s for 2,000
+ * (docs/channels.md, "Cost"). The system's registry is a Map. So the chart spawns with `createSubscription`, and stops every channel on `client.stop`,
+ * before the connection's actor stops: XState stops only the children in its snapshot.
+ */
 export const subscriptionId = (channel: string): string => `channel:${channel}`;
 
-/** The connection's subscription actors that are still running (not failed or ended), by the snapshot's children. */
-function liveSubscriptions(children: Record<string, AnyActorRef | undefined>): AnyActorRef[] {
+const SUBSCRIPTION_PREFIX = subscriptionId('');
+
+/** What the chart reads of its actor system: the actors it holds by system id. */
+interface Registry {
+  get(systemId: string): unknown;
+  getAll(): Partial<Record<string, unknown>>;
+}
+
+/** The connection's subscription actors that are still running (not failed or ended), in the order they were spawned. */
+function liveSubscriptions(system: Registry): AnyActorRef[] {
   const live: AnyActorRef[] = [];
-  for (const id in children) {
-    const child = children[id];
-    if (child !== undefined && id.startsWith('channel:') && child.getSnapshot().status === 'active') live.push(child);
+  // the actors a system holds by system id; a failed or ended one has left it (XState unregisters an actor that stops)
+  const actors = system.getAll() as Record<string, AnyActorRef | undefined>;
+  for (const id in actors) {
+    const child = actors[id];
+    if (child !== undefined && id.startsWith(SUBSCRIPTION_PREFIX) && child.getSnapshot().status === 'active') live.push(child);
   }
   return live;
+}
+
+/** Some subscription actor is still in the system's registry (not stopped). */
+export function holdsSubscriptions(system: Registry): boolean {
+  const actors = system.getAll();
+  for (const id in actors) if (id.startsWith(SUBSCRIPTION_PREFIX)) return true;
+  return false;
+}
+
+/** The channel's running subscription actor, if any. */
+const subscriptionOf = (system: Registry, channel: string): AnyActorRef | undefined =>
+  system.get(subscriptionId(channel)) as AnyActorRef | undefined;
+
+/** What `createSubscription` spawns: the subscription actor's input. */
+interface SubscriptionParams {
+  channel: string;
+  presence: boolean;
 }
 
 /**
@@ -179,10 +215,9 @@ export const connectionMachine = setup({
      * actor ignores that answer). Kept, it would take the new handle's place and, ending, release
      * the channel the new `subscribe` holds on the server (simulator, seed 463).
      */
-    spawnSubscription: enqueueActions(({ event, enqueue, self }) => {
+    spawnSubscription: enqueueActions(({ event, enqueue, system }) => {
       if (event.type !== 'client.subscribe') return;
-      const id = subscriptionId(event.channel);
-      const existing = self.getSnapshot().children[id] as AnyActorRef | undefined;
+      const existing = subscriptionOf(system, event.channel);
       if (existing !== undefined) {
         const snapshot = existing.getSnapshot() as { status: string; hasTag(tag: string): boolean };
         if (snapshot.status === 'active' && !snapshot.hasTag('unsubscribing')) return;
@@ -191,37 +226,61 @@ export const connectionMachine = setup({
           enqueue({ type: 'reportChannelOpsFailed', params });
           enqueue({ type: 'dropChannelOps', params });
         }
-        enqueue.stopChild(id);
+        // leaves the system's registry when this runs, before the new actor takes its system id
+        enqueue.stopChild(existing);
       }
-      enqueue.spawnChild('subscription', { id, input: { channel: event.channel, presence: event.presence ?? false } });
+      const params: SubscriptionParams = { channel: event.channel, presence: event.presence ?? false };
+      enqueue({ type: 'createSubscription', params });
     }),
+    /**
+     * Creates the channel's subscription actor (the `subscription` actor provided), the connection's
+     * child under the system id `channel:NAME`, and starts it: what `spawnChild` does (creates while
+     * the transition is resolved, starts when its actions run), without adding it to the snapshot's
+     * `children` (see `subscriptionId`). After `spawnSubscription`'s stop of a replaced actor has run,
+     * which frees the system id.
+     */
+    createSubscription: enqueueActions(({ enqueue, self }, params: unknown) => {
+      const input = params as SubscriptionParams;
+      const machine = (self.getSnapshot() as { machine: AnyStateMachine }).machine;
+      const id = subscriptionId(input.channel);
+      const actor = createActor(machine.implementations.actors.subscription as SubscriptionMachine, { id, systemId: id, parent: self, src: 'subscription', input });
+      enqueue({ type: 'startSubscription', params: { actor } });
+    }),
+    startSubscription: (_args, params: unknown) => (params as { actor: AnyActorRef }).actor.start(),
     /** While open: a new channel's `subscribe` goes out at once. */
-    openNewSubscription: enqueueActions(({ context, event, enqueue }) => {
+    openNewSubscription: enqueueActions(({ context, event, enqueue, system }) => {
       if (event.type !== 'client.subscribe' || context.greetingFailed) return;
+      const child = subscriptionOf(system, event.channel);
+      if (child === undefined) return;
       enqueue({ type: 'writeSubscribe', params: { channel: event.channel } });
-      enqueue.sendTo(subscriptionId(event.channel), { type: 'connection.opened' });
+      enqueue.sendTo(child, { type: 'connection.opened' });
     }),
     /** On open, after the hello: every running subscription writes its `subscribe` (before the outbox). */
-    openSubscriptions: enqueueActions(({ context, enqueue, self }) => {
+    openSubscriptions: enqueueActions(({ context, enqueue, system }) => {
       if (context.greetingFailed) return;
-      for (const child of liveSubscriptions(self.getSnapshot().children)) {
+      for (const child of liveSubscriptions(system)) {
         const channel = (child.getSnapshot() as { context: { channel: string } }).context.channel;
         enqueue({ type: 'writeSubscribe', params: { channel } });
         enqueue.sendTo(child, { type: 'connection.opened' });
       }
     }),
-    loseSubscriptions: enqueueActions(({ enqueue, self }) => {
-      for (const child of liveSubscriptions(self.getSnapshot().children)) enqueue.sendTo(child, { type: 'connection.lost' });
+    loseSubscriptions: enqueueActions(({ enqueue, system }) => {
+      for (const child of liveSubscriptions(system)) enqueue.sendTo(child, { type: 'connection.lost' });
     }),
     /** A lifecycle frame of a channel (or the client's unsubscribe, or its Model's rejection) goes to its subscription actor, if it runs. */
-    forwardToSubscription: enqueueActions(({ event, enqueue, self }) => {
-      const child = self.getSnapshot().children[subscriptionId(channelOf(event))] as AnyActorRef | undefined;
+    forwardToSubscription: enqueueActions(({ event, enqueue, system }) => {
+      const child = subscriptionOf(system, channelOf(event));
       if (child === undefined || child.getSnapshot().status !== 'active') return;
       enqueue.sendTo(child, event.type === 'client.unsubscribe' ? { type: 'client.unsubscribe' } : event);
     }),
-    stopSubscription: enqueueActions(({ event, enqueue, self }) => {
-      const id = subscriptionId(channelOf(event));
-      if (self.getSnapshot().children[id] !== undefined) enqueue.stopChild(id);
+    /** An ended subscription has stopped itself (a final state) and left the registry; one still there is stopped. */
+    stopSubscription: enqueueActions(({ event, enqueue, system }) => {
+      const child = subscriptionOf(system, channelOf(event));
+      if (child !== undefined) enqueue.stopChild(child);
+    }),
+    /** The connection is being stopped (`client.stop`): every subscription actor stops first (XState stops only its snapshot's children). */
+    stopSubscriptions: enqueueActions(({ enqueue, system }) => {
+      for (const child of liveSubscriptions(system)) enqueue.stopChild(child);
     }),
     /** The channel's unanswered ops leave the outbox (after `reportChannelOpsFailed`). */
     dropChannelOps: assign(({ context, event }, params: unknown) => {
@@ -430,6 +489,7 @@ export const connectionMachine = setup({
     'ack.received': [{ guard: 'isStale' }, { actions: ['reportSettled', 'settleAck'] }],
     // channels (protocols with channels): one subscription actor per channel, spawned as a child
     'client.subscribe': { actions: 'spawnSubscription' },
+    'client.stop': { actions: 'stopSubscriptions' },
     'client.unsubscribe': { actions: 'forwardToSubscription' },
     'model.rejected': { actions: 'forwardToSubscription' },
     'subscription.failed': { actions: ['reportChannelOpsFailed', 'dropChannelOps', 'releaseChannel'] },

@@ -183,6 +183,8 @@ export type ConnectionEvent =
   | { type: 'client.subscribe'; channel: string; presence?: boolean }
   /** Stop holding a channel: its subscription actor unsubscribes. */
   | { type: 'client.unsubscribe'; channel: string }
+  /** `connection.stop()` is about to stop the actor: its subscription actors stop first. */
+  | { type: 'client.stop' }
   /** What a subscription actor asks of the connection (machines/subscription.ts). */
   | SubscriptionRequest
   // facts from the transport

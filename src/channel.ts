@@ -212,7 +212,8 @@ export function openChannel<M extends AnyModel>(
     presenceModel === null ? null : { model: presenceModel as never, render: () => presenceRenderer?.request() },
   );
   host.actor.send({ type: 'client.subscribe', channel: name, presence: presenceModel !== null });
-  const actor = host.actor.getSnapshot().children[subscriptionId(name)] as AnyActorRef;
+  // the connection's child, held by its system id (machines/connection.ts, `subscriptionId`)
+  const actor = host.actor.system.get(subscriptionId(name)) as AnyActorRef;
   status = statusOf(actor.getSnapshot() as SubscriptionSnapshot, name, null);
 
   const stopRendering = () => {

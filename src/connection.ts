@@ -8,7 +8,7 @@
  * to the machine and reads its snapshots.
  */
 import { createActor, type Actor } from 'xstate';
-import type { connectionMachine } from '../machines/connection.js';
+import { holdsSubscriptions, type connectionMachine } from '../machines/connection.js';
 import { admitToOutbox } from '../machines/outbox.js';
 import type { ConnectionContext, ErrorCode, OutboxEntry } from '../machines/connection.types.js';
 import { isSendableCloseCode } from './close-codes.js';
@@ -121,8 +121,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     const model = resolved.model ?? (createStore() as AnyModel as M);
 
     let stopped = false;
-    /** stop() was called while the actor was handling an event: it stops once the close it queued has been handled. */
-    let stopWhenClosing = false;
+    /** stop() was called while the actor was handling an event: it stops once the close and the `client.stop` it queued have been handled. */
+    let stopWhenReady = false;
     let started = false;
     /** The actor exists: a callback failure can be reported to it. */
     let ready = false;
@@ -200,10 +200,10 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       next: (snapshot) => {
         reported = snapshot;
         update(snapshot, causes.next());
-        // stop() was called while the actor was busy (from a listener, or from model.update): the close went
-        // into its mailbox behind the event it was handling; now that the socket is closing, the actor stops
-        if (stopWhenClosing && !snapshot.matches({ session: 'open' })) {
-          stopWhenClosing = false;
+        // stop() was called while the actor was busy (from a listener, or from model.update): the close and
+        // `client.stop` went into its mailbox behind the event it was handling; once both are handled, the actor stops
+        if (stopWhenReady && readyToStop()) {
+          stopWhenReady = false;
           actor.stop();
         }
       },
@@ -225,6 +225,12 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       // `now` runs before the actor exists (nothing reports then) and after stop()
       if (!ready || stopped || actor.getSnapshot().status !== 'active') return;
       deliver({ type: 'callback.failed', code, message });
+    }
+
+    /** After stop(): the close (if one was owed) and `client.stop` have been handled. */
+    function readyToStop(): boolean {
+      const snapshot = actor.getSnapshot();
+      return snapshot.status !== 'active' || (!snapshot.matches({ session: 'open' }) && !holdsSubscriptions(actor.system));
     }
 
     function assertUsable(): void {
@@ -273,14 +279,18 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         renderer.stop();
         unwatchEnvironment?.();
         unwatchEnvironment = null;
-        if (closing && actor.getSnapshot().matches({ session: 'open' })) {
-          // Still open: the actor is busy with another event (stop() came from a status listener or from
-          // model.update), and the close waits in its mailbox. Stopping now would drop it (a stop clears the
-          // mailbox) and the server would see 1006; the actor stops once the close is handled (see `next`).
-          stopWhenClosing = true;
+        // The channels' actors stop first: XState stops only the children in the actor's snapshot, and they are
+        // not there (machines/connection.ts, `subscriptionId`).
+        deliver({ type: 'client.stop' });
+        if (!readyToStop()) {
+          // The actor is busy with another event (stop() came from a status listener or from model.update), and
+          // the close and `client.stop` wait in its mailbox. Stopping now would drop them (a stop clears the
+          // mailbox): the server would see 1006 and the channels' actors would run on. The actor stops once both
+          // are handled (see `next`).
+          stopWhenReady = true;
           return;
         }
-        // At once, or, when the actor is busy, right after its current event; `complete` then reports `closed`.
+        // `complete` then reports `closed`.
         actor.stop();
       },
       connect() {
