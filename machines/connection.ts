@@ -85,6 +85,7 @@ const subscriptionOf = (system: Registry, channel: string): AnyActorRef | undefi
 interface SubscriptionParams {
   channel: string;
   presence: boolean;
+  own: boolean;
 }
 
 /**
@@ -229,7 +230,7 @@ export const connectionMachine = setup({
         // leaves the system's registry when this runs, before the new actor takes its system id
         enqueue.stopChild(existing);
       }
-      const params: SubscriptionParams = { channel: event.channel, presence: event.presence ?? false };
+      const params: SubscriptionParams = { channel: event.channel, presence: event.presence ?? false, own: event.own ?? false };
       enqueue({ type: 'createSubscription', params });
     }),
     /**
@@ -346,6 +347,15 @@ export const connectionMachine = setup({
         received: context.counters.received + (event.type === 'message.received' ? event.messages.length : 1),
       },
     })),
+    /**
+     * The connection's own Model (the `default` channel) failed: the connection's document is gone,
+     * so its status says so (`lastError`, the channel's code). The socket and the other channels go on.
+     */
+    recordOwnChannelFailure: assign(({ context, event }) =>
+      event.type === 'subscription.failed' && event.own === true
+        ? { lastError: { code: event.code, message: `channel ${event.channel} (the connection's own Model) failed: ${event.message}` } }
+        : context,
+    ),
     recordRejected: assign(({ context, event }) =>
       event.type === 'message.rejected'
         ? {
@@ -492,7 +502,7 @@ export const connectionMachine = setup({
     'client.stop': { actions: 'stopSubscriptions' },
     'client.unsubscribe': { actions: 'forwardToSubscription' },
     'model.rejected': { actions: 'forwardToSubscription' },
-    'subscription.failed': { actions: ['reportChannelOpsFailed', 'dropChannelOps', 'releaseChannel'] },
+    'subscription.failed': { actions: ['reportChannelOpsFailed', 'dropChannelOps', 'releaseChannel', 'recordOwnChannelFailure'] },
     'subscription.ended': { actions: ['reportChannelOpsFailed', 'dropChannelOps', 'releaseChannel', 'stopSubscription'] },
     'callback.failed': { actions: 'recordCallbackFailure' },
     'network.offline': { actions: 'setOffline' },

@@ -3,7 +3,7 @@
  * supplies its effects (`src/`). Everything here is plain, serializable data:
  * the inspector shows it as the machine's context.
  */
-import type { ChannelErrorCode, SubscriptionRequest } from './subscription.types.js';
+import type { ChannelErrorCode, DataRefusalCode, SubscriptionRequest } from './subscription.types.js';
 
 /** The five states a connection reports, whatever substate the chart is in. */
 export type StateName = 'idle' | 'connecting' | 'open' | 'errored' | 'closed';
@@ -180,7 +180,8 @@ export type ConnectionEvent =
   /** `hold`: queue it even while open (an op of a channel waiting to subscribe again goes out right behind that subscribe). */
   | { type: 'client.send'; frame: Frame; ackId?: string; channel?: string; hold?: boolean }
   /** Hold a channel (protocols with channels): spawns its subscription actor. */
-  | { type: 'client.subscribe'; channel: string; presence?: boolean }
+  /** `own`: the channel is the connection's own Model (the `default` channel): its failure is recorded as the connection's `lastError`. */
+  | { type: 'client.subscribe'; channel: string; presence?: boolean; own?: boolean }
   /** Stop holding a channel: its subscription actor unsubscribes. */
   | { type: 'client.unsubscribe'; channel: string }
   /** `connection.stop()` is about to stop the actor: its subscription actors stop first. */
@@ -209,11 +210,11 @@ export type ConnectionEvent =
   | ({ type: 'channel.failed'; channel: string; code: ChannelErrorCode; message: string } & FromSocket)
   | ({ type: 'channel.presence.refused'; channel: string; message: string } & FromSocket)
   /**
-   * A channel's Model threw on its data (the message was also counted as `message.rejected`),
-   * forwarded to its subscription actor: raised by the channel's handle (src/channel.ts) on the
-   * throw path only, never for data it accepted.
+   * A channel's Model threw on its data, or the `inbound` schema refused it (`code`; the message
+   * was also counted as `message.rejected`), forwarded to its subscription actor: raised by the
+   * channel's handle (src/channel.ts) on the refusal path only, never for data it accepted.
    */
-  | { type: 'model.rejected'; channel: string; message: string }
+  | { type: 'model.rejected'; channel: string; message: string; code?: DataRefusalCode }
   // facts from the environment
   | { type: 'network.offline' }
   | { type: 'network.online' }

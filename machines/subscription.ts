@@ -111,7 +111,9 @@ export const subscriptionMachine = setup({
     requestUnsubscribe: sendParent(({ context }): SubscriptionRequest => ({ type: 'subscription.unsubscribe', channel: context.channel })),
     reportFailure: sendParent(({ context }): SubscriptionRequest => {
       const error = context.lastError ?? { code: 'ERR_CHANNEL_REFUSED', message: 'the channel failed' };
-      return { type: 'subscription.failed', channel: context.channel, code: error.code, message: error.message };
+      const request: Extract<SubscriptionRequest, { type: 'subscription.failed' }> = { type: 'subscription.failed', channel: context.channel, code: error.code, message: error.message };
+      if (context.own) request.own = true;
+      return request;
     }),
     reportEnded: sendParent(({ context }): SubscriptionRequest => ({ type: 'subscription.ended', channel: context.channel })),
 
@@ -123,7 +125,7 @@ export const subscriptionMachine = setup({
     }),
     recordModelRejection: assign(({ context, event }) => {
       if (event.type !== 'model.rejected') return context;
-      const lastError: ChannelError = { code: 'ERR_MODEL_REJECTED', message: event.message };
+      const lastError: ChannelError = { code: event.code ?? 'ERR_MODEL_REJECTED', message: event.message };
       return { lastError, retryAfterMs: null, rejections: context.rejections + 1 };
     }),
     forgetRejections: assign({ rejections: 0 }),
@@ -148,6 +150,7 @@ export const subscriptionMachine = setup({
   context: ({ input }) => ({
     channel: input.channel,
     presence: input.presence ?? false,
+    own: input.own ?? false,
     lastError: null,
     retryAfterMs: null,
     retryDelayMs: null,

@@ -6,8 +6,9 @@
 
 /**
  * The codes a channel fails or waits with: the server's refusals (`unsubscribed {code}`), the
- * client's own `ERR_PAYLOAD_TOO_LARGE` (a chunked frame over `maxReassemblyBytes`) and
- * `ERR_MODEL_REJECTED` (the channel's Model threw on its data).
+ * client's own `ERR_PAYLOAD_TOO_LARGE` (a chunked frame over `maxReassemblyBytes`),
+ * `ERR_MODEL_REJECTED` (the channel's Model threw on its data) and `ERR_INVALID_MESSAGE` (the
+ * connection's `inbound` schema refused its data).
  */
 export type ChannelErrorCode =
   | 'ERR_INVALID_CHANNEL'
@@ -19,8 +20,13 @@ export type ChannelErrorCode =
   | 'ERR_PAYLOAD_TOO_LARGE'
   /** The channel's Model threw on a snapshot or patch: stale until a fresh snapshot, asked for after a wait. */
   | 'ERR_MODEL_REJECTED'
+  /** The connection's `inbound` schema refused a snapshot or patch of the channel: handled as `ERR_MODEL_REJECTED` is. */
+  | 'ERR_INVALID_MESSAGE'
   /** A code this client does not know, from a newer server: handled as its frame says (final or transient). */
   | 'ERR_CHANNEL_REFUSED';
+
+/** Why a channel's data was refused before it was applied: what sends the channel `rejected`. */
+export type DataRefusalCode = 'ERR_MODEL_REJECTED' | 'ERR_INVALID_MESSAGE';
 
 export interface ChannelError {
   code: ChannelErrorCode;
@@ -32,6 +38,8 @@ export interface SubscriptionContext {
   channel: string;
   /** The subscription asks for presence (`subscribe {presence: true}`). */
   presence: boolean;
+  /** The channel is the connection's own Model (the `default` channel): its failure is the connection's too. */
+  own: boolean;
   /** Why the channel failed, or why it waits to subscribe again; null while all is well. */
   lastError: ChannelError | null;
   /** The server's `retryAfterMs` of the last transient refusal. */
@@ -55,6 +63,8 @@ export interface SubscriptionContext {
 export interface SubscriptionInput {
   channel: string;
   presence?: boolean;
+  /** The connection's own Model (the `default` channel). @default false */
+  own?: boolean;
 }
 
 /**
@@ -81,8 +91,11 @@ export type SubscriptionEvent =
   /** `error {channel, code: "ERR_PRESENCE_FORBIDDEN"}`: the subscription stands without presence. */
   | { type: 'channel.presence.refused'; channel: string; message: string }
   // from the channel's Model (through the connection, which counted the message as rejected)
-  /** `model.update` threw on a snapshot or patch of the channel: its data is stale until a fresh snapshot. */
-  | { type: 'model.rejected'; channel: string; message: string }
+  /**
+   * `model.update` threw on a snapshot or patch of the channel (`code` ERR_MODEL_REJECTED, the
+   * default), or the `inbound` schema refused one (ERR_INVALID_MESSAGE): stale until a fresh snapshot.
+   */
+  | { type: 'model.rejected'; channel: string; message: string; code?: DataRefusalCode }
   // from the application
   | { type: 'client.unsubscribe' };
 
@@ -94,7 +107,7 @@ export type SubscriptionEvent =
 export type SubscriptionRequest =
   | { type: 'subscription.subscribe'; channel: string; resend: boolean }
   | { type: 'subscription.unsubscribe'; channel: string }
-  /** The channel failed (final): its unanswered ops fail with the code. */
-  | { type: 'subscription.failed'; channel: string; code: ChannelErrorCode; message: string }
+  /** The channel failed (final): its unanswered ops fail with the code; `own`: it is the connection's own Model (`default`). */
+  | { type: 'subscription.failed'; channel: string; code: ChannelErrorCode; message: string; own?: boolean }
   /** The channel was unsubscribed on purpose and the server confirmed (or the connection was lost meanwhile). */
   | { type: 'subscription.ended'; channel: string };

@@ -18,7 +18,7 @@ import { Renderer } from './render.js';
 import { createStore, type Store } from './store.js';
 import type { Changes } from './sync/messages.js';
 import type { AnyModel, DataOf, RenderScheduler, View } from './types.js';
-import type { ChannelError } from '../machines/subscription.types.js';
+import type { ChannelError, DataRefusalCode } from '../machines/subscription.types.js';
 
 /** The states a channel reports (`ChannelStatus.state`): its subscription actor's. */
 export type ChannelStateName = 'unsubscribed' | 'subscribing' | 'subscribed' | 'retrying' | 'rejected' | 'unsubscribing' | 'failed' | 'ended';
@@ -198,11 +198,14 @@ export function openChannel<M extends AnyModel>(
     }
     return shownError.error;
   };
-  const rejected = (message: unknown, error: unknown) => {
-    // on the throw path only (src/effects.ts): the protocol drops the channel's patches until a fresh snapshot
-    const event: SubscriptionEvent = { type: 'model.rejected', channel: name, message: `model.update threw on ${describeData(message)} of ${name}: ${describeThrown(error)}` };
-    if ((actor.getSnapshot() as SubscriptionSnapshot).can(event)) thrown.push(error);
-    host.channels.modelRejected(name);
+  const rejected = (message: unknown, error: unknown, code: DataRefusalCode = 'ERR_MODEL_REJECTED', pending?: readonly unknown[]) => {
+    // on the refusal path only (src/effects.ts, src/inbound-schema.ts): the protocol drops the channel's patches until a fresh snapshot
+    const event: SubscriptionEvent =
+      code === 'ERR_MODEL_REJECTED'
+        ? { type: 'model.rejected', channel: name, message: `model.update threw on ${describeData(message)} of ${name}: ${describeThrown(error)}` }
+        : { type: 'model.rejected', channel: name, code, message: `the inbound schema refused ${describeData(message)} of ${name}: ${String(error)}` };
+    if (code === 'ERR_MODEL_REJECTED' && (actor.getSnapshot() as SubscriptionSnapshot).can(event)) thrown.push(error);
+    host.channels.modelRejected(name, pending);
     host.actor.send(event);
   };
 
@@ -211,7 +214,7 @@ export function openChannel<M extends AnyModel>(
     { model: model as never, render: own?.render ?? (() => renderer?.request()), rejected },
     presenceModel === null ? null : { model: presenceModel as never, render: () => presenceRenderer?.request() },
   );
-  host.actor.send({ type: 'client.subscribe', channel: name, presence: presenceModel !== null });
+  host.actor.send({ type: 'client.subscribe', channel: name, presence: presenceModel !== null, own: own !== undefined });
   // the connection's child, held by its system id (machines/connection.ts, `subscriptionId`)
   const actor = host.actor.system.get(subscriptionId(name)) as AnyActorRef;
   status = statusOf(actor.getSnapshot() as SubscriptionSnapshot, name, null);

@@ -258,8 +258,10 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     const isHeld = (handle: Channel<AnyModel>) => !['failed', 'ended', 'unsubscribing'].includes(handle.getStatus().state);
     // The connection's own Model is the default channel: subscribed on every connect, as version 1's document was.
     const defaultChannel = channelHost?.channels.defaultChannel ?? null;
+    // Its failure is the connection's too (`status.lastError`, machines/connection.ts `recordOwnChannelFailure`).
+    const ownChannel = { model, render: () => renderer.request() };
     if (channelHost !== null && defaultChannel !== null) {
-      handles.set(defaultChannel, channelHost.channels.runtime.openChannel(channelHost, defaultChannel, {}, { model, render: () => renderer.request() }));
+      handles.set(defaultChannel, channelHost.channels.runtime.openChannel(channelHost, defaultChannel, {}, ownChannel));
     }
 
     const connection: Connection<M, TOut> = {
@@ -385,7 +387,11 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           }
           return held as unknown as Channel<CM>;
         }
-        const handle = channelHost.channels.runtime.openChannel(channelHost, name, options);
+        if (name === defaultChannel && options.model !== undefined && options.model !== (model as unknown)) {
+          throw new TypeError(`statesocket: channel ${JSON.stringify(name)} is the connection's own Model (connection.model); open it without \`model\``);
+        }
+        // the default channel failed (or was unsubscribed): asked for again, it subscribes anew, still with the connection's own Model and view
+        const handle = channelHost.channels.runtime.openChannel(channelHost, name, options, name === defaultChannel ? (ownChannel as unknown as { model: CM; render(): void }) : undefined);
         handles.set(name, handle as unknown as Channel<AnyModel>);
         return handle;
       },

@@ -6,12 +6,13 @@
  *
  * A refused message is rejected and counted like an invalid frame
  * (`ERR_INVALID_MESSAGE`, `counters.rejected`, `status.lastRejected`); the
- * Model never sees it. The Model receives the schema's output value. Only
+ * Model never sees it. A refused snapshot or patch of a channel also makes
+ * that channel `rejected`, as a Model that throws does (docs/channels.md). The Model receives the schema's output value. Only
  * synchronous schemas are supported: a `validate` that returns a Promise
  * (an async refinement) rejects the message with `ERR_INVALID_MESSAGE` and
  * says so, because messages are applied in order, a socket read at a time.
  */
-import type { InboundEvent, Protocol } from './protocol.js';
+import type { ChannelSupport, InboundEvent, Protocol } from './protocol.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 import { describeThrown } from './errors.js';
 
@@ -51,6 +52,19 @@ function checkEvent(validate: StandardSchemaV1.Props['validate'], event: Inbound
 }
 
 /**
+ * A refused snapshot or patch of a held channel goes to that channel, as a Model's throw does
+ * (src/channel.ts, `rejected`): stale (`rejected`, `ERR_INVALID_MESSAGE`), its patches dropped
+ * until the fresh snapshot it asks for after a wait. Without this the channel would wait in
+ * `subscribing` (its `synced` out of step with a snapshot it never applied) or take patches that
+ * no longer fit. Presence frames and other data are only counted.
+ */
+function refusedData(channels: ChannelSupport | undefined, event: InboundEvent, reason: string, pending: readonly unknown[]): void {
+  if (channels === undefined || (event as InboundEvent | null | undefined)?.type !== 'message.received') return;
+  const data = (event as Extract<InboundEvent, { type: 'message.received' }>).message;
+  channels.receiverOf(data)?.rejected?.(data, reason, 'ERR_INVALID_MESSAGE', pending);
+}
+
+/**
  * The protocol with `schema` checking what it classifies as data; the
  * protocol itself when there is no schema (no cost on the hot path then).
  */
@@ -61,7 +75,12 @@ export function withInboundSchema<TData, TOut>(protocol: Protocol<TData, TOut>, 
     name: protocol.name,
     decode(message, model, pending) {
       const events = protocol.decode(message, model, pending);
-      return Array.isArray(events) ? events.map((event) => checkEvent(validate, event)) : checkEvent(validate, events);
+      const check = (event: InboundEvent): InboundEvent => {
+        const checked = checkEvent(validate, event);
+        if (checked.type === 'message.rejected') refusedData(protocol.channels, event, checked.message, pending);
+        return checked;
+      };
+      return Array.isArray(events) ? events.map(check) : check(events);
     },
     encode: (message) => protocol.encode(message),
     ...(protocol.ping === undefined ? {} : { ping: protocol.ping }),

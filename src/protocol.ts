@@ -9,6 +9,7 @@
  * many connections. The Model is never asked for the protocol's state.
  */
 import type { ConnectionContext, ConnectionEvent, ErrorCode, OutboxEntry } from '../machines/connection.types.js';
+import type { DataRefusalCode } from '../machines/subscription.types.js';
 import type { ChannelRuntime } from './channel-runtime.js';
 import { describeResult } from './callbacks.js';
 import { encodeJsonFrame } from './frames.js';
@@ -35,10 +36,13 @@ export interface ChannelReceiver {
   /** Asks for a coalesced render of the channel's view. */
   render(): void;
   /**
-   * `model.update` threw on `message` (already counted as `ERR_MODEL_REJECTED` on the connection):
-   * the channel stops trusting its position and reports it. Called on the throw path only.
+   * `message` was refused before it was applied (already counted on the connection): `model.update`
+   * threw `error` (`ERR_MODEL_REJECTED`, the default), or the `inbound` schema refused it
+   * (`ERR_INVALID_MESSAGE`, `error` the schema's issues as one line). The channel stops trusting
+   * its position (`ChannelSupport.modelRejected`, with `pending`: the messages of the read decoded
+   * before it, still to be applied) and reports it. Called on the refusal path only.
    */
-  rejected?(message: unknown, error: unknown): void;
+  rejected?(message: unknown, error: unknown, code?: DataRefusalCode, pending?: readonly unknown[]): void;
 }
 
 /**
@@ -54,10 +58,12 @@ export interface ChannelSupport {
   /** Forgets the channel: its frames are dropped from now on. */
   release(channel: string): void;
   /**
-   * The channel's Model threw on one of its data messages: its position is not trusted any more,
-   * so its patches drop until a snapshot and its next subscribe goes without a position.
+   * The channel's Model threw on one of its data messages, or the `inbound` schema refused one: its
+   * position is not trusted any more, so its patches drop until a snapshot and its next subscribe
+   * goes without a position. `pending`: the messages of the read decoded before the refused one and
+   * still to be applied (a schema's refusal comes at decode), which must not end the wait.
    */
-  modelRejected(channel: string): void;
+  modelRejected(channel: string, pending?: readonly unknown[]): void;
   /** The `subscribe` frame of the channel: its position (unless it resyncs), presence, and `acked` from the outbox. */
   subscribeFrame(channel: string, outbox: readonly OutboxEntry[]): Frame;
   unsubscribeFrame(channel: string): Frame;

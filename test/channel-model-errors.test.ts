@@ -11,6 +11,7 @@ import type { ChannelStatus } from '../src/channel.js';
 import { createChannelProtocol } from '../src/sync/client-protocol-v2.js';
 import { createStore, type StoreData } from '../src/store.js';
 import { createTestConnection, type FakeWebSocket } from '../src/testing/index.js';
+import type { StandardSchemaV1 } from '../src/standard-schema.js';
 import type { Model } from '../src/types.js';
 
 /** A Model that throws on the frames `refuses` picks, and applies the others to a store. */
@@ -233,7 +234,8 @@ describe('a Model that throws on a patch', () => {
     const socket = t.open();
     socket.receive(snapshot('default', 1, { a: 1 }), synced('default', 1), patch('default', 2, { b: 1 }));
     expect(t.connection.channel('default').getStatus()).toMatchObject({ state: 'rejected', live: false, lastError: { code: 'ERR_MODEL_REJECTED' } });
-    expect(t.connection.getStatus()).toMatchObject({ state: 'open', lastError: null });
+    // the connection's status shows it as a rejected message (not a failure: the channel recovers by itself)
+    expect(t.connection.getStatus()).toMatchObject({ state: 'open', lastError: null, lastRejected: { code: 'ERR_MODEL_REJECTED' } });
     t.advance(resnapshotDelayMs(1, 0));
     expect(subscribes(socket).at(-1)).toEqual({ type: 'subscribe', channel: 'default' });
     t.connection.stop();
@@ -269,6 +271,94 @@ describe('a View that throws', () => {
     socket.drop();
     t.advance(t.connection.getStatus().nextDelayMs ?? 0);
     expect(subscribes(t.open())[0]).toEqual({ type: 'subscribe', channel: 'notes', epoch: 'E', since: 2 });
+    t.connection.stop();
+  });
+});
+
+describe('an inbound schema that refuses a channel\'s data', () => {
+  /** Refuses a snapshot or patch that carries the key `bad`; everything else passes as it is. */
+  const noBadKeys: StandardSchemaV1 = {
+    '~standard': {
+      version: 1,
+      vendor: 'test',
+      validate(value) {
+        const { data, set } = value as { data?: StoreData; set?: StoreData };
+        if ((data ?? set ?? {}).bad !== undefined) return { issues: [{ message: 'no bad keys', path: [data === undefined ? 'set' : 'data', 'bad'] }] };
+        return { value };
+      },
+    },
+  };
+
+  function refusing(options: { defaultChannel?: boolean } = {}) {
+    const t = createTestConnection({
+      protocol: createChannelProtocol({ clientId: 'c1', defaultChannel: options.defaultChannel ?? false }),
+      inbound: noBadKeys,
+      random: () => 0,
+    });
+    const heard: ChannelStatus[] = [];
+    const notes = t.connection.channel('notes');
+    notes.subscribe((status) => heard.push(status));
+    const prices = t.connection.channel('prices');
+    const socket = t.open();
+    socket.receive({ type: 'welcome', v: 2, client: 'c1', user: null, maxMessageBytes: 1_048_576, time: 1_000 });
+    return { t, notes, prices, socket, heard };
+  }
+
+  it('leaves the channel stale with ERR_INVALID_MESSAGE, as a Model that throws does, and disturbs nobody else', () => {
+    const { t, notes, prices, socket, heard } = refusing();
+    const from = socket.sentMessages().length;
+    socket.receive(snapshot('notes', 4, { bad: 1 }), synced('notes', 4), snapshot('prices', 7, { p: 1 }), synced('prices', 7));
+    expect(notes.getStatus()).toMatchObject({
+      state: 'rejected',
+      live: false,
+      lastError: { code: 'ERR_INVALID_MESSAGE', message: 'the inbound schema refused snapshot E:4 of notes: the inbound schema refused the message: data.bad: no bad keys' },
+      retryDelayMs: resnapshotDelayMs(1, 0),
+    });
+    expect(heard.at(-1)).toBe(notes.getStatus());
+    expect(notes.model.getData()).toEqual({});
+    expect(prices.getStatus()).toMatchObject({ state: 'subscribed', live: true, lastError: null });
+    expect(t.connection.getStatus()).toMatchObject({ state: 'open', lastError: null, lastRejected: { code: 'ERR_INVALID_MESSAGE' }, counters: { rejected: 1 } });
+    // its synced, out of step with the snapshot never applied, is not a reason to subscribe at once
+    expect(subscribes(socket, from)).toEqual([]);
+    t.connection.stop();
+  });
+
+  it('asks for a fresh snapshot after the wait, waits longer while refused, and goes live once one passes', () => {
+    const { t, notes, socket } = refusing();
+    socket.receive(snapshot('notes', 4, { bad: 1 }), synced('notes', 4));
+    const from = socket.sentMessages().length;
+    t.advance(resnapshotDelayMs(1, 0) - 1);
+    expect(subscribes(socket, from)).toEqual([]);
+    t.advance(1);
+    expect(subscribes(socket, from)).toEqual([{ type: 'subscribe', channel: 'notes' }]);
+    socket.receive(snapshot('notes', 5, { bad: 2 }), synced('notes', 5));
+    expect(notes.getStatus()).toMatchObject({ state: 'rejected', retryDelayMs: resnapshotDelayMs(2, 0), resubscribes: 1 });
+    t.advance(resnapshotDelayMs(2, 0));
+    socket.receive(snapshot('notes', 6, { ok: 1 }), synced('notes', 6), patch('notes', 7, { more: 1 }));
+    expect(notes.getStatus()).toMatchObject({ state: 'subscribed', live: true, lastError: null });
+    expect(notes.model.getData()).toEqual({ ok: 1, more: 1 });
+    t.connection.stop();
+    expect(t.clock.pendingTimers).toBe(0);
+  });
+
+  it('keeps the position before a refused patch, drops the later ones, and resubscribes without a position', () => {
+    const { t, notes, socket } = refusing();
+    // the patch refused in the same read as the snapshot before it: that snapshot still applies, the wait goes on
+    socket.receive(snapshot('notes', 3, { a: 1 }), synced('notes', 3), patch('notes', 4, { bad: 1 }), patch('notes', 5, { c: 1 }));
+    socket.receive(patch('notes', 6, { d: 1 }));
+    expect(notes.getStatus()).toMatchObject({ state: 'rejected', lastError: { code: 'ERR_INVALID_MESSAGE', message: expect.stringContaining('patch E:4 of notes') } });
+    expect(notes.model.getData()).toEqual({ a: 1 });
+    const from = socket.sentMessages().length;
+    t.advance(notes.getStatus().retryDelayMs ?? 0);
+    expect(subscribes(socket, from)).toEqual([{ type: 'subscribe', channel: 'notes' }]);
+    t.connection.stop();
+  });
+
+  it('shows on the connection\'s status for the default channel, the connection staying open', () => {
+    const { t, socket } = refusing({ defaultChannel: true });
+    socket.receive(snapshot('default', 1, { bad: 1 }), synced('default', 1));
+    expect(t.connection.channel('default').getStatus()).toMatchObject({ state: 'rejected', lastError: { code: 'ERR_INVALID_MESSAGE' } });
+    expect(t.connection.getStatus()).toMatchObject({ state: 'open', lastError: null, lastRejected: { code: 'ERR_INVALID_MESSAGE' } });
     t.connection.stop();
   });
 });

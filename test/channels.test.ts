@@ -13,7 +13,7 @@ import { createSyncProtocol } from '../src/sync/client-protocol.js';
 import { createChannelProtocol, type ChannelProtocolOptions } from '../src/sync/client-protocol-v2.js';
 import { rawProtocol } from '../src/protocol.js';
 import { createStore, type StoreData } from '../src/store.js';
-import type { Model } from '../src/types.js';
+import type { ConnectionStatus, Model } from '../src/types.js';
 import { createTestConnection, type FakeWebSocket } from '../src/testing/index.js';
 import type { ChannelStatus } from '../src/channel.js';
 import type { PresenceData } from '../src/presence.js';
@@ -261,6 +261,69 @@ describe('refusals', () => {
     welcome(socket);
     socket.receive({ type: 'unsubscribed', channel: 'odd', code: 'ERR_SOMETHING_NEW', message: 'new' });
     expect(odd.getStatus().lastError).toEqual({ code: 'ERR_CHANNEL_REFUSED', message: 'new' });
+    t.connection.stop();
+  });
+});
+
+describe('a refused default channel (the connection\'s own Model)', () => {
+  /** A connection whose own Model is the default channel, with a view, and a channel it names. */
+  function refusedDefault() {
+    const renders: Array<{ data: StoreData; status: ConnectionStatus }> = [];
+    const { t, welcome } = setup({ token: 't-ann' }, { view: { render: (data, status) => renders.push({ data: data as StoreData, status }) } });
+    const own = t.connection.channel('default');
+    const notes = t.connection.channel('notes');
+    const socket = t.open();
+    welcome(socket);
+    socket.receive(
+      { type: 'unsubscribed', channel: 'default', code: 'ERR_CHANNEL_FORBIDDEN', message: 'user "ann" may not subscribe to default' },
+      { type: 'snapshot', channel: 'notes', epoch: 'N', seq: 1, data: { n: 1 } },
+      { type: 'synced', channel: 'notes', epoch: 'N', seq: 1 },
+    );
+    t.advance(50);
+    return { t, welcome, socket, own, notes, renders };
+  }
+
+  it('shows on the connection\'s status and view, the socket and the other channels going on', () => {
+    const { t, socket, own, notes, renders } = refusedDefault();
+    const failure = { code: 'ERR_CHANNEL_FORBIDDEN', message: 'channel default (the connection\'s own Model) failed: user "ann" may not subscribe to default' };
+    expect(t.connection.getStatus()).toMatchObject({ state: 'open', lastError: failure, lastRejected: null });
+    expect(renders.at(-1)?.status.lastError).toEqual(failure);
+    expect(own.getStatus()).toMatchObject({ state: 'failed', live: false, lastError: { code: 'ERR_CHANNEL_FORBIDDEN' } });
+    expect(notes.getStatus()).toMatchObject({ state: 'subscribed', live: true });
+    expect(notes.model.getData()).toEqual({ n: 1 });
+    expect(socket.readyState).toBe(1);
+    t.connection.stop();
+  });
+
+  it('is the connection\'s own Model and view again when channel(\'default\') subscribes it anew after the failure', () => {
+    const { t, socket, renders } = refusedDefault();
+    const from = socket.sentMessages().length;
+    const again = t.connection.channel('default');
+    expect(written(socket, from)).toEqual([{ type: 'subscribe', channel: 'default' }]);
+    expect(again.model).toBe(t.connection.model);
+    expect(again.getStatus().state).toBe('subscribing');
+    // the failure stays on the connection's status until another replaces it
+    expect(t.connection.getStatus().lastError).toMatchObject({ code: 'ERR_CHANNEL_FORBIDDEN' });
+    socket.receive({ type: 'snapshot', channel: 'default', epoch: 'D', seq: 3, data: { k: 1 } }, { type: 'synced', channel: 'default', epoch: 'D', seq: 3 });
+    t.advance(50);
+    expect(again.getStatus()).toMatchObject({ state: 'subscribed', live: true });
+    expect(t.connection.model.getData()).toEqual({ k: 1 });
+    expect(renders.at(-1)?.data).toEqual({ k: 1 });
+    // with another Model it is refused: the default channel is the connection's own
+    socket.receive({ type: 'unsubscribed', channel: 'default', code: 'ERR_CHANNEL_FORBIDDEN', message: 'revoked' });
+    expect(t.connection.getStatus().lastError).toMatchObject({ code: 'ERR_CHANNEL_FORBIDDEN', message: expect.stringContaining('revoked') });
+    expect(() => t.connection.channel('default', { model: createStore() })).toThrow(TypeError);
+    t.connection.stop();
+  });
+
+  it('leaves the connection\'s status alone when a channel it names fails', () => {
+    const { t, welcome } = setup();
+    const secret = t.connection.channel('secret');
+    const socket = t.open();
+    welcome(socket);
+    socket.receive({ type: 'unsubscribed', channel: 'secret', code: 'ERR_CHANNEL_FORBIDDEN', message: 'not for you' });
+    expect(secret.getStatus().state).toBe('failed');
+    expect(t.connection.getStatus()).toMatchObject({ state: 'open', lastError: null });
     t.connection.stop();
   });
 });

@@ -455,14 +455,14 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     this.#channels.delete(name);
   }
 
-  modelRejected(name: string): void {
+  modelRejected(name: string, pending: readonly unknown[] = []): void {
     const channel = this.#channels.get(name);
     if (channel === undefined) return;
     // The Model holds neither the message nor, maybe, a state the next patch fits: its patches drop
-    // (a gap would resubscribe at once) until the fresh snapshot the next subscribe asks for. The
-    // rest of the read is classified again by the connection, so none of it is counted as applied.
-    channel.awaitingSnapshot = true;
-    channel.appliesBeforeGap = 0;
+    // (a gap would resubscribe at once) until the fresh snapshot the next subscribe asks for. After
+    // a throw the rest of the read is classified again by the connection (nothing pending); a
+    // schema's refusal comes at decode, before the messages of the read decoded ahead of it apply.
+    forget(channel, pending);
   }
 
   /** The last op number of channels released, for when they are held again. */
