@@ -26,7 +26,8 @@
  * refused the channel's data); `subscribed` and `settling` are `live`. A refusal, or a Model that
  * throws, never touches the connection or another channel.
  *
- * A Model that throws (`model.rejected`): the protocol already stopped trusting the channel's
+ * A Model that throws, or an `inbound` schema that refuses the channel's data (`model.rejected`,
+ * with its code): the protocol already stopped trusting the channel's
  * position (its patches drop until a snapshot), so the channel waits `resnapshotDelayMs`, doubling
  * with each rejection in a row, then subscribes again without a position: a fresh snapshot. The
  * streak is forgotten once the channel stays live for `MODEL_RETRY.stableAfterMs` (`settling`), so
@@ -196,7 +197,8 @@ export const subscriptionMachine = setup({
       on: whileLive,
     },
     /**
-     * The Model threw on the channel's data (`lastError` ERR_MODEL_REJECTED): stale, its patches
+     * The Model threw on the channel's data (`lastError` ERR_MODEL_REJECTED), or the `inbound`
+     * schema refused it (ERR_INVALID_MESSAGE): stale, its patches
      * dropped. After the wait it subscribes again without a position: a fresh snapshot. Still held
      * on the server meanwhile, so its ops go out as usual; a `synced` or a gap of the subscribe
      * answered before is ignored (the fresh snapshot is asked for anyway).

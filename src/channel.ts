@@ -44,8 +44,9 @@ export interface ChannelStatus {
   live: boolean;
   /**
    * Why the channel failed (`failed`), waits (`retrying`), or is stale because its Model threw
-   * (`rejected`, `ERR_MODEL_REJECTED` with the thrown value as `cause`); kept until the channel is
-   * live again; null otherwise.
+   * (`rejected`, `ERR_MODEL_REJECTED` with the thrown value as `cause`) or the connection's
+   * `inbound` schema refused its data (`rejected`, `ERR_INVALID_MESSAGE`); kept until the channel
+   * is live again; null otherwise.
    */
   lastError: ChannelStatusError | null;
   /** While `retrying` or `rejected`: how long this wait lasts, in ms, before it subscribes again. */
