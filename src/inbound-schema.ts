@@ -77,7 +77,8 @@ export function withInboundSchema<TData, TOut>(protocol: Protocol<TData, TOut>, 
       const events = protocol.decode(message, model, pending);
       const check = (event: InboundEvent): InboundEvent => {
         const checked = checkEvent(validate, event);
-        if (checked.type === 'message.rejected') refusedData(protocol.channels, event, checked.message, pending);
+        // a new event only when the schema checked data (anything else, even not an event at all, passes as it is)
+        if (checked !== event && checked.type === 'message.rejected') refusedData(protocol.channels, event, checked.message, pending);
         return checked;
       };
       return Array.isArray(events) ? events.map(check) : check(events);
