@@ -21,12 +21,12 @@ import { createSyncServer } from '../server/sync-server.js';
 import { createStore } from '../store.js';
 import { createSyncProtocol } from '../sync/client-protocol.js';
 import type { WebSocketConstructor } from '../types.js';
-import { TestClock, seededRandom } from './clock.js';
 import { createFaults, type SimTally } from './sim/faults.js';
 import { InvariantError, checkConverged, checkStopped, createStepCheck, watchStatus, watchStore } from './sim/invariants.js';
 import { runChannelSimulation, type ChannelTally } from './sim/channels.js';
 import { createNetwork } from './sim/network.js';
 import { createSimQueue } from './sim/queue.js';
+import { startRun } from './sim/run.js';
 
 export interface SimOptions {
   seed: number;
@@ -90,18 +90,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
  */
 function runVersion1(options: SimOptions): SimResult {
   const { seed, steps = 200 } = options;
-  const random = seededRandom(seed);
-  const int = (low: number, high: number) => low + Math.floor(random() * (high - low + 1));
-  const chance = (p: number) => random() < p;
-
-  const tail: string[] = [];
-  const clock = new TestClock();
-  const trace = (line: string) => {
-    const text = `t=${clock.now()} ${line}`;
-    options.trace?.(text);
-    tail.push(text);
-    if (tail.length > 60 && options.trace === undefined) tail.shift();
-  };
+  const { random, int, chance, tail, clock, trace } = startRun(options, 60);
   const queue = createSimQueue(clock);
 
   // ── the server ────────────────────────────────────────────────────────────

@@ -20,13 +20,13 @@ import { createSyncServer } from '../../server/sync-server.js';
 import { createStore } from '../../store.js';
 import { createChannelProtocol } from '../../sync/client-protocol-v2.js';
 import type { WebSocketConstructor } from '../../types.js';
-import { TestClock, seededRandom } from '../clock.js';
 import type { SimOptions, SimResult } from '../sim.js';
 import { createChannelFaults } from './channel-faults.js';
 import { createChannelWatch, type ChannelWatch, type SimUser } from './channel-invariants.js';
 import { InvariantError, checkStopped, createStepCheck, watchStatus, watchStore } from './invariants.js';
 import { createNetwork, type SimClient } from './network.js';
 import { createSimQueue } from './queue.js';
+import { startRun } from './run.js';
 
 /** What a version 2 run counts (`SimResult.channels`). */
 export interface ChannelTally {
@@ -79,18 +79,7 @@ const flushMicrotasks: () => Promise<void> =
 
 export async function runChannelSimulation(options: SimOptions): Promise<SimResult> {
   const { seed, steps = 200 } = options;
-  const random = seededRandom(seed);
-  const int = (low: number, high: number) => low + Math.floor(random() * (high - low + 1));
-  const chance = (p: number) => random() < p;
-
-  const tail: string[] = [];
-  const clock = new TestClock();
-  const trace = (line: string) => {
-    const text = `t=${clock.now()} ${line}`;
-    options.trace?.(text);
-    tail.push(text);
-    if (tail.length > 80 && options.trace === undefined) tail.shift();
-  };
+  const { random, int, chance, tail, clock, trace } = startRun(options, 80);
   const queue = createSimQueue(clock);
   /** A promise the run waits for was made or settled: flush microtasks before the next event. */
   let asyncWork = false;
