@@ -45,6 +45,20 @@ function play(...events: SubscriptionEvent[]): { snapshot: Snapshot; actions: st
 
 const stateOf = (snapshot: Snapshot) => snapshot.value;
 
+/** The connection chart with channels, open on a TestClock, recording every subscribe it writes. */
+function openParent() {
+  const clock = new TestClock();
+  const requests: unknown[] = [];
+  const parent = createActor(
+    withSubscriptions.provide({ actions: { writeSubscribe: (_args, params) => requests.push(params ?? 'from event') } }),
+    { input: { config: resolveOptions({ url: 'ws://statesocket.test/', WebSocket: createFakeSockets().WebSocket }, undefined).config }, clock },
+  );
+  parent.start();
+  parent.send({ type: 'client.connect' });
+  parent.send({ type: 'socket.opened', url: 'ws://statesocket.test/', socketId: 1, at: 0 });
+  return { clock, requests, parent };
+}
+
 describe('subscription chart', () => {
   it.each([
     { events: [], state: 'unsubscribed' },
@@ -127,15 +141,7 @@ describe('subscription chart', () => {
   });
 
   it('waits retryAfterMs after a transient refusal, then subscribes again and resends', () => {
-    const clock = new TestClock();
-    const requests: unknown[] = [];
-    const parent = createActor(
-      withSubscriptions.provide({ actions: { writeSubscribe: (_args, params) => requests.push(params ?? 'from event') } }),
-      { input: { config: resolveOptions({ url: 'ws://statesocket.test/', WebSocket: createFakeSockets().WebSocket }, undefined).config }, clock },
-    );
-    parent.start();
-    parent.send({ type: 'client.connect' });
-    parent.send({ type: 'socket.opened', url: 'ws://statesocket.test/', socketId: 1, at: 0 });
+    const { clock, requests, parent } = openParent();
     parent.send({ type: 'client.subscribe', channel: 'notes' });
     const child = () => parent.system.get(subscriptionId('notes')) as AnyActorRef;
     parent.send({ ...refusedForNow, socketId: 1, at: 0 } as never);
@@ -151,15 +157,7 @@ describe('subscription chart', () => {
 
 describe('subscription actors of the connection chart', () => {
   it('forwards a Model\'s rejection to its channel alone, which subscribes again after the wait', () => {
-    const clock = new TestClock();
-    const requests: unknown[] = [];
-    const parent = createActor(
-      withSubscriptions.provide({ actions: { writeSubscribe: (_args, params) => requests.push(params ?? 'from event') } }),
-      { input: { config: resolveOptions({ url: 'ws://statesocket.test/', WebSocket: createFakeSockets().WebSocket }, undefined).config }, clock },
-    );
-    parent.start();
-    parent.send({ type: 'client.connect' });
-    parent.send({ type: 'socket.opened', url: 'ws://statesocket.test/', socketId: 1, at: 0 });
+    const { clock, requests, parent } = openParent();
     parent.send({ type: 'client.subscribe', channel: 'notes' });
     parent.send({ type: 'client.subscribe', channel: 'other' });
     parent.send({ type: 'channel.synced', channel: 'other', socketId: 1, at: 0 });
