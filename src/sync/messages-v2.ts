@@ -55,8 +55,22 @@ const NAME = /^[A-Za-z0-9_.:/@-]{1,128}$/;
 /** The rule for names, as problem messages state it. */
 export const NAME_RULE = `1 to ${MAX_NAME_LENGTH} characters of A-Z a-z 0-9 _ . : / @ -, not "__proto__"`;
 
+/**
+ * Names already found valid: every frame names its channel, and a connection holds few, so a
+ * lookup replaces the pattern on the hot path. Bounded: emptied when full, never a leak.
+ */
+const acceptedNames = new Set<string>();
+const ACCEPTED_NAMES_MAX = 1_024;
+
 /** A channel name the protocol accepts (see `NAME_RULE`). */
-export const isChannelName = (value: unknown): value is string => typeof value === 'string' && value.length <= MAX_NAME_LENGTH && NAME.test(value) && value !== '__proto__';
+export const isChannelName = (value: unknown): value is string => {
+  if (typeof value !== 'string') return false;
+  if (acceptedNames.has(value)) return true;
+  if (value.length > MAX_NAME_LENGTH || !NAME.test(value) || value === '__proto__') return false;
+  if (acceptedNames.size >= ACCEPTED_NAMES_MAX) acceptedNames.clear();
+  acceptedNames.add(value);
+  return true;
+};
 
 /** A client id the protocol accepts: the same rule as channel names. */
 export const isClientId = isChannelName;

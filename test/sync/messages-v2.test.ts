@@ -414,6 +414,12 @@ describe('names', () => {
     expect(isChannelName(name)).toBe(ok);
     expect(isClientId(name)).toBe(ok);
   });
+
+  it('answers the same after thousands of names (the names it found valid are remembered, boundedly)', () => {
+    for (let i = 0; i < 3_000; i++) expect(isChannelName(`room-${i}`)).toBe(true);
+    for (let i = 0; i < 3_000; i += 7) expect(isChannelName(`room-${i}`)).toBe(true);
+    for (const name of ['a b', '', long(MAX_NAME_LENGTH + 1), '__proto__', 'room-1 ']) expect(isChannelName(name)).toBe(false);
+  });
 });
 
 describe('what the server answers a refused client frame with', () => {
