@@ -4,7 +4,8 @@
  * free ports of 127.0.0.1, nothing installed as a service. A thin program over scripts/cluster/launch.ts.
  */
 import { parseArgs } from 'node:util';
-import { startCluster, type Cluster } from './cluster/launch.js';
+import { buildAssets } from './build-assets.js';
+import { findNginx, startCluster, type Cluster } from './cluster/launch.js';
 import { checkRedis, DEFAULT_REDIS_URL } from './cluster/resp.js';
 import { redactUrl } from '../src/redact.js';
 
@@ -78,12 +79,25 @@ function fail(message: string): never {
   process.exit(1);
 }
 
+// What is missing is said first, before anything starts.
+try {
+  findNginx();
+} catch (error) {
+  fail((error as Error).message);
+}
 if (redis !== undefined) {
   try {
     await checkRedis(redis.url);
   } catch (error) {
     fail((error as Error).message);
   }
+}
+
+// As `npm run server` does: the app the instances serve matches the source.
+try {
+  await buildAssets();
+} catch (error) {
+  process.stderr.write(`cluster: the browser files were not built (${(error as Error).message}); the instances serve the WebSocket only\n`);
 }
 
 let cluster: Cluster;
