@@ -38,7 +38,9 @@ interface Child {
 }
 
 function spawnChild(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Child {
-  const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
+  // A process group of its own: Ctrl-C in a terminal reaches only the program that started it,
+  // which stops the children in order (nginx first), instead of all of them at once.
+  const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
   const lines: string[] = [];
   const listeners = new Set<(text: string) => void>();
   const record = (chunk: Buffer) => {

@@ -5,7 +5,7 @@
  * to the others. Waits are on events or bounded polls; nothing is timed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startCluster, type Instance } from '../support/cluster.js';
+import { startCluster, startInstance, type Instance } from '../support/cluster.js';
 import { eventually, serverState, stopAllConnections, syncClient, waitFor } from './server-process.js';
 
 afterEach(() => stopAllConnections());
@@ -53,5 +53,18 @@ describe('a cluster behind nginx', () => {
     await Promise.all(clients.map((client) => waitFor(client, isOpen, 'open again')));
     const reopened = clients.filter((client, index) => client.history.filter((entry) => entry.state === 'open').length > (opensBefore[index] ?? 0));
     expect(reopened.length).toBe(before[0]);
+  });
+
+  it('starts an instance without Redis on memory even when REDIS_URL is set around it', async () => {
+    const saved = process.env.REDIS_URL;
+    process.env.REDIS_URL = 'redis://127.0.0.1:6379';
+    try {
+      // scripts/server.ts would take REDIS_URL and refuse to start (no Redis engine in this build).
+      const instance = await startInstance({ serverArgs: ['--no-app'] });
+      expect((await serverState({ port: instance.port, controlToken: instance.controlToken })).counters.connections).toBe(0);
+    } finally {
+      if (saved === undefined) delete process.env.REDIS_URL;
+      else process.env.REDIS_URL = saved;
+    }
   });
 });
