@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
  * `npm run cluster -- [flags]`: several statesocket-server instances on one Redis behind nginx, on
- * free ports of 127.0.0.1, nothing installed as a service. A thin program over scripts/cluster/launch.ts.
+ * free ports of 127.0.0.1, nothing installed as a service. A thin program over scripts/cluster/ (launch.ts: instances plus nginx).
  */
 import { parseArgs } from 'node:util';
 import { buildAssets } from './build-assets.js';
-import { findNginx, startCluster, type Cluster } from './cluster/launch.js';
+import { startCluster, type Cluster } from './cluster/launch.js';
+import { findNginx } from './cluster/nginx.js';
 import { checkRedis, DEFAULT_REDIS_URL } from './cluster/resp.js';
 import { redactUrl } from '../src/redact.js';
 

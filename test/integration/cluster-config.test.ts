@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { findNginx } from '../../scripts/cluster/launch.js';
+import { findNginx } from '../../scripts/cluster/nginx.js';
 import { DEPLOY_BEGIN, DEPLOY_END, DEPLOY_NGINX_CONF, retarget, runnableNginxConfig } from '../../scripts/cluster/nginx-config.js';
 
 const run = promisify(execFile);

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { freePort } from '../../scripts/cluster/launch.js';
+import { freePort } from '../../scripts/cluster/child.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

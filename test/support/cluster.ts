@@ -1,19 +1,12 @@
 /**
  * nginx and statesocket-server instances for integration tests, from the same module `npm run
- * cluster` uses (scripts/cluster/launch.ts). Importing this module installs the afterAll that stops
+ * cluster` uses (scripts/cluster/). Importing this module installs the afterAll that stops
  * whatever a test file left running (nginx's directory removed, every instance ended).
  */
 import { afterAll } from 'vitest';
-import {
-  startCluster as launchCluster,
-  startInstance as launchInstance,
-  startNginx as launchNginx,
-  type Cluster,
-  type ClusterOptions,
-  type Instance,
-  type InstanceOptions,
-  type NginxProcess,
-} from '../../scripts/cluster/launch.js';
+import { startInstance as launchInstance, type Instance, type InstanceOptions } from '../../scripts/cluster/instance.js';
+import { startCluster as launchCluster, type Cluster, type ClusterOptions } from '../../scripts/cluster/launch.js';
+import { startNginx as launchNginx, type NginxProcess } from '../../scripts/cluster/nginx.js';
 
 export type { Cluster, Instance, NginxProcess };
 

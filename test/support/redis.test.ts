@@ -15,7 +15,7 @@ describe('sharedRedis', () => {
   });
 
   it('fails, saying how to start one, when nothing answers', async () => {
-    const { freePort } = await import('../../scripts/cluster/launch.js');
+    const { freePort } = await import('../../scripts/cluster/child.js');
     const url = `redis://127.0.0.1:${await freePort()}`;
     await expect(sharedRedis(url)).rejects.toThrow(`no Redis answers at ${url}`);
     await expect(sharedRedis(url)).rejects.toThrow("redis-server --port 6379 --save '' --daemonize yes");

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
-import { freePort } from '../../scripts/cluster/launch.js';
+import { freePort } from '../../scripts/cluster/child.js';
 import { checkRedis, DEFAULT_REDIS_URL, redisCommand, START_REDIS_HINT, type RedisReply } from '../../scripts/cluster/resp.js';
 
 /** Bounds of the waits below (the machine may be busy); never a timing assertion. */
