@@ -1,4 +1,5 @@
 /** The pausable TCP proxy, in front of a redis-server of the test's own. */
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { redisCommand } from '../../scripts/cluster/resp.js';
 import { startOwnRedis } from './redis.js';
@@ -38,6 +39,23 @@ describe('the pausable TCP proxy', () => {
     proxy.resume();
     expect(await reply).toBe(1);
     expect(await redis.command('GET', 'n')).toBe('1');
+  });
+
+  it("pause('hold') holds a connection made before it, both ways, and delivers in order after resume()", async () => {
+    const redis = await startOwnRedis();
+    const proxy = await startTcpProxy({ port: redis.port });
+    const socket = connect({ host: '127.0.0.1', port: proxy.port });
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    socket.write('PING\r\n');
+    await until(() => received === '+PONG\r\n', 'the first PONG');
+    proxy.pause('hold');
+    socket.write('SET k 1\r\nGET k\r\n');
+    await until(() => proxy.heldBytes() > 0, 'the commands held in the proxy');
+    expect(await redis.command('GET', 'k')).toBeNull();
+    proxy.resume();
+    await until(() => received === '+PONG\r\n+OK\r\n$1\r\n1\r\n', 'the held commands answered');
+    socket.destroy();
   });
 
   it("pause('drop') resets open connections and refuses new ones until resume()", async () => {
