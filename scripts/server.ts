@@ -40,6 +40,10 @@ const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run s
   --auth-max-delay MS     the largest such wait; an attempt that would wait longer gets 1013
                           (default ${DEFAULT_AUTH_THROTTLE.maxDelayMs})
   --data-file PATH        persist every channel's data, op marks and the dedup record here (atomic writes)
+  --redis URL             keep channels, logs, op marks and presence in Redis, shared by every instance
+                          started with the same URL and --redis-prefix (redis://[user:password@]host[:port][/db]);
+                          default: $REDIS_URL when set, else in this process. Not with --data-file
+  --redis-prefix PREFIX   put before every Redis key, for several deployments on one Redis (default: the engine's)
   --acl FILE              users and permissions (JSON: tokens with user, info, expiresAt, scope; channel
                           patterns with the users who may subscribe, publish, use presence); not with --token
   --feed-channel NAME     the channel the feed changes (default ${DEFAULT_SERVER_OPTIONS.feedChannel})
@@ -130,11 +134,16 @@ const THROTTLE = {
 const FLAG_OF: ReadonlyMap<string, string> = new Map([
   ...[...Object.entries(NUMERIC), ...Object.entries(TEXT), ...Object.entries(LISTS)].map(([flag, option]) => [option, `--${flag}`] as const),
   ...Object.entries(THROTTLE).map(([flag, field]) => [`authThrottle.${field}`, `--${flag}`] as const),
+  ['redis.url', '--redis'],
+  ['redis.prefix', '--redis-prefix'],
 ]);
 
-/** `startSyncServer: helloTimeoutMs must be ...` → `--hello-timeout must be ...`. */
-export function nameFlags(message: string): string {
-  return message.replace(/^startSyncServer: ([\w.]+)/, (whole, option: string) => FLAG_OF.get(option) ?? whole);
+/**
+ * `startSyncServer: helloTimeoutMs must be ...` → `--hello-timeout must be ...`; `renamed` names the
+ * options given some other way (`redis.url` from REDIS_URL).
+ */
+export function nameFlags(message: string, renamed: Readonly<Record<string, string>> = {}): string {
+  return message.replace(/^startSyncServer: ([\w.]+)/, (whole, option: string) => renamed[option] ?? FLAG_OF.get(option) ?? whole);
 }
 
 function usageError(message: string): never {
@@ -142,7 +151,33 @@ function usageError(message: string): never {
   process.exit(2);
 }
 
-function parseOptions(argv: string[]): { options: NodeServerOptions; app: boolean } {
+/**
+ * `--redis` (else REDIS_URL) and `--redis-prefix` as the `redis` option, and where the URL came from
+ * (for messages). The URL itself is checked by `startSyncServer`.
+ */
+function redisOption(
+  values: Record<string, string | boolean | undefined>,
+  env: NodeJS.ProcessEnv,
+  dataFile: string | number | undefined,
+): { redis?: NodeServerOptions['redis']; source: string } {
+  const fromFlag = typeof values.redis === 'string' ? values.redis : undefined;
+  const source = fromFlag === undefined ? 'REDIS_URL' : '--redis';
+  const url = fromFlag ?? (env.REDIS_URL === '' ? undefined : env.REDIS_URL);
+  const prefix = values['redis-prefix'];
+  if (url === undefined) {
+    if (typeof prefix === 'string') usageError('--redis-prefix needs --redis URL (or REDIS_URL)');
+    return { source };
+  }
+  if (dataFile !== undefined) {
+    usageError(
+      `${source} and --data-file are mutually exclusive: with Redis, Redis keeps the data; ` +
+        (source === '--redis' ? 'give one of them' : 'unset REDIS_URL to use the data file'),
+    );
+  }
+  return { redis: { url, ...(typeof prefix === 'string' ? { prefix } : {}) }, source };
+}
+
+function parseOptions(argv: string[]): { options: NodeServerOptions; app: boolean; redisSource: string } {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -151,6 +186,8 @@ function parseOptions(argv: string[]): { options: NodeServerOptions; app: boolea
       allowPositionals: false,
       options: {
         ...Object.fromEntries([...Object.keys(NUMERIC), ...Object.keys(TEXT), ...Object.keys(LISTS), ...Object.keys(THROTTLE)].map((name) => [name, { type: 'string' as const }])),
+        redis: { type: 'string' },
+        'redis-prefix': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         'no-app': { type: 'boolean' },
       },
@@ -194,10 +231,15 @@ function parseOptions(argv: string[]): { options: NodeServerOptions; app: boolea
   if (Object.keys(authThrottle).length > 0 && options.token === undefined) {
     process.stderr.write('server: --auth-delay and --auth-max-delay only apply with --token; ignored\n');
   }
-  return { options: { ...options, ...lists, ...throttle } as NodeServerOptions, app: values['no-app'] !== true };
+  const { redis, source: redisSource } = redisOption(values, process.env, options.dataFile);
+  return {
+    options: { ...options, ...lists, ...throttle, ...(redis === undefined ? {} : { redis }) } as NodeServerOptions,
+    app: values['no-app'] !== true,
+    redisSource,
+  };
 }
 
-const { options, app: serveApp } = parseOptions(process.argv.slice(2));
+const { options, app: serveApp, redisSource } = parseOptions(process.argv.slice(2));
 
 // The app is a convenience: when it is not there, the sync server still runs.
 let app: AppBundle | undefined;
@@ -216,7 +258,7 @@ try {
 } catch (error) {
   // A bad value (TypeError/RangeError from validation) is a usage error; anything else (a corrupt
   // data file, a port in use) is a failure to start.
-  if (error instanceof TypeError || error instanceof RangeError) usageError(nameFlags(error.message));
+  if (error instanceof TypeError || error instanceof RangeError) usageError(nameFlags(error.message, { 'redis.url': redisSource }));
   // A bad ACL file: its message names the file, the line and the field; no usage text to bury it.
   if (error instanceof AclError) {
     process.stderr.write(`server: ${error.message}\n`);

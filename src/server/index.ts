@@ -19,7 +19,7 @@ export type { AttachSyncServerOptions, AttachedSyncServer } from './node-server.
 export { startServer, startSyncServer } from './start.js';
 export type { RunningServer } from './start.js';
 export { DEFAULT_SERVER_OPTIONS, SERVER_LIMITS } from './server-options.js';
-export type { NodeServerOptions, ServerClock } from './server-options.js';
+export type { NodeServerOptions, RedisServerOptions, ServerClock } from './server-options.js';
 export type { FaultCounters, ServerStats } from './server-stats.js';
 export { DataFileError } from './data-file.js';
 export { ChangeRefusedError, HookResultError } from './sync-server.js';

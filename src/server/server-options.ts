@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { generateToken, normalizeAddress, normalizeOrigin } from './access.js';
 import { DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle.js';
 import { describeValue } from '../options.js';
+import { redactUrl } from '../redact.js';
 import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, NAME_RULE, isChannelName } from '../sync/messages-v2.js';
 import { aclHooks, parseAcl, readAclFile, type Acl } from './acl.js';
@@ -159,6 +160,14 @@ export interface NodeServerOptions extends ChannelOptions {
    */
   dataFile?: string;
   /**
+   * Keep channels, logs, op marks and presence in Redis, shared by every instance started with the
+   * same `url` and `prefix`, so that clients of one instance can resume on another (docs/deploy.md).
+   * `url`: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. `prefix`: put before
+   * every key, for several deployments on one Redis. Not with `dataFile`: Redis keeps the data.
+   * @default none (the memory engine: the state lives in this process, and in `dataFile` when given)
+   */
+  redis?: RedisServerOptions;
+  /**
    * A connection must send the sync protocol's `hello` (and be accepted) within this many
    * milliseconds of its upgrade, or it is closed with 1013 and a reason saying so: a client
    * speaking another protocol learns why, and silent sockets cannot pile up. Time an
@@ -245,6 +254,14 @@ export interface NodeServerOptions extends ChannelOptions {
    * @default none
    */
   staticHandler?: (req: IncomingMessage, res: ServerResponse) => boolean;
+}
+
+/** Where a Redis-backed server keeps its state (`NodeServerOptions.redis`). */
+export interface RedisServerOptions {
+  /** `redis://[user:password@]host[:port][/db]` or `rediss://...` */
+  url: string;
+  /** Put before every key: printable ASCII without spaces, at most `SERVER_LIMITS.maxRedisPrefixLength` characters. @default the engine's */
+  prefix?: string;
 }
 
 /** Time as the server reads it: a wall clock by default, a `TestClock` in tests. */
@@ -348,6 +365,7 @@ export const SERVER_LIMITS = {
    * short token is guessed (the generated one has 48 hex digits; `openssl rand -hex 16` gives 32).
    */
   minControlTokenLength: 16,
+  maxRedisPrefixLength: 100,
 } as const;
 
 export interface ResolvedServerOptions {
@@ -392,6 +410,8 @@ export interface ResolvedServerOptions {
   maxOpBytes: number;
   maxDataBytes: number;
   dataFile: string | undefined;
+  /** Set: the Redis engine (with the prefix given, if any); unset: the memory engine. */
+  redis: { url: string; prefix: string | undefined } | undefined;
   random: () => number;
   staticHandler: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
 }
@@ -495,6 +515,46 @@ function path(name: string, value: unknown): string | undefined {
   return value;
 }
 
+function redis(name: string, value: unknown, dataFile: string | undefined): ResolvedServerOptions['redis'] {
+  if (value === undefined) return undefined;
+  const given = value as Partial<RedisServerOptions> | null;
+  if (typeof given !== 'object' || given === null) throw new TypeError(`${name} must be an object { url, prefix? }; received ${describeValue(value)}`);
+  for (const key of Object.keys(given)) {
+    if (key !== 'url' && key !== 'prefix') throw new TypeError(`unknown option ${name}.${key}; it takes url, prefix`);
+  }
+  if (typeof given.url !== 'string') throw new TypeError(`${name}.url must be a string; received ${describeValue(given.url)}`);
+  let url: URL | undefined;
+  try {
+    url = new URL(given.url);
+  } catch {
+    // reported below
+  }
+  if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '' || !/^(\/\d*)?$/.test(url.pathname) || url.hash !== '') {
+    const received = url === undefined ? 'something that is not a URL' : JSON.stringify(redactUrl(given.url));
+    throw new RangeError(`${name}.url must be redis://[user:password@]host[:port][/db] (or rediss:// for TLS); received ${received}`);
+  }
+  const { prefix } = given;
+  const maxLength = SERVER_LIMITS.maxRedisPrefixLength;
+  if (prefix !== undefined && (typeof prefix !== 'string' || !/^[\x21-\x7e]+$/.test(prefix) || prefix.length > maxLength)) {
+    throw new RangeError(`${name}.prefix must be 1 to ${maxLength} printable ASCII characters without spaces; received ${describeValue(prefix)}`);
+  }
+  if (dataFile !== undefined) throw new TypeError('give redis or dataFile, not both: with redis, Redis keeps the data');
+  return { url: given.url, prefix };
+}
+
+/**
+ * The Redis engine is built on other branches of issue 14 and not yet part of this build: a server
+ * asked for Redis refuses to start rather than run on the memory engine, where instances would not
+ * share anything. The line that calls this goes when the engine is wired in.
+ */
+function refuseUnavailableEngine(resolved: ResolvedServerOptions): ResolvedServerOptions {
+  if (resolved.redis === undefined) return resolved;
+  throw new Error(
+    `the Redis engine is not available in this build (redis.url ${redactUrl(resolved.redis.url)}); ` +
+      'leave out redis (--redis, REDIS_URL) to run on the memory engine',
+  );
+}
+
 function control(options: NodeServerOptions): { control: boolean; controlToken: string | undefined } {
   const token = text('controlToken', options.controlToken);
   if (token !== undefined && token.length < SERVER_LIMITS.minControlTokenLength) {
@@ -517,7 +577,7 @@ function control(options: NodeServerOptions): { control: boolean; controlToken: 
  */
 export function resolveServerOptions(options: NodeServerOptions, caller = 'startSyncServer'): ResolvedServerOptions {
   try {
-    return resolve(options);
+    return refuseUnavailableEngine(resolve(options));
   } catch (error) {
     if (error instanceof RangeError) throw new RangeError(`${caller}: ${error.message}`);
     if (error instanceof TypeError) throw new TypeError(`${caller}: ${error.message}`);
@@ -538,7 +598,7 @@ const KNOWN_OPTIONS = new Set(
     maxConnectionsPerAddress: true, trustProxy: true, authThrottle: true, acl: true, authenticate: true, authorize: true,
     maxChannelsPerConnection: true, maxChannelsInMemory: true, maxStoredChannels: true, maxSubscribesPerMinute: true, maxClientsPerChannel: true,
     markRetentionMs: true, maxRefusalsPerClient: true, maxClientIds: true, presenceGraceMs: true, refreshBeforeMs: true, channelIdleMs: true,
-    feedChannel: true, clock: true, random: true, staticHandler: true,
+    feedChannel: true, clock: true, random: true, staticHandler: true, redis: true,
   } satisfies Record<keyof NodeServerOptions, true>),
 );
 
@@ -599,6 +659,7 @@ function resolve(options: NodeServerOptions): ResolvedServerOptions {
     maxOpBytes: integer('maxOpBytes', options.maxOpBytes, d.maxOpBytes, 2, 2 ** 31 - 1),
     maxDataBytes: integer('maxDataBytes', options.maxDataBytes, d.maxDataBytes, 2, Number.MAX_SAFE_INTEGER),
     dataFile: text('dataFile', options.dataFile),
+    redis: redis('redis', options.redis, options.dataFile),
     random: fn<() => number>('random', options.random) ?? Math.random,
     staticHandler: fn<(req: IncomingMessage, res: ServerResponse) => boolean>('staticHandler', options.staticHandler),
   };

@@ -4,12 +4,17 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Runs `scripts/server.ts` with `args`; resolves with its exit code and stderr (it must exit by itself). */
-function runServer(args: string[]): Promise<{ code: number | null; stderr: string }> {
+/**
+ * Runs `scripts/server.ts` with `args` (and `env` over a copy of this process's environment without
+ * REDIS_URL); resolves with its exit code and stderr (it must exit by itself).
+ */
+function runServer(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stderr: string }> {
+  const { REDIS_URL: _ignored, ...inherited } = process.env;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/server.ts', '--no-app', '--port', '0', ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...inherited, ...env },
     });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -35,5 +40,34 @@ describe('server flags', () => {
     expect(code).toBe(2);
     expect(stderr).toContain(`server: ${message}`);
     expect(stderr).not.toMatch(/^server: startSyncServer:/m);
+  });
+});
+
+describe('--redis, --redis-prefix and REDIS_URL', () => {
+  it.each([
+    [['--redis', 'http://127.0.0.1:6379'], {}, '--redis must be redis://[user:password@]host[:port][/db]'],
+    [['--redis', 'redis://:hunter2@'], {}, '--redis must be redis://'],
+    [['--redis', 'redis://127.0.0.1:6379', '--redis-prefix', 'two words'], {}, '--redis-prefix must be 1 to 100 printable ASCII characters'],
+    [['--redis-prefix', 'app:'], {}, '--redis-prefix needs --redis URL (or REDIS_URL)'],
+    [['--redis', 'redis://127.0.0.1:6379', '--data-file', 'data.json'], {}, '--redis and --data-file are mutually exclusive'],
+    [['--data-file', 'data.json'], { REDIS_URL: 'redis://127.0.0.1:6379' }, 'REDIS_URL and --data-file are mutually exclusive'],
+    [[], { REDIS_URL: 'not a url' }, 'REDIS_URL must be redis://[user:password@]host[:port][/db] (or rediss:// for TLS); received something that is not a URL'],
+  ])('refuses %j (env %j) with exit 2 and a message naming the flag', async (args, env, message) => {
+    const { code, stderr } = await runServer(args, env);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`server: ${message}`);
+    expect(stderr).not.toContain('hunter2');
+  });
+
+  // Until the Redis engine is part of this build, running on memory instead would let instances
+  // that were meant to share one log each keep their own.
+  it.each([
+    [['--redis', 'redis://user:hunter2@127.0.0.1:6379/0', '--redis-prefix', 'app:'], {}, 'redis://user:[redacted]@127.0.0.1:6379/0'],
+    [[], { REDIS_URL: 'redis://127.0.0.1:6379' }, 'redis://127.0.0.1:6379'],
+  ])('refuses to start with %j (env %j) while the Redis engine is not in the build, exit 1', async (args, env, shown) => {
+    const { code, stderr } = await runServer(args, env);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`server: the Redis engine is not available in this build (redis.url ${shown})`);
+    expect(stderr).not.toContain('hunter2');
   });
 });
