@@ -1036,6 +1036,8 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     },
     /** The engine this server uses. */
     engine,
+    /** This instance's name among the engine's users (presence holders, leases). */
+    instanceId,
     /** Live sessions (greeted or not). */
     get sessionCount() {
       return live.size;

@@ -5,8 +5,10 @@
  * ack sent only after the append resolved and the patch went out, and an unavailable engine
  * closing every client with 1013 (never an error frame with the op's n) until it is back.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { memoryEngine } from '../../src/server/engines/memory.js';
+import { startSyncServer } from '../../src/server/start.js';
+import { onCleanup } from '../support/cleanup.js';
 import { createSyncServer, type SyncServer } from '../../src/server/sync-server.js';
 import { controlledEngine, settle } from '../support/controlled-engine.js';
 
@@ -169,6 +171,33 @@ describe('instances sharing one engine', () => {
     expect(three.counters.snapshotsSent).toBe(0);
     for (const server of [one, two, three]) server.close();
     await engine.close();
+  });
+});
+
+describe('the feed on instances sharing one engine', () => {
+  it('runs on the one instance holding the lease, never at twice the rate; another takes over when it stops', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    onCleanup(() => {
+      vi.useRealTimers();
+    });
+    const engine = memoryEngine();
+    onCleanup(async () => {
+      await engine.close();
+    });
+    const options = { host: '127.0.0.1', port: 0, feedRatePerSec: 100, feedChannel: 'prices', engine };
+    const one = await startSyncServer(options);
+    onCleanup(() => one.close());
+    const two = await startSyncServer(options);
+    onCleanup(() => two.close());
+    vi.advanceTimersByTime(1_000);
+    await settle();
+    expect(one.stats().feedChanges).toBe(100);
+    expect(two.stats().feedChanges).toBe(0);
+    one.stopFeed(); // gives the lease up
+    vi.advanceTimersByTime(5_000); // two renews (every third of FEED_LEASE_MS) and takes it
+    await settle();
+    expect(one.stats().feedChanges).toBe(100);
+    expect(two.stats().feedChanges).toBeGreaterThan(0);
   });
 });
 
