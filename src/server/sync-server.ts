@@ -18,7 +18,7 @@ import type { Changes } from '../sync/messages.js';
 import { ServerErrorCode, SyncCloseCode } from '../sync/messages.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, ErrorCodeV2, SyncCloseCodeV2, isChannelName, parseHello } from '../sync/messages-v2.js';
 import { DEFAULT_VALUE_LIMITS, checkChanges } from '../sync/values.js';
-import { Channel, StoredDataError, type Checked } from './channel.js';
+import { Channel, type Checked } from './channel.js';
 import { EngineUnavailableError, type AppendResult, type Answer, type ChannelEntry, type ChannelListener, type ChannelState, type Engine, type Following, type PresenceChange } from './engine.js';
 import { memoryEngine, type MemoryEngine } from './engines/memory.js';
 import { Outgoing } from './outgoing.js';
@@ -578,7 +578,6 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         counters.channels--;
         channel.unfollow = undefined;
         quietly(unfollow);
-        if (error instanceof StoredDataError) throw new Error(`channel ${channel.name}: the engine's ${error.message}`);
         throw error;
       }
       channel.idleSince = now();
