@@ -815,7 +815,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       return;
     }
     const name = laneOf(session, value);
-    const lane = name === undefined ? undefined : session.lanes.get(name);
+    const lane = name === undefined ? undefined : session.lanes?.get(name);
     if (lane !== undefined) {
       lane.queue.push(value);
       return;
@@ -829,7 +829,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       return;
     }
     const waiting: Lane = { busy: true, queue: [] };
-    session.lanes.set(name, waiting);
+    (session.lanes ??= new Map()).set(name, waiting);
     void answer.then(() => resumeLane(session, name, waiting));
   }
 
@@ -838,7 +838,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       const answer = handle(session, lane.queue.shift());
       if (isThenable(answer)) return void answer.then(() => resumeLane(session, name, lane));
     }
-    session.lanes.delete(name);
+    session.lanes?.delete(name);
   }
 
   function resumeBacklog(session: LiveSession): void {
@@ -1064,7 +1064,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         refreshTimer: undefined,
         expiryTimer: undefined,
         v1: undefined,
-        lanes: new Map(),
+        lanes: undefined,
         backlog: undefined,
       };
       session.out = new Outgoing(
