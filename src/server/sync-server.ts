@@ -497,7 +497,9 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       for (const entry of entries) {
         if (entry.seq <= channel.seq) continue; // seen already
         let checked = ownChecks.get(entry.changes);
-        if (checked === undefined) {
+        // Kept no longer than its delivery: the engine's log still holds the changes object.
+        if (checked !== undefined) ownChecks.delete(entry.changes);
+        else {
           const measured = checkChanges(entry.changes, entryLimits);
           if (!measured.ok || entry.seq !== channel.seq + 1) return lost(channel);
           checked = measured;
