@@ -79,7 +79,8 @@ export interface MemoryEngineOptions {
 interface StoredChannel {
   readonly name: string;
   readonly data: Map<string, Json>;
-  readonly marks: ChannelMarks;
+  /** Made at the first mark (a channel only read or fed by the server has none). */
+  marks: ChannelMarks | undefined;
   epoch: string | undefined;
   seq: number;
   log: ChannelEntry[];
@@ -192,7 +193,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     return {
       name,
       data: new Map(Object.entries(data)),
-      marks: new ChannelMarks(markLimits, marks, counters),
+      marks: marks === undefined ? undefined : new ChannelMarks(markLimits, marks, counters),
       epoch: undefined,
       seq: 0,
       log: [],
@@ -217,7 +218,8 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
 
   /** Nothing stored: no data, no marks, nothing forgotten (and not `default`, which always exists). */
   const isEmpty = (channel: StoredChannel): boolean =>
-    channel.data.size === 0 && channel.marks.size === 0 && channel.marks.horizon === undefined && channel.name !== DEFAULT_CHANNEL;
+    channel.data.size === 0 && (channel.marks === undefined || (channel.marks.size === 0 && channel.marks.horizon === undefined)) && channel.name !== DEFAULT_CHANNEL;
+  const marksOfChannel = (channel: StoredChannel): ChannelMarks => (channel.marks ??= new ChannelMarks(markLimits, undefined, counters));
   const restock = (channel: StoredChannel): void => {
     if (channel.name === DEFAULT_CHANNEL) return;
     if (isEmpty(channel)) stored.delete(channel);
@@ -293,7 +295,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     const refusedOps = Array.from(refused.entries(), ([id, { value: code, at, owner }]) => ({ id, code, at, owner: ownerIndex(owner) }));
     const storedChannels: Record<string, PersistedChannel> = {};
     for (const channel of channels.values()) {
-      const marks = channel.marks.persisted();
+      const marks = channel.marks?.persisted();
       const entry: PersistedChannel = {};
       if (channel.name !== DEFAULT_CHANNEL) {
         if (channel.data.size === 0 && marks === undefined) continue;
@@ -324,20 +326,23 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
 
   /** The answer to a version 2 op at or below its mark, or a forgotten client's; undefined when neither. */
   function judgeMark(channel: StoredChannel, mark: OpMark): { status: 'duplicate'; answer: ReturnType<ChannelMarks['judgeDuplicate']> } | 'forgotten' | undefined {
-    const known = channel.marks.get(mark.key);
-    if (known !== undefined && mark.n <= known.n) return { status: 'duplicate', answer: channel.marks.judgeDuplicate(known, mark.n) };
-    if (known === undefined && mark.re !== undefined && channel.marks.mayBeForgotten(mark.re)) return 'forgotten';
+    const marks = channel.marks;
+    if (marks === undefined) return undefined;
+    const known = marks.get(mark.key);
+    if (known !== undefined && mark.n <= known.n) return { status: 'duplicate', answer: marks.judgeDuplicate(known, mark.n) };
+    if (known === undefined && mark.re !== undefined && marks.mayBeForgotten(mark.re)) return 'forgotten';
     return undefined;
   }
 
   /** Records refusal `code` of `mark.n` (raising the mark) and writes it; undone and rethrown when the write fails. */
   function recordRefusal(channel: StoredChannel, mark: OpMark, code: string): void {
     seen(mark.at);
-    const undo = channel.marks.raise(mark.key, mark.owner, mark.n, mark.at, code);
+    const marks = marksOfChannel(channel);
+    const undo = marks.raise(mark.key, mark.owner, mark.n, mark.at, code);
     try {
       write('refusal');
     } catch (error) {
-      channel.marks.undo(undo);
+      marks.undo(undo);
       throw error;
     }
     restock(channel);
@@ -382,14 +387,14 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     let undoMark: ReturnType<ChannelMarks['raise']> | undefined;
     if (mark !== undefined) {
       seen(mark.at);
-      undoMark = channel.marks.raise(mark.key, mark.owner, mark.n, mark.at);
+      undoMark = marksOfChannel(channel).raise(mark.key, mark.owner, mark.n, mark.at);
     }
     if (v1 !== undefined) applied.add(v1.id, v1.owner, true);
     try {
       write('change');
     } catch (error) {
       undoData?.();
-      if (undoMark !== undefined) channel.marks.undo(undoMark);
+      if (undoMark !== undefined) channel.marks?.undo(undoMark);
       if (v1 !== undefined) applied.delete(v1.id);
       if (channel.followers.size === 0) settle(channel);
       throw error;
@@ -494,8 +499,8 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     subscribed(name, key, acked) {
       const channel = channels.get(name);
       if (channel === undefined) return undefined;
-      if (acked !== undefined) channel.marks.noteAcked(key, acked);
-      return channel.marks.get(key)?.n;
+      if (acked !== undefined) channel.marks?.noteAcked(key, acked);
+      return channel.marks?.get(key)?.n;
     },
     claimClient(client, user, at) {
       seen(at);
