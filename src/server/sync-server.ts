@@ -197,13 +197,15 @@ export interface SyncServerOptions {
   /** Random source for epochs. @default Math.random */
   random?: () => number;
   /**
-   * State to start from (a restart from the data file). Throws `InitialStateError` when a
+   * The default memory engine's state to start from (a restart from the data file); not read
+   * with `engine`. Throws `InitialStateError` when a
    * channel's data breaks the value rule or is over `maxDataBytes`. Holding more than `dedupSize`
    * version 1 op ids (or refused ids), it keeps the newest (last) `dedupSize`.
    */
   initial?: PersistedState;
   /**
-   * Called after every change to the persisted state, before anything about it goes out: persist
+   * The default memory engine's writer (not read with `engine`). Called after every change to the
+   * persisted state, before anything about it goes out: persist
    * `state()` here to make patches, acks and refusals durable (it builds the copy only when
    * called). `what` says which change: `'change'` (an applied op or server change: write it now)
    * or `'refusal'` (a refused op recorded: a throttled write is enough, since the client settles
