@@ -362,6 +362,9 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   if (options.token !== undefined && options.authenticate !== undefined) {
     throw new TypeError('createSyncServer: give token or authenticate, not both');
   }
+  if (options.engine !== undefined && (options.initial !== undefined || options.onChange !== undefined)) {
+    throw new TypeError("createSyncServer: initial and onChange are the memory engine's; with engine, give them to memoryEngine({ initial, onChange })");
+  }
   const dedupSize = options.dedupSize ?? 10_000;
   const dedupRetentionMs = options.dedupRetentionMs ?? DEFAULT_DEDUP_RETENTION_MS;
   const given = options.timers;

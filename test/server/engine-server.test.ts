@@ -148,6 +148,14 @@ describe('a server on an engine that answers later', () => {
   });
 });
 
+describe('the engine option', () => {
+  it("refuses initial or onChange beside an engine (they are the memory engine's), naming them", () => {
+    const engine = memoryEngine();
+    expect(() => createSyncServer({ engine, initial: { data: {}, appliedOpIds: [] } })).toThrow(/initial and onChange are the memory engine's/);
+    expect(() => createSyncServer({ engine, onChange: () => {} })).toThrow(TypeError);
+  });
+});
+
 describe('instances sharing one engine', () => {
   it('delivers one channel across instances, and replays from the engine log what a newer instance never held', async () => {
     const engine = memoryEngine();
