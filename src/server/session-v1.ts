@@ -8,6 +8,7 @@
 import type { HelloFrame } from '../sync/messages.js';
 import { ServerErrorCode, SyncCloseCode, isOpId, parseClientFrame } from '../sync/messages.js';
 import { DEFAULT_CHANNEL, SyncCloseCodeV2 } from '../sync/messages-v2.js';
+import type { LogEntry } from './channel.js';
 import type { Answer } from './engine.js';
 import { refusedWho, type LiveSession, type ServerContext } from './session.js';
 
@@ -59,11 +60,15 @@ export function createV1Sessions(ctx: ServerContext) {
     const channel = ctx.channel(DEFAULT_CHANNEL);
     return ctx.step(session, () => ctx.load(channel), (loaded) => {
       if (!loaded) return ctx.drop(session, SyncCloseCode.TRY_AGAIN_LATER, 'the server holds too many channels; try again later');
-      sendData(session, hello);
+      const { epoch, since } = hello;
+      // Further back than the copy's log: the engine's log may still cover it (another instance's patches).
+      if (since === undefined || epoch === undefined || epoch !== channel.epoch || channel.canReplay(epoch, since) || since > channel.seq) return sendData(session, hello, undefined);
+      return ctx.step(session, () => ctx.engine.readLog(DEFAULT_CHANNEL, epoch, since), (entries) => sendData(session, hello, entries === undefined ? undefined : channel.olderPatches(epoch, since, entries)));
     });
   }
 
-  function sendData(session: LiveSession, hello: HelloFrame): void {
+  /** Holds the channel (first hello), then replay (`older` first, then the copy's log) or a snapshot. */
+  function sendData(session: LiveSession, hello: HelloFrame, older: LogEntry[] | undefined): void {
     const identity = session.identity!;
     const channel = ctx.channel(DEFAULT_CHANNEL);
     if (session.version === 0) {
@@ -81,13 +86,14 @@ export function createV1Sessions(ctx: ServerContext) {
         }, Math.max(0, identity.expiresAt - ctx.now()));
       }
     }
-    if (channel.canReplay(hello.epoch, hello.since)) {
+    if (older !== undefined || channel.canReplay(hello.epoch, hello.since)) {
       counters.replays++;
-      for (let i = channel.indexAfter(hello.since as number); i < channel.logLength; i++) {
-        const entry = channel.logAt(i);
+      const send = (entry: LogEntry) => {
         const text = channel.v1Text(entry);
-        if (!session.out.send(undefined, text, entry.bytes - (entry.text.length - text.length))) return;
-      }
+        return session.out.send(undefined, text, entry.bytes - (entry.text.length - text.length));
+      };
+      for (const entry of older ?? []) if (!send(entry)) return;
+      for (let i = older === undefined ? channel.indexAfter(hello.since as number) : 0; i < channel.logLength; i++) if (!send(channel.logAt(i))) return;
       return;
     }
     counters.snapshotsSent++;

@@ -173,6 +173,15 @@ describe('instances sharing one engine', () => {
     expect(moved.summary()).toEqual(['welcome', 'patch c 2', 'patch c 3', 'synced c 3']);
     expect(three.counters.replays).toBe(1);
     expect(three.counters.snapshotsSent).toBe(0);
+    // A version 1 client's resync on it replays from the engine's log too.
+    const v1: Frame[] = [];
+    const session = three.connect({ send: (text) => v1.push(JSON.parse(text) as Frame), close: () => {}, bufferedAmount: 0 });
+    const defaultEpoch = one.epoch;
+    for (let i = 1; i <= 2; i++) one.change({ set: { i } });
+    two.change({ set: { i: 3 } });
+    session.receive(JSON.stringify({ type: 'hello', v: 1, epoch: defaultEpoch, since: 1 }));
+    await settle();
+    expect(v1.map((f) => `${f.type} ${String(f.seq)}`)).toEqual(['patch 2', 'patch 3']);
     for (const server of [one, two, three]) server.close();
     await engine.close();
   });
