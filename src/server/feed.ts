@@ -3,6 +3,7 @@
  * symbols (`BTC-USD`, `ETH-USD`, …) on a random walk, applied in batches per timer tick,
  * one patch per change.
  */
+import type { Engine } from './engine.js';
 import { SERVER_LIMITS } from './server-options.js';
 import { ChangeRefusedError, type SyncServer } from './sync-server.js';
 
@@ -15,15 +16,17 @@ const FEED_SYMBOLS: ReadonlyArray<readonly [string, number]> = [
   ['XRP-USD', 0.6],
 ];
 
-/** What the feed counts: changes made, and changes the document's size limit refused. */
+/** What the feed counts: changes made, changes the document's size limit refused, changes that failed otherwise (a write, the store). */
 export interface FeedCounters {
   feedChanges: number;
   feedRefused: number;
+  feedFailures: number;
 }
 
 /**
  * Starts the feed (`feedRatePerSec` > 0) on `channel`; returns the function that stops it.
- * `batch` runs one tick's changes (the server persists a batch once, throttled).
+ * `batch` runs one tick's changes (the server persists a batch once, throttled). A tick runs only
+ * while `mayRun()` says so (this instance holds the feed's lease: `holdFeedLease`).
  */
 export function startFeed(
   core: SyncServer,
@@ -32,6 +35,7 @@ export function startFeed(
   random: () => number,
   stats: FeedCounters,
   batch: (tick: () => void) => void,
+  mayRun: () => boolean = () => true,
 ): () => void {
   const tickMs = Math.max(SERVER_LIMITS.feedTickMinMs, 1000 / feedRatePerSec);
   const perTick = (feedRatePerSec * tickMs) / 1000;
@@ -43,6 +47,7 @@ export function startFeed(
   }
   let due = 0;
   const timer = setInterval(() => {
+    if (!mayRun()) return void (due = 0);
     due += perTick;
     const count = Math.floor(due);
     due -= count;
@@ -50,18 +55,74 @@ export function startFeed(
       for (let i = 0; i < count; i++) {
         const [symbol] = FEED_SYMBOLS[Math.floor(random() * FEED_SYMBOLS.length)] ?? FEED_SYMBOLS[0]!;
         const price = Number(((prices.get(symbol) ?? 1) * (1 + (random() - 0.5) * 0.004)).toPrecision(6));
+        const refused = (error: unknown) => {
+          // A document at maxDataBytes refuses a longer price, a full server the channel: skip it
+          // (counted). Anything else (the store unavailable: the server closed its clients) is
+          // counted too: a timer has nobody to throw to, and the next tick tries again.
+          if (error instanceof ChangeRefusedError) stats.feedRefused++;
+          else stats.feedFailures++;
+        };
         try {
-          core.change({ set: { [symbol]: price } }, channel);
+          core.change({ set: { [symbol]: price } }, channel).then(() => {
+            stats.feedChanges++;
+          }, refused);
         } catch (error) {
-          // A document at maxDataBytes refuses a longer price, a full server the channel: skip it (counted).
-          if (!(error instanceof ChangeRefusedError)) throw error;
-          stats.feedRefused++;
+          refused(error);
           continue;
         }
         prices.set(symbol, price);
-        stats.feedChanges++;
       }
     });
   }, tickMs);
   return () => clearInterval(timer);
+}
+
+/** How long the feed's lease runs without a renewal; it is renewed every third of it. */
+export const FEED_LEASE_MS = 10_000;
+
+/**
+ * Takes and keeps renewing the lease `feed:<channel>` for `owner` (an instance), so that of the
+ * instances sharing an engine exactly one runs the feed, never N times its rate; another takes over
+ * within `FEED_LEASE_MS` of its holder dying. The memory engine answers at once: a lone instance
+ * holds it from the start.
+ */
+export function holdFeedLease(engine: Engine, channel: string, owner: string): { held(): boolean; stop(): void } {
+  const name = `feed:${channel}`;
+  let held = false;
+  let stopped = false;
+  const renew = () => {
+    try {
+      const answer = engine.lease(name, owner, FEED_LEASE_MS);
+      if (typeof answer === 'boolean') held = answer;
+      else
+        answer.then(
+          (mine) => {
+            held = mine && !stopped;
+          },
+          () => {
+            held = false; // the store is away: nobody can be sure to hold it
+          },
+        );
+    } catch {
+      held = false;
+    }
+  };
+  renew();
+  const timer = setInterval(renew, FEED_LEASE_MS / 3);
+  timer.unref?.();
+  return {
+    held: () => held,
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+      if (!held) return;
+      held = false;
+      try {
+        const answer = engine.releaseLease(name, owner);
+        if (typeof answer === 'object' && answer !== null) answer.then(undefined, () => {});
+      } catch {
+        // It runs out by itself within FEED_LEASE_MS.
+      }
+    },
+  };
 }
