@@ -25,8 +25,10 @@ export interface ChannelKeys {
   notices: string;
   /** Sorted set: presence member key scored by when it expires (Redis clock, ms). */
   presence: string;
-  /** Hash: presence member key → the member's JSON. */
+  /** Hash: presence member key → the member's JSON (`{client, user, info?, joinedAt}`). */
   members: string;
+  /** Hash: presence member key → the subscription holding it ('' while its grace period runs). */
+  holders: string;
 }
 
 export interface GlobalKeys {
@@ -56,6 +58,7 @@ export function channelKeys(prefix: string, channel: string): ChannelKeys {
     notices: `${base}notices`,
     presence: `${base}presence`,
     members: `${base}members`,
+    holders: `${base}holders`,
   };
 }
 

@@ -26,8 +26,8 @@ local function fmt(x) return string.format('%d', x) end
 -- while seq > 0: a Redis restarted without persistence, a key deleted by hand. What remains is
 -- kept (the document, the marks); marks lost while the channel existed raise the horizon to now,
 -- so every resend gets ERR_CLIENT_FORGOTTEN and none applies twice.
-local function ensure(candidate, logSize, now, idleMs)
-  local m = redis.call('HMGET', K.meta, 'epoch', 'seq', 'bytes', 'count', 'time', 'horizon', 'marked')
+local function ensure(candidate, logSize, now)
+  local m = redis.call('HMGET', K.meta, 'epoch', 'seq', 'time', 'horizon', 'marked')
   local epoch = m[1]
   local dataStamp = redis.call('HGET', K.data, '~')
   local marksStamp = redis.call('HGET', K.marks, '~')
@@ -35,33 +35,24 @@ local function ensure(candidate, logSize, now, idleMs)
     local seq = tonumber(m[2])
     local logKept = seq == 0 or logSize == 0 or redis.call('EXISTS', K.log) == 1
     if dataStamp == epoch and marksStamp == epoch and logKept then
-      local st = { epoch = epoch, seq = seq, bytes = tonumber(m[3]), count = tonumber(m[4]),
-        time = tonumber(m[5]), fresh = false }
-      if m[6] then st.horizon = tonumber(m[6]) end
+      local st = { epoch = epoch, seq = seq, time = tonumber(m[3]), fresh = false }
+      if m[4] then st.horizon = tonumber(m[4]) end
       return st
     end
   end
-  local existed = epoch ~= false or dataStamp ~= false or marksStamp ~= false
-  local st = { epoch = candidate, seq = 0, bytes = 0, count = 0, time = now, fresh = true, existed = existed }
-  if m[5] and tonumber(m[5]) > now then st.time = tonumber(m[5]) end
-  if m[6] then st.horizon = tonumber(m[6]) end
-  local fields = redis.call('HGETALL', K.data)
-  for i = 1, #fields, 2 do
-    if fields[i] ~= '~' then
-      st.count = st.count + 1
-      st.bytes = st.bytes + #fields[i] + 1 + #fields[i + 1]
-    end
-  end
-  -- Marks are lost when the hash is gone but the channel had marks (meta says so), or its meta is
-  -- gone too and a document remains (a stored channel: its keys never expire, so this is a loss).
-  if marksStamp == false and (m[7] == '1' or (epoch == false and st.count > 0)) then
+  local st = { epoch = candidate, seq = 0, time = now, fresh = true }
+  if m[3] and tonumber(m[3]) > now then st.time = tonumber(m[3]) end
+  if m[4] then st.horizon = tonumber(m[4]) end
+  -- Marks are lost when their hash is gone but the channel had marks (its meta says so), or its
+  -- meta is gone too and a document remains (a stored channel's keys never expire: a loss).
+  if marksStamp == false and (m[5] == '1' or (epoch == false and redis.call('HLEN', K.data) > 1)) then
     if st.horizon == nil or st.horizon < st.time then st.horizon = st.time end
     redis.call('DEL', K.markTimes, K.markOwners)
   end
   redis.call('DEL', K.log)
   redis.call('HSET', K.data, '~', candidate)
   redis.call('HSET', K.marks, '~', candidate)
-  redis.call('HSET', K.meta, 'epoch', candidate, 'seq', 0, 'bytes', fmt(st.bytes), 'count', fmt(st.count), 'time', fmt(st.time))
+  redis.call('HSET', K.meta, 'epoch', candidate, 'seq', 0, 'time', fmt(st.time))
   if st.horizon then redis.call('HSET', K.meta, 'horizon', fmt(st.horizon)) end
   redis.call('PUBLISH', K.notices, 'r|' .. candidate)
   return st
@@ -156,12 +147,12 @@ end
 
 -- A channel stores something once it has data, marks or a horizon ("default" always counts as stored).
 local function storesSomething(st)
-  return st.count > 0 or redis.call('ZCARD', K.markTimes) > 0 or st.horizon ~= nil
+  return redis.call('HLEN', K.data) > 1 or redis.call('ZCARD', K.markTimes) > 0 or st.horizon ~= nil
 end
 
 -- Bookkeeping after a step: the meta hash, the stored-channels set, and expiry of an empty channel.
 local function finish(st, name, idleMs)
-  redis.call('HSET', K.meta, 'seq', fmt(st.seq), 'bytes', fmt(st.bytes), 'count', fmt(st.count), 'time', fmt(st.time))
+  redis.call('HSET', K.meta, 'seq', fmt(st.seq), 'time', fmt(st.time))
   if st.horizon then redis.call('HSET', K.meta, 'horizon', fmt(st.horizon)) end
   if redis.call('ZCARD', K.markTimes) > 0 then redis.call('HSET', K.meta, 'marked', '1') end
   if storesSomething(st) then
@@ -183,64 +174,92 @@ end
 `;
 
 /**
- * LOAD: a channel's position and document (creating its epoch if it has none).
- * KEYS: the channel keys + stored. ARGV: candidate epoch, logSize, now, idleMs, name.
- * Returns {epoch, seq, fields…} (the document hash without its stamp).
+ * Presence: a sorted set of member keys scored by when they expire (Redis's clock, the same for
+ * every instance), a hash of their JSON and a hash of who holds them (a subscription of some
+ * instance; '' while its grace runs). An instance moves the expiry of the members it holds on
+ * every `presenceTtlMs / 3`; an instance that dies stops, and its members leave once it passes.
+ * Notices: `j` / `l` followed by ["key","member JSON"].
+ */
+const PRESENCE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function leave(key)
+  local json = redis.call('HGET', P.members, key)
+  redis.call('ZREM', P.zset, key)
+  redis.call('HDEL', P.members, key)
+  redis.call('HDEL', P.holders, key)
+  if json then redis.call('PUBLISH', P.notices, 'l' .. cjson.encode({ key, json })) end
+  return json
+end
+-- Members whose time ran out leave (their grace ended, or their instance stopped refreshing them).
+local function sweep()
+  local gone = redis.call('ZRANGEBYSCORE', P.zset, '-inf', now)
+  for _, key in ipairs(gone) do leave(key) end
+  return #gone
+end
+local function keepAlive(ttl)
+  for _, key in ipairs({ P.zset, P.members, P.holders }) do redis.call('PEXPIRE', key, ttl + 60000) end
+end
+local function listed()
+  local out = {}
+  local all = redis.call('HGETALL', P.members)
+  for i = 1, #all, 2 do out[#out + 1] = all[i] out[#out + 1] = all[i + 1] end
+  return out
+end
+`;
+
+/**
+ * LOAD: a channel's position, document and members (creating its epoch if it has none).
+ * KEYS: the channel keys + stored, presence, members, holders. ARGV: candidate epoch, logSize, now, idleMs, name.
+ * Returns {epoch, seq, {field, value, …}, {member key, member JSON, …}} (the document without its stamp).
  */
 export const LOAD_SCRIPT = `${CHANNEL_PRELUDE}
-local st = ensure(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+local P = { zset = KEYS[9], members = KEYS[10], holders = KEYS[11], notices = KEYS[7] }
+${PRESENCE_LUA}
+local st = ensure(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
 if st.fresh then finish(st, ARGV[5], tonumber(ARGV[4])) end
 if not storesSomething(st) then
   for _, key in ipairs({ K.meta, K.data, K.marks, K.log }) do redis.call('PEXPIRE', key, tonumber(ARGV[4])) end
 end
-local out = { st.epoch, fmt(st.seq) }
+local doc = {}
 local fields = redis.call('HGETALL', K.data)
 for i = 1, #fields, 2 do
   if fields[i] ~= '~' then
-    out[#out + 1] = fields[i]
-    out[#out + 1] = fields[i + 1]
+    doc[#doc + 1] = fields[i]
+    doc[#doc + 1] = fields[i + 1]
   end
 end
-return out
+sweep()
+return { st.epoch, fmt(st.seq), doc, listed() }
 `;
 
 /**
- * APPEND: one atomic step for an op, a refusal, a version 1 op or a server change.
+ * APPEND: one atomic step for an op (applied or refused), a version 1 op, or a server change.
  * KEYS: the channel keys + stored, v1 ops, v1 times.
  * ARGV: 1 candidate epoch, 2 logSize, 3 now (the instance's time, never going back), 4 idleMs,
  * 5 name ('' for default: never counted as stored), 6 kind (op | v1 | server), 7 key (mark key or
- * v1 op id), 8 owner, 9 n, 10 re ('' none), 11 retentionMs, 12 maxMarks (v1: record size),
- * 13 maxRefusals, 14 maxStored, 15 maxDataBytes, 16 refusal code ('' : apply), 17 change JSON,
- * 18 number of deleted keys D, then D keys as JSON, then (key JSON, value JSON) pairs.
- * Returns {'applied', epoch, seq, forgotten} | {'duplicate', kind, code} |
- * {'refused', code, recorded (1/0), forgotten} | {'deferred'}.
+ * v1 op id), 8 owner, 9 n, 10 re ('' none), 11 retentionMs, 12 maxMarks (v1: the record's size),
+ * 13 maxRefusals, 14 maxStored, 15 refusal code ('' : apply), 16 keep a refusal off an empty
+ * channel (1/0), 17 change JSON, 18 number of deleted keys D, then D keys as JSON, then
+ * (key JSON, value JSON) pairs.
+ * Returns {'applied', epoch, seq, forgotten} | {'duplicate', kind, code} | {'forgotten', forgotten}
+ * | {'refused', code, recorded (1/0), forgotten} | {'full'} | {'deferred'}; `forgotten` counts
+ * marks forgotten by retention or the bound in this step.
  */
 export const APPEND_SCRIPT = `${CHANNEL_PRELUDE}
 local V1 = { ops = KEYS[9], times = KEYS[10] }
 local logSize, now, idleMs, name, kind = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local key, owner, n, re = ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
 local retentionMs, maxMarks, maxRefusals, maxStored = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
-local maxDataBytes, code = tonumber(ARGV[15]), ARGV[16]
-local st = ensure(ARGV[1], logSize, now, idleMs)
+local code, keepOffEmpty = ARGV[15], ARGV[16] == '1'
+local st = ensure(ARGV[1], logSize, now)
 -- Times never go back, and a mark's time is at least its op's first writing (re): so a forgotten
 -- mark's time (the horizon) is never below the re of an op it applied, whatever the instances' clocks.
 if st.time > now then now = st.time end
 if re and re > now then now = re end
 st.time = now
 
-local function refuse(c, record)
-  if record then
-    if kind == 'op' then
-      raise(st, key, owner, n, now, c, maxMarks, maxRefusals)
-    elseif kind == 'v1' then
-      redis.call('HSET', V1.ops, key, 'R|' .. c .. '|' .. owner)
-      redis.call('ZADD', V1.times, now, key)
-    end
-  end
-  finish(st, name, idleMs)
-  return { 'refused', c, record and 1 or 0, forgotten }
-end
-
+local forgottenClient = false
 if kind == 'op' then
   expireMarks(st, now, retentionMs)
   local v = redis.call('HGET', K.marks, key)
@@ -251,7 +270,7 @@ if kind == 'op' then
       return judgeDuplicate(mk, n)
     end
   elseif re and st.horizon and re <= st.horizon then
-    code = 'ERR_CLIENT_FORGOTTEN'
+    code, forgottenClient = 'ERR_CLIENT_FORGOTTEN', true
   end
 elseif kind == 'v1' then
   local v = redis.call('HGET', V1.ops, key)
@@ -262,59 +281,45 @@ elseif kind == 'v1' then
   end
 end
 
--- Refusals on a channel that stores nothing (docs/protocol.md): a publish refusal is not recorded,
--- and no refusal is recorded past maxStoredChannels (ERR_STORAGE_FULL instead).
+-- A channel that stores nothing (docs/protocol.md, "Refusals on a channel that stores nothing"):
+-- a refusal kept off it is not recorded, and nothing is stored past maxStoredChannels.
 local empty = not storesSomething(st)
 if code ~= '' then
-  if empty and code == 'ERR_PUBLISH_FORBIDDEN' then return refuse(code, false) end
-  if empty and not roomFor(name, maxStored) then return refuse('ERR_STORAGE_FULL', false) end
-  return refuse(code, true)
+  if kind == 'op' then
+    if empty and keepOffEmpty and not forgottenClient then
+      finish(st, name, idleMs)
+      return { 'refused', code, 0, forgotten }
+    end
+    if empty and not roomFor(name, maxStored) then return { 'full' } end
+    raise(st, key, owner, n, now, code, maxMarks, maxRefusals)
+  elseif kind == 'v1' then
+    redis.call('HSET', V1.ops, key, 'R|' .. code .. '|' .. owner)
+    redis.call('ZADD', V1.times, now, key)
+    while redis.call('ZCARD', V1.times) > maxMarks do
+      local oldest = redis.call('ZRANGE', V1.times, 0, 0)
+      redis.call('ZREM', V1.times, oldest[1])
+      redis.call('HDEL', V1.ops, oldest[1])
+    end
+  end
+  finish(st, name, idleMs)
+  if forgottenClient then return { 'forgotten', forgotten } end
+  return { 'refused', code, 1, forgotten }
 end
 
--- The change's size, judged here against the stored document (instances may hold stale copies).
-local deletes = tonumber(ARGV[18])
-local after, count, seen = st.bytes, st.count, {}
-local function drop(field)
-  if seen[field] ~= nil then return end
-  local old = redis.call('HGET', K.data, field)
-  seen[field] = old
-  if old then
-    after = after - #field - 1 - #old
-    count = count - 1
-  end
-end
-for i = 19, 18 + deletes do drop(ARGV[i]) end
-for i = 19 + deletes, #ARGV, 2 do
-  drop(ARGV[i])
-  if seen[ARGV[i]] ~= 0 then
-    after = after + #ARGV[i] + 1 + #ARGV[i + 1]
-    count = count + 1
-    seen[ARGV[i]] = 0
-  end
-end
-local function documentBytes(sum, c) if c > 1 then return 2 + sum + c - 1 end return 2 + sum end
-local before = documentBytes(st.bytes, st.count)
-local size = documentBytes(after, count)
-if size > maxDataBytes and size > before then
-  if kind == 'server' then return refuse('ERR_DATA_LIMIT', false) end
-  return refuse('ERR_DATA_LIMIT', true)
-end
-if empty and not roomFor(name, maxStored) then return refuse('ERR_STORAGE_FULL', false) end
-
-if kind == 'v1' then
+if empty and not roomFor(name, maxStored) then return { 'full' } end
+if kind == 'v1' and redis.call('ZCARD', V1.times) >= maxMarks then
   -- Version 1's op id record: the oldest ids past its size are forgotten once past retention;
   -- a record full of young ids defers the op (the session closes 1013; the client resends later).
-  if redis.call('ZCARD', V1.times) >= maxMarks then
-    local oldest = redis.call('ZRANGE', V1.times, 0, 0, 'WITHSCORES')
-    local age = now - tonumber(oldest[2])
-    if age >= 0 and age < retentionMs then return { 'deferred' } end
-  end
+  local oldest = redis.call('ZRANGE', V1.times, 0, 0, 'WITHSCORES')
+  local age = now - tonumber(oldest[2])
+  if age >= 0 and age < retentionMs then return { 'deferred' } end
 end
 
 -- Apply: deletes first, then sets.
+local deletes = tonumber(ARGV[18])
 for i = 19, 18 + deletes do redis.call('HDEL', K.data, ARGV[i]) end
 for i = 19 + deletes, #ARGV, 2 do redis.call('HSET', K.data, ARGV[i], ARGV[i + 1]) end
-st.bytes, st.count, st.seq = after, count, st.seq + 1
+st.seq = st.seq + 1
 if logSize > 0 then
   redis.call('XADD', K.log, 'MAXLEN', '~', logSize, fmt(st.seq) .. '-0', 'c', ARGV[17])
 end
@@ -426,82 +431,56 @@ redis.call('ZADD', times, now, client)
 return { 'ok', current and 0 or 1 }
 `;
 
-/** Redis's clock in ms, as the presence scripts read it. */
-const NOW = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-`;
+/** KEYS: presence, members, holders, notices. */
+const PRESENCE_PRELUDE = `
+local P = { zset = KEYS[1], members = KEYS[2], holders = KEYS[3], notices = KEYS[4] }
+${PRESENCE_LUA}`;
 
 /**
- * Presence: a sorted set of member keys scored by when they expire (Redis's clock), and a hash of
- * their JSON. KEYS: presence, members, notices. Notices: `j` / `l` followed by ["key","member JSON"].
- */
-const PRESENCE_PRELUDE = `${NOW}
-local P = { zset = KEYS[1], members = KEYS[2], notices = KEYS[3] }
-local function leave(key)
-  local json = redis.call('HGET', P.members, key)
-  redis.call('ZREM', P.zset, key)
-  redis.call('HDEL', P.members, key)
-  if json then redis.call('PUBLISH', P.notices, 'l' .. cjson.encode({ key, json })) end
-  return json
-end
--- Members whose time ran out leave (their instance stopped refreshing them: it ended them, or died).
-local function sweep()
-  local gone = redis.call('ZRANGEBYSCORE', P.zset, '-inf', now)
-  for _, key in ipairs(gone) do leave(key) end
-  return #gone
-end
-`;
-
-/**
- * JOIN: ARGV key, member JSON without its closing brace and joinedAt (`{"client":…,"user":…[,"info":…]`), ttlMs.
- * Returns {joined (1/0), member JSON}: a member still listed (its grace running) is continued.
+ * JOIN: ARGV key, member JSON without its closing brace (`{"client":…,"user":…[,"info":…]`), holder,
+ * joinedAt, ttlMs. A member still listed (its grace running, or held elsewhere) continues, untold.
  */
 export const JOIN_SCRIPT = `${PRESENCE_PRELUDE}
 sweep()
-local key, ttl = ARGV[1], tonumber(ARGV[3])
-local json = redis.call('HGET', P.members, key)
+local key, holder, ttl = ARGV[1], ARGV[3], tonumber(ARGV[5])
 redis.call('ZADD', P.zset, now + ttl, key)
-redis.call('PEXPIRE', P.zset, ttl * 2 + 60000)
-redis.call('PEXPIRE', P.members, ttl * 2 + 60000)
-if json then return { 0, json } end
-json = ARGV[2] .. ',"joinedAt":' .. string.format('%d', now) .. '}'
+redis.call('HSET', P.holders, key, holder)
+keepAlive(ttl)
+if redis.call('HEXISTS', P.members, key) == 1 then return 0 end
+local json = ARGV[2] .. ',"joinedAt":' .. ARGV[4] .. '}'
 redis.call('HSET', P.members, key, json)
 redis.call('PUBLISH', P.notices, 'j' .. cjson.encode({ key, json }))
-return { 1, json }
+return 1
 `;
 
-/** REFRESH: ARGV ttlMs, then the keys this instance holds: their expiry moves on (only while listed). */
-export const REFRESH_SCRIPT = `${PRESENCE_PRELUDE}
-local ttl = tonumber(ARGV[1])
-for i = 2, #ARGV do redis.call('ZADD', P.zset, 'XX', now + ttl, ARGV[i]) end
-redis.call('PEXPIRE', P.zset, ttl * 2 + 60000)
-redis.call('PEXPIRE', P.members, ttl * 2 + 60000)
-return sweep()
-`;
-
-/** LEAVE: ARGV key. Leaves at once (on purpose). Returns 1 when it was listed. */
+/** LEAVE: ARGV key, holder. Leaves at once (on purpose) when holder holds it. */
 export const LEAVE_SCRIPT = `${PRESENCE_PRELUDE}
+if redis.call('HGET', P.holders, ARGV[1]) ~= ARGV[2] then return 0 end
 if leave(ARGV[1]) then return 1 end
 return 0
 `;
 
-/** SWEEP: members whose time ran out leave. Returns how many. */
-export const SWEEP_SCRIPT = `${PRESENCE_PRELUDE}
-return sweep()
+/** DETACH: ARGV key, holder, graceMs. holder's connection ended: its member leaves after graceMs unless joined again. */
+export const DETACH_SCRIPT = `${PRESENCE_PRELUDE}
+if redis.call('HGET', P.holders, ARGV[1]) ~= ARGV[2] then return 0 end
+local grace = tonumber(ARGV[3])
+if grace <= 0 then
+  leave(ARGV[1])
+  return 1
+end
+redis.call('HSET', P.holders, ARGV[1], '')
+redis.call('ZADD', P.zset, 'XX', now + grace, ARGV[1])
+return 1
 `;
 
-/** MEMBERS: the listed members' JSON (expired ones swept first). */
-export const MEMBERS_SCRIPT = `${PRESENCE_PRELUDE}
-sweep()
-local keys = redis.call('ZRANGE', P.zset, 0, -1)
-if #keys == 0 then return {} end
-local out = {}
-local values = redis.call('HMGET', P.members, unpack(keys))
-for i, key in ipairs(keys) do
-  if values[i] then out[#out + 1] = key out[#out + 1] = values[i] end
+/** REFRESH: ARGV ttlMs, then (key, holder) pairs: a member still held by that holder lives ttlMs more. Then sweeps. */
+export const REFRESH_SCRIPT = `${PRESENCE_PRELUDE}
+local ttl = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  if redis.call('HGET', P.holders, ARGV[i]) == ARGV[i + 1] then redis.call('ZADD', P.zset, 'XX', now + ttl, ARGV[i]) end
 end
-return out
+if #ARGV > 1 then keepAlive(ttl) end
+return sweep()
 `;
 
 /** RENEW: KEYS lease. ARGV holder, ttlMs. Takes a free lease or renews one's own; 1 when held after. */
