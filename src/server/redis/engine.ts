@@ -208,7 +208,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     } catch (error) {
       return report(error);
     }
-    for (const channel of channels) for (const follower of followed.get(channel)?.followers ?? []) follower.catchUp();
+    for (const channel of channels) for (const follower of followed.get(channel)?.followers ?? []) follower.catchUp(true);
   }
 
   function report(error: unknown): void {

@@ -63,6 +63,7 @@ export class Follower {
   private early: Notice[] | undefined = [];
   private members = new Set<string>();
   private busy = false;
+  private missedPresence = false;
   private again = false;
   closed = false;
 
@@ -72,12 +73,18 @@ export class Follower {
     private readonly source: FollowerSource,
   ) {}
 
-  /** The first state (the subscription to notices is in place before it is loaded). */
+  /**
+   * The first state (the subscription to notices was in place before it was loaded). Notices that
+   * came meanwhile, and until the caller of `follow` has the state, are told on the next turn of
+   * the event loop: the listener hears nothing before `follow` resolved.
+   */
   start(state: ChannelState): void {
     this.adopt(state);
-    const early = this.early ?? [];
-    this.early = undefined;
-    for (const notice of early) this.take(notice);
+    setImmediate(() => {
+      const early = this.early ?? [];
+      this.early = undefined;
+      for (const notice of early) this.take(notice);
+    });
   }
 
   take(notice: Notice): void {
@@ -94,9 +101,15 @@ export class Follower {
     this.drain();
   }
 
-  /** Reloads the channel: a new epoch resets; the same one continues from the log (or resets when it no longer covers). */
-  catchUp(): void {
-    if (this.closed || this.early !== undefined) return;
+  /**
+   * Reloads the channel: a new epoch resets; the same one continues from the log (or resets when
+   * the log no longer covers the follower's seq). `reconnected`: pub/sub was down, so joins and
+   * leaves may have been missed too.
+   */
+  catchUp(reconnected = false): void {
+    if (this.closed) return;
+    if (reconnected) this.missedPresence = true;
+    if (this.early !== undefined) return;
     if (this.busy) {
       this.again = true;
       return;
@@ -115,16 +128,20 @@ export class Follower {
     try {
       const state = await this.source.load(this.channel);
       if (this.closed) return;
-      if (state.epoch === this.epoch && state.seq >= this.seq) {
-        const entries = state.seq === this.seq ? [] : await this.source.readLog(this.channel, this.epoch, this.seq);
+      if (state.epoch === this.epoch) {
+        // The state may be older than what pub/sub already told (the connections are not in step).
+        const entries = await this.source.readLog(this.channel, this.epoch, this.seq);
         if (this.closed) return;
-        if (entries !== undefined) {
-          for (const entry of entries) if (entry.seq > this.seq) this.held.set(entry.seq, entry.changes);
+        if (entries !== undefined || state.seq < this.seq) {
+          for (const entry of entries ?? []) if (entry.seq > this.seq) this.held.set(entry.seq, entry.changes);
+          if (entries === undefined) this.again = true; // trimmed past, and the state is behind: load again
           this.drain();
-          this.syncMembers(state.members);
+          if (this.missedPresence) this.syncMembers(state.members);
+          this.missedPresence = false;
           return;
         }
       }
+      this.missedPresence = false;
       this.adopt(state);
       this.call(() => this.listener.reset(state));
     } catch (error) {
