@@ -50,8 +50,6 @@ export interface ConnectionOptions {
   url: string;
   commandTimeoutMs: number;
   heartbeatMs: number;
-  /** Called when the pub/sub connection is ready again after it was down: followers catch up. */
-  onSubscriberReady(): void;
   /** Connection errors, for logs (they are expected while Redis is down, and reported once per outage). */
   onError(error: Error): void;
 }
@@ -80,7 +78,6 @@ export class Connections {
   private healthy = true;
   private silentBeats = 0;
   private reported: EngineStatus = 'unavailable';
-  private subWasReady = false;
   private errorReported = false;
   private readonly heartbeat: ReturnType<typeof setInterval>;
   private closed = false;
@@ -101,10 +98,6 @@ export class Connections {
       this.healthy = true;
       this.silentBeats = 0;
       this.update();
-    });
-    this.sub.on('ready', () => {
-      if (this.subWasReady) this.options.onSubscriberReady();
-      this.subWasReady = true;
     });
     this.heartbeat = setInterval(() => void this.beat(), options.heartbeatMs);
     this.heartbeat.unref?.();

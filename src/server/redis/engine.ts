@@ -181,9 +181,15 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     commandTimeoutMs: o.commandTimeoutMs,
     heartbeatMs: o.heartbeatMs,
     onError,
-    onSubscriberReady: () => void resubscribe(),
   });
   const { cmd, sub } = connections;
+  // Back after an outage: pub/sub may have missed notices (a dropped connection, or one that was
+  // reconnected): subscribe again, then every follower catches up from the log.
+  let wasAvailable = false;
+  connections.onStatus((status) => {
+    if (status === 'available' && wasAvailable) void resubscribe();
+    if (status === 'available') wasAvailable = true;
+  });
 
   sub.on('message', (notices: string, message: string) => {
     const channel = channelOfNotices(prefix, notices);
@@ -261,9 +267,11 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       followed.set(channel, entry);
     }
     entry.followers.add(follower);
+    let stopped = false;
     const stop = () => {
-      if (follower.closed) return;
-      follower.closed = true;
+      if (stopped) return;
+      stopped = true;
+      follower.close();
       const current = followed.get(channel);
       if (current === undefined) return;
       current.followers.delete(follower);
@@ -461,7 +469,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       if (closed) return;
       closed = true;
       clearInterval(refresher);
-      for (const entry of followed.values()) for (const follower of entry.followers) follower.closed = true;
+      for (const entry of followed.values()) for (const follower of entry.followers) follower.close();
       followed.clear();
       held.clear();
       connections.close();

@@ -54,6 +54,9 @@ export interface FollowerSource {
   report(error: unknown): void;
 }
 
+/** A catch-up that failed (Redis unreachable) is tried again after this long. */
+const RETRY_MS = 250;
+
 export class Follower {
   epoch = '';
   seq = 0;
@@ -64,8 +67,9 @@ export class Follower {
   private members = new Set<string>();
   private busy = false;
   private missedPresence = false;
+  private retry: ReturnType<typeof setTimeout> | undefined;
   private again = false;
-  closed = false;
+  private closed = false;
 
   constructor(
     readonly channel: string,
@@ -145,8 +149,19 @@ export class Follower {
       this.adopt(state);
       this.call(() => this.listener.reset(state));
     } catch (error) {
+      // Redis went away meanwhile: try again shortly (the engine also catches every follower up when it is back).
       this.source.report(error);
+      this.retry ??= setTimeout(() => {
+        this.retry = undefined;
+        this.catchUp();
+      }, RETRY_MS);
+      this.retry.unref?.();
     }
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retry);
   }
 
   /** Tells the listener every entry that continues its seq; fills a gap from the log. */

@@ -34,6 +34,7 @@ export function redisTestBed(name: string) {
     async client(): Promise<Redis> {
       const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       clients.push(client);
+      client.on('error', () => {}); // reported by connect() below
       try {
         await client.connect();
       } catch (error) {
