@@ -27,7 +27,7 @@ local function fmt(x) return string.format('%d', x) end
 -- kept (the document, the marks); marks lost while the channel existed raise the horizon to now,
 -- so every resend gets ERR_CLIENT_FORGOTTEN and none applies twice.
 local function ensure(candidate, logSize, now)
-  local m = redis.call('HMGET', K.meta, 'epoch', 'seq', 'time', 'horizon', 'marked')
+  local m = redis.call('HMGET', K.meta, 'epoch', 'seq', 'time', 'horizon', 'marked', 'stores')
   local epoch = m[1]
   local dataStamp = redis.call('HGET', K.data, '~')
   local marksStamp = redis.call('HGET', K.marks, '~')
@@ -35,12 +35,12 @@ local function ensure(candidate, logSize, now)
     local seq = tonumber(m[2])
     local logKept = seq == 0 or logSize == 0 or redis.call('EXISTS', K.log) == 1
     if dataStamp == epoch and marksStamp == epoch and logKept then
-      local st = { epoch = epoch, seq = seq, time = tonumber(m[3]), fresh = false }
+      local st = { epoch = epoch, seq = seq, time = tonumber(m[3]), fresh = false, marked = m[5] == '1', stores = m[6] == '1' }
       if m[4] then st.horizon = tonumber(m[4]) end
       return st
     end
   end
-  local st = { epoch = candidate, seq = 0, time = now, fresh = true }
+  local st = { epoch = candidate, seq = 0, time = now, fresh = true, marked = m[5] == '1', stores = false }
   if m[3] and tonumber(m[3]) > now then st.time = tonumber(m[3]) end
   if m[4] then st.horizon = tonumber(m[4]) end
   -- Marks are lost when their hash is gone but the channel had marks (its meta says so), or its
@@ -150,20 +150,24 @@ local function storesSomething(st)
   return redis.call('HLEN', K.data) > 1 or redis.call('ZCARD', K.markTimes) > 0 or st.horizon ~= nil
 end
 
--- Bookkeeping after a step: the meta hash, the stored-channels set, and expiry of an empty channel.
+-- Bookkeeping after a step: the meta hash, the stored-channels set, and expiry of an empty channel
+-- (the set and the keys' TTLs change only when the channel starts or stops storing something).
 local function finish(st, name, idleMs)
   redis.call('HSET', K.meta, 'seq', fmt(st.seq), 'time', fmt(st.time))
   if st.horizon then redis.call('HSET', K.meta, 'horizon', fmt(st.horizon)) end
-  if redis.call('ZCARD', K.markTimes) > 0 then redis.call('HSET', K.meta, 'marked', '1') end
+  if not st.marked and redis.call('ZCARD', K.markTimes) > 0 then redis.call('HSET', K.meta, 'marked', '1') end
   if storesSomething(st) then
-    if name ~= '' then redis.call('SADD', K.stored, name) end
-    redis.call('PERSIST', K.meta)
-    redis.call('PERSIST', K.data)
-    redis.call('PERSIST', K.marks)
-    redis.call('PERSIST', K.log)
+    if not st.stores then
+      if name ~= '' then redis.call('SADD', K.stored, name) end
+      for _, key in ipairs({ K.meta, K.data, K.marks, K.log }) do redis.call('PERSIST', key) end
+      redis.call('HSET', K.meta, 'stores', '1')
+    end
   else
     -- A channel that stores nothing leaves nothing behind once idle: a flood of names cannot grow Redis.
-    if name ~= '' then redis.call('SREM', K.stored, name) end
+    if st.stores then
+      if name ~= '' then redis.call('SREM', K.stored, name) end
+      redis.call('HSET', K.meta, 'stores', '0')
+    end
     for _, key in ipairs({ K.meta, K.data, K.marks, K.log }) do redis.call('PEXPIRE', key, idleMs) end
   end
 end
