@@ -47,8 +47,8 @@ import {
 } from './scripts.js';
 
 export interface RedisEngineOptions {
-  /** The Redis to use (`redis://[user:password@]host:port[/db]`, or `rediss://` for TLS). @default 'redis://127.0.0.1:6379' */
-  url?: string;
+  /** The Redis to use (`redis://[user:password@]host:port[/db]`, or `rediss://` for TLS); undefined: the default (so `process.env.REDIS_URL` can be passed as it is). @default 'redis://127.0.0.1:6379' */
+  url?: string | undefined;
   /** Prepended to every key, so several deployments (or tests) share one Redis. @default 'statesocket:' */
   prefix?: string;
   /** Entries kept in a channel's log (its stream, trimmed with `MAXLEN ~`). @default 1000 */
