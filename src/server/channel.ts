@@ -1,16 +1,15 @@
 /**
- * One channel of the sync server (docs/protocol.md, "Channels", "Epochs and sequence numbers"):
- * its document, epoch, seq, bounded replay log, op marks and presence members, and who holds it.
- * No I/O and no sessions: the server (sync-server.ts) commits changes through it and sends its
- * frames. A channel is **loaded** while it has an epoch (its log and presence live in memory);
- * unloading keeps the document and the marks (the storage) and drops the rest, so its next load
- * starts a new epoch at seq 0.
+ * One channel as the sync server serves it (docs/protocol.md, "Channels", "Epochs and sequence
+ * numbers"): its followed copy (document, epoch, seq, bounded replay log, presence members, fed
+ * by the engine's `follow` in seq order: engine.ts) and who holds it. No I/O and no sessions:
+ * the server (sync-server.ts) applies the engine's entries through it and sends its frames. A
+ * channel is **loaded** while it has an epoch (the server follows it); unloading drops the copy
+ * (the engine keeps the document and the marks), so its next load starts from the engine again.
  */
 import { utf8Length } from '../frames.js';
 import type { Json } from '../store.js';
 import { checkChanges, documentBytes, measureDocument, type CheckedChanges, type ValueLimits } from '../sync/values.js';
-import type { PresenceMember } from '../sync/messages-v2.js';
-import { ChannelMarks, type MarkLimits, type PersistedMarks } from './marks.js';
+import type { ChannelEntry, ChannelState, EngineMember, Following } from './engine.js';
 
 export type Checked = Extract<CheckedChanges, { ok: true }>;
 
@@ -32,12 +31,8 @@ export interface V1Holder {
   deliver(text: string, bytes: number): void;
 }
 
-/** A presence member, with who holds it now (null: its connection ended; the grace timer runs). */
-export interface Member extends PresenceMember {
-  key: string;
-  holder: Subscriber | null;
-  graceTimer: unknown;
-  /** Its JSON as in `presence`/`join` (built once). */
+/** A presence member as the engine told it, with its JSON as in `presence`/`join` (built once). */
+export interface Member extends EngineMember {
   json: string;
 }
 
@@ -54,8 +49,6 @@ export interface ChannelLimits {
   logSize: number;
   maxDataBytes: number;
   value: ValueLimits;
-  marks: MarkLimits;
-  counters: { marksForgotten: number };
 }
 
 /** The value rule walks a loaded document: thrown for a stored document that breaks it. */
@@ -85,7 +78,11 @@ export class Channel {
   readonly subscribers = new Set<Subscriber>();
   readonly v1 = new Set<V1Holder>();
   readonly members = new Map<string, Member>();
-  readonly marks: ChannelMarks;
+  /** The engine's follow while loaded; `loading` while the follow is pending. */
+  following: Following | undefined = undefined;
+  loading: PromiseLike<boolean> | undefined = undefined;
+  /** Acks waiting for their entry to reach this copy (see `delivered`), by seq. */
+  private waiters: Array<{ seq: number; done: (delivered: boolean) => void }> = [];
   /** When it last lost its last holder (for the idle rule), or was loaded. */
   idleSince = 0;
   idleTimer: unknown = undefined;
@@ -101,21 +98,9 @@ export class Channel {
   constructor(
     readonly name: string,
     private readonly limits: ChannelLimits,
-    stored?: { data?: Record<string, Json>; marks?: PersistedMarks | undefined },
   ) {
-    const data = stored?.data ?? {};
-    const measured = measureDocument(data, limits.value.maxValueDepth);
-    if (typeof measured === 'string') {
-      throw new StoredDataError(measured.includes('deeper than maxValueDepth') ? 'depth' : 'value', `data breaks the value rule: ${measured}`);
-    }
-    this.sizes = measured;
-    for (const size of measured.values()) this.entrySum += size;
-    const bytes = this.dataBytes;
-    if (bytes > limits.maxDataBytes) {
-      throw new StoredDataError('size', `data is ${bytes} bytes of JSON, over maxDataBytes (${limits.maxDataBytes})`, bytes);
-    }
-    this.data = new Map(Object.entries(data));
-    this.marks = new ChannelMarks(limits.marks, stored?.marks, limits.counters);
+    this.sizes = new Map();
+    this.data = new Map();
     this.quotedName = JSON.stringify(name);
     this.patchPrefix = `{"type":"patch","channel":${this.quotedName},`;
   }
@@ -134,22 +119,76 @@ export class Channel {
     return this.subscribers.size > 0 || this.v1.size > 0 || this.members.size > 0;
   }
 
-  /** A new epoch at seq 0 with an empty log (a load, or the restart fault): the data stays. */
-  load(epoch: string): void {
-    this.epoch = epoch;
-    this.seqOffset = this.patchPrefix.length + `"epoch":${JSON.stringify(epoch)},`.length;
-    this.seq = 0;
+  /**
+   * Starts the copy from the engine's state (a load, or a reset): its epoch, seq, document and
+   * members, an empty log. Throws `StoredDataError` for a document the value rule refuses.
+   */
+  start(state: ChannelState): void {
+    const measured = measureDocument(state.data, this.limits.value.maxValueDepth);
+    if (typeof measured === 'string') throw new StoredDataError('value', `data breaks the value rule: ${measured}`);
+    this.sizes.clear();
+    this.entrySum = 0;
+    for (const [key, size] of measured) {
+      this.sizes.set(key, size);
+      this.entrySum += size;
+    }
+    this.data.clear();
+    for (const key of Object.keys(state.data)) this.data.set(key, state.data[key] as Json);
+    this.members.clear();
+    for (const member of state.members) this.members.set(member.key, withJson(member));
+    this.epoch = state.epoch;
+    this.seqOffset = this.patchPrefix.length + `"epoch":${JSON.stringify(state.epoch)},`.length;
+    this.seq = state.seq;
     this.log = [];
     this.head = 0;
     this.logBytes = 0;
     this.snapshotCache = undefined;
     this.v1SnapshotCache = undefined;
+    this.settleWaiters();
   }
 
-  /** Drops the epoch, the log and the caches; the data and the marks stay. */
+  /** Drops the copy: epoch, log, data, members, caches (the engine keeps the channel). */
   unload(): void {
-    this.load('');
     this.epoch = undefined;
+    this.following = undefined;
+    this.seq = 0;
+    this.log = [];
+    this.head = 0;
+    this.logBytes = 0;
+    this.data.clear();
+    this.sizes.clear();
+    this.entrySum = 0;
+    this.members.clear();
+    this.snapshotCache = undefined;
+    this.v1SnapshotCache = undefined;
+    this.settleWaiters();
+  }
+
+  /**
+   * Whether the entry `seq` of `epoch` has reached this copy (so its patch went to every holder):
+   * true at once, or a promise of true when it arrives, of false when the copy starts another
+   * epoch or unloads first.
+   */
+  delivered(epoch: string, seq: number): boolean | Promise<boolean> {
+    if (epoch !== this.epoch) return false;
+    if (seq <= this.seq) return true;
+    return new Promise((done) => this.waiters.push({ seq, done }));
+  }
+
+  private settleWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) {
+      if (this.epoch !== undefined && waiter.seq <= this.seq) waiter.done(true);
+      else if (this.epoch === undefined) waiter.done(false);
+      else this.waiters.push(waiter);
+    }
+  }
+
+  /** After an entry was applied: wakes the acks it lets go. */
+  entryApplied(): void {
+    if (this.waiters.length > 0) this.settleWaiters();
   }
 
   /** The value rule and the data limit; a refusal as [code, message]. */
@@ -202,14 +241,8 @@ export class Channel {
     return documentBytes(sum, count);
   }
 
-  /** Applies a validated change in memory as the next seq; returns what puts it back. */
-  stage(checked: Checked): () => void {
-    const before = new Map<string, [Json, number] | null>();
-    const remember = (key: string) => {
-      if (before.has(key)) return;
-      const size = this.sizes.get(key);
-      before.set(key, size === undefined ? null : [this.data.get(key) as Json, size]);
-    };
+  /** Applies a validated change to the copy as `seq` (the engine's entry). */
+  apply(checked: Checked, seq: number): void {
     const remove = (key: string) => {
       const size = this.sizes.get(key);
       if (size === undefined) return;
@@ -217,31 +250,17 @@ export class Channel {
       this.sizes.delete(key);
       this.data.delete(key);
     };
-    for (const key of checked.changes.delete ?? []) {
-      remember(key);
-      remove(key);
-    }
+    for (const key of checked.changes.delete ?? []) remove(key);
     const set = checked.changes.set;
     if (set !== undefined) {
       for (const [key, size] of checked.entryBytes) {
-        remember(key);
         remove(key);
         this.data.set(key, set[key] as Json);
         this.sizes.set(key, size);
         this.entrySum += size;
       }
     }
-    this.seq++;
-    return () => {
-      this.seq--;
-      for (const [key, old] of before) {
-        remove(key);
-        if (old === null) continue;
-        this.data.set(key, old[0]);
-        this.sizes.set(key, old[1]);
-        this.entrySum += old[1];
-      }
-    };
+    this.seq = seq;
   }
 
   /**
@@ -250,11 +269,7 @@ export class Channel {
    * whole document's worth of patches is better served by a snapshot.
    */
   appendLog(checked: Checked): LogEntry {
-    const frame: Record<string, unknown> = { type: 'patch', channel: this.name, epoch: this.epoch, seq: this.seq };
-    if (checked.changes.set !== undefined) frame.set = checked.changes.set;
-    if (checked.changes.delete !== undefined) frame.delete = checked.changes.delete;
-    const text = JSON.stringify(frame);
-    const entry: LogEntry = { seq: this.seq, text, bytes: utf8Length(text), v1: undefined };
+    const entry = this.patchEntry(this.seq, checked.changes);
     if (this.limits.logSize === 0) return entry;
     this.log.push(entry);
     this.logBytes += entry.bytes;
@@ -267,6 +282,38 @@ export class Channel {
       this.head = 0;
     }
     return entry;
+  }
+
+  /** The patch frame of `changes` as `seq` of this epoch (not logged). */
+  patchEntry(seq: number, changes: Checked['changes']): LogEntry {
+    const frame: Record<string, unknown> = { type: 'patch', channel: this.name, epoch: this.epoch, seq };
+    if (changes.set !== undefined) frame.set = changes.set;
+    if (changes.delete !== undefined) frame.delete = changes.delete;
+    const text = JSON.stringify(frame);
+    return { seq, text, bytes: utf8Length(text), v1: undefined };
+  }
+
+  /**
+   * The patches after `since` that the copy's log no longer (or never) held, from the engine's
+   * `readLog` answer: undefined when the copy moved to another epoch, when `entries` do not reach
+   * the copy's log, or when they are more than a document's worth of bytes (a snapshot is better).
+   */
+  olderPatches(epoch: string, since: number, entries: readonly ChannelEntry[]): LogEntry[] | undefined {
+    if (epoch !== this.epoch || since > this.seq) return undefined;
+    const upTo = Math.min(this.oldestLogged - 1, this.seq);
+    if (since >= upTo) return [];
+    const older: LogEntry[] = [];
+    let bytes = this.logBytes;
+    for (const entry of entries) {
+      if (entry.seq <= since) continue;
+      if (entry.seq > upTo) break;
+      if (entry.seq !== since + older.length + 1) return undefined;
+      const patch = this.patchEntry(entry.seq, entry.changes);
+      bytes += patch.bytes;
+      if (bytes > this.limits.maxDataBytes) return undefined;
+      older.push(patch);
+    }
+    return since + older.length === upTo ? older : undefined;
   }
 
   /** Patches logged, oldest first. */
@@ -336,4 +383,12 @@ export class Channel {
       (a, b) => a.joinedAt - b.joinedAt || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0) || ((a.user ?? '') < (b.user ?? '') ? -1 : (a.user ?? '') > (b.user ?? '') ? 1 : 0),
     );
   }
+}
+
+/** The member with its JSON as `presence` and `join` carry it: client, user, info, joinedAt. */
+export function withJson(member: EngineMember): Member {
+  const plain: Record<string, unknown> = { client: member.client, user: member.user };
+  if (member.info !== undefined) plain.info = member.info;
+  plain.joinedAt = member.joinedAt;
+  return { ...member, json: JSON.stringify(plain) };
 }

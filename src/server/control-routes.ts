@@ -179,7 +179,7 @@ export function createControlRoutes(context: ControlRoutesContext): (req: Incomi
       // The same rule as ops (src/sync/values.ts), with the same message: core.change checks it.
       const channel = channelParam(_query);
       try {
-        const patch = core.change(value as Changes, channel);
+        const patch = await core.change(value as Changes, channel);
         return { channel, epoch: patch.epoch, seq: patch.seq };
       } catch (error) {
         if (error instanceof ChangeRefusedError) throw new ControlError(400, `${error.code}: ${error.message}`);
@@ -200,9 +200,10 @@ export function createControlRoutes(context: ControlRoutesContext): (req: Incomi
   };
 
   /** docs/protocol.md, "The control endpoint": one channel's position, data and members, and every counter. */
-  const stateOf = (query: URLSearchParams) => {
+  const stateOf = async (query: URLSearchParams) => {
     const channel = channelParam(query);
     try {
+      await core.loadChannel(channel);
       const state = core.channelState(channel);
       return { channel, epoch: state.epoch, seq: state.seq, data: state.data, members: state.members, counters: snapshotStats() };
     } catch (error) {
@@ -259,7 +260,7 @@ export function createControlRoutes(context: ControlRoutesContext): (req: Incomi
     if (action === 'state') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, { ok: false, error: 'use GET /control/state' }, { allow: 'GET, HEAD' });
       try {
-        return reply(res, 200, { ok: true, ...stateOf(url.searchParams) });
+        return reply(res, 200, { ok: true, ...(await stateOf(url.searchParams)) });
       } catch (error) {
         if (error instanceof ControlError) return reply(res, error.status, { ok: false, error: error.message });
         throw error;

@@ -24,6 +24,25 @@ export type { FaultCounters, ServerStats } from './server-stats.js';
 export { DataFileError } from './data-file.js';
 export { ChangeRefusedError, HookResultError } from './sync-server.js';
 export { createSyncServer } from './sync-server.js';
+export { memoryEngine } from './engines/memory.js';
+export type { MemoryEngine, MemoryEngineOptions, MemoryEngineTimers } from './engines/memory.js';
+export { EngineUnavailableError } from './engine.js';
+export type {
+  AppendResult,
+  Answer,
+  ChannelEntry,
+  ChannelListener,
+  ChannelState,
+  DuplicateAnswer,
+  Engine,
+  EngineMember,
+  EngineStatus,
+  Following,
+  OpMark,
+  PresenceChange,
+  RefuseResult,
+  V1Op,
+} from './engine.js';
 export type {
   AuthorizeRequest,
   ChannelAction,

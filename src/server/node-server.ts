@@ -58,13 +58,14 @@ export interface AttachedSyncServer {
   /** Counters of the whole server: the core's, the limits', the feed's, the data file's, the faults'. */
   stats(): ServerStats;
   /**
-   * A server-side change on a channel (`default` unless named): applied, persisted (with
-   * `dataFile`) and sent to every client holding the channel as one patch.
+   * A server-side change on a channel (`default` unless named): appended through the engine
+   * (persisted with `dataFile`) and sent to every client holding the channel as one patch.
    * @throws ChangeRefusedError when the value rule or `maxDataBytes` refuses it, or the channel name (nothing
-   *   changes), or (code `ERR_STOPPED`) after `close()` (nothing changes, nothing is written)
-   * @returns the patch's epoch and seq
+   *   changes), or (code `ERR_STOPPED`) after `close()` (nothing changes, nothing is written); on an
+   *   engine that answers later, the promise rejects with what it cannot tell at once
+   * @returns the patch's epoch and seq, once the patch went out
    */
-  change(changes: Changes, channel?: string): { epoch: string; seq: number };
+  change(changes: Changes, channel?: string): Promise<{ epoch: string; seq: number }>;
   /**
    * Answers a `/control/*` request when `control` is on and returns true; returns false for any
    * other request (or with `control` off, or after `close()`), which is then yours to answer.
@@ -136,6 +137,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
     oversizedFrames: 0,
     feedChanges: 0,
     feedRefused: 0,
+    feedFailures: 0,
     persists: 0,
     persistFailures: 0,
   };
@@ -195,6 +197,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
     channelIdleMs: opts.channelIdleMs,
     timers: opts.clock,
     random: opts.random,
+    ...(opts.engine === undefined ? {} : { engine: opts.engine }),
     ...(opts.token === undefined ? {} : { token: opts.token }),
     ...(opts.authenticate === undefined ? {} : { authenticate: opts.authenticate }),
     ...(opts.authorize === undefined ? {} : { authorize: opts.authorize }),
@@ -525,8 +528,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
       if (closing !== undefined) {
         throw new ChangeRefusedError('ERR_STOPPED', 'this sync server was closed with close(); the change was not applied nor written');
       }
-      const patch = core.change(changes, channel);
-      return { epoch: patch.epoch, seq: patch.seq };
+      return core.change(changes, channel).then((patch) => ({ epoch: patch.epoch, seq: patch.seq }));
     },
     handleControl(req, res) {
       // Closed, it answers nothing: a control change would still rewrite the data file.

@@ -12,6 +12,7 @@ import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, NAME_RULE, isChannelName } from '../sync/messages-v2.js';
 import { aclHooks, parseAcl, readAclFile, type Acl } from './acl.js';
 import type { AuthorizeRequest, Identity } from './session.js';
+import type { Engine } from './engine.js';
 import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_STORED_CHANNELS, type SyncServerOptions } from './sync-server.js';
 
 /** The limits and times of channels (protocol version 2): the same options as `createSyncServer`'s. */
@@ -158,6 +159,13 @@ export interface NodeServerOptions extends ChannelOptions {
    * @default none (nothing survives the process)
    */
   dataFile?: string;
+  /**
+   * Where channels, marks, records, client ids' users and presence live (src/server/engine.ts,
+   * docs/server.md "Engines"): several instances on one shared engine serve the same channels.
+   * Not with `dataFile` (the memory engine's persistence). The server does not close it.
+   * @default memoryEngine() (with `dataFile`, when given)
+   */
+  engine?: Engine;
   /**
    * A connection must send the sync protocol's `hello` (and be accepted) within this many
    * milliseconds of its upgrade, or it is closed with 1013 and a reason saying so: a client
@@ -392,10 +400,24 @@ export interface ResolvedServerOptions {
   maxOpBytes: number;
   maxDataBytes: number;
   dataFile: string | undefined;
+  engine: Engine | undefined;
   random: () => number;
   staticHandler: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
 }
 
+
+/** `engine`: an object with the engine's methods; never with `dataFile` (that is the memory engine's). */
+function engineOption(options: NodeServerOptions): Engine | undefined {
+  const engine = options.engine;
+  if (engine === undefined) return undefined;
+  if (typeof engine !== 'object' || engine === null || typeof (engine as Partial<Engine>).append !== 'function' || typeof (engine as Partial<Engine>).follow !== 'function') {
+    throw new TypeError(`engine must be an engine (memoryEngine(), redisEngine(...)); received ${describeValue(engine)}`);
+  }
+  if (options.dataFile !== undefined) {
+    throw new TypeError('give engine or dataFile, not both: the data file is the memory engine\'s; an engine of your own keeps its state itself');
+  }
+  return engine;
+}
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
@@ -534,7 +556,7 @@ const KNOWN_OPTIONS = new Set(
     host: true, port: true, feedRatePerSec: true, logSize: true, dedupSize: true, dedupRetentionMs: true,
     maxHellosPerMinute: true, maxPayloadBytes: true, heartbeatMs: true, token: true, control: true,
     controlToken: true, path: true, allowedOrigins: true, maxBufferedBytes: true, maxValueDepth: true,
-    maxOpBytes: true, maxDataBytes: true, dataFile: true, helloTimeoutMs: true, maxConnections: true,
+    maxOpBytes: true, maxDataBytes: true, dataFile: true, engine: true, helloTimeoutMs: true, maxConnections: true,
     maxConnectionsPerAddress: true, trustProxy: true, authThrottle: true, acl: true, authenticate: true, authorize: true,
     maxChannelsPerConnection: true, maxChannelsInMemory: true, maxStoredChannels: true, maxSubscribesPerMinute: true, maxClientsPerChannel: true,
     markRetentionMs: true, maxRefusalsPerClient: true, maxClientIds: true, presenceGraceMs: true, refreshBeforeMs: true, channelIdleMs: true,
@@ -599,6 +621,7 @@ function resolve(options: NodeServerOptions): ResolvedServerOptions {
     maxOpBytes: integer('maxOpBytes', options.maxOpBytes, d.maxOpBytes, 2, 2 ** 31 - 1),
     maxDataBytes: integer('maxDataBytes', options.maxDataBytes, d.maxDataBytes, 2, Number.MAX_SAFE_INTEGER),
     dataFile: text('dataFile', options.dataFile),
+    engine: engineOption(options),
     random: fn<() => number>('random', options.random) ?? Math.random,
     staticHandler: fn<(req: IncomingMessage, res: ServerResponse) => boolean>('staticHandler', options.staticHandler),
   };

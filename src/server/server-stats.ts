@@ -42,6 +42,8 @@ export interface ServerStats extends ServerCounters {
   feedChanges: number;
   /** Feed changes refused (the document was at maxDataBytes). */
   feedRefused: number;
+  /** Feed changes that failed for another reason (a write, the store unavailable). */
+  feedFailures: number;
   /** Successful writes of the data file. */
   persists: number;
   /** Failed writes of the data file (an op whose write failed is not applied: its connection is closed with 1011). */

@@ -1,13 +1,14 @@
 /**
  * Version 1 sessions (docs/protocol-v1.md) on a version 2 server: served exactly as version 1
  * describes, on the `default` channel (docs/protocol.md, "Version 1 clients on a version 2
- * server"). A repeated hello resyncs; ops carry ids, deduplicated by the op id records
- * (op-record.ts), apart from version 2's marks; with an ACL the token must allow subscribing to
+ * server"). A repeated hello resyncs; ops carry ids, deduplicated by the engine's op id records
+ * (op-record.ts in the memory engine), apart from version 2's marks; with an ACL the token must allow subscribing to
  * `default` (else 4403) and publishing for ops (else `ERR_PUBLISH_FORBIDDEN`, settled).
  */
 import type { HelloFrame } from '../sync/messages.js';
 import { ServerErrorCode, SyncCloseCode, isOpId, parseClientFrame } from '../sync/messages.js';
 import { DEFAULT_CHANNEL, SyncCloseCodeV2 } from '../sync/messages-v2.js';
+import type { Answer } from './engine.js';
 import { refusedWho, type LiveSession, type ServerContext } from './session.js';
 
 /** Longest message of a first refusal's error frame (the record keeps no message). */
@@ -22,42 +23,50 @@ export function createV1Sessions(ctx: ServerContext) {
     ctx.drop(session, SyncCloseCode.TRY_AGAIN_LATER, 'too many ops; try again later');
   }
 
-  function notPersisted(session: LiveSession): void {
-    counters.opsNotPersisted++;
-    ctx.drop(session, SyncCloseCode.INTERNAL_ERROR, 'could not persist the change; it was not applied: send it again');
+  /**
+   * A final refusal of the op `id`: recorded by the engine first, so a resend gets the same code
+   * (its message only says so: the record keeps no message); an id applied before is acked.
+   */
+  function refuse(session: LiveSession, id: string, code: string, message: string): Answer<void> {
+    const text = message.length > MAX_REFUSAL_MESSAGE ? `${message.slice(0, MAX_REFUSAL_MESSAGE - 3)}...` : message;
+    return ctx.step(session, () => ctx.engine.refuse(DEFAULT_CHANNEL, code, { v1: { id, owner: session.owner } }), (result) => {
+      if (result.status === 'deferred') return deferred(session);
+      if (result.status === 'duplicate') return answerKnown(session, id, result.answer);
+      if (result.status !== 'refused') return;
+      counters.opsRefused++;
+      ctx.reject(session, result.code, text, { id });
+    });
   }
 
-  /**
-   * A final refusal of the op `id`: recorded (and handed to `onChange`) first, so a resend gets the
-   * same code; a resend's message only says so (the record keeps no message).
-   */
-  function refuse(session: LiveSession, id: string, code: string, message: string): void {
-    const known = ctx.refused.has(id);
-    const text = known ? message : message.length > MAX_REFUSAL_MESSAGE ? `${message.slice(0, MAX_REFUSAL_MESSAGE - 3)}...` : message;
-    if (!known) {
-      if (!ctx.refused.admit(session.owner)) return deferred(session);
-      ctx.refused.add(id, session.owner, code);
-      if (!ctx.persistRefusal()) {
-        ctx.refused.delete(id);
-        return notPersisted(session);
-      }
-      ctx.refused.trim();
+  /** An id the engine knew: its ack again, or its refusal again. */
+  function answerKnown(session: LiveSession, id: string, answer: { kind: string; code?: string }): void {
+    if (answer.kind === 'refusal' && answer.code !== undefined) {
+      counters.opsRefused++;
+      return ctx.reject(session, answer.code, `op ${id} was refused before (${answer.code})`, { id });
     }
-    counters.opsRefused++;
-    ctx.reject(session, code, text, { id });
+    counters.opsDuplicate++;
+    ctx.send(session, { type: 'ack', id });
   }
 
   /** The first valid version 1 hello, and every one after it (a resync). */
-  function greet(session: LiveSession, hello: HelloFrame): void {
+  function greet(session: LiveSession, hello: HelloFrame): Answer<void> {
     if (!ctx.helloAllowed(session)) return;
     if (!ctx.judgeHelloToken(session, hello.token)) return;
     const identity = session.identity!;
+    if (session.version === 0 && !ctx.authorize(identity, DEFAULT_CHANNEL, 'subscribe')) {
+      return ctx.drop(session, SyncCloseCodeV2.FORBIDDEN, `${refusedWho(identity)} may not subscribe to the ${DEFAULT_CHANNEL} channel`);
+    }
+    const channel = ctx.channel(DEFAULT_CHANNEL);
+    return ctx.step(session, () => ctx.load(channel), (loaded) => {
+      if (!loaded) return ctx.drop(session, SyncCloseCode.TRY_AGAIN_LATER, 'the server holds too many channels; try again later');
+      sendData(session, hello);
+    });
+  }
+
+  function sendData(session: LiveSession, hello: HelloFrame): void {
+    const identity = session.identity!;
     const channel = ctx.channel(DEFAULT_CHANNEL);
     if (session.version === 0) {
-      if (!ctx.authorize(identity, DEFAULT_CHANNEL, 'subscribe')) {
-        return ctx.drop(session, SyncCloseCodeV2.FORBIDDEN, `${refusedWho(identity)} may not subscribe to the ${DEFAULT_CHANNEL} channel`);
-      }
-      if (!ctx.load(channel)) return ctx.drop(session, SyncCloseCode.TRY_AGAIN_LATER, 'the server holds too many channels; try again later');
       session.version = 1;
       counters.v1Sessions++;
       session.v1 = { deliver: (text, bytes) => void session.out.send(undefined, text, bytes) };
@@ -91,17 +100,11 @@ export function createV1Sessions(ctx: ServerContext) {
    * then the frame's shape, publishing, the value rule and the data limit (a refusal with the id,
    * recorded); then write, broadcast, ack.
    */
-  function receiveOp(session: LiveSession, value: Record<string, unknown>): void {
+  function receiveOp(session: LiveSession, value: Record<string, unknown>): Answer<void> {
     const id = isOpId(value.id) ? value.id : undefined;
     if (id === undefined) {
       const parsed = parseClientFrame(value); // only to say what is wrong with the id
       return ctx.reject(session, ServerErrorCode.INVALID_FRAME, parsed.ok ? 'invalid op id' : parsed.problem);
-    }
-    const code = ctx.refused.get(id);
-    if (code !== undefined) return refuse(session, id, code, `op ${id} was refused before (${code})`);
-    if (ctx.applied.has(id)) {
-      counters.opsDuplicate++;
-      return ctx.send(session, { type: 'ack', id });
     }
     if (!ctx.authorize(session.identity!, DEFAULT_CHANNEL, 'publish')) {
       return refuse(session, id, 'ERR_PUBLISH_FORBIDDEN', `${refusedWho(session.identity!)} may not publish on the ${DEFAULT_CHANNEL} channel`);
@@ -111,19 +114,18 @@ export function createV1Sessions(ctx: ServerContext) {
     // rule (checkChanges), on the raw value: a copy would have turned an own "__proto__" key into a prototype.
     const checked = channel.validate(value);
     if (Array.isArray(checked)) return refuse(session, id, checked[0], checked[1]);
-    if (!ctx.applied.admit(session.owner)) return deferred(session);
-    try {
-      ctx.commit(channel, checked, undefined, { id, owner: session.owner });
-    } catch {
-      return notPersisted(session);
-    }
-    counters.opsApplied++;
-    ctx.onApply?.(id);
-    ctx.send(session, { type: 'ack', id });
+    return ctx.step(session, () => ctx.append(channel, checked, { v1: { id, owner: session.owner } }), (result) => {
+      if (result.status === 'deferred') return deferred(session);
+      if (result.status === 'duplicate') return answerKnown(session, id, result.answer);
+      if (result.status !== 'applied') return; // version 2 outcomes
+      counters.opsApplied++;
+      ctx.onApply?.(id);
+      return ctx.ackAfterDelivery(session, channel, result.epoch, result.seq, () => ctx.send(session, { type: 'ack', id }));
+    });
   }
 
   /** A frame of a greeted version 1 session. */
-  function receive(session: LiveSession, value: unknown): void {
+  function receive(session: LiveSession, value: unknown): Answer<void> {
     if (typeof value === 'object' && value !== null && !Array.isArray(value) && (value as { type?: unknown }).type === 'op') {
       return receiveOp(session, value as Record<string, unknown>);
     }

@@ -7,16 +7,22 @@
  * ```
  *   subscribe ──▶ name? rate? limit? allowed? loadable? ──▶ no: unsubscribed {code, retryAfterMs?}
  *                 yes: hold it ──▶ replay (position in the log) or snapshot ──▶ synced {mark?} ──▶ presence list
- *   op ──▶ held? ──▶ n ≤ mark: the first answer again ──▶ forgotten client? ──▶ may publish? ──▶ value rule, data limit
- *          ──▶ apply, raise the mark, write ──▶ patch to every holder ──▶ ack
+ *   op ──▶ held? ──▶ may publish? value rule, data limit (on the followed copy) ──▶ no: engine.refuse
+ *          ──▶ engine.append: n ≤ mark? the first answer again; forgotten client? refused; else applied
+ *          ──▶ patch to every holder (through the followed copy) ──▶ ack
  * ```
+ *
+ * Every step that asks the engine returns its answer (a value, or a promise: engine.ts); the
+ * server keeps later frames of the same channel waiting meanwhile (sync-server.ts, "lanes"), so
+ * one client's ops on one channel are appended one at a time, in order, and acked in order.
  */
 import { isWholeNumber } from '../sync/frame-check.js';
 import type { HelloFrameV2 } from '../sync/messages-v2.js';
 import { DEFAULT_V2_LIMITS, ErrorCodeV2, MAX_NAME_LENGTH, SyncCloseCodeV2, isChannelName, parseClientFrameV2, type ChangesFrame, type SubscribeFrame } from '../sync/messages-v2.js';
-import type { Channel } from './channel.js';
+import type { Channel, LogEntry } from './channel.js';
+import type { Answer, DuplicateAnswer, OpMark } from './engine.js';
 import { markKey } from './marks.js';
-import { attachMember, detachMember, presenceFrame, removeMember } from './presence.js';
+import { presenceFrame } from './presence.js';
 import { refusedWho, type Identity, type LiveSession, type ServerContext, type Subscription } from './session.js';
 
 /** Longest `message` of an error frame: every frame but the large kinds stays within 4096 bytes. */
@@ -55,17 +61,21 @@ export function createV2Sessions(ctx: ServerContext) {
     }, Math.max(0, expiresAt - ctx.now()));
   }
 
-  function greet(session: LiveSession, hello: HelloFrameV2): void {
+  function greet(session: LiveSession, hello: HelloFrameV2): Answer<void> {
     if (!ctx.helloAllowed(session)) return;
     if (!ctx.judgeHelloToken(session, hello.token)) return;
     const identity = session.identity!;
     // A client id names one user: another user's hello with it is refused, the owner untouched.
-    const owner = ctx.clientOwners.size === 0 ? undefined : ctx.clientOwners.ownerOf(hello.client, ctx.time());
-    if (owner !== undefined && owner !== identity.user) {
-      counters.clientIdsRefused++;
-      return ctx.drop(session, SyncCloseCodeV2.CLIENT_ID_TAKEN, 'client id belongs to another user; connect with a fresh client id');
-    }
-    if (identity.user !== null && ctx.clientOwners.claim(hello.client, identity.user, ctx.time())) ctx.persistClientOwner();
+    return ctx.step(session, () => ctx.engine.claimClient(hello.client, identity.user, ctx.time()), (mine) => {
+      if (!mine) {
+        counters.clientIdsRefused++;
+        return ctx.drop(session, SyncCloseCodeV2.CLIENT_ID_TAKEN, 'client id belongs to another user; connect with a fresh client id');
+      }
+      welcome(session, hello, identity);
+    });
+  }
+
+  function welcome(session: LiveSession, hello: HelloFrameV2, identity: Identity): void {
     const key = markKey(identity.user, hello.client);
     const older = ctx.clients.get(key);
     if (older !== undefined && older !== session) {
@@ -131,8 +141,7 @@ export function createV2Sessions(ctx: ServerContext) {
         continue;
       }
       if (sub.presence && !ctx.authorize(identity, name, 'presence')) {
-        sub.presence = false;
-        removeMember(ctx.presence, sub.channel, sub.memberKey);
+        leavePresence(sub);
         channelError(session, sub.channel, ErrorCodeV2.PRESENCE_FORBIDDEN, `the new token may not use presence on ${name}; the subscription stands without it`);
       }
     }
@@ -162,13 +171,22 @@ export function createV2Sessions(ctx: ServerContext) {
   function endSubscription(sub: Subscription, how: 'on purpose' | 'connection'): void {
     const { session, channel } = sub;
     channel.subscribers.delete(sub);
+    sub.live = false;
     session.subs.delete(channel.name);
     counters.subscriptions--;
-    if (channel.members.get(sub.memberKey)?.holder === sub) {
-      if (how === 'on purpose') removeMember(ctx.presence, channel, sub.memberKey);
-      else detachMember(ctx.presence, channel, sub);
+    if (sub.presence) {
+      sub.presence = false;
+      const { engine } = ctx;
+      ctx.quietly(how === 'on purpose' ? engine.leave(channel.name, sub.memberKey, sub.holder) : engine.detach(channel.name, sub.memberKey, sub.holder, limits.presenceGraceMs));
     }
     ctx.released(channel);
+  }
+
+  /** The subscription stops being a member (and seeing members). */
+  function leavePresence(sub: Subscription): void {
+    if (!sub.presence) return;
+    sub.presence = false;
+    ctx.quietly(ctx.engine.leave(sub.channel.name, sub.memberKey, sub.holder));
   }
 
   /** Counts a subscribe of `name`; the wait before the next one is allowed, or 0 when this one is. */
@@ -187,44 +205,81 @@ export function createV2Sessions(ctx: ServerContext) {
     return 0;
   }
 
-  function subscribe(session: LiveSession, frame: SubscribeFrame): void {
+  function subscribe(session: LiveSession, frame: SubscribeFrame): Answer<void> {
     const name = frame.channel;
     const identity = session.identity as Identity;
-    let sub = session.subs.get(name);
+    const held = session.subs.get(name);
     const wait = rateLimited(session, name);
     if (wait > 0) {
-      if (sub !== undefined) endSubscription(sub, 'on purpose');
+      if (held !== undefined) endSubscription(held, 'on purpose');
       return sendUnsubscribed(session, name, ErrorCodeV2.RATE_LIMITED, `more than ${limits.maxSubscribesPerMinute} subscribes of ${name} in a minute; subscribe again later`, wait);
     }
-    if (sub === undefined && session.subs.size >= limits.maxChannelsPerConnection) {
+    if (held === undefined && session.subs.size >= limits.maxChannelsPerConnection) {
       return sendUnsubscribed(session, name, ErrorCodeV2.CHANNEL_LIMIT, `this connection holds ${limits.maxChannelsPerConnection} channels (maxChannelsPerConnection); unsubscribe one first`);
     }
     if (!ctx.authorize(identity, name, 'subscribe')) {
-      if (sub !== undefined) endSubscription(sub, 'on purpose');
+      if (held !== undefined) endSubscription(held, 'on purpose');
       return sendUnsubscribed(session, name, ErrorCodeV2.CHANNEL_FORBIDDEN, `${refusedWho(identity)} may not subscribe to ${name}`);
     }
-    const channel = sub?.channel ?? ctx.channel(name);
-    if (!ctx.load(channel)) {
-      return sendUnsubscribed(session, name, ErrorCodeV2.CHANNEL_UNAVAILABLE, 'the server holds as many channels as it may (maxChannelsInMemory), none of them idle; subscribe again later', CHANNEL_UNAVAILABLE_RETRY_MS);
+    const channel = held?.channel ?? ctx.channel(name);
+    return ctx.step(session, () => ctx.load(channel), (loaded) => {
+      if (!loaded) {
+        return sendUnsubscribed(session, name, ErrorCodeV2.CHANNEL_UNAVAILABLE, 'the server holds as many channels as it may (maxChannelsInMemory), none of them idle; subscribe again later', CHANNEL_UNAVAILABLE_RETRY_MS);
+      }
+      let sub = session.subs.get(name);
+      if (sub === undefined) {
+        sub = {
+          session,
+          channel,
+          presence: false,
+          memberKey: session.key,
+          holder: ctx.newHolder(),
+          live: false,
+          deliver: (text, bytes, bulk) => void session.out.send(name, text, bytes, bulk === true),
+        };
+        session.subs.set(name, sub);
+        counters.subscriptions++;
+        ctx.hold(channel);
+      }
+      const subscribed = sub;
+      return ctx.step(session, () => ctx.engine.subscribed(name, session.key, frame.acked, ctx.time()), (mark) => sendData(subscribed, frame, mark));
+    });
+  }
+
+  /**
+   * The data of a subscribe: replay when the copy's log covers the position (or, with the
+   * engine's older entries, `readLog`, within a document's worth of bytes), else a snapshot.
+   */
+  function sendData(sub: Subscription, frame: SubscribeFrame, mark: number | undefined): Answer<void> {
+    const { session, channel } = sub;
+    if (session.subs.get(channel.name) !== sub) return;
+    const since = frame.since;
+    if (!channel.loaded || channel.canReplay(frame.epoch, since) || since === undefined || frame.epoch !== channel.epoch || since > channel.seq) {
+      return synced(sub, frame, mark, undefined);
     }
-    if (sub === undefined) {
-      sub = {
-        session,
-        channel,
-        presence: false,
-        memberKey: session.key,
-        deliver: (text, bytes, bulk) => void session.out.send(name, text, bytes, bulk === true),
-      };
-      session.subs.set(name, sub);
+    const epoch = channel.epoch as string;
+    return ctx.step(session, () => ctx.engine.readLog(channel.name, epoch, since), (entries) => synced(sub, frame, mark, entries === undefined ? undefined : channel.olderPatches(epoch, since, entries)));
+  }
+
+  /** Sends replay (the copy's log, after `older` when given) or a snapshot, then `synced`, then presence: all at once. */
+  function synced(sub: Subscription, frame: SubscribeFrame, mark: number | undefined, older: LogEntry[] | undefined): Answer<void> {
+    const { session, channel } = sub;
+    const name = channel.name;
+    if (session.subs.get(name) !== sub) return;
+    if (!channel.loaded) {
+      endSubscription(sub, 'on purpose');
+      return sendUnsubscribed(session, name, ErrorCodeV2.CHANNEL_UNAVAILABLE, 'the channel was unloaded; subscribe again later', CHANNEL_UNAVAILABLE_RETRY_MS);
+    }
+    // From here on the subscription gets every patch: its data and the patches that follow it.
+    if (!sub.live) {
+      sub.live = true;
       channel.subscribers.add(sub);
-      counters.subscriptions++;
-      ctx.hold(channel);
     }
-    if (frame.acked !== undefined) channel.marks.noteAcked(session.key, frame.acked);
-    // The data: replay when the log covers the position, else a snapshot.
-    if (channel.canReplay(frame.epoch, frame.since)) {
+    if (older !== undefined || channel.canReplay(frame.epoch, frame.since)) {
       counters.replays++;
-      for (let i = channel.indexAfter(frame.since as number); i < channel.logLength; i++) {
+      for (const entry of older ?? []) if (!session.out.send(name, entry.text, entry.bytes)) return;
+      const from = older === undefined ? channel.indexAfter(frame.since as number) : 0;
+      for (let i = from; i < channel.logLength; i++) {
         const entry = channel.logAt(i);
         if (!session.out.send(name, entry.text, entry.bytes)) return;
       }
@@ -233,24 +288,20 @@ export function createV2Sessions(ctx: ServerContext) {
       const snapshot = channel.snapshot();
       if (!session.out.send(name, snapshot.text, snapshot.bytes, true)) return;
     }
-    const mark = channel.marks.get(session.key)?.n;
-    const synced = `{"type":"synced","channel":${channel.quotedName},"epoch":"${channel.epoch}","seq":${channel.seq}${mark === undefined ? '' : `,"mark":${mark}`}}`;
-    if (!session.out.send(name, synced)) return;
+    const text = `{"type":"synced","channel":${channel.quotedName},"epoch":"${channel.epoch}","seq":${channel.seq}${mark === undefined ? '' : `,"mark":${mark}`}}`;
+    if (!session.out.send(name, text)) return;
     // Presence: seeing and being seen go together.
-    const wasMember = channel.members.get(session.key)?.holder === sub;
-    if (frame.presence === true) {
-      if (!ctx.authorize(identity, name, 'presence')) {
-        sub.presence = false;
-        if (wasMember) removeMember(ctx.presence, channel, session.key);
-        return channelError(session, channel, ErrorCodeV2.PRESENCE_FORBIDDEN, `${refusedWho(identity)} may not use presence on ${name}; the subscription stands without it`);
-      }
-      sub.presence = true;
-      attachMember(ctx.presence, channel, sub, session.client, identity.user, identity.info);
-      session.out.send(name, presenceFrame(channel), undefined, false);
-    } else {
-      sub.presence = false;
-      if (wasMember) removeMember(ctx.presence, channel, session.key);
+    const identity = session.identity as Identity;
+    if (frame.presence !== true) return leavePresence(sub);
+    if (!ctx.authorize(identity, name, 'presence')) {
+      leavePresence(sub);
+      return channelError(session, channel, ErrorCodeV2.PRESENCE_FORBIDDEN, `${refusedWho(identity)} may not use presence on ${name}; the subscription stands without it`);
     }
+    sub.presence = true;
+    const member = identity.info === undefined ? { key: session.key, client: session.client, user: identity.user } : { key: session.key, client: session.client, user: identity.user, info: identity.info };
+    return ctx.step(session, () => ctx.engine.join(name, member, sub.holder, ctx.time()), () => {
+      if (session.subs.get(name) === sub) session.out.send(name, presenceFrame(channel), undefined, false);
+    });
   }
 
   function unsubscribe(session: LiveSession, name: string): void {
@@ -259,50 +310,63 @@ export function createV2Sessions(ctx: ServerContext) {
     sendUnsubscribed(session, name);
   }
 
-  function notPersisted(session: LiveSession): void {
-    counters.opsNotPersisted++;
-    ctx.drop(session, SyncCloseCodeV2.INTERNAL_ERROR, 'could not persist the change; it was not applied: send it again');
-  }
-
   /**
-   * Refuses op `n` for good: the refusal is recorded (the mark raised) before the error goes out.
-   * On a channel that stores nothing, a publish refusal is not recorded (a subscriber who may not
-   * publish leaves nothing behind), nor is any refusal once `maxStoredChannels` are stored (the op
-   * gets `ERR_STORAGE_FULL` then): a resend is judged again, and a mark made later starts its
-   * floor below its first op, so such an op is never acked (docs/protocol.md, "Refusals on a
-   * channel that stores nothing").
+   * Refuses op `mark.n` for good: the engine records the refusal (raising the mark) before the
+   * error goes out, unless the op is a duplicate (its first answer goes out) or its client was
+   * forgotten (`ERR_CLIENT_FORGOTTEN`). On a channel that stores nothing, a publish refusal is not
+   * recorded (`keepOffEmpty`: a subscriber who may not publish leaves nothing behind), nor is any
+   * refusal once `maxStoredChannels` are stored (the op gets `ERR_STORAGE_FULL` then): a resend
+   * is judged again, and a mark made later starts its floor below its first op, so such an op is
+   * never acked (docs/protocol.md, "Refusals on a channel that stores nothing").
    */
-  function refuseOp(session: LiveSession, channel: Channel, n: number, code: string, message: string): void {
-    if (ctx.isEmpty(channel)) {
-      if (code === ErrorCodeV2.PUBLISH_FORBIDDEN) return refuseUnrecorded(session, channel, n, code, message);
-      if (!ctx.roomFor(channel)) return storageFull(session, channel, n);
-    }
-    const undo = channel.marks.raise(session.key, session.identity?.user ?? session.owner, n, ctx.time(), code);
-    if (!ctx.persistRefusal()) {
-      channel.marks.undo(undo);
-      return notPersisted(session);
-    }
-    ctx.restock(channel);
-    counters.opsRefused++;
-    if (code === ErrorCodeV2.CLIENT_FORGOTTEN) counters.opsForgotten++;
-    channelError(session, channel, code, message, `,"n":${n}`);
+  function refuseOp(session: LiveSession, channel: Channel, mark: OpMark, code: string, message: string): Answer<void> {
+    const keepOffEmpty = code === ErrorCodeV2.PUBLISH_FORBIDDEN;
+    return ctx.step(session, () => ctx.engine.refuse(channel.name, code, { mark, keepOffEmpty }), (result) => {
+      if (result.status === 'duplicate') return answerDuplicate(session, channel, mark.n, result.answer);
+      if (result.status === 'full') return storageFull(session, channel, mark.n);
+      if (result.status !== 'refused') return;
+      if (result.code === ErrorCodeV2.CLIENT_FORGOTTEN) return forgottenResend(session, channel, mark.n);
+      counters.opsRefused++;
+      channelError(session, channel, result.code, message, `,"n":${mark.n}`);
+    });
   }
 
-  function refuseUnrecorded(session: LiveSession, channel: Channel, n: number, code: string, message: string): void {
+  function forgottenResend(session: LiveSession, channel: Channel, n: number): void {
     counters.opsRefused++;
-    channelError(session, channel, code, message, `,"n":${n}`);
+    counters.opsForgotten++;
+    channelError(
+      session,
+      channel,
+      ErrorCodeV2.CLIENT_FORGOTTEN,
+      `op ${n} is a resend from a client this channel has forgotten: it may or may not have been applied; send the change again as a new op if it is still wanted`,
+      `,"n":${n}`,
+    );
+  }
+
+  /** Op `n` at or below its mark: its first answer again. */
+  function answerDuplicate(session: LiveSession, channel: Channel, n: number, answer: DuplicateAnswer): void {
+    if (answer.kind === 'ack') {
+      counters.opsDuplicate++;
+      return void session.out.send(channel.name, `{"type":"ack","channel":${channel.quotedName},"n":${n}}`);
+    }
+    counters.opsRefused++;
+    if (answer.kind === 'refusal') return channelError(session, channel, answer.code, `op ${n} was refused before (${answer.code})`, `,"n":${n}`);
+    counters.opsForgotten++;
+    channelError(session, channel, ErrorCodeV2.CLIENT_FORGOTTEN, `op ${n} may or may not have been applied: the server no longer keeps its answer`, `,"n":${n}`);
   }
 
   function storageFull(session: LiveSession, channel: Channel, n: number): void {
-    refuseUnrecorded(session, channel, n, ErrorCodeV2.STORAGE_FULL, `op ${n} would store channel ${channel.name}, and the server stores as many channels as it may (maxStoredChannels); it was not applied`);
+    counters.opsRefused++;
+    channelError(session, channel, ErrorCodeV2.STORAGE_FULL, `op ${n} would store channel ${channel.name}, and the server stores as many channels as it may (maxStoredChannels); it was not applied`, `,"n":${n}`);
   }
 
   /**
    * An op, in the order of docs/protocol.md ("Marks and duplicates"): its channel, `n` and
-   * `re`; the channel held; a duplicate; a forgotten client; publishing; the value rule and the
-   * data limit; then apply, write, broadcast, ack. Its changes are judged on the raw value.
+   * `re`; the channel held; publishing; the value rule and the data limit (on the followed copy);
+   * then the engine's one step (a duplicate or a forgotten client answered, or applied), the
+   * patch to every holder, the ack. Its changes are judged on the raw value.
    */
-  function receiveOp(session: LiveSession, value: Record<string, unknown>): void {
+  function receiveOp(session: LiveSession, value: Record<string, unknown>): Answer<void> {
     const { channel: name, n, re } = value;
     if (typeof name === 'string' && !isChannelName(name)) {
       counters.rejectedFrames++;
@@ -319,36 +383,30 @@ export function createV2Sessions(ctx: ServerContext) {
       return void session.out.send(name, JSON.stringify({ type: 'error', code: ErrorCodeV2.NOT_SUBSCRIBED, message: `op ${n}: this connection does not hold ${name}; subscribe, then send it again`, channel: name }));
     }
     const channel = sub.channel;
-    const mark = channel.marks.get(session.key);
-    if (mark !== undefined && n <= mark.n) {
-      const answer = channel.marks.judgeDuplicate(mark, n);
-      if (answer.kind === 'ack') {
-        counters.opsDuplicate++;
-        return void session.out.send(name, `{"type":"ack","channel":${channel.quotedName},"n":${n}}`);
-      }
-      counters.opsRefused++;
-      if (answer.kind === 'refusal') return channelError(session, channel, answer.code, `op ${n} was refused before (${answer.code})`, `,"n":${n}`);
-      counters.opsForgotten++;
-      return channelError(session, channel, ErrorCodeV2.CLIENT_FORGOTTEN, `op ${n} may or may not have been applied: the server no longer keeps its answer`, `,"n":${n}`);
-    }
-    if (mark === undefined && re !== undefined && channel.marks.mayBeForgotten(re)) {
-      return refuseOp(session, channel, n, ErrorCodeV2.CLIENT_FORGOTTEN, `op ${n} is a resend from a client this channel has forgotten: it may or may not have been applied; send the change again as a new op if it is still wanted`);
-    }
     const identity = session.identity as Identity;
+    const mark: OpMark = { key: session.key, owner: identity.user ?? session.owner, n, at: ctx.time() };
+    if (re !== undefined) mark.re = re as number;
     if (!ctx.authorize(identity, name, 'publish')) {
-      return refuseOp(session, channel, n, ErrorCodeV2.PUBLISH_FORBIDDEN, `${refusedWho(identity)} may not publish on ${name}`);
+      return refuseOp(session, channel, mark, ErrorCodeV2.PUBLISH_FORBIDDEN, `${refusedWho(identity)} may not publish on ${name}`);
     }
     const checked = channel.validate(value);
-    if (Array.isArray(checked)) return refuseOp(session, channel, n, checked[0], checked[1]);
-    if (!ctx.roomFor(channel)) return storageFull(session, channel, n);
-    try {
-      ctx.commit(channel, checked, { key: session.key, owner: identity.user ?? session.owner, n });
-    } catch {
-      return notPersisted(session);
-    }
-    counters.opsApplied++;
-    ctx.onApply?.(`${name} ${session.client} ${n}`);
-    session.out.send(name, `{"type":"ack","channel":${channel.quotedName},"n":${n}}`);
+    if (Array.isArray(checked)) return refuseOp(session, channel, mark, checked[0], checked[1]);
+    return ctx.step(session, () => ctx.append(channel, checked, { mark }), (result) => {
+      switch (result.status) {
+        case 'applied':
+          counters.opsApplied++;
+          ctx.onApply?.(`${name} ${session.client} ${n}`);
+          return ctx.ackAfterDelivery(session, channel, result.epoch, result.seq, () => session.out.send(name, `{"type":"ack","channel":${channel.quotedName},"n":${n}}`));
+        case 'duplicate':
+          return answerDuplicate(session, channel, n, result.answer);
+        case 'forgotten':
+          return forgottenResend(session, channel, n);
+        case 'full':
+          return storageFull(session, channel, n);
+        case 'deferred':
+          return; // version 1 only
+      }
+    });
   }
 
   function changes(session: LiveSession, frame: ChangesFrame): void {
@@ -390,7 +448,7 @@ export function createV2Sessions(ctx: ServerContext) {
   }
 
   /** A frame of a greeted version 2 session. */
-  function receive(session: LiveSession, value: unknown): void {
+  function receive(session: LiveSession, value: unknown): Answer<void> {
     if (typeof value === 'object' && value !== null && !Array.isArray(value) && (value as { type?: unknown }).type === 'op') {
       return receiveOp(session, value as Record<string, unknown>);
     }

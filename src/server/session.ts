@@ -4,9 +4,8 @@
  * Types only.
  */
 import type { Json } from '../store.js';
-import type { ClientOwners } from './client-owners.js';
-import type { Channel, Checked, LogEntry, Subscriber, V1Holder } from './channel.js';
-import type { OpRecord } from './op-record.js';
+import type { Channel, Checked, Subscriber, V1Holder } from './channel.js';
+import type { AppendResult, Answer, Engine, OpMark, V1Op } from './engine.js';
 import type { Outgoing } from './outgoing.js';
 import type { PresenceContext } from './presence.js';
 import type { ConnectInfo, Peer, ServerCounters } from './sync-server.js';
@@ -46,6 +45,16 @@ export interface AuthorizeRequest {
 export interface Subscription extends Subscriber {
   readonly session: LiveSession;
   readonly channel: Channel;
+  /** Its presence holder id for the engine (unique on this instance). */
+  readonly holder: string;
+  /** Whether it is among `channel.subscribers` yet (from its replay or snapshot on). */
+  live: boolean;
+}
+
+/** Frames of one channel (or of the whole session) waiting while an earlier one awaits the engine. */
+export interface Lane {
+  busy: boolean;
+  queue: unknown[];
 }
 
 export interface LiveSession {
@@ -76,6 +85,10 @@ export interface LiveSession {
   expiryTimer: unknown;
   /** Version 1: its place among the default channel's holders. */
   v1: V1Holder | undefined;
+  /** Per channel name (version 1: `default`), frames waiting behind one that awaits the engine. */
+  lanes: Map<string, Lane>;
+  /** Frames waiting behind a session-wide step (a hello) that awaits the engine; undefined: none. */
+  backlog: unknown[] | undefined;
 }
 
 /** The server as the session handlers see it. */
@@ -97,30 +110,34 @@ export interface ServerContext {
   presence: PresenceContext;
   /** The channel of that name (created, unloaded, on first use). */
   channel(name: string): Channel;
-  /** Loads the channel if needed; false when `maxChannelsInMemory` are loaded and none is idle. */
-  load(channel: Channel): boolean;
+  /** Loads (follows) the channel if needed; false when `maxChannelsInMemory` are loaded and none is idle. */
+  load(channel: Channel): Answer<boolean>;
   /** Someone holds the channel now (it is not idle). */
   hold(channel: Channel): void;
   /** Someone stopped holding it: it may become idle. */
   released(channel: Channel): void;
+  /** Where marks, records, client ids' users, presence and the log live. */
+  engine: Engine;
+  /** A new presence holder id (unique among this instance's subscriptions). */
+  newHolder(): string;
   /**
-   * Write, then broadcast: applies the checked change as the channel's next seq, raises the op's
-   * mark (`mark`) or records the version 1 op id (`v1Op`), persists, and only then sends the patch
-   * to every holder. Throws (with everything undone, nothing sent) when persisting fails.
+   * Appends a checked change (an op of `op`'s client) to the channel through the engine; the
+   * patch reaches every holder through the followed copy.
    */
-  commit(channel: Channel, checked: Checked, mark?: { key: string; owner: string; n: number }, v1Op?: { id: string; owner: string }): LogEntry;
-  /** Nothing stored in the channel: no data, no marks, nothing forgotten (never `default`). */
-  isEmpty(channel: Channel): boolean;
-  /** Whether the channel may store something: it does already, or `maxStoredChannels` leaves room. */
-  roomFor(channel: Channel): boolean;
-  /** Counts the channel as stored or not, after its marks changed outside `commit`. */
-  restock(channel: Channel): void;
-  /** Which user each client id belongs to (per-user tokens). */
-  clientOwners: ClientOwners;
-  /** Hands a new client id owner to `onChange` (a throttled write; a failure is ignored). */
-  persistClientOwner(): void;
-  /** Hands a recorded refusal to `onChange`; false when that threw (the caller undoes it and closes with 1011). */
-  persistRefusal(): boolean;
+  append(channel: Channel, checked: Checked, op: { mark?: OpMark; v1?: V1Op }): Answer<AppendResult>;
+  /**
+   * Runs an engine call for `session`, then `next` with its answer (skipped once the session
+   * ended). A failure: `EngineUnavailableError` closes every client with 1013; any other (a write
+   * that failed) counts as not persisted and closes this connection with 1011.
+   */
+  step<T>(session: LiveSession, call: () => Answer<T>, next: (value: T) => Answer<void>): Answer<void>;
+  /** An engine call nobody waits for: its failure is handled as `step`'s, without a session. */
+  quietly(answer: Answer<unknown>): void;
+  /**
+   * Sends an applied op's ack once its entry (`epoch`, `seq`) reached the channel's copy (its
+   * patch went to every holder first); closes with 1013 when the copy started another epoch first.
+   */
+  ackAfterDelivery(session: LiveSession, channel: Channel, epoch: string, seq: number, ack: () => void): Answer<void>;
   /** Whether the token is required at all. */
   readonly authRequired: boolean;
   /** Who the token names; null when it is wrong (a throw from a user's hook counts as wrong). Throws `HookResultError` for a hook that returned a promise. */
@@ -128,9 +145,6 @@ export interface ServerContext {
   authorize(identity: Identity, channel: string, action: ChannelAction): boolean;
   /** Live version 2 sessions by mark key (user and client id). */
   clients: Map<string, LiveSession>;
-  /** Version 1's op id records (applied, refused). */
-  applied: OpRecord<true>;
-  refused: OpRecord<string>;
   onApply: ((opId: string) => void) | undefined;
   /** Sends a frame of no channel. */
   send(session: LiveSession, frame: object): void;

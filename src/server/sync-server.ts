@@ -17,19 +17,21 @@ import type { Json } from '../store.js';
 import type { Changes } from '../sync/messages.js';
 import { ServerErrorCode, SyncCloseCode } from '../sync/messages.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, ErrorCodeV2, SyncCloseCodeV2, isChannelName, parseHello } from '../sync/messages-v2.js';
-import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
-import { Channel, StoredDataError, type Checked, type LogEntry } from './channel.js';
-import { ClientOwners, ownersFromMarks, type PersistedClientOwner } from './client-owners.js';
-import type { PersistedMark, PersistedMarks } from './marks.js';
-import { createOpRecord } from './op-record.js';
+import { DEFAULT_VALUE_LIMITS, checkChanges } from '../sync/values.js';
+import { Channel, StoredDataError, type Checked } from './channel.js';
+import { EngineUnavailableError, type AppendResult, type Answer, type ChannelListener, type Engine, type Following } from './engine.js';
+import { memoryEngine, type MemoryEngine } from './engines/memory.js';
 import { Outgoing } from './outgoing.js';
-import { clearMembers, presenceFrame, type PresenceContext } from './presence.js';
+import { memberJoined, memberLeft, presenceFrame, type PresenceContext } from './presence.js';
+import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_STORED_CHANNELS, type PersistedState } from './stored-state.js';
 import { createV1Sessions } from './session-v1.js';
 import { createV2Sessions } from './session-v2.js';
-import type { AuthorizeRequest, ChannelAction, Identity, LiveSession, ServerContext } from './session.js';
+import type { AuthorizeRequest, ChannelAction, Identity, Lane, LiveSession, ServerContext } from './session.js';
 import { tokensEqual } from './token-equal.js';
 
 export type { AuthorizeRequest, ChannelAction, Identity } from './session.js';
+export { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_STORED_CHANNELS, InitialStateError } from './stored-state.js';
+export type { PersistedChannel, PersistedState, RefusedOp } from './stored-state.js';
 
 /** One client connection, as the server logic sees it. */
 export interface Peer {
@@ -213,61 +215,18 @@ export interface SyncServerOptions {
   onChange?: (state: () => PersistedState, what: 'change' | 'refusal' | 'client') => void;
   /** Called when an op is applied (not when a duplicate is acknowledged): for audits and the simulator. */
   onApply?: (opId: string) => void;
-}
-
-/**
- * An op the server refused for good: a resend of its id gets the same code. Only the id and the
- * code are kept (a data file from before may hold a `message` too: it is dropped at load).
- */
-export interface RefusedOp {
-  id: string;
-  code: string;
-  /** When it was recorded (`now`'s clock); absent in older files: recorded long ago. */
-  at?: number;
-  /** Its owner: an index into `PersistedState.opOwners` (see `ConnectInfo.owner`); absent in older files. */
-  owner?: number;
-}
-
-/** A channel as the data file keeps it. */
-export interface PersistedChannel {
-  /** The document (absent for `default`, whose document is `PersistedState.data`). */
-  data?: Record<string, Json>;
-  /** Its op marks, least recently active first. */
-  marks?: PersistedMark[];
-  /** The latest last-op time of a forgotten mark. */
-  horizon?: number;
-}
-
-/**
- * What survives a restart: every channel's data and marks, and version 1's op records (not the
- * epochs or the logs). A file written before channels (version 1) has only `data` and the op
- * records: it loads as the `default` channel.
- */
-export interface PersistedState {
-  /** The `default` channel's document. */
-  data: Record<string, Json>;
-  appliedOpIds: string[];
   /**
-   * When each of `appliedOpIds` was recorded (same length), so the retention window survives a
-   * restart. Absent in older files: their ids count as recorded long ago (outside the window).
+   * Where channels, marks, records, client ids' users and presence live (engine.ts). Given one,
+   * the options about storage (`initial`, `onChange`, `dedupSize`, `dedupRetentionMs`,
+   * `maxClientsPerChannel`, `markRetentionMs`, `maxRefusalsPerClient`, `maxClientIds`,
+   * `maxStoredChannels`) are the engine's own and are not read here.
+   * @default memoryEngine() with those options (and this server's clock, timers and `random`)
    */
-  appliedOpTimes?: number[];
-  /** The owners of the recorded ids (see `ConnectInfo.owner`), each once: the owner fields index it. */
-  opOwners?: string[];
-  /** Each of `appliedOpIds`'s owner, an index into `opOwners` (same length). Absent in older files. */
-  appliedOpOwners?: number[];
-  /** Absent in data files written before refusals were recorded. */
-  refusedOps?: RefusedOp[];
-  /** Every channel but `default`'s document, by name (and `default`'s marks). Absent in version 1 files. */
-  channels?: Record<string, PersistedChannel>;
-  /** The last time the server used for marks and welcomes: times never go back, across restarts too. */
-  time?: number;
-  /**
-   * Which user each client id belongs to (per-user tokens), least recently greeted first. Absent in
-   * files written before it was kept: then every client id with a mark of a user is that user's.
-   */
-  clientOwners?: PersistedClientOwner[];
+  engine?: Engine;
 }
+
+
+
 
 export interface ServerCounters {
   connections: number;
@@ -279,6 +238,8 @@ export interface ServerCounters {
   opsRefused: number;
   /** Ops not applied because persisting them failed (their connection was closed with 1011). */
   opsNotPersisted: number;
+  /** Times the engine became unavailable (every client closed with 1013). */
+  engineOutages: number;
   /** Version 1 ops deferred because the op id record was full of recent ids (closed 1013). */
   opsDeferred: number;
   slowConsumers: number;
@@ -383,48 +344,8 @@ const HOOK_RESULT_REASON = (hook: string) => `server misconfigured: the ${hook} 
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
-/**
- * Default of `SyncServerOptions.dedupRetentionMs`: 1 minute. A client whose connection dropped
- * re-sends within seconds (its reconnect backoff is at most 30 s by default, 1013 waits a few
- * seconds more), and with 10 000 ids (`dedupSize`) the server still takes about 166 new ops per
- * second without deferring one; an id older than this is still kept until `dedupSize` newer
- * ones push it out, so a quiet server remembers ids far longer.
- */
-export const DEFAULT_DEDUP_RETENTION_MS = 60_000;
 
-/**
- * `SyncServerOptions.initial` cannot be served. `rule` says which rule a channel's data breaks:
- * `'depth'` (nested deeper than `maxValueDepth`), `'value'` (the value rule) or `'size'` (over
- * `maxDataBytes`), with `bytes` the data's size then; `channel` names the channel.
- */
-export class InitialStateError extends RangeError {
-  override readonly name = 'InitialStateError';
-  constructor(
-    readonly rule: 'depth' | 'value' | 'size',
-    message: string,
-    readonly bytes?: number,
-    readonly channel: string = DEFAULT_CHANNEL,
-  ) {
-    super(message);
-  }
-}
 
-/** Default of `SyncServerOptions.maxStoredChannels`. */
-export const DEFAULT_MAX_STORED_CHANNELS = 100_000;
-
-/** Default of `SyncServerOptions.maxClientIds`. */
-export const DEFAULT_MAX_CLIENT_IDS = 100_000;
-
-/** Default of `SyncServerOptions.maxDataBytes`: a snapshot of a full document still fits in 1 MiB. */
-export const DEFAULT_MAX_DATA_BYTES = 1_047_552;
-
-function newEpoch(random: () => number): string {
-  const part = () => Math.floor(random() * 2 ** 32).toString(36).padStart(7, '0');
-  return part() + part();
-}
-
-/** The owner of the op ids loaded from the data file (session owners are `address …` or `session …`). */
-const LOADED_OWNER = 'data file';
 
 const SYSTEM_TIMERS: Omit<SyncServerTimers, 'now'> = {
   setTimeout: (callback, ms) => {
@@ -482,6 +403,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     opsDuplicate: 0,
     opsRefused: 0,
     opsNotPersisted: 0,
+    engineOutages: 0,
     opsDeferred: 0,
     slowConsumers: 0,
     helloFloods: 0,
@@ -506,98 +428,178 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   };
   channelLimits.counters = counters;
 
+  // ── the engine (engine.ts): the memory engine unless one is given ──
+  const memory: MemoryEngine | undefined =
+    options.engine === undefined
+      ? memoryEngine({
+          ...(options.initial === undefined ? {} : { initial: options.initial }),
+          ...(options.onChange === undefined ? {} : { onChange: options.onChange }),
+          logSize: channelLimits.logSize,
+          maxDataBytes: channelLimits.maxDataBytes,
+          maxValueDepth: channelLimits.value.maxValueDepth,
+          ...channelLimits.marks,
+          maxClientIds: options.maxClientIds ?? DEFAULT_MAX_CLIENT_IDS,
+          dedupSize,
+          dedupRetentionMs,
+          maxStoredChannels: options.maxStoredChannels ?? DEFAULT_MAX_STORED_CHANNELS,
+          random,
+          now,
+          timers,
+          counters,
+        })
+      : undefined;
+  const engine: Engine = options.engine ?? (memory as MemoryEngine);
+  /** This instance's name among the engine's users (presence holders, leases). */
+  const instanceId = newInstanceId();
+  let holders = 0;
+
   // ── time that never goes back (marks, welcomes: docs/protocol.md "Resends and forgotten clients") ──
-  let lastTime = options.initial?.time ?? 0;
+  let lastTime = memory?.clockFloor ?? 0;
   const time = () => {
     const t = now();
     if (t > lastTime) lastTime = t;
     return lastTime;
   };
 
-  // ── channels ──
+  // ── channels: the followed copies ──
   const channels = new Map<string, Channel>();
   /** Loaded channels nobody holds, the longest idle first. */
   const idle = new Set<Channel>();
-
-  const makeChannel = (name: string, stored?: { data?: Record<string, Json>; marks?: PersistedMarks | undefined }): Channel => {
-    try {
-      return new Channel(name, channelLimits, stored);
-    } catch (error) {
-      if (error instanceof StoredDataError) {
-        const what = name === DEFAULT_CHANNEL ? 'initial data' : `initial data of channel ${name}`;
-        throw new InitialStateError(error.rule, `${what}${error.message.slice('data'.length)}`, error.bytes, name);
-      }
-      throw error;
-    }
-  };
-
-  // The data file: `data` is the default channel's; `channels` every other one's, and marks.
-  {
-    const initial = options.initial;
-    const stored = initial?.channels ?? {};
-    const defaultEntry = stored[DEFAULT_CHANNEL];
-    channels.set(DEFAULT_CHANNEL, makeChannel(DEFAULT_CHANNEL, { data: initial?.data ?? {}, marks: marksOf(defaultEntry) }));
-    for (const name of Object.keys(stored)) {
-      if (name === DEFAULT_CHANNEL) continue;
-      if (!isChannelName(name)) throw new InitialStateError('value', `initial state names a channel ${JSON.stringify(String(name).slice(0, 140))} that breaks the name rule`, undefined, name);
-      channels.set(name, makeChannel(name, { data: stored[name]?.data ?? {}, marks: marksOf(stored[name]) }));
-    }
-  }
-  function marksOf(entry: PersistedChannel | undefined): PersistedMarks | undefined {
-    if (entry?.marks === undefined && entry?.horizon === undefined) return undefined;
-    return entry.horizon === undefined ? { marks: entry.marks ?? [] } : { marks: entry.marks ?? [], horizon: entry.horizon };
-  }
+  /** Each copy's checked change of an entry this instance appended (the engine hands the same object back). */
+  const ownChecks = new WeakMap<object, Checked>();
+  /** The server's own changes per channel still pending (see `change`). */
+  const serverLanes = new Map<string, Promise<unknown>>();
+  /** Foreign entries are measured again: no op bound applies to what the store already holds. */
+  const entryLimits = { maxValueDepth: Number.MAX_SAFE_INTEGER, maxOpBytes: Number.MAX_SAFE_INTEGER };
 
   const channelNamed = (name: string): Channel => {
     let channel = channels.get(name);
-    if (channel === undefined) channels.set(name, (channel = makeChannel(name)));
+    if (channel === undefined) channels.set(name, (channel = new Channel(name, channelLimits)));
     return channel;
   };
-
-  /** Nothing stored: no data, no marks, nothing forgotten (and not `default`, which always exists). */
-  const isEmpty = (channel: Channel): boolean =>
-    channel.data.size === 0 && channel.marks.size === 0 && channel.marks.horizon === undefined && channel.name !== DEFAULT_CHANNEL;
-
-  /** Channels that store something (`default` aside): bounded by `maxStoredChannels`. */
-  const stored = new Set<Channel>();
-  /** Keeps `stored` up to date after a change to the channel's data or marks. */
-  const restock = (channel: Channel): void => {
-    if (channel.name === DEFAULT_CHANNEL) return;
-    if (isEmpty(channel)) stored.delete(channel);
-    else stored.add(channel);
-  };
-  for (const channel of channels.values()) restock(channel);
-  /** Whether the channel may store something: it does already, or there is room for one more. */
-  const roomFor = (channel: Channel): boolean => channel.name === DEFAULT_CHANNEL || stored.has(channel) || stored.size < maxStoredChannels;
 
   function unload(channel: Channel): void {
     idle.delete(channel);
     timers.clearTimeout(channel.idleTimer);
     channel.idleTimer = undefined;
+    const following = channel.following;
     channel.unload();
     counters.channels--;
     counters.channelsUnloaded++;
-    // A channel with nothing to keep need not stay in the map (a flood of names leaves nothing behind).
-    if (isEmpty(channel)) channels.delete(channel.name);
+    channels.delete(channel.name);
+    if (following !== undefined) quietly(() => following.unfollow());
   }
 
-  function load(channel: Channel): boolean {
+  /** The copy's listener: entries in seq order go to every holder (write, then broadcast: the engine wrote). */
+  function listenerOf(channel: Channel): ChannelListener {
+    return {
+      entries(epoch, entries) {
+        if (epoch !== channel.epoch) return;
+        for (const entry of entries) {
+          if (entry.seq <= channel.seq) continue; // seen already
+          let checked = ownChecks.get(entry.changes);
+          if (checked === undefined) {
+            const measured = checkChanges(entry.changes, entryLimits);
+            if (!measured.ok || entry.seq !== channel.seq + 1) return lost(channel);
+            checked = measured;
+          }
+          deliver(channel, checked, entry.seq);
+        }
+      },
+      reset(state) {
+        if (channel.following === undefined) return;
+        // The store lost the channel: its holders resync from scratch (1013: they come back and subscribe).
+        for (const holder of holdersOf(channel)) drop(holder, SyncCloseCode.TRY_AGAIN_LATER, `channel ${channel.name} was reset by the server's store; reconnect`);
+        channel.start(state);
+      },
+      presence(change) {
+        if (channel.following === undefined) return;
+        if (change.type === 'join') memberJoined(presence, channel, change.member);
+        else memberLeft(presence, channel, change.member);
+      },
+    };
+  }
+
+  /** One entry to the copy, its log and every holder. */
+  function deliver(channel: Channel, checked: Checked, seq: number): void {
+    channel.apply(checked, seq);
+    const entry = channel.appendLog(checked);
+    for (const sub of channel.subscribers) sub.deliver(entry.text, entry.bytes);
+    if (channel.v1.size > 0) {
+      const text = channel.v1Text(entry);
+      const bytes = entry.bytes - (entry.text.length - text.length);
+      for (const holder of channel.v1) holder.deliver(text, bytes);
+    }
+    channel.entryApplied();
+  }
+
+  /** The sessions holding the channel (subscribers, version 1). */
+  function holdersOf(channel: Channel): LiveSession[] {
+    const found = new Set<LiveSession>();
+    for (const sub of channel.subscribers) found.add((sub as { session?: LiveSession }).session as LiveSession);
+    for (const session of live) if (session.v1 !== undefined && channel.v1.has(session.v1)) found.add(session);
+    return [...found];
+  }
+
+  /** The copy cannot follow its entries (a gap, an entry it cannot read): its holders resync, the copy goes. */
+  function lost(channel: Channel): void {
+    for (const holder of holdersOf(channel)) drop(holder, SyncCloseCode.TRY_AGAIN_LATER, `channel ${channel.name} lost its place in the log; reconnect`);
+    if (channel.loaded) unload(channel);
+  }
+
+  /** Loads (follows) the channel; false when `maxChannelsInMemory` are loaded and none is idle. */
+  function load(channel: Channel): Answer<boolean> {
     if (channel.loaded) return true;
+    if (channel.loading !== undefined) return channel.loading;
+    if (!available) throw new EngineUnavailableError("the server's store is unavailable");
     if (counters.channels >= maxChannelsInMemory) {
       const victim = idle.values().next().value as Channel | undefined;
       if (victim === undefined) {
-        // Refused: a name with nothing stored leaves nothing behind (a flood of names cannot grow the map).
-        if (isEmpty(channel)) channels.delete(channel.name);
+        // Refused: the name leaves nothing behind (a flood of names cannot grow the map).
+        if (!channel.held) channels.delete(channel.name);
         return false;
       }
       unload(victim);
-      if (!channels.has(channel.name)) channels.set(channel.name, channel);
     }
-    channel.load(newEpoch(random));
+    if (!channels.has(channel.name)) channels.set(channel.name, channel);
     counters.channels++;
-    channel.idleSince = now();
-    if (!channel.held) becameIdle(channel);
-    return true;
+    const listener = listenerOf(channel);
+    const started = (following: Following): boolean => {
+      channel.loading = undefined;
+      if (channels.get(channel.name) !== channel || closed) {
+        counters.channels--;
+        quietly(() => following.unfollow());
+        return false;
+      }
+      channel.following = following;
+      try {
+        channel.start(following);
+      } catch (error) {
+        counters.channels--;
+        channel.following = undefined;
+        quietly(() => following.unfollow());
+        if (error instanceof StoredDataError) throw new Error(`channel ${channel.name}: the engine's ${error.message}`);
+        throw error;
+      }
+      channel.idleSince = now();
+      if (!channel.held) becameIdle(channel);
+      return true;
+    };
+    let answer: Answer<Following>;
+    try {
+      answer = engine.follow(channel.name, listener);
+    } catch (error) {
+      counters.channels--;
+      throw error;
+    }
+    if (!isThenable(answer)) return started(answer);
+    const loading = Promise.resolve(answer).then(started, (error: unknown) => {
+      channel.loading = undefined;
+      counters.channels--;
+      throw error;
+    });
+    channel.loading = loading;
+    return loading;
   }
 
   function becameIdle(channel: Channel): void {
@@ -621,100 +623,76 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     if (!channel.held) becameIdle(channel);
   };
 
-  // ── version 1's op records ──
-  // Both records keep each id with when it was recorded and its owner (see op-record.ts); the
-  // refused one keeps the code. Ids loaded from a file without times count as recorded long ago.
-  const recordOptions = { size: dedupSize, retentionMs: dedupRetentionMs, now };
-  const applied = createOpRecord<true>(recordOptions);
-  const refused = createOpRecord<string>(recordOptions);
-  {
-    const initial = options.initial;
-    const longAgo = now() - dedupRetentionMs;
-    const initialIds = initial?.appliedOpIds ?? [];
-    const keptFrom = Math.max(0, initialIds.length - dedupSize);
-    const ownerAt = (index: number | undefined) => (index === undefined ? undefined : initial?.opOwners?.[index]) ?? LOADED_OWNER;
-    for (let i = keptFrom; i < initialIds.length; i++) {
-      applied.add(initialIds[i]!, ownerAt(initial?.appliedOpOwners?.[i]), true, initial?.appliedOpTimes?.[i] ?? longAgo);
-    }
-    for (const op of (initial?.refusedOps ?? []).slice(-dedupSize)) refused.add(op.id, ownerAt(op.owner), op.code, op.at ?? longAgo);
+  /** Appends a checked change; its entry comes back through the copy's listener with the same object. */
+  function append(channel: Channel, checked: Checked, op: Parameters<Engine['append']>[2]): Answer<AppendResult> {
+    ownChecks.set(checked.changes, checked);
+    return engine.append(channel.name, checked.changes, op);
   }
 
-  // ── client ids' users (per-user tokens): see client-owners.ts ──
-  const clientOwners = new ClientOwners(
-    { maxClientIds: options.maxClientIds ?? DEFAULT_MAX_CLIENT_IDS, retentionMs: channelLimits.marks.markRetentionMs },
-    options.initial?.clientOwners ?? ownersFromMarks(Object.values(options.initial?.channels ?? {}).flatMap((entry) => entry.marks ?? [])),
-  );
+  // ── when the engine is unavailable: every client is closed with 1013, the instance keeps running ──
+  let available = true;
+  const UNAVAILABLE_REASON = "the server's store is unavailable; try again later";
+  function engineUnavailable(): void {
+    if (!available) return;
+    available = false;
+    counters.engineOutages++;
+    for (const session of [...live]) drop(session, SyncCloseCode.TRY_AGAIN_LATER, UNAVAILABLE_REASON);
+    // The copies may miss entries while it is away: they start again from the engine when it is back.
+    for (const channel of [...channels.values()]) if (channel.loaded) unload(channel);
+  }
+  const stopStatus = engine.onStatus((status) => {
+    if (status === 'unavailable') engineUnavailable();
+    else available = true;
+  });
 
-  const persisted = (): PersistedState => {
-    // One pass over the applied record (it is written before every op's ack); each owner's name
-    // is written once (a record of 10 000 ids has few owners), the ids refer to it by index.
-    const owners = new Map<string, number>();
-    const ownerIndex = (owner: string) => {
-      let index = owners.get(owner);
-      if (index === undefined) owners.set(owner, (index = owners.size));
-      return index;
-    };
-    const appliedOpIds: string[] = [];
-    const appliedOpTimes: number[] = [];
-    const appliedOpOwners: number[] = [];
-    for (const [id, { at, owner }] of applied.entries()) {
-      appliedOpIds.push(id);
-      appliedOpTimes.push(at);
-      appliedOpOwners.push(ownerIndex(owner));
-    }
-    const refusedOps = Array.from(refused.entries(), ([id, { value: code, at, owner }]) => ({ id, code, at, owner: ownerIndex(owner) }));
-    const stored: Record<string, PersistedChannel> = {};
-    for (const channel of channels.values()) {
-      const marks = channel.marks.persisted();
-      const entry: PersistedChannel = {};
-      if (channel.name !== DEFAULT_CHANNEL) {
-        if (channel.data.size === 0 && marks === undefined) continue;
-        entry.data = channel.plainData();
-      }
-      if (marks !== undefined) {
-        entry.marks = marks.marks;
-        if (marks.horizon !== undefined) entry.horizon = marks.horizon;
-      }
-      if (channel.name === DEFAULT_CHANNEL && marks === undefined) continue;
-      stored[channel.name] = entry;
-    }
-    const defaultData = (channels.get(DEFAULT_CHANNEL) as Channel).plainData();
-    return {
-      data: defaultData,
-      appliedOpIds,
-      appliedOpTimes,
-      appliedOpOwners,
-      refusedOps,
-      opOwners: [...owners.keys()],
-      channels: stored,
-      time: lastTime,
-      clientOwners: clientOwners.persisted(),
-    };
-  };
+  /** What to do with an engine call's failure: unavailable → every client 1013; else it is the caller's. */
+  function failed(error: unknown): boolean {
+    if (!(error instanceof EngineUnavailableError)) return false;
+    engineUnavailable();
+    return true;
+  }
 
-  /** Write, then broadcast (see `ServerContext.commit`). */
-  function commit(channel: Channel, checked: Checked, mark?: { key: string; owner: string; n: number }, v1Op?: { id: string; owner: string }): LogEntry {
-    const undo = channel.stage(checked);
-    const markUndo = mark === undefined ? undefined : channel.marks.raise(mark.key, mark.owner, mark.n, time());
-    if (v1Op !== undefined) applied.add(v1Op.id, v1Op.owner, true);
+  /** An engine call nobody waits for. */
+  function quietly(call: (() => Answer<unknown>) | Answer<unknown>): void {
     try {
-      options.onChange?.(persisted, 'change');
+      const answer = typeof call === 'function' ? call() : call;
+      if (isThenable(answer)) answer.then(undefined, (error: unknown) => void failed(error));
     } catch (error) {
-      undo();
-      if (markUndo !== undefined) channel.marks.undo(markUndo);
-      if (v1Op !== undefined) applied.delete(v1Op.id);
-      throw error;
+      failed(error);
     }
-    if (v1Op !== undefined) applied.trim();
-    restock(channel);
-    const entry = channel.appendLog(checked);
-    for (const sub of channel.subscribers) sub.deliver(entry.text, entry.bytes);
-    if (channel.v1.size > 0) {
-      const text = channel.v1Text(entry);
-      const bytes = entry.bytes - (entry.text.length - text.length);
-      for (const holder of channel.v1) holder.deliver(text, bytes);
+  }
+
+  function notPersisted(session: LiveSession, error: unknown): void {
+    if (failed(error)) return;
+    counters.opsNotPersisted++;
+    drop(session, SyncCloseCode.INTERNAL_ERROR, 'could not persist the change; it was not applied: send it again');
+  }
+
+  function step<T>(session: LiveSession, call: () => Answer<T>, next: (value: T) => Answer<void>): Answer<void> {
+    let answer: Answer<T>;
+    try {
+      answer = call();
+    } catch (error) {
+      if (error instanceof HookResultError) throw error;
+      return notPersisted(session, error);
     }
-    return entry;
+    if (!isThenable(answer)) return next(answer);
+    return Promise.resolve(answer).then(
+      (value) => (session.gone ? undefined : next(value)),
+      (error: unknown) => notPersisted(session, error),
+    );
+  }
+
+  function ackAfterDelivery(session: LiveSession, channel: Channel, epoch: string, seq: number, ack: () => void): Answer<void> {
+    const delivered = channel.delivered(epoch, seq);
+    const settle = (done: boolean) => {
+      if (session.gone) return;
+      if (done) return ack();
+      // Applied in an epoch this copy no longer follows: the client resends, its mark answers.
+      drop(session, SyncCloseCode.TRY_AGAIN_LATER, 'the channel moved to a new epoch before the ack; reconnect');
+    };
+    if (typeof delivered === 'boolean') return settle(delivered);
+    return delivered.then(settle);
   }
 
   // ── authentication and authorization ──
@@ -792,14 +770,87 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   /**
    * Runs a session's frame handling; a `HookResultError` from it closes the connection with 1011
    * (the handlers change shared state only after the hooks answer, and the session's own state
-   * goes with it). Anything else is a bug and propagates.
+   * goes with it). Anything else is a bug: it propagates when thrown at once, and closes the
+   * connection with 1011 when it comes later (after an engine's answer).
    */
-  function guarded(session: LiveSession, handle: () => void): void {
+  function guarded(session: LiveSession, handle: () => Answer<void>): Answer<void> {
+    let answer: Answer<void>;
     try {
-      handle();
+      answer = handle();
     } catch (error) {
       if (!(error instanceof HookResultError)) throw error;
-      drop(session, SyncCloseCode.INTERNAL_ERROR, HOOK_RESULT_REASON(error.hook));
+      return drop(session, SyncCloseCode.INTERNAL_ERROR, HOOK_RESULT_REASON(error.hook));
+    }
+    if (!isThenable(answer)) return answer;
+    return Promise.resolve(answer).then(undefined, (error: unknown) => {
+      if (error instanceof HookResultError) return drop(session, SyncCloseCode.INTERNAL_ERROR, HOOK_RESULT_REASON(error.hook));
+      drop(session, SyncCloseCode.INTERNAL_ERROR, 'internal error');
+    });
+  }
+
+  // ── lanes: while a frame awaits the engine, later frames of its channel wait (in order) ──
+
+  /** A frame's lane: its channel's (ops, subscribes, unsubscribes, changes), `default` for a version 1 session, none for the rest. */
+  function laneOf(session: LiveSession, value: unknown): string | undefined {
+    if (session.version === 1) return DEFAULT_CHANNEL;
+    if (session.version !== 2 || typeof value !== 'object' || value === null) return undefined;
+    const { type, channel } = value as { type?: unknown; channel?: unknown };
+    return typeof channel === 'string' && (type === 'op' || type === 'subscribe' || type === 'unsubscribe' || type === 'changes') ? channel : undefined;
+  }
+
+  function handle(session: LiveSession, value: unknown): Answer<void> {
+    return guarded(session, () => {
+      if (session.version === 2) return v2.receive(session, value);
+      if (session.version === 1) return v1.receive(session, value);
+      return receiveFirst(session, value);
+    });
+  }
+
+  /**
+   * Handles a frame now, or queues it behind the frame of its lane (or of the whole session: a
+   * hello) that awaits the engine. Frames of no lane (ping, auth) are handled at once.
+   */
+  function dispatch(session: LiveSession, value: unknown): void {
+    if (session.backlog !== undefined) {
+      session.backlog.push(value);
+      return;
+    }
+    const name = laneOf(session, value);
+    const lane = name === undefined ? undefined : session.lanes.get(name);
+    if (lane !== undefined) {
+      lane.queue.push(value);
+      return;
+    }
+    const answer = handle(session, value);
+    if (!isThenable(answer)) return;
+    if (session.version === 0 || name === undefined) {
+      // A hello awaiting the engine: the session's next frames depend on its outcome.
+      session.backlog = [];
+      void answer.then(() => resumeBacklog(session));
+      return;
+    }
+    const waiting: Lane = { busy: true, queue: [] };
+    session.lanes.set(name, waiting);
+    void answer.then(() => resumeLane(session, name, waiting));
+  }
+
+  function resumeLane(session: LiveSession, name: string, lane: Lane): void {
+    while (!session.gone && lane.queue.length > 0) {
+      const answer = handle(session, lane.queue.shift());
+      if (isThenable(answer)) return void answer.then(() => resumeLane(session, name, lane));
+    }
+    session.lanes.delete(name);
+  }
+
+  function resumeBacklog(session: LiveSession): void {
+    const backlog = session.backlog ?? [];
+    session.backlog = undefined;
+    for (let i = 0; i < backlog.length && !session.gone; i++) {
+      dispatch(session, backlog[i]);
+      if (session.backlog !== undefined) {
+        (session.backlog as unknown[]).push(...backlog.slice(i + 1));
+        return;
+      }
     }
   }
 
@@ -872,19 +923,11 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     return true;
   }
 
-  const presence: PresenceContext = {
-    get graceMs() {
-      return options.presenceGraceMs ?? V2.presenceGraceMs;
-    },
-    now: time,
-    setTimeout: (callback, ms) => timers.setTimeout(callback, ms),
-    clearTimeout: (handle) => timers.clearTimeout(handle),
-    counters,
-    released,
-  };
+  const presence: PresenceContext = { counters, released };
 
   const ctx: ServerContext = {
     counters,
+    presence,
     limits: {
       maxHellosPerMinute,
       maxPayloadBytes: options.maxPayloadBytes ?? V2.maxMessageBytes,
@@ -899,37 +942,20 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     clearTimeout: (handle) => {
       if (handle !== undefined) timers.clearTimeout(handle);
     },
-    presence,
     channel: channelNamed,
     load,
     hold,
     released,
-    commit,
-    clientOwners,
-    persistClientOwner() {
-      try {
-        options.onChange?.(persisted, 'client');
-      } catch {
-        // Kept in memory: the next write carries it.
-      }
-    },
-    isEmpty,
-    roomFor,
-    restock,
-    persistRefusal() {
-      try {
-        options.onChange?.(persisted, 'refusal');
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    engine,
+    newHolder: () => `${instanceId}/${++holders}`,
+    append,
+    step,
+    quietly,
+    ackAfterDelivery,
     authRequired,
     authenticate,
     authorize,
     clients,
-    applied,
-    refused,
     onApply: options.onApply,
     send,
     reject,
@@ -942,7 +968,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   const v2 = createV2Sessions(ctx);
 
   /** A frame before any hello was accepted: ping, hello, or nothing else. */
-  function receiveFirst(session: LiveSession, value: unknown): void {
+  function receiveFirst(session: LiveSession, value: unknown): Answer<void> {
     const type = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as { type?: unknown }).type : undefined;
     if (type === 'ping') return send(session, { type: 'pong' });
     if (type !== 'hello') {
@@ -961,22 +987,20 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   }
 
   return {
-    /** The `default` channel's epoch (loading it when it is not). */
+    /** The `default` channel's epoch (loading it when it is not; empty while an engine that answers later loads it). */
     get epoch(): string {
-      const channel = channelNamed(DEFAULT_CHANNEL);
-      load(channel);
-      return channel.epoch as string;
+      return defaultChannel().epoch ?? '';
     },
     /** The `default` channel's seq. */
     get seq(): number {
-      return channelNamed(DEFAULT_CHANNEL).seq;
+      return defaultChannel().seq;
     },
     counters,
     /** The `default` channel's data as a plain object. */
-    data: (): Record<string, Json> => channelNamed(DEFAULT_CHANNEL).plainData(),
+    data: (): Record<string, Json> => defaultChannel().plainData(),
     /** UTF-8 bytes of the `default` channel's data as JSON (kept incrementally). */
     get dataBytes() {
-      return channelNamed(DEFAULT_CHANNEL).dataBytes;
+      return defaultChannel().dataBytes;
     },
     /**
      * One channel's state, loading it when it is not loaded (a new epoch, as any load).
@@ -992,9 +1016,26 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         members: JSON.parse(presenceFrame(channel)).members as unknown[],
       };
     },
-    /** Names of the channels the server knows (loaded or stored). */
-    channelNames: (): string[] => [...channels.keys()],
-    persisted,
+    /** Loads the channel (when it is not), for `channelState` on an engine that answers later. */
+    loadChannel(name: string = DEFAULT_CHANNEL): Promise<void> {
+      if (!isChannelName(name)) return Promise.reject(invalidChannel(name));
+      return Promise.resolve(loadOrFail(channelNamed(name))).then((loaded) => {
+        if (!loaded) throw unavailableChannel(name);
+      });
+    },
+    /** Names of the channels the server knows: loaded here, or stored in its memory engine. */
+    channelNames(): string[] {
+      const names = new Set(memory?.channelNames());
+      for (const name of channels.keys()) names.add(name);
+      return [...names];
+    },
+    /** The memory engine's state for the data file. @throws TypeError on a server given another engine */
+    persisted(): PersistedState {
+      if (memory === undefined) throw new TypeError('persisted(): this server keeps its state in the engine it was given, not in a data file');
+      return memory.persisted();
+    },
+    /** The engine this server uses. */
+    engine,
     /** Live sessions (greeted or not). */
     get sessionCount() {
       return live.size;
@@ -1022,6 +1063,8 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         refreshTimer: undefined,
         expiryTimer: undefined,
         v1: undefined,
+        lanes: new Map(),
+        backlog: undefined,
       };
       session.out = new Outgoing(
         peer,
@@ -1034,8 +1077,9 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       );
       live.add(session);
       counters.sessions = live.size;
+      if (!available) drop(session, SyncCloseCode.TRY_AGAIN_LATER, UNAVAILABLE_REASON);
       // A URL token wins: judged now, before any frame (docs/protocol.md, "Tokens").
-      if (authRequired && info.urlToken != null) guarded(session, () => judgeToken(session, info.urlToken as string));
+      if (authRequired && info.urlToken != null && !session.gone) guarded(session, () => void judgeToken(session, info.urlToken as string));
       return {
         receive(raw) {
           if (session.gone) return;
@@ -1049,11 +1093,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
           } catch (error) {
             return reject(session, ServerErrorCode.MALFORMED_FRAME, `frame is not JSON: ${(error as Error).message}`);
           }
-          guarded(session, () => {
-            if (session.version === 2) v2.receive(session, value);
-            else if (session.version === 1) v1.receive(session, value);
-            else receiveFirst(session, value);
-          });
+          dispatch(session, value);
         },
         drained() {
           if (!session.gone) session.out.drained();
@@ -1066,23 +1106,30 @@ export function createSyncServer(options: SyncServerOptions = {}) {
 
     /**
      * A change made by the server itself (a live feed, the control route, the simulator) on a
-     * channel (`default` unless named): the same value rule and data limit as ops. Throws
-     * `ChangeRefusedError` when refused, and rethrows an `onChange` failure (the change is then
-     * undone and was not broadcast).
+     * channel (`default` unless named): the same value rule and data limit as ops, checked on the
+     * followed copy; then appended, delivered to every holder, and the promise resolves with its
+     * epoch and seq. The server's changes of one channel are appended one at a time, in call order.
+     * What it can tell at once it throws at once: `ChangeRefusedError` for a refusal, and, with
+     * the memory engine, an `onChange` failure (the change was not applied nor broadcast); else
+     * the promise rejects with it (and `EngineUnavailableError` when the store is unreachable).
      */
-    change(changes: Changes, name: string = DEFAULT_CHANNEL): { epoch: string; seq: number; channel: string } {
-      const channel = loadedChannel(name);
-      const checked = channel.validate(changes);
-      if (Array.isArray(checked)) throw new ChangeRefusedError(checked[0], checked[1]);
-      if (!roomFor(channel)) throw new ChangeRefusedError(ErrorCodeV2.STORAGE_FULL, `channel ${name} stores nothing yet, and the server stores maxStoredChannels (${maxStoredChannels}) channels`);
-      const entry = commit(channel, checked);
-      return { epoch: channel.epoch as string, seq: entry.seq, channel: name };
+    change(changes: Changes, name: string = DEFAULT_CHANNEL): Promise<{ epoch: string; seq: number; channel: string }> {
+      if (!isChannelName(name)) throw invalidChannel(name);
+      const run = () => serverChange(changes, name);
+      const pending = serverLanes.get(name);
+      if (pending === undefined) {
+        const answer = run();
+        if (!isThenable(answer)) return Promise.resolve(answer);
+        return track(name, Promise.resolve(answer));
+      }
+      return track(name, pending.then(run, run));
     },
 
     /**
-     * The `restart` fault: every loaded channel gets a new epoch and an empty log, every session
-     * ends (no presence grace: members are dropped, as in a real restart); data and marks stay.
-     * The transport must drop every connection.
+     * The `restart` fault: every session ends (no presence grace: members are dropped, as in a
+     * real restart), every copy goes, and the memory engine forgets its epochs, logs and presence;
+     * data and marks stay. Channels load again (a new epoch) when next used. The transport must
+     * drop every connection.
      */
     restart(): void {
       for (const session of [...live]) {
@@ -1095,20 +1142,27 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       counters.sessions = 0;
       counters.subscriptions = 0;
       counters.v1Sessions = 0;
-      for (const channel of channels.values()) {
-        channel.subscribers.clear();
-        channel.v1.clear();
-        clearMembers(timers, channel);
-        if (channel.loaded) {
-          channel.load(newEpoch(random));
-          becameIdle(channel);
-        }
+      for (const channel of [...channels.values()]) {
+        timers.clearTimeout(channel.idleTimer);
+        const following = channel.following;
+        channel.unload();
+        if (following !== undefined) quietly(() => following.unfollow());
       }
+      channels.clear();
+      idle.clear();
+      serverLanes.clear();
+      counters.channels = 0;
+      engine.restartFault?.();
     },
 
-    /** Clears every timer (grace periods, token expiries, idle channels) and starts none after; sessions are the transport's to close. */
+    /**
+     * Clears every timer (grace periods, token expiries, idle channels) and starts none after;
+     * sessions are the transport's to close. Closes the memory engine it made (an engine given
+     * in `options.engine` is yours to close).
+     */
     close(): void {
       closed = true;
+      stopStatus();
       for (const session of live) {
         timers.clearTimeout(session.refreshTimer);
         timers.clearTimeout(session.expiryTimer);
@@ -1116,17 +1170,94 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       for (const channel of channels.values()) {
         timers.clearTimeout(channel.idleTimer);
         channel.idleTimer = undefined;
-        for (const member of channel.members.values()) timers.clearTimeout(member.graceTimer);
       }
+      if (memory !== undefined) void memory.close();
     },
   };
 
-  function loadedChannel(name: string): Channel {
-    if (!isChannelName(name)) throw new ChangeRefusedError(ErrorCodeV2.INVALID_CHANNEL, `${JSON.stringify(String(name).slice(0, 140))} is not a channel name: 1 to 128 characters of A-Z a-z 0-9 _ . : / @ -, not "__proto__"`);
+  function invalidChannel(name: string): ChangeRefusedError {
+    return new ChangeRefusedError(ErrorCodeV2.INVALID_CHANNEL, `${JSON.stringify(String(name).slice(0, 140))} is not a channel name: 1 to 128 characters of A-Z a-z 0-9 _ . : / @ -, not "__proto__"`);
+  }
+
+  /** The server's pending changes per channel: the next waits for the last. */
+  function track<T>(name: string, promise: Promise<T>): Promise<T> {
+    serverLanes.set(name, promise);
+    const clear = () => {
+      if (serverLanes.get(name) === promise) serverLanes.delete(name);
+    };
+    promise.then(clear, clear);
+    return promise;
+  }
+
+  function serverChange(changes: Changes, name: string): Answer<{ epoch: string; seq: number; channel: string }> {
     const channel = channelNamed(name);
-    if (!load(channel)) throw new ChangeRefusedError(ErrorCodeV2.CHANNEL_UNAVAILABLE, `channel ${name} cannot be loaded: maxChannelsInMemory (${maxChannelsInMemory}) are loaded and none is idle`);
+    return andThen(loadOrFail(channel), (loaded) => {
+      if (!loaded) throw unavailableChannel(name);
+      const checked = channel.validate(changes);
+      if (Array.isArray(checked)) throw new ChangeRefusedError(checked[0], checked[1]);
+      return andThen(noteFailure(() => append(channel, checked, undefined)), (result) => {
+        if (result.status === 'full') throw new ChangeRefusedError(ErrorCodeV2.STORAGE_FULL, `channel ${name} stores nothing yet, and the server stores maxStoredChannels (${maxStoredChannels}) channels`);
+        if (result.status !== 'applied') throw new Error(`the engine answered a server change with ${result.status}`);
+        const done = { epoch: result.epoch, seq: result.seq, channel: name };
+        return andThen(channel.delivered(result.epoch, result.seq), () => done);
+      });
+    });
+  }
+
+  /** An engine call whose `EngineUnavailableError` also closes every client (and is rethrown). */
+  function noteFailure<T>(call: () => Answer<T>): Answer<T> {
+    let answer: Answer<T>;
+    try {
+      answer = call();
+    } catch (error) {
+      failed(error);
+      throw error;
+    }
+    if (!isThenable(answer)) return answer;
+    return Promise.resolve(answer).then(undefined, (error: unknown) => {
+      failed(error);
+      throw error;
+    });
+  }
+
+  function loadOrFail(channel: Channel): Answer<boolean> {
+    return noteFailure(() => load(channel));
+  }
+
+  function unavailableChannel(name: string): ChangeRefusedError {
+    return new ChangeRefusedError(ErrorCodeV2.CHANNEL_UNAVAILABLE, `channel ${name} cannot be loaded: maxChannelsInMemory (${maxChannelsInMemory}) are loaded and none is idle`);
+  }
+
+  /** The `default` channel, loaded when it can be at once (see `epoch`). */
+  function defaultChannel(): Channel {
+    const channel = channelNamed(DEFAULT_CHANNEL);
+    quietly(() => load(channel));
     return channel;
   }
+
+  /** The channel, loaded now; throws `ChangeRefusedError` when it cannot be (or not at once: an engine that answers later). */
+  function loadedChannel(name: string): Channel {
+    if (!isChannelName(name)) throw invalidChannel(name);
+    const channel = channelNamed(name);
+    const loaded = loadOrFail(channel);
+    if (isThenable(loaded)) {
+      loaded.then(undefined, () => {}); // awaited by `loadChannel`, if anyone
+      throw new ChangeRefusedError(ErrorCodeV2.CHANNEL_UNAVAILABLE, `channel ${name} is loading from the server's store; ask again (or await loadChannel first)`);
+    }
+    if (!loaded) throw unavailableChannel(name);
+    return channel;
+  }
+}
+
+/** `f` on the answer: at once for a value, after it for a promise. */
+function andThen<T, R>(answer: Answer<T>, f: (value: T) => Answer<R>): Answer<R> {
+  return isThenable(answer) ? Promise.resolve(answer).then(f) : f(answer);
+}
+
+let instances = 0;
+/** A name for this instance among the engine's users (not from `random`: the simulator's draws stay as they were). */
+function newInstanceId(): string {
+  return `${process.pid ?? 0}.${++instances}.${Date.now().toString(36)}`;
 }
 
 export type SyncServer = ReturnType<typeof createSyncServer>;

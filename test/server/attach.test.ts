@@ -126,7 +126,7 @@ describe('attachSyncServer on a server of yours', () => {
     const app = await userApp();
     expect(await (await fetch(`http://127.0.0.1:${app.port}/mine`)).text()).toBe('my route');
     const c = await greeted(app.url);
-    expect(app.sync.change({ set: { price: 1 } })).toEqual({ epoch: app.sync.core.epoch, seq: 1 });
+    await expect(app.sync.change({ set: { price: 1 } })).resolves.toEqual({ epoch: app.sync.core.epoch, seq: 1 });
     expect(await c.frame('patch')).toMatchObject({ seq: 1, set: { price: 1 } });
     expect(app.sync.stats().open).toBe(1);
   });

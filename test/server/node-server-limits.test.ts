@@ -68,6 +68,8 @@ describe('the data limit', () => {
     });
     const server = await serve({ maxDataBytes: 40, feedRatePerSec: 200 });
     vi.advanceTimersByTime(1_000);
+    // A feed change counts once its append resolved (a promise: engine.ts).
+    await new Promise((resolve) => setImmediate(resolve));
     expect(server.stats().feedChanges + server.stats().feedRefused).toBe(200);
     expect(server.stats().feedRefused).toBeGreaterThan(0);
     expect(server.core.dataBytes).toBeLessThanOrEqual(40);

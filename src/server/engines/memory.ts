@@ -1,0 +1,579 @@
+/**
+ * `memoryEngine()`: the embedded engine (engine.ts), the default of `createSyncServer` and
+ * `statesocket-server`. Everything lives in this process: each channel's document and marks
+ * (kept by the data file through `onChange`), its epoch and log while someone follows it,
+ * version 1's op records, client ids' users, presence with its grace timers, leases.
+ *
+ * Every method answers at once (no promise): the server's path for an op is as short as it was
+ * before engines. Followers are told of an entry inside `append`, before it returns, so the
+ * server has delivered the patch before it sends the ack.
+ *
+ * A channel nobody follows has no epoch: its next `follow` starts a new one at seq 0 with an
+ * empty log (today's "a load starts a new epoch"). Several server instances may share one memory
+ * engine (the simulator): each follows what it serves.
+ */
+import type { Json } from '../../store.js';
+import type { Changes } from '../../sync/messages.js';
+import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, ErrorCodeV2 } from '../../sync/messages-v2.js';
+import { DEFAULT_VALUE_LIMITS, documentBytes, measureDocument } from '../../sync/values.js';
+import { ClientOwners, ownersFromMarks } from '../client-owners.js';
+import type { AppendResult, ChannelEntry, ChannelListener, Engine, EngineMember, EngineStatus, Following, OpMark, PresenceChange, RefuseResult, V1Op } from '../engine.js';
+import { ChannelMarks, type PersistedMarks } from '../marks.js';
+import { createOpRecord } from '../op-record.js';
+import {
+  DEFAULT_DEDUP_RETENTION_MS,
+  DEFAULT_MAX_CLIENT_IDS,
+  DEFAULT_MAX_DATA_BYTES,
+  DEFAULT_MAX_STORED_CHANNELS,
+  InitialStateError,
+  type PersistedChannel,
+  type PersistedState,
+} from '../stored-state.js';
+
+/** Timers for presence grace (the server passes its own clock). */
+export interface MemoryEngineTimers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface MemoryEngineOptions {
+  /** State to start from (the data file). Throws `InitialStateError` for data the value rule or `maxDataBytes` refuses. */
+  initial?: PersistedState;
+  /**
+   * Called after every change to the stored state (see `SyncServerOptions.onChange`): `'change'`
+   * (an applied change: throwing undoes it, and `append` throws), `'refusal'` (a refusal recorded:
+   * throwing undoes it, and `refuse` throws), `'client'` (a client id's user: a throw is ignored).
+   */
+  onChange?: (state: () => PersistedState, what: 'change' | 'refusal' | 'client') => void;
+  /** Entries kept per followed channel for `readLog`. @default 1000 */
+  logSize?: number;
+  /** The initial data's bound, as the server's. @default DEFAULT_MAX_DATA_BYTES */
+  maxDataBytes?: number;
+  /** The initial data's nesting bound. @default DEFAULT_VALUE_LIMITS.maxValueDepth */
+  maxValueDepth?: number;
+  /** @default DEFAULT_V2_LIMITS.maxClientsPerChannel */
+  maxClientsPerChannel?: number;
+  /** @default DEFAULT_V2_LIMITS.markRetentionMs */
+  markRetentionMs?: number;
+  /** @default DEFAULT_V2_LIMITS.maxRefusalsPerClient */
+  maxRefusalsPerClient?: number;
+  /** @default DEFAULT_MAX_CLIENT_IDS */
+  maxClientIds?: number;
+  /** Version 1 op ids kept (see `SyncServerOptions.dedupSize`). @default 10000 */
+  dedupSize?: number;
+  /** @default DEFAULT_DEDUP_RETENTION_MS */
+  dedupRetentionMs?: number;
+  /** @default DEFAULT_MAX_STORED_CHANNELS */
+  maxStoredChannels?: number;
+  /** Random source for epochs. @default Math.random */
+  random?: () => number;
+  /** The clock of op records and leases. @default Date.now */
+  now?: () => number;
+  /** @default the global timers (unref'd) */
+  timers?: MemoryEngineTimers;
+  /** Counts marks forgotten (the server passes its counters). */
+  counters?: { marksForgotten: number };
+}
+
+/** A stored channel: its document and marks always; its epoch, log, followers and members while followed. */
+interface StoredChannel {
+  readonly name: string;
+  readonly data: Map<string, Json>;
+  readonly marks: ChannelMarks;
+  epoch: string | undefined;
+  seq: number;
+  log: ChannelEntry[];
+  head: number;
+  readonly followers: Set<ChannelListener>;
+  readonly members: Map<string, { member: EngineMember; holder: string | null; graceTimer: unknown }>;
+}
+
+const SYSTEM_TIMERS: MemoryEngineTimers = {
+  setTimeout: (callback, ms) => {
+    const timer = setTimeout(callback, ms);
+    timer.unref?.();
+    return timer;
+  },
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+/** The owner of the op ids loaded from the data file (session owners are `address …` or `session …`). */
+const LOADED_OWNER = 'data file';
+
+export function newEpoch(random: () => number): string {
+  const part = () => Math.floor(random() * 2 ** 32).toString(36).padStart(7, '0');
+  return part() + part();
+}
+
+/** Applies `changes` to `data`; returns what puts it back. */
+function applyChanges(data: Map<string, Json>, changes: Changes): () => void {
+  const before = new Map<string, Json | undefined>();
+  const remember = (key: string) => {
+    if (!before.has(key)) before.set(key, data.get(key));
+  };
+  for (const key of changes.delete ?? []) {
+    remember(key);
+    data.delete(key);
+  }
+  const set = changes.set;
+  if (set !== undefined) {
+    for (const key of Object.keys(set)) {
+      remember(key);
+      data.set(key, set[key] as Json);
+    }
+  }
+  return () => {
+    for (const [key, value] of before) {
+      if (value === undefined) data.delete(key);
+      else data.set(key, value);
+    }
+  };
+}
+
+/** The memory engine: an `Engine` plus what only an in-process store can give (the data file's state). */
+export interface MemoryEngine extends Engine {
+  /** The state the data file keeps, built when called. */
+  persisted(): PersistedState;
+  /** The latest time the stored state used (the data file's `time`): the server's times start no lower. */
+  readonly clockFloor: number;
+  /** Forgets epochs, logs and presence, as a process restart does; data, marks and records stay. */
+  restartFault(): void;
+  /** The channels it knows: stored (data, marks) or followed. */
+  channelNames(): string[];
+}
+
+export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
+  const V2 = DEFAULT_V2_LIMITS;
+  const now = options.now ?? Date.now;
+  const timers = options.timers ?? SYSTEM_TIMERS;
+  const random = options.random ?? Math.random;
+  const logSize = options.logSize ?? 1000;
+  const maxDataBytes = options.maxDataBytes ?? DEFAULT_MAX_DATA_BYTES;
+  const maxValueDepth = options.maxValueDepth ?? DEFAULT_VALUE_LIMITS.maxValueDepth;
+  const maxStoredChannels = options.maxStoredChannels ?? DEFAULT_MAX_STORED_CHANNELS;
+  const dedupSize = options.dedupSize ?? 10_000;
+  const dedupRetentionMs = options.dedupRetentionMs ?? DEFAULT_DEDUP_RETENTION_MS;
+  const markLimits = {
+    maxClientsPerChannel: options.maxClientsPerChannel ?? V2.maxClientsPerChannel,
+    markRetentionMs: options.markRetentionMs ?? V2.markRetentionMs,
+    maxRefusalsPerClient: options.maxRefusalsPerClient ?? V2.maxRefusalsPerClient,
+  };
+  const counters = options.counters ?? { marksForgotten: 0 };
+  const initial = options.initial;
+  let lastTime = initial?.time ?? 0;
+  const seen = (at: number) => {
+    if (at > lastTime) lastTime = at;
+  };
+  let closed = false;
+
+  // ── channels ──
+  const channels = new Map<string, StoredChannel>();
+  /** Channels that store something (`default` aside): bounded by `maxStoredChannels`. */
+  const stored = new Set<StoredChannel>();
+
+  function makeChannel(name: string, data: Record<string, Json> = {}, marks?: PersistedMarks): StoredChannel {
+    const measured = measureDocument(data, maxValueDepth);
+    const what = name === DEFAULT_CHANNEL ? 'initial data' : `initial data of channel ${name}`;
+    if (typeof measured === 'string') {
+      throw new InitialStateError(measured.includes('deeper than maxValueDepth') ? 'depth' : 'value', `${what} breaks the value rule: ${measured}`, undefined, name);
+    }
+    let sum = 0;
+    for (const size of measured.values()) sum += size;
+    const bytes = documentBytes(sum, measured.size);
+    if (bytes > maxDataBytes) throw new InitialStateError('size', `${what} is ${bytes} bytes of JSON, over maxDataBytes (${maxDataBytes})`, bytes, name);
+    return {
+      name,
+      data: new Map(Object.entries(data)),
+      marks: new ChannelMarks(markLimits, marks, counters),
+      epoch: undefined,
+      seq: 0,
+      log: [],
+      head: 0,
+      followers: new Set(),
+      members: new Map(),
+    };
+  }
+
+  const marksOf = (entry: PersistedChannel | undefined): PersistedMarks | undefined => {
+    if (entry?.marks === undefined && entry?.horizon === undefined) return undefined;
+    return entry.horizon === undefined ? { marks: entry.marks ?? [] } : { marks: entry.marks ?? [], horizon: entry.horizon };
+  };
+  {
+    const storedChannels = initial?.channels ?? {};
+    channels.set(DEFAULT_CHANNEL, makeChannel(DEFAULT_CHANNEL, initial?.data ?? {}, marksOf(storedChannels[DEFAULT_CHANNEL])));
+    for (const name of Object.keys(storedChannels)) {
+      if (name === DEFAULT_CHANNEL) continue;
+      channels.set(name, makeChannel(name, storedChannels[name]?.data ?? {}, marksOf(storedChannels[name])));
+    }
+  }
+
+  /** Nothing stored: no data, no marks, nothing forgotten (and not `default`, which always exists). */
+  const isEmpty = (channel: StoredChannel): boolean =>
+    channel.data.size === 0 && channel.marks.size === 0 && channel.marks.horizon === undefined && channel.name !== DEFAULT_CHANNEL;
+  const restock = (channel: StoredChannel): void => {
+    if (channel.name === DEFAULT_CHANNEL) return;
+    if (isEmpty(channel)) stored.delete(channel);
+    else stored.add(channel);
+  };
+  for (const channel of channels.values()) restock(channel);
+  const roomFor = (channel: StoredChannel): boolean => channel.name === DEFAULT_CHANNEL || stored.has(channel) || stored.size < maxStoredChannels;
+
+  const channelNamed = (name: string): StoredChannel => {
+    let channel = channels.get(name);
+    if (channel === undefined) channels.set(name, (channel = makeChannel(name)));
+    return channel;
+  };
+
+  /** A channel nobody follows keeps no epoch, log or members; one that stores nothing leaves the map. */
+  function settle(channel: StoredChannel): void {
+    if (channel.followers.size > 0) return;
+    channel.epoch = undefined;
+    channel.seq = 0;
+    channel.log = [];
+    channel.head = 0;
+    for (const entry of channel.members.values()) timers.clearTimeout(entry.graceTimer);
+    channel.members.clear();
+    if (isEmpty(channel)) channels.delete(channel.name);
+  }
+
+  function tell(channel: StoredChannel, call: (listener: ChannelListener) => void): void {
+    for (const listener of [...channel.followers]) {
+      try {
+        call(listener);
+      } catch {
+        // A listener must not throw (engine.ts); one that does must not stop the others.
+      }
+    }
+  }
+
+  // ── version 1's op records (see op-record.ts) ──
+  const recordOptions = { size: dedupSize, retentionMs: dedupRetentionMs, now };
+  const applied = createOpRecord<true>(recordOptions);
+  const refused = createOpRecord<string>(recordOptions);
+  {
+    const longAgo = now() - dedupRetentionMs;
+    const ids = initial?.appliedOpIds ?? [];
+    const ownerAt = (index: number | undefined) => (index === undefined ? undefined : initial?.opOwners?.[index]) ?? LOADED_OWNER;
+    for (let i = Math.max(0, ids.length - dedupSize); i < ids.length; i++) {
+      applied.add(ids[i]!, ownerAt(initial?.appliedOpOwners?.[i]), true, initial?.appliedOpTimes?.[i] ?? longAgo);
+    }
+    for (const op of (initial?.refusedOps ?? []).slice(-dedupSize)) refused.add(op.id, ownerAt(op.owner), op.code, op.at ?? longAgo);
+  }
+
+  // ── client ids' users (see client-owners.ts) ──
+  const clientOwners = new ClientOwners(
+    { maxClientIds: options.maxClientIds ?? DEFAULT_MAX_CLIENT_IDS, retentionMs: markLimits.markRetentionMs },
+    initial?.clientOwners ?? ownersFromMarks(Object.values(initial?.channels ?? {}).flatMap((entry) => entry.marks ?? [])),
+  );
+
+  function persisted(): PersistedState {
+    // Each owner's name is written once (a record of 10 000 ids has few owners), the ids refer to it by index.
+    const owners = new Map<string, number>();
+    const ownerIndex = (owner: string) => {
+      let index = owners.get(owner);
+      if (index === undefined) owners.set(owner, (index = owners.size));
+      return index;
+    };
+    const appliedOpIds: string[] = [];
+    const appliedOpTimes: number[] = [];
+    const appliedOpOwners: number[] = [];
+    for (const [id, { at, owner }] of applied.entries()) {
+      appliedOpIds.push(id);
+      appliedOpTimes.push(at);
+      appliedOpOwners.push(ownerIndex(owner));
+    }
+    const refusedOps = Array.from(refused.entries(), ([id, { value: code, at, owner }]) => ({ id, code, at, owner: ownerIndex(owner) }));
+    const storedChannels: Record<string, PersistedChannel> = {};
+    for (const channel of channels.values()) {
+      const marks = channel.marks.persisted();
+      const entry: PersistedChannel = {};
+      if (channel.name !== DEFAULT_CHANNEL) {
+        if (channel.data.size === 0 && marks === undefined) continue;
+        entry.data = Object.fromEntries(channel.data);
+      }
+      if (marks !== undefined) {
+        entry.marks = marks.marks;
+        if (marks.horizon !== undefined) entry.horizon = marks.horizon;
+      }
+      if (channel.name === DEFAULT_CHANNEL && marks === undefined) continue;
+      storedChannels[channel.name] = entry;
+    }
+    return {
+      data: Object.fromEntries((channels.get(DEFAULT_CHANNEL) as StoredChannel).data),
+      appliedOpIds,
+      appliedOpTimes,
+      appliedOpOwners,
+      refusedOps,
+      opOwners: [...owners.keys()],
+      channels: storedChannels,
+      time: lastTime,
+      clientOwners: clientOwners.persisted(),
+    };
+  }
+
+  /** Hands the state to `onChange`; its throw propagates (the caller undoes). */
+  const write = (what: 'change' | 'refusal') => options.onChange?.(persisted, what);
+
+  /** The answer to a version 2 op at or below its mark, or a forgotten client's; undefined when neither. */
+  function judgeMark(channel: StoredChannel, mark: OpMark): { status: 'duplicate'; answer: ReturnType<ChannelMarks['judgeDuplicate']> } | 'forgotten' | undefined {
+    const known = channel.marks.get(mark.key);
+    if (known !== undefined && mark.n <= known.n) return { status: 'duplicate', answer: channel.marks.judgeDuplicate(known, mark.n) };
+    if (known === undefined && mark.re !== undefined && channel.marks.mayBeForgotten(mark.re)) return 'forgotten';
+    return undefined;
+  }
+
+  /** Records refusal `code` of `mark.n` (raising the mark) and writes it; undone and rethrown when the write fails. */
+  function recordRefusal(channel: StoredChannel, mark: OpMark, code: string): void {
+    seen(mark.at);
+    const undo = channel.marks.raise(mark.key, mark.owner, mark.n, mark.at, code);
+    try {
+      write('refusal');
+    } catch (error) {
+      channel.marks.undo(undo);
+      throw error;
+    }
+    restock(channel);
+  }
+
+  /** A version 1 id known already: its first answer. */
+  function judgeV1(op: V1Op): { status: 'duplicate'; answer: { kind: 'ack' } | { kind: 'refusal'; code: string } } | undefined {
+    const code = refused.get(op.id);
+    if (code !== undefined) return { status: 'duplicate', answer: { kind: 'refusal', code } };
+    if (applied.has(op.id)) return { status: 'duplicate', answer: { kind: 'ack' } };
+    return undefined;
+  }
+
+  function append(name: string, changes: Changes, op?: { mark?: OpMark; v1?: V1Op }): AppendResult {
+    const channel = channelNamed(name);
+    const mark = op?.mark;
+    const v1 = op?.v1;
+    if (mark !== undefined) {
+      const judged = judgeMark(channel, mark);
+      if (judged === 'forgotten') {
+        recordRefusal(channel, mark, ErrorCodeV2.CLIENT_FORGOTTEN);
+        return { status: 'forgotten' };
+      }
+      if (judged !== undefined) return judged;
+    }
+    if (v1 !== undefined) {
+      const judged = judgeV1(v1);
+      if (judged !== undefined) return judged;
+      if (!applied.admit(v1.owner)) {
+        if (channel.followers.size === 0) settle(channel);
+        return { status: 'deferred' };
+      }
+    }
+    if (!roomFor(channel)) {
+      if (channel.followers.size === 0) settle(channel);
+      return { status: 'full' };
+    }
+    const undoData = applyChanges(channel.data, changes);
+    let undoMark: ReturnType<ChannelMarks['raise']> | undefined;
+    if (mark !== undefined) {
+      seen(mark.at);
+      undoMark = channel.marks.raise(mark.key, mark.owner, mark.n, mark.at);
+    }
+    if (v1 !== undefined) applied.add(v1.id, v1.owner, true);
+    try {
+      write('change');
+    } catch (error) {
+      undoData();
+      if (undoMark !== undefined) channel.marks.undo(undoMark);
+      if (v1 !== undefined) applied.delete(v1.id);
+      if (channel.followers.size === 0) settle(channel);
+      throw error;
+    }
+    if (v1 !== undefined) applied.trim();
+    restock(channel);
+    // A channel nobody follows is appended to in an epoch of its own (the next follow starts another).
+    channel.epoch ??= newEpoch(random);
+    const entry: ChannelEntry = { seq: ++channel.seq, changes };
+    const epoch = channel.epoch;
+    if (channel.followers.size === 0) {
+      settle(channel);
+      return { status: 'applied', epoch, seq: entry.seq };
+    }
+    if (logSize > 0) {
+      channel.log.push(entry);
+      if (channel.log.length - channel.head > logSize) channel.head++;
+      if (channel.head > 64 && channel.head * 2 > channel.log.length) {
+        channel.log = channel.log.slice(channel.head);
+        channel.head = 0;
+      }
+    }
+    const entries = [entry];
+    tell(channel, (listener) => listener.entries(epoch, entries));
+    return { status: 'applied', epoch, seq: entry.seq };
+  }
+
+  function refuse(name: string, code: string, op: { mark: OpMark; keepOffEmpty?: boolean } | { v1: V1Op }): RefuseResult {
+    if ('v1' in op) {
+      const judged = judgeV1(op.v1);
+      if (judged !== undefined) return judged;
+      if (!refused.admit(op.v1.owner)) return { status: 'deferred' };
+      refused.add(op.v1.id, op.v1.owner, code);
+      try {
+        write('refusal');
+      } catch (error) {
+        refused.delete(op.v1.id);
+        throw error;
+      }
+      refused.trim();
+      return { status: 'refused', code, recorded: true };
+    }
+    const channel = channelNamed(name);
+    const judged = judgeMark(channel, op.mark);
+    const answer = judged === 'forgotten' ? ErrorCodeV2.CLIENT_FORGOTTEN : code;
+    if (judged !== undefined && judged !== 'forgotten') return judged;
+    if (isEmpty(channel)) {
+      // docs/protocol.md, "Refusals on a channel that stores nothing".
+      if (op.keepOffEmpty === true || !roomFor(channel)) {
+        if (channel.followers.size === 0) settle(channel);
+        return op.keepOffEmpty === true ? { status: 'refused', code: answer, recorded: false } : { status: 'full' };
+      }
+    }
+    try {
+      recordRefusal(channel, op.mark, answer);
+    } finally {
+      if (channel.followers.size === 0) settle(channel);
+    }
+    return { status: 'refused', code: answer, recorded: true };
+  }
+
+  function follow(name: string, listener: ChannelListener): Following {
+    const channel = channelNamed(name);
+    if (channel.epoch === undefined || channel.followers.size === 0) {
+      channel.epoch = newEpoch(random);
+      channel.seq = 0;
+      channel.log = [];
+      channel.head = 0;
+    }
+    channel.followers.add(listener);
+    let following = true;
+    return {
+      epoch: channel.epoch,
+      seq: channel.seq,
+      data: Object.fromEntries(channel.data),
+      members: Array.from(channel.members.values(), (entry) => entry.member),
+      unfollow() {
+        if (!following) return;
+        following = false;
+        channel.followers.delete(listener);
+        settle(channel);
+      },
+    };
+  }
+
+  function removeMember(channel: StoredChannel, key: string): void {
+    const entry = channel.members.get(key);
+    if (entry === undefined) return;
+    timers.clearTimeout(entry.graceTimer);
+    channel.members.delete(key);
+    const change: PresenceChange = { type: 'leave', member: entry.member };
+    tell(channel, (listener) => listener.presence(change));
+  }
+
+  const leases = new Map<string, { owner: string; until: number }>();
+  const statusListeners = new Set<(status: EngineStatus) => void>();
+
+  return {
+    follow,
+    append,
+    refuse,
+    subscribed(name, key, acked) {
+      const channel = channels.get(name);
+      if (channel === undefined) return undefined;
+      if (acked !== undefined) channel.marks.noteAcked(key, acked);
+      return channel.marks.get(key)?.n;
+    },
+    claimClient(client, user, at) {
+      seen(at);
+      const owner = clientOwners.size === 0 ? undefined : clientOwners.ownerOf(client, at);
+      if (owner !== undefined && owner !== user) return false;
+      if (user !== null && clientOwners.claim(client, user, at)) {
+        try {
+          options.onChange?.(persisted, 'client');
+        } catch {
+          // Kept in memory: the next write carries it.
+        }
+      }
+      return true;
+    },
+    readLog(name, epoch, since) {
+      const channel = channels.get(name);
+      if (channel === undefined || channel.epoch !== epoch || since > channel.seq) return undefined;
+      const oldest = channel.log.length > channel.head ? (channel.log[channel.head] as ChannelEntry).seq : channel.seq + 1;
+      if (since < oldest - 1) return undefined;
+      return channel.log.slice(channel.head + (since - oldest + 1));
+    },
+    join(name, member, holder, at) {
+      const channel = channelNamed(name);
+      const existing = channel.members.get(member.key);
+      if (existing !== undefined) {
+        timers.clearTimeout(existing.graceTimer);
+        existing.graceTimer = undefined;
+        existing.holder = holder;
+        return;
+      }
+      seen(at);
+      const full: EngineMember = { client: member.client, user: member.user, joinedAt: at, key: member.key };
+      if (member.info !== undefined) full.info = member.info;
+      channel.members.set(member.key, { member: full, holder, graceTimer: undefined });
+      const change: PresenceChange = { type: 'join', member: full };
+      tell(channel, (listener) => listener.presence(change));
+    },
+    leave(name, key, holder) {
+      const channel = channels.get(name);
+      if (channel === undefined || channel.members.get(key)?.holder !== holder) return;
+      removeMember(channel, key);
+    },
+    detach(name, key, holder, graceMs) {
+      const channel = channels.get(name);
+      const entry = channel?.members.get(key);
+      if (channel === undefined || entry === undefined || entry.holder !== holder) return;
+      entry.holder = null;
+      if (graceMs <= 0 || closed) return removeMember(channel, key);
+      timers.clearTimeout(entry.graceTimer);
+      entry.graceTimer = timers.setTimeout(() => {
+        entry.graceTimer = undefined;
+        if (entry.holder === null && channel.members.get(key) === entry) removeMember(channel, key);
+      }, graceMs);
+    },
+    lease(name, owner, ttlMs) {
+      const t = now();
+      const held = leases.get(name);
+      if (held !== undefined && held.owner !== owner && held.until > t) return false;
+      leases.set(name, { owner, until: t + ttlMs });
+      return true;
+    },
+    releaseLease(name, owner) {
+      if (leases.get(name)?.owner === owner) leases.delete(name);
+    },
+    onStatus(listener) {
+      // In this process: never unreachable.
+      statusListeners.add(listener);
+      return () => statusListeners.delete(listener);
+    },
+    restartFault() {
+      for (const channel of [...channels.values()]) {
+        channel.followers.clear();
+        settle(channel);
+      }
+      leases.clear();
+    },
+    close() {
+      closed = true;
+      for (const channel of channels.values()) {
+        for (const entry of channel.members.values()) {
+          timers.clearTimeout(entry.graceTimer);
+          entry.graceTimer = undefined;
+        }
+      }
+    },
+    persisted,
+    channelNames: () => [...channels.keys()],
+    get clockFloor() {
+      return lastTime;
+    },
+  };
+}
