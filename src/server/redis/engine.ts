@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Changes } from '../../sync/messages.js';
-import { DEFAULT_V2_LIMITS } from '../../sync/messages-v2.js';
+import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS } from '../../sync/messages-v2.js';
 import type { Json } from '../../store.js';
 import {
   EngineUnavailableError,
@@ -28,7 +28,7 @@ import {
   type RefuseResult,
   type V1Op,
 } from '../engine.js';
-import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_STORED_CHANNELS } from '../sync-server.js';
+import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_STORED_CHANNELS } from '../stored-state.js';
 import { Connections, Script, engineError } from './connection.js';
 import { Follower, memberOf, parseNotice } from './follower.js';
 import { DEFAULT_PREFIX, channelKeys, channelOfNotices, globalKeys, leaseKey, type ChannelKeys } from './keys.js';
@@ -77,6 +77,8 @@ export interface RedisEngineOptions {
   heartbeatMs?: number;
   /** Connection errors (reported once per outage). @default console.error of the message */
   onError?: (error: Error) => void;
+  /** Counts marks forgotten by this instance's steps (retention or the bound): the server passes its counters. */
+  counters?: { marksForgotten: number };
 }
 
 export const DEFAULT_REDIS_ENGINE_OPTIONS = {
@@ -119,8 +121,6 @@ const SCRIPTS = {
   lease: new Script(LEASE_SCRIPT),
   release: new Script(RELEASE_SCRIPT),
 };
-
-const DEFAULT_CHANNEL = 'default';
 
 /** A fresh epoch: 12 random characters (docs/protocol.md: an opaque string of 1 to 64). */
 function newEpoch(): string {
@@ -323,7 +323,12 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     args.push(deleted.length);
     for (const key of deleted) args.push(JSON.stringify(key));
     for (const [key, value] of Object.entries(changes?.set ?? {})) args.push(JSON.stringify(key), JSON.stringify(value));
-    return (await call(() => SCRIPTS.append.run(cmd, [...channelArgs(k), global.v1Ops, global.v1Times], args))) as unknown[];
+    const reply = (await call(() => SCRIPTS.append.run(cmd, [...channelArgs(k), global.v1Ops, global.v1Times], args))) as unknown[];
+    // Marks forgotten by the step (retention, the bound): the count is the reply's last item (4th of a duplicate).
+    if (options.counters !== undefined && reply[0] !== 'full' && reply[0] !== 'deferred') {
+      options.counters.marksForgotten += Number(reply[0] === 'duplicate' ? reply[3] : reply.at(-1)) || 0;
+    }
+    return reply;
   }
 
   function duplicateOf(reply: unknown[]): DuplicateAnswer {

@@ -246,7 +246,7 @@ return { st.epoch, fmt(st.seq), doc, listed() }
  * 13 maxRefusals, 14 maxStored, 15 refusal code ('' : apply), 16 keep a refusal off an empty
  * channel (1/0), 17 change JSON, 18 number of deleted keys D, then D keys as JSON, then
  * (key JSON, value JSON) pairs.
- * Returns {'applied', epoch, seq, forgotten} | {'duplicate', kind, code} | {'forgotten', forgotten}
+ * Returns {'applied', epoch, seq, forgotten} | {'duplicate', kind, code[, forgotten]} | {'forgotten', forgotten}
  * | {'refused', code, recorded (1/0), forgotten} | {'full'} | {'deferred'}; `forgotten` counts
  * marks forgotten by retention or the bound in this step.
  */
@@ -271,7 +271,9 @@ if kind == 'op' then
     local mk = parseMark(v)
     if n <= mk.n then
       finish(st, name, idleMs)
-      return judgeDuplicate(mk, n)
+      local answer = judgeDuplicate(mk, n)
+      answer[4] = forgotten
+      return answer
     end
   elseif re and st.horizon and re <= st.horizon then
     code, forgottenClient = 'ERR_CLIENT_FORGOTTEN', true

@@ -102,7 +102,8 @@ describe('redisEngine: appends from several instances', () => {
   });
 
   it('keeps a publish refusal off a channel that stores nothing, and refuses a resend of a forgotten client', async () => {
-    const engine = await bed.engine({ maxClientsPerChannel: 2 });
+    const counters = { marksForgotten: 0 };
+    const engine = await bed.engine({ maxClientsPerChannel: 2, counters });
     expect(await engine.refuse('empty', 'ERR_PUBLISH_FORBIDDEN', { mark: mark('ann', 'c1', 1), keepOffEmpty: true })).toEqual({ status: 'refused', code: 'ERR_PUBLISH_FORBIDDEN', recorded: false });
     expect(await engine.subscribed('empty', markKey('ann', 'c1'), 0, Date.now())).toBeUndefined();
     // Three clients on a channel of two marks: the least recently active mark of the owner holding the most goes.
@@ -110,6 +111,7 @@ describe('redisEngine: appends from several instances', () => {
     await engine.append('evict', { set: { a: 2 } }, { mark: mark('ann', 'a2', 1, { at: 2000 }) });
     await engine.append('evict', { set: { b: 1 } }, { mark: mark('bob', 'b1', 1, { at: 3000 }) });
     expect(await engine.subscribed('evict', markKey('ann', 'a1'), 0, 0)).toBeUndefined();
+    expect(counters.marksForgotten).toBe(1);
     expect(await engine.subscribed('evict', markKey('bob', 'b1'), 0, 0)).toBe(1);
     // a1's resend, first written before its mark was forgotten: never a second apply.
     expect(await engine.append('evict', { set: { a: 1 } }, { mark: mark('ann', 'a1', 1, { re: 500, at: 4000 }) })).toEqual({ status: 'forgotten' });
