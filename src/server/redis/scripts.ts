@@ -263,6 +263,17 @@ if st.time > now then now = st.time end
 if re and re > now then now = re end
 st.time = now
 
+-- Records the version 1 op id (newest), forgetting the oldest past the record's size.
+local function recordV1(value)
+  redis.call('HSET', V1.ops, key, value)
+  redis.call('ZADD', V1.times, now, key)
+  while redis.call('ZCARD', V1.times) > maxMarks do
+    local oldest = redis.call('ZRANGE', V1.times, 0, 0)
+    redis.call('ZREM', V1.times, oldest[1])
+    redis.call('HDEL', V1.ops, oldest[1])
+  end
+end
+
 local forgottenClient = false
 if kind == 'op' then
   expireMarks(st, now, retentionMs)
@@ -299,13 +310,7 @@ if code ~= '' then
     if empty and not roomFor(name, maxStored) then return { 'full' } end
     raise(st, key, owner, n, now, code, maxMarks, maxRefusals)
   elseif kind == 'v1' then
-    redis.call('HSET', V1.ops, key, 'R|' .. code .. '|' .. owner)
-    redis.call('ZADD', V1.times, now, key)
-    while redis.call('ZCARD', V1.times) > maxMarks do
-      local oldest = redis.call('ZRANGE', V1.times, 0, 0)
-      redis.call('ZREM', V1.times, oldest[1])
-      redis.call('HDEL', V1.ops, oldest[1])
-    end
+    recordV1('R|' .. code .. '|' .. owner)
   end
   finish(st, name, idleMs)
   if forgottenClient then return { 'forgotten', forgotten } end
@@ -332,13 +337,7 @@ end
 if kind == 'op' then
   raise(st, key, owner, n, now, nil, maxMarks, maxRefusals)
 elseif kind == 'v1' then
-  redis.call('HSET', V1.ops, key, 'A|' .. owner)
-  redis.call('ZADD', V1.times, now, key)
-  while redis.call('ZCARD', V1.times) > maxMarks do
-    local oldest = redis.call('ZRANGE', V1.times, 0, 0)
-    redis.call('ZREM', V1.times, oldest[1])
-    redis.call('HDEL', V1.ops, oldest[1])
-  end
+  recordV1('A|' .. owner)
 end
 finish(st, name, idleMs)
 redis.call('PUBLISH', K.notices, 'e|' .. st.epoch .. '|' .. fmt(st.seq) .. '|' .. ARGV[17])

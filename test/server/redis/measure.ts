@@ -50,6 +50,16 @@ async function perOp(admin: Redis, run: () => Promise<number>): Promise<string> 
     .join(', ');
 }
 
+/** OPS appends one at a time, each stamped with its start, each waiting until every follower got it (`arrived` counts). */
+async function fanOut(appender: RedisEngine, arrived: () => number): Promise<number> {
+  for (let i = 0; i < OPS; i++) {
+    const target = arrived() + FOLLOWERS;
+    await appender.append('fan', { set: { i, t: now() } });
+    while (arrived() < target) await new Promise((resolve) => setImmediate(resolve));
+  }
+  return OPS;
+}
+
 async function main(): Promise<void> {
   const redis = await ownRedis('none');
   const admin = new Redis(redis.url);
@@ -117,14 +127,7 @@ async function main(): Promise<void> {
         presence() {},
       });
     }
-    const rtPubsub = await perOp(admin, async () => {
-      for (let i = 0; i < OPS; i++) {
-        const target = received + FOLLOWERS;
-        await a.append('fan', { set: { i, t: now() } });
-        while (received < target) await new Promise((resolve) => setImmediate(resolve));
-      }
-      return OPS;
-    });
+    const rtPubsub = await perOp(admin, () => fanOut(a, () => received));
     console.log(`follow by pub/sub, ${FOLLOWERS} followers: append → follower ${summary(pubsub)}; client commands per op: ${rtPubsub}`);
 
     for (const f of followerEngines) await f.close();
@@ -151,14 +154,7 @@ async function main(): Promise<void> {
       }
     });
     await new Promise((resolve) => setTimeout(resolve, 100)); // every reader blocked
-    const rtBlocking = await perOp(admin, async () => {
-      for (let i = 0; i < OPS; i++) {
-        const target = got + FOLLOWERS;
-        await a.append('fan', { set: { i, t: now() } });
-        while (got < target) await new Promise((resolve) => setImmediate(resolve));
-      }
-      return OPS;
-    });
+    const rtBlocking = await perOp(admin, () => fanOut(a, () => got));
     stop = true;
     console.log(`follow by XREAD BLOCK, ${FOLLOWERS} followers: append → follower ${summary(blocking)}; client commands per op: ${rtBlocking}`);
     await Promise.all(loops);
