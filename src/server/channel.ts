@@ -9,7 +9,7 @@
 import { utf8Length } from '../frames.js';
 import type { Json } from '../store.js';
 import { checkChanges, documentBytes, measureDocument, type CheckedChanges, type ValueLimits } from '../sync/values.js';
-import type { ChannelEntry, ChannelState, EngineMember, Following } from './engine.js';
+import type { ChannelEntry, ChannelState, EngineMember } from './engine.js';
 
 export type Checked = Extract<CheckedChanges, { ok: true }>;
 
@@ -78,8 +78,8 @@ export class Channel {
   readonly subscribers = new Set<Subscriber>();
   readonly v1 = new Set<V1Holder>();
   readonly members = new Map<string, Member>();
-  /** The engine's follow while loaded; `loading` while the follow is pending. */
-  following: Following | undefined = undefined;
+  /** Stops the engine's follow (set while loaded); `loading` while the follow is pending. */
+  unfollow: (() => unknown) | undefined = undefined;
   loading: PromiseLike<boolean> | undefined = undefined;
   /** Acks waiting for their entry to reach this copy (see `delivered`), by seq. */
   private waiters: Array<{ seq: number; done: (delivered: boolean) => void }> = [];
@@ -150,7 +150,7 @@ export class Channel {
   /** Drops the copy: epoch, log, data, members, caches (the engine keeps the channel). */
   unload(): void {
     this.epoch = undefined;
-    this.following = undefined;
+    this.unfollow = undefined;
     this.seq = 0;
     this.log = [];
     this.head = 0;

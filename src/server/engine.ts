@@ -75,8 +75,12 @@ export interface ChannelListener {
 
 /** What `follow` resolves to: the state to start from, and how to stop. */
 export interface Following extends ChannelState {
-  /** No more calls to the listener after it; the last follower gone, the memory engine unloads the channel (a new epoch at the next follow). */
-  unfollow(): void;
+  /**
+   * No more calls to the listener after it; the last follower gone, the memory engine unloads the
+   * channel (a new epoch at the next follow). A plain function: the server keeps only it (called
+   * without its object) and lets the rest, a copy of the document, go.
+   */
+  readonly unfollow: () => Answer<void>;
 }
 
 /** Who sent a version 2 op: its mark key, the owner the eviction rule counts it for, its number and `re` (docs/protocol.md, "Marks and duplicates"). */

@@ -19,7 +19,7 @@ import { ServerErrorCode, SyncCloseCode } from '../sync/messages.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, ErrorCodeV2, SyncCloseCodeV2, isChannelName, parseHello } from '../sync/messages-v2.js';
 import { DEFAULT_VALUE_LIMITS, checkChanges } from '../sync/values.js';
 import { Channel, StoredDataError, type Checked } from './channel.js';
-import { EngineUnavailableError, type AppendResult, type Answer, type ChannelListener, type Engine, type Following } from './engine.js';
+import { EngineUnavailableError, type AppendResult, type Answer, type ChannelEntry, type ChannelListener, type ChannelState, type Engine, type Following, type PresenceChange } from './engine.js';
 import { memoryEngine, type MemoryEngine } from './engines/memory.js';
 import { Outgoing } from './outgoing.js';
 import { memberJoined, memberLeft, presenceFrame, type PresenceContext } from './presence.js';
@@ -482,43 +482,41 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     idle.delete(channel);
     timers.clearTimeout(channel.idleTimer);
     channel.idleTimer = undefined;
-    const following = channel.following;
+    const unfollow = channel.unfollow;
     channel.unload();
     counters.channels--;
     counters.channelsUnloaded++;
     channels.delete(channel.name);
-    if (following !== undefined) quietly(() => following.unfollow());
+    if (unfollow !== undefined) quietly(unfollow);
   }
 
-  /** The copy's listener: entries in seq order go to every holder (write, then broadcast: the engine wrote). */
-  function listenerOf(channel: Channel): ChannelListener {
-    return {
-      entries(epoch, entries) {
-        if (epoch !== channel.epoch) return;
-        for (const entry of entries) {
-          if (entry.seq <= channel.seq) continue; // seen already
-          let checked = ownChecks.get(entry.changes);
-          if (checked === undefined) {
-            const measured = checkChanges(entry.changes, entryLimits);
-            if (!measured.ok || entry.seq !== channel.seq + 1) return lost(channel);
-            checked = measured;
-          }
-          deliver(channel, checked, entry.seq);
+  /** What every copy's listener does (one object per server; a copy's listener only names its channel). */
+  const copyHost: CopyHost = {
+    entries(channel, epoch, entries) {
+      if (epoch !== channel.epoch) return;
+      for (const entry of entries) {
+        if (entry.seq <= channel.seq) continue; // seen already
+        let checked = ownChecks.get(entry.changes);
+        if (checked === undefined) {
+          const measured = checkChanges(entry.changes, entryLimits);
+          if (!measured.ok || entry.seq !== channel.seq + 1) return lost(channel);
+          checked = measured;
         }
-      },
-      reset(state) {
-        if (channel.following === undefined) return;
-        // The store lost the channel: its holders resync from scratch (1013: they come back and subscribe).
-        for (const holder of holdersOf(channel)) drop(holder, SyncCloseCode.TRY_AGAIN_LATER, `channel ${channel.name} was reset by the server's store; reconnect`);
-        channel.start(state);
-      },
-      presence(change) {
-        if (channel.following === undefined) return;
-        if (change.type === 'join') memberJoined(presence, channel, change.member);
-        else memberLeft(presence, channel, change.member);
-      },
-    };
-  }
+        deliver(channel, checked, entry.seq);
+      }
+    },
+    reset(channel, state) {
+      if (channel.unfollow === undefined) return;
+      // The store lost the channel: its holders resync from scratch (1013: they come back and subscribe).
+      for (const holder of holdersOf(channel)) drop(holder, SyncCloseCode.TRY_AGAIN_LATER, `channel ${channel.name} was reset by the server's store; reconnect`);
+      channel.start(state);
+    },
+    presence(channel, change) {
+      if (channel.unfollow === undefined) return;
+      if (change.type === 'join') memberJoined(presence, channel, change.member);
+      else memberLeft(presence, channel, change.member);
+    },
+  };
 
   /** One entry to the copy, its log and every holder. */
   function deliver(channel: Channel, checked: Checked, seq: number): void {
@@ -563,21 +561,23 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     }
     if (!channels.has(channel.name)) channels.set(channel.name, channel);
     counters.channels++;
-    const listener = listenerOf(channel);
+    const listener = new CopyListener(channel, copyHost);
     const started = (following: Following): boolean => {
       channel.loading = undefined;
+      // Only the function is kept: the state it came with (a copy of the document) can go.
+      const unfollow = following.unfollow;
       if (channels.get(channel.name) !== channel || closed) {
         counters.channels--;
-        quietly(() => following.unfollow());
+        quietly(unfollow);
         return false;
       }
-      channel.following = following;
+      channel.unfollow = unfollow;
       try {
         channel.start(following);
       } catch (error) {
         counters.channels--;
-        channel.following = undefined;
-        quietly(() => following.unfollow());
+        channel.unfollow = undefined;
+        quietly(unfollow);
         if (error instanceof StoredDataError) throw new Error(`channel ${channel.name}: the engine's ${error.message}`);
         throw error;
       }
@@ -1144,9 +1144,9 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       counters.v1Sessions = 0;
       for (const channel of [...channels.values()]) {
         timers.clearTimeout(channel.idleTimer);
-        const following = channel.following;
+        const unfollow = channel.unfollow;
         channel.unload();
-        if (following !== undefined) quietly(() => following.unfollow());
+        if (unfollow !== undefined) quietly(unfollow);
       }
       channels.clear();
       idle.clear();
@@ -1246,6 +1246,30 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     }
     if (!loaded) throw unavailableChannel(name);
     return channel;
+  }
+}
+
+/** What a copy's listener calls, with its channel. */
+interface CopyHost {
+  entries(channel: Channel, epoch: string, entries: readonly ChannelEntry[]): void;
+  reset(channel: Channel, state: ChannelState): void;
+  presence(channel: Channel, change: PresenceChange): void;
+}
+
+/** A copy's listener: its channel and the server's shared handlers (two fields per channel, no closures). */
+class CopyListener implements ChannelListener {
+  constructor(
+    private readonly channel: Channel,
+    private readonly host: CopyHost,
+  ) {}
+  entries(epoch: string, entries: readonly ChannelEntry[]): void {
+    this.host.entries(this.channel, epoch, entries);
+  }
+  reset(state: ChannelState): void {
+    this.host.reset(this.channel, state);
+  }
+  presence(change: PresenceChange): void {
+    this.host.presence(this.channel, change);
   }
 }
 

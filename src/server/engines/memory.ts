@@ -85,7 +85,8 @@ interface StoredChannel {
   log: ChannelEntry[];
   head: number;
   readonly followers: Set<ChannelListener>;
-  readonly members: Map<string, { member: EngineMember; holder: string | null; graceTimer: unknown }>;
+  /** Made at the first join (most channels never have a member). */
+  members: Map<string, { member: EngineMember; holder: string | null; graceTimer: unknown }> | undefined;
 }
 
 const SYSTEM_TIMERS: MemoryEngineTimers = {
@@ -190,7 +191,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       log: [],
       head: 0,
       followers: new Set(),
-      members: new Map(),
+      members: undefined,
     };
   }
 
@@ -231,8 +232,8 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     channel.seq = 0;
     channel.log = [];
     channel.head = 0;
-    for (const entry of channel.members.values()) timers.clearTimeout(entry.graceTimer);
-    channel.members.clear();
+    for (const entry of channel.members?.values() ?? []) timers.clearTimeout(entry.graceTimer);
+    channel.members = undefined;
     if (isEmpty(channel)) channels.delete(channel.name);
   }
 
@@ -454,7 +455,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       epoch: channel.epoch,
       seq: channel.seq,
       data: Object.fromEntries(channel.data),
-      members: Array.from(channel.members.values(), (entry) => entry.member),
+      members: Array.from(channel.members?.values() ?? [], (entry) => entry.member),
       unfollow() {
         if (!following) return;
         following = false;
@@ -465,10 +466,10 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
   }
 
   function removeMember(channel: StoredChannel, key: string): void {
-    const entry = channel.members.get(key);
+    const entry = channel.members?.get(key);
     if (entry === undefined) return;
     timers.clearTimeout(entry.graceTimer);
-    channel.members.delete(key);
+    channel.members?.delete(key);
     const change: PresenceChange = { type: 'leave', member: entry.member };
     tell(channel, (listener) => listener.presence(change));
   }
@@ -508,6 +509,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     },
     join(name, member, holder, at) {
       const channel = channelNamed(name);
+      channel.members ??= new Map();
       const existing = channel.members.get(member.key);
       if (existing !== undefined) {
         timers.clearTimeout(existing.graceTimer);
@@ -524,19 +526,19 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     },
     leave(name, key, holder) {
       const channel = channels.get(name);
-      if (channel === undefined || channel.members.get(key)?.holder !== holder) return;
+      if (channel === undefined || channel.members?.get(key)?.holder !== holder) return;
       removeMember(channel, key);
     },
     detach(name, key, holder, graceMs) {
       const channel = channels.get(name);
-      const entry = channel?.members.get(key);
+      const entry = channel?.members?.get(key);
       if (channel === undefined || entry === undefined || entry.holder !== holder) return;
       entry.holder = null;
       if (graceMs <= 0 || closed) return removeMember(channel, key);
       timers.clearTimeout(entry.graceTimer);
       entry.graceTimer = timers.setTimeout(() => {
         entry.graceTimer = undefined;
-        if (entry.holder === null && channel.members.get(key) === entry) removeMember(channel, key);
+        if (entry.holder === null && channel.members?.get(key) === entry) removeMember(channel, key);
       }, graceMs);
     },
     lease(name, owner, ttlMs) {
@@ -564,7 +566,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     close() {
       closed = true;
       for (const channel of channels.values()) {
-        for (const entry of channel.members.values()) {
+        for (const entry of channel.members?.values() ?? []) {
           timers.clearTimeout(entry.graceTimer);
           entry.graceTimer = undefined;
         }

@@ -1,0 +1,219 @@
+/**
+ * The sync server on an engine that answers later (test/support/controlled-engine.ts: the memory
+ * engine behind held promises): one client's ops on one channel appended one at a time and acked
+ * in order, later frames of the channel waiting behind a pending one, other channels passing, the
+ * ack sent only after the append resolved and the patch went out, and an unavailable engine
+ * closing every client with 1013 (never an error frame with the op's n) until it is back.
+ */
+import { describe, expect, it } from 'vitest';
+import { memoryEngine } from '../../src/server/engines/memory.js';
+import { createSyncServer, type SyncServer } from '../../src/server/sync-server.js';
+import { controlledEngine, settle } from '../support/controlled-engine.js';
+
+interface Frame {
+  type: string;
+  [key: string]: unknown;
+}
+
+/** A version 2 client on `server`, greeted as `id`, recording frames and closes. */
+function client(server: SyncServer, id: string) {
+  const frames: Frame[] = [];
+  const closes: number[] = [];
+  const session = server.connect({
+    send: (text) => frames.push(JSON.parse(text) as Frame),
+    close: (code) => closes.push(code),
+    bufferedAmount: 0,
+  });
+  const c = {
+    frames,
+    closes,
+    send(frame: object) {
+      session.receive(JSON.stringify(frame));
+      return c;
+    },
+    /** The frames' types (with channel and n or seq), in order. */
+    summary: () => frames.map((f) => [f.type, f.channel, f.n ?? f.seq].filter((x) => x !== undefined).join(' ')),
+  };
+  c.send({ type: 'hello', v: 2, client: id });
+  return c;
+}
+
+async function subscribed(server: SyncServer, id: string, channels: string[]) {
+  const c = client(server, id);
+  for (const channel of channels) c.send({ type: 'subscribe', channel });
+  await settle();
+  expect(c.frames.filter((f) => f.type === 'synced').map((f) => f.channel)).toEqual(channels);
+  c.frames.length = 0;
+  return c;
+}
+
+const op = (channel: string, n: number, set: Record<string, unknown>) => ({ type: 'op', channel, n, set });
+
+describe('a server on an engine that answers later', () => {
+  it('greets and subscribes through the engine, and applies ops with acks after their patches', async () => {
+    const control = controlledEngine();
+    const server = createSyncServer({ engine: control.engine });
+    const a = await subscribed(server, 'a1', ['c']);
+    a.send(op('c', 1, { x: 1 }));
+    expect(a.frames).toEqual([]); // nothing before the engine answered
+    await settle();
+    expect(a.summary()).toEqual(['patch c 1', 'ack c 1']);
+    expect(server.channelState('c').data).toEqual({ x: 1 });
+    server.close();
+  });
+
+  it('appends one client op of a channel at a time, in order, and acks them in order', async () => {
+    const control = controlledEngine();
+    const server = createSyncServer({ engine: control.engine });
+    const a = await subscribed(server, 'a1', ['c']);
+    control.hold('append');
+    for (let n = 1; n <= 3; n++) a.send(op('c', n, { n }));
+    await settle();
+    expect(control.waiting('append')).toBe(1); // the second waits for the first
+    for (let n = 1; n <= 3; n++) {
+      control.releaseOne('append');
+      await settle();
+      expect(control.waiting('append')).toBe(n < 3 ? 1 : 0);
+    }
+    expect(a.summary()).toEqual(['patch c 1', 'ack c 1', 'patch c 2', 'ack c 2', 'patch c 3', 'ack c 3']);
+    server.close();
+  });
+
+  it('keeps later frames of the channel behind a pending append, and lets other channels pass', async () => {
+    const control = controlledEngine();
+    const server = createSyncServer({ engine: control.engine });
+    const a = await subscribed(server, 'a1', ['c', 'd']);
+    control.hold('append');
+    a.send(op('c', 1, { x: 1 }));
+    a.send({ type: 'unsubscribe', channel: 'c' });
+    a.send({ type: 'ping' });
+    a.send(op('d', 1, { y: 1 }));
+    await settle();
+    // The ping is of no channel: answered at once; d's op waits for the engine, not for c's.
+    expect(a.summary()).toEqual(['pong']);
+    expect(control.waiting('append')).toBe(2);
+    control.releaseOne('append'); // c's
+    await settle();
+    control.releaseOne('append'); // d's
+    await settle();
+    expect(a.summary()).toEqual(['pong', 'patch c 1', 'ack c 1', 'unsubscribed c', 'patch d 1', 'ack d 1']);
+    server.close();
+  });
+
+  it('sends the ack only once the entry reached the followed copy (its patch first), even when the append resolves before', async () => {
+    const control = controlledEngine();
+    const server = createSyncServer({ engine: control.engine });
+    const a = await subscribed(server, 'a1', ['c']);
+    const b = await subscribed(server, 'b1', ['c']);
+    control.entriesLate();
+    a.send(op('c', 1, { x: 1 }));
+    await settle();
+    expect(control.calls.filter((m) => m === 'append')).toHaveLength(1);
+    expect(a.frames).toEqual([]); // applied by the engine, but not yet followed here: no ack
+    control.tellEntries();
+    await settle();
+    expect(a.summary()).toEqual(['patch c 1', 'ack c 1']);
+    expect(b.summary()).toEqual(['patch c 1']);
+    server.close();
+  });
+
+  it('queues frames behind a hello that awaits the engine, and handles them after the welcome', async () => {
+    const control = controlledEngine();
+    const server = createSyncServer({ engine: control.engine });
+    control.hold('claimClient');
+    const a = client(server, 'a1').send({ type: 'subscribe', channel: 'c' }).send(op('c', 1, { x: 1 }));
+    await settle();
+    expect(a.frames).toEqual([]);
+    control.releaseOne('claimClient');
+    await settle();
+    expect(a.summary()).toEqual(['welcome', 'snapshot c 0', 'synced c 0', 'patch c 1', 'ack c 1']);
+    server.close();
+  });
+
+  it('orders the server changes of a channel as called, each resolving after its patch went out', async () => {
+    const control = controlledEngine();
+    const server = createSyncServer({ engine: control.engine });
+    const a = await subscribed(server, 'a1', ['c']);
+    control.hold('append');
+    const first = server.change({ set: { k: 1 } }, 'c');
+    const second = server.change({ set: { k: 2 } }, 'c');
+    await settle();
+    expect(control.waiting('append')).toBe(1);
+    control.releaseOne('append');
+    await expect(first).resolves.toMatchObject({ channel: 'c', seq: 1 });
+    await settle();
+    control.releaseOne('append');
+    await expect(second).resolves.toMatchObject({ channel: 'c', seq: 2 });
+    expect(a.summary()).toEqual(['patch c 1', 'patch c 2']);
+    expect(server.channelState('c').data).toEqual({ k: 2 });
+    server.close();
+  });
+});
+
+describe('instances sharing one engine', () => {
+  it('delivers one channel across instances, and replays from the engine log what a newer instance never held', async () => {
+    const engine = memoryEngine();
+    const one = createSyncServer({ engine });
+    const two = createSyncServer({ engine });
+    const a = await subscribed(one, 'a1', ['c']);
+    const b = await subscribed(two, 'b1', ['c']);
+    for (let n = 1; n <= 3; n++) a.send(op('c', n, { n }));
+    expect(b.summary()).toEqual(['patch c 1', 'patch c 2', 'patch c 3']);
+    const epoch = b.frames[0]?.epoch;
+    // A third instance starts following at seq 3: its own log is empty. A client at seq 1 moves to it.
+    const three = createSyncServer({ engine });
+    const moved = client(three, 'm1').send({ type: 'subscribe', channel: 'c', epoch, since: 1 });
+    await settle();
+    expect(moved.summary()).toEqual(['welcome', 'patch c 2', 'patch c 3', 'synced c 3']);
+    expect(three.counters.replays).toBe(1);
+    expect(three.counters.snapshotsSent).toBe(0);
+    for (const server of [one, two, three]) server.close();
+    await engine.close();
+  });
+});
+
+describe('an unavailable engine', () => {
+  it('closes every client with 1013 and answers no op with an error carrying its n; serves again once the engine is back', async () => {
+    const control = controlledEngine();
+    const server = createSyncServer({ engine: control.engine });
+    const a = await subscribed(server, 'a1', ['c']);
+    const b = await subscribed(server, 'b1', ['d']);
+    control.hold('append');
+    a.send(op('c', 1, { x: 1 }));
+    await settle();
+    control.goDown();
+    control.releaseOne('append'); // rejects: the store is gone
+    await settle();
+    expect(a.closes).toEqual([1013]);
+    expect(b.closes).toEqual([1013]);
+    expect(a.frames.filter((f) => f.type === 'error')).toEqual([]);
+    expect(server.counters.engineOutages).toBe(1);
+    // While it is away, a new connection is closed with 1013 at once.
+    const early = client(server, 'e1');
+    expect(early.closes).toEqual([1013]);
+    // Back: the client reconnects and sends its op again, which applies once.
+    control.unhold('append');
+    control.comeBack();
+    const again = await subscribed(server, 'a1', ['c']);
+    again.send(op('c', 1, { x: 1 }));
+    await settle();
+    expect(again.summary()).toEqual(['patch c 1', 'ack c 1']);
+    expect(server.counters.engineOutages).toBe(1);
+    server.close();
+  });
+
+  it('treats a rejection of any engine call as the outage (a subscribe whose follow fails)', async () => {
+    const control = controlledEngine();
+    const server = createSyncServer({ engine: control.engine });
+    const a = await subscribed(server, 'a1', ['c']);
+    control.hold('follow');
+    a.send({ type: 'subscribe', channel: 'other' });
+    await settle();
+    control.goDown();
+    control.releaseOne('follow');
+    await settle();
+    expect(a.closes).toEqual([1013]);
+    expect(a.frames.filter((f) => f.type === 'error' || f.type === 'unsubscribed')).toEqual([]);
+    server.close();
+  });
+});
