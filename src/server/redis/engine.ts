@@ -122,6 +122,9 @@ const SCRIPTS = {
   release: new Script(RELEASE_SCRIPT),
 };
 
+/** A grace period's sweep runs this long after it should end (Redis's clock and ours differ a little). */
+const SWEEP_SLACK_MS = 20;
+
 /** A fresh epoch: 12 random characters (docs/protocol.md: an opaque string of 1 to 64). */
 function newEpoch(): string {
   return randomBytes(9).toString('base64url');
@@ -250,7 +253,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
 
   async function readLog(channel: string, epoch: string, since: number): Promise<ChannelEntry[] | undefined> {
     const k = keys(channel);
-    const reply = (await call(() => SCRIPTS.readLog.run(cmd, [k.meta, k.log], [epoch, since, Math.max(o.logSize, 1)]))) as string[] | null;
+    const reply = (await call(() => SCRIPTS.readLog.run(cmd, [k.meta, k.log], [epoch, since, o.logSize]))) as string[] | null;
     if (reply === null) return undefined;
     const entries: ChannelEntry[] = [];
     for (let i = 0; i < reply.length; i += 2) entries.push({ seq: Number(reply[i]), changes: JSON.parse(reply[i + 1] as string) as Changes });
@@ -418,7 +421,22 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
 
   async function detach(channel: string, key: string, holder: string, graceMs: number): Promise<void> {
     letGo(channel, key, holder);
-    await call(() => SCRIPTS.detach.run(cmd, presenceArgs(keys(channel)), [key, holder, Math.max(0, Math.floor(graceMs))]));
+    const grace = Math.max(0, Math.floor(graceMs));
+    await call(() => SCRIPTS.detach.run(cmd, presenceArgs(keys(channel)), [key, holder, grace]));
+    // The member leaves when its grace ends: sweep then, rather than at the next refresh round.
+    if (grace > 0) sweepAfter(channel, grace);
+  }
+
+  /** Sweeps that wait for a grace period to end (cleared by close). */
+  const sweeps = new Set<ReturnType<typeof setTimeout>>();
+  function sweepAfter(channel: string, ms: number): void {
+    const timer = setTimeout(() => {
+      sweeps.delete(timer);
+      if (closed) return;
+      SCRIPTS.refresh.run(cmd, presenceArgs(keys(channel)), [o.presenceTtlMs]).catch(() => {}); // down: the next round sweeps
+    }, ms + SWEEP_SLACK_MS);
+    timer.unref?.();
+    sweeps.add(timer);
   }
 
   /** Every third of `presenceTtlMs`: the members this instance holds live on; expired members of followed channels leave. */
@@ -474,6 +492,8 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       if (closed) return;
       closed = true;
       clearInterval(refresher);
+      for (const timer of sweeps) clearTimeout(timer);
+      sweeps.clear();
       for (const entry of followed.values()) for (const follower of entry.followers) follower.close();
       followed.clear();
       held.clear();

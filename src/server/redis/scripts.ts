@@ -367,15 +367,17 @@ return fmt(mk.n)
 
 /**
  * READ_LOG: the entries after since, when the epoch is the channel's and the log covers since.
- * KEYS: meta, log. ARGV: epoch, since, count. Returns false (not covered), or {seq, change, …}.
+ * KEYS: meta, log. ARGV: epoch, since, logSize. Returns false (not covered), or {seq, change, …}.
+ * The log is the last logSize entries: the stream, trimmed with MAXLEN ~, may hold a few more
+ * (whole nodes go at once), but what it answers does not depend on when Redis trimmed.
  */
 export const READ_LOG_SCRIPT = `
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
 if m[1] ~= ARGV[1] then return false end
-local seq, since = tonumber(m[2]), tonumber(ARGV[2])
-if since > seq then return false end
+local seq, since, logSize = tonumber(m[2]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if since > seq or since < seq - logSize then return false end
 if since == seq then return {} end
-local entries = redis.call('XRANGE', KEYS[2], string.format('%d', since + 1) .. '-0', '+', 'COUNT', ARGV[3])
+local entries = redis.call('XRANGE', KEYS[2], string.format('%d', since + 1) .. '-0', '+', 'COUNT', logSize)
 if #entries == 0 or entries[1][1] ~= string.format('%d', since + 1) .. '-0' then return false end
 local out = {}
 for _, e in ipairs(entries) do
