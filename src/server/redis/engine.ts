@@ -170,7 +170,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     return k;
   };
   const channelArgs = (k: ChannelKeys) => [k.meta, k.data, k.log, k.marks, k.markTimes, k.markOwners, k.notices, global.stored];
-  const presenceArgs = (k: ChannelKeys) => [k.presence, k.members, k.holders, k.notices];
+  const presenceArgs = (k: ChannelKeys) => [k.presence, k.members, k.holders, k.notices, k.meta, k.data, k.marks, k.log];
   const storedName = (channel: string) => (channel === DEFAULT_CHANNEL ? '' : channel);
 
   /** Followers by channel, and the subscription to the channel's notices they share. */
@@ -433,20 +433,23 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     const timer = setTimeout(() => {
       sweeps.delete(timer);
       if (closed) return;
-      SCRIPTS.refresh.run(cmd, presenceArgs(keys(channel)), [o.presenceTtlMs]).catch(() => {}); // down: the next round sweeps
+      SCRIPTS.refresh.run(cmd, presenceArgs(keys(channel)), [o.presenceTtlMs, 0]).catch(() => {}); // down: the next round sweeps
     }, ms + SWEEP_SLACK_MS);
     timer.unref?.();
     sweeps.add(timer);
   }
 
-  /** Every third of `presenceTtlMs`: the members this instance holds live on; expired members of followed channels leave. */
+  /**
+   * Every third of `presenceTtlMs`: the members this instance holds live on; expired members of
+   * followed channels leave; followed channels that store nothing do not expire.
+   */
   const refresher = setInterval(() => {
     if (closed || connections.status !== 'available') return;
     const channels = new Set([...held.keys(), ...followed.keys()]);
     if (channels.size === 0) return;
     const pipeline = cmd.pipeline();
     for (const channel of channels) {
-      const args: Array<string | number> = [o.presenceTtlMs];
+      const args: Array<string | number> = [o.presenceTtlMs, followed.has(channel) ? o.channelIdleMs : 0];
       for (const [key, holder] of held.get(channel) ?? []) args.push(key, holder);
       const k = presenceArgs(keys(channel));
       pipeline.evalsha(SCRIPTS.refresh.sha, k.length, ...k, ...args);

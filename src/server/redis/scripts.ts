@@ -438,7 +438,7 @@ redis.call('ZADD', times, now, client)
 return { 'ok', current and 0 or 1 }
 `;
 
-/** KEYS: presence, members, holders, notices. */
+/** KEYS: presence, members, holders, notices (REFRESH: then meta, data, marks, log). */
 const PRESENCE_PRELUDE = `
 local P = { zset = KEYS[1], members = KEYS[2], holders = KEYS[3], notices = KEYS[4] }
 ${PRESENCE_LUA}`;
@@ -480,13 +480,21 @@ redis.call('ZADD', P.zset, 'XX', now + grace, ARGV[1])
 return 1
 `;
 
-/** REFRESH: ARGV ttlMs, then (key, holder) pairs: a member still held by that holder lives ttlMs more. Then sweeps. */
+/**
+ * REFRESH: KEYS the presence keys, then the channel's meta, data, marks and log. ARGV ttlMs,
+ * idleMs, then (key, holder) pairs: a member still held by that holder lives ttlMs more; members
+ * whose time ran out leave. A followed channel that stores nothing keeps its keys idleMs more
+ * (0: untouched), so it does not expire, and start a new epoch, under its subscribers.
+ */
 export const REFRESH_SCRIPT = `${PRESENCE_PRELUDE}
-local ttl = tonumber(ARGV[1])
-for i = 2, #ARGV, 2 do
+local ttl, idleMs = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 3, #ARGV, 2 do
   if redis.call('HGET', P.holders, ARGV[i]) == ARGV[i + 1] then redis.call('ZADD', P.zset, 'XX', now + ttl, ARGV[i]) end
 end
-if #ARGV > 1 then keepAlive(ttl) end
+if #ARGV > 2 then keepAlive(ttl) end
+if idleMs > 0 and redis.call('HGET', KEYS[5], 'stores') ~= '1' then
+  for i = 5, 8 do redis.call('PEXPIRE', KEYS[i], idleMs) end
+end
 return sweep()
 `;
 

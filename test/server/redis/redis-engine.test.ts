@@ -193,6 +193,21 @@ describe('redisEngine: epochs', () => {
   });
 });
 
+describe('redisEngine: channels that store nothing', () => {
+  it('keep their keys while followed, and leave nothing in Redis once nobody follows them for channelIdleMs', async () => {
+    const engine = await bed.engine({ channelIdleMs: 300, presenceTtlMs: 150 });
+    const quiet = await follower(engine, 'quiet');
+    const gone = await engine.follow('gone', recorder().listener);
+    await gone.unfollow();
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    // Followed: the same epoch, no reset, when the first change comes after the idle time.
+    expect(await engine.append('quiet', { set: { first: 1 } })).toEqual({ status: 'applied', epoch: quiet.following.epoch, seq: 1 });
+    expect(quiet.seen.resets).toEqual([]);
+    // Not followed: its keys expired.
+    expect((await bed.keys()).filter((key) => key.includes('{gone}'))).toEqual([]);
+  });
+});
+
 describe('redisEngine: presence', () => {
   it('tells joins and leaves across instances, continues a member within its grace, and lists members at follow', async () => {
     const [a, b] = [await bed.engine(), await bed.engine()];
