@@ -79,6 +79,8 @@ export class Connections {
   private silentBeats = 0;
   private reported: EngineStatus = 'unavailable';
   private errorReported = false;
+  /** The Redis connected to (known after the probe that follows each connect). */
+  private server: { runId: string; fsyncAlways: boolean } | undefined;
   private readonly heartbeat: ReturnType<typeof setInterval>;
   private closed = false;
 
@@ -97,7 +99,10 @@ export class Connections {
     this.cmd.on('ready', () => {
       this.healthy = true;
       this.silentBeats = 0;
-      this.update();
+      void this.probe();
+    });
+    this.cmd.on('close', () => {
+      this.server = undefined;
     });
     this.heartbeat = setInterval(() => void this.beat(), options.heartbeatMs);
     this.heartbeat.unref?.();
@@ -105,6 +110,41 @@ export class Connections {
 
   get status(): EngineStatus {
     return this.reported;
+  }
+
+  /**
+   * What the engine tells its scripts about the Redis it is connected to: '' when Redis fsyncs
+   * every write (appendonly yes, appendfsync always: a restart loses nothing acked), else its
+   * run id, which changes at every restart (or failover): see `ensure` in scripts.ts.
+   */
+  get restartMark(): string {
+    const server = this.server;
+    return server === undefined || server.fsyncAlways ? '' : server.runId;
+  }
+
+  /** Connected, and the Redis it is connected to known. */
+  get probed(): boolean {
+    return this.server !== undefined;
+  }
+
+  /** Reads, at every connect, which Redis this is and whether it fsyncs every write. */
+  private async probe(): Promise<void> {
+    try {
+      const info = await this.cmd.info('server');
+      const runId = /^run_id:(\w+)/m.exec(info)?.[1] ?? '';
+      let fsyncAlways = false;
+      try {
+        const [, appendonly] = (await this.cmd.config('GET', 'appendonly')) as string[];
+        const [, appendfsync] = (await this.cmd.config('GET', 'appendfsync')) as string[];
+        fsyncAlways = appendonly === 'yes' && appendfsync === 'always';
+      } catch {
+        // CONFIG disabled (a managed Redis): assume a restart may lose acked writes
+      }
+      this.server = { runId, fsyncAlways };
+    } catch {
+      return; // the connection dropped again: the next 'ready' probes anew
+    }
+    this.update();
   }
 
   onStatus(listener: (status: EngineStatus) => void): () => void {
@@ -149,7 +189,7 @@ export class Connections {
 
   private update(): void {
     if (this.closed) return;
-    const up = this.cmd.status === 'ready' && this.sub.status === 'ready' && this.healthy;
+    const up = this.cmd.status === 'ready' && this.sub.status === 'ready' && this.healthy && this.server !== undefined;
     const status: EngineStatus = up ? 'available' : 'unavailable';
     if (status === this.reported) return;
     this.reported = status;

@@ -231,6 +231,8 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
 
   async function call<T>(run: () => Promise<T>): Promise<T> {
     if (closed) throw new EngineUnavailableError('the Redis engine is closed');
+    // Not before the connect's probe: the scripts must know which Redis run they write to.
+    if (!connections.probed) throw new EngineUnavailableError('Redis is unavailable: not connected');
     try {
       return await run();
     } catch (error) {
@@ -241,7 +243,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   async function load(channel: string): Promise<ChannelState> {
     const k = keys(channel);
     const reply = (await call(() =>
-      SCRIPTS.load.run(cmd, [...channelArgs(k), k.presence, k.members, k.holders], [newEpoch(), o.logSize, Date.now(), o.channelIdleMs, storedName(channel)]),
+      SCRIPTS.load.run(cmd, [...channelArgs(k), k.presence, k.members, k.holders], [newEpoch(), o.logSize, Date.now(), o.channelIdleMs, storedName(channel), connections.restartMark]),
     )) as [string, string, string[], string[]];
     const [epoch, seq, fields, members] = reply;
     const data: Record<string, Json> = {};
@@ -323,7 +325,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       changes === undefined ? '' : JSON.stringify(changes),
     ];
     const deleted = changes?.delete ?? [];
-    args.push(deleted.length);
+    args.push(deleted.length, connections.restartMark);
     for (const key of deleted) args.push(JSON.stringify(key));
     for (const [key, value] of Object.entries(changes?.set ?? {})) args.push(JSON.stringify(key), JSON.stringify(value));
     const reply = (await call(() => SCRIPTS.append.run(cmd, [...channelArgs(k), global.v1Ops, global.v1Times], args))) as unknown[];

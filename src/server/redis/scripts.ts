@@ -26,15 +26,19 @@ local function fmt(x) return string.format('%d', x) end
 -- while seq > 0: a Redis restarted without persistence, a key deleted by hand. What remains is
 -- kept (the document, the marks); marks lost while the channel existed raise the horizon to now,
 -- so every resend gets ERR_CLIENT_FORGOTTEN and none applies twice.
-local function ensure(candidate, logSize, now)
-  local m = redis.call('HMGET', K.meta, 'epoch', 'seq', 'time', 'horizon', 'marked', 'stores')
+-- restart: '' when Redis fsyncs every write; else its run id, which changes with every restart or
+-- failover: a Redis that came back from an RDB snapshot or an everysec AOF may have lost the last
+-- changes while keeping every key, and reusing the epoch would give their seqs to other changes.
+local function ensure(candidate, logSize, now, restart)
+  local m = redis.call('HMGET', K.meta, 'epoch', 'seq', 'time', 'horizon', 'marked', 'stores', 'restart')
   local epoch = m[1]
   local dataStamp = redis.call('HGET', K.data, '~')
   local marksStamp = redis.call('HGET', K.marks, '~')
   if epoch then
     local seq = tonumber(m[2])
     local logKept = seq == 0 or logSize == 0 or redis.call('EXISTS', K.log) == 1
-    if dataStamp == epoch and marksStamp == epoch and logKept then
+    local sameRun = restart == '' or m[7] == restart
+    if dataStamp == epoch and marksStamp == epoch and logKept and sameRun then
       local st = { epoch = epoch, seq = seq, time = tonumber(m[3]), fresh = false, marked = m[5] == '1', stores = m[6] == '1' }
       if m[4] then st.horizon = tonumber(m[4]) end
       return st
@@ -52,7 +56,7 @@ local function ensure(candidate, logSize, now)
   redis.call('DEL', K.log)
   redis.call('HSET', K.data, '~', candidate)
   redis.call('HSET', K.marks, '~', candidate)
-  redis.call('HSET', K.meta, 'epoch', candidate, 'seq', 0, 'time', fmt(st.time))
+  redis.call('HSET', K.meta, 'epoch', candidate, 'seq', 0, 'time', fmt(st.time), 'restart', restart)
   if st.horizon then redis.call('HSET', K.meta, 'horizon', fmt(st.horizon)) end
   redis.call('PUBLISH', K.notices, 'r|' .. candidate)
   return st
@@ -214,13 +218,13 @@ end
 
 /**
  * LOAD: a channel's position, document and members (creating its epoch if it has none).
- * KEYS: the channel keys + stored, presence, members, holders. ARGV: candidate epoch, logSize, now, idleMs, name.
+ * KEYS: the channel keys + stored, presence, members, holders. ARGV: candidate epoch, logSize, now, idleMs, name, restart mark.
  * Returns {epoch, seq, {field, value, …}, {member key, member JSON, …}} (the document without its stamp).
  */
 export const LOAD_SCRIPT = `${CHANNEL_PRELUDE}
 local P = { zset = KEYS[9], members = KEYS[10], holders = KEYS[11], notices = KEYS[7] }
 ${PRESENCE_LUA}
-local st = ensure(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+local st = ensure(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[6])
 if st.fresh then finish(st, ARGV[5], tonumber(ARGV[4])) end
 if not storesSomething(st) then
   for _, key in ipairs({ K.meta, K.data, K.marks, K.log }) do redis.call('PEXPIRE', key, tonumber(ARGV[4])) end
@@ -244,8 +248,8 @@ return { st.epoch, fmt(st.seq), doc, listed() }
  * 5 name ('' for default: never counted as stored), 6 kind (op | v1 | server), 7 key (mark key or
  * v1 op id), 8 owner, 9 n, 10 re ('' none), 11 retentionMs, 12 maxMarks (v1: the record's size),
  * 13 maxRefusals, 14 maxStored, 15 refusal code ('' : apply), 16 keep a refusal off an empty
- * channel (1/0), 17 change JSON, 18 number of deleted keys D, then D keys as JSON, then
- * (key JSON, value JSON) pairs.
+ * channel (1/0), 17 change JSON, 18 number of deleted keys D, 19 restart mark (see ensure), then
+ * D keys as JSON, then (key JSON, value JSON) pairs.
  * Returns {'applied', epoch, seq, forgotten} | {'duplicate', kind, code[, forgotten]} | {'forgotten', forgotten}
  * | {'refused', code, recorded (1/0), forgotten} | {'full'} | {'deferred'}; `forgotten` counts
  * marks forgotten by retention or the bound in this step.
@@ -256,7 +260,7 @@ local logSize, now, idleMs, name, kind = tonumber(ARGV[2]), tonumber(ARGV[3]), t
 local key, owner, n, re = ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
 local retentionMs, maxMarks, maxRefusals, maxStored = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
 local code, keepOffEmpty = ARGV[15], ARGV[16] == '1'
-local st = ensure(ARGV[1], logSize, now)
+local st = ensure(ARGV[1], logSize, now, ARGV[19])
 -- Times never go back, and a mark's time is at least its op's first writing (re): so a forgotten
 -- mark's time (the horizon) is never below the re of an op it applied, whatever the instances' clocks.
 if st.time > now then now = st.time end
@@ -328,8 +332,8 @@ end
 
 -- Apply: deletes first, then sets.
 local deletes = tonumber(ARGV[18])
-for i = 19, 18 + deletes do redis.call('HDEL', K.data, ARGV[i]) end
-for i = 19 + deletes, #ARGV, 2 do redis.call('HSET', K.data, ARGV[i], ARGV[i + 1]) end
+for i = 20, 19 + deletes do redis.call('HDEL', K.data, ARGV[i]) end
+for i = 20 + deletes, #ARGV, 2 do redis.call('HSET', K.data, ARGV[i], ARGV[i + 1]) end
 st.seq = st.seq + 1
 if logSize > 0 then
   redis.call('XADD', K.log, 'MAXLEN', '~', logSize, fmt(st.seq) .. '-0', 'c', ARGV[17])

@@ -28,14 +28,14 @@ export interface OwnRedis {
   dispose(): Promise<void>;
 }
 
-/** `persistence`: append-only with fsync at every write, or nothing kept on disk. */
-export async function ownRedis(persistence: 'always' | 'none'): Promise<OwnRedis> {
+/** `persistence`: append-only with fsync at every write or every second, or nothing kept on disk. */
+export async function ownRedis(persistence: 'always' | 'everysec' | 'none'): Promise<OwnRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'statesocket-redis-'));
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--maxmemory-policy', 'noeviction'];
-  args.push(...(persistence === 'always' ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']));
+  args.push(...(persistence === 'none' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', persistence]));
 
   async function start(): Promise<void> {
     const proc = spawn('redis-server', args, { stdio: 'ignore' });

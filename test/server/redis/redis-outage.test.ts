@@ -16,7 +16,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setUp(persistence: 'always' | 'none') {
+async function setUp(persistence: 'always' | 'everysec' | 'none') {
   const redis: OwnRedis = await ownRedis(persistence);
   cleanups.push(() => redis.dispose());
   const engine: RedisEngine = redisEngine({ url: redis.url, prefix: 't:', commandTimeoutMs: 300, heartbeatMs: 100, onError: () => {} });
@@ -77,6 +77,21 @@ describe('redisEngine when Redis is unavailable', () => {
     await until(() => seen.seq === 21, 5000, 'the follower at 21');
     expect(seen.resets).toBe(0);
     expect(Object.keys(seen.data)).toHaveLength(21);
+  });
+
+  it('starts a new epoch after a restart of a Redis that does not fsync every write (it may have lost acked changes), keeping the document and the marks', async () => {
+    const { redis, engine, statuses, seen, following } = await setUp('everysec');
+    for (let n = 1; n <= 5; n++) await engine.append('doc', { set: { [`k${n}`]: n } }, op(n));
+    await redis.kill('SIGTERM'); // a clean shutdown: nothing is lost, but the engine cannot know that
+    await until(() => statuses.includes('unavailable'), 5000, 'unavailable');
+    await redis.start();
+    await until(() => statuses.at(-1) === 'available', 10_000, 'available again');
+    expect(await engine.append('doc', { set: { k5: 'again' } }, op(5))).toEqual({ status: 'duplicate', answer: { kind: 'ack' } });
+    const next = await engine.append('doc', { set: { k6: 6 } }, op(6));
+    expect(next).toMatchObject({ status: 'applied', seq: 1 });
+    expect(next.status === 'applied' && next.epoch).not.toBe(following.epoch);
+    await until(() => seen.resets > 0 && seen.seq === 1, 5000, 'the follower reset to the new epoch');
+    expect(Object.keys(seen.data).sort()).toEqual(['k1', 'k2', 'k3', 'k4', 'k5', 'k6']);
   });
 
   it('reports a paused Redis as unavailable (commands time out) and available once it answers again, with nothing lost', async () => {
