@@ -51,18 +51,6 @@ export interface ChannelLimits {
   value: ValueLimits;
 }
 
-/** The value rule walks a loaded document: thrown for a stored document that breaks it. */
-export class StoredDataError extends RangeError {
-  override readonly name = 'StoredDataError';
-  constructor(
-    readonly rule: 'depth' | 'value' | 'size',
-    message: string,
-    readonly bytes?: number,
-  ) {
-    super(message);
-  }
-}
-
 export class Channel {
   /** Undefined while unloaded. */
   epoch: string | undefined;
@@ -121,11 +109,12 @@ export class Channel {
 
   /**
    * Starts the copy from the engine's state (a load, or a reset): its epoch, seq, document and
-   * members, an empty log. Throws `StoredDataError` for a document the value rule refuses.
+   * members, an empty log. Throws `RangeError` for a document the value rule refuses (an engine's bug:
+   * what it holds was checked before it was appended).
    */
   start(state: ChannelState): void {
     const measured = measureDocument(state.data, this.limits.value.maxValueDepth);
-    if (typeof measured === 'string') throw new StoredDataError('value', `data breaks the value rule: ${measured}`);
+    if (typeof measured === 'string') throw new RangeError(`channel ${this.name}: the engine's data breaks the value rule: ${measured}`);
     this.sizes.clear();
     this.entrySum = 0;
     for (const [key, size] of measured) {

@@ -231,7 +231,12 @@ export interface Engine {
   /** Gives up the lease if `owner` holds it. */
   releaseLease(name: string, owner: string): Answer<void>;
 
-  /** `listener` is told when the store becomes unreachable and reachable again; returns what stops it. */
+  /**
+   * `listener` is told when the store becomes unreachable and reachable again; returns what stops
+   * it. The server stops serving at the first `EngineUnavailableError` (or `unavailable`) and
+   * serves again only at `available`: an engine that ever throws `EngineUnavailableError` must
+   * say `available` once the store answers again (and may say it when it never said `unavailable`).
+   */
   onStatus(listener: (status: EngineStatus) => void): () => void;
 
   /**

@@ -3,6 +3,7 @@
  * symbols (`BTC-USD`, `ETH-USD`, …) on a random walk, applied in batches per timer tick,
  * one patch per change.
  */
+import type { Engine } from './engine.js';
 import { SERVER_LIMITS } from './server-options.js';
 import { ChangeRefusedError, type SyncServer } from './sync-server.js';
 
@@ -24,7 +25,8 @@ export interface FeedCounters {
 
 /**
  * Starts the feed (`feedRatePerSec` > 0) on `channel`; returns the function that stops it.
- * `batch` runs one tick's changes (the server persists a batch once, throttled).
+ * `batch` runs one tick's changes (the server persists a batch once, throttled). A tick runs only
+ * while `mayRun()` says so (this instance holds the feed's lease: `holdFeedLease`).
  */
 export function startFeed(
   core: SyncServer,
@@ -33,6 +35,7 @@ export function startFeed(
   random: () => number,
   stats: FeedCounters,
   batch: (tick: () => void) => void,
+  mayRun: () => boolean = () => true,
 ): () => void {
   const tickMs = Math.max(SERVER_LIMITS.feedTickMinMs, 1000 / feedRatePerSec);
   const perTick = (feedRatePerSec * tickMs) / 1000;
@@ -44,6 +47,7 @@ export function startFeed(
   }
   let due = 0;
   const timer = setInterval(() => {
+    if (!mayRun()) return void (due = 0);
     due += perTick;
     const count = Math.floor(due);
     due -= count;
@@ -71,4 +75,54 @@ export function startFeed(
     });
   }, tickMs);
   return () => clearInterval(timer);
+}
+
+/** How long the feed's lease runs without a renewal; it is renewed every third of it. */
+export const FEED_LEASE_MS = 10_000;
+
+/**
+ * Takes and keeps renewing the lease `feed:<channel>` for `owner` (an instance), so that of the
+ * instances sharing an engine exactly one runs the feed, never N times its rate; another takes over
+ * within `FEED_LEASE_MS` of its holder dying. The memory engine answers at once: a lone instance
+ * holds it from the start.
+ */
+export function holdFeedLease(engine: Engine, channel: string, owner: string): { held(): boolean; stop(): void } {
+  const name = `feed:${channel}`;
+  let held = false;
+  let stopped = false;
+  const renew = () => {
+    try {
+      const answer = engine.lease(name, owner, FEED_LEASE_MS);
+      if (typeof answer === 'boolean') held = answer;
+      else
+        answer.then(
+          (mine) => {
+            held = mine && !stopped;
+          },
+          () => {
+            held = false; // the store is away: nobody can be sure to hold it
+          },
+        );
+    } catch {
+      held = false;
+    }
+  };
+  renew();
+  const timer = setInterval(renew, FEED_LEASE_MS / 3);
+  timer.unref?.();
+  return {
+    held: () => held,
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+      if (!held) return;
+      held = false;
+      try {
+        const answer = engine.releaseLease(name, owner);
+        if (typeof answer === 'object' && answer !== null) answer.then(undefined, () => {});
+      } catch {
+        // It runs out by itself within FEED_LEASE_MS.
+      }
+    },
+  };
 }

@@ -32,7 +32,7 @@ import { addressGroup, clientAddress, judgeOrigin, parseHost, parseOrigin, serve
 import { createAuthThrottle, type AuthTicket } from './auth-throttle.js';
 import { createControlRoutes, reply } from './control-routes.js';
 import { DataFileError, loadDataFile, writeDataFileAtomic } from './data-file.js';
-import { startFeed } from './feed.js';
+import { holdFeedLease, startFeed } from './feed.js';
 import { SERVER_LIMITS, resolveServerOptions, type NodeServerOptions, type ResolvedServerOptions } from './server-options.js';
 import type { FaultCounters, ServerStats } from './server-stats.js';
 import { SyncCloseCode, type Changes } from '../sync/messages.js';
@@ -481,14 +481,28 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
   // ── timers: the feed and the ws-level heartbeat ──
   let stopFeed: (() => void) | undefined;
   if (opts.feedRatePerSec > 0) {
-    stopFeed = startFeed(core, opts.feedChannel, opts.feedRatePerSec, opts.random, stats, (tick) => {
-      inFeed = true;
-      try {
-        tick();
-      } finally {
-        inFeed = false;
-      }
-    });
+    // Of the instances sharing an engine, the one holding the lease runs the feed.
+    const lease = holdFeedLease(core.engine, opts.feedChannel, core.instanceId);
+    const stopTicks = startFeed(
+      core,
+      opts.feedChannel,
+      opts.feedRatePerSec,
+      opts.random,
+      stats,
+      (tick) => {
+        inFeed = true;
+        try {
+          tick();
+        } finally {
+          inFeed = false;
+        }
+      },
+      lease.held,
+    );
+    stopFeed = () => {
+      stopTicks();
+      lease.stop();
+    };
   }
 
   let heartbeatTimer: NodeJS.Timeout | undefined;

@@ -233,7 +233,7 @@ export function createV2Sessions(ctx: ServerContext) {
           channel,
           presence: false,
           memberKey: session.key,
-          holder: ctx.newHolder(),
+          holder: '',
           live: false,
           deliver: (text, bytes, bulk) => void session.out.send(name, text, bytes, bulk === true),
         };
@@ -298,6 +298,7 @@ export function createV2Sessions(ctx: ServerContext) {
       return channelError(session, channel, ErrorCodeV2.PRESENCE_FORBIDDEN, `${refusedWho(identity)} may not use presence on ${name}; the subscription stands without it`);
     }
     sub.presence = true;
+    if (sub.holder === '') sub.holder = ctx.newHolder();
     const member = identity.info === undefined ? { key: session.key, client: session.client, user: identity.user } : { key: session.key, client: session.client, user: identity.user, info: identity.info };
     return ctx.step(session, () => ctx.engine.join(name, member, sub.holder, ctx.time()), () => {
       if (session.subs.get(name) === sub) session.out.send(name, presenceFrame(channel), undefined, false);

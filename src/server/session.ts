@@ -45,8 +45,8 @@ export interface AuthorizeRequest {
 export interface Subscription extends Subscriber {
   readonly session: LiveSession;
   readonly channel: Channel;
-  /** Its presence holder id for the engine (unique on this instance). */
-  readonly holder: string;
+  /** Its presence holder id for the engine (unique on this instance), given at its first join. */
+  holder: string;
   /** Whether it is among `channel.subscribers` yet (from its replay or snapshot on). */
   live: boolean;
 }
@@ -86,7 +86,7 @@ export interface LiveSession {
   /** Version 1: its place among the default channel's holders. */
   v1: V1Holder | undefined;
   /** Per channel name (version 1: `default`), frames waiting behind one that awaits the engine. */
-  lanes: Map<string, Lane>;
+  lanes: Map<string, Lane> | undefined;
   /** Frames waiting behind a session-wide step (a hello) that awaits the engine; undefined: none. */
   backlog: unknown[] | undefined;
 }

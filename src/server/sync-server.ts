@@ -18,7 +18,7 @@ import type { Changes } from '../sync/messages.js';
 import { ServerErrorCode, SyncCloseCode } from '../sync/messages.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, ErrorCodeV2, SyncCloseCodeV2, isChannelName, parseHello } from '../sync/messages-v2.js';
 import { DEFAULT_VALUE_LIMITS, checkChanges } from '../sync/values.js';
-import { Channel, StoredDataError, type Checked } from './channel.js';
+import { Channel, type Checked } from './channel.js';
 import { EngineUnavailableError, type AppendResult, type Answer, type ChannelEntry, type ChannelListener, type ChannelState, type Engine, type Following, type PresenceChange } from './engine.js';
 import { memoryEngine, type MemoryEngine } from './engines/memory.js';
 import { Outgoing } from './outgoing.js';
@@ -497,7 +497,9 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       for (const entry of entries) {
         if (entry.seq <= channel.seq) continue; // seen already
         let checked = ownChecks.get(entry.changes);
-        if (checked === undefined) {
+        // Kept no longer than its delivery: the engine's log still holds the changes object.
+        if (checked !== undefined) ownChecks.delete(entry.changes);
+        else {
           const measured = checkChanges(entry.changes, entryLimits);
           if (!measured.ok || entry.seq !== channel.seq + 1) return lost(channel);
           checked = measured;
@@ -578,7 +580,6 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         counters.channels--;
         channel.unfollow = undefined;
         quietly(unfollow);
-        if (error instanceof StoredDataError) throw new Error(`channel ${channel.name}: the engine's ${error.message}`);
         throw error;
       }
       channel.idleSince = now();
@@ -816,7 +817,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       return;
     }
     const name = laneOf(session, value);
-    const lane = name === undefined ? undefined : session.lanes.get(name);
+    const lane = name === undefined ? undefined : session.lanes?.get(name);
     if (lane !== undefined) {
       lane.queue.push(value);
       return;
@@ -830,7 +831,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       return;
     }
     const waiting: Lane = { busy: true, queue: [] };
-    session.lanes.set(name, waiting);
+    (session.lanes ??= new Map()).set(name, waiting);
     void answer.then(() => resumeLane(session, name, waiting));
   }
 
@@ -839,7 +840,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       const answer = handle(session, lane.queue.shift());
       if (isThenable(answer)) return void answer.then(() => resumeLane(session, name, lane));
     }
-    session.lanes.delete(name);
+    session.lanes?.delete(name);
   }
 
   function resumeBacklog(session: LiveSession): void {
@@ -1036,6 +1037,8 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     },
     /** The engine this server uses. */
     engine,
+    /** This instance's name among the engine's users (presence holders, leases). */
+    instanceId,
     /** Live sessions (greeted or not). */
     get sessionCount() {
       return live.size;
@@ -1063,7 +1066,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
         refreshTimer: undefined,
         expiryTimer: undefined,
         v1: undefined,
-        lanes: new Map(),
+        lanes: undefined,
         backlog: undefined,
       };
       session.out = new Outgoing(

@@ -5,8 +5,10 @@
  * ack sent only after the append resolved and the patch went out, and an unavailable engine
  * closing every client with 1013 (never an error frame with the op's n) until it is back.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { memoryEngine } from '../../src/server/engines/memory.js';
+import { startSyncServer } from '../../src/server/start.js';
+import { onCleanup } from '../support/cleanup.js';
 import { createSyncServer, type SyncServer } from '../../src/server/sync-server.js';
 import { controlledEngine, settle } from '../support/controlled-engine.js';
 
@@ -49,22 +51,27 @@ async function subscribed(server: SyncServer, id: string, channels: string[]) {
 
 const op = (channel: string, n: number, set: Record<string, unknown>) => ({ type: 'op', channel, n, set });
 
+/** A server on a controlled engine, closed after the test. */
+function setup() {
+  const control = controlledEngine();
+  const server = createSyncServer({ engine: control.engine });
+  onCleanup(() => server.close());
+  return { control, server };
+}
+
 describe('a server on an engine that answers later', () => {
   it('greets and subscribes through the engine, and applies ops with acks after their patches', async () => {
-    const control = controlledEngine();
-    const server = createSyncServer({ engine: control.engine });
+    const { control, server } = setup();
     const a = await subscribed(server, 'a1', ['c']);
     a.send(op('c', 1, { x: 1 }));
     expect(a.frames).toEqual([]); // nothing before the engine answered
     await settle();
     expect(a.summary()).toEqual(['patch c 1', 'ack c 1']);
     expect(server.channelState('c').data).toEqual({ x: 1 });
-    server.close();
   });
 
   it('appends one client op of a channel at a time, in order, and acks them in order', async () => {
-    const control = controlledEngine();
-    const server = createSyncServer({ engine: control.engine });
+    const { control, server } = setup();
     const a = await subscribed(server, 'a1', ['c']);
     control.hold('append');
     for (let n = 1; n <= 3; n++) a.send(op('c', n, { n }));
@@ -76,12 +83,10 @@ describe('a server on an engine that answers later', () => {
       expect(control.waiting('append')).toBe(n < 3 ? 1 : 0);
     }
     expect(a.summary()).toEqual(['patch c 1', 'ack c 1', 'patch c 2', 'ack c 2', 'patch c 3', 'ack c 3']);
-    server.close();
   });
 
   it('keeps later frames of the channel behind a pending append, and lets other channels pass', async () => {
-    const control = controlledEngine();
-    const server = createSyncServer({ engine: control.engine });
+    const { control, server } = setup();
     const a = await subscribed(server, 'a1', ['c', 'd']);
     control.hold('append');
     a.send(op('c', 1, { x: 1 }));
@@ -97,12 +102,10 @@ describe('a server on an engine that answers later', () => {
     control.releaseOne('append'); // d's
     await settle();
     expect(a.summary()).toEqual(['pong', 'patch c 1', 'ack c 1', 'unsubscribed c', 'patch d 1', 'ack d 1']);
-    server.close();
   });
 
   it('sends the ack only once the entry reached the followed copy (its patch first), even when the append resolves before', async () => {
-    const control = controlledEngine();
-    const server = createSyncServer({ engine: control.engine });
+    const { control, server } = setup();
     const a = await subscribed(server, 'a1', ['c']);
     const b = await subscribed(server, 'b1', ['c']);
     control.entriesLate();
@@ -114,12 +117,10 @@ describe('a server on an engine that answers later', () => {
     await settle();
     expect(a.summary()).toEqual(['patch c 1', 'ack c 1']);
     expect(b.summary()).toEqual(['patch c 1']);
-    server.close();
   });
 
   it('queues frames behind a hello that awaits the engine, and handles them after the welcome', async () => {
-    const control = controlledEngine();
-    const server = createSyncServer({ engine: control.engine });
+    const { control, server } = setup();
     control.hold('claimClient');
     const a = client(server, 'a1').send({ type: 'subscribe', channel: 'c' }).send(op('c', 1, { x: 1 }));
     await settle();
@@ -127,12 +128,10 @@ describe('a server on an engine that answers later', () => {
     control.releaseOne('claimClient');
     await settle();
     expect(a.summary()).toEqual(['welcome', 'snapshot c 0', 'synced c 0', 'patch c 1', 'ack c 1']);
-    server.close();
   });
 
   it('orders the server changes of a channel as called, each resolving after its patch went out', async () => {
-    const control = controlledEngine();
-    const server = createSyncServer({ engine: control.engine });
+    const { control, server } = setup();
     const a = await subscribed(server, 'a1', ['c']);
     control.hold('append');
     const first = server.change({ set: { k: 1 } }, 'c');
@@ -146,7 +145,6 @@ describe('a server on an engine that answers later', () => {
     await expect(second).resolves.toMatchObject({ channel: 'c', seq: 2 });
     expect(a.summary()).toEqual(['patch c 1', 'patch c 2']);
     expect(server.channelState('c').data).toEqual({ k: 2 });
-    server.close();
   });
 });
 
@@ -172,10 +170,36 @@ describe('instances sharing one engine', () => {
   });
 });
 
+describe('the feed on instances sharing one engine', () => {
+  it('runs on the one instance holding the lease, never at twice the rate; another takes over when it stops', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    onCleanup(() => {
+      vi.useRealTimers();
+    });
+    const engine = memoryEngine();
+    onCleanup(async () => {
+      await engine.close();
+    });
+    const options = { host: '127.0.0.1', port: 0, feedRatePerSec: 100, feedChannel: 'prices', engine };
+    const one = await startSyncServer(options);
+    onCleanup(() => one.close());
+    const two = await startSyncServer(options);
+    onCleanup(() => two.close());
+    vi.advanceTimersByTime(1_000);
+    await settle();
+    expect(one.stats().feedChanges).toBe(100);
+    expect(two.stats().feedChanges).toBe(0);
+    one.stopFeed(); // gives the lease up
+    vi.advanceTimersByTime(5_000); // two renews (every third of FEED_LEASE_MS) and takes it
+    await settle();
+    expect(one.stats().feedChanges).toBe(100);
+    expect(two.stats().feedChanges).toBeGreaterThan(0);
+  });
+});
+
 describe('an unavailable engine', () => {
   it('closes every client with 1013 and answers no op with an error carrying its n; serves again once the engine is back', async () => {
-    const control = controlledEngine();
-    const server = createSyncServer({ engine: control.engine });
+    const { control, server } = setup();
     const a = await subscribed(server, 'a1', ['c']);
     const b = await subscribed(server, 'b1', ['d']);
     control.hold('append');
@@ -199,12 +223,10 @@ describe('an unavailable engine', () => {
     await settle();
     expect(again.summary()).toEqual(['patch c 1', 'ack c 1']);
     expect(server.counters.engineOutages).toBe(1);
-    server.close();
   });
 
   it('treats a rejection of any engine call as the outage (a subscribe whose follow fails)', async () => {
-    const control = controlledEngine();
-    const server = createSyncServer({ engine: control.engine });
+    const { control, server } = setup();
     const a = await subscribed(server, 'a1', ['c']);
     control.hold('follow');
     a.send({ type: 'subscribe', channel: 'other' });
@@ -214,6 +236,5 @@ describe('an unavailable engine', () => {
     await settle();
     expect(a.closes).toEqual([1013]);
     expect(a.frames.filter((f) => f.type === 'error' || f.type === 'unsubscribed')).toEqual([]);
-    server.close();
   });
 });

@@ -106,8 +106,15 @@ export function newEpoch(random: () => number): string {
   return part() + part();
 }
 
-/** Applies `changes` to `data`; returns what puts it back. */
-function applyChanges(data: Map<string, Json>, changes: Changes): () => void {
+/** Applies `changes` to `data`. */
+function applyChanges(data: Map<string, Json>, changes: Changes): void {
+  for (const key of changes.delete ?? []) data.delete(key);
+  const set = changes.set;
+  if (set !== undefined) for (const key of Object.keys(set)) data.set(key, set[key] as Json);
+}
+
+/** Applies `changes` to `data`; returns what puts it back (for a write that may fail). */
+function applyUndoably(data: Map<string, Json>, changes: Changes): () => void {
   const before = new Map<string, Json | undefined>();
   const remember = (key: string) => {
     if (!before.has(key)) before.set(key, data.get(key));
@@ -368,7 +375,10 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       if (channel.followers.size === 0) settle(channel);
       return { status: 'full' };
     }
-    const undoData = applyChanges(channel.data, changes);
+    // Without onChange nothing can fail after this: no undo to keep.
+    let undoData: (() => void) | undefined;
+    if (options.onChange === undefined) applyChanges(channel.data, changes);
+    else undoData = applyUndoably(channel.data, changes);
     let undoMark: ReturnType<ChannelMarks['raise']> | undefined;
     if (mark !== undefined) {
       seen(mark.at);
@@ -378,7 +388,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     try {
       write('change');
     } catch (error) {
-      undoData();
+      undoData?.();
       if (undoMark !== undefined) channel.marks.undo(undoMark);
       if (v1 !== undefined) applied.delete(v1.id);
       if (channel.followers.size === 0) settle(channel);
