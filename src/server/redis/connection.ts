@@ -54,6 +54,9 @@ export interface ConnectionOptions {
   onError(error: Error): void;
 }
 
+/** How soon an unhealthy connection is pinged again. */
+const UNHEALTHY_BEAT_MS = 250;
+
 /** Reconnect after 50 ms, then up to 1 s apart: an instance serves again within a second of Redis. */
 const retryStrategy = (attempt: number): number => Math.min(50 * 2 ** Math.min(attempt, 5), 1000);
 
@@ -82,6 +85,7 @@ export class Connections {
   /** The Redis connected to (known after the probe that follows each connect). */
   private server: { runId: string; fsyncAlways: boolean } | undefined;
   private readonly heartbeat: ReturnType<typeof setInterval>;
+  private retryBeat: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
 
   constructor(private readonly options: ConnectionOptions) {
@@ -169,6 +173,18 @@ export class Connections {
     });
   }
 
+  /**
+   * A call failed for unavailability (a timeout, a dropped connection): report `unavailable` now
+   * and `available` again once Redis answers a ping (engine.ts: an engine that threw
+   * `EngineUnavailableError` must say `available` when the store answers again).
+   */
+  suspect(): void {
+    if (this.closed || !this.healthy) return;
+    this.healthy = false;
+    this.update();
+    void this.beat();
+  }
+
   private async beat(): Promise<void> {
     if (this.closed || this.cmd.status !== 'ready') return;
     try {
@@ -182,6 +198,14 @@ export class Connections {
         this.silentBeats = 0;
         this.cmd.disconnect(true);
         this.sub.disconnect(true);
+      }
+      // While unhealthy, ping again soon rather than at the next heartbeat: serve again promptly.
+      if (this.retryBeat === undefined && !this.closed) {
+        this.retryBeat = setTimeout(() => {
+          this.retryBeat = undefined;
+          void this.beat();
+        }, Math.min(this.options.heartbeatMs, UNHEALTHY_BEAT_MS));
+        this.retryBeat.unref?.();
       }
     }
     this.update();
@@ -207,6 +231,7 @@ export class Connections {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    clearTimeout(this.retryBeat);
     this.listeners.clear();
     this.cmd.disconnect();
     this.sub.disconnect();

@@ -236,7 +236,9 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     try {
       return await run();
     } catch (error) {
-      throw engineError(error);
+      const failure = engineError(error);
+      if (failure instanceof EngineUnavailableError) connections.suspect();
+      throw failure;
     }
   }
 

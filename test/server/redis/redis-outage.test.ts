@@ -16,10 +16,10 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setUp(persistence: 'always' | 'everysec' | 'none') {
+async function setUp(persistence: 'always' | 'everysec' | 'none', heartbeatMs = 100) {
   const redis: OwnRedis = await ownRedis(persistence);
   cleanups.push(() => redis.dispose());
-  const engine: RedisEngine = redisEngine({ url: redis.url, prefix: 't:', commandTimeoutMs: 300, heartbeatMs: 100, onError: () => {} });
+  const engine: RedisEngine = redisEngine({ url: redis.url, prefix: 't:', commandTimeoutMs: 300, heartbeatMs, onError: () => {} });
   cleanups.push(() => engine.close());
   await engine.ready();
   const statuses: EngineStatus[] = [];
@@ -107,5 +107,15 @@ describe('redisEngine when Redis is unavailable', () => {
     expect(['applied', 'duplicate']).toContain(resend.status);
     await until(() => seen.seq === 2, 5000, `the follower at 2 (${JSON.stringify(seen)}, ${resend.status}, ${statuses.join()})`);
     expect(seen.data).toEqual({ a: 1, b: 1 });
+  });
+
+  it('after a call failed for unavailability, says unavailable and then available once Redis answers, without waiting for a heartbeat', async () => {
+    const { redis, engine, statuses } = await setUp('none', 60_000);
+    redis.pause();
+    await expect(engine.append('doc', { set: { a: 1 } }, op(1))).rejects.toBeInstanceOf(EngineUnavailableError);
+    expect(statuses).toEqual(['unavailable']);
+    redis.resume();
+    await until(() => statuses.at(-1) === 'available', 5000, 'available again');
+    expect(await engine.append('doc', { set: { a: 1 } }, op(1))).toMatchObject({ status: expect.stringMatching(/applied|duplicate/) });
   });
 });
