@@ -116,6 +116,11 @@ export function attachSyncServer(server: HttpServer | HttpsServer, options: Atta
     }
   }
   const opts = resolveServerOptions(options, 'attachSyncServer');
+  if (opts.redis !== undefined) {
+    throw new TypeError(
+      "attachSyncServer: redis is startSyncServer's (it builds the engine for you); here pass engine: redisEngine({ url, prefix }) from 'statesocket/server/redis' and close it after the server",
+    );
+  }
   return mountSyncServer(server, { ...opts, path: opts.path ?? '/' });
 }
 

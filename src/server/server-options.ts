@@ -433,6 +433,9 @@ function engineOption(options: NodeServerOptions): Engine | undefined {
   if (typeof engine !== 'object' || engine === null || typeof (engine as Partial<Engine>).append !== 'function' || typeof (engine as Partial<Engine>).follow !== 'function') {
     throw new TypeError(`engine must be an engine (memoryEngine(), redisEngine(...)); received ${describeValue(engine)}`);
   }
+  if (options.redis !== undefined) {
+    throw new TypeError('give engine or redis, not both: redis builds the Redis engine for you (or pass engine: redisEngine(...) from statesocket/server/redis)');
+  }
   if (options.dataFile !== undefined) {
     throw new TypeError('give engine or dataFile, not both: the data file is the memory engine\'s; an engine of your own keeps its state itself');
   }
@@ -564,19 +567,6 @@ function redis(name: string, value: unknown, dataFile: string | undefined): Reso
   return { url: given.url, prefix };
 }
 
-/**
- * The Redis engine is built on other branches of issue 14 and not yet part of this build: a server
- * asked for Redis refuses to start rather than run on the memory engine, where instances would not
- * share anything. The line that calls this goes when the engine is wired in.
- */
-function refuseUnavailableEngine(resolved: ResolvedServerOptions): ResolvedServerOptions {
-  if (resolved.redis === undefined) return resolved;
-  throw new Error(
-    `the Redis engine is not available in this build (redis.url ${redactUrl(resolved.redis.url)}); ` +
-      'leave out redis (--redis, REDIS_URL) to run on the memory engine',
-  );
-}
-
 function control(options: NodeServerOptions): { control: boolean; controlToken: string | undefined } {
   const token = text('controlToken', options.controlToken);
   if (token !== undefined && token.length < SERVER_LIMITS.minControlTokenLength) {
@@ -599,7 +589,7 @@ function control(options: NodeServerOptions): { control: boolean; controlToken: 
  */
 export function resolveServerOptions(options: NodeServerOptions, caller = 'startSyncServer'): ResolvedServerOptions {
   try {
-    return refuseUnavailableEngine(resolve(options));
+    return resolve(options);
   } catch (error) {
     if (error instanceof RangeError) throw new RangeError(`${caller}: ${error.message}`);
     if (error instanceof TypeError) throw new TypeError(`${caller}: ${error.message}`);

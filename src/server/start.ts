@@ -7,7 +7,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { reply } from './control-routes.js';
 import { mountSyncServer, type AttachedSyncServer } from './node-server.js';
-import { SERVER_LIMITS, resolveServerOptions, type NodeServerOptions } from './server-options.js';
+import type { Engine } from './engine.js';
+import { SERVER_LIMITS, resolveServerOptions, type NodeServerOptions, type ResolvedServerOptions } from './server-options.js';
 
 /** The sync server on its own port: what `startSyncServer` returns. */
 export interface RunningServer extends AttachedSyncServer {
@@ -50,7 +51,47 @@ export async function startServer(options: NodeServerOptions = {}): Promise<Runn
   return running as RunningServer & { readonly controlToken: string };
 }
 
-async function start(opts: ReturnType<typeof resolveServerOptions>): Promise<RunningServer> {
+/**
+ * `redis: { url, prefix }`: the Redis engine, built here (its module, and the optional peer
+ * `ioredis`, are loaded only then) and closed with the server. The server starts while Redis is
+ * down too: it closes its clients with 1013 until Redis answers (docs/scaling.md).
+ */
+async function redisBacked(opts: ResolvedServerOptions): Promise<{ opts: ResolvedServerOptions; engine: Engine | undefined }> {
+  if (opts.redis === undefined) return { opts, engine: undefined };
+  let redisModule: typeof import('./redis/index.js');
+  try {
+    redisModule = await import('./redis/index.js');
+  } catch (error) {
+    throw new Error(`redis: the Redis engine needs the package ioredis (npm install ioredis): ${(error as Error).message}`, { cause: error });
+  }
+  const engine = redisModule.redisEngine({
+    url: opts.redis.url,
+    ...(opts.redis.prefix === undefined ? {} : { prefix: opts.redis.prefix }),
+    logSize: opts.logSize,
+    channelIdleMs: opts.channelIdleMs,
+    maxClientsPerChannel: opts.maxClientsPerChannel,
+    markRetentionMs: opts.markRetentionMs,
+    maxRefusalsPerClient: opts.maxRefusalsPerClient,
+    maxStoredChannels: opts.maxStoredChannels,
+    maxClientIds: opts.maxClientIds,
+    dedupSize: opts.dedupSize,
+    dedupRetentionMs: opts.dedupRetentionMs,
+    presenceTtlMs: opts.presenceGraceMs,
+  });
+  // Serve from the start when Redis answers; when it does not (yet), start anyway: clients are
+  // closed with 1013 until it does, and the engine has reported the error.
+  await engine.ready(REDIS_READY_WAIT_MS).catch(() => {});
+  return { opts: { ...opts, engine }, engine };
+}
+
+/** How long `startSyncServer({ redis })` waits for Redis to answer before it starts without it. */
+const REDIS_READY_WAIT_MS = 5_000;
+
+async function start(resolved: ResolvedServerOptions): Promise<RunningServer> {
+  const { opts, engine: ownEngine } = await redisBacked(resolved);
+  const closeOwnEngine = async () => {
+    await ownEngine?.close();
+  };
   const server = createServer({ connectionsCheckingInterval: SERVER_LIMITS.httpCheckIntervalMs }, (req, res) => {
     if (sync.handleControl(req, res)) return;
     try {
@@ -67,7 +108,13 @@ async function start(opts: ReturnType<typeof resolveServerOptions>): Promise<Run
   const httpTimeoutMs = Math.max(opts.helloTimeoutMs, SERVER_LIMITS.minHttpTimeoutMs);
   server.headersTimeout = httpTimeoutMs;
   server.requestTimeout = httpTimeoutMs;
-  const sync = mountSyncServer(server, opts);
+  let sync: AttachedSyncServer;
+  try {
+    sync = mountSyncServer(server, opts);
+  } catch (error) {
+    await closeOwnEngine();
+    throw error;
+  }
 
   const closeHttp = () =>
     new Promise<void>((resolve) => {
@@ -85,6 +132,7 @@ async function start(opts: ReturnType<typeof resolveServerOptions>): Promise<Run
     });
   } catch (error) {
     await sync.close();
+    await closeOwnEngine();
     throw error;
   }
   const port = (server.address() as AddressInfo).port;
@@ -102,7 +150,7 @@ async function start(opts: ReturnType<typeof resolveServerOptions>): Promise<Run
     handleControl: (req, res) => sync.handleControl(req, res),
     stopFeed: () => sync.stopFeed(),
     close() {
-      closing ??= sync.close().then(closeHttp);
+      closing ??= sync.close().then(closeHttp).then(closeOwnEngine);
       return closing;
     },
   };

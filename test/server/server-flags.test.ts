@@ -1,6 +1,9 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { startInstance, type Instance } from '../../scripts/cluster/instance.js';
+import { control, serverState } from '../integration/server-process.js';
+import { REDIS_URL, redisTestBed } from './redis/redis-support.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -59,15 +62,19 @@ describe('--redis, --redis-prefix and REDIS_URL', () => {
     expect(stderr).not.toContain('hunter2');
   });
 
-  // Until the Redis engine is part of this build, running on memory instead would let instances
-  // that were meant to share one log each keep their own.
-  it.each([
-    [['--redis', 'redis://user:hunter2@127.0.0.1:6379/0', '--redis-prefix', 'app:'], {}, 'redis://user:[redacted]@127.0.0.1:6379/0'],
-    [[], { REDIS_URL: 'redis://127.0.0.1:6379' }, 'redis://127.0.0.1:6379'],
-  ])('refuses to start with %j (env %j) while the Redis engine is not in the build, exit 1', async (args, env, shown) => {
-    const { code, stderr } = await runServer(args, env);
-    expect(code).toBe(1);
-    expect(stderr).toContain(`server: the Redis engine is not available in this build (redis.url ${shown})`);
-    expect(stderr).not.toContain('hunter2');
+  it('runs instances on the Redis engine: a change through one is the state of another', async () => {
+    const bed = redisTestBed('server-flags');
+    await bed.engine(); // fails with how to start Redis when none answers
+    const instances: Instance[] = [];
+    try {
+      instances.push(await startInstance({ redis: { url: REDIS_URL, prefix: bed.prefix }, serverArgs: ['--no-app'] }));
+      instances.push(await startInstance({ redis: { url: REDIS_URL, prefix: bed.prefix }, serverArgs: ['--no-app'] }));
+      const [first, second] = instances as [Instance, Instance];
+      expect((await control(first, 'change', { set: { through: 'the first' } })).ok).toBe(true);
+      expect(await serverState(second)).toMatchObject({ channel: 'default', seq: 1, data: { through: 'the first' } });
+    } finally {
+      for (const instance of instances) await instance.stop();
+      await bed.cleanup();
+    }
   });
 });
