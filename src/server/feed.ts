@@ -39,15 +39,46 @@ export function startFeed(
 ): () => void {
   const tickMs = Math.max(SERVER_LIMITS.feedTickMinMs, 1000 / feedRatePerSec);
   const perTick = (feedRatePerSec * tickMs) / 1000;
-  const prices = new Map<string, number>();
-  const data = core.channelState(channel).data;
-  for (const [symbol, base] of FEED_SYMBOLS) {
-    const current = data[symbol];
-    prices.set(symbol, typeof current === 'number' && current > 0 ? current : base);
-  }
+  const prices = new Map<string, number>(FEED_SYMBOLS);
+  /** The prices go on from the channel's document (a restart from the data file, the feed of another instance before). */
+  const goOnFrom = (data: Record<string, unknown>) => {
+    for (const [symbol] of FEED_SYMBOLS) {
+      const current = data[symbol];
+      if (typeof current === 'number' && current > 0) prices.set(symbol, current);
+    }
+  };
+  /** The channel's prices, when it is loaded now; false when it is not (or cannot be). */
+  const readPrices = (): boolean => {
+    try {
+      goOnFrom(core.channelState(channel).data);
+      return true;
+    } catch (error) {
+      if (!(error instanceof ChangeRefusedError)) throw error;
+      return false;
+    }
+  };
+  /** When this instance starts (or takes over) the feed: on from the channel's prices. */
+  const resume = () => {
+    if (readPrices()) return;
+    // An engine that answers later is loading the channel: the prices go on from it once it has
+    // (not loadable now: from where they are).
+    core.loadChannel(channel).then(
+      () => void readPrices(),
+      () => {},
+    );
+  };
+  let running = false;
   let due = 0;
   const timer = setInterval(() => {
-    if (!mayRun()) return void (due = 0);
+    if (!mayRun()) {
+      running = false;
+      due = 0;
+      return;
+    }
+    if (!running) {
+      running = true;
+      resume();
+    }
     due += perTick;
     const count = Math.floor(due);
     due -= count;

@@ -214,6 +214,19 @@ describe('the feed on instances sharing one engine', () => {
   });
 });
 
+describe('the feed on an engine that answers later', () => {
+  it('starts without the channel loaded, and goes on from its prices once loaded', async () => {
+    const control = controlledEngine();
+    control.inner.append('prices', { set: { 'BTC-USD': 70_000 } });
+    const server = await startSyncServer({ host: '127.0.0.1', port: 0, feedRatePerSec: 50, feedChannel: 'prices', engine: control.engine });
+    onCleanup(() => server.close());
+    for (let i = 0; i < 500 && server.stats().feedChanges < 10; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(server.stats().feedChanges).toBeGreaterThanOrEqual(10);
+    const price = server.core.channelState('prices').data['BTC-USD'] as number;
+    expect(Math.abs(price / 70_000 - 1)).toBeLessThan(0.02); // went on from 70,000 (±0.2 % a change), not from the 64,000 it starts with
+  });
+});
+
 describe('an unavailable engine', () => {
   it('closes every client with 1013 and answers no op with an error carrying its n; serves again once the engine is back', async () => {
     const { control, server } = setup();
