@@ -85,6 +85,11 @@ export async function fanoutReceiverRole(params: FanoutReceiverParams): Promise<
     arrivals.count.set(seq, (arrivals.count.get(seq) ?? 0) + 1);
   };
 
+  let opening = true;
+  let lose: (error: Error) => void = () => {};
+  const lost = new Promise<never>((_, reject) => (lose = reject));
+  lost.catch(() => {});
+  const opened = new Uint8Array(connections);
   const open = (i: number) => {
     const url = params.urls[(params.first + i) % params.urls.length]!;
     if (params.kind === 'socketio') {
@@ -93,13 +98,17 @@ export async function fanoutReceiverRole(params: FanoutReceiverParams): Promise<
       socket.on('patch', (frame: { seq: number; set: Record<string, { t: number }> }) => {
         for (const key in frame.set) arrived(i, frame.seq, frame.set[key]!.t);
       });
+      socket.on('connect_error', (error) => lose(new Error(`socket.io connection ${i} failed: ${error.message}`)));
       socket.on('disconnect', () => closed++);
       closers.push(() => socket.disconnect());
       return;
     }
     const ws = new WebSocket(url, { perMessageDeflate: false });
     ws.on('open', () => {
-      if (params.kind === 'ws') return ready.add();
+      if (params.kind === 'ws') {
+        opened[i] = 1;
+        return ready.add();
+      }
       ws.send(helloV2Text(`fanout-${params.first + i}`));
       ws.send(subscribeText(params.channel));
     });
@@ -109,11 +118,15 @@ export async function fanoutReceiverRole(params: FanoutReceiverParams): Promise<
       if (text.startsWith('{"type":"patch"')) return arrived(i, numberAfter(text, '"seq":'), numberAfter(text, '"t":'));
       if (text.startsWith('{"type":"synced"')) {
         lastSeq[i] = numberAfter(text, '"seq":');
+        opened[i] = 1;
         ready.add();
       }
     });
     ws.on('error', () => {});
-    ws.on('close', () => closed++);
+    ws.on('close', (code: number, reason: Buffer) => {
+      closed++;
+      if (opening && opened[i] === 0) lose(new Error(`${params.kind} connection ${i} closed before it was ready (${code} ${reason.toString()})`));
+    });
     closers.push(() => ws.terminate());
   };
 
@@ -121,8 +134,9 @@ export async function fanoutReceiverRole(params: FanoutReceiverParams): Promise<
   for (let from = 0; from < connections; from += params.batch) {
     const to = Math.min(connections, from + params.batch);
     for (let i = from; i < to; i++) open(i);
-    await ready.reach(to, params.timeoutMs, `${params.kind} connections to open and subscribe`);
+    await Promise.race([ready.reach(to, params.timeoutMs, `${params.kind} connections to open and subscribe`), lost]);
   }
+  opening = false;
   await send({ type: 'ready', seconds: (wallNow() - started) / 1000 });
 
   const progress = setInterval(() => {

@@ -14,8 +14,9 @@
  * Every change sets one row (bench/wire.ts `rowFor`) plus `t`, the wall-clock time it was made.
  *
  * IPC in: `heap`, `feed {changesPerSec}` (a steady rate, `FEED_TICK_MS` ticks), `saturate
- * {aheadChanges}` (as fast as the loop runs, never more than `aheadChanges` past the lowest seq
- * every receiver has: `credit {seq}`), `measure {windowMs}`, `feed-stop`, `finish`.
+ * {changesPerSec, aheadChanges}` (a rate above what the server sends, never more than
+ * `aheadChanges` past the lowest seq every receiver has: `credit {seq}`), `measure {windowMs}`,
+ * `feed-stop`, `finish`.
  * IPC out: `listening {url}`, `heap`, `feeding`, `measured`, `feed-stopped {changes}`.
  */
 import { createServer, type Server as HttpServer } from 'node:http';
@@ -185,7 +186,6 @@ export async function fanoutServerRole(params: FanoutServerParams): Promise<neve
   let changes = 0;
   let credit = 0;
   let feedTimer: NodeJS.Timeout | undefined;
-  let saturating: { ahead: number } | undefined;
 
   const makeChange = () => {
     seq = server.change(seq + 1, wallNow());
@@ -194,13 +194,22 @@ export async function fanoutServerRole(params: FanoutServerParams): Promise<neve
   const stopFeeding = () => {
     clearInterval(feedTimer);
     feedTimer = undefined;
-    saturating = undefined;
   };
-  /** One change per turn of the loop while the receivers are close enough behind: I/O runs between. */
-  const saturate = () => {
-    if (saturating === undefined) return;
-    if (seq - credit < saturating.ahead) makeChange();
-    setImmediate(saturate);
+  /**
+   * Changes due at `changesPerSec` in `FEED_TICK_MS` ticks, as a feed makes them; with `ahead`,
+   * no more than `ahead` past the lowest seq every receiver has, the rest of a tick's due
+   * changes dropped (a saturated server is offered more than it sends, and nothing piles up).
+   */
+  const startFeed = (changesPerSec: number, ahead?: number) => {
+    stopFeeding();
+    const started = wallNow();
+    let made = 0;
+    feedTimer = setInterval(() => {
+      const due = Math.floor(((wallNow() - started) * changesPerSec) / 1000);
+      const room = ahead === undefined ? due - made : Math.min(due - made, ahead - (seq - credit));
+      for (let i = 0; i < room; i++) makeChange();
+      made = due;
+    }, FEED_TICK_MS);
   };
 
   on('heap', () => void heapAfterGc().then((heap) => send({ type: 'heap', ...heap, subscribers: server.subscribers() })));
@@ -208,21 +217,12 @@ export async function fanoutServerRole(params: FanoutServerParams): Promise<neve
     credit = Math.max(credit, Number(message.seq));
   });
   on('feed', (message) => {
-    stopFeeding();
-    const ratePerSec = Number(message.changesPerSec);
-    const started = wallNow();
-    let made = 0;
-    feedTimer = setInterval(() => {
-      const due = Math.floor(((wallNow() - started) * ratePerSec) / 1000);
-      for (; made < due; made++) makeChange();
-    }, FEED_TICK_MS);
+    startFeed(Number(message.changesPerSec));
     void send({ type: 'feeding', seq });
   });
   on('saturate', (message) => {
-    stopFeeding();
     credit = Math.max(credit, seq);
-    saturating = { ahead: Number(message.aheadChanges) };
-    setImmediate(saturate);
+    startFeed(Number(message.changesPerSec), Number(message.aheadChanges));
     void send({ type: 'feeding', seq });
   });
   on('measure', (message) => {

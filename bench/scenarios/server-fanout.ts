@@ -8,9 +8,10 @@
  *
  * - a steady rate (`offeredDeliveriesPerSec` / N changes a second): change → subscriber latency,
  *   per delivery and until every subscriber had it, with the server's event-loop delay;
- * - saturation: changes as fast as the server's loop turns, at most `aheadChanges` past the
- *   lowest seq every receiver has (a closed loop: no buffer grows without bound, no slow-consumer
- *   close): deliveries per second and the server's CPU time per delivery.
+ * - saturation: the same feed offered faster than any server here sends it, never more than
+ *   `aheadDeliveries` past the lowest seq every receiver has (a closed loop: no buffer grows
+ *   without bound, no slow-consumer close): deliveries per second and the server's CPU time per
+ *   delivery.
  *
  * Ratios are against raw `ws` in the same run. A row with several instances splits its receivers
  * across them (connection i on instance i mod instances) and runs the feed on the first.
@@ -70,7 +71,7 @@ export interface RowRun {
   heapIdleBytes: number;
   heapConnectedBytes: number;
   steady: { changesPerSec: number; everyP50Ms: number; everyP99Ms: number; eachP50Ms: number; eachP99Ms: number; eldP99Ms: number; complete: number; changes: number };
-  saturation: { deliveriesPerSec: number; cpuUsPerDelivery: number; heapUsedBytes: number; eldP99Ms: number; serverDeliveries: number; closed: number };
+  saturation: { deliveriesPerSec: number; cpuUsPerDelivery: number; cpuShare: number; heapUsedBytes: number; eldP99Ms: number; serverDeliveries: number; closed: number };
 }
 
 /** The lowest seq every receiver has, from their latest `progress` reports. */
@@ -184,7 +185,7 @@ async function runRow(ctx: ScenarioContext, row: ServerRow): Promise<RowRun> {
     let before: Awaited<ReturnType<typeof counts>>;
     let after: Awaited<ReturnType<typeof counts>>;
     try {
-      feeder.send({ type: 'saturate', aheadChanges: aheadChanges(p) });
+      feeder.send({ type: 'saturate', changesPerSec: p.saturationDeliveriesPerSec / p.connections, aheadChanges: aheadChanges(p) });
       await feeder.next('feeding', 10_000);
       await sleep(SETTLE_MS);
       before = await counts();
@@ -213,6 +214,7 @@ async function runRow(ctx: ScenarioContext, row: ServerRow): Promise<RowRun> {
       saturation: {
         deliveriesPerSec: ((after.deliveries - before.deliveries) * 1000) / (after.at - before.at),
         cpuUsPerDelivery: (sum(saturated, (m) => m.cpuUserMs + m.cpuSystemMs) * 1000) / serverDeliveries,
+        cpuShare: Math.max(...saturated.map((m) => (m.cpuUserMs + m.cpuSystemMs) / m.elapsedMs)),
         heapUsedBytes: sum(saturated, (m) => m.heapUsed),
         eldP99Ms: Math.max(...saturated.map((m) => m.eldP99Ms)),
         serverDeliveries,
@@ -263,6 +265,7 @@ export async function serverFanoutScenario(ctx: ScenarioContext): Promise<Scenar
       ratio(rate.median, floorRate),
       cell(cpu, 2),
       ratio(cpu.median, floorCpu),
+      `${cell(pick(row.id, (r) => r.saturation.cpuShare * 100))} %`,
       `${cell(pick(row.id, (r) => r.steady.everyP50Ms), 1)} / ${cell(pick(row.id, (r) => r.steady.everyP99Ms), 1)}`,
       `${cell(pick(row.id, (r) => r.steady.eachP50Ms), 1)} / ${cell(pick(row.id, (r) => r.steady.eachP99Ms), 1)}`,
       `${cell(pick(row.id, (r) => r.steady.eldP99Ms), 1)} / ${cell(pick(row.id, (r) => r.saturation.eldP99Ms), 1)}`,
@@ -279,6 +282,7 @@ export async function serverFanoutScenario(ctx: ScenarioContext): Promise<Scenar
       'vs raw ws',
       'server CPU µs/delivery',
       'vs raw ws',
+      'server CPU while saturated (one core = 100 %)',
       `change → every subscriber p50 / p99 ms (${num(p.offeredDeliveriesPerSec)} deliveries/s offered)`,
       'change → each delivery p50 / p99 ms',
       'server event-loop delay p99 ms (steady / saturated)',
@@ -291,7 +295,7 @@ export async function serverFanoutScenario(ctx: ScenarioContext): Promise<Scenar
       `Each server in its own process on 127.0.0.1 (\`--expose-gc\`); ${p.receivers} receiver process(es) hold the ${num(p.connections)} connections (${p.batch} opening at a time) on the same ${availableParallelism()}-core machine, so receivers and server share the CPU. statesocket's receivers speak protocol version 2 by hand over raw \`ws\` sockets (hello, subscribe to one channel); raw ws's are raw \`ws\` sockets; socket.io's are \`socket.io-client\` sockets (websocket transport, one engine each).`,
       `Every change sets one row (~100 bytes of JSON, plus \`t\`: when it was made). statesocket: \`server.change()\` on one channel (one patch frame per change). Raw ws: the same patch text, \`JSON.stringify\` once per change, \`ws.send(text)\` to every socket. socket.io: \`io.emit('patch', frame)\` with the Redis adapter on the shared Redis (${REDIS_URL}, a key prefix of the run's own).`,
       `Steady: ${num(p.offeredDeliveriesPerSec / p.connections, 1)} changes/s (${FEED_TICK_MS} ms ticks) for ${num(p.windowMs / 1000, 1)} s after ${SETTLE_MS} ms to settle; "every subscriber" is, per change, the latest arrival over all connections (changes that reached them all); "each delivery" is every arrival. Clocks are the one system clock.`,
-      `Saturation: one change per turn of the server's loop (\`setImmediate\`), never more than ${num(aheadChanges(p))} changes (${num(p.aheadDeliveries)} deliveries) past the lowest seq every receiver reported (every ${PROGRESS_MS} ms, relayed by the parent); deliveries/s counted by the receivers over ${num(p.windowMs / 1000, 1)} s. CPU per delivery: the server process's \`process.cpuUsage()\` (user + system) over the window ÷ (changes × subscribers) it sent. Event-loop delay: \`monitorEventLoopDelay\` at ${ELD_RESOLUTION_MS} ms resolution (an idle loop reads about ${ELD_RESOLUTION_MS} ms).`,
+      `Saturation: ${num(p.saturationDeliveriesPerSec)} deliveries/s offered (${num(p.saturationDeliveriesPerSec / p.connections)} changes/s in ${FEED_TICK_MS} ms ticks: a late tick makes every change due), never more than ${num(aheadChanges(p))} changes (${num(p.aheadDeliveries)} deliveries) past the lowest seq every receiver reported (every ${PROGRESS_MS} ms, relayed by the parent); deliveries/s counted by the receivers over ${num(p.windowMs / 1000, 1)} s. CPU per delivery: the server process's \`process.cpuUsage()\` (user + system) over the window ÷ (changes × subscribers) it sent. Event-loop delay: \`monitorEventLoopDelay\` at ${ELD_RESOLUTION_MS} ms resolution (an idle loop reads about ${ELD_RESOLUTION_MS} ms).`,
     ],
   };
   return { params: { ...p, rows: SERVER_ROWS }, tables: [table], targets, data: runs };
