@@ -30,6 +30,7 @@ import { next, on, send } from '../lib/ipc.js';
 import { sleep, wallNow } from '../lib/time.js';
 import { keyFor, rowFor } from '../wire.js';
 import type { FanoutServerKind } from './fanout-receiver.js';
+import { heapAfterGc } from './sync-server.js';
 
 /**
  * Where statesocket keeps its channels. Only the memory engine exists on this branch.
@@ -168,17 +169,6 @@ const BROADCASTERS: Record<FanoutServerKind, (params: FanoutServerParams) => Pro
   ws: wsBroadcaster,
   socketio: socketioBroadcaster,
 };
-
-async function heapAfterGc(): Promise<{ heapUsed: number; rss: number }> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) throw new Error('the fanout-server role needs node --expose-gc');
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await sleep(20);
-  }
-  const usage = process.memoryUsage();
-  return { heapUsed: usage.heapUsed, rss: usage.rss };
-}
 
 export async function fanoutServerRole(params: FanoutServerParams): Promise<never> {
   const server = await BROADCASTERS[params.kind](params);
