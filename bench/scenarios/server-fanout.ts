@@ -51,6 +51,8 @@ const CHANNEL = 'feed';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** Time for a feed to settle before its window. */
 const SETTLE_MS = 500;
+/** Bounded wait for a child's answer: a loaded server answers IPC only between its writes. */
+const REPLY_MS = 30_000;
 /** Bounded wait for the last changes of a window to reach every receiver. */
 const DRAIN_MS = 10_000;
 
@@ -145,23 +147,23 @@ async function runRow(ctx: ScenarioContext, row: ServerRow): Promise<RowRun> {
     };
     const stopFeed = async () => {
       feeder.send({ type: 'feed-stop' });
-      const stopped = await feeder.next('feed-stopped', 10_000);
+      const stopped = await feeder.next('feed-stopped', REPLY_MS);
       if (!(await progress.reach(Number(stopped.seq), DRAIN_MS))) ctx.log(`server-fanout ${row.id}: receivers still behind seq ${String(stopped.seq)} after ${DRAIN_MS / 1000} s`);
     };
     const record = async (on: boolean) => {
       for (const r of receivers) r.send({ type: 'record', on });
-      await Promise.all(receivers.map((r) => r.next('recording', 10_000)));
+      await Promise.all(receivers.map((r) => r.next('recording', REPLY_MS)));
     };
     const counts = async () => {
       for (const r of receivers) r.send({ type: 'counts' });
-      const all = await Promise.all(receivers.map((r) => r.next('counts', 10_000)));
+      const all = await Promise.all(receivers.map((r) => r.next('counts', REPLY_MS)));
       return { at: wallNow(), deliveries: all.reduce((sum, m) => sum + Number(m.deliveries), 0), closed: all.reduce((sum, m) => sum + Number(m.closed), 0) };
     };
 
     // ── steady rate: latency ──
     const changesPerSec = p.offeredDeliveriesPerSec / p.connections;
     feeder.send({ type: 'feed', changesPerSec });
-    await feeder.next('feeding', 10_000);
+    await feeder.next('feeding', REPLY_MS);
     await sleep(SETTLE_MS);
     await record(true);
     const steadyMeasured = await measure();
@@ -186,7 +188,7 @@ async function runRow(ctx: ScenarioContext, row: ServerRow): Promise<RowRun> {
     let after: Awaited<ReturnType<typeof counts>>;
     try {
       feeder.send({ type: 'saturate', changesPerSec: p.saturationDeliveriesPerSec / p.connections, aheadChanges: aheadChanges(p) });
-      await feeder.next('feeding', 10_000);
+      await feeder.next('feeding', REPLY_MS);
       await sleep(SETTLE_MS);
       before = await counts();
       saturated = await measure();
