@@ -198,7 +198,8 @@ async function runRow(ctx: ScenarioContext, row: ServerRow): Promise<RowRun> {
       clearInterval(relay);
     }
     const sum = (list: Measured[], f: (m: Measured) => number) => list.reduce((total, m) => total + f(m), 0);
-    const serverDeliveries = sum(saturated, (m) => m.changes * m.subscribers);
+    // Every instance delivers the feeder's changes to its own subscribers.
+    const serverDeliveries = saturated[0]!.changes * sum(saturated, (m) => m.subscribers);
     const run: RowRun = {
       connectSeconds,
       heapIdleBytes,
