@@ -301,16 +301,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
       alive: true,
       held: null,
       heldBytes: 0,
-      pendingWrites: 0,
-      written: () => {
-        client.pendingWrites--;
-        session?.drained();
-      },
-      frames: new FrameWriter(
-        ws,
-        () => client.written(),
-        () => client.pendingWrites++,
-      ),
+      frames: new FrameWriter(ws, () => session?.drained()),
       stallTimer: undefined,
     };
     clients.add(client);
@@ -371,7 +362,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
       close: (code, reason) => transmit(client, { kind: 'close', code, reason: fitCloseReason(reason) }),
       get bufferedAmount() {
         // ws counts only the bytes; each queued write also holds buffers and a write request.
-        return ws.bufferedAmount + client.pendingWrites * SERVER_LIMITS.frameOverheadBytes + client.heldBytes + client.frames.queuedBytes;
+        return ws.bufferedAmount + client.frames.pendingWrites * SERVER_LIMITS.frameOverheadBytes + client.heldBytes + client.frames.queuedBytes;
       },
     };
     const deliver = (data: RawData, isBinary: boolean) => {

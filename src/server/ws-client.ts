@@ -48,11 +48,7 @@ export interface Client {
   /** Frames held while stalled; null when not stalled. */
   held: Held[] | null;
   heldBytes: number;
-  /** Writes handed to ws that have not completed: each costs heap beyond its bytes. */
-  pendingWrites: number;
-  /** The one write callback of this connection (not a closure per write). */
-  written: () => void;
-  /** Its frames of this turn of the event loop, written together at its end. */
+  /** Its outgoing frames (their writes in flight, and those waiting for them). */
   frames: FrameWriter;
   stallTimer: NodeJS.Timeout | undefined;
   /** Terminates the socket when a close the server sent is not completed in time (`closeGraceMs`). */

@@ -6,9 +6,10 @@
  *
  * - `sharedFrames()`: the core sends the same string to every holder of a channel; it is encoded
  *   and framed (RFC 6455 §5.2: unmasked, FIN, text) once, into one Buffer.
- * - `FrameWriter`: per socket, the frames of one turn of the event loop are queued and written at
- *   its end (`process.nextTick`) as one write; sockets that got the same frames in the same order
- *   (every holder of a channel fed in that turn) share one concatenated Buffer.
+ * - `FrameWriter`: per socket, a frame goes out at once when no write is in flight; the frames
+ *   that arrive while one is (the rest of a burst, or while the socket drains) go out together as
+ *   one write when it completes, and sockets that got the same frames in the same order (every
+ *   holder of a channel fed in that burst) share one concatenated Buffer.
  *
  * Writing a pre-built frame needs one `ws` internal, `sender.sendFrame` (what engine.io does for
  * socket.io's broadcasts). It is confined to `rawFrameWriter`; without it (another `ws`, or a
@@ -87,19 +88,15 @@ export function rawFrameWriter(ws: WebSocket): RawWrite | undefined {
   return (data, callback) => sendFrame.call(sender, [data], callback);
 }
 
-// ── one write per socket per turn of the loop ──
+// ── frames that wait for the socket's write in flight go out together ──
 
-const due: FrameWriter[] = [];
-let flushScheduled = false;
 /** The last batch written, concatenated: the next socket with the same frames reuses it. */
 let lastBatch: { frames: Buffer[]; data: Buffer } | undefined;
+let forgetScheduled = false;
 
-function flushDue(): void {
-  flushScheduled = false;
-  // `due.length` is read on every turn: a writer queued while this runs is written too.
-  for (let i = 0; i < due.length; i++) (due[i] as FrameWriter).flush();
-  due.length = 0;
+function forgetLastBatch(): void {
   lastBatch = undefined;
+  forgetScheduled = false;
 }
 
 function sameFrames(a: readonly Buffer[], b: readonly Buffer[]): boolean {
@@ -108,19 +105,31 @@ function sameFrames(a: readonly Buffer[], b: readonly Buffer[]): boolean {
   return true;
 }
 
-/** The frames of one socket, written together at the end of the current turn of the event loop. */
+/**
+ * The frames of one socket. A frame is written at once when the socket has no write of ours in
+ * flight (no added latency); otherwise it waits, with every frame after it, until that write
+ * completed, and they all go out as one write. A write the kernel took whole completes at the
+ * end of this turn of the loop (Node calls its callback on `process.nextTick`), so a burst of k
+ * frames in one turn costs two writes, not k; a socket whose kernel buffer is full gets one write
+ * per drain. This is how engine.io writes a socket.io socket's queued packets.
+ */
 export class FrameWriter {
   private frames: Buffer[] = [];
   /** Bytes queued here, not yet handed to the socket. */
   queuedBytes = 0;
+  /** Writes handed to the socket that have not completed (each holds a request and buffers). */
+  pendingWrites = 0;
   private readonly raw: RawWrite | undefined;
+  private readonly onWritten = () => {
+    this.pendingWrites--;
+    this.written();
+    if (this.pendingWrites === 0) this.flush();
+  };
 
   constructor(
     private readonly ws: WebSocket,
     /** Called once per write handed to the socket, when it completed (or failed). */
     private readonly written: () => void,
-    /** Counted once per write handed to the socket. */
-    private readonly writing: () => void,
   ) {
     this.raw = rawFrameWriter(ws);
   }
@@ -130,21 +139,14 @@ export class FrameWriter {
     return this.raw !== undefined;
   }
 
-  /** Queues a frame built by `textFrame`; it is written at the end of this turn of the loop, or now once `FLUSH_BYTES` are queued. */
+  /** Sends a frame built by `textFrame`: now, or with the frames waiting for the write in flight (at once past `FLUSH_BYTES`). */
   write(frame: Buffer): void {
-    if (this.frames.length === 0) {
-      due.push(this);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        process.nextTick(flushDue);
-      }
-    }
     this.frames.push(frame);
     this.queuedBytes += frame.length;
-    if (this.queuedBytes >= FLUSH_BYTES) this.flush();
+    if (this.pendingWrites === 0 || this.queuedBytes >= FLUSH_BYTES) this.flush();
   }
 
-  /** Writes what is queued now (before a close frame, which must not pass them). */
+  /** Writes what waits now (before a close frame, which must not pass it). */
   flush(): void {
     const frames = this.frames;
     if (frames.length === 0) return;
@@ -152,22 +154,25 @@ export class FrameWriter {
     this.queuedBytes = 0;
     // Closed or closing meanwhile: what it was sent is dropped, as a send to a closed socket is.
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    this.writing();
+    this.pendingWrites++;
     if (this.raw === undefined) {
       const last = frames.length - 1;
       for (let i = 0; i < last; i++) this.ws.send(payloadOf(frames[i] as Buffer), { binary: false });
-      this.ws.send(payloadOf(frames[last] as Buffer), { binary: false }, this.written);
+      this.ws.send(payloadOf(frames[last] as Buffer), { binary: false }, this.onWritten);
       return;
     }
-    let data: Buffer;
-    if (frames.length === 1) {
-      data = frames[0] as Buffer;
-    } else if (lastBatch !== undefined && sameFrames(lastBatch.frames, frames)) {
-      data = lastBatch.data;
-    } else {
-      data = Buffer.concat(frames);
-      lastBatch = { frames, data };
-    }
-    this.raw(data, this.written);
+    this.raw(frames.length === 1 ? (frames[0] as Buffer) : concatenated(frames), this.onWritten);
   }
+}
+
+/** `frames` as one Buffer; the sockets of one broadcast, flushed one after another, share it. */
+function concatenated(frames: Buffer[]): Buffer {
+  if (lastBatch !== undefined && sameFrames(lastBatch.frames, frames)) return lastBatch.data;
+  lastBatch = { frames, data: Buffer.concat(frames) };
+  // Held until the callbacks queued now have run, not longer (it may hold a snapshot).
+  if (!forgetScheduled) {
+    forgetScheduled = true;
+    process.nextTick(forgetLastBatch);
+  }
+  return lastBatch.data;
 }

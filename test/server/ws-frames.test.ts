@@ -88,66 +88,77 @@ describe('the ws internal the fast path needs', () => {
   });
 });
 
-describe('one write per socket per turn of the loop', () => {
-  it('writes the frames of one turn together, in order, with one completion', async () => {
+/** Resolves once `done()` is true (polled; bounded by the safety timeout). */
+function until(done: () => boolean, what: string): Promise<void> {
+  return withTimeout(
+    new Promise<void>((resolve) => {
+      const check = () => (done() ? resolve() : setTimeout(check, 5));
+      check();
+    }),
+    what,
+  );
+}
+
+describe('writes: at once when none is in flight, together behind one that is', () => {
+  it('writes the first frame at once and the frames of the same turn behind it as one write, in order', async () => {
     const pair = await connectedPair();
-    let writes = 0;
     let completions = 0;
-    const writer = new FrameWriter(pair.server, () => completions++, () => writes++);
+    const writer = new FrameWriter(pair.server, () => completions++);
     expect(writer.preEncoded).toBe(true);
     const texts = ['{"seq":1}', '{"seq":2}', '{"seq":3}'];
-    for (const text of texts) writer.write(textFrame(Buffer.from(text)));
+    writer.write(textFrame(Buffer.from(texts[0]!)));
+    expect(writer.pendingWrites).toBe(1);
+    expect(writer.queuedBytes).toBe(0);
+    writer.write(textFrame(Buffer.from(texts[1]!)));
+    writer.write(textFrame(Buffer.from(texts[2]!)));
+    expect(writer.pendingWrites).toBe(1);
     expect(writer.queuedBytes).toBeGreaterThan(0);
     expect(await receive(pair, 3)).toEqual(texts);
-    expect(writes).toBe(1);
+    await until(() => completions === 2, 'two writes to complete');
+    expect(writer.pendingWrites).toBe(0);
     expect(writer.queuedBytes).toBe(0);
-    await withTimeout(
-      new Promise<void>((resolve) => {
-        const check = () => (completions === 1 ? resolve() : setTimeout(check, 5));
-        check();
-      }),
-      'the write to complete',
-    );
   });
 
-  it('gives two sockets fed the same frames the same bytes', async () => {
+  it('gives sockets fed the same frames the same bytes', async () => {
     const a = await connectedPair();
     const b = await connectedPair();
-    const writers = [a, b].map((pair) => new FrameWriter(pair.server, () => {}, () => {}));
-    const frames = ['x', 'y'].map((text) => textFrame(Buffer.from(text)));
+    const writers = [a, b].map((pair) => new FrameWriter(pair.server, () => {}));
+    const frames = ['x', 'y', 'z'].map((text) => textFrame(Buffer.from(text)));
     for (const writer of writers) for (const frame of frames) writer.write(frame);
-    expect(await receive(a, 2)).toEqual(['x', 'y']);
-    expect(await receive(b, 2)).toEqual(['x', 'y']);
+    expect(await receive(a, 3)).toEqual(['x', 'y', 'z']);
+    expect(await receive(b, 3)).toEqual(['x', 'y', 'z']);
   });
 
-  it('writes at once when FLUSH_BYTES are queued (a large frame goes out as it would unbatched)', async () => {
+  it('does not hold back FLUSH_BYTES behind a write in flight', async () => {
     const pair = await connectedPair();
-    let writes = 0;
-    const writer = new FrameWriter(pair.server, () => {}, () => writes++);
+    const writer = new FrameWriter(pair.server, () => {});
+    writer.write(textFrame(Buffer.from('small')));
     writer.write(textFrame(Buffer.alloc(FLUSH_BYTES, 'z')));
-    expect(writes).toBe(1);
+    expect(writer.pendingWrites).toBe(2);
     expect(writer.queuedBytes).toBe(0);
-    expect((await receive(pair, 1))[0]).toHaveLength(FLUSH_BYTES);
+    const [first, second] = await receive(pair, 2);
+    expect(first).toBe('small');
+    expect(second).toHaveLength(FLUSH_BYTES);
   });
 
-  it('lets a close frame follow the frames queued before it when flushed first', async () => {
+  it('lets a close frame follow the frames waiting before it when flushed first', async () => {
     const pair = await connectedPair();
-    const writer = new FrameWriter(pair.server, () => {}, () => {});
+    const writer = new FrameWriter(pair.server, () => {});
+    writer.write(textFrame(Buffer.from('first')));
     writer.write(textFrame(Buffer.from('last words')));
     writer.flush();
     pair.server.close(4000, 'bye');
     expect(await withTimeout(pair.closed, 'the close')).toBe(4000);
-    expect(pair.received).toEqual(['last words']);
+    expect(pair.received).toEqual(['first', 'last words']);
   });
 
-  it('drops what a closed socket was sent, as a send to a closed socket is', async () => {
+  it('drops what a closed socket is sent, as a send to a closed socket is', async () => {
     const pair = await connectedPair();
-    let writes = 0;
-    const writer = new FrameWriter(pair.server, () => {}, () => writes++);
+    const writer = new FrameWriter(pair.server, () => {});
     pair.server.close(1000);
     writer.write(textFrame(Buffer.from('too late')));
-    writer.flush();
-    expect(writes).toBe(0);
+    expect(writer.pendingWrites).toBe(0);
+    expect(writer.queuedBytes).toBe(0);
     expect(await withTimeout(pair.closed, 'the close')).toBe(1000);
     expect(pair.received).toEqual([]);
   });
@@ -155,16 +166,10 @@ describe('one write per socket per turn of the loop', () => {
   it('sends through ws.send, frame by frame, where the fast path is not available', async () => {
     const pair = await connectedPair(true);
     let completions = 0;
-    const writer = new FrameWriter(pair.server, () => completions++, () => {});
+    const writer = new FrameWriter(pair.server, () => completions++);
     expect(writer.preEncoded).toBe(false);
     for (const text of ['a', 'b', 'c']) writer.write(textFrame(Buffer.from(text)));
     expect(await receive(pair, 3)).toEqual(['a', 'b', 'c']);
-    await withTimeout(
-      new Promise<void>((resolve) => {
-        const check = () => (completions === 1 ? resolve() : setTimeout(check, 5));
-        check();
-      }),
-      'the last send to complete',
-    );
+    await until(() => completions === 2, 'the two writes to complete');
   });
 });
