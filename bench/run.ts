@@ -17,6 +17,7 @@ import { fanoutScenario } from './scenarios/fanout.js';
 import { halfOpenScenario } from './scenarios/half-open.js';
 import { machineScenario } from './scenarios/machine.js';
 import { reconnectScenario } from './scenarios/reconnect.js';
+import { serverFanoutScenario } from './scenarios/server-fanout.js';
 import { renderScenario } from './scenarios/render.js';
 import { slowConsumerScenario } from './scenarios/slow-consumer.js';
 import { stormScenario } from './scenarios/storm.js';
@@ -33,6 +34,7 @@ const SCENARIO_TABLE: Record<ScenarioId, { title: string; run: (ctx: ScenarioCon
   'slow-consumer': { title: '7. Slow consumers', run: slowConsumerScenario },
   channels: { title: '8. Channels: subscribe latency, 1,000 channels on one connection', run: channelsScenario },
   'channel-server': { title: '9. A server with 10,000 channels and 1,000 connections', run: channelServerScenario },
+  'server-fanout': { title: '10. Server fan-out: one feed to N connections (statesocket, raw ws, socket.io + Redis adapter)', run: serverFanoutScenario },
 };
 
 export interface RunOptions {

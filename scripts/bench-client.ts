@@ -8,6 +8,8 @@
 import { channelLoadRole } from '../bench/roles/channel-load.js';
 import { channelsRole } from '../bench/roles/channels.js';
 import { fanoutRole } from '../bench/roles/fanout.js';
+import { fanoutReceiverRole } from '../bench/roles/fanout-receiver.js';
+import { fanoutServerRole } from '../bench/roles/fanout-server.js';
 import { halfOpenRole } from '../bench/roles/half-open.js';
 import { machineRole } from '../bench/roles/machine.js';
 import { reconnectRole } from '../bench/roles/reconnect.js';
@@ -30,6 +32,8 @@ const ROLES: Record<string, (params: never) => Promise<never>> = {
   channels: channelsRole,
   'channel-load': channelLoadRole,
   'sync-server': syncServerRole,
+  'fanout-server': fanoutServerRole,
+  'fanout-receiver': fanoutReceiverRole,
 };
 
 attachToParent();

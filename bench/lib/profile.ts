@@ -30,6 +30,20 @@ export interface Profile {
     opsRatePerSec: number;
     batch: number;
   };
+  /** Scenario 10: one feed to `connections` receivers (held by `receivers` processes) from each server kind. */
+  serverFanout: {
+    connections: number;
+    receivers: number;
+    /** The steady feed, as deliveries a second (changes/s × connections). */
+    offeredDeliveriesPerSec: number;
+    windowMs: number;
+    repetitions: number;
+    batch: number;
+    /** Saturation: the rate offered, deliveries a second (above what any server here sends). */
+    saturationDeliveriesPerSec: number;
+    /** Saturation: deliveries (changes × connections) the feed may be ahead of the slowest receiver. */
+    aheadDeliveries: number;
+  };
 }
 
 export const PROFILES: Record<Mode, Profile> = {
@@ -45,6 +59,7 @@ export const PROFILES: Record<Mode, Profile> = {
     slowConsumer: { connections: 10, feedRatePerSec: 10_000, maxBufferedBytes: 262_144, waitMs: 20_000 },
     channels: { subscribes: 30, warmup: 5, connects: 5, channels: 100, drops: 1, reconnectWaitMs: 100 },
     channelServer: { connections: 50, perConnection: 10, channels: 500, processes: 1, windowMs: 300, feedRatePerSec: 200, opsRatePerSec: 100, batch: 25 },
+    serverFanout: { connections: 50, receivers: 1, offeredDeliveriesPerSec: 1_000, windowMs: 500, repetitions: 1, batch: 25, saturationDeliveriesPerSec: 100_000, aheadDeliveries: 100_000 },
   },
   quick: {
     mode: 'quick',
@@ -58,6 +73,7 @@ export const PROFILES: Record<Mode, Profile> = {
     slowConsumer: { connections: 50, feedRatePerSec: 10_000, maxBufferedBytes: 262_144, waitMs: 30_000 },
     channels: { subscribes: 500, warmup: 20, connects: 50, channels: 1_000, drops: 5, reconnectWaitMs: 100 },
     channelServer: { connections: 1_000, perConnection: 10, channels: 10_000, processes: 2, windowMs: 3_000, feedRatePerSec: 1_000, opsRatePerSec: 500, batch: 25 },
+    serverFanout: { connections: 1_000, receivers: 2, offeredDeliveriesPerSec: 20_000, windowMs: 3_000, repetitions: 1, batch: 25, saturationDeliveriesPerSec: 500_000, aheadDeliveries: 100_000 },
   },
   full: {
     mode: 'full',
@@ -71,10 +87,11 @@ export const PROFILES: Record<Mode, Profile> = {
     slowConsumer: { connections: 50, feedRatePerSec: 10_000, maxBufferedBytes: 262_144, waitMs: 30_000 },
     channels: { subscribes: 2_000, warmup: 50, connects: 200, channels: 1_000, drops: 7, reconnectWaitMs: 100 },
     channelServer: { connections: 1_000, perConnection: 10, channels: 10_000, processes: 2, windowMs: 10_000, feedRatePerSec: 1_000, opsRatePerSec: 500, batch: 25 },
+    serverFanout: { connections: 5_000, receivers: 2, offeredDeliveriesPerSec: 20_000, windowMs: 5_000, repetitions: 3, batch: 25, saturationDeliveriesPerSec: 500_000, aheadDeliveries: 100_000 },
   },
 };
 
-export const SCENARIOS = ['throughput', 'fanout', 'reconnect', 'storm', 'half-open', 'render', 'machine', 'slow-consumer', 'channels', 'channel-server'] as const;
+export const SCENARIOS = ['throughput', 'fanout', 'reconnect', 'storm', 'half-open', 'render', 'machine', 'slow-consumer', 'channels', 'channel-server', 'server-fanout'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 /** `LIBRARIES` rotated by `rep`, so no library always runs first (or last) on a drifting machine. */

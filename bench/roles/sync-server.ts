@@ -40,9 +40,10 @@ export interface HeapReading {
   rss: number;
 }
 
-async function heapAfterGc(): Promise<HeapReading> {
+/** Heap, external memory and RSS after a forced GC (the process runs with node --expose-gc). */
+export async function heapAfterGc(): Promise<HeapReading> {
   const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) throw new Error('the sync-server role needs node --expose-gc');
+  if (gc === undefined) throw new Error('this bench role needs node --expose-gc');
   // Several passes with a turn of the loop between them: sockets and timers released by the last
   // pass's finalizers are collected by the next.
   for (let i = 0; i < 3; i++) {

@@ -39,7 +39,8 @@ import { SyncCloseCode, type Changes } from '../sync/messages.js';
 import { DEFAULT_CHANNEL } from '../sync/messages-v2.js';
 import { ChangeRefusedError, InitialStateError, createSyncServer, type PersistedState, type Peer, type SyncServer } from './sync-server.js';
 import { countUnupgradedSockets } from './admission.js';
-import { fitCloseReason, frameInput, sharedFrames, type Client, type Held } from './ws-client.js';
+import { builtFrame, fitCloseReason, frameInput, type Client, type Held } from './ws-client.js';
+import { FrameWriter, sharedFrames } from './ws-frames.js';
 import { addUpgradeRoute, assertPathFree } from './upgrade-routes.js';
 
 // ── the mounted server ─────────────────────────────────────────────────────
@@ -252,11 +253,8 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
       if (item.kind === 'frame') client.heldBytes += Buffer.byteLength(item.data) + SERVER_LIMITS.frameOverheadBytes;
       return;
     }
-    if (item.kind === 'frame') {
-      client.pendingFrames++;
-      client.ws.send(item.data, { binary: false }, client.written);
-      return;
-    }
+    if (item.kind === 'frame') return client.frames.write(builtFrame(item.data));
+    client.frames.flush(); // the close frame must not pass the frames sent before it
     if (item.code === undefined) client.ws.close();
     else client.ws.close(item.code, item.reason);
     // A client that reads nothing never answers the close: free its socket and buffers soon.
@@ -311,11 +309,7 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
       alive: true,
       held: null,
       heldBytes: 0,
-      pendingFrames: 0,
-      written: () => {
-        client.pendingFrames--;
-        session?.drained();
-      },
+      frames: new FrameWriter(ws, () => session?.drained()),
       stallTimer: undefined,
     };
     clients.add(client);
@@ -375,8 +369,8 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
       send: (frame) => transmit(client, { kind: 'frame', data: shared(frame) }),
       close: (code, reason) => transmit(client, { kind: 'close', code, reason: fitCloseReason(reason) }),
       get bufferedAmount() {
-        // ws counts only the bytes; each queued frame also holds buffers and a write request.
-        return ws.bufferedAmount + client.pendingFrames * SERVER_LIMITS.frameOverheadBytes + client.heldBytes;
+        // ws counts only the bytes; each queued write also holds buffers and a write request.
+        return ws.bufferedAmount + client.frames.pendingWrites * SERVER_LIMITS.frameOverheadBytes + client.heldBytes + client.frames.queuedBytes;
       },
     };
     const deliver = (data: RawData, isBinary: boolean) => {

@@ -113,7 +113,8 @@ export class Outgoing {
   }
 
   private write(text: string, bytes: number, snapshot: boolean): boolean {
-    this.snapshotLeft(this.peer.bufferedAmount);
+    // Read the peer's buffer only while a snapshot's discount runs: this runs once per receiver per patch.
+    if (this.snapshotBytes > 0) this.snapshotLeft(this.peer.bufferedAmount);
     this.peer.send(text);
     if (snapshot && this.snapshotBytes === 0) {
       this.snapshotBytes = bytes;

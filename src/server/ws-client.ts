@@ -5,6 +5,7 @@
  */
 import type { RawData, WebSocket } from 'ws';
 import { SERVER_LIMITS } from './server-options.js';
+import { textFrame, type FrameWriter } from './ws-frames.js';
 
 /** Cuts `reason` to what fits in a close frame (123 UTF-8 bytes), never inside a character. */
 export function fitCloseReason(reason: string): string {
@@ -25,8 +26,13 @@ export function frameInput(data: RawData, isBinary: boolean): string | ArrayBuff
   return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength) as ArrayBuffer;
 }
 
-/** A frame is text; as a Buffer when it is shared by several connections (ws sends a Buffer without copying it). */
+/** A frame is text, or a frame already built (`textFrame`) when it is shared by several connections. */
 export type Held = { kind: 'frame'; data: string | Buffer } | { kind: 'close'; code: number | undefined; reason: string };
+
+/** The frame to write for a held frame's data. */
+export function builtFrame(data: string | Buffer): Buffer {
+  return typeof data === 'string' ? textFrame(Buffer.from(data, 'utf8')) : data;
+}
 
 export interface Client {
   ws: WebSocket;
@@ -42,32 +48,10 @@ export interface Client {
   /** Frames held while stalled; null when not stalled. */
   held: Held[] | null;
   heldBytes: number;
-  /** Frames handed to ws whose write has not completed: each costs heap beyond its bytes. */
-  pendingFrames: number;
-  /** The one write callback of this connection (not a closure per frame). */
-  written: () => void;
+  /** Its outgoing frames (their writes in flight, and those waiting for them). */
+  frames: FrameWriter;
   stallTimer: NodeJS.Timeout | undefined;
   /** Terminates the socket when a close the server sent is not completed in time (`closeGraceMs`). */
   closeTimer: unknown;
 }
 
-
-/**
- * Encodes outgoing frames to Buffers, sharing one Buffer per text. The core sends the same string
- * to every connection for a broadcast patch and for the snapshot of one (epoch, seq): ws queues a
- * Buffer without a copy, a string it would copy per connection (1,000 hellos on a 1 MiB document
- * held 1,000 MiB). The snapshot has its own slot, apart from every other frame (patches, acks,
- * pongs): a pong or an ack between two hellos must not make the next hello encode ~1 MiB again.
- */
-export function sharedFrames(): (text: string) => Buffer {
-  let snapshot: { text: string; buffer: Buffer } | undefined;
-  let other: { text: string; buffer: Buffer } | undefined;
-  return (text) => {
-    if (text.startsWith('{"type":"snapshot"')) {
-      if (snapshot?.text !== text) snapshot = { text, buffer: Buffer.from(text, 'utf8') };
-      return snapshot.buffer;
-    }
-    if (other?.text !== text) other = { text, buffer: Buffer.from(text, 'utf8') };
-    return other.buffer;
-  };
-}

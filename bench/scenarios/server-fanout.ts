@@ -1,0 +1,305 @@
+/**
+ * Scenario 10: the server's side of a fan-out (issue 14, "How it scales, measured"). One feed
+ * (server changes on one channel) to N connections, from each server kind in `SERVER_ROWS`:
+ * statesocket on the memory engine, raw `ws` broadcast (the floor) and socket.io with its Redis
+ * adapter. Each server instance runs in a process of its own (bench/roles/fanout-server.ts) and
+ * measures only itself; the receivers run in `receivers` other processes
+ * (bench/roles/fanout-receiver.ts). Two feeds per row:
+ *
+ * - a steady rate (`offeredDeliveriesPerSec` / N changes a second): change → subscriber latency,
+ *   per delivery and until every subscriber had it, with the server's event-loop delay;
+ * - saturation: the same feed offered faster than any server here sends it, never more than
+ *   `aheadDeliveries` past the lowest seq every receiver has (a closed loop: no buffer grows
+ *   without bound, no slow-consumer close): deliveries per second and the server's CPU time per
+ *   delivery.
+ *
+ * Ratios are against raw `ws` in the same run. A row with several instances splits its receivers
+ * across them (connection i on instance i mod instances) and runs the feed on the first.
+ */
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { clientGraceMs, forkClient, type Child } from '../lib/children.js';
+import { rotate } from '../lib/profile.js';
+import { cell, num, ratio, verdict, type Table, type TargetCheck } from '../lib/report.js';
+import { percentile, summarize } from '../lib/stats.js';
+import { sleep, wallNow } from '../lib/time.js';
+import { openFilesLimit } from '../lib/sync-server.js';
+import type { FanoutReceiverParams, FanoutServerKind } from '../roles/fanout-receiver.js';
+import { PROGRESS_MS } from '../roles/fanout-receiver.js';
+import { ELD_RESOLUTION_MS, FEED_TICK_MS, type FanoutEngine, type FanoutServerParams } from '../roles/fanout-server.js';
+import type { ScenarioContext, ScenarioResult } from './context.js';
+
+export interface ServerRow {
+  id: string;
+  label: string;
+  kind: FanoutServerKind;
+  /** statesocket rows: where channels live (see `FanoutEngine` for the Redis hook). */
+  engine: FanoutEngine;
+  instances: number;
+}
+
+/** The rows, in the table's order; `ws` is the floor every ratio is taken against. */
+export const SERVER_ROWS: readonly ServerRow[] = [
+  { id: 'ws', label: 'raw `ws` broadcast, one process (the floor)', kind: 'ws', engine: 'memory', instances: 1 },
+  { id: 'statesocket', label: 'statesocket, memory engine, one instance', kind: 'statesocket', engine: 'memory', instances: 1 },
+  { id: 'socketio', label: 'socket.io + Redis adapter, one instance', kind: 'socketio', engine: 'memory', instances: 1 },
+];
+
+export const THROUGHPUT_TARGET = 1;
+export const CPU_TARGET = 1.2;
+const CHANNEL = 'feed';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Time for a feed to settle before its window. */
+const SETTLE_MS = 500;
+/** Bounded wait for a child's answer: a loaded server answers IPC only between its writes. */
+const REPLY_MS = 30_000;
+/** Bounded wait for the last changes of a window to reach every receiver. */
+const DRAIN_MS = 10_000;
+
+interface Measured {
+  elapsedMs: number;
+  changes: number;
+  subscribers: number;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  heapUsed: number;
+  eldP50Ms: number;
+  eldP99Ms: number;
+  eldMaxMs: number;
+}
+
+export interface RowRun {
+  connectSeconds: number;
+  heapIdleBytes: number;
+  heapConnectedBytes: number;
+  steady: { changesPerSec: number; everyP50Ms: number; everyP99Ms: number; eachP50Ms: number; eachP99Ms: number; eldP99Ms: number; complete: number; changes: number };
+  saturation: { deliveriesPerSec: number; cpuUsPerDelivery: number; cpuShare: number; heapUsedBytes: number; eldP99Ms: number; serverDeliveries: number; closed: number };
+}
+
+/** The lowest seq every receiver has, from their latest `progress` reports. */
+class Progress {
+  private readonly latest: number[];
+  constructor(private readonly receivers: readonly Child[]) {
+    this.latest = receivers.map(() => -1);
+  }
+
+  lowest(): number {
+    this.receivers.forEach((receiver, i) => {
+      const reports = receiver.drain('progress');
+      const last = reports.at(-1);
+      if (last !== undefined) this.latest[i] = Number(last.seq);
+    });
+    return Math.min(...this.latest);
+  }
+
+  /** Until every receiver has `seq` (bounded). */
+  async reach(seq: number, timeoutMs: number): Promise<boolean> {
+    const until = wallNow() + timeoutMs;
+    while (wallNow() < until) {
+      if (this.lowest() >= seq) return true;
+      await sleep(PROGRESS_MS);
+    }
+    return false;
+  }
+}
+
+/** The saturation feed's lead over the slowest receiver, in changes: large enough that the progress loop never limits the rate. */
+function aheadChanges(p: ScenarioContext['profile']['serverFanout']): number {
+  return Math.max(1, Math.round(p.aheadDeliveries / p.connections));
+}
+
+async function runRow(ctx: ScenarioContext, row: ServerRow): Promise<RowRun> {
+  const p = ctx.profile.serverFanout;
+  const servers: Child[] = [];
+  const receivers: Child[] = [];
+  const timeoutMs = 30_000 + p.connections * 20;
+  const redisPrefix = `bench-fanout-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    for (let i = 0; i < row.instances; i++) {
+      const params: FanoutServerParams = { kind: row.kind, engine: row.engine, connections: p.connections, channel: CHANNEL, redisUrl: REDIS_URL, redisPrefix, feeds: i === 0 };
+      servers.push(await forkClient(`${row.id} server ${i + 1}`, 'fanout-server', { ...params }, { exposeGc: true }));
+    }
+    const urls = (await Promise.all(servers.map((s) => s.next('listening', 30_000)))).map((m) => String(m.url));
+    const feeder = servers[0]!;
+    const heap = async () => (await Promise.all(servers.map(async (s) => (s.send({ type: 'heap' }), Number((await s.next('heap', 30_000)).heapUsed))))).reduce((a, b) => a + b, 0);
+    const heapIdleBytes = await heap();
+
+    const perProcess = Math.ceil(p.connections / p.receivers);
+    for (let r = 0; r < p.receivers; r++) {
+      const params: FanoutReceiverParams = {
+        kind: row.kind,
+        urls,
+        connections: Math.min(perProcess, p.connections - r * perProcess),
+        first: r * perProcess,
+        channel: CHANNEL,
+        batch: p.batch,
+        timeoutMs,
+      };
+      receivers.push(await forkClient(`${row.id} receivers ${r + 1}`, 'fanout-receiver', { ...params }));
+    }
+    const ready = await Promise.all(receivers.map((r) => r.next('ready', timeoutMs + 10_000)));
+    const connectSeconds = Math.max(...ready.map((m) => Number(m.seconds)));
+    const heapConnectedBytes = await heap();
+    const progress = new Progress(receivers);
+    const measure = async () => {
+      for (const s of servers) s.send({ type: 'measure', windowMs: p.windowMs });
+      return (await Promise.all(servers.map((s) => s.next('measured', p.windowMs + 30_000)))) as unknown as Measured[];
+    };
+    const stopFeed = async () => {
+      feeder.send({ type: 'feed-stop' });
+      const stopped = await feeder.next('feed-stopped', REPLY_MS);
+      if (!(await progress.reach(Number(stopped.seq), DRAIN_MS))) ctx.log(`server-fanout ${row.id}: receivers still behind seq ${String(stopped.seq)} after ${DRAIN_MS / 1000} s`);
+    };
+    const record = async (on: boolean) => {
+      for (const r of receivers) r.send({ type: 'record', on });
+      await Promise.all(receivers.map((r) => r.next('recording', REPLY_MS)));
+    };
+    const counts = async () => {
+      for (const r of receivers) r.send({ type: 'counts' });
+      const all = await Promise.all(receivers.map((r) => r.next('counts', REPLY_MS)));
+      return { at: wallNow(), deliveries: all.reduce((sum, m) => sum + Number(m.deliveries), 0), closed: all.reduce((sum, m) => sum + Number(m.closed), 0) };
+    };
+
+    // ── steady rate: latency ──
+    const changesPerSec = p.offeredDeliveriesPerSec / p.connections;
+    feeder.send({ type: 'feed', changesPerSec });
+    await feeder.next('feeding', REPLY_MS);
+    await sleep(SETTLE_MS);
+    await record(true);
+    const steadyMeasured = await measure();
+    await stopFeed();
+    await record(false);
+    for (const r of receivers) r.send({ type: 'latency' });
+    const latencies = await Promise.all(receivers.map((r) => r.next('latency', 30_000)));
+    const worst = new Map<number, number>();
+    const count = new Map<number, number>();
+    const each: number[] = [];
+    for (const l of latencies) {
+      for (const [seq, ms] of l.worst as Array<[number, number]>) worst.set(seq, Math.max(worst.get(seq) ?? 0, ms));
+      for (const [seq, n] of l.count as Array<[number, number]>) count.set(seq, (count.get(seq) ?? 0) + n);
+      for (const ms of l.each as number[]) each.push(ms);
+    }
+    const every = [...worst].filter(([seq]) => count.get(seq) === p.connections).map(([, ms]) => ms);
+
+    // ── saturation: deliveries per second, CPU per delivery ──
+    const relay = setInterval(() => feeder.send({ type: 'credit', seq: progress.lowest() }), PROGRESS_MS);
+    let saturated: Measured[];
+    let before: Awaited<ReturnType<typeof counts>>;
+    let after: Awaited<ReturnType<typeof counts>>;
+    try {
+      feeder.send({ type: 'saturate', changesPerSec: p.saturationDeliveriesPerSec / p.connections, aheadChanges: aheadChanges(p) });
+      await feeder.next('feeding', REPLY_MS);
+      await sleep(SETTLE_MS);
+      before = await counts();
+      saturated = await measure();
+      after = await counts();
+      await stopFeed();
+    } finally {
+      clearInterval(relay);
+    }
+    const sum = (list: Measured[], f: (m: Measured) => number) => list.reduce((total, m) => total + f(m), 0);
+    // Every instance delivers the feeder's changes to its own subscribers.
+    const serverDeliveries = saturated[0]!.changes * sum(saturated, (m) => m.subscribers);
+    const run: RowRun = {
+      connectSeconds,
+      heapIdleBytes,
+      heapConnectedBytes,
+      steady: {
+        changesPerSec,
+        everyP50Ms: percentile(every, 50),
+        everyP99Ms: percentile(every, 99),
+        eachP50Ms: percentile(each, 50),
+        eachP99Ms: percentile(each, 99),
+        eldP99Ms: Math.max(...steadyMeasured.map((m) => m.eldP99Ms)),
+        complete: every.length,
+        changes: worst.size,
+      },
+      saturation: {
+        deliveriesPerSec: ((after.deliveries - before.deliveries) * 1000) / (after.at - before.at),
+        cpuUsPerDelivery: (sum(saturated, (m) => m.cpuUserMs + m.cpuSystemMs) * 1000) / serverDeliveries,
+        cpuShare: Math.max(...saturated.map((m) => (m.cpuUserMs + m.cpuSystemMs) / m.elapsedMs)),
+        heapUsedBytes: sum(saturated, (m) => m.heapUsed),
+        eldP99Ms: Math.max(...saturated.map((m) => m.eldP99Ms)),
+        serverDeliveries,
+        closed: after.closed,
+      },
+    };
+    ctx.log(
+      `server-fanout ${row.id}: ${num(run.saturation.deliveriesPerSec)} deliveries/s, ${num(run.saturation.cpuUsPerDelivery, 2)} µs CPU/delivery, every subscriber p50 ${num(run.steady.everyP50Ms, 1)} ms p99 ${num(run.steady.everyP99Ms, 1)} ms`,
+    );
+    return run;
+  } finally {
+    for (const r of receivers) r.send({ type: 'finish' });
+    await Promise.all(receivers.map((r) => r.kill(clientGraceMs())));
+    for (const s of servers) s.send({ type: 'finish' });
+    await Promise.all(servers.map((s) => s.kill(5_000)));
+  }
+}
+
+export async function serverFanoutScenario(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const p = ctx.profile.serverFanout;
+  const limit = openFilesLimit();
+  if (limit !== undefined && limit < p.connections + 64) {
+    throw new Error(`ulimit -n is ${limit}: a server process needs ${p.connections + 64} descriptors for ${p.connections} connections; raise it (ulimit -n ${p.connections * 2}) and run again`);
+  }
+  const runs: Record<string, RowRun[]> = Object.fromEntries(SERVER_ROWS.map((row) => [row.id, [] as RowRun[]]));
+  for (let rep = 0; rep < p.repetitions; rep++) {
+    for (const row of rotate(SERVER_ROWS, rep)) runs[row.id]!.push(await runRow(ctx, row));
+  }
+  const pick = (id: string, f: (r: RowRun) => number) => summarize(runs[id]!.map(f));
+  const floorRate = pick('ws', (r) => r.saturation.deliveriesPerSec).median;
+  const floorCpu = pick('ws', (r) => r.saturation.cpuUsPerDelivery).median;
+  const targets: TargetCheck[] = [];
+  const rows = SERVER_ROWS.map((row) => {
+    const rate = pick(row.id, (r) => r.saturation.deliveriesPerSec);
+    const cpu = pick(row.id, (r) => r.saturation.cpuUsPerDelivery);
+    let met = '';
+    if (row.kind === 'statesocket' && row.engine === 'memory' && row.instances === 1) {
+      const rateMet = rate.median / floorRate >= THROUGHPUT_TARGET;
+      const cpuMet = cpu.median / floorCpu <= CPU_TARGET;
+      targets.push({ name: `deliveries/s at saturation, ${num(p.connections)} connections`, required: `≥ ${THROUGHPUT_TARGET}× raw ws`, measured: ratio(rate.median, floorRate), met: rateMet });
+      targets.push({ name: `server CPU per delivery, ${num(p.connections)} connections`, required: `≤ ${CPU_TARGET}× raw ws`, measured: ratio(cpu.median, floorCpu), met: cpuMet });
+      met = `${verdict(rateMet)} / ${verdict(cpuMet)}`;
+    }
+    const mib = (f: (r: RowRun) => number) => cell(pick(row.id, (r) => f(r) / 1_048_576), 1);
+    return [
+      row.label,
+      cell(rate),
+      ratio(rate.median, floorRate),
+      cell(cpu, 2),
+      ratio(cpu.median, floorCpu),
+      `${cell(pick(row.id, (r) => r.saturation.cpuShare * 100))} %`,
+      `${cell(pick(row.id, (r) => r.steady.everyP50Ms), 1)} / ${cell(pick(row.id, (r) => r.steady.everyP99Ms), 1)}`,
+      `${cell(pick(row.id, (r) => r.steady.eachP50Ms), 1)} / ${cell(pick(row.id, (r) => r.steady.eachP99Ms), 1)}`,
+      `${cell(pick(row.id, (r) => r.steady.eldP99Ms), 1)} / ${cell(pick(row.id, (r) => r.saturation.eldP99Ms), 1)}`,
+      `${mib((r) => r.heapIdleBytes)} / ${mib((r) => r.heapConnectedBytes)} / ${mib((r) => r.saturation.heapUsedBytes)}`,
+      cell(pick(row.id, (r) => r.connectSeconds), 2),
+      met,
+    ];
+  });
+  const table: Table = {
+    title: `${num(p.connections)} connections, one feed`,
+    columns: [
+      'server',
+      'deliveries/s at saturation',
+      'vs raw ws',
+      'server CPU µs/delivery',
+      'vs raw ws',
+      'server CPU while saturated (one core = 100 %)',
+      `change → every subscriber p50 / p99 ms (${num(p.offeredDeliveriesPerSec)} deliveries/s offered)`,
+      'change → each delivery p50 / p99 ms',
+      'server event-loop delay p99 ms (steady / saturated)',
+      'server heap MiB (after GC: idle / connected; in use while saturated)',
+      'connect all (s)',
+      `target ≥ ${THROUGHPUT_TARGET}× rate / ≤ ${CPU_TARGET}× CPU`,
+    ],
+    rows,
+    notes: [
+      `Each server in its own process on 127.0.0.1 (\`--expose-gc\`); ${p.receivers} receiver process(es) hold the ${num(p.connections)} connections (${p.batch} opening at a time) on the same ${availableParallelism()}-core machine, so receivers and server share the CPU. statesocket's receivers speak protocol version 2 by hand over raw \`ws\` sockets (hello, subscribe to one channel); raw ws's are raw \`ws\` sockets; socket.io's are \`socket.io-client\` sockets (websocket transport, one engine each).`,
+      `Every change sets one row (~100 bytes of JSON, plus \`t\`: when it was made). statesocket: \`server.change()\` on one channel (one patch frame per change). Raw ws: the same patch text, \`JSON.stringify\` once per change, \`ws.send(text)\` to every socket. socket.io: \`io.emit('patch', frame)\` with the Redis adapter on the shared Redis (${REDIS_URL}, a key prefix of the run's own).`,
+      `Steady: ${num(p.offeredDeliveriesPerSec / p.connections, 1)} changes/s (${FEED_TICK_MS} ms ticks) for ${num(p.windowMs / 1000, 1)} s after ${SETTLE_MS} ms to settle; "every subscriber" is, per change, the latest arrival over all connections (changes that reached them all); "each delivery" is every arrival. Clocks are the one system clock.`,
+      `Saturation: ${num(p.saturationDeliveriesPerSec)} deliveries/s offered (${num(p.saturationDeliveriesPerSec / p.connections)} changes/s in ${FEED_TICK_MS} ms ticks: a late tick makes every change due), never more than ${num(aheadChanges(p))} changes (${num(p.aheadDeliveries)} deliveries) past the lowest seq every receiver reported (every ${PROGRESS_MS} ms, relayed by the parent); deliveries/s counted by the receivers over ${num(p.windowMs / 1000, 1)} s. CPU per delivery: the server process's \`process.cpuUsage()\` (user + system) over the window ÷ (changes × subscribers) it sent. Event-loop delay: \`monitorEventLoopDelay\` at ${ELD_RESOLUTION_MS} ms resolution (an idle loop reads about ${ELD_RESOLUTION_MS} ms).`,
+    ],
+  };
+  return { params: { ...p, rows: SERVER_ROWS }, tables: [table], targets, data: runs };
+}
