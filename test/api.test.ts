@@ -13,6 +13,7 @@ const ENTRIES = [
   { name: 'statesocket (browser and default)', file: 'src/index.ts' },
   { name: 'statesocket (node)', file: 'src/node.ts' },
   { name: 'statesocket/server', file: 'src/server/index.ts' },
+  { name: 'statesocket/server/redis', file: 'src/server/redis/index.ts' },
   { name: 'statesocket/testing', file: 'src/testing/index.ts' },
   { name: 'statesocket/inspect', file: 'src/inspect/index.ts' },
 ] as const;

@@ -29,6 +29,7 @@ const ENTRIES = {
   'statesocket (browser)': 'src/index.ts',
   'statesocket (node)': 'src/node.ts',
   'statesocket/server': 'src/server/index.ts',
+  'statesocket/server/redis': 'src/server/redis/index.ts',
   'statesocket/testing': 'src/testing/index.ts',
   'statesocket/inspect': 'src/inspect/index.ts',
   'statesocket-server': 'scripts/server.ts',
@@ -123,9 +124,10 @@ describe('package entries', () => {
   it.each(Object.entries(ENTRIES))('%s imports only dependencies, built-ins and optional peers', async (name, entry) => {
     const platform = name === 'statesocket (browser)' ? 'browser' : 'node';
     const graph = walk(await metafileOf(entry, platform), entry);
-    // statesocket/inspect is what one installs the inspector for; elsewhere optional peers are loaded on demand.
-    const staticAllowed = (pkgName: string) =>
-      DEPENDENCIES.has(pkgName) || BUILTINS.has(pkgName) || (name === 'statesocket/inspect' && OPTIONAL_PEERS.has(pkgName));
+    // statesocket/inspect and statesocket/server/redis are what one installs their peer for
+    // (@statelyai/inspect, ioredis); elsewhere optional peers are loaded on demand.
+    const peerEntry = name === 'statesocket/inspect' || name === 'statesocket/server/redis';
+    const staticAllowed = (pkgName: string) => DEPENDENCIES.has(pkgName) || BUILTINS.has(pkgName) || (peerEntry && OPTIONAL_PEERS.has(pkgName));
     expect([...graph.staticPackages].filter((pkgName) => !staticAllowed(pkgName))).toEqual([]);
     expect([...graph.dynamicPackages].filter((pkgName) => !staticAllowed(pkgName) && !OPTIONAL_PEERS.has(pkgName))).toEqual([]);
   });

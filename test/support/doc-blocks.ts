@@ -16,6 +16,7 @@ export const RUN_MARKER = '<!-- run -->';
 export const ENTRY_SOURCES: Readonly<Record<string, string>> = {
   statesocket: 'src/node.ts',
   'statesocket/server': 'src/server/index.ts',
+  'statesocket/server/redis': 'src/server/redis/index.ts',
   'statesocket/testing': 'src/testing/index.ts',
   'statesocket/inspect': 'src/inspect/index.ts',
 };
