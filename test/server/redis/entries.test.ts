@@ -14,8 +14,8 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
   dependencies: Record<string, string>;
 };
 
-/** Our modules and the packages an entry reaches, dynamic imports included. */
-async function reach(entry: string, platform: 'node' | 'browser'): Promise<{ modules: string[]; packages: string[] }> {
+/** Our modules and the packages an entry reaches (with `dynamic` false, through static imports only). */
+async function reach(entry: string, platform: 'node' | 'browser', dynamic = true): Promise<{ modules: string[]; packages: string[] }> {
   const result = await build({ entryPoints: [entry], bundle: true, platform, format: 'esm', packages: 'external', write: false, metafile: true, logLevel: 'silent' });
   const modules = new Set<string>();
   const packages = new Set<string>();
@@ -23,6 +23,7 @@ async function reach(entry: string, platform: 'node' | 'browser'): Promise<{ mod
     if (modules.has(path)) return;
     modules.add(path);
     for (const imported of result.metafile.inputs[path]?.imports ?? []) {
+      if (!dynamic && imported.kind === 'dynamic-import') continue;
       if (imported.external === true) packages.add(imported.path.split('/')[0] as string);
       else visit(imported.path);
     }
@@ -41,14 +42,23 @@ describe('the Redis engine entry', () => {
   });
 
   it.each([
-    ['statesocket/server', 'src/server/index.ts', 'node'],
     ['statesocket (node)', 'src/node.ts', 'node'],
     ['statesocket (browser)', 'src/index.ts', 'browser'],
-    ['statesocket-server', 'scripts/server.ts', 'node'],
   ] as const)('%s never loads ioredis nor the redis folder, even behind a dynamic import', async (_name, entry, platform) => {
     const graph = await reach(entry, platform);
     expect(graph.packages).not.toContain('ioredis');
     expect(graph.modules.filter((path) => path.startsWith('src/server/redis/'))).toEqual([]);
+  });
+
+  // startSyncServer({ redis }) (and so --redis) imports the engine when, and only when, it is asked for.
+  it.each([
+    ['statesocket/server', 'src/server/index.ts'],
+    ['statesocket-server', 'scripts/server.ts'],
+  ] as const)('%s loads the redis folder only behind the dynamic import of the redis option', async (_name, entry) => {
+    const graph = await reach(entry, 'node', false);
+    expect(graph.packages).not.toContain('ioredis');
+    expect(graph.modules.filter((path) => path.startsWith('src/server/redis/'))).toEqual([]);
+    expect((await reach(entry, 'node')).modules).toContain('src/server/redis/index.ts');
   });
 
   it('statesocket/server/redis loads ioredis and nothing else outside dependencies and Node built-ins', async () => {
