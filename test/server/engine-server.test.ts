@@ -11,6 +11,7 @@ import { startSyncServer } from '../../src/server/start.js';
 import { onCleanup } from '../support/cleanup.js';
 import { createSyncServer, type SyncServer } from '../../src/server/sync-server.js';
 import { controlledEngine, settle } from '../support/controlled-engine.js';
+import { CATCH_UP_WAIT_MS } from '../../src/server/session-v2.js';
 
 interface Frame {
   type: string;
@@ -117,6 +118,43 @@ describe('a server on an engine that answers later', () => {
     await settle();
     expect(a.summary()).toEqual(['patch c 1', 'ack c 1']);
     expect(b.summary()).toEqual(['patch c 1']);
+  });
+
+  it('answers a subscribe ahead of its copy (entries still on their way from the engine) by replay once they arrived, not with an older snapshot', async () => {
+    const { control, server } = setup();
+    const a = client(server, 'a1').send({ type: 'subscribe', channel: 'c' });
+    await settle();
+    const epoch = a.frames.find((f) => f.type === 'synced')?.epoch;
+    a.frames.length = 0;
+    control.entriesLate();
+    a.send(op('c', 1, { x: 1 }));
+    await settle();
+    // b saw seq 1 through another instance; this instance's copy is still at 0
+    const b = client(server, 'b1').send({ type: 'subscribe', channel: 'c', epoch, since: 1 });
+    await settle();
+    expect(b.summary()).toEqual(['welcome']);
+    control.tellEntries();
+    await settle();
+    expect(b.summary()).toEqual(['welcome', 'synced c 1']);
+    expect(a.summary()).toEqual(['patch c 1', 'ack c 1']);
+    expect(server.counters.snapshotsSent).toBe(1);
+  });
+
+  it('answers a subscribe ahead of what the store ever reached with a snapshot after the wait', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { server } = setup();
+      const a = client(server, 'a1').send({ type: 'subscribe', channel: 'c' });
+      await settle();
+      const epoch = a.frames.find((f) => f.type === 'synced')?.epoch;
+      const b = client(server, 'b1').send({ type: 'subscribe', channel: 'c', epoch, since: 5 });
+      await settle();
+      expect(b.summary()).toEqual(['welcome']);
+      await vi.advanceTimersByTimeAsync(CATCH_UP_WAIT_MS);
+      expect(b.summary()).toEqual(['welcome', 'snapshot c 0', 'synced c 0']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('queues frames behind a hello that awaits the engine, and handles them after the welcome', async () => {
