@@ -59,7 +59,7 @@ export const PROFILES: Record<Mode, Profile> = {
     slowConsumer: { connections: 10, feedRatePerSec: 10_000, maxBufferedBytes: 262_144, waitMs: 20_000 },
     channels: { subscribes: 30, warmup: 5, connects: 5, channels: 100, drops: 1, reconnectWaitMs: 100 },
     channelServer: { connections: 50, perConnection: 10, channels: 500, processes: 1, windowMs: 300, feedRatePerSec: 200, opsRatePerSec: 100, batch: 25 },
-    serverFanout: { connections: 50, receivers: 1, offeredDeliveriesPerSec: 1_000, windowMs: 500, repetitions: 1, batch: 25, saturationDeliveriesPerSec: 100_000, aheadDeliveries: 100_000 },
+    serverFanout: { connections: 50, receivers: 1, offeredDeliveriesPerSec: 1_000, windowMs: 500, repetitions: 1, batch: 25, saturationDeliveriesPerSec: 100_000, aheadDeliveries: 10_000 },
   },
   quick: {
     mode: 'quick',

@@ -3,7 +3,10 @@
  * --expose-gc), so its CPU time, heap and event-loop delay are its own and nothing else's.
  *
  * - `statesocket`: the reference server (`startSyncServer`), its feed made with `server.change()`
- *   on one channel, as `--feed-rate` does; the engine named by `engine` (`engineOptions`).
+ *   on one channel, as `--feed-rate` does; the engine named by `engine`: memory, or Redis
+ *   (`startSyncServer({ redis: { url, prefix } })` on the shared Redis, a key prefix of the run's
+ *   own shared by the row's instances, so a change made on the first reaches the subscribers of
+ *   the others through Redis).
  * - `ws`: the floor. A `ws` WebSocketServer; each change is `JSON.stringify`'d once into the same
  *   patch text statesocket sends, then `ws.send(text)` to every client: the broadcast loop people
  *   write by hand.
@@ -13,11 +16,14 @@
  *
  * Every change sets one row (bench/wire.ts `rowFor`) plus `t`, the wall-clock time it was made.
  *
- * IPC in: `heap`, `feed {changesPerSec}` (a steady rate, `FEED_TICK_MS` ticks), `saturate
+ * The rows that use Redis count the Redis commands this process sends (bench/roles/fanout-redis.ts).
+ *
+ * IPC in: `heap`, `redis-commands`, `feed {changesPerSec}` (a steady rate, `FEED_TICK_MS` ticks), `saturate
  * {changesPerSec, aheadChanges}` (a rate above what the server sends, never more than
  * `aheadChanges` past the lowest seq every receiver has: `credit {seq}`), `measure {windowMs}`,
  * `feed-stop`, `finish`.
- * IPC out: `listening {url}`, `heap`, `feeding`, `measured`, `feed-stopped {changes}`.
+ * IPC out: `listening {url}`, `heap`, `redis-commands {counts}` (since the start), `feeding {seq}`,
+ * `measured`, `feed-stopped {changes, seq}` (once every change made was applied).
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,17 +36,11 @@ import { next, on, send } from '../lib/ipc.js';
 import { sleep, wallNow } from '../lib/time.js';
 import { keyFor, rowFor } from '../wire.js';
 import type { FanoutServerKind } from './fanout-receiver.js';
+import { countRedisCommands } from './fanout-redis.js';
 import { heapAfterGc } from './sync-server.js';
 
-/**
- * Where statesocket keeps its channels. Only the memory engine exists on this branch.
- *
- * HOOK for the Redis engine (issue 14, `statesocket/server/redis`): add `'redis'` here, return
- * `{ engine: redisEngine({ url: REDIS_URL, prefix }) }` for it in `engineOptions`, and add its rows
- * (one instance, two instances) to `SERVER_ROWS` in bench/scenarios/server-fanout.ts: receivers are
- * already split across a row's instances and the feed runs on the first.
- */
-export type FanoutEngine = 'memory';
+/** Where statesocket keeps its channels: in the process, or in Redis (`statesocket/server/redis`). */
+export type FanoutEngine = 'memory' | 'redis';
 
 export interface FanoutServerParams {
   kind: FanoutServerKind;
@@ -48,7 +48,7 @@ export interface FanoutServerParams {
   /** The connections it must admit (every one comes from 127.0.0.1). */
   connections: number;
   channel: string;
-  /** socketio: the Redis URL and a key prefix of this run's own. */
+  /** socketio and the Redis engine: the Redis URL and a key prefix of this run's own. */
   redisUrl: string;
   redisPrefix: string;
   /** Whether this instance runs the feed (the first of a row's instances). */
@@ -61,17 +61,26 @@ export const FEED_TICK_MS = 10;
 export const ELD_RESOLUTION_MS = 1;
 
 /** The engine's part of statesocket's options. */
-function engineOptions(engine: FanoutEngine): Partial<NodeServerOptions> {
-  switch (engine) {
+function engineOptions(params: FanoutServerParams): Partial<NodeServerOptions> {
+  switch (params.engine) {
     case 'memory':
       return {};
+    case 'redis':
+      return { redis: { url: params.redisUrl, prefix: `${params.redisPrefix}:` } };
   }
+}
+
+/** Whether this server talks to Redis (and so counts its commands). */
+export function usesRedis(params: Pick<FanoutServerParams, 'kind' | 'engine'>): boolean {
+  return params.kind === 'socketio' || (params.kind === 'statesocket' && params.engine === 'redis');
 }
 
 interface Broadcaster {
   url: string;
   /** Makes change `seq` (wall time `t` in its row) and sends it to every subscriber; returns its seq. */
   change(seq: number, t: number): number;
+  /** Resolves once every change made so far was applied (statesocket appends asynchronously). */
+  applied(): Promise<void>;
   subscribers(): number;
   close(): Promise<void>;
 }
@@ -93,17 +102,22 @@ async function statesocketBroadcaster(params: FanoutServerParams): Promise<Broad
     port: 0,
     maxConnectionsPerAddress: params.connections + 100,
     maxConnections: Math.max(10_000, params.connections + 100),
-    ...engineOptions(params.engine),
+    ...engineOptions(params),
   });
+  let latest: Promise<unknown> = Promise.resolve();
   return {
     url: server.url,
     change: (seq, t) => {
       // Appended in call order (one at a time per channel); a refusal is a broken bench: end loudly.
-      server.change({ set: { [keyFor(seq)]: { ...rowFor(seq), t } as unknown as Json } }, params.channel).catch((error: unknown) => {
+      latest = server.change({ set: { [keyFor(seq)]: { ...rowFor(seq), t } as unknown as Json } }, params.channel).catch((error: unknown) => {
         console.error(error);
         process.exit(1);
       });
       return seq;
+    },
+    // Changes of one channel are applied in call order: the latest one settles last.
+    applied: async () => {
+      await latest;
     },
     subscribers: () => server.stats().subscriptions,
     close: () => server.close(),
@@ -128,6 +142,7 @@ async function wsBroadcaster(params: FanoutServerParams): Promise<Broadcaster> {
       for (const ws of clients) ws.send(text);
       return seq;
     },
+    applied: async () => {},
     subscribers: () => clients.size,
     close: async () => {
       for (const ws of clients) ws.terminate();
@@ -161,6 +176,7 @@ async function socketioBroadcaster(params: FanoutServerParams): Promise<Broadcas
       io.emit('patch', patchFrame(params.channel, epoch, seq, t));
       return seq;
     },
+    applied: async () => {},
     subscribers: () => io.engine.clientsCount,
     close: async () => {
       io.disconnectSockets(true);
@@ -178,6 +194,7 @@ const BROADCASTERS: Record<FanoutServerKind, (params: FanoutServerParams) => Pro
 };
 
 export async function fanoutServerRole(params: FanoutServerParams): Promise<never> {
+  const redisCommands = usesRedis(params) ? await countRedisCommands() : () => ({});
   const server = await BROADCASTERS[params.kind](params);
   let seq = 0;
   let changes = 0;
@@ -210,6 +227,7 @@ export async function fanoutServerRole(params: FanoutServerParams): Promise<neve
   };
 
   on('heap', () => void heapAfterGc().then((heap) => send({ type: 'heap', ...heap, subscribers: server.subscribers() })));
+  on('redis-commands', () => void send({ type: 'redis-commands', counts: redisCommands() }));
   on('credit', (message) => {
     credit = Math.max(credit, Number(message.seq));
   });
@@ -249,7 +267,7 @@ export async function fanoutServerRole(params: FanoutServerParams): Promise<neve
   });
   on('feed-stop', () => {
     stopFeeding();
-    void send({ type: 'feed-stopped', changes, seq });
+    void server.applied().then(() => send({ type: 'feed-stopped', changes, seq }));
   });
 
   await send({ type: 'listening', url: server.url, feeds: params.feeds });

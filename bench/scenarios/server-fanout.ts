@@ -1,8 +1,8 @@
 /**
  * Scenario 10: the server's side of a fan-out (issue 14, "How it scales, measured"). One feed
  * (server changes on one channel) to N connections, from each server kind in `SERVER_ROWS`:
- * statesocket on the memory engine, raw `ws` broadcast (the floor) and socket.io with its Redis
- * adapter. Each server instance runs in a process of its own (bench/roles/fanout-server.ts) and
+ * statesocket on the memory engine, on the Redis engine (one instance, and two sharing the
+ * channel), raw `ws` broadcast (the floor) and socket.io with its Redis adapter. Each server instance runs in a process of its own (bench/roles/fanout-server.ts) and
  * measures only itself; the receivers run in `receivers` other processes
  * (bench/roles/fanout-receiver.ts). Two feeds per row:
  *
@@ -14,7 +14,13 @@
  *   delivery.
  *
  * Ratios are against raw `ws` in the same run. A row with several instances splits its receivers
- * across them (connection i on instance i mod instances) and runs the feed on the first.
+ * across them (connection i on instance i mod instances) and runs the feed on the first: the
+ * changes reach the other instances' subscribers through Redis, and "every subscriber" spans them
+ * all. The rows on Redis use the shared Redis (`REDIS_URL`, else 127.0.0.1:6379) under a key prefix
+ * of the row's own, deleted after the row; the scenario fails, saying how to start one, when no
+ * Redis answers. Their Redis commands per change are counted in the server processes
+ * (bench/roles/fanout-redis.ts) and, as a cross-check, read from the shared Redis's
+ * `INFO commandstats`, which also counts whoever else uses that Redis.
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -24,16 +30,18 @@ import { cell, num, ratio, verdict, type Table, type TargetCheck } from '../lib/
 import { percentile, summarize } from '../lib/stats.js';
 import { sleep, wallNow } from '../lib/time.js';
 import { openFilesLimit } from '../lib/sync-server.js';
+import { checkRedis, redisCommand } from '../../scripts/cluster/resp.js';
+import { TIMED_COMMANDS, type RedisCommandCounts } from '../roles/fanout-redis.js';
 import type { FanoutReceiverParams, FanoutServerKind } from '../roles/fanout-receiver.js';
 import { PROGRESS_MS } from '../roles/fanout-receiver.js';
-import { ELD_RESOLUTION_MS, FEED_TICK_MS, type FanoutEngine, type FanoutServerParams } from '../roles/fanout-server.js';
+import { ELD_RESOLUTION_MS, FEED_TICK_MS, usesRedis, type FanoutEngine, type FanoutServerParams } from '../roles/fanout-server.js';
 import type { ScenarioContext, ScenarioResult } from './context.js';
 
 export interface ServerRow {
   id: string;
   label: string;
   kind: FanoutServerKind;
-  /** statesocket rows: where channels live (see `FanoutEngine` for the Redis hook). */
+  /** statesocket rows: where channels live. */
   engine: FanoutEngine;
   instances: number;
 }
@@ -42,11 +50,17 @@ export interface ServerRow {
 export const SERVER_ROWS: readonly ServerRow[] = [
   { id: 'ws', label: 'raw `ws` broadcast, one process (the floor)', kind: 'ws', engine: 'memory', instances: 1 },
   { id: 'statesocket', label: 'statesocket, memory engine, one instance', kind: 'statesocket', engine: 'memory', instances: 1 },
+  { id: 'redis', label: 'statesocket, Redis engine, one instance', kind: 'statesocket', engine: 'redis', instances: 1 },
+  { id: 'redis-2', label: 'statesocket, Redis engine, two instances (figures for both together)', kind: 'statesocket', engine: 'redis', instances: 2 },
   { id: 'socketio', label: 'socket.io + Redis adapter, one instance', kind: 'socketio', engine: 'memory', instances: 1 },
 ];
 
 export const THROUGHPUT_TARGET = 1;
 export const CPU_TARGET = 1.2;
+/** Two instances on Redis, deliveries/s per instance, against one memory-engine instance. */
+export const PER_INSTANCE_TARGET = 0.8;
+/** Redis round trips per change (issue 14: one). */
+export const ROUND_TRIPS_TARGET = 1;
 const CHANNEL = 'feed';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** Time for a feed to settle before its window. */
@@ -74,6 +88,63 @@ export interface RowRun {
   heapConnectedBytes: number;
   steady: { changesPerSec: number; everyP50Ms: number; everyP99Ms: number; eachP50Ms: number; eachP99Ms: number; eldP99Ms: number; complete: number; changes: number };
   saturation: { deliveriesPerSec: number; cpuUsPerDelivery: number; cpuShare: number; heapUsedBytes: number; eldP99Ms: number; serverDeliveries: number; closed: number };
+  /** Rows on Redis: the commands sent over the whole saturation feed (settle, window, drain). */
+  redis?: RedisPerChange;
+}
+
+export interface RedisPerChange {
+  changes: number;
+  /** Sent by the row's instances, by name (counted in their processes). */
+  commands: RedisCommandCounts;
+  /** The commands the instances sent per change, the timed ones (`TIMED_COMMANDS`) aside: the round trips per change. */
+  roundTripsPerChange: number;
+  /** The timed commands (heartbeat, presence refresh) the instances sent over the same time. */
+  timedCommands: number;
+  /** `evalsha` + `eval` calls on the shared Redis (`INFO commandstats`, every client of it) ÷ changes. */
+  sharedScriptsPerChange: number;
+}
+
+/** `calls` of `evalsha` and `eval` in the shared Redis's `INFO commandstats` (every client's). */
+async function sharedScriptCalls(): Promise<number> {
+  const info = String(await redisCommand(REDIS_URL, ['INFO', 'commandstats']));
+  let calls = 0;
+  for (const match of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)) calls += Number(match[1]);
+  return calls;
+}
+
+/** Every command the row's servers sent so far, summed by name. */
+async function instanceCommands(servers: readonly Child[]): Promise<RedisCommandCounts> {
+  for (const s of servers) s.send({ type: 'redis-commands' });
+  const total: RedisCommandCounts = {};
+  for (const reply of await Promise.all(servers.map((s) => s.next('redis-commands', REPLY_MS)))) {
+    for (const [name, n] of Object.entries(reply.counts as RedisCommandCounts)) total[name] = (total[name] ?? 0) + n;
+  }
+  return total;
+}
+
+function perChange(before: RedisCommandCounts, after: RedisCommandCounts, sharedBefore: number, sharedAfter: number, changes: number): RedisPerChange {
+  const commands: RedisCommandCounts = {};
+  for (const [name, n] of Object.entries(after)) if (n - (before[name] ?? 0) > 0) commands[name] = n - (before[name] ?? 0);
+  let perChange = 0;
+  let timed = 0;
+  for (const [name, n] of Object.entries(commands)) {
+    if (TIMED_COMMANDS.has(name)) timed += n;
+    else perChange += n;
+  }
+  return { changes, commands, roundTripsPerChange: perChange / changes, timedCommands: timed, sharedScriptsPerChange: (sharedAfter - sharedBefore) / changes };
+}
+
+/** Deletes every key under `prefix` on the shared Redis (a row's own keys). */
+async function deleteKeys(prefix: string): Promise<void> {
+  let cursor = '0';
+  // SCAN ends when the cursor comes back to 0; the bound only stops a Redis that never says so.
+  for (let round = 0; round < 10_000; round++) {
+    const [next, keys] = (await redisCommand(REDIS_URL, ['SCAN', cursor, 'MATCH', `${prefix}*`, 'COUNT', '1000'])) as [string, string[]];
+    if (keys.length > 0) await redisCommand(REDIS_URL, ['UNLINK', ...keys]);
+    cursor = next;
+    if (cursor === '0') return;
+  }
+  throw new Error(`SCAN of ${prefix}* did not finish`);
 }
 
 /** The lowest seq every receiver has, from their latest `progress` reports. */
@@ -149,6 +220,7 @@ async function runRow(ctx: ScenarioContext, row: ServerRow): Promise<RowRun> {
       feeder.send({ type: 'feed-stop' });
       const stopped = await feeder.next('feed-stopped', REPLY_MS);
       if (!(await progress.reach(Number(stopped.seq), DRAIN_MS))) ctx.log(`server-fanout ${row.id}: receivers still behind seq ${String(stopped.seq)} after ${DRAIN_MS / 1000} s`);
+      return Number(stopped.seq);
     };
     const record = async (on: boolean) => {
       for (const r of receivers) r.send({ type: 'record', on });
@@ -183,17 +255,22 @@ async function runRow(ctx: ScenarioContext, row: ServerRow): Promise<RowRun> {
 
     // ── saturation: deliveries per second, CPU per delivery ──
     const relay = setInterval(() => feeder.send({ type: 'credit', seq: progress.lowest() }), PROGRESS_MS);
+    const onRedis = usesRedis(row);
     let saturated: Measured[];
     let before: Awaited<ReturnType<typeof counts>>;
     let after: Awaited<ReturnType<typeof counts>>;
+    let redis: RedisPerChange | undefined;
     try {
+      const commandsBefore = onRedis ? await instanceCommands(servers) : {};
+      const sharedBefore = onRedis ? await sharedScriptCalls() : 0;
       feeder.send({ type: 'saturate', changesPerSec: p.saturationDeliveriesPerSec / p.connections, aheadChanges: aheadChanges(p) });
-      await feeder.next('feeding', REPLY_MS);
+      const firstSeq = Number((await feeder.next('feeding', REPLY_MS)).seq);
       await sleep(SETTLE_MS);
       before = await counts();
       saturated = await measure();
       after = await counts();
-      await stopFeed();
+      const lastSeq = await stopFeed();
+      if (onRedis) redis = perChange(commandsBefore, await instanceCommands(servers), sharedBefore, await sharedScriptCalls(), lastSeq - firstSeq);
     } finally {
       clearInterval(relay);
     }
@@ -223,9 +300,11 @@ async function runRow(ctx: ScenarioContext, row: ServerRow): Promise<RowRun> {
         serverDeliveries,
         closed: after.closed,
       },
+      ...(redis === undefined ? {} : { redis }),
     };
+    const redisNote = redis === undefined ? '' : `, Redis round trips per change: ${num(redis.roundTripsPerChange, 3)} (${JSON.stringify(redis.commands)} over ${redis.changes} changes), shared Redis evalsha+eval ${num(redis.sharedScriptsPerChange, 3)}`;
     ctx.log(
-      `server-fanout ${row.id}: ${num(run.saturation.deliveriesPerSec)} deliveries/s, ${num(run.saturation.cpuUsPerDelivery, 2)} µs CPU/delivery, every subscriber p50 ${num(run.steady.everyP50Ms, 1)} ms p99 ${num(run.steady.everyP99Ms, 1)} ms`,
+      `server-fanout ${row.id}: ${num(run.saturation.deliveriesPerSec)} deliveries/s, ${num(run.saturation.cpuUsPerDelivery, 2)} µs CPU/delivery, every subscriber p50 ${num(run.steady.everyP50Ms, 1)} ms p99 ${num(run.steady.everyP99Ms, 1)} ms${redisNote}`,
     );
     return run;
   } finally {
@@ -233,6 +312,7 @@ async function runRow(ctx: ScenarioContext, row: ServerRow): Promise<RowRun> {
     await Promise.all(receivers.map((r) => r.kill(clientGraceMs())));
     for (const s of servers) s.send({ type: 'finish' });
     await Promise.all(servers.map((s) => s.kill(5_000)));
+    if (usesRedis(row)) await deleteKeys(redisPrefix);
   }
 }
 
@@ -242,6 +322,7 @@ export async function serverFanoutScenario(ctx: ScenarioContext): Promise<Scenar
   if (limit !== undefined && limit < p.connections + 64) {
     throw new Error(`ulimit -n is ${limit}: a server process needs ${p.connections + 64} descriptors for ${p.connections} connections; raise it (ulimit -n ${p.connections * 2}) and run again`);
   }
+  if (SERVER_ROWS.some(usesRedis)) await checkRedis(REDIS_URL);
   const runs: Record<string, RowRun[]> = Object.fromEntries(SERVER_ROWS.map((row) => [row.id, [] as RowRun[]]));
   for (let rep = 0; rep < p.repetitions; rep++) {
     for (const row of rotate(SERVER_ROWS, rep)) runs[row.id]!.push(await runRow(ctx, row));
@@ -249,11 +330,30 @@ export async function serverFanoutScenario(ctx: ScenarioContext): Promise<Scenar
   const pick = (id: string, f: (r: RowRun) => number) => summarize(runs[id]!.map(f));
   const floorRate = pick('ws', (r) => r.saturation.deliveriesPerSec).median;
   const floorCpu = pick('ws', (r) => r.saturation.cpuUsPerDelivery).median;
+  const memoryRate = pick('statesocket', (r) => r.saturation.deliveriesPerSec).median;
   const targets: TargetCheck[] = [];
   const rows = SERVER_ROWS.map((row) => {
     const rate = pick(row.id, (r) => r.saturation.deliveriesPerSec);
     const cpu = pick(row.id, (r) => r.saturation.cpuUsPerDelivery);
+    const perInstance = rate.median / row.instances;
+    const redisRuns = runs[row.id]!.every((r) => r.redis !== undefined);
+    const roundTrips = redisRuns ? pick(row.id, (r) => r.redis!.roundTripsPerChange) : undefined;
     let met = '';
+    if (row.kind === 'statesocket' && row.engine === 'redis' && roundTrips !== undefined) {
+      const tripsMet = roundTrips.max <= ROUND_TRIPS_TARGET;
+      targets.push({ name: `Redis round trips per change, ${row.label}`, required: `${ROUND_TRIPS_TARGET}`, measured: num(roundTrips.max, 3), met: tripsMet });
+      met = verdict(tripsMet);
+      if (row.instances > 1) {
+        const instanceMet = perInstance / memoryRate >= PER_INSTANCE_TARGET;
+        targets.push({
+          name: `deliveries/s per instance, ${row.instances} instances on Redis, ${num(p.connections)} connections`,
+          required: `≥ ${PER_INSTANCE_TARGET}× one memory-engine instance`,
+          measured: ratio(perInstance, memoryRate),
+          met: instanceMet,
+        });
+        met = `${verdict(instanceMet)} / ${met}`;
+      }
+    }
     if (row.kind === 'statesocket' && row.engine === 'memory' && row.instances === 1) {
       const rateMet = rate.median / floorRate >= THROUGHPUT_TARGET;
       const cpuMet = cpu.median / floorCpu <= CPU_TARGET;
@@ -274,6 +374,8 @@ export async function serverFanoutScenario(ctx: ScenarioContext): Promise<Scenar
       `${cell(pick(row.id, (r) => r.steady.eldP99Ms), 1)} / ${cell(pick(row.id, (r) => r.saturation.eldP99Ms), 1)}`,
       `${mib((r) => r.heapIdleBytes)} / ${mib((r) => r.heapConnectedBytes)} / ${mib((r) => r.saturation.heapUsedBytes)}`,
       cell(pick(row.id, (r) => r.connectSeconds), 2),
+      `${num(perInstance)} (${ratio(perInstance, memoryRate)})`,
+      roundTrips === undefined ? '—' : `${cell(roundTrips, 3)} / ${cell(pick(row.id, (r) => r.redis!.sharedScriptsPerChange), 3)}`,
       met,
     ];
   });
@@ -291,13 +393,16 @@ export async function serverFanoutScenario(ctx: ScenarioContext): Promise<Scenar
       'server event-loop delay p99 ms (steady / saturated)',
       'server heap MiB (after GC: idle / connected; in use while saturated)',
       'connect all (s)',
-      `target ≥ ${THROUGHPUT_TARGET}× rate / ≤ ${CPU_TARGET}× CPU`,
+      'deliveries/s per instance (vs statesocket, memory engine, one instance)',
+      'Redis round trips per change: commands the instances sent (timed ones aside) / evalsha+eval on the shared Redis (every client)',
+      `target: memory ≥ ${THROUGHPUT_TARGET}× rate / ≤ ${CPU_TARGET}× CPU vs raw ws; Redis ≥ ${PER_INSTANCE_TARGET}× per instance / ${ROUND_TRIPS_TARGET} round trip per change`,
     ],
     rows,
     notes: [
       `Each server in its own process on 127.0.0.1 (\`--expose-gc\`); ${p.receivers} receiver process(es) hold the ${num(p.connections)} connections (${p.batch} opening at a time) on the same ${availableParallelism()}-core machine, so receivers and server share the CPU. statesocket's receivers speak protocol version 2 by hand over raw \`ws\` sockets (hello, subscribe to one channel); raw ws's are raw \`ws\` sockets; socket.io's are \`socket.io-client\` sockets (websocket transport, one engine each).`,
       `Every change sets one row (~100 bytes of JSON, plus \`t\`: when it was made). statesocket: \`server.change()\` on one channel (one patch frame per change). Raw ws: the same patch text, \`JSON.stringify\` once per change, \`ws.send(text)\` to every socket. socket.io: \`io.emit('patch', frame)\` with the Redis adapter on the shared Redis (${REDIS_URL}, a key prefix of the run's own).`,
       `Steady: ${num(p.offeredDeliveriesPerSec / p.connections, 1)} changes/s (${FEED_TICK_MS} ms ticks) for ${num(p.windowMs / 1000, 1)} s after ${SETTLE_MS} ms to settle; "every subscriber" is, per change, the latest arrival over all connections (changes that reached them all); "each delivery" is every arrival. Clocks are the one system clock.`,
+      `Redis rows: the shared Redis (${REDIS_URL}), a key prefix of the row's own (its keys deleted after the row), \`startSyncServer({ redis: { url, prefix } })\`; with two instances, connection i goes to instance i mod 2 and the feed runs on the first, so half the subscribers get each change through Redis (the append script's notice, pub/sub), and "every subscriber" spans both. Figures of a row are for all its instances together (CPU and heap summed, event-loop delay the worse); per instance = the row's deliveries/s ÷ instances. Redis round trips per change, over the whole saturation feed (settle, window, drain; every change applied): the commands the row's server processes sent, counted in each at \`ioredis\`'s \`Redis.prototype.sendCommand\` (every command of every connection, pipelined ones included; a script call named by its script; pub/sub messages received are not commands), less the ones sent on a clock rather than per change (the heartbeat's \`ping\`, one a second per connection, and the presence \`refresh\` script, per followed channel every third of the presence expiry; counted in results.json), ÷ the changes made; beside it, as a cross-check, the \`evalsha\`/\`eval\` calls in the shared Redis's \`INFO commandstats\` ÷ the same changes, which also counts the refreshes and every other client of that Redis (an upper bound). Target met: at most ${ROUND_TRIPS_TARGET} in every repetition.`,
       `Saturation: ${num(p.saturationDeliveriesPerSec)} deliveries/s offered (${num(p.saturationDeliveriesPerSec / p.connections)} changes/s in ${FEED_TICK_MS} ms ticks: a late tick makes every change due), never more than ${num(aheadChanges(p))} changes (${num(p.aheadDeliveries)} deliveries) past the lowest seq every receiver reported (every ${PROGRESS_MS} ms, relayed by the parent); deliveries/s counted by the receivers over ${num(p.windowMs / 1000, 1)} s. CPU per delivery: the server process's \`process.cpuUsage()\` (user + system) over the window ÷ (changes × subscribers) it sent. Event-loop delay: \`monitorEventLoopDelay\` at ${ELD_RESOLUTION_MS} ms resolution (an idle loop reads about ${ELD_RESOLUTION_MS} ms).`,
     ],
   };
