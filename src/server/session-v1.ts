@@ -10,7 +10,7 @@ import { ServerErrorCode, SyncCloseCode, isOpId, parseClientFrame } from '../syn
 import { DEFAULT_CHANNEL, SyncCloseCodeV2 } from '../sync/messages-v2.js';
 import type { LogEntry } from './channel.js';
 import type { Answer } from './engine.js';
-import { refusedWho, type LiveSession, type ServerContext } from './session.js';
+import { caughtUp, refusedWho, type LiveSession, type ServerContext } from './session.js';
 
 /** Longest message of a first refusal's error frame (the record keeps no message). */
 const MAX_REFUSAL_MESSAGE = 300;
@@ -61,6 +61,11 @@ export function createV1Sessions(ctx: ServerContext) {
     return ctx.step(session, () => ctx.load(channel), (loaded) => {
       if (!loaded) return ctx.drop(session, SyncCloseCode.TRY_AGAIN_LATER, 'the server holds too many channels; try again later');
       const { epoch, since } = hello;
+      // Ahead of this copy in its epoch (it came from an instance that had followed further): replay
+      // once the copy has those entries; a snapshot now would take it back.
+      if (epoch !== undefined && since !== undefined && epoch === channel.epoch && since > channel.seq) {
+        return ctx.step(session, () => caughtUp(ctx, channel, epoch, since), () => sendData(session, hello, undefined));
+      }
       // Further back than the copy's log: the engine's log may still cover it (another instance's patches).
       if (since === undefined || epoch === undefined || epoch !== channel.epoch || channel.canReplay(epoch, since) || since > channel.seq) return sendData(session, hello, undefined);
       return ctx.step(session, () => ctx.engine.readLog(DEFAULT_CHANNEL, epoch, since), (entries) => sendData(session, hello, entries === undefined ? undefined : channel.olderPatches(epoch, since, entries)));

@@ -23,18 +23,12 @@ import type { Channel, LogEntry } from './channel.js';
 import type { Answer, DuplicateAnswer, OpMark } from './engine.js';
 import { markKey } from './marks.js';
 import { presenceFrame } from './presence.js';
-import { refusedWho, type Identity, type LiveSession, type ServerContext, type Subscription } from './session.js';
+import { caughtUp, refusedWho, type Identity, type LiveSession, type ServerContext, type Subscription } from './session.js';
 
 /** Longest `message` of an error frame: every frame but the large kinds stays within 4096 bytes. */
 const MAX_MESSAGE = 1000;
 /** How long a client waits after `ERR_CHANNEL_UNAVAILABLE` before it subscribes again. */
 export const CHANNEL_UNAVAILABLE_RETRY_MS = 5_000;
-/**
- * How long a subscribe whose position is ahead of this instance's copy (same epoch: the client saw
- * entries through another instance that are still on their way here) waits for the copy to catch
- * up before it is answered with a snapshot.
- */
-export const CATCH_UP_WAIT_MS = 2_000;
 
 function fit(message: string): string {
   return message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 3)}...` : message;
@@ -263,26 +257,13 @@ export function createV2Sessions(ctx: ServerContext) {
     if (channel.loaded && since !== undefined && frame.epoch === channel.epoch && since > channel.seq) {
       // Ahead of this copy in its epoch: the client came from another instance that had followed
       // further. Replay once the copy has those entries; a snapshot now would take it back.
-      return ctx.step(session, () => caughtUp(channel, frame.epoch as string, since), (reached) => (reached ? sendData(sub, frame, mark) : synced(sub, frame, mark, undefined)));
+      return ctx.step(session, () => caughtUp(ctx, channel, frame.epoch as string, since), (reached) => (reached ? sendData(sub, frame, mark) : synced(sub, frame, mark, undefined)));
     }
     if (!channel.loaded || channel.canReplay(frame.epoch, since) || since === undefined || frame.epoch !== channel.epoch) {
       return synced(sub, frame, mark, undefined);
     }
     const epoch = channel.epoch as string;
     return ctx.step(session, () => ctx.engine.readLog(channel.name, epoch, since), (entries) => synced(sub, frame, mark, entries === undefined ? undefined : channel.olderPatches(epoch, since, entries)));
-  }
-
-  /** Whether the copy reaches `seq` of `epoch` within `CATCH_UP_WAIT_MS` (a position the store never reached: false). */
-  function caughtUp(channel: Channel, epoch: string, seq: number): Answer<boolean> {
-    const delivered = channel.delivered(epoch, seq);
-    if (typeof delivered === 'boolean') return delivered;
-    return new Promise((resolve) => {
-      const timer = ctx.setTimeout(() => resolve(false), CATCH_UP_WAIT_MS);
-      void delivered.then((reached) => {
-        ctx.clearTimeout(timer);
-        resolve(reached);
-      });
-    });
   }
 
   /** Sends replay (the copy's log, after `older` when given) or a snapshot, then `synced`, then presence: all at once. */

@@ -159,3 +159,23 @@ export interface ServerContext {
   /** The token's expiry, as welcome and authorized carry it. */
   expiryFields(identity: Identity): { expiresAt?: number; expiresInMs?: number };
 }
+
+/**
+ * How long a client whose position is ahead of this instance's copy (same epoch: it saw entries
+ * through another instance that are still on their way here) waits for the copy to catch up
+ * before it is answered with a snapshot (which would take it back).
+ */
+export const CATCH_UP_WAIT_MS = 2_000;
+
+/** Whether `channel`'s copy reaches `seq` of `epoch` within `CATCH_UP_WAIT_MS` (a position the store never reached: false). */
+export function caughtUp(ctx: Pick<ServerContext, 'setTimeout' | 'clearTimeout'>, channel: Channel, epoch: string, seq: number): Answer<boolean> {
+  const delivered = channel.delivered(epoch, seq);
+  if (typeof delivered === 'boolean') return delivered;
+  return new Promise((resolve) => {
+    const timer = ctx.setTimeout(() => resolve(false), CATCH_UP_WAIT_MS);
+    void delivered.then((reached) => {
+      ctx.clearTimeout(timer);
+      resolve(reached);
+    });
+  });
+}

@@ -11,7 +11,7 @@ import { startSyncServer } from '../../src/server/start.js';
 import { onCleanup } from '../support/cleanup.js';
 import { createSyncServer, type SyncServer } from '../../src/server/sync-server.js';
 import { controlledEngine, settle } from '../support/controlled-engine.js';
-import { CATCH_UP_WAIT_MS } from '../../src/server/session-v2.js';
+import { CATCH_UP_WAIT_MS } from '../../src/server/session.js';
 
 interface Frame {
   type: string;
@@ -137,6 +137,26 @@ describe('a server on an engine that answers later', () => {
     await settle();
     expect(b.summary()).toEqual(['welcome', 'synced c 1']);
     expect(a.summary()).toEqual(['patch c 1', 'ack c 1']);
+    expect(server.counters.snapshotsSent).toBe(1);
+  });
+
+  it('resumes a version 1 hello ahead of its copy by replay once the entries arrived, not with an older snapshot', async () => {
+    const { control, server } = setup();
+    const a = client(server, 'a1').send({ type: 'subscribe', channel: 'default' });
+    await settle();
+    const epoch = a.frames.find((f) => f.type === 'synced')?.epoch;
+    control.entriesLate();
+    void server.change({ set: { x: 1 } });
+    await settle();
+    // a version 1 client that saw seq 1 through another instance; this instance's copy is still at 0
+    const frames: Frame[] = [];
+    const v1 = server.connect({ send: (text) => frames.push(JSON.parse(text) as Frame), close: () => {}, bufferedAmount: 0 });
+    v1.receive(JSON.stringify({ type: 'hello', v: 1, epoch, since: 1 }));
+    await settle();
+    expect(frames).toEqual([]);
+    control.tellEntries();
+    await settle();
+    expect(frames.map((f) => f.type)).not.toContain('snapshot');
     expect(server.counters.snapshotsSent).toBe(1);
   });
 
