@@ -17,11 +17,12 @@ import { renderRole } from '../bench/roles/render.js';
 import { slowConsumerRole } from '../bench/roles/slow-consumer.js';
 import { stormRole } from '../bench/roles/storm.js';
 import { syncServerRole } from '../bench/roles/sync-server.js';
-import { throughputRole } from '../bench/roles/throughput.js';
+import { channelPairRole, throughputRole } from '../bench/roles/throughput.js';
 import { attachToParent, fail } from '../bench/lib/ipc.js';
 
 const ROLES: Record<string, (params: never) => Promise<never>> = {
   throughput: throughputRole,
+  'channel-pair': channelPairRole,
   fanout: fanoutRole,
   reconnect: reconnectRole,
   storm: stormRole,

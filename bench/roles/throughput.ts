@@ -72,3 +72,67 @@ export async function throughputRole(params: ThroughputParams): Promise<never> {
     correct,
   });
 }
+
+export interface ChannelPairParams {
+  /** The blast URL without `&channel=` (the channel segments add it). */
+  url: string;
+  channel: string;
+  /** Patches per segment. */
+  n: number;
+  /** Pairs measured after one warm-up pair. */
+  pairs: number;
+  timeoutMs: number;
+}
+
+/** One connection's segment: its CPU µs per patch, from its snapshot applied to its last patch applied. */
+async function segment(protocol: 'sync' | 'channel', params: ChannelPairParams): Promise<number> {
+  const model = createCountingStore();
+  const view = createRowsView();
+  let applied = 0;
+  let cpuStart: NodeJS.CpuUsage | undefined;
+  let cpu: NodeJS.CpuUsage = { user: 0, system: 0 };
+  let done: () => void = () => {};
+  const measured = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  model.onApplied = () => {
+    applied++;
+    if (applied === 1) cpuStart = process.cpuUsage();
+    else if (applied === params.n + 1) {
+      cpu = process.cpuUsage(cpuStart);
+      done();
+    }
+  };
+  const url = protocol === 'channel' ? `${params.url}&channel=${params.channel}` : params.url;
+  const connection = connect('statesocket', { url, model, view, reconnect: 'none', protocol });
+  try {
+    await withTimeout(measured, params.timeoutMs, `the ${protocol} segment's snapshot and patches (${applied} applied)`);
+  } finally {
+    connection.close();
+  }
+  if (!isDeepStrictEqual({ ...model.getData() }, expectedRows(params.n))) throw new Error(`the ${protocol} segment ended with the wrong rows`);
+  // the closed connection's last callbacks run before the next segment starts
+  await sleep(FRAME_MS);
+  return (cpu.user + cpu.system) / params.n;
+}
+
+/**
+ * Issue 13's pair over a real socket, in one process: a connection without channels and one whose
+ * model is on a channel take the same blast in turn, alternating (AB, BA, …) in short segments, so
+ * that each pair's two segments meet the same machine a fraction of a second apart (separate
+ * processes a second or more apart met another core's load as often as not). Reports every pair's
+ * ratio of client CPU per patch, channel over no channels; one warm-up pair first, not counted.
+ */
+export async function channelPairRole(params: ChannelPairParams): Promise<never> {
+  const without: number[] = [];
+  const onChannel: number[] = [];
+  for (let pair = -1; pair < params.pairs; pair++) {
+    const order: Array<'sync' | 'channel'> = pair % 2 === 0 ? ['sync', 'channel'] : ['channel', 'sync'];
+    const cpu: Record<string, number> = {};
+    for (const protocol of order) cpu[protocol] = await segment(protocol, params);
+    if (pair < 0) continue;
+    without.push(cpu.sync!);
+    onChannel.push(cpu.channel!);
+  }
+  return finish({ type: 'result', without, onChannel, ratios: onChannel.map((c, i) => c / without[i]!) });
+}

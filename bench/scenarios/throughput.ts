@@ -30,16 +30,6 @@ const VARIANTS: Variant[] = [
   { label: 'reconnecting-websocket', library: 'reconnecting-websocket', protocol: 'raw' },
 ];
 
-/**
- * The order of one repetition: `VARIANTS` rotated, with the channel row right next to the row
- * without channels (first one, then the other, alternating by repetition), so the pair that the
- * channel target compares meets the same machine (a shared machine drifts within a run).
- */
-function runOrder(rep: number): Variant[] {
-  const pair = rep % 2 === 0 ? [WITHOUT_CHANNELS, ON_A_CHANNEL] : [ON_A_CHANNEL, WITHOUT_CHANNELS];
-  return rotate(VARIANTS, rep).flatMap((variant) => (variant === WITHOUT_CHANNELS ? pair : variant === ON_A_CHANNEL ? [] : [variant]));
-}
-
 interface Run {
   messages: number;
   complete: boolean;
@@ -52,6 +42,17 @@ interface Run {
 
 export const THROUGHPUT_TARGET = 0.95;
 
+/** Patches per segment of the channel pairs (a fraction of a second each). */
+const PAIR_MESSAGES = 20_000;
+/** Pairs of segments per repetition. */
+const pairs = 4;
+
+interface PairResult {
+  without: number[];
+  onChannel: number[];
+  ratios: number[];
+}
+
 export async function throughputScenario(ctx: ScenarioContext): Promise<ScenarioResult> {
   const { messages, maxSeconds, repetitions } = ctx.profile.throughput;
   const timeoutMs = maxSeconds * 1000 + 30_000;
@@ -60,8 +61,11 @@ export async function throughputScenario(ctx: ScenarioContext): Promise<Scenario
   try {
     const bytes = await server.prepareBlast(messages);
     await server.prepareBlast(messages, BENCH_CHANNEL);
+    const pairMessages = Math.min(messages, PAIR_MESSAGES);
+    await server.prepareBlast(pairMessages);
+    await server.prepareBlast(pairMessages, BENCH_CHANNEL);
     for (let rep = 0; rep < repetitions; rep++) {
-      for (const variant of runOrder(rep)) {
+      for (const variant of rotate(VARIANTS, rep)) {
         const client = await forkClient(`throughput client (${variant.label})`, 'throughput', {
           library: variant.library,
           protocol: variant.protocol,
@@ -103,12 +107,23 @@ export async function throughputScenario(ctx: ScenarioContext): Promise<Scenario
       ];
     });
     // Issue 13: a message on a channel costs at most 1.2× one on a connection without channels, in
-    // the same run. Here over a real socket at full speed, by client CPU per message (steadier than
-    // messages/s on a shared machine), as the median of each repetition's ratio (the two rows run
-    // back to back: see runOrder); scenario 6 measures it one frame per read, on a fake socket.
-    const cpuRuns = (variant: Variant) => runs.get(variant.label)!.map((r) => r.cpuUsPerMessage);
-    const withoutRuns = cpuRuns(WITHOUT_CHANNELS);
-    const pairRatios = cpuRuns(ON_A_CHANNEL).map((cpu, rep) => cpu / withoutRuns[rep]!);
+    // the same run. Here over a real socket at full speed, by client CPU per message, in one client
+    // process that alternates the two connections in short segments (channelPairRole): the median
+    // of the pairs' ratios. Scenario 6 measures it one frame per read, on a fake socket.
+    const pairClient = await forkClient('throughput client (channel pairs)', 'channel-pair', {
+      url: `ws://127.0.0.1:${server.port}/blast?n=${pairMessages}`,
+      channel: BENCH_CHANNEL,
+      n: pairMessages,
+      pairs: pairs * repetitions,
+      timeoutMs,
+    });
+    let pair: PairResult;
+    try {
+      pair = (await pairClient.next('result', timeoutMs * pairs * repetitions)) as unknown as PairResult;
+    } finally {
+      await pairClient.kill(clientGraceMs());
+    }
+    const pairRatios = pair.ratios;
     const channelRatio = summarize(pairRatios).median;
     targets.push({
       name: 'a message on a channel vs one without channels (real socket, client CPU per message)',
@@ -128,7 +143,7 @@ export async function throughputScenario(ctx: ScenarioContext): Promise<Scenario
             'Every client does the same work per frame: JSON.parse, `createStore().update()`, and a rows view (sort and format 200 rows) rendered at most once per 1000/60 ms frame; the baselines coalesce with a timer of that length, statesocket with its own scheduler.',
             'Timed from the snapshot applied to the last patch measured; CPU is user+system of the client process over that interval. "Final state correct": the store holds exactly the rows the applied patches set, and the last render showed that data.',
             'The server writes pre-framed bytes straight to the TCP socket, so it is never the limit.',
-            `The channel row: the same patches naming channel \`${BENCH_CHANNEL}\` (protocol version 2, after a \`welcome\`, the channel's snapshot and \`synced\`), applied to the channel's Model (\`connection.channel()\`); its client CPU per message is ${num(channelRatio, 2)}× the sync protocol's (a message on a connection without channels) in this run: the median of the repetitions' ratios (${pairRatios.map((r) => num(r, 2)).join(', ')}), the two clients running back to back in each; the issue's target is at most 1.2×.`,
+            `The channel row: the same patches naming channel \`${BENCH_CHANNEL}\` (protocol version 2, after a \`welcome\`, the channel's snapshot and \`synced\`), applied to the channel's Model (\`connection.channel()\`); in this table a client process of its own, like every row. The target compares it with the sync protocol's row (a message on a connection without channels) in one more client process that takes the same blast of ${num(pairMessages)} patches on the two connections in turn, alternating, ${num(pairs * repetitions)} pairs after a warm-up pair: its client CPU per message on a channel is ${num(channelRatio, 2)}× the one without channels, the median of the pairs' ratios (${pairRatios.map((r) => num(r, 2)).join(', ')}; µs per message without channels ${cell(summarize(pair.without), 2)}, on a channel ${cell(summarize(pair.onChannel), 2)}); the issue's target is at most 1.2×.`,
           ],
         },
       ],
