@@ -17,6 +17,12 @@ export type Checked = Extract<CheckedChanges, { ok: true }>;
 export type Refusal = [code: 'ERR_INVALID_FRAME' | 'ERR_DATA_LIMIT', message: string];
 
 /** A version 2 subscription as a channel sees it: where its frames go. */
+/** The timers a bounded wait uses (the server's own: real, or a test's). */
+export interface Timers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
 export interface Subscriber {
   /** Sends one frame of this channel (text of `bytes` UTF-8 bytes). */
   deliver(text: string, bytes: number, bulk?: boolean): void;
@@ -70,7 +76,7 @@ export class Channel {
   unfollow: (() => unknown) | undefined = undefined;
   loading: PromiseLike<boolean> | undefined = undefined;
   /** Acks waiting for their entry to reach this copy (see `delivered`), by seq. */
-  private waiters: Array<{ seq: number; done: (delivered: boolean) => void }> = [];
+  private waiters: Array<{ epoch: string; seq: number; done: (delivered: boolean) => void }> = [];
   /** When it last lost its last holder (for the idle rule), or was loaded. */
   idleSince = 0;
   idleTimer: unknown = undefined;
@@ -161,7 +167,36 @@ export class Channel {
   delivered(epoch: string, seq: number): boolean | Promise<boolean> {
     if (epoch !== this.epoch) return false;
     if (seq <= this.seq) return true;
-    return new Promise((done) => this.waiters.push({ seq, done }));
+    return new Promise((done) => this.waiters.push({ epoch, seq, done }));
+  }
+
+  /**
+   * `delivered` for a position a client claims (it may never come): false after `ms`, and then
+   * nothing of the wait stays behind (a client repeating a far-ahead position grows nothing).
+   */
+  deliveredWithin(epoch: string, seq: number, ms: number, timers: Timers): boolean | Promise<boolean> {
+    if (epoch !== this.epoch) return false;
+    if (seq <= this.seq) return true;
+    return new Promise((resolve) => {
+      const waiter = {
+        epoch,
+        seq,
+        done: (reached: boolean) => {
+          timers.clearTimeout(timer);
+          resolve(reached);
+        },
+      };
+      const timer = timers.setTimeout(() => {
+        this.waiters = this.waiters.filter((other) => other !== waiter);
+        resolve(false);
+      }, ms);
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Waits for an entry to reach this copy (`delivered`, `deliveredWithin`), for tests and stats. */
+  get waiting(): number {
+    return this.waiters.length;
   }
 
   private settleWaiters(): void {
@@ -169,8 +204,9 @@ export class Channel {
     const waiters = this.waiters;
     this.waiters = [];
     for (const waiter of waiters) {
-      if (this.epoch !== undefined && waiter.seq <= this.seq) waiter.done(true);
-      else if (this.epoch === undefined) waiter.done(false);
+      // another epoch (a reset) or none (unloaded): the entry waited for will never reach this copy
+      if (this.epoch !== waiter.epoch) waiter.done(false);
+      else if (waiter.seq <= this.seq) waiter.done(true);
       else this.waiters.push(waiter);
     }
   }

@@ -169,13 +169,5 @@ export const CATCH_UP_WAIT_MS = 2_000;
 
 /** Whether `channel`'s copy reaches `seq` of `epoch` within `CATCH_UP_WAIT_MS` (a position the store never reached: false). */
 export function caughtUp(ctx: Pick<ServerContext, 'setTimeout' | 'clearTimeout'>, channel: Channel, epoch: string, seq: number): Answer<boolean> {
-  const delivered = channel.delivered(epoch, seq);
-  if (typeof delivered === 'boolean') return delivered;
-  return new Promise((resolve) => {
-    const timer = ctx.setTimeout(() => resolve(false), CATCH_UP_WAIT_MS);
-    void delivered.then((reached) => {
-      ctx.clearTimeout(timer);
-      resolve(reached);
-    });
-  });
+  return channel.deliveredWithin(epoch, seq, CATCH_UP_WAIT_MS, ctx);
 }
