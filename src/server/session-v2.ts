@@ -499,5 +499,16 @@ export function createV2Sessions(ctx: ServerContext) {
     if (ctx.clients.get(session.key) === session) ctx.clients.delete(session.key);
   }
 
-  return { greet, receive, end };
+  /**
+   * The copy started another epoch (the engine lost the channel's log or state): the subscription
+   * gets the new epoch's snapshot, `synced` and presence, unasked, as a subscribe without a position
+   * would (docs/protocol.md); the connection and its other channels go on.
+   */
+  function resync(sub: Subscription): Answer<void> {
+    if (sub.session.gone || sub.session.subs.get(sub.channel.name) !== sub) return;
+    const frame = { type: 'subscribe', channel: sub.channel.name, presence: sub.presence } as SubscribeFrame;
+    return synced(sub, frame, undefined, undefined);
+  }
+
+  return { greet, receive, end, resync };
 }

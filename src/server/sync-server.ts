@@ -26,7 +26,7 @@ import { memberJoined, memberLeft, presenceFrame, type PresenceContext } from '.
 import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_STORED_CHANNELS, type PersistedState } from './stored-state.js';
 import { createV1Sessions } from './session-v1.js';
 import { createV2Sessions } from './session-v2.js';
-import type { AuthorizeRequest, ChannelAction, Identity, Lane, LiveSession, ServerContext } from './session.js';
+import type { AuthorizeRequest, ChannelAction, Identity, Lane, LiveSession, ServerContext, Subscription } from './session.js';
 import { tokensEqual } from './token-equal.js';
 
 export type { AuthorizeRequest, ChannelAction, Identity } from './session.js';
@@ -514,9 +514,14 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     },
     reset(channel, state) {
       if (channel.unfollow === undefined) return;
-      // The store lost the channel: its holders resync from scratch (1013: they come back and subscribe).
-      for (const holder of holdersOf(channel)) drop(holder, SyncCloseCode.TRY_AGAIN_LATER, `channel ${channel.name} was reset by the server's store; reconnect`);
+      // The store lost the channel's log or state. A version 1 connection holds this channel alone:
+      // it comes back (1013) and gets the new epoch's snapshot. A version 2 subscription gets it in
+      // place, unasked, for this channel only; acks still waiting for an entry of the old epoch
+      // close their clients (they resend, their marks answer).
+      for (const session of live) if (session.v1 !== undefined && channel.v1.has(session.v1)) drop(session, SyncCloseCode.TRY_AGAIN_LATER, `channel ${channel.name} was reset by the server's store; reconnect`);
+      const subscribers = [...channel.subscribers] as Subscription[];
       channel.start(state);
+      for (const sub of subscribers) quietly(() => guarded(sub.session, () => v2.resync(sub)));
     },
     presence(channel, change) {
       if (channel.unfollow === undefined) return;

@@ -1018,11 +1018,14 @@ describe('close', () => {
       import { startSyncServer } from './src/server/start.js';
       const server = await startSyncServer({ control: true, port: 0, feedRatePerSec: 50, heartbeatMs: 50, dataFile: process.env.DATA_FILE });
       const ws = new WebSocket(server.url);
-      await new Promise((resolve) => ws.once('open', resolve));
-      ws.send(JSON.stringify({ type: 'hello', v: 1 }));
-      await new Promise((resolve) => ws.once('message', resolve));
-      await (await fetch('http://127.0.0.1:' + server.port + '/control/stall?ms=60000', { method: 'POST', headers: { authorization: 'Bearer ' + server.controlToken } })).json();
+      // Listened for from the start: on a loaded machine the 50 ms heartbeat may end the socket early,
+      // and an await on an event that already passed would leave the process with nothing to do (exit 13).
       const closed = new Promise((resolve) => ws.once('close', resolve));
+      const greeted = new Promise((resolve) => ws.once('message', resolve));
+      await Promise.race([new Promise((resolve) => ws.once('open', resolve)), closed]);
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'hello', v: 1 }));
+      await Promise.race([greeted, closed]);
+      await (await fetch('http://127.0.0.1:' + server.port + '/control/stall?ms=60000', { method: 'POST', headers: { authorization: 'Bearer ' + server.controlToken } })).json();
       await server.close();
       await closed;
       console.log('closed');
