@@ -9,9 +9,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Channel, Connection } from '../../../src/node.js';
 import { startSyncServer, type RunningServer } from '../../../src/server/index.js';
-import type { Json } from '../../../src/store.js';
 import { channelClient, countingStore, stopV2Connections, until, waitForChannel, type CountingStore } from '../../integration/channels-support.js';
-import { redisTestBed } from './redis-support.js';
+import { documentAt, redisTestBed } from './redis-support.js';
 
 const bed = redisTestBed('data-limit');
 const servers: RunningServer[] = [];
@@ -61,24 +60,19 @@ describe('the data limit across instances on one Redis', () => {
     expect(refused.length).toBeGreaterThan(0);
 
     // Redis's channel: its log from seq 1, replayed, is never over the limit; its document holds exactly the acked ops.
-    const engine = await bed.engine();
-    const following = await engine.follow(CHANNEL, { entries: () => {}, reset: () => {}, presence: () => {} });
-    await following.unfollow();
-    const log = await engine.readLog(CHANNEL, following.epoch, 0);
-    expect(log?.map((entry) => entry.seq)).toEqual(Array.from({ length: following.seq }, (_, i) => i + 1));
-    const replayed: Record<string, Json> = {};
-    for (const entry of log ?? []) {
-      Object.assign(replayed, entry.changes.set);
-      expect(Buffer.byteLength(JSON.stringify(replayed)), `the document at seq ${entry.seq}`).toBeLessThanOrEqual(MAX_DATA_BYTES);
+    const redis = await bed.channel(CHANNEL);
+    expect(redis.log.map((entry) => entry.seq)).toEqual(Array.from({ length: redis.seq }, (_, i) => i + 1));
+    for (const entry of redis.log) {
+      expect(Buffer.byteLength(JSON.stringify(documentAt(redis.log, entry.seq))), `the document at seq ${entry.seq}`).toBeLessThanOrEqual(MAX_DATA_BYTES);
     }
-    expect(replayed).toEqual(following.data);
-    expect(Object.keys(following.data).sort()).toEqual([...acked].sort());
-    expect(following.seq).toBe(acked.length); // one seq per applied op: none twice
+    expect(documentAt(redis.log, redis.seq)).toEqual(redis.data);
+    expect(Object.keys(redis.data).sort()).toEqual([...acked].sort());
+    expect(redis.seq).toBe(acked.length); // one seq per applied op: none twice
 
     // Every client ends with Redis's document, each key set by one patch.
     for (const { id, channel } of writers) {
-      await until(() => channel.model.position()?.seq === following.seq, `${id} at seq ${following.seq}`, () => channel.model.position());
-      expect(channel.model.getData(), `${id} data`).toEqual(following.data);
+      await until(() => channel.model.position()?.seq === redis.seq, `${id} at seq ${redis.seq}`, () => channel.model.position());
+      expect(channel.model.getData(), `${id} data`).toEqual(redis.data);
       expect([...channel.model.setsOf].filter(([, count]) => count > 1), `${id}: keys set twice`).toEqual([]);
     }
   }, 30_000);
