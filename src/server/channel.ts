@@ -16,7 +16,6 @@ export type Checked = Extract<CheckedChanges, { ok: true }>;
 /** A change refused by the value rule (`ERR_INVALID_FRAME`). */
 export type Refusal = [code: 'ERR_INVALID_FRAME', message: string];
 
-
 /** A version 2 subscription as a channel sees it: where its frames go. */
 export interface Subscriber {
   /** Sends one frame of this channel (text of `bytes` UTF-8 bytes). */

@@ -471,7 +471,8 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       return { status: 'tooLarge', bytes };
     }
     const refusal = refuse(channel.name, ErrorCodeV2.DATA_LIMIT, mark !== undefined ? { mark } : { v1: v1 as V1Op });
-    return refusal.status === 'refused' ? { status: 'tooLarge', bytes } : (refusal as Exclude<RefuseResult, { status: 'refused' }>);
+    if (refusal.status === 'refused') return { status: 'tooLarge', bytes };
+    return refusal; // full, or deferred (version 1): nothing recorded
   }
 
   function refuse(name: string, code: string, op: { mark: OpMark; keepOffEmpty?: boolean } | { v1: V1Op }): RefuseResult {
