@@ -13,8 +13,8 @@ import type { ChannelEntry, ChannelState, EngineMember } from './engine.js';
 
 export type Checked = Extract<CheckedChanges, { ok: true }>;
 
-/** A change refused by the value rule (`ERR_INVALID_FRAME`) or the data limit (`ERR_DATA_LIMIT`). */
-export type Refusal = [code: 'ERR_INVALID_FRAME' | 'ERR_DATA_LIMIT', message: string];
+/** A change refused by the value rule (`ERR_INVALID_FRAME`). */
+export type Refusal = [code: 'ERR_INVALID_FRAME', message: string];
 
 /** A version 2 subscription as a channel sees it: where its frames go. */
 /** The timers a bounded wait uses (the server's own: real, or a test's). */
@@ -216,54 +216,18 @@ export class Channel {
     if (this.waiters.length > 0) this.settleWaiters();
   }
 
-  /** The value rule and the data limit; a refusal as [code, message]. */
+  /**
+   * The value rule; a refusal as [code, message]. The data limit is the engine's, judged in its
+   * append against the document every instance shares (engine.ts `DocumentLimit`).
+   */
   validate(input: unknown): Checked | Refusal {
     const checked = checkChanges(input, this.limits.value);
-    if (!checked.ok) return ['ERR_INVALID_FRAME', checked.problem];
-    const max = this.limits.maxDataBytes;
-    const before = this.dataBytes;
-    const after = this.sizeAfter(checked);
-    if (after > max && after > before) {
-      return ['ERR_DATA_LIMIT', `the change would make channel ${this.name}'s document ${after} bytes of JSON, over maxDataBytes (${max}); delete keys first`];
-    }
-    return checked;
+    return checked.ok ? checked : ['ERR_INVALID_FRAME', checked.problem];
   }
 
-  /** Bytes of the document's JSON once `checked` is applied (without allocating for a change that deletes nothing). */
-  private sizeAfter(checked: Checked): number {
-    if (checked.changes.delete !== undefined) return this.sizeAfterSlow(checked);
-    let sum = this.entrySum;
-    let count = this.sizes.size;
-    for (const [key, size] of checked.entryBytes) {
-      const old = this.sizes.get(key);
-      if (old !== undefined) {
-        sum -= old;
-        count--;
-      }
-      sum += size;
-      count++;
-    }
-    return documentBytes(sum, count);
-  }
-
-  private sizeAfterSlow(checked: Checked): number {
-    const next = new Map<string, number | undefined>();
-    for (const key of checked.changes.delete ?? []) next.set(key, undefined);
-    for (const [key, size] of checked.entryBytes) next.set(key, size);
-    let sum = this.entrySum;
-    let count = this.sizes.size;
-    for (const [key, size] of next) {
-      const old = this.sizes.get(key);
-      if (old !== undefined) {
-        sum -= old;
-        count--;
-      }
-      if (size !== undefined) {
-        sum += size;
-        count++;
-      }
-    }
-    return documentBytes(sum, count);
+  /** The message of a change the engine refused over the data limit (`tooLarge`: the document would be `bytes`). */
+  tooLargeMessage(bytes: number): string {
+    return `the change would make channel ${this.name}'s document ${bytes} bytes of JSON, over maxDataBytes (${this.limits.maxDataBytes}); delete keys first`;
   }
 
   /** Applies a validated change to the copy as `seq` (the engine's entry). */

@@ -14,9 +14,10 @@
  * ```
  *
  * The instance keeps, per channel it serves, a followed copy (document, seq, a bounded log for
- * replay), fed by `follow` in seq order. It checks the value rule and the data limit against that
- * copy, then appends; the engine decides everything that needs shared state (marks, records,
- * seq) atomically.
+ * replay), fed by `follow` in seq order. It checks the value rule against that copy, then
+ * appends; the engine decides everything that needs shared state (marks, records, seq, the
+ * document's size limit) atomically: two instances appending at once can never take a document
+ * over `maxDataBytes` together.
  *
  * Answers: every method returns its result or a promise of it (`Answer<T>`). The memory engine
  * answers at once (the embedded server's path takes no extra turn of the event loop, and the
@@ -111,15 +112,30 @@ export type DuplicateAnswer = { kind: 'ack' } | { kind: 'refusal'; code: string 
  * - `duplicate`: nothing changed; answer the op with `answer` (version 1: `ack`, or the recorded `refusal`);
  * - `forgotten` (version 2): the mark is unknown and `re` is at or below the channel's horizon: the
  *   refusal `ERR_CLIENT_FORGOTTEN` of `n` was recorded instead (the op may have been applied once);
+ * - `tooLarge`: the change would make the document `bytes` bytes of JSON, over `limit.maxDataBytes`
+ *   and larger than it is: not applied; an op's refusal `ERR_DATA_LIMIT` was recorded instead (as
+ *   `refuse` records one: a resend gets it as a `duplicate`); a server change records nothing;
  * - `full`: the channel stores nothing and the store holds `maxStoredChannels` channels: nothing recorded (`ERR_STORAGE_FULL`);
  * - `deferred` (version 1): the op id record is full of young ids and this owner holds the most: nothing recorded (close 1013).
  */
 export type AppendResult =
   | { status: 'applied'; epoch: string; seq: number }
+  | { status: 'tooLarge'; bytes: number }
   | { status: 'duplicate'; answer: DuplicateAnswer }
   | { status: 'forgotten' }
   | { status: 'full' }
   | { status: 'deferred' };
+
+/** The document's size limit, as `append` is given it (the server's `maxDataBytes`). */
+export interface DocumentLimit {
+  /** UTF-8 bytes of the document's JSON: a change that would take it past this, and make it larger, is refused (`tooLarge`). */
+  maxDataBytes: number;
+  /**
+   * Each set key's `"key":value` entry in UTF-8 bytes, as the caller measured them (checkChanges):
+   * an engine that keeps sizes in this process may use them rather than measure again.
+   */
+  entryBytes?: ReadonlyMap<string, number>;
+}
 
 /**
  * The outcome of `refuse`: `refused` (with the code the op is answered with: the one given, or
@@ -157,10 +173,12 @@ export interface Engine {
    * ONE atomic step: judge the op's mark (version 2: `mark`; `n` at or below it → `duplicate`;
    * no mark and `re` at or below the horizon → `forgotten`) or its id (version 1: `v1`: applied or
    * refused before → `duplicate`; no room → `deferred`), check the stored-channels bound (`full`),
-   * then take the next seq, apply `changes` to the document, raise the mark to `n` at `mark.at`
-   * (or record `v1.id`), log the entry and tell every follower. A server change (the feed,
-   * `change()`) has neither `mark` nor `v1`. The value rule and the data limit are the caller's
-   * (checked on its followed copy): the engine applies what it is given.
+   * then the size limit (`limit`: a change that would take the document past `maxDataBytes` and
+   * make it larger is `tooLarge`, an op's refusal recorded), then take the next seq, apply
+   * `changes` to the document, raise the mark to `n` at `mark.at` (or record `v1.id`), log the
+   * entry and tell every follower. A server change (the feed, `change()`) has neither `mark` nor
+   * `v1`. The value rule is the caller's (checked before): the engine applies what it is given.
+   * Without `limit`, no size is refused.
    *
    * Ordering: two appends to one channel get different, consecutive seqs in the order the store
    * takes them; the caller appends one client's ops on one channel one at a time, so they are
@@ -171,7 +189,7 @@ export interface Engine {
    * applied it: the client's resend is then a duplicate by its mark), with another error when the
    * change could not be kept (nothing changed).
    */
-  append(channel: string, changes: Changes, op?: { mark?: OpMark; v1?: V1Op }): Answer<AppendResult>;
+  append(channel: string, changes: Changes, op?: { mark?: OpMark; v1?: V1Op }, limit?: DocumentLimit): Answer<AppendResult>;
 
   /**
    * Records that op `mark.n` (version 2) or `v1.id` (version 1) is refused for good with `code`,

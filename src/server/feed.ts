@@ -57,14 +57,29 @@ export function startFeed(
       return false;
     }
   };
-  /** When this instance starts (or takes over) the feed: on from the channel's prices. */
+  /**
+   * The prices are the channel's: read when this instance starts (or takes over) the feed. Until
+   * they are, no tick makes a change: a tick from this instance's own prices (the built-in ones,
+   * or where it left off before another instance ran the feed) would set them back.
+   */
+  let pricesRead = false;
+  let reading = false;
+  /** Reads the channel's prices now, or once the channel is loaded (an engine that answers later). */
   const resume = () => {
-    if (readPrices()) return;
-    // An engine that answers later is loading the channel: the prices go on from it once it has
-    // (not loadable now: from where they are).
+    if (readPrices()) {
+      pricesRead = true;
+      return;
+    }
+    if (reading) return;
+    reading = true;
     core.loadChannel(channel).then(
-      () => void readPrices(),
-      () => {},
+      () => {
+        reading = false;
+        pricesRead = running && readPrices();
+      },
+      () => {
+        reading = false; // not loadable now: the next tick tries again
+      },
     );
   };
   let running = false;
@@ -72,13 +87,13 @@ export function startFeed(
   const timer = setInterval(() => {
     if (!mayRun()) {
       running = false;
+      pricesRead = false;
       due = 0;
       return;
     }
-    if (!running) {
-      running = true;
-      resume();
-    }
+    running = true;
+    if (!pricesRead) resume();
+    if (!pricesRead) return;
     due += perTick;
     const count = Math.floor(due);
     due -= count;

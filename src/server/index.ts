@@ -33,6 +33,7 @@ export type {
   ChannelEntry,
   ChannelListener,
   ChannelState,
+  DocumentLimit,
   DuplicateAnswer,
   Engine,
   EngineMember,

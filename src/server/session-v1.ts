@@ -108,8 +108,8 @@ export function createV1Sessions(ctx: ServerContext) {
 
   /**
    * An op, checked in this order: a known id gets its old answer (the same refusal, or an ack);
-   * then the frame's shape, publishing, the value rule and the data limit (a refusal with the id,
-   * recorded); then write, broadcast, ack.
+   * then the frame's shape, publishing, the value rule (a refusal with the id, recorded); then the
+   * engine's step: the data limit (refused with the id, recorded) or write; broadcast, ack.
    */
   function receiveOp(session: LiveSession, value: Record<string, unknown>): Answer<void> {
     const id = isOpId(value.id) ? value.id : undefined;
@@ -128,6 +128,10 @@ export function createV1Sessions(ctx: ServerContext) {
     return ctx.step(session, () => ctx.append(channel, checked, { v1: { id, owner: session.owner } }), (result) => {
       if (result.status === 'deferred') return deferred(session);
       if (result.status === 'duplicate') return answerKnown(session, id, result.answer);
+      if (result.status === 'tooLarge') {
+        counters.opsRefused++;
+        return ctx.reject(session, ServerErrorCode.DATA_LIMIT, channel.tooLargeMessage(result.bytes), { id });
+      }
       if (result.status !== 'applied') return; // version 2 outcomes
       counters.opsApplied++;
       ctx.onApply?.(id);

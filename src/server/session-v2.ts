@@ -7,8 +7,9 @@
  * ```
  *   subscribe ──▶ name? rate? limit? allowed? loadable? ──▶ no: unsubscribed {code, retryAfterMs?}
  *                 yes: hold it ──▶ replay (position in the log) or snapshot ──▶ synced {mark?} ──▶ presence list
- *   op ──▶ held? ──▶ may publish? value rule, data limit (on the followed copy) ──▶ no: engine.refuse
- *          ──▶ engine.append: n ≤ mark? the first answer again; forgotten client? refused; else applied
+ *   op ──▶ held? ──▶ may publish? value rule (on the followed copy) ──▶ no: engine.refuse
+ *          ──▶ engine.append: n ≤ mark? the first answer again; forgotten client? refused;
+ *                             over the data limit? refused (recorded); else applied
  *          ──▶ patch to every holder (through the followed copy) ──▶ ack
  * ```
  *
@@ -368,8 +369,8 @@ export function createV2Sessions(ctx: ServerContext) {
 
   /**
    * An op, in the order of docs/protocol.md ("Marks and duplicates"): its channel, `n` and
-   * `re`; the channel held; publishing; the value rule and the data limit (on the followed copy);
-   * then the engine's one step (a duplicate or a forgotten client answered, or applied), the
+   * `re`; the channel held; publishing; the value rule (on the followed copy); then the engine's
+   * one step (a duplicate or a forgotten client answered, the data limit judged, or applied), the
    * patch to every holder, the ack. Its changes are judged on the raw value.
    */
   function receiveOp(session: LiveSession, value: Record<string, unknown>): Answer<void> {
@@ -407,6 +408,9 @@ export function createV2Sessions(ctx: ServerContext) {
           return answerDuplicate(session, channel, n, result.answer);
         case 'forgotten':
           return forgottenResend(session, channel, n);
+        case 'tooLarge':
+          counters.opsRefused++;
+          return channelError(session, channel, ErrorCodeV2.DATA_LIMIT, channel.tooLargeMessage(result.bytes), `,"n":${n}`);
         case 'full':
           return storageFull(session, channel, n);
         case 'deferred':

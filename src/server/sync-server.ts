@@ -637,7 +637,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   /** Appends a checked change; its entry comes back through the copy's listener with the same object. */
   function append(channel: Channel, checked: Checked, op: Parameters<Engine['append']>[2]): Answer<AppendResult> {
     ownChecks.set(checked.changes, checked);
-    return engine.append(channel.name, checked.changes, op);
+    return engine.append(channel.name, checked.changes, op, { maxDataBytes: channelLimits.maxDataBytes, entryBytes: checked.entryBytes });
   }
 
   // ── when the engine is unavailable: every client is closed with 1013, the instance keeps running ──
@@ -1210,6 +1210,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       if (Array.isArray(checked)) throw new ChangeRefusedError(checked[0], checked[1]);
       return andThen(noteFailure(() => append(channel, checked, undefined)), (result) => {
         if (result.status === 'full') throw new ChangeRefusedError(ErrorCodeV2.STORAGE_FULL, `channel ${name} stores nothing yet, and the server stores maxStoredChannels (${maxStoredChannels}) channels`);
+        if (result.status === 'tooLarge') throw new ChangeRefusedError(ErrorCodeV2.DATA_LIMIT, channel.tooLargeMessage(result.bytes));
         if (result.status !== 'applied') throw new Error(`the engine answered a server change with ${result.status}`);
         const done = { epoch: result.epoch, seq: result.seq, channel: name };
         return andThen(channel.delivered(result.epoch, result.seq), () => done);

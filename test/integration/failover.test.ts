@@ -9,10 +9,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Channel, Connection } from '../../src/node.js';
-import type { ChannelEntry } from '../../src/server/engine.js';
-import type { Json } from '../../src/store.js';
-import { startInstance, startNginx, type Instance } from '../support/cluster.js';
-import { redisTestBed, REDIS_URL } from '../server/redis/redis-support.js';
+import { countersOf, startInstance, startNginx, type Instance } from '../support/cluster.js';
+import { documentAt, redisTestBed, REDIS_URL } from '../server/redis/redis-support.js';
 import { channelClient, countingStore, stopV2Connections, until, waitForChannel, type CountingStore } from './channels-support.js';
 import { eventually } from './server-process.js';
 
@@ -45,35 +43,8 @@ interface Counters {
   opsDuplicate: number;
 }
 
-async function countersOf(instance: Instance): Promise<Counters> {
-  const response = await fetch(`http://127.0.0.1:${instance.port}/control/state`, { headers: { authorization: `Bearer ${instance.controlToken}` } });
-  if (!response.ok) throw new Error(`GET /control/state on port ${instance.port}: ${response.status}`);
-  return ((await response.json()) as { counters: Counters }).counters;
-}
-
-const allCounters = (group: readonly Instance[]) => Promise.all(group.map(countersOf));
+const allCounters = (group: readonly Instance[]) => Promise.all(group.map((instance) => countersOf<Counters>(instance)));
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
-
-/** Redis's state of a channel (through an engine on the test's prefix, not through an instance). */
-async function redisChannel(name: string): Promise<{ epoch: string; seq: number; data: Record<string, Json>; log: readonly ChannelEntry[] }> {
-  const engine = await bed.engine();
-  const following = await engine.follow(name, { entries: () => {}, reset: () => {}, presence: () => {} });
-  await following.unfollow();
-  const log = await engine.readLog(name, following.epoch, 0);
-  if (log === undefined) throw new Error(`Redis's log of ${name} no longer covers seq 1 (epoch ${following.epoch})`);
-  return { epoch: following.epoch, seq: following.seq, data: following.data, log };
-}
-
-/** The document after the log's entries up to `seq` (the channel started empty at seq 0). */
-function documentAt(log: readonly ChannelEntry[], seq: number): Record<string, Json> {
-  const data: Record<string, Json> = {};
-  for (const entry of log) {
-    if (entry.seq > seq) break;
-    Object.assign(data, entry.changes.set ?? {});
-    for (const key of entry.changes.delete ?? []) delete data[key];
-  }
-  return data;
-}
 
 interface Client {
   id: string;
@@ -166,7 +137,7 @@ describe('failover across Redis-backed instances behind nginx', () => {
     expect(moved).toHaveLength(victimClients);
 
     // The ops channel is quiet now: every client reaches Redis's position, with Redis's document.
-    const ops = await redisChannel(OPS);
+    const ops = await bed.channel(OPS);
     await until(
       () => clients.every((client) => client.ops.model.position()?.seq === ops.seq),
       `every client at seq ${ops.seq} of ${OPS}`,
@@ -185,13 +156,13 @@ describe('failover across Redis-backed instances behind nginx', () => {
     }
 
     // The feed goes on: every client passes the seq Redis holds now, and at its own seq holds Redis's document.
-    const feedNow = await redisChannel(FEED);
+    const feedNow = await bed.channel(FEED);
     await until(
       () => clients.every((client) => (client.feed.model.position()?.seq ?? 0) >= feedNow.seq),
       `every client at seq ${feedNow.seq} of ${FEED} or past it`,
       () => clients.map((client) => client.feed.model.position()?.seq),
     );
-    const feed = await redisChannel(FEED);
+    const feed = await bed.channel(FEED);
     expect(documentAt(feed.log, feed.seq)).toEqual(feed.data);
     for (const client of clients) {
       const position = client.feed.model.position();

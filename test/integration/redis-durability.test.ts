@@ -33,7 +33,7 @@ interface AfterRestart {
  * promised, every writer was closed with 1013 and both instances counted the outage and kept serving.
  */
 async function killRedisUnderLoad(appendonly: boolean, check: (run: AfterRestart) => Promise<void>): Promise<void> {
-  const redis = await startOwnRedis({ appendonly });
+  const redis = await startOwnRedis({ persistence: appendonly ? 'always' : 'none' });
   try {
     const instances = await startInstances(redis.url, 2);
     const writers = await startWriters(instances, WRITERS);

@@ -23,7 +23,7 @@ const TRY_AGAIN_LATER = 1013;
 
 describe('Redis unreachable under two server instances', () => {
   it('for 10 s while clients keep sending: both instances keep serving, clients get 1013, queued ops apply exactly once after, nothing acked is lost', async () => {
-    const redis = await startOwnRedis({ appendonly: false });
+    const redis = await startOwnRedis({ persistence: 'none' });
     const proxy = await startTcpProxy({ port: redis.port });
     try {
       const instances = await startInstances(`redis://127.0.0.1:${proxy.port}`, 2);

@@ -36,3 +36,10 @@ export async function startInstance(options: InstanceOptions = {}): Promise<Inst
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   return tracked(await launchCluster(options));
 }
+
+/** The counters of an instance's `GET /control/state` (its control token). */
+export async function countersOf<T = Record<string, number>>(instance: Instance): Promise<T> {
+  const response = await fetch(`http://127.0.0.1:${instance.port}/control/state`, { headers: { authorization: `Bearer ${instance.controlToken}` } });
+  if (!response.ok) throw new Error(`GET /control/state on port ${instance.port}: ${response.status}`);
+  return ((await response.json()) as { counters: T }).counters;
+}

@@ -50,7 +50,7 @@ export function controlledEngine(options: MemoryEngineOptions = {}) {
 
   const engine: Engine = {
     follow: (channel, listener) => call('follow', () => inner.follow(channel, late(listener))),
-    append: (channel, changes, op) => call('append', () => inner.append(channel, changes, op)),
+    append: (channel, changes, op, limit) => call('append', () => inner.append(channel, changes, op, limit)),
     refuse: (channel, code, op) => call('refuse', () => inner.refuse(channel, code, op)),
     subscribed: (channel, key, acked, at) => call('subscribed', () => inner.subscribed(channel, key, acked, at)),
     claimClient: (client, user, at) => call('claimClient', () => inner.claimClient(client, user, at)),

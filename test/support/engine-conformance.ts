@@ -154,6 +154,64 @@ export function describeEngine(name: string, makeEngine: EngineFactory): void {
       expect(await engine.append(channel, { set: { v1: 3 } }, { v1: { id: refusedId, owner: 'address 1' } })).toEqual({ status: 'duplicate', answer: { kind: 'refusal', code: 'ERR_INVALID_FRAME' } });
     });
 
+    describe('the data limit', () => {
+      /** UTF-8 bytes of a document's JSON, as the limit counts them. */
+      const bytesOf = (data: Record<string, unknown>) => Buffer.byteLength(JSON.stringify(data));
+
+      it('applies a change up to maxDataBytes and refuses one past it (tooLarge, with the bytes it would make), counting UTF-8 bytes of JSON', async () => {
+        const engine = await open();
+        const channel = channelName();
+        const a = await followed(engine, channel);
+        // Escapes and multi-byte characters: the limit counts the JSON's bytes, not characters.
+        const data = { 'k\u00e9y': 'caf\u00e9 \u2603 "q" \n', n: 12.5, list: [1, { x: null }] };
+        const limit = { maxDataBytes: bytesOf(data) };
+        expect(await engine.append(channel, { set: data }, undefined, limit)).toMatchObject({ status: 'applied', seq: 1 });
+        expect(await engine.append(channel, { set: { n: 12.25 } }, undefined, limit)).toEqual({ status: 'tooLarge', bytes: limit.maxDataBytes + 1 });
+        expect(await engine.append(channel, { set: { z: 1 } }, undefined, limit)).toEqual({ status: 'tooLarge', bytes: bytesOf({ ...data, z: 1 }) });
+        // A delete and a set of one key in one change: the set counts (deletes go first).
+        expect(await engine.append(channel, { delete: ['n'], set: { n: 99.5 } }, undefined, limit)).toMatchObject({ status: 'applied', seq: 2 });
+        // Deleting makes room.
+        expect(await engine.append(channel, { delete: ['list'] }, undefined, limit)).toMatchObject({ status: 'applied', seq: 3 });
+        expect(await engine.append(channel, { set: { z: [1, 2] } }, undefined, limit)).toMatchObject({ status: 'applied', seq: 4 });
+        await a.until(() => a.entries.length === 4, '4 entries');
+        expect(a.entries.map((e) => e.entry.seq)).toEqual([1, 2, 3, 4]);
+        const b = await followed(engine, channel);
+        expect(b.following.data).toEqual({ 'k\u00e9y': data['k\u00e9y'], n: 99.5, z: [1, 2] });
+        expect(bytesOf(b.following.data)).toBeLessThanOrEqual(limit.maxDataBytes);
+      });
+
+      it('counts what is already stored, from any writer: a document over a lowered limit takes changes that shrink it, not ones that grow it', async () => {
+        const engine = await open();
+        const channel = channelName();
+        await followed(engine, channel);
+        await engine.append(channel, { set: { a: 'x'.repeat(50), b: 'y'.repeat(50) } }); // no limit given: none judged
+        const limit = { maxDataBytes: 60 };
+        expect(await engine.append(channel, { set: { a: 'x'.repeat(20) } }, undefined, limit)).toMatchObject({ status: 'applied' });
+        expect(await engine.append(channel, { set: { a: 'x'.repeat(21) } }, undefined, limit)).toEqual({ status: 'tooLarge', bytes: bytesOf({ a: 'x'.repeat(21), b: 'y'.repeat(50) }) });
+        expect(await engine.append(channel, { set: { c: 1 } }, undefined, { maxDataBytes: bytesOf({ a: 'x'.repeat(20), b: 'y'.repeat(50), c: 1 }) })).toMatchObject({ status: 'applied' });
+      });
+
+      it("records an op's refusal ERR_DATA_LIMIT in the same step: a resend gets it again, and the op is never applied", async () => {
+        const engine = await open();
+        const channel = channelName();
+        const a = await followed(engine, channel);
+        const limit = { maxDataBytes: 20 };
+        const mark = (n: number) => ({ key: 'ann\u0000c1', owner: 'ann', n, at: 1_000 + n });
+        expect(await engine.append(channel, { set: { x: 1 } }, { mark: mark(1) }, limit)).toMatchObject({ status: 'applied', seq: 1 });
+        expect(await engine.append(channel, { set: { big: 'x'.repeat(20) } }, { mark: mark(2) }, limit)).toMatchObject({ status: 'tooLarge' });
+        expect(await engine.append(channel, { set: { big: 'x'.repeat(20) } }, { mark: mark(2) }, { maxDataBytes: 1_000 })).toEqual({ status: 'duplicate', answer: { kind: 'refusal', code: 'ERR_DATA_LIMIT' } });
+        expect(await engine.subscribed(channel, 'ann\u0000c1', undefined, 2_000)).toBe(2);
+        expect(await engine.append(channel, { set: { y: 2 } }, { mark: mark(3) }, limit)).toMatchObject({ status: 'applied', seq: 2 });
+        await a.until(() => a.entries.length === 2, '2 entries');
+        expect(a.entries.map((e) => e.entry.changes)).toEqual([{ set: { x: 1 } }, { set: { y: 2 } }]);
+        // Version 1: the refusal is kept with the op's id (a new key always grows the document past 2 bytes).
+        const id = `op-${Math.random().toString(36).slice(2)}`;
+        await followed(engine, 'default');
+        expect(await engine.append('default', { set: { [id]: 1 } }, { v1: { id, owner: 'address 1' } }, { maxDataBytes: 2 })).toMatchObject({ status: 'tooLarge' });
+        expect(await engine.append('default', { set: { [id]: 1 } }, { v1: { id, owner: 'address 1' } })).toEqual({ status: 'duplicate', answer: { kind: 'refusal', code: 'ERR_DATA_LIMIT' } });
+      });
+    });
+
     it('reads the log after a seq while it covers it, and answers undefined past its start, past its end or for another epoch', async () => {
       const engine = await open({ logSize: 5 });
       const channel = channelName();

@@ -23,8 +23,8 @@ describe('sharedRedis', () => {
 });
 
 describe('startOwnRedis', () => {
-  it('with appendonly keeps every acknowledged write through a SIGKILL and a restart on the same port and dir', async () => {
-    const redis = await startOwnRedis({ appendonly: true });
+  it('with persistence always keeps every acknowledged write through a SIGKILL and a restart on the same port and dir', async () => {
+    const redis = await startOwnRedis({ persistence: 'always' });
     expect(await redis.command('CONFIG', 'GET', 'appendfsync')).toEqual(['appendfsync', 'always']);
     for (let i = 0; i < 50; i++) await redis.command('RPUSH', 'log', String(i));
     const before = redis.pid;
@@ -38,7 +38,7 @@ describe('startOwnRedis', () => {
     expect(existsSync(redis.dir)).toBe(false);
   });
 
-  it('without appendonly keeps nothing on disk: a restart comes back empty', async () => {
+  it('without persistence keeps nothing on disk: a restart comes back empty', async () => {
     const redis = await startOwnRedis();
     expect(await redis.command('CONFIG', 'GET', 'save')).toEqual(['save', '']);
     await redis.command('SET', 'k', 'v');
@@ -46,6 +46,18 @@ describe('startOwnRedis', () => {
     await redis.restart();
     expect(await redis.command('GET', 'k')).toBeNull();
     expect(await redis.command('DBSIZE')).toBe(0);
+  });
+
+  it('pauses (answers nothing, keeps its data) and resumes; a paused one still ends on a signal', async () => {
+    const redis = await startOwnRedis();
+    await redis.command('SET', 'k', 'v');
+    redis.pause();
+    await expect(redis.command('GET', 'k')).rejects.toThrow();
+    redis.resume();
+    expect(await redis.command('GET', 'k')).toBe('v');
+    redis.pause();
+    await redis.kill('SIGTERM');
+    await expect(redis.command('PING')).rejects.toThrow();
   });
 
   it('runs several at once, each on its own port and dir', async () => {

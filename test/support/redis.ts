@@ -2,8 +2,9 @@
  * Redis for integration tests. `sharedRedis()`: the machine's Redis (127.0.0.1:6379 or REDIS_URL),
  * for tests that only read and write, under a random key prefix deleted afterwards. `startOwnRedis()`:
  * a redis-server of the test's own, on a free port with its own `--dir`, for tests that kill, restart
- * or pause it (never the shared one). Importing this module installs the afterAll that stops and
- * removes whatever a test file left running.
+ * or pause it (never the shared one). Importing this module under vitest installs the afterAll that
+ * stops and removes whatever a test file left running; a plain script (test/server/redis/measure.ts)
+ * stops what it started itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -18,11 +19,13 @@ import { checkRedis, DEFAULT_REDIS_URL, redisCommand, START_REDIS_HINT, type Red
 export const REDIS_WAIT_MS = 15_000;
 
 const leftovers = new Set<() => Promise<void>>();
-afterAll(async () => {
-  const cleanups = [...leftovers];
-  leftovers.clear();
-  await Promise.allSettled(cleanups.map((cleanup) => cleanup()));
-});
+if (process.env.VITEST !== undefined) {
+  afterAll(async () => {
+    const cleanups = [...leftovers];
+    leftovers.clear();
+    await Promise.allSettled(cleanups.map((cleanup) => cleanup()));
+  });
+}
 
 // ---- the shared Redis ----
 
@@ -62,8 +65,12 @@ export async function sharedRedis(url = process.env.REDIS_URL || DEFAULT_REDIS_U
 // ---- a redis-server of the test's own ----
 
 export interface OwnRedisOptions {
-  /** Append-only persistence with `appendfsync always`: every acknowledged write survives a SIGKILL. @default false (nothing on disk) */
-  appendonly?: boolean;
+  /**
+   * `always`: append-only with `appendfsync always` (every acknowledged write survives a SIGKILL);
+   * `everysec`: append-only, fsync every second (a restart may have lost the last writes, and the
+   * engine must assume it did); `none`: nothing on disk. @default 'none'
+   */
+  persistence?: 'always' | 'everysec' | 'none';
 }
 
 export interface OwnRedis {
@@ -75,8 +82,11 @@ export interface OwnRedis {
   /** The running process's id (a new one after `restart()`). */
   readonly pid: number;
   command(...args: string[]): Promise<RedisReply>;
-  /** Sends the signal (a SIGKILL is a crash) and resolves once the process is gone. */
+  /** Sends the signal (a SIGKILL is a crash; a paused one is resumed first) and resolves once the process is gone. */
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** SIGSTOP: it keeps its connections and answers nothing (a hung Redis) until `resume()`. */
+  pause(): void;
+  resume(): void;
   /** Starts it again on the same port and dir (killing it first if it still runs); resolves once it answers PING. */
   restart(): Promise<void>;
   /** Stops it (SIGKILL: nothing to save) and removes its dir. Idempotent. */
@@ -91,6 +101,7 @@ function isRunning(child: ChildProcess): boolean {
 async function ended(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (!isRunning(child)) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGCONT'); // a paused one handles no signal but SIGKILL until it runs again
   child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), REDIS_WAIT_MS);
   await exited;
@@ -98,9 +109,9 @@ async function ended(child: ChildProcess, signal: NodeJS.Signals): Promise<void>
 }
 
 /** Starts redis-server as a child process and resolves once it answers PING (after loading its files). */
-async function launch(port: number, dir: string, appendonly: boolean): Promise<{ child: ChildProcess; output: () => string }> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--daemonize', 'no', '--logfile', ''];
-  args.push('--appendonly', appendonly ? 'yes' : 'no', ...(appendonly ? ['--appendfsync', 'always'] : []));
+async function launch(port: number, dir: string, persistence: NonNullable<OwnRedisOptions['persistence']>): Promise<{ child: ChildProcess; output: () => string }> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--daemonize', 'no', '--logfile', '', '--maxmemory-policy', 'noeviction'];
+  args.push(...(persistence === 'none' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', persistence]));
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let printed = '';
   const record = (chunk: Buffer) => (printed = (printed + chunk.toString()).slice(-4_000));
@@ -122,7 +133,7 @@ async function launch(port: number, dir: string, appendonly: boolean): Promise<{
 
 /** A redis-server of the test's own, on a free port of 127.0.0.1 with its own `--dir`. */
 export async function startOwnRedis(options: OwnRedisOptions = {}): Promise<OwnRedis> {
-  const appendonly = options.appendonly ?? false;
+  const persistence = options.persistence ?? 'none';
   const dir = mkdtempSync(join(tmpdir(), 'statesocket-redis-'));
   let port = 0;
   let running: ChildProcess | undefined;
@@ -131,7 +142,7 @@ export async function startOwnRedis(options: OwnRedisOptions = {}): Promise<OwnR
   for (let attempt = 0; attempt < 3 && running === undefined; attempt++) {
     port = await freePort();
     try {
-      running = (await launch(port, dir, appendonly)).child;
+      running = (await launch(port, dir, persistence)).child;
     } catch (error) {
       lastError = error;
       if (!/Address already in use/.test((error as Error).message)) break;
@@ -159,10 +170,12 @@ export async function startOwnRedis(options: OwnRedisOptions = {}): Promise<OwnR
     },
     command: (...args) => redisCommand(url, args),
     kill: (signal = 'SIGKILL') => ended(child, signal),
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
     async restart() {
       if (stopped !== undefined) throw new Error('restart() after stop(): this Redis and its dir are gone');
       await ended(child, 'SIGKILL');
-      child = (await launch(port, dir, appendonly)).child;
+      child = (await launch(port, dir, persistence)).child;
     },
     stop,
   };

@@ -15,9 +15,10 @@
 import type { Json } from '../../store.js';
 import type { Changes } from '../../sync/messages.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, ErrorCodeV2 } from '../../sync/messages-v2.js';
-import { DEFAULT_VALUE_LIMITS, documentBytes, measureDocument } from '../../sync/values.js';
+import { utf8Length } from '../../frames.js';
+import { DEFAULT_VALUE_LIMITS, documentBytes, jsonStringBytes, measureDocument } from '../../sync/values.js';
 import { ClientOwners, ownersFromMarks } from '../client-owners.js';
-import type { AppendResult, ChannelEntry, ChannelListener, Engine, EngineMember, EngineStatus, Following, OpMark, PresenceChange, RefuseResult, V1Op } from '../engine.js';
+import type { AppendResult, ChannelEntry, ChannelListener, DocumentLimit, Engine, EngineMember, EngineStatus, Following, OpMark, PresenceChange, RefuseResult, V1Op } from '../engine.js';
 import { ChannelMarks, type PersistedMarks } from '../marks.js';
 import { createOpRecord } from '../op-record.js';
 import {
@@ -79,6 +80,9 @@ export interface MemoryEngineOptions {
 interface StoredChannel {
   readonly name: string;
   readonly data: Map<string, Json>;
+  /** Per key, its `"key":value` entry's UTF-8 bytes, and their sum: the document's size for the data limit. */
+  readonly sizes: Map<string, number>;
+  entrySum: number;
   /** Made at the first mark (a channel only read or fed by the server has none). */
   marks: ChannelMarks | undefined;
   epoch: string | undefined;
@@ -105,6 +109,33 @@ const LOADED_OWNER = 'data file';
 export function newEpoch(random: () => number): string {
   const part = () => Math.floor(random() * 2 ** 32).toString(36).padStart(7, '0');
   return part() + part();
+}
+
+/**
+ * The document's entries after `changes` (deletes first, then sets): each key it touches with its
+ * new entry size (undefined: deleted), their new sum, and the document's UTF-8 bytes then.
+ */
+function measureChange(channel: StoredChannel, changes: Changes, entryBytes: ReadonlyMap<string, number> | undefined) {
+  const entries = new Map<string, number | undefined>();
+  for (const key of changes.delete ?? []) entries.set(key, undefined);
+  const set = changes.set;
+  if (set !== undefined) {
+    for (const key of Object.keys(set)) entries.set(key, entryBytes?.get(key) ?? jsonStringBytes(key) + 1 + utf8Length(JSON.stringify(set[key])));
+  }
+  let entrySum = channel.entrySum;
+  let count = channel.sizes.size;
+  for (const [key, size] of entries) {
+    const old = channel.sizes.get(key);
+    if (old !== undefined) {
+      entrySum -= old;
+      count--;
+    }
+    if (size !== undefined) {
+      entrySum += size;
+      count++;
+    }
+  }
+  return { entries, entrySum, bytes: documentBytes(entrySum, count) };
 }
 
 /** Applies `changes` to `data`. */
@@ -193,6 +224,8 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     return {
       name,
       data: new Map(Object.entries(data)),
+      sizes: measured,
+      entrySum: sum,
       marks: marks === undefined ? undefined : new ChannelMarks(markLimits, marks, counters),
       epoch: undefined,
       seq: 0,
@@ -356,7 +389,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     return undefined;
   }
 
-  function append(name: string, changes: Changes, op?: { mark?: OpMark; v1?: V1Op }): AppendResult {
+  function append(name: string, changes: Changes, op?: { mark?: OpMark; v1?: V1Op }, limit?: DocumentLimit): AppendResult {
     const channel = channelNamed(name);
     const mark = op?.mark;
     const v1 = op?.v1;
@@ -375,6 +408,10 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
         if (channel.followers.size === 0) settle(channel);
         return { status: 'deferred' };
       }
+    }
+    const size = measureChange(channel, changes, limit?.entryBytes);
+    if (limit !== undefined && size.bytes > limit.maxDataBytes && size.bytes > documentBytes(channel.entrySum, channel.sizes.size)) {
+      return tooLarge(channel, size.bytes, mark, v1);
     }
     if (!roomFor(channel)) {
       if (channel.followers.size === 0) settle(channel);
@@ -400,6 +437,11 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       throw error;
     }
     if (v1 !== undefined) applied.trim();
+    for (const [key, entry] of size.entries) {
+      if (entry === undefined) channel.sizes.delete(key);
+      else channel.sizes.set(key, entry);
+    }
+    channel.entrySum = size.entrySum;
     restock(channel);
     // A channel nobody follows is appended to in an epoch of its own (the next follow starts another).
     channel.epoch ??= newEpoch(random);
@@ -420,6 +462,17 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     const entries = [entry];
     tell(channel, (listener) => listener.entries(epoch, entries));
     return { status: 'applied', epoch, seq: entry.seq };
+  }
+
+  /** A change over the data limit: an op's refusal `ERR_DATA_LIMIT` recorded as `refuse` records it; a server change's nothing. */
+  function tooLarge(channel: StoredChannel, bytes: number, mark: OpMark | undefined, v1: V1Op | undefined): AppendResult {
+    if (mark === undefined && v1 === undefined) {
+      if (channel.followers.size === 0) settle(channel);
+      return { status: 'tooLarge', bytes };
+    }
+    const refusal = refuse(channel.name, ErrorCodeV2.DATA_LIMIT, mark !== undefined ? { mark } : { v1: v1 as V1Op });
+    if (refusal.status === 'refused') return { status: 'tooLarge', bytes };
+    return refusal; // full, or deferred (version 1): nothing recorded
   }
 
   function refuse(name: string, code: string, op: { mark: OpMark; keepOffEmpty?: boolean } | { v1: V1Op }): RefuseResult {

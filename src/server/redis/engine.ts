@@ -3,7 +3,7 @@
  * ordered, durable log per channel (issue 14; docs/scaling.md describes every key and script).
  *
  * ```
- *   append ──EVALSHA APPEND (one round trip)──▶ Redis: mark check, seq, HSET/HDEL document,
+ *   append ──EVALSHA APPEND (one round trip)──▶ Redis: mark check, size limit, seq, HSET/HDEL document,
  *                                               XADD log <seq>-0 MAXLEN ~ logSize, mark, PUBLISH
  *   every instance's pub/sub connection ◀── PUBLISH `e|epoch|seq|change` ── followers (follower.ts)
  * ```
@@ -19,6 +19,7 @@ import {
   type ChannelEntry,
   type ChannelListener,
   type ChannelState,
+  type DocumentLimit,
   type DuplicateAnswer,
   type Engine,
   type EngineMember,
@@ -304,7 +305,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
 
   type Kind = { kind: 'op'; mark: OpMark } | { kind: 'v1'; v1: V1Op; at: number } | { kind: 'server'; at: number };
 
-  async function step(channel: string, who: Kind, changes: Changes | undefined, code: string, keepOffEmpty: boolean): Promise<unknown[]> {
+  async function step(channel: string, who: Kind, changes: Changes | undefined, code: string, keepOffEmpty: boolean, maxDataBytes = 0): Promise<unknown[]> {
     const k = keys(channel);
     const isOp = who.kind === 'op';
     const args: Array<string | number> = [
@@ -327,7 +328,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       changes === undefined ? '' : JSON.stringify(changes),
     ];
     const deleted = changes?.delete ?? [];
-    args.push(deleted.length, connections.restartMark);
+    args.push(deleted.length, connections.restartMark, maxDataBytes);
     for (const key of deleted) args.push(JSON.stringify(key));
     for (const [key, value] of Object.entries(changes?.set ?? {})) args.push(JSON.stringify(key), JSON.stringify(value));
     const reply = (await call(() => SCRIPTS.append.run(cmd, [...channelArgs(k), global.v1Ops, global.v1Times], args))) as unknown[];
@@ -343,9 +344,9 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     return reply[1] === 'forgotten' ? { kind: 'forgotten' } : { kind: 'ack' };
   }
 
-  async function append(channel: string, changes: Changes, op?: { mark?: OpMark; v1?: V1Op }): Promise<AppendResult> {
+  async function append(channel: string, changes: Changes, op?: { mark?: OpMark; v1?: V1Op }, limit?: DocumentLimit): Promise<AppendResult> {
     const who: Kind = op?.mark !== undefined ? { kind: 'op', mark: op.mark } : op?.v1 !== undefined ? { kind: 'v1', v1: op.v1, at: Date.now() } : { kind: 'server', at: Date.now() };
-    const reply = await step(channel, who, changes, '', false);
+    const reply = await step(channel, who, changes, '', false, limit?.maxDataBytes);
     switch (reply[0]) {
       case 'applied': {
         const epoch = reply[1] as string;
@@ -355,6 +356,8 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       }
       case 'duplicate':
         return { status: 'duplicate', answer: duplicateOf(reply) };
+      case 'tooLarge':
+        return { status: 'tooLarge', bytes: Number(reply[1]) };
       case 'forgotten':
         return { status: 'forgotten' };
       case 'full':

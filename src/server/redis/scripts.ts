@@ -30,7 +30,7 @@ local function fmt(x) return string.format('%d', x) end
 -- failover: a Redis that came back from an RDB snapshot or an everysec AOF may have lost the last
 -- changes while keeping every key, and reusing the epoch would give their seqs to other changes.
 local function ensure(candidate, logSize, now, restart)
-  local m = redis.call('HMGET', K.meta, 'epoch', 'seq', 'time', 'horizon', 'marked', 'stores', 'restart')
+  local m = redis.call('HMGET', K.meta, 'epoch', 'seq', 'time', 'horizon', 'marked', 'stores', 'restart', 'bytes')
   local epoch = m[1]
   local dataStamp = redis.call('HGET', K.data, '~')
   local marksStamp = redis.call('HGET', K.marks, '~')
@@ -41,6 +41,7 @@ local function ensure(candidate, logSize, now, restart)
     if dataStamp == epoch and marksStamp == epoch and logKept and sameRun then
       local st = { epoch = epoch, seq = seq, time = tonumber(m[3]), fresh = false, marked = m[5] == '1', stores = m[6] == '1' }
       if m[4] then st.horizon = tonumber(m[4]) end
+      if m[8] then st.bytes = tonumber(m[8]) end
       return st
     end
   end
@@ -54,6 +55,8 @@ local function ensure(candidate, logSize, now, restart)
     redis.call('DEL', K.markTimes, K.markOwners)
   end
   redis.call('DEL', K.log)
+  -- What is left of the document may not be what the size counted: measured again when needed.
+  redis.call('HDEL', K.meta, 'bytes')
   redis.call('HSET', K.data, '~', candidate)
   redis.call('HSET', K.marks, '~', candidate)
   redis.call('HSET', K.meta, 'epoch', candidate, 'seq', 0, 'time', fmt(st.time), 'restart', restart)
@@ -158,6 +161,7 @@ end
 -- (the set and the keys' TTLs change only when the channel starts or stops storing something).
 local function finish(st, name, idleMs)
   redis.call('HSET', K.meta, 'seq', fmt(st.seq), 'time', fmt(st.time))
+  if st.bytes then redis.call('HSET', K.meta, 'bytes', fmt(st.bytes)) end
   if st.horizon then redis.call('HSET', K.meta, 'horizon', fmt(st.horizon)) end
   if not st.marked and redis.call('ZCARD', K.markTimes) > 0 then redis.call('HSET', K.meta, 'marked', '1') end
   if storesSomething(st) then
@@ -174,6 +178,50 @@ local function finish(st, name, idleMs)
     end
     for _, key in ipairs({ K.meta, K.data, K.marks, K.log }) do redis.call('PEXPIRE', key, idleMs) end
   end
+end
+
+-- The document's size (the data limit): UTF-8 bytes of its JSON {"key":value,…}, 2 + its entries'
+-- bytes + the commas between them. An entry is its field (the key as JSON) + ':' + its value (as
+-- JSON): Lua's # counts bytes. Their sum is kept in the meta hash (field "bytes"), measured once
+-- when missing (a channel written before it was kept, or a new epoch over what was left).
+local function entrySum(st)
+  if st.bytes == nil then
+    local sum = 0
+    local fields = redis.call('HGETALL', K.data)
+    for i = 1, #fields, 2 do
+      if fields[i] ~= '~' then sum = sum + #fields[i] + 1 + #fields[i + 1] end
+    end
+    st.bytes = sum
+  end
+  return st.bytes
+end
+
+local function documentBytes(sum, count)
+  if count < 1 then return 2 + sum end
+  return 2 + sum + count - 1
+end
+
+-- The entries' sum and the document's bytes before and after a change: deletes (ARGV[first ..
+-- first + deletes - 1]), then (field, value) pairs to the end. The stamp "~" is no entry.
+local function measureChange(st, first, deletes)
+  local sum = entrySum(st)
+  local count = redis.call('HLEN', K.data) - 1
+  local before = documentBytes(sum, count)
+  local touched = {}
+  for i = first, first + deletes - 1 do touched[ARGV[i]] = false end
+  for i = first + deletes, #ARGV, 2 do touched[ARGV[i]] = #ARGV[i] + 1 + #ARGV[i + 1] end
+  for field, size in pairs(touched) do
+    local old = redis.call('HSTRLEN', K.data, field)
+    if old > 0 then
+      sum = sum - (#field + 1 + old)
+      count = count - 1
+    end
+    if size then
+      sum = sum + size
+      count = count + 1
+    end
+  end
+  return sum, before, documentBytes(sum, count)
 end
 
 local function roomFor(name, maxStored)
@@ -248,11 +296,14 @@ return { st.epoch, fmt(st.seq), doc, listed() }
  * 5 name ('' for default: never counted as stored), 6 kind (op | v1 | server), 7 key (mark key or
  * v1 op id), 8 owner, 9 n, 10 re ('' none), 11 retentionMs, 12 maxMarks (v1: the record's size),
  * 13 maxRefusals, 14 maxStored, 15 refusal code ('' : apply), 16 keep a refusal off an empty
- * channel (1/0), 17 change JSON, 18 number of deleted keys D, 19 restart mark (see ensure), then
- * D keys as JSON, then (key JSON, value JSON) pairs.
+ * channel (1/0), 17 change JSON, 18 number of deleted keys D, 19 restart mark (see ensure),
+ * 20 maxDataBytes (0: no limit), then D keys as JSON, then (key JSON, value JSON) pairs.
  * Returns {'applied', epoch, seq, forgotten} | {'duplicate', kind, code[, forgotten]} | {'forgotten', forgotten}
- * | {'refused', code, recorded (1/0), forgotten} | {'full'} | {'deferred'}; `forgotten` counts
- * marks forgotten by retention or the bound in this step.
+ * | {'refused', code, recorded (1/0), forgotten} | {'tooLarge', bytes, forgotten} | {'full'} | {'deferred'};
+ * `forgotten` counts marks forgotten by retention or the bound in this step. A change over the
+ * data limit is refused here, against the document every instance shares (`tooLarge`: an op's
+ * refusal ERR_DATA_LIMIT recorded as any refusal is), so instances appending at once cannot take
+ * it over together.
  */
 export const APPEND_SCRIPT = `${CHANNEL_PRELUDE}
 local V1 = { ops = KEYS[9], times = KEYS[10] }
@@ -302,6 +353,15 @@ elseif kind == 'v1' then
   end
 end
 
+-- The data limit: a change that would take the document past it, and make it larger, is refused.
+local deletes, maxBytes = tonumber(ARGV[18]), tonumber(ARGV[20])
+local tooLarge, newSum
+if code == '' then
+  local before, after
+  newSum, before, after = measureChange(st, 21, deletes)
+  if maxBytes > 0 and after > maxBytes and after > before then code, tooLarge = 'ERR_DATA_LIMIT', after end
+end
+
 -- A channel that stores nothing (docs/protocol.md, "Refusals on a channel that stores nothing"):
 -- a refusal kept off it is not recorded, and nothing is stored past maxStoredChannels.
 local empty = not storesSomething(st)
@@ -318,6 +378,7 @@ if code ~= '' then
   end
   finish(st, name, idleMs)
   if forgottenClient then return { 'forgotten', forgotten } end
+  if tooLarge then return { 'tooLarge', fmt(tooLarge), forgotten } end
   return { 'refused', code, 1, forgotten }
 end
 
@@ -331,9 +392,9 @@ if kind == 'v1' and redis.call('ZCARD', V1.times) >= maxMarks then
 end
 
 -- Apply: deletes first, then sets.
-local deletes = tonumber(ARGV[18])
-for i = 20, 19 + deletes do redis.call('HDEL', K.data, ARGV[i]) end
-for i = 20 + deletes, #ARGV, 2 do redis.call('HSET', K.data, ARGV[i], ARGV[i + 1]) end
+for i = 21, 20 + deletes do redis.call('HDEL', K.data, ARGV[i]) end
+for i = 21 + deletes, #ARGV, 2 do redis.call('HSET', K.data, ARGV[i], ARGV[i + 1]) end
+st.bytes = newSum
 st.seq = st.seq + 1
 if logSize > 0 then
   redis.call('XADD', K.log, 'MAXLEN', '~', logSize, fmt(st.seq) .. '-0', 'c', ARGV[17])

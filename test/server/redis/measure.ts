@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { markKey } from '../../../src/server/marks.js';
 import { channelKeys } from '../../../src/server/redis/keys.js';
 import { redisEngine, type RedisEngine } from '../../../src/server/redis/index.js';
-import { ownRedis } from './own-redis.js';
+import { startOwnRedis } from '../../support/redis.js';
 
 const OPS = Number(process.argv[2] ?? 2000);
 const FOLLOWERS = 3;
@@ -61,7 +61,7 @@ async function fanOut(appender: RedisEngine, arrived: () => number): Promise<num
 }
 
 async function main(): Promise<void> {
-  const redis = await ownRedis('none');
+  const redis = await startOwnRedis();
   const admin = new Redis(redis.url);
   const engines: RedisEngine[] = [];
   const engine = async () => {
@@ -162,7 +162,7 @@ async function main(): Promise<void> {
   } finally {
     for (const e of engines) await e.close();
     admin.disconnect();
-    await redis.dispose();
+    await redis.stop();
   }
 }
 

@@ -193,6 +193,29 @@ describe('redisEngine: epochs', () => {
   });
 });
 
+describe('redisEngine: the data limit', () => {
+  const bytesOf = (data: Record<string, unknown>) => Buffer.byteLength(JSON.stringify(data));
+
+  it("measures a document whose size it did not keep (written before it was kept, or a new epoch over what was left) and keeps it from then on", async () => {
+    const engine = await bed.engine();
+    await engine.follow('sized', recorder().listener);
+    const doc = { a: 'caf\u00e9', b: [1, 2, { c: null }] };
+    await engine.append('sized', { set: doc });
+    const client = await bed.client();
+    const k = channelKeys(bed.prefix, 'sized');
+    // The size as kept: the entries' bytes (the document's JSON less its braces and commas).
+    expect(Number(await client.hget(k.meta, 'bytes'))).toBe(bytesOf(doc) - 2 - 1);
+    await client.hdel(k.meta, 'bytes');
+    expect(await engine.append('sized', { set: { d: 1 } }, undefined, { maxDataBytes: bytesOf({ ...doc, d: 1 }) - 1 })).toEqual({ status: 'tooLarge', bytes: bytesOf({ ...doc, d: 1 }) });
+    expect(await client.hget(k.meta, 'bytes')).toBe(String(bytesOf(doc) - 3));
+    // Only the log lost: a new epoch, the document kept and measured again.
+    await client.del(k.log);
+    await client.hset(k.meta, 'bytes', '999999');
+    expect(await engine.append('sized', { set: { d: 1 } }, undefined, { maxDataBytes: bytesOf({ ...doc, d: 1 }) })).toMatchObject({ status: 'applied', seq: 1 });
+    expect(await client.hget(k.meta, 'bytes')).toBe(String(bytesOf({ ...doc, d: 1 }) - 4));
+  });
+});
+
 describe('redisEngine: channels that store nothing', () => {
   it('keep their keys while followed, and leave nothing in Redis once nobody follows them for channelIdleMs', async () => {
     const engine = await bed.engine({ channelIdleMs: 300, presenceTtlMs: 150 });

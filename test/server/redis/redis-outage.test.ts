@@ -1,5 +1,5 @@
 /**
- * The Redis engine when Redis goes away: a redis-server of the test's own (own-redis.ts), killed,
+ * The Redis engine when Redis goes away: a redis-server of the test's own (test/support/redis.ts), killed,
  * paused and restarted. The engine reports unavailable, rejects commands at once instead of
  * queueing them, and serves again by itself; with append-only persistence every acked change
  * survives a kill, without it the channel starts a new epoch.
@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EngineUnavailableError, type EngineStatus } from '../../../src/server/engine.js';
 import { markKey } from '../../../src/server/marks.js';
 import { redisEngine, type RedisEngine } from '../../../src/server/redis/index.js';
-import { ownRedis, type OwnRedis } from './own-redis.js';
+import { startOwnRedis, type OwnRedis } from '../../support/redis.js';
 import { until } from './redis-support.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -17,8 +17,8 @@ afterEach(async () => {
 });
 
 async function setUp(persistence: 'always' | 'everysec' | 'none', heartbeatMs = 100) {
-  const redis: OwnRedis = await ownRedis(persistence);
-  cleanups.push(() => redis.dispose());
+  const redis: OwnRedis = await startOwnRedis({ persistence });
+  cleanups.push(() => redis.stop());
   const engine: RedisEngine = redisEngine({ url: redis.url, prefix: 't:', commandTimeoutMs: 300, heartbeatMs, onError: () => {} });
   cleanups.push(() => engine.close());
   await engine.ready();
@@ -56,7 +56,7 @@ describe('redisEngine when Redis is unavailable', () => {
     // No offline queue: every call while down rejects, none waits for Redis to come back.
     const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => engine.append('doc', { set: { b: i } }, op(2 + i))));
     expect(results.every((r) => r.status === 'rejected' && r.reason instanceof EngineUnavailableError)).toBe(true);
-    await redis.start();
+    await redis.restart();
     await until(() => statuses.at(-1) === 'available', 10_000, 'available again');
     // Nothing was kept: the channel starts again at a new epoch, and the follower is told.
     expect(await engine.append('doc', { set: { c: 1 } }, op(60))).toMatchObject({ status: 'applied', seq: 1 });
@@ -70,7 +70,7 @@ describe('redisEngine when Redis is unavailable', () => {
     for (let n = 1; n <= 20; n++) await engine.append('doc', { set: { [`k${n}`]: n } }, op(n));
     await redis.kill('SIGKILL');
     await until(() => statuses.includes('unavailable'), 5000, 'unavailable');
-    await redis.start();
+    await redis.restart();
     await until(() => statuses.at(-1) === 'available', 10_000, 'available again');
     expect(await engine.append('doc', { set: { k20: 'again' } }, op(20))).toEqual({ status: 'duplicate', answer: { kind: 'ack' } });
     expect(await engine.append('doc', { set: { k21: 21 } }, op(21))).toEqual({ status: 'applied', epoch: following.epoch, seq: 21 });
@@ -84,7 +84,7 @@ describe('redisEngine when Redis is unavailable', () => {
     for (let n = 1; n <= 5; n++) await engine.append('doc', { set: { [`k${n}`]: n } }, op(n));
     await redis.kill('SIGTERM'); // a clean shutdown: nothing is lost, but the engine cannot know that
     await until(() => statuses.includes('unavailable'), 5000, 'unavailable');
-    await redis.start();
+    await redis.restart();
     await until(() => statuses.at(-1) === 'available', 10_000, 'available again');
     expect(await engine.append('doc', { set: { k5: 'again' } }, op(5))).toEqual({ status: 'duplicate', answer: { kind: 'ack' } });
     const next = await engine.append('doc', { set: { k6: 6 } }, op(6));

@@ -5,7 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import type { ChannelEntry } from '../../../src/server/engine.js';
 import { redisEngine, type RedisEngine, type RedisEngineOptions } from '../../../src/server/redis/index.js';
+import type { Json } from '../../../src/store.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -42,6 +44,18 @@ export function redisTestBed(name: string) {
       }
       return client;
     },
+    /**
+     * Redis's state of a channel, read through an engine on this prefix (not through an instance):
+     * its epoch, seq, document, and its log from seq 1 (fails when the log no longer reaches back).
+     */
+    async channel(name: string): Promise<{ epoch: string; seq: number; data: Record<string, Json>; log: readonly ChannelEntry[] }> {
+      const engine = await this.engine();
+      const following = await engine.follow(name, { entries: () => {}, reset: () => {}, presence: () => {} });
+      await following.unfollow();
+      const log = await engine.readLog(name, following.epoch, 0);
+      if (log === undefined) throw new Error(`Redis's log of ${name} no longer covers seq 1 (epoch ${following.epoch})`);
+      return { epoch: following.epoch, seq: following.seq, data: following.data, log };
+    },
     /** Every key under the prefix. */
     async keys(): Promise<string[]> {
       const client = await this.client();
@@ -63,6 +77,17 @@ export function redisTestBed(name: string) {
       for (const c of clients.splice(0)) c.disconnect();
     },
   };
+}
+
+/** The document after a channel's log entries up to `seq` (the channel started empty at seq 0). */
+export function documentAt(log: readonly ChannelEntry[], seq: number): Record<string, Json> {
+  const data: Record<string, Json> = {};
+  for (const entry of log) {
+    if (entry.seq > seq) break;
+    Object.assign(data, entry.changes.set ?? {});
+    for (const key of entry.changes.delete ?? []) delete data[key];
+  }
+  return data;
 }
 
 /** Waits until `check` holds, polling every 10 ms for at most `ms` (a bounded loop: it throws when time runs out). */
