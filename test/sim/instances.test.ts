@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ChannelListener, Engine } from '../../src/server/engine.js';
+import type { AppendResult, ChannelListener, Engine } from '../../src/server/engine.js';
 import { memoryEngine } from '../../src/server/engines/memory.js';
 import { runSimulation, type SimEngineOptions } from '../../src/testing/sim.js';
 
@@ -15,7 +15,7 @@ function forgetfulEngine(options: SimEngineOptions): Engine {
   return {
     ...inner,
     append(channel, changes, op) {
-      const result = inner.append(channel, changes, op) as ReturnType<typeof inner.append>;
+      const result = inner.append(channel, changes, op) as AppendResult; // the memory engine answers at once
       if (result.status !== 'duplicate' || op?.mark === undefined) return result;
       // the bug: the resend is applied as if new (its entry goes out, the op counts as applied)
       return inner.append(channel, changes);
