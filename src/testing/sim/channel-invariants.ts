@@ -21,7 +21,7 @@
 import type { Channel } from '../../channel.js';
 import type { Connection } from '../../connection.js';
 import type { TestClock } from '../clock.js';
-import { InvariantError } from './invariants.js';
+import { InvariantError, sortKeys } from './invariants.js';
 import type { SimClient } from './network.js';
 
 /** One client of a channel run. */
@@ -406,8 +406,4 @@ export function createChannelWatch(input: ChannelWatchInput) {
 /** The position the channel's Model applied last (a Store knows it). */
 function positionOf(watched: ChannelWatch): { epoch: string; seq: number } | null {
   return (watched.handle.model as { position?: () => { epoch: string; seq: number } | null }).position?.() ?? null;
-}
-
-function sortKeys(data: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

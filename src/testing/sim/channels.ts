@@ -21,6 +21,7 @@ import { memoryEngine } from '../../server/engines/memory.js';
 import type { Identity, ServerCounters, SyncServer, SyncServerOptions } from '../../server/sync-server.js';
 import { createSyncServer } from '../../server/sync-server.js';
 import type { Changes } from '../../sync/messages.js';
+import { DEFAULT_CHANNEL } from '../../sync/messages-v2.js';
 import { createStore } from '../../store.js';
 import { createChannelProtocol } from '../../sync/client-protocol-v2.js';
 import type { WebSocketConstructor } from '../../types.js';
@@ -28,9 +29,10 @@ import type { SimOptions, SimResult } from '../sim.js';
 import { createChannelFaults } from './channel-faults.js';
 import { createChannelWatch, type ChannelWatch, type SimUser } from './channel-invariants.js';
 import { createSimEngine, type SimEngine, type SimEngineHandle } from './engine.js';
-import { InvariantError, checkStopped, createStepCheck, watchStatus, watchStore } from './invariants.js';
+import { InvariantError, checkStopped, createStepCheck, sortKeys, watchStatus, watchStore } from './invariants.js';
 import { createNetwork, type SimClient, type SimRoute } from './network.js';
-import { createSimQueue } from './queue.js';
+import { createSimQueue, type SimQueue } from './queue.js';
+import type { TestClock } from '../clock.js';
 import { startRun } from './run.js';
 
 /** What a version 2 run counts (`SimResult.channels`). */
@@ -452,10 +454,10 @@ function oneServer(server: SyncServer): SimServers {
 }
 
 interface InstanceContext {
-  clock: import('../clock.js').TestClock;
+  clock: TestClock;
   int(low: number, high: number): number;
   chance(p: number): boolean;
-  queue: import('./queue.js').SimQueue;
+  queue: SimQueue;
   trace(line: string): void;
   random: () => number;
   logSize: number;
@@ -477,7 +479,7 @@ function createInstances(count: number, serverOptions: SyncServerOptions, contex
   const timers = serverOptions.timers as NonNullable<SyncServerOptions['timers']>;
   const inner: Engine = context.engine?.({ random, now: () => Math.floor(clock.now()), timers, logSize }) ?? memoryEngine({ random, now: () => Math.floor(clock.now()), timers, logSize });
   const store: SimEngine = createSimEngine(
-    { clock, int, chance, queue, trace, settled: context.settled, applied: context.applied, graceMs, channels: [DEFAULT_CHANNEL_NAME, ...CHANNEL_NAMES] },
+    { clock, int, chance, queue, trace, settled: context.settled, applied: context.applied, graceMs, channels: [DEFAULT_CHANNEL, ...CHANNEL_NAMES] },
     inner,
   );
   const { onApply: _counted, ...options } = serverOptions; // ops are counted where they land: in the store
@@ -559,7 +561,7 @@ function createInstances(count: number, serverOptions: SyncServerOptions, contex
       if (broken !== null) throw new InvariantError(broken);
     },
     async quiet() {
-      for (const name of [DEFAULT_CHANNEL_NAME, ...CHANNEL_NAMES]) {
+      for (const name of [DEFAULT_CHANNEL, ...CHANNEL_NAMES]) {
         const state = await store.state(name);
         const members = state.members.map(({ client, user, info, joinedAt }) => (info === undefined ? { client, user, joinedAt } : { client, user, info, joinedAt }));
         states.set(name, { data: state.data, members });
@@ -572,24 +574,21 @@ function createInstances(count: number, serverOptions: SyncServerOptions, contex
           } catch {
             continue; // still loading: nothing to compare
           }
-          if (JSON.stringify(sortKeys(copy)) !== JSON.stringify(sortKeys(state.data))) {
-            throw new InvariantError(`instance ${instance}'s copy of ${name} differs from the store's document:\n  copy  ${JSON.stringify(sortKeys(copy))}\n  store ${JSON.stringify(sortKeys(state.data))}`);
-          }
+          const [mine, stored] = [JSON.stringify(sortKeys(copy)), JSON.stringify(sortKeys(state.data))];
+          if (mine !== stored) throw new InvariantError(`instance ${instance}'s copy of ${name} differs from the store's document:\n  copy  ${mine}\n  store ${stored}`);
+          trace(`sim: instance ${instance}'s copy of ${name} is the store's document`);
         }
       }
       this.check();
     },
     close() {
       for (const slot of slots) slot?.server.close();
-      void store.close();
-      void inner.close();
+      store.close();
+      Promise.resolve(inner.close()).then(undefined, (error: unknown) => {
+        failure ??= `the engine's close failed: ${error instanceof Error ? error.message : String(error)}`;
+      });
     },
     tally,
   };
 }
 
-const DEFAULT_CHANNEL_NAME = 'default';
-
-function sortKeys(data: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}

@@ -71,12 +71,22 @@ export interface SimEngine {
   state(channel: string): Promise<ChannelState>;
   /** The first rule the engine broke, or null. */
   violation(): string | null;
-  /** Ends the store's follows. */
-  close(): Promise<void>;
+  /** Ends the store's own follows (the engine itself is the run's to close). */
+  close(): void;
 }
 
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+
+/** A call the store makes on its own (a dead instance's cleanup): a failure of it changes nothing the run checks. */
+function quietly(call: () => Answer<unknown>): void {
+  try {
+    const answer = call();
+    if (isThenable(answer)) answer.then(undefined, () => {});
+  } catch {
+    // the store's own cleanup: nothing to report
+  }
+}
 
 /** Wraps `inner`, the one engine every instance shares. */
 export function createSimEngine(context: SimEngineContext, inner: Engine): SimEngine {
@@ -196,7 +206,7 @@ export function createSimEngine(context: SimEngineContext, inner: Engine): SimEn
 
   /** The store notices an instance's connections broke: its follows end, its members start their grace period. */
   function forget(self: Incarnation): void {
-    for (const { channel, key, holder } of self.holders.values()) void inner.detach(channel, key, holder, graceMs);
+    for (const { channel, key, holder } of self.holders.values()) quietly(() => inner.detach(channel, key, holder, graceMs));
     self.holders.clear();
     for (const follow of self.follows) endFollow(follow);
     self.follows.clear();
@@ -204,7 +214,7 @@ export function createSimEngine(context: SimEngineContext, inner: Engine): SimEn
   function endFollow(follow: Follow): void {
     if (follow.ended) return;
     follow.ended = true;
-    void follow.unfollow();
+    quietly(follow.unfollow);
   }
   /** Requests in flight when the instance died or the store went away: those not landed yet land or not; no answer comes. */
   function orphan(self: Incarnation): number {
@@ -368,8 +378,8 @@ export function createSimEngine(context: SimEngineContext, inner: Engine): SimEn
       return { epoch: following.epoch, seq: following.seq, data: following.data as Record<string, Json>, members: following.members };
     },
     violation: () => violation,
-    async close() {
-      for (const anchor of anchors.values()) await anchor.unfollow();
+    close() {
+      for (const anchor of anchors.values()) quietly(anchor.unfollow);
       anchors.clear();
     },
   };
