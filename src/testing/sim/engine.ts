@@ -152,11 +152,16 @@ export function createSimEngine(context: SimEngineContext, inner: Engine): SimEn
   const incarnations = new Map<SimEngineHandle, Incarnation>();
   const unavailable = (label: string) => new EngineUnavailableError(`the simulated store went away (${label})`);
 
-  /** Runs `run` on the instance's side after the store's delay, in order; never for a dead instance. */
+  /**
+   * Runs `run` on the instance's side after the store's delay, in order; never for a dead
+   * instance. What it settles (an answer, or a delivery an ack waits for) runs before the next event.
+   */
   function toInstance(self: Incarnation, label: string, run: () => void): void {
     self.fromStoreDue = Math.max(self.fromStoreDue, clock.now() + int(0, 8));
     queue.at(self.fromStoreDue, `engine→i${self.instance} ${label}`, () => {
-      if (!self.dead) run();
+      if (self.dead) return;
+      run();
+      settled();
     });
   }
 
@@ -176,7 +181,6 @@ export function createSimEngine(context: SimEngineContext, inner: Engine): SimEn
       const answer = (result: { value: T } | { error: unknown }) =>
         toInstance(self, label, () => {
           self.requests.delete(request);
-          settled();
           if (request.unanswered) reject(unavailable(label));
           else if ('value' in result) resolve(result.value);
           else reject(result.error);
