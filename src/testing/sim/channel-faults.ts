@@ -2,7 +2,8 @@
  * What can happen in a version 2 run, with its weight: ops on channels and feed changes; random
  * subscribes, unsubscribes and resubscribes; changes of the rule table `authorize` reads; token
  * trouble (a token function that fails or is slow for a while); and every fault of version 1
- * (sim/faults.ts), aimed at one client or at all of them.
+ * (sim/faults.ts), aimed at one client or at all of them. With several instances
+ * (`SimOptions.instances`) the restart is an instance crash, and an engine outage joins them.
  */
 import type { TestClock } from '../clock.js';
 import type { ChannelWatch, SimUser, createChannelWatch } from './channel-invariants.js';
@@ -205,11 +206,11 @@ export function createChannelFaults(context: ChannelFaultContext): () => readonl
       }
     }],
   ];
-  const engineOutage = servers.engineOutage;
-  if (engineOutage !== undefined) {
+  // Several instances: the store they share becomes unreachable for a while (a fault of its own, so one server's runs draw as before).
+  if (servers.engineOutage !== undefined) {
     actions.push([1, 'engine outage', () => {
       tally.outages++;
-      engineOutage.call(servers);
+      servers.engineOutage?.();
     }]);
   }
   const totalWeight = actions.reduce((sum, [weight]) => sum + weight, 0);

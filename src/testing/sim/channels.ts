@@ -10,6 +10,11 @@
  * clients' token functions are async, and sometimes slow or failing, so both the refresh on the
  * same socket and the 4419 close are taken), and watches presence with a grace period.
  * The invariants per channel live in sim/channel-invariants.ts.
+ *
+ * With `instances` > 1 the clients talk to that many server instances sharing one engine whose
+ * answers come on the simulated clock (sim/engine.ts; `createInstances` below): a load balancer
+ * picks an instance per connection, instances crash and start again, the store goes away for a
+ * while (docs/simulation.md, "Several instances").
  */
 import type { Channel } from '../../channel.js';
 import type { Connection } from '../../connection.js';
