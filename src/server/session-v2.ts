@@ -178,7 +178,7 @@ export function createV2Sessions(ctx: ServerContext) {
     if (sub.presence) {
       sub.presence = false;
       const { engine } = ctx;
-      ctx.quietly(how === 'on purpose' ? engine.leave(channel.name, sub.memberKey, sub.holder) : engine.detach(channel.name, sub.memberKey, sub.holder, limits.presenceGraceMs));
+      ctx.quietly(() => (how === 'on purpose' ? engine.leave(channel.name, sub.memberKey, sub.holder) : engine.detach(channel.name, sub.memberKey, sub.holder, limits.presenceGraceMs)));
     }
     ctx.released(channel);
   }
@@ -187,7 +187,7 @@ export function createV2Sessions(ctx: ServerContext) {
   function leavePresence(sub: Subscription): void {
     if (!sub.presence) return;
     sub.presence = false;
-    ctx.quietly(ctx.engine.leave(sub.channel.name, sub.memberKey, sub.holder));
+    ctx.quietly(() => ctx.engine.leave(sub.channel.name, sub.memberKey, sub.holder));
   }
 
   /** Counts a subscribe of `name`; the wait before the next one is allowed, or 0 when this one is. */

@@ -131,8 +131,11 @@ export interface ServerContext {
    * that failed) counts as not persisted and closes this connection with 1011.
    */
   step<T>(session: LiveSession, call: () => Answer<T>, next: (value: T) => Answer<void>): Answer<void>;
-  /** An engine call nobody waits for: its failure is handled as `step`'s, without a session. */
-  quietly(answer: Answer<unknown>): void;
+  /**
+   * An engine call nobody waits for: its failure is handled as `step`'s, without a session. A
+   * function, so that a call that throws at once (an engine that cannot reach its store) is caught too.
+   */
+  quietly(call: () => Answer<unknown>): void;
   /**
    * Sends an applied op's ack once its entry (`epoch`, `seq`) reached the channel's copy (its
    * patch went to every holder first); closes with 1013 when the copy started another epoch first.

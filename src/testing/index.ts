@@ -8,6 +8,7 @@ export { TestClock, seededRandom } from './clock.js';
 export { createTestConnection } from './test-connection.js';
 export type { TestConnection, TestConnectionOptions } from './test-connection.js';
 export { runSimulation } from './sim.js';
-export type { SimOptions, SimResult } from './sim.js';
+export type { SimEngineOptions, SimOptions, SimResult } from './sim.js';
+export type { InstanceTally } from './sim/channels.js';
 export { createFakeEnvironment } from './fake-environment.js';
 export type { FakeEnvironment } from './fake-environment.js';

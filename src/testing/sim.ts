@@ -23,7 +23,8 @@ import { createSyncProtocol } from '../sync/client-protocol.js';
 import type { WebSocketConstructor } from '../types.js';
 import { createFaults, type SimTally } from './sim/faults.js';
 import { InvariantError, checkConverged, checkStopped, createStepCheck, watchStatus, watchStore } from './sim/invariants.js';
-import { runChannelSimulation, type ChannelTally } from './sim/channels.js';
+import { runChannelSimulation, type ChannelTally, type InstanceTally } from './sim/channels.js';
+import type { Engine } from '../server/engine.js';
 import { createNetwork } from './sim/network.js';
 import { createSimQueue } from './sim/queue.js';
 import { startRun } from './sim/run.js';
@@ -44,7 +45,37 @@ export interface SimOptions {
   steps?: number;
   /** Receives every trace line as it happens (events, states, frames). */
   trace?: (line: string) => void;
+  /**
+   * Server instances (version 2 runs): with more than one, they share ONE engine whose answers
+   * settle on the simulated clock after a seeded delay (sim/engine.ts); each connection goes to a
+   * random instance that is up, as through a load balancer; the restart fault becomes an instance
+   * crash (its sockets drop, its requests in flight land or not) and a later restart, and an
+   * engine outage (every instance closes its clients with 1013) joins the faults. More than one
+   * instance makes version 2 the default; `protocol: 1` with it is a RangeError.
+   * @default 1 (one server with its own memory engine, answering at once)
+   */
+  instances?: number;
+  /**
+   * The engine the instances share (runs with `instances` > 1): called once per run with the
+   * run's seeded random source, clock and timers. For testing an engine of your own against the
+   * simulator's invariants.
+   * @default memoryEngine(options)
+   */
+  engine?: (options: SimEngineOptions) => Engine;
 }
+
+/** What `SimOptions.engine` is given: the run's seeded randomness, simulated clock and timers. */
+export interface SimEngineOptions {
+  random: () => number;
+  /** The simulated time, in whole ms. */
+  now: () => number;
+  timers: { setTimeout(callback: () => void, ms: number): unknown; clearTimeout(handle: unknown): void };
+  /** Entries to keep per channel for `readLog`. */
+  logSize: number;
+}
+
+/** The most instances a run takes. */
+const MAX_INSTANCES = 8;
 
 export interface SimResult {
   seed: number;
@@ -61,6 +92,8 @@ export interface SimResult {
   tail: string[];
   /** Version 2 runs: what happened to the channels (see docs/simulation.md). */
   channels?: ChannelTally;
+  /** Runs with `instances` > 1: crashes, engine outages, clients moving between instances. */
+  instances?: InstanceTally;
 }
 
 /** The client's settings in every run: small enough for many outages per run. */
@@ -80,7 +113,17 @@ const CLIENT = {
  * the promise; the same seed still gives the same run.
  */
 export async function runSimulation(options: SimOptions): Promise<SimResult> {
-  const protocol = options.protocol ?? (options.seed % 2 === 1 ? 1 : 2);
+  const instances = options.instances ?? 1;
+  if (!Number.isInteger(instances) || instances < 1 || instances > MAX_INSTANCES) {
+    throw new RangeError(`runSimulation: instances must be a whole number from 1 to ${MAX_INSTANCES}; received ${String(options.instances)}`);
+  }
+  if (instances > 1 && options.protocol === 1) {
+    throw new RangeError(`runSimulation: instances (${instances}) needs protocol 2 (channels); received protocol 1`);
+  }
+  if (options.engine !== undefined && instances === 1) {
+    throw new TypeError('runSimulation: engine is the store instances share; give it with instances > 1');
+  }
+  const protocol = options.protocol ?? (instances === 1 && options.seed % 2 === 1 ? 1 : 2);
   return protocol === 1 ? runVersion1(options) : runChannelSimulation(options);
 }
 

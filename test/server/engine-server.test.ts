@@ -6,6 +6,7 @@
  * closing every client with 1013 (never an error frame with the op's n) until it is back.
  */
 import { describe, expect, it, vi } from 'vitest';
+import { EngineUnavailableError, type Engine, type EngineStatus } from '../../src/server/engine.js';
 import { memoryEngine } from '../../src/server/engines/memory.js';
 import { startSyncServer } from '../../src/server/start.js';
 import { onCleanup } from '../support/cleanup.js';
@@ -310,6 +311,37 @@ describe('an unavailable engine', () => {
     again.send(op('c', 1, { x: 1 }));
     await settle();
     expect(again.summary()).toEqual(['patch c 1', 'ack c 1']);
+    expect(server.counters.engineOutages).toBe(1);
+  });
+
+  it('closes every presence member with 1013 when the engine throws at once (no promise) as it goes down', () => {
+    // Found by the simulator with several instances (runSimulation({ instances })): the members'
+    // detach threw out of the outage handling, and the clients after the first stayed open.
+    const inner = memoryEngine();
+    let down = false;
+    const statusListeners = new Set<(status: EngineStatus) => void>();
+    const unlessDown = () => {
+      if (down) throw new EngineUnavailableError('the test engine is down');
+    };
+    const engine: Engine = {
+      ...inner,
+      detach: (...args) => (unlessDown(), inner.detach(...args)),
+      leave: (...args) => (unlessDown(), inner.leave(...args)),
+      onStatus(listener) {
+        statusListeners.add(listener);
+        return () => statusListeners.delete(listener);
+      },
+    };
+    const server = createSyncServer({ engine });
+    onCleanup(() => server.close());
+    const a = client(server, 'a1').send({ type: 'subscribe', channel: 'room', presence: true });
+    const b = client(server, 'b1').send({ type: 'subscribe', channel: 'room', presence: true });
+    expect(b.frames.some((f) => f.type === 'presence')).toBe(true);
+    down = true;
+    expect(() => {
+      for (const listener of statusListeners) listener('unavailable');
+    }).not.toThrow();
+    expect([a.closes, b.closes]).toEqual([[1013], [1013]]);
     expect(server.counters.engineOutages).toBe(1);
   });
 

@@ -2,12 +2,12 @@
  * What can happen in a version 2 run, with its weight: ops on channels and feed changes; random
  * subscribes, unsubscribes and resubscribes; changes of the rule table `authorize` reads; token
  * trouble (a token function that fails or is slow for a while); and every fault of version 1
- * (sim/faults.ts), aimed at one client or at all of them.
+ * (sim/faults.ts), aimed at one client or at all of them. With several instances
+ * (`SimOptions.instances`) the restart is an instance crash, and an engine outage joins them.
  */
-import type { SyncServer } from '../../server/sync-server.js';
 import type { TestClock } from '../clock.js';
 import type { ChannelWatch, SimUser, createChannelWatch } from './channel-invariants.js';
-import { CHANNEL_NAMES } from './channels.js';
+import { CHANNEL_NAMES, type SimServers } from './channels.js';
 import { InvariantError } from './invariants.js';
 import type { SimNetwork } from './network.js';
 import type { SimQueue } from './queue.js';
@@ -20,7 +20,8 @@ export interface ChannelFaultContext {
   clock: TestClock;
   queue: SimQueue;
   trace(line: string): void;
-  server: SyncServer;
+  /** The server, or the instances sharing one store. */
+  servers: SimServers;
   network: SimNetwork;
   users: readonly SimUser[];
   /** The rule table `authorize` reads: `user channel action` → allowed. */
@@ -35,7 +36,7 @@ export interface ChannelFaultContext {
 
 /** Returns the function that draws the next action (weighted), as `[weight, label, run]`. */
 export function createChannelFaults(context: ChannelFaultContext): () => readonly [number, string, () => void] {
-  const { random, int, chance, clock, queue, trace, server, network, users, rules, tally, channelTally, open, watch, maxMessageBytes } = context;
+  const { random, int, chance, clock, queue, trace, servers, network, users, rules, tally, channelTally, open, watch, maxMessageBytes } = context;
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const someUser = () => pick(users);
   /** One client's links, or (a third of the time) everyone's. */
@@ -53,7 +54,7 @@ export function createChannelFaults(context: ChannelFaultContext): () => readonl
       // notes gets large values now and then: its snapshot then goes in chunks
       const value = name === 'notes' && chance(0.3) ? 'n'.repeat(int(200, 1_200)) : int(0, 1000);
       const key = `s${int(0, 7)}`;
-      server.change(chance(0.15) ? { delete: [key] } : { set: { [key]: value } }, name);
+      servers.change(chance(0.15) ? { delete: [key] } : { set: { [key]: value } }, name);
     }],
     [4, 'subscribe', () => {
       const user = someUser();
@@ -128,11 +129,15 @@ export function createChannelFaults(context: ChannelFaultContext): () => readonl
       tally.outages++;
       network.refusing += int(1, 4);
     }],
-    [2, 'restart', () => {
+    [2, servers.tally.instances === 1 ? 'restart' : 'instance crash', () => {
       tally.outages++;
-      server.restart();
-      watch.restarted();
-      for (const link of network.liveLinks()) link.socket.drop();
+      servers.restart();
+      // One server: every connection drops and the members go with the process. Several: the
+      // crashed instance's links end without a word from it; its members stay for their grace period.
+      if (servers.tally.instances === 1) {
+        watch.restarted();
+        for (const link of network.liveLinks()) link.socket.drop();
+      }
     }],
     [1, 'outage', () => {
       tally.outages++;
@@ -201,6 +206,13 @@ export function createChannelFaults(context: ChannelFaultContext): () => readonl
       }
     }],
   ];
+  // Several instances: the store they share becomes unreachable for a while (a fault of its own, so one server's runs draw as before).
+  if (servers.engineOutage !== undefined) {
+    actions.push([1, 'engine outage', () => {
+      tally.outages++;
+      servers.engineOutage?.();
+    }]);
+  }
   const totalWeight = actions.reduce((sum, [weight]) => sum + weight, 0);
   return () => {
     let roll = random() * totalWeight;

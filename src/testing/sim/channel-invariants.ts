@@ -20,9 +20,8 @@
  */
 import type { Channel } from '../../channel.js';
 import type { Connection } from '../../connection.js';
-import type { SyncServer } from '../../server/sync-server.js';
 import type { TestClock } from '../clock.js';
-import { InvariantError } from './invariants.js';
+import { InvariantError, sortKeys } from './invariants.js';
 import type { SimClient } from './network.js';
 
 /** One client of a channel run. */
@@ -83,7 +82,18 @@ const UNANSWERED = new Set(['ERR_NOT_SUBSCRIBED', 'ERR_CHANNEL_FORBIDDEN', 'ERR_
 export interface ChannelWatchInput {
   clock: TestClock;
   trace(line: string): void;
-  server: SyncServer;
+  /**
+   * The document and presence members of a channel the clients must converge on: the server's
+   * (one instance), or the shared store's (several; read once the run is quiet).
+   */
+  stateOf(channel: string): { data: Record<string, unknown>; members: readonly unknown[] };
+  /**
+   * Several server instances share one store that answers later: a member's join or leave reaches
+   * each instance when the store tells it, after the frame that caused it was handled, so the
+   * presence timing rules (no leave while held or in grace, no second join, `joinedAt` kept) are
+   * not checked; the views' consistency and the healed state are, with members compared as sets.
+   */
+  instances: number;
   users: readonly SimUser[];
   logSize: number;
   graceMs: number;
@@ -91,7 +101,8 @@ export interface ChannelWatchInput {
 }
 
 export function createChannelWatch(input: ChannelWatchInput) {
-  const { clock, trace, server, users, logSize, graceMs, tally } = input;
+  const { clock, trace, stateOf, users, logSize, graceMs, tally } = input;
+  const several = input.instances > 1;
   const byClientId = new Map(users.map((user) => [user.clientId, user]));
   const ops = new Map<string, SentOp>();
   /** `channel client n` (the server's onApply id) → the op's tag, learned as the op reaches the server. */
@@ -247,7 +258,7 @@ export function createChannelWatch(input: ChannelWatchInput) {
         if (own === undefined) return fail(`${user.label} ${list.channel}: the presence list sent to it lacks itself`);
         const entry = membership(user, list.channel);
         const ended = entry.detachedAt !== null && !inGrace(entry);
-        if (entry.joinedAt !== null && !ended && own.joinedAt !== entry.joinedAt) {
+        if (!several && entry.joinedAt !== null && !ended && own.joinedAt !== entry.joinedAt) {
           fail(`${user.label} ${list.channel}: joined anew (joinedAt ${entry.joinedAt} → ${own.joinedAt}) though it was held or within the grace period (${graceMs} ms) since ${entry.detachedAt ?? 'never detached'}`);
         }
         Object.assign(entry, { link: socketId, detachedAt: null, joinedAt: own.joinedAt });
@@ -257,7 +268,7 @@ export function createChannelWatch(input: ChannelWatchInput) {
         if (view?.has(join.member.client)) fail(`${user.label} ${join.channel}: told that ${join.member.client} joined, already listed`);
         view?.add(join.member.client);
         const member = byClientId.get(join.member.client);
-        if (member !== undefined) {
+        if (member !== undefined && !several) {
           const entry = membership(member, join.channel);
           if (entry.joinedAt !== null && (entry.link !== null || inGrace(entry))) {
             fail(`${join.member.client} joined ${join.channel} again while ${entry.link !== null ? `held (socket#${entry.link})` : `within the grace period (detached at ${entry.detachedAt})`}`);
@@ -269,7 +280,7 @@ export function createChannelWatch(input: ChannelWatchInput) {
         if (view !== undefined && !view.delete(leave.client)) fail(`${user.label} ${leave.channel}: told that ${leave.client} left, not listed`);
         const member = byClientId.get(leave.client);
         // a member's own frame (unsubscribe, a refused subscribe or auth) may end it at once; anything else only after the grace period
-        if (member !== undefined && handling?.user !== member) {
+        if (member !== undefined && handling?.user !== member && !several) {
           const entry = membership(member, leave.channel);
           if (entry.leftAt === clock.now()) return;
           if (entry.link !== null || entry.detachedAt === null || inGrace(entry)) {
@@ -356,13 +367,14 @@ export function createChannelWatch(input: ChannelWatchInput) {
           const status = watched.handle.getStatus();
           if (status.state === 'failed' || status.state === 'ended') continue;
           if (status.state !== 'subscribed' || !status.live) throw new InvariantError(`${user.label} ${watched.name} is ${status.state}${status.live ? '' : ' (stale)'} after healing`);
-          const state = server.channelState(watched.name);
+          const state = stateOf(watched.name);
           const actual = JSON.stringify(sortKeys(watched.handle.model.getData() as Record<string, unknown>));
           const expected = JSON.stringify(sortKeys(state.data));
           if (actual !== expected) throw new InvariantError(`${user.label} ${watched.name}: the Model differs from the server's document:\n  client ${actual}\n  server ${expected}`);
           if (!watched.presence) continue;
-          const seen = JSON.stringify(watched.handle.presence?.getData() ?? null);
-          const listed = JSON.stringify(state.members);
+          const byClient = (members: unknown) => (several && Array.isArray(members) ? [...(members as Array<{ client: string }>)].sort((a, b) => (a.client < b.client ? -1 : a.client > b.client ? 1 : 0)) : members);
+          const seen = JSON.stringify(byClient(watched.handle.presence?.getData() ?? null));
+          const listed = JSON.stringify(byClient(state.members));
           if (seen !== listed) throw new InvariantError(`${user.label} ${watched.name}: presence differs from the server's members:\n  client ${seen}\n  server ${listed}`);
           const holders = users
             .filter((other) => {
@@ -394,8 +406,4 @@ export function createChannelWatch(input: ChannelWatchInput) {
 /** The position the channel's Model applied last (a Store knows it). */
 function positionOf(watched: ChannelWatch): { epoch: string; seq: number } | null {
   return (watched.handle.model as { position?: () => { epoch: string; seq: number } | null }).position?.() ?? null;
-}
-
-function sortKeys(data: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

@@ -10,22 +10,34 @@
  * clients' token functions are async, and sometimes slow or failing, so both the refresh on the
  * same socket and the 4419 close are taken), and watches presence with a grace period.
  * The invariants per channel live in sim/channel-invariants.ts.
+ *
+ * With `instances` > 1 the clients talk to that many server instances sharing one engine whose
+ * answers come on the simulated clock (sim/engine.ts; `createInstances` below): a load balancer
+ * picks an instance per connection, instances crash and start again, the store goes away for a
+ * while (docs/simulation.md, "Several instances").
  */
 import type { Channel } from '../../channel.js';
 import type { Connection } from '../../connection.js';
 import { createConnectionFactory } from '../../connection.js';
 import { isStatesocketError } from '../../errors.js';
-import type { Identity } from '../../server/sync-server.js';
+import type { Engine } from '../../server/engine.js';
+import { EngineUnavailableError } from '../../server/engine.js';
+import { memoryEngine } from '../../server/engines/memory.js';
+import type { Identity, ServerCounters, SyncServer, SyncServerOptions } from '../../server/sync-server.js';
 import { createSyncServer } from '../../server/sync-server.js';
+import type { Changes } from '../../sync/messages.js';
+import { DEFAULT_CHANNEL } from '../../sync/messages-v2.js';
 import { createStore } from '../../store.js';
 import { createChannelProtocol } from '../../sync/client-protocol-v2.js';
 import type { WebSocketConstructor } from '../../types.js';
 import type { SimOptions, SimResult } from '../sim.js';
 import { createChannelFaults } from './channel-faults.js';
 import { createChannelWatch, type ChannelWatch, type SimUser } from './channel-invariants.js';
-import { InvariantError, checkStopped, createStepCheck, watchStatus, watchStore } from './invariants.js';
-import { createNetwork, type SimClient } from './network.js';
-import { createSimQueue } from './queue.js';
+import { createSimEngine, type SimEngine, type SimEngineHandle } from './engine.js';
+import { InvariantError, checkStopped, createStepCheck, sortKeys, watchStatus, watchStore } from './invariants.js';
+import { createNetwork, type SimClient, type SimRoute } from './network.js';
+import { createSimQueue, type SimQueue } from './queue.js';
+import type { TestClock } from '../clock.js';
 import { startRun } from './run.js';
 
 /** What a version 2 run counts (`SimResult.channels`). */
@@ -117,11 +129,11 @@ export async function runChannelSimulation(options: SimOptions): Promise<SimResu
     return token;
   };
 
-  // ── the server ────────────────────────────────────────────────────────────
+  // ── the server (or several instances sharing one store) ───────────────────
   const logSize = int(3, 40);
   const graceMs = int(1_000, 8_000);
   const watch: { current: ReturnType<typeof createChannelWatch> | null } = { current: null };
-  const server = createSyncServer({
+  const serverOptions: SyncServerOptions = {
     random,
     // whole milliseconds, as Date.now() gives them: frames carry times as whole numbers (joinedAt, expiresAt)
     timers: { now: () => Math.floor(clock.now()), setTimeout: (callback, ms) => clock.setTimeout(callback, ms), clearTimeout: (handle) => clock.clearTimeout(handle as number) },
@@ -136,10 +148,27 @@ export async function runChannelSimulation(options: SimOptions): Promise<SimResu
       return allowed;
     },
     onApply: (id) => watch.current?.applied(id),
+  };
+  const instanceCount = options.instances ?? 1;
+  const servers = instanceCount === 1 ? oneServer(createSyncServer(serverOptions)) : createInstances(instanceCount, serverOptions, {
+    ...options,
+    clock,
+    int,
+    chance,
+    queue,
+    trace,
+    random,
+    logSize,
+    graceMs,
+    settled: () => {
+      asyncWork = true;
+    },
+    applied: (id) => watch.current?.applied(id),
+    crashed: (instance) => network.crash(instance),
   });
 
   // ── the network and the clients ───────────────────────────────────────────
-  const network = createNetwork({ clock, int, queue, trace }, server);
+  const network = createNetwork({ clock, int, queue, trace }, servers.route);
   const users: SimUser[] = [];
   const watchRef = () => watch.current as ReturnType<typeof createChannelWatch>;
   for (let i = 0; i < channelTally.clients; i++) {
@@ -227,7 +256,7 @@ export async function runChannelSimulation(options: SimOptions): Promise<SimResu
     });
     users.push(user);
   }
-  watch.current = createChannelWatch({ clock, trace, server, users, logSize, graceMs, tally: channelTally });
+  watch.current = createChannelWatch({ clock, trace, stateOf: servers.stateOf, instances: instanceCount, users, logSize, graceMs, tally: channelTally });
   const channelWatch = watch.current;
 
   /** Opens `name` on `user` (a new handle when the last one ended or failed). */
@@ -251,6 +280,7 @@ export async function runChannelSimulation(options: SimOptions): Promise<SimResu
   const check = () => {
     for (const user of users) user.check();
     channelWatch.check();
+    servers.check();
   };
 
   /** Runs the queue and every timer (the clients' and the server's) up to `target`, checking after each step. */
@@ -285,7 +315,7 @@ export async function runChannelSimulation(options: SimOptions): Promise<SimResu
     clock,
     queue,
     trace,
-    server,
+    servers,
     network,
     users,
     rules,
@@ -304,10 +334,10 @@ export async function runChannelSimulation(options: SimOptions): Promise<SimResu
         // already broken
       }
     }
-    server.close();
+    servers.close();
   };
   const result = (ok: boolean, failure?: string): SimResult => {
-    const counters = server.counters;
+    const counters = servers.counters();
     Object.assign(channelTally, {
       tokenRefreshes: counters.tokenRefreshes,
       tokenExpiries: counters.tokenExpiries,
@@ -316,7 +346,7 @@ export async function runChannelSimulation(options: SimOptions): Promise<SimResu
       presenceJoins: counters.presenceJoins,
       presenceLeaves: counters.presenceLeaves,
     });
-    const base = { seed, protocol: 2 as const, ok, outages: tally.outages + counters.tokenExpiries, opsSent: channelTally.opsSent, simulatedMs: clock.now(), tail, channels: channelTally };
+    const base = { seed, protocol: 2 as const, ...(instanceCount > 1 ? { instances: servers.tally } : {}), ok, outages: tally.outages + counters.tokenExpiries, opsSent: channelTally.opsSent, simulatedMs: clock.now(), tail, channels: channelTally };
     return failure === undefined ? base : { ...base, failure };
   };
 
@@ -362,6 +392,7 @@ export async function runChannelSimulation(options: SimOptions): Promise<SimResu
     await runUntil(clock.now() + graceMs + 100);
     for (let i = 0; i < 200 && !quiet(); i++) await runUntil(clock.now() + 100);
     await flushMicrotasks(); // the ops' answers (promises) settle
+    await servers.quiet();
     channelWatch.checkConverged();
     stopAll();
     checkStopped(clock, network.sockets);
@@ -371,5 +402,198 @@ export async function runChannelSimulation(options: SimOptions): Promise<SimResu
     stopAll();
     return result(false, failure);
   }
+}
+
+
+/** What a run with several instances counts (`SimResult.instances`). */
+export interface InstanceTally {
+  instances: number;
+  /** Instance crashes, and the requests to the store they left unanswered (some landed, some not). */
+  crashes: number;
+  unansweredAtCrash: number;
+  /** Times the store was unreachable. */
+  engineOutages: number;
+  /** Connections that reached another instance than their client's previous one (a reconnect through the load balancer). */
+  moves: number;
+}
+
+/** The server side of a channel run, one instance or several: what the run, the faults and the watch use. */
+export interface SimServers {
+  route: SimRoute;
+  /** A server change (the feed) on `channel`, through some instance; never throws: what fails is traced. */
+  change(changes: Changes, channel: string): void;
+  /**
+   * The restart fault: one server restarts (losing its log; its links are the caller's to drop);
+   * of several, one instance that is up crashes soon (at its next request to the store, so some are
+   * in flight), its links end, and it starts again 1 to 20 s later.
+   */
+  restart(): void;
+  /** Several instances only: the store becomes unreachable for a while (every instance closes its clients with 1013). */
+  engineOutage?(): void;
+  stateOf(channel: string): { data: Record<string, unknown>; members: readonly unknown[] };
+  counters(): ServerCounters;
+  /** Rules broken outside a frame (the store's, with several instances). */
+  check(): void;
+  /** Reads what the convergence check compares (the store's answers, when it answers later). */
+  quiet(): Promise<void>;
+  close(): void;
+  tally: InstanceTally;
+}
+
+function oneServer(server: SyncServer): SimServers {
+  return {
+    route: server,
+    change: (changes, channel) => {
+      // server.change applies the same value rule and limits as client ops (src/sync/values.ts):
+      // a value they refuse throws ChangeRefusedError and fails the run as unexpected.
+      void server.change(changes, channel);
+    },
+    restart: () => server.restart(),
+    stateOf: (channel) => server.channelState(channel),
+    counters: () => server.counters,
+    check: () => {},
+    quiet: async () => {},
+    close: () => server.close(),
+    tally: { instances: 1, crashes: 0, unansweredAtCrash: 0, engineOutages: 0, moves: 0 },
+  };
+}
+
+interface InstanceContext {
+  clock: TestClock;
+  int(low: number, high: number): number;
+  chance(p: number): boolean;
+  queue: SimQueue;
+  trace(line: string): void;
+  random: () => number;
+  logSize: number;
+  graceMs: number;
+  settled(): void;
+  applied(id: string): void;
+  /** An instance crashed: its links end. */
+  crashed(instance: number): void;
+  engine?: SimOptions['engine'];
+}
+
+/**
+ * `instances` servers sharing one engine through sim/engine.ts (its answers on the simulated
+ * clock). A dial goes to a random instance that is up (a load balancer), so a client that
+ * reconnects may land elsewhere; a crashed instance comes back 1 to 20 s later.
+ */
+function createInstances(count: number, serverOptions: SyncServerOptions, context: InstanceContext): SimServers {
+  const { clock, int, chance, queue, trace, random, logSize, graceMs } = context;
+  const timers = serverOptions.timers as NonNullable<SyncServerOptions['timers']>;
+  const inner: Engine = context.engine?.({ random, now: () => Math.floor(clock.now()), timers, logSize }) ?? memoryEngine({ random, now: () => Math.floor(clock.now()), timers, logSize });
+  const store: SimEngine = createSimEngine(
+    { clock, int, chance, queue, trace, settled: context.settled, applied: context.applied, graceMs, channels: [DEFAULT_CHANNEL, ...CHANNEL_NAMES] },
+    inner,
+  );
+  const { onApply: _counted, ...options } = serverOptions; // ops are counted where they land: in the store
+  const tally: InstanceTally = { instances: count, crashes: 0, unansweredAtCrash: 0, engineOutages: 0, moves: 0 };
+  const every: SyncServer[] = [];
+  const slots: Array<{ server: SyncServer; handle: SimEngineHandle } | null> = [];
+  const start = (index: number) => {
+    const handle = store.connect(index);
+    const server = createSyncServer({ ...options, engine: handle });
+    every.push(server);
+    slots[index] = { server, handle };
+  };
+  for (let i = 0; i < count; i++) start(i);
+  let failure: string | null = null;
+  const states = new Map<string, { data: Record<string, unknown>; members: readonly unknown[] }>();
+  const up = () => slots.flatMap((slot, instance) => (slot === null ? [] : [{ server: slot.server, instance }]));
+
+  return {
+    route: (previous) => {
+      const live = up();
+      if (live.length === 0) return null;
+      const target = live[int(0, live.length - 1)] as { server: SyncServer; instance: number };
+      if (previous !== null && previous !== target.instance) tally.moves++;
+      return target;
+    },
+    change(changes, channel) {
+      const live = up();
+      if (live.length === 0) return trace(`sim: feed on ${channel}: no instance up`);
+      const { server, instance } = live[int(0, live.length - 1)] as { server: SyncServer; instance: number };
+      const failed = (error: unknown) => {
+        if (error instanceof EngineUnavailableError) trace(`sim: feed on ${channel} through instance ${instance}: ${error.message}`);
+        else failure ??= `the server change on ${channel} through instance ${instance} failed: ${error instanceof Error ? error.message : String(error)}`;
+      };
+      try {
+        server.change(changes, channel).then(undefined, failed);
+      } catch (error) {
+        failed(error);
+      }
+    },
+    restart() {
+      const live = up();
+      if (live.length === 0) return;
+      const { instance } = live[int(0, live.length - 1)] as { instance: number };
+      const slot = slots[instance] as { server: SyncServer; handle: SimEngineHandle };
+      trace(`sim: instance ${instance} will crash`);
+      store.crashSoon(slot.handle, int(0, 2_000), () => {
+        if (slots[instance] !== slot) return;
+        slots[instance] = null;
+        tally.crashes++;
+        trace(`sim: instance ${instance} crashes`);
+        tally.unansweredAtCrash += store.crash(slot.handle);
+        context.crashed(instance);
+        // The process is gone: its sessions are not told (no grace, no leaves from it), its timers stop.
+        slot.server.restart();
+        slot.server.close();
+        queue.after(int(1_000, 20_000), `instance ${instance} back`, () => {
+          trace(`sim: instance ${instance} starts again`);
+          start(instance);
+        });
+      });
+    },
+    engineOutage() {
+      if (!store.available) return;
+      tally.engineOutages++;
+      store.outage(int(500, 20_000));
+    },
+    stateOf(channel) {
+      const state = states.get(channel);
+      if (state === undefined) throw new InvariantError(`the store's state of ${channel} was not read`);
+      return state;
+    },
+    counters() {
+      const sum = { ...(every[0] as SyncServer).counters };
+      for (const server of every.slice(1)) for (const key of Object.keys(sum) as Array<keyof ServerCounters>) sum[key] += server.counters[key];
+      return sum;
+    },
+    check() {
+      const broken = failure ?? store.violation();
+      if (broken !== null) throw new InvariantError(broken);
+    },
+    async quiet() {
+      for (const name of [DEFAULT_CHANNEL, ...CHANNEL_NAMES]) {
+        const state = await store.state(name);
+        const members = state.members.map(({ client, user, info, joinedAt }) => (info === undefined ? { client, user, joinedAt } : { client, user, info, joinedAt }));
+        states.set(name, { data: state.data, members });
+        // Every instance's copy, where it has one, is the store's document.
+        for (const { server, instance } of up()) {
+          if (!server.channelNames().includes(name)) continue;
+          let copy: Record<string, unknown>;
+          try {
+            copy = server.channelState(name).data;
+          } catch {
+            continue; // still loading: nothing to compare
+          }
+          const [mine, stored] = [JSON.stringify(sortKeys(copy)), JSON.stringify(sortKeys(state.data))];
+          if (mine !== stored) throw new InvariantError(`instance ${instance}'s copy of ${name} differs from the store's document:\n  copy  ${mine}\n  store ${stored}`);
+          trace(`sim: instance ${instance}'s copy of ${name} is the store's document`);
+        }
+      }
+      this.check();
+    },
+    close() {
+      for (const slot of slots) slot?.server.close();
+      store.close();
+      Promise.resolve(inner.close()).then(undefined, (error: unknown) => {
+        failure ??= `the engine's close failed: ${error instanceof Error ? error.message : String(error)}`;
+      });
+    },
+    tally,
+  };
 }
 

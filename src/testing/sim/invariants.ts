@@ -148,6 +148,7 @@ export function checkStopped(clock: TestClock, sockets: readonly WatchedSocket[]
   if (live.length > 0) throw new InvariantError(`${live.length} socket(s) left after stop()`);
 }
 
-function sortKeys(data: Readonly<Record<string, unknown>>): Record<string, unknown> {
+/** The object with its keys in order: documents compare as JSON whatever order their keys came in. */
+export function sortKeys(data: Readonly<Record<string, unknown>>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

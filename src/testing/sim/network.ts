@@ -42,6 +42,12 @@ export interface SimClient {
   gone?(socketId: number): void;
 }
 
+/**
+ * Where a dial goes: one server, or (a run with several instances) what a load balancer picks for
+ * each new connection, `null` when no instance is up (the dial is refused).
+ */
+export type SimRoute = SyncServer | ((previous: number | null) => { server: SyncServer; instance: number } | null);
+
 export interface SimNetwork {
   /** The socket class a client's WebSocket factory constructs. */
   socketClass(client: SimClient): new (url: string) => SimSocketLike;
@@ -53,6 +59,11 @@ export interface SimNetwork {
   liveLinks(client?: SimClient): SimLink[];
   /** The server closes the link with `code` (its close frame arrives after latency). */
   closeFromServer(link: SimLink, code: number): void;
+  /**
+   * Instance `instance` dies: its links end without a word from it (its sessions are not told:
+   * the process is gone); each client sees 1006 after latency.
+   */
+  crash(instance: number): void;
   /** False during an outage: every dial is refused. */
   serverUp: boolean;
   /** Dials still to refuse. */
@@ -73,15 +84,18 @@ export interface SimSocketLike extends WebSocketLike {
 
 export interface SimLink {
   stalledUntil: number;
+  /** The server instance it reached (0 with one server). */
+  readonly instance: number;
   readonly serverGone: boolean;
   readonly socket: SimSocketLike;
   deliver(direction: 'toClient' | 'toServer', label: string, run: () => void): void;
   serverSideGone(): void;
 }
 
-/** Creates the network in front of `server`; each client then takes its socket class from `socketClass`. */
-export function createNetwork(sim: SimContext, server: SyncServer): SimNetwork {
+/** Creates the network in front of `route`; each client then takes its socket class from `socketClass`. */
+export function createNetwork(sim: SimContext, route: SimRoute): SimNetwork {
   const { clock, int, queue, trace } = sim;
+  const pick = typeof route === 'function' ? route : () => ({ server: route, instance: 0 });
   const latencyBase = int(1, 20);
   const latency = () => (clock.now() < network.latencySpikeUntil ? int(200, 2_000) : latencyBase + int(0, 5));
 
@@ -93,6 +107,7 @@ export function createNetwork(sim: SimContext, server: SyncServer): SimNetwork {
 
   class Link {
     stalledUntil = 0;
+    instance = 0;
     session: Session | null = null;
     serverGone = false;
     /** One FIFO per direction, drained by one pump each: TCP never reorders inside a socket. */
@@ -122,11 +137,11 @@ export function createNetwork(sim: SimContext, server: SyncServer): SimNetwork {
       this.schedulePump(direction);
     }
 
-    /** The server side forgets the connection. */
-    serverSideGone() {
+    /** The server side forgets the connection (`crashed`: the process died, its session is not told). */
+    serverSideGone(crashed = false) {
       if (this.serverGone) return;
       this.serverGone = true;
-      this.session?.closed();
+      if (!crashed) this.session?.closed();
       links.delete(this);
       this.socket.client.gone?.(this.socket.id);
     }
@@ -158,13 +173,19 @@ export function createNetwork(sim: SimContext, server: SyncServer): SimNetwork {
       trace(`net: ${this.name} dials ${refused ? '(will be refused)' : ''}`);
       queue.after(latency(), `handshake ${this.name}`, () => {
         if (this.readyState !== CONNECTING) return;
-        if (refused || !network.serverUp) {
+        const own = byClient.get(client) ?? [];
+        let previous: number | null = null;
+        for (let i = own.length - 1; i >= 0 && previous === null; i--) if (own[i] !== this && (own[i] as SimSocket).link.session !== null) previous = (own[i] as SimSocket).link.instance;
+        const target = refused || !network.serverUp ? null : pick(previous);
+        if (target === null) {
           this.readyState = CLOSED;
           this.onerror?.({ message: 'connect ECONNREFUSED' });
           this.onclose?.({ code: 1006, reason: '', wasClean: false });
           return;
         }
+        if (typeof route === 'function') trace(`net: ${this.name} reaches instance ${target.instance}`);
         this.readyState = OPEN;
+        this.link.instance = target.instance;
         links.add(this.link);
         const link = this.link;
         const peer: Peer = {
@@ -180,7 +201,7 @@ export function createNetwork(sim: SimContext, server: SyncServer): SimNetwork {
           },
           bufferedAmount: 0,
         };
-        link.session = server.connect(peer, { urlToken: null });
+        link.session = target.server.connect(peer, { urlToken: null });
         this.onopen?.({});
       });
     }
@@ -285,6 +306,13 @@ export function createNetwork(sim: SimContext, server: SyncServer): SimNetwork {
     closeFromServer(link, code) {
       link.serverSideGone();
       link.deliver('toClient', `close ${code}`, () => link.socket.closedBy(code, code === 4401 ? 'unauthorized' : 'closing', true));
+    },
+    crash(instance) {
+      for (const link of [...links]) {
+        if (link.instance !== instance) continue;
+        link.serverSideGone(true);
+        queue.after(latency(), `reset ${link.socket.name}`, () => link.socket.closedBy(1006, '', false));
+      }
     },
     serverUp: true,
     refusing: 0,
