@@ -5,7 +5,9 @@
  * `machines`, `package.json` and `tsconfig.json` into a temporary directory, a six-line entry
  * there that runs this checkout's sync-server role (bench/roles/sync-server.ts) over that tree's
  * `startSyncServer`, bundled with esbuild as every bench child is. Its packages (`ws`, `xstate`)
- * are this checkout's, so the two servers differ only in our code.
+ * are this checkout's. The current server is bundled from the same entry over this checkout's
+ * `startSyncServer` (`buildCurrentServer`), not run from the bench's client bundle, whose other
+ * roles load socket.io and the client libraries: the two processes hold the same code but ours.
  *
  * Never throws: without git, in a shallow clone or a tarball (no such commit), or when the old
  * tree does not build, it answers why, and the scenario's baseline rows say so unjudged.
@@ -37,20 +39,7 @@ export async function buildBaseline(commit = BASELINE_COMMIT): Promise<Baseline>
     if (archive.status !== 0) return { available: false, reason: `git archive ${commit} failed: ${failure(archive)}` };
     const untar = spawnSync('tar', ['-x', '-C', tree], { input: archive.stdout });
     if (untar.status !== 0) return { available: false, reason: `extracting ${commit}'s tree failed: ${failure(untar)}` };
-    const entry = join(tree, 'bench-baseline-server.ts');
-    writeFileSync(
-      entry,
-      [
-        `import { attachToParent, fail } from ${JSON.stringify(join(ROOT, 'bench/lib/ipc.ts'))};`,
-        `import { syncServerRole } from ${JSON.stringify(join(ROOT, 'bench/roles/sync-server.ts'))};`,
-        `import { startSyncServer } from './src/server/start.ts';`,
-        'attachToParent();',
-        'const [role, json = "{}"] = process.argv.slice(2);',
-        'if (role !== "sync-server") await fail(new Error(`the baseline server runs the sync-server role only; received ${role}`));',
-        'else await syncServerRole(JSON.parse(json), startSyncServer).catch(fail);',
-        '',
-      ].join('\n'),
-    );
+    const entry = writeServerEntry(tree, './src/server/start.ts');
     const modulePath = await bundleFile(entry, `baseline-server-${commit}`);
     return { available: true, commit: resolved.output, modulePath };
   } catch (error) {
@@ -58,6 +47,35 @@ export async function buildBaseline(commit = BASELINE_COMMIT): Promise<Baseline>
   } finally {
     rmSync(tree, { recursive: true, force: true });
   }
+}
+
+/** This checkout's server, bundled from the same entry as the baseline's. */
+export async function buildCurrentServer(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'statesocket-current-'));
+  try {
+    return await bundleFile(writeServerEntry(dir, join(ROOT, 'src/server/start.ts')), 'current-server');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** An entry in `dir` running the sync-server role over the `startSyncServer` of `startModule`. */
+function writeServerEntry(dir: string, startModule: string): string {
+  const entry = join(dir, 'bench-sync-server.ts');
+  writeFileSync(
+    entry,
+    [
+      `import { attachToParent, fail } from ${JSON.stringify(join(ROOT, 'bench/lib/ipc.ts'))};`,
+      `import { syncServerRole } from ${JSON.stringify(join(ROOT, 'bench/roles/sync-server.ts'))};`,
+      `import { startSyncServer } from ${JSON.stringify(startModule)};`,
+      'attachToParent();',
+      'const [role, json = "{}"] = process.argv.slice(2);',
+      'if (role !== "sync-server") await fail(new Error(`this entry runs the sync-server role only; received ${role}`));',
+      'else await syncServerRole(JSON.parse(json), startSyncServer).catch(fail);',
+      '',
+    ].join('\n'),
+  );
+  return entry;
 }
 
 function git(args: string[]): { ok: true; output: string } | { ok: false; error: string } {

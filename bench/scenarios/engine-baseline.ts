@@ -18,7 +18,7 @@
  * worst; throughput's worst is the lowest, delay's the highest.
  */
 import { clientGraceMs, forkClient, type Child } from '../lib/children.js';
-import { BASELINE_COMMIT, buildBaseline } from '../lib/baseline.js';
+import { BASELINE_COMMIT, buildBaseline, buildCurrentServer } from '../lib/baseline.js';
 import { rotate } from '../lib/profile.js';
 import { num, ratio, type TargetCheck } from '../lib/report.js';
 import { summarize, type Summary } from '../lib/stats.js';
@@ -60,10 +60,11 @@ export async function engineBaselineScenario(ctx: ScenarioContext): Promise<Scen
   const baseline = await buildBaseline();
   if (!baseline.available) ctx.log(`engine-baseline: no baseline server (${baseline.reason}); the current server's rows only, not judged`);
   const kinds: Kind[] = baseline.available ? ['current', 'baseline'] : ['current'];
+  const modules: Record<Kind, string | undefined> = { current: await buildCurrentServer(), baseline: baseline.available ? baseline.modulePath : undefined };
   const turns: Turn[] = [];
   for (let rep = 0; rep < p.repetitions; rep++) {
     for (const kind of rotate(kinds, rep)) {
-      const turn = await runTurn(ctx, kind, rep, kind === 'baseline' && baseline.available ? baseline.modulePath : undefined);
+      const turn = await runTurn(ctx, kind, rep, modules[kind]);
       ctx.log(`engine-baseline: rep ${rep + 1} ${kind}: ${num(turn.opsPerSec)} acked ops/s at ${num(turn.cpuUsPerOp, 1)} µs CPU each; feed + ops p99 ${num(turn.feedOps.p99Ms, 2)} ms`);
       turns.push(turn);
     }
@@ -116,7 +117,7 @@ export async function engineBaselineScenario(ctx: ScenarioContext): Promise<Scen
         notes: [
           `Ratio current / baseline, worst against worst: p99 ${base ? ratio(current.feedOpsP99.max, base.feedOpsP99.max) : '–'}, CPU ${base ? ratio(current.feedOpsCpu.max, base.feedOpsCpu.max) : '–'}.`,
           `\`monitorEventLoopDelay\` at 1 ms resolution over ${num(p.windowMs / 1000, 1)} s (an idle loop reads about 1 ms). ${order}`,
-          `Both servers run this checkout's bench role and packages (\`ws\`, \`xstate\`); the baseline's \`src\` and \`machines\` come from \`git archive ${BASELINE_COMMIT}\`, bundled with esbuild at bench time.`,
+          `Both servers run this checkout's bench role and packages (\`ws\`, \`xstate\`) from one entry bundled with esbuild at bench time (bench/lib/baseline.ts), over this checkout's \`src\` or over the \`src\` and \`machines\` of \`git archive ${BASELINE_COMMIT}\`.`,
         ],
       },
     ],
