@@ -13,6 +13,7 @@ import { wallNow } from './lib/time.js';
 import type { ScenarioContext, ScenarioResult } from './scenarios/context.js';
 import { channelServerScenario } from './scenarios/channel-server.js';
 import { channelsScenario } from './scenarios/channels.js';
+import { engineBaselineScenario } from './scenarios/engine-baseline.js';
 import { fanoutScenario } from './scenarios/fanout.js';
 import { halfOpenScenario } from './scenarios/half-open.js';
 import { machineScenario } from './scenarios/machine.js';
@@ -35,6 +36,7 @@ const SCENARIO_TABLE: Record<ScenarioId, { title: string; run: (ctx: ScenarioCon
   channels: { title: '8. Channels: subscribe latency, 1,000 channels on one connection', run: channelsScenario },
   'channel-server': { title: '9. A server with 10,000 channels and 1,000 connections', run: channelServerScenario },
   'server-fanout': { title: '10. Server fan-out: one feed to N connections (statesocket, raw ws, socket.io + Redis adapter)', run: serverFanoutScenario },
+  'engine-baseline': { title: '11. The memory engine\'s path against the server before the engine interface (issue 14)', run: engineBaselineScenario },
 };
 
 export interface RunOptions {

@@ -16,9 +16,10 @@ import { reconnectRole } from '../bench/roles/reconnect.js';
 import { renderRole } from '../bench/roles/render.js';
 import { slowConsumerRole } from '../bench/roles/slow-consumer.js';
 import { stormRole } from '../bench/roles/storm.js';
-import { syncServerRole } from '../bench/roles/sync-server.js';
+import { syncServerRole, type SyncServerParams } from '../bench/roles/sync-server.js';
 import { channelPairRole, throughputRole } from '../bench/roles/throughput.js';
 import { attachToParent, fail } from '../bench/lib/ipc.js';
+import { startSyncServer } from '../src/server/start.js';
 
 const ROLES: Record<string, (params: never) => Promise<never>> = {
   throughput: throughputRole,
@@ -32,7 +33,7 @@ const ROLES: Record<string, (params: never) => Promise<never>> = {
   'slow-consumer': slowConsumerRole,
   channels: channelsRole,
   'channel-load': channelLoadRole,
-  'sync-server': syncServerRole,
+  'sync-server': (params: SyncServerParams) => syncServerRole(params, startSyncServer),
   'fanout-server': fanoutServerRole,
   'fanout-receiver': fanoutReceiverRole,
 };

@@ -156,11 +156,21 @@ const bundles = new Map<string, Promise<string>>();
  * scenarios start a server per cycle, and every run starts a client.
  */
 export function bundle(entry: string): Promise<string> {
-  let built = bundles.get(entry);
+  return bundleFile(join(ROOT, entry), entry.replace(/^.*\//, '').replace(/\.ts$/, ''));
+}
+
+/**
+ * Bundles `entryPath` (absolute, possibly outside this checkout: the engine-baseline scenario's
+ * entry in a tree extracted from git history) into bench/.build/`name`.mjs, where its packages
+ * resolve from this checkout's node_modules. Built once per process; rejects with esbuild's
+ * errors (a missing export among them).
+ */
+export function bundleFile(entryPath: string, name: string): Promise<string> {
+  let built = bundles.get(entryPath);
   if (built === undefined) {
-    const outfile = join(ROOT, 'bench/.build', `${entry.replace(/^.*\//, '').replace(/\.ts$/, '')}.mjs`);
+    const outfile = join(ROOT, 'bench/.build', `${name}.mjs`);
     built = build({
-      entryPoints: [join(ROOT, entry)],
+      entryPoints: [entryPath],
       outfile,
       bundle: true,
       packages: 'external',
@@ -169,7 +179,7 @@ export function bundle(entry: string): Promise<string> {
       target: 'node20',
       logLevel: 'silent',
     }).then(() => outfile);
-    bundles.set(entry, built);
+    bundles.set(entryPath, built);
   }
   return built;
 }
@@ -184,7 +194,12 @@ export function clientGraceMs(): number {
 
 /** Forks the bundled scripts/bench-client.ts with one role and its parameters. */
 export async function forkClient(name: string, role: string, params: Record<string, unknown>, options: { exposeGc?: boolean } = {}): Promise<Child> {
-  return new Child(name, await bundle('scripts/bench-client.ts'), {
+  return forkRole(name, await bundle('scripts/bench-client.ts'), role, params, options);
+}
+
+/** Forks a bundled entry that runs `role` as scripts/bench-client.ts does (same arguments, same flags). */
+export function forkRole(name: string, modulePath: string, role: string, params: Record<string, unknown>, options: { exposeGc?: boolean } = {}): Child {
+  return new Child(name, modulePath, {
     args: [role, JSON.stringify(params)],
     execArgv: [...(options.exposeGc ? ['--expose-gc'] : []), ...clientFlags],
   });

@@ -44,6 +44,26 @@ export interface Profile {
     /** Saturation: deliveries (changes × connections) the feed may be ahead of the slowest receiver. */
     aheadDeliveries: number;
   };
+  /**
+   * Scenario 11: this checkout's server against the one of bench/lib/baseline.ts (before the
+   * engine interface), `repetitions` of each in turn. Ops as fast as acks allow: `floodConnections`
+   * connections on `floodChannels` channels, `floodWindow` ops in flight each. Feed + ops:
+   * `connections` × `perConnection` subscriptions over `channels` names, the feed and ops at
+   * scenario 9's rates. Every window `windowMs`.
+   */
+  engineBaseline: {
+    repetitions: number;
+    floodConnections: number;
+    floodChannels: number;
+    floodWindow: number;
+    connections: number;
+    perConnection: number;
+    channels: number;
+    feedRatePerSec: number;
+    opsRatePerSec: number;
+    windowMs: number;
+    batch: number;
+  };
 }
 
 export const PROFILES: Record<Mode, Profile> = {
@@ -60,6 +80,7 @@ export const PROFILES: Record<Mode, Profile> = {
     channels: { subscribes: 30, warmup: 5, connects: 5, channels: 100, drops: 1, reconnectWaitMs: 100 },
     channelServer: { connections: 50, perConnection: 10, channels: 500, processes: 1, windowMs: 300, feedRatePerSec: 200, opsRatePerSec: 100, batch: 25 },
     serverFanout: { connections: 50, receivers: 1, offeredDeliveriesPerSec: 1_000, windowMs: 500, repetitions: 1, batch: 25, saturationDeliveriesPerSec: 100_000, aheadDeliveries: 10_000 },
+    engineBaseline: { repetitions: 1, floodConnections: 10, floodChannels: 2, floodWindow: 8, connections: 20, perConnection: 5, channels: 100, feedRatePerSec: 200, opsRatePerSec: 100, windowMs: 300, batch: 25 },
   },
   quick: {
     mode: 'quick',
@@ -74,6 +95,7 @@ export const PROFILES: Record<Mode, Profile> = {
     channels: { subscribes: 500, warmup: 20, connects: 50, channels: 1_000, drops: 5, reconnectWaitMs: 100 },
     channelServer: { connections: 1_000, perConnection: 10, channels: 10_000, processes: 2, windowMs: 3_000, feedRatePerSec: 1_000, opsRatePerSec: 500, batch: 25 },
     serverFanout: { connections: 1_000, receivers: 2, offeredDeliveriesPerSec: 20_000, windowMs: 3_000, repetitions: 1, batch: 25, saturationDeliveriesPerSec: 500_000, aheadDeliveries: 100_000 },
+    engineBaseline: { repetitions: 5, floodConnections: 20, floodChannels: 4, floodWindow: 16, connections: 500, perConnection: 10, channels: 5_000, feedRatePerSec: 1_000, opsRatePerSec: 500, windowMs: 2_000, batch: 25 },
   },
   full: {
     mode: 'full',
@@ -88,10 +110,11 @@ export const PROFILES: Record<Mode, Profile> = {
     channels: { subscribes: 2_000, warmup: 50, connects: 200, channels: 1_000, drops: 7, reconnectWaitMs: 100 },
     channelServer: { connections: 1_000, perConnection: 10, channels: 10_000, processes: 2, windowMs: 10_000, feedRatePerSec: 1_000, opsRatePerSec: 500, batch: 25 },
     serverFanout: { connections: 5_000, receivers: 2, offeredDeliveriesPerSec: 20_000, windowMs: 5_000, repetitions: 3, batch: 25, saturationDeliveriesPerSec: 500_000, aheadDeliveries: 100_000 },
+    engineBaseline: { repetitions: 5, floodConnections: 20, floodChannels: 4, floodWindow: 16, connections: 1_000, perConnection: 10, channels: 10_000, feedRatePerSec: 1_000, opsRatePerSec: 500, windowMs: 5_000, batch: 25 },
   },
 };
 
-export const SCENARIOS = ['throughput', 'fanout', 'reconnect', 'storm', 'half-open', 'render', 'machine', 'slow-consumer', 'channels', 'channel-server', 'server-fanout'] as const;
+export const SCENARIOS = ['throughput', 'fanout', 'reconnect', 'storm', 'half-open', 'render', 'machine', 'slow-consumer', 'channels', 'channel-server', 'server-fanout', 'engine-baseline'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 /** `LIBRARIES` rotated by `rep`, so no library always runs first (or last) on a drifting machine. */

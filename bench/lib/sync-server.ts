@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { openFilesSoftLimit } from '../../src/server/admission.js';
 import type { SyncServerParams } from '../roles/sync-server.js';
-import { forkClient, type Child } from './children.js';
+import { bundle, forkRole, type Child } from './children.js';
 
 export interface HeapReading {
   heapUsed: number;
@@ -30,8 +30,13 @@ export class SyncServerChild {
     readonly url: string,
   ) {}
 
-  static async start(name: string, options: SyncServerParams['options']): Promise<SyncServerChild> {
-    const child = await forkClient(name, 'sync-server', { options } satisfies SyncServerParams, { exposeGc: true });
+  /**
+   * Starts the reference server of this checkout, or with `modulePath` the one bundled there
+   * (the engine-baseline scenario's server built from git history, bench/lib/baseline.ts).
+   */
+  static async start(name: string, options: SyncServerParams['options'], modulePath?: string): Promise<SyncServerChild> {
+    const entry = modulePath ?? (await bundle('scripts/bench-client.ts'));
+    const child = forkRole(name, entry, 'sync-server', { options } satisfies SyncServerParams, { exposeGc: true });
     const listening = await child.next('listening', 15_000);
     return new SyncServerChild(child, String(listening.url));
   }

@@ -7,7 +7,9 @@
  * Driven by the parent: opens and greets every connection (`connected`), then on `subscribe`
  * subscribes them all (`subscribed` once every `synced` arrived), on `ops {ratePerSec}` sends ops
  * at that rate round robin over its connections and their channels, each timed to its `ack`,
- * until `ops-stop`; `counts` reports what arrived; `finish` ends it.
+ * until `ops-stop`; on `flood {window}` keeps `window` ops in flight on every connection (the next
+ * one sent as an `ack` comes back: as fast as acks allow) until `flood-stop`, `flood-mark` telling
+ * the acks so far with the time; `counts` reports what arrived; `finish` ends it.
  */
 import { WebSocket } from 'ws';
 import { Counter } from '../lib/counter.js';
@@ -38,6 +40,8 @@ interface Peer {
   channels: string[];
   /** Next op number per channel index. */
   nextN: number[];
+  /** The channel index of this connection's next op while flooding. */
+  nextK: number;
 }
 
 export async function channelLoadRole(params: ChannelLoadParams): Promise<never> {
@@ -48,6 +52,39 @@ export async function channelLoadRole(params: ChannelLoadParams): Promise<never>
   const refusals: string[] = [];
   const sentAt = new Map<string, number>();
   const ackLatencies: number[] = [];
+  let opsSent = 0;
+  let seq = 0;
+  let flooding = false;
+
+  /** Sends op number nextN[k] of connection `index` on its channel k, timed to its `ack`. */
+  const sendOp = (index: number, k: number) => {
+    const peer = peers[index]!;
+    const channel = peer.channels[k]!;
+    const n = peer.nextN[k]!;
+    peer.nextN[k] = n + 1;
+    sentAt.set(`${index}|${channel}|${n}`, wallNow());
+    peer.ws.send(opText(channel, n, ++seq));
+    opsSent++;
+  };
+  const floodOne = (index: number) => {
+    const peer = peers[index]!;
+    sendOp(index, peer.nextK);
+    peer.nextK = (peer.nextK + 1) % peer.channels.length;
+  };
+  /** Bounded wait for the answers still on their way, then what was sent and acked. */
+  const settled = async (type: string) => {
+    const until = wallNow() + 5_000;
+    while (sentAt.size > 0 && wallNow() < until) await sleep(20);
+    await send({
+      type,
+      sent: opsSent,
+      acked: ackLatencies.length,
+      unanswered: sentAt.size,
+      ackP50Ms: percentile(ackLatencies, 50),
+      ackP99Ms: percentile(ackLatencies, 99),
+      ackMaxMs: percentile(ackLatencies, 100),
+    });
+  };
 
   const onFrame = (index: number, text: string) => {
     const frame = JSON.parse(text) as { type: string; channel?: string; n?: number; code?: string };
@@ -72,6 +109,7 @@ export async function channelLoadRole(params: ChannelLoadParams): Promise<never>
           ackLatencies.push(wallNow() - at);
         }
         counts.acks++;
+        if (flooding) floodOne(index);
         break;
       }
       case 'unsubscribed':
@@ -100,7 +138,7 @@ export async function channelLoadRole(params: ChannelLoadParams): Promise<never>
       });
       ws.on('error', () => {});
       ws.on('close', () => counts.closed++);
-      peers.push({ ws, channels, nextN: channels.map(() => 1) });
+      peers.push({ ws, channels, nextN: channels.map(() => 1), nextK: 0 });
     }
     await greeted.reach(to, params.timeoutMs, 'connections to be welcomed');
   }
@@ -113,8 +151,6 @@ export async function channelLoadRole(params: ChannelLoadParams): Promise<never>
   await send({ type: 'subscribed', seconds: (wallNow() - subscribing) / 1000, refusals });
 
   let opsTimer: NodeJS.Timeout | undefined;
-  let opsSent = 0;
-  let seq = 0;
   on('ops', (message) => {
     clearInterval(opsTimer);
     const ratePerSec = Number(message.ratePerSec);
@@ -123,36 +159,27 @@ export async function channelLoadRole(params: ChannelLoadParams): Promise<never>
     let cursor = 0;
     opsTimer = setInterval(() => {
       const due = base + Math.floor(((wallNow() - since) * ratePerSec) / 1000);
-      for (; opsSent < due; opsSent++) {
-        const index = cursor % peers.length;
-        const k = Math.floor(cursor / peers.length) % params.perConnection;
+      while (opsSent < due) {
+        sendOp(cursor % peers.length, Math.floor(cursor / peers.length) % params.perConnection);
         cursor++;
-        const peer = peers[index]!;
-        const channel = peer.channels[k]!;
-        const n = peer.nextN[k]!;
-        peer.nextN[k] = n + 1;
-        sentAt.set(`${index}|${channel}|${n}`, wallNow());
-        peer.ws.send(opText(channel, n, ++seq));
       }
     }, OPS_TICK_MS);
     void send({ type: 'ops-started' });
   });
   on('ops-stop', () => {
     clearInterval(opsTimer);
-    void (async () => {
-      // Bounded wait for the answers still on their way.
-      const until = wallNow() + 5_000;
-      while (sentAt.size > 0 && wallNow() < until) await sleep(20);
-      await send({
-        type: 'ops-stopped',
-        sent: opsSent,
-        acked: ackLatencies.length,
-        unanswered: sentAt.size,
-        ackP50Ms: percentile(ackLatencies, 50),
-        ackP99Ms: percentile(ackLatencies, 99),
-        ackMaxMs: percentile(ackLatencies, 100),
-      });
-    })();
+    void settled('ops-stopped');
+  });
+  on('flood', (message) => {
+    const window = Number(message.window);
+    flooding = true;
+    for (let index = 0; index < peers.length; index++) for (let i = 0; i < window; i++) floodOne(index);
+    void send({ type: 'flood-started' });
+  });
+  on('flood-mark', () => void send({ type: 'flood-mark', acks: counts.acks, at: wallNow() }));
+  on('flood-stop', () => {
+    flooding = false;
+    void settled('flood-stopped');
   });
   on('counts', () => void send({ type: 'counts', ...counts, refusals }));
 

@@ -18,7 +18,8 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { NodeServerOptions } from '../../src/server/server-options.js';
-import { startSyncServer } from '../../src/server/start.js';
+import type { RunningServer } from '../../src/server/start.js';
+import type { Changes } from '../../src/sync/messages.js';
 import type { Json } from '../../src/store.js';
 import { next, on, send } from '../lib/ipc.js';
 import { sleep, wallNow } from '../lib/time.js';
@@ -54,7 +55,19 @@ export async function heapAfterGc(): Promise<HeapReading> {
   return { heapUsed: usage.heapUsed, external: usage.external + usage.arrayBuffers, rss: usage.rss };
 }
 
-export async function syncServerRole(params: SyncServerParams): Promise<never> {
+/**
+ * What the role needs of a server: the part of `startSyncServer`'s answer that the reference
+ * server has had since before issue 14 (commit 7a19d3a), so the engine-baseline scenario runs
+ * this same role over the server built from that commit (bench/lib/baseline.ts).
+ */
+export type BenchSyncServer = Pick<RunningServer, 'port' | 'url' | 'controlToken' | 'stats' | 'close'> & {
+  change(changes: Changes, channel: string): unknown;
+};
+
+/** `startSyncServer` as the role calls it: this checkout's, or the baseline's. */
+export type StartBenchSyncServer = (options: SyncServerParams['options'] & { host: string; port: number; control: true }) => Promise<BenchSyncServer>;
+
+export async function syncServerRole(params: SyncServerParams, startSyncServer: StartBenchSyncServer): Promise<never> {
   const server = await startSyncServer({ host: '127.0.0.1', port: 0, control: true, ...params.options });
   const controlToken = server.controlToken!;
   let feedTimer: NodeJS.Timeout | undefined;
