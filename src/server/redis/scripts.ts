@@ -21,6 +21,25 @@ local K = { meta = KEYS[1], data = KEYS[2], log = KEYS[3], marks = KEYS[4], mark
 
 local function fmt(x) return string.format('%d', x) end
 
+-- Every key a script writes holds its type or nothing, checked before the first write: Redis does
+-- not undo a script's writes when a later command fails (a key of another type put there by hand,
+-- or by another program on the prefix), so a failure midway would leave half a step (a document
+-- changed with no log entry, an op applied with no mark). The error names the key.
+local function checkTypes(expected)
+  for key, want in pairs(expected) do
+    local got = redis.call('TYPE', key)['ok']
+    if got ~= 'none' and got ~= want then
+      return redis.error_reply('WRONGTYPE statesocket: key ' .. key .. ' holds a ' .. got .. ', expected a ' .. want .. '; nothing was written')
+    end
+  end
+  return nil
+end
+
+local function channelTypes()
+  return { [K.meta] = 'hash', [K.data] = 'hash', [K.log] = 'stream', [K.marks] = 'hash', [K.markTimes] = 'zset',
+    [K.markOwners] = 'hash', [K.stored] = 'set' }
+end
+
 -- A channel's position and sizes. A channel is lost (a new epoch) when its meta hash is missing,
 -- when its document or marks hash lost its epoch stamp (field "~"), or when its log is missing
 -- while seq > 0: a Redis restarted without persistence, a key deleted by hand. What remains is
@@ -272,6 +291,8 @@ end
 export const LOAD_SCRIPT = `${CHANNEL_PRELUDE}
 local P = { zset = KEYS[9], members = KEYS[10], holders = KEYS[11], notices = KEYS[7] }
 ${PRESENCE_LUA}
+local wrongType = checkTypes(channelTypes())
+if wrongType then return wrongType end
 local st = ensure(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[6])
 if st.fresh then finish(st, ARGV[5], tonumber(ARGV[4])) end
 if not storesSomething(st) then
@@ -311,6 +332,10 @@ local logSize, now, idleMs, name, kind = tonumber(ARGV[2]), tonumber(ARGV[3]), t
 local key, owner, n, re = ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
 local retentionMs, maxMarks, maxRefusals, maxStored = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
 local code, keepOffEmpty = ARGV[15], ARGV[16] == '1'
+local types = channelTypes()
+types[V1.ops], types[V1.times] = 'hash', 'zset'
+local wrongType = checkTypes(types)
+if wrongType then return wrongType end
 local st = ensure(ARGV[1], logSize, now, ARGV[19])
 -- Times never go back, and a mark's time is at least its op's first writing (re): so a forgotten
 -- mark's time (the horizon) is never below the re of an op it applied, whatever the instances' clocks.
@@ -391,14 +416,15 @@ if kind == 'v1' and redis.call('ZCARD', V1.times) >= maxMarks then
   if age >= 0 and age < retentionMs then return { 'deferred' } end
 end
 
--- Apply: deletes first, then sets.
-for i = 21, 20 + deletes do redis.call('HDEL', K.data, ARGV[i]) end
-for i = 21 + deletes, #ARGV, 2 do redis.call('HSET', K.data, ARGV[i], ARGV[i + 1]) end
-st.bytes = newSum
+-- Apply: the log entry first, as it is the one write that can still fail (its id must be above the
+-- stream's last, which a log written by hand may not allow); then the document, deletes first.
 st.seq = st.seq + 1
 if logSize > 0 then
   redis.call('XADD', K.log, 'MAXLEN', '~', logSize, fmt(st.seq) .. '-0', 'c', ARGV[17])
 end
+for i = 21, 20 + deletes do redis.call('HDEL', K.data, ARGV[i]) end
+for i = 21 + deletes, #ARGV, 2 do redis.call('HSET', K.data, ARGV[i], ARGV[i + 1]) end
+st.bytes = newSum
 if kind == 'op' then
   raise(st, key, owner, n, now, nil, maxMarks, maxRefusals)
 elseif kind == 'v1' then
