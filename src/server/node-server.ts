@@ -181,8 +181,6 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
   const initial = dataFile === undefined ? undefined : loadDataFile(dataFile);
   const coreOptions = {
     logSize: opts.logSize,
-    dedupSize: opts.dedupSize,
-    dedupRetentionMs: opts.dedupRetentionMs,
     maxHellosPerMinute: opts.maxHellosPerMinute,
     now: () => opts.clock.now(),
     maxBufferedBytes: opts.maxBufferedBytes,
@@ -192,18 +190,24 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
     maxPayloadBytes: opts.maxPayloadBytes,
     maxChannelsPerConnection: opts.maxChannelsPerConnection,
     maxChannelsInMemory: opts.maxChannelsInMemory,
-    maxStoredChannels: opts.maxStoredChannels,
     maxSubscribesPerMinute: opts.maxSubscribesPerMinute,
-    maxClientsPerChannel: opts.maxClientsPerChannel,
-    markRetentionMs: opts.markRetentionMs,
-    maxRefusalsPerClient: opts.maxRefusalsPerClient,
-    maxClientIds: opts.maxClientIds,
     presenceGraceMs: opts.presenceGraceMs,
     refreshBeforeMs: opts.refreshBeforeMs,
     channelIdleMs: opts.channelIdleMs,
     timers: opts.clock,
     random: opts.random,
-    ...(opts.engine === undefined ? {} : { engine: opts.engine }),
+    // The engine's own options go to the memory engine; an engine given was built with its own.
+    ...(opts.engine === undefined
+      ? {
+          dedupSize: opts.dedupSize,
+          dedupRetentionMs: opts.dedupRetentionMs,
+          maxStoredChannels: opts.maxStoredChannels,
+          maxClientsPerChannel: opts.maxClientsPerChannel,
+          markRetentionMs: opts.markRetentionMs,
+          maxRefusalsPerClient: opts.maxRefusalsPerClient,
+          maxClientIds: opts.maxClientIds,
+        }
+      : { engine: opts.engine }),
     ...(opts.token === undefined ? {} : { token: opts.token }),
     ...(opts.authenticate === undefined ? {} : { authenticate: opts.authenticate }),
     ...(opts.authorize === undefined ? {} : { authorize: opts.authorize }),

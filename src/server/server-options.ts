@@ -13,7 +13,7 @@ import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, NAME_RULE, isChannelName } from '../sync/messages-v2.js';
 import { aclHooks, parseAcl, readAclFile, type Acl } from './acl.js';
 import type { AuthorizeRequest, Identity } from './session.js';
-import type { Engine } from './engine.js';
+import { refuseEngineOwnedOptions, type Engine } from './engine.js';
 import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_STORED_CHANNELS, type SyncServerOptions } from './sync-server.js';
 
 /** The limits and times of channels (protocol version 2): the same options as `createSyncServer`'s. */
@@ -171,7 +171,10 @@ export interface NodeServerOptions extends ChannelOptions {
   /**
    * Where channels, marks, records, client ids' users and presence live (src/server/engine.ts,
    * docs/server.md "Engines"): several instances on one shared engine serve the same channels.
-   * Not with `dataFile` (the memory engine's persistence). The server does not close it.
+   * Not with `dataFile` (the memory engine's persistence). The server does not close it. The
+   * options that are the engine's own (`dedupSize`, `dedupRetentionMs`, `maxClientsPerChannel`,
+   * `markRetentionMs`, `maxRefusalsPerClient`, `maxClientIds`, `maxStoredChannels`) are refused
+   * with it (`TypeError` naming the option): give them to the engine.
    * @default memoryEngine() (with `dataFile`, when given)
    */
   engine?: Engine;
@@ -439,6 +442,7 @@ function engineOption(options: NodeServerOptions): Engine | undefined {
   if (options.dataFile !== undefined) {
     throw new TypeError('give engine or dataFile, not both: the data file is the memory engine\'s; an engine of your own keeps its state itself');
   }
+  refuseEngineOwnedOptions(undefined, options); // resolveServerOptions names the caller
   return engine;
 }
 
