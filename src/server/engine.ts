@@ -239,6 +239,13 @@ export interface Engine {
   readLog(channel: string, epoch: string, since: number): Answer<ChannelEntry[] | undefined>;
 
   /**
+   * Optional: the channel's state as the store holds it, read without creating anything (no epoch,
+   * no key); undefined when the store has none. For diagnostics (`GET /control/state` of a channel
+   * this instance has not loaded); an engine without it is loaded as any channel.
+   */
+  peek?(channel: string): Answer<ChannelState | undefined>;
+
+  /**
    * `holder` (one subscription of this instance, a unique string) makes `member` present on
    * `channel`: a new member joins (joinedAt = `at`, a `join` told to followers); a member of that
    * key already there (in its grace period, or held elsewhere) continues, untold, now held by

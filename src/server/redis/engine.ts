@@ -32,7 +32,7 @@ import {
 import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_STORED_CHANNELS } from '../stored-state.js';
 import { Connections, Script, UnexpectedReplyError, engineError } from './connection.js';
 import { Follower, memberOf, parseNotice } from './follower.js';
-import { DEFAULT_PREFIX, channelKeys, channelOfNotices, globalKeys, leaseKey, type ChannelKeys } from './keys.js';
+import { DEFAULT_PREFIX, channelKeys, checkPrefix, channelOfNotices, globalKeys, leaseKey, type ChannelKeys } from './keys.js';
 import {
   ACKED_SCRIPT,
   APPEND_SCRIPT,
@@ -42,6 +42,7 @@ import {
   LEASE_SCRIPT,
   LEAVE_SCRIPT,
   LOAD_SCRIPT,
+  PEEK_SCRIPT,
   READ_LOG_SCRIPT,
   REFRESH_SCRIPT,
   RELEASE_SCRIPT,
@@ -111,6 +112,7 @@ export interface RedisEngine extends Engine {
 
 const SCRIPTS = {
   load: new Script(LOAD_SCRIPT),
+  peek: new Script(PEEK_SCRIPT),
   append: new Script(APPEND_SCRIPT),
   acked: new Script(ACKED_SCRIPT),
   readLog: new Script(READ_LOG_SCRIPT),
@@ -150,7 +152,7 @@ function integer(name: string, value: number, min: number): number {
 export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const o = { ...DEFAULT_REDIS_ENGINE_OPTIONS, ...definedOnly(options) };
   if (typeof o.url !== 'string' || !/^rediss?:\/\//.test(o.url)) throw new TypeError(`redisEngine: url must be a redis:// or rediss:// URL; got ${JSON.stringify(o.url)}`);
-  if (typeof o.prefix !== 'string') throw new TypeError(`redisEngine: prefix must be a string; got ${typeof o.prefix}`);
+  checkPrefix('redisEngine: prefix', o.prefix);
   integer('logSize', o.logSize, 0);
   for (const name of ['channelIdleMs', 'maxClientsPerChannel', 'markRetentionMs', 'maxRefusalsPerClient', 'maxStoredChannels', 'maxClientIds', 'dedupSize', 'presenceTtlMs', 'commandTimeoutMs', 'heartbeatMs'] as const) {
     integer(name, o[name], 1);
@@ -250,16 +252,28 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     return reply as T;
   }
 
+  const isState = (r: unknown) => Array.isArray(r) && r.length === 4 && typeof r[0] === 'string' && isCount(r[1]) && isPairs(r[2]) && isPairs(r[3]);
+
   async function load(channel: string): Promise<ChannelState> {
     const k = keys(channel);
     const reply = await call(async () =>
       shaped<[string, string, string[], string[]]>(
         'LOAD',
         await SCRIPTS.load.run(cmd, [...channelArgs(k), k.presence, k.members, k.holders], [newEpoch(), o.logSize, Date.now(), o.channelIdleMs, storedName(channel), connections.restartMark]),
-        (r) => Array.isArray(r) && r.length === 4 && typeof r[0] === 'string' && isCount(r[1]) && isPairs(r[2]) && isPairs(r[3]),
+        isState,
       ),
     );
-    const [epoch, seq, fields, members] = reply;
+    return stateOf(reply);
+  }
+
+  /** The channel as stored, writing nothing (`Engine.peek`). */
+  async function peek(channel: string): Promise<ChannelState | undefined> {
+    const k = keys(channel);
+    const reply = await call(async () => shaped<[string, string, string[], string[]] | null>('PEEK', await SCRIPTS.peek.run(cmd, [k.meta, k.data, k.members], []), (r) => r === null || isState(r)));
+    return reply === null ? undefined : stateOf(reply);
+  }
+
+  function stateOf([epoch, seq, fields, members]: [string, string, string[], string[]]): ChannelState {
     const data: Record<string, Json> = {};
     for (let i = 0; i < fields.length; i += 2) data[JSON.parse(fields[i] as string) as string] = JSON.parse(fields[i + 1] as string) as Json;
     const list: EngineMember[] = [];
@@ -506,6 +520,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     subscribed: (channel, key, acked) => subscribed(channel, key, acked),
     claimClient: (client, user) => claimClient(client, user),
     readLog,
+    peek,
     join,
     leave,
     detach,

@@ -436,6 +436,25 @@ return { 'applied', st.epoch, fmt(st.seq), forgotten }
 `;
 
 /**
+ * PEEK: a channel's position, document and members as stored, writing nothing (no epoch is created,
+ * no expiry moved, no member swept). KEYS: meta, data, members. Returns false (no epoch), or
+ * {epoch, seq, {field, value, …}, {member key, member JSON, …}}.
+ */
+export const PEEK_SCRIPT = `
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+if not m[1] then return false end
+local doc = {}
+local fields = redis.call('HGETALL', KEYS[2])
+for i = 1, #fields, 2 do
+  if fields[i] ~= '~' then
+    doc[#doc + 1] = fields[i]
+    doc[#doc + 1] = fields[i + 1]
+  end
+end
+return { m[1], m[2] or '0', doc, redis.call('HGETALL', KEYS[3]) }
+`;
+
+/**
  * ACKED: subscribe.acked: the client has every answer up to acked; refusals at or below it are forgotten.
  * KEYS: the channel keys + stored. ARGV: mark key, acked. Returns the mark's n (0: no mark).
  */
