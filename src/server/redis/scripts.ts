@@ -283,12 +283,28 @@ local function listed()
 end
 `;
 
+/** A document hash as {field, value, …}, without its epoch stamp (field "~"). */
+const DOCUMENT_OF = `
+local function documentOf(key)
+  local doc = {}
+  local fields = redis.call('HGETALL', key)
+  for i = 1, #fields, 2 do
+    if fields[i] ~= '~' then
+      doc[#doc + 1] = fields[i]
+      doc[#doc + 1] = fields[i + 1]
+    end
+  end
+  return doc
+end
+`;
+
 /**
  * LOAD: a channel's position, document and members (creating its epoch if it has none).
  * KEYS: the channel keys + stored, presence, members, holders. ARGV: candidate epoch, logSize, now, idleMs, name, restart mark.
  * Returns {epoch, seq, {field, value, …}, {member key, member JSON, …}} (the document without its stamp).
  */
 export const LOAD_SCRIPT = `${CHANNEL_PRELUDE}
+${DOCUMENT_OF}
 local P = { zset = KEYS[9], members = KEYS[10], holders = KEYS[11], notices = KEYS[7] }
 ${PRESENCE_LUA}
 local wrongType = checkTypes(channelTypes())
@@ -298,16 +314,8 @@ if st.fresh then finish(st, ARGV[5], tonumber(ARGV[4])) end
 if not storesSomething(st) then
   for _, key in ipairs({ K.meta, K.data, K.marks, K.log }) do redis.call('PEXPIRE', key, tonumber(ARGV[4])) end
 end
-local doc = {}
-local fields = redis.call('HGETALL', K.data)
-for i = 1, #fields, 2 do
-  if fields[i] ~= '~' then
-    doc[#doc + 1] = fields[i]
-    doc[#doc + 1] = fields[i + 1]
-  end
-end
 sweep()
-return { st.epoch, fmt(st.seq), doc, listed() }
+return { st.epoch, fmt(st.seq), documentOf(K.data), listed() }
 `;
 
 /**
@@ -440,18 +448,10 @@ return { 'applied', st.epoch, fmt(st.seq), forgotten }
  * no expiry moved, no member swept). KEYS: meta, data, members. Returns false (no epoch), or
  * {epoch, seq, {field, value, …}, {member key, member JSON, …}}.
  */
-export const PEEK_SCRIPT = `
+export const PEEK_SCRIPT = `${DOCUMENT_OF}
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
 if not m[1] then return false end
-local doc = {}
-local fields = redis.call('HGETALL', KEYS[2])
-for i = 1, #fields, 2 do
-  if fields[i] ~= '~' then
-    doc[#doc + 1] = fields[i]
-    doc[#doc + 1] = fields[i + 1]
-  end
-end
-return { m[1], m[2] or '0', doc, redis.call('HGETALL', KEYS[3]) }
+return { m[1], m[2] or '0', documentOf(KEYS[2]), redis.call('HGETALL', KEYS[3]) }
 `;
 
 /**
