@@ -211,7 +211,8 @@ export function createControlRoutes(context: ControlRoutesContext): (req: Incomi
       const peek = core.engine.peek;
       if (peek !== undefined && !isKnown(channel)) {
         const stored = await peek.call(core.engine, channel);
-        if (stored === undefined) throw new ControlError(404, `channel ${channel} has no state in the engine (never written, or expired); nothing was created`);
+        // None in the store (never used, or expired): said by epoch null; the counters are there as for any channel.
+        if (stored === undefined) return { channel, epoch: null, seq: 0, data: {}, members: [], counters: snapshotStats() };
         return { channel, epoch: stored.epoch, seq: stored.seq, data: stored.data, members: stored.members, counters: snapshotStats() };
       }
       await core.loadChannel(channel);
