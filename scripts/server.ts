@@ -11,7 +11,7 @@ import { descriptorWarning, openFilesSoftLimit } from '../src/server/admission.j
 import { DEFAULT_SERVER_OPTIONS, type NodeServerOptions } from '../src/server/server-options.js';
 import { startSyncServer, type RunningServer } from '../src/server/start.js';
 import { AclError } from '../src/server/acl.js';
-import { DEFAULT_PREFIX } from '../src/server/redis/keys.js';
+import { DEFAULT_PREFIX } from '../src/server/redis-prefix.js';
 import { redactUrl } from '../src/redact.js';
 
 const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run server -- [flags])

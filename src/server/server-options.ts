@@ -14,7 +14,7 @@ import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, NAME_RULE, isChannelName } from '..
 import { aclHooks, parseAcl, readAclFile, type Acl } from './acl.js';
 import type { AuthorizeRequest, Identity } from './session.js';
 import { refuseEngineOwnedOptions, type Engine } from './engine.js';
-import { MAX_PREFIX_LENGTH, checkPrefix } from './redis/keys.js';
+import { MAX_PREFIX_LENGTH, checkPrefix } from './redis-prefix.js';
 import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_STORED_CHANNELS, type SyncServerOptions } from './sync-server.js';
 
 /** The limits and times of channels (protocol version 2): the same options as `createSyncServer`'s. */
