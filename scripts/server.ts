@@ -11,6 +11,8 @@ import { descriptorWarning, openFilesSoftLimit } from '../src/server/admission.j
 import { DEFAULT_SERVER_OPTIONS, type NodeServerOptions } from '../src/server/server-options.js';
 import { startSyncServer, type RunningServer } from '../src/server/start.js';
 import { AclError } from '../src/server/acl.js';
+import { DEFAULT_PREFIX } from '../src/server/redis-prefix.js';
+import { redactUrl } from '../src/redact.js';
 
 const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run server -- [flags])
 
@@ -284,6 +286,8 @@ const base = `${running.host.includes(':') ? `[${running.host}]` : running.host}
 // Printed before the listening line, so that whoever waits for that line has the token too.
 // A token given with --control-token is the caller's already: it is not echoed into logs.
 if (options.controlToken === undefined) process.stdout.write(`control token: ${running.controlToken}\n`);
+// Which store the instance runs on: every instance of one Redis prefix must say the same here.
+if (options.redis !== undefined) process.stdout.write(`store: Redis at ${redactUrl(options.redis.url)}, key prefix ${options.redis.prefix ?? DEFAULT_PREFIX}\n`);
 process.stdout.write(`listening on ws://${base}\n`);
 if (app !== undefined) process.stdout.write(`app: http://${base}/\n`);
 process.stdout.write(

@@ -199,10 +199,22 @@ export function createControlRoutes(context: ControlRoutesContext): (req: Incomi
     return name;
   };
 
+  /** Known to this instance (loaded, or held): read as before; its keys exist already. */
+  const isKnown = (channel: string): boolean => core.channelNames().includes(channel);
+
   /** docs/protocol.md, "The control endpoint": one channel's position, data and members, and every counter. */
   const stateOf = async (query: URLSearchParams) => {
     const channel = channelParam(query);
     try {
+      // A channel this instance has not loaded is read from an engine that can (peek) without
+      // creating it: asking about a name leaves nothing behind in a shared store.
+      const peek = core.engine.peek;
+      if (peek !== undefined && !isKnown(channel)) {
+        const stored = await peek.call(core.engine, channel);
+        // None in the store (never used, or expired): said by epoch null; the counters are there as for any channel.
+        if (stored === undefined) return { channel, epoch: null, seq: 0, data: {}, members: [], counters: snapshotStats() };
+        return { channel, epoch: stored.epoch, seq: stored.seq, data: stored.data, members: stored.members, counters: snapshotStats() };
+      }
       await core.loadChannel(channel);
       const state = core.channelState(channel);
       return { channel, epoch: state.epoch, seq: state.seq, data: state.data, members: state.members, counters: snapshotStats() };

@@ -160,6 +160,23 @@ export class EngineUnavailableError extends Error {
   }
 }
 
+/**
+ * The server options that are the engine's own (its records, bounds and retention): with an
+ * `engine` of your own the server does not read them, so giving them to the server as well is
+ * refused (`engineOwnedOption`); give them to the engine (`memoryEngine({...})`, `redisEngine({...})`).
+ */
+export const ENGINE_OWNED_OPTIONS = ['dedupSize', 'dedupRetentionMs', 'maxClientsPerChannel', 'markRetentionMs', 'maxRefusalsPerClient', 'maxClientIds', 'maxStoredChannels'] as const;
+
+/** Throws `TypeError` naming the first engine-owned option given with `engine`, and where it belongs (`caller` first, when given). */
+export function refuseEngineOwnedOptions(caller: string | undefined, options: object): void {
+  if ((options as { engine?: unknown }).engine === undefined) return;
+  const given = ENGINE_OWNED_OPTIONS.find((name) => (options as Record<string, unknown>)[name] !== undefined);
+  if (given === undefined) return;
+  throw new TypeError(
+    `${caller === undefined ? '' : `${caller}: `}${given} is the engine's option, and with engine the server does not read it; give it to the engine instead (memoryEngine({ ${given} }) or redisEngine({ ${given} }) from statesocket/server/redis)`,
+  );
+}
+
 export interface Engine {
   /**
    * Loads `channel` (a channel the store has no epoch for gets a new one at seq 0, its document
@@ -220,6 +237,13 @@ export interface Engine {
    * replay beyond what the instance holds in memory.
    */
   readLog(channel: string, epoch: string, since: number): Answer<ChannelEntry[] | undefined>;
+
+  /**
+   * Optional: the channel's state as the store holds it, read without creating anything (no epoch,
+   * no key); undefined when the store has none. For diagnostics (`GET /control/state` of a channel
+   * this instance has not loaded); an engine without it is loaded as any channel.
+   */
+  peek?(channel: string): Answer<ChannelState | undefined>;
 
   /**
    * `holder` (one subscription of this instance, a unique string) makes `member` present on

@@ -26,7 +26,8 @@ export interface FeedCounters {
 /**
  * Starts the feed (`feedRatePerSec` > 0) on `channel`; returns the function that stops it.
  * `batch` runs one tick's changes (the server persists a batch once, throttled). A tick runs only
- * while `mayRun()` says so (this instance holds the feed's lease: `holdFeedLease`).
+ * while `mayRun()` says so, asked at every tick (this instance holds the feed's lease and its
+ * deadline has not passed: `holdFeedLease`).
  */
 export function startFeed(
   core: SyncServer,
@@ -129,22 +130,40 @@ export const FEED_LEASE_MS = 10_000;
 /**
  * Takes and keeps renewing the lease `feed:<channel>` for `owner` (an instance), so that of the
  * instances sharing an engine exactly one runs the feed, never N times its rate; another takes over
- * within `FEED_LEASE_MS` of its holder dying. The memory engine answers at once: a lone instance
- * holds it from the start.
+ * within `leaseMs` of its holder dying. The memory engine answers at once: a lone instance holds it
+ * from the start.
+ *
+ * `held()` is false once the lease's deadline passed without a renewal: a renewal that went out at
+ * `t` and came back yes keeps the lease in the engine until at least `t + leaseMs`, so the instance
+ * stops before the engine can give it to another, whatever happens to the renewals after (one that
+ * hangs, a process stalled past the deadline): two instances never run the feed at once, but for
+ * the difference between their clocks' rates.
  */
-export function holdFeedLease(engine: Engine, channel: string, owner: string): { held(): boolean; stop(): void } {
+export function holdFeedLease(
+  engine: Engine,
+  channel: string,
+  owner: string,
+  options: { now?: () => number; leaseMs?: number } = {},
+): { held(): boolean; stop(): void } {
   const name = `feed:${channel}`;
+  const now = options.now ?? (() => performance.now());
+  const leaseMs = options.leaseMs ?? FEED_LEASE_MS;
   let held = false;
+  /** Until when the engine keeps the lease for us at least (the start of the last renewal it said yes to + leaseMs). */
+  let deadline = -Infinity;
   let stopped = false;
+  const answered = (mine: boolean, sentAt: number) => {
+    held = mine && !stopped;
+    if (held) deadline = Math.max(deadline, sentAt + leaseMs);
+  };
   const renew = () => {
+    const sentAt = now();
     try {
-      const answer = engine.lease(name, owner, FEED_LEASE_MS);
-      if (typeof answer === 'boolean') held = answer;
+      const answer = engine.lease(name, owner, leaseMs);
+      if (typeof answer === 'boolean') answered(answer, sentAt);
       else
         answer.then(
-          (mine) => {
-            held = mine && !stopped;
-          },
+          (mine) => answered(mine, sentAt),
           () => {
             held = false; // the store is away: nobody can be sure to hold it
           },
@@ -154,10 +173,10 @@ export function holdFeedLease(engine: Engine, channel: string, owner: string): {
     }
   };
   renew();
-  const timer = setInterval(renew, FEED_LEASE_MS / 3);
+  const timer = setInterval(renew, leaseMs / 3);
   timer.unref?.();
   return {
-    held: () => held,
+    held: () => held && now() < deadline,
     stop() {
       stopped = true;
       clearInterval(timer);
@@ -167,7 +186,7 @@ export function holdFeedLease(engine: Engine, channel: string, owner: string): {
         const answer = engine.releaseLease(name, owner);
         if (typeof answer === 'object' && answer !== null) answer.then(undefined, () => {});
       } catch {
-        // It runs out by itself within FEED_LEASE_MS.
+        // It runs out by itself within leaseMs.
       }
     },
   };

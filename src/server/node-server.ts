@@ -107,6 +107,13 @@ export interface AttachedSyncServer {
  * @throws TypeError / RangeError for a bad option, naming it; DataFileError for an unreadable or corrupt data file
  */
 export function attachSyncServer(server: HttpServer | HttpsServer, options: AttachSyncServerOptions = {}): AttachedSyncServer {
+  if (!isHttpServer(server)) {
+    const looksLikePort = typeof server === 'number' || (typeof server === 'object' && server !== null && 'port' in server);
+    throw new TypeError(
+      `attachSyncServer: the first argument must be your HTTP server (node:http createServer(), or node:https); received ${describeArgument(server)}` +
+        (looksLikePort ? '; to listen on a port of its own, use startSyncServer({ port })' : ''),
+    );
+  }
   if (typeof options === 'object' && options !== null) {
     for (const key of ['host', 'port', 'staticHandler'] as const) {
       if (!(key in options)) continue;
@@ -123,6 +130,21 @@ export function attachSyncServer(server: HttpServer | HttpsServer, options: Atta
     );
   }
   return mountSyncServer(server, { ...opts, path: opts.path ?? '/' });
+}
+
+/** A `node:http` / `node:https` server (or one like it): what the upgrade routes and the timeouts need. */
+function isHttpServer(value: unknown): value is HttpServer | HttpsServer {
+  const server = value as Partial<HttpServer> | null;
+  return typeof server === 'object' && server !== null && typeof server.prependListener === 'function' && typeof server.listeners === 'function' && 'headersTimeout' in server;
+}
+
+/** The wrong first argument, described without dumping a whole object. */
+function describeArgument(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return value === undefined ? 'undefined' : typeof value === 'string' ? JSON.stringify(value) : String(value);
+  const keys = Object.keys(value);
+  const name = value.constructor?.name;
+  const kind = name === undefined || name === 'Object' ? 'an object' : `a ${name}`;
+  return keys.length === 0 ? `${kind} with no keys` : `${kind} with keys ${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', …' : ''}`;
 }
 
 /** `attachSyncServer` with its options resolved (`startSyncServer` resolves them itself, `host` and `port` included). */
@@ -181,8 +203,6 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
   const initial = dataFile === undefined ? undefined : loadDataFile(dataFile);
   const coreOptions = {
     logSize: opts.logSize,
-    dedupSize: opts.dedupSize,
-    dedupRetentionMs: opts.dedupRetentionMs,
     maxHellosPerMinute: opts.maxHellosPerMinute,
     now: () => opts.clock.now(),
     maxBufferedBytes: opts.maxBufferedBytes,
@@ -192,18 +212,24 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
     maxPayloadBytes: opts.maxPayloadBytes,
     maxChannelsPerConnection: opts.maxChannelsPerConnection,
     maxChannelsInMemory: opts.maxChannelsInMemory,
-    maxStoredChannels: opts.maxStoredChannels,
     maxSubscribesPerMinute: opts.maxSubscribesPerMinute,
-    maxClientsPerChannel: opts.maxClientsPerChannel,
-    markRetentionMs: opts.markRetentionMs,
-    maxRefusalsPerClient: opts.maxRefusalsPerClient,
-    maxClientIds: opts.maxClientIds,
     presenceGraceMs: opts.presenceGraceMs,
     refreshBeforeMs: opts.refreshBeforeMs,
     channelIdleMs: opts.channelIdleMs,
     timers: opts.clock,
     random: opts.random,
-    ...(opts.engine === undefined ? {} : { engine: opts.engine }),
+    // The engine's own options go to the memory engine; an engine given was built with its own.
+    ...(opts.engine === undefined
+      ? {
+          dedupSize: opts.dedupSize,
+          dedupRetentionMs: opts.dedupRetentionMs,
+          maxStoredChannels: opts.maxStoredChannels,
+          maxClientsPerChannel: opts.maxClientsPerChannel,
+          markRetentionMs: opts.markRetentionMs,
+          maxRefusalsPerClient: opts.maxRefusalsPerClient,
+          maxClientIds: opts.maxClientIds,
+        }
+      : { engine: opts.engine }),
     ...(opts.token === undefined ? {} : { token: opts.token }),
     ...(opts.authenticate === undefined ? {} : { authenticate: opts.authenticate }),
     ...(opts.authorize === undefined ? {} : { authorize: opts.authorize }),

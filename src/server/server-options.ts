@@ -13,7 +13,8 @@ import { DEFAULT_VALUE_LIMITS } from '../sync/values.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, NAME_RULE, isChannelName } from '../sync/messages-v2.js';
 import { aclHooks, parseAcl, readAclFile, type Acl } from './acl.js';
 import type { AuthorizeRequest, Identity } from './session.js';
-import type { Engine } from './engine.js';
+import { refuseEngineOwnedOptions, type Engine } from './engine.js';
+import { MAX_PREFIX_LENGTH, checkPrefix } from './redis-prefix.js';
 import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_STORED_CHANNELS, type SyncServerOptions } from './sync-server.js';
 
 /** The limits and times of channels (protocol version 2): the same options as `createSyncServer`'s. */
@@ -171,7 +172,10 @@ export interface NodeServerOptions extends ChannelOptions {
   /**
    * Where channels, marks, records, client ids' users and presence live (src/server/engine.ts,
    * docs/server.md "Engines"): several instances on one shared engine serve the same channels.
-   * Not with `dataFile` (the memory engine's persistence). The server does not close it.
+   * Not with `dataFile` (the memory engine's persistence). The server does not close it. The
+   * options that are the engine's own (`dedupSize`, `dedupRetentionMs`, `maxClientsPerChannel`,
+   * `markRetentionMs`, `maxRefusalsPerClient`, `maxClientIds`, `maxStoredChannels`) are refused
+   * with it (`TypeError` naming the option): give them to the engine.
    * @default memoryEngine() (with `dataFile`, when given)
    */
   engine?: Engine;
@@ -373,7 +377,7 @@ export const SERVER_LIMITS = {
    * short token is guessed (the generated one has 48 hex digits; `openssl rand -hex 16` gives 32).
    */
   minControlTokenLength: 16,
-  maxRedisPrefixLength: 100,
+  maxRedisPrefixLength: MAX_PREFIX_LENGTH,
 } as const;
 
 export interface ResolvedServerOptions {
@@ -439,6 +443,7 @@ function engineOption(options: NodeServerOptions): Engine | undefined {
   if (options.dataFile !== undefined) {
     throw new TypeError('give engine or dataFile, not both: the data file is the memory engine\'s; an engine of your own keeps its state itself');
   }
+  refuseEngineOwnedOptions(undefined, options); // resolveServerOptions names the caller
   return engine;
 }
 
@@ -558,11 +563,7 @@ function redis(name: string, value: unknown, dataFile: string | undefined): Reso
     const received = url === undefined ? 'something that is not a URL' : JSON.stringify(redactUrl(given.url));
     throw new RangeError(`${name}.url must be redis://[user:password@]host[:port][/db] (or rediss:// for TLS); received ${received}`);
   }
-  const { prefix } = given;
-  const maxLength = SERVER_LIMITS.maxRedisPrefixLength;
-  if (prefix !== undefined && (typeof prefix !== 'string' || !/^[\x21-\x7e]+$/.test(prefix) || prefix.length > maxLength)) {
-    throw new RangeError(`${name}.prefix must be 1 to ${maxLength} printable ASCII characters without spaces; received ${describeValue(prefix)}`);
-  }
+  const prefix = given.prefix === undefined ? undefined : checkPrefix(`${name}.prefix`, given.prefix);
   if (dataFile !== undefined) throw new TypeError('give redis or dataFile, not both: with redis, Redis keeps the data');
   return { url: given.url, prefix };
 }

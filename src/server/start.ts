@@ -64,8 +64,13 @@ async function redisBacked(opts: ResolvedServerOptions): Promise<{ opts: Resolve
   } catch (error) {
     throw new Error(`redis: the Redis engine needs the package ioredis (npm install ioredis): ${(error as Error).message}`, { cause: error });
   }
+  // Reported as the engine goes; a URL that cannot work is reported by the startup error alone.
+  let started = false;
   const engine = redisModule.redisEngine({
     url: opts.redis.url,
+    onError: (error) => {
+      if (started || !(error instanceof redisModule.RedisConfigError)) console.error(`statesocket redis engine: ${error.message}`);
+    },
     ...(opts.redis.prefix === undefined ? {} : { prefix: opts.redis.prefix }),
     logSize: opts.logSize,
     channelIdleMs: opts.channelIdleMs,
@@ -79,8 +84,18 @@ async function redisBacked(opts: ResolvedServerOptions): Promise<{ opts: Resolve
     presenceTtlMs: opts.presenceGraceMs,
   });
   // Serve from the start when Redis answers; when it does not (yet), start anyway: clients are
-  // closed with 1013 until it does, and the engine has reported the error.
-  await engine.ready(REDIS_READY_WAIT_MS).catch(() => {});
+  // closed with 1013 until it does, and the engine has reported the error. A URL that cannot work
+  // (a wrong password or database, a host that does not resolve, a server that is not Redis) is
+  // a startup error: no wait would change it.
+  try {
+    await engine.ready(REDIS_READY_WAIT_MS);
+  } catch (error) {
+    if (error instanceof redisModule.RedisConfigError) {
+      await engine.close();
+      throw error;
+    }
+  }
+  started = true;
   return { opts: { ...opts, engine }, engine };
 }
 

@@ -19,7 +19,7 @@ import { ServerErrorCode, SyncCloseCode } from '../sync/messages.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, ErrorCodeV2, SyncCloseCodeV2, isChannelName, parseHello } from '../sync/messages-v2.js';
 import { DEFAULT_VALUE_LIMITS, checkChanges } from '../sync/values.js';
 import { Channel, type Checked } from './channel.js';
-import { EngineUnavailableError, type AppendResult, type Answer, type ChannelEntry, type ChannelListener, type ChannelState, type Engine, type Following, type PresenceChange } from './engine.js';
+import { EngineUnavailableError, refuseEngineOwnedOptions, type AppendResult, type Answer, type ChannelEntry, type ChannelListener, type ChannelState, type Engine, type Following, type PresenceChange } from './engine.js';
 import { memoryEngine, type MemoryEngine } from './engines/memory.js';
 import { Outgoing } from './outgoing.js';
 import { memberJoined, memberLeft, presenceFrame, type PresenceContext } from './presence.js';
@@ -221,7 +221,8 @@ export interface SyncServerOptions {
    * Where channels, marks, records, client ids' users and presence live (engine.ts). Given one,
    * the options about storage (`initial`, `onChange`, `dedupSize`, `dedupRetentionMs`,
    * `maxClientsPerChannel`, `markRetentionMs`, `maxRefusalsPerClient`, `maxClientIds`,
-   * `maxStoredChannels`) are the engine's own and are not read here.
+   * `maxStoredChannels`) are the engine's own: given here as well, they are refused with a
+   * `TypeError` naming them (give them to the engine).
    * @default memoryEngine() with those options (and this server's clock, timers and `random`)
    */
   engine?: Engine;
@@ -365,6 +366,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   if (options.engine !== undefined && (options.initial !== undefined || options.onChange !== undefined)) {
     throw new TypeError("createSyncServer: initial and onChange are the memory engine's; with engine, give them to memoryEngine({ initial, onChange })");
   }
+  refuseEngineOwnedOptions('createSyncServer', options);
   const dedupSize = options.dedupSize ?? 10_000;
   const dedupRetentionMs = options.dedupRetentionMs ?? DEFAULT_DEDUP_RETENTION_MS;
   const given = options.timers;
@@ -1209,7 +1211,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       const checked = channel.validate(changes);
       if (Array.isArray(checked)) throw new ChangeRefusedError(checked[0], checked[1]);
       return andThen(noteFailure(() => append(channel, checked, undefined)), (result) => {
-        if (result.status === 'full') throw new ChangeRefusedError(ErrorCodeV2.STORAGE_FULL, `channel ${name} stores nothing yet, and the server stores maxStoredChannels (${maxStoredChannels}) channels`);
+        if (result.status === 'full') throw new ChangeRefusedError(ErrorCodeV2.STORAGE_FULL, `channel ${name} stores nothing yet, and the server stores maxStoredChannels (${options.engine === undefined ? String(maxStoredChannels) : "the engine's"}) channels`);
         if (result.status === 'tooLarge') throw new ChangeRefusedError(ErrorCodeV2.DATA_LIMIT, channel.tooLargeMessage(result.bytes));
         if (result.status !== 'applied') throw new Error(`the engine answered a server change with ${result.status}`);
         const done = { epoch: result.epoch, seq: result.seq, channel: name };

@@ -17,6 +17,57 @@ import { EngineUnavailableError, type EngineStatus } from '../engine.js';
 /** Replies that mean "not now" rather than "never": the store is loading, busy, or failing over. */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY)\b/;
 
+/** Replies to the connection's setup that no retry will change: a wrong user or password, a database Redis does not have. */
+const CONFIG_REPLY = /^(WRONGPASS|NOAUTH|NOPERM)\b|^ERR (invalid password|AUTH|Client sent AUTH|DB index|invalid DB index|SELECT is not allowed)/i;
+
+/**
+ * The URL cannot work as given (a wrong password or user, a database Redis refuses, a host that
+ * does not resolve, a server that is not Redis): `ready()` rejects with it at once, and
+ * `startSyncServer({ redis })` fails to start. Once running, the engine keeps retrying (clients
+ * get 1013) and reports it once per outage.
+ */
+export class RedisConfigError extends Error {
+  readonly code = 'ERR_REDIS_CONFIG';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RedisConfigError';
+  }
+}
+
+/** The connection's error as a `RedisConfigError` when it is one (see above), else undefined. */
+function configErrorOf(error: Error, url: string): RedisConfigError | undefined {
+  if (error instanceof RedisConfigError) return error;
+  const where = `Redis at ${redactUrl(url)}`;
+  if ((error as NodeJS.ErrnoException).code === 'ENOTFOUND') {
+    return new RedisConfigError(`${where}: the host does not resolve (${error.message}); check the host in the URL`, { cause: error });
+  }
+  if (error instanceof ReplyError && CONFIG_REPLY.test(error.message)) {
+    const hint = /DB index|SELECT/i.test(error.message) ? 'check the database number in the URL (Redis has `databases` of them, from 0)' : 'check the user and password in the URL';
+    return new RedisConfigError(`${where} refused the connection: ${error.message}; ${hint}`, { cause: error });
+  }
+  return undefined;
+}
+
+/**
+ * A reply the engine did not expect (a server that is not Redis, a proxy that answers for it):
+ * reported as unavailability, so clients are closed with 1013 and retry, never refused for good.
+ */
+export class UnexpectedReplyError extends EngineUnavailableError {
+  constructor(readonly what: string, readonly reply: unknown) {
+    super(`Redis is unavailable: unexpected reply to ${what}: ${describeReply(reply)}`);
+  }
+}
+
+function describeReply(reply: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(reply) ?? String(reply);
+  } catch {
+    text = String(reply);
+  }
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
 /**
  * A failure of a Redis call as the engine reports it: unavailability (a connection that is down,
  * a timeout, a transient reply) as `EngineUnavailableError`; any other reply error (a script bug,
@@ -95,9 +146,9 @@ export class Connections {
       redis.on('ready', () => this.update());
       redis.on('close', () => this.update());
       redis.on('error', (error: Error) => {
-        if (this.errorReported) return;
-        this.errorReported = true;
-        this.options.onError(error);
+        const config = configErrorOf(error, options.url);
+        if (config !== undefined) this.configFailed(config);
+        else this.reportOnce(error);
       });
     }
     this.cmd.on('ready', () => {
@@ -131,10 +182,48 @@ export class Connections {
     return this.server !== undefined;
   }
 
-  /** Reads, at every connect, which Redis this is and whether it fsyncs every write. */
+  /** The setup's error that no retry changes (see `RedisConfigError`), until a connect succeeds. */
+  private configError: RedisConfigError | undefined;
+
+  private reportOnce(error: Error): void {
+    if (this.errorReported || this.closed) return;
+    this.errorReported = true;
+    try {
+      this.options.onError(error);
+    } catch {
+      // the reporter's own failure changes nothing
+    }
+  }
+
+  private configFailed(error: RedisConfigError): void {
+    const first = this.configError === undefined;
+    this.configError = error;
+    this.reportOnce(error);
+    if (first) for (const listener of [...this.configListeners]) listener(error);
+  }
+
+  private readonly configListeners = new Set<(error: RedisConfigError) => void>();
+
+  /**
+   * Reads, at every connect, which Redis this is and whether it fsyncs every write. It also makes
+   * sure the connection is on the database the URL names: ioredis reports a refused `SELECT` as an
+   * error event and goes on, on database 0.
+   */
   private async probe(): Promise<void> {
     try {
-      const info = await this.cmd.info('server');
+      const db = Number(this.cmd.options.db ?? 0);
+      try {
+        const selected: unknown = await this.cmd.select(db);
+        if (selected !== 'OK') throw new UnexpectedReplyError(`SELECT ${db}`, selected);
+      } catch (error) {
+        const config = error instanceof ReplyError ? configErrorOf(error as Error, this.options.url) : undefined;
+        if (config === undefined) throw error;
+        return this.configFailed(config);
+      }
+      const info: unknown = await this.cmd.info('server');
+      if (typeof info !== 'string' || !/^redis_version:/m.test(info)) {
+        return this.configFailed(new RedisConfigError(`the server at ${redactUrl(this.options.url)} is not Redis: INFO answered ${describeReply(info)}; check the host and port in the URL`));
+      }
       const runId = /^run_id:(\w+)/m.exec(info)?.[1] ?? '';
       let fsyncAlways = false;
       try {
@@ -145,8 +234,11 @@ export class Connections {
         // CONFIG disabled (a managed Redis): assume a restart may lose acked writes
       }
       this.server = { runId, fsyncAlways };
-    } catch {
-      return; // the connection dropped again: the next 'ready' probes anew
+      this.configError = undefined;
+    } catch (error) {
+      // The connection dropped again: the next 'ready' probes anew. A reply that makes no sense is reported.
+      if (error instanceof UnexpectedReplyError) this.reportOnce(error);
+      return;
     }
     this.update();
   }
@@ -156,21 +248,40 @@ export class Connections {
     return () => this.listeners.delete(listener);
   }
 
-  /** Resolves once both connections are ready; rejects after `timeoutMs` saying how to start Redis. */
+  /**
+   * Resolves once both connections are ready; rejects after `timeoutMs` saying how to start Redis,
+   * or at once with `RedisConfigError` when the URL cannot work as given.
+   */
   ready(timeoutMs: number): Promise<void> {
     if (this.reported === 'available') return Promise.resolve();
+    if (this.configError !== undefined) return Promise.reject(this.configError);
     return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        stopStatus();
+        this.configListeners.delete(refused);
+      };
       const timer = setTimeout(() => {
-        stop();
+        done();
         reject(new EngineUnavailableError(`could not reach Redis at ${redactUrl(this.options.url)} within ${timeoutMs} ms; start one (redis-server --port 6379 --save '' --appendonly no) or give the right URL`));
       }, timeoutMs);
-      const stop = this.onStatus((status) => {
+      const refused = (error: RedisConfigError) => {
+        done();
+        reject(error);
+      };
+      this.configListeners.add(refused);
+      const stopStatus = this.onStatus((status) => {
         if (status !== 'available') return;
-        clearTimeout(timer);
-        stop();
+        done();
         resolve();
       });
     });
+  }
+
+  /** A reply that makes no sense: reported once (with the reply), and the connection suspected. */
+  unexpected(error: UnexpectedReplyError): void {
+    this.reportOnce(error);
+    this.suspect();
   }
 
   /**
@@ -188,10 +299,12 @@ export class Connections {
   private async beat(): Promise<void> {
     if (this.closed || this.cmd.status !== 'ready') return;
     try {
-      await this.cmd.ping();
+      const pong: unknown = await this.cmd.ping();
+      if (pong !== 'PONG') throw new UnexpectedReplyError('PING', pong);
       this.silentBeats = 0;
       this.healthy = true;
-    } catch {
+    } catch (error) {
+      if (error instanceof UnexpectedReplyError) this.reportOnce(error);
       this.healthy = false;
       // A connection that stays silent may be dead without a close (a half-open TCP connection): start afresh.
       if (++this.silentBeats >= 3 && !this.closed) {
@@ -233,6 +346,7 @@ export class Connections {
     clearInterval(this.heartbeat);
     clearTimeout(this.retryBeat);
     this.listeners.clear();
+    this.configListeners.clear();
     this.cmd.disconnect();
     this.sub.disconnect();
   }

@@ -30,9 +30,9 @@ import {
   type V1Op,
 } from '../engine.js';
 import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_STORED_CHANNELS } from '../stored-state.js';
-import { Connections, Script, engineError } from './connection.js';
+import { Connections, Script, UnexpectedReplyError, engineError } from './connection.js';
 import { Follower, memberOf, parseNotice } from './follower.js';
-import { DEFAULT_PREFIX, channelKeys, channelOfNotices, globalKeys, leaseKey, type ChannelKeys } from './keys.js';
+import { DEFAULT_PREFIX, channelKeys, checkPrefix, channelOfNotices, globalKeys, leaseKey, type ChannelKeys } from './keys.js';
 import {
   ACKED_SCRIPT,
   APPEND_SCRIPT,
@@ -42,6 +42,7 @@ import {
   LEASE_SCRIPT,
   LEAVE_SCRIPT,
   LOAD_SCRIPT,
+  PEEK_SCRIPT,
   READ_LOG_SCRIPT,
   REFRESH_SCRIPT,
   RELEASE_SCRIPT,
@@ -111,6 +112,7 @@ export interface RedisEngine extends Engine {
 
 const SCRIPTS = {
   load: new Script(LOAD_SCRIPT),
+  peek: new Script(PEEK_SCRIPT),
   append: new Script(APPEND_SCRIPT),
   acked: new Script(ACKED_SCRIPT),
   readLog: new Script(READ_LOG_SCRIPT),
@@ -150,7 +152,7 @@ function integer(name: string, value: number, min: number): number {
 export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const o = { ...DEFAULT_REDIS_ENGINE_OPTIONS, ...definedOnly(options) };
   if (typeof o.url !== 'string' || !/^rediss?:\/\//.test(o.url)) throw new TypeError(`redisEngine: url must be a redis:// or rediss:// URL; got ${JSON.stringify(o.url)}`);
-  if (typeof o.prefix !== 'string') throw new TypeError(`redisEngine: prefix must be a string; got ${typeof o.prefix}`);
+  checkPrefix('redisEngine: prefix', o.prefix);
   integer('logSize', o.logSize, 0);
   for (const name of ['channelIdleMs', 'maxClientsPerChannel', 'markRetentionMs', 'maxRefusalsPerClient', 'maxStoredChannels', 'maxClientIds', 'dedupSize', 'presenceTtlMs', 'commandTimeoutMs', 'heartbeatMs'] as const) {
     integer(name, o[name], 1);
@@ -238,17 +240,40 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       return await run();
     } catch (error) {
       const failure = engineError(error);
-      if (failure instanceof EngineUnavailableError) connections.suspect();
+      if (failure instanceof UnexpectedReplyError) connections.unexpected(failure);
+      else if (failure instanceof EngineUnavailableError) connections.suspect();
       throw failure;
     }
   }
 
+  /** A script's reply, when it has the shape `fits` expects; else `UnexpectedReplyError` (unavailable: clients retry). */
+  function shaped<T>(what: string, reply: unknown, fits: (reply: unknown) => boolean): T {
+    if (!fits(reply)) throw new UnexpectedReplyError(what, reply);
+    return reply as T;
+  }
+
+  const isState = (r: unknown) => Array.isArray(r) && r.length === 4 && typeof r[0] === 'string' && isCount(r[1]) && isPairs(r[2]) && isPairs(r[3]);
+
   async function load(channel: string): Promise<ChannelState> {
     const k = keys(channel);
-    const reply = (await call(() =>
-      SCRIPTS.load.run(cmd, [...channelArgs(k), k.presence, k.members, k.holders], [newEpoch(), o.logSize, Date.now(), o.channelIdleMs, storedName(channel), connections.restartMark]),
-    )) as [string, string, string[], string[]];
-    const [epoch, seq, fields, members] = reply;
+    const reply = await call(async () =>
+      shaped<[string, string, string[], string[]]>(
+        'LOAD',
+        await SCRIPTS.load.run(cmd, [...channelArgs(k), k.presence, k.members, k.holders], [newEpoch(), o.logSize, Date.now(), o.channelIdleMs, storedName(channel), connections.restartMark]),
+        isState,
+      ),
+    );
+    return stateOf(reply);
+  }
+
+  /** The channel as stored, writing nothing (`Engine.peek`). */
+  async function peek(channel: string): Promise<ChannelState | undefined> {
+    const k = keys(channel);
+    const reply = await call(async () => shaped<[string, string, string[], string[]] | null>('PEEK', await SCRIPTS.peek.run(cmd, [k.meta, k.data, k.members], []), (r) => r === null || isState(r)));
+    return reply === null ? undefined : stateOf(reply);
+  }
+
+  function stateOf([epoch, seq, fields, members]: [string, string, string[], string[]]): ChannelState {
     const data: Record<string, Json> = {};
     for (let i = 0; i < fields.length; i += 2) data[JSON.parse(fields[i] as string) as string] = JSON.parse(fields[i + 1] as string) as Json;
     const list: EngineMember[] = [];
@@ -258,7 +283,9 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
 
   async function readLog(channel: string, epoch: string, since: number): Promise<ChannelEntry[] | undefined> {
     const k = keys(channel);
-    const reply = (await call(() => SCRIPTS.readLog.run(cmd, [k.meta, k.log], [epoch, since, o.logSize]))) as string[] | null;
+    const reply = await call(async () =>
+      shaped<string[] | null>('READ_LOG', await SCRIPTS.readLog.run(cmd, [k.meta, k.log], [epoch, since, o.logSize]), (r) => r === null || isPairs(r)),
+    );
     if (reply === null) return undefined;
     const entries: ChannelEntry[] = [];
     for (let i = 0; i < reply.length; i += 2) entries.push({ seq: Number(reply[i]), changes: JSON.parse(reply[i + 1] as string) as Changes });
@@ -331,7 +358,9 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     args.push(deleted.length, connections.restartMark, maxDataBytes);
     for (const key of deleted) args.push(JSON.stringify(key));
     for (const [key, value] of Object.entries(changes?.set ?? {})) args.push(JSON.stringify(key), JSON.stringify(value));
-    const reply = (await call(() => SCRIPTS.append.run(cmd, [...channelArgs(k), global.v1Ops, global.v1Times], args))) as unknown[];
+    const reply = await call(async () =>
+      shaped<unknown[]>('APPEND', await SCRIPTS.append.run(cmd, [...channelArgs(k), global.v1Ops, global.v1Times], args), (r) => Array.isArray(r) && APPEND_OUTCOMES.has(r[0] as string)),
+    );
     // Marks forgotten by the step (retention, the bound): the count is the reply's last item (4th of a duplicate).
     if (options.counters !== undefined && reply[0] !== 'full' && reply[0] !== 'deferred') {
       options.counters.marksForgotten += Number(reply[0] === 'duplicate' ? reply[3] : reply.at(-1)) || 0;
@@ -365,7 +394,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       case 'deferred':
         return { status: 'deferred' };
       default:
-        throw new Error(`redisEngine: unexpected APPEND reply ${JSON.stringify(reply)}`);
+        throw new UnexpectedReplyError('APPEND', reply);
     }
   }
 
@@ -382,20 +411,24 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       case 'full':
         return { status: 'full' };
       default:
-        throw new Error(`redisEngine: unexpected APPEND reply ${JSON.stringify(reply)}`);
+        throw new UnexpectedReplyError('APPEND', reply);
     }
   }
 
   async function subscribed(channel: string, key: string, acked: number | undefined): Promise<number | undefined> {
     const k = keys(channel);
-    const n = await call(() => SCRIPTS.acked.run(cmd, channelArgs(k), [key, acked ?? 0]));
+    const n = await call(async () => shaped<number>('ACKED', await SCRIPTS.acked.run(cmd, channelArgs(k), [key, acked ?? 0]), isCount));
     return Number(n) > 0 ? Number(n) : undefined;
   }
 
   async function claimClient(client: string, user: string | null): Promise<boolean> {
-    const reply = (await call(() =>
-      SCRIPTS.claim.run(cmd, [global.owners, global.ownerTimes, global.ownerCounts], [client, user ?? '', o.markRetentionMs, o.maxClientIds, user === null ? 1 : 0]),
-    )) as [string, unknown];
+    const reply = await call(async () =>
+      shaped<[string, unknown]>(
+        'CLAIM',
+        await SCRIPTS.claim.run(cmd, [global.owners, global.ownerTimes, global.ownerCounts], [client, user ?? '', o.markRetentionMs, o.maxClientIds, user === null ? 1 : 0]),
+        (r) => Array.isArray(r) && (r[0] === 'ok' || r[0] === 'taken'),
+      ),
+    );
     return reply[0] === 'ok';
   }
 
@@ -417,19 +450,19 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     if (member.info !== undefined) plain.info = member.info;
     const json = JSON.stringify(plain);
     const k = keys(channel);
-    await call(() => SCRIPTS.join.run(cmd, presenceArgs(k), [member.key, json.slice(0, -1), holder, Math.floor(at), o.presenceTtlMs]));
+    await call(async () => shaped('JOIN', await SCRIPTS.join.run(cmd, presenceArgs(k), [member.key, json.slice(0, -1), holder, Math.floor(at), o.presenceTtlMs]), isFlag));
     holdersOf(channel).set(member.key, holder);
   }
 
   async function leave(channel: string, key: string, holder: string): Promise<void> {
     letGo(channel, key, holder);
-    await call(() => SCRIPTS.leave.run(cmd, presenceArgs(keys(channel)), [key, holder]));
+    await call(async () => shaped('LEAVE', await SCRIPTS.leave.run(cmd, presenceArgs(keys(channel)), [key, holder]), isFlag));
   }
 
   async function detach(channel: string, key: string, holder: string, graceMs: number): Promise<void> {
     letGo(channel, key, holder);
     const grace = Math.max(0, Math.floor(graceMs));
-    await call(() => SCRIPTS.detach.run(cmd, presenceArgs(keys(channel)), [key, holder, grace]));
+    await call(async () => shaped('DETACH', await SCRIPTS.detach.run(cmd, presenceArgs(keys(channel)), [key, holder, grace]), isFlag));
     // The member leaves when its grace ends: sweep then, rather than at the next refresh round.
     if (grace > 0) sweepAfter(channel, grace);
   }
@@ -473,11 +506,11 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
 
   async function lease(name: string, owner: string, ttlMs: number): Promise<boolean> {
     integer('lease ttlMs', ttlMs, 1);
-    return (await call(() => SCRIPTS.lease.run(cmd, [leaseKey(prefix, name)], [owner, ttlMs]))) === 1;
+    return (await call(async () => shaped('LEASE', await SCRIPTS.lease.run(cmd, [leaseKey(prefix, name)], [owner, ttlMs]), isFlag))) === 1;
   }
 
   async function releaseLease(name: string, owner: string): Promise<void> {
-    await call(() => SCRIPTS.release.run(cmd, [leaseKey(prefix, name)], [owner]));
+    await call(async () => shaped('RELEASE', await SCRIPTS.release.run(cmd, [leaseKey(prefix, name)], [owner]), isFlag));
   }
 
   return {
@@ -487,6 +520,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     subscribed: (channel, key, acked) => subscribed(channel, key, acked),
     claimClient: (client, user) => claimClient(client, user),
     readLog,
+    peek,
     join,
     leave,
     detach,
@@ -511,6 +545,16 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     },
   };
 }
+
+/** What APPEND answers first (scripts.ts). */
+const APPEND_OUTCOMES = new Set(['applied', 'duplicate', 'tooLarge', 'forgotten', 'refused', 'full', 'deferred']);
+
+/** A script's 0/1. */
+const isFlag = (reply: unknown): boolean => reply === 0 || reply === 1;
+/** A count or seq: an integer ≥ 0, as a number or as the text `%d` wrote. */
+const isCount = (reply: unknown): boolean => (typeof reply === 'number' && Number.isSafeInteger(reply) && reply >= 0) || (typeof reply === 'string' && /^\d{1,16}$/.test(reply));
+/** A flat list of (name, value) texts. */
+const isPairs = (reply: unknown): boolean => Array.isArray(reply) && reply.length % 2 === 0 && reply.every((item) => typeof item === 'string');
 
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;

@@ -13,3 +13,4 @@
 export { DEFAULT_REDIS_ENGINE_OPTIONS, redisEngine } from './engine.js';
 export type { RedisEngine, RedisEngineOptions } from './engine.js';
 export { DEFAULT_PREFIX } from './keys.js';
+export { RedisConfigError } from './connection.js';

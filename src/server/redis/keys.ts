@@ -5,7 +5,9 @@
  * used as it is.
  */
 
-export const DEFAULT_PREFIX = 'statesocket:';
+// The prefix's rule and default live outside this folder: the server's options and the program
+// check them without loading the Redis engine (test/server/redis/entries.test.ts).
+export { DEFAULT_PREFIX, MAX_PREFIX_LENGTH, checkPrefix } from '../redis-prefix.js';
 
 /** The keys of one channel, in the order the scripts take them (`KEYS[1..6]`). */
 export interface ChannelKeys {

@@ -21,6 +21,28 @@ local K = { meta = KEYS[1], data = KEYS[2], log = KEYS[3], marks = KEYS[4], mark
 
 local function fmt(x) return string.format('%d', x) end
 
+-- Redis does not undo a script's writes when a later command fails (a key of another type put
+-- there by hand, or by another program on the prefix), so a failure midway would leave half a step
+-- (a document changed with no log entry, an op applied with no mark). So every command that can
+-- fail runs before the first write: meta, data and marks are read by ensure() before it writes (a
+-- wrong type fails there; what ensure writes, a new epoch, is a whole state of its own), the log
+-- entry is the step's first write, and the keys no read reaches first are checked here (a TYPE
+-- each, about 1 µs: 3 per step, 5 for a version 1 op). The error names the key.
+local function checkTypes(expected)
+  for key, want in pairs(expected) do
+    local got = redis.call('TYPE', key)['ok']
+    if got ~= 'none' and got ~= want then
+      return redis.error_reply('WRONGTYPE statesocket: key ' .. key .. ' holds a ' .. got .. ', expected a ' .. want .. '; nothing was written')
+    end
+  end
+  return nil
+end
+
+-- The channel's keys written without being read first (see checkTypes).
+local function unreadTypes()
+  return { [K.markTimes] = 'zset', [K.markOwners] = 'hash', [K.stored] = 'set' }
+end
+
 -- A channel's position and sizes. A channel is lost (a new epoch) when its meta hash is missing,
 -- when its document or marks hash lost its epoch stamp (field "~"), or when its log is missing
 -- while seq > 0: a Redis restarted without persistence, a key deleted by hand. What remains is
@@ -264,29 +286,39 @@ local function listed()
 end
 `;
 
+/** A document hash as {field, value, …}, without its epoch stamp (field "~"). */
+const DOCUMENT_OF = `
+local function documentOf(key)
+  local doc = {}
+  local fields = redis.call('HGETALL', key)
+  for i = 1, #fields, 2 do
+    if fields[i] ~= '~' then
+      doc[#doc + 1] = fields[i]
+      doc[#doc + 1] = fields[i + 1]
+    end
+  end
+  return doc
+end
+`;
+
 /**
  * LOAD: a channel's position, document and members (creating its epoch if it has none).
  * KEYS: the channel keys + stored, presence, members, holders. ARGV: candidate epoch, logSize, now, idleMs, name, restart mark.
  * Returns {epoch, seq, {field, value, …}, {member key, member JSON, …}} (the document without its stamp).
  */
 export const LOAD_SCRIPT = `${CHANNEL_PRELUDE}
+${DOCUMENT_OF}
 local P = { zset = KEYS[9], members = KEYS[10], holders = KEYS[11], notices = KEYS[7] }
 ${PRESENCE_LUA}
+local wrongType = checkTypes(unreadTypes())
+if wrongType then return wrongType end
 local st = ensure(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[6])
 if st.fresh then finish(st, ARGV[5], tonumber(ARGV[4])) end
 if not storesSomething(st) then
   for _, key in ipairs({ K.meta, K.data, K.marks, K.log }) do redis.call('PEXPIRE', key, tonumber(ARGV[4])) end
 end
-local doc = {}
-local fields = redis.call('HGETALL', K.data)
-for i = 1, #fields, 2 do
-  if fields[i] ~= '~' then
-    doc[#doc + 1] = fields[i]
-    doc[#doc + 1] = fields[i + 1]
-  end
-end
 sweep()
-return { st.epoch, fmt(st.seq), doc, listed() }
+return { st.epoch, fmt(st.seq), documentOf(K.data), listed() }
 `;
 
 /**
@@ -311,6 +343,10 @@ local logSize, now, idleMs, name, kind = tonumber(ARGV[2]), tonumber(ARGV[3]), t
 local key, owner, n, re = ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
 local retentionMs, maxMarks, maxRefusals, maxStored = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
 local code, keepOffEmpty = ARGV[15], ARGV[16] == '1'
+local types = unreadTypes()
+if kind == 'v1' then types[V1.ops], types[V1.times] = 'hash', 'zset' end
+local wrongType = checkTypes(types)
+if wrongType then return wrongType end
 local st = ensure(ARGV[1], logSize, now, ARGV[19])
 -- Times never go back, and a mark's time is at least its op's first writing (re): so a forgotten
 -- mark's time (the horizon) is never below the re of an op it applied, whatever the instances' clocks.
@@ -391,14 +427,15 @@ if kind == 'v1' and redis.call('ZCARD', V1.times) >= maxMarks then
   if age >= 0 and age < retentionMs then return { 'deferred' } end
 end
 
--- Apply: deletes first, then sets.
-for i = 21, 20 + deletes do redis.call('HDEL', K.data, ARGV[i]) end
-for i = 21 + deletes, #ARGV, 2 do redis.call('HSET', K.data, ARGV[i], ARGV[i + 1]) end
-st.bytes = newSum
+-- Apply: the log entry first, as it is the one write that can still fail (its id must be above the
+-- stream's last, which a log written by hand may not allow); then the document, deletes first.
 st.seq = st.seq + 1
 if logSize > 0 then
   redis.call('XADD', K.log, 'MAXLEN', '~', logSize, fmt(st.seq) .. '-0', 'c', ARGV[17])
 end
+for i = 21, 20 + deletes do redis.call('HDEL', K.data, ARGV[i]) end
+for i = 21 + deletes, #ARGV, 2 do redis.call('HSET', K.data, ARGV[i], ARGV[i + 1]) end
+st.bytes = newSum
 if kind == 'op' then
   raise(st, key, owner, n, now, nil, maxMarks, maxRefusals)
 elseif kind == 'v1' then
@@ -407,6 +444,17 @@ end
 finish(st, name, idleMs)
 redis.call('PUBLISH', K.notices, 'e|' .. st.epoch .. '|' .. fmt(st.seq) .. '|' .. ARGV[17])
 return { 'applied', st.epoch, fmt(st.seq), forgotten }
+`;
+
+/**
+ * PEEK: a channel's position, document and members as stored, writing nothing (no epoch is created,
+ * no expiry moved, no member swept). KEYS: meta, data, members. Returns false (no epoch), or
+ * {epoch, seq, {field, value, …}, {member key, member JSON, …}}.
+ */
+export const PEEK_SCRIPT = `${DOCUMENT_OF}
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+if not m[1] then return false end
+return { m[1], m[2] or '0', documentOf(KEYS[2]), redis.call('HGETALL', KEYS[3]) }
 `;
 
 /**
