@@ -308,7 +308,16 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   const lanes = new Map<string, ServerLane>();
   const laneName = newEpoch();
   const laneSender: LaneSender = {
-    send: (laneKeys, args, load) => (load ? SCRIPTS.append.run(cmd, laneKeys, args) : cmd.evalsha(SCRIPTS.append.sha, laneKeys.length, ...laneKeys, ...args)),
+    async send(appends) {
+      const pipeline = cmd.pipeline();
+      for (const { keys: laneKeys, args } of appends) pipeline.evalsha(SCRIPTS.append.sha, laneKeys.length, ...laneKeys, ...args);
+      const results = await pipeline.exec();
+      return appends.map((_, i) => {
+        const [error, reply] = results?.[i] ?? [new EngineUnavailableError('Redis is unavailable: a pipeline got no replies'), undefined];
+        return error === null ? { reply } : { error };
+      });
+    },
+    sendLoading: (laneKeys, args) => SCRIPTS.append.run(cmd, laneKeys, args),
     isNoScript,
   };
   function serverAppend(channel: string, laneKeys: readonly string[], args: Array<string | number>): Promise<unknown[]> {

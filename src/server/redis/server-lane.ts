@@ -28,9 +28,14 @@ export const MAX_APPENDS_IN_FLIGHT = 32;
 const RUN_ARG = 6;
 const N_ARG = 8;
 
+/** One APPEND's reply, or the error it got. */
+export type LaneReply = { reply: unknown } | { error: unknown };
+
 export interface LaneSender {
-  /** One APPEND with these keys and arguments: EVALSHA, or with `load` EVALSHA falling back to EVAL. */
-  send(keys: readonly string[], args: ReadonlyArray<string | number>, load: boolean): Promise<unknown>;
+  /** APPENDs with these keys and arguments, in one write (a pipeline): EVALSHA each; their replies in the same order. */
+  send(appends: ReadonlyArray<{ keys: readonly string[]; args: ReadonlyArray<string | number> }>): Promise<LaneReply[]>;
+  /** One APPEND by EVALSHA falling back to EVAL (which loads the script again). */
+  sendLoading(keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown>;
   /** Whether `error` is Redis's NOSCRIPT (the script is not in its cache). */
   isNoScript(error: unknown): boolean;
 }
@@ -54,6 +59,11 @@ export class ServerLane {
   private n = 0;
   private stalled = false;
   private noScript = false;
+  private flushScheduled = false;
+  private readonly flush = () => {
+    this.flushScheduled = false;
+    this.pump();
+  };
 
   constructor(
     /** Names this lane's runs (unique among the engines sharing the Redis). */
@@ -68,15 +78,23 @@ export class ServerLane {
     return this.inFlight.length + this.again.length + this.waiting.length - this.waitingHead;
   }
 
-  /** Sends an APPEND of a server change (`args` as the script takes them; the lane fills in its run and place) and resolves with its reply. */
+  /**
+   * Sends an APPEND of a server change (`args` as the script takes them; the lane fills in its run
+   * and place) and resolves with its reply. The appends made in one turn of the event loop (a
+   * feed's tick) go out in one write once the turn's promise jobs ran, and their replies, which
+   * Redis then writes together, settle together: their entries reach each subscriber in one write.
+   */
   append(keys: readonly string[], args: Array<string | number>): Promise<unknown[]> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ keys, args, resolve, reject });
-      this.pump();
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      process.nextTick(this.flush);
     });
   }
 
   private pump(): void {
+    let batch: Item[] | undefined;
     while (!this.stalled && this.waitingHead < this.waiting.length && this.inFlight.length < MAX_APPENDS_IN_FLIGHT) {
       const item = this.waiting[this.waitingHead] as Item;
       this.waiting[this.waitingHead++] = undefined as unknown as Item;
@@ -89,33 +107,44 @@ export class ServerLane {
       item.args[RUN_ARG] = this.run;
       item.args[N_ARG] = ++this.n;
       this.inFlight.push(item);
-      // After a NOSCRIPT: this one alone, loading the script again, before the others follow.
-      const load = this.noScript;
-      if (load) {
+      if (this.noScript) {
+        // After a NOSCRIPT: this one alone, loading the script again, before the others follow.
         this.noScript = false;
         this.stalled = true;
+        this.sender.sendLoading(item.keys, item.args).then(
+          (reply) => this.answered([item], [{ reply }]),
+          (error: unknown) => this.answered([item], [{ error }]),
+        );
+        break;
       }
-      this.sender.send(item.keys, item.args, load).then(
-        (reply) => this.answered(item, reply, undefined),
-        (error: unknown) => this.answered(item, undefined, error),
-      );
+      (batch ??= []).push(item);
     }
     if (this.waitingHead === this.waiting.length && this.waitingHead > 0) {
       this.waiting = [];
       this.waitingHead = 0;
     }
+    if (batch === undefined) return;
+    const sent = batch;
+    this.sender.send(sent).then(
+      (replies) => this.answered(sent, replies),
+      (error: unknown) => this.answered(sent, sent.map(() => ({ error }))),
+    );
   }
 
-  private answered(item: Item, reply: unknown, error: unknown): void {
-    const at = this.inFlight.indexOf(item);
-    if (at >= 0) this.inFlight.splice(at, 1);
-    const noScript = reply === undefined && this.sender.isNoScript(error);
-    if (noScript || (Array.isArray(reply) && reply[0] === 'outOfOrder')) {
-      this.again.push(item);
-      this.stalled = true;
-      if (noScript) this.noScript = true;
-    } else if (reply === undefined) item.reject(error);
-    else item.resolve(reply as unknown[]);
+  /** The replies of appends sent together, in their order. */
+  private answered(items: readonly Item[], answers: readonly LaneReply[]): void {
+    items.forEach((item, i) => {
+      const answer = answers[i] ?? { error: new Error('redisEngine: a pipelined APPEND got no reply') };
+      const at = this.inFlight.indexOf(item);
+      if (at >= 0) this.inFlight.splice(at, 1);
+      const noScript = 'error' in answer && this.sender.isNoScript(answer.error);
+      if (noScript || ('reply' in answer && Array.isArray(answer.reply) && answer.reply[0] === 'outOfOrder')) {
+        this.again.push(item);
+        this.stalled = true;
+        if (noScript) this.noScript = true;
+      } else if ('error' in answer) item.reject(answer.error);
+      else item.resolve(answer.reply as unknown[]);
+    });
     if (this.stalled && this.inFlight.length === 0) {
       // Every append in flight answered: those to send again go first, in their order.
       if (this.again.length > 0) {

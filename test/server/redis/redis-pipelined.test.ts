@@ -180,11 +180,14 @@ describe('pipelined server changes meeting NOSCRIPT', () => {
     await server.change({ set: { 'x:0': 0 } }, CHANNEL); // the script in Redis's cache from here on
     // The 10th APPEND after names a script Redis does not have: a real NOSCRIPT for it alone, as when the
     // cache was flushed just before it and the script loaded again just after.
-    const evalsha = engine.redis.evalsha.bind(engine.redis) as (...args: unknown[]) => Promise<unknown>;
+    type Sender = { evalsha(...args: unknown[]): unknown };
+    const pipeline = engine.redis.pipeline.bind(engine.redis) as () => Sender;
     let appends = 0;
-    (engine.redis as unknown as { evalsha: (...args: unknown[]) => Promise<unknown> }).evalsha = (sha: unknown, ...rest: unknown[]) => {
-      if (sha === APPEND_SHA && ++appends === 10) return evalsha('0'.repeat(40), ...rest);
-      return evalsha(sha, ...rest);
+    (engine.redis as unknown as { pipeline: () => Sender }).pipeline = () => {
+      const batch = pipeline();
+      const evalsha = batch.evalsha.bind(batch);
+      batch.evalsha = (sha: unknown, ...rest: unknown[]) => evalsha(sha === APPEND_SHA && ++appends === 10 ? '0'.repeat(40) : sha, ...rest);
+      return batch;
     };
     const f = feed(server, 'x');
     f.make(MAX_APPENDS_IN_FLIGHT * 3);
