@@ -22,6 +22,16 @@ export function processCpuMs(pid: number): number | undefined {
   }
 }
 
+/** Write syscalls `pid` has made so far (`syscw` of /proc/<pid>/io: every write, writev, send…, sockets included); undefined when it cannot be read. */
+export function processWrites(pid: number): number | undefined {
+  try {
+    const count = Number(/^syscw:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1]);
+    return Number.isFinite(count) ? count : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The whole machine's busy and total CPU milliseconds so far, all cores together (/proc/stat); undefined without /proc. */
 export function machineCpuMs(): { busy: number; total: number } | undefined {
   try {
