@@ -81,15 +81,17 @@ export class ServerLane {
   /**
    * Sends an APPEND of a server change (`args` as the script takes them; the lane fills in its run
    * and place) and resolves with its reply. The appends made in one turn of the event loop (a
-   * feed's tick) go out in one write once the turn's promise jobs ran, and their replies, which
-   * Redis then writes together, settle together: their entries reach each subscriber in one write.
+   * feed's tick) go out in one write at the end of the turn, and their replies, which Redis then
+   * writes together, settle together: their entries reach each subscriber in one write.
    */
   append(keys: readonly string[], args: Array<string | number>): Promise<unknown[]> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ keys, args, resolve, reject });
       if (this.flushScheduled) return;
       this.flushScheduled = true;
-      process.nextTick(this.flush);
+      // Not process.nextTick: it runs before the promise jobs of this turn, and the server makes
+      // each change of a tick after the last one's append (a promise job).
+      setImmediate(this.flush);
     });
   }
 
