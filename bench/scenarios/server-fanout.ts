@@ -30,6 +30,7 @@ import { cell, num, ratio, verdict, type Table, type TargetCheck } from '../lib/
 import { percentile, summarize } from '../lib/stats.js';
 import { sleep, wallNow } from '../lib/time.js';
 import { openFilesLimit } from '../lib/sync-server.js';
+import { cpuShares, processWrites, readCpu } from '../lib/proc-cpu.js';
 import { checkRedis, redisCommand } from '../../scripts/cluster/resp.js';
 import { TIMED_COMMANDS, type RedisCommandCounts } from '../roles/fanout-redis.js';
 import type { FanoutReceiverParams, FanoutServerKind } from '../roles/fanout-receiver.js';
@@ -87,7 +88,27 @@ export interface RowRun {
   heapIdleBytes: number;
   heapConnectedBytes: number;
   steady: { changesPerSec: number; everyP50Ms: number; everyP99Ms: number; eachP50Ms: number; eachP99Ms: number; eldP99Ms: number; complete: number; changes: number };
-  saturation: { deliveriesPerSec: number; cpuUsPerDelivery: number; cpuShare: number; heapUsedBytes: number; eldP99Ms: number; serverDeliveries: number; closed: number };
+  saturation: {
+    deliveriesPerSec: number;
+    cpuUsPerDelivery: number;
+    cpuShare: number;
+    heapUsedBytes: number;
+    eldP99Ms: number;
+    serverDeliveries: number;
+    closed: number;
+    /**
+     * Secondary (the machine may be the limit): deliveries per second of server CPU, per instance,
+     * the worst instance: (changes × its subscribers) ÷ its CPU seconds over the window.
+     */
+    deliveriesPerCpuSecond: number;
+    /**
+     * Write syscalls the row's servers made over the window (/proc/<pid>/io) ÷ the deliveries they
+     * made: how many deliveries go out per write, independent of the machine's load (undefined: not readable).
+     */
+    writesPerDelivery: number | undefined;
+    /** Over the window, from /proc: each process's CPU (% of one core; `server 1`, `receivers 1`, `redis-server`, …) and the machine's, all cores together (undefined: not readable here). */
+    cpu: { processes: Record<string, number | undefined>; machine: number | undefined };
+  };
   /** Rows on Redis: the commands sent over the whole saturation feed (settle, window, drain). */
   redis?: RedisPerChange;
 }
@@ -110,6 +131,12 @@ async function sharedScriptCalls(): Promise<number> {
   let calls = 0;
   for (const match of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)) calls += Number(match[1]);
   return calls;
+}
+
+/** The shared Redis's process id (it runs on this machine), for its CPU time; undefined when INFO does not say. */
+async function redisPid(): Promise<number | undefined> {
+  const pid = Number(/^process_id:(\d+)/m.exec(String(await redisCommand(REDIS_URL, ['INFO', 'server'])))?.[1]);
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 /** Every command the row's servers sent so far, summed by name. */
@@ -145,6 +172,12 @@ async function deleteKeys(prefix: string): Promise<void> {
     if (cursor === '0') return;
   }
   throw new Error(`SCAN of ${prefix}* did not finish`);
+}
+
+/** `server 1 45, receivers 1 60, …, machine 190 of 200`: a row's CPU over the saturation window. */
+function cpuNote(cpu: RowRun['saturation']['cpu']): string {
+  const each = Object.entries(cpu.processes).map(([name, share]) => `${name} ${share === undefined ? '?' : num(share)}`);
+  return `${each.join(', ')}, machine ${cpu.machine === undefined ? '?' : num(cpu.machine)} of ${availableParallelism() * 100}`;
 }
 
 /** The lowest seq every receiver has, from their latest `progress` reports. */
@@ -256,6 +289,13 @@ async function runRow(ctx: ScenarioContext, row: ServerRow): Promise<RowRun> {
     // ── saturation: deliveries per second, CPU per delivery ──
     const relay = setInterval(() => feeder.send({ type: 'credit', seq: progress.lowest() }), PROGRESS_MS);
     const onRedis = usesRedis(row);
+    const pids: Record<string, number> = {};
+    servers.forEach((s, i) => (pids[`server ${i + 1}`] = s.process.pid ?? 0));
+    receivers.forEach((r, i) => (pids[`receivers ${i + 1}`] = r.process.pid ?? 0));
+    const redisProcess = onRedis ? await redisPid() : undefined;
+    if (redisProcess !== undefined) pids['redis-server'] = redisProcess;
+    let cpu: ReturnType<typeof cpuShares>;
+    let writes: number | undefined;
     let saturated: Measured[];
     let before: Awaited<ReturnType<typeof counts>>;
     let after: Awaited<ReturnType<typeof counts>>;
@@ -267,7 +307,12 @@ async function runRow(ctx: ScenarioContext, row: ServerRow): Promise<RowRun> {
       const firstSeq = Number((await feeder.next('feeding', REPLY_MS)).seq);
       await sleep(SETTLE_MS);
       before = await counts();
+      const cpuBefore = readCpu(pids, wallNow());
+      const writesBefore = servers.map((s) => processWrites(s.process.pid ?? 0));
       saturated = await measure();
+      cpu = cpuShares(cpuBefore, readCpu(pids, wallNow()));
+      const writesAfter = servers.map((s) => processWrites(s.process.pid ?? 0));
+      writes = writesBefore.some((w) => w === undefined) || writesAfter.some((w) => w === undefined) ? undefined : writesAfter.reduce((sum: number, w, i) => sum + (w as number) - (writesBefore[i] as number), 0);
       after = await counts();
       const lastSeq = await stopFeed();
       if (onRedis) redis = perChange(commandsBefore, await instanceCommands(servers), sharedBefore, await sharedScriptCalls(), lastSeq - firstSeq);
@@ -299,12 +344,15 @@ async function runRow(ctx: ScenarioContext, row: ServerRow): Promise<RowRun> {
         eldP99Ms: Math.max(...saturated.map((m) => m.eldP99Ms)),
         serverDeliveries,
         closed: after.closed,
+        writesPerDelivery: writes === undefined ? undefined : writes / serverDeliveries,
+        deliveriesPerCpuSecond: Math.min(...saturated.map((m) => (saturated[0]!.changes * m.subscribers * 1000) / (m.cpuUserMs + m.cpuSystemMs))),
+        cpu,
       },
       ...(redis === undefined ? {} : { redis }),
     };
     const redisNote = redis === undefined ? '' : `, Redis round trips per change: ${num(redis.roundTripsPerChange, 3)} (${JSON.stringify(redis.commands)} over ${redis.changes} changes), shared Redis evalsha+eval ${num(redis.sharedScriptsPerChange, 3)}`;
     ctx.log(
-      `server-fanout ${row.id}: ${num(run.saturation.deliveriesPerSec)} deliveries/s, ${num(run.saturation.cpuUsPerDelivery, 2)} µs CPU/delivery, every subscriber p50 ${num(run.steady.everyP50Ms, 1)} ms p99 ${num(run.steady.everyP99Ms, 1)} ms${redisNote}`,
+      `server-fanout ${row.id}: ${num(run.saturation.deliveriesPerSec)} deliveries/s, ${num(run.saturation.cpuUsPerDelivery, 2)} µs CPU/delivery, every subscriber p50 ${num(run.steady.everyP50Ms, 1)} ms p99 ${num(run.steady.everyP99Ms, 1)} ms${redisNote}; write syscalls per delivery ${run.saturation.writesPerDelivery === undefined ? '?' : num(run.saturation.writesPerDelivery, 3)}; CPU while saturated (% of one core) ${cpuNote(cpu)}`,
     );
     return run;
   } finally {
@@ -331,6 +379,14 @@ export async function serverFanoutScenario(ctx: ScenarioContext): Promise<Scenar
   const floorRate = pick('ws', (r) => r.saturation.deliveriesPerSec).median;
   const floorCpu = pick('ws', (r) => r.saturation.cpuUsPerDelivery).median;
   const memoryRate = pick('statesocket', (r) => r.saturation.deliveriesPerSec).median;
+  const memoryPerCpu = pick('statesocket', (r) => r.saturation.deliveriesPerCpuSecond).median;
+  /** A row's CPU shares over its repetitions, summed by kind of process: servers, receivers, redis-server, and the whole machine. */
+  const cpuCell = (id: string) => {
+    const share = (r: RowRun, prefix: string) => Object.entries(r.saturation.cpu.processes).reduce((sum, [name, v]) => (name.startsWith(prefix) ? sum + (v ?? Number.NaN) : sum), 0);
+    const part = (prefix: string) => cell(pick(id, (r) => share(r, prefix)));
+    const redis = runs[id]!.every((r) => r.saturation.cpu.processes['redis-server'] !== undefined) ? part('redis-server') : '—';
+    return `${part('server')} / ${part('receivers')} / ${redis} / ${cell(pick(id, (r) => r.saturation.cpu.machine ?? Number.NaN))}`;
+  };
   const targets: TargetCheck[] = [];
   const rows = SERVER_ROWS.map((row) => {
     const rate = pick(row.id, (r) => r.saturation.deliveriesPerSec);
@@ -377,6 +433,9 @@ export async function serverFanoutScenario(ctx: ScenarioContext): Promise<Scenar
       `${num(perInstance)} (${ratio(perInstance, memoryRate)})`,
       roundTrips === undefined ? '—' : `${cell(roundTrips, 3)} / ${cell(pick(row.id, (r) => r.redis!.sharedScriptsPerChange), 3)}`,
       met,
+      runs[row.id]!.every((r) => r.saturation.writesPerDelivery !== undefined) ? cell(pick(row.id, (r) => r.saturation.writesPerDelivery as number), 3) : '—',
+      cpuCell(row.id),
+      row.kind === 'statesocket' ? `${cell(pick(row.id, (r) => r.saturation.deliveriesPerCpuSecond))} (${ratio(pick(row.id, (r) => r.saturation.deliveriesPerCpuSecond).median, memoryPerCpu)})` : '—',
     ];
   });
   const table: Table = {
@@ -396,6 +455,9 @@ export async function serverFanoutScenario(ctx: ScenarioContext): Promise<Scenar
       'deliveries/s per instance (vs statesocket, memory engine, one instance)',
       'Redis round trips per change: commands the instances sent (timed ones aside) / evalsha+eval on the shared Redis (every client)',
       `target: memory ≥ ${THROUGHPUT_TARGET}× rate / ≤ ${CPU_TARGET}× CPU vs raw ws; Redis ≥ ${PER_INSTANCE_TARGET}× per instance / ${ROUND_TRIPS_TARGET} round trip per change`,
+      'server write syscalls per delivery (saturated)',
+      `CPU while saturated, % of one core: servers / receivers / redis-server / the whole machine (all ${availableParallelism()} cores: ${availableParallelism() * 100} = every core busy)`,
+      'secondary figure, not the target: deliveries per second of server CPU, per instance (the worst instance; vs statesocket, memory engine, one instance)',
     ],
     rows,
     notes: [
@@ -403,6 +465,8 @@ export async function serverFanoutScenario(ctx: ScenarioContext): Promise<Scenar
       `Every change sets one row (~100 bytes of JSON, plus \`t\`: when it was made). statesocket: \`server.change()\` on one channel (one patch frame per change). Raw ws: the same patch text, \`JSON.stringify\` once per change, \`ws.send(text)\` to every socket. socket.io: \`io.emit('patch', frame)\` with the Redis adapter on the shared Redis (${REDIS_URL}, a key prefix of the run's own).`,
       `Steady: ${num(p.offeredDeliveriesPerSec / p.connections, 1)} changes/s (${FEED_TICK_MS} ms ticks) for ${num(p.windowMs / 1000, 1)} s after ${SETTLE_MS} ms to settle; "every subscriber" is, per change, the latest arrival over all connections (changes that reached them all); "each delivery" is every arrival. Clocks are the one system clock.`,
       `Redis rows: the shared Redis (${REDIS_URL}), a key prefix of the row's own (its keys deleted after the row), \`startSyncServer({ redis: { url, prefix } })\`; with two instances, connection i goes to instance i mod 2 and the feed runs on the first, so half the subscribers get each change through Redis (the append script's notice, pub/sub), and "every subscriber" spans both. Figures of a row are for all its instances together (CPU and heap summed, event-loop delay the worse); per instance = the row's deliveries/s ÷ instances. Redis round trips per change, over the whole saturation feed (settle, window, drain; every change applied): the commands the row's server processes sent, counted in each at \`ioredis\`'s \`Redis.prototype.sendCommand\` (every command of every connection, pipelined ones included; a script call named by its script; pub/sub messages received are not commands), less the ones sent on a clock rather than per change (the heartbeat's \`ping\`, one a second per connection, and the presence \`refresh\` script, per followed channel every third of the presence expiry; counted in results.json), ÷ the changes made; beside it, as a cross-check, the \`evalsha\`/\`eval\` calls in the shared Redis's \`INFO commandstats\` ÷ the same changes, which also counts the refreshes and every other client of that Redis (an upper bound). Target met: at most ${ROUND_TRIPS_TARGET} in every repetition.`,
+      `Write syscalls per delivery: the \`syscw\` count of the row's server processes (/proc/<pid>/io: every write to a socket, IPC and Redis included) over the saturation window ÷ the deliveries they made; how many frames share a write, which the machine's load changes less than it changes CPU time.`,
+      `CPU while saturated (the two columns before the last): each process's user + system time over the saturation window from \`/proc/<pid>/stat\` (the servers, the receiver processes, and for the rows on Redis the shared redis-server, which also serves whoever else uses it), summed by kind, and the whole machine's busy time from \`/proc/stat\` (every process on it, other users' included). When the machine column is near ${availableParallelism() * 100}, the row's deliveries/s are bound by the machine's cores, not by the server: the processes of the row share them. The last column is a secondary figure for that case, labelled as such and never judged as the target: how many deliveries an instance makes per second of its own CPU, (changes × its subscribers) ÷ its CPU seconds (\`process.cpuUsage()\`) over the window, the worst of the row's instances, against the same for the memory-engine instance; the per-instance target above stays deliveries/s.`,
       `Saturation: ${num(p.saturationDeliveriesPerSec)} deliveries/s offered (${num(p.saturationDeliveriesPerSec / p.connections)} changes/s in ${FEED_TICK_MS} ms ticks: a late tick makes every change due), never more than ${num(aheadChanges(p))} changes (${num(p.aheadDeliveries)} deliveries) past the lowest seq every receiver reported (every ${PROGRESS_MS} ms, relayed by the parent); deliveries/s counted by the receivers over ${num(p.windowMs / 1000, 1)} s. CPU per delivery: the server process's \`process.cpuUsage()\` (user + system) over the window ÷ (changes × subscribers) it sent. Event-loop delay: \`monitorEventLoopDelay\` at ${ELD_RESOLUTION_MS} ms resolution (an idle loop reads about ${ELD_RESOLUTION_MS} ms).`,
     ],
   };

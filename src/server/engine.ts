@@ -209,6 +209,14 @@ export interface Engine {
   append(channel: string, changes: Changes, op?: { mark?: OpMark; v1?: V1Op }, limit?: DocumentLimit): Answer<AppendResult>;
 
   /**
+   * True when the engine applies the server's changes of one channel (`append` with neither `mark`
+   * nor `v1`) in the order `append` was called, even with several in flight: the server then
+   * appends the next before the last has answered (the Redis engine pipelines them). Absent: the
+   * server waits for each server change before appending the next.
+   */
+  readonly keepsServerAppendOrder?: boolean;
+
+  /**
    * Records that op `mark.n` (version 2) or `v1.id` (version 1) is refused for good with `code`,
    * atomically with the same checks as `append` (a duplicate gets its first answer; a forgotten
    * client gets `ERR_CLIENT_FORGOTTEN`, recorded). On a channel that stores nothing (no data, no

@@ -1123,21 +1123,32 @@ export function createSyncServer(options: SyncServerOptions = {}) {
      * A change made by the server itself (a live feed, the control route, the simulator) on a
      * channel (`default` unless named): the same value rule and data limit as ops, checked on the
      * followed copy; then appended, delivered to every holder, and the promise resolves with its
-     * epoch and seq. The server's changes of one channel are appended one at a time, in call order.
+     * epoch and seq. The server's changes of one channel are applied in call order: one at a time,
+     * or, with an engine that keeps their order (`keepsServerAppendOrder`: Redis), the next
+     * appended as soon as the last is in the engine's hands.
      * What it can tell at once it throws at once: `ChangeRefusedError` for a refusal, and, with
      * the memory engine, an `onChange` failure (the change was not applied nor broadcast); else
      * the promise rejects with it (and `EngineUnavailableError` when the store is unreachable).
      */
     change(changes: Changes, name: string = DEFAULT_CHANNEL): Promise<{ epoch: string; seq: number; channel: string }> {
       if (!isChannelName(name)) throw invalidChannel(name);
-      const run = () => serverChange(changes, name);
+      // The next change of the lane waits for this one to end, or only for its append to be made.
+      let handed: (() => void) | undefined;
+      const turn = engine.keepsServerAppendOrder === true ? new Promise<void>((resolve) => (handed = resolve)) : undefined;
+      const run = () => serverChange(changes, name, handed);
       const pending = serverLanes.get(name);
+      let done: Promise<{ epoch: string; seq: number; channel: string }>;
       if (pending === undefined) {
         const answer = run();
         if (!isThenable(answer)) return Promise.resolve(answer);
-        return track(name, Promise.resolve(answer));
-      }
-      return track(name, pending.then(run, run));
+        done = Promise.resolve(answer);
+      } else done = pending.then(run, run);
+      const ended = done.then(
+        () => {},
+        () => {},
+      );
+      track(name, turn === undefined ? ended : Promise.race([turn, ended]));
+      return done;
     },
 
     /**
@@ -1194,23 +1205,24 @@ export function createSyncServer(options: SyncServerOptions = {}) {
     return new ChangeRefusedError(ErrorCodeV2.INVALID_CHANNEL, `${JSON.stringify(String(name).slice(0, 140))} is not a channel name: 1 to 128 characters of A-Z a-z 0-9 _ . : / @ -, not "__proto__"`);
   }
 
-  /** The server's pending changes per channel: the next waits for the last. */
-  function track<T>(name: string, promise: Promise<T>): Promise<T> {
-    serverLanes.set(name, promise);
-    const clear = () => {
-      if (serverLanes.get(name) === promise) serverLanes.delete(name);
-    };
-    promise.then(clear, clear);
-    return promise;
+  /** The server's pending changes per channel: the next waits for `turn` of the last (it never rejects). */
+  function track(name: string, turn: Promise<void>): void {
+    serverLanes.set(name, turn);
+    void turn.then(() => {
+      if (serverLanes.get(name) === turn) serverLanes.delete(name);
+    });
   }
 
-  function serverChange(changes: Changes, name: string): Answer<{ epoch: string; seq: number; channel: string }> {
+  /** `handed`: called once the change is in the engine's hands (its `append` called). */
+  function serverChange(changes: Changes, name: string, handed?: () => void): Answer<{ epoch: string; seq: number; channel: string }> {
     const channel = channelNamed(name);
     return andThen(loadOrFail(channel), (loaded) => {
       if (!loaded) throw unavailableChannel(name);
       const checked = channel.validate(changes);
       if (Array.isArray(checked)) throw new ChangeRefusedError(checked[0], checked[1]);
-      return andThen(noteFailure(() => append(channel, checked, undefined)), (result) => {
+      const appended = noteFailure(() => append(channel, checked, undefined));
+      handed?.();
+      return andThen(appended, (result) => {
         if (result.status === 'full') throw new ChangeRefusedError(ErrorCodeV2.STORAGE_FULL, `channel ${name} stores nothing yet, and the server stores maxStoredChannels (${options.engine === undefined ? String(maxStoredChannels) : "the engine's"}) channels`);
         if (result.status === 'tooLarge') throw new ChangeRefusedError(ErrorCodeV2.DATA_LIMIT, channel.tooLargeMessage(result.bytes));
         if (result.status !== 'applied') throw new Error(`the engine answered a server change with ${result.status}`);

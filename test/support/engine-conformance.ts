@@ -110,6 +110,18 @@ export function describeEngine(name: string, makeEngine: EngineFactory): void {
       expect(c.following).toMatchObject({ epoch: a.following.epoch, seq: 40, data: expected });
     });
 
+    it('applies server changes sent without waiting in the order sent, when it says it keeps that order (keepsServerAppendOrder)', async () => {
+      const engine = await open();
+      const channel = channelName();
+      const a = await followed(engine, channel);
+      const results = await Promise.all(Array.from({ length: 100 }, (_, i) => engine.append(channel, { set: { [`k${i}`]: i } })));
+      const seqs = results.map((r) => (r.status === 'applied' ? r.seq : -1));
+      if (engine.keepsServerAppendOrder === true) expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+      else expect([...seqs].sort((x, y) => x - y)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+      await a.until(() => a.entries.length >= 100, '100 entries');
+      expect(a.entries.map((e) => e.entry.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    });
+
     it('applies a version 2 op once by its mark: a duplicate gets its first answer, a refusal is kept', async () => {
       const engine = await open();
       const channel = channelName();

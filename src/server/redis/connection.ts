@@ -80,6 +80,11 @@ export function engineError(error: unknown): Error {
   return new EngineUnavailableError(`Redis is unavailable: ${message}`, { cause: error });
 }
 
+/** Whether `error` is Redis's NOSCRIPT: the script is not in its cache (a restart, SCRIPT FLUSH). */
+export function isNoScript(error: unknown): boolean {
+  return error instanceof ReplyError && String((error as Error).message).startsWith('NOSCRIPT');
+}
+
 /** A Lua script run by EVALSHA, loaded again by EVAL when Redis no longer has it (a restart, SCRIPT FLUSH). */
 export class Script {
   readonly sha: string;
@@ -91,7 +96,7 @@ export class Script {
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (error) {
-      if (!(error instanceof ReplyError) || !String((error as Error).message).startsWith('NOSCRIPT')) throw error;
+      if (!isNoScript(error)) throw error;
       return await redis.eval(this.lua, keys.length, ...keys, ...args);
     }
   }

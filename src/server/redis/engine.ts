@@ -30,9 +30,9 @@ import {
   type V1Op,
 } from '../engine.js';
 import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_STORED_CHANNELS } from '../stored-state.js';
-import { Connections, Script, UnexpectedReplyError, engineError } from './connection.js';
+import { Connections, Script, UnexpectedReplyError, engineError, isNoScript } from './connection.js';
 import { Follower, memberOf, parseNotice } from './follower.js';
-import { DEFAULT_PREFIX, channelKeys, checkPrefix, channelOfNotices, globalKeys, leaseKey, type ChannelKeys } from './keys.js';
+import { DEFAULT_PREFIX, channelKeys, checkPrefix, channelOfNotices, globalKeys, leaseKey, orderKey, type ChannelKeys } from './keys.js';
 import {
   ACKED_SCRIPT,
   APPEND_SCRIPT,
@@ -47,6 +47,7 @@ import {
   REFRESH_SCRIPT,
   RELEASE_SCRIPT,
 } from './scripts.js';
+import { ServerLane, type LaneSender } from './server-lane.js';
 
 export interface RedisEngineOptions {
   /** The Redis to use (`redis://[user:password@]host:port[/db]`, or `rediss://` for TLS); undefined: the default (so `process.env.REDIS_URL` can be passed as it is). @default 'redis://127.0.0.1:6379' */
@@ -330,6 +331,33 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     for (const follower of followed.get(channel)?.followers ?? []) follower.take({ type: 'entry', epoch, seq, changes });
   }
 
+  /** The server's changes per channel, pipelined in call order (server-lane.ts); a lane goes once nothing of it is pending. */
+  const lanes = new Map<string, ServerLane>();
+  const laneName = newEpoch();
+  const laneSender: LaneSender = {
+    async send(appends) {
+      const pipeline = cmd.pipeline();
+      for (const { keys: laneKeys, args } of appends) pipeline.evalsha(SCRIPTS.append.sha, laneKeys.length, ...laneKeys, ...args);
+      const results = await pipeline.exec();
+      return appends.map((_, i) => {
+        const [error, reply] = results?.[i] ?? [new EngineUnavailableError('Redis is unavailable: a pipeline got no replies'), undefined];
+        return error === null ? { reply } : { error };
+      });
+    },
+    sendLoading: (laneKeys, args) => SCRIPTS.append.run(cmd, laneKeys, args),
+    isNoScript,
+  };
+  function serverAppend(channel: string, laneKeys: readonly string[], args: Array<string | number>): Promise<unknown[]> {
+    let lane = lanes.get(channel);
+    if (lane === undefined) {
+      const created = new ServerLane(laneName, laneSender, () => {
+        if (lanes.get(channel) === created) lanes.delete(channel);
+      });
+      lanes.set(channel, (lane = created));
+    }
+    return lane.append(laneKeys, args);
+  }
+
   type Kind = { kind: 'op'; mark: OpMark } | { kind: 'v1'; v1: V1Op; at: number } | { kind: 'server'; at: number };
 
   async function step(channel: string, who: Kind, changes: Changes | undefined, code: string, keepOffEmpty: boolean, maxDataBytes = 0): Promise<unknown[]> {
@@ -358,8 +386,13 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     args.push(deleted.length, connections.restartMark, maxDataBytes);
     for (const key of deleted) args.push(JSON.stringify(key));
     for (const [key, value] of Object.entries(changes?.set ?? {})) args.push(JSON.stringify(key), JSON.stringify(value));
+    const appendKeys = [...channelArgs(k), global.v1Ops, global.v1Times];
     const reply = await call(async () =>
-      shaped<unknown[]>('APPEND', await SCRIPTS.append.run(cmd, [...channelArgs(k), global.v1Ops, global.v1Times], args), (r) => Array.isArray(r) && APPEND_OUTCOMES.has(r[0] as string)),
+      shaped<unknown[]>(
+        'APPEND',
+        await (who.kind === 'server' ? serverAppend(channel, [...appendKeys, orderKey(prefix, channel, laneName)], args) : SCRIPTS.append.run(cmd, appendKeys, args)),
+        (r) => Array.isArray(r) && APPEND_OUTCOMES.has(r[0] as string),
+      ),
     );
     // Marks forgotten by the step (retention, the bound): the count is the reply's last item (4th of a duplicate).
     if (options.counters !== undefined && reply[0] !== 'full' && reply[0] !== 'deferred') {
@@ -516,6 +549,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
   return {
     follow,
     append,
+    keepsServerAppendOrder: true,
     refuse,
     subscribed: (channel, key, acked) => subscribed(channel, key, acked),
     claimClient: (client, user) => claimClient(client, user),

@@ -102,8 +102,19 @@ export class Follower {
     if (notice.type === 'reset') return;
     if (notice.seq <= this.seq) return;
     this.held.set(notice.seq, notice.changes);
-    this.drain();
+    // Told at the end of this turn of the event loop, not at once: the entries that arrive in one
+    // turn (this instance's appends answered on the command connection, notices on the pub/sub
+    // connection, read in the same poll) reach the listener together, and each subscriber in one write.
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
+    setImmediate(this.drainNow);
   }
+
+  private drainScheduled = false;
+  private readonly drainNow = () => {
+    this.drainScheduled = false;
+    if (!this.closed) this.drain();
+  };
 
   /**
    * Reloads the channel: a new epoch resets; the same one continues from the log (or resets when

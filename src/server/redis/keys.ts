@@ -76,6 +76,11 @@ export function globalKeys(prefix: string): GlobalKeys {
 }
 
 /** A feed lease's key (docs/scaling.md, "Feed lease"). */
+/** String: `run|n` of the last pipelined server change of `lane` (one engine) on `channel` (server-lane.ts); expires a minute after it. */
+export function orderKey(prefix: string, channel: string, lane: string): string {
+  return `${prefix}{${channel}}:order:${lane}`;
+}
+
 export function leaseKey(prefix: string, name: string): string {
   return `${prefix}lease:${name}`;
 }

@@ -323,19 +323,26 @@ return { st.epoch, fmt(st.seq), documentOf(K.data), listed() }
 
 /**
  * APPEND: one atomic step for an op (applied or refused), a version 1 op, or a server change.
- * KEYS: the channel keys + stored, v1 ops, v1 times.
+ * KEYS: the channel keys + stored, v1 ops, v1 times, the order key (a server change: see below).
  * ARGV: 1 candidate epoch, 2 logSize, 3 now (the instance's time, never going back), 4 idleMs,
- * 5 name ('' for default: never counted as stored), 6 kind (op | v1 | server), 7 key (mark key or
- * v1 op id), 8 owner, 9 n, 10 re ('' none), 11 retentionMs, 12 maxMarks (v1: the record's size),
+ * 5 name ('' for default: never counted as stored), 6 kind (op | v1 | server), 7 key (mark key,
+ * v1 op id, or a server change's run), 8 owner, 9 n (a server change: its place in the run, 0 for
+ * none), 10 re ('' none), 11 retentionMs, 12 maxMarks (v1: the record's size),
  * 13 maxRefusals, 14 maxStored, 15 refusal code ('' : apply), 16 keep a refusal off an empty
  * channel (1/0), 17 change JSON, 18 number of deleted keys D, 19 restart mark (see ensure),
  * 20 maxDataBytes (0: no limit), then D keys as JSON, then (key JSON, value JSON) pairs.
  * Returns {'applied', epoch, seq, forgotten} | {'duplicate', kind, code[, forgotten]} | {'forgotten', forgotten}
- * | {'refused', code, recorded (1/0), forgotten} | {'tooLarge', bytes, forgotten} | {'full'} | {'deferred'};
+ * | {'refused', code, recorded (1/0), forgotten} | {'tooLarge', bytes, forgotten} | {'full'} | {'deferred'}
+ * | {'outOfOrder'};
  * `forgotten` counts marks forgotten by retention or the bound in this step. A change over the
  * data limit is refused here, against the document every instance shares (`tooLarge`: an op's
  * refusal ERR_DATA_LIMIT recorded as any refusal is), so instances appending at once cannot take
  * it over together.
+ *
+ * Pipelined server changes (server-lane.ts): the n-th change of a run (n > 1) applies only right
+ * after the (n−1)-th of that run took its step (the order key holds `run|n` of the last one);
+ * otherwise it answers `outOfOrder` and changes nothing, so a change whose predecessor failed
+ * (NOSCRIPT after a SCRIPT FLUSH) can never take a seq before it.
  */
 export const APPEND_SCRIPT = `${CHANNEL_PRELUDE}
 local V1 = { ops = KEYS[9], times = KEYS[10] }
@@ -380,6 +387,10 @@ if kind == 'op' then
   elseif re and st.horizon and re <= st.horizon then
     code, forgottenClient = 'ERR_CLIENT_FORGOTTEN', true
   end
+elseif kind == 'server' and n > 0 then
+  local order = KEYS[11]
+  if n > 1 and redis.call('GET', order) ~= key .. '|' .. fmt(n - 1) then return { 'outOfOrder' } end
+  redis.call('SET', order, key .. '|' .. fmt(n), 'PX', 60000)
 elseif kind == 'v1' then
   local v = redis.call('HGET', V1.ops, key)
   if v then
