@@ -277,7 +277,7 @@ export function openChannel<M extends AnyModel>(
     send(op) {
       host.assertUsable();
       if (ended()) throw notHeld('send()');
-      const { frame, ackId } = host.channels.encodeOp(name, op);
+      const { frame, ackId, awaitsMark } = host.channels.encodeOp(name, op);
       const serverLimit = host.channels.session?.maxMessageBytes ?? Infinity;
       const limit = Math.min(host.config.maxMessageBytes, serverLimit);
       if (exceedsBytes(frame, limit)) {
@@ -302,7 +302,8 @@ export function openChannel<M extends AnyModel>(
       if (admission === 'drop-oldest' && oldest !== undefined) host.channels.settle(oldest, 'ERR_OUTBOX_FULL', full);
       if (admission === 'drop-newest') host.channels.settle(ackId, 'ERR_OUTBOX_FULL', full);
       // refused for now: the op waits for the channel's next subscribe, and goes right behind it
-      if (status.state === 'retrying') host.actor.send({ type: 'client.send', frame, ackId, channel: name, hold: true });
+      if (awaitsMark) host.actor.send({ type: 'client.send', frame, ackId, channel: name, awaitsMark });
+      else if (status.state === 'retrying') host.actor.send({ type: 'client.send', frame, ackId, channel: name, hold: true });
       else host.actor.send({ type: 'client.send', frame, ackId, channel: name });
       return answer;
     },
