@@ -41,7 +41,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   ERR_CHANNEL_UNAVAILABLE: 'The server cannot load the channel now: the channel is stale and subscribes again after retryAfterMs (its ops wait).',
   ERR_RATE_LIMITED: 'Too many subscribes of one channel on one connection: the channel subscribes again after retryAfterMs.',
   ERR_CHANNEL_REFUSED: 'The server refused or ended the channel with a code this client does not know; final unless the server gave retryAfterMs.',
-  ERR_NOT_SUBSCRIBED: 'The channel is not held: send() or changes() on a channel that was unsubscribed or failed, or an op left unanswered when its channel ended.',
+  ERR_NOT_SUBSCRIBED: 'The channel is not held: send() or changes() on a channel that was unsubscribed or failed, or an op whose channel ended before it was written, or that the server answered it did not hold the channel: it never applied.',
   ERR_PUBLISH_FORBIDDEN: 'The server refused an op: the token may not publish on the channel. The op is settled (its send() promise rejects).',
   ERR_PRESENCE_FORBIDDEN: 'The token may not use presence on the channel: the subscription stands without it (channel status presenceError).',
   ERR_CLIENT_FORGOTTEN: 'A resent op the server cannot judge (it forgot this client on the channel): it may or may not have applied. Settled: the application decides whether to send the change again.',
