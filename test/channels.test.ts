@@ -669,6 +669,15 @@ describe('tokens', () => {
     t.connection.stop();
   });
 
+  it('fails the attempt, without connecting, when the token function returns no string (undefined, null, an object)', async () => {
+    for (const value of [undefined, null, { token: 'x' }]) {
+      const { t } = setup({ token: (() => value) as unknown as () => string });
+      await flush();
+      expect(t.connection.getStatus()).toMatchObject({ state: 'errored', lastError: { code: 'ERR_GREETING_FAILED', message: expect.stringContaining(`the token function returned ${value === null ? 'null' : typeof value}; expected a string`) } });
+      t.connection.stop();
+    }
+  });
+
   it('fails the attempt when the token function rejects', async () => {
     const { t } = setup({ token: () => Promise.reject(new Error('token service down')) });
     await flush();

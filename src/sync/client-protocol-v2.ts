@@ -47,8 +47,12 @@ import {
 import type { SyncOutbound } from './client-protocol.js';
 import { CLIENT_VALUE_LIMITS, checkChanges } from './values.js';
 
-/** A token: a string, or a function called at every connect and on every `refresh` (it may be async). */
-export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
+/**
+ * A token: a string, or a function called at every connect and on every `refresh` (it may be
+ * async) that returns one. A function that returns anything but a string (`undefined` included)
+ * fails the attempt with `ERR_GREETING_FAILED`: it never connects without the token it was meant to give.
+ */
+export type TokenSource = string | (() => string | Promise<string>);
 
 export interface ChannelProtocolOptions {
   /**
@@ -60,7 +64,9 @@ export interface ChannelProtocolOptions {
   /**
    * Sent in every `hello`, and in `auth` when the server asks for a fresh one (`refresh`): a
    * string, or a function called at every connect and on every `refresh` (it may be async).
-   * With a function, a close with 4419 (token expired) reconnects; with a string it is final.
+   * With a function, a close with 4419 (token expired) reconnects; with a string it is final. A
+   * function that returns no string (`undefined`, `null`, an object) fails the attempt with
+   * `ERR_GREETING_FAILED` (on a refresh: `lastCallbackError`), so it never connects without one.
    * @default none
    */
   token?: TokenSource;
@@ -246,8 +252,11 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   prepare(): Promise<void> | undefined {
     const { token } = this.#options;
     if (typeof token !== 'function') return undefined;
-    return Promise.resolve(token()).then((value) => {
-      if (value !== undefined && typeof value !== 'string') throw new TypeError(`the token function returned ${typeof value}; expected a string or undefined`);
+    return Promise.resolve(token()).then((value: unknown) => {
+      // undefined too: connecting without the token would look like success to a server that allows anonymous users
+      if (typeof value !== 'string') {
+        throw new TypeError(`the token function returned ${value === null ? 'null' : typeof value}; expected a string (for no token, leave the token option out)`);
+      }
       this.#token = value;
     });
   }
@@ -684,7 +693,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
       .then(
         (value) => {
           if (typeof value !== 'string') {
-            this.#failed?.('ERR_GREETING_FAILED', `the token function returned ${typeof value} on refresh; expected a string`);
+            this.#failed?.('ERR_GREETING_FAILED', `the token function returned ${value === null ? 'null' : typeof value} on refresh; expected a string`);
             return;
           }
           this.#token = value;

@@ -63,7 +63,7 @@ async function playClient(scenario: Scenario): Promise<void> {
     protocol: createChannelProtocol({
       clientId: hello.client as string,
       defaultChannel: false,
-      ...(tokens.length > 0 ? { token: () => tokens[Math.min(tokenCalls++, tokens.length - 1)] } : {}),
+      ...(tokens.length > 0 ? { token: () => tokens[Math.min(tokenCalls++, tokens.length - 1)] as string } : {}),
     }),
     maxMessageBytes,
     random: () => 0,
