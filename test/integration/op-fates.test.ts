@@ -8,6 +8,7 @@ import { createChannelProtocol, createConnection, type Channel, type Connection,
 import { startSyncServer, type RunningServer } from '../../src/server/start.js';
 import { onCleanup, withTimeout } from '../support/cleanup.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
+import { waitForChannel } from './channels-support.js';
 import type { ChannelProtocolOptions } from '../../src/sync/client-protocol-v2.js';
 
 async function serve(): Promise<RunningServer> {
@@ -34,19 +35,7 @@ function client(url: string, protocol: ChannelProtocolOptions = {}, maxMessageBy
   return connection;
 }
 
-function live(channel: Channel<Store>): Promise<void> {
-  return withTimeout(
-    new Promise<void>((resolve) => {
-      if (channel.getStatus().live) return resolve();
-      const off = channel.subscribe((status) => {
-        if (!status.live) return;
-        off();
-        resolve();
-      });
-    }),
-    `${channel.name} live`,
-  );
-}
+const live = (channel: Channel<Store>): Promise<unknown> => waitForChannel(channel, (status) => status.live, `${channel.name} live`);
 
 /** The promise's fate: 'resolved', or the rejection's code. */
 const fate = (promise: Promise<void>): Promise<string> =>
