@@ -128,10 +128,12 @@ function withEntry(
   ackId: string | undefined,
   sent: boolean,
   channel?: string,
+  awaitsMark?: true,
 ): Pick<ConnectionContext, 'outbox' | 'nextEntryId' | 'counters'> {
   const entry: OutboxEntry = { id: context.nextEntryId, frame, sent };
   if (ackId !== undefined) entry.ackId = ackId;
   if (channel !== undefined) entry.channel = channel;
+  if (awaitsMark === true) entry.awaitsMark = true;
   const admission = admitToOutbox(context.outbox.length, context.config.outbox);
   const nextEntryId = context.nextEntryId + 1;
   if (admission === 'append') return { outbox: [...context.outbox, entry], nextEntryId, counters: context.counters };
@@ -196,8 +198,14 @@ export const connectionMachine = setup({
     writeSubscribe: (_args, _params: unknown) => {},
     /** Writes `unsubscribe` for the channel. */
     writeUnsubscribe: (_args, _params: unknown) => {},
-    /** The channel's unanswered ops fail with `params.code` (before `dropChannelOps` removes them). */
+    /**
+     * The channel's unanswered ops settle (before `dropChannelOps` removes them): one never written
+     * fails with `params.code`; one written waits for its answer on the open socket, or is
+     * unconfirmed (`ERR_OP_UNCONFIRMED`) when its socket went.
+     */
     reportChannelOpsFailed: (_args, _params: unknown) => {},
+    /** The channel's mark is known (`channel.marked`): its ops that waited for it are numbered and written, in order. */
+    writeMarkedOps: (_args, _params: unknown) => {},
     /** The protocol forgets the channel (its position, its Model's routing). */
     releaseChannel: (_args, _params: unknown) => {},
     /** An outbox entry was answered (`ack.received`): tells whoever waits for it. */
@@ -386,7 +394,7 @@ export const connectionMachine = setup({
         : context,
     ),
     enqueue: assign(({ context, event }) =>
-      event.type === 'client.send' ? withEntry(context, event.frame, event.ackId, false, event.channel) : context,
+      event.type === 'client.send' ? withEntry(context, event.frame, event.ackId, false, event.channel, event.awaitsMark) : context,
     ),
     settleAck: assign(({ context, event }) =>
       event.type === 'ack.received'
@@ -411,12 +419,15 @@ export const connectionMachine = setup({
     flushOutbox: enqueueActions(({ context, enqueue }) => {
       // after a greeting that threw, the socket is failing: nothing queued may go out on it, or be lost with it
       if (context.outbox.length === 0 || context.greetingFailed) return;
-      const frames = context.outbox.map((entry) => entry.frame);
+      // an op waiting for its channel's mark has no number yet: it stays, unwritten (`writeMarkedOps`)
+      const frames: Frame[] = [];
+      for (const entry of context.outbox) if (entry.awaitsMark !== true) frames.push(entry.frame);
+      if (frames.length === 0) return;
       enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
       enqueue.assign(({ context: latest }) => ({
         outbox: latest.outbox
           .filter((entry) => entry.ackId !== undefined)
-          .map((entry) => (entry.sent ? entry : { ...entry, sent: true })),
+          .map((entry) => (entry.sent || entry.awaitsMark === true ? entry : { ...entry, sent: true })),
         counters: { ...latest.counters, sent: latest.counters.sent + frames.length },
       }));
     }),
@@ -456,7 +467,7 @@ export const connectionMachine = setup({
       context.pingSentAt !== null && context.lastInboundAt >= context.pingSentAt,
     isModelRejection: ({ event }) => event.type === 'message.rejected' && event.code === 'ERR_MODEL_REJECTED',
     /** A send that waits in the outbox even while open (its channel waits to subscribe again). */
-    isHeldSend: ({ event }) => event.type === 'client.send' && event.hold === true,
+    isHeldSend: ({ event }) => event.type === 'client.send' && (event.hold === true || event.awaitsMark === true),
   },
   delays: {
     connectTimeout: ({ context }) => context.config.connectTimeoutMs,
@@ -580,6 +591,7 @@ export const connectionMachine = setup({
             'pong.received': [{ guard: 'isStale' }, { actions: 'noteInbound' }],
             'ack.received': [{ guard: 'isStale' }, { actions: ['noteInbound', 'reportSettled', 'settleAck'] }],
             'resync.needed': [{ guard: 'isStale' }, { actions: ['noteInbound', 'sendGreeting'] }],
+            'channel.marked': [{ guard: 'isStale' }, { actions: 'writeMarkedOps' }],
             'channel.*': [{ guard: 'isStale' }, { actions: ['noteInbound', 'forwardToSubscription'] }],
             'client.subscribe': { actions: ['spawnSubscription', 'openNewSubscription'] },
             'subscription.subscribe': { actions: 'writeSubscribe' },

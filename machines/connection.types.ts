@@ -39,6 +39,7 @@ export type ErrorCode =
   | 'ERR_PUBLISH_FORBIDDEN'
   | 'ERR_PRESENCE_FORBIDDEN'
   | 'ERR_CLIENT_FORGOTTEN'
+  | 'ERR_OP_UNCONFIRMED'
   | 'ERR_STORAGE_FULL'
   | 'ERR_DATA_LIMIT'
   | 'ERR_INVALID_FRAME';
@@ -76,6 +77,12 @@ export interface OutboxEntry {
    * channel's `subscribe`, and it fails with its channel.
    */
   channel?: string;
+  /**
+   * An op numbered only once its channel's mark is known on this connection (a stored client id,
+   * before the channel's first `synced`): it waits in the outbox, unnumbered and unwritten, while
+   * ops of other channels go on; `channel.marked` numbers and writes it.
+   */
+  awaitsMark?: true;
 }
 
 export type OverflowPolicy = 'reject' | 'drop-oldest' | 'drop-newest';
@@ -177,8 +184,12 @@ export type ConnectionEvent =
   | { type: 'client.connect' }
   | { type: 'client.disconnect'; code?: number; reason?: string }
   | { type: 'client.retry' }
-  /** `hold`: queue it even while open (an op of a channel waiting to subscribe again goes out right behind that subscribe). */
-  | { type: 'client.send'; frame: Frame; ackId?: string; channel?: string; hold?: boolean }
+  /**
+   * `hold`: queue it even while open (an op of a channel waiting to subscribe again goes out right
+   * behind that subscribe). `awaitsMark`: queue it unnumbered until its channel's mark is known
+   * (`OutboxEntry.awaitsMark`).
+   */
+  | { type: 'client.send'; frame: Frame; ackId?: string; channel?: string; hold?: boolean; awaitsMark?: true }
   /** Hold a channel (protocols with channels): spawns its subscription actor. */
   /** `own`: the channel is the connection's own Model (the `default` channel): its failure is recorded as the connection's `lastError`. */
   | { type: 'client.subscribe'; channel: string; presence?: boolean; own?: boolean }
@@ -204,6 +215,8 @@ export type ConnectionEvent =
   | ({ type: 'resync.needed'; reason: string } & FromSocket)
   // lifecycle frames of one channel, forwarded to its subscription actor (machines/subscription.types.ts)
   | ({ type: 'channel.synced'; channel: string } & FromSocket)
+  /** The channel's first `synced` on this connection told its mark: its ops that waited for it are numbered and written. */
+  | ({ type: 'channel.marked'; channel: string } & FromSocket)
   | ({ type: 'channel.resync'; channel: string; reason: string } & FromSocket)
   | ({ type: 'channel.refused'; channel: string; code: ChannelErrorCode; message: string; retryAfterMs?: number } & FromSocket)
   | ({ type: 'channel.unsubscribed'; channel: string } & FromSocket)

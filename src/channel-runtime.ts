@@ -92,7 +92,8 @@ function withChannels() {
           // after a transient refusal the server answered these ERR_NOT_SUBSCRIBED: they go again, right behind the subscribe
           let outbox = context.outbox;
           outbox = outbox.map((entry) => {
-            if (entry.channel !== channel) return entry;
+            // an op waiting for the channel's mark goes once `synced` told it (`writeMarkedOps`)
+            if (entry.channel !== channel || entry.awaitsMark === true) return entry;
             const frame = entry.sent ? channels.asResend(entry.frame) : entry.frame;
             frames.push(frame);
             return { ...entry, frame, sent: true };
@@ -109,12 +110,24 @@ function withChannels() {
         enqueue.assign(({ context: latest }) => ({ counters: { ...latest.counters, sent: latest.counters.sent + 1 } }));
       }),
       reportChannelOpsFailed: ({ context, event, self }, params: unknown) => {
-        const channels = channelsOf(self);
         const { channel, code = 'ERR_NOT_SUBSCRIBED', message } = channelParams(event, params);
-        for (const entry of context.outbox) {
-          if (entry.channel === channel && entry.ackId !== undefined) channels.settle(entry.ackId, code, message);
-        }
+        channelsOf(self).abandonOps(channel, context.outbox, code, message);
       },
+      writeMarkedOps: enqueueActions(({ context, event, enqueue, self }) => {
+        if (event.type !== 'channel.marked') return;
+        const channels = channelsOf(self);
+        const frames: Frame[] = [];
+        const outbox = context.outbox.map((entry) => {
+          if (entry.channel !== event.channel || entry.awaitsMark !== true || entry.ackId === undefined) return entry;
+          const numbered = channels.numberOp(event.channel, entry.frame, entry.ackId);
+          frames.push(numbered.frame);
+          return { id: entry.id, frame: numbered.frame, ackId: numbered.ackId, sent: true, channel: entry.channel };
+        });
+        if (frames.length === 0) return;
+        enqueue.assign({ outbox });
+        enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
+        enqueue.assign(({ context: latest }) => ({ counters: { ...latest.counters, sent: latest.counters.sent + frames.length } }));
+      }),
       releaseChannel: ({ event, self }, params: unknown) => channelsOf(self).release(channelParams(event, params).channel),
       reportSettled: ({ event, self }) => {
         if (event.type === 'ack.received') channelsOf(self).settle(event.id, event.code, event.message);

@@ -113,7 +113,10 @@ export interface Channel<M extends AnyModel = Store> {
    * Sends an op on the channel: queued in the connection's one outbox, resent after reconnects
    * until its answer, applied exactly once. The promise resolves on the server's ack and rejects
    * with the refusal's code (`ERR_DATA_LIMIT`, `ERR_PUBLISH_FORBIDDEN`, `ERR_CLIENT_FORGOTTEN`, …)
-   * or the channel's failure; ignoring it is safe (its rejection is handled).
+   * or the channel's failure; with `ERR_STOPPED` when `stop()` came before it was written, and
+   * `ERR_OP_UNCONFIRMED` when its fate cannot be known (written, its answer lost: it may have
+   * applied). With a stored `clientId` it waits unnumbered until the channel's first `synced`
+   * (docs/channels.md). Ignoring it is safe (its rejection is handled).
    * @throws StatesocketError `ERR_NOT_SUBSCRIBED` once the channel ended or failed, `ERR_PAYLOAD_TOO_LARGE`, `ERR_OUTBOX_FULL`; TypeError for an invalid op
    */
   send(op: Changes): Promise<void>;
@@ -123,7 +126,11 @@ export interface Channel<M extends AnyModel = Store> {
    * @throws RangeError when `since` or `limit` is not a whole number (limit at least 1)
    */
   changes(options?: ChangesOptions): Promise<ChangelogPage>;
-  /** Stops holding the channel; its view stops rendering. Its unanswered ops fail with `ERR_NOT_SUBSCRIBED`. */
+  /**
+   * Stops holding the channel; its view stops rendering. Its ops never written fail with
+   * `ERR_NOT_SUBSCRIBED`; one already written settles by its answer on the socket, or with
+   * `ERR_OP_UNCONFIRMED` (it may have applied) when the socket goes first.
+   */
   unsubscribe(): void;
 }
 
@@ -277,7 +284,7 @@ export function openChannel<M extends AnyModel>(
     send(op) {
       host.assertUsable();
       if (ended()) throw notHeld('send()');
-      const { frame, ackId } = host.channels.encodeOp(name, op);
+      const { frame, ackId, awaitsMark } = host.channels.encodeOp(name, op);
       const serverLimit = host.channels.session?.maxMessageBytes ?? Infinity;
       const limit = Math.min(host.config.maxMessageBytes, serverLimit);
       if (exceedsBytes(frame, limit)) {
@@ -302,7 +309,8 @@ export function openChannel<M extends AnyModel>(
       if (admission === 'drop-oldest' && oldest !== undefined) host.channels.settle(oldest, 'ERR_OUTBOX_FULL', full);
       if (admission === 'drop-newest') host.channels.settle(ackId, 'ERR_OUTBOX_FULL', full);
       // refused for now: the op waits for the channel's next subscribe, and goes right behind it
-      if (status.state === 'retrying') host.actor.send({ type: 'client.send', frame, ackId, channel: name, hold: true });
+      if (awaitsMark) host.actor.send({ type: 'client.send', frame, ackId, channel: name, awaitsMark });
+      else if (status.state === 'retrying') host.actor.send({ type: 'client.send', frame, ackId, channel: name, hold: true });
       else host.actor.send({ type: 'client.send', frame, ackId, channel: name });
       return answer;
     },

@@ -204,7 +204,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         // `client.stop` went into its mailbox behind the event it was handling; once both are handled, the actor stops
         if (stopWhenReady && readyToStop()) {
           stopWhenReady = false;
-          actor.stop();
+          stopActor();
         }
       },
       // The actor stopped (it reports no snapshot for that): history and status end `closed`, wherever stop() was called from.
@@ -225,6 +225,12 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       // `now` runs before the actor exists (nothing reports then) and after stop()
       if (!ready || stopped || actor.getSnapshot().status !== 'active') return;
       deliver({ type: 'callback.failed', code, message });
+    }
+
+    /** Stops the actor; every op still unanswered settles first (`ChannelSupport.connectionStopped`): nothing waits forever. */
+    function stopActor(): void {
+      protocol.channels?.connectionStopped(actor.getSnapshot().context.outbox);
+      actor.stop();
     }
 
     /** After stop(): the close (if one was owed) and `client.stop` have been handled. */
@@ -293,7 +299,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           return;
         }
         // `complete` then reports `closed`.
-        actor.stop();
+        stopActor();
       },
       connect() {
         assertUsable();
@@ -302,7 +308,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       },
       send(message) {
         assertUsable();
-        const { frame, ackId, channel } = protocol.encode(message);
+        const { frame, ackId, channel, awaitsMark } = protocol.encode(message);
         if (exceedsBytes(frame, config.maxMessageBytes)) {
           throw new StatesocketError(
             'ERR_PAYLOAD_TOO_LARGE',
@@ -329,7 +335,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           );
         }
         if (ackId === undefined) deliver({ type: 'client.send', frame });
-        else deliver(channel === undefined ? { type: 'client.send', frame, ackId } : { type: 'client.send', frame, ackId, channel });
+        else if (channel === undefined) deliver({ type: 'client.send', frame, ackId });
+        else deliver(awaitsMark ? { type: 'client.send', frame, ackId, channel, awaitsMark } : { type: 'client.send', frame, ackId, channel });
       },
       retry() {
         assertUsable();

@@ -26,7 +26,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
     'model.update threw on a message; it was rejected and counted. update must be synchronous: a promise it returns is not awaited (the message counts as applied), and its rejection is kept in lastCallbackError with this code.',
   ERR_SERVER_REJECTED: 'The server answered a frame we sent with an error frame, kept in status.lastRejected (an op it refused is settled, not re-sent).',
   ERR_OUTBOX_FULL: 'send() found the outbox at outbox.limit under the reject policy; nothing queued was lost.',
-  ERR_STOPPED: 'The connection was stopped with stop(); it cannot be used again.',
+  ERR_STOPPED: 'The connection was stopped with stop(); it cannot be used again. An op still queued, never written, at stop() fails with it (it never applies).',
   ERR_RENDER_FAILED:
     'view.render, model.getData or the render scheduler threw (or returned a promise that rejected): kept in lastCallbackError and counted in callbackErrors; the next change renders again.',
   ERR_GREETING_FAILED:
@@ -41,10 +41,12 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   ERR_CHANNEL_UNAVAILABLE: 'The server cannot load the channel now: the channel is stale and subscribes again after retryAfterMs (its ops wait).',
   ERR_RATE_LIMITED: 'Too many subscribes of one channel on one connection: the channel subscribes again after retryAfterMs.',
   ERR_CHANNEL_REFUSED: 'The server refused or ended the channel with a code this client does not know; final unless the server gave retryAfterMs.',
-  ERR_NOT_SUBSCRIBED: 'The channel is not held: send() or changes() on a channel that was unsubscribed or failed, or an op left unanswered when its channel ended.',
+  ERR_NOT_SUBSCRIBED: 'The channel is not held: send() or changes() on a channel that was unsubscribed or failed, or an op whose channel ended before it was written, or that the server answered it did not hold the channel: it never applied.',
   ERR_PUBLISH_FORBIDDEN: 'The server refused an op: the token may not publish on the channel. The op is settled (its send() promise rejects).',
   ERR_PRESENCE_FORBIDDEN: 'The token may not use presence on the channel: the subscription stands without it (channel status presenceError).',
   ERR_CLIENT_FORGOTTEN: 'A resent op the server cannot judge (it forgot this client on the channel): it may or may not have applied. Settled: the application decides whether to send the change again.',
+  ERR_OP_UNCONFIRMED:
+    "An op was written to a socket, but its answer can no longer come: the socket went (or stop() was called) after its channel ended, or stop() was called while it was in flight. It may or may not have applied. Settled: the application decides whether to send the change again.",
   ERR_DATA_LIMIT: "The server refused an op that would take the channel's document over its size limit. The op is settled.",
   ERR_STORAGE_FULL: 'The server refused an op that would store a new channel: it stores as many channels as it may (maxStoredChannels). The op is settled; sending the change again later may succeed.',
   ERR_INVALID_FRAME: 'The server refused an op whose values break the value rule or its size limit. The op is settled.',

@@ -67,8 +67,27 @@ export interface ChannelSupport {
   /** The `subscribe` frame of the channel: its position (unless it resyncs), presence, and `acked` from the outbox. */
   subscribeFrame(channel: string, outbox: readonly OutboxEntry[]): Frame;
   unsubscribeFrame(channel: string): Frame;
-  /** An op of the channel: its next number, the frame, and the outbox id its answer settles. */
-  encodeOp(channel: string, op: unknown): { frame: Frame; ackId: string; n: number };
+  /**
+   * An op of the channel: its next number, the frame, and the outbox id its answer settles.
+   * `awaitsMark`: the channel's mark is not known yet on this connection (a stored client id,
+   * before its first `synced`), so the op is not numbered yet: `numberOp` numbers it then.
+   */
+  encodeOp(channel: string, op: unknown): { frame: Frame; ackId: string; n: number; awaitsMark?: true };
+  /** Numbers an op that waited for its channel's mark (`awaitsMark`): its frame and outbox id from now on. */
+  numberOp(channel: string, frame: Frame, ackId: string): { frame: Frame; ackId: string };
+  /**
+   * The channel ended or failed (or its actor was replaced): its unanswered ops settle. One never
+   * written fails with `code`; one written on the open socket waits for its answer there (the
+   * server answers a channel's ops in order), and fails with `ERR_OP_UNCONFIRMED` if the socket
+   * goes first; one written on a socket already gone fails with `ERR_OP_UNCONFIRMED` at once.
+   */
+  abandonOps(channel: string, outbox: readonly OutboxEntry[], code: ErrorCode, message?: string): void;
+  /**
+   * The connection was stopped: every op still unanswered settles, `ERR_STOPPED` for one never
+   * written (it never applies), `ERR_OP_UNCONFIRMED` for one written (it may have applied); every
+   * request fails.
+   */
+  connectionStopped(outbox: readonly OutboxEntry[]): void;
   /** The frame as a resend (`re`: the `welcome.time` of the connection it was first written on); a resend stays as it is. */
   asResend(frame: Frame): Frame;
   /** Waits for the answer to the outbox entry `ackId`: resolved by its ack, rejected by its refusal. */
@@ -175,7 +194,7 @@ export interface Protocol<TData = unknown, TOut = unknown> {
    * Serializes one outgoing message; `ackId` keeps it in the outbox until `ack.received` with that
    * id; `channel` (protocols with channels) ties it to its channel.
    */
-  encode(message: TOut): { frame: Frame; ackId?: string; channel?: string };
+  encode(message: TOut): { frame: Frame; ackId?: string; channel?: string; awaitsMark?: true };
   /** Frames that open every connection, before the outbox is flushed (authentication, resume). */
   greeting?(context: ConnectionContext, model: Model<TData>): Frame[];
   /** The heartbeat ping this protocol understands, when the heartbeat option gives none. */
@@ -205,6 +224,7 @@ const INBOUND_TYPES: Readonly<Record<InboundEvent['type'], true>> = {
   'resync.needed': true,
   'message.rejected': true,
   'channel.synced': true,
+  'channel.marked': true,
   'channel.resync': true,
   'channel.refused': true,
   'channel.unsubscribed': true,

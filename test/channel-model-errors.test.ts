@@ -34,7 +34,7 @@ function pickyModel(refuses: (frame: { type: string; seq: number }) => boolean):
 }
 
 function setup(model: Model<StoreData>, random = () => 0) {
-  const t = createTestConnection({ protocol: createChannelProtocol({ clientId: 'c1', defaultChannel: false }), random });
+  const t = createTestConnection({ protocol: createChannelProtocol({ defaultChannel: false }), random });
   const renders: ChannelStatus[] = [];
   const heard: ChannelStatus[] = [];
   const notes = t.connection.channel('notes', { model, view: { render: (_data, status) => renders.push(status) } });

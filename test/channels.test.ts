@@ -20,8 +20,12 @@ import type { PresenceData } from '../src/presence.js';
 
 type V2Options = ChannelProtocolOptions;
 
-function setup(options: V2Options = {}, connection: Parameters<typeof createTestConnection>[0] = {}) {
-  const t = createTestConnection({ protocol: createChannelProtocol({ clientId: 'c1', ...options }), ...connection });
+/**
+ * A connection whose client id is the stored 'c1' (its ops wait for their channel's first `synced`,
+ * which tells the server's mark), or with `stored` false a new id of its own (ops go at once).
+ */
+function setup(options: V2Options = {}, connection: Parameters<typeof createTestConnection>[0] = {}, stored = true) {
+  const t = createTestConnection({ protocol: createChannelProtocol(stored ? { clientId: 'c1', ...options } : options), ...connection });
   const welcome = (socket: FakeWebSocket, time = 1_000, extra: Record<string, unknown> = {}) =>
     socket.receive({ type: 'welcome', v: 2, client: 'c1', user: null, maxMessageBytes: 1_048_576, time, ...extra });
   return { t, welcome };
@@ -33,8 +37,8 @@ const types = (frames: Array<Record<string, unknown>>) => frames.map((frame) => 
 const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 describe('greeting and subscribing', () => {
-  it('says hello with a stable client id, then subscribes every channel, then sends the outbox', () => {
-    const { t } = setup();
+  it('says hello with its own client id, then subscribes every channel, then sends the outbox', () => {
+    const t = createTestConnection({ protocol: createChannelProtocol() });
     const a = t.connection.channel('a');
     const b = t.connection.channel('b');
     void a.send({ set: { x: 1 } });
@@ -42,19 +46,46 @@ describe('greeting and subscribing', () => {
     void a.send({ set: { x: 2 } });
     const socket = t.open();
     expect(types(written(socket))).toEqual(['hello', 'subscribe default', 'subscribe a', 'subscribe b', 'op a', 'op b', 'op a']);
-    expect(written(socket)[0]).toEqual({ type: 'hello', v: 2, client: 'c1', maxMessageBytes: 1_048_576 });
+    expect(written(socket)[0]).toEqual({ type: 'hello', v: 2, client: expect.any(String), maxMessageBytes: 1_048_576 });
     expect(written(socket).slice(4).map((frame) => frame.n)).toEqual([1, 1, 2]);
     t.connection.stop();
   });
 
+  it('with a stored client id, numbers and writes the ops of a channel once its synced told the mark; other channels go on', () => {
+    const { t, welcome } = setup();
+    const a = t.connection.channel('a');
+    const b = t.connection.channel('b');
+    const answers = [a.send({ set: { x: 1 } }), b.send({ set: { y: 1 } }), a.send({ set: { x: 2 } })];
+    const socket = t.open();
+    welcome(socket);
+    expect(types(written(socket))).toEqual(['hello', 'subscribe default', 'subscribe a', 'subscribe b']);
+    expect(written(socket)[0]).toEqual({ type: 'hello', v: 2, client: 'c1', maxMessageBytes: 1_048_576 });
+    socket.receive({ type: 'snapshot', channel: 'b', epoch: 'B', seq: 0, data: {} }, { type: 'synced', channel: 'b', epoch: 'B', seq: 0 });
+    expect(written(socket, 4)).toEqual([{ type: 'op', channel: 'b', n: 1, set: { y: 1 } }]);
+    // an op sent now waits behind the channel's earlier ones
+    answers.push(a.send({ set: { x: 3 } }));
+    expect(written(socket, 5)).toEqual([]);
+    socket.receive({ type: 'snapshot', channel: 'a', epoch: 'A', seq: 3, data: {} }, { type: 'synced', channel: 'a', epoch: 'A', seq: 3, mark: 5 });
+    expect(written(socket, 5).map((frame) => [frame.channel, frame.n, frame.set])).toEqual([
+      ['a', 6, { x: 1 }],
+      ['a', 7, { x: 2 }],
+      ['a', 8, { x: 3 }],
+    ]);
+    expect(t.connection.getOutbox().map((entry) => entry.ackId)).toEqual(['a 6', 'b 1', 'a 7', 'a 8']);
+    // numbered from now on at send(): the mark stays known, across reconnects too
+    void a.send({ set: { x: 4 } });
+    expect(written(socket).at(-1)).toMatchObject({ channel: 'a', n: 9 });
+    t.connection.stop();
+  });
+
   it('subscribes a channel opened while open at once, behind which its ops go', () => {
-    const { t, welcome } = setup({ defaultChannel: false });
+    const { t, welcome } = setup({ defaultChannel: false }, {}, false);
     const socket = t.open();
     welcome(socket);
     const notes = t.connection.channel('notes', { presence: true });
     void notes.send({ set: { title: 'x' } });
     expect(written(socket)).toEqual([
-      { type: 'hello', v: 2, client: 'c1', maxMessageBytes: 1_048_576 },
+      { type: 'hello', v: 2, client: expect.any(String), maxMessageBytes: 1_048_576 },
       { type: 'subscribe', channel: 'notes', presence: true },
       { type: 'op', channel: 'notes', n: 1, set: { title: 'x' } },
     ]);
@@ -105,7 +136,7 @@ describe('greeting and subscribing', () => {
 
 describe('ops', () => {
   it('settles send() with the ack, and with the refusal\'s code', async () => {
-    const { t, welcome } = setup({ defaultChannel: false });
+    const { t, welcome } = setup({ defaultChannel: false }, {}, false);
     const notes = t.connection.channel('notes');
     const socket = t.open();
     welcome(socket);
@@ -120,7 +151,7 @@ describe('ops', () => {
   });
 
   it('leaves ops in the order they were sent, across channels, and counts them all in one outbox', () => {
-    const { t } = setup({ defaultChannel: false }, { outbox: { limit: 3 } });
+    const { t } = setup({ defaultChannel: false }, { outbox: { limit: 3 } }, false);
     const a = t.connection.channel('a');
     const b = t.connection.channel('b');
     void a.send({ set: { n: 1 } });
@@ -213,8 +244,30 @@ describe('refusals', () => {
     t.connection.stop();
   });
 
+  it('settles an op written behind a refused subscribe by the server\'s answer to it, in the channel\'s order', async () => {
+    const { t, welcome } = setup({ defaultChannel: false }, {}, false);
+    const secret = t.connection.channel('secret');
+    const first = secret.send({ set: { a: 1 } });
+    const second = secret.send({ set: { a: 2 } });
+    const socket = t.open();
+    welcome(socket);
+    expect(types(written(socket))).toEqual(['hello', 'subscribe secret', 'op secret', 'op secret']);
+    let settled = 0;
+    for (const answer of [first, second]) answer.catch(() => settled++);
+    socket.receive({ type: 'unsubscribed', channel: 'secret', code: 'ERR_CHANNEL_FORBIDDEN', message: 'not for you' });
+    await flush();
+    // written: each waits for its own answer (which could be an ack, had the channel been held)
+    expect(settled).toBe(0);
+    socket.receive({ type: 'error', channel: 'secret', code: 'ERR_NOT_SUBSCRIBED', message: 'op 1: not held' });
+    await expect(first).rejects.toMatchObject({ code: 'ERR_CHANNEL_FORBIDDEN' });
+    // the socket goes before the second one's answer: it may have applied
+    socket.drop();
+    await expect(second).rejects.toMatchObject({ code: 'ERR_OP_UNCONFIRMED' });
+    t.connection.stop();
+  });
+
   it('waits retryAfterMs × (1 + r) after a transient refusal, then subscribes again with the channel\'s ops behind it', () => {
-    const { t, welcome } = setup({ defaultChannel: false }, { random: () => 0.5 });
+    const { t, welcome } = setup({ defaultChannel: false }, { random: () => 0.5 }, false);
     const busy = t.connection.channel('busy');
     const socket = t.open();
     welcome(socket, 5_000);
@@ -237,7 +290,7 @@ describe('refusals', () => {
   });
 
   it('holds an op sent while the channel waits to retry, and sends it right behind the next subscribe', () => {
-    const { t, welcome } = setup({ defaultChannel: false }, { random: () => 0 });
+    const { t, welcome } = setup({ defaultChannel: false }, { random: () => 0 }, false);
     const busy = t.connection.channel('busy');
     const socket = t.open();
     welcome(socket, 7_000);
@@ -616,6 +669,15 @@ describe('tokens', () => {
     t.connection.stop();
   });
 
+  it('fails the attempt, without connecting, when the token function returns no string (undefined, null, an object)', async () => {
+    for (const value of [undefined, null, { token: 'x' }]) {
+      const { t } = setup({ token: (() => value) as unknown as () => string });
+      await flush();
+      expect(t.connection.getStatus()).toMatchObject({ state: 'errored', lastError: { code: 'ERR_GREETING_FAILED', message: expect.stringContaining(`the token function returned ${value === null ? 'null' : typeof value}; expected a string`) } });
+      t.connection.stop();
+    }
+  });
+
   it('fails the attempt when the token function rejects', async () => {
     const { t } = setup({ token: () => Promise.reject(new Error('token service down')) });
     await flush();
@@ -721,12 +783,11 @@ describe('connection.channel()', () => {
     old.unsubscribe();
     const again = t.connection.channel('a', { presence: true });
     expect(again).not.toBe(old);
-    expect(types(written(socket).slice(-2))).toEqual(['unsubscribe a', 'subscribe a']);
-    // the old handle's unanswered op fails with it, as an unsubscribe's ops do
-    await expect(pending).rejects.toMatchObject({ code: 'ERR_NOT_SUBSCRIBED' });
+    expect(types(written(socket).slice(-3))).toEqual(['op a', 'unsubscribe a', 'subscribe a']);
     expect(old.getStatus().state).toBe('ended');
-    // the server answers the unsubscribe, then the new subscribe
-    socket.receive({ type: 'unsubscribed', channel: 'a' });
+    // the server answers the op (written before the unsubscribe: it settles by its answer), the unsubscribe, then the new subscribe
+    socket.receive({ type: 'ack', channel: 'a', n: 1 }, { type: 'unsubscribed', channel: 'a' });
+    await expect(pending).resolves.toBeUndefined();
     socket.receive(
       { type: 'snapshot', channel: 'a', epoch: 'e1', seq: 1, data: { x: 1 } },
       { type: 'synced', channel: 'a', epoch: 'e1', seq: 1 },

@@ -39,7 +39,7 @@ describe('what protocol.decode returns', () => {
       type: 'message.rejected',
       code: 'ERR_UNKNOWN_MESSAGE',
       message:
-        'protocol.decode returned an event of unknown type "what" (the types are message.received, ack.received, pong.received, resync.needed, message.rejected, channel.synced, channel.resync, channel.refused, channel.unsubscribed, channel.failed, channel.presence.refused)',
+        'protocol.decode returned an event of unknown type "what" (the types are message.received, ack.received, pong.received, resync.needed, message.rejected, channel.synced, channel.marked, channel.resync, channel.refused, channel.unsubscribed, channel.failed, channel.presence.refused)',
     });
   });
 

@@ -24,6 +24,11 @@
  *               hold the connection `wait` ms, then read its hello ──▶ settle(ticket, ok)
  * ```
  *
+ * A success ends the failures "in a row": the count goes back to 0, and the slot the attempt
+ * reserved as if it would fail is given back when no later attempt queued behind it (one that
+ * did keeps its place), so the next attempt from the address is read at once. An attempt closed
+ * before it was judged gives its slot back too, and leaves the count as it was.
+ *
  * Records are forgotten `forgetAfterMs` after an address's last failure, and at
  * most `maxAddresses` are kept (the least recently failed go first), so an
  * attacker cannot grow the map without bound. No timers and no I/O: the caller
@@ -92,6 +97,8 @@ export interface AuthTicket {
   readonly waitMs: number;
   /** @internal the record whose `pending` this attempt counts in */
   readonly record: AddressRecord | undefined;
+  /** @internal when it is read, and the `nextAt` its reservation set (null: it reserved nothing) */
+  readonly slot: { start: number; reservedUntil: number } | null;
   settled: boolean;
 }
 
@@ -145,15 +152,26 @@ export function createAuthThrottle(options: AuthThrottleOptions = {}, now: () =>
       const waitMs = start - at;
       if (waitMs > policy.maxDelayMs) return { admitted: false, retryAfterMs: waitMs };
       record.pending++;
-      if (queued) record.nextAt = Math.max(record.nextAt, start + authFailureDelayMs(presumed, policy));
-      return { admitted: true, ticket: { address, waitMs, record, settled: false } };
+      let slot: AuthTicket['slot'] = null;
+      if (queued) {
+        record.nextAt = Math.max(record.nextAt, start + authFailureDelayMs(presumed, policy));
+        slot = { start, reservedUntil: record.nextAt };
+      }
+      return { admitted: true, ticket: { address, waitMs, record, slot, settled: false } };
     },
 
     settle(ticket, ok) {
       if (ticket.settled) return;
       ticket.settled = true;
-      if (ticket.record !== undefined) ticket.record.pending = Math.max(0, ticket.record.pending - 1);
+      const { record: held, slot } = ticket;
+      if (held !== undefined) held.pending = Math.max(0, held.pending - 1);
       if (ok !== false) {
+        if (held !== undefined) {
+          // not a failure: the slot reserved as if it were one is given back, unless a later attempt queued behind it
+          if (slot !== null && held.nextAt === slot.reservedUntil) held.nextAt = slot.start;
+          // a success ends the failures in a row (docs/cli.md)
+          if (ok) held.failures = 0;
+        }
         current(ticket.address); // forgets an address left with no failures and nothing in flight
         return;
       }

@@ -47,8 +47,12 @@ import {
 import type { SyncOutbound } from './client-protocol.js';
 import { CLIENT_VALUE_LIMITS, checkChanges } from './values.js';
 
-/** A token: a string, or a function called at every connect and on every `refresh` (it may be async). */
-export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
+/**
+ * A token: a string, or a function called at every connect and on every `refresh` (it may be
+ * async) that returns one. A function that returns anything but a string (`undefined` included)
+ * fails the attempt with `ERR_GREETING_FAILED`: it never connects without the token it was meant to give.
+ */
+export type TokenSource = string | (() => string | Promise<string>);
 
 export interface ChannelProtocolOptions {
   /**
@@ -60,7 +64,9 @@ export interface ChannelProtocolOptions {
   /**
    * Sent in every `hello`, and in `auth` when the server asks for a fresh one (`refresh`): a
    * string, or a function called at every connect and on every `refresh` (it may be async).
-   * With a function, a close with 4419 (token expired) reconnects; with a string it is final.
+   * With a function, a close with 4419 (token expired) reconnects; with a string it is final. A
+   * function that returns no string (`undefined`, `null`, an object) fails the attempt with
+   * `ERR_GREETING_FAILED` (on a refresh: `lastCallbackError`), so it never connects without one.
    * @default none
    */
   token?: TokenSource;
@@ -84,7 +90,17 @@ export const opAckId = (channel: string, n: number): string => `${channel} ${n}`
 /** The op number in an outbox id made by `opAckId`. */
 const nOf = (ackId: string): number => Number(ackId.slice(ackId.lastIndexOf(' ') + 1));
 
+/**
+ * The provisional outbox id of the `k`-th op of a channel that waits for its mark: never an
+ * `opAckId` (no ack names it), so no answer settles it before `numberOp` gives it its number.
+ */
+const unnumberedId = (channel: string, k: number): string => `${channel} ?${k}`;
+
+/** An op frame's `n` until its number is known: the largest there is, so the size checked at send() is never exceeded. */
+const PLACEHOLDER_N = Number.MAX_SAFE_INTEGER;
+
 const PING = '{"type":"ping"}';
+const UNCONFIRMED_LOST = 'written on a socket that went before its answer, after its channel ended; it may or may not have applied';
 /** A resend's frame starts with its `re`, so telling one from a first write needs no parse. */
 const RESEND_PREFIX = '{"re":';
 
@@ -120,6 +136,12 @@ class ChannelState {
   appliesBeforeGap = 0;
   /** The last op number given out (or the server's mark, when higher). */
   lastN = 0;
+  /**
+   * The server's mark of this client on the channel is known: always with a client id of the
+   * connection's own (the server has none), else once a `synced` told it. Until then ops wait
+   * unnumbered (`awaitsMark`): numbered from 1, a stored id's ops would be answered as duplicates.
+   */
+  markKnown = true;
   constructor(
     readonly name: string,
     readonly data: ChannelReceiver,
@@ -168,6 +190,19 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   readonly #maxReassemblyBytes: number;
   readonly #channels = new Map<string, ChannelState>();
   readonly #ops = new Map<string, Pending<void>>();
+  /**
+   * Ops written on the open socket whose channel ended before their answer, per channel, oldest
+   * first, with the code they fail with if the server answers that it does not hold the channel.
+   */
+  readonly #orphans = new Map<string, Array<{ ackId: string; code: ErrorCode; message: string | undefined; resend: boolean }>>();
+  /** Per channel: `ERR_NOT_SUBSCRIBED` answers (without `n`) to ops of a channel still held, since its last subscribe. */
+  readonly #refusedWrites = new Map<string, number>();
+  /** Ops that waited for their channel's mark, counted: their provisional outbox ids. */
+  #unnumbered = 0;
+  /** A socket is open: from the greeting until `sessionEnded`. */
+  #open = false;
+  /** `clientId` came from the options (a stored id): the server may hold a mark for it. */
+  readonly #storedId: boolean;
   readonly #requests = new Map<number, Pending<ChangelogPage> & { channel: string }>();
   #nextRef = 0;
   #token: string | undefined;
@@ -181,6 +216,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   constructor(options: ChannelProtocolOptions, clientId: string) {
     this.#options = options;
     this.clientId = clientId;
+    this.#storedId = options.clientId !== undefined;
     this.#maxReassemblyBytes = options.maxReassemblyBytes ?? DEFAULT_V2_LIMITS.maxReassemblyBytes;
     this.#token = typeof options.token === 'string' ? options.token : undefined;
   }
@@ -216,8 +252,11 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   prepare(): Promise<void> | undefined {
     const { token } = this.#options;
     if (typeof token !== 'function') return undefined;
-    return Promise.resolve(token()).then((value) => {
-      if (value !== undefined && typeof value !== 'string') throw new TypeError(`the token function returned ${typeof value}; expected a string or undefined`);
+    return Promise.resolve(token()).then((value: unknown) => {
+      // undefined too: connecting without the token would look like success to a server that allows anonymous users
+      if (typeof value !== 'string') {
+        throw new TypeError(`the token function returned ${value === null ? 'null' : typeof value}; expected a string (for no token, leave the token option out)`);
+      }
       this.#token = value;
     });
   }
@@ -228,6 +267,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   }
 
   greeting(context: { config: { maxMessageBytes: number } }): string[] {
+    this.#open = true;
     const hello: HelloFrameV2 = {
       type: 'hello',
       v: PROTOCOL_VERSION_2,
@@ -270,18 +310,11 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
         const channel = this.#channels.get(frame.channel);
         if (channel === undefined) return [];
         if (frame.mark !== undefined && frame.mark > channel.lastN) channel.lastN = frame.mark;
-        // the answer to a subscribe written before a gap: the one written after it comes with a snapshot
-        if (channel.awaitingSnapshot && lastPending(pending, frame.channel)?.type !== 'snapshot') return [];
-        const last = lastPending(pending, frame.channel);
-        const epoch = last === undefined ? channel.epoch : last.epoch;
-        const seq = last === undefined ? channel.seq : last.seq;
-        if (epoch === frame.epoch && seq === frame.seq) return { type: 'channel.synced', channel: frame.channel };
-        forget(channel, pending);
-        return {
-          type: 'channel.resync',
-          channel: frame.channel,
-          reason: `out of step: synced at ${frame.epoch}:${frame.seq}, the channel is at ${epoch ?? 'no position'}:${seq}`,
-        };
+        if (channel.markKnown) return this.#synced(channel, frame, pending);
+        channel.markKnown = true;
+        const marked: InboundEvent = { type: 'channel.marked', channel: channel.name };
+        const events = this.#synced(channel, frame, pending);
+        return Array.isArray(events) ? [...events, marked] : [events, marked];
       }
       case 'unsubscribed': {
         if (frame.code === undefined) return { type: 'channel.unsubscribed', channel: frame.channel };
@@ -322,6 +355,22 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     }
   }
 
+  /** A `synced` of a held channel: live, or out of step (`channel.resync`). */
+  #synced(channel: ChannelState, frame: Extract<ServerFrameV2, { type: 'synced' }>, pending: readonly unknown[]): InboundEvent | InboundEvent[] {
+    // the answer to a subscribe written before a gap: the one written after it comes with a snapshot
+    if (channel.awaitingSnapshot && lastPending(pending, frame.channel)?.type !== 'snapshot') return [];
+    const last = lastPending(pending, frame.channel);
+    const epoch = last === undefined ? channel.epoch : last.epoch;
+    const seq = last === undefined ? channel.seq : last.seq;
+    if (epoch === frame.epoch && seq === frame.seq) return { type: 'channel.synced', channel: frame.channel };
+    forget(channel, pending);
+    return {
+      type: 'channel.resync',
+      channel: frame.channel,
+      reason: `out of step: synced at ${frame.epoch}:${frame.seq}, the channel is at ${epoch ?? 'no position'}:${seq}`,
+    };
+  }
+
   #error(frame: Extract<ServerFrameV2, { type: 'error' }>): InboundEvent | InboundEvent[] {
     const rejected: InboundEvent = { type: 'message.rejected', code: 'ERR_SERVER_REJECTED', message: `${frame.code}: ${frame.message}` };
     if (frame.ref !== undefined) {
@@ -336,7 +385,13 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
       // settled: op n will never apply
       return [{ type: 'ack.received', id: opAckId(frame.channel, frame.n), code: opCode(frame.code), message: frame.message }, rejected];
     }
-    // an op that raced with a refused subscribe: not settled; the channel's lifecycle decides
+    // an op the server read while it did not hold the channel (its answers to a channel's ops come in
+    // order): the oldest op of an ended channel still waiting never applied; of a held channel, the
+    // channel's lifecycle decides (a transient refusal resends it behind the next subscribe)
+    if (frame.code === 'ERR_NOT_SUBSCRIBED' && frame.channel !== undefined) {
+      this.#notSubscribed(frame.channel);
+      return [];
+    }
     if (frame.code === 'ERR_NOT_SUBSCRIBED') return [];
     if (frame.code === 'ERR_PRESENCE_FORBIDDEN' && frame.channel !== undefined) {
       return { type: 'channel.presence.refused', channel: frame.channel, message: frame.message };
@@ -442,7 +497,9 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   open(name: string, data: ChannelReceiver, presence: ChannelReceiver | null): void {
     const channel = new ChannelState(name, data, presence);
     // numbering goes on above every number this client used on the channel
-    channel.lastN = this.#channels.get(name)?.lastN ?? this.#numbering.get(name) ?? 0;
+    const before = this.#channels.get(name) ?? this.#numbering.get(name);
+    channel.lastN = before?.lastN ?? 0;
+    channel.markKnown = before?.markKnown ?? !this.#storedId;
     this.#numbering.delete(name);
     this.#channels.set(name, channel);
   }
@@ -451,7 +508,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     const channel = this.#channels.get(name);
     if (channel === undefined) return;
     // its frames are dropped from now on; the numbering is kept for a later subscribe of the same channel
-    this.#numbering.set(name, channel.lastN);
+    this.#numbering.set(name, { lastN: channel.lastN, markKnown: channel.markKnown });
     this.#channels.delete(name);
   }
 
@@ -465,11 +522,12 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     forget(channel, pending);
   }
 
-  /** The last op number of channels released, for when they are held again. */
-  readonly #numbering = new Map<string, number>();
+  /** The last op number of channels released, and whether their mark is known, for when they are held again. */
+  readonly #numbering = new Map<string, { lastN: number; markKnown: boolean }>();
 
   subscribeFrame(name: string, outbox: readonly OutboxEntry[]): string {
     const channel = this.#channels.get(name);
+    this.#refusedWrites.delete(name);
     const frame: SubscribeFrame = { type: 'subscribe', channel: name };
     // written after the read that found the gap was applied: the next snapshot is the one this subscribe brings
     if (channel !== undefined) channel.appliesBeforeGap = 0;
@@ -481,7 +539,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     // every op numbered at or below `acked` has had its answer: the lowest unanswered one, less one
     let acked = channel?.lastN ?? 0;
     for (const entry of outbox) {
-      if (entry.channel === name && entry.ackId !== undefined) acked = Math.min(acked, nOf(entry.ackId) - 1);
+      if (entry.channel === name && entry.ackId !== undefined && entry.awaitsMark !== true) acked = Math.min(acked, nOf(entry.ackId) - 1);
     }
     if (acked > 0) frame.acked = acked;
     return JSON.stringify(frame);
@@ -491,12 +549,13 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     return JSON.stringify({ type: 'unsubscribe', channel: name });
   }
 
-  encodeOp(name: string, op: unknown): { frame: string; ackId: string; n: number } {
+  encodeOp(name: string, op: unknown): { frame: string; ackId: string; n: number; awaitsMark?: true } {
     if (typeof op !== 'object' || op === null) {
       throw new TypeError(`sync protocol: send() takes an op {set?, delete?}; received ${JSON.stringify(op)?.slice(0, 80) ?? typeof op}`);
     }
     const channel = this.#channels.get(name);
-    const n = (channel?.lastN ?? 0) + 1;
+    const awaitsMark = channel !== undefined && !channel.markKnown;
+    const n = awaitsMark ? PLACEHOLDER_N : (channel?.lastN ?? 0) + 1;
     const { set, delete: deleted } = op as { set?: unknown; delete?: unknown };
     const frame: Record<string, unknown> = { type: 'op', channel: name, n };
     if (set !== undefined) frame.set = set;
@@ -507,8 +566,78 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     // The server's value rule, as version 1 checks it: JSON.stringify would turn NaN into null and a Date into a string.
     const values = checkChanges(frame, CLIENT_VALUE_LIMITS);
     if (!values.ok) throw new TypeError(`sync protocol: invalid op on ${JSON.stringify(name)}: ${values.problem}; nothing was sent`);
+    if (awaitsMark) return { frame: JSON.stringify(frame), ackId: unnumberedId(name, ++this.#unnumbered), n, awaitsMark };
     if (channel !== undefined) channel.lastN = n;
     return { frame: JSON.stringify(frame), ackId: opAckId(name, n), n };
+  }
+
+  numberOp(name: string, frame: Frame, ackId: string): { frame: string; ackId: string } {
+    const channel = this.#channels.get(name) ?? this.#numbering.get(name);
+    const n = (channel?.lastN ?? 0) + 1;
+    if (channel !== undefined) channel.lastN = n;
+    const op = JSON.parse(frame as string) as { n: number };
+    op.n = n;
+    const numbered = opAckId(name, n);
+    const waiting = this.#ops.get(ackId);
+    if (waiting !== undefined) {
+      this.#ops.delete(ackId);
+      this.#ops.set(numbered, waiting);
+    }
+    return { frame: JSON.stringify(op), ackId: numbered };
+  }
+
+  abandonOps(name: string, outbox: readonly OutboxEntry[], code: ErrorCode, message?: string): void {
+    let refused = this.#refusedWrites.get(name) ?? 0;
+    this.#refusedWrites.delete(name);
+    for (const entry of outbox) {
+      if (entry.channel !== name || entry.ackId === undefined) continue;
+      const resend = typeof entry.frame === 'string' && entry.frame.startsWith(RESEND_PREFIX);
+      if (!entry.sent || entry.awaitsMark === true) this.settle(entry.ackId, code, message);
+      else if (!this.#open) this.settle(entry.ackId, 'ERR_OP_UNCONFIRMED', UNCONFIRMED_LOST);
+      else if (refused > 0) {
+        // already answered ERR_NOT_SUBSCRIBED on this socket (a transient refusal): this write never applied
+        refused--;
+        this.#settleRefused(entry.ackId, resend, code, message);
+      } else {
+        const orphans = this.#orphans.get(name);
+        const orphan = { ackId: entry.ackId, code, message, resend };
+        if (orphans === undefined) this.#orphans.set(name, [orphan]);
+        else orphans.push(orphan);
+      }
+    }
+  }
+
+  /** A write answered ERR_NOT_SUBSCRIBED: never applied, unless an earlier write of it (a resend's) may have. */
+  #settleRefused(ackId: string, resend: boolean, code: ErrorCode, message: string | undefined): void {
+    if (resend) this.settle(ackId, 'ERR_OP_UNCONFIRMED', `${UNCONFIRMED_LOST}; its resend found the channel unsubscribed`);
+    else this.settle(ackId, code, message);
+  }
+
+  #notSubscribed(name: string): void {
+    const orphans = this.#orphans.get(name);
+    const oldest = orphans?.shift();
+    if (orphans !== undefined && orphans.length === 0) this.#orphans.delete(name);
+    if (oldest !== undefined) return this.#settleRefused(oldest.ackId, oldest.resend, oldest.code, oldest.message);
+    if (this.#channels.has(name)) this.#refusedWrites.set(name, (this.#refusedWrites.get(name) ?? 0) + 1);
+  }
+
+  /** Every op waiting for an answer on a socket that went, or on a stopped connection: it may have applied. */
+  #failOrphans(why: string): void {
+    for (const orphans of this.#orphans.values()) {
+      for (const orphan of orphans) this.settle(orphan.ackId, 'ERR_OP_UNCONFIRMED', why);
+    }
+    this.#orphans.clear();
+  }
+
+  connectionStopped(outbox: readonly OutboxEntry[]): void {
+    const why = 'the connection was stopped before its answer; it may or may not have applied';
+    for (const entry of outbox) {
+      if (entry.ackId === undefined) continue;
+      if (!entry.sent || entry.awaitsMark === true) this.settle(entry.ackId, 'ERR_STOPPED', 'the connection was stopped before it was written; it never applies');
+      else this.settle(entry.ackId, 'ERR_OP_UNCONFIRMED', why);
+    }
+    this.#failOrphans(why);
+    this.sessionEnded();
   }
 
   asResend(frame: Frame): Frame {
@@ -526,8 +655,10 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     const waiting = this.#ops.get(ackId);
     if (waiting === undefined) return;
     this.#ops.delete(ackId);
-    if (code === undefined) waiting.resolve();
-    else waiting.reject(new StatesocketError(code, `op ${nOf(ackId)} on ${ackId.slice(0, ackId.lastIndexOf(' '))} was refused: ${code}${message ? `: ${message}` : ''}`));
+    if (code === undefined) return waiting.resolve();
+    const space = ackId.lastIndexOf(' ');
+    const verdict = code === 'ERR_OP_UNCONFIRMED' ? 'is unconfirmed' : 'was refused';
+    waiting.reject(new StatesocketError(code, `op ${ackId.slice(space + 1)} on ${ackId.slice(0, space)} ${verdict}: ${code}${message ? `: ${message}` : ''}`));
   }
 
   request(name: string, since: number | undefined, limit: number): { frame: string; answer: Promise<ChangelogPage> } {
@@ -562,7 +693,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
       .then(
         (value) => {
           if (typeof value !== 'string') {
-            this.#failed?.('ERR_GREETING_FAILED', `the token function returned ${typeof value} on refresh; expected a string`);
+            this.#failed?.('ERR_GREETING_FAILED', `the token function returned ${value === null ? 'null' : typeof value} on refresh; expected a string`);
             return;
           }
           this.#token = value;
@@ -575,6 +706,9 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   }
 
   sessionEnded(): void {
+    this.#open = false;
+    this.#refusedWrites.clear();
+    this.#failOrphans(UNCONFIRMED_LOST);
     this.#sessions++;
     this.#chunk = null;
     this.#session = null;
@@ -591,11 +725,11 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
 
   // ── the connection's own ops (the default channel) ──────────────────────
 
-  encode(message: unknown): { frame: string; ackId?: string; channel?: string } {
+  encode(message: unknown): { frame: string; ackId?: string; channel?: string; awaitsMark?: true } {
     if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'ping') return { frame: PING };
     if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'op') {
-      const { frame, ackId } = this.encodeOp(DEFAULT_CHANNEL, message);
-      return { frame, ackId, channel: DEFAULT_CHANNEL };
+      const { frame, ackId, awaitsMark } = this.encodeOp(DEFAULT_CHANNEL, message);
+      return awaitsMark ? { frame, ackId, channel: DEFAULT_CHANNEL, awaitsMark } : { frame, ackId, channel: DEFAULT_CHANNEL };
     }
     throw new TypeError(
       `sync protocol: send() takes {type: 'op', set?, delete?} (or a ping); received ${JSON.stringify(message)?.slice(0, 80) ?? typeof message}`,

@@ -93,6 +93,46 @@ describe('auth throttle', () => {
     expect(throttle.size).toBe(0);
   });
 
+  it('reads every later attempt at once after a success: the failures were in a row no more (docs/cli.md)', () => {
+    const { throttle, admit, advance } = throttleAt();
+    throttle.settle(admit(), false); // one failure: the next is not read before 250 ms
+    advance(3_000);
+    const good = admit();
+    expect(good.waitMs).toBe(0); // arrives later than the delay: read at once
+    throttle.settle(good, true);
+    expect(throttle.failures('203.0.113.1')).toBe(0);
+    const waits: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const ticket = admit();
+      waits.push(ticket.waitMs);
+      throttle.settle(ticket, true);
+    }
+    expect(waits).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(throttle.size).toBe(0);
+  });
+
+  it('gives back the slot of an attempt closed before it was judged, keeping the failures', () => {
+    const { throttle, admit, advance } = throttleAt();
+    throttle.settle(admit(), false);
+    advance(1_000);
+    throttle.settle(admit(), null);
+    expect(throttle.failures('203.0.113.1')).toBe(1);
+    expect(admit().waitMs).toBe(0);
+  });
+
+  it('queues the right token too, then treats the address as one without failures', () => {
+    const { throttle, admit } = throttleAt({ freeAttempts: 1 });
+    throttle.settle(admit(), false); // 250 ms
+    const first = admit();
+    const second = admit();
+    // parallel attempts wait their turn, each as if failing: the right token cannot skip the queue
+    expect([first.waitMs, second.waitMs]).toEqual([250, 750]);
+    throttle.settle(first, true);
+    expect(throttle.failures('203.0.113.1')).toBe(0);
+    // the second still counts in flight: beyond freeAttempts a new one queues behind it
+    expect(admit().waitMs).toBe(1_750);
+  });
+
   it('settles a ticket once', () => {
     const { throttle, admit } = throttleAt();
     const ticket = admit();

@@ -899,6 +899,21 @@ describe('who gets in: hello deadline, caps, trusted proxies, failed-authenticat
     expect(server.stats().authThrottled).toBe(1);
   });
 
+  it('reads every good attempt at once once the delay after a failure has passed: a success ends the failures in a row', async () => {
+    const clock = new TestClock();
+    const server = await serve({ token: 's3cret', clock });
+    const wrong = connectRaw(`${server.url}?token=guess`);
+    await wrong.opened();
+    expect((await wrong.closed()).code).toBe(4401);
+    clock.advance(3_000);
+    for (let i = 0; i < 5; i++) {
+      const good = await greeted(server.url, { token: 's3cret' });
+      good.client.ws.close();
+      await good.client.closed();
+    }
+    expect(server.stats().authHeld).toBe(0);
+  });
+
   it('leaves an address without failures unheld', async () => {
     const clock = new TestClock();
     const server = await serve({ token: 's3cret', clock });

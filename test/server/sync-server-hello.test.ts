@@ -21,7 +21,7 @@ function nonReader(server: SyncServer) {
     },
   };
   const session = server.connect(peer);
-  return { peer, sent, closes, hello: () => session.receive('{"type":"hello","v":1}') };
+  return { peer, sent, closes, session, hello: () => session.receive('{"type":"hello","v":1}') };
 }
 
 describe('repeated hellos', () => {
@@ -105,5 +105,16 @@ describe('hellos per minute', () => {
     other.hello();
     expect(other.closes).toEqual([]);
     expect(other.sent).toHaveLength(4);
+  });
+});
+
+describe('a hello of another version on a greeted connection', () => {
+  it('closes a version 1 session with 4400 (final) on a version 2 hello: a session never changes version', () => {
+    const server = createSyncServer();
+    const client = nonReader(server);
+    client.hello();
+    expect(JSON.parse(client.sent[0] as string)).toMatchObject({ type: 'snapshot' });
+    client.session.receive('{"type":"hello","v":2,"client":"c-switch"}');
+    expect(client.closes).toEqual([{ code: 4400, reason: 'unsupported protocol version 2; this session speaks 1' }]);
   });
 });

@@ -74,10 +74,13 @@ interface Membership {
   leftAt: number | null;
 }
 
-/** Codes an op is refused with by the server: never applied. */
-const REFUSED = new Set(['ERR_PUBLISH_FORBIDDEN', 'ERR_DATA_LIMIT', 'ERR_INVALID_FRAME']);
-/** Codes an op fails with when its channel ended or failed before the answer: applied at most once. */
-const UNANSWERED = new Set(['ERR_NOT_SUBSCRIBED', 'ERR_CHANNEL_FORBIDDEN', 'ERR_CLIENT_FORGOTTEN', 'ERR_STOPPED']);
+/**
+ * Codes an op is refused with by the server, or fails with when it was never written (its channel
+ * ended or failed first, or the connection stopped): never applied.
+ */
+const REFUSED = new Set(['ERR_PUBLISH_FORBIDDEN', 'ERR_DATA_LIMIT', 'ERR_INVALID_FRAME', 'ERR_NOT_SUBSCRIBED', 'ERR_CHANNEL_FORBIDDEN', 'ERR_STOPPED']);
+/** Codes of an op whose fate the client cannot know (written, its answer lost; or a resend the server cannot judge): applied at most once. */
+const UNANSWERED = new Set(['ERR_CLIENT_FORGOTTEN', 'ERR_OP_UNCONFIRMED']);
 
 export interface ChannelWatchInput {
   clock: TestClock;

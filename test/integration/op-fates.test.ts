@@ -1,0 +1,148 @@
+/**
+ * What a channel's `send()` promise says, end to end against the Node server on 127.0.0.1 (issue
+ * 13's review): resolved exactly when the op applied, rejected with a "never applied" code only for
+ * ops never written, `ERR_OP_UNCONFIRMED` when the fate cannot be known, and settled at `stop()`.
+ */
+import { describe, expect, it } from 'vitest';
+import { createChannelProtocol, createConnection, type Channel, type Connection, type Store } from '../../src/node.js';
+import { startSyncServer, type RunningServer } from '../../src/server/start.js';
+import { onCleanup, withTimeout } from '../support/cleanup.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
+import { waitForChannel } from './channels-support.js';
+import type { ChannelProtocolOptions } from '../../src/sync/client-protocol-v2.js';
+
+async function serve(): Promise<RunningServer> {
+  const server = await startSyncServer({ port: 0, host: '127.0.0.1', control: true });
+  onCleanup(() => server.close());
+  return server;
+}
+
+async function dataOf(server: RunningServer, channel: string): Promise<Record<string, unknown>> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/control/state?channel=${channel}`, {
+    headers: { authorization: `Bearer ${server.controlToken}` },
+  });
+  return ((await response.json()) as { data: Record<string, unknown> }).data;
+}
+
+function client(url: string, protocol: ChannelProtocolOptions = {}, maxMessageBytes?: number): Connection<Store> {
+  const connection = createConnection<Store>({
+    url,
+    protocol: createChannelProtocol({ defaultChannel: false, ...protocol }),
+    reconnect: { initialDelayMs: 50, maxDelayMs: 300, serviceRestartDelayMs: 400 },
+    ...(maxMessageBytes === undefined ? {} : { maxMessageBytes }),
+  });
+  onCleanup(() => connection.stop());
+  return connection;
+}
+
+const live = (channel: Channel<Store>): Promise<unknown> => waitForChannel(channel, (status) => status.live, `${channel.name} live`);
+
+/** The promise's fate: 'resolved', or the rejection's code. */
+const fate = (promise: Promise<void>): Promise<string> =>
+  withTimeout(
+    promise.then(
+      () => 'resolved',
+      (error: { code?: string }) => error.code ?? String(error),
+    ),
+    'the send() promise to settle',
+  );
+
+describe('op numbering with a stored client id', () => {
+  it('applies ops sent right after channel() on a new connection that reuses the id', async () => {
+    const server = await serve();
+    const clientId = 'stored-id-1';
+    const first = client(server.url, { clientId });
+    const a = first.channel('numbers');
+    for (let i = 1; i <= 3; i++) await a.send({ set: { [`a${i}`]: i } });
+    first.stop();
+
+    const second = client(server.url, { clientId });
+    const b = second.channel('numbers');
+    const fates = await Promise.all([1, 2, 3, 4].map((i) => fate(b.send({ set: { [`b${i}`]: i } }))));
+    expect(fates).toEqual(['resolved', 'resolved', 'resolved', 'resolved']);
+    expect(await dataOf(server, 'numbers')).toEqual({ a1: 1, a2: 2, a3: 3, b1: 1, b2: 2, b3: 3, b4: 4 });
+  });
+
+  it('keeps the order of one channel, and lets other channels go on while it waits for its mark', async () => {
+    const server = await serve();
+    const clientId = 'stored-id-2';
+    const first = client(server.url, { clientId });
+    await first.channel('held').send({ set: { x0: 0 } });
+    first.stop();
+
+    const second = client(server.url, { clientId });
+    const held = second.channel('held');
+    const other = second.channel('other');
+    const sends = [held.send({ set: { x1: 1 } }), other.send({ set: { y: 1 } }), held.send({ set: { x2: 2, x1: 'second' } })];
+    expect(await Promise.all(sends.map(fate))).toEqual(['resolved', 'resolved', 'resolved']);
+    expect(await dataOf(server, 'held')).toEqual({ x0: 0, x1: 'second', x2: 2 });
+    expect(await dataOf(server, 'other')).toEqual({ y: 1 });
+  });
+});
+
+describe('ops written before their channel ends', () => {
+  it('settles by the ack: unsubscribe, channel again, send, unsubscribe in one tick', async () => {
+    const server = await serve();
+    const connection = client(server.url);
+    const first = connection.channel('race');
+    await live(first);
+    first.unsubscribe();
+    const second = connection.channel('race');
+    const sent = second.send({ set: { applied: true } });
+    second.unsubscribe();
+    expect(await fate(sent)).toBe('resolved');
+    expect(await dataOf(server, 'race')).toEqual({ applied: true });
+  });
+
+  it('waits for the ack of an op written behind the subscribe of a channel that fails on the client (ERR_PAYLOAD_TOO_LARGE)', async () => {
+    const server = await serve();
+    const seed = client(server.url);
+    await seed.channel('big').send({ set: { blob: 'x'.repeat(20_000) } });
+    seed.stop();
+
+    const small = client(server.url, { maxReassemblyBytes: 10_000 }, 4096);
+    const big = small.channel('big');
+    const sent = big.send({ set: { tag: 1 } });
+    expect(await fate(sent)).toBe('resolved');
+    expect(big.getStatus().lastError?.code).toBe('ERR_PAYLOAD_TOO_LARGE');
+    expect((await dataOf(server, 'big')).tag).toBe(1);
+  });
+
+  it('rejects with ERR_OP_UNCONFIRMED an op written on a lost socket, when its channel is unsubscribed offline', async () => {
+    const server = await serve();
+    const proxy = await startTcpProxy({ port: server.port });
+    onCleanup(() => proxy.close());
+    const connection = client(`ws://127.0.0.1:${proxy.port}/`);
+    const notes = connection.channel('offline-unsub');
+    await live(notes);
+    proxy.pause('hold');
+    const sent = notes.send({ set: { k: 1 } });
+    proxy.pause('drop');
+    await withTimeout(
+      new Promise<void>((resolve) => {
+        if (connection.getStatus().state !== 'open') return resolve();
+        const off = connection.subscribe((status) => status.state !== 'open' && (off(), resolve()));
+      }),
+      'the connection to lose its socket',
+    );
+    notes.unsubscribe();
+    expect(await fate(sent)).toBe('ERR_OP_UNCONFIRMED');
+  });
+});
+
+describe('stop() settles every send() promise', () => {
+  it('rejects an op in flight with ERR_OP_UNCONFIRMED and a queued one never written with ERR_STOPPED', async () => {
+    const server = await serve();
+    const online = client(server.url);
+    const a = online.channel('stop-a');
+    await live(a);
+    const inFlight = a.send({ set: { x: 1 } });
+    online.stop();
+    expect(await fate(inFlight)).toBe('ERR_OP_UNCONFIRMED');
+
+    const offline = client('ws://127.0.0.1:1/');
+    const queued = offline.channel('stop-b').send({ set: { x: 1 } });
+    offline.stop();
+    expect(await fate(queued)).toBe('ERR_STOPPED');
+  });
+});
