@@ -372,6 +372,44 @@ describe('positions', () => {
     t.connection.stop();
   });
 
+  it('applies a read whose frames alternate between channels each to its own channel, and forgets a channel let go', () => {
+    const { t, welcome } = setup({ defaultChannel: false });
+    const a = t.connection.channel('a');
+    const b = t.connection.channel('b');
+    const socket = t.open();
+    welcome(socket);
+    socket.receive(
+      { type: 'snapshot', channel: 'a', epoch: 'A', seq: 1, data: {} },
+      { type: 'snapshot', channel: 'b', epoch: 'B', seq: 1, data: {} },
+      { type: 'synced', channel: 'a', epoch: 'A', seq: 1 },
+      { type: 'synced', channel: 'b', epoch: 'B', seq: 1 },
+    );
+    const before = socket.sent.length;
+    socket.receive(
+      { type: 'patch', channel: 'a', epoch: 'A', seq: 2, set: { a2: 1 } },
+      { type: 'patch', channel: 'a', epoch: 'A', seq: 3, set: { a3: 1 } },
+      { type: 'patch', channel: 'b', epoch: 'B', seq: 2, set: { b2: 1 } },
+      { type: 'patch', channel: 'a', epoch: 'A', seq: 4, set: { a4: 1 } },
+      { type: 'patch', channel: 'b', epoch: 'B', seq: 3, set: { b3: 1 } },
+    );
+    expect(a.model.getData()).toEqual({ a2: 1, a3: 1, a4: 1 });
+    expect(b.model.getData()).toEqual({ b2: 1, b3: 1 });
+    expect(written(socket, before)).toEqual([]);
+    // let go of b (its frames apply until the server's answer), then hold it again: frames of the
+    // old subscription never reach the new Model
+    b.unsubscribe();
+    socket.receive({ type: 'patch', channel: 'b', epoch: 'B', seq: 4, set: { late: 1 } }, { type: 'unsubscribed', channel: 'b' });
+    const again = t.connection.channel('b');
+    socket.receive({ type: 'patch', channel: 'b', epoch: 'B', seq: 5, set: { stale: 1 } });
+    expect(again.model.getData()).toEqual({});
+    socket.receive({ type: 'snapshot', channel: 'b', epoch: 'B', seq: 5, data: { fresh: 1 } }, { type: 'synced', channel: 'b', epoch: 'B', seq: 5 });
+    socket.receive({ type: 'patch', channel: 'a', epoch: 'A', seq: 5, set: { a5: 1 } }, { type: 'patch', channel: 'b', epoch: 'B', seq: 6, set: { b6: 1 } });
+    expect(again.model.getData()).toEqual({ fresh: 1, b6: 1 });
+    expect(b.model.getData()).toEqual({ b2: 1, b3: 1, late: 1 });
+    expect(a.model.getData()).toEqual({ a2: 1, a3: 1, a4: 1, a5: 1 });
+    t.connection.stop();
+  });
+
   it('drops frames of channels it does not hold, and frames it does not know (counted)', () => {
     const { t, welcome } = setup({ defaultChannel: false });
     const socket = t.open();

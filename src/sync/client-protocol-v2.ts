@@ -167,6 +167,8 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   readonly #options: ChannelProtocolOptions;
   readonly #maxReassemblyBytes: number;
   readonly #channels = new Map<string, ChannelState>();
+  /** The channel found last by `#channel`: the frames of a read name the same channel, and each frame is looked up three times. */
+  #lastChannel: ChannelState | null = null;
   readonly #ops = new Map<string, Pending<void>>();
   readonly #requests = new Map<number, Pending<ChangelogPage> & { channel: string }>();
   #nextRef = 0;
@@ -187,6 +189,15 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
 
   get channels(): ChannelSupport {
     return this;
+  }
+
+  /** The channel held under `name` (a name from a checked frame), looked up once per run of frames naming it. */
+  #channel(name: string): ChannelState | undefined {
+    const last = this.#lastChannel;
+    if (last !== null && last.name === name) return last;
+    const channel = this.#channels.get(name);
+    if (channel !== undefined) this.#lastChannel = channel;
+    return channel;
   }
 
   get session(): SessionInfo | null {
@@ -249,11 +260,11 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   #classify(frame: ServerFrameV2, pending: readonly unknown[]): InboundEvent | InboundEvent[] {
     switch (frame.type) {
       case 'snapshot': {
-        const channel = this.#channels.get(frame.channel);
+        const channel = this.#channel(frame.channel);
         return channel === undefined ? [] : { type: 'message.received', message: frame };
       }
       case 'patch': {
-        const channel = this.#channels.get(frame.channel);
+        const channel = this.#channel(frame.channel);
         if (channel === undefined || channel.awaitingSnapshot) return [];
         const last = lastPending(pending, frame.channel);
         const epoch = last === undefined ? channel.epoch : last.epoch;
@@ -422,7 +433,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     // Only what decode classified as data comes here: snapshots, patches and presence frames it validated.
     const frame = message as { type: string; channel: string; epoch?: string; seq?: number };
     if (frame.type !== 'snapshot' && frame.type !== 'patch') return;
-    const channel = this.#channels.get(frame.channel);
+    const channel = this.#channel(frame.channel);
     if (channel === undefined) return;
     channel.epoch = frame.epoch!;
     channel.seq = frame.seq!;
@@ -432,7 +443,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
 
   receiverOf(message: unknown): ChannelReceiver | undefined {
     const frame = message as { type: string; channel: string };
-    const channel = this.#channels.get(frame.channel);
+    const channel = this.#channel(frame.channel);
     if (channel === undefined) return undefined;
     return frame.type === 'snapshot' || frame.type === 'patch' ? channel.data : (channel.presence ?? undefined);
   }
@@ -445,6 +456,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     channel.lastN = this.#channels.get(name)?.lastN ?? this.#numbering.get(name) ?? 0;
     this.#numbering.delete(name);
     this.#channels.set(name, channel);
+    this.#lastChannel = null;
   }
 
   release(name: string): void {
@@ -453,6 +465,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     // its frames are dropped from now on; the numbering is kept for a later subscribe of the same channel
     this.#numbering.set(name, channel.lastN);
     this.#channels.delete(name);
+    this.#lastChannel = null;
   }
 
   modelRejected(name: string, pending: readonly unknown[] = []): void {
