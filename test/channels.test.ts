@@ -329,7 +329,8 @@ describe('a refused default channel (the connection\'s own Model)', () => {
 });
 
 describe('positions', () => {
-  it('resubscribes one channel without a position after a gap, on the same connection; the others in the read still apply', () => {
+  /** Channels a (epoch A) and b (epoch B), both live at seq 1. */
+  function liveChannels() {
     const { t, welcome } = setup({ defaultChannel: false });
     const a = t.connection.channel('a');
     const b = t.connection.channel('b');
@@ -341,6 +342,11 @@ describe('positions', () => {
       { type: 'snapshot', channel: 'b', epoch: 'B', seq: 1, data: {} },
       { type: 'synced', channel: 'b', epoch: 'B', seq: 1 },
     );
+    return { t, a, b, socket };
+  }
+
+  it('resubscribes one channel without a position after a gap, on the same connection; the others in the read still apply', () => {
+    const { t, a, b, socket } = liveChannels();
     const before = socket.sent.length;
     socket.receive(
       { type: 'patch', channel: 'a', epoch: 'A', seq: 3, set: { lost: 1 } },
@@ -373,17 +379,7 @@ describe('positions', () => {
   });
 
   it('applies a read whose frames alternate between channels each to its own channel, and forgets a channel let go', () => {
-    const { t, welcome } = setup({ defaultChannel: false });
-    const a = t.connection.channel('a');
-    const b = t.connection.channel('b');
-    const socket = t.open();
-    welcome(socket);
-    socket.receive(
-      { type: 'snapshot', channel: 'a', epoch: 'A', seq: 1, data: {} },
-      { type: 'snapshot', channel: 'b', epoch: 'B', seq: 1, data: {} },
-      { type: 'synced', channel: 'a', epoch: 'A', seq: 1 },
-      { type: 'synced', channel: 'b', epoch: 'B', seq: 1 },
-    );
+    const { t, a, b, socket } = liveChannels();
     const before = socket.sent.length;
     socket.receive(
       { type: 'patch', channel: 'a', epoch: 'A', seq: 2, set: { a2: 1 } },
