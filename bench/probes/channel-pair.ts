@@ -3,7 +3,7 @@
 //                                                                     /blast frames), prints its port
 //   npx tsx bench/probes/channel-pair.ts client PORT ORDER N [VIEW]   segments of N patches in one process, ORDER a
 //                                                                     string of s (no channels) and c (on a channel)
-// The client prints each segment's CPU µs per patch. VIEW `light` renders nothing but a count: under
+// The client prints each segment's CPU µs per patch, its wall time and the renders it made. VIEW `light` renders nothing but a count: under
 // callgrind every segment takes a hundred times longer, and the rows view's frame-timed renders would
 // then weigh a hundred times more per patch. Load-independent figure (docs/benchmarks.md): bundle it
 // as the bench does (esbuild, packages external, into bench/.build/), run the client under
@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
 import { BENCH_CHANNEL, connect } from '../adapters.js';
 import { blastChannelTexts, blastTexts, encodeTextFrames, expectedRows } from '../wire.js';
@@ -48,20 +49,29 @@ if (mode === 'server') {
   server.listen(Number(portText), '127.0.0.1', () => console.log((server.address() as AddressInfo).port));
 } else {
   const n = Number(nText);
-  const segment = async (protocol: 'sync' | 'channel'): Promise<number> => {
+  const segment = async (protocol: 'sync' | 'channel'): Promise<{ us: number; wallMs: number; renders: number }> => {
     const model = createCountingStore();
     // `light`: a view that only keeps the data (under callgrind, whose slowness makes frame-driven renders many times more frequent per message)
     const view = viewKind === 'light' ? { renders: 0, render() { this.renders++; } } : createRowsView();
     let applied = 0;
     let start: NodeJS.CpuUsage | undefined;
     let cpu = { user: 0, system: 0 };
+    let startedAt = 0;
+    let wallMs = 0;
+    let rendersBefore = 0;
+    let renders = 0;
     let done = () => {};
     const measured = new Promise<void>((resolve) => (done = resolve));
     model.onApplied = () => {
       applied++;
-      if (applied === 1) start = process.cpuUsage();
-      else if (applied === n + 1) {
+      if (applied === 1) {
+        start = process.cpuUsage();
+        startedAt = performance.now();
+        rendersBefore = view.renders;
+      } else if (applied === n + 1) {
         cpu = process.cpuUsage(start);
+        wallMs = performance.now() - startedAt;
+        renders = view.renders - rendersBefore;
         done();
       }
     };
@@ -71,11 +81,11 @@ if (mode === 'server') {
     connection.close();
     if (!isDeepStrictEqual({ ...model.getData() }, expectedRows(n))) throw new Error(`${protocol}: wrong rows`);
     await new Promise((resolve) => setTimeout(resolve, FRAME_MS));
-    return (cpu.user + cpu.system) / n;
+    return { us: (cpu.user + cpu.system) / n, wallMs, renders };
   };
   for (const c of order) {
     const protocol = c === 'c' ? 'channel' : 'sync';
-    const us = await segment(protocol);
-    console.log(`${protocol} ${us.toFixed(2)} µs/patch`);
+    const { us, wallMs, renders } = await segment(protocol);
+    console.log(`${protocol} ${us.toFixed(2)} µs/patch, ${wallMs.toFixed(0)} ms, ${renders} renders`);
   }
 }
