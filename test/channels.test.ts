@@ -382,7 +382,8 @@ describe('a refused default channel (the connection\'s own Model)', () => {
 });
 
 describe('positions', () => {
-  it('resubscribes one channel without a position after a gap, on the same connection; the others in the read still apply', () => {
+  /** Channels a (epoch A) and b (epoch B), both live at seq 1. */
+  function liveChannels() {
     const { t, welcome } = setup({ defaultChannel: false });
     const a = t.connection.channel('a');
     const b = t.connection.channel('b');
@@ -394,6 +395,11 @@ describe('positions', () => {
       { type: 'snapshot', channel: 'b', epoch: 'B', seq: 1, data: {} },
       { type: 'synced', channel: 'b', epoch: 'B', seq: 1 },
     );
+    return { t, a, b, socket };
+  }
+
+  it('resubscribes one channel without a position after a gap, on the same connection; the others in the read still apply', () => {
+    const { t, a, b, socket } = liveChannels();
     const before = socket.sent.length;
     socket.receive(
       { type: 'patch', channel: 'a', epoch: 'A', seq: 3, set: { lost: 1 } },
@@ -422,6 +428,34 @@ describe('positions', () => {
     expect(a.model.getData()).toEqual({ new: 1 });
     expect(a.getStatus().live).toBe(true);
     expect(a.model.position()).toEqual({ epoch: 'E2', seq: 0 });
+    t.connection.stop();
+  });
+
+  it('applies a read whose frames alternate between channels each to its own channel, and forgets a channel let go', () => {
+    const { t, a, b, socket } = liveChannels();
+    const before = socket.sent.length;
+    socket.receive(
+      { type: 'patch', channel: 'a', epoch: 'A', seq: 2, set: { a2: 1 } },
+      { type: 'patch', channel: 'a', epoch: 'A', seq: 3, set: { a3: 1 } },
+      { type: 'patch', channel: 'b', epoch: 'B', seq: 2, set: { b2: 1 } },
+      { type: 'patch', channel: 'a', epoch: 'A', seq: 4, set: { a4: 1 } },
+      { type: 'patch', channel: 'b', epoch: 'B', seq: 3, set: { b3: 1 } },
+    );
+    expect(a.model.getData()).toEqual({ a2: 1, a3: 1, a4: 1 });
+    expect(b.model.getData()).toEqual({ b2: 1, b3: 1 });
+    expect(written(socket, before)).toEqual([]);
+    // let go of b (its frames apply until the server's answer), then hold it again: frames of the
+    // old subscription never reach the new Model
+    b.unsubscribe();
+    socket.receive({ type: 'patch', channel: 'b', epoch: 'B', seq: 4, set: { late: 1 } }, { type: 'unsubscribed', channel: 'b' });
+    const again = t.connection.channel('b');
+    socket.receive({ type: 'patch', channel: 'b', epoch: 'B', seq: 5, set: { stale: 1 } });
+    expect(again.model.getData()).toEqual({});
+    socket.receive({ type: 'snapshot', channel: 'b', epoch: 'B', seq: 5, data: { fresh: 1 } }, { type: 'synced', channel: 'b', epoch: 'B', seq: 5 });
+    socket.receive({ type: 'patch', channel: 'a', epoch: 'A', seq: 5, set: { a5: 1 } }, { type: 'patch', channel: 'b', epoch: 'B', seq: 6, set: { b6: 1 } });
+    expect(again.model.getData()).toEqual({ fresh: 1, b6: 1 });
+    expect(b.model.getData()).toEqual({ b2: 1, b3: 1, late: 1 });
+    expect(a.model.getData()).toEqual({ a2: 1, a3: 1, a4: 1, a5: 1 });
     t.connection.stop();
   });
 

@@ -189,6 +189,8 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   readonly #options: ChannelProtocolOptions;
   readonly #maxReassemblyBytes: number;
   readonly #channels = new Map<string, ChannelState>();
+  /** The channel found last by `#channel`: the frames of a read name the same channel, and each frame is looked up three times. */
+  #lastChannel: ChannelState | null = null;
   readonly #ops = new Map<string, Pending<void>>();
   /**
    * Ops written on the open socket whose channel ended before their answer, per channel, oldest
@@ -223,6 +225,15 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
 
   get channels(): ChannelSupport {
     return this;
+  }
+
+  /** The channel held under `name` (a name from a checked frame), looked up once per run of frames naming it. */
+  #channel(name: string): ChannelState | undefined {
+    const last = this.#lastChannel;
+    if (last !== null && last.name === name) return last;
+    const channel = this.#channels.get(name);
+    if (channel !== undefined) this.#lastChannel = channel;
+    return channel;
   }
 
   get session(): SessionInfo | null {
@@ -289,11 +300,11 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   #classify(frame: ServerFrameV2, pending: readonly unknown[]): InboundEvent | InboundEvent[] {
     switch (frame.type) {
       case 'snapshot': {
-        const channel = this.#channels.get(frame.channel);
+        const channel = this.#channel(frame.channel);
         return channel === undefined ? [] : { type: 'message.received', message: frame };
       }
       case 'patch': {
-        const channel = this.#channels.get(frame.channel);
+        const channel = this.#channel(frame.channel);
         if (channel === undefined || channel.awaitingSnapshot) return [];
         const last = lastPending(pending, frame.channel);
         const epoch = last === undefined ? channel.epoch : last.epoch;
@@ -477,7 +488,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     // Only what decode classified as data comes here: snapshots, patches and presence frames it validated.
     const frame = message as { type: string; channel: string; epoch?: string; seq?: number };
     if (frame.type !== 'snapshot' && frame.type !== 'patch') return;
-    const channel = this.#channels.get(frame.channel);
+    const channel = this.#channel(frame.channel);
     if (channel === undefined) return;
     channel.epoch = frame.epoch!;
     channel.seq = frame.seq!;
@@ -487,7 +498,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
 
   receiverOf(message: unknown): ChannelReceiver | undefined {
     const frame = message as { type: string; channel: string };
-    const channel = this.#channels.get(frame.channel);
+    const channel = this.#channel(frame.channel);
     if (channel === undefined) return undefined;
     return frame.type === 'snapshot' || frame.type === 'patch' ? channel.data : (channel.presence ?? undefined);
   }
@@ -502,6 +513,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     channel.markKnown = before?.markKnown ?? !this.#storedId;
     this.#numbering.delete(name);
     this.#channels.set(name, channel);
+    this.#lastChannel = null;
   }
 
   release(name: string): void {
@@ -510,6 +522,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
     // its frames are dropped from now on; the numbering is kept for a later subscribe of the same channel
     this.#numbering.set(name, { lastN: channel.lastN, markKnown: channel.markKnown });
     this.#channels.delete(name);
+    this.#lastChannel = null;
   }
 
   modelRejected(name: string, pending: readonly unknown[] = []): void {

@@ -5,6 +5,7 @@
  * `__proto__`); and the codes and defaults the document's tables must list.
  */
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ServerErrorCode, SyncCloseCode } from '../../src/sync/messages.js';
 import {
@@ -19,6 +20,7 @@ import {
   parseClientFrameV2,
   parseHello,
   parseServerFrameV2,
+  parseServerFrameV2ByTable,
 } from '../../src/sync/messages-v2.js';
 
 const DOC = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
@@ -488,5 +490,43 @@ describe('codes and defaults', () => {
       expect(row, `a table row for ${name} with ${value}`).toBeDefined();
     }
     expect(DOC).toContain(`at least ${MIN_MESSAGE_BYTES}`);
+  });
+});
+
+describe('the patch read field by field', () => {
+  // parseServerFrameV2 checks a patch with direct reads (it comes by the thousand); the table is the rule
+  const value = fc.oneof(
+    fc.constantFrom(undefined, null, true, 0, -1, 1, 1.5, 2 ** 53, Number.NaN, '', 'a', '__proto__', 'prices', long(MAX_NAME_LENGTH + 1), 'bad name'),
+    fc.string({ maxLength: 70 }),
+    fc.integer(),
+    fc.constantFrom({}, { x: 1 }, [], ['a'], ['a', 1], [1], Object.create(null) as object),
+  );
+  const patch = fc.record(
+    { type: fc.constantFrom('patch', 'patch', 'patch', 'snapshot', 'Patch'), channel: value, epoch: value, seq: value, set: value, delete: value, extra: value },
+    { requiredKeys: ['type'] },
+  );
+
+  it('accepts and refuses exactly the patches the table does, through JSON and not', () => {
+    fc.assert(
+      fc.property(patch, (frame) => {
+        for (const candidate of [frame, wire(frame)]) {
+          const fast = parseServerFrameV2(candidate);
+          const table = parseServerFrameV2ByTable(candidate);
+          expect(fast.ok).toBe(table.ok);
+          if (fast.ok) expect(fast.frame).toBe(candidate);
+          else expect(fast).toEqual(table);
+        }
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('accepts a valid patch, and refuses one the table refuses with the table\'s problem', () => {
+    const valid = wire({ type: 'patch', channel: 'prices', epoch: 'E', seq: 7, set: { a: 1 }, delete: ['b'] });
+    expect(parseServerFrameV2(valid)).toEqual({ ok: true, frame: valid });
+    expect(parseServerFrameV2(wire({ type: 'patch', channel: 'prices', epoch: 'E', seq: 0 }))).toEqual({
+      ok: false,
+      problem: 'patch.seq: expected a whole number >= 1, received the number 0',
+    });
   });
 });
