@@ -24,10 +24,14 @@
  *               hold the connection `wait` ms, then read its hello ──▶ settle(ticket, ok)
  * ```
  *
- * A success ends the failures "in a row": the count goes back to 0, and the slot the attempt
- * reserved as if it would fail is given back when no later attempt queued behind it (one that
- * did keeps its place), so the next attempt from the address is read at once. An attempt closed
- * before it was judged gives its slot back too, and leaves the count as it was.
+ * A success gives back the slot it reserved as if it would fail, when no later attempt queued
+ * behind it (one that did keeps its place), so the next attempt from the address, once the wait
+ * after its last failure has passed, is read at once: a user who mistyped a token is not held on
+ * every later connect. A success does not wipe the failure count, though: if it did, a guesser
+ * holding one valid token (or sharing an address with someone who does) could interleave it
+ * with its guesses and get every guess read at once, or a fresh `freeAttempts` burst after each
+ * success. The count is forgotten only `forgetAfterMs` after the address's last failure. An
+ * attempt closed before it was judged gives its slot back too, and leaves the count as it was.
  *
  * Records are forgotten `forgetAfterMs` after an address's last failure, and at
  * most `maxAddresses` are kept (the least recently failed go first), so an
@@ -74,7 +78,7 @@ export const DEFAULT_AUTH_THROTTLE = {
   maxAddresses: 10_000,
 } as const satisfies Required<AuthThrottleOptions>;
 
-/** The wait before the next attempt after `failures` failures in a row: 0, base, 2·base, 4·base, … capped at max. */
+/** The wait before the next attempt after `failures` failures: 0, base, 2·base, 4·base, … capped at max. */
 export function authFailureDelayMs(failures: number, options: { baseDelayMs: number; maxDelayMs: number } = DEFAULT_AUTH_THROTTLE): number {
   if (!(failures > 0)) return 0;
   // 2 ** 1024 is Infinity: cap the exponent before it matters.
@@ -169,8 +173,7 @@ export function createAuthThrottle(options: AuthThrottleOptions = {}, now: () =>
         if (held !== undefined) {
           // not a failure: the slot reserved as if it were one is given back, unless a later attempt queued behind it
           if (slot !== null && held.nextAt === slot.reservedUntil) held.nextAt = slot.start;
-          // a success ends the failures in a row (docs/cli.md)
-          if (ok) held.failures = 0;
+          // The failure count stays: a success must not buy a guesser a fresh budget (docs/cli.md).
         }
         current(ticket.address); // forgets an address left with no failures and nothing in flight
         return;

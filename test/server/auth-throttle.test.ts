@@ -93,14 +93,13 @@ describe('auth throttle', () => {
     expect(throttle.size).toBe(0);
   });
 
-  it('reads every later attempt at once after a success: the failures were in a row no more (docs/cli.md)', () => {
+  it('reads every later attempt at once after a success, once the wait after the failure has passed (docs/cli.md)', () => {
     const { throttle, admit, advance } = throttleAt();
     throttle.settle(admit(), false); // one failure: the next is not read before 250 ms
     advance(3_000);
     const good = admit();
     expect(good.waitMs).toBe(0); // arrives later than the delay: read at once
     throttle.settle(good, true);
-    expect(throttle.failures('203.0.113.1')).toBe(0);
     const waits: number[] = [];
     for (let i = 0; i < 10; i++) {
       const ticket = admit();
@@ -108,7 +107,41 @@ describe('auth throttle', () => {
       throttle.settle(ticket, true);
     }
     expect(waits).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    // the failure is still on record (a success buys no fresh budget), until forgetAfterMs after it
+    expect(throttle.failures('203.0.113.1')).toBe(1);
+    advance(DEFAULT_AUTH_THROTTLE.forgetAfterMs);
+    expect(throttle.failures('203.0.113.1')).toBe(0);
     expect(throttle.size).toBe(0);
+  });
+
+  it('gives a guesser nothing for interleaving a valid token with its guesses, one at a time', () => {
+    const { throttle, admit, advance } = throttleAt();
+    const waits: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      for (const ok of [false, true]) {
+        const ticket = admit();
+        waits.push(ticket.waitMs);
+        advance(ticket.waitMs);
+        throttle.settle(ticket, ok);
+      }
+    }
+    // guess, token, guess, token, …: whichever comes first after a failure waits the doubling
+    // delay, so the guesses are as far apart as without the token (250 · 2^(n−1) ms after the n-th)
+    expect(waits).toEqual([0, 250, 0, 500, 0, 1000, 0, 2000, 0, 4000, 0, 8000]);
+    expect(throttle.failures('203.0.113.1')).toBe(6);
+  });
+
+  it('gives a guesser no fresh burst for a valid token sent in parallel with its guesses', () => {
+    const { throttle, admit } = throttleAt();
+    // a fresh address: 9 guesses and the right token, in parallel (freeAttempts 10, so none queued)
+    const guesses = Array.from({ length: 9 }, () => admit());
+    const good = admit();
+    expect([...guesses, good].map((t) => t.waitMs)).toEqual(Array(10).fill(0));
+    for (const guess of guesses) throttle.settle(guess, false);
+    throttle.settle(good, true);
+    // the next burst queues behind 9 failures: the first waits min(250 · 2^8, 10 s), the second would wait longer
+    expect(admit().waitMs).toBe(10_000);
+    expect(throttle.admit('203.0.113.1').admitted).toBe(false);
   });
 
   it('gives back the slot of an attempt closed before it was judged, keeping the failures', () => {
@@ -120,7 +153,7 @@ describe('auth throttle', () => {
     expect(admit().waitMs).toBe(0);
   });
 
-  it('queues the right token too, then treats the address as one without failures', () => {
+  it('queues the right token too, and keeps the failures after it', () => {
     const { throttle, admit } = throttleAt({ freeAttempts: 1 });
     throttle.settle(admit(), false); // 250 ms
     const first = admit();
@@ -128,8 +161,8 @@ describe('auth throttle', () => {
     // parallel attempts wait their turn, each as if failing: the right token cannot skip the queue
     expect([first.waitMs, second.waitMs]).toEqual([250, 750]);
     throttle.settle(first, true);
-    expect(throttle.failures('203.0.113.1')).toBe(0);
-    // the second still counts in flight: beyond freeAttempts a new one queues behind it
+    expect(throttle.failures('203.0.113.1')).toBe(1);
+    // the second still counts in flight: a new one queues behind it
     expect(admit().waitMs).toBe(1_750);
   });
 

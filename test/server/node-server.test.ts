@@ -899,7 +899,7 @@ describe('who gets in: hello deadline, caps, trusted proxies, failed-authenticat
     expect(server.stats().authThrottled).toBe(1);
   });
 
-  it('reads every good attempt at once once the delay after a failure has passed: a success ends the failures in a row', async () => {
+  it('reads every good attempt at once once the delay after a failure has passed', async () => {
     const clock = new TestClock();
     const server = await serve({ token: 's3cret', clock });
     const wrong = connectRaw(`${server.url}?token=guess`);
@@ -912,6 +912,27 @@ describe('who gets in: hello deadline, caps, trusted proxies, failed-authenticat
       await good.client.closed();
     }
     expect(server.stats().authHeld).toBe(0);
+  });
+
+  it('holds the next guess after a valid token interleaved with guesses: a success buys no fresh budget', async () => {
+    const clock = new TestClock();
+    const server = await serve({ token: 's3cret', clock });
+    const wrong = connectRaw(`${server.url}?token=guess`);
+    await wrong.opened();
+    expect((await wrong.closed()).code).toBe(4401);
+    clock.advance(3_000);
+    const good = await greeted(server.url, { token: 's3cret' });
+    good.client.ws.close();
+    await good.client.closed();
+    const guess = connectRaw(`${server.url}?token=guess2`);
+    await guess.opened();
+    expect((await guess.closed()).code).toBe(4401); // read at once: the wait after the first failure had passed
+    const next = connectRaw(`${server.url}?token=guess3`);
+    await next.opened();
+    await eventuallyTrue(() => server.stats().authHeld === 1, 'the guess after the second failure to be held');
+    expect(clock.nextDeadline()! - clock.now()).toBe(500); // authFailureDelayMs(2): the count was not wiped
+    clock.advance(500);
+    expect((await next.closed()).code).toBe(4401);
   });
 
   it('leaves an address without failures unheld', async () => {
