@@ -474,6 +474,8 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   const idle = new Set<Channel>();
   /** Each copy's checked change of an entry this instance appended (the engine hands the same object back). */
   const ownChecks = new WeakMap<object, Checked>();
+  /** The check of the change in the engine's `append` now (see `append`). */
+  let inHand: Checked | undefined;
   /** The server's own changes per channel still pending (see `change`). */
   const serverLanes = new Map<string, Promise<unknown>>();
   /** Foreign entries are measured again: no op bound applies to what the store already holds. */
@@ -503,10 +505,11 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       if (epoch !== channel.epoch) return;
       for (const entry of entries) {
         if (entry.seq <= channel.seq) continue; // seen already
-        let checked = ownChecks.get(entry.changes);
+        let checked = inHand !== undefined && inHand.changes === entry.changes ? inHand : ownChecks.get(entry.changes);
         // Kept no longer than its delivery: the engine's log still holds the changes object.
-        if (checked !== undefined) ownChecks.delete(entry.changes);
-        else {
+        if (checked !== undefined) {
+          if (checked !== inHand) ownChecks.delete(entry.changes);
+        } else {
           const measured = checkChanges(entry.changes, entryLimits);
           if (!measured.ok || entry.seq !== channel.seq + 1) return lost(channel);
           checked = measured;
@@ -638,8 +641,20 @@ export function createSyncServer(options: SyncServerOptions = {}) {
 
   /** Appends a checked change; its entry comes back through the copy's listener with the same object. */
   function append(channel: Channel, checked: Checked, op: Parameters<Engine['append']>[2]): Answer<AppendResult> {
-    ownChecks.set(checked.changes, checked);
-    return engine.append(channel.name, checked.changes, op, { maxDataBytes: channelLimits.maxDataBytes, entryBytes: checked.entryBytes });
+    // An engine that answers at once tells its followers within `append` (the memory engine): the
+    // check is found in `inHand`, with no weak map entry per change (issue 14: the feed's CPU). One
+    // that answers later tells them later: the check waits in `ownChecks` (set before any turn of
+    // the loop can deliver the entry).
+    const outer = inHand;
+    inHand = checked;
+    let answer: Answer<AppendResult>;
+    try {
+      answer = engine.append(channel.name, checked.changes, op, { maxDataBytes: channelLimits.maxDataBytes, entryBytes: checked.entryBytes });
+    } finally {
+      inHand = outer;
+    }
+    if (isThenable(answer)) ownChecks.set(checked.changes, checked);
+    return answer;
   }
 
   // ── when the engine is unavailable: every client is closed with 1013, the instance keeps running ──

@@ -215,6 +215,21 @@ describe('the engine option', () => {
   });
 });
 
+describe("the memory engine and the caller's entry sizes", () => {
+  it('takes the sizes when they cover the change, and measures the keys they leave out', async () => {
+    const engine = memoryEngine();
+    onCleanup(async () => {
+      await engine.close();
+    });
+    // {"a":"xxxx","b":"yy","d":1}: 2 + 10 + 8 + 5 + 2 commas = 27 bytes, "b" measured by the engine.
+    expect(await engine.append('sizes', { set: { a: 'xxxx', b: 'yy' } }, undefined, { maxDataBytes: 1_000, entryBytes: new Map([['a', 10]]) })).toMatchObject({ status: 'applied' });
+    expect(await engine.append('sizes', { set: { d: 1 } }, undefined, { maxDataBytes: 1_000, entryBytes: new Map([['d', 5]]) })).toMatchObject({ status: 'applied' });
+    // A delete beside the sizes: the engine measures the change itself ("c": 4 + 52 bytes; "d" goes).
+    expect(await engine.append('sizes', { set: { c: 'z'.repeat(50) }, delete: ['d'] }, undefined, { maxDataBytes: 30, entryBytes: new Map([['c', 56]]) })).toEqual({ status: 'tooLarge', bytes: 2 + 10 + 8 + 56 + 2 });
+    expect(await engine.append('sizes', { set: { c: 'z'.repeat(50) } }, undefined, { maxDataBytes: 30, entryBytes: new Map([['c', 56]]) })).toEqual({ status: 'tooLarge', bytes: 27 + 1 + 56 });
+  });
+});
+
 describe('instances sharing one engine', () => {
   it('delivers one channel across instances, and replays from the engine log what a newer instance never held', async () => {
     const engine = memoryEngine();

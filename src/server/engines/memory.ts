@@ -116,11 +116,15 @@ export function newEpoch(random: () => number): string {
  * new entry size (undefined: deleted), their new sum, and the document's UTF-8 bytes then.
  */
 function measureChange(channel: StoredChannel, changes: Changes, entryBytes: ReadonlyMap<string, number> | undefined) {
-  const entries = new Map<string, number | undefined>();
-  for (const key of changes.delete ?? []) entries.set(key, undefined);
-  const set = changes.set;
-  if (set !== undefined) {
-    for (const key of Object.keys(set)) entries.set(key, entryBytes?.get(key) ?? jsonStringBytes(key) + 1 + utf8Length(JSON.stringify(set[key])));
+  let entries: ReadonlyMap<string, number | undefined> | undefined = measuredAsGiven(changes, entryBytes);
+  if (entries === undefined) {
+    const own = new Map<string, number | undefined>();
+    for (const key of changes.delete ?? []) own.set(key, undefined);
+    const set = changes.set;
+    if (set !== undefined) {
+      for (const key of Object.keys(set)) own.set(key, entryBytes?.get(key) ?? jsonStringBytes(key) + 1 + utf8Length(JSON.stringify(set[key])));
+    }
+    entries = own;
   }
   let entrySum = channel.entrySum;
   let count = channel.sizes.size;
@@ -136,6 +140,22 @@ function measureChange(channel: StoredChannel, changes: Changes, entryBytes: Rea
     }
   }
   return { entries, entrySum, bytes: documentBytes(entrySum, count) };
+}
+
+/**
+ * The caller's sizes as they are, when they are the whole change's (sets only, each measured): no
+ * map of its own per change (the server's changes and ops always come so measured, issue 14).
+ */
+function measuredAsGiven(changes: Changes, entryBytes: ReadonlyMap<string, number> | undefined): ReadonlyMap<string, number> | undefined {
+  const set = changes.set;
+  if (entryBytes === undefined || set === undefined || (changes.delete !== undefined && changes.delete.length > 0)) return undefined;
+  let count = 0;
+  for (const key of Object.keys(set)) {
+    if (!entryBytes.has(key)) return undefined;
+    count++;
+  }
+  // Only read (by `measureChange` and `append`): the map stays the caller's as it was.
+  return count === entryBytes.size ? entryBytes : undefined;
 }
 
 /** Applies `changes` to `data`. */
@@ -280,13 +300,29 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
   }
 
   function tell(channel: StoredChannel, call: (listener: ChannelListener) => void): void {
-    for (const listener of [...channel.followers]) {
+    for (const listener of followersNow(channel)) {
       try {
         call(listener);
       } catch {
         // A listener must not throw (engine.ts); one that does must not stop the others.
       }
     }
+  }
+
+  /** `entries` to every follower; `tell` without a closure per change (the feed's hot path, issue 14). */
+  function tellEntries(channel: StoredChannel, epoch: string, entries: readonly ChannelEntry[]): void {
+    for (const listener of followersNow(channel)) {
+      try {
+        listener.entries(epoch, entries);
+      } catch {
+        // As in `tell`.
+      }
+    }
+  }
+
+  /** The followers as they are now (one told may follow or unfollow another): no copy of the set for the usual one. */
+  function followersNow(channel: StoredChannel): Iterable<ChannelListener> {
+    return channel.followers.size === 1 ? [channel.followers.values().next().value as ChannelListener] : [...channel.followers];
   }
 
   // ── version 1's op records (see op-record.ts) ──
@@ -459,8 +495,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
         channel.head = 0;
       }
     }
-    const entries = [entry];
-    tell(channel, (listener) => listener.entries(epoch, entries));
+    tellEntries(channel, epoch, [entry]);
     return { status: 'applied', epoch, seq: entry.seq };
   }
 
