@@ -4,7 +4,7 @@
  * ops never written, `ERR_OP_UNCONFIRMED` when the fate cannot be known, and settled at `stop()`.
  */
 import { describe, expect, it } from 'vitest';
-import { createChannelProtocol, createConnection, type Channel, type Connection, type Store } from '../../src/node.js';
+import { createChannelProtocol, createConnection, type Channel, type Connection, type ConnectionOptions, type Store } from '../../src/node.js';
 import { startSyncServer, type RunningServer } from '../../src/server/start.js';
 import { onCleanup, withTimeout } from '../support/cleanup.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
@@ -24,12 +24,18 @@ async function dataOf(server: RunningServer, channel: string): Promise<Record<st
   return ((await response.json()) as { data: Record<string, unknown> }).data;
 }
 
-function client(url: string, protocol: ChannelProtocolOptions = {}, maxMessageBytes?: number): Connection<Store> {
+function client(
+  url: string,
+  protocol: ChannelProtocolOptions = {},
+  maxMessageBytes?: number,
+  outbox?: ConnectionOptions<Store>['outbox'],
+): Connection<Store> {
   const connection = createConnection<Store>({
     url,
     protocol: createChannelProtocol({ defaultChannel: false, ...protocol }),
     reconnect: { initialDelayMs: 50, maxDelayMs: 300, serviceRestartDelayMs: 400 },
     ...(maxMessageBytes === undefined ? {} : { maxMessageBytes }),
+    ...(outbox === undefined ? {} : { outbox }),
   });
   onCleanup(() => connection.stop());
   return connection;
@@ -127,6 +133,29 @@ describe('ops written before their channel ends', () => {
     );
     notes.unsubscribe();
     expect(await fate(sent)).toBe('ERR_OP_UNCONFIRMED');
+  });
+});
+
+describe("outbox.overflow 'drop-oldest'", () => {
+  // every op's fate agrees with the server's data: resolved ⇔ applied, ERR_OUTBOX_FULL ⇔ never applied
+  it('drops the new op, never one already written, when every queued op is in flight', async () => {
+    const server = await serve();
+    const connection = client(server.url, {}, undefined, { limit: 2, overflow: 'drop-oldest' });
+    const channel = connection.channel('in-flight');
+    await live(channel);
+    const fates = await Promise.all([1, 2, 3].map((i) => fate(channel.send({ set: { [`op${i}`]: i } }))));
+    expect(fates).toEqual(['resolved', 'resolved', 'ERR_OUTBOX_FULL']);
+    expect(await dataOf(server, 'in-flight')).toEqual({ op1: 1, op2: 2 });
+    expect(connection.getStatus().counters.dropped).toBe(1);
+  });
+
+  it('drops the oldest op not yet written', async () => {
+    const server = await serve();
+    const connection = client(server.url, {}, undefined, { limit: 2, overflow: 'drop-oldest' });
+    const channel = connection.channel('queued');
+    const fates = Promise.all([1, 2, 3].map((i) => fate(channel.send({ set: { [`op${i}`]: i } }))));
+    expect(await fates).toEqual(['ERR_OUTBOX_FULL', 'resolved', 'resolved']);
+    expect(await dataOf(server, 'queued')).toEqual({ op2: 2, op3: 3 });
   });
 });
 
