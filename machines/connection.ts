@@ -134,11 +134,13 @@ function withEntry(
   if (ackId !== undefined) entry.ackId = ackId;
   if (channel !== undefined) entry.channel = channel;
   if (awaitsMark === true) entry.awaitsMark = true;
-  const admission = admitToOutbox(context.outbox.length, context.config.outbox);
+  const admission = admitToOutbox(context.outbox, context.config.outbox);
   const nextEntryId = context.nextEntryId + 1;
-  if (admission === 'append') return { outbox: [...context.outbox, entry], nextEntryId, counters: context.counters };
+  if (admission.kind === 'append') return { outbox: [...context.outbox, entry], nextEntryId, counters: context.counters };
   const counters = { ...context.counters, dropped: context.counters.dropped + 1 };
-  if (admission === 'drop-oldest') return { outbox: [...context.outbox.slice(1), entry], nextEntryId, counters };
+  if (admission.kind === 'drop-entry') {
+    return { outbox: [...context.outbox.filter((_, index) => index !== admission.index), entry], nextEntryId, counters };
+  }
   return { outbox: context.outbox, nextEntryId, counters };
 }
 

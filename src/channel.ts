@@ -295,8 +295,8 @@ export function openChannel<M extends AnyModel>(
       }
       const outbox = host.outbox();
       const queued = outbox.length;
-      const admission = admitToOutbox(queued, host.config.outbox);
-      if (admission === 'refuse') {
+      const admission = admitToOutbox(outbox, host.config.outbox);
+      if (admission.kind === 'refuse') {
         throw new StatesocketError(
           'ERR_OUTBOX_FULL',
           `the outbox holds ${queued} of ${host.config.outbox.limit} entries and outbox.overflow is 'reject'; nothing queued was lost. Wait for answers, or raise outbox.limit.`,
@@ -305,9 +305,9 @@ export function openChannel<M extends AnyModel>(
       const answer = host.channels.waitFor(ackId);
       // an op the overflow policy drops will never be answered: its promise says so
       const full = `dropped by outbox.overflow '${host.config.outbox.overflow}': the outbox held ${queued} of ${host.config.outbox.limit} entries`;
-      const oldest = outbox[0]?.ackId;
-      if (admission === 'drop-oldest' && oldest !== undefined) host.channels.settle(oldest, 'ERR_OUTBOX_FULL', full);
-      if (admission === 'drop-newest') host.channels.settle(ackId, 'ERR_OUTBOX_FULL', full);
+      // (never one already written: admitToOutbox drops only entries that never applied)
+      const dropped = admission.kind === 'drop-entry' ? outbox[admission.index]?.ackId : admission.kind === 'drop-new' ? ackId : undefined;
+      if (dropped !== undefined) host.channels.settle(dropped, 'ERR_OUTBOX_FULL', full);
       // refused for now: the op waits for the channel's next subscribe, and goes right behind it
       if (awaitsMark) host.actor.send({ type: 'client.send', frame, ackId, channel: name, awaitsMark });
       else if (status.state === 'retrying') host.actor.send({ type: 'client.send', frame, ackId, channel: name, hold: true });

@@ -327,7 +327,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         const snapshot = actor.getSnapshot();
         const queues = ackId !== undefined || !snapshot.matches({ session: { open: { flow: 'flowing' } } });
         const queued = snapshot.context.outbox.length;
-        if (queues && admitToOutbox(queued, config.outbox) === 'refuse') {
+        if (queues && admitToOutbox(snapshot.context.outbox, config.outbox).kind === 'refuse') {
           throw new StatesocketError(
             'ERR_OUTBOX_FULL',
             `the outbox holds ${queued} of ${config.outbox.limit} entries and outbox.overflow is 'reject'; ` +

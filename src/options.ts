@@ -87,6 +87,8 @@ export interface OutboxOptions {
   /**
    * What a send does when the outbox is full: `reject` throws `ERR_OUTBOX_FULL`
    * and loses nothing queued; `drop-oldest` and `drop-newest` drop one entry and count it.
+   * `drop-oldest` drops the oldest entry not yet written; when every entry has been written
+   * (in flight: it may already have applied) it drops the new one instead, like `drop-newest`.
    * @default 'reject'
    */
   overflow?: OverflowPolicy;

@@ -93,6 +93,32 @@ describe('outbox', () => {
     t.connection.stop();
   });
 
+  it("never drops a written entry under 'drop-oldest': the oldest one not yet written goes, else the new one", () => {
+    const t = createTestConnection({ protocol: ackingProtocol, outbox: { limit: 2, overflow: 'drop-oldest' } });
+    t.open();
+    t.connection.send({ type: 'op', id: 'a' });
+    t.socket.drop();
+    // offline: b waits unwritten behind a, which is in flight (the server may have applied it)
+    t.connection.send({ type: 'op', id: 'b' });
+    t.connection.send({ type: 'op', id: 'c' });
+    expect(t.connection.actor.getSnapshot().context.outbox.map((e) => [e.ackId, e.sent])).toEqual([
+      ['a', true],
+      ['c', false],
+    ]);
+    t.connection.retry();
+    t.open();
+    expect(t.socket.sentMessages()).toEqual([
+      { type: 'op', id: 'a' },
+      { type: 'op', id: 'c' },
+    ]);
+    // every entry written now: the new op, never written, is the one dropped
+    t.connection.send({ type: 'op', id: 'd' });
+    expect(t.socket.sentMessages()).toHaveLength(2);
+    expect(t.connection.actor.getSnapshot().context.outbox.map((e) => e.ackId)).toEqual(['a', 'c']);
+    expect(t.connection.getStatus().counters.dropped).toBe(2);
+    t.connection.stop();
+  });
+
   it("drops the newest under 'drop-newest' and counts it", () => {
     const t = createTestConnection({ outbox: { limit: 2, overflow: 'drop-newest' } });
     for (const frame of ['a', 'b', 'c']) t.connection.send(frame);

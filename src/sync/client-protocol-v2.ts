@@ -636,10 +636,23 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
 
   /** Every op waiting for an answer on a socket that went, or on a stopped connection: it may have applied. */
   #failOrphans(why: string): void {
-    for (const orphans of this.#orphans.values()) {
-      for (const orphan of orphans) this.settle(orphan.ackId, 'ERR_OP_UNCONFIRMED', why);
-    }
+    const orphans = [...this.#orphans.values()].flat();
     this.#orphans.clear();
+    for (const orphan of orphans) this.settle(orphan.ackId, 'ERR_OP_UNCONFIRMED', why);
+  }
+
+  /**
+   * A settled op is no orphan any more: left in the list, an acked one would take the next
+   * `ERR_NOT_SUBSCRIBED` of its channel, which answers a later op (issue 13, t32-stale-orphan).
+   */
+  #forgetOrphan(ackId: string): void {
+    const name = ackId.slice(0, ackId.lastIndexOf(' '));
+    const orphans = this.#orphans.get(name);
+    if (orphans === undefined) return;
+    const index = orphans.findIndex((orphan) => orphan.ackId === ackId);
+    if (index < 0) return;
+    orphans.splice(index, 1);
+    if (orphans.length === 0) this.#orphans.delete(name);
   }
 
   connectionStopped(outbox: readonly OutboxEntry[]): void {
@@ -665,6 +678,7 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   }
 
   settle(ackId: string, code?: ErrorCode, message?: string): void {
+    this.#forgetOrphan(ackId);
     const waiting = this.#ops.get(ackId);
     if (waiting === undefined) return;
     this.#ops.delete(ackId);

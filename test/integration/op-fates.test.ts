@@ -3,8 +3,10 @@
  * 13's review): resolved exactly when the op applied, rejected with a "never applied" code only for
  * ops never written, `ERR_OP_UNCONFIRMED` when the fate cannot be known, and settled at `stop()`.
  */
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { createChannelProtocol, createConnection, type Channel, type Connection, type Store } from '../../src/node.js';
+import { WebSocketServer } from 'ws';
+import { createChannelProtocol, createConnection, type Channel, type Connection, type ConnectionOptions, type Store } from '../../src/node.js';
 import { startSyncServer, type RunningServer } from '../../src/server/start.js';
 import { onCleanup, withTimeout } from '../support/cleanup.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
@@ -24,12 +26,18 @@ async function dataOf(server: RunningServer, channel: string): Promise<Record<st
   return ((await response.json()) as { data: Record<string, unknown> }).data;
 }
 
-function client(url: string, protocol: ChannelProtocolOptions = {}, maxMessageBytes?: number): Connection<Store> {
+function client(
+  url: string,
+  protocol: ChannelProtocolOptions = {},
+  maxMessageBytes?: number,
+  outbox?: ConnectionOptions<Store>['outbox'],
+): Connection<Store> {
   const connection = createConnection<Store>({
     url,
     protocol: createChannelProtocol({ defaultChannel: false, ...protocol }),
     reconnect: { initialDelayMs: 50, maxDelayMs: 300, serviceRestartDelayMs: 400 },
     ...(maxMessageBytes === undefined ? {} : { maxMessageBytes }),
+    ...(outbox === undefined ? {} : { outbox }),
   });
   onCleanup(() => connection.stop());
   return connection;
@@ -127,6 +135,103 @@ describe('ops written before their channel ends', () => {
     );
     notes.unsubscribe();
     expect(await fate(sent)).toBe('ERR_OP_UNCONFIRMED');
+  });
+});
+
+/**
+ * A bare ws server answering as statesocket/server does, in order, scripted for issue 13's
+ * t32-stale-orphan: channel X's first subscription holds, and its first op is answered by an
+ * oversized chunk (the client fails X with ERR_PAYLOAD_TOO_LARGE) and then its ack; every later
+ * subscribe is refused for a while (`unsubscribed`, ERR_CHANNEL_FULL, retryAfterMs) and an op of a
+ * channel not held is answered ERR_NOT_SUBSCRIBED.
+ */
+async function staleOrphanServer(): Promise<string> {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await withTimeout(new Promise((resolve) => server.once('listening', resolve)), 'the server to listen');
+  onCleanup(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of server.clients) socket.terminate();
+        server.close(() => resolve());
+      }),
+  );
+  const subscribes = new Map<string, number>();
+  const held = new Set<string>();
+  server.on('connection', (socket) =>
+    socket.on('message', (data) => {
+      const frame = JSON.parse(String(data)) as { type: string; channel: string; client: string; n: number };
+      const reply = (message: object): void => socket.send(JSON.stringify(message));
+      const { channel } = frame;
+      if (frame.type === 'hello') reply({ type: 'welcome', v: 2, client: frame.client, user: null, maxMessageBytes: 1_048_576, time: 0 });
+      if (frame.type === 'subscribe') {
+        subscribes.set(channel, (subscribes.get(channel) ?? 0) + 1);
+        if (channel === 'X' && subscribes.get(channel) === 1) {
+          held.add(channel);
+          reply({ type: 'snapshot', channel, epoch: 'e', seq: 0, data: {} });
+          reply({ type: 'synced', channel, epoch: 'e', seq: 0 });
+        } else reply({ type: 'unsubscribed', channel, code: 'ERR_CHANNEL_FULL', message: 'full, retry later', retryAfterMs: 60_000 });
+      }
+      if (frame.type === 'unsubscribe') {
+        held.delete(channel);
+        reply({ type: 'unsubscribed', channel });
+      }
+      if (frame.type !== 'op') return;
+      if (channel === 'X' && subscribes.get(channel) === 1) reply({ type: 'chunk', id: 1, channel, i: 0, count: 2, bytes: 1e9, data: '{' });
+      if (held.has(channel)) reply({ type: 'ack', channel, n: frame.n });
+      else reply({ type: 'error', code: 'ERR_NOT_SUBSCRIBED', message: `op ${frame.n}: this connection does not hold ${channel}`, channel });
+    }),
+  );
+  return `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+}
+
+describe('an op acked after its channel failed on the client', () => {
+  it('takes no later ERR_NOT_SUBSCRIBED of its channel: the op that answer is for settles', async () => {
+    const connection = client(await staleOrphanServer());
+    const first = connection.channel('X');
+    await live(first);
+    // written, then X fails client-side before the ack comes: the op waits for its answer, the ack
+    expect(await fate(first.send({ set: { a: 1 } }))).toBe('resolved');
+    expect(first.getStatus().lastError?.code).toBe('ERR_PAYLOAD_TOO_LARGE');
+
+    // X again, and a control channel Y that never failed: the subscribe is refused for a while,
+    // and the op written behind it is answered ERR_NOT_SUBSCRIBED (never applied)
+    const fates = new Map<string, string>();
+    for (const name of ['X', 'Y']) {
+      const channel = connection.channel(name);
+      const sent = channel.send({ set: { b: 2 } });
+      const settled = sent.then(
+        () => fates.set(name, 'resolved'),
+        (error: { code?: string }) => fates.set(name, error.code ?? String(error)),
+      );
+      await waitForChannel(channel, (status) => status.state === 'retrying', `${name} refused for a while`);
+      channel.unsubscribe();
+      // Y's answer comes after X's on the socket: once Y's op settled, X's has had its answer
+      if (name === 'Y') await withTimeout(settled, "Y's op to settle");
+    }
+    expect(Object.fromEntries(fates)).toEqual({ X: 'ERR_NOT_SUBSCRIBED', Y: 'ERR_NOT_SUBSCRIBED' });
+  });
+});
+
+describe("outbox.overflow 'drop-oldest'", () => {
+  // every op's fate agrees with the server's data: resolved ⇔ applied, ERR_OUTBOX_FULL ⇔ never applied
+  it('drops the new op, never one already written, when every queued op is in flight', async () => {
+    const server = await serve();
+    const connection = client(server.url, {}, undefined, { limit: 2, overflow: 'drop-oldest' });
+    const channel = connection.channel('in-flight');
+    await live(channel);
+    const fates = await Promise.all([1, 2, 3].map((i) => fate(channel.send({ set: { [`op${i}`]: i } }))));
+    expect(fates).toEqual(['resolved', 'resolved', 'ERR_OUTBOX_FULL']);
+    expect(await dataOf(server, 'in-flight')).toEqual({ op1: 1, op2: 2 });
+    expect(connection.getStatus().counters.dropped).toBe(1);
+  });
+
+  it('drops the oldest op not yet written', async () => {
+    const server = await serve();
+    const connection = client(server.url, {}, undefined, { limit: 2, overflow: 'drop-oldest' });
+    const channel = connection.channel('queued');
+    const fates = Promise.all([1, 2, 3].map((i) => fate(channel.send({ set: { [`op${i}`]: i } }))));
+    expect(await fates).toEqual(['ERR_OUTBOX_FULL', 'resolved', 'resolved']);
+    expect(await dataOf(server, 'queued')).toEqual({ op2: 2, op3: 3 });
   });
 });
 
