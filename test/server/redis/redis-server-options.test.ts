@@ -65,7 +65,12 @@ describe('attachSyncServer given something that is not an HTTP server', () => {
 
 describe('key prefixes', () => {
   it.each(['', 'has space', 'x'.repeat(101), 'tab\tin'])('refuses %j in redisEngine as the server and the program do, in the same words', (prefix) => {
-    const rule = 'must be 1 to 100 printable ASCII characters without spaces; received ';
+    const rule = 'must be 1 to 100 printable ASCII characters without spaces, { or }; received ';
+    expect(() => redisEngine({ url: REDIS_URL, prefix })).toThrow(`redisEngine: prefix ${rule}`);
+    expect(() => attachSyncServer(createServer(), { redis: { url: REDIS_URL, prefix } })).toThrow(`attachSyncServer: redis.prefix ${rule}`);
+  });
+  it.each(['app{x}:', 'a{', 'b}:'])('refuses %j (a brace: a hash tag of the prefix, every channel in one Redis Cluster slot), saying why', (prefix) => {
+    const rule = 'must be 1 to 100 printable ASCII characters without spaces, { or }: a brace would make a Redis Cluster hash tag of the prefix, putting every channel in one slot; received ';
     expect(() => redisEngine({ url: REDIS_URL, prefix })).toThrow(`redisEngine: prefix ${rule}`);
     expect(() => attachSyncServer(createServer(), { redis: { url: REDIS_URL, prefix } })).toThrow(`attachSyncServer: redis.prefix ${rule}`);
   });
