@@ -14,7 +14,7 @@ const USAGE = `usage: npm run cluster -- [flags] [-- server flags]
 
 Starts N statesocket-server instances (--trust-proxy 127.0.0.1, each on a free port) sharing one Redis,
 and nginx in front of them (deploy/nginx.conf, run unprivileged from a temporary directory), then
-prints the URL clients connect to. Ctrl-C (or SIGTERM) stops everything and removes the directory.
+prints the URL clients connect to. Ctrl-C (or SIGTERM, to npm run cluster's npm or to this process) stops everything and removes the directory.
 
   --instances N       instances to start (default 3)
   --redis URL         the Redis they share (default: $REDIS_URL, else ${DEFAULT_REDIS_URL})

@@ -109,10 +109,21 @@ export function startFeed(
           if (error instanceof ChangeRefusedError) stats.feedRefused++;
           else stats.feedFailures++;
         };
+        /**
+         * A price is taken as the next one's base when its change is made, before it is stored
+         * (several changes of a tick, or of the next, are in flight at once). One that fails was
+         * not stored: the next tick reads the channel's prices again (its document: every change
+         * before the failure that was stored, none after), or the walk would go on from a price
+         * nobody saw, a jump of several steps at once.
+         */
+        const failed = (error: unknown) => {
+          refused(error);
+          pricesRead = false;
+        };
         try {
           core.change({ set: { [symbol]: price } }, channel).then(() => {
             stats.feedChanges++;
-          }, refused);
+          }, failed);
         } catch (error) {
           refused(error);
           continue;

@@ -10,14 +10,20 @@ export const DEFAULT_PREFIX = 'statesocket:';
 /** The longest key prefix taken. */
 export const MAX_PREFIX_LENGTH = 100;
 
+const PREFIX_RULE = `must be 1 to ${MAX_PREFIX_LENGTH} printable ASCII characters without spaces, { or }`;
+
 /**
  * The one rule for a key prefix, for `redisEngine({ prefix })`, the server's `redis.prefix` and
- * `--redis-prefix` alike: 1 to `MAX_PREFIX_LENGTH` printable ASCII characters without spaces.
- * Returns it; throws `RangeError` naming `name` otherwise.
+ * `--redis-prefix` alike: 1 to `MAX_PREFIX_LENGTH` printable ASCII characters without spaces or
+ * braces (a `{…}` in the prefix would be the hash tag of every key: in Redis Cluster every channel
+ * in one slot). Returns it; throws `RangeError` naming `name` otherwise.
  */
 export function checkPrefix(name: string, value: unknown): string {
   if (typeof value !== 'string' || !/^[\x21-\x7e]+$/.test(value) || value.length > MAX_PREFIX_LENGTH) {
-    throw new RangeError(`${name} must be 1 to ${MAX_PREFIX_LENGTH} printable ASCII characters without spaces; received ${describeValue(value)}`);
+    throw new RangeError(`${name} ${PREFIX_RULE}; received ${describeValue(value)}`);
+  }
+  if (/[{}]/.test(value)) {
+    throw new RangeError(`${name} ${PREFIX_RULE}: a brace would make a Redis Cluster hash tag of the prefix, putting every channel in one slot; received ${describeValue(value)}`);
   }
   return value;
 }

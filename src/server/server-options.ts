@@ -272,7 +272,7 @@ export interface NodeServerOptions extends ChannelOptions {
 export interface RedisServerOptions {
   /** `redis://[user:password@]host[:port][/db]` or `rediss://...` */
   url: string;
-  /** Put before every key: printable ASCII without spaces, at most `SERVER_LIMITS.maxRedisPrefixLength` characters. @default the engine's */
+  /** Put before every key: printable ASCII without spaces or braces, at most `SERVER_LIMITS.maxRedisPrefixLength` characters. @default the engine's */
   prefix?: string;
 }
 

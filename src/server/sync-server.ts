@@ -55,7 +55,9 @@ export interface SyncServerTimers {
 export interface SyncServerOptions {
   /**
    * Patches kept per channel for replay after a reconnect (and no more than `maxDataBytes` of
-   * them); a client further behind gets a snapshot. Also what `changes` can list.
+   * them); a client further behind gets a snapshot. Also what `changes` can list. With an `engine`
+   * of your own, the log of the server's copy in memory: the store's log (how far back a replay
+   * reaches) is the engine's own (`redisEngine({ logSize })`).
    * @default 1000
    */
   logSize?: number;

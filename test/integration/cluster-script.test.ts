@@ -29,9 +29,11 @@ afterEach(async () => {
   );
 });
 
-function runCluster(args: string[], env: Record<string, string> = {}): Run {
+/** The script itself, or `via: 'npm'`: `npm run cluster` as a user types it (npm, then the script's own processes). */
+function runCluster(args: string[], env: Record<string, string> = {}, via: 'node' | 'npm' = 'node'): Run {
   const { REDIS_URL: _ignored, ...inherited } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/cluster.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...inherited, ...env } });
+  const [command, commandArgs] = via === 'npm' ? ['npm', ['run', '--silent', 'cluster', '--', ...args]] : [process.execPath, ['--import', 'tsx', 'scripts/cluster.ts', ...args]];
+  const child = spawn(command, commandArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...inherited, ...env } });
   let text = '';
   child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -77,6 +79,19 @@ describe('npm run cluster', () => {
     socket.terminate();
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
+    expect(run.output()).toContain('cluster: stopped');
+    expect(existsSync(dir)).toBe(false);
+    expect(pids.filter(isAlive)).toEqual([]);
+  });
+
+  it('stops every process and removes its directory on a SIGTERM to npm (npm run cluster: npm passes it on)', async () => {
+    const run = runCluster(['--memory', '--instances', '1', '--', '--no-app'], {}, 'npm');
+    const { dir, pids } = await started(run);
+    expect(pids).toHaveLength(1);
+    run.child.kill('SIGTERM');
+    await run.exited;
+    // npm exits at once; the script goes on stopping what it started: bounded wait for its last line.
+    for (let i = 0; i < 300 && !run.output().includes('cluster: stopped'); i++) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(run.output()).toContain('cluster: stopped');
     expect(existsSync(dir)).toBe(false);
     expect(pids.filter(isAlive)).toEqual([]);

@@ -14,7 +14,7 @@ describe('the redis option', () => {
     [{ url: 'redis://127.0.0.1:6379#x' }, RangeError, 'redis.url must be redis://'],
     [{ url: 'redis://:secret@127.0.0.1:6379/db' }, RangeError, 'received "redis://:[redacted]@127.0.0.1:6379/db"'],
     [{ url: 42 }, TypeError, 'redis.url must be a string; received 42'],
-    [{ url: 'redis://127.0.0.1', prefix: '' }, RangeError, 'redis.prefix must be 1 to 100 printable ASCII characters without spaces'],
+    [{ url: 'redis://127.0.0.1', prefix: '' }, RangeError, 'redis.prefix must be 1 to 100 printable ASCII characters without spaces, { or }'],
     [{ url: 'redis://127.0.0.1', prefix: 'x'.repeat(101) }, RangeError, 'redis.prefix must be 1 to 100'],
     [{ url: 'redis://127.0.0.1', db: 1 }, TypeError, 'unknown option redis.db; it takes url, prefix'],
     ['redis://127.0.0.1', TypeError, 'redis must be an object { url, prefix? }'],

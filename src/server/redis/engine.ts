@@ -78,11 +78,14 @@ export interface RedisEngineOptions {
   commandTimeoutMs?: number;
   /** How often the engine pings Redis to notice an outage that closes no connection. @default 1000 */
   heartbeatMs?: number;
-  /** Connection errors (reported once per outage). @default console.error of the message */
+  /** Connection errors (reported once per outage), and Redis's error replies (`WRONGTYPE`…: once per distinct message). @default console.error of the message */
   onError?: (error: Error) => void;
   /** Counts marks forgotten by this instance's steps (retention or the bound): the server passes its counters. */
   counters?: { marksForgotten: number };
 }
+
+/** Distinct Redis error replies remembered as reported (`onError` once each). */
+const MAX_REPORTED_REPLIES = 100;
 
 export const DEFAULT_REDIS_ENGINE_OPTIONS = {
   url: 'redis://127.0.0.1:6379',
@@ -233,6 +236,20 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
     }
   }
 
+  /** Redis's error replies reported (`onError`), by message: each once, however often it comes back. */
+  const reportedReplies = new Set<string>();
+  /**
+   * An error reply that is not an outage (`WRONGTYPE`: a key of another type under the prefix, a
+   * script's error): the caller gets it (a client's connection closes with 1011, and it comes back
+   * at every try), so it is reported once per distinct message, or nobody would learn why.
+   */
+  function reportReplyError(error: Error): void {
+    if (reportedReplies.has(error.message)) return;
+    if (reportedReplies.size >= MAX_REPORTED_REPLIES) reportedReplies.clear(); // bounded: at worst reported again
+    reportedReplies.add(error.message);
+    report(error);
+  }
+
   async function call<T>(run: () => Promise<T>): Promise<T> {
     if (closed) throw new EngineUnavailableError('the Redis engine is closed');
     // Not before the connect's probe: the scripts must know which Redis run they write to.
@@ -243,6 +260,7 @@ export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
       const failure = engineError(error);
       if (failure instanceof UnexpectedReplyError) connections.unexpected(failure);
       else if (failure instanceof EngineUnavailableError) connections.suspect();
+      else reportReplyError(failure);
       throw failure;
     }
   }

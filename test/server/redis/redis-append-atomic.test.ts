@@ -76,3 +76,19 @@ describe('redisEngine: an APPEND that fails midway', () => {
     expect(await redis.exists(channelKeys(bed.prefix, 'load').meta)).toBe(0);
   });
 });
+
+describe('error replies reported', () => {
+  it('reports a WRONGTYPE to onError once per distinct message, however often it comes back', async () => {
+    const reported: string[] = [];
+    const engine = await bed.engine({ onError: (error) => reported.push(error.message) });
+    const redis = await bed.client();
+    const listener = { entries: () => {}, reset: () => {}, presence: () => {} };
+    for (const channel of ['typed-a', 'typed-b']) await redis.set(channelKeys(bed.prefix, channel).markTimes, 'x');
+    // Every subscribe of the channel fails the same way (its client closed with 1011, and back again).
+    for (let i = 0; i < 3; i++) await expect(engine.follow('typed-a', listener)).rejects.toThrow(/WRONGTYPE/);
+    await expect(engine.follow('typed-b', listener)).rejects.toThrow(/WRONGTYPE/);
+    expect(reported).toHaveLength(2);
+    expect(reported[0]).toMatch(/WRONGTYPE statesocket: key .*\{typed-a\}:mark-times holds a string, expected a zset/);
+    expect(reported[1]).toMatch(/\{typed-b\}:mark-times/);
+  });
+});

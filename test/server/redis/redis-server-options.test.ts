@@ -32,6 +32,26 @@ describe('engine-owned options with engine', () => {
   });
 });
 
+describe('logSize next to a Redis engine (docs/server.md, engine)', () => {
+  it("is the server's copy's log; Redis's stream follows redisEngine({ logSize }), and replays older than the copy's log read it", async () => {
+    const engine = await bed.engine({ logSize: 20 });
+    const server = createSyncServer({ engine, logSize: 5 });
+    try {
+      await server.loadChannel('split');
+      for (let i = 1; i <= 30; i++) await server.change({ set: { k: i } }, 'split');
+      const client = await bed.client();
+      // MAXLEN ~ trims whole stream nodes: at least the engine's 20, never the server's 5.
+      expect(await client.xlen(`${bed.prefix}{split}:log`)).toBeGreaterThanOrEqual(20);
+      const { epoch, seq } = server.channelState('split');
+      expect(seq).toBe(30);
+      const older = await engine.readLog('split', epoch, 10);
+      expect(older?.map((entry) => entry.seq)).toEqual(Array.from({ length: 20 }, (_, i) => 11 + i));
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('attachSyncServer given something that is not an HTTP server', () => {
   it.each([
     ['nothing', undefined, /received undefined/],
@@ -45,7 +65,12 @@ describe('attachSyncServer given something that is not an HTTP server', () => {
 
 describe('key prefixes', () => {
   it.each(['', 'has space', 'x'.repeat(101), 'tab\tin'])('refuses %j in redisEngine as the server and the program do, in the same words', (prefix) => {
-    const rule = 'must be 1 to 100 printable ASCII characters without spaces; received ';
+    const rule = 'must be 1 to 100 printable ASCII characters without spaces, { or }; received ';
+    expect(() => redisEngine({ url: REDIS_URL, prefix })).toThrow(`redisEngine: prefix ${rule}`);
+    expect(() => attachSyncServer(createServer(), { redis: { url: REDIS_URL, prefix } })).toThrow(`attachSyncServer: redis.prefix ${rule}`);
+  });
+  it.each(['app{x}:', 'a{', 'b}:'])('refuses %j (a brace: a hash tag of the prefix, every channel in one Redis Cluster slot), saying why', (prefix) => {
+    const rule = 'must be 1 to 100 printable ASCII characters without spaces, { or }: a brace would make a Redis Cluster hash tag of the prefix, putting every channel in one slot; received ';
     expect(() => redisEngine({ url: REDIS_URL, prefix })).toThrow(`redisEngine: prefix ${rule}`);
     expect(() => attachSyncServer(createServer(), { redis: { url: REDIS_URL, prefix } })).toThrow(`attachSyncServer: redis.prefix ${rule}`);
   });
