@@ -899,31 +899,35 @@ describe('who gets in: hello deadline, caps, trusted proxies, failed-authenticat
     expect(server.stats().authThrottled).toBe(1);
   });
 
-  it('reads every good attempt at once once the delay after a failure has passed', async () => {
+  /** A server with a token, whose address has failed once, the wait after that failure passed. */
+  async function afterOneFailure() {
     const clock = new TestClock();
     const server = await serve({ token: 's3cret', clock });
     const wrong = connectRaw(`${server.url}?token=guess`);
     await wrong.opened();
     expect((await wrong.closed()).code).toBe(4401);
     clock.advance(3_000);
+    return { clock, server };
+  }
+
+  /** Authenticates with the right token, then closes. */
+  async function connectAndLeave(url: string) {
+    const good = await greeted(url, { token: 's3cret' });
+    good.client.ws.close();
+    await good.client.closed();
+  }
+
+  it('reads every good attempt at once once the delay after a failure has passed', async () => {
+    const { clock, server } = await afterOneFailure();
     for (let i = 0; i < 5; i++) {
-      const good = await greeted(server.url, { token: 's3cret' });
-      good.client.ws.close();
-      await good.client.closed();
+      await connectAndLeave(server.url);
     }
     expect(server.stats().authHeld).toBe(0);
   });
 
   it('holds the next guess after a valid token interleaved with guesses: a success buys no fresh budget', async () => {
-    const clock = new TestClock();
-    const server = await serve({ token: 's3cret', clock });
-    const wrong = connectRaw(`${server.url}?token=guess`);
-    await wrong.opened();
-    expect((await wrong.closed()).code).toBe(4401);
-    clock.advance(3_000);
-    const good = await greeted(server.url, { token: 's3cret' });
-    good.client.ws.close();
-    await good.client.closed();
+    const { clock, server } = await afterOneFailure();
+    await connectAndLeave(server.url);
     const guess = connectRaw(`${server.url}?token=guess2`);
     await guess.opened();
     expect((await guess.closed()).code).toBe(4401); // read at once: the wait after the first failure had passed
