@@ -438,12 +438,18 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   channelLimits.counters = counters;
 
   // ── the engine (engine.ts): the memory engine unless one is given ──
+  // Its own log stays empty (`logSize: 0`): this server is its only follower, and the copy's log
+  // already holds every entry `readLog` could serve. Both start at the epoch's seq 0 (the memory
+  // engine starts an epoch at the first follow) and keep the last `logSize` entries; the copy
+  // also drops the oldest past `maxDataBytes`, and those `olderPatches` refuses anyway (with them
+  // the replay would pass that bound). A second log of change objects, alive for `logSize` changes
+  // each, was most of the heap under a feed and the collector's work (issue 14, scenario 11 (b)).
   const memory: MemoryEngine | undefined =
     options.engine === undefined
       ? memoryEngine({
           ...(options.initial === undefined ? {} : { initial: options.initial }),
           ...(options.onChange === undefined ? {} : { onChange: options.onChange }),
-          logSize: channelLimits.logSize,
+          logSize: 0,
           maxDataBytes: channelLimits.maxDataBytes,
           maxValueDepth: channelLimits.value.maxValueDepth,
           ...channelLimits.marks,
