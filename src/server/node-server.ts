@@ -400,6 +400,8 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
       },
     };
     const deliver = (data: RawData, isBinary: boolean) => {
+      // What the frame is answered with now (an op's patch to this client and its ack) goes out as one write.
+      client.frames.cork();
       try {
         session?.receive(frameInput(data, isBinary));
       } catch {
@@ -407,6 +409,8 @@ export function mountSyncServer(server: HttpServer | HttpsServer, opts: Resolved
         // is a bug. It is not the op's fault: no error frame with its id, close with 1011 so the
         // client sends the op again.
         transmit(client, { kind: 'close', code: SyncCloseCode.INTERNAL_ERROR, reason: 'internal error' });
+      } finally {
+        client.frames.uncork();
       }
     };
     const early: Array<[RawData, boolean]> = [];

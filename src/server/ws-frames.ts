@@ -119,6 +119,7 @@ export class FrameWriter {
   queuedBytes = 0;
   /** Writes handed to the socket that have not completed (each holds a request and buffers). */
   pendingWrites = 0;
+  private corked = false;
   private readonly raw: RawWrite | undefined;
   private readonly onWritten = () => {
     this.pendingWrites--;
@@ -139,11 +140,26 @@ export class FrameWriter {
     return this.raw !== undefined;
   }
 
-  /** Sends a frame built by `textFrame`: now, or with the frames waiting for the write in flight (at once past `FLUSH_BYTES`). */
+  /** Sends a frame built by `textFrame`: now, or with the frames waiting for the write in flight or the cork (at once past `FLUSH_BYTES`). */
   write(frame: Buffer): void {
     this.frames.push(frame);
     this.queuedBytes += frame.length;
-    if (this.pendingWrites === 0 || this.queuedBytes >= FLUSH_BYTES) this.flush();
+    if ((this.pendingWrites === 0 && !this.corked) || this.queuedBytes >= FLUSH_BYTES) this.flush();
+  }
+
+  /**
+   * Holds the frames written until `uncork` (while the server handles one inbound frame): the
+   * answers to it, an op's patch to its own sender and its ack, go out as one write, not two
+   * (issue 14, scenario 11 (b): a write system call per op saved). Nothing waits past the turn
+   * that handles the frame; `flush` still writes at once.
+   */
+  cork(): void {
+    this.corked = true;
+  }
+
+  uncork(): void {
+    this.corked = false;
+    if (this.pendingWrites === 0) this.flush();
   }
 
   /** Writes what waits now (before a close frame, which must not pass it). */

@@ -119,6 +119,30 @@ describe('writes: at once when none is in flight, together behind one that is', 
     expect(writer.queuedBytes).toBe(0);
   });
 
+  it('holds the frames written while corked and writes them as one at uncork, FLUSH_BYTES aside', async () => {
+    const pair = await connectedPair();
+    let completions = 0;
+    const writer = new FrameWriter(pair.server, () => completions++);
+    writer.cork();
+    writer.write(textFrame(Buffer.from('patch')));
+    writer.write(textFrame(Buffer.from('ack')));
+    expect(writer.pendingWrites).toBe(0);
+    expect(writer.queuedBytes).toBeGreaterThan(0);
+    writer.uncork();
+    expect(writer.pendingWrites).toBe(1);
+    expect(writer.queuedBytes).toBe(0);
+    expect(await receive(pair, 2)).toEqual(['patch', 'ack']);
+    await until(() => completions === 1, 'the one write to complete');
+    // Corked, a frame that reaches FLUSH_BYTES still goes at once; an uncork with nothing held writes nothing.
+    writer.cork();
+    writer.write(textFrame(Buffer.alloc(FLUSH_BYTES, 'z')));
+    expect(writer.pendingWrites).toBe(1);
+    writer.uncork();
+    expect(writer.pendingWrites).toBe(1);
+    expect((await receive(pair, 3))[2]).toHaveLength(FLUSH_BYTES);
+    await until(() => completions === 2, 'the second write to complete');
+  });
+
   it('gives sockets fed the same frames the same bytes', async () => {
     const a = await connectedPair();
     const b = await connectedPair();
