@@ -2,8 +2,8 @@
 // 5,000 loaded channels (each followed by the server's copy), changes round robin over them (one row each),
 // CPU per change and the heap left behind. Figures for docs/benchmarks.md; reported, never judged.
 //   node --import tsx --expose-gc bench/probes/memory-change.ts
-//   env: CHANGES (per repetition, default 100000), WARM (before, default 50000), LOG (the memory engine's logSize;
-//   unset: the server's own memory engine, logSize 1000). Under callgrind: bundle it with esbuild (packages
+//   env: CHANGES (per repetition, default 100000), WARM (before, default 50000), LOG (an engine of its own with this logSize;
+//   unset: the server's own memory engine, which keeps no log; LOG=1000 was its default before). Under callgrind: bundle it with esbuild (packages
 //   external) and take the difference of two CHANGES values.
 import { memoryEngine } from '../../src/server/engines/memory.js';
 import { createSyncServer } from '../../src/server/sync-server.js';
