@@ -6,7 +6,7 @@
 //   node --import tsx bench/probes/feed-ops.ts
 //   env: ROUNDS (turns per server, default 3), WINDOW_MS (default 6000), FLOOD_MS (the flood before, default 2000;
 //   0: none), KINDS (default current,baseline; ref:<commit> for another commit's server, e.g. the one before a
-//   change), PROF (a directory: each server writes its CPU profile to PROF/<kind>)
+//   change), PROF (a directory: each server writes its CPU profile to PROF/<kind>), HEAP=1 (the heap after the subscribes)
 import { BASELINE_COMMIT, buildBaseline, buildCurrentServer } from '../lib/baseline.js';
 import { clientFlags, clientGraceMs, forkClient, type Child } from '../lib/children.js';
 import { PROFILES } from '../lib/profile.js';
@@ -69,6 +69,8 @@ for (let round = 0; round < rounds; round++) {
       await Promise.all(loads.map((child) => child.next('connected', 70_000)));
       for (const child of loads) child.send({ type: 'subscribe' });
       await Promise.all(loads.map((child) => child.next('subscribed', 70_000)));
+      // The heap after a collection once every channel is followed (HEAP=1; a forced GC, outside the window).
+      const heap = process.env.HEAP === '1' ? `, heap after the subscribes ${((await server.heap()).heapUsed / 1e6).toFixed(1)} MB` : '';
       if (floodMs > 0) {
         hot.send({ type: 'flood', window: p.floodWindow });
         await hot.next('flood-started', 10_000);
@@ -88,7 +90,7 @@ for (let round = 0; round < rounds; round++) {
       population.send({ type: 'ops-stop' });
       await population.next('ops-stopped', 30_000);
       await server.stopFeed();
-      const line = `CPU ${(eld.cpuShare * 100).toFixed(2)} % p99 ${eld.p99Ms.toFixed(2)} ms max ${eld.maxMs.toFixed(1)} ms; user ${delta.userMs} ms sys ${delta.sysMs} ms, ${delta.writes} write and ${delta.reads} read syscalls, ${delta.switches} context switches`;
+      const line = `CPU ${(eld.cpuShare * 100).toFixed(2)} % p99 ${eld.p99Ms.toFixed(2)} ms max ${eld.maxMs.toFixed(1)} ms; user ${delta.userMs} ms sys ${delta.sysMs} ms, ${delta.writes} write and ${delta.reads} read syscalls, ${delta.switches} context switches${heap}`;
       (results[kind] ??= []).push(line);
       console.log(`round ${round + 1} ${kind}: ${line}`);
     } finally {
