@@ -47,7 +47,12 @@ export function environmentState(targets: EnvironmentTargets): { online: boolean
 }
 
 /** Forwards the environment's events to `send`; returns a function that stops listening. */
+/** What watching nothing returns (Node, a worker): one function for every connection. */
+const watchNothing = () => {};
+
 export function watchEnvironment(targets: EnvironmentTargets, send: (event: EnvironmentEvent) => void): () => void {
+  // nothing to listen to: no closures, no array kept per connection (heap per connection, issue 15)
+  if (targets.window === undefined && targets.document === undefined) return watchNothing;
   const removers: Array<() => void> = [];
   const listen = (target: Listenable | undefined, type: string, handler: (event: { persisted?: boolean }) => void) => {
     if (target === undefined) return;

@@ -12,15 +12,17 @@ import type { ConnectionStatus } from './types.js';
 export type StatusListener = (status: ConnectionStatus) => void;
 
 export class Listeners {
-  private readonly listeners = new Set<StatusListener>();
+  /** Made by the first `add`: most connections never have a listener (heap per connection, issue 15). */
+  private listeners: Set<StatusListener> | null = null;
 
   constructor(private readonly failed: (code: ErrorCode, message: string) => void) {}
 
   /** Adds `listener`; returns the function that removes it. */
   add(listener: StatusListener): () => void {
-    this.listeners.add(listener);
+    const listeners = (this.listeners ??= new Set());
+    listeners.add(listener);
     return () => {
-      this.listeners.delete(listener);
+      listeners.delete(listener);
     };
   }
 
@@ -30,7 +32,7 @@ export class Listeners {
    * is not reported: a listener that always throws, or always rejects, would loop.
    */
   notify(status: ConnectionStatus, report: boolean): void {
-    if (this.listeners.size === 0) return;
+    if (this.listeners === null || this.listeners.size === 0) return;
     const failed = this.failed;
     let failure: { error: unknown } | null = null;
     const onRejected = report ? (error: unknown) => failed('ERR_LISTENER_FAILED', `a status listener rejected: ${describeThrown(error)}`) : undefined;
