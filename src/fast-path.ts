@@ -35,8 +35,8 @@ export interface FastPathSwitch {
   enabled(): boolean;
 }
 
-/** Counts of events per path, for tests and probes (process-wide). */
-export const fastPathStats = { fast: 0, full: 0 };
+/** Counts of hot events per path, for tests and probes (process-wide): `sourced`, those whose transition came from the source found for their configuration. */
+export const fastPathStats = { fast: 0, full: 0, sourced: 0 };
 
 /** The transition XState selects, as far as the fast path reads it. */
 interface Transition {
@@ -125,6 +125,70 @@ function hasEventless(snapshot: AnyMachineSnapshot): boolean {
   return false;
 }
 
+/** A state node, as far as the source lookup reads it (XState's `StateNode`). */
+interface NodeLike {
+  type: string;
+  parent?: NodeLike | undefined;
+  transitions: Map<string, readonly { guard?: unknown }[]>;
+  next(snapshot: AnyMachineSnapshot, event: EventObject): unknown[] | undefined;
+}
+
+/** The node may hold a transition for `type`: its own, or a wildcard key that could match (counted as one: the lookup then refuses). */
+function mayHandle(node: NodeLike, type: string): 'none' | 'exact' | 'unsure' {
+  let found: 'none' | 'exact' | 'unsure' = node.transitions.has(type) ? 'exact' : 'none';
+  for (const key of node.transitions.keys()) if (key !== type && key.includes('*') && (key === '*' || type.startsWith(key.slice(0, -1)))) found = 'unsure';
+  return found;
+}
+
+/** For each configuration (`snapshot._nodes`, the same array while the fast path runs), the node that answers each hot event, or null. */
+const sources = new WeakMap<object, Map<string, NodeLike | null>>();
+
+/**
+ * The one node whose transitions XState consults for `type` in this configuration and whose
+ * answer is final (`finalSource`), found by walking up from every atomic state to the first node
+ * with candidates for the event (no wildcard among them). Then `source.next(snapshot, event)` (XState's own guard evaluation) is what
+ * `getTransitionData` returns, without walking the whole configuration for every event. Null
+ * when the configuration is not that simple: the caller asks `getTransitionData`.
+ */
+function sourceOf(snapshot: AnyMachineSnapshot, type: string): NodeLike | null {
+  const nodes = (snapshot as unknown as { _nodes: NodeLike[] })._nodes;
+  let byType = sources.get(nodes);
+  if (byType === undefined) sources.set(nodes, (byType = new Map()));
+  const known = byType.get(type);
+  if (known !== undefined) return known;
+  // the first node handling the event above each atomic state (undefined: none up to the root)
+  const found = new Set<NodeLike | undefined>();
+  for (const leaf of nodes) {
+    if (leaf.type !== 'atomic') continue;
+    let node: NodeLike | undefined = leaf;
+    let handles: 'none' | 'exact' | 'unsure' = 'none';
+    while (node !== undefined && (handles = mayHandle(node, type)) === 'none') node = node.parent;
+    if (handles === 'unsure') found.add(undefined);
+    found.add(node);
+  }
+  byType.set(type, finalSource(found, type));
+  return byType.get(type)!;
+}
+
+/**
+ * The source among the nodes found: one whose candidates end without a guard (XState always
+ * selects one of them), every other node found an ancestor of it (XState, walking down, never
+ * consults those: a region of a parallel state answered first). Else null.
+ */
+function finalSource(found: Set<NodeLike | undefined>, type: string): NodeLike | null {
+  if (found.has(undefined)) return null;
+  for (const node of found) {
+    const candidates = node!.transitions.get(type);
+    if (candidates === undefined || candidates.length === 0 || candidates[candidates.length - 1]!.guard !== undefined) continue;
+    const ancestors = new Set<NodeLike>();
+    for (let up = node!.parent; up !== undefined; up = up.parent) ancestors.add(up);
+    let others = true;
+    for (const other of found) if (other !== node && !ancestors.has(other!)) others = false;
+    if (others) return node!;
+  }
+  return null;
+}
+
 /**
  * Runs a hot event as the chart's transition would, or returns null (the macrostep takes it).
  * Everything is resolved first (assignments and collects are pure); nothing runs unless every
@@ -132,7 +196,9 @@ function hasEventless(snapshot: AnyMachineSnapshot): boolean {
  * after the assignments before it, as in a macrostep.
  */
 function fastTransition(machine: AnyStateMachine, snapshot: AnyMachineSnapshot, event: EventObject, scope: AnyActorScope): AnyMachineSnapshot | null {
-  const transitions = machine.getTransitionData(snapshot, event) as unknown as Transition[];
+  const source = sourceOf(snapshot, event.type);
+  if (source !== null) fastPathStats.sourced++;
+  const transitions = (source === null ? machine.getTransitionData(snapshot, event) : (source.next(snapshot, event) ?? [])) as unknown as Transition[];
   if (transitions.length !== 1) return null;
   const transition = transitions[0]!;
   if ((transition.target !== undefined && transition.target.length > 0) || transition.reenter === true) return null;

@@ -190,6 +190,7 @@ describe('the fast path', () => {
       if (event.type === '@xstate.event') inspected.push(event.event.type);
     });
     const before = fastPathStats.fast;
+    const sourced = fastPathStats.sourced;
     socket.receive({ a: 1 });
     t.connection.send('x');
     expect(fastPathStats.fast).toBe(before);
@@ -197,6 +198,8 @@ describe('the fast path', () => {
     subscription.unsubscribe();
     socket.receive({ a: 2 });
     expect(fastPathStats.fast).toBe(before + 1);
+    // the configuration's source answered (no walk of the whole configuration)
+    expect(fastPathStats.sourced).toBe(sourced + 1);
     expect(t.connection.getStatus().counters.received).toBe(2);
     t.connection.stop();
   });

@@ -123,7 +123,7 @@ for (const name of chosen) {
   results[name] = times[Math.floor(times.length / 2)]!;
   const floor = name.startsWith('send') ? results['send-floor'] : results.floor;
   const vs = floor === undefined || name === 'floor' || name === 'send-floor' ? '' : ` (${(results[name] / floor).toFixed(2)}× floor)`;
-  const taken = `${fastPathStats.fast} fast, ${fastPathStats.full} full`;
-  fastPathStats.fast = fastPathStats.full = 0;
+  const taken = `${fastPathStats.fast} fast (${fastPathStats.sourced} from a known source), ${fastPathStats.full} full`;
+  fastPathStats.fast = fastPathStats.full = fastPathStats.sourced = 0;
   console.log(`${name.padEnd(16)} ${results[name].toFixed(2)} µs/event${vs}  [hot events: ${taken}]`);
 }
