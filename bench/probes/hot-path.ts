@@ -40,6 +40,15 @@ function prefill(send: (op: SyncOutbound) => void, count: number): void {
   for (let i = 0; i < count; i++) send({ type: 'op', id: `pre-${i}`, set: { k: i } });
 }
 
+/** `send()` of n ops with the sync protocol while open, `waiting` ops already awaiting their ack (none is answered). */
+function sendSync(n: number, waiting: number): void {
+  const t = createTestConnection({ protocol: createSyncProtocol(), outbox: { limit: n + waiting + 1 } });
+  t.open();
+  prefill((op) => t.connection.send(op), waiting);
+  for (let i = 0; i < n; i++) t.connection.send(ops[i]!);
+  t.connection.stop();
+}
+
 const runs: Record<string, (n: number) => void> = {
   floor: (n) => {
     const store = createStore();
@@ -89,20 +98,8 @@ const runs: Record<string, (n: number) => void> = {
     for (let i = 0; i < n; i++) t.connection.send(ops[i]);
     t.connection.stop();
   },
-  'send-sync-1': (n) => {
-    const t = createTestConnection({ protocol: createSyncProtocol(), outbox: { limit: n + 2 } });
-    t.open();
-    prefill((op) => t.connection.send(op), 1);
-    for (let i = 0; i < n; i++) t.connection.send(ops[i]!);
-    t.connection.stop();
-  },
-  'send-sync-1000': (n) => {
-    const t = createTestConnection({ protocol: createSyncProtocol(), outbox: { limit: n + 1001 } });
-    t.open();
-    prefill((op) => t.connection.send(op), 1000);
-    for (let i = 0; i < n; i++) t.connection.send(ops[i]!);
-    t.connection.stop();
-  },
+  'send-sync-1': (n) => sendSync(n, 1),
+  'send-sync-1000': (n) => sendSync(n, 1000),
 };
 
 const chosen = variantsText === 'all' ? Object.keys(runs) : variantsText.split(',');
