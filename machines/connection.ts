@@ -136,7 +136,8 @@ function withEntry(
   if (awaitsMark === true) entry.awaitsMark = true;
   const admission = admitToOutbox(context.outbox, context.config.outbox);
   const nextEntryId = context.nextEntryId + 1;
-  if (admission.kind === 'append') return { outbox: [...context.outbox, entry], nextEntryId, counters: context.counters };
+  // concat, not a spread: one block copy of the entries, not an iteration (issue 15: a send with 1,000 ops awaiting their ack)
+  if (admission.kind === 'append') return { outbox: context.outbox.concat(entry), nextEntryId, counters: context.counters };
   const counters = { ...context.counters, dropped: context.counters.dropped + 1 };
   if (admission.kind === 'drop-entry') {
     return { outbox: [...context.outbox.filter((_, index) => index !== admission.index), entry], nextEntryId, counters };

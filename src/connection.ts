@@ -26,6 +26,7 @@ import { History } from './history.js';
 import { Renderer } from './render.js';
 import { createClock } from './clock.js';
 import { Causes } from './causes.js';
+import { countInspectors, withFastPath } from './fast-path.js';
 import { Listeners } from './listeners.js';
 import { guardNow, guardRandom, guardShouldReconnect } from './policies.js';
 import { createCounters, onlyBookkeepingChanged, sameStatus, stateNameOf, statusOf, type ConnectionSnapshot } from './status.js';
@@ -176,11 +177,15 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       renderer,
       reportCallbackFailure,
       noteCause: (type) => causes.note(type),
+      // an inspector sees every transition: while one is attached, every event takes XState's macrostep
+      fastPath: { enabled: () => inspectors === 0 },
     };
 
     const input: LiveInput = { config, ...environmentState(resolved.environment), effects };
     // a protocol with channels brings the chart with their effects (src/channel-runtime.ts)
-    const actor: ConnectionActor = createActor(protocol.channels?.runtime.machine() ?? liveMachine, {
+    /** Inspectors attached to the actor's system: the `inspect` option's, and any `actor.system.inspect()` since. */
+    let inspectors = resolved.inspect ? 1 : 0;
+    const actor: ConnectionActor = createActor(withFastPath(protocol.channels?.runtime.machine() ?? liveMachine), {
       input,
       systemId: CONNECTION_SYSTEM_ID,
       // each timer fires inside causes.duringTimer, which names the delayed event it sends
@@ -189,6 +194,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     });
     // From here `actor.send` notes what it sends: the facade's events, the chart's `self.send`, and anyone's holding `connection.actor`.
     causes.watch(actor);
+    countInspectors(actor, (change) => (inspectors += change));
     const deliver = actor.send;
     ready = true;
 

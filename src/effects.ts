@@ -18,6 +18,7 @@ import type { ConnectionContext, ConnectionEvent, ConnectionInput, ErrorCode, Fr
 import { computeRetryDelay } from './backoff.js';
 import { catchRejection } from './callbacks.js';
 import { describeThrown } from './errors.js';
+import type { FastPathSwitch } from './fast-path.js';
 import { encodeJsonFrame, exceedsBytes, frameBytes } from './frames.js';
 import type { GreetingResult } from './options.js';
 import { checkDecoded, type Protocol } from './protocol.js';
@@ -44,6 +45,8 @@ export interface ConnectionEffects {
    * actor's request), so history names it (src/causes.ts: those events reach the actor without `send`).
    */
   noteCause: (type: string) => void;
+  /** Whether the hot events may skip XState's macrostep now (src/fast-path.ts); absent: never. */
+  fastPath?: FastPathSwitch;
 }
 
 /** The input of `liveMachine`: the chart's input plus this connection's effects. */
