@@ -51,6 +51,8 @@ export interface Profile {
    * `connections` × `perConnection` subscriptions over `channels` names, the feed and ops at
    * scenario 9's rates. Every window `windowMs`.
    */
+  /** Scenario 12: a page receiving `messages` in Chromium, statesocket against the bare WebSocket, `repetitions` pairs. */
+  browser: { messages: number; repetitions: number };
   engineBaseline: {
     repetitions: number;
     floodConnections: number;
@@ -80,6 +82,7 @@ export const PROFILES: Record<Mode, Profile> = {
     channels: { subscribes: 30, warmup: 5, connects: 5, channels: 100, drops: 1, reconnectWaitMs: 100 },
     channelServer: { connections: 50, perConnection: 10, channels: 500, processes: 1, windowMs: 300, feedRatePerSec: 200, opsRatePerSec: 100, batch: 25 },
     serverFanout: { connections: 50, receivers: 1, offeredDeliveriesPerSec: 1_000, windowMs: 500, repetitions: 1, batch: 25, saturationDeliveriesPerSec: 100_000, aheadDeliveries: 10_000 },
+    browser: { messages: 2_000, repetitions: 1 },
     engineBaseline: { repetitions: 1, floodConnections: 10, floodChannels: 2, floodWindow: 8, connections: 20, perConnection: 5, channels: 100, feedRatePerSec: 200, opsRatePerSec: 100, windowMs: 300, batch: 25 },
   },
   quick: {
@@ -95,6 +98,7 @@ export const PROFILES: Record<Mode, Profile> = {
     channels: { subscribes: 500, warmup: 20, connects: 50, channels: 1_000, drops: 5, reconnectWaitMs: 100 },
     channelServer: { connections: 1_000, perConnection: 10, channels: 10_000, processes: 2, windowMs: 3_000, feedRatePerSec: 1_000, opsRatePerSec: 500, batch: 25 },
     serverFanout: { connections: 1_000, receivers: 2, offeredDeliveriesPerSec: 20_000, windowMs: 3_000, repetitions: 1, batch: 25, saturationDeliveriesPerSec: 500_000, aheadDeliveries: 100_000 },
+    browser: { messages: 20_000, repetitions: 5 },
     engineBaseline: { repetitions: 5, floodConnections: 20, floodChannels: 4, floodWindow: 16, connections: 500, perConnection: 10, channels: 5_000, feedRatePerSec: 1_000, opsRatePerSec: 500, windowMs: 2_000, batch: 25 },
   },
   full: {
@@ -110,11 +114,12 @@ export const PROFILES: Record<Mode, Profile> = {
     channels: { subscribes: 2_000, warmup: 50, connects: 200, channels: 1_000, drops: 7, reconnectWaitMs: 100 },
     channelServer: { connections: 1_000, perConnection: 10, channels: 10_000, processes: 2, windowMs: 10_000, feedRatePerSec: 1_000, opsRatePerSec: 500, batch: 25 },
     serverFanout: { connections: 5_000, receivers: 2, offeredDeliveriesPerSec: 20_000, windowMs: 5_000, repetitions: 3, batch: 25, saturationDeliveriesPerSec: 500_000, aheadDeliveries: 100_000 },
+    browser: { messages: 20_000, repetitions: 5 },
     engineBaseline: { repetitions: 5, floodConnections: 20, floodChannels: 4, floodWindow: 16, connections: 1_000, perConnection: 10, channels: 10_000, feedRatePerSec: 1_000, opsRatePerSec: 500, windowMs: 5_000, batch: 25 },
   },
 };
 
-export const SCENARIOS = ['throughput', 'fanout', 'reconnect', 'storm', 'half-open', 'render', 'machine', 'slow-consumer', 'channels', 'channel-server', 'server-fanout', 'engine-baseline'] as const;
+export const SCENARIOS = ['throughput', 'fanout', 'reconnect', 'storm', 'half-open', 'render', 'machine', 'slow-consumer', 'channels', 'channel-server', 'server-fanout', 'engine-baseline', 'browser'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 /** `LIBRARIES` rotated by `rep`, so no library always runs first (or last) on a drifting machine. */
