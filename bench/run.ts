@@ -11,6 +11,7 @@ import type { Profile, ScenarioId } from './lib/profile.js';
 import { toJson, toMarkdown, type Report, type ScenarioOutcome } from './lib/report.js';
 import { wallNow } from './lib/time.js';
 import type { ScenarioContext, ScenarioResult } from './scenarios/context.js';
+import { browserScenario } from './scenarios/browser.js';
 import { channelServerScenario } from './scenarios/channel-server.js';
 import { channelsScenario } from './scenarios/channels.js';
 import { engineBaselineScenario } from './scenarios/engine-baseline.js';
@@ -37,6 +38,7 @@ const SCENARIO_TABLE: Record<ScenarioId, { title: string; run: (ctx: ScenarioCon
   'channel-server': { title: '9. A server with 10,000 channels and 1,000 connections', run: channelServerScenario },
   'server-fanout': { title: '10. Server fan-out: one feed to N connections (statesocket, raw ws, socket.io + Redis adapter)', run: serverFanoutScenario },
   'engine-baseline': { title: '11. The memory engine\'s path against the server before the engine interface (issue 14)', run: engineBaselineScenario },
+  browser: { title: '12. Per message in Chromium: statesocket against the bare WebSocket (issue 15)', run: browserScenario },
 };
 
 export interface RunOptions {

@@ -12,14 +12,19 @@
  *   limits a client's throughput. `&channel=NAME`: the same on a channel,
  *   in protocol version 2's frames (`blastChannelTexts`).
  *
+ * - `http://127.0.0.1:P/browser/NAME.html`: a page of the browser scenario, read from the
+ *   directory `serve-pages` named (nothing is served before; other names are 404).
+ *
  * IPC in: `listen {port}` (a standby binds only then), `prepare-blast {n, channel?}`,
- * `broadcast {ratePerSec, count?}`, `broadcast-stop`, `stats`.
+ * `broadcast {ratePerSec, count?}`, `broadcast-stop`, `stats`, `serve-pages {dir}`.
  * IPC out: `ready` (standby loaded), `listening {port, at}`, `prepared`,
- * `stats {accepts, open, broadcasts}`, `error {message}`.
+ * `stats {accepts, open, broadcasts}`, `serving`, `error {message}`.
  */
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { attachToParent, fail, on, send } from './lib/ipc.js';
@@ -84,8 +89,14 @@ export async function runBenchServer(argv: readonly string[]): Promise<void> {
   };
 
   const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false });
-  const server = createServer((_req, res) => {
-    res.writeHead(404).end();
+  let pagesDir: string | null = null;
+  const server = createServer((req, res) => {
+    const name = /^\/browser\/([a-z0-9-]+\.html)$/.exec(req.url ?? '')?.[1];
+    if (req.method !== 'GET' || name === undefined || pagesDir === null) return void res.writeHead(404).end();
+    readFile(join(pagesDir, name)).then(
+      (body) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(body),
+      () => res.writeHead(404).end(),
+    );
   });
 
   const accept = (ws: WebSocket) => {
@@ -155,6 +166,10 @@ export async function runBenchServer(argv: readonly string[]): Promise<void> {
   on('broadcast-stop', () => {
     clearInterval(broadcastTimer);
     void send({ type: 'broadcast-stopped', broadcasts });
+  });
+  on('serve-pages', (message) => {
+    pagesDir = String(message.dir);
+    void send({ type: 'serving' });
   });
   on('stats', () => {
     void send({ type: 'stats', accepts, open: clients.size, broadcasts });

@@ -262,6 +262,12 @@ export class ServerProcess {
     return Number((await this.child.next('broadcast-stopped', 10_000)).broadcasts);
   }
 
+  /** Serves the pages in `dir` at `/browser/NAME.html`. */
+  async servePages(dir: string): Promise<void> {
+    this.child.send({ type: 'serve-pages', dir });
+    await this.child.next('serving', 10_000);
+  }
+
   signal(signal: NodeJS.Signals): void {
     this.child.signal(signal);
   }

@@ -57,3 +57,15 @@ export function histogram(timestamps: readonly number[], origin: number, bucketM
   }
   return counts;
 }
+
+/**
+ * Ratios of `values[i] / references[i]`, repetition by repetition (the two measured in the same
+ * repetition), and the worst of them: the highest for a cost, the lowest for a rate. NaN when a
+ * repetition is missing on either side.
+ */
+export function pairedRatios(values: readonly number[], references: readonly number[], worst: 'highest' | 'lowest'): { ratios: number[]; worst: number; median: number } {
+  const n = Math.min(values.length, references.length);
+  const ratios = Array.from({ length: n }, (_, i) => values[i]! / references[i]!);
+  if (n === 0 || ratios.some((r) => !Number.isFinite(r))) return { ratios, worst: NaN, median: NaN };
+  return { ratios, worst: worst === 'highest' ? Math.max(...ratios) : Math.min(...ratios), median: median(ratios) };
+}

@@ -2,8 +2,8 @@
  * Clocks for the bench. Every process stamps events with `wallNow()`: wall-clock
  * milliseconds with sub-millisecond precision, comparable across the parent,
  * the server child and the client children (they share the system clock).
+ * Browser-safe (the global `performance`): the browser scenario's pages use the bench's workload.
  */
-import { performance } from 'node:perf_hooks';
 
 /** Wall-clock time in milliseconds, precise to microseconds; comparable across processes. */
 export function wallNow(): number {

@@ -14,24 +14,37 @@
  * - `channel (v2), one frame per read`: the sync protocol's version 2, the same patches on a
  *   channel (`connection.channel()`), one frame per read: what a message on a channel costs
  *   beside `connection (sync)`, a message on a connection without channels (issue 13: at most 1.2×).
- * - `send`: `connection.send()` while open (the outbound path).
  *
  * and the floor: the same frames parsed and applied to the store with no
  * connection at all.
+ *
+ * `connection.send()` while open (issue 15), each call timed on its own (the acks that keep the
+ * outbox at its length are read between calls, untimed):
+ *
+ * - `send floor`: the op encoded (`JSON.stringify`) and written to the same fake socket, no connection;
+ * - `send (raw)`: the raw protocol, which has no acks: nothing awaits one;
+ * - `send (sync, 1 awaiting)`: the sync protocol, the op sent the only one awaiting its ack;
+ * - `send (sync, 1,000 awaiting)`: the same with 999 older ops awaiting theirs: what a send costs
+ *   against the outbox's length.
+ *
+ * Every repetition runs every variant once, in an order rotated by the repetition, so each ratio to
+ * its floor is taken from the same repetition (the targets are judged on the worst of them).
  */
 import { createActor } from 'xstate';
 import { connectionMachine } from '../../machines/connection.js';
 import { resolveOptions } from '../../src/options.js';
 import { rawProtocol } from '../../src/protocol.js';
-import { createStore, type StoreData } from '../../src/store.js';
-import { createSyncProtocol } from '../../src/sync/client-protocol.js';
+import { createStore, type Json, type StoreData } from '../../src/store.js';
+import { createSyncProtocol, type OpMessage } from '../../src/sync/client-protocol.js';
 import { createChannelProtocol } from '../../src/sync/client-protocol-v2.js';
 import { TestClock } from '../../src/testing/clock.js';
 import { FakeWebSocket } from '../../src/testing/fake-websocket.js';
 import { createTestConnection } from '../../src/testing/test-connection.js';
 import type { WebSocketConstructor } from '../../src/types.js';
+import { performance } from 'node:perf_hooks';
 import { finish } from '../lib/ipc.js';
-import { BLAST_EPOCH, channelPatchText, patchText, snapshotText } from '../wire.js';
+import { rotate } from '../lib/profile.js';
+import { BLAST_EPOCH, channelPatchText, keyFor, patchText, rowFor, snapshotText } from '../wire.js';
 
 export interface MachineParams {
   events: number;
@@ -45,12 +58,19 @@ export const MACHINE_VARIANTS = [
   'connection (sync)',
   'channel (v2), one frame per read',
   'connection (sync, reads of 100)',
-  'send',
+  'send floor',
+  'send (raw)',
+  'send (sync, 1 awaiting)',
+  'send (sync, 1,000 awaiting)',
 ] as const;
+
+/** Ops awaiting their ack in the long-outbox send row (the one just sent included). */
+export const AWAITING_MANY = 1_000;
 
 /** Frames per read in the batched row. */
 const READ_FRAMES = 100;
-type Variant = (typeof MACHINE_VARIANTS)[number];
+export type MachineVariant = (typeof MACHINE_VARIANTS)[number];
+type Variant = MachineVariant;
 
 function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
@@ -63,6 +83,28 @@ function time(n: number, body: (n: number) => void): number {
   body(n);
   const ns = Number(process.hrtime.bigint() - start);
   return n / (ns / 1e9);
+}
+
+/** A send row: `send(i)` is timed, `after(i)` (reading acks) is not. */
+interface SendRig {
+  send(i: number): void;
+  after(i: number): void;
+  stop(): void;
+}
+
+/** Times `n` calls of `rig.send`, each on its own; returns sends per second of the time inside them. */
+function timeSends(n: number, make: () => SendRig): number {
+  const rig = make();
+  gc();
+  let ms = 0;
+  for (let i = 0; i < n; i++) {
+    const start = performance.now();
+    rig.send(i);
+    ms += performance.now() - start;
+    rig.after(i);
+  }
+  rig.stop();
+  return n / (ms / 1000);
 }
 
 /** Instances kept alive at once to measure heap per instance. */
@@ -164,7 +206,7 @@ export async function machineRole(params: MachineParams): Promise<never> {
   const channelSnapshot = JSON.stringify({ type: 'snapshot', channel: 'prices', epoch: BLAST_EPOCH, seq: 0, data: {} });
   const channelSynced = JSON.stringify({ type: 'synced', channel: 'prices', epoch: BLAST_EPOCH, seq: 0 });
 
-  const runs: Record<Variant, (n: number) => void> = {
+  const runs: Record<Exclude<Variant, `send${string}`>, (n: number) => void> = {
     floor: (n) => {
       const store = createStore();
       store.update(JSON.parse(snapshot));
@@ -208,20 +250,54 @@ export async function machineRole(params: MachineParams): Promise<never> {
       for (let i = 0; i < n; i += READ_FRAMES) socket.receive(...frames.slice(i, Math.min(n, i + READ_FRAMES)));
       t.connection.stop();
     },
-    send: (n) => {
-      const t = createTestConnection({ protocol: rawProtocol, outbox: { limit: n + 1 } });
-      t.open();
-      for (let i = 0; i < n; i++) t.connection.send(parsed[i]);
-      t.connection.stop();
-    },
   };
 
-  const results = {} as Record<Variant, number[]>;
-  for (const variant of MACHINE_VARIANTS) {
-    const run = runs[variant];
-    run(Math.max(1, Math.floor(events / 10))); // warm-up: let the JIT settle
-    results[variant] = [];
-    for (let r = 0; r < params.repetitions; r++) results[variant].push(time(events, run));
+  // The ops every send row sends: the sync protocol's op frame, one row set, ids made in advance.
+  const opFor = (id: string, seq: number): OpMessage & { id: string } => ({ type: 'op', id, set: { [keyFor(seq)]: rowFor(seq) as unknown as Json } });
+  const ops = Array.from({ length: events }, (_, i) => opFor(`op-${i}`, i + 1));
+  const ackText = (id: string) => `{"type":"ack","id":"${id}"}`;
+  /** The sync protocol's connection, open and synced, with `awaiting - 1` older ops awaiting their ack before each send. */
+  const syncSender = (awaiting: number): SendRig => {
+    const t = createTestConnection({ protocol: createSyncProtocol(), model: createStore(), outbox: { limit: awaiting + 1 } });
+    const socket = t.open();
+    socket.receive(snapshot);
+    const unacked: string[] = [];
+    for (let k = 1; k < awaiting; k++) {
+      const op = opFor(`older-${k}`, k);
+      t.connection.send(op);
+      unacked.push(op.id);
+    }
+    return {
+      send: (i) => t.connection.send(ops[i]!),
+      after: (i) => {
+        unacked.push(ops[i]!.id);
+        socket.receive(ackText(unacked.shift()!));
+      },
+      stop: () => t.connection.stop(),
+    };
+  };
+  const sends: Record<Extract<Variant, `send${string}`>, () => SendRig> = {
+    'send floor': () => {
+      const t = createTestConnection({ protocol: rawProtocol });
+      const socket = t.open();
+      return { send: (i) => socket.send(JSON.stringify(ops[i])), after: () => {}, stop: () => t.connection.stop() };
+    },
+    'send (raw)': () => {
+      const t = createTestConnection({ protocol: rawProtocol });
+      t.open();
+      return { send: (i) => t.connection.send(ops[i]), after: () => {}, stop: () => t.connection.stop() };
+    },
+    'send (sync, 1 awaiting)': () => syncSender(1),
+    'send (sync, 1,000 awaiting)': () => syncSender(AWAITING_MANY),
+  };
+  const measure = (variant: Variant, n: number): number =>
+    variant in sends ? timeSends(n, sends[variant as keyof typeof sends]) : time(n, runs[variant as keyof typeof runs]);
+
+  const results = Object.fromEntries(MACHINE_VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+  for (const variant of MACHINE_VARIANTS) measure(variant, Math.max(1, Math.floor(events / 10))); // warm-up: let the JIT settle
+  // Every repetition runs every variant, in rotated order, so a row and its floor meet the same machine.
+  for (let r = 0; r < params.repetitions; r++) {
+    for (const variant of rotate(MACHINE_VARIANTS, r)) results[variant].push(measure(variant, events));
   }
   return finish({ type: 'result', eventsPerSec: results, heapPerInstance: heapPerInstance(), channels: thousandChannels() });
 }

@@ -9,7 +9,7 @@ import { BENCH_CHANNEL, type Library } from '../adapters.js';
 import { ServerProcess, clientGraceMs, forkClient } from '../lib/children.js';
 import { rotate } from '../lib/profile.js';
 import { cell, num, ratio, verdict, type TargetCheck } from '../lib/report.js';
-import { summarize } from '../lib/stats.js';
+import { pairedRatios, summarize } from '../lib/stats.js';
 import type { ScenarioContext, ScenarioResult } from './context.js';
 
 interface Variant {
@@ -86,13 +86,23 @@ export async function throughputScenario(ctx: ScenarioContext): Promise<Scenario
     const summary = (label: string, pick: (run: Run) => number) => summarize(runs.get(label)!.map(pick));
     const floor = summary(VARIANTS[0]!.label, (r) => r.messagesPerSec).median;
     const targets: TargetCheck[] = [];
+    const rates = (label: string) => runs.get(label)!.map((r) => r.messagesPerSec);
     const rows = VARIANTS.map((variant) => {
       const rate = summary(variant.label, (r) => r.messagesPerSec);
       // The channel row has its own target (below): a message on a channel against one without.
       const judged = variant.library === 'statesocket' && variant.protocol !== 'channel';
-      const met = judged ? rate.median / floor >= THROUGHPUT_TARGET : null;
+      // Issue 15: judged on the worst repetition's ratio (each repetition runs every client once, in
+      // rotated order); for the sync protocol it is also one of the floors that must hold.
+      const worst = pairedRatios(rates(variant.label), rates(VARIANTS[0]!.label), 'lowest').worst;
+      const met = judged ? (Number.isFinite(worst) ? worst >= THROUGHPUT_TARGET : null) : null;
       if (judged) {
-        targets.push({ name: `throughput, ${variant.label}`, required: `≥ ${THROUGHPUT_TARGET}× raw ws`, measured: ratio(rate.median, floor), met });
+        const mustHold = variant === WITHOUT_CHANNELS ? 'must hold: ' : '';
+        targets.push({
+          name: `${mustHold}throughput, ${variant.label} (worst of ${repetitions})`,
+          required: `≥ ${THROUGHPUT_TARGET}× raw ws`,
+          measured: `${num(worst, 2)}× (median ${ratio(rate.median, floor)})`,
+          met,
+        });
       }
       const all = runs.get(variant.label)!;
       return [
@@ -136,10 +146,11 @@ export async function throughputScenario(ctx: ScenarioContext): Promise<Scenario
       params: { messages, maxSeconds, repetitions, frameBytes: Math.round(bytes / (messages + 1)) },
       tables: [
         {
-          columns: ['client', 'messages/s', 'messages measured', 'client CPU µs/message', 'renders/s', 'vs raw ws', 'final state correct', `target ≥ ${THROUGHPUT_TARGET}×`],
+          columns: ['client', 'messages/s', 'messages measured', 'client CPU µs/message', 'renders/s', 'vs raw ws', 'final state correct', `target ≥ ${THROUGHPUT_TARGET}× (worst of ${repetitions})`],
           rows,
           notes: [
             `The server sends ${num(messages)} patch frames of ~${Math.round(bytes / (messages + 1))} bytes (with framing) per run; a client is timed until it applied them all or for ${maxSeconds} s, whichever comes first (then its model stops taking updates). ${repetitions} run(s) per client, a fresh client process per run, clients in rotating order.`,
+            `"vs raw ws" is the ratio of the medians; the targets (issue 15) are judged on the worst repetition: each repetition runs every client once, and a statesocket row's messages/s is divided by raw ws's of the same repetition.`,
             'Every client does the same work per frame: JSON.parse, `createStore().update()`, and a rows view (sort and format 200 rows) rendered at most once per 1000/60 ms frame; the baselines coalesce with a timer of that length, statesocket with its own scheduler.',
             'Timed from the snapshot applied to the last patch measured; CPU is user+system of the client process over that interval. "Final state correct": the store holds exactly the rows the applied patches set, and the last render showed that data.',
             'The server writes pre-framed bytes straight to the TCP socket, so it is never the limit.',
