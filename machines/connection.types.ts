@@ -42,7 +42,9 @@ export type ErrorCode =
   | 'ERR_OP_UNCONFIRMED'
   | 'ERR_STORAGE_FULL'
   | 'ERR_DATA_LIMIT'
-  | 'ERR_INVALID_FRAME';
+  | 'ERR_INVALID_FRAME'
+  // a framework binding (statesocket/react) asked for the surrounding connection where there is none
+  | 'ERR_NO_CONNECTION';
 
 /** What went wrong last; `closeCode` is set when a close frame (or its absence, 1006) caused it. */
 export interface ErrorInfo {

@@ -14,7 +14,7 @@ import { StatesocketError, describeThrown, type ErrorCode } from './errors.js';
 import { exceedsBytes, frameBytes } from './frames.js';
 import { createPresence, type Presence, type PresenceData } from './presence.js';
 import type { ChangelogPage, ChannelSupport } from './protocol.js';
-import { Renderer } from './render.js';
+import { FRAMES, Renderer, type FrameSource } from './render.js';
 import { createStore, type Store } from './store.js';
 import type { Changes } from './sync/messages.js';
 import type { AnyModel, DataOf, RenderScheduler, View } from './types.js';
@@ -144,6 +144,8 @@ export interface ChannelHost {
   assertUsable(): void;
   outbox(): readonly OutboxEntry[];
   canWriteNow(): boolean;
+  /** The connection's renders, which follow every change of the channel too (statesocket/react). */
+  frames: FrameSource;
 }
 
 const STATES: readonly ChannelStateName[] = ['subscribed', 'subscribing', 'retrying', 'rejected', 'unsubscribing', 'unsubscribed', 'failed', 'ended'];
@@ -269,10 +271,11 @@ export function openChannel<M extends AnyModel>(
       `${what}: channel ${name} is ${status.state}${status.lastError ? ` (${status.lastError.code}: ${status.lastError.message})` : ''}; open it again with connection.channel()`,
     );
 
-  return {
+  const handle: Channel<M> & { [FRAMES]: FrameSource } = {
     name,
     model,
     actor,
+    [FRAMES]: host.frames,
     presence: presenceModel === null ? null : { model: presenceModel, getData: () => presenceModel.getData() },
     getStatus: () => status,
     subscribe(listener) {
@@ -341,6 +344,7 @@ export function openChannel<M extends AnyModel>(
       if (status.state === 'ended') follow.unsubscribe();
     },
   };
+  return handle;
 }
 
 /** A data frame, as a message names it: `snapshot E:4`, `patch E:5`. */

@@ -23,7 +23,7 @@ import { protocolForConnection, type Protocol } from './protocol.js';
 import type { Channel, ChannelOptions } from './channel.js';
 import { createStore, type Store } from './store.js';
 import { History } from './history.js';
-import { Renderer } from './render.js';
+import { FRAMES, Renderer } from './render.js';
 import { createClock } from './clock.js';
 import { Causes } from './causes.js';
 import { countInspectors, withFastPath } from './fast-path.js';
@@ -278,6 +278,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           assertUsable,
           outbox: () => actor.getSnapshot().context.outbox,
           canWriteNow: () => actor.getSnapshot().matches({ session: 'open' }),
+          frames: renderer,
         };
     // the protocol's own frames (a refreshed token's `auth`) go on the open socket, never into the outbox of a later one
     protocol.channels?.attach((frame) => {
@@ -429,7 +430,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       model,
       actor,
       [HISTORY]: history,
-    } satisfies Omit<Connection<M, TOut>, 'history'> & { [HISTORY]: History } as unknown as Connection<M, TOut>;
+      [FRAMES]: renderer,
+    } satisfies Omit<Connection<M, TOut>, 'history'> & { [HISTORY]: History; [FRAMES]: Renderer } as unknown as Connection<M, TOut>;
     Object.defineProperty(connection, 'history', { get: historyOf, enumerable: true, configurable: true });
 
     if (resolved.autoStart) connection.start();

@@ -50,6 +50,8 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   ERR_DATA_LIMIT: "The server refused an op that would take the channel's document over its size limit. The op is settled.",
   ERR_STORAGE_FULL: 'The server refused an op that would store a new channel: it stores as many channels as it may (maxStoredChannels). The op is settled; sending the change again later may succeed.',
   ERR_INVALID_FRAME: 'The server refused an op whose values break the value rule or its size limit. The op is settled.',
+  ERR_NO_CONNECTION:
+    'A hook of statesocket/react that takes the surrounding connection (useConnection() without options, useChannel, useConnectionStatus and useModel without one) was called outside a ConnectionProvider: pass options or a connection, or render it inside one.',
 };
 
 export class StatesocketError extends Error {

@@ -19,11 +19,33 @@ export interface RenderHost {
   failed(code: ErrorCode, message: string): void;
 }
 
+/**
+ * Where a connection and each of its channel handles keep the connection's Renderer, for `onFrame`
+ * (statesocket/react); not part of their public types.
+ */
+export const FRAMES = Symbol('statesocket.frames');
+
+/** What `FRAMES` holds: the connection's renders to follow. */
+export type FrameSource = Pick<Renderer, 'onFrame'>;
+
+/**
+ * The frame source of a connection or of a channel handle (its connection's): every change a view
+ * could show, on any channel of the connection, is rendered on it at most once per frame.
+ * @throws TypeError for anything but a connection from createConnection() or a channel handle from it
+ */
+export function frameSourceOf(target: object): FrameSource {
+  const source = (target as { [FRAMES]?: FrameSource })[FRAMES];
+  if (source === undefined) throw new TypeError('statesocket: expected a connection made by createConnection(), or one of its channels');
+  return source;
+}
+
 export class Renderer {
   /** Calls to `view.render` that returned. */
   renders = 0;
   private cancel: (() => void) | null = null;
   private stopped = false;
+  /** Called after every flush, with a view or without (statesocket/react's hooks); null until one is added. */
+  private frames: Set<() => void> | null = null;
 
   constructor(
     private readonly view: View<never, never> | undefined,
@@ -34,7 +56,7 @@ export class Renderer {
 
   /** Asks for a render; one is already scheduled, nothing more happens. */
   request(): void {
-    if (this.view === undefined || this.cancel !== null || this.stopped) return;
+    if ((this.view === undefined && !this.frames?.size) || this.cancel !== null || this.stopped) return;
     const fail = this.host.failed;
     try {
       const cancel: unknown = this.schedule(() => this.flush());
@@ -47,6 +69,17 @@ export class Renderer {
     }
   }
 
+  /**
+   * Calls `listener` after every render (one per frame under a flood), whether or not there is a
+   * view: what statesocket/react's hooks re-render on. Returns the function that removes it.
+   */
+  onFrame(listener: () => void): () => void {
+    (this.frames ??= new Set()).add(listener);
+    return () => {
+      this.frames?.delete(listener);
+    };
+  }
+
   /** Cancels a scheduled render; nothing renders after this. */
   stop(): void {
     this.stopped = true;
@@ -56,7 +89,20 @@ export class Renderer {
 
   private flush(): void {
     this.cancel = null;
-    if (this.stopped || this.view === undefined) return;
+    if (this.stopped) return;
+    if (this.view !== undefined) this.renderView();
+    if (this.frames === null) return;
+    for (const listener of [...this.frames]) {
+      try {
+        listener();
+      } catch (error) {
+        this.host.failed('ERR_RENDER_FAILED', `a frame listener threw: ${describeThrown(error)}`);
+      }
+    }
+  }
+
+  private renderView(): void {
+    if (this.view === undefined) return;
     const fail = this.host.failed;
     try {
       // Neither is awaited: a promise either returns is watched only for its rejection.
