@@ -191,7 +191,7 @@ describe('browser app', () => {
       await page.waitForFunction(() => document.querySelector('#rows tr[data-key="offline-note"]')?.getAttribute('data-state') === 'pending');
       expect((await table(page))['offline-note']).toEqual({ value: 'written while down', sync: 'pending', state: 'pending' });
       const waiting = await page.evaluate(
-        () => window.statesocketApp?.connection.actor.getSnapshot().context.outbox.filter((entry) => entry.ackId !== undefined).length,
+        () => window.statesocketApp?.connection.getOutbox().filter((entry) => entry.ackId !== undefined).length,
       );
       expect(waiting).toBe(1);
 
