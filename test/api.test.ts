@@ -16,6 +16,7 @@ const ENTRIES = [
   { name: 'statesocket/server/redis', file: 'src/server/redis/index.ts' },
   { name: 'statesocket/testing', file: 'src/testing/index.ts' },
   { name: 'statesocket/inspect', file: 'src/inspect/index.ts' },
+  { name: 'statesocket/react', file: 'src/react/index.ts' },
 ] as const;
 
 const REPORT = 'api/statesocket.api.txt';

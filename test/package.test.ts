@@ -32,6 +32,7 @@ const ENTRIES = {
   'statesocket/server/redis': 'src/server/redis/index.ts',
   'statesocket/testing': 'src/testing/index.ts',
   'statesocket/inspect': 'src/inspect/index.ts',
+  'statesocket/react': 'src/react/index.ts',
   'statesocket-server': 'scripts/server.ts',
   'statesocket-client': 'scripts/client.ts',
   'statesocket-inspect': 'scripts/inspect.ts',
@@ -121,12 +122,25 @@ describe('package entries', () => {
     expect(graph.dynamicPackages.has('@statelyai/inspect')).toBe(true);
   });
 
+  it.each(Object.entries(ENTRIES).filter(([name]) => name !== 'statesocket/react'))('%s reaches nothing of React', async (name, entry) => {
+    const graph = walk(await metafileOf(entry, name === 'statesocket (browser)' ? 'browser' : 'node'), entry);
+    expect([...graph.staticModules].filter((path) => path.startsWith('src/react/'))).toEqual([]);
+    expect([...graph.staticPackages, ...graph.dynamicPackages].filter((pkgName) => pkgName === 'react' || pkgName.startsWith('react-'))).toEqual([]);
+  });
+
+  it('statesocket/react imports react and the client, nothing of the server, the testing kit or the inspector', async () => {
+    const entry = ENTRIES['statesocket/react'];
+    const graph = walk(await metafileOf(entry, 'browser'), entry);
+    expect([...graph.staticModules].filter((path) => /^(src\/(server|testing|inspect)\/|scripts\/)/.test(path))).toEqual([]);
+    expect([...graph.staticPackages].sort()).toEqual(['react', 'xstate']);
+  });
+
   it.each(Object.entries(ENTRIES))('%s imports only dependencies, built-ins and optional peers', async (name, entry) => {
     const platform = name === 'statesocket (browser)' ? 'browser' : 'node';
     const graph = walk(await metafileOf(entry, platform), entry);
     // statesocket/inspect and statesocket/server/redis are what one installs their peer for
     // (@statelyai/inspect, ioredis); elsewhere optional peers are loaded on demand.
-    const peerEntry = name === 'statesocket/inspect' || name === 'statesocket/server/redis';
+    const peerEntry = name === 'statesocket/inspect' || name === 'statesocket/server/redis' || name === 'statesocket/react';
     const staticAllowed = (pkgName: string) => DEPENDENCIES.has(pkgName) || BUILTINS.has(pkgName) || (peerEntry && OPTIONAL_PEERS.has(pkgName));
     expect([...graph.staticPackages].filter((pkgName) => !staticAllowed(pkgName))).toEqual([]);
     expect([...graph.dynamicPackages].filter((pkgName) => !staticAllowed(pkgName) && !OPTIONAL_PEERS.has(pkgName))).toEqual([]);
