@@ -84,7 +84,7 @@ function history(page: Page): Promise<StateName[]> {
 }
 
 describe('the React example', () => {
-  it('shows two pages each other in presence', async () => {
+  it('shows each of two pages the other in presence', async () => {
     const [ann, bob] = [await openPage('ann'), await openPage('bob')];
     const ids = await Promise.all([ann, bob].map((page) => page.evaluate(() => window.statesocketReact?.clientId ?? '')));
     for (const page of [ann, bob]) {

@@ -6,6 +6,8 @@
  */
 import { StrictMode, type ReactNode } from 'react';
 import { act, cleanup, render } from '@testing-library/react';
+import { hydrateRoot, type Root } from 'react-dom/client';
+import { renderToString } from 'react-dom/server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isStatesocketError, type Connection, type View } from '../../src/index.js';
 import { createTestConnection } from '../../src/testing/index.js';
@@ -230,5 +232,30 @@ describe('without a connection', () => {
     render(<App />);
     expect(isStatesocketError(thrown, 'ERR_NO_CONNECTION')).toBe(true);
     expect(String((thrown as Error).message)).toMatch(/ConnectionProvider/);
+  });
+});
+
+describe('hydration', () => {
+  it('hydrates the idle status a server rendered, then connects', async () => {
+    const h = harness();
+    function Badge() {
+      return <b>{useConnectionStatus(useConnection(h.options())).state}</b>;
+    }
+    const container = document.createElement('div');
+    container.innerHTML = renderToString(<Badge />);
+    expect(container.innerHTML).toBe('<b>idle</b>');
+    expect(h.sockets.all).toHaveLength(0);
+    const errors: unknown[] = [];
+    let root: Root | null = null;
+    await act(async () => {
+      root = hydrateRoot(container, <Badge />, { onRecoverableError: (error) => errors.push(error) });
+    });
+    expect(errors).toEqual([]);
+    expect(h.sockets.all).toHaveLength(1);
+    expect(container.textContent).toBe('connecting');
+    act(() => h.sockets.latest.open());
+    expect(container.textContent).toBe('open');
+    act(() => (root as Root | null)?.unmount());
+    expect(h.sockets.live).toHaveLength(0);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOOPBACK_RELAY_HOSTS as APP_RELAY_HOSTS } from '../../app/inspect-url.js';
-import { contentSecurityPolicy, loadAppFiles, LOOPBACK_RELAY_HOSTS, type AppBundle } from '../../src/server/static-files.js';
+import { contentSecurityPolicy, loadAppFiles, loadBuiltApps, loadReactAppFiles, LOOPBACK_RELAY_HOSTS, type AppBundle } from '../../src/server/static-files.js';
 import { startSyncServer, type RunningServer } from '../../src/server/start.js';
 
 // The suite's global setup (test/support/build-assets.ts) builds dist/www first, as npm run build does.
@@ -82,5 +82,48 @@ describe('static app files', () => {
       const response = await fetch(`${base}/`);
       expect(response.headers.get('content-security-policy')).toContain(`connect-src ${connectSrc(`127.0.0.1:${server.port}`)};`);
     });
+  });
+});
+
+describe('the React example and the DOM app together', () => {
+  let server: RunningServer;
+  let base: string;
+
+  beforeAll(async () => {
+    const apps = loadBuiltApps(() => {
+      throw new Error('both are built by the global setup');
+    });
+    server = await startSyncServer({ control: true, host: '127.0.0.1', port: 0, ...(apps === undefined ? {} : { staticHandler: apps.staticHandler }) });
+    base = `http://127.0.0.1:${server.port}`;
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('serves the React page at /react and /react/ with the same policy, naming its files by absolute path', async () => {
+    for (const path of ['/react', '/react/', '/react/index.html']) {
+      const response = await fetch(`${base}${path}`);
+      expect([path, response.status, response.headers.get('content-type')]).toEqual([path, 200, 'text/html; charset=utf-8']);
+      expect(response.headers.get('content-security-policy')).toContain("script-src 'self'");
+      const html = await response.text();
+      expect(html).toContain('<script type="module" src="/react/react.js"></script>');
+      expect(html).toContain('<link rel="stylesheet" href="/react/react.css" />');
+    }
+    expect(await (await fetch(`${base}/`)).text()).toContain('src="/app.js"');
+  });
+
+  it('serves its bundle, React included, and its stylesheet', async () => {
+    const script = await fetch(`${base}/react/react.js`);
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(await script.text()).toContain('statesocketReact');
+    expect((await fetch(`${base}/react/react.css`)).headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect((await fetch(`${base}/react/app.js`)).status).toBe(404);
+  });
+
+  it('says where it looked when the React example is not built, and loads both when they are', () => {
+    const said: string[] = [];
+    expect(() => loadReactAppFiles('/nonexistent')).toThrow(/no built app at \/nonexistent \(expected index.html and react.js\).*npm run build/);
+    const apps = loadBuiltApps((message) => said.push(message));
+    expect([said, apps?.files.has('/'), apps?.files.has('/react/')]).toEqual([[], true, true]);
   });
 });

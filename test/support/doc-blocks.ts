@@ -19,6 +19,7 @@ export const ENTRY_SOURCES: Readonly<Record<string, string>> = {
   'statesocket/server/redis': 'src/server/redis/index.ts',
   'statesocket/testing': 'src/testing/index.ts',
   'statesocket/inspect': 'src/inspect/index.ts',
+  'statesocket/react': 'src/react/index.ts',
 };
 
 export interface CodeBlock {
@@ -63,16 +64,17 @@ export function codeBlocks(file: string, markdown: string): CodeBlock[] {
   return blocks;
 }
 
-/** The ```ts blocks of the README and docs/. */
+/** The ```ts (and ```tsx: React components) blocks of the README and docs/. */
 export function typeScriptBlocks(): CodeBlock[] {
   return markdownFiles().flatMap((file) =>
-    codeBlocks(file, readFileSync(`${ROOT}${file}`, 'utf8')).filter((block) => block.lang === 'ts' || block.lang === 'typescript'),
+    codeBlocks(file, readFileSync(`${ROOT}${file}`, 'utf8')).filter((block) => block.lang === 'ts' || block.lang === 'typescript' || block.lang === 'tsx'),
   );
 }
 
 /** Where a block is type-checked: a file that exists nowhere, inside the repository so its packages resolve. */
 export function virtualPath(block: CodeBlock): string {
-  return `${ROOT}.doc-blocks/${block.file.replace(/[/.]/g, '-')}-${block.line}.mts`;
+  // a .tsx file is a module here too: package.json says "type": "module"
+  return `${ROOT}.doc-blocks/${block.file.replace(/[/.]/g, '-')}-${block.line}.${block.lang === 'tsx' ? 'tsx' : 'mts'}`;
 }
 
 /**
