@@ -37,7 +37,7 @@ export class SyncServerChild {
   static async start(name: string, options: SyncServerParams['options'], modulePath?: string, wrapper?: readonly string[]): Promise<SyncServerChild> {
     const entry = modulePath ?? (await bundle('scripts/bench-client.ts'));
     const child = forkRole(name, entry, 'sync-server', { options } satisfies SyncServerParams, { exposeGc: true, ...(wrapper === undefined ? {} : { wrapper }) });
-    const listening = await child.next('listening', wrapper === undefined ? 15_000 : 300_000);
+    const listening = await child.next('listening', wrapper === undefined ? 15_000 : 1_200_000);
     return new SyncServerChild(child, String(listening.url));
   }
 

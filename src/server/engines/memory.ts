@@ -79,14 +79,16 @@ export interface MemoryEngineOptions {
 /** A stored channel: its document and marks always; its epoch, log, followers and members while followed. */
 interface StoredChannel {
   readonly name: string;
-  readonly data: Map<string, Json>;
+  /** `NO_DATA` (with `NO_SIZES`) while it never held a key: most followed channels start empty (issue 14, heap per channel). */
+  data: Map<string, Json>;
   /** Per key, its `"key":value` entry's UTF-8 bytes, and their sum: the document's size for the data limit. */
-  readonly sizes: Map<string, number>;
+  sizes: Map<string, number>;
   entrySum: number;
   /** Made at the first mark (a channel only read or fed by the server has none). */
   marks: ChannelMarks | undefined;
   epoch: string | undefined;
   seq: number;
+  /** `NO_ENTRIES` until its first entry (the server's own engine keeps none: `logSize: 0`). */
   log: ChannelEntry[];
   head: number;
   /**
@@ -106,6 +108,13 @@ const SYSTEM_TIMERS: MemoryEngineTimers = {
   },
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
+
+/** The document and sizes of a channel that never held a key (one pair for all, never written: `append` makes its own first). */
+const NO_DATA: ReadonlyMap<string, Json> = new Map();
+const NO_SIZES: ReadonlyMap<string, number> = new Map();
+
+/** A channel's log while it has no entry (one array for all, never pushed to). */
+const NO_ENTRIES: ChannelEntry[] = [];
 
 /** A channel's followers while it has none (one array for all). */
 const NO_FOLLOWERS: readonly ChannelListener[] = Object.freeze([]);
@@ -250,13 +259,13 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     if (bytes > maxDataBytes) throw new InitialStateError('size', `${what} is ${bytes} bytes of JSON, over maxDataBytes (${maxDataBytes})`, bytes, name);
     return {
       name,
-      data: new Map(Object.entries(data)),
-      sizes: measured,
+      data: measured.size === 0 ? (NO_DATA as Map<string, Json>) : new Map(Object.entries(data)),
+      sizes: measured.size === 0 ? (NO_SIZES as Map<string, number>) : measured,
       entrySum: sum,
       marks: marks === undefined ? undefined : new ChannelMarks(markLimits, marks, counters),
       epoch: undefined,
       seq: 0,
-      log: [],
+      log: NO_ENTRIES,
       head: 0,
       followers: NO_FOLLOWERS,
       members: undefined,
@@ -299,7 +308,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     if (channel.followers.length > 0) return;
     channel.epoch = undefined;
     channel.seq = 0;
-    channel.log = [];
+    channel.log = NO_ENTRIES;
     channel.head = 0;
     for (const entry of channel.members?.values() ?? []) timers.clearTimeout(entry.graceTimer);
     channel.members = undefined;
@@ -459,6 +468,10 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     }
     // Without onChange nothing can fail after this: no undo to keep.
     let undoData: (() => void) | undefined;
+    if (channel.data === NO_DATA) {
+      channel.data = new Map();
+      channel.sizes = new Map();
+    }
     if (options.onChange === undefined) applyChanges(channel.data, changes);
     else undoData = applyUndoably(channel.data, changes);
     let undoMark: ReturnType<ChannelMarks['raise']> | undefined;
@@ -492,6 +505,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       return { status: 'applied', epoch, seq: entry.seq };
     }
     if (logSize > 0) {
+      if (channel.log === NO_ENTRIES) channel.log = [];
       channel.log.push(entry);
       if (channel.log.length - channel.head > logSize) channel.head++;
       if (channel.head > 64 && channel.head * 2 > channel.log.length) {
@@ -553,7 +567,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     if (channel.epoch === undefined || channel.followers.length === 0) {
       channel.epoch = newEpoch(random);
       channel.seq = 0;
-      channel.log = [];
+      channel.log = NO_ENTRIES;
       channel.head = 0;
     }
     if (!channel.followers.includes(listener)) channel.followers = [...channel.followers, listener];
