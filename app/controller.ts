@@ -90,7 +90,7 @@ export function bindController(
     if (action === 'delete') {
       send({ delete: [key] }, `deleted ${key}`);
     } else if (action === 'edit') {
-      const change = pendingChanges(connection.actor.getSnapshot().context.outbox, notes.name).get(key);
+      const change = pendingChanges(connection.getOutbox(), notes.name).get(key);
       const value = change?.kind === 'set' ? change.value : notes.model.getData()[key];
       elements.key.value = key;
       elements.value.value = inputFromValue(value);

@@ -150,7 +150,7 @@ async function main(): Promise<void> {
   let pending: Map<string, PendingChange> = new Map();
   /** The notes' unacknowledged edits, recomputed only when the outbox changed. */
   const pendingNow = () => {
-    const outbox = connection.actor.getSnapshot().context.outbox;
+    const outbox = connection.getOutbox();
     if (outbox !== lastOutbox) {
       lastOutbox = outbox;
       pending = pendingChanges(outbox, APP_CHANNELS.notes);

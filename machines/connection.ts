@@ -34,7 +34,7 @@ import type {
   SocketCommand,
   SocketInput,
 } from './connection.types.js';
-import { admitToOutbox } from './outbox.js';
+import { admitToOutbox, appendToOutbox, EMPTY_OUTBOX, filterOutbox, mapOutbox, outboxEntries, outboxOf, settleInOutbox } from './outbox.js';
 import type { SubscriptionMachine } from './subscription.js';
 import type { ChannelErrorCode } from './subscription.types.js';
 
@@ -136,11 +136,11 @@ function withEntry(
   if (awaitsMark === true) entry.awaitsMark = true;
   const admission = admitToOutbox(context.outbox, context.config.outbox);
   const nextEntryId = context.nextEntryId + 1;
-  // concat, not a spread: one block copy of the entries, not an iteration (issue 15: a send with 1,000 ops awaiting their ack)
-  if (admission.kind === 'append') return { outbox: context.outbox.concat(entry), nextEntryId, counters: context.counters };
+  // copies no more than the outbox's tail, whatever its length (machines/outbox.ts; issue 15)
+  if (admission.kind === 'append') return { outbox: appendToOutbox(context.outbox, entry), nextEntryId, counters: context.counters };
   const counters = { ...context.counters, dropped: context.counters.dropped + 1 };
   if (admission.kind === 'drop-entry') {
-    return { outbox: [...context.outbox.filter((_, index) => index !== admission.index), entry], nextEntryId, counters };
+    return { outbox: outboxOf([...outboxEntries(context.outbox).filter((_, index) => index !== admission.index), entry]), nextEntryId, counters };
   }
   return { outbox: context.outbox, nextEntryId, counters };
 }
@@ -297,7 +297,7 @@ export const connectionMachine = setup({
     /** The channel's unanswered ops leave the outbox (after `reportChannelOpsFailed`). */
     dropChannelOps: assign(({ context, event }, params: unknown) => {
       const { channel } = channelParams(event, params);
-      return { outbox: context.outbox.filter((entry) => entry.channel !== channel) };
+      return { outbox: filterOutbox(context.outbox, (entry) => entry.channel !== channel) };
     }),
 
     // ── pure context updates ──────────────────────────────────────────────
@@ -401,7 +401,7 @@ export const connectionMachine = setup({
     ),
     settleAck: assign(({ context, event }) =>
       event.type === 'ack.received'
-        ? { outbox: context.outbox.filter((entry) => entry.ackId !== event.id) }
+        ? { outbox: settleInOutbox(context.outbox, event.id) }
         : context,
     ),
 
@@ -421,16 +421,17 @@ export const connectionMachine = setup({
     /** Writes every outbox entry in order; entries waiting for an ack stay, marked sent. */
     flushOutbox: enqueueActions(({ context, enqueue }) => {
       // after a greeting that threw, the socket is failing: nothing queued may go out on it, or be lost with it
-      if (context.outbox.length === 0 || context.greetingFailed) return;
+      if (context.outbox.size === 0 || context.greetingFailed) return;
       // an op waiting for its channel's mark has no number yet: it stays, unwritten (`writeMarkedOps`)
       const frames: Frame[] = [];
-      for (const entry of context.outbox) if (entry.awaitsMark !== true) frames.push(entry.frame);
+      for (const entry of outboxEntries(context.outbox)) if (entry.awaitsMark !== true) frames.push(entry.frame);
       if (frames.length === 0) return;
       enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
       enqueue.assign(({ context: latest }) => ({
-        outbox: latest.outbox
-          .filter((entry) => entry.ackId !== undefined)
-          .map((entry) => (entry.sent || entry.awaitsMark === true ? entry : { ...entry, sent: true })),
+        outbox: mapOutbox(
+          filterOutbox(latest.outbox, (entry) => entry.ackId !== undefined),
+          (entry) => (entry.sent || entry.awaitsMark === true ? entry : { ...entry, sent: true }),
+        ),
         counters: { ...latest.counters, sent: latest.counters.sent + frames.length },
       }));
     }),
@@ -499,7 +500,7 @@ export const connectionMachine = setup({
     lastCallbackError: null,
     greetingFailed: false,
     closeRequest: null,
-    outbox: [],
+    outbox: EMPTY_OUTBOX,
     nextEntryId: 1,
     online: input.online ?? true,
     pageHidden: input.pageHidden ?? false,

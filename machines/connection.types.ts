@@ -87,6 +87,24 @@ export interface OutboxEntry {
   awaitsMark?: true;
 }
 
+/**
+ * The outbox as the chart keeps it in its context: the entries oldest first, in blocks that
+ * snapshots share (issue 15: a send with 1,000 ops awaiting their ack copied all 1,000). Plain
+ * data, never changed once made: an append makes a new `tail` (fewer than 32 entries), a full tail
+ * becomes a block, and an answered entry at the head only moves `start`, so an old snapshot's
+ * outbox never sees a later entry. Read it with `getOutbox()` (an array), or `outboxEntries()`.
+ */
+export interface Outbox {
+  /** How many entries it holds. */
+  readonly size: number;
+  /** Full blocks of entries, oldest first (each block is shared, never changed). */
+  readonly blocks: readonly (readonly OutboxEntry[])[];
+  /** How many entries at the front of `blocks[0]` have left (answered in order). */
+  readonly start: number;
+  /** The newest entries, oldest first, after those of `blocks`. */
+  readonly tail: readonly OutboxEntry[];
+}
+
 export type OverflowPolicy = 'reject' | 'drop-oldest' | 'drop-newest';
 
 /** Resolved timing and size settings: plain numbers the chart reads. */
@@ -157,7 +175,8 @@ export interface ConnectionContext {
   greetingFailed: boolean;
   /** The close we asked for with `client.disconnect`, sent on the socket while closing. */
   closeRequest: { code: number; reason: string } | null;
-  outbox: OutboxEntry[];
+  /** Queued sends, and sent ones still waiting for their ack (`Outbox`: read it with `outboxEntries()`). */
+  outbox: Outbox;
   nextEntryId: number;
   online: boolean;
   /** The page is hidden (`visibilitychange`): pending reconnects wait until it is visible. */

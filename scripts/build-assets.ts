@@ -6,6 +6,7 @@
  * | output                              | from                                         |
  * |-------------------------------------|----------------------------------------------|
  * | `dist/www/app/`                     | `app/` (index.html, main.ts, style.css)       |
+ * | `dist/www/react/`                   | `app/react/` (index.html, main.tsx), React bundled in, and `app/style.css` |
  * | `dist/www/inspector/inspector.js`   | `src/inspect/page/main.ts`                   |
  * | `dist/www/inspector/elk.js`         | elkjs' browser build, as it ships            |
  * | `dist/www/inspector/elk.LICENSE.md` | elkjs' license (EPL-2.0), shipped with it     |
@@ -52,6 +53,41 @@ export async function bundleApp(appDir = join(ROOT, 'app')): Promise<Map<string,
   return files;
 }
 
+/**
+ * The React example (`app/react/`), bundled in memory with React itself (production build with
+ * profiling, JSX through esbuild) and the DOM app's stylesheet: file name → contents. Served at `/react/`, so its
+ * index.html names its files by absolute path.
+ */
+export async function bundleReactApp(appDir = join(ROOT, 'app')): Promise<Map<string, Uint8Array>> {
+  const reactDir = join(appDir, 'react');
+  const outdir = join(reactDir, 'out');
+  const result = await build({
+    entryPoints: [
+      { in: join(reactDir, 'main.tsx'), out: 'react' },
+      { in: join(appDir, 'style.css'), out: 'react' },
+    ],
+    outdir,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    jsx: 'automatic',
+    // React picks its production build from this; nothing else in the page reads it
+    define: { 'process.env.NODE_ENV': '"production"' },
+    // React's production build with profiling on (same API, a little slower): the price table's
+    // `<Profiler>` counts commits for the tests and the bench, which the plain build never reports
+    alias: { 'react-dom/client': 'react-dom/profiling' },
+    minify: true,
+    // no source map: React's alone would add 1.8 MB to the package; the source is app/react/
+    write: false,
+    logLevel: 'silent',
+  });
+  const files = new Map<string, Uint8Array>();
+  for (const output of result.outputFiles) files.set(relative(outdir, output.path).split(sep).join('/'), output.contents);
+  files.set('index.html', await readFile(join(reactDir, 'index.html')));
+  return files;
+}
+
 /** The inspector page: its script, elkjs' browser build and elkjs' license. */
 export async function bundleInspectorPage(): Promise<Map<string, Uint8Array | string>> {
   const require = createRequire(import.meta.url);
@@ -87,10 +123,11 @@ async function writeFolder(dir: string, files: ReadonlyMap<string, Uint8Array | 
   await Promise.all([...files].map(([name, body]) => writeFile(join(dir, name), body)));
 }
 
-/** Builds both into `outDir` (default `dist/www`), replacing what was there. */
+/** Builds all three into `outDir` (default `dist/www`), replacing what was there. */
 export async function buildAssets(outDir = WWW_DIR): Promise<void> {
-  const [app, page] = await Promise.all([bundleApp(), bundleInspectorPage()]);
+  const [app, react, page] = await Promise.all([bundleApp(), bundleReactApp(), bundleInspectorPage()]);
   await writeFolder(join(outDir, 'app'), app);
+  await writeFolder(join(outDir, 'react'), react);
   await writeFolder(join(outDir, 'inspector'), page);
 }
 

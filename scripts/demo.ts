@@ -8,7 +8,8 @@
  * a 1012 service restart) and writes a note about it, so you can watch the machine go
  * open → errored → connecting → open with each channel resuming and its model still matching the
  * server's. The server also serves the browser app: open the printed `app:` URL (twice, to see two
- * members) to watch the same channels and faults in the browser.
+ * members) to watch the same channels and faults in the browser, and the printed `react:` URL for
+ * the same app in React (app/react/).
  *
  *   npm start                      run until Ctrl-C
  *   npm start -- --duration 30     run for 30 s, then print a summary and exit
@@ -24,7 +25,7 @@ import { parseArgs, styleText } from 'node:util';
 import type { Channel } from '../src/channel.js';
 import type { Connection } from '../src/connection.js';
 import { createChannelProtocol, createConnection } from '../src/node.js';
-import { loadAppFiles, type AppBundle } from '../src/server/static-files.js';
+import { loadBuiltApps, REACT_APP_BASE, type AppBundle } from '../src/server/static-files.js';
 import { startSyncServer, type RunningServer } from '../src/server/start.js';
 import type { RenderScheduler } from '../src/types.js';
 import { takeInspectFlag, type InspectTarget } from './client/args.js';
@@ -203,12 +204,7 @@ function untilDoneOrSignalled(seconds: number): Promise<string> {
 async function main(): Promise<void> {
   const flags = readFlags();
   if (flags === null) return;
-  let app: AppBundle | undefined;
-  try {
-    app = loadAppFiles();
-  } catch (error) {
-    console.error(`demo: the browser app is not served (${(error as Error).message})`);
-  }
+  const app: AppBundle | undefined = loadBuiltApps((message) => console.error(`demo: ${message}`));
   const server = await startSyncServer({
     ...demoServerOptions(flags.feedRate),
     ...(app === undefined ? {} : { staticHandler: app.staticHandler }),
@@ -223,11 +219,12 @@ async function main(): Promise<void> {
   console.log(`server: ${server.url} (control: http://127.0.0.1:${server.port}/control/state?channel=${DEMO_CHANNELS.prices})`);
   console.log(`control token: ${server.controlToken}`);
   const inspection = await startDemoInspection(flags.inspect);
-  if (app !== undefined) {
+  if (app?.files.has('/') === true) {
     console.log(`app: http://127.0.0.1:${server.port}/ (open it twice: each page is a member of notes; ?name=ann picks a name)`);
     const relay = inspection === null ? null : relayOf(inspection.pageUrl);
     if (relay !== null) console.log(`app, inspected: http://127.0.0.1:${server.port}/?inspect=${encodeURIComponent(relay)}`);
   }
+  if (app?.files.has(REACT_APP_BASE) === true) console.log(`react: http://127.0.0.1:${server.port}${REACT_APP_BASE} (the same app in React: app/react/)`);
   if (inspection !== null) console.log(inspection.banner);
   console.log(
     `channels: ${DEMO_CHANNELS.prices} (the feed), ${DEMO_CHANNELS.notes} (shared, with presence), ${DEMO_CHANNELS.forbidden} (forbidden: ERR_CHANNEL_FORBIDDEN)`,

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadAppFiles, type AppBundle } from '../src/server/static-files.js';
+import { loadBuiltApps, REACT_APP_BASE, type AppBundle } from '../src/server/static-files.js';
 import { DEFAULT_AUTH_THROTTLE } from '../src/server/auth-throttle.js';
 import { descriptorWarning, openFilesSoftLimit } from '../src/server/admission.js';
 import { DEFAULT_SERVER_OPTIONS, type NodeServerOptions } from '../src/server/server-options.js';
@@ -72,7 +72,7 @@ const USAGE = `usage: statesocket-server [flags]   (in the repository: npm run s
   --max-value-depth N     arrays/objects a value may nest; deeper ops are refused (default ${DEFAULT_SERVER_OPTIONS.maxValueDepth})
   --max-op-bytes BYTES    JSON size of one op's set+delete; larger ops are refused (default ${DEFAULT_SERVER_OPTIONS.maxOpBytes})
   --max-data-bytes BYTES  JSON size of the whole document; ops past it get ERR_DATA_LIMIT (default ${DEFAULT_SERVER_OPTIONS.maxDataBytes})
-  --no-app                do not serve the browser app at /
+  --no-app                do not serve the browser app at / and its React version at /react/
   -h, --help              show this help
 
 Fault injection (loopback peer and Host, no cross-origin Origin, JSON bodies, with
@@ -81,7 +81,8 @@ stall?ms=N | garbage | oversized?bytes=N | restart | change?channel=NAME (JSON {
 GET /control/state?channel=NAME (default: the default channel).
 
 The browser app (built by npm run build into dist/www/app/, shipped with the package) is served at http://HOST:PORT/;
-add ?inspect=ws://127.0.0.1:8090/inspect to stream its machine to the inspector.
+add ?inspect=ws://127.0.0.1:8090/inspect to stream its machine to the inspector. The same app in React
+(dist/www/react/, shipped too, React bundled in) is served at http://HOST:PORT/react/.
 `;
 
 const NUMERIC = {
@@ -243,15 +244,8 @@ function parseOptions(argv: string[]): { options: NodeServerOptions; app: boolea
 
 const { options, app: serveApp, redisSource } = parseOptions(process.argv.slice(2));
 
-// The app is a convenience: when it is not there, the sync server still runs.
-let app: AppBundle | undefined;
-if (serveApp) {
-  try {
-    app = loadAppFiles();
-  } catch (error) {
-    process.stderr.write(`server: the browser app is not served (${(error as Error).message}); serving the WebSocket only\n`);
-  }
-}
+// The apps are a convenience: when they are not there, the sync server still runs.
+const app: AppBundle | undefined = serveApp ? loadBuiltApps((message) => process.stderr.write(`server: ${message}\n`)) : undefined;
 
 let running: RunningServer;
 try {
@@ -289,7 +283,8 @@ if (options.controlToken === undefined) process.stdout.write(`control token: ${r
 // Which store the instance runs on: every instance of one Redis prefix must say the same here.
 if (options.redis !== undefined) process.stdout.write(`store: Redis at ${redactUrl(options.redis.url)}, key prefix ${options.redis.prefix ?? DEFAULT_PREFIX}\n`);
 process.stdout.write(`listening on ws://${base}\n`);
-if (app !== undefined) process.stdout.write(`app: http://${base}/\n`);
+if (app?.files.has('/') === true) process.stdout.write(`app: http://${base}/\n`);
+if (app?.files.has(REACT_APP_BASE) === true) process.stdout.write(`react: http://${base}${REACT_APP_BASE}\n`);
 process.stdout.write(
   `control: POST http://${base}/control/{drop,close,stall,garbage,oversized,restart,change[?channel=NAME]}, GET http://${base}/control/state[?channel=NAME] ` +
     `(header "Authorization: Bearer <control token>")\n`,

@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The built asset folders. */
-export type AssetName = 'app' | 'inspector';
+export type AssetName = 'app' | 'react' | 'inspector';
 
 /** Candidate folders for `name`, in the order they are tried. */
 export function assetDirCandidates(name: AssetName): string[] {

@@ -15,6 +15,7 @@
  */
 import { assign, enqueueActions, type AnyActorRef } from 'xstate';
 import { channelParams } from '../machines/connection.js';
+import { filterOutbox, mapOutbox, outboxEntries } from '../machines/outbox.js';
 import { resnapshotDelayMs, subscriptionMachine } from '../machines/subscription.js';
 import type { SubscriptionRequest } from '../machines/subscription.types.js';
 import type { Frame, SocketCommand } from '../machines/connection.types.js';
@@ -87,18 +88,17 @@ function withChannels() {
       writeSubscribe: enqueueActions(({ context, event, enqueue, self }, params: unknown) => {
         const channels = channelsOf(self);
         const { channel, resend } = channelParams(event, params);
-        const frames: Frame[] = [channels.subscribeFrame(channel, context.outbox)];
+        const frames: Frame[] = [channels.subscribeFrame(channel, outboxEntries(context.outbox))];
         if (resend === true) {
           // after a transient refusal the server answered these ERR_NOT_SUBSCRIBED: they go again, right behind the subscribe
-          let outbox = context.outbox;
-          outbox = outbox.map((entry) => {
+          const outbox = mapOutbox(context.outbox, (entry) => {
             // an op waiting for the channel's mark goes once `synced` told it (`writeMarkedOps`)
             if (entry.channel !== channel || entry.awaitsMark === true) return entry;
             const frame = entry.sent ? channels.asResend(entry.frame) : entry.frame;
             frames.push(frame);
             return { ...entry, frame, sent: true };
           });
-          enqueue.assign({ outbox: outbox.filter((entry) => entry.channel !== channel || entry.ackId !== undefined) });
+          enqueue.assign({ outbox: filterOutbox(outbox, (entry) => entry.channel !== channel || entry.ackId !== undefined) });
         }
         enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
         enqueue.assign(({ context: latest }) => ({ counters: { ...latest.counters, sent: latest.counters.sent + frames.length } }));
@@ -111,13 +111,13 @@ function withChannels() {
       }),
       reportChannelOpsFailed: ({ context, event, self }, params: unknown) => {
         const { channel, code = 'ERR_NOT_SUBSCRIBED', message } = channelParams(event, params);
-        channelsOf(self).abandonOps(channel, context.outbox, code, message);
+        channelsOf(self).abandonOps(channel, outboxEntries(context.outbox), code, message);
       },
       writeMarkedOps: enqueueActions(({ context, event, enqueue, self }) => {
         if (event.type !== 'channel.marked') return;
         const channels = channelsOf(self);
         const frames: Frame[] = [];
-        const outbox = context.outbox.map((entry) => {
+        const outbox = mapOutbox(context.outbox, (entry) => {
           if (entry.channel !== event.channel || entry.awaitsMark !== true || entry.ackId === undefined) return entry;
           const numbered = channels.numberOp(event.channel, entry.frame, entry.ackId);
           frames.push(numbered.frame);
@@ -135,7 +135,7 @@ function withChannels() {
       prepareResends: assign(({ context, self }) => {
         const channels = channelsOf(self);
         // before the session's welcome time is forgotten: the resends of ops first written on it carry it
-        const outbox = context.outbox.map((entry) =>
+        const outbox = mapOutbox(context.outbox, (entry) =>
           entry.channel !== undefined && entry.sent ? { ...entry, frame: channels.asResend(entry.frame) } : entry,
         );
         channels.sessionEnded();

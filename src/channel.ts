@@ -6,8 +6,8 @@
  */
 import type { AnyActorRef, Snapshot } from 'xstate';
 import { subscriptionId } from '../machines/connection.js';
-import { admitToOutbox } from '../machines/outbox.js';
-import type { ConnectionConfig, ConnectionEvent, OutboxEntry } from '../machines/connection.types.js';
+import { admitToOutbox, outboxEntries } from '../machines/outbox.js';
+import type { ConnectionConfig, ConnectionEvent, Outbox, OutboxEntry } from '../machines/connection.types.js';
 import type { SubscriptionContext, SubscriptionEvent } from '../machines/subscription.types.js';
 import { catchRejection } from './callbacks.js';
 import { StatesocketError, describeThrown, type ErrorCode } from './errors.js';
@@ -142,7 +142,7 @@ export interface ChannelHost {
   schedule: RenderScheduler;
   failed(code: ErrorCode, message: string): void;
   assertUsable(): void;
-  outbox(): readonly OutboxEntry[];
+  outbox(): Outbox;
   canWriteNow(): boolean;
   /** The connection's renders, which follow every change of the channel too (statesocket/react). */
   frames: FrameSource;
@@ -297,7 +297,7 @@ export function openChannel<M extends AnyModel>(
         );
       }
       const outbox = host.outbox();
-      const queued = outbox.length;
+      const queued = outbox.size;
       const admission = admitToOutbox(outbox, host.config.outbox);
       if (admission.kind === 'refuse') {
         throw new StatesocketError(
@@ -309,7 +309,7 @@ export function openChannel<M extends AnyModel>(
       // an op the overflow policy drops will never be answered: its promise says so
       const full = `dropped by outbox.overflow '${host.config.outbox.overflow}': the outbox held ${queued} of ${host.config.outbox.limit} entries`;
       // (never one already written: admitToOutbox drops only entries that never applied)
-      const dropped = admission.kind === 'drop-entry' ? outbox[admission.index]?.ackId : admission.kind === 'drop-new' ? ackId : undefined;
+      const dropped = admission.kind === 'drop-entry' ? outboxEntries(outbox)[admission.index]?.ackId : admission.kind === 'drop-new' ? ackId : undefined;
       if (dropped !== undefined) host.channels.settle(dropped, 'ERR_OUTBOX_FULL', full);
       // refused for now: the op waits for the channel's next subscribe, and goes right behind it
       if (awaitsMark) host.actor.send({ type: 'client.send', frame, ackId, channel: name, awaitsMark });

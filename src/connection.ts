@@ -9,7 +9,7 @@
  */
 import { createActor, type Actor } from 'xstate';
 import { holdsSubscriptions, type connectionMachine } from '../machines/connection.js';
-import { admitToOutbox } from '../machines/outbox.js';
+import { admitToOutbox, outboxEntries } from '../machines/outbox.js';
 import type { ConnectionContext, ErrorCode, OutboxEntry } from '../machines/connection.types.js';
 import { isSendableCloseCode } from './close-codes.js';
 import { CONNECTION_SYSTEM_ID, liveMachine, type ConnectionEffects, type LiveInput } from './effects.js';
@@ -252,7 +252,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
 
     /** Stops the actor; every op still unanswered settles first (`ChannelSupport.connectionStopped`): nothing waits forever. */
     function stopActor(): void {
-      protocol.channels?.connectionStopped(actor.getSnapshot().context.outbox);
+      protocol.channels?.connectionStopped(outboxEntries(actor.getSnapshot().context.outbox));
       actor.stop();
     }
 
@@ -350,7 +350,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         }
         const snapshot = actor.getSnapshot();
         const queues = ackId !== undefined || !snapshot.matches({ session: { open: { flow: 'flowing' } } });
-        const queued = snapshot.context.outbox.length;
+        const queued = snapshot.context.outbox.size;
         if (queues && admitToOutbox(snapshot.context.outbox, config.outbox).kind === 'refuse') {
           throw new StatesocketError(
             'ERR_OUTBOX_FULL',
@@ -388,7 +388,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         deliver({ type: online ? 'network.online' : 'network.offline' });
       },
       getStatus: () => status,
-      getOutbox: () => actor.getSnapshot().context.outbox,
+      getOutbox: () => outboxEntries(actor.getSnapshot().context.outbox),
       subscribe: (listener) => {
         if (typeof listener !== 'function') {
           throw new TypeError(`statesocket: subscribe takes a function, called with each new status; received ${describeValue(listener)}`);

@@ -30,11 +30,14 @@ export const createConnection = createConnectionFactory(
 // The chart, to run with createActor(connectionMachine.provide(...)) yourself.
 export { connectionMachine } from '../machines/connection.js';
 export type { ConnectionMachine } from '../machines/connection.js';
+// The chart's outbox (`context.outbox`), shared between snapshots: `outboxEntries` reads it as an array.
+export { outboxEntries } from '../machines/outbox.js';
 export type {
   ChartCounters,
   ConnectionConfig,
   ConnectionEvent,
   ConnectionInput,
+  Outbox,
   OutboxEntry,
   OverflowPolicy,
   SocketCommand,

@@ -139,7 +139,11 @@ function classify(
 /** `ws`'s WebSocket (Node): an EventEmitter whose 'message' listeners get `(data, isBinary)`. */
 interface NodeWs extends WebSocketLike {
   on(event: 'message', listener: (data: unknown, isBinary: boolean) => void): unknown;
+  on(event: 'open', listener: () => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
   off(event: 'message', listener: (data: unknown, isBinary: boolean) => void): unknown;
+  off(event: 'open', listener: () => void): unknown;
+  off(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 function isNodeWs(socket: WebSocketLike): socket is NodeWs {
@@ -177,7 +181,8 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, 
     const deps = depsOf(input, system);
     let socket: WebSocketLike | null = null;
     let stopped = false;
-    let detachMessage: (() => void) | null = null;
+    /** Removes the listeners added with `ws`'s own `on` (Node). */
+    let detachListeners: (() => void) | null = null;
 
     const emit = (event: Emitted) => {
       if (stopped) return;
@@ -243,7 +248,7 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, 
       }
       socket = created;
       created.binaryType = 'arraybuffer';
-      created.onopen = () => report({ type: 'socket.opened', url: redactUrl(target) });
+      const onOpen = () => report({ type: 'socket.opened', url: redactUrl(target) });
       const read = (data: unknown) => {
         if (stopped) return;
         unread.push(data);
@@ -251,15 +256,10 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, 
         flushQueued = true;
         queueMicrotask(flushInbound);
       };
-      if (isNodeWs(created)) {
-        // `ws`'s own event: the same data as `onmessage` without a MessageEvent per frame
-        // (bench/RESULTS.md, scenario 1); text arrives as a Buffer, binary as an ArrayBuffer.
-        const onMessage = (data: unknown, isBinary: boolean) => read(isBinary ? data : String(data));
-        created.on('message', onMessage);
-        detachMessage = () => created.off('message', onMessage);
-      } else created.onmessage = (event: { data: unknown }) => read(event.data);
       created.onreadend = flushInbound;
-      created.onerror = (event: { message?: string; error?: unknown } | undefined) => {
+      /** The browser's error event, or the `Error` that `ws` emits as its 'error' event. */
+      const onError = (event: { message?: string; error?: unknown } | Error | undefined) => {
+        if (event instanceof Error) event = { message: event.message, error: event };
         const message = event?.message ?? (event?.error !== undefined ? describe(event.error) : 'WebSocket error');
         if ((event?.error as { code?: unknown } | undefined)?.code === WS_PAYLOAD_TOO_LARGE) {
           // ws (maxPayload = maxMessageBytes, src/node.ts) refused a frame from its header, unread; it cannot
@@ -270,6 +270,25 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, 
         }
         fail('ERR_SOCKET', message);
       };
+      if (isNodeWs(created)) {
+        // `ws`'s own events: the same data as `onmessage`, `onopen` and `onerror` without an event object per
+        // frame (bench/RESULTS.md, scenario 1), and without the wrapper function `ws` makes for each `on*`
+        // handler (about 0.4 KiB per connection, issue 15); text arrives as a Buffer, binary as an ArrayBuffer.
+        // `close` stays `onclose`: only `ws`'s wrapper knows `wasClean`.
+        const onMessage = (data: unknown, isBinary: boolean) => read(isBinary ? data : String(data));
+        created.on('message', onMessage);
+        created.on('open', onOpen);
+        created.on('error', onError);
+        detachListeners = () => {
+          created.off('message', onMessage);
+          created.off('open', onOpen);
+          created.off('error', onError);
+        };
+      } else {
+        created.onmessage = (event: { data: unknown }) => read(event.data);
+        created.onopen = onOpen;
+        created.onerror = onError;
+      }
       created.onclose = (event: { code?: number; reason?: string; wasClean?: boolean }) => {
         const close = { code: event.code ?? 1006, reason: event.reason ?? '', wasClean: event.wasClean ?? false };
         if (deps.shouldReconnect === undefined || deps.shouldReconnect(close)) report({ type: 'socket.closed', ...close });
@@ -352,7 +371,7 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, 
     return () => {
       stopped = true;
       unread = [];
-      detachMessage?.();
+      detachListeners?.();
       if (socket !== null) release(socket);
     };
   });

@@ -62,7 +62,7 @@ export function statusOf(snapshot: ConnectionSnapshot, counters: Counters, state
     lastClose: context.lastClose,
     lastRejected: context.lastRejected,
     lastCallbackError: context.lastCallbackError,
-    outboxSize: context.outbox.length,
+    outboxSize: context.outbox.size,
     counters,
   };
 }

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { Outbox, OutboxEntry } from '../machines/connection.types.js';
+import { appendToOutbox, EMPTY_OUTBOX, outboxEntries, outboxOf, settleInOutbox } from '../machines/outbox.js';
 import type { Protocol } from '../src/protocol.js';
 import { rawProtocol } from '../src/protocol.js';
 import { isStatesocketError } from '../src/errors.js';
@@ -101,7 +103,7 @@ describe('outbox', () => {
     // offline: b waits unwritten behind a, which is in flight (the server may have applied it)
     t.connection.send({ type: 'op', id: 'b' });
     t.connection.send({ type: 'op', id: 'c' });
-    expect(t.connection.actor.getSnapshot().context.outbox.map((e) => [e.ackId, e.sent])).toEqual([
+    expect(t.connection.getOutbox().map((e) => [e.ackId, e.sent])).toEqual([
       ['a', true],
       ['c', false],
     ]);
@@ -114,7 +116,7 @@ describe('outbox', () => {
     // every entry written now: the new op, never written, is the one dropped
     t.connection.send({ type: 'op', id: 'd' });
     expect(t.socket.sentMessages()).toHaveLength(2);
-    expect(t.connection.actor.getSnapshot().context.outbox.map((e) => e.ackId)).toEqual(['a', 'c']);
+    expect(t.connection.getOutbox().map((e) => e.ackId)).toEqual(['a', 'c']);
     expect(t.connection.getStatus().counters.dropped).toBe(2);
     t.connection.stop();
   });
@@ -176,7 +178,7 @@ describe('acknowledgements', () => {
     t.connection.send({ type: 'op', id: 'a' });
     t.connection.send({ type: 'op', id: 'b' });
     t.connection.send({ type: 'note' });
-    expect(t.connection.actor.getSnapshot().context.outbox.map((e) => [e.ackId, e.sent])).toEqual([
+    expect(t.connection.getOutbox().map((e) => [e.ackId, e.sent])).toEqual([
       ['a', true],
       ['b', true],
     ]);
@@ -222,6 +224,72 @@ describe('backpressure', () => {
     expect(t.connection.getStatus().outboxSize).toBe(0);
     t.connection.send('fourth');
     expect(t.socket.sent.at(-1)).toBe('fourth');
+    t.connection.stop();
+  });
+});
+
+/** An entry of the outbox representation tests. */
+const entryOf = (id: number, ackId = `op-${id}`): OutboxEntry => ({ id, frame: `f${id}`, ackId, sent: true });
+const idsOf = (outbox: Outbox): number[] => outboxEntries(outbox).map((entry) => entry.id);
+/** Appends entries `from`..`to` (inclusive) one by one, keeping every outbox on the way. */
+function appended(from: number, to: number, outbox: Outbox = EMPTY_OUTBOX): Outbox[] {
+  const steps = [outbox];
+  for (let id = from; id <= to; id++) steps.push(appendToOutbox(steps[steps.length - 1]!, entryOf(id)));
+  return steps;
+}
+
+describe('outbox representation (issue 15)', () => {
+  it('keeps the entries in order across blocks, its size with them', () => {
+    const outbox = appended(1, 100).at(-1)!;
+    expect(outbox.size).toBe(100);
+    expect(idsOf(outbox)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(idsOf(outboxOf(outboxEntries(outbox)))).toEqual(idsOf(outbox));
+  });
+
+  it('never changes an outbox once made: an old snapshot never sees later entries or answers', () => {
+    const steps = appended(1, 70);
+    const before = steps.map((outbox) => JSON.stringify(outbox));
+    let outbox = steps.at(-1)!;
+    for (let id = 1; id <= 40; id++) outbox = settleInOutbox(outbox, `op-${id}`);
+    appended(71, 140, outbox);
+    expect(steps.map((step) => JSON.stringify(step))).toEqual(before);
+    steps.forEach((step, length) => expect(idsOf(step)).toEqual(Array.from({ length }, (_, i) => i + 1)));
+  });
+
+  it('shares its blocks: an append copies only the tail, an answer in order copies nothing below a block', () => {
+    const full = appended(1, 64).at(-1)!;
+    const more = appendToOutbox(full, entryOf(65));
+    expect(more.blocks).toBe(full.blocks);
+    const answered = settleInOutbox(more, 'op-1');
+    expect(answered.blocks).toBe(more.blocks);
+    expect(answered.tail).toBe(more.tail);
+    expect(answered.start).toBe(1);
+    expect(idsOf(answered)[0]).toBe(2);
+  });
+
+  it('settles an answer out of order, and ignores one nothing awaits', () => {
+    let outbox = appended(1, 40).at(-1)!;
+    outbox = settleInOutbox(outbox, 'op-35');
+    outbox = settleInOutbox(outbox, 'op-2');
+    expect(idsOf(outbox)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1).filter((id) => id !== 35 && id !== 2));
+    expect(settleInOutbox(outbox, 'nobody')).toBe(outbox);
+  });
+
+  it('settles one entry per answer when two await the same id, oldest first', () => {
+    const outbox = appendToOutbox(appendToOutbox(EMPTY_OUTBOX, entryOf(1, 'same')), entryOf(2, 'same'));
+    expect(idsOf(settleInOutbox(outbox, 'same'))).toEqual([2]);
+    expect(settleInOutbox(settleInOutbox(outbox, 'same'), 'same').size).toBe(0);
+  });
+
+  it('returns the same array from getOutbox() until the outbox changes', () => {
+    const t = createTestConnection({ protocol: ackingProtocol });
+    for (let i = 0; i < 40; i++) t.connection.send({ type: 'op', id: `op-${i}` });
+    const first = t.connection.getOutbox();
+    expect(first.map((entry) => entry.ackId)).toEqual(Array.from({ length: 40 }, (_, i) => `op-${i}`));
+    expect(t.connection.getOutbox()).toBe(first);
+    t.connection.send({ type: 'op', id: 'op-40' });
+    expect(t.connection.getOutbox()).not.toBe(first);
+    expect(first).toHaveLength(40);
     t.connection.stop();
   });
 });

@@ -7,6 +7,7 @@
 import { createActor, initialTransition, transition, type AnyActorRef, type SnapshotFrom } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { connectionMachine, subscriptionId } from '../machines/connection.js';
+import { outboxEntries } from '../machines/outbox.js';
 import { resnapshotDelayMs, subscriptionMachine } from '../machines/subscription.js';
 import type { SubscriptionEvent } from '../machines/subscription.types.js';
 import { resolveOptions } from '../src/options.js';
@@ -214,7 +215,7 @@ describe('subscription actors of the connection chart', () => {
     expect(child(actor, 'a')).toBeUndefined();
     expect(child(actor, 'b')?.getSnapshot().value).toBe('subscribing');
     expect(actor.getSnapshot().matches({ session: 'open' })).toBe(true);
-    expect(actor.getSnapshot().context.outbox.map((entry) => entry.ackId)).toEqual(['b 1']);
+    expect(outboxEntries(actor.getSnapshot().context.outbox).map((entry) => entry.ackId)).toEqual(['b 1']);
     actor.stop();
   });
 

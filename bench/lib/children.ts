@@ -44,6 +44,8 @@ function hookExit(): void {
 export interface ForkOptions {
   args?: string[];
   execArgv?: string[];
+  /** The program run instead of node (e.g. valgrind, with node and its flags in `execArgv`). */
+  execPath?: string;
 }
 
 export class Child {
@@ -62,6 +64,7 @@ export class Child {
       cwd: ROOT,
       // Set explicitly: a fork inherits the parent's execArgv (tsx's loader) otherwise.
       execArgv: options.execArgv ?? [],
+      ...(options.execPath === undefined ? {} : { execPath: options.execPath }),
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
@@ -198,10 +201,13 @@ export async function forkClient(name: string, role: string, params: Record<stri
 }
 
 /** Forks a bundled entry that runs `role` as scripts/bench-client.ts does (same arguments, same flags). */
-export function forkRole(name: string, modulePath: string, role: string, params: Record<string, unknown>, options: { exposeGc?: boolean } = {}): Child {
+export function forkRole(name: string, modulePath: string, role: string, params: Record<string, unknown>, options: { exposeGc?: boolean; wrapper?: readonly string[] } = {}): Child {
+  const nodeFlags = [...(options.exposeGc ? ['--expose-gc'] : []), ...clientFlags];
+  // `wrapper` (a program and its flags, e.g. valgrind) runs node with its flags.
+  const wrapper = options.wrapper ?? [];
   return new Child(name, modulePath, {
     args: [role, JSON.stringify(params)],
-    execArgv: [...(options.exposeGc ? ['--expose-gc'] : []), ...clientFlags],
+    ...(wrapper.length === 0 ? { execArgv: nodeFlags } : { execPath: wrapper[0] as string, execArgv: [...wrapper.slice(1), process.execPath, ...nodeFlags] }),
   });
 }
 

@@ -34,10 +34,10 @@ export class SyncServerChild {
    * Starts the reference server of this checkout, or with `modulePath` the one bundled there
    * (the engine-baseline scenario's server built from git history, bench/lib/baseline.ts).
    */
-  static async start(name: string, options: SyncServerParams['options'], modulePath?: string): Promise<SyncServerChild> {
+  static async start(name: string, options: SyncServerParams['options'], modulePath?: string, wrapper?: readonly string[]): Promise<SyncServerChild> {
     const entry = modulePath ?? (await bundle('scripts/bench-client.ts'));
-    const child = forkRole(name, entry, 'sync-server', { options } satisfies SyncServerParams, { exposeGc: true });
-    const listening = await child.next('listening', 15_000);
+    const child = forkRole(name, entry, 'sync-server', { options } satisfies SyncServerParams, { exposeGc: true, ...(wrapper === undefined ? {} : { wrapper }) });
+    const listening = await child.next('listening', wrapper === undefined ? 15_000 : 300_000);
     return new SyncServerChild(child, String(listening.url));
   }
 
@@ -65,6 +65,12 @@ export class SyncServerChild {
   async feed(prefix: string, count: number, ratePerSec: number): Promise<void> {
     this.child.send({ type: 'feed', prefix, count, ratePerSec });
     await this.child.next('feeding', 10_000);
+  }
+
+  /** `total` changes round robin over `prefix0 … prefix{count-1}`, `perTick` a tick; resolves when all are made. */
+  async feedCount(prefix: string, count: number, total: number, perTick: number, timeoutMs: number): Promise<void> {
+    this.child.send({ type: 'feed-count', prefix, count, total, perTick });
+    await this.child.next('fed', timeoutMs);
   }
 
   async stopFeed(): Promise<number> {

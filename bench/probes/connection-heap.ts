@@ -1,8 +1,13 @@
 // Probe for issue 15: heap per connection, and where it goes. Opens CONNECTIONS connections of one library to a
 // bench server (a child process, so only the client's heap is read) that sends each a snapshot, as scenario 2
 // does, and reads the heap after GC before and after. SNAPSHOT=DIR also writes a heap snapshot before and after
-// and prints the growth by constructor (self size per connection), the largest first.
-//   node --import tsx --expose-gc bench/probes/connection-heap.ts [ws|statesocket|raw|channel|actor] [CONNECTIONS]
+// and prints the growth by constructor (self size per connection), the largest first. WARMUP=n opens n connections
+// before the first reading (the shared code and shapes out of the figure; 200 is plenty).
+// Run it bundled, as the bench runs its clients (tsx keeps function names with a property on every closure,
+// about 7 KiB more per connection):
+//   npx esbuild bench/probes/connection-heap.ts --bundle --packages=external --platform=node --format=esm \
+//     --outfile=bench/.build/connection-heap.mjs && \
+//   WARMUP=200 node --expose-gc bench/.build/connection-heap.mjs [ws|statesocket|raw|channel|actor] [CONNECTIONS]
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
@@ -58,32 +63,40 @@ function byConstructor(file: string): Map<string, { size: number; count: number 
 const server = await ServerProcess.start();
 const handles: BenchConnection[] = [];
 const actors: Array<{ stop(): void }> = [];
+
+/** Opens `count` connections of `kind` (`from` of them already open), each fed its snapshot. */
+async function open(ready: Counter, from: number, count: number): Promise<void> {
+  for (let first = from; first < from + count; first += 100) {
+    const last = Math.min(from + count, first + 100);
+    for (let i = first; i < last; i++) {
+      const model = createCountingStore();
+      let applied = false;
+      model.onApplied = () => {
+        if (!applied) ready.add();
+        applied = true;
+      };
+      const library = kind === 'ws' ? 'ws' : 'statesocket';
+      const protocol = kind === 'raw' ? 'raw' : kind === 'channel' ? 'channel' : 'sync';
+      handles.push(connect(library, { url: server.url, model, reconnect: 'default', protocol }));
+    }
+    await ready.reach(last, 30_000, 'connections to open and apply their snapshot');
+  }
+}
+
 try {
+  const ready = new Counter();
+  // the code, its feedback and the shapes every connection shares, made before the reading starts (fixed costs,
+  // not per connection: without this they add 0.5 KiB or so per connection at 1,000, and vary from run to run)
+  const warmup = kind === 'actor' ? 0 : Number(process.env.WARMUP ?? 0);
+  await open(ready, 0, warmup);
   const before = await collect();
   const beforeFile = snapshotDir === undefined ? '' : writeHeapSnapshot(join(snapshotDir, `${kind}-before.heapsnapshot`));
-  const ready = new Counter();
   if (kind === 'actor') {
     for (let i = 0; i < connections; i++) {
       const actor = createActor(liveMachine, { input: undefined as never });
       actors.push(actor);
     }
-  } else {
-    for (let first = 0; first < connections; first += 100) {
-      const last = Math.min(connections, first + 100);
-      for (let i = first; i < last; i++) {
-        const model = createCountingStore();
-        let applied = false;
-        model.onApplied = () => {
-          if (!applied) ready.add();
-          applied = true;
-        };
-        const library = kind === 'ws' ? 'ws' : 'statesocket';
-        const protocol = kind === 'raw' ? 'raw' : kind === 'channel' ? 'channel' : 'sync';
-        handles.push(connect(library, { url: server.url, model, reconnect: 'default', protocol }));
-      }
-      await ready.reach(last, 30_000, 'connections to open and apply their snapshot');
-    }
-  }
+  } else await open(ready, warmup, connections);
   const after = await collect();
   console.log(`${kind}: ${((after - before) / connections / 1024).toFixed(2)} KiB heap per connection (${connections} connections)`);
   if (snapshotDir !== undefined) {

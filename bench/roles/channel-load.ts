@@ -72,8 +72,8 @@ export async function channelLoadRole(params: ChannelLoadParams): Promise<never>
     peer.nextK = (peer.nextK + 1) % peer.channels.length;
   };
   /** Bounded wait for the answers still on their way, then what was sent and acked. */
-  const settled = async (type: string) => {
-    const until = wallNow() + 5_000;
+  const settled = async (type: string, boundMs = 5_000) => {
+    const until = wallNow() + boundMs;
     while (sentAt.size > 0 && wallNow() < until) await sleep(20);
     await send({
       type,
@@ -165,6 +165,20 @@ export async function channelLoadRole(params: ChannelLoadParams): Promise<never>
       }
     }, OPS_TICK_MS);
     void send({ type: 'ops-started' });
+  });
+  // A fixed number of ops (`total`, `perTick` per tick, round robin as `ops`), then every answer
+  // awaited: the same load for two servers whatever their speed (bench/probes/feed-ops-instructions.ts).
+  on('ops-count', (message) => {
+    clearInterval(opsTimer);
+    const total = Number(message.total);
+    const perTick = Number(message.perTick);
+    let cursor = 0;
+    opsTimer = setInterval(() => {
+      for (let i = 0; i < perTick && cursor < total; i++, cursor++) sendOp(cursor % peers.length, Math.floor(cursor / peers.length) % params.perConnection);
+      if (cursor < total) return;
+      clearInterval(opsTimer);
+      void settled('ops-counted', params.timeoutMs);
+    }, OPS_TICK_MS);
   });
   on('ops-stop', () => {
     clearInterval(opsTimer);

@@ -11,6 +11,7 @@
  * - `feed {prefix, count, ratePerSec}` / `feed-stop`: server-side changes (`handle.change`), one
  *   row each, round robin over the channels at a steady rate: each reaches the channel's holders
  *   as one patch, as the reference server's `--feed-rate` does for its one feed channel.
+ * - `feed-count {prefix, count, total, perTick}`: `total` such changes, `perTick` a tick, then `fed`.
  * - `drop-and-change {prefix, count}`: the real `/control/drop` fault (every socket terminated,
  *   the clients see 1006), then, before any client can be back, one change on each channel: a
  *   client that resumes from its position gets that patch by replay.
@@ -127,6 +128,26 @@ export async function syncServerRole(params: SyncServerParams, startSyncServer: 
       }
     }, FEED_TICK_MS);
     void send({ type: 'feeding' });
+  });
+  // A fixed number of changes (`total`, `perTick` per tick, round robin as `feed`): the same work
+  // for two servers whatever their speed (bench/probes/feed-ops-instructions.ts).
+  on('feed-count', (message) => {
+    clearInterval(feedTimer);
+    const prefix = String(message.prefix);
+    const count = Number(message.count);
+    const total = Number(message.total);
+    const perTick = Number(message.perTick);
+    let cursor = 0;
+    let made = 0;
+    feedTimer = setInterval(() => {
+      for (let i = 0; i < perTick && made < total; i++, made++) {
+        changeOne(`${prefix}${cursor}`);
+        cursor = (cursor + 1) % count;
+      }
+      if (made < total) return;
+      clearInterval(feedTimer);
+      void send({ type: 'fed', changes: made });
+    }, FEED_TICK_MS);
   });
   on('feed-stop', () => {
     clearInterval(feedTimer);

@@ -13,6 +13,9 @@
  * taken before the page connects and after it rendered the final data. Repetitions alternate
  * the order of the two pages; every page is fresh (a new browser context).
  *
+ * Then the two example apps under the reference server's feed flood, the DOM app beside the React
+ * example (issue 16: ./browser-apps.ts), a second table, measured and not judged.
+ *
  * Without Chromium the scenario says so and is not judged; under CI (`CI=true`) that fails the
  * scenario instead, so CI never skips it without a word.
  */
@@ -29,6 +32,7 @@ import { cell, num, verdict, type TargetCheck } from '../lib/report.js';
 import { pairedRatios, summarize } from '../lib/stats.js';
 import { withTimeout } from '../lib/time.js';
 import { expectedRows } from '../wire.js';
+import { measureApps } from './browser-apps.js';
 import type { ScenarioContext, ScenarioResult } from './context.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -131,6 +135,7 @@ export async function browserScenario(ctx: ScenarioContext): Promise<ScenarioRes
   const runs: Record<PageName, Run[]> = { websocket: [], statesocket: [] };
   const server = await ServerProcess.start('browser scenario server');
   let browser: Browser | null = null;
+  let apps: Awaited<ReturnType<typeof measureApps>> | null = null;
   try {
     await server.prepareBlast(n);
     await server.servePages(PAGES_DIR);
@@ -145,6 +150,7 @@ export async function browserScenario(ctx: ScenarioContext): Promise<ScenarioRes
         ctx.log(`browser ${rep + 1}/${repetitions} ${page}: ${num(run.taskUs, 2)} µs main-thread task time per message (script ${num(run.scriptUs, 2)})`);
       }
     }
+    apps = await measureApps(browser, n, repetitions, ctx.log);
   } finally {
     await browser?.close();
     await server.kill();
@@ -187,8 +193,9 @@ export async function browserScenario(ctx: ScenarioContext): Promise<ScenarioRes
           `${repetitions} repetition(s) after one warm-up of each page (2,000 messages), the two pages in alternating order, each in a fresh browser context; the ratio is taken within each repetition and judged on the worst (script-time ratio: median ${num(scriptRatios.median, 2)}×, worst ${num(scriptRatios.worst, 2)}×).`,
         ],
       },
+      apps.table,
     ],
     targets,
-    data: runs,
+    data: { pages: runs, apps: apps.runs },
   };
 }

@@ -232,18 +232,27 @@ export class Channel {
 
   /** Applies a validated change to the copy as `seq` (the engine's entry). */
   apply(checked: Checked, seq: number): void {
-    const remove = (key: string) => {
-      const size = this.sizes.get(key);
-      if (size === undefined) return;
-      this.entrySum -= size;
-      this.sizes.delete(key);
-      this.data.delete(key);
-    };
-    for (const key of checked.changes.delete ?? []) remove(key);
+    const deleted = checked.changes.delete;
+    if (deleted !== undefined) {
+      for (const key of deleted) {
+        const size = this.sizes.get(key);
+        if (size === undefined) continue;
+        this.entrySum -= size;
+        this.sizes.delete(key);
+        this.data.delete(key);
+      }
+    }
     const set = checked.changes.set;
     if (set !== undefined) {
+      // A set key's entry is removed and set again (it moves to the document's end, as it always
+      // has); no closure per change: the feed's path (issue 14, scenario 11 (b)).
       for (const [key, size] of checked.entryBytes) {
-        remove(key);
+        const old = this.sizes.get(key);
+        if (old !== undefined) {
+          this.entrySum -= old;
+          this.sizes.delete(key);
+          this.data.delete(key);
+        }
         this.data.set(key, set[key] as Json);
         this.sizes.set(key, size);
         this.entrySum += size;

@@ -10,6 +10,9 @@
  * | `/chunk-*.js`          | code loaded on demand (the inspector)              |
  * | `*.map`                | source maps                                        |
  *
+ * The React example (`app/react/`, built into `dist/www/react/`) is served the same way under
+ * `/react` (`loadReactAppFiles`): `/react`, `/react/`, `/react/react.js`, `/react/react.css`.
+ *
  * Everything comes from this server: no CDN, and the page works offline.
  * Every other path is left to the server (404).
  */
@@ -76,11 +79,20 @@ export function contentTypeOf(path: string): string {
   return CONTENT_TYPES[dot === -1 ? '' : path.slice(dot)] ?? 'application/octet-stream';
 }
 
-/** Serves `files` (keyed by URL path); `/` is `/index.html` when not given. */
+/** Where the React example is served. */
+export const REACT_APP_BASE = '/react/';
+
+/**
+ * Serves `files` (keyed by URL path); for every folder `F/` holding an `index.html`, `F/` (and
+ * `F` without its slash, but for `/`) is that file when not given.
+ */
 export function serveFiles(input: ReadonlyMap<string, AppFile>): AppBundle {
   const files = new Map(input);
-  const index = files.get('/index.html');
-  if (index !== undefined && !files.has('/')) files.set('/', index);
+  for (const [path, file] of input) {
+    if (!path.endsWith('/index.html')) continue;
+    const folder = path.slice(0, -'index.html'.length);
+    for (const alias of folder === '/' ? [folder] : [folder, folder.slice(0, -1)]) if (!files.has(alias)) files.set(alias, file);
+  }
   return {
     files,
     staticHandler(req, res) {
@@ -119,14 +131,45 @@ export function serveFiles(input: ReadonlyMap<string, AppFile>): AppBundle {
  * @throws Error naming the folder when it holds no built app (`npm run build` makes it)
  */
 export function loadAppFiles(dir: string = assetDir('app')): AppBundle {
-  if (!existsSync(join(dir, 'index.html')) || !existsSync(join(dir, 'app.js'))) {
-    throw new Error(`no built app at ${dir} (expected index.html and app.js); in the statesocket repository, npm run build makes it`);
+  return serveFiles(readBuiltFolder(dir, '/', 'app.js'));
+}
+
+/**
+ * Reads the built React example and returns the handler that serves it under `/react`
+ * (not exported by `statesocket/server`: the reference server and `npm start` serve it).
+ *
+ * @throws Error naming the folder when it holds no built example (`npm run build` makes it)
+ */
+export function loadReactAppFiles(dir: string = assetDir('react')): AppBundle {
+  return serveFiles(readBuiltFolder(dir, REACT_APP_BASE, 'react.js'));
+}
+
+/**
+ * The programs' browser pages as one handler: the DOM app at `/` and the React example at
+ * `/react`. One that is not built is left out, and `warn` says why; undefined when neither is.
+ */
+export function loadBuiltApps(warn: (message: string) => void): AppBundle | undefined {
+  const bundles: AppBundle[] = [];
+  for (const [what, load] of [['the browser app', loadAppFiles], ['the React example', loadReactAppFiles]] as const) {
+    try {
+      bundles.push(load());
+    } catch (error) {
+      warn(`${what} is not served (${(error as Error).message})`);
+    }
+  }
+  return bundles.length === 0 ? undefined : serveFiles(new Map(bundles.flatMap((bundle) => [...bundle.files])));
+}
+
+/** The files of a flat built folder, keyed by URL path under `base`. */
+function readBuiltFolder(dir: string, base: string, script: string): Map<string, AppFile> {
+  if (!existsSync(join(dir, 'index.html')) || !existsSync(join(dir, script))) {
+    throw new Error(`no built app at ${dir} (expected index.html and ${script}); in the statesocket repository, npm run build makes it`);
   }
   const files = new Map<string, AppFile>();
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     if (!statSync(path).isFile()) continue;
-    files.set(`/${name}`, { contentType: contentTypeOf(name), body: readFileSync(path) });
+    files.set(`${base}${name}`, { contentType: contentTypeOf(name), body: readFileSync(path) });
   }
-  return serveFiles(files);
+  return files;
 }

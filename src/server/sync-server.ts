@@ -1155,11 +1155,25 @@ export function createSyncServer(options: SyncServerOptions = {}) {
      */
     change(changes: Changes, name: string = DEFAULT_CHANNEL): Promise<{ epoch: string; seq: number; channel: string }> {
       if (!isChannelName(name)) throw invalidChannel(name);
+      const pending = serverLanes.get(name);
+      if (pending === undefined && engine.keepsServerAppendOrder !== true) {
+        // Nothing pending on the channel: the usual case, without a closure (the feed's path, issue 14).
+        const answer = serverChange(changes, name);
+        if (!isThenable(answer)) return Promise.resolve(answer);
+        const done = Promise.resolve(answer);
+        track(
+          name,
+          done.then(
+            () => {},
+            () => {},
+          ),
+        );
+        return done;
+      }
       // The next change of the lane waits for this one to end, or only for its append to be made.
       let handed: (() => void) | undefined;
       const turn = engine.keepsServerAppendOrder === true ? new Promise<void>((resolve) => (handed = resolve)) : undefined;
       const run = () => serverChange(changes, name, handed);
-      const pending = serverLanes.get(name);
       let done: Promise<{ epoch: string; seq: number; channel: string }>;
       if (pending === undefined) {
         const answer = run();
@@ -1239,20 +1253,44 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   /** `handed`: called once the change is in the engine's hands (its `append` called). */
   function serverChange(changes: Changes, name: string, handed?: () => void): Answer<{ epoch: string; seq: number; channel: string }> {
     const channel = channelNamed(name);
+    // A loaded channel (the usual case) goes on at once, with no closure per change (issue 14).
+    if (channel.loaded) return appendServerChange(channel, changes, handed);
     return andThen(loadOrFail(channel), (loaded) => {
       if (!loaded) throw unavailableChannel(name);
-      const checked = channel.validate(changes);
-      if (Array.isArray(checked)) throw new ChangeRefusedError(checked[0], checked[1]);
-      const appended = noteFailure(() => append(channel, checked, undefined));
-      handed?.();
-      return andThen(appended, (result) => {
-        if (result.status === 'full') throw new ChangeRefusedError(ErrorCodeV2.STORAGE_FULL, `channel ${name} stores nothing yet, and the server stores maxStoredChannels (${options.engine === undefined ? String(maxStoredChannels) : "the engine's"}) channels`);
-        if (result.status === 'tooLarge') throw new ChangeRefusedError(ErrorCodeV2.DATA_LIMIT, channel.tooLargeMessage(result.bytes));
-        if (result.status !== 'applied') throw new Error(`the engine answered a server change with ${result.status}`);
-        const done = { epoch: result.epoch, seq: result.seq, channel: name };
-        return andThen(channel.delivered(result.epoch, result.seq), () => done);
-      });
+      return appendServerChange(channel, changes, handed);
     });
+  }
+
+  function appendServerChange(channel: Channel, changes: Changes, handed: (() => void) | undefined): Answer<{ epoch: string; seq: number; channel: string }> {
+    const checked = channel.validate(changes);
+    if (Array.isArray(checked)) throw new ChangeRefusedError(checked[0], checked[1]);
+    let appended: Answer<AppendResult>;
+    try {
+      appended = append(channel, checked, undefined);
+    } catch (error) {
+      failed(error);
+      throw error;
+    }
+    handed?.();
+    if (!isThenable(appended)) return serverChangeApplied(channel, appended);
+    return Promise.resolve(appended).then(
+      (result) => serverChangeApplied(channel, result),
+      (error: unknown) => {
+        failed(error);
+        throw error;
+      },
+    );
+  }
+
+  /** A server change's answer: refused (thrown), or its epoch and seq once its entry reached the copy. */
+  function serverChangeApplied(channel: Channel, result: AppendResult): Answer<{ epoch: string; seq: number; channel: string }> {
+    const name = channel.name;
+    if (result.status === 'full') throw new ChangeRefusedError(ErrorCodeV2.STORAGE_FULL, `channel ${name} stores nothing yet, and the server stores maxStoredChannels (${options.engine === undefined ? String(maxStoredChannels) : "the engine's"}) channels`);
+    if (result.status === 'tooLarge') throw new ChangeRefusedError(ErrorCodeV2.DATA_LIMIT, channel.tooLargeMessage(result.bytes));
+    if (result.status !== 'applied') throw new Error(`the engine answered a server change with ${result.status}`);
+    const done = { epoch: result.epoch, seq: result.seq, channel: name };
+    const delivered = channel.delivered(result.epoch, result.seq);
+    return typeof delivered === 'boolean' ? done : delivered.then(() => done);
   }
 
   /** An engine call whose `EngineUnavailableError` also closes every client (and is rethrown). */

@@ -26,11 +26,11 @@ import {
   eventually,
   kill,
   killAll,
-  type ServerState,
   startServerProcess,
   type ServerProcess,
 } from '../integration/server-process.js';
 import { APP_CHANNELS } from '../../app/channels.js';
+import { asShown, edit, expectTableToEqualServer, inOrder, notesState as serverState, sameRows, table } from './app-page.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.js';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
@@ -38,12 +38,6 @@ const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
 const NOTES = APP_CHANNELS.notes;
 /** A safety net for waits on events, not a sleep. */
 const WAIT_MS = 20_000;
-
-interface Row {
-  value: string;
-  sync: string;
-  state: string | null;
-}
 
 // ── cleanup registry ────────────────────────────────────────────────────────
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -99,15 +93,6 @@ function waitForState(page: Page, state: StateName): Promise<unknown> {
   return page.waitForFunction((wanted) => window.statesocketApp?.connection.getStatus().state === wanted, state);
 }
 
-/** The notes channel on the server: `GET /control/state?channel=notes`. */
-async function serverState(server: Controllable): Promise<ServerState> {
-  const response = await fetch(`http://127.0.0.1:${server.port}/control/state?channel=${NOTES}`, {
-    headers: { authorization: `Bearer ${server.controlToken ?? ''}` },
-  });
-  if (!response.ok) throw new Error(`GET /control/state: ${response.status}`);
-  return (await response.json()) as ServerState;
-}
-
 /** A control change on the notes channel. */
 function changeNotes(server: Controllable, changes: object): Promise<Response> {
   return control(server, `change?channel=${NOTES}`, changes);
@@ -117,57 +102,8 @@ function history(page: Page): Promise<StateName[]> {
   return page.evaluate(() => window.statesocketApp?.history() ?? []);
 }
 
-/** The table as the user sees it: key → value, sync column and row state. */
-function table(page: Page): Promise<Record<string, Row>> {
-  return page.evaluate(() => {
-    const rows: Record<string, { value: string; sync: string; state: string | null }> = {};
-    for (const tr of document.querySelectorAll('#rows tr')) {
-      const [, value, sync] = [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '');
-      rows[tr.getAttribute('data-key') ?? '?'] = { value: value ?? '', sync: sync ?? '', state: tr.getAttribute('data-state') };
-    }
-    return rows;
-  });
-}
-
-/** The server's data as the table shows it (strings as they are, other values as JSON). */
-function asShown(data: Record<string, unknown>): Record<string, Row> {
-  return Object.fromEntries(
-    Object.entries(data).map(([key, value]) => [key, { value: typeof value === 'string' ? value : JSON.stringify(value), sync: '', state: null }]),
-  );
-}
-
-/** Waits until the table shows exactly the server's data (both read again on every try). */
-async function expectTableToEqualServer(page: Page, server: Controllable): Promise<void> {
-  await eventually(
-    async () => {
-      const [rows, state] = await Promise.all([table(page), serverState(server)]);
-      return { table: rows, server: asShown(state.data) };
-    },
-    (both) => sameRows(both.table, both.server),
-    "the table equal to the server's data",
-  );
-}
-
-function sameRows(a: Record<string, Row>, b: Record<string, Row>): boolean {
-  const sorted = (rows: Record<string, Row>) => JSON.stringify(Object.entries(rows).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
-  return sorted(a) === sorted(b);
-}
-
 function waitForText(page: Page, selector: string, text: string): Promise<unknown> {
   return page.waitForFunction(([s, t]) => document.querySelector(s)?.textContent === t, [selector, text] as const);
-}
-
-/** True when `wanted` occurs in `states` in order, not necessarily next to each other. */
-function inOrder(states: readonly string[], wanted: readonly string[]): boolean {
-  let next = 0;
-  for (const state of states) if (state === wanted[next]) next++;
-  return next === wanted.length;
-}
-
-async function edit(page: Page, key: string, value: string): Promise<void> {
-  await page.fill('#key', key);
-  await page.fill('#value', value);
-  await page.click('#editor button[type=submit]');
 }
 
 async function startServerWithDataFile(args: string[] = [], port = 0): Promise<{ server: ServerProcess; dataFile: string; args: string[] }> {
@@ -255,7 +191,7 @@ describe('browser app', () => {
       await page.waitForFunction(() => document.querySelector('#rows tr[data-key="offline-note"]')?.getAttribute('data-state') === 'pending');
       expect((await table(page))['offline-note']).toEqual({ value: 'written while down', sync: 'pending', state: 'pending' });
       const waiting = await page.evaluate(
-        () => window.statesocketApp?.connection.actor.getSnapshot().context.outbox.filter((entry) => entry.ackId !== undefined).length,
+        () => window.statesocketApp?.connection.getOutbox().filter((entry) => entry.ackId !== undefined).length,
       );
       expect(waiting).toBe(1);
 

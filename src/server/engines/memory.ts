@@ -89,7 +89,11 @@ interface StoredChannel {
   seq: number;
   log: ChannelEntry[];
   head: number;
-  readonly followers: Set<ChannelListener>;
+  /**
+   * Replaced, never changed in place: a listener told may follow or unfollow, and the telling goes
+   * on over the array it began with, with no copy per entry (issue 14, scenario 11 (b)).
+   */
+  followers: readonly ChannelListener[];
   /** Made at the first join (most channels never have a member). */
   members: Map<string, { member: EngineMember; holder: string | null; graceTimer: unknown }> | undefined;
 }
@@ -102,6 +106,9 @@ const SYSTEM_TIMERS: MemoryEngineTimers = {
   },
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
+
+/** A channel's followers while it has none (one array for all). */
+const NO_FOLLOWERS: readonly ChannelListener[] = Object.freeze([]);
 
 /** The owner of the op ids loaded from the data file (session owners are `address …` or `session …`). */
 const LOADED_OWNER = 'data file';
@@ -251,7 +258,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       seq: 0,
       log: [],
       head: 0,
-      followers: new Set(),
+      followers: NO_FOLLOWERS,
       members: undefined,
     };
   }
@@ -289,7 +296,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
 
   /** A channel nobody follows keeps no epoch, log or members; one that stores nothing leaves the map. */
   function settle(channel: StoredChannel): void {
-    if (channel.followers.size > 0) return;
+    if (channel.followers.length > 0) return;
     channel.epoch = undefined;
     channel.seq = 0;
     channel.log = [];
@@ -300,7 +307,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
   }
 
   function tell(channel: StoredChannel, call: (listener: ChannelListener) => void): void {
-    for (const listener of followersNow(channel)) {
+    for (const listener of channel.followers) {
       try {
         call(listener);
       } catch {
@@ -311,19 +318,16 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
 
   /** `entries` to every follower; `tell` without a closure per change (the feed's hot path, issue 14). */
   function tellEntries(channel: StoredChannel, epoch: string, entries: readonly ChannelEntry[]): void {
-    for (const listener of followersNow(channel)) {
+    const followers = channel.followers;
+    for (let i = 0; i < followers.length; i++) {
       try {
-        listener.entries(epoch, entries);
+        (followers[i] as ChannelListener).entries(epoch, entries);
       } catch {
         // As in `tell`.
       }
     }
   }
 
-  /** The followers as they are now (one told may follow or unfollow another): no copy of the set for the usual one. */
-  function followersNow(channel: StoredChannel): Iterable<ChannelListener> {
-    return channel.followers.size === 1 ? [channel.followers.values().next().value as ChannelListener] : [...channel.followers];
-  }
 
   // ── version 1's op records (see op-record.ts) ──
   const recordOptions = { size: dedupSize, retentionMs: dedupRetentionMs, now };
@@ -441,7 +445,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       const judged = judgeV1(v1);
       if (judged !== undefined) return judged;
       if (!applied.admit(v1.owner)) {
-        if (channel.followers.size === 0) settle(channel);
+        if (channel.followers.length === 0) settle(channel);
         return { status: 'deferred' };
       }
     }
@@ -450,7 +454,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       return tooLarge(channel, size.bytes, mark, v1);
     }
     if (!roomFor(channel)) {
-      if (channel.followers.size === 0) settle(channel);
+      if (channel.followers.length === 0) settle(channel);
       return { status: 'full' };
     }
     // Without onChange nothing can fail after this: no undo to keep.
@@ -469,7 +473,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       undoData?.();
       if (undoMark !== undefined) channel.marks?.undo(undoMark);
       if (v1 !== undefined) applied.delete(v1.id);
-      if (channel.followers.size === 0) settle(channel);
+      if (channel.followers.length === 0) settle(channel);
       throw error;
     }
     if (v1 !== undefined) applied.trim();
@@ -483,7 +487,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     channel.epoch ??= newEpoch(random);
     const entry: ChannelEntry = { seq: ++channel.seq, changes };
     const epoch = channel.epoch;
-    if (channel.followers.size === 0) {
+    if (channel.followers.length === 0) {
       settle(channel);
       return { status: 'applied', epoch, seq: entry.seq };
     }
@@ -502,7 +506,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
   /** A change over the data limit: an op's refusal `ERR_DATA_LIMIT` recorded as `refuse` records it; a server change's nothing. */
   function tooLarge(channel: StoredChannel, bytes: number, mark: OpMark | undefined, v1: V1Op | undefined): AppendResult {
     if (mark === undefined && v1 === undefined) {
-      if (channel.followers.size === 0) settle(channel);
+      if (channel.followers.length === 0) settle(channel);
       return { status: 'tooLarge', bytes };
     }
     const refusal = refuse(channel.name, ErrorCodeV2.DATA_LIMIT, mark !== undefined ? { mark } : { v1: v1 as V1Op });
@@ -532,27 +536,27 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     if (isEmpty(channel)) {
       // docs/protocol.md, "Refusals on a channel that stores nothing".
       if (op.keepOffEmpty === true || !roomFor(channel)) {
-        if (channel.followers.size === 0) settle(channel);
+        if (channel.followers.length === 0) settle(channel);
         return op.keepOffEmpty === true ? { status: 'refused', code: answer, recorded: false } : { status: 'full' };
       }
     }
     try {
       recordRefusal(channel, op.mark, answer);
     } finally {
-      if (channel.followers.size === 0) settle(channel);
+      if (channel.followers.length === 0) settle(channel);
     }
     return { status: 'refused', code: answer, recorded: true };
   }
 
   function follow(name: string, listener: ChannelListener): Following {
     const channel = channelNamed(name);
-    if (channel.epoch === undefined || channel.followers.size === 0) {
+    if (channel.epoch === undefined || channel.followers.length === 0) {
       channel.epoch = newEpoch(random);
       channel.seq = 0;
       channel.log = [];
       channel.head = 0;
     }
-    channel.followers.add(listener);
+    if (!channel.followers.includes(listener)) channel.followers = [...channel.followers, listener];
     let following = true;
     return {
       epoch: channel.epoch,
@@ -562,7 +566,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       unfollow() {
         if (!following) return;
         following = false;
-        channel.followers.delete(listener);
+        channel.followers = channel.followers.length === 1 && channel.followers[0] === listener ? NO_FOLLOWERS : channel.followers.filter((other) => other !== listener);
         settle(channel);
       },
     };
@@ -661,7 +665,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
     },
     restartFault() {
       for (const channel of [...channels.values()]) {
-        channel.followers.clear();
+        channel.followers = NO_FOLLOWERS;
         settle(channel);
       }
       leases.clear();

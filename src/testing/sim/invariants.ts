@@ -5,6 +5,7 @@
  * stable connection) and once healed (open, outbox drained, model equal to the server's data,
  * nothing left after `stop()`). The first one broken ends the run with a message naming it.
  */
+import { outboxEntries } from '../../../machines/outbox.js';
 import type { Connection } from '../../connection.js';
 import { stateNameOf } from '../../status.js';
 import type { SyncServer } from '../../server/sync-server.js';
@@ -113,7 +114,7 @@ export function createStepCheck(input: StepCheckInput): () => void {
     if (!['idle', 'connecting', 'open', 'errored', 'closed'].includes(state)) throw new InvariantError(`invalid state ${state}`);
     const attached = sockets.filter((s) => s.readyState !== CLOSED && s.onmessage !== null);
     if (attached.length > 1) throw new InvariantError(`${attached.length} live sockets: #${attached.map((s) => s.id).join(', #')}`);
-    const { outbox } = snapshot.context;
+    const outbox = outboxEntries(snapshot.context.outbox);
     if (outbox.length > outboxLimit) throw new InvariantError(`outbox holds ${outbox.length} > limit ${outboxLimit}`);
     for (let i = 1; i < outbox.length; i++) {
       if ((outbox[i] as { id: number }).id <= (outbox[i - 1] as { id: number }).id) throw new InvariantError('the outbox reordered');
