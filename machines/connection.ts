@@ -409,14 +409,18 @@ export const connectionMachine = setup({
     /** Writes a send at once; keeps it in the outbox when it waits for an ack. */
     transmit: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'client.send') return;
-      if (event.ackId !== undefined) {
-        const next = withEntry(context, event.frame, event.ackId, true, event.channel);
-        enqueue.assign(next);
-        // dropped by the overflow policy: do not write it either
-        if (next.outbox === context.outbox) return;
+      if (event.ackId === undefined) {
+        enqueue.sendTo('socket', { type: 'write', frames: [event.frame] } satisfies SocketCommand);
+        enqueue.assign({ counters: { ...context.counters, sent: context.counters.sent + 1 } });
+        return;
       }
+      const next = withEntry(context, event.frame, event.ackId, true, event.channel);
+      // dropped by the overflow policy: do not write it either
+      if (next.outbox === context.outbox) return enqueue.assign(next);
       enqueue.sendTo('socket', { type: 'write', frames: [event.frame] } satisfies SocketCommand);
-      enqueue.assign({ counters: { ...context.counters, sent: context.counters.sent + 1 } });
+      // one assignment, one copy of the context per send (issue 15); `dropped` as withEntry counted it
+      next.counters = { ...next.counters, sent: next.counters.sent + 1 };
+      enqueue.assign(next);
     }),
     /** Writes every outbox entry in order; entries waiting for an ack stay, marked sent. */
     flushOutbox: enqueueActions(({ context, enqueue }) => {

@@ -1,13 +1,14 @@
 // Probe for issue 15's hot paths (one frame per read, send() while open) outside the bench:
 //   node --import tsx --expose-gc bench/probes/hot-path.ts [VARIANTS] [N] [REPS]
 // VARIANTS a comma list (default: all) of floor, actor, raw, sync, channel, send-floor, send-raw,
-// send-sync-1, send-sync-1000, send-channel-1000. Prints µs per event (median of REPS after a warm-up) and the ratio to
+// send-sync-1, send-sync-1000. Prints µs per event (median of REPS after a warm-up) and the ratio to
 // its floor (floor for inbound rows, send-floor for send rows). Profile one row with
 // `node --cpu-prof --cpu-prof-dir /tmp/x --import tsx bench/probes/hot-path.ts sync 200000 1`.
 // Load-independent figure: bundle it with esbuild (packages external) and run one variant under
 // `valgrind --tool=callgrind` with REPS 1, PROBE_FRAMES=2N, once with N and once with 2 × N: the runs
 // differ by 1.1 × N events (the warm-up is N / 10), so the difference of the instructions collected
-// divided by 1.1 × N is the instructions per event.
+// divided by 1.1 × N is the instructions per event. The send-sync rows answer no op: during a row the outbox
+// grows from 1 (or 1,000) by N, so a send whose cost grew with the outbox shows here as growth with N.
 import { createActor } from 'xstate';
 import { connectionMachine } from '../../machines/connection.js';
 import { resolveOptions } from '../../src/options.js';
