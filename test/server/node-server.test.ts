@@ -307,9 +307,11 @@ describe('fault injection', () => {
   });
 
   it('stall holds frames and reads nothing for ms, then flushes what it held', async () => {
-    const server = await serve({ heartbeatMs: 20 });
+    // A heartbeat short against the stall (five rounds of unanswered pings) but not so short that a loaded
+    // machine's event-loop delay alone kills the link before the stall (20 ms did, at load 15 on 2 cores).
+    const server = await serve({ heartbeatMs: 200 });
     const { client } = await greeted(server.url);
-    const stallMs = 300;
+    const stallMs = 1_000;
     const startedAt = performance.now();
     expect((await control(server, `stall?ms=${stallMs}`)).body).toMatchObject({ ok: true, sockets: 1, ms: stallMs });
     client.send({ type: 'ping' }); // not read until the stall ends
@@ -322,7 +324,7 @@ describe('fault injection', () => {
     const patchAt = client.indexOf((f) => isPatch(f) && (f.set as Record<string, unknown>).held === true);
     expect(patchAt).toBeGreaterThanOrEqual(0);
     expect(patchAt).toBeLessThan(client.indexOf((f) => f.type === 'pong')); // held frames first, then what was read
-    // The heartbeat (20 ms) did not kill the stalled link, though its pings could not be answered.
+    // The heartbeat (200 ms) did not kill the stalled link, though its pings could not be answered.
     expect(server.stats()).toMatchObject({ stalled: 0, heldFrames: 0, heartbeatKills: 0, open: 1 });
     expect(client.ws.readyState).toBe(WebSocket.OPEN);
   });
