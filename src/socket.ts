@@ -1,12 +1,15 @@
 /**
- * The socket actor: one WebSocket for one attempt, adapted to machine events.
+ * The socket: one WebSocket for one attempt, adapted to machine events. An
+ * effect of the connection's actor (`openSocket` on entering `session`,
+ * `releaseSocket` on leaving it), not an actor of its own (issue 15: a second
+ * actor per connection held about 2 KiB).
  *
  * Works with the browser's `WebSocket` and with `ws` (through the `on*`
  * handler properties both have). It resolves the URL (string or provider),
  * decodes every inbound frame through `parse` and the protocol layer, writes
  * what the chart tells it to, and reports congestion. When the chart leaves
- * the state that invoked it, the cleanup detaches every handler and closes or
- * terminates whatever is still open: a stopped socket never talks again.
+ * `session` (or the actor stops), `release` detaches every handler and closes
+ * or terminates whatever is still open: a released socket never talks again.
  *
  * Inbound frames are read in batches. `ws` hands over every frame of one TCP
  * read synchronously; the actor keeps them and, at the end of the read (the
@@ -18,9 +21,8 @@
  * what was read before it, and an ack, pong, rejection or resync in the middle
  * of a read splits the batch around it.
  */
-import { fromCallback, type ActorSystem } from 'xstate';
 import type { CloseEventInfo } from './close-codes.js';
-import type { ErrorCode, SocketCommand, SocketEvent, SocketInput } from '../machines/connection.types.js';
+import type { ErrorCode, SocketCommand, SocketEvent } from '../machines/connection.types.js';
 import { catchRejection } from './callbacks.js';
 import { describeThrown } from './errors.js';
 import { exceedsBytes, frameBytes } from './frames.js';
@@ -41,8 +43,6 @@ export interface SocketActorDeps {
   maxMessageBytes: number;
   maxBufferedBytes: number;
   now: () => number;
-  /** Called with every event just before the actor sends it to the chart. */
-  onEvent?: (event: SocketEvent) => void;
   /** The close policy: its `false` becomes `reconnectable: false` on `socket.closed` (absent: every close reconnects). */
   shouldReconnect?: (close: CloseEventInfo) => boolean;
 }
@@ -169,16 +169,20 @@ function release(socket: WebSocketLike): void {
   }
 }
 
+/** One attempt's socket, as the connection's actions drive it. */
+export interface SocketSession {
+  /** Does what the chart said: write frames, start the close handshake, check the buffered bytes. */
+  command(command: SocketCommand): void;
+  /** Detaches every handler and closes or terminates the socket; nothing is reported after. */
+  release(): void;
+}
+
 /**
- * The socket actor the chart invokes as `socket`. `deps` is one connection's,
- * or a function that finds the connection from the actor's input (one actor
- * logic shared by every connection).
+ * Opens the socket of attempt `socketId` (the chart's `openSocket`): resolves the URL, dials, and
+ * sends what happens to `sendBack`, each event stamped with `socketId` and `deps.now()`.
  */
-export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, system: ActorSystem<any>) => SocketActorDeps)) {
-  const depsOf = typeof deps === 'function' ? deps : () => deps;
-  return fromCallback<SocketCommand, SocketInput>(({ input, system, sendBack, receive }) => {
-    const { socketId } = input;
-    const deps = depsOf(input, system);
+export function openSocket(deps: SocketActorDeps, socketId: number, sendBack: (event: SocketEvent) => void): SocketSession {
+  {
     let socket: WebSocketLike | null = null;
     let stopped = false;
     /** Removes the listeners added with `ws`'s own `on` (Node). */
@@ -187,7 +191,6 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, 
     const emit = (event: Emitted) => {
       if (stopped) return;
       const full = { ...event, socketId, at: deps.now() } as SocketEvent;
-      deps.onEvent?.(full);
       sendBack(full);
     };
 
@@ -302,18 +305,14 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, 
       resolved = typeof deps.url === 'function' ? deps.url() : deps.url;
     } catch (error) {
       fail('ERR_URL', `url provider threw: ${describe(error)}`);
-      return () => {
-        stopped = true;
-      };
+      return { command: () => {}, release: () => void (stopped = true) };
     }
     try {
       // what the protocol needs before it greets (a token function's token), fetched with the URL
       prepared = deps.protocol.prepare?.();
     } catch (error) {
       fail('ERR_GREETING_FAILED', `the protocol's prepare threw: ${describe(error)}`);
-      return () => {
-        stopped = true;
-      };
+      return { command: () => {}, release: () => void (stopped = true) };
     }
     const ready =
       prepared === undefined
@@ -338,7 +337,7 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, 
       else report({ type: 'socket.drained' });
     };
 
-    receive((command) => {
+    const command = (command: SocketCommand) => {
       const current = socket;
       if (current === null) return;
       switch (command.type) {
@@ -366,13 +365,16 @@ export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, 
           }
           return;
       }
-    });
-
-    return () => {
-      stopped = true;
-      unread = [];
-      detachListeners?.();
-      if (socket !== null) release(socket);
     };
-  });
+
+    return {
+      command,
+      release: () => {
+        stopped = true;
+        unread = [];
+        detachListeners?.();
+        if (socket !== null) release(socket);
+      },
+    };
+  }
 }
