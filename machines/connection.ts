@@ -14,16 +14,20 @@
  *      fatal close, retries exhausted, disconnect: closed ──client.connect──▶ session
  * ```
  *
- * The socket actor is invoked by `session`, so exactly one socket lives while
- * the machine is in `connecting`, `open` or `closing`, and leaving `session`
- * stops (and closes) it. Every socket event carries the id of the socket that
- * produced it; events from a replaced socket are swallowed by `isStale`.
+ * `session` opens a socket on entry (`openSocket`) and releases it on exit
+ * (`releaseSocket`), so exactly one socket lives while the machine is in
+ * `connecting`, `open` or `closing`, and leaving `session` closes it. The
+ * socket is an effect of this actor, not a child actor of its own (a second
+ * actor per connection, with its own snapshot, mailbox and observers, cost
+ * about 2 KiB of heap: issue 15); what it reports comes back to this actor as
+ * events. Every socket event carries the id of the socket that produced it;
+ * events from a replaced socket are swallowed by `isStale`.
  *
  * Nothing here does I/O or reads a clock or a random source. Implementations
  * marked "supplied by src/" are placeholders that `src/connection.ts` replaces
  * with `.provide()`; tests replace them the same way.
  */
-import { assign, createActor, enqueueActions, fromCallback, not, sendTo, setup, type AnyActorRef, type AnyStateMachine } from 'xstate';
+import { assign, createActor, enqueueActions, fromCallback, not, setup, type AnyActorRef, type AnyStateMachine } from 'xstate';
 import type {
   ConnectionContext,
   ConnectionEvent,
@@ -31,8 +35,6 @@ import type {
   ErrorInfo,
   Frame,
   OutboxEntry,
-  SocketCommand,
-  SocketInput,
 } from './connection.types.js';
 import { admitToOutbox, appendToOutbox, EMPTY_OUTBOX, filterOutbox, mapOutbox, outboxEntries, outboxOf, settleInOutbox } from './outbox.js';
 import type { SubscriptionMachine } from './subscription.js';
@@ -165,8 +167,6 @@ export const connectionMachine = setup({
     tags: 'idle' | 'connecting' | 'open' | 'errored' | 'closed' | 'offline' | 'hidden' | 'suspended';
   },
   actors: {
-    /** The live WebSocket (supplied by src/socket.ts). */
-    socket: fromCallback<SocketCommand, SocketInput>(() => undefined),
     /**
      * One channel's lifecycle (`subscriptionMachine`, machines/subscription.ts), spawned per channel.
      * A placeholder here, so a page whose protocol has no channels does not ship that chart: src/
@@ -192,6 +192,21 @@ export const connectionMachine = setup({
     recordPing: assign({}),
     /** Raises `heartbeat.checked` with `now()` when the heartbeat timeout fires (supplied by src/). */
     checkPong: () => {},
+
+    // ── the socket (supplied by src/socket.ts) ──────────────────────────────
+    /**
+     * Opens the attempt's socket (`context.socketId`, set by `nextSocket` just before, stamps every
+     * event it reports back: `socket.*`, `message.*`, `ack.received`, …). Entered with `session`.
+     */
+    openSocket: () => {},
+    /** Writes frames on the open socket, in order; reports `socket.congested` past `maxBufferedBytes`. */
+    writeFrames: (_: unknown, _params: { frames: Frame[] }) => {},
+    /** Starts the close handshake with `context.closeRequest`'s code and reason (1000 and '' without one). */
+    closeSocket: () => {},
+    /** Reports `socket.drained`, or `socket.congested` again, from the socket's buffered bytes. */
+    checkDrain: () => {},
+    /** Detaches every handler and closes or terminates the socket, whatever its state: it never reports again. */
+    releaseSocket: () => {},
 
     // ── channel effects (supplied by src/; protocols with channels) ────────
     /**
@@ -410,14 +425,14 @@ export const connectionMachine = setup({
     transmit: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'client.send') return;
       if (event.ackId === undefined) {
-        enqueue.sendTo('socket', { type: 'write', frames: [event.frame] } satisfies SocketCommand);
+        enqueue({ type: 'writeFrames', params: { frames: [event.frame] } });
         enqueue.assign({ counters: { ...context.counters, sent: context.counters.sent + 1 } });
         return;
       }
       const next = withEntry(context, event.frame, event.ackId, true, event.channel);
       // dropped by the overflow policy: do not write it either
       if (next.outbox === context.outbox) return enqueue.assign(next);
-      enqueue.sendTo('socket', { type: 'write', frames: [event.frame] } satisfies SocketCommand);
+      enqueue({ type: 'writeFrames', params: { frames: [event.frame] } });
       // one assignment, one copy of the context per send (issue 15); `dropped` as withEntry counted it
       next.counters = { ...next.counters, sent: next.counters.sent + 1 };
       enqueue.assign(next);
@@ -430,7 +445,7 @@ export const connectionMachine = setup({
       const frames: Frame[] = [];
       for (const entry of outboxEntries(context.outbox)) if (entry.awaitsMark !== true) frames.push(entry.frame);
       if (frames.length === 0) return;
-      enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
+      enqueue({ type: 'writeFrames', params: { frames } });
       enqueue.assign(({ context: latest }) => ({
         outbox: mapOutbox(
           filterOutbox(latest.outbox, (entry) => entry.ackId !== undefined),
@@ -442,15 +457,9 @@ export const connectionMachine = setup({
     sendPing: enqueueActions(({ context, enqueue }) => {
       const heartbeat = context.config.heartbeat;
       if (heartbeat === null) return;
-      enqueue.sendTo('socket', { type: 'write', frames: [heartbeat.message] } satisfies SocketCommand);
+      enqueue({ type: 'writeFrames', params: { frames: [heartbeat.message] } });
       enqueue.assign({ counters: { ...context.counters, sent: context.counters.sent + 1 } });
     }),
-    closeSocket: sendTo('socket', ({ context }): SocketCommand => ({
-      type: 'close',
-      code: context.closeRequest?.code ?? 1000,
-      reason: context.closeRequest?.reason ?? '',
-    })),
-    checkDrain: sendTo('socket', { type: 'checkDrain' } satisfies SocketCommand),
   },
   guards: {
     /** The event comes from a socket that has been replaced. */
@@ -461,7 +470,7 @@ export const connectionMachine = setup({
     isOffline: ({ context }) => !context.online,
     isPageHidden: ({ context }) => context.pageHidden,
     closesOnOffline: ({ context }) => context.config.closeOnOffline,
-    /** The close policy's answer, which the socket actor put on the event (src/close-codes.ts by default). */
+    /** The close policy's answer, which the socket (src/socket.ts) put on the event (src/close-codes.ts by default). */
     isReconnectableClose: ({ event }) => event.type !== 'socket.closed' || event.reconnectable !== false,
     hasHeartbeat: ({ context }) => context.config.heartbeat !== null,
     /** No inbound frame since the ping, and `timeoutMs` had elapsed on `now()` when the timeout fired. */
@@ -539,12 +548,8 @@ export const connectionMachine = setup({
       },
     },
     session: {
-      entry: ['nextSocket', 'clearCloseRequest'],
-      invoke: {
-        id: 'socket',
-        src: 'socket',
-        input: ({ context }) => ({ socketId: context.socketId, config: context.config }),
-      },
+      entry: ['nextSocket', 'clearCloseRequest', 'openSocket'],
+      exit: 'releaseSocket',
       initial: 'connecting',
       on: {
         'socket.closed': [
@@ -566,7 +571,7 @@ export const connectionMachine = setup({
           { actions: 'setOffline' },
         ],
         'client.disconnect': { target: 'closed' },
-        // back-forward cache: the socket is closed (cleanly, by the socket actor) and reopened on return
+        // back-forward cache: the socket is closed (cleanly, by `releaseSocket`) and reopened on return
         'page.suspended': { target: 'errored.suspended' },
       },
       states: {

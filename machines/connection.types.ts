@@ -222,7 +222,7 @@ export type ConnectionEvent =
   | SubscriptionRequest
   // facts from the transport
   | ({ type: 'socket.opened'; url: string } & FromSocket)
-  /** `reconnectable: false` when the close policy says stop (the socket actor decides; absent means reconnect). */
+  /** `reconnectable: false` when the close policy says stop (the socket decides; absent means reconnect). */
   | ({ type: 'socket.closed'; code: number; reason: string; wasClean: boolean; reconnectable?: boolean } & FromSocket)
   | ({ type: 'socket.errored'; code: ErrorCode; message: string } & FromSocket)
   | ({ type: 'socket.congested'; bufferedAmount: number } & FromSocket)
@@ -264,7 +264,7 @@ export type ConnectionEvent =
 
 export type SocketEvent = Extract<ConnectionEvent, { socketId: number }>;
 
-/** Commands the chart sends to its socket actor. */
+/** What the socket's actions tell it (src/socket.ts `SocketSession.command`); kept for code that named it. */
 export type SocketCommand =
   | { type: 'write'; frames: Frame[] }
   | { type: 'close'; code: number; reason: string }

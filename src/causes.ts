@@ -7,12 +7,11 @@
  * every event processed gives one snapshot. An event reaches the actor one of
  * three ways, and each is noted:
  *
- * - `actor.send`: the facade, the chart's own `self.send`, and anyone holding
+ * - `actor.send`: the facade, the chart's own `self.send` (the socket's
+ *   events among them: src/socket.ts reports through it), and anyone holding
  *   `connection.actor`. `watch(actor)` replaces the actor's `send` with one
  *   that notes the event first (XState makes `send` an own property, bound
  *   to the actor, so this costs one function per connection).
- * - The socket actor's events reach the connection through XState's relay,
- *   not `send`: the socket actor's `onEvent` calls `note()`.
  * - A delayed event (`after`) is sent by one of the machine's timers:
  *   `duringTimer()` runs the timer's callback and watches inspection for that
  *   while only, so no observer runs for any other event.

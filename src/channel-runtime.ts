@@ -18,7 +18,7 @@ import { channelParams } from '../machines/connection.js';
 import { filterOutbox, mapOutbox, outboxEntries } from '../machines/outbox.js';
 import { resnapshotDelayMs, subscriptionMachine } from '../machines/subscription.js';
 import type { SubscriptionRequest } from '../machines/subscription.types.js';
-import type { Frame, SocketCommand } from '../machines/connection.types.js';
+import type { Frame } from '../machines/connection.types.js';
 import { openChannel } from './channel.js';
 import { CONNECTION_SYSTEM_ID, effectsOf, liveMachine } from './effects.js';
 import { describeThrown } from './errors.js';
@@ -100,13 +100,13 @@ function withChannels() {
           });
           enqueue.assign({ outbox: filterOutbox(outbox, (entry) => entry.channel !== channel || entry.ackId !== undefined) });
         }
-        enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
+        enqueue({ type: 'writeFrames', params: { frames } });
         enqueue.assign(({ context: latest }) => ({ counters: { ...latest.counters, sent: latest.counters.sent + frames.length } }));
       }),
       writeUnsubscribe: enqueueActions(({ event, enqueue, self }, params: unknown) => {
         const channels = channelsOf(self);
         const frames = [channels.unsubscribeFrame(channelParams(event, params).channel)];
-        enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
+        enqueue({ type: 'writeFrames', params: { frames } });
         enqueue.assign(({ context: latest }) => ({ counters: { ...latest.counters, sent: latest.counters.sent + 1 } }));
       }),
       reportChannelOpsFailed: ({ context, event, self }, params: unknown) => {
@@ -125,7 +125,7 @@ function withChannels() {
         });
         if (frames.length === 0) return;
         enqueue.assign({ outbox });
-        enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
+        enqueue({ type: 'writeFrames', params: { frames } });
         enqueue.assign(({ context: latest }) => ({ counters: { ...latest.counters, sent: latest.counters.sent + frames.length } }));
       }),
       releaseChannel: ({ event, self }, params: unknown) => channelsOf(self).release(channelParams(event, params).channel),

@@ -12,7 +12,7 @@ import { holdsSubscriptions, type connectionMachine } from '../machines/connecti
 import { admitToOutbox, outboxEntries } from '../machines/outbox.js';
 import type { ConnectionContext, ErrorCode, OutboxEntry } from '../machines/connection.types.js';
 import { isSendableCloseCode } from './close-codes.js';
-import { CONNECTION_SYSTEM_ID, liveMachine, type ConnectionEffects, type LiveInput } from './effects.js';
+import { CONNECTION_SYSTEM_ID, liveMachine, releaseSocket, type ConnectionEffects, type LiveInput } from './effects.js';
 import { StatesocketError } from './errors.js';
 import { exceedsBytes, frameBytes, utf8Length } from './frames.js';
 import type { ConnectionOptions } from './options.js';
@@ -165,7 +165,6 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         maxMessageBytes: config.maxMessageBytes,
         maxBufferedBytes: config.maxBufferedBytes,
         now,
-        onEvent: (event) => causes.note(event.type),
         // a protocol that gets a fresh token at every connect makes 4419 (token expired) worth a reconnect
         shouldReconnect: protocol.refreshesToken === true ? (close) => shouldReconnect({ ...close, canRefreshToken: true }) : shouldReconnect,
       },
@@ -179,6 +178,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       noteCause: (type) => causes.note(type),
       // an inspector sees every transition: while one is attached, every event takes XState's macrostep
       fastPath: { enabled: () => inspectors === 0 },
+      liveSocket: null,
     };
 
     const input: LiveInput = { config, ...environmentState(resolved.environment), effects };
@@ -230,9 +230,14 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
           stopActor();
         }
       },
-      // The actor stopped (it reports no snapshot for that): history and status end `closed`, wherever stop() was called from.
-      complete: () => update(actor.getSnapshot(), 'client.stop'),
+      // The actor stopped (it reports no snapshot for that, and runs no exit action: the socket is released here):
+      // history and status end `closed`, wherever stop() was called from.
+      complete: () => {
+        releaseSocket(effects);
+        update(actor.getSnapshot(), 'client.stop');
+      },
       error: (error) => {
+        releaseSocket(effects);
         // A throw inside the machine is a bug in statesocket or in a provided effect: surface it.
         queueMicrotask(() => {
           throw error;

@@ -8,13 +8,14 @@
  * hold (bench/RESULTS.md, scenario 2). So there is one provided machine, and
  * each connection hands it its effects through the actor's own input:
  * `createActor(liveMachine, { input: { config, effects } })`. Actions read them
- * from `self` (the connection's actor); the socket actor from the connection's
- * actor in its system (`systemId: 'connection'`). Nothing is looked up in a
+ * from `self` (the connection's actor), the socket among them (`openSocket`
+ * keeps it in the effects until `releaseSocket`). Nothing is looked up in a
  * global table, and the effects go when the actor goes.
  */
+
 import { assign, enqueueActions, type AnyActorRef } from 'xstate';
 import { connectionMachine } from '../machines/connection.js';
-import type { ConnectionContext, ConnectionEvent, ConnectionInput, ErrorCode, Frame, SocketCommand } from '../machines/connection.types.js';
+import type { ConnectionContext, ConnectionEvent, ConnectionInput, ErrorCode, Frame } from '../machines/connection.types.js';
 import { computeRetryDelay } from './backoff.js';
 import { catchRejection } from './callbacks.js';
 import { describeThrown } from './errors.js';
@@ -23,12 +24,12 @@ import { encodeJsonFrame, exceedsBytes, frameBytes } from './frames.js';
 import type { GreetingResult } from './options.js';
 import { checkDecoded, type Protocol } from './protocol.js';
 import type { Renderer } from './render.js';
-import { createSocketActor, type SocketActorDeps } from './socket.js';
+import { openSocket, type SocketActorDeps, type SocketSession } from './socket.js';
 import type { Model } from './types.js';
 
 /** What one connection supplies to the shared machine. */
 export interface ConnectionEffects {
-  /** The socket actor's dependencies; its `shouldReconnect` decides `socket.closed`'s `reconnectable`. */
+  /** The socket's dependencies (src/socket.ts); its `shouldReconnect` decides `socket.closed`'s `reconnectable`. */
   socket: SocketActorDeps;
   model: Model<unknown>;
   protocol: Protocol<unknown>;
@@ -47,6 +48,8 @@ export interface ConnectionEffects {
   noteCause: (type: string) => void;
   /** Whether the hot events may skip XState's macrostep now (src/fast-path.ts); absent: never. */
   fastPath?: FastPathSwitch;
+  /** The attempt's socket, from `openSocket` (entering `session`) to `releaseSocket` (leaving it, or the actor stopping). */
+  liveSocket: SocketSession | null;
 }
 
 /** The input of `liveMachine`: the chart's input plus this connection's effects. */
@@ -54,7 +57,7 @@ export interface LiveInput extends ConnectionInput {
   effects: ConnectionEffects;
 }
 
-/** The system id `createConnection` gives the connection's actor, so its socket actor can reach it. */
+/** The system id `createConnection` gives the connection's actor (its channels' actors reach it by this id). */
 export const CONNECTION_SYSTEM_ID = 'connection';
 
 /** The effects in the input `actor` was created with (`createActor(liveMachine, { input })`). */
@@ -187,12 +190,26 @@ function modelRejection(error: unknown, context: ConnectionContext, now: () => n
   };
 }
 
+/** Releases the connection's socket, if one is open (leaving `session`, or the actor stopping). */
+export function releaseSocket(effects: ConnectionEffects): void {
+  const session = effects.liveSocket;
+  effects.liveSocket = null;
+  session?.release();
+}
+
 /** `connectionMachine` with every effect but those of channels supplied; shared by all connections of the process. */
 export const liveMachine = connectionMachine.provide({
-  actors: {
-    socket: createSocketActor((_input, system) => effectsOf(system.get(CONNECTION_SYSTEM_ID)).socket),
-  },
   actions: {
+    openSocket: ({ context, self }) => {
+      const effects = effectsOf(self);
+      releaseSocket(effects);
+      effects.liveSocket = openSocket(effects.socket, context.socketId, (event) => self.send(event));
+    },
+    writeFrames: ({ self }, { frames }) => effectsOf(self).liveSocket?.command({ type: 'write', frames }),
+    closeSocket: ({ context, self }) =>
+      effectsOf(self).liveSocket?.command({ type: 'close', code: context.closeRequest?.code ?? 1000, reason: context.closeRequest?.reason ?? '' }),
+    checkDrain: ({ self }) => effectsOf(self).liveSocket?.command({ type: 'checkDrain' }),
+    releaseSocket: ({ self }) => releaseSocket(effectsOf(self)),
     updateModel: ({ context, event, self }) => updateModel(effectsOf(self), context, event, (e) => self.send(e)),
     renderView: ({ self }) => effectsOf(self).renderer.request(),
     sendGreeting: enqueueActions(({ context, event, enqueue, self }) => {
@@ -239,7 +256,7 @@ export const liveMachine = connectionMachine.provide({
         return;
       }
       if (frames.length === 0) return;
-      enqueue.sendTo('socket', { type: 'write', frames } satisfies SocketCommand);
+      enqueue({ type: 'writeFrames', params: { frames } });
       enqueue.assign(({ context: latest }) => ({
         counters: { ...latest.counters, sent: latest.counters.sent + frames.length },
       }));

@@ -88,15 +88,31 @@ interface Plan {
 
 /**
  * Adds an `enqueueActions` to the plan: its `collect` is pure (XState runs it to learn what to
- * do), so it runs with a recorder. False when it enqueues anything but `assign` and a `sendTo` of
- * an event object to a child named by a string (the socket), or names a child that is not there.
+ * do), so it runs with a recorder. False when it enqueues anything but `assign`, a plain action
+ * named with its params (`writeFrames`), and a `sendTo` of an event object to a child named by a
+ * string, or names a child that is not there.
  */
-function planEnqueued(plan: Plan, collect: (args: unknown, params: unknown) => void, snapshot: AnyMachineSnapshot, event: EventObject, scope: AnyActorScope): boolean {
+function planEnqueued(
+  plan: Plan,
+  collect: (args: unknown, params: unknown) => void,
+  snapshot: AnyMachineSnapshot,
+  event: EventObject,
+  scope: AnyActorScope,
+  implementations: Record<string, ActionImplementation | undefined>,
+): boolean {
   let refused = false;
   const refuse = () => {
     refused = true;
   };
-  const enqueue = Object.assign(refuse, {
+  /** `enqueue({ type, params })`: a plain action runs as XState runs it, with the context it sees (the one before this action). */
+  const named = (action: unknown) => {
+    const { type, params } = (action ?? {}) as { type?: unknown; params?: unknown };
+    const implementation = typeof type === 'string' ? implementations[type] : undefined;
+    if (implementation === undefined || implementation.type !== undefined || implementation.resolve !== undefined || typeof params === 'function') return refuse();
+    const seen = plan.context;
+    plan.effects.push(() => implementation({ context: seen, event, self: scope.self, system: scope.system }, params));
+  };
+  const enqueue = Object.assign(named, {
     assign: (assignment: unknown) => {
       const next = refused ? null : assigned(assignment, plan.context, event, scope);
       if (next === null) refused = true;
@@ -213,7 +229,7 @@ function fastTransition(machine: AnyStateMachine, snapshot: AnyMachineSnapshot, 
       if (next === null) return null;
       plan.context = next;
     } else if (implementation.type === 'xstate.enqueueActions' && implementation.collect !== undefined) {
-      if (!planEnqueued(plan, implementation.collect, snapshot, event, scope)) return null;
+      if (!planEnqueued(plan, implementation.collect, snapshot, event, scope, implementations)) return null;
     } else if (implementation.type === undefined && implementation.resolve === undefined) {
       const seen = plan.context;
       plan.effects.push(() => implementation({ context: seen, event, self: scope.self, system: scope.system }, undefined));

@@ -42,7 +42,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * The default `parse`: JSON for text frames, and for binary frames JSON of
- * their UTF-8 text. Throws on anything else; the socket actor turns the throw
+ * their UTF-8 text. Throws on anything else; the socket turns the throw
  * into `ERR_MALFORMED_FRAME`.
  */
 export function parseJsonFrame(data: string | ArrayBuffer): unknown {

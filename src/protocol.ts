@@ -15,7 +15,7 @@ import { describeResult } from './callbacks.js';
 import { encodeJsonFrame } from './frames.js';
 import type { Frame, Model } from './types.js';
 
-/** A chart event that comes from the socket, without the socket's id and time (the socket actor stamps them). */
+/** A chart event that comes from the socket, without the socket's id and time (the socket stamps them). */
 type Unstamped<E> = E extends { socketId: number } ? Omit<E, 'socketId' | 'at'> : never;
 
 /** The lifecycle frames of a channel, as chart events (protocols with channels). */

@@ -1,12 +1,15 @@
 /**
- * The socket actor: one WebSocket for one attempt, adapted to machine events.
+ * The socket: one WebSocket for one attempt, adapted to machine events. An
+ * effect of the connection's actor (`openSocket` on entering `session`,
+ * `releaseSocket` on leaving it), not an actor of its own (issue 15: a second
+ * actor per connection held about 2 KiB).
  *
  * Works with the browser's `WebSocket` and with `ws` (through the `on*`
  * handler properties both have). It resolves the URL (string or provider),
  * decodes every inbound frame through `parse` and the protocol layer, writes
  * what the chart tells it to, and reports congestion. When the chart leaves
- * the state that invoked it, the cleanup detaches every handler and closes or
- * terminates whatever is still open: a stopped socket never talks again.
+ * `session` (or the actor stops), `release` detaches every handler and closes
+ * or terminates whatever is still open: a released socket never talks again.
  *
  * Inbound frames are read in batches. `ws` hands over every frame of one TCP
  * read synchronously; the actor keeps them and, at the end of the read (the
@@ -18,9 +21,8 @@
  * what was read before it, and an ack, pong, rejection or resync in the middle
  * of a read splits the batch around it.
  */
-import { fromCallback, type ActorSystem } from 'xstate';
 import type { CloseEventInfo } from './close-codes.js';
-import type { ErrorCode, SocketCommand, SocketEvent, SocketInput } from '../machines/connection.types.js';
+import type { ErrorCode, SocketCommand, SocketEvent } from '../machines/connection.types.js';
 import { catchRejection } from './callbacks.js';
 import { describeThrown } from './errors.js';
 import { exceedsBytes, frameBytes } from './frames.js';
@@ -41,8 +43,6 @@ export interface SocketActorDeps {
   maxMessageBytes: number;
   maxBufferedBytes: number;
   now: () => number;
-  /** Called with every event just before the actor sends it to the chart. */
-  onEvent?: (event: SocketEvent) => void;
   /** The close policy: its `false` becomes `reconnectable: false` on `socket.closed` (absent: every close reconnects). */
   shouldReconnect?: (close: CloseEventInfo) => boolean;
 }
@@ -169,210 +169,210 @@ function release(socket: WebSocketLike): void {
   }
 }
 
+/** One attempt's socket, as the connection's actions drive it. */
+export interface SocketSession {
+  /** Does what the chart said: write frames, start the close handshake, check the buffered bytes. */
+  command(command: SocketCommand): void;
+  /** Detaches every handler and closes or terminates the socket; nothing is reported after. */
+  release(): void;
+}
+
 /**
- * The socket actor the chart invokes as `socket`. `deps` is one connection's,
- * or a function that finds the connection from the actor's input (one actor
- * logic shared by every connection).
+ * Opens the socket of attempt `socketId` (the chart's `openSocket`): resolves the URL, dials, and
+ * sends what happens to `sendBack`, each event stamped with `socketId` and `deps.now()`.
  */
-export function createSocketActor(deps: SocketActorDeps | ((input: SocketInput, system: ActorSystem<any>) => SocketActorDeps)) {
-  const depsOf = typeof deps === 'function' ? deps : () => deps;
-  return fromCallback<SocketCommand, SocketInput>(({ input, system, sendBack, receive }) => {
-    const { socketId } = input;
-    const deps = depsOf(input, system);
-    let socket: WebSocketLike | null = null;
-    let stopped = false;
-    /** Removes the listeners added with `ws`'s own `on` (Node). */
-    let detachListeners: (() => void) | null = null;
+export function openSocket(deps: SocketActorDeps, socketId: number, sendBack: (event: SocketEvent) => void): SocketSession {
+  let socket: WebSocketLike | null = null;
+  let stopped = false;
+  /** Removes the listeners added with `ws`'s own `on` (Node). */
+  let detachListeners: (() => void) | null = null;
 
-    const emit = (event: Emitted) => {
-      if (stopped) return;
-      const full = { ...event, socketId, at: deps.now() } as SocketEvent;
-      deps.onEvent?.(full);
-      sendBack(full);
-    };
+  const emit = (event: Emitted) => {
+    if (stopped) return;
+    const full = { ...event, socketId, at: deps.now() } as SocketEvent;
+    sendBack(full);
+  };
 
-    /** Frames of the current read, not yet decoded. */
-    let unread: unknown[] = [];
-    let flushQueued = false;
-    let flushing = false;
-    /** Decodes the frames read so far, in order; consecutive data messages become one event. */
-    const flushInbound = () => {
-      flushQueued = false;
-      // A frame read while the chart handles this flush's events joins this flush, after the others.
-      if (flushing) return;
-      flushing = true;
-      try {
-        let batch: unknown[] = [];
-        while (unread.length > 0 && !stopped) {
-          const frames = unread;
-          unread = [];
-          for (let i = 0; i < frames.length && !stopped; i++) {
-            const events = classify(frames[i], deps, batch);
-            if (!Array.isArray(events) && events.type === 'message.received') {
-              batch.push(events.message);
+  /** Frames of the current read, not yet decoded. */
+  let unread: unknown[] = [];
+  let flushQueued = false;
+  let flushing = false;
+  /** Decodes the frames read so far, in order; consecutive data messages become one event. */
+  const flushInbound = () => {
+    flushQueued = false;
+    // A frame read while the chart handles this flush's events joins this flush, after the others.
+    if (flushing) return;
+    flushing = true;
+    try {
+      let batch: unknown[] = [];
+      while (unread.length > 0 && !stopped) {
+        const frames = unread;
+        unread = [];
+        for (let i = 0; i < frames.length && !stopped; i++) {
+          const events = classify(frames[i], deps, batch);
+          if (!Array.isArray(events) && events.type === 'message.received') {
+            batch.push(events.message);
+            continue;
+          }
+          for (const inbound of Array.isArray(events) ? events : [events]) {
+            if (inbound.type === 'message.received') {
+              batch.push(inbound.message);
               continue;
             }
-            for (const inbound of Array.isArray(events) ? events : [events]) {
-              if (inbound.type === 'message.received') {
-                batch.push(inbound.message);
-                continue;
-              }
-              if (batch.length > 0) emit({ type: 'message.received', messages: batch });
-              batch = [];
-              emit(inbound);
-            }
+            if (batch.length > 0) emit({ type: 'message.received', messages: batch });
+            batch = [];
+            emit(inbound);
           }
         }
-        if (batch.length > 0) emit({ type: 'message.received', messages: batch });
-      } finally {
-        flushing = false;
       }
-    };
-    /** Every event but inbound data: what was read before it reaches the chart first. */
-    const report = (event: Emitted) => {
-      flushInbound();
-      emit(event);
-    };
-    const fail = (code: ErrorCode, message: string) => report({ type: 'socket.errored', code, message });
+      if (batch.length > 0) emit({ type: 'message.received', messages: batch });
+    } finally {
+      flushing = false;
+    }
+  };
+  /** Every event but inbound data: what was read before it reaches the chart first. */
+  const report = (event: Emitted) => {
+    flushInbound();
+    emit(event);
+  };
+  const fail = (code: ErrorCode, message: string) => report({ type: 'socket.errored', code, message });
 
-    const dial = (url: unknown) => {
+  const dial = (url: unknown) => {
+    if (stopped) return;
+    const problem = urlProblem(url);
+    if (problem !== null) return fail('ERR_URL', problem);
+    const target = url as string;
+    let created: WebSocketLike;
+    try {
+      created = new deps.WebSocket(target, deps.protocols);
+    } catch (error) {
+      return fail('ERR_URL', `cannot open ${redactUrl(target)}: ${describe(error)}`);
+    }
+    socket = created;
+    created.binaryType = 'arraybuffer';
+    const onOpen = () => report({ type: 'socket.opened', url: redactUrl(target) });
+    const read = (data: unknown) => {
       if (stopped) return;
-      const problem = urlProblem(url);
-      if (problem !== null) return fail('ERR_URL', problem);
-      const target = url as string;
-      let created: WebSocketLike;
-      try {
-        created = new deps.WebSocket(target, deps.protocols);
-      } catch (error) {
-        return fail('ERR_URL', `cannot open ${redactUrl(target)}: ${describe(error)}`);
-      }
-      socket = created;
-      created.binaryType = 'arraybuffer';
-      const onOpen = () => report({ type: 'socket.opened', url: redactUrl(target) });
-      const read = (data: unknown) => {
-        if (stopped) return;
-        unread.push(data);
-        if (flushQueued) return;
-        flushQueued = true;
-        queueMicrotask(flushInbound);
-      };
-      created.onreadend = flushInbound;
-      /** The browser's error event, or the `Error` that `ws` emits as its 'error' event. */
-      const onError = (event: { message?: string; error?: unknown } | Error | undefined) => {
-        if (event instanceof Error) event = { message: event.message, error: event };
-        const message = event?.message ?? (event?.error !== undefined ? describe(event.error) : 'WebSocket error');
-        if ((event?.error as { code?: unknown } | undefined)?.code === WS_PAYLOAD_TOO_LARGE) {
-          // ws (maxPayload = maxMessageBytes, src/node.ts) refused a frame from its header, unread; it cannot
-          // skip the rest of that frame, so it closes with 1009: the frame is rejected, and the attempt fails.
-          const refused = `an inbound frame is over maxMessageBytes (${deps.maxMessageBytes}): ws refused it from its header, unread, and closed the connection with 1009 (${message})`;
-          report({ type: 'message.rejected', code: 'ERR_PAYLOAD_TOO_LARGE', message: refused });
-          return fail('ERR_PAYLOAD_TOO_LARGE', refused);
-        }
-        fail('ERR_SOCKET', message);
-      };
-      if (isNodeWs(created)) {
-        // `ws`'s own events: the same data as `onmessage`, `onopen` and `onerror` without an event object per
-        // frame (bench/RESULTS.md, scenario 1), and without the wrapper function `ws` makes for each `on*`
-        // handler (about 0.4 KiB per connection, issue 15); text arrives as a Buffer, binary as an ArrayBuffer.
-        // `close` stays `onclose`: only `ws`'s wrapper knows `wasClean`.
-        const onMessage = (data: unknown, isBinary: boolean) => read(isBinary ? data : String(data));
-        created.on('message', onMessage);
-        created.on('open', onOpen);
-        created.on('error', onError);
-        detachListeners = () => {
-          created.off('message', onMessage);
-          created.off('open', onOpen);
-          created.off('error', onError);
-        };
-      } else {
-        created.onmessage = (event: { data: unknown }) => read(event.data);
-        created.onopen = onOpen;
-        created.onerror = onError;
-      }
-      created.onclose = (event: { code?: number; reason?: string; wasClean?: boolean }) => {
-        const close = { code: event.code ?? 1006, reason: event.reason ?? '', wasClean: event.wasClean ?? false };
-        if (deps.shouldReconnect === undefined || deps.shouldReconnect(close)) report({ type: 'socket.closed', ...close });
-        else report({ type: 'socket.closed', ...close, reconnectable: false });
-      };
+      unread.push(data);
+      if (flushQueued) return;
+      flushQueued = true;
+      queueMicrotask(flushInbound);
     };
-
-    let resolved: string | Promise<string>;
-    let prepared: void | Promise<void>;
-    try {
-      resolved = typeof deps.url === 'function' ? deps.url() : deps.url;
-    } catch (error) {
-      fail('ERR_URL', `url provider threw: ${describe(error)}`);
-      return () => {
-        stopped = true;
-      };
-    }
-    try {
-      // what the protocol needs before it greets (a token function's token), fetched with the URL
-      prepared = deps.protocol.prepare?.();
-    } catch (error) {
-      fail('ERR_GREETING_FAILED', `the protocol's prepare threw: ${describe(error)}`);
-      return () => {
-        stopped = true;
-      };
-    }
-    const ready =
-      prepared === undefined
-        ? undefined
-        : Promise.resolve(prepared).catch((error: unknown) => {
-            throw new Error(`the token function failed: ${describe(error)}`, { cause: 'prepare' });
-          });
-    if (typeof resolved === 'string' && ready === undefined) dial(resolved);
-    else {
-      Promise.all([resolved, ready]).then(
-        ([url]) => dial(url),
-        (error: unknown) =>
-          error instanceof Error && error.cause === 'prepare'
-            ? fail('ERR_GREETING_FAILED', error.message)
-            : fail('ERR_URL', `url provider rejected: ${describe(error)}`),
-      );
-    }
-
-    const reportPressure = (current: WebSocketLike) => {
-      const bufferedAmount = current.bufferedAmount;
-      if (bufferedAmount > deps.maxBufferedBytes) report({ type: 'socket.congested', bufferedAmount });
-      else report({ type: 'socket.drained' });
+    created.onreadend = flushInbound;
+    /** The browser's error event, or the `Error` that `ws` emits as its 'error' event. */
+    const onError = (event: { message?: string; error?: unknown } | Error | undefined) => {
+      if (event instanceof Error) event = { message: event.message, error: event };
+      const message = event?.message ?? (event?.error !== undefined ? describe(event.error) : 'WebSocket error');
+      if ((event?.error as { code?: unknown } | undefined)?.code === WS_PAYLOAD_TOO_LARGE) {
+        // ws (maxPayload = maxMessageBytes, src/node.ts) refused a frame from its header, unread; it cannot
+        // skip the rest of that frame, so it closes with 1009: the frame is rejected, and the attempt fails.
+        const refused = `an inbound frame is over maxMessageBytes (${deps.maxMessageBytes}): ws refused it from its header, unread, and closed the connection with 1009 (${message})`;
+        report({ type: 'message.rejected', code: 'ERR_PAYLOAD_TOO_LARGE', message: refused });
+        return fail('ERR_PAYLOAD_TOO_LARGE', refused);
+      }
+      fail('ERR_SOCKET', message);
     };
+    if (isNodeWs(created)) {
+      // `ws`'s own events: the same data as `onmessage`, `onopen` and `onerror` without an event object per
+      // frame (bench/RESULTS.md, scenario 1), and without the wrapper function `ws` makes for each `on*`
+      // handler (about 0.4 KiB per connection, issue 15); text arrives as a Buffer, binary as an ArrayBuffer.
+      // `close` stays `onclose`: only `ws`'s wrapper knows `wasClean`.
+      const onMessage = (data: unknown, isBinary: boolean) => read(isBinary ? data : String(data));
+      created.on('message', onMessage);
+      created.on('open', onOpen);
+      created.on('error', onError);
+      detachListeners = () => {
+        created.off('message', onMessage);
+        created.off('open', onOpen);
+        created.off('error', onError);
+      };
+    } else {
+      created.onmessage = (event: { data: unknown }) => read(event.data);
+      created.onopen = onOpen;
+      created.onerror = onError;
+    }
+    created.onclose = (event: { code?: number; reason?: string; wasClean?: boolean }) => {
+      const close = { code: event.code ?? 1006, reason: event.reason ?? '', wasClean: event.wasClean ?? false };
+      if (deps.shouldReconnect === undefined || deps.shouldReconnect(close)) report({ type: 'socket.closed', ...close });
+      else report({ type: 'socket.closed', ...close, reconnectable: false });
+    };
+  };
 
-    receive((command) => {
-      const current = socket;
-      if (current === null) return;
-      switch (command.type) {
-        case 'write': {
-          for (const frame of command.frames) {
-            try {
-              current.send(frame as Frame);
-            } catch (error) {
-              // the browser throws while CONNECTING; the chart only writes when open
-              fail('ERR_SOCKET', `send failed: ${describe(error)}`);
-              return;
-            }
-          }
-          if (current.bufferedAmount > deps.maxBufferedBytes) reportPressure(current);
-          return;
-        }
-        case 'checkDrain':
-          reportPressure(current);
-          return;
-        case 'close':
+  let resolved: string | Promise<string>;
+  let prepared: void | Promise<void>;
+  try {
+    resolved = typeof deps.url === 'function' ? deps.url() : deps.url;
+  } catch (error) {
+    fail('ERR_URL', `url provider threw: ${describe(error)}`);
+    return { command: () => {}, release: () => void (stopped = true) };
+  }
+  try {
+    // what the protocol needs before it greets (a token function's token), fetched with the URL
+    prepared = deps.protocol.prepare?.();
+  } catch (error) {
+    fail('ERR_GREETING_FAILED', `the protocol's prepare threw: ${describe(error)}`);
+    return { command: () => {}, release: () => void (stopped = true) };
+  }
+  const ready =
+    prepared === undefined
+      ? undefined
+      : Promise.resolve(prepared).catch((error: unknown) => {
+          throw new Error(`the token function failed: ${describe(error)}`, { cause: 'prepare' });
+        });
+  if (typeof resolved === 'string' && ready === undefined) dial(resolved);
+  else {
+    Promise.all([resolved, ready]).then(
+      ([url]) => dial(url),
+      (error: unknown) =>
+        error instanceof Error && error.cause === 'prepare'
+          ? fail('ERR_GREETING_FAILED', error.message)
+          : fail('ERR_URL', `url provider rejected: ${describe(error)}`),
+    );
+  }
+
+  const reportPressure = (current: WebSocketLike) => {
+    const bufferedAmount = current.bufferedAmount;
+    if (bufferedAmount > deps.maxBufferedBytes) report({ type: 'socket.congested', bufferedAmount });
+    else report({ type: 'socket.drained' });
+  };
+
+  const command = (command: SocketCommand) => {
+    const current = socket;
+    if (current === null) return;
+    switch (command.type) {
+      case 'write': {
+        for (const frame of command.frames) {
           try {
-            current.close(command.code, command.reason);
+            current.send(frame as Frame);
           } catch (error) {
-            fail('ERR_SOCKET', `close failed: ${describe(error)}`);
+            // the browser throws while CONNECTING; the chart only writes when open
+            fail('ERR_SOCKET', `send failed: ${describe(error)}`);
+            return;
           }
-          return;
+        }
+        if (current.bufferedAmount > deps.maxBufferedBytes) reportPressure(current);
+        return;
       }
-    });
+      case 'checkDrain':
+        reportPressure(current);
+        return;
+      case 'close':
+        try {
+          current.close(command.code, command.reason);
+        } catch (error) {
+          fail('ERR_SOCKET', `close failed: ${describe(error)}`);
+        }
+        return;
+    }
+  };
 
-    return () => {
+  return {
+    command,
+    release: () => {
       stopped = true;
       unread = [];
       detachListeners?.();
       if (socket !== null) release(socket);
-    };
-  });
+    },
+  };
 }

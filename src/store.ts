@@ -83,24 +83,25 @@ export function storeMessageProblem(message: Record<string, unknown>): string | 
  * 0.6 KiB per connection, issue 15).
  */
 class MapStore implements Store {
-  readonly #entries: Map<string, Json>;
-  #view: StoreData | null = null;
-  #lastMessage: unknown;
-  #applied = 0;
-  #position: SyncPosition | null = null;
+  /**
+   * The mutable state, in one object the methods write into, never in fields of `this`: a store used as a
+   * prototype (`Object.create(store)`, as the simulator's watcher does) would otherwise get its own stale copies.
+   */
+  private readonly state: { entries: Map<string, Json>; view: StoreData | null; lastMessage: unknown; applied: number; position: SyncPosition | null };
 
   constructor(initial: Record<string, Json>) {
-    this.#entries = new Map<string, Json>(Object.entries(initial));
+    this.state = { entries: new Map<string, Json>(Object.entries(initial)), view: null, lastMessage: undefined, applied: 0, position: null };
   }
 
   update(message: unknown): void {
+    const state = this.state;
     if (!isRecord(message) || (message.type !== 'snapshot' && message.type !== 'patch')) {
-      this.#lastMessage = message;
+      state.lastMessage = message;
       return;
     }
     const problem = storeMessageProblem(message);
     if (problem !== null) throw new TypeError(`createStore: ${problem}`);
-    const entries = this.#entries;
+    const entries = state.entries;
     if (message.type === 'snapshot') {
       entries.clear();
       for (const [key, value] of Object.entries(message.data as Record<string, Json>)) entries.set(key, value);
@@ -110,27 +111,28 @@ class MapStore implements Store {
         entries.set(key, value);
       }
     }
-    if (typeof message.epoch === 'string' && typeof message.seq === 'number') this.#position = { epoch: message.epoch, seq: message.seq };
-    this.#applied++;
-    this.#view = null;
+    if (typeof message.epoch === 'string' && typeof message.seq === 'number') state.position = { epoch: message.epoch, seq: message.seq };
+    state.applied++;
+    state.view = null;
   }
 
   position(): SyncPosition | null {
-    return this.#position;
+    return this.state.position;
   }
 
   /** The document as a frozen object; the same object until the next change. */
   getData(): StoreData {
-    this.#view ??= Object.freeze(Object.fromEntries(this.#entries));
-    return this.#view;
+    const state = this.state;
+    state.view ??= Object.freeze(Object.fromEntries(state.entries));
+    return state.view;
   }
 
   get lastMessage(): unknown {
-    return this.#lastMessage;
+    return this.state.lastMessage;
   }
 
   get applied(): number {
-    return this.#applied;
+    return this.state.applied;
   }
 }
 

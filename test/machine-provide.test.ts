@@ -5,8 +5,8 @@
  * `statesocket/testing`.
  */
 import { describe, expect, it } from 'vitest';
-import { assign, createActor, fromCallback } from 'xstate';
-import { connectionMachine, type ConnectionConfig, type SocketCommand, type SocketInput } from '../src/index.js';
+import { assign, createActor } from 'xstate';
+import { connectionMachine, type ConnectionConfig } from '../src/index.js';
 import { TestClock, createFakeSockets } from '../src/testing/index.js';
 
 const config: ConnectionConfig = {
@@ -29,30 +29,33 @@ const config: ConnectionConfig = {
   drainCheckMs: 100,
 };
 
-/** A chart run by hand: one socket actor around a WebSocket, a Model, a View, a clock. */
+/** A chart run by hand: a socket the chart's actions open, write, close and release, a Model, a View, a clock. */
 function runByHand() {
   const sockets = createFakeSockets();
   const clock = new TestClock();
   const data: unknown[] = [];
   let renders = 0;
+  let ws: InstanceType<typeof sockets.WebSocket> | null = null;
   const machine = connectionMachine.provide({
-    actors: {
-      socket: fromCallback<SocketCommand, SocketInput>(({ input, sendBack, receive }) => {
-        const ws = new sockets.WebSocket('ws://127.0.0.1:1/live');
-        const from = () => ({ socketId: input.socketId, at: clock.now() });
-        ws.onopen = () => sendBack({ type: 'socket.opened', url: 'ws://127.0.0.1:1/live', ...from() });
-        ws.onmessage = (event: { data: unknown }) =>
-          sendBack({ type: 'message.received', messages: [JSON.parse(String(event.data))], ...from() });
-        ws.onclose = (event: { code: number; reason: string; wasClean: boolean }) =>
-          sendBack({ type: 'socket.closed', code: event.code, reason: event.reason, wasClean: event.wasClean, ...from() });
-        receive((command) => {
-          if (command.type === 'write') for (const frame of command.frames) ws.send(frame);
-          if (command.type === 'close') ws.close(command.code, command.reason);
-        });
-        return () => ws.close();
-      }),
-    },
     actions: {
+      openSocket: ({ context: { socketId }, self }) => {
+        const socket = (ws = new sockets.WebSocket('ws://127.0.0.1:1/live'));
+        const from = () => ({ socketId, at: clock.now() });
+        socket.onopen = () => self.send({ type: 'socket.opened', url: 'ws://127.0.0.1:1/live', ...from() });
+        socket.onmessage = (event: { data: unknown }) =>
+          self.send({ type: 'message.received', messages: [JSON.parse(String(event.data))], ...from() });
+        socket.onclose = (event: { code: number; reason: string; wasClean: boolean }) =>
+          self.send({ type: 'socket.closed', code: event.code, reason: event.reason, wasClean: event.wasClean, ...from() });
+      },
+      writeFrames: (_, { frames }) => {
+        for (const frame of frames) ws?.send(frame);
+      },
+      closeSocket: ({ context }) => ws?.close(context.closeRequest?.code ?? 1000, context.closeRequest?.reason ?? ''),
+      releaseSocket: () => {
+        if (ws !== null) ws.onopen = ws.onmessage = ws.onclose = null;
+        ws?.close();
+        ws = null;
+      },
       updateModel: ({ event }) => {
         if (event.type === 'message.received') data.push(...event.messages);
       },
@@ -101,7 +104,7 @@ describe('running the chart yourself', () => {
     actor.stop();
   });
 
-  it('stops for good on a close the socket actor marks as not reconnectable', () => {
+  it('stops for good on a close your socket reports as not reconnectable', () => {
     const { actor, sockets } = runByHand();
     actor.start();
     actor.send({ type: 'client.connect' });
