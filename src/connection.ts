@@ -114,6 +114,18 @@ function isHeld(handle: Channel<AnyModel>): boolean {
   return !['failed', 'ended', 'unsubscribing'].includes(handle.getStatus().state);
 }
 
+/** The channel handles of each connection with channels, for `heldChannel` (statesocket/react). */
+const handlesOf = new WeakMap<object, Map<string, Channel<AnyModel>>>();
+
+/**
+ * The handle `connection.channel(name)` would return now without subscribing anew, if any
+ * (internal: statesocket/react uses it to tell handles held outside the hooks from its own).
+ */
+export function heldChannel(connection: object, name: string): Channel<AnyModel> | undefined {
+  const handle = handlesOf.get(connection)?.get(name);
+  return handle !== undefined && isHeld(handle) ? handle : undefined;
+}
+
 /**
  * Builds `createConnection` for a platform: the Node entry passes `ws`, the
  * browser entry passes the global `WebSocket`.
@@ -438,6 +450,8 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       [FRAMES]: renderer,
     } satisfies Omit<Connection<M, TOut>, 'history'> & { [HISTORY]: History; [FRAMES]: Renderer } as unknown as Connection<M, TOut>;
     Object.defineProperty(connection, 'history', { get: historyOf, enumerable: true, configurable: true });
+
+    if (handles !== null) handlesOf.set(connection, handles);
 
     if (resolved.autoStart) connection.start();
     return connection;

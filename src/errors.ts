@@ -51,7 +51,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
   ERR_STORAGE_FULL: 'The server refused an op that would store a new channel: it stores as many channels as it may (maxStoredChannels). The op is settled; sending the change again later may succeed.',
   ERR_INVALID_FRAME: 'The server refused an op whose values break the value rule or its size limit. The op is settled.',
   ERR_NO_CONNECTION:
-    'A hook of statesocket/react that takes the surrounding connection (useConnection() without options, useChannel, useConnectionStatus and useModel without one) was called outside a ConnectionProvider: pass options or a connection, or render it inside one.',
+    'A hook of statesocket/react that takes the surrounding connection (useConnection() without options, useChannel, useConnectionStatus and useModel without one) was called outside a ConnectionProvider: pass options or a connection, or render it inside one. Also thrown by a ConnectionProvider given both `options` and `connection`, or neither.',
 };
 
 export class StatesocketError extends Error {

@@ -7,6 +7,7 @@
  */
 import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import type { Channel, ChannelOptions, ChannelStatus, ChangesOptions } from '../channel.js';
+import { heldChannel } from '../connection.js';
 import { StatesocketError, describeThrown, isStatesocketError } from '../errors.js';
 import type { PresenceData } from '../presence.js';
 import type { ChangelogPage } from '../protocol.js';
@@ -33,10 +34,11 @@ export interface UseChannelResult<M extends AnyModel = Store> {
   status: ChannelStatus;
   /**
    * `channel.send(op)`: an op, applied exactly once, its promise settled by the server's answer.
-   * @throws StatesocketError `ERR_NOT_SUBSCRIBED` before the channel is held, and as `channel.send` does
+   * Never throws: rejects with `ERR_NOT_SUBSCRIBED` before the channel is held and after the
+   * component unmounted, and with whatever `channel.send` throws.
    */
   send(op: Changes): Promise<void>;
-  /** `channel.changes(options)`: past patches; rejects with `ERR_NOT_SUBSCRIBED` before the channel is held. */
+  /** `channel.changes(options)`: past patches; never throws: rejects with `ERR_NOT_SUBSCRIBED` before the channel is held and after unmount. */
   changes(options?: ChangesOptions): Promise<ChangelogPage>;
   /** The members, with the `presence` option; else null. */
   presence: PresenceData | null;
@@ -47,6 +49,8 @@ export interface UseChannelResult<M extends AnyModel = Store> {
 interface Hold {
   handle: Channel<AnyModel>;
   holders: number;
+  /** Subscribed by the hooks (not held before by code outside them, nor the connection's own channel): they unsubscribe it after the last holder. */
+  own: boolean;
 }
 
 const holds = new WeakMap<AnyConnection, Map<string, Hold>>();
@@ -59,7 +63,9 @@ function hold(connection: AnyConnection, name: string, options: ChannelOptions<A
   }
   let held = byName.get(name);
   if (held === undefined) {
-    held = { handle: connection.channel(name, options), holders: 0 };
+    const before = heldChannel(connection, name);
+    const handle = connection.channel(name, options);
+    held = { handle, holders: 0, own: handle !== before && handle.model !== connection.model };
     byName.set(name, held);
   }
   held.holders += 1;
@@ -72,8 +78,8 @@ function release(connection: AnyConnection, name: string, held: Hold): void {
     const byName = holds.get(connection);
     if (held.holders > 0 || byName?.get(name) !== held) return;
     byName.delete(name);
-    // the connection's own channel goes on with the connection
-    if (held.handle.model !== connection.model) held.handle.unsubscribe();
+    // a handle held outside the hooks, or the connection's own channel, goes on
+    if (held.own) held.handle.unsubscribe();
   });
 }
 
@@ -94,6 +100,18 @@ function placeholderStatus(name: string, error: unknown): ChannelStatus {
 }
 
 const noSubscription = () => () => {};
+
+/** `call()`'s promise; what it throws (or returns as an error: not held) as a rejected one, never a synchronous throw. */
+function settled<T>(call: () => Promise<T> | StatesocketError): Promise<T> {
+  let result: Promise<T> | StatesocketError;
+  try {
+    result = call();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return result instanceof StatesocketError ? Promise.reject(result) : result;
+}
+
 const notHeld = (name: string, what: string) =>
   new StatesocketError('ERR_NOT_SUBSCRIBED', `${what}: channel ${name} is not held yet (it is, from the component's first effect on)`);
 
@@ -135,22 +153,9 @@ export function useChannel<M extends AnyModel = Store>(name: string, options: Us
   const readPresence = useCallback(() => handle?.presence?.getData() ?? null, [handle]);
   const presence = useFrameSelection(handle, readPresence, undefined, Object.is).value ?? null;
 
-  const send = useCallback(
-    (op: Changes) => {
-      if (handle === null) throw notHeld(name, 'send()');
-      return handle.send(op);
-    },
-    [handle, name],
-  );
+  const send = useCallback((op: Changes) => settled(() => (handle === null ? notHeld(name, 'send()') : handle.send(op))), [handle, name]);
   const changes = useCallback(
-    (request?: ChangesOptions) => {
-      if (handle === null) {
-        const refused = Promise.reject(notHeld(name, 'changes()'));
-        refused.catch(() => {});
-        return refused;
-      }
-      return handle.changes(request);
-    },
+    (request?: ChangesOptions) => settled(() => (handle === null ? notHeld(name, 'changes()') : handle.changes(request))),
     [handle, name],
   );
   return { data, status, send, changes, presence, channel: handle };

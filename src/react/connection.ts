@@ -106,7 +106,12 @@ export function useConnectionFrom(given: AnyConnection | undefined, hook: string
   return connection;
 }
 
-function noConnection(hook: string, what: string): StatesocketError {
+/** The nearest provider's connection, or null outside one. */
+export function useOptionalConnection(): AnyConnection | null {
+  return useContext(SharedConnection);
+}
+
+export function noConnection(hook: string, what: string): StatesocketError {
   return new StatesocketError('ERR_NO_CONNECTION', `statesocket/react: ${hook} found no connection: render it inside a <ConnectionProvider>, or pass ${what}`);
 }
 
@@ -141,13 +146,16 @@ export type ConnectionProviderProps<M extends AnyModel = Store, TOut = SyncOutbo
  * Shares one connection with its subtree (`useConnection()`, `useChannel`, `useConnectionStatus()`).
  * With `options` it owns it as `useConnection(options)` does; with `connection` it only passes on
  * one made elsewhere, and never stops it: whoever made it does.
- * @throws TypeError when both or neither of `options` and `connection` are given
+ * @throws StatesocketError `ERR_NO_CONNECTION` when both or neither of `options` and `connection` are given
  */
 export function ConnectionProvider<M extends AnyModel = Store, TOut = SyncOutbound>(props: ConnectionProviderProps<M, TOut>): ReactNode {
   const given = props.connection;
   const options = props.options;
   if ((given === undefined) === (options === undefined)) {
-    throw new TypeError('statesocket/react: <ConnectionProvider> takes either `options` (a connection it owns) or `connection` (one made elsewhere), not both nor neither');
+    throw new StatesocketError(
+      'ERR_NO_CONNECTION',
+      'statesocket/react: <ConnectionProvider> takes either `options` (a connection it owns) or `connection` (one made elsewhere), not both nor neither',
+    );
   }
   const owned = useOwnedConnection(options as ConnectionOptions<AnyModel, unknown> | undefined);
   return createElement(SharedConnection.Provider, { value: owned ?? (given as AnyConnection) }, props.children);

@@ -126,13 +126,7 @@ describe('useChannel', () => {
     const result = notes as unknown as UseChannelResult;
     expect(result.status).toMatchObject({ state: 'failed', live: false, lastError: { code: 'ERR_INVALID_CHANNEL' } });
     expect(result.channel).toBeNull();
-    let thrown: unknown = null;
-    try {
-      void result.send({ set: { a: 1 } });
-    } catch (error) {
-      thrown = error;
-    }
-    expect(isStatesocketError(thrown, 'ERR_NOT_SUBSCRIBED')).toBe(true);
+    await expect(result.send({ set: { a: 1 } })).rejects.toMatchObject({ code: 'ERR_NOT_SUBSCRIBED' });
     await expect(result.changes()).rejects.toMatchObject({ code: 'ERR_NOT_SUBSCRIBED' });
     view.unmount();
   });

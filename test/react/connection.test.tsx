@@ -209,8 +209,8 @@ describe('<ConnectionProvider>', () => {
     };
     const both = { options: h.options(), connection: t.connection } as unknown as { connection: Connection };
     const neither = {} as { connection: Connection };
-    expect(quiet(<ConnectionProvider {...both} />)).toBeInstanceOf(TypeError);
-    expect(quiet(<ConnectionProvider {...neither} />)).toBeInstanceOf(TypeError);
+    expect(isStatesocketError(quiet(<ConnectionProvider {...both} />), 'ERR_NO_CONNECTION')).toBe(true);
+    expect(isStatesocketError(quiet(<ConnectionProvider {...neither} />), 'ERR_NO_CONNECTION')).toBe(true);
     t.connection.stop();
   });
 });
