@@ -9,6 +9,6 @@ export { ConnectionProvider, useConnection } from './connection.js';
 export type { AnyConnection, ConnectionProviderProps } from './connection.js';
 export { useConnectionStatus } from './status.js';
 export { useModel } from './model.js';
-export type { ModelSelection } from './model.js';
+export type { ModelSelection, ModelSource } from './model.js';
 export { useChannel } from './channel.js';
 export type { UseChannelOptions, UseChannelResult } from './channel.js';
