@@ -114,16 +114,15 @@ function isHeld(handle: Channel<AnyModel>): boolean {
   return !['failed', 'ended', 'unsubscribing'].includes(handle.getStatus().state);
 }
 
-/** The channel handles of each connection with channels, for `heldChannel` (statesocket/react). */
-const handlesOf = new WeakMap<object, Map<string, Channel<AnyModel>>>();
+/** How many times `channel()` returned each handle (channels are few: a WeakMap entry each). */
+const takes = new WeakMap<object, number>();
 
 /**
- * The handle `connection.channel(name)` would return now without subscribing anew, if any
- * (internal: statesocket/react uses it to tell handles held outside the hooks from its own).
+ * How many times `connection.channel(name)` returned this handle (internal: statesocket/react
+ * unsubscribes a handle only when its own call was the only one).
  */
-export function heldChannel(connection: object, name: string): Channel<AnyModel> | undefined {
-  const handle = handlesOf.get(connection)?.get(name);
-  return handle !== undefined && isHeld(handle) ? handle : undefined;
+export function channelTakes(handle: object): number {
+  return takes.get(handle) ?? 0;
 }
 
 /**
@@ -433,6 +432,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
               `statesocket: channel ${JSON.stringify(name)} is already held ${held.presence === null ? 'without' : 'with'} presence; unsubscribe it first, then open it ${held.presence === null ? 'with' : 'without'} presence`,
             );
           }
+          takes.set(held, (takes.get(held) ?? 0) + 1);
           return held as unknown as Channel<CM>;
         }
         if (name === defaultChannel && options.model !== undefined && options.model !== (model as unknown)) {
@@ -442,6 +442,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         const own = name === defaultChannel && ownChannel !== null ? (ownChannel as unknown as { model: CM; render(): void }) : undefined;
         const handle = channelHost.channels.runtime.openChannel(channelHost, name, options, own);
         handles.set(name, handle as unknown as Channel<AnyModel>);
+        takes.set(handle, 1);
         return handle;
       },
       model,
@@ -450,8 +451,6 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
       [FRAMES]: renderer,
     } satisfies Omit<Connection<M, TOut>, 'history'> & { [HISTORY]: History; [FRAMES]: Renderer } as unknown as Connection<M, TOut>;
     Object.defineProperty(connection, 'history', { get: historyOf, enumerable: true, configurable: true });
-
-    if (handles !== null) handlesOf.set(connection, handles);
 
     if (resolved.autoStart) connection.start();
     return connection;

@@ -2,12 +2,12 @@
  * `useChannel`: holds `connection.channel(name)` while a component uses it. A handle is shared by
  * name on its connection, so the hooks count the components holding each one: the channel is
  * unsubscribed when the last of them unmounts (a microtask later, so that StrictMode's second
- * mount takes it up again: one subscribe). The connection's own channel (its Model's) is never
- * unsubscribed by them.
+ * mount takes it up again: one subscribe). The connection's own channel (its Model's), and a
+ * handle that code outside them also took from `connection.channel()`, are never unsubscribed by them.
  */
 import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import type { Channel, ChannelOptions, ChannelStatus, ChangesOptions } from '../channel.js';
-import { heldChannel } from '../connection.js';
+import { channelTakes } from '../connection.js';
 import { StatesocketError, describeThrown, isStatesocketError } from '../errors.js';
 import type { PresenceData } from '../presence.js';
 import type { ChangelogPage } from '../protocol.js';
@@ -49,7 +49,7 @@ export interface UseChannelResult<M extends AnyModel = Store> {
 interface Hold {
   handle: Channel<AnyModel>;
   holders: number;
-  /** Subscribed by the hooks (not held before by code outside them, nor the connection's own channel): they unsubscribe it after the last holder. */
+  /** The connection's own channel: it goes on with the connection. */
   own: boolean;
 }
 
@@ -63,9 +63,8 @@ function hold(connection: AnyConnection, name: string, options: ChannelOptions<A
   }
   let held = byName.get(name);
   if (held === undefined) {
-    const before = heldChannel(connection, name);
     const handle = connection.channel(name, options);
-    held = { handle, holders: 0, own: handle !== before && handle.model !== connection.model };
+    held = { handle, holders: 0, own: handle.model === connection.model };
     byName.set(name, held);
   }
   held.holders += 1;
@@ -78,8 +77,9 @@ function release(connection: AnyConnection, name: string, held: Hold): void {
     const byName = holds.get(connection);
     if (held.holders > 0 || byName?.get(name) !== held) return;
     byName.delete(name);
-    // a handle held outside the hooks, or the connection's own channel, goes on
-    if (held.own) held.handle.unsubscribe();
+    // the connection's own channel goes on, and so does a handle code outside the hooks took from
+    // connection.channel() (before or while they held it): only the hooks' own call returned it
+    if (!held.own && channelTakes(held.handle) === 1) held.handle.unsubscribe();
   });
 }
 

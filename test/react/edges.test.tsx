@@ -152,7 +152,7 @@ function lastMessage(): Model<Data, Data> {
 }
 
 describe('useChannel and handles', () => {
-  it('leaves a handle that code outside React held first subscribed after the last hook unmounts', async () => {
+  it('leaves a handle that code outside React also took (before or while the hooks held it) subscribed after the last hook unmounts', async () => {
     const { h, wrap, start } = setup();
     function Notes() {
       return <span>{useChannel('notes').status.state}</span>;
@@ -183,6 +183,21 @@ describe('useChannel and handles', () => {
     await settle();
     expect(written(second)).toEqual(['hello', 'subscribe notes']);
     expect(outside.getStatus().state).not.toBe('ended');
+    outside.unsubscribe();
+    await settle();
+
+    // taken by outside code while the hooks hold it: it goes on too
+    const third = render(
+      <ConnectionProvider connection={connection}>
+        <Notes />
+      </ConnectionProvider>,
+    );
+    await settle();
+    const taken = connection.channel('notes');
+    third.unmount();
+    await settle();
+    expect(written(second)).toEqual(['hello', 'subscribe notes', 'unsubscribe notes', 'subscribe notes']);
+    expect(taken.getStatus().state).not.toBe('ended');
     connection.stop();
   });
 
