@@ -4,39 +4,14 @@
  * one subscribe under StrictMode, held while any component uses it, unsubscribed after the
  * last; data, presence, send and changes pass through; a refused name is status, not a throw.
  */
-import { StrictMode, memo, type ReactNode } from 'react';
+import { memo } from 'react';
 import { act, cleanup, render } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createChannelProtocol, isStatesocketError } from '../../src/index.js';
-import type { FakeWebSocket } from '../../src/testing/index.js';
-import { ConnectionProvider, useChannel, useModel, type UseChannelResult } from '../../src/react/index.js';
-import { harness, settle, type Data } from './harness.js';
+import { useChannel, useModel, type UseChannelResult } from '../../src/react/index.js';
+import { settle, type Data } from './harness.js';
+import { setup, written } from './channel-harness.js';
 
 afterEach(cleanup);
-
-/** What the client wrote, as `type channel` lines. */
-const written = (socket: FakeWebSocket) =>
-  (socket.sentMessages() as Array<Record<string, unknown>>).map((frame) => `${String(frame.type)}${frame.channel ? ` ${String(frame.channel)}` : ''}`);
-
-/** A provider on fake sockets, opened and welcomed once `start()` ran. */
-function setup() {
-  const h = harness(createChannelProtocol({ defaultChannel: false }) as never);
-  const options = h.options();
-  const wrap = (children: ReactNode) => (
-    <StrictMode>
-      <ConnectionProvider options={options}>{children}</ConnectionProvider>
-    </StrictMode>
-  );
-  const start = async () => {
-    await settle();
-    act(() => {
-      h.sockets.latest.open();
-      h.sockets.latest.receive({ type: 'welcome', v: 2, client: 'c1', user: null, maxMessageBytes: 1_048_576, time: 1_000 });
-    });
-    return h.sockets.latest;
-  };
-  return { h, wrap, start };
-}
 
 describe('useChannel', () => {
   it('subscribes once for two components under StrictMode, and unsubscribes after the last unmounts', async () => {

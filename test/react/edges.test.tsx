@@ -5,40 +5,17 @@
  * channel handle held outside the hooks; send()/changes() after unmount; a throwing isEqual
  * and a throwing Model.getData reported as `error`.
  */
-import { Component, StrictMode, type ReactNode } from 'react';
+import { Component, type ReactNode } from 'react';
 import { act, cleanup, render } from '@testing-library/react';
 import { hydrateRoot } from 'react-dom/client';
 import { renderToString } from 'react-dom/server';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createChannelProtocol, createConnection, isStatesocketError, type Model } from '../../src/index.js';
-import type { FakeWebSocket } from '../../src/testing/index.js';
+import { createConnection, isStatesocketError, type Model } from '../../src/index.js';
 import { ConnectionProvider, useChannel, useConnection, useModel, type ModelSelection, type UseChannelResult } from '../../src/react/index.js';
 import { harness, settle, type Data } from './harness.js';
+import { setup, written } from './channel-harness.js';
 
 afterEach(cleanup);
-
-const written = (socket: FakeWebSocket) =>
-  (socket.sentMessages() as Array<Record<string, unknown>>).map((frame) => `${String(frame.type)}${frame.channel ? ` ${String(frame.channel)}` : ''}`);
-
-/** A provider on fake sockets (channel protocol), opened and welcomed once `start()` ran. */
-function setup() {
-  const h = harness(createChannelProtocol({ defaultChannel: false }) as never);
-  const options = h.options();
-  const wrap = (children: ReactNode) => (
-    <StrictMode>
-      <ConnectionProvider options={options}>{children}</ConnectionProvider>
-    </StrictMode>
-  );
-  const start = async () => {
-    await settle();
-    act(() => {
-      h.sockets.latest.open();
-      h.sockets.latest.receive({ type: 'welcome', v: 2, client: 'c1', user: null, maxMessageBytes: 1_048_576, time: 1_000 });
-    });
-    return h.sockets.latest;
-  };
-  return { h, wrap, start };
-}
 
 /** Catches what a child throws during render, to show it rather than fail the test with React's own report. */
 class Catch extends Component<{ children: ReactNode }, { caught: unknown }> {
