@@ -36,6 +36,8 @@ export default defineConfig({
           name: 'react-18',
           env: { STATESOCKET_TEST_REACT: '18' },
           include: ['test/react/**/*.test.tsx'],
+          // <Activity> is React 19's
+          exclude: ['test/react/activity.test.tsx'],
           server: { deps: { inline: ['@testing-library/react'] } },
         },
       },
