@@ -9,8 +9,9 @@
 import { Activity, StrictMode, useState, type ReactNode } from 'react';
 import { act, cleanup, render } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Connection } from '../../src/index.js';
-import { ConnectionProvider, useConnection, useConnectionStatus, useModel } from '../../src/react/index.js';
+import { createChannelProtocol, type Connection } from '../../src/index.js';
+import type { FakeWebSocket } from '../../src/testing/index.js';
+import { ConnectionProvider, useChannel, useConnection, useConnectionStatus, useModel } from '../../src/react/index.js';
 import { harness, settle } from './harness.js';
 
 afterEach(cleanup);
@@ -140,6 +141,51 @@ describe('<ConnectionProvider> inside <Activity>', () => {
     expect(h.sockets.all).toHaveLength(2);
     expect([...seen].map((connection) => connection.getStatus().state)).toEqual(['closed', 'open']);
     view.unmount();
+    expect(h.sockets.live).toHaveLength(0);
+  });
+});
+
+describe('useChannel inside <Activity>', () => {
+  it('holds the channel again on the new connection when shown, never showing it failed', async () => {
+    const h = harness(createChannelProtocol({ defaultChannel: false }) as never);
+    const options = h.options();
+    const states: string[] = [];
+    function Notes() {
+      const { status } = useChannel('notes');
+      if (states.at(-1) !== status.state) states.push(status.state);
+      return <span>{status.state}</span>;
+    }
+    const tree = (visible: boolean) => (
+      <Shown visible={visible}>
+        <ConnectionProvider options={options}>
+          <Notes />
+        </ConnectionProvider>
+      </Shown>
+    );
+    const welcome = async (): Promise<FakeWebSocket> => {
+      await settle();
+      act(() => {
+        h.sockets.latest.open();
+        h.sockets.latest.receive({ type: 'welcome', v: 2, client: 'c1', user: null, maxMessageBytes: 1_048_576, time: 1_000 });
+      });
+      return h.sockets.latest;
+    };
+    const frames = (socket: FakeWebSocket) =>
+      (socket.sentMessages() as Array<Record<string, unknown>>).map((frame) => `${String(frame.type)} ${String(frame.channel ?? '')}`.trim());
+    const view = render(tree(true));
+    const first = await welcome();
+    expect(frames(first)).toEqual(['hello', 'subscribe notes']);
+    view.rerender(tree(false));
+    await settle();
+    expect(h.sockets.live).toHaveLength(0);
+    view.rerender(tree(true));
+    const second = await welcome();
+    expect(second).not.toBe(first);
+    expect(frames(second)).toEqual(['hello', 'subscribe notes']);
+    expect(view.container.textContent).toBe('subscribing');
+    expect(states).not.toContain('failed');
+    view.unmount();
+    await settle();
     expect(h.sockets.live).toHaveLength(0);
   });
 });
