@@ -82,10 +82,28 @@ function Expose() {
   return null;
 }
 
+/**
+ * Closes the provider's connection with 1000 when the page goes away for good, as the DOM app does
+ * (a page entering the back-forward cache is the library's: `page.suspended`). Stopped by hand, it
+ * stays stopped: the provider replaces only a connection its own effects stopped.
+ */
+function StopOnPageHide() {
+  const connection = useConnection();
+  useEffect(() => {
+    const leave = (event: PageTransitionEvent) => {
+      if (!event.persisted) connection.stop();
+    };
+    addEventListener('pagehide', leave);
+    return () => removeEventListener('pagehide', leave);
+  }, [connection]);
+  return null;
+}
+
 function App() {
   return (
     <ConnectionProvider options={OPTIONS}>
       <Expose />
+      <StopOnPageHide />
       <StatusBar name={name} />
       <main className="channels">
         <PricesPanel />

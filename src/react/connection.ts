@@ -3,8 +3,10 @@
  * subtree. The connection object is made during render, idle: no socket, no timer (XState's actor
  * in `idle` holds nothing). Its socket opens in an effect, a microtask after the commit, so that
  * StrictMode's mount, unmount and mount again (all in one commit) start it once: one socket.
+ * Effects torn down and set up again later with the component's state kept (`<Activity>` hidden,
+ * then visible) stop it, then put a new one in its place: a stopped connection cannot start again.
  */
-import { createContext, createElement, useContext, useEffect, useRef, type ReactNode } from 'react';
+import { createContext, createElement, useContext, useEffect, useReducer, useRef, type ReactNode } from 'react';
 import { createConnection } from '../index.js';
 import type { Connection } from '../connection.js';
 import { StatesocketError } from '../errors.js';
@@ -37,6 +39,8 @@ interface Owned {
   holders: number;
   /** Past the mount: started (or, with `autoStart: false`, left to the user); a release then stops it at once. */
   settled: boolean;
+  /** Stopped by its last release: effects that come back (`<Activity>` visible again) need a new connection. */
+  stopped: boolean;
 }
 
 /** The url part of the key: a string as is; any url provider the same (the latest one is called through a ref). */
@@ -44,14 +48,22 @@ function sameUrl(a: unknown, b: unknown): boolean {
   return a === b || (typeof a === 'function' && typeof b === 'function');
 }
 
-/** Makes the idle connection: `url` (a provider) and `view` are read through `latest`; everything else is fixed here. */
-function create(options: ConnectionOptions<AnyModel, unknown>, latest: { current: ConnectionOptions<AnyModel, unknown> | undefined }): AnyConnection {
+/**
+ * Makes the idle connection: `url` (a provider) and `view` are read through `latest`; everything else is fixed here.
+ * `model`: the Model of the connection it replaces, when the options name none (its data stays on show).
+ */
+function create(
+  options: ConnectionOptions<AnyModel, unknown>,
+  latest: { current: ConnectionOptions<AnyModel, unknown> | undefined },
+  model?: AnyModel,
+): AnyConnection {
   const { url, view, WebSocket, ...rest } = options;
   const platform = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   const followedView: View<unknown> | undefined =
     view === undefined ? undefined : { render: (data, status) => (latest.current?.view ?? view).render(data as never, status) };
   return createConnection({
     ...rest,
+    ...(rest.model === undefined && model !== undefined ? { model } : {}),
     url: typeof url === 'function' ? () => (typeof latest.current?.url === 'function' ? latest.current.url : url)() : url,
     ...(followedView === undefined ? {} : { view: followedView }),
     WebSocket: WebSocket ?? platform ?? NoWebSocket,
@@ -67,14 +79,25 @@ function useOwnedConnection(options: ConnectionOptions<AnyModel, unknown> | unde
   const latest = useRef(options);
   latest.current = options;
   const owned = useRef<Owned | null>(null);
+  const [, renderAgain] = useReducer((renders: number) => renders + 1, 0);
   if (options === undefined) owned.current = null;
   else if (owned.current === null || !sameUrl(owned.current.url, options.url)) {
-    owned.current = { url: options.url, connection: create(options, latest), holders: 0, settled: false };
+    owned.current = { url: options.url, connection: create(options, latest), holders: 0, settled: false, stopped: false };
   }
   const current = owned.current;
   const autoStart = options?.autoStart !== false;
   useEffect(() => {
     if (current === null) return;
+    if (current.stopped) {
+      // Effects set up again with the state kept (<Activity> visible again): a new connection in place of the
+      // stopped one, on the latest options and the same Model; the render this asks for starts it.
+      const options = latest.current;
+      if (owned.current === current && options !== undefined) {
+        owned.current = { url: options.url, connection: create(options, latest, current.connection.model), holders: 0, settled: false, stopped: false };
+      }
+      renderAgain();
+      return;
+    }
     current.holders += 1;
     queueMicrotask(() => {
       if (current.holders === 0 || current.settled) return;
@@ -84,18 +107,24 @@ function useOwnedConnection(options: ConnectionOptions<AnyModel, unknown> | unde
     return () => {
       current.holders -= 1;
       if (current.settled) {
-        if (current.holders === 0) current.connection.stop();
+        if (current.holders === 0) release(current);
         return;
       }
       // released before it started: StrictMode takes it up again in this same commit, or it was a real unmount
       queueMicrotask(() => {
-        if (current.holders === 0 && !current.settled) current.connection.stop();
+        if (current.holders === 0 && !current.settled) release(current);
       });
     };
     // autoStart is read once, at the start
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [current]);
   return current?.connection ?? null;
+}
+
+/** Stops an owned connection nothing holds any more (an unmount, or effects torn down: `<Activity>` hidden). */
+function release(owned: Owned): void {
+  owned.stopped = true;
+  owned.connection.stop();
 }
 
 /** The connection given, else the nearest provider's. @throws StatesocketError `ERR_NO_CONNECTION` when there is neither */

@@ -178,4 +178,20 @@ describe('the React example', () => {
     expect(commits, `${commits} commits of the table for ${received} messages in ${end.frames} frames`).toBeLessThanOrEqual(end.frames + 1);
     expect(commits).toBeGreaterThan(0);
   });
+
+  it('stops its connection when the page goes away for good (pagehide, not persisted), as the DOM app does', async () => {
+    const page = await openPage('ann');
+    await page.evaluate(() => dispatchEvent(new PageTransitionEvent('pagehide', { persisted: false })));
+    await waitForState(page, 'closed');
+    // stopped for good: sending now is refused
+    const refused = await page.evaluate(() => {
+      try {
+        window.statesocketReact!.connection.send({ type: 'noop' } as never);
+        return null;
+      } catch (error) {
+        return (error as { code?: string }).code ?? String(error);
+      }
+    });
+    expect(refused).toBe('ERR_STOPPED');
+  });
 });

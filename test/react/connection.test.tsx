@@ -8,7 +8,7 @@ import { StrictMode, type ReactNode } from 'react';
 import { act, cleanup, render } from '@testing-library/react';
 import { hydrateRoot, type Root } from 'react-dom/client';
 import { renderToString } from 'react-dom/server';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isStatesocketError, type Connection, type View } from '../../src/index.js';
 import { createTestConnection } from '../../src/testing/index.js';
 import { ConnectionProvider, useConnection, useConnectionStatus } from '../../src/react/index.js';
@@ -199,12 +199,19 @@ describe('<ConnectionProvider>', () => {
   it('refuses both or neither of options and connection', () => {
     const t = createTestConnection();
     const h = harness();
+    // React 18 also logs the error a render throws, and jsdom the copy React 18 rethrows in an event: expected here
     const quiet = (node: ReactNode) => {
+      const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+      const uncaught = (event: ErrorEvent) => event.preventDefault();
+      window.addEventListener('error', uncaught);
       try {
         render(node);
         return null;
       } catch (error) {
         return error;
+      } finally {
+        window.removeEventListener('error', uncaught);
+        logged.mockRestore();
       }
     };
     const both = { options: h.options(), connection: t.connection } as unknown as { connection: Connection };
