@@ -77,7 +77,7 @@ export function createConnection<M extends AnyModel = Store, TOut = SyncOutbound
     relay.stop();
     throw error;
   }
-  const stop = connection.stop;
+  const stop = connection.stop.bind(connection);
   connection.stop = () => {
     stop();
     relay.stop();
