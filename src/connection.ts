@@ -134,7 +134,6 @@ type Resolved = ReturnType<typeof resolveOptions>;
  * The connection `createConnection` returns: its state in fields, its methods once on the prototype
  * (an object literal of closures cost about 1 KiB per connection, issue 15). It only sends events to
  * the actor and reads its snapshots; history, status and listeners follow the snapshots it reports.
- * It is also the renderer's host (`status()`, `rendered()`, `failed`).
  */
 class LiveConnection<M extends AnyModel, TOut> {
   readonly model: M;
@@ -178,7 +177,13 @@ class LiveConnection<M extends AnyModel, TOut> {
     const now = guardNow(resolved.now, failed);
     const shouldReconnect = guardShouldReconnect(resolved.shouldReconnect, failed);
     const random = guardRandom(resolved.random, failed);
-    const renderer = new Renderer(resolved.view as View<never> | undefined, model, resolved.schedule, this);
+    // The renderer's host holds closures, not the connection: an inspector's serializer walks the channels'
+    // input (their host holds the renderer) and would otherwise walk the whole connection, options and view included.
+    const renderer = new Renderer(resolved.view as View<never> | undefined, model, resolved.schedule, {
+      status: () => this.current,
+      rendered: () => this.update(this.reported, 'view.rendered'),
+      failed,
+    });
     this[FRAMES] = renderer;
     const causes = this.causes;
     // Handed to the shared machine through the actor's input (src/effects.ts).
@@ -285,16 +290,6 @@ class LiveConnection<M extends AnyModel, TOut> {
   /** Every state entered, oldest first, bounded by `historyLimit`. */
   get history(): readonly HistoryEntry[] {
     return this[HISTORY].entries;
-  }
-
-  /** The renderer's host: the status to render with. */
-  status(): ConnectionStatus {
-    return this.current;
-  }
-
-  /** The renderer's host: a render returned (the `renders` counter moved). */
-  rendered(): void {
-    this.update(this.reported, 'view.rendered');
   }
 
   private next(snapshot: ConnectionSnapshot): void {
