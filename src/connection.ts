@@ -39,9 +39,8 @@ export type { ConnectionSnapshot };
 /**
  * A connection. `M` is its Model's type (`Store`, the default Model's, when
  * none was given), `TOut` the messages `send()` takes (the protocol's: ops
- * for the sync protocol, anything for `rawProtocol`). Its methods live once
- * on a prototype: call them on the connection, or bind one to pass it alone
- * (`connection.retry.bind(connection)`).
+ * for the sync protocol, anything for `rawProtocol`). Its methods work
+ * detached too (`const { send } = connection`).
  */
 export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
   /** Connects, and starts following the environment (done for you unless `autoStart: false`); the machine runs, in `idle`, from creation. */
@@ -135,6 +134,9 @@ type Resolved = ReturnType<typeof resolveOptions>;
  * (an object literal of closures cost about 1 KiB per connection, issue 15). It only sends events to
  * the actor and reads its snapshots; history, status and listeners follow the snapshots it reports.
  */
+/** The methods of `Connection`, bound to each connection (see the end of LiveConnection's constructor). */
+const BOUND_METHODS = ['start', 'stop', 'connect', 'send', 'retry', 'disconnect', 'setOnline', 'getStatus', 'getOutbox', 'subscribe', 'channel'] as const;
+
 class LiveConnection<M extends AnyModel, TOut> {
   readonly model: M;
   readonly actor: ConnectionActor;
@@ -285,6 +287,10 @@ class LiveConnection<M extends AnyModel, TOut> {
         handles.set(defaultChannel, channels.runtime.openChannel(channelHost, defaultChannel, {}, ownChannel));
       }
     }
+    // Every method also works detached (`const { send } = connection`, `useSyncExternalStore(connection.subscribe,
+    // connection.getStatus)`): bound once here, as users expect of a handle; the bodies stay on the prototype.
+    const self = this as unknown as Record<string, (...args: never[]) => unknown>;
+    for (const name of BOUND_METHODS) self[name] = (self[name] as (...args: never[]) => unknown).bind(this);
   }
 
   /** Every state entered, oldest first, bounded by `historyLimit`. */

@@ -77,7 +77,7 @@ export function createConnection<M extends AnyModel = Store, TOut = SyncOutbound
     relay.stop();
     throw error;
   }
-  const stop = connection.stop.bind(connection);
+  const stop = connection.stop;
   connection.stop = () => {
     stop();
     relay.stop();
