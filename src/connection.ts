@@ -39,7 +39,8 @@ export type { ConnectionSnapshot };
 /**
  * A connection. `M` is its Model's type (`Store`, the default Model's, when
  * none was given), `TOut` the messages `send()` takes (the protocol's: ops
- * for the sync protocol, anything for `rawProtocol`).
+ * for the sync protocol, anything for `rawProtocol`). Its methods work
+ * detached too (`const { send } = connection`).
  */
 export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
   /** Connects, and starts following the environment (done for you unless `autoStart: false`); the machine runs, in `idle`, from creation. */
@@ -97,17 +98,8 @@ function protocolLabel(name: string): string {
   return JSON.stringify(name);
 }
 
-/** Where the facade keeps its history, for the one getter every connection shares (`historyOf`). */
+/** Where the facade keeps its history (`connection.history` reads it). */
 const HISTORY = Symbol('statesocket.history');
-
-/**
- * `connection.history`. One function for every connection, defined after the facade's literal: an
- * accessor in an object literal, or a getter closure per object, puts V8 in dictionary mode for the
- * whole facade (about 0.8 KiB more per connection, issue 15).
- */
-function historyOf(this: { [HISTORY]: History }): readonly HistoryEntry[] {
-  return this[HISTORY].entries;
-}
 
 /** A channel handle still held: `channel()` with its name returns it rather than subscribing anew. */
 function isHeld(handle: Channel<AnyModel>): boolean {
@@ -125,47 +117,90 @@ export function channelTakes(handle: object): number {
   return takes.get(handle) ?? 0;
 }
 
+/** The fast path's switch: off while an inspector is attached (it sees every transition). */
+class InspectorCount {
+  count = 0;
+  enabled(): boolean {
+    return this.count === 0;
+  }
+}
+
+/** What `channel()` hands the channels' runtime (src/channel-runtime.ts). */
+interface ChannelHost {
+  actor: ConnectionActor;
+  channels: NonNullable<Protocol<unknown>['channels']>;
+  config: ReturnType<typeof resolveOptions>['config'];
+  schedule: ReturnType<typeof resolveOptions>['schedule'];
+  failed: (code: ErrorCode, message: string) => void;
+  assertUsable(): void;
+  outbox(): ConnectionContext['outbox'];
+  canWriteNow(): boolean;
+  frames: Renderer;
+}
+
+type Resolved = ReturnType<typeof resolveOptions>;
+
 /**
- * Builds `createConnection` for a platform: the Node entry passes `ws`, the
- * browser entry passes the global `WebSocket`.
+ * The connection `createConnection` returns: its state in fields, its methods once on the prototype
+ * (an object literal of closures cost about 1 KiB per connection, issue 15). It only sends events to
+ * the actor and reads its snapshots; history, status and listeners follow the snapshots it reports.
  */
-export function createConnectionFactory(platformWebSocket: () => WebSocketConstructor | undefined) {
-  return function createConnection<M extends AnyModel = Store, TOut = SyncOutbound>(options: ConnectionOptions<M, TOut>): Connection<M, TOut> {
-    const resolved = resolveOptions(options, platformWebSocket());
+/** The methods of `Connection`, bound to each connection (see the end of LiveConnection's constructor). */
+const BOUND_METHODS = ['start', 'stop', 'connect', 'send', 'retry', 'disconnect', 'setOnline', 'getStatus', 'getOutbox', 'subscribe', 'channel'] as const;
+
+class LiveConnection<M extends AnyModel, TOut> {
+  readonly model: M;
+  readonly actor: ConnectionActor;
+  readonly [HISTORY]: History;
+  readonly [FRAMES]: Renderer;
+  /** Records a throw from a user callback the connection carried on after (status.lastCallbackError). */
+  readonly failed = (code: ErrorCode, message: string): void => this.reportCallbackFailure(code, message);
+  private readonly resolved: Resolved;
+  private readonly protocol: Protocol<unknown>;
+  private readonly effects: ConnectionEffects;
+  private readonly causes = new Causes();
+  private readonly listeners: Listeners;
+  private readonly countersOf = createCounters();
+  private readonly inspectors = new InspectorCount();
+  private stopped = false;
+  /** stop() was called while the actor was handling an event: it stops once the close and the `client.stop` it queued have been handled. */
+  private stopWhenReady = false;
+  private started = false;
+  /** The actor exists: a callback failure can be reported to it. */
+  private ready = false;
+  private unwatchEnvironment: (() => void) | null = null;
+  /** The snapshot the actor last reported (mid-transition, getSnapshot() still returns the one before). */
+  private reported: ConnectionSnapshot;
+  private current: ConnectionStatus;
+  private readonly channelHost: ChannelHost | null = null;
+  /** Only a protocol with channels holds any (heap per connection, issue 15: nothing for the others). */
+  private readonly handles: Map<string, Channel<AnyModel>> | null = null;
+  /** The connection's own Model is the default channel: subscribed on every connect, as version 1's document was. */
+  private readonly defaultChannel: string | null = null;
+  /** Its failure is the connection's too (`status.lastError`, machines/connection.ts `recordOwnChannelFailure`). */
+  private readonly ownChannel: { model: M; render(): void } | null = null;
+
+  constructor(resolved: Resolved, protocol: Protocol<unknown>, model: M) {
+    this.resolved = resolved;
+    this.protocol = protocol;
+    this.model = model;
     const config = resolved.config;
-    const minMessageBytes = resolved.protocol.channels?.minMessageBytes ?? 0;
-    if (config.maxMessageBytes < minMessageBytes) {
-      // the server keeps every frame it cannot chunk within this many bytes: a smaller limit would refuse some of them
-      throw new RangeError(
-        `statesocket: option \`maxMessageBytes\` must be at least ${minMessageBytes} with a protocol with channels; received ${config.maxMessageBytes}`,
-      );
-    }
+    const failed = this.failed;
     // The user's policies, guarded: a throw falls back to the default and is reported (src/policies.ts).
-    const now = guardNow(resolved.now, reportCallbackFailure);
-    const shouldReconnect = guardShouldReconnect(resolved.shouldReconnect, reportCallbackFailure);
-    const random = guardRandom(resolved.random, reportCallbackFailure);
-    // This connection's own protocol state (the sync protocol's position): a protocol object may serve many connections.
-    const protocol = withInboundSchema(protocolForConnection(resolved.protocol), resolved.inbound);
-    // No model given: M is Store (the default type argument), and the Model is a store.
-    const model = resolved.model ?? (createStore() as AnyModel as M);
-
-    let stopped = false;
-    /** stop() was called while the actor was handling an event: it stops once the close and the `client.stop` it queued have been handled. */
-    let stopWhenReady = false;
-    let started = false;
-    /** The actor exists: a callback failure can be reported to it. */
-    let ready = false;
-    let unwatchEnvironment: (() => void) | null = null;
-
+    const now = guardNow(resolved.now, failed);
+    const shouldReconnect = guardShouldReconnect(resolved.shouldReconnect, failed);
+    const random = guardRandom(resolved.random, failed);
+    // The renderer's host holds closures, not the connection: an inspector's serializer walks the channels'
+    // input (their host holds the renderer) and would otherwise walk the whole connection, options and view included.
     const renderer = new Renderer(resolved.view as View<never> | undefined, model, resolved.schedule, {
-      status: () => status,
-      rendered: () => update(reported, 'view.rendered'),
-      failed: reportCallbackFailure,
+      status: () => this.current,
+      rendered: () => this.update(this.reported, 'view.rendered'),
+      failed,
     });
-    /** The event behind each snapshot the actor reports, for history (src/causes.ts). */
-    const causes = new Causes();
+    this[FRAMES] = renderer;
+    const causes = this.causes;
     // Handed to the shared machine through the actor's input (src/effects.ts).
-    const effects: ConnectionEffects = {
+    this.effects = {
       socket: {
         WebSocket: resolved.WebSocket,
         url: resolved.url,
@@ -180,75 +215,50 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
         shouldReconnect: protocol.refreshesToken === true ? (close) => shouldReconnect({ ...close, canRefreshToken: true }) : shouldReconnect,
       },
       model: model as Model<unknown>,
-      protocol: protocol as Protocol<unknown>,
+      protocol,
       greeting: resolved.greeting as ConnectionEffects['greeting'],
       now,
       random,
       renderer,
-      reportCallbackFailure,
+      reportCallbackFailure: failed,
       noteCause: (type) => causes.note(type),
       // an inspector sees every transition: while one is attached, every event takes XState's macrostep
-      fastPath: { enabled: () => inspectors === 0 },
+      fastPath: this.inspectors,
       liveSocket: null,
     };
-
-    const input: LiveInput = { config, ...environmentState(resolved.environment), effects };
-    // a protocol with channels brings the chart with their effects (src/channel-runtime.ts)
+    const input: LiveInput = { config, ...environmentState(resolved.environment), effects: this.effects };
     /** Inspectors attached to the actor's system: the `inspect` option's, and any `actor.system.inspect()` since. */
-    let inspectors = resolved.inspect ? 1 : 0;
+    if (resolved.inspect) this.inspectors.count = 1;
+    // a protocol with channels brings the chart with their effects (src/channel-runtime.ts)
     const actor: ConnectionActor = createActor(withFastPath(protocol.channels?.runtime.machine() ?? liveMachine), {
       input,
       systemId: CONNECTION_SYSTEM_ID,
       // each timer fires inside causes.duringTimer, which names the delayed event it sends
-      clock: createClock(resolved.clock, reportCallbackFailure, (fire) => causes.duringTimer(fire)),
+      clock: createClock(resolved.clock, failed, (fire) => causes.duringTimer(fire)),
       ...(resolved.inspect ? { inspect: resolved.inspect } : {}),
     });
+    this.actor = actor;
     // From here `actor.send` notes what it sends: the facade's events, the chart's `self.send`, and anyone's holding `connection.actor`.
     causes.watch(actor);
-    countInspectors(actor, (change) => (inspectors += change));
-    const deliver = actor.send;
-    ready = true;
+    const inspectors = this.inspectors;
+    countInspectors(actor, (change) => (inspectors.count += change));
+    this.ready = true;
 
     // History, status and listeners follow the snapshots the actor reports.
-    const history = new History(resolved.historyLimit, now);
-    const listeners = new Listeners(reportCallbackFailure);
-    const countersOf = createCounters();
-    /** The snapshot the actor last reported (mid-transition, getSnapshot() still returns the one before). */
-    let reported = actor.getSnapshot();
-    let status = statusOf(reported, countersOf(reported.context.counters, 0));
-    /** History first, then status, then listeners: a listener sees all three agree. */
-    const update = (snapshot: ConnectionSnapshot, eventType: string) => {
-      const state = stateNameOf(snapshot);
-      history.record(snapshot, state, eventType);
-      const next = statusOf(snapshot, countersOf(snapshot.context.counters, renderer.renders), state);
-      if (sameStatus(next, status)) return;
-      const previous = status;
-      status = next;
-      // Any change a view could show gets a (coalesced) render. A render, or a view that threw, only
-      // bumps its own bookkeeping: rendering for that would make a throwing view retry every frame.
-      if (!onlyBookkeepingChanged(previous, next)) renderer.request();
-      // A listener's failure is reported once per status change; not for the status that reports it (that would loop).
-      listeners.notify(status, eventType !== 'callback.failed');
-    };
+    this[HISTORY] = new History(resolved.historyLimit, now);
+    this.listeners = new Listeners(failed);
+    this.reported = actor.getSnapshot();
+    this.current = statusOf(this.reported, this.countersOf(this.reported.context.counters, 0));
     actor.subscribe({
-      next: (snapshot) => {
-        reported = snapshot;
-        update(snapshot, causes.next());
-        // stop() was called while the actor was busy (from a listener, or from model.update): the close and
-        // `client.stop` went into its mailbox behind the event it was handling; once both are handled, the actor stops
-        if (stopWhenReady && readyToStop()) {
-          stopWhenReady = false;
-          stopActor();
-        }
-      },
+      next: (snapshot) => this.next(snapshot),
       // The actor stopped (it reports no snapshot for that, and runs no exit action: the socket is released here):
       // history and status end `closed`, wherever stop() was called from.
       complete: () => {
-        releaseSocket(effects);
-        update(actor.getSnapshot(), 'client.stop');
+        releaseSocket(this.effects);
+        this.update(actor.getSnapshot(), 'client.stop');
       },
       error: (error) => {
-        releaseSocket(effects);
+        releaseSocket(this.effects);
         // A throw inside the machine is a bug in statesocket or in a provided effect: surface it.
         queueMicrotask(() => {
           throw error;
@@ -259,201 +269,273 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     // so the outbox the facade checks is the one the chart keeps. start() is the connect.
     actor.start();
 
-    /** Records a throw from a user callback the connection carried on after (status.lastCallbackError). */
-    function reportCallbackFailure(code: ErrorCode, message: string): void {
-      // `now` runs before the actor exists (nothing reports then) and after stop()
-      if (!ready || stopped || actor.getSnapshot().status !== 'active') return;
-      deliver({ type: 'callback.failed', code, message });
-    }
-
-    /** Stops the actor; every op still unanswered settles first (`ChannelSupport.connectionStopped`): nothing waits forever. */
-    function stopActor(): void {
-      protocol.channels?.connectionStopped(outboxEntries(actor.getSnapshot().context.outbox));
-      actor.stop();
-    }
-
-    /** After stop(): the close (if one was owed) and `client.stop` have been handled. */
-    function readyToStop(): boolean {
-      const snapshot = actor.getSnapshot();
-      return snapshot.status !== 'active' || (!snapshot.matches({ session: 'open' }) && !holdsSubscriptions(actor.system));
-    }
-
-    function assertUsable(): void {
-      if (stopped) throw new StatesocketError('ERR_STOPPED', 'this connection was stopped with stop(); create a new one');
-    }
-
     // ── channels (protocols with channels) ────────────────────────────────
-    const channelHost = protocol.channels === undefined
-      ? null
-      : {
-          actor,
-          channels: protocol.channels,
-          config,
-          schedule: resolved.schedule,
-          failed: reportCallbackFailure,
-          assertUsable,
-          outbox: () => actor.getSnapshot().context.outbox,
-          canWriteNow: () => actor.getSnapshot().matches({ session: 'open' }),
-          frames: renderer,
-        };
-    // the protocol's own frames (a refreshed token's `auth`) go on the open socket, never into the outbox of a later one
-    protocol.channels?.attach((frame) => {
-      if (!stopped && actor.getSnapshot().matches({ session: 'open' })) deliver({ type: 'client.send', frame });
-    }, reportCallbackFailure);
-    // Only a protocol with channels holds any (heap per connection, issue 15: nothing for the others).
-    const handles = channelHost === null ? null : new Map<string, Channel<AnyModel>>();
-    // The connection's own Model is the default channel: subscribed on every connect, as version 1's document was.
-    const defaultChannel = channelHost?.channels.defaultChannel ?? null;
-    // Its failure is the connection's too (`status.lastError`, machines/connection.ts `recordOwnChannelFailure`).
-    const ownChannel = defaultChannel === null ? null : { model, render: () => renderer.request() };
-    if (channelHost !== null && handles !== null && defaultChannel !== null && ownChannel !== null) {
-      handles.set(defaultChannel, channelHost.channels.runtime.openChannel(channelHost, defaultChannel, {}, ownChannel));
+    const channels = protocol.channels;
+    if (channels !== undefined) {
+      const channelHost: ChannelHost = {
+        actor,
+        channels,
+        config,
+        schedule: resolved.schedule,
+        failed,
+        assertUsable: () => this.assertUsable(),
+        outbox: () => actor.getSnapshot().context.outbox,
+        canWriteNow: () => actor.getSnapshot().matches({ session: 'open' }),
+        frames: renderer,
+      };
+      this.channelHost = channelHost;
+      // the protocol's own frames (a refreshed token's `auth`) go on the open socket, never into the outbox of a later one
+      channels.attach((frame) => {
+        if (!this.stopped && actor.getSnapshot().matches({ session: 'open' })) actor.send({ type: 'client.send', frame });
+      }, failed);
+      const handles = new Map<string, Channel<AnyModel>>();
+      this.handles = handles;
+      const defaultChannel = channels.defaultChannel ?? null;
+      this.defaultChannel = defaultChannel;
+      if (defaultChannel !== null) {
+        const ownChannel = { model, render: () => renderer.request() };
+        this.ownChannel = ownChannel;
+        handles.set(defaultChannel, channels.runtime.openChannel(channelHost, defaultChannel, {}, ownChannel));
+      }
     }
+    // Every method also works detached (`const { send } = connection`, `useSyncExternalStore(connection.subscribe,
+    // connection.getStatus)`): bound once here, as users expect of a handle; the bodies stay on the prototype.
+    const self = this as unknown as Record<string, (...args: never[]) => unknown>;
+    for (const name of BOUND_METHODS) self[name] = (self[name] as (...args: never[]) => unknown).bind(this);
+  }
 
-    const connection: Connection<M, TOut> = {
-      start() {
-        assertUsable();
-        if (started) return;
-        started = true;
-        unwatchEnvironment = watchEnvironment(resolved.environment, deliver);
-        deliver({ type: 'client.connect' });
-      },
-      stop() {
-        if (stopped) return;
-        // An open socket gets a close frame (1000) before the actor is stopped and the socket terminated.
-        const closing = started && actor.getSnapshot().matches({ session: 'open' });
-        if (closing) deliver({ type: 'client.disconnect', code: 1000, reason: '' });
-        stopped = true;
-        renderer.stop();
-        unwatchEnvironment?.();
-        unwatchEnvironment = null;
-        // The channels' actors stop first: XState stops only the children in the actor's snapshot, and they are
-        // not there (machines/connection.ts, `subscriptionId`).
-        deliver({ type: 'client.stop' });
-        if (!readyToStop()) {
-          // The actor is busy with another event (stop() came from a status listener or from model.update), and
-          // the close and `client.stop` wait in its mailbox. Stopping now would drop them (a stop clears the
-          // mailbox): the server would see 1006 and the channels' actors would run on. The actor stops once both
-          // are handled (see `next`).
-          stopWhenReady = true;
-          return;
-        }
-        // `complete` then reports `closed`.
-        stopActor();
-      },
-      connect() {
-        assertUsable();
-        if (!started) return connection.start();
-        deliver({ type: 'client.connect' });
-      },
-      send(message) {
-        assertUsable();
-        const { frame, ackId, channel, awaitsMark } = protocol.encode(message);
-        if (exceedsBytes(frame, config.maxMessageBytes)) {
-          throw new StatesocketError(
-            'ERR_PAYLOAD_TOO_LARGE',
-            `message of ${frameBytes(frame)} bytes exceeds maxMessageBytes (${config.maxMessageBytes}); nothing was queued. ` +
-              'Split it, or raise maxMessageBytes (and the server limit) together.',
-          );
-        }
-        // version 2: the server said how large a frame it takes (welcome.maxMessageBytes); a larger one would close with 1009
-        const serverLimit = protocol.channels?.session?.maxMessageBytes;
-        if (serverLimit !== undefined && exceedsBytes(frame, serverLimit)) {
-          throw new StatesocketError(
-            'ERR_PAYLOAD_TOO_LARGE',
-            `message of ${frameBytes(frame)} bytes exceeds the server's limit (welcome.maxMessageBytes, ${serverLimit}); nothing was queued. Split it.`,
-          );
-        }
-        const snapshot = actor.getSnapshot();
-        const queues = ackId !== undefined || !snapshot.matches({ session: { open: { flow: 'flowing' } } });
-        const queued = snapshot.context.outbox.size;
-        if (queues && admitToOutbox(snapshot.context.outbox, config.outbox).kind === 'refuse') {
-          throw new StatesocketError(
-            'ERR_OUTBOX_FULL',
-            `the outbox holds ${queued} of ${config.outbox.limit} entries and outbox.overflow is 'reject'; ` +
-              'nothing queued was lost. Wait for the connection to open, or raise outbox.limit.',
-          );
-        }
-        if (ackId === undefined) deliver({ type: 'client.send', frame });
-        else if (channel === undefined) deliver({ type: 'client.send', frame, ackId });
-        else deliver(awaitsMark ? { type: 'client.send', frame, ackId, channel, awaitsMark } : { type: 'client.send', frame, ackId, channel });
-      },
-      retry() {
-        assertUsable();
-        deliver({ type: 'client.retry' });
-      },
-      disconnect(code = 1000, reason = '') {
-        assertUsable();
-        if (!isSendableCloseCode(code)) {
-          throw new RangeError(`statesocket: disconnect code must be 1000 or 3000–4999; received ${code}`);
-        }
-        if (typeof reason !== 'string' || utf8Length(reason) > 123) {
-          throw new RangeError(
-            `statesocket: disconnect reason must be a string of at most 123 UTF-8 bytes; received ${
-              typeof reason === 'string' ? `${utf8Length(reason)} bytes` : typeof reason
-            }`,
-          );
-        }
-        deliver({ type: 'client.disconnect', code, reason });
-      },
-      setOnline(online) {
-        if (typeof online !== 'boolean') {
-          throw new TypeError(`statesocket: setOnline takes true or false; received ${describeValue(online)}`);
-        }
-        if (stopped) return;
-        deliver({ type: online ? 'network.online' : 'network.offline' });
-      },
-      getStatus: () => status,
-      getOutbox: () => outboxEntries(actor.getSnapshot().context.outbox),
-      subscribe: (listener) => {
-        if (typeof listener !== 'function') {
-          throw new TypeError(`statesocket: subscribe takes a function, called with each new status; received ${describeValue(listener)}`);
-        }
-        return listeners.add(listener);
-      },
-      channel<CM extends AnyModel = Store>(name: string, options: ChannelOptions<CM> = {}): Channel<CM> {
-        assertUsable();
-        if (channelHost === null || handles === null) {
-          throw new TypeError(
-            `statesocket: channel() needs a protocol with channels, createChannelProtocol() (the default); this connection's protocol is ${protocolLabel(protocol.name)}`,
-          );
-        }
-        const problem = channelHost.channels.nameProblem(name);
-        if (problem !== null) throw new StatesocketError('ERR_INVALID_CHANNEL', problem);
-        checkChannelOptions(name, options);
-        const held = handles.get(name);
-        if (held !== undefined && isHeld(held)) {
-          if (options.model !== undefined && options.model !== (held.model as unknown)) {
-            throw new TypeError(`statesocket: channel ${JSON.stringify(name)} is already held with another Model; unsubscribe it first`);
-          }
-          // presence is fixed at the first call: asking again for what the held channel lacks (or has) would be ignored silently
-          if (options.presence !== undefined && Boolean(options.presence) !== (held.presence !== null)) {
-            throw new TypeError(
-              `statesocket: channel ${JSON.stringify(name)} is already held ${held.presence === null ? 'without' : 'with'} presence; unsubscribe it first, then open it ${held.presence === null ? 'with' : 'without'} presence`,
-            );
-          }
-          takes.set(held, (takes.get(held) ?? 0) + 1);
-          return held as unknown as Channel<CM>;
-        }
-        if (name === defaultChannel && options.model !== undefined && options.model !== (model as unknown)) {
-          throw new TypeError(`statesocket: channel ${JSON.stringify(name)} is the connection's own Model (connection.model); open it without \`model\``);
-        }
-        // the default channel failed (or was unsubscribed): asked for again, it subscribes anew, still with the connection's own Model and view
-        const own = name === defaultChannel && ownChannel !== null ? (ownChannel as unknown as { model: CM; render(): void }) : undefined;
-        const handle = channelHost.channels.runtime.openChannel(channelHost, name, options, own);
-        handles.set(name, handle as unknown as Channel<AnyModel>);
-        takes.set(handle, 1);
-        return handle;
-      },
-      model,
-      actor,
-      [HISTORY]: history,
-      [FRAMES]: renderer,
-    } satisfies Omit<Connection<M, TOut>, 'history'> & { [HISTORY]: History; [FRAMES]: Renderer } as unknown as Connection<M, TOut>;
-    Object.defineProperty(connection, 'history', { get: historyOf, enumerable: true, configurable: true });
+  /** Every state entered, oldest first, bounded by `historyLimit`. */
+  get history(): readonly HistoryEntry[] {
+    return this[HISTORY].entries;
+  }
 
+  private next(snapshot: ConnectionSnapshot): void {
+    this.reported = snapshot;
+    this.update(snapshot, this.causes.next());
+    // stop() was called while the actor was busy (from a listener, or from model.update): the close and
+    // `client.stop` went into its mailbox behind the event it was handling; once both are handled, the actor stops
+    if (this.stopWhenReady && this.readyToStop()) {
+      this.stopWhenReady = false;
+      this.stopActor();
+    }
+  }
+
+  /** History first, then status, then listeners: a listener sees all three agree. */
+  private update(snapshot: ConnectionSnapshot, eventType: string): void {
+    const state = stateNameOf(snapshot);
+    this[HISTORY].record(snapshot, state, eventType);
+    const renderer = this[FRAMES];
+    const next = statusOf(snapshot, this.countersOf(snapshot.context.counters, renderer.renders), state);
+    if (sameStatus(next, this.current)) return;
+    const previous = this.current;
+    this.current = next;
+    // Any change a view could show gets a (coalesced) render. A render, or a view that threw, only
+    // bumps its own bookkeeping: rendering for that would make a throwing view retry every frame.
+    if (!onlyBookkeepingChanged(previous, next)) renderer.request();
+    // A listener's failure is reported once per status change; not for the status that reports it (that would loop).
+    this.listeners.notify(next, eventType !== 'callback.failed');
+  }
+
+  private reportCallbackFailure(code: ErrorCode, message: string): void {
+    // `now` runs before the actor exists (nothing reports then) and after stop()
+    if (!this.ready || this.stopped || this.actor.getSnapshot().status !== 'active') return;
+    this.actor.send({ type: 'callback.failed', code, message });
+  }
+
+  /** Stops the actor; every op still unanswered settles first (`ChannelSupport.connectionStopped`): nothing waits forever. */
+  private stopActor(): void {
+    this.protocol.channels?.connectionStopped(outboxEntries(this.actor.getSnapshot().context.outbox));
+    this.actor.stop();
+  }
+
+  /** After stop(): the close (if one was owed) and `client.stop` have been handled. */
+  private readyToStop(): boolean {
+    const snapshot = this.actor.getSnapshot();
+    return snapshot.status !== 'active' || (!snapshot.matches({ session: 'open' }) && !holdsSubscriptions(this.actor.system));
+  }
+
+  private assertUsable(): void {
+    if (this.stopped) throw new StatesocketError('ERR_STOPPED', 'this connection was stopped with stop(); create a new one');
+  }
+
+  start(): void {
+    this.assertUsable();
+    if (this.started) return;
+    this.started = true;
+    this.unwatchEnvironment = watchEnvironment(this.resolved.environment, this.actor.send);
+    this.actor.send({ type: 'client.connect' });
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    const actor = this.actor;
+    // An open socket gets a close frame (1000) before the actor is stopped and the socket terminated.
+    const closing = this.started && actor.getSnapshot().matches({ session: 'open' });
+    if (closing) actor.send({ type: 'client.disconnect', code: 1000, reason: '' });
+    this.stopped = true;
+    this[FRAMES].stop();
+    this.unwatchEnvironment?.();
+    this.unwatchEnvironment = null;
+    // The channels' actors stop first: XState stops only the children in the actor's snapshot, and they are
+    // not there (machines/connection.ts, `subscriptionId`).
+    actor.send({ type: 'client.stop' });
+    if (!this.readyToStop()) {
+      // The actor is busy with another event (stop() came from a status listener or from model.update), and
+      // the close and `client.stop` wait in its mailbox. Stopping now would drop them (a stop clears the
+      // mailbox): the server would see 1006 and the channels' actors would run on. The actor stops once both
+      // are handled (see `next`).
+      this.stopWhenReady = true;
+      return;
+    }
+    // `complete` then reports `closed`.
+    this.stopActor();
+  }
+
+  connect(): void {
+    this.assertUsable();
+    if (!this.started) return this.start();
+    this.actor.send({ type: 'client.connect' });
+  }
+
+  send(message: TOut): void {
+    this.assertUsable();
+    const protocol = this.protocol;
+    const config = this.resolved.config;
+    const { frame, ackId, channel, awaitsMark } = protocol.encode(message);
+    if (exceedsBytes(frame, config.maxMessageBytes)) {
+      throw new StatesocketError(
+        'ERR_PAYLOAD_TOO_LARGE',
+        `message of ${frameBytes(frame)} bytes exceeds maxMessageBytes (${config.maxMessageBytes}); nothing was queued. ` +
+          'Split it, or raise maxMessageBytes (and the server limit) together.',
+      );
+    }
+    // version 2: the server said how large a frame it takes (welcome.maxMessageBytes); a larger one would close with 1009
+    const serverLimit = protocol.channels?.session?.maxMessageBytes;
+    if (serverLimit !== undefined && exceedsBytes(frame, serverLimit)) {
+      throw new StatesocketError(
+        'ERR_PAYLOAD_TOO_LARGE',
+        `message of ${frameBytes(frame)} bytes exceeds the server's limit (welcome.maxMessageBytes, ${serverLimit}); nothing was queued. Split it.`,
+      );
+    }
+    const snapshot = this.actor.getSnapshot();
+    const queues = ackId !== undefined || !snapshot.matches({ session: { open: { flow: 'flowing' } } });
+    const queued = snapshot.context.outbox.size;
+    if (queues && admitToOutbox(snapshot.context.outbox, config.outbox).kind === 'refuse') {
+      throw new StatesocketError(
+        'ERR_OUTBOX_FULL',
+        `the outbox holds ${queued} of ${config.outbox.limit} entries and outbox.overflow is 'reject'; ` +
+          'nothing queued was lost. Wait for the connection to open, or raise outbox.limit.',
+      );
+    }
+    const deliver = this.actor.send;
+    if (ackId === undefined) deliver({ type: 'client.send', frame });
+    else if (channel === undefined) deliver({ type: 'client.send', frame, ackId });
+    else deliver(awaitsMark ? { type: 'client.send', frame, ackId, channel, awaitsMark } : { type: 'client.send', frame, ackId, channel });
+  }
+
+  retry(): void {
+    this.assertUsable();
+    this.actor.send({ type: 'client.retry' });
+  }
+
+  disconnect(code = 1000, reason = ''): void {
+    this.assertUsable();
+    if (!isSendableCloseCode(code)) {
+      throw new RangeError(`statesocket: disconnect code must be 1000 or 3000–4999; received ${code}`);
+    }
+    if (typeof reason !== 'string' || utf8Length(reason) > 123) {
+      throw new RangeError(
+        `statesocket: disconnect reason must be a string of at most 123 UTF-8 bytes; received ${
+          typeof reason === 'string' ? `${utf8Length(reason)} bytes` : typeof reason
+        }`,
+      );
+    }
+    this.actor.send({ type: 'client.disconnect', code, reason });
+  }
+
+  setOnline(online: boolean): void {
+    if (typeof online !== 'boolean') {
+      throw new TypeError(`statesocket: setOnline takes true or false; received ${describeValue(online)}`);
+    }
+    if (this.stopped) return;
+    this.actor.send({ type: online ? 'network.online' : 'network.offline' });
+  }
+
+  getStatus(): ConnectionStatus {
+    return this.current;
+  }
+
+  getOutbox(): readonly OutboxEntry[] {
+    return outboxEntries(this.actor.getSnapshot().context.outbox);
+  }
+
+  subscribe(listener: (status: ConnectionStatus) => void): () => void {
+    if (typeof listener !== 'function') {
+      throw new TypeError(`statesocket: subscribe takes a function, called with each new status; received ${describeValue(listener)}`);
+    }
+    return this.listeners.add(listener);
+  }
+
+  channel<CM extends AnyModel = Store>(name: string, options: ChannelOptions<CM> = {}): Channel<CM> {
+    this.assertUsable();
+    const channelHost = this.channelHost;
+    const handles = this.handles;
+    if (channelHost === null || handles === null) {
+      throw new TypeError(
+        `statesocket: channel() needs a protocol with channels, createChannelProtocol() (the default); this connection's protocol is ${protocolLabel(this.protocol.name)}`,
+      );
+    }
+    const problem = channelHost.channels.nameProblem(name);
+    if (problem !== null) throw new StatesocketError('ERR_INVALID_CHANNEL', problem);
+    checkChannelOptions(name, options);
+    const held = handles.get(name);
+    if (held !== undefined && isHeld(held)) {
+      if (options.model !== undefined && options.model !== (held.model as unknown)) {
+        throw new TypeError(`statesocket: channel ${JSON.stringify(name)} is already held with another Model; unsubscribe it first`);
+      }
+      // presence is fixed at the first call: asking again for what the held channel lacks (or has) would be ignored silently
+      if (options.presence !== undefined && Boolean(options.presence) !== (held.presence !== null)) {
+        throw new TypeError(
+          `statesocket: channel ${JSON.stringify(name)} is already held ${held.presence === null ? 'without' : 'with'} presence; unsubscribe it first, then open it ${held.presence === null ? 'with' : 'without'} presence`,
+        );
+      }
+      takes.set(held, (takes.get(held) ?? 0) + 1);
+      return held as unknown as Channel<CM>;
+    }
+    const defaultChannel = this.defaultChannel;
+    if (name === defaultChannel && options.model !== undefined && options.model !== (this.model as unknown)) {
+      throw new TypeError(`statesocket: channel ${JSON.stringify(name)} is the connection's own Model (connection.model); open it without \`model\``);
+    }
+    // the default channel failed (or was unsubscribed): asked for again, it subscribes anew, still with the connection's own Model and view
+    const own = name === defaultChannel && this.ownChannel !== null ? (this.ownChannel as unknown as { model: CM; render(): void }) : undefined;
+    const handle = channelHost.channels.runtime.openChannel(channelHost, name, options, own);
+    handles.set(name, handle as unknown as Channel<AnyModel>);
+    takes.set(handle, 1);
+    return handle;
+  }
+}
+
+/**
+ * Builds `createConnection` for a platform: the Node entry passes `ws`, the
+ * browser entry passes the global `WebSocket`.
+ */
+export function createConnectionFactory(platformWebSocket: () => WebSocketConstructor | undefined) {
+  return function createConnection<M extends AnyModel = Store, TOut = SyncOutbound>(options: ConnectionOptions<M, TOut>): Connection<M, TOut> {
+    const resolved = resolveOptions(options, platformWebSocket());
+    const minMessageBytes = resolved.protocol.channels?.minMessageBytes ?? 0;
+    if (resolved.config.maxMessageBytes < minMessageBytes) {
+      // the server keeps every frame it cannot chunk within this many bytes: a smaller limit would refuse some of them
+      throw new RangeError(
+        `statesocket: option \`maxMessageBytes\` must be at least ${minMessageBytes} with a protocol with channels; received ${resolved.config.maxMessageBytes}`,
+      );
+    }
+    // This connection's own protocol state (the sync protocol's position): a protocol object may serve many connections.
+    const protocol = withInboundSchema(protocolForConnection(resolved.protocol), resolved.inbound);
+    // No model given: M is Store (the default type argument), and the Model is a store.
+    const model = resolved.model ?? (createStore() as AnyModel as M);
+    const connection = new LiveConnection<M, TOut>(resolved as unknown as Resolved, protocol as Protocol<unknown>, model);
     if (resolved.autoStart) connection.start();
-    return connection;
+    return connection as Connection<M, TOut>;
   };
 }
 

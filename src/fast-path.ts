@@ -80,11 +80,74 @@ function assigned(assignment: unknown, context: object, event: EventObject, scop
   return Object.assign({}, context, partial);
 }
 
+/** A plain action to run with the context it sees, or (`target`) a `sendTo` to deliver once the snapshot is set. */
+interface Effect {
+  implementation: ActionImplementation | null;
+  context: object;
+  params: unknown;
+  target: AnyActorRef | null;
+  sent: EventObject | null;
+}
+
 /** What the fast path resolved: the next context, and the effects to run, in the chart's order. */
 interface Plan {
   context: object;
-  effects: (() => void)[];
+  effects: Effect[];
 }
+
+/** What `enqueue` records into while an `enqueueActions`'s `collect` runs (`planEnqueued`); null between. */
+interface Recording {
+  plan: Plan;
+  snapshot: AnyMachineSnapshot;
+  event: EventObject;
+  scope: AnyActorScope;
+  implementations: Record<string, ActionImplementation | undefined>;
+  refused: boolean;
+}
+
+let recording: Recording | null = null;
+
+function refuse(): void {
+  if (recording !== null) recording.refused = true;
+}
+
+/**
+ * The `enqueue` every `collect` the fast path runs is given: one function for all (a recorder made per
+ * send was about 9 closures of garbage, issue 15), recording into `recording`.
+ * `enqueue({ type, params })`: a plain action runs as XState runs it, with the context it sees (the one before this action).
+ */
+const enqueue = Object.assign(
+  (action: unknown) => {
+    const r = recording;
+    if (r === null) return;
+    const { type, params } = (action ?? {}) as { type?: unknown; params?: unknown };
+    const implementation = typeof type === 'string' ? r.implementations[type] : undefined;
+    if (implementation === undefined || implementation.type !== undefined || implementation.resolve !== undefined || typeof params === 'function') return refuse();
+    r.plan.effects.push({ implementation, context: r.plan.context, params, target: null, sent: null });
+  },
+  {
+    assign: (assignment: unknown) => {
+      const r = recording;
+      if (r === null) return;
+      const next = r.refused ? null : assigned(assignment, r.plan.context, r.event, r.scope);
+      if (next === null) r.refused = true;
+      else r.plan.context = next;
+    },
+    sendTo: (to: unknown, sent: unknown, options?: unknown) => {
+      const r = recording;
+      if (r === null) return;
+      const target = typeof to === 'string' ? (r.snapshot.children[to] as AnyActorRef | undefined) : undefined;
+      if (target === undefined || sent === null || typeof sent !== 'object' || options !== undefined) return refuse();
+      r.plan.effects.push({ implementation: null, context: r.plan.context, params: undefined, target, sent: sent as EventObject });
+    },
+    cancel: refuse,
+    raise: refuse,
+    sendParent: refuse,
+    spawnChild: refuse,
+    stopChild: refuse,
+    emit: refuse,
+  },
+);
 
 /**
  * Adds an `enqueueActions` to the plan: its `collect` is pure (XState runs it to learn what to
@@ -100,39 +163,28 @@ function planEnqueued(
   scope: AnyActorScope,
   implementations: Record<string, ActionImplementation | undefined>,
 ): boolean {
-  let refused = false;
-  const refuse = () => {
-    refused = true;
-  };
-  /** `enqueue({ type, params })`: a plain action runs as XState runs it, with the context it sees (the one before this action). */
-  const named = (action: unknown) => {
-    const { type, params } = (action ?? {}) as { type?: unknown; params?: unknown };
-    const implementation = typeof type === 'string' ? implementations[type] : undefined;
-    if (implementation === undefined || implementation.type !== undefined || implementation.resolve !== undefined || typeof params === 'function') return refuse();
-    const seen = plan.context;
-    plan.effects.push(() => implementation({ context: seen, event, self: scope.self, system: scope.system }, params));
-  };
-  const enqueue = Object.assign(named, {
-    assign: (assignment: unknown) => {
-      const next = refused ? null : assigned(assignment, plan.context, event, scope);
-      if (next === null) refused = true;
-      else plan.context = next;
-    },
-    sendTo: (to: unknown, sent: unknown, options?: unknown) => {
-      const target = typeof to === 'string' ? (snapshot.children[to] as AnyActorRef | undefined) : undefined;
-      if (target === undefined || sent === null || typeof sent !== 'object' || options !== undefined) return refuse();
-      // XState delivers a sendTo once the snapshot is set (`actorScope.defer`): so does this
-      plan.effects.push(() => scope.defer(() => target.send(sent as EventObject)));
-    },
-    cancel: refuse,
-    raise: refuse,
-    sendParent: refuse,
-    spawnChild: refuse,
-    stopChild: refuse,
-    emit: refuse,
-  });
-  collect({ context: plan.context, event, enqueue, check: refuse, self: scope.self, system: scope.system }, undefined);
-  return !refused;
+  const outer = recording;
+  const r: Recording = { plan, snapshot, event, scope, implementations, refused: false };
+  recording = r;
+  try {
+    collect({ context: plan.context, event, enqueue, check: refuse, self: scope.self, system: scope.system }, undefined);
+  } finally {
+    recording = outer;
+  }
+  return !r.refused;
+}
+
+/** Runs the plan's effects in order, as XState would: plain actions at once, a `sendTo` once the snapshot is set (`actorScope.defer`). */
+function runEffects(effects: readonly Effect[], event: EventObject, scope: AnyActorScope): void {
+  for (const effect of effects) {
+    const implementation = effect.implementation;
+    if (implementation !== null) implementation({ context: effect.context, event, self: scope.self, system: scope.system }, effect.params);
+    else {
+      const target = effect.target!;
+      const sent = effect.sent!;
+      scope.defer(() => target.send(sent));
+    }
+  }
 }
 
 /** Some state of the configuration has an eventless (`always`) transition: a context change could enable it. */
@@ -231,12 +283,11 @@ function fastTransition(machine: AnyStateMachine, snapshot: AnyMachineSnapshot, 
     } else if (implementation.type === 'xstate.enqueueActions' && implementation.collect !== undefined) {
       if (!planEnqueued(plan, implementation.collect, snapshot, event, scope, implementations)) return null;
     } else if (implementation.type === undefined && implementation.resolve === undefined) {
-      const seen = plan.context;
-      plan.effects.push(() => implementation({ context: seen, event, self: scope.self, system: scope.system }, undefined));
+      plan.effects.push({ implementation, context: plan.context, params: undefined, target: null, sent: null });
     } else return null;
   }
   const next = plan.context === snapshot.context ? snapshot : ({ ...snapshot, context: plan.context } as AnyMachineSnapshot);
-  for (const effect of plan.effects) effect();
+  runEffects(plan.effects, event, scope);
   return next;
 }
 

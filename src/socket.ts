@@ -177,39 +177,70 @@ export interface SocketSession {
   release(): void;
 }
 
+/** Where a socket keeps the attempt it belongs to, for the handlers every attempt shares (they run with `this` the socket). */
+const ATTEMPT = Symbol('statesocket.attempt');
+
+type AttachedSocket = WebSocketLike & { [ATTEMPT]?: SocketAttempt };
+
 /**
- * Opens the socket of attempt `socketId` (the chart's `openSocket`): resolves the URL, dials, and
- * sends what happens to `sendBack`, each event stamped with `socketId` and `deps.now()`.
+ * The shared handlers. `ws` calls its listeners, and its `on*` handler wrappers, with `this` the socket (so do
+ * the fakes and the simulator for `onreadend`): one function for every connection instead of a closure each
+ * (heap per connection, issue 15). Other sockets (the browser's, a user's) get closures over the attempt.
  */
-export function openSocket(deps: SocketActorDeps, socketId: number, sendBack: (event: SocketEvent) => void): SocketSession {
-  let socket: WebSocketLike | null = null;
-  let stopped = false;
-  /** Removes the listeners added with `ws`'s own `on` (Node). */
-  let detachListeners: (() => void) | null = null;
+function onWsMessage(this: AttachedSocket, data: unknown, isBinary: boolean): void {
+  this[ATTEMPT]?.read(isBinary ? data : String(data));
+}
+function onWsOpen(this: AttachedSocket): void {
+  this[ATTEMPT]?.opened();
+}
+function onWsError(this: AttachedSocket, error: Error): void {
+  this[ATTEMPT]?.errored(error);
+}
+function onWsClose(this: AttachedSocket, event: { code?: number; reason?: string; wasClean?: boolean }): void {
+  this[ATTEMPT]?.closed(event);
+}
+function onReadEnd(this: AttachedSocket): void {
+  this[ATTEMPT]?.flushInbound();
+}
 
-  const emit = (event: Emitted) => {
-    if (stopped) return;
-    const full = { ...event, socketId, at: deps.now() } as SocketEvent;
-    sendBack(full);
-  };
-
+/** One attempt's socket: its state in fields, its steps as methods (one object per attempt, issue 15). */
+class SocketAttempt implements SocketSession {
+  socket: AttachedSocket | null = null;
+  stopped = false;
   /** Frames of the current read, not yet decoded. */
-  let unread: unknown[] = [];
-  let flushQueued = false;
-  let flushing = false;
+  unread: unknown[] = [];
+  flushQueued = false;
+  flushing = false;
+  /** The URL dialled, redacted, for `socket.opened`. */
+  target = '';
+  /** `flushInbound` for `queueMicrotask`. */
+  readonly flush = () => this.flushInbound();
+
+  constructor(
+    readonly deps: SocketActorDeps,
+    readonly socketId: number,
+    readonly sendBack: (event: SocketEvent) => void,
+  ) {}
+
+  emit(event: Emitted): void {
+    if (this.stopped) return;
+    const full = { ...event, socketId: this.socketId, at: this.deps.now() } as SocketEvent;
+    this.sendBack(full);
+  }
+
   /** Decodes the frames read so far, in order; consecutive data messages become one event. */
-  const flushInbound = () => {
-    flushQueued = false;
+  flushInbound(): void {
+    this.flushQueued = false;
     // A frame read while the chart handles this flush's events joins this flush, after the others.
-    if (flushing) return;
-    flushing = true;
+    if (this.flushing) return;
+    this.flushing = true;
     try {
       let batch: unknown[] = [];
-      while (unread.length > 0 && !stopped) {
-        const frames = unread;
-        unread = [];
-        for (let i = 0; i < frames.length && !stopped; i++) {
-          const events = classify(frames[i], deps, batch);
+      while (this.unread.length > 0 && !this.stopped) {
+        const frames = this.unread;
+        this.unread = [];
+        for (let i = 0; i < frames.length && !this.stopped; i++) {
+          const events = classify(frames[i], this.deps, batch);
           if (!Array.isArray(events) && events.type === 'message.received') {
             batch.push(events.message);
             continue;
@@ -219,125 +250,102 @@ export function openSocket(deps: SocketActorDeps, socketId: number, sendBack: (e
               batch.push(inbound.message);
               continue;
             }
-            if (batch.length > 0) emit({ type: 'message.received', messages: batch });
+            if (batch.length > 0) this.emit({ type: 'message.received', messages: batch });
             batch = [];
-            emit(inbound);
+            this.emit(inbound);
           }
         }
       }
-      if (batch.length > 0) emit({ type: 'message.received', messages: batch });
+      if (batch.length > 0) this.emit({ type: 'message.received', messages: batch });
     } finally {
-      flushing = false;
+      this.flushing = false;
     }
-  };
-  /** Every event but inbound data: what was read before it reaches the chart first. */
-  const report = (event: Emitted) => {
-    flushInbound();
-    emit(event);
-  };
-  const fail = (code: ErrorCode, message: string) => report({ type: 'socket.errored', code, message });
+  }
 
-  const dial = (url: unknown) => {
-    if (stopped) return;
-    const problem = urlProblem(url);
-    if (problem !== null) return fail('ERR_URL', problem);
-    const target = url as string;
-    let created: WebSocketLike;
-    try {
-      created = new deps.WebSocket(target, deps.protocols);
-    } catch (error) {
-      return fail('ERR_URL', `cannot open ${redactUrl(target)}: ${describe(error)}`);
+  /** Every event but inbound data: what was read before it reaches the chart first. */
+  report(event: Emitted): void {
+    this.flushInbound();
+    this.emit(event);
+  }
+
+  fail(code: ErrorCode, message: string): void {
+    this.report({ type: 'socket.errored', code, message });
+  }
+
+  read(data: unknown): void {
+    if (this.stopped) return;
+    this.unread.push(data);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(this.flush);
+  }
+
+  opened(): void {
+    this.report({ type: 'socket.opened', url: this.target });
+  }
+
+  /** The browser's error event, or the `Error` that `ws` emits as its 'error' event. */
+  errored(event: { message?: string; error?: unknown } | Error | undefined): void {
+    if (event instanceof Error) event = { message: event.message, error: event };
+    const message = event?.message ?? (event?.error !== undefined ? describe(event.error) : 'WebSocket error');
+    if ((event?.error as { code?: unknown } | undefined)?.code === WS_PAYLOAD_TOO_LARGE) {
+      // ws (maxPayload = maxMessageBytes, src/node.ts) refused a frame from its header, unread; it cannot
+      // skip the rest of that frame, so it closes with 1009: the frame is rejected, and the attempt fails.
+      const refused = `an inbound frame is over maxMessageBytes (${this.deps.maxMessageBytes}): ws refused it from its header, unread, and closed the connection with 1009 (${message})`;
+      this.report({ type: 'message.rejected', code: 'ERR_PAYLOAD_TOO_LARGE', message: refused });
+      return this.fail('ERR_PAYLOAD_TOO_LARGE', refused);
     }
-    socket = created;
+    this.fail('ERR_SOCKET', message);
+  }
+
+  closed(event: { code?: number; reason?: string; wasClean?: boolean }): void {
+    const close = { code: event.code ?? 1006, reason: event.reason ?? '', wasClean: event.wasClean ?? false };
+    const shouldReconnect = this.deps.shouldReconnect;
+    if (shouldReconnect === undefined || shouldReconnect(close)) this.report({ type: 'socket.closed', ...close });
+    else this.report({ type: 'socket.closed', ...close, reconnectable: false });
+  }
+
+  dial(url: unknown): void {
+    if (this.stopped) return;
+    const problem = urlProblem(url);
+    if (problem !== null) return this.fail('ERR_URL', problem);
+    const target = url as string;
+    let created: AttachedSocket;
+    try {
+      created = new this.deps.WebSocket(target, this.deps.protocols);
+    } catch (error) {
+      return this.fail('ERR_URL', `cannot open ${redactUrl(target)}: ${describe(error)}`);
+    }
+    this.socket = created;
+    this.target = redactUrl(target);
     created.binaryType = 'arraybuffer';
-    const onOpen = () => report({ type: 'socket.opened', url: redactUrl(target) });
-    const read = (data: unknown) => {
-      if (stopped) return;
-      unread.push(data);
-      if (flushQueued) return;
-      flushQueued = true;
-      queueMicrotask(flushInbound);
-    };
-    created.onreadend = flushInbound;
-    /** The browser's error event, or the `Error` that `ws` emits as its 'error' event. */
-    const onError = (event: { message?: string; error?: unknown } | Error | undefined) => {
-      if (event instanceof Error) event = { message: event.message, error: event };
-      const message = event?.message ?? (event?.error !== undefined ? describe(event.error) : 'WebSocket error');
-      if ((event?.error as { code?: unknown } | undefined)?.code === WS_PAYLOAD_TOO_LARGE) {
-        // ws (maxPayload = maxMessageBytes, src/node.ts) refused a frame from its header, unread; it cannot
-        // skip the rest of that frame, so it closes with 1009: the frame is rejected, and the attempt fails.
-        const refused = `an inbound frame is over maxMessageBytes (${deps.maxMessageBytes}): ws refused it from its header, unread, and closed the connection with 1009 (${message})`;
-        report({ type: 'message.rejected', code: 'ERR_PAYLOAD_TOO_LARGE', message: refused });
-        return fail('ERR_PAYLOAD_TOO_LARGE', refused);
-      }
-      fail('ERR_SOCKET', message);
-    };
+    created[ATTEMPT] = this;
+    created.onreadend = onReadEnd;
     if (isNodeWs(created)) {
       // `ws`'s own events: the same data as `onmessage`, `onopen` and `onerror` without an event object per
       // frame (bench/RESULTS.md, scenario 1), and without the wrapper function `ws` makes for each `on*`
       // handler (about 0.4 KiB per connection, issue 15); text arrives as a Buffer, binary as an ArrayBuffer.
       // `close` stays `onclose`: only `ws`'s wrapper knows `wasClean`.
-      const onMessage = (data: unknown, isBinary: boolean) => read(isBinary ? data : String(data));
-      created.on('message', onMessage);
-      created.on('open', onOpen);
-      created.on('error', onError);
-      detachListeners = () => {
-        created.off('message', onMessage);
-        created.off('open', onOpen);
-        created.off('error', onError);
-      };
+      created.on('message', onWsMessage);
+      created.on('open', onWsOpen);
+      created.on('error', onWsError);
+      created.onclose = onWsClose;
     } else {
-      created.onmessage = (event: { data: unknown }) => read(event.data);
-      created.onopen = onOpen;
-      created.onerror = onError;
+      created.onmessage = (event: { data: unknown }) => this.read(event.data);
+      created.onopen = () => this.opened();
+      created.onerror = (event: { message?: string; error?: unknown } | undefined) => this.errored(event);
+      created.onclose = (event: { code?: number; reason?: string; wasClean?: boolean }) => this.closed(event);
     }
-    created.onclose = (event: { code?: number; reason?: string; wasClean?: boolean }) => {
-      const close = { code: event.code ?? 1006, reason: event.reason ?? '', wasClean: event.wasClean ?? false };
-      if (deps.shouldReconnect === undefined || deps.shouldReconnect(close)) report({ type: 'socket.closed', ...close });
-      else report({ type: 'socket.closed', ...close, reconnectable: false });
-    };
-  };
-
-  let resolved: string | Promise<string>;
-  let prepared: void | Promise<void>;
-  try {
-    resolved = typeof deps.url === 'function' ? deps.url() : deps.url;
-  } catch (error) {
-    fail('ERR_URL', `url provider threw: ${describe(error)}`);
-    return { command: () => {}, release: () => void (stopped = true) };
-  }
-  try {
-    // what the protocol needs before it greets (a token function's token), fetched with the URL
-    prepared = deps.protocol.prepare?.();
-  } catch (error) {
-    fail('ERR_GREETING_FAILED', `the protocol's prepare threw: ${describe(error)}`);
-    return { command: () => {}, release: () => void (stopped = true) };
-  }
-  const ready =
-    prepared === undefined
-      ? undefined
-      : Promise.resolve(prepared).catch((error: unknown) => {
-          throw new Error(`the token function failed: ${describe(error)}`, { cause: 'prepare' });
-        });
-  if (typeof resolved === 'string' && ready === undefined) dial(resolved);
-  else {
-    Promise.all([resolved, ready]).then(
-      ([url]) => dial(url),
-      (error: unknown) =>
-        error instanceof Error && error.cause === 'prepare'
-          ? fail('ERR_GREETING_FAILED', error.message)
-          : fail('ERR_URL', `url provider rejected: ${describe(error)}`),
-    );
   }
 
-  const reportPressure = (current: WebSocketLike) => {
+  reportPressure(current: WebSocketLike): void {
     const bufferedAmount = current.bufferedAmount;
-    if (bufferedAmount > deps.maxBufferedBytes) report({ type: 'socket.congested', bufferedAmount });
-    else report({ type: 'socket.drained' });
-  };
+    if (bufferedAmount > this.deps.maxBufferedBytes) this.report({ type: 'socket.congested', bufferedAmount });
+    else this.report({ type: 'socket.drained' });
+  }
 
-  const command = (command: SocketCommand) => {
-    const current = socket;
+  command(command: SocketCommand): void {
+    const current = this.socket;
     if (current === null) return;
     switch (command.type) {
       case 'write': {
@@ -346,33 +354,76 @@ export function openSocket(deps: SocketActorDeps, socketId: number, sendBack: (e
             current.send(frame as Frame);
           } catch (error) {
             // the browser throws while CONNECTING; the chart only writes when open
-            fail('ERR_SOCKET', `send failed: ${describe(error)}`);
+            this.fail('ERR_SOCKET', `send failed: ${describe(error)}`);
             return;
           }
         }
-        if (current.bufferedAmount > deps.maxBufferedBytes) reportPressure(current);
+        if (current.bufferedAmount > this.deps.maxBufferedBytes) this.reportPressure(current);
         return;
       }
       case 'checkDrain':
-        reportPressure(current);
+        this.reportPressure(current);
         return;
       case 'close':
         try {
           current.close(command.code, command.reason);
         } catch (error) {
-          fail('ERR_SOCKET', `close failed: ${describe(error)}`);
+          this.fail('ERR_SOCKET', `close failed: ${describe(error)}`);
         }
         return;
     }
-  };
+  }
 
-  return {
-    command,
-    release: () => {
-      stopped = true;
-      unread = [];
-      detachListeners?.();
-      if (socket !== null) release(socket);
-    },
-  };
+  release(): void {
+    this.stopped = true;
+    this.unread = [];
+    const socket = this.socket;
+    if (socket === null) return;
+    if (isNodeWs(socket)) {
+      socket.off('message', onWsMessage);
+      socket.off('open', onWsOpen);
+      socket.off('error', onWsError);
+    }
+    release(socket);
+  }
+}
+
+/**
+ * Opens the socket of attempt `socketId` (the chart's `openSocket`): resolves the URL, dials, and
+ * sends what happens to `sendBack`, each event stamped with `socketId` and `deps.now()`.
+ */
+export function openSocket(deps: SocketActorDeps, socketId: number, sendBack: (event: SocketEvent) => void): SocketSession {
+  const attempt = new SocketAttempt(deps, socketId, sendBack);
+  let resolved: string | Promise<string>;
+  let prepared: void | Promise<void>;
+  try {
+    resolved = typeof deps.url === 'function' ? deps.url() : deps.url;
+  } catch (error) {
+    attempt.fail('ERR_URL', `url provider threw: ${describe(error)}`);
+    return attempt;
+  }
+  try {
+    // what the protocol needs before it greets (a token function's token), fetched with the URL
+    prepared = deps.protocol.prepare?.();
+  } catch (error) {
+    attempt.fail('ERR_GREETING_FAILED', `the protocol's prepare threw: ${describe(error)}`);
+    return attempt;
+  }
+  const ready =
+    prepared === undefined
+      ? undefined
+      : Promise.resolve(prepared).catch((error: unknown) => {
+          throw new Error(`the token function failed: ${describe(error)}`, { cause: 'prepare' });
+        });
+  if (typeof resolved === 'string' && ready === undefined) attempt.dial(resolved);
+  else {
+    Promise.all([resolved, ready]).then(
+      ([url]) => attempt.dial(url),
+      (error: unknown) =>
+        error instanceof Error && error.cause === 'prepare'
+          ? attempt.fail('ERR_GREETING_FAILED', error.message)
+          : attempt.fail('ERR_URL', `url provider rejected: ${describe(error)}`),
+    );
+  }
+  return attempt;
 }

@@ -12,6 +12,19 @@ describe('connecting', () => {
     t.connection.stop();
   });
 
+  it('works through detached methods (destructured, or passed as callbacks)', () => {
+    const t = createTestConnection({ autoStart: false });
+    const { start, getStatus, subscribe, stop } = t.connection;
+    const seen: string[] = [];
+    const unsubscribe = subscribe((status) => seen.push(status.state));
+    start();
+    expect(getStatus().state).toBe('connecting');
+    expect(seen).toContain('connecting');
+    unsubscribe();
+    stop();
+    expect(getStatus().state).toBe('closed');
+  });
+
   it('stays idle until start() with autoStart: false', () => {
     const t = createTestConnection({ autoStart: false });
     expect(t.connection.getStatus().state).toBe('idle');
