@@ -226,6 +226,9 @@ class LiveConnection<M extends AnyModel, TOut> {
       fastPath: this.inspectors,
       liveSocket: null,
     };
+    // The live socket (a SocketAttempt: the ws socket, its net.Socket, its server…) is state, not input: an
+    // inspector's serializer walks the actor's input, and walking the socket's graph runs the heap out.
+    Object.defineProperty(this.effects, 'liveSocket', { enumerable: false });
     const input: LiveInput = { config, ...environmentState(resolved.environment), effects: this.effects };
     /** Inspectors attached to the actor's system: the `inspect` option's, and any `actor.system.inspect()` since. */
     if (resolved.inspect) this.inspectors.count = 1;
