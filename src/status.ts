@@ -13,6 +13,24 @@ export type ConnectionSnapshot = SnapshotFrom<typeof connectionMachine>;
 const STATES: readonly StateName[] = ['connecting', 'open', 'errored', 'idle', 'closed'];
 const PARKED = ['offline', 'hidden', 'suspended'] as const;
 
+/** A connection's status before anything happened: idle, nothing counted (a server render shows it). */
+export const IDLE_STATUS: ConnectionStatus = Object.freeze({
+  state: 'idle',
+  parked: null,
+  attempt: 0,
+  nextRetryAt: null,
+  nextDelayMs: null,
+  online: true,
+  pageHidden: false,
+  url: null,
+  lastError: null,
+  lastClose: null,
+  lastRejected: null,
+  lastCallbackError: null,
+  outboxSize: 0,
+  counters: Object.freeze({ received: 0, rejected: 0, sent: 0, renders: 0, reconnects: 0, dropped: 0, callbackErrors: 0 }),
+});
+
 /** One of the five reported states; a stopped actor is `closed`. */
 export function stateNameOf(snapshot: ConnectionSnapshot): StateName {
   if (snapshot.status === 'stopped') return 'closed';

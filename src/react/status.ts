@@ -4,6 +4,7 @@
  * change: never for a counter (a message received, a frame sent, a render).
  */
 import { useCallback, useSyncExternalStore } from 'react';
+import { IDLE_STATUS } from '../status.js';
 import type { ConnectionStatus } from '../types.js';
 import { useConnectionFrom, type AnyConnection } from './connection.js';
 
@@ -31,22 +32,7 @@ function shownStatus(connection: AnyConnection): ConnectionStatus {
 }
 
 /** What a server render shows (and hydration, before the connection starts): idle, nothing counted. */
-export const SERVER_STATUS: ConnectionStatus = Object.freeze({
-  state: 'idle',
-  parked: null,
-  attempt: 0,
-  nextRetryAt: null,
-  nextDelayMs: null,
-  online: true,
-  pageHidden: false,
-  url: null,
-  lastError: null,
-  lastClose: null,
-  lastRejected: null,
-  lastCallbackError: null,
-  outboxSize: 0,
-  counters: Object.freeze({ received: 0, rejected: 0, sent: 0, renders: 0, reconnects: 0, dropped: 0, callbackErrors: 0 }),
-});
+export const SERVER_STATUS: ConnectionStatus = IDLE_STATUS;
 
 const serverStatus = () => SERVER_STATUS;
 
