@@ -151,6 +151,18 @@ function isNodeWs(socket: WebSocketLike): socket is NodeWs {
   return typeof candidate.on === 'function' && typeof candidate.off === 'function' && typeof socket.terminate === 'function';
 }
 
+/** A stream that holds its writes until uncorked: `ws`'s TCP socket. */
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
+/** `ws`'s TCP socket (its `_socket`), or null: other sockets (the browser's, a fake) buffer their own writes. */
+function tcpSocketOf(socket: NodeWs): Corkable | null {
+  const tcp = (socket as { _socket?: Partial<Corkable> | null })._socket;
+  return tcp !== null && tcp !== undefined && typeof tcp.cork === 'function' && typeof tcp.uncork === 'function' ? (tcp as Corkable) : null;
+}
+
 /** Detaches our handlers and makes sure the socket goes away. */
 function release(socket: WebSocketLike): void {
   socket.onopen = null;
@@ -215,6 +227,14 @@ class SocketAttempt implements SocketSession {
   target = '';
   /** `flushInbound` for `queueMicrotask`. */
   readonly flush = () => this.flushInbound();
+  /** The TCP socket corked by this turn's first write, until `uncork` runs. */
+  corked: Corkable | null = null;
+  /** Lets this turn's writes go, in one system call: queued by the first write of a turn. */
+  readonly uncork = () => {
+    const corked = this.corked;
+    this.corked = null;
+    corked?.uncork();
+  };
 
   constructor(
     readonly deps: SocketActorDeps,
@@ -349,6 +369,16 @@ class SocketAttempt implements SocketSession {
     if (current === null) return;
     switch (command.type) {
       case 'write': {
+        // Node (`ws`): the frames written in one turn of the event loop (a greeting, the sends of a loop, an
+        // op's resends) leave together at its end, in one system call instead of one each.
+        if (this.corked === null && isNodeWs(current)) {
+          const tcp = tcpSocketOf(current);
+          if (tcp !== null) {
+            tcp.cork();
+            this.corked = tcp;
+            queueMicrotask(this.uncork);
+          }
+        }
         for (const frame of command.frames) {
           try {
             current.send(frame as Frame);
@@ -377,6 +407,8 @@ class SocketAttempt implements SocketSession {
   release(): void {
     this.stopped = true;
     this.unread = [];
+    // what this turn wrote goes out before the socket is terminated
+    this.uncork();
     const socket = this.socket;
     if (socket === null) return;
     if (isNodeWs(socket)) {

@@ -471,4 +471,20 @@ describe('stopping', () => {
     expect(server.openSockets()).toEqual([]);
     expect(() => connection.send({ type: 'op', set: { late: true } })).toThrow(expect.objectContaining({ code: 'ERR_STOPPED' }));
   });
+
+  it('delivers what was sent in the same turn as stop(), in order, before the close frame', async () => {
+    // Node writes a turn's frames together at its end (the TCP socket corked): stop() lets them go first.
+    const server = await startServer();
+    const connection = connect(server.url);
+    const socket = await server.nthSocket(1);
+    await waitFor(connection, (s) => s.state === 'open', 'open');
+    const closedAtServer = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    const ops = Array.from({ length: 50 }, (_, n) => ({ type: 'op' as const, id: String(n), set: { n } }));
+
+    for (const op of ops) connection.send(op);
+    connection.stop();
+
+    expect(await withTimeout(closedAtServer, 'the close at the server')).toBe(1000);
+    expect(server.messages.map((text) => JSON.parse(text))).toEqual(ops);
+  });
 });
