@@ -1,0 +1,42 @@
+// Probe for issue 15: the cost of `socket.opened` through a connection (the macrostep into `open`: the
+// chart's full path, as every event that changes state takes), on a TestClock and a FakeWebSocket, no
+// network. Each round opens the newest socket (timed), drops it and lets the retry timer fire.
+//   node --import tsx bench/probes/open-transition.ts [sync|raw|channel] [ROUNDS]   (WARM, default 2000;
+//   FRESH=1: a new connection each round, as every connect of a real client's first open)
+import { performance } from 'node:perf_hooks';
+import { rawProtocol } from '../../src/protocol.js';
+import { createSyncProtocol } from '../../src/sync/client-protocol.js';
+import { createChannelProtocol } from '../../src/sync/client-protocol-v2.js';
+import { createTestConnection } from '../../src/testing/test-connection.js';
+
+const kind = process.argv[2] ?? 'sync';
+const rounds = Number(process.argv[3] ?? 20_000);
+const warm = Number(process.env.WARM ?? 2_000);
+const protocol = kind === 'raw' ? rawProtocol : kind === 'channel' ? createChannelProtocol() : createSyncProtocol();
+const fresh = process.env.FRESH === '1';
+const make = () => {
+  const made = createTestConnection({ protocol: protocol as never, reconnect: { initialDelayMs: 0, maxDelayMs: 0, factor: 1 } });
+  made.connection.start();
+  return made;
+};
+let t = make();
+const samples: number[] = [];
+for (let round = 0; round < warm + rounds; round++) {
+  if (fresh && round > 0) {
+    t.connection.stop();
+    t = make();
+  }
+  const socket = t.socket;
+  const started = performance.now();
+  socket.open();
+  const took = performance.now() - started;
+  if (t.connection.getStatus().state !== 'open') throw new Error(`not open: ${t.connection.getStatus().state}`);
+  if (round >= warm) samples.push(took);
+  socket.drop();
+  t.advance(1);
+  if (t.socket === socket) throw new Error('no new socket after the retry');
+}
+t.connection.stop();
+samples.sort((a, b) => a - b);
+const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]! * 1000;
+console.log(`${kind}: socket.opened → open, µs over ${samples.length} rounds: median ${at(0.5).toFixed(1)}, p10 ${at(0.1).toFixed(1)}, p90 ${at(0.9).toFixed(1)}`);
