@@ -145,7 +145,7 @@ type Resolved = ReturnType<typeof resolveOptions>;
  * (an object literal of closures cost about 1 KiB per connection, issue 15). It only sends events to
  * the actor and reads its snapshots; history, status and listeners follow the snapshots it reports.
  */
-/** The methods of `Connection`, bound to each connection (see the end of LiveConnection's constructor). */
+/** The methods of `Connection`, each bound to its connection on first read (`bindOnRead`, after the class). */
 const BOUND_METHODS = ['start', 'stop', 'connect', 'send', 'retry', 'disconnect', 'setOnline', 'getStatus', 'getOutbox', 'subscribe', 'channel'] as const;
 
 class LiveConnection<M extends AnyModel, TOut> {
@@ -301,10 +301,6 @@ class LiveConnection<M extends AnyModel, TOut> {
         handles.set(defaultChannel, channels.runtime.openChannel(channelHost, defaultChannel, {}, ownChannel));
       }
     }
-    // Every method also works detached (`const { send } = connection`, `useSyncExternalStore(connection.subscribe,
-    // connection.getStatus)`): bound once here, as users expect of a handle; the bodies stay on the prototype.
-    const self = this as unknown as Record<string, (...args: never[]) => unknown>;
-    for (const name of BOUND_METHODS) self[name] = (self[name] as (...args: never[]) => unknown).bind(this);
   }
 
   /** Every state entered, oldest first, bounded by `historyLimit`. */
@@ -362,6 +358,11 @@ class LiveConnection<M extends AnyModel, TOut> {
   }
 
   start(): void {
+    this.begin();
+  }
+
+  /** start()'s body, for the connection's own calls (`this.start` would bind it: see `bindOnRead`). */
+  begin(): void {
     this.assertUsable();
     if (this.started) return;
     this.started = true;
@@ -396,7 +397,7 @@ class LiveConnection<M extends AnyModel, TOut> {
 
   connect(): void {
     this.assertUsable();
-    if (!this.started) return this.start();
+    if (!this.started) return this.begin();
     this.actor.send({ type: 'client.connect' });
   }
 
@@ -519,6 +520,28 @@ class LiveConnection<M extends AnyModel, TOut> {
 }
 
 /**
+ * Every method of a connection also works detached (`const { send } = connection`,
+ * `useSyncExternalStore(connection.subscribe, connection.getStatus)`), as users expect of a handle.
+ * Binding all eleven in the constructor cost about 0.6 KiB per connection (issue 15), most of them
+ * never read: so each is a getter on the prototype that binds the method on its first read and
+ * keeps the bound function as the connection's own property (the same function on every read after).
+ */
+function bindOnRead(prototype: object, names: readonly string[]): void {
+  for (const name of names) {
+    const body = (prototype as Record<string, (...args: never[]) => unknown>)[name]!;
+    Object.defineProperty(prototype, name, {
+      configurable: true,
+      get(this: object) {
+        const bound = body.bind(this);
+        Object.defineProperty(this, name, { value: bound, configurable: true, enumerable: true, writable: true });
+        return bound;
+      },
+    });
+  }
+}
+bindOnRead(LiveConnection.prototype, BOUND_METHODS);
+
+/**
  * Builds `createConnection` for a platform: the Node entry passes `ws`, the
  * browser entry passes the global `WebSocket`.
  */
@@ -537,7 +560,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     // No model given: M is Store (the default type argument), and the Model is a store.
     const model = resolved.model ?? (createStore() as AnyModel as M);
     const connection = new LiveConnection<M, TOut>(resolved as unknown as Resolved, protocol as Protocol<unknown>, model);
-    if (resolved.autoStart) connection.start();
+    if (resolved.autoStart) connection.begin();
     return connection as Connection<M, TOut>;
   };
 }
