@@ -34,7 +34,7 @@ export class Causes {
     const send = actor.send;
     actor.send = (event) => {
       this.note(event.type);
-      send(event);
+      send.call(actor, event);
     };
   }
 

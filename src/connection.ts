@@ -27,6 +27,7 @@ import { FRAMES, Renderer } from './render.js';
 import { createClock } from './clock.js';
 import { Causes } from './causes.js';
 import { countInspectors, withFastPath } from './fast-path.js';
+import { ChartRunner } from './runner.js';
 import { Listeners } from './listeners.js';
 import { guardNow, guardRandom, guardShouldReconnect } from './policies.js';
 import { createCounters, onlyBookkeepingChanged, sameStatus, stateNameOf, statusOf, type ConnectionSnapshot } from './status.js';
@@ -145,12 +146,15 @@ type Resolved = ReturnType<typeof resolveOptions>;
  * (an object literal of closures cost about 1 KiB per connection, issue 15). It only sends events to
  * the actor and reads its snapshots; history, status and listeners follow the snapshots it reports.
  */
-/** The methods of `Connection`, bound to each connection (see the end of LiveConnection's constructor). */
+/** The methods of `Connection`, each bound to its connection on first read (`bindOnRead`, after the class). */
 const BOUND_METHODS = ['start', 'stop', 'connect', 'send', 'retry', 'disconnect', 'setOnline', 'getStatus', 'getOutbox', 'subscribe', 'channel'] as const;
 
 class LiveConnection<M extends AnyModel, TOut> {
   readonly model: M;
-  readonly actor: ConnectionActor;
+  /** What runs the chart: the actor, or (until `connection.actor` is read) a ChartRunner in its place (src/runner.ts). */
+  private ref: ConnectionActor;
+  /** The runner, until promoted to an actor; null when the connection runs an actor from the start. */
+  private runner: ChartRunner | null = null;
   readonly [HISTORY]: History;
   readonly [FRAMES]: Renderer;
   /** Records a throw from a user callback the connection carried on after (status.lastCallbackError). */
@@ -233,18 +237,23 @@ class LiveConnection<M extends AnyModel, TOut> {
     /** Inspectors attached to the actor's system: the `inspect` option's, and any `actor.system.inspect()` since. */
     if (resolved.inspect) this.inspectors.count = 1;
     // a protocol with channels brings the chart with their effects (src/channel-runtime.ts)
-    const actor: ConnectionActor = createActor(withFastPath(protocol.channels?.runtime.machine() ?? liveMachine), {
-      input,
-      systemId: CONNECTION_SYSTEM_ID,
-      // each timer fires inside causes.duringTimer, which names the delayed event it sends
-      clock: createClock(resolved.clock, failed, (fire) => causes.duringTimer(fire)),
-      ...(resolved.inspect ? { inspect: resolved.inspect } : {}),
-    });
-    this.actor = actor;
+    const machine = withFastPath(protocol.channels?.runtime.machine() ?? liveMachine);
+    // each timer fires inside causes.duringTimer, which names the delayed event it sends
+    const clock = createClock(resolved.clock, failed, (fire) => causes.duringTimer(fire));
+    let actor: ConnectionActor;
+    if (protocol.channels === undefined && !resolved.inspect) {
+      // Nothing needs an actor yet (the chart spawns none, nobody inspects): a runner steps the chart, and
+      // `connection.actor` promotes it (issue 15: an actor and its system were a quarter of a connection's heap).
+      const runner = new ChartRunner(machine, { input, clock, systemId: CONNECTION_SYSTEM_ID });
+      this.runner = runner;
+      actor = runner as unknown as ConnectionActor;
+    } else {
+      actor = createActor(machine, { input, systemId: CONNECTION_SYSTEM_ID, clock, ...(resolved.inspect ? { inspect: resolved.inspect } : {}) });
+      this.watchInspectors(actor);
+    }
+    this.ref = actor;
     // From here `actor.send` notes what it sends: the facade's events, the chart's `self.send`, and anyone's holding `connection.actor`.
     causes.watch(actor);
-    const inspectors = this.inspectors;
-    countInspectors(actor, (change) => (inspectors.count += change));
     this.ready = true;
 
     // History, status and listeners follow the snapshots the actor reports.
@@ -258,7 +267,7 @@ class LiveConnection<M extends AnyModel, TOut> {
       // history and status end `closed`, wherever stop() was called from.
       complete: () => {
         releaseSocket(this.effects);
-        this.update(actor.getSnapshot(), 'client.stop');
+        this.update(this.ref.getSnapshot(), 'client.stop');
       },
       error: (error) => {
         releaseSocket(this.effects);
@@ -301,10 +310,30 @@ class LiveConnection<M extends AnyModel, TOut> {
         handles.set(defaultChannel, channels.runtime.openChannel(channelHost, defaultChannel, {}, ownChannel));
       }
     }
-    // Every method also works detached (`const { send } = connection`, `useSyncExternalStore(connection.subscribe,
-    // connection.getStatus)`): bound once here, as users expect of a handle; the bodies stay on the prototype.
-    const self = this as unknown as Record<string, (...args: never[]) => unknown>;
-    for (const name of BOUND_METHODS) self[name] = (self[name] as (...args: never[]) => unknown).bind(this);
+  }
+
+  /**
+   * The XState actor running the chart. A connection without one (see the constructor) gets it on the
+   * first read: created from the current snapshot, it takes over the runner's timers, waiting events and
+   * observers (src/runner.ts), and runs everything from then on. The connection's own code reads `ref`.
+   */
+  get actor(): ConnectionActor {
+    const runner = this.runner;
+    if (runner !== null) {
+      this.runner = null;
+      this.ref = runner.promote((promoted) => {
+        const actor = promoted as ConnectionActor;
+        this.causes.watch(actor);
+        this.watchInspectors(actor);
+      }) as ConnectionActor;
+    }
+    return this.ref;
+  }
+
+  /** Counts the inspectors attached to the actor's system (`system.inspect()`): the fast path steps aside while one is. */
+  private watchInspectors(actor: ConnectionActor): void {
+    const inspectors = this.inspectors;
+    countInspectors(actor, (change) => (inspectors.count += change));
   }
 
   /** Every state entered, oldest first, bounded by `historyLimit`. */
@@ -341,20 +370,20 @@ class LiveConnection<M extends AnyModel, TOut> {
 
   private reportCallbackFailure(code: ErrorCode, message: string): void {
     // `now` runs before the actor exists (nothing reports then) and after stop()
-    if (!this.ready || this.stopped || this.actor.getSnapshot().status !== 'active') return;
-    this.actor.send({ type: 'callback.failed', code, message });
+    if (!this.ready || this.stopped || this.ref.getSnapshot().status !== 'active') return;
+    this.ref.send({ type: 'callback.failed', code, message });
   }
 
   /** Stops the actor; every op still unanswered settles first (`ChannelSupport.connectionStopped`): nothing waits forever. */
   private stopActor(): void {
-    this.protocol.channels?.connectionStopped(outboxEntries(this.actor.getSnapshot().context.outbox));
-    this.actor.stop();
+    this.protocol.channels?.connectionStopped(outboxEntries(this.ref.getSnapshot().context.outbox));
+    this.ref.stop();
   }
 
   /** After stop(): the close (if one was owed) and `client.stop` have been handled. */
   private readyToStop(): boolean {
-    const snapshot = this.actor.getSnapshot();
-    return snapshot.status !== 'active' || (!snapshot.matches({ session: 'open' }) && !holdsSubscriptions(this.actor.system));
+    const snapshot = this.ref.getSnapshot();
+    return snapshot.status !== 'active' || (!snapshot.matches({ session: 'open' }) && !holdsSubscriptions(this.ref.system));
   }
 
   private assertUsable(): void {
@@ -362,16 +391,21 @@ class LiveConnection<M extends AnyModel, TOut> {
   }
 
   start(): void {
+    this.begin();
+  }
+
+  /** start()'s body, for the connection's own calls (`this.start` would bind it: see `bindOnRead`). */
+  begin(): void {
     this.assertUsable();
     if (this.started) return;
     this.started = true;
-    this.unwatchEnvironment = watchEnvironment(this.resolved.environment, this.actor.send);
-    this.actor.send({ type: 'client.connect' });
+    this.unwatchEnvironment = watchEnvironment(this.resolved.environment, this.ref.send);
+    this.ref.send({ type: 'client.connect' });
   }
 
   stop(): void {
     if (this.stopped) return;
-    const actor = this.actor;
+    const actor = this.ref;
     // An open socket gets a close frame (1000) before the actor is stopped and the socket terminated.
     const closing = this.started && actor.getSnapshot().matches({ session: 'open' });
     if (closing) actor.send({ type: 'client.disconnect', code: 1000, reason: '' });
@@ -396,8 +430,8 @@ class LiveConnection<M extends AnyModel, TOut> {
 
   connect(): void {
     this.assertUsable();
-    if (!this.started) return this.start();
-    this.actor.send({ type: 'client.connect' });
+    if (!this.started) return this.begin();
+    this.ref.send({ type: 'client.connect' });
   }
 
   send(message: TOut): void {
@@ -420,7 +454,7 @@ class LiveConnection<M extends AnyModel, TOut> {
         `message of ${frameBytes(frame)} bytes exceeds the server's limit (welcome.maxMessageBytes, ${serverLimit}); nothing was queued. Split it.`,
       );
     }
-    const snapshot = this.actor.getSnapshot();
+    const snapshot = this.ref.getSnapshot();
     const queues = ackId !== undefined || !snapshot.matches({ session: { open: { flow: 'flowing' } } });
     const queued = snapshot.context.outbox.size;
     if (queues && admitToOutbox(snapshot.context.outbox, config.outbox).kind === 'refuse') {
@@ -430,7 +464,7 @@ class LiveConnection<M extends AnyModel, TOut> {
           'nothing queued was lost. Wait for the connection to open, or raise outbox.limit.',
       );
     }
-    const deliver = this.actor.send;
+    const deliver = this.ref.send;
     if (ackId === undefined) deliver({ type: 'client.send', frame });
     else if (channel === undefined) deliver({ type: 'client.send', frame, ackId });
     else deliver(awaitsMark ? { type: 'client.send', frame, ackId, channel, awaitsMark } : { type: 'client.send', frame, ackId, channel });
@@ -438,7 +472,7 @@ class LiveConnection<M extends AnyModel, TOut> {
 
   retry(): void {
     this.assertUsable();
-    this.actor.send({ type: 'client.retry' });
+    this.ref.send({ type: 'client.retry' });
   }
 
   disconnect(code = 1000, reason = ''): void {
@@ -453,7 +487,7 @@ class LiveConnection<M extends AnyModel, TOut> {
         }`,
       );
     }
-    this.actor.send({ type: 'client.disconnect', code, reason });
+    this.ref.send({ type: 'client.disconnect', code, reason });
   }
 
   setOnline(online: boolean): void {
@@ -461,7 +495,7 @@ class LiveConnection<M extends AnyModel, TOut> {
       throw new TypeError(`statesocket: setOnline takes true or false; received ${describeValue(online)}`);
     }
     if (this.stopped) return;
-    this.actor.send({ type: online ? 'network.online' : 'network.offline' });
+    this.ref.send({ type: online ? 'network.online' : 'network.offline' });
   }
 
   getStatus(): ConnectionStatus {
@@ -469,7 +503,7 @@ class LiveConnection<M extends AnyModel, TOut> {
   }
 
   getOutbox(): readonly OutboxEntry[] {
-    return outboxEntries(this.actor.getSnapshot().context.outbox);
+    return outboxEntries(this.ref.getSnapshot().context.outbox);
   }
 
   subscribe(listener: (status: ConnectionStatus) => void): () => void {
@@ -519,6 +553,28 @@ class LiveConnection<M extends AnyModel, TOut> {
 }
 
 /**
+ * Every method of a connection also works detached (`const { send } = connection`,
+ * `useSyncExternalStore(connection.subscribe, connection.getStatus)`), as users expect of a handle.
+ * Binding all eleven in the constructor cost about 0.6 KiB per connection (issue 15), most of them
+ * never read: so each is a getter on the prototype that binds the method on its first read and
+ * keeps the bound function as the connection's own property (the same function on every read after).
+ */
+function bindOnRead(prototype: object, names: readonly string[]): void {
+  for (const name of names) {
+    const body = (prototype as Record<string, (...args: never[]) => unknown>)[name]!;
+    Object.defineProperty(prototype, name, {
+      configurable: true,
+      get(this: object) {
+        const bound = body.bind(this);
+        Object.defineProperty(this, name, { value: bound, configurable: true, enumerable: true, writable: true });
+        return bound;
+      },
+    });
+  }
+}
+bindOnRead(LiveConnection.prototype, BOUND_METHODS);
+
+/**
  * Builds `createConnection` for a platform: the Node entry passes `ws`, the
  * browser entry passes the global `WebSocket`.
  */
@@ -537,7 +593,7 @@ export function createConnectionFactory(platformWebSocket: () => WebSocketConstr
     // No model given: M is Store (the default type argument), and the Model is a store.
     const model = resolved.model ?? (createStore() as AnyModel as M);
     const connection = new LiveConnection<M, TOut>(resolved as unknown as Resolved, protocol as Protocol<unknown>, model);
-    if (resolved.autoStart) connection.start();
+    if (resolved.autoStart) connection.begin();
     return connection as Connection<M, TOut>;
   };
 }

@@ -1,0 +1,497 @@
+/**
+ * A connection's chart without an XState actor (issue 15: an `Actor` and the system
+ * `createActor` builds for it held about 3.6 KiB of every connection, a dozen closures and
+ * four Maps among them). A `ChartRunner` keeps the snapshot itself and steps it with the
+ * machine's own `transition(snapshot, event, scope)` (the ActorLogic interface), the runner
+ * being the scope: the chart runs exactly as in an actor. What an `Actor` does around the
+ * transition is done here the same way, and checked against XState 5's `Actor` (xstate's
+ * dist, `class Actor`, `createSystem`, `Mailbox`):
+ *
+ * - a mailbox: an event sent while one is processed (an action's `self.send`, a listener,
+ *   `model.update`) waits, and runs after it, in order; `stop()` drops what waits;
+ * - actions: run during the transition once started; the initial state's wait for `start()`;
+ *   `defer`red ones (sendTo, delayed raise, cancel) run once the snapshot is set, before
+ *   observers hear of it;
+ * - delayed events (`after`, delayed raise or sendTo self) on the connection's clock, by id,
+ *   so `cancel` finds them; all cancelled on stop;
+ * - observers: `next` for every snapshot while active, `complete` once stopped, `error` on a
+ *   throw (the runner then stops).
+ *
+ * Nothing outside the connection sees the runner: `connection.actor` promotes it to a real
+ * actor (`promote`), created from the current snapshot, which takes over the runner's pending
+ * timers (the same clock timers, the same ids in its scheduler: XState's cancel finds them),
+ * its waiting events and its observers. The connection creates a real actor from the start for
+ * a protocol with channels (the chart spawns actors) or an `inspect` option.
+ */
+import { createActor, type AnyActorRef, type AnyStateMachine, type EventObject, type InspectionEvent } from 'xstate';
+import type { Clock } from './types.js';
+
+const NOT_STARTED = 0;
+const RUNNING = 1;
+const STOPPED = 2;
+
+type Snapshot = ReturnType<AnyStateMachine['getInitialSnapshot']>;
+
+/** An observer as the runner keeps it (the connection passes an object with all three). */
+export interface RunnerObserver {
+  next?: (snapshot: never) => void;
+  error?: (error: unknown) => void;
+  complete?: () => void;
+}
+
+/** One pending delayed event. `adoptedBy`: the XState scheduler's callback once an actor has taken the timer over. */
+interface Timer {
+  id: string;
+  event: EventObject;
+  delay: number;
+  handle: unknown;
+  adoptedBy: (() => void) | null;
+}
+
+/** What a runner is created with; the actor it may be promoted to is created with the same. */
+export interface RunnerOptions {
+  input: unknown;
+  clock: Clock;
+  systemId: string;
+}
+
+/** As XState reports a throw nobody listens for. */
+function reportUnhandledError(error: unknown): void {
+  setTimeout(() => {
+    throw error;
+  });
+}
+
+/**
+ * The runner whose transition runs now. XState's macrostep calls `actorScope.actionExecutor(action)`
+ * without its object (it swaps the function in and out around each microstep), so the executor
+ * cannot use `this`: it finds its runner here (saved and restored around every transition, so one
+ * connection's action driving another connection nests correctly).
+ */
+let current: ChartRunner | null = null;
+
+/** `actorScope.actionExecutor`, as `Actor`'s: run a custom action now once started, else after the snapshot is set. */
+function actionExecutor(action: { exec?: (info: unknown, params: unknown) => void; info: unknown; params: unknown }): void {
+  const runner = current!;
+  if (action.exec === undefined) return;
+  if (runner.status === RUNNING) action.exec(action.info, action.params);
+  else (runner.deferred ??= []).push(() => action.exec!(action.info, action.params));
+}
+
+/**
+ * The runner's actor system, as far as a machine's transition and statesocket's own code reach it:
+ * the scheduler, the relay, inspection (src/causes.ts watches delayed events with it) and the
+ * registry of system ids (only the connection itself is there).
+ */
+class RunnerSystem {
+  /** Observers of inspection events (only src/causes.ts's, while a timer fires); made on first use. */
+  inspectors: Set<(event: InspectionEvent) => void> | null = null;
+  constructor(readonly runner: ChartRunner) {}
+
+  get scheduler(): this {
+    return this;
+  }
+
+  get _clock(): Clock {
+    return this.runner.options.clock;
+  }
+
+  schedule(_source: AnyActorRef, target: AnyActorRef, event: EventObject, delay: number, id: string = Math.random().toString(36).slice(2)): void {
+    const runner = this.runner;
+    if ((target as unknown) !== runner) throw new Error('statesocket: a connection without an actor only schedules events to itself');
+    const timer: Timer = { id, event, delay, handle: undefined, adoptedBy: null };
+    (runner.timers ??= new Map()).set(id, timer);
+    timer.handle = runner.options.clock.setTimeout(() => runner.fire(timer), delay);
+  }
+
+  cancel(_source: AnyActorRef, id: string): void {
+    const timers = this.runner.timers;
+    const timer = timers?.get(id);
+    if (timer === undefined) return;
+    timers!.delete(id);
+    this.runner.options.clock.clearTimeout(timer.handle);
+  }
+
+  cancelAll(): void {
+    const timers = this.runner.timers;
+    if (timers === null) return;
+    for (const id of [...timers.keys()]) this.cancel(this.runner as never, id);
+  }
+
+  _relay(source: AnyActorRef | undefined, target: AnyActorRef, event: EventObject): void {
+    this._sendInspectionEvent({ type: '@xstate.event', sourceRef: source, actorRef: target, event, rootId: this.runner.sessionId } as InspectionEvent);
+    (target as unknown as { _send(event: EventObject): void })._send(event);
+  }
+
+  _sendInspectionEvent(event: InspectionEvent): void {
+    const inspectors = this.inspectors;
+    if (inspectors === null || inspectors.size === 0) return;
+    for (const inspector of [...inspectors]) inspector(event);
+  }
+
+  inspect(observer: ((event: InspectionEvent) => void) | { next?: (event: InspectionEvent) => void }): { unsubscribe(): void } {
+    const fn = typeof observer === 'function' ? observer : (event: InspectionEvent) => observer.next?.(event);
+    const inspectors = (this.inspectors ??= new Set());
+    inspectors.add(fn);
+    return { unsubscribe: () => void inspectors.delete(fn) };
+  }
+
+  get(systemId: string): unknown {
+    return systemId === this.runner.options.systemId && this.runner.status !== STOPPED ? this.runner : undefined;
+  }
+
+  getAll(): Record<string, unknown> {
+    return this.runner.status === STOPPED ? {} : { [this.runner.options.systemId]: this.runner };
+  }
+
+  _bookId(): string {
+    return 'statesocket';
+  }
+  _register(): void {}
+  _unregister(): void {}
+  _set(): void {}
+}
+
+/** The clock a promoted actor runs on: the runner's own, except that it hands XState the runner's pending timers (`adopt`). */
+class AdoptingClock implements Clock {
+  constructor(
+    private readonly base: Clock,
+    private readonly adopting: Timer[],
+  ) {}
+
+  setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown {
+    const timer = this.adopting.shift();
+    if (timer === undefined) return this.base.setTimeout(fn, ms);
+    // the runner's timer keeps its clock timer (its time and handle); when it fires, XState's callback runs
+    timer.adoptedBy = fn as () => void;
+    return timer.handle;
+  }
+
+  clearTimeout(id: unknown): void {
+    this.base.clearTimeout(id);
+  }
+}
+
+/** Runs `machine` for one connection; see the module comment. It is its own `actorScope`. */
+export class ChartRunner {
+  status = NOT_STARTED;
+  snapshot: Snapshot;
+  readonly system: RunnerSystem;
+  /** Events waiting for the one being processed (null until the first). */
+  queue: EventObject[] | null = null;
+  processing = false;
+  deferred: (() => void)[] | null = null;
+  observers: RunnerObserver[] | null = null;
+  timers: Map<string, Timer> | null = null;
+  /** The actor this runner was promoted to; from then on every event goes to it. */
+  actor: AnyActorRef | null = null;
+  /** The actor's own `send` (the connection wraps `actor.send` to note causes; the runner's events were noted already). */
+  private deliver: ((event: EventObject) => void) | null = null;
+
+  constructor(
+    readonly logic: AnyStateMachine,
+    readonly options: RunnerOptions,
+  ) {
+    this.system = new RunnerSystem(this);
+    this.snapshot = this.step(() => logic.getInitialSnapshot(this as never, options.input as never));
+  }
+
+  // ── the actor scope XState's transition reads ──
+  get self(): this {
+    return this;
+  }
+  get id(): string {
+    return this.options.systemId;
+  }
+  get sessionId(): string {
+    return this.options.systemId;
+  }
+  get systemId(): string {
+    return this.options.systemId;
+  }
+  get logger(): (...args: unknown[]) => void {
+    return console.log;
+  }
+  get actionExecutor(): typeof actionExecutor {
+    return actionExecutor;
+  }
+  set actionExecutor(executor: typeof actionExecutor) {
+    // XState's microstep wraps the executor for the step and puts it back: an own property for the while
+    Object.defineProperty(this, 'actionExecutor', { value: executor, writable: true, configurable: true });
+  }
+  defer(fn: () => void): void {
+    (this.deferred ??= []).push(fn);
+  }
+  emit(): void {
+    // nobody can listen (`actor.on` needs the actor: `connection.actor` promotes)
+  }
+  stopChild(): void {
+    throw new Error('statesocket: a connection without an actor has no children');
+  }
+
+  // ── the ActorRef the chart and the connection use ──
+  getSnapshot(): Snapshot {
+    return this.snapshot;
+  }
+
+  send(event: EventObject): void {
+    this.system._relay(undefined, this as never, event);
+  }
+
+  _send(event: EventObject): void {
+    if (this.deliver !== null) return this.deliver(event);
+    if (this.status === STOPPED) return;
+    (this.queue ??= []).push(event);
+    if (this.status === RUNNING && !this.processing) this.flush();
+  }
+
+  subscribe(observer: RunnerObserver): { unsubscribe(): void } {
+    if (this.status !== STOPPED) (this.observers ??= []).push(observer);
+    return {
+      unsubscribe: () => {
+        const at = this.observers?.indexOf(observer) ?? -1;
+        if (at >= 0) this.observers!.splice(at, 1);
+      },
+    };
+  }
+
+  start(): this {
+    if (this.status === RUNNING) return this;
+    this.status = RUNNING;
+    const init = { type: 'xstate.init', input: this.options.input };
+    const status = this.snapshot.status;
+    if (status === 'done') {
+      this.update(this.snapshot, init);
+      return this;
+    }
+    if (status === 'error') {
+      this.error((this.snapshot as { error?: unknown }).error);
+      return this;
+    }
+    this.update(this.snapshot, init);
+    this.flush();
+    return this;
+  }
+
+  stop(): this {
+    if (this.deliver !== null) {
+      (this.actor as unknown as { stop(): void }).stop();
+      return this;
+    }
+    if (this.status === STOPPED) return this;
+    if (this.queue !== null) this.queue.length = 0;
+    if (this.status === NOT_STARTED) {
+      this.status = STOPPED;
+      return this;
+    }
+    this._send({ type: 'xstate.stop' });
+    return this;
+  }
+
+  toJSON(): { xstate$$type: number; id: string } {
+    return { xstate$$type: 1, id: this.id };
+  }
+
+  // ── internals ──
+  /** Runs a transition with this runner as the action executor's. */
+  private step(transition: () => Snapshot): Snapshot {
+    const outer = current;
+    current = this;
+    try {
+      return transition();
+    } catch (error) {
+      return { ...this.snapshot, status: 'error', error } as Snapshot;
+    } finally {
+      current = outer;
+    }
+  }
+
+  private flush(): void {
+    const queue = this.queue;
+    if (queue === null) return;
+    this.processing = true;
+    try {
+      while (queue.length > 0 && this.deliver === null) this.process(queue.shift()!);
+    } finally {
+      this.processing = false;
+    }
+    if (this.actor !== null && this.status !== STOPPED) this.handOver();
+  }
+
+  private process(event: EventObject): void {
+    const before = this.snapshot;
+    const outer = current;
+    current = this;
+    let next: Snapshot;
+    try {
+      next = this.logic.transition(before, event, this as never);
+    } catch (error) {
+      this.snapshot = { ...before, status: 'error', error } as Snapshot;
+      this.error(error);
+      return;
+    } finally {
+      current = outer;
+    }
+    this.update(next, event);
+    if (event.type === 'xstate.stop') {
+      this.stopProcedure();
+      this.complete();
+    }
+  }
+
+  private update(snapshot: Snapshot, _event: EventObject): void {
+    this.snapshot = snapshot;
+    const deferred = this.deferred;
+    if (deferred !== null) {
+      let fn: (() => void) | undefined;
+      while ((fn = deferred.shift()) !== undefined) {
+        try {
+          fn();
+        } catch (error) {
+          deferred.length = 0;
+          this.snapshot = { ...snapshot, status: 'error', error } as Snapshot;
+        }
+      }
+    }
+    switch (this.snapshot.status) {
+      case 'active':
+        this.notify(snapshot);
+        break;
+      case 'done':
+        this.notify(snapshot);
+        this.stopProcedure();
+        this.complete();
+        break;
+      case 'error':
+        this.error((this.snapshot as { error?: unknown }).error);
+        break;
+    }
+  }
+
+  private notify(snapshot: Snapshot): void {
+    const observers = this.observers;
+    if (observers === null) return;
+    for (const observer of [...observers]) {
+      try {
+        observer.next?.(snapshot as never);
+      } catch (error) {
+        reportUnhandledError(error);
+      }
+    }
+  }
+
+  private stopProcedure(): void {
+    if (this.status !== RUNNING) return;
+    this.system.cancelAll();
+    if (this.queue !== null) this.queue.length = 0;
+    this.status = STOPPED;
+  }
+
+  private complete(): void {
+    const observers = this.observers ?? [];
+    this.observers = null;
+    for (const observer of observers) {
+      try {
+        observer.complete?.();
+      } catch (error) {
+        reportUnhandledError(error);
+      }
+    }
+  }
+
+  private error(error: unknown): void {
+    this.stopProcedure();
+    const observers = this.observers ?? [];
+    this.observers = null;
+    if (observers.length === 0) return reportUnhandledError(error);
+    let unheard = false;
+    for (const observer of observers) {
+      unheard ||= observer.error === undefined;
+      try {
+        observer.error?.(error);
+      } catch (thrown) {
+        reportUnhandledError(thrown);
+      }
+    }
+    if (unheard) reportUnhandledError(error);
+  }
+
+  /** A timer of this runner fired (on the clock, around the connection's `causes.duringTimer`). */
+  fire(timer: Timer): void {
+    if (timer.adoptedBy !== null) return timer.adoptedBy();
+    this.timers?.delete(timer.id);
+    this.system._relay(this as never, this as never, timer.event);
+  }
+
+  /**
+   * The real actor, created from the current snapshot; `adopted(actor)` runs before any event reaches it
+   * (the connection watches its `send`). While the runner is processing an event (a listener or an action
+   * asked), the actor starts once that event is done: events the runner holds, and those sent to it
+   * meanwhile, wait in the actor's mailbox, in the order they were sent.
+   */
+  promote(adopted: (actor: AnyActorRef) => void): AnyActorRef {
+    if (this.actor !== null) return this.actor;
+    const timers: Timer[] = [];
+    const actor = createActor(this.logic, {
+      snapshot: this.snapshot,
+      input: this.options.input,
+      systemId: this.options.systemId,
+      clock: new AdoptingClock(this.options.clock, timers),
+    } as never) as unknown as AnyActorRef;
+    this.actor = actor;
+    this.adopting = timers;
+    const deliver = (actor as { send(event: EventObject): void }).send;
+    adopted(actor);
+    if (this.status === STOPPED) {
+      // nothing runs any more: the actor only shows the last snapshot
+      (actor as unknown as { stop(): void }).stop();
+      this.deliver = deliver;
+      return actor;
+    }
+    // events already waiting go first
+    const queue = this.queue ?? [];
+    this.queue = null;
+    for (const event of queue) deliver(event);
+    this.deliver = deliver;
+    if (!this.processing) this.handOver();
+    return actor;
+  }
+
+  /** The pending timers' list the promoted actor's clock adopts from (see `handOver`). */
+  private adopting: Timer[] | null = null;
+
+  /** Gives the actor the runner's last snapshot, timers and observers, and starts it. */
+  private handOver(): void {
+    const actor = this.actor as unknown as {
+      _snapshot: Snapshot;
+      _actorScope: unknown;
+      sessionId: string;
+      system: { _snapshot: { _scheduledEvents: Record<string, unknown> } };
+      subscribe(observer: RunnerObserver): unknown;
+      start(): void;
+    };
+    // an event processed after promote() (the one it was called during) moved the snapshot on
+    if (actor._snapshot.value !== this.snapshot.value || actor._snapshot.context !== this.snapshot.context) {
+      actor._snapshot = this.logic.restoreSnapshot!(this.snapshot as never, actor._actorScope as never) as Snapshot;
+    }
+    // XState's system.start() schedules these in order; the adopting clock hands each its running timer
+    const scheduled = actor.system._snapshot._scheduledEvents;
+    for (const timer of this.timers?.values() ?? []) {
+      scheduled[`${actor.sessionId}.${timer.id}`] = { source: actor, target: actor, event: timer.event, delay: timer.delay, id: timer.id, startedAt: Date.now() };
+      this.adopting!.push(timer);
+    }
+    this.timers = null;
+    // the actor reports its (unchanged) snapshot once as it starts: the observers have seen it
+    for (const observer of this.observers ?? []) {
+      let started = false;
+      actor.subscribe({
+        next: (snapshot) => (started ? observer.next?.(snapshot) : (started = true)),
+        error: (error) => observer.error?.(error),
+        complete: () => observer.complete?.(),
+      });
+    }
+    this.observers = null;
+    this.status = STOPPED;
+    actor.start();
+  }
+}
