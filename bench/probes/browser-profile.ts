@@ -2,7 +2,8 @@
 // scenario's server, blast and pages, bundled without minifying (functions keep their names; the bundle's
 // `// src/…` comments name their files); each page runs once to warm up, then once under the DevTools
 // protocol's sampling profiler (`Profiler.start`/`stop`, INTERVAL_US between samples). Prints, per page, the
-// Performance metrics over the run and the top functions by self and by inclusive time, in µs per message.
+// Performance metrics over the run and the top functions by self and by inclusive time, and self time by source
+// file, in µs per message.
 // TRACE=1: a Chromium trace of the run instead (devtools.timeline, v8, toplevel), its renderer main thread's
 // events by name: count per message and thread time per message, inclusive and self (nested events subtracted).
 //   node --import tsx bench/probes/browser-profile.ts [MESSAGES=20000] [TOP=25]   (INTERVAL_US=50, PAGES=websocket,statesocket, TRACE=1)
@@ -166,6 +167,16 @@ async function traceRun(browser: Browser, tab: Page, cdp: CDPSession, page: stri
   }
 }
 
+/** Self time summed per source file (the part of a label after the function's name); native entries as they are. */
+function byFile(self: Map<string, number>): Map<string, number> {
+  const files = new Map<string, number>();
+  for (const [key, us] of self) {
+    const file = / (\S+):\d+$/.exec(key)?.[1] ?? key;
+    files.set(file, (files.get(file) ?? 0) + us);
+  }
+  return files;
+}
+
 function print(title: string, entries: Map<string, number>): void {
   console.log(`  ${title} (µs per message)`);
   const sorted = [...entries].filter(([key]) => key !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top);
@@ -207,6 +218,7 @@ try {
       );
       print('self', self);
       print('inclusive', total);
+      print('self, by source file', byFile(self));
     } finally {
       await context.close();
     }
