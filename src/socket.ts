@@ -19,8 +19,9 @@
  * one per frame is what makes a flood cheap (see bench/RESULTS.md). Order is
  * kept: any other socket event (open, close, error, congestion) first flushes
  * what was read before it, and an ack, pong, rejection or resync in the middle
- * of a read splits the batch around it. The browser's own WebSocket hands over one frame per task, so there
- * each frame is decoded at once (`readsOneFramePerTask`).
+ * of a read splits the batch around it. The browser's own WebSocket hands
+ * over one frame per task: there each frame is decoded at once
+ * (`readsOneFramePerTask`).
  */
 import type { CloseEventInfo } from './close-codes.js';
 import type { ErrorCode, SocketCommand, SocketEvent } from '../machines/connection.types.js';
