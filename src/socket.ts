@@ -19,7 +19,9 @@
  * one per frame is what makes a flood cheap (see bench/RESULTS.md). Order is
  * kept: any other socket event (open, close, error, congestion) first flushes
  * what was read before it, and an ack, pong, rejection or resync in the middle
- * of a read splits the batch around it.
+ * of a read splits the batch around it. The browser's own WebSocket hands
+ * over one frame per task: there each frame is decoded at once
+ * (`readsOneFramePerTask`).
  */
 import type { CloseEventInfo } from './close-codes.js';
 import type { ErrorCode, SocketCommand, SocketEvent } from '../machines/connection.types.js';
@@ -163,6 +165,24 @@ function tcpSocketOf(socket: NodeWs): Corkable | null {
   return tcp !== null && tcp !== undefined && typeof tcp.cork === 'function' && typeof tcp.uncork === 'function' ? (tcp as Corkable) : null;
 }
 
+/** What `readsOneFramePerTask` looks at in the host: its own WebSocket, and whether it is Node (or says it is). */
+interface Host {
+  WebSocket?: unknown;
+  process?: { versions?: { node?: unknown } };
+}
+
+/**
+ * True for the browser's own WebSocket (a window's or a worker's). A browser fires every message event as a task
+ * of its own and performs a microtask checkpoint after each listener (HTML, "clean up after running script"), so
+ * there a read is one frame and the microtask that would batch it runs right after anyway: decoding at once saves
+ * a second script call per message (issue 15, bench/probes/browser-profile.ts). Hosts that hand over many frames
+ * in one call keep the batch: `ws`, and the WebSocket of Node (undici), jsdom, Bun and Deno, which all say they are
+ * Node in `process.versions.node`. Fakes and users' sockets are not the host's WebSocket: they keep it too.
+ */
+export function readsOneFramePerTask(socket: WebSocketLike, host: Host = globalThis as Host): boolean {
+  return typeof host.WebSocket === 'function' && socket instanceof host.WebSocket && host.process?.versions?.node === undefined;
+}
+
 /** Detaches our handlers and makes sure the socket goes away. */
 function release(socket: WebSocketLike): void {
   socket.onopen = null;
@@ -300,6 +320,13 @@ class SocketAttempt implements SocketSession {
     queueMicrotask(this.flush);
   }
 
+  /** A frame that is a read of its own (`readsOneFramePerTask`): decoded now, not at the next microtask. */
+  readAlone(data: unknown): void {
+    if (this.stopped) return;
+    this.unread.push(data);
+    this.flushInbound();
+  }
+
   opened(): void {
     this.report({ type: 'socket.opened', url: this.target });
   }
@@ -351,7 +378,9 @@ class SocketAttempt implements SocketSession {
       created.on('error', onWsError);
       created.onclose = onWsClose;
     } else {
-      created.onmessage = (event: { data: unknown }) => this.read(event.data);
+      created.onmessage = readsOneFramePerTask(created)
+        ? (event: { data: unknown }) => this.readAlone(event.data)
+        : (event: { data: unknown }) => this.read(event.data);
       created.onopen = () => this.opened();
       created.onerror = (event: { message?: string; error?: unknown } | undefined) => this.errored(event);
       created.onclose = (event: { code?: number; reason?: string; wasClean?: boolean }) => this.closed(event);

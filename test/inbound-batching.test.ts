@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
+import { readsOneFramePerTask } from '../src/socket.js';
 import { createStore, type Store } from '../src/store.js';
 import { createSyncProtocol } from '../src/sync/client-protocol.js';
-import { createTestConnection, type TestConnectionOptions } from '../src/testing/index.js';
+import { createTestConnection, FakeWebSocket, type TestConnectionOptions } from '../src/testing/index.js';
 import type { Model } from '../src/types.js';
 
 /** A test connection that records every event the machine received, by type. */
@@ -160,5 +161,26 @@ describe('sync protocol, a read at a time', () => {
     t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 5, data: { a: 5 } }, patch(6, { b: 6 }));
     expect(store.getData()).toEqual({ a: 5, b: 6 });
     t.connection.stop();
+  });
+});
+
+describe('a read per task (the browser)', () => {
+  class HostWebSocket extends FakeWebSocket {}
+  const browser = { WebSocket: HostWebSocket };
+  const socket = new HostWebSocket('ws://127.0.0.1:1/');
+
+  it.each([
+    ['the browser\'s own WebSocket', socket, browser, true],
+    ['a subclass of it', new (class extends HostWebSocket {})('ws://127.0.0.1:1/'), browser, true],
+    ['a browser with a `process` shim that is not Node', socket, { ...browser, process: { versions: {} } }, true],
+    ['a socket that is not the host\'s WebSocket (ws, a fake, a user\'s)', new FakeWebSocket('ws://127.0.0.1:1/'), browser, false],
+    ['Node\'s own WebSocket (undici), jsdom, Bun, Deno: they say they are Node', socket, { ...browser, process: { versions: { node: '22.0.0' } } }, false],
+    ['a host without a WebSocket', socket, {}, false],
+  ])('%s', (_name, candidate, host, expected) => {
+    expect(readsOneFramePerTask(candidate, host)).toBe(expected);
+  });
+
+  it('keeps batching in Node, whatever socket it is handed', () => {
+    expect(readsOneFramePerTask(socket)).toBe(false);
   });
 });

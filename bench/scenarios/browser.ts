@@ -36,7 +36,7 @@ import { measureApps } from './browser-apps.js';
 import type { ScenarioContext, ScenarioResult } from './context.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const PAGES_DIR = join(ROOT, 'bench/.build/browser');
+export const PAGES_DIR = join(ROOT, 'bench/.build/browser');
 
 export const PAGES = ['websocket', 'statesocket'] as const;
 type PageName = (typeof PAGES)[number];
@@ -57,9 +57,13 @@ interface Run extends Omit<PageResult, 'data'> {
   correct: boolean;
 }
 
-/** Bundles each page for the browser and writes it as one HTML file into PAGES_DIR. */
-async function buildPages(): Promise<void> {
-  mkdirSync(PAGES_DIR, { recursive: true });
+/**
+ * Bundles each page for the browser and writes it as one HTML file into `dir`. `readable`: not
+ * minified, so a CPU profile names functions and the bundle's `// src/…` comments name their files
+ * (bench/probes/browser-profile.ts); the scenario measures the minified bundle an application ships.
+ */
+export async function buildPages(dir = PAGES_DIR, readable = false): Promise<void> {
+  mkdirSync(dir, { recursive: true });
   for (const page of PAGES) {
     const out = await build({
       entryPoints: [join(ROOT, `bench/browser/${page}-page.ts`)],
@@ -68,13 +72,13 @@ async function buildPages(): Promise<void> {
       platform: 'browser',
       format: 'iife',
       target: 'es2022',
-      minify: true,
+      minify: !readable,
       logLevel: 'silent',
     });
-    // `</script` cannot occur in a minified bundle of ours; checked rather than assumed.
+    // `</script` cannot occur in a bundle of ours; checked rather than assumed.
     const script = out.outputFiles[0]!.text;
     if (script.includes('</script')) throw new Error(`bench: the ${page} page's bundle contains "</script"`);
-    writeFileSync(join(PAGES_DIR, `${page}.html`), `<!doctype html><meta charset="utf-8"><title>${page}</title><script>${script}</script>\n`);
+    writeFileSync(join(dir, `${page}.html`), `<!doctype html><meta charset="utf-8"><title>${page}</title><script>${script}</script>\n`);
   }
 }
 
