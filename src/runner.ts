@@ -53,6 +53,8 @@ export interface RunnerOptions {
   input: unknown;
   clock: Clock;
   systemId: string;
+  /** Notes the type of every event sent with `send` (src/causes.ts: an actor's `send` is wrapped for that instead). */
+  causes: { note(type: string): void };
 }
 
 /** As XState reports a throw nobody listens for. */
@@ -188,12 +190,26 @@ export class ChartRunner {
   /** The actor's own `send` (the connection wraps `actor.send` to note causes; the runner's events were noted already). */
   private deliver: ((event: EventObject) => void) | null = null;
 
+  readonly input: unknown;
+  readonly clock: Clock;
+  readonly systemId: string;
+  readonly causes: RunnerOptions['causes'];
+
   constructor(
     readonly logic: AnyStateMachine,
-    readonly options: RunnerOptions,
+    options: RunnerOptions,
   ) {
+    this.input = options.input;
+    this.clock = options.clock;
+    this.systemId = options.systemId;
+    this.causes = options.causes;
     this.system = new RunnerSystem(this);
     this.snapshot = this.step(() => logic.getInitialSnapshot(this as never, options.input as never));
+  }
+
+  /** What it was created with, where an Actor keeps it (src/effects.ts reads `self.options.input.effects`): itself, no object more. */
+  get options(): RunnerOptions {
+    return this;
   }
 
   // ── the actor scope XState's transition reads ──
@@ -204,9 +220,6 @@ export class ChartRunner {
     return this.options.systemId;
   }
   get sessionId(): string {
-    return this.options.systemId;
-  }
-  get systemId(): string {
     return this.options.systemId;
   }
   get logger(): (...args: unknown[]) => void {
@@ -235,6 +248,7 @@ export class ChartRunner {
   }
 
   send(event: EventObject): void {
+    this.options.causes.note(event.type);
     this.system._relay(undefined, this as never, event);
   }
 
@@ -432,12 +446,8 @@ export class ChartRunner {
   promote(adopted: (actor: AnyActorRef) => void): AnyActorRef {
     if (this.actor !== null) return this.actor;
     const timers: Timer[] = [];
-    const actor = createActor(this.logic, {
-      snapshot: this.snapshot,
-      input: this.options.input,
-      systemId: this.options.systemId,
-      clock: new AdoptingClock(this.options.clock, timers),
-    } as never) as unknown as AnyActorRef;
+    const { input, systemId, clock } = this.options;
+    const actor = createActor(this.logic, { snapshot: this.snapshot, input, systemId, clock: new AdoptingClock(clock, timers) } as never) as unknown as AnyActorRef;
     this.actor = actor;
     this.adopting = timers;
     const deliver = (actor as { send(event: EventObject): void }).send;
