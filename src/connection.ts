@@ -88,7 +88,11 @@ export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
   readonly history: readonly HistoryEntry[];
   /** The Model the connection updates. */
   readonly model: M;
-  /** The XState actor running the chart. */
+  /**
+   * The XState actor running the chart. A connection whose protocol has no channels and that has no `inspect`
+   * option runs its chart without an actor (less heap) until this is first read: the actor is then created
+   * from the current state and runs everything from then on (pending timers, queued events and listeners carry over).
+   */
   readonly actor: ConnectionActor;
 }
 
