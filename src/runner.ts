@@ -344,7 +344,7 @@ export class ChartRunner {
     } finally {
       this.processing = false;
     }
-    if (this.actor !== null && this.status !== STOPPED) this.handOver();
+    if (this.actor !== null && this.status !== STOPPED) this.handOver(true);
   }
 
   private process(event: EventObject): void {
@@ -480,15 +480,15 @@ export class ChartRunner {
     this.queue = null;
     for (const event of queue) deliver(event);
     this.deliver = deliver;
-    if (!this.processing) this.handOver();
+    if (!this.processing) this.handOver(false);
     return actor;
   }
 
   /** The pending timers' list the promoted actor's clock adopts from (see `handOver`). */
   private adopting: Timer[] | null = null;
 
-  /** Gives the actor the runner's last snapshot, timers and observers, and starts it. */
-  private handOver(): void {
+  /** Gives the actor the runner's last snapshot (`moved`: an event was processed since the actor was created), timers and observers, and starts it. */
+  private handOver(moved: boolean): void {
     const actor = this.actor as unknown as {
       _snapshot: Snapshot;
       _actorScope: unknown;
@@ -497,8 +497,8 @@ export class ChartRunner {
       subscribe(observer: RunnerObserver): unknown;
       start(): void;
     };
-    // an event processed after promote() (the one it was called during) moved the snapshot on
-    if (actor._snapshot.value !== this.snapshot.value || actor._snapshot.context !== this.snapshot.context) {
+    // the event promote() was called during moved the snapshot on: the unstarted actor takes the one it ended with
+    if (moved) {
       actor._snapshot = this.logic.restoreSnapshot!(this.snapshot as never, actor._actorScope as never) as Snapshot;
     }
     // XState's system.start() schedules these in order; the adopting clock hands each its running timer
