@@ -41,7 +41,7 @@ type RequestName = 'requestSubscribe' | 'requestSubscribeAndResend' | 'requestUn
 
 /** A subscription's request to the connection, noted on its way (src/causes.ts), then sent as the chart sends it. */
 function noteRequest(enqueue: (action: never) => void, system: { get(id: string): AnyActorRef | undefined }, name: RequestName, type: SubscriptionRequest['type']): void {
-  effectsOf(system.get(CONNECTION_SYSTEM_ID)).noteCause(type);
+  effectsOf(system.get(CONNECTION_SYSTEM_ID)).causes.note(type);
   enqueue(chartRequests[name] as never);
 }
 

@@ -88,7 +88,11 @@ export interface Connection<M extends AnyModel = Store, TOut = SyncOutbound> {
   readonly history: readonly HistoryEntry[];
   /** The Model the connection updates. */
   readonly model: M;
-  /** The XState actor running the chart. */
+  /**
+   * The XState actor running the chart. A connection whose protocol has no channels and that has no `inspect`
+   * option runs its chart without an actor (less heap) until this is first read: the actor is then created
+   * from the current state and runs everything from then on (pending timers, queued events and listeners carry over).
+   */
   readonly actor: ConnectionActor;
 }
 
@@ -149,19 +153,72 @@ type Resolved = ReturnType<typeof resolveOptions>;
 /** The methods of `Connection`, each bound to its connection on first read (`bindOnRead`, after the class). */
 const BOUND_METHODS = ['start', 'stop', 'connect', 'send', 'retry', 'disconnect', 'setOnline', 'getStatus', 'getOutbox', 'subscribe', 'channel'] as const;
 
+/**
+ * What follows a connection's chart for it: the observer of its actor (or runner), and its renderer's
+ * host. One small object with its methods on the prototype (closures for each cost about 0.4 KiB per
+ * connection, issue 15); the connection is a private field, so an inspector's serializer, which walks
+ * the channels' input (their host holds the renderer), does not walk the whole connection, options
+ * and view included.
+ */
+class Link {
+  readonly #connection: LiveConnection<AnyModel, unknown>;
+
+  constructor(connection: LiveConnection<AnyModel, unknown>) {
+    this.#connection = connection;
+  }
+
+  next(snapshot: ConnectionSnapshot): void {
+    this.#connection.next(snapshot);
+  }
+
+  /**
+   * The actor stopped (it reports no snapshot for that, and runs no exit action: the socket is released here):
+   * history and status end `closed`, wherever stop() was called from.
+   */
+  complete(): void {
+    const connection = this.#connection;
+    releaseSocket(connection.effects);
+    connection.update(connection.ref.getSnapshot(), 'client.stop');
+  }
+
+  error(error: unknown): void {
+    releaseSocket(this.#connection.effects);
+    // A throw inside the machine is a bug in statesocket or in a provided effect: surface it.
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
+
+  // ── the renderer's host ──
+  status(): ConnectionStatus {
+    return this.#connection.current;
+  }
+
+  rendered(): void {
+    const connection = this.#connection;
+    connection.update(connection.reported, 'view.rendered');
+  }
+
+  get failed(): (code: ErrorCode, message: string) => void {
+    return this.#connection.failed;
+  }
+}
+
 class LiveConnection<M extends AnyModel, TOut> {
   readonly model: M;
   /** What runs the chart: the actor, or (until `connection.actor` is read) a ChartRunner in its place (src/runner.ts). */
-  private ref: ConnectionActor;
+  ref: ConnectionActor;
   /** The runner, until promoted to an actor; null when the connection runs an actor from the start. */
   private runner: ChartRunner | null = null;
   readonly [HISTORY]: History;
   readonly [FRAMES]: Renderer;
   /** Records a throw from a user callback the connection carried on after (status.lastCallbackError). */
   readonly failed = (code: ErrorCode, message: string): void => this.reportCallbackFailure(code, message);
-  private readonly resolved: Resolved;
+  private readonly config: Resolved['config'];
+  private readonly environment: Resolved['environment'];
   private readonly protocol: Protocol<unknown>;
-  private readonly effects: ConnectionEffects;
+  /** (Read by its Link, as are `ref`, `reported`, `current`, `next` and `update`: not part of `Connection`.) */
+  readonly effects: ConnectionEffects;
   private readonly causes = new Causes();
   private readonly listeners: Listeners;
   private readonly countersOf = createCounters();
@@ -174,8 +231,8 @@ class LiveConnection<M extends AnyModel, TOut> {
   private ready = false;
   private unwatchEnvironment: (() => void) | null = null;
   /** The snapshot the actor last reported (mid-transition, getSnapshot() still returns the one before). */
-  private reported: ConnectionSnapshot;
-  private current: ConnectionStatus;
+  reported: ConnectionSnapshot;
+  current: ConnectionStatus;
   private readonly channelHost: ChannelHost | null = null;
   /** Only a protocol with channels holds any (heap per connection, issue 15: nothing for the others). */
   private readonly handles: Map<string, Channel<AnyModel>> | null = null;
@@ -185,7 +242,8 @@ class LiveConnection<M extends AnyModel, TOut> {
   private readonly ownChannel: { model: M; render(): void } | null = null;
 
   constructor(resolved: Resolved, protocol: Protocol<unknown>, model: M) {
-    this.resolved = resolved;
+    this.config = resolved.config;
+    this.environment = resolved.environment;
     this.protocol = protocol;
     this.model = model;
     const config = resolved.config;
@@ -194,13 +252,8 @@ class LiveConnection<M extends AnyModel, TOut> {
     const now = guardNow(resolved.now, failed);
     const shouldReconnect = guardShouldReconnect(resolved.shouldReconnect, failed);
     const random = guardRandom(resolved.random, failed);
-    // The renderer's host holds closures, not the connection: an inspector's serializer walks the channels'
-    // input (their host holds the renderer) and would otherwise walk the whole connection, options and view included.
-    const renderer = new Renderer(resolved.view as View<never> | undefined, model, resolved.schedule, {
-      status: () => this.current,
-      rendered: () => this.update(this.reported, 'view.rendered'),
-      failed,
-    });
+    const link = new Link(this);
+    const renderer = new Renderer(resolved.view as View<never> | undefined, model, resolved.schedule, link);
     this[FRAMES] = renderer;
     const causes = this.causes;
     // Handed to the shared machine through the actor's input (src/effects.ts).
@@ -225,7 +278,7 @@ class LiveConnection<M extends AnyModel, TOut> {
       random,
       renderer,
       reportCallbackFailure: failed,
-      noteCause: (type) => causes.note(type),
+      causes,
       // an inspector sees every transition: while one is attached, every event takes XState's macrostep
       fastPath: this.inspectors,
       liveSocket: null,
@@ -244,16 +297,18 @@ class LiveConnection<M extends AnyModel, TOut> {
     if (protocol.channels === undefined && !resolved.inspect) {
       // Nothing needs an actor yet (the chart spawns none, nobody inspects): a runner steps the chart, and
       // `connection.actor` promotes it (issue 15: an actor and its system were a quarter of a connection's heap).
-      const runner = new ChartRunner(machine, { input, clock, systemId: CONNECTION_SYSTEM_ID });
+      const runner = new ChartRunner(machine, { input, clock, systemId: CONNECTION_SYSTEM_ID, causes });
       this.runner = runner;
       actor = runner as unknown as ConnectionActor;
+      // the runner's `send` notes what it sends
+      causes.follow(actor);
     } else {
       actor = createActor(machine, { input, systemId: CONNECTION_SYSTEM_ID, clock, ...(resolved.inspect ? { inspect: resolved.inspect } : {}) });
       this.watchInspectors(actor);
+      // From here `actor.send` notes what it sends: the facade's events, the chart's `self.send`, and anyone's holding `connection.actor`.
+      causes.watch(actor);
     }
     this.ref = actor;
-    // From here `actor.send` notes what it sends: the facade's events, the chart's `self.send`, and anyone's holding `connection.actor`.
-    causes.watch(actor);
     this.ready = true;
 
     // History, status and listeners follow the snapshots the actor reports.
@@ -261,22 +316,7 @@ class LiveConnection<M extends AnyModel, TOut> {
     this.listeners = new Listeners(failed);
     this.reported = actor.getSnapshot();
     this.current = statusOf(this.reported, this.countersOf(this.reported.context.counters, 0));
-    actor.subscribe({
-      next: (snapshot) => this.next(snapshot),
-      // The actor stopped (it reports no snapshot for that, and runs no exit action: the socket is released here):
-      // history and status end `closed`, wherever stop() was called from.
-      complete: () => {
-        releaseSocket(this.effects);
-        this.update(this.ref.getSnapshot(), 'client.stop');
-      },
-      error: (error) => {
-        releaseSocket(this.effects);
-        // A throw inside the machine is a bug in statesocket or in a provided effect: surface it.
-        queueMicrotask(() => {
-          throw error;
-        });
-      },
-    });
+    actor.subscribe(link);
     // Running from the start, in `idle` (no socket, no timer): a send before start() enters the outbox at once,
     // so the outbox the facade checks is the one the chart keeps. start() is the connect.
     actor.start();
@@ -341,7 +381,7 @@ class LiveConnection<M extends AnyModel, TOut> {
     return this[HISTORY].entries;
   }
 
-  private next(snapshot: ConnectionSnapshot): void {
+  next(snapshot: ConnectionSnapshot): void {
     this.reported = snapshot;
     this.update(snapshot, this.causes.next());
     // stop() was called while the actor was busy (from a listener, or from model.update): the close and
@@ -353,7 +393,7 @@ class LiveConnection<M extends AnyModel, TOut> {
   }
 
   /** History first, then status, then listeners: a listener sees all three agree. */
-  private update(snapshot: ConnectionSnapshot, eventType: string): void {
+  update(snapshot: ConnectionSnapshot, eventType: string): void {
     const state = stateNameOf(snapshot);
     this[HISTORY].record(snapshot, state, eventType);
     const renderer = this[FRAMES];
@@ -399,7 +439,7 @@ class LiveConnection<M extends AnyModel, TOut> {
     this.assertUsable();
     if (this.started) return;
     this.started = true;
-    this.unwatchEnvironment = watchEnvironment(this.resolved.environment, this.ref.send);
+    this.unwatchEnvironment = watchEnvironment(this.environment, (event) => this.ref.send(event));
     this.ref.send({ type: 'client.connect' });
   }
 
@@ -437,7 +477,7 @@ class LiveConnection<M extends AnyModel, TOut> {
   send(message: TOut): void {
     this.assertUsable();
     const protocol = this.protocol;
-    const config = this.resolved.config;
+    const config = this.config;
     const { frame, ackId, channel, awaitsMark } = protocol.encode(message);
     if (exceedsBytes(frame, config.maxMessageBytes)) {
       throw new StatesocketError(
@@ -464,10 +504,10 @@ class LiveConnection<M extends AnyModel, TOut> {
           'nothing queued was lost. Wait for the connection to open, or raise outbox.limit.',
       );
     }
-    const deliver = this.ref.send;
-    if (ackId === undefined) deliver({ type: 'client.send', frame });
-    else if (channel === undefined) deliver({ type: 'client.send', frame, ackId });
-    else deliver(awaitsMark ? { type: 'client.send', frame, ackId, channel, awaitsMark } : { type: 'client.send', frame, ackId, channel });
+    const ref = this.ref;
+    if (ackId === undefined) ref.send({ type: 'client.send', frame });
+    else if (channel === undefined) ref.send({ type: 'client.send', frame, ackId });
+    else ref.send(awaitsMark ? { type: 'client.send', frame, ackId, channel, awaitsMark } : { type: 'client.send', frame, ackId, channel });
   }
 
   retry(): void {

@@ -45,7 +45,7 @@ export interface ConnectionEffects {
    * Notes an event on its way to the connection's actor from one of its children (a subscription
    * actor's request), so history names it (src/causes.ts: those events reach the actor without `send`).
    */
-  noteCause: (type: string) => void;
+  causes: { note(type: string): void };
   /** Whether the hot events may skip XState's macrostep now (src/fast-path.ts); absent: never. */
   fastPath?: FastPathSwitch;
   /** The attempt's socket, from `openSocket` (entering `session`) to `releaseSocket` (leaving it, or the actor stopping). */

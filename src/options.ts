@@ -517,6 +517,37 @@ const KNOWN_OPTIONS = new Set([
 /** Options of `createChannelProtocol()` that newcomers pass to `createConnection` (the token above all). */
 const PROTOCOL_OPTIONS = new Set(['token', 'clientId', 'defaultChannel', 'maxReassemblyBytes']);
 
+/** The config the last connection was created with (frozen), shared by the next one when equal. */
+let lastConfig: ConnectionConfig | null = null;
+
+/**
+ * `config`, or an equal config made before: connections created with the same options share one
+ * (frozen: the chart only reads it), about 0.2 KiB less per connection (issue 15). Only the last one
+ * is kept, so connections with options that vary keep their own and nothing accumulates.
+ */
+function sharedConfig(config: ConnectionConfig): ConnectionConfig {
+  const last = lastConfig;
+  if (last !== null && sameConfig(last, config)) return last;
+  Object.freeze(config.reconnect);
+  Object.freeze(config.outbox);
+  if (config.heartbeat !== null) Object.freeze(config.heartbeat);
+  lastConfig = Object.freeze(config);
+  return config;
+}
+
+/** Equal configs: the same fields with the same values, nested objects (reconnect, outbox, heartbeat) compared the same way, one level down. */
+function sameConfig(a: object, b: object, nested = true): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) {
+    const x = (a as Record<string, unknown>)[key];
+    const y = (b as Record<string, unknown>)[key];
+    if (x === y) continue;
+    if (!nested || typeof x !== 'object' || typeof y !== 'object' || x === null || y === null || !sameConfig(x, y, false)) return false;
+  }
+  return true;
+}
+
 /**
  * Validates options and fills in defaults.
  * @throws TypeError or RangeError naming the option and the value received
@@ -646,7 +677,7 @@ export function resolveOptions<M extends AnyModel, TOut>(
   };
 
   return {
-    config,
+    config: sharedConfig(config),
     url,
     protocols,
     WebSocket,

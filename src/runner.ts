@@ -53,6 +53,8 @@ export interface RunnerOptions {
   input: unknown;
   clock: Clock;
   systemId: string;
+  /** Notes the type of every event sent with `send` (src/causes.ts: an actor's `send` is wrapped for that instead). */
+  causes: { note(type: string): void };
 }
 
 /** As XState reports a throw nobody listens for. */
@@ -133,7 +135,13 @@ class RunnerSystem {
     const fn = typeof observer === 'function' ? observer : (event: InspectionEvent) => observer.next?.(event);
     const inspectors = (this.inspectors ??= new Set());
     inspectors.add(fn);
-    return { unsubscribe: () => void inspectors.delete(fn) };
+    return {
+      unsubscribe: () => {
+        inspectors.delete(fn);
+        // src/causes.ts watches for the length of one timer's callback: no Set kept between
+        if (inspectors.size === 0 && this.inspectors === inspectors) this.inspectors = null;
+      },
+    };
   }
 
   get(systemId: string): unknown {
@@ -188,12 +196,26 @@ export class ChartRunner {
   /** The actor's own `send` (the connection wraps `actor.send` to note causes; the runner's events were noted already). */
   private deliver: ((event: EventObject) => void) | null = null;
 
+  readonly input: unknown;
+  readonly clock: Clock;
+  readonly systemId: string;
+  readonly causes: RunnerOptions['causes'];
+
   constructor(
     readonly logic: AnyStateMachine,
-    readonly options: RunnerOptions,
+    options: RunnerOptions,
   ) {
+    this.input = options.input;
+    this.clock = options.clock;
+    this.systemId = options.systemId;
+    this.causes = options.causes;
     this.system = new RunnerSystem(this);
     this.snapshot = this.step(() => logic.getInitialSnapshot(this as never, options.input as never));
+  }
+
+  /** What it was created with, where an Actor keeps it (src/effects.ts reads `self.options.input.effects`): itself, no object more. */
+  get options(): RunnerOptions {
+    return this;
   }
 
   // ── the actor scope XState's transition reads ──
@@ -204,9 +226,6 @@ export class ChartRunner {
     return this.options.systemId;
   }
   get sessionId(): string {
-    return this.options.systemId;
-  }
-  get systemId(): string {
     return this.options.systemId;
   }
   get logger(): (...args: unknown[]) => void {
@@ -235,14 +254,18 @@ export class ChartRunner {
   }
 
   send(event: EventObject): void {
+    this.options.causes.note(event.type);
     this.system._relay(undefined, this as never, event);
   }
 
   _send(event: EventObject): void {
     if (this.deliver !== null) return this.deliver(event);
     if (this.status === STOPPED) return;
-    (this.queue ??= []).push(event);
-    if (this.status === RUNNING && !this.processing) this.flush();
+    if (this.status !== RUNNING || this.processing) {
+      (this.queue ??= []).push(event);
+      return;
+    }
+    this.flush(event);
   }
 
   subscribe(observer: RunnerObserver): { unsubscribe(): void } {
@@ -306,16 +329,22 @@ export class ChartRunner {
     }
   }
 
-  private flush(): void {
-    const queue = this.queue;
-    if (queue === null) return;
+  /**
+   * Processes `first` (when given), then every event sent meanwhile, in order. The waiting list is made
+   * only when an event arrives during another, and dropped once drained: an array kept per connection
+   * keeps its grown backing store (about 0.15 KiB).
+   */
+  private flush(first?: EventObject): void {
     this.processing = true;
     try {
-      while (queue.length > 0 && this.deliver === null) this.process(queue.shift()!);
+      if (first !== undefined) this.process(first);
+      let queue: EventObject[] | null;
+      while ((queue = this.queue) !== null && queue.length > 0 && this.deliver === null) this.process(queue.shift()!);
+      if (this.deliver === null) this.queue = null;
     } finally {
       this.processing = false;
     }
-    if (this.actor !== null && this.status !== STOPPED) this.handOver();
+    if (this.actor !== null && this.status !== STOPPED) this.handOver(true);
   }
 
   private process(event: EventObject): void {
@@ -352,6 +381,8 @@ export class ChartRunner {
           this.snapshot = { ...snapshot, status: 'error', error } as Snapshot;
         }
       }
+      // made again by the next transition that defers: no grown array kept per connection
+      if (this.deferred === deferred) this.deferred = null;
     }
     switch (this.snapshot.status) {
       case 'active':
@@ -432,12 +463,8 @@ export class ChartRunner {
   promote(adopted: (actor: AnyActorRef) => void): AnyActorRef {
     if (this.actor !== null) return this.actor;
     const timers: Timer[] = [];
-    const actor = createActor(this.logic, {
-      snapshot: this.snapshot,
-      input: this.options.input,
-      systemId: this.options.systemId,
-      clock: new AdoptingClock(this.options.clock, timers),
-    } as never) as unknown as AnyActorRef;
+    const { input, systemId, clock } = this.options;
+    const actor = createActor(this.logic, { snapshot: this.snapshot, input, systemId, clock: new AdoptingClock(clock, timers) } as never) as unknown as AnyActorRef;
     this.actor = actor;
     this.adopting = timers;
     const deliver = (actor as { send(event: EventObject): void }).send;
@@ -453,15 +480,15 @@ export class ChartRunner {
     this.queue = null;
     for (const event of queue) deliver(event);
     this.deliver = deliver;
-    if (!this.processing) this.handOver();
+    if (!this.processing) this.handOver(false);
     return actor;
   }
 
   /** The pending timers' list the promoted actor's clock adopts from (see `handOver`). */
   private adopting: Timer[] | null = null;
 
-  /** Gives the actor the runner's last snapshot, timers and observers, and starts it. */
-  private handOver(): void {
+  /** Gives the actor the runner's last snapshot (`moved`: an event was processed since the actor was created), timers and observers, and starts it. */
+  private handOver(moved: boolean): void {
     const actor = this.actor as unknown as {
       _snapshot: Snapshot;
       _actorScope: unknown;
@@ -470,8 +497,8 @@ export class ChartRunner {
       subscribe(observer: RunnerObserver): unknown;
       start(): void;
     };
-    // an event processed after promote() (the one it was called during) moved the snapshot on
-    if (actor._snapshot.value !== this.snapshot.value || actor._snapshot.context !== this.snapshot.context) {
+    // the event promote() was called during moved the snapshot on: the unstarted actor takes the one it ended with
+    if (moved) {
       actor._snapshot = this.logic.restoreSnapshot!(this.snapshot as never, actor._actorScope as never) as Snapshot;
     }
     // XState's system.start() schedules these in order; the adopting clock hands each its running timer

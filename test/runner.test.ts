@@ -29,14 +29,24 @@ const ackingProtocol: Protocol = {
 type Twin = TestConnection<ReturnType<typeof createStore>, unknown>;
 
 /** When the scenario reads `connection.actor` (promoting the connection). */
-type Promotion = 'never' | 'at once' | 'retry pending' | 'in a listener' | 'heartbeat pending';
+type Promotion = 'never' | 'at once' | 'retry pending' | 'in a listener' | 'in model.update' | 'heartbeat pending';
 
-function make(): Twin {
-  return createTestConnection({
-    model: createStore(),
+function make(promoteInUpdate = false): Twin {
+  const store = createStore();
+  let t: Twin | null = null;
+  const update = store.update.bind(store);
+  // read in the middle of a transition (the chart's updateModel action): the actor starts from the snapshot that event ends with
+  if (promoteInUpdate) {
+    store.update = (message) => {
+      if (t !== null) t.connection.actor.getSnapshot();
+      update(message);
+    };
+  }
+  return (t = createTestConnection({
+    model: store,
     protocol: ackingProtocol,
     heartbeat: { intervalMs: 1_000, timeoutMs: 500, message: 'ping' },
-  }) as unknown as Twin;
+  }) as unknown as Twin);
 }
 
 /** Everything a user can see of a connection, without reading its actor. */
@@ -53,7 +63,7 @@ function seen(t: Twin) {
 
 /** The scenario, reading `connection.actor` where `promotion` says; returns what was seen after each step. */
 function run(promotion: Promotion): ReturnType<typeof seen>[] {
-  const t = make();
+  const t = make(promotion === 'in model.update');
   const views: ReturnType<typeof seen>[] = [];
   const step = () => views.push(structuredClone(seen(t)));
   const promote = (at: Promotion) => {
@@ -103,7 +113,7 @@ function run(promotion: Promotion): ReturnType<typeof seen>[] {
 describe('running without an actor', () => {
   const without = run('never');
 
-  for (const promotion of ['at once', 'retry pending', 'in a listener', 'heartbeat pending'] as const) {
+  for (const promotion of ['at once', 'retry pending', 'in a listener', 'in model.update', 'heartbeat pending'] as const) {
     it(`runs the scenario as an actor does: promoted ${promotion}`, () => {
       expect(run(promotion)).toEqual(without);
     });
