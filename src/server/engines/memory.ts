@@ -554,7 +554,9 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       channel.log = NO_ENTRIES;
       channel.head = 0;
     }
-    if (!channel.followers.includes(listener)) channel.followers = [...channel.followers, listener];
+    // A literal of one, not a spread: V8 gives a spread array 17 slots (152 bytes per followed channel, issue 14).
+    if (channel.followers.length === 0) channel.followers = [listener];
+    else if (!channel.followers.includes(listener)) channel.followers = [...channel.followers, listener];
     let following = true;
     return {
       epoch: channel.epoch,
