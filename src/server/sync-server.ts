@@ -546,7 +546,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
   /**
    * The document a copy reads in place: its engine's, when that is this server's own memory
    * engine (its only follower, told within `append`); none with an engine given (issue 14: one
-   * document per channel; docs/server.md, "The memory engine").
+   * document per channel; docs/server.md, "Engines").
    */
   const sharedDocument = (channel: Channel) => (memory === undefined ? undefined : followedDocument(memory, channel.name));
 

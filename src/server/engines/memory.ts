@@ -189,7 +189,7 @@ const documents = new WeakMap<MemoryEngine, (channel: string) => ChannelDocument
  * The document `engine` keeps for `channel` while it is followed, to read in place: for the
  * server that made the engine (`createSyncServer` without `engine`), its only follower, whose
  * followed copy then keeps no document of its own (issue 14: one document per channel, not two;
- * docs/server.md, "The memory engine"). The engine changes it before it tells its followers the
+ * docs/server.md, "Engines"). The engine changes it before it tells its followers the
  * entry, within `append`: a copy reading it is at its seq again once told. Not for a memory
  * engine shared by instances (each keeps its own copy there). Undefined while nobody follows it.
  */
