@@ -8,25 +8,35 @@
 // ack: the window holds the feed + ops and nothing else, every thread of the process (the collector's too).
 // Prints instructions per feed change + its share of ops (total ÷ FEED) per run. Reported, never judged.
 //   node --import tsx bench/probes/feed-ops-instructions.ts
-//   env: ROUNDS (runs per server, default 2), FEED (default 5000), OPS (default 2500), WARM (default 5000), KINDS (default
+//   env: ROUNDS (runs per server, default 2), CONNECTIONS (default 500), PER_CONNECTION (default 10), CHANNELS (default
+//   5000), FEED (default 5000), OPS (default 2500), WARM (default 5000), KINDS (default
 //   current,baseline; ref:<commit> as in feed-ops.ts), OUT (callgrind's files, default a temporary directory:
-//   `callgrind_annotate OUT/<kind>-<round>.out.*` shows where)
+//   `callgrind_annotate OUT/<kind>-<round>.out.*` shows where), PROF=1 (no valgrind: each server under node --cpu-prof
+//   instead, its profile in OUT/<kind>-<round>: callgrind cannot name JIT-compiled functions, a profile can)
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BASELINE_COMMIT, buildBaseline, buildCurrentServer } from '../lib/baseline.js';
-import { clientGraceMs, forkClient, type Child } from '../lib/children.js';
+import { clientFlags, clientGraceMs, forkClient, type Child } from '../lib/children.js';
 import { PROFILES } from '../lib/profile.js';
 import { SyncServerChild } from '../lib/sync-server.js';
 
-const p = PROFILES.quick.engineBaseline;
+/** Scenario 9's quick sizes unless CONNECTIONS, PER_CONNECTION or CHANNELS say otherwise (a smaller fixed load when a loaded machine cannot accept 500 connections under valgrind in time; both servers get the same). */
+const quick = PROFILES.quick.engineBaseline;
+const p = {
+  connections: Number(process.env.CONNECTIONS ?? quick.connections),
+  perConnection: Number(process.env.PER_CONNECTION ?? quick.perConnection),
+  channels: Number(process.env.CHANNELS ?? quick.channels),
+  batch: quick.batch,
+};
 const rounds = Number(process.env.ROUNDS ?? 2);
 const feed = Number(process.env.FEED ?? 5_000);
 const ops = Number(process.env.OPS ?? 2_500);
 const warm = Number(process.env.WARM ?? 5_000);
 const kinds = (process.env.KINDS ?? 'current,baseline').split(',');
 const out = process.env.OUT ?? mkdtempSync(join(tmpdir(), 'feed-ops-instructions-'));
+const profiled = process.env.PROF === '1';
 /** Per 10 ms tick: about the scenario's rates (1,000 changes/s and 500 ops/s) while the server keeps up. */
 const FEED_PER_TICK = 10;
 const OPS_PER_TICK = 5;
@@ -60,7 +70,10 @@ for (let round = 0; round < rounds; round++) {
   for (const kind of round % 2 === 0 ? kinds : [...kinds].reverse()) {
     const file = `${kind.replace(/[^a-z0-9]/gi, '_')}-${round + 1}.out`;
     const wrapper = ['valgrind', '--tool=callgrind', `--callgrind-out-file=${join(out, file)}`, '--dump-instr=no', '--collect-atstart=yes'];
-    const server = await SyncServerChild.start(`${kind} server`, { maxConnectionsPerAddress: p.connections + 100 }, modules[kind], wrapper);
+    const flags = profiled ? ['--cpu-prof', `--cpu-prof-dir=${join(out, file.replace(/\.out$/, ''))}`] : [];
+    clientFlags.push(...flags);
+    const server = await SyncServerChild.start(`${kind} server`, { maxConnectionsPerAddress: p.connections + 100 }, modules[kind], profiled ? undefined : wrapper);
+    clientFlags.splice(clientFlags.length - flags.length, flags.length);
     const loads: Child[] = [];
     try {
       const population = await forkClient('feed load', 'channel-load', { url: server.url, batch: p.batch, timeoutMs: TIMEOUT_MS, first: 0, connections: p.connections, perConnection: p.perConnection, channelCount: p.channels, prefix: 'load-' });
@@ -75,6 +88,11 @@ for (let round = 0; round < rounds; round++) {
         if (Number(counted.unanswered) !== 0) throw new Error(`${kind}: ${String(counted.unanswered)} ops unanswered`);
       };
       if (warm > 0) await load(warm, Math.round(warm / 2));
+      if (profiled) {
+        await load(feed, ops);
+        console.log(`round ${round + 1} ${kind}: profiled`);
+        continue;
+      }
       const pid = server.child.process.pid as number;
       execFileSync('callgrind_control', ['-z', String(pid)], { stdio: 'ignore' });
       await load(feed, ops);

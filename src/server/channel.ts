@@ -8,7 +8,8 @@
  */
 import { utf8Length } from '../frames.js';
 import type { Json } from '../store.js';
-import { checkChanges, documentBytes, measureDocument, type CheckedChanges, type ValueLimits } from '../sync/values.js';
+import { checkChanges, measureDocument, type CheckedChanges, type ValueLimits } from '../sync/values.js';
+import { applyChanges, bytesOf, type ChannelDocument } from './document.js';
 import type { ChannelEntry, ChannelState, EngineMember } from './engine.js';
 
 export type Checked = Extract<CheckedChanges, { ok: true }>;
@@ -57,14 +58,20 @@ export interface ChannelLimits {
   value: ValueLimits;
 }
 
+/** The document of a copy not loaded (never written: `start` gives the copy one). */
+const NO_DOCUMENT: ChannelDocument = Object.freeze({ data: new Map<string, Json>(), sizes: new Map<string, number>(), entrySum: 0 }) as ChannelDocument;
+
 export class Channel {
   /** Undefined while unloaded. */
   epoch: string | undefined;
   seq = 0;
-  readonly data: Map<string, Json>;
-  /** Per key, its `"key":value` entry's UTF-8 bytes: the document's size without stringifying it. */
-  private readonly sizes: Map<string, number>;
-  private entrySum = 0;
+  /**
+   * The document at `seq` (document.ts): the copy's own, or, on the server's own memory engine,
+   * the engine's, read in place (`start`): one document per channel, not two (issue 14).
+   */
+  private doc: ChannelDocument = NO_DOCUMENT;
+  /** `doc` is the engine's: the engine applies each entry to it before telling the copy. */
+  private docShared = false;
   /** The replay log: `log[head..]` are live (a head index, compacted now and then, so no op copies it). */
   private log: LogEntry[] = [];
   private head = 0;
@@ -93,8 +100,6 @@ export class Channel {
     readonly name: string,
     private readonly limits: ChannelLimits,
   ) {
-    this.sizes = new Map();
-    this.data = new Map();
     this.quotedName = JSON.stringify(name);
     this.patchPrefix = `{"type":"patch","channel":${this.quotedName},`;
   }
@@ -105,7 +110,12 @@ export class Channel {
 
   /** UTF-8 bytes of the document's JSON (kept incrementally). */
   get dataBytes(): number {
-    return documentBytes(this.entrySum, this.sizes.size);
+    return bytesOf(this.doc);
+  }
+
+  /** The document at `seq` (empty while unloaded). */
+  get data(): ReadonlyMap<string, Json> {
+    return this.doc.data;
   }
 
   /** Whether anyone holds it: a subscriber, a version 1 session, or a member in its grace period. */
@@ -115,20 +125,23 @@ export class Channel {
 
   /**
    * Starts the copy from the engine's state (a load, or a reset): its epoch, seq, document and
-   * members, an empty log. Throws `RangeError` for a document the value rule refuses (an engine's bug:
-   * what it holds was checked before it was appended).
+   * members, an empty log. With `shared`, the engine's document at `state.seq` (the memory
+   * engine's `followedDocument`), the copy reads that one and keeps none of its own; else it
+   * copies `state.data`. Throws `RangeError` for a document the value rule refuses (an engine's
+   * bug: what it holds was checked before it was appended).
    */
-  start(state: ChannelState): void {
-    const measured = measureDocument(state.data, this.limits.value.maxValueDepth);
-    if (typeof measured === 'string') throw new RangeError(`channel ${this.name}: the engine's data breaks the value rule: ${measured}`);
-    this.sizes.clear();
-    this.entrySum = 0;
-    for (const [key, size] of measured) {
-      this.sizes.set(key, size);
-      this.entrySum += size;
+  start(state: ChannelState, shared?: ChannelDocument): void {
+    if (shared !== undefined) {
+      this.doc = shared;
+      this.docShared = true;
+    } else {
+      const measured = measureDocument(state.data, this.limits.value.maxValueDepth);
+      if (typeof measured === 'string') throw new RangeError(`channel ${this.name}: the engine's data breaks the value rule: ${measured}`);
+      let entrySum = 0;
+      for (const size of measured.values()) entrySum += size;
+      this.doc = { data: new Map(Object.entries(state.data)), sizes: measured, entrySum };
+      this.docShared = false;
     }
-    this.data.clear();
-    for (const key of Object.keys(state.data)) this.data.set(key, state.data[key] as Json);
     this.members.clear();
     for (const member of state.members) this.members.set(member.key, withJson(member));
     this.epoch = state.epoch;
@@ -150,9 +163,8 @@ export class Channel {
     this.log = [];
     this.head = 0;
     this.logBytes = 0;
-    this.data.clear();
-    this.sizes.clear();
-    this.entrySum = 0;
+    this.doc = NO_DOCUMENT;
+    this.docShared = false;
     this.members.clear();
     this.snapshotCache = undefined;
     this.v1SnapshotCache = undefined;
@@ -230,34 +242,9 @@ export class Channel {
     return `the change would make channel ${this.name}'s document ${bytes} bytes of JSON, over maxDataBytes (${this.limits.maxDataBytes}); delete keys first`;
   }
 
-  /** Applies a validated change to the copy as `seq` (the engine's entry). */
+  /** Applies a validated change to the copy as `seq` (the engine's entry); a shared document has it already. */
   apply(checked: Checked, seq: number): void {
-    const deleted = checked.changes.delete;
-    if (deleted !== undefined) {
-      for (const key of deleted) {
-        const size = this.sizes.get(key);
-        if (size === undefined) continue;
-        this.entrySum -= size;
-        this.sizes.delete(key);
-        this.data.delete(key);
-      }
-    }
-    const set = checked.changes.set;
-    if (set !== undefined) {
-      // A set key's entry is removed and set again (it moves to the document's end, as it always
-      // has); no closure per change: the feed's path (issue 14, scenario 11 (b)).
-      for (const [key, size] of checked.entryBytes) {
-        const old = this.sizes.get(key);
-        if (old !== undefined) {
-          this.entrySum -= old;
-          this.sizes.delete(key);
-          this.data.delete(key);
-        }
-        this.data.set(key, set[key] as Json);
-        this.sizes.set(key, size);
-        this.entrySum += size;
-      }
-    }
+    if (!this.docShared) applyChanges(this.doc, checked.changes, checked.entryBytes);
     this.seq = seq;
   }
 
@@ -355,7 +342,7 @@ export class Channel {
    */
   snapshot(): { text: string; bytes: number } {
     if (this.snapshotCache?.seq !== this.seq) {
-      const text = JSON.stringify({ type: 'snapshot', channel: this.name, epoch: this.epoch, seq: this.seq, data: Object.fromEntries(this.data) });
+      const text = JSON.stringify({ type: 'snapshot', channel: this.name, epoch: this.epoch, seq: this.seq, data: Object.fromEntries(this.doc.data) });
       this.snapshotCache = { seq: this.seq, text, bytes: utf8Length(text) };
     }
     return this.snapshotCache;
@@ -364,7 +351,7 @@ export class Channel {
   /** The version 1 snapshot (`default` only). */
   v1Snapshot(): { text: string; bytes: number } {
     if (this.v1SnapshotCache?.seq !== this.seq) {
-      const text = JSON.stringify({ type: 'snapshot', epoch: this.epoch, seq: this.seq, data: Object.fromEntries(this.data) });
+      const text = JSON.stringify({ type: 'snapshot', epoch: this.epoch, seq: this.seq, data: Object.fromEntries(this.doc.data) });
       this.v1SnapshotCache = { seq: this.seq, text, bytes: utf8Length(text) };
     }
     return this.v1SnapshotCache;
@@ -372,7 +359,7 @@ export class Channel {
 
   /** The document as a plain object. */
   plainData(): Record<string, Json> {
-    return Object.fromEntries(this.data);
+    return Object.fromEntries(this.doc.data);
   }
 
   /** The members, ordered by joinedAt, then client id, then user (docs/protocol.md, "Presence"). */

@@ -20,7 +20,7 @@ import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, ErrorCodeV2, SyncCloseCodeV2, isCha
 import { DEFAULT_VALUE_LIMITS, checkChanges } from '../sync/values.js';
 import { Channel, type Checked } from './channel.js';
 import { EngineUnavailableError, refuseEngineOwnedOptions, type AppendResult, type Answer, type ChannelEntry, type ChannelListener, type ChannelState, type Engine, type Following, type PresenceChange } from './engine.js';
-import { memoryEngine, type MemoryEngine } from './engines/memory.js';
+import { followedDocument, memoryEngine, type MemoryEngine } from './engines/memory.js';
 import { Outgoing } from './outgoing.js';
 import { memberJoined, memberLeft, presenceFrame, type PresenceContext } from './presence.js';
 import { DEFAULT_DEDUP_RETENTION_MS, DEFAULT_MAX_CLIENT_IDS, DEFAULT_MAX_DATA_BYTES, DEFAULT_MAX_STORED_CHANNELS, type PersistedState } from './stored-state.js';
@@ -533,7 +533,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       // close their clients (they resend, their marks answer).
       for (const session of live) if (session.v1 !== undefined && channel.v1.has(session.v1)) drop(session, SyncCloseCode.TRY_AGAIN_LATER, `channel ${channel.name} was reset by the server's store; reconnect`);
       const subscribers = [...channel.subscribers] as Subscription[];
-      channel.start(state);
+      channel.start(state, sharedDocument(channel));
       for (const sub of subscribers) quietly(() => guarded(sub.session, () => v2.resync(sub)));
     },
     presence(channel, change) {
@@ -542,6 +542,13 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       else memberLeft(presence, channel, change.member);
     },
   };
+
+  /**
+   * The document a copy reads in place: its engine's, when that is this server's own memory
+   * engine (its only follower, told within `append`); none with an engine given (issue 14: one
+   * document per channel; docs/server.md, "Engines").
+   */
+  const sharedDocument = (channel: Channel) => (memory === undefined ? undefined : followedDocument(memory, channel.name));
 
   /** One entry to the copy, its log and every holder. */
   function deliver(channel: Channel, checked: Checked, seq: number): void {
@@ -598,7 +605,7 @@ export function createSyncServer(options: SyncServerOptions = {}) {
       }
       channel.unfollow = unfollow;
       try {
-        channel.start(following);
+        channel.start(following, sharedDocument(channel));
       } catch (error) {
         counters.channels--;
         channel.unfollow = undefined;

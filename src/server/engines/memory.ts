@@ -17,6 +17,7 @@ import type { Changes } from '../../sync/messages.js';
 import { DEFAULT_CHANNEL, DEFAULT_V2_LIMITS, ErrorCodeV2 } from '../../sync/messages-v2.js';
 import { utf8Length } from '../../frames.js';
 import { DEFAULT_VALUE_LIMITS, documentBytes, jsonStringBytes, measureDocument } from '../../sync/values.js';
+import { applyChanges, bytesAfter, bytesOf, type ChannelDocument } from '../document.js';
 import { ClientOwners, ownersFromMarks } from '../client-owners.js';
 import type { AppendResult, ChannelEntry, ChannelListener, DocumentLimit, Engine, EngineMember, EngineStatus, Following, OpMark, PresenceChange, RefuseResult, V1Op } from '../engine.js';
 import { ChannelMarks, type PersistedMarks } from '../marks.js';
@@ -77,13 +78,15 @@ export interface MemoryEngineOptions {
 }
 
 /** A stored channel: its document and marks always; its epoch, log, followers and members while followed. */
-interface StoredChannel {
+interface StoredChannel extends ChannelDocument {
   readonly name: string;
-  /** `NO_DATA` (with `NO_SIZES`) while it never held a key: most followed channels start empty (issue 14, heap per channel). */
+  /**
+   * `NO_DATA` (with `NO_SIZES`) while it never held a key: most followed channels start empty
+   * (issue 14, heap per channel). Replaced, not only changed, so a reader of the document reads
+   * `data` and `sizes` through the channel each time (see `followedDocument`).
+   */
   data: Map<string, Json>;
-  /** Per key, its `"key":value` entry's UTF-8 bytes, and their sum: the document's size for the data limit. */
   sizes: Map<string, number>;
-  entrySum: number;
   /** Made at the first mark (a channel only read or fed by the server has none). */
   marks: ChannelMarks | undefined;
   epoch: string | undefined;
@@ -128,82 +131,70 @@ export function newEpoch(random: () => number): string {
 }
 
 /**
- * The document's entries after `changes` (deletes first, then sets): each key it touches with its
- * new entry size (undefined: deleted), their new sum, and the document's UTF-8 bytes then.
+ * The caller's sizes as they are, when they are the whole change's (each set key measured, as the
+ * server's changes and ops always come): no map of its own per change (issue 14); else measured here.
  */
-function measureChange(channel: StoredChannel, changes: Changes, entryBytes: ReadonlyMap<string, number> | undefined) {
-  let entries: ReadonlyMap<string, number | undefined> | undefined = measuredAsGiven(changes, entryBytes);
-  if (entries === undefined) {
-    const own = new Map<string, number | undefined>();
-    for (const key of changes.delete ?? []) own.set(key, undefined);
-    const set = changes.set;
-    if (set !== undefined) {
-      for (const key of Object.keys(set)) own.set(key, entryBytes?.get(key) ?? jsonStringBytes(key) + 1 + utf8Length(JSON.stringify(set[key])));
-    }
-    entries = own;
-  }
-  let entrySum = channel.entrySum;
-  let count = channel.sizes.size;
-  for (const [key, size] of entries) {
-    const old = channel.sizes.get(key);
-    if (old !== undefined) {
-      entrySum -= old;
-      count--;
-    }
-    if (size !== undefined) {
-      entrySum += size;
+function entryBytesOf(changes: Changes, given: ReadonlyMap<string, number> | undefined): ReadonlyMap<string, number> {
+  const set = changes.set;
+  if (set === undefined) return NO_SIZES;
+  if (given !== undefined) {
+    let count = 0;
+    for (const key of Object.keys(set)) {
+      if (!given.has(key)) {
+        count = -1;
+        break;
+      }
       count++;
     }
+    // Only read (by `bytesAfter` and `applyChanges`): the map stays the caller's as it was.
+    if (count === given.size) return given;
   }
-  return { entries, entrySum, bytes: documentBytes(entrySum, count) };
+  const own = new Map<string, number>();
+  for (const key of Object.keys(set)) own.set(key, jsonStringBytes(key) + 1 + utf8Length(JSON.stringify(set[key])));
+  return own;
 }
 
 /**
- * The caller's sizes as they are, when they are the whole change's (sets only, each measured): no
- * map of its own per change (the server's changes and ops always come so measured, issue 14).
+ * What puts the keys `changes` touch back as they were (values and sizes), for a write that may
+ * fail. A key set again moves to the document's end, and stays there when undone.
  */
-function measuredAsGiven(changes: Changes, entryBytes: ReadonlyMap<string, number> | undefined): ReadonlyMap<string, number> | undefined {
-  const set = changes.set;
-  if (entryBytes === undefined || set === undefined || (changes.delete !== undefined && changes.delete.length > 0)) return undefined;
-  let count = 0;
-  for (const key of Object.keys(set)) {
-    if (!entryBytes.has(key)) return undefined;
-    count++;
-  }
-  // Only read (by `measureChange` and `append`): the map stays the caller's as it was.
-  return count === entryBytes.size ? entryBytes : undefined;
-}
-
-/** Applies `changes` to `data`. */
-function applyChanges(data: Map<string, Json>, changes: Changes): void {
-  for (const key of changes.delete ?? []) data.delete(key);
-  const set = changes.set;
-  if (set !== undefined) for (const key of Object.keys(set)) data.set(key, set[key] as Json);
-}
-
-/** Applies `changes` to `data`; returns what puts it back (for a write that may fail). */
-function applyUndoably(data: Map<string, Json>, changes: Changes): () => void {
-  const before = new Map<string, Json | undefined>();
+function undoFor(channel: StoredChannel, changes: Changes): () => void {
+  const before = new Map<string, { value: Json; size: number } | undefined>();
   const remember = (key: string) => {
-    if (!before.has(key)) before.set(key, data.get(key));
+    if (before.has(key)) return;
+    const size = channel.sizes.get(key);
+    before.set(key, size === undefined ? undefined : { value: channel.data.get(key) as Json, size });
   };
-  for (const key of changes.delete ?? []) {
-    remember(key);
-    data.delete(key);
-  }
-  const set = changes.set;
-  if (set !== undefined) {
-    for (const key of Object.keys(set)) {
-      remember(key);
-      data.set(key, set[key] as Json);
-    }
-  }
+  for (const key of changes.delete ?? []) remember(key);
+  for (const key of Object.keys(changes.set ?? {})) remember(key);
+  const entrySum = channel.entrySum;
   return () => {
-    for (const [key, value] of before) {
-      if (value === undefined) data.delete(key);
-      else data.set(key, value);
+    for (const [key, was] of before) {
+      if (was === undefined) {
+        channel.data.delete(key);
+        channel.sizes.delete(key);
+      } else {
+        channel.data.set(key, was.value);
+        channel.sizes.set(key, was.size);
+      }
     }
+    channel.entrySum = entrySum;
   };
+}
+
+/** Each memory engine's way to the document of a channel it keeps (see `followedDocument`). */
+const documents = new WeakMap<MemoryEngine, (channel: string) => ChannelDocument | undefined>();
+
+/**
+ * The document `engine` keeps for `channel` while it is followed, to read in place: for the
+ * server that made the engine (`createSyncServer` without `engine`), its only follower, whose
+ * followed copy then keeps no document of its own (issue 14: one document per channel, not two;
+ * docs/server.md, "Engines"). The engine changes it before it tells its followers the
+ * entry, within `append`: a copy reading it is at its seq again once told. Not for a memory
+ * engine shared by instances (each keeps its own copy there). Undefined while nobody follows it.
+ */
+export function followedDocument(engine: MemoryEngine, channel: string): ChannelDocument | undefined {
+  return documents.get(engine)?.(channel);
 }
 
 /** The memory engine: an `Engine` plus what only an in-process store can give (the data file's state). */
@@ -458,22 +449,20 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
         return { status: 'deferred' };
       }
     }
-    const size = measureChange(channel, changes, limit?.entryBytes);
-    if (limit !== undefined && size.bytes > limit.maxDataBytes && size.bytes > documentBytes(channel.entrySum, channel.sizes.size)) {
-      return tooLarge(channel, size.bytes, mark, v1);
-    }
+    const entryBytes = entryBytesOf(changes, limit?.entryBytes);
+    const bytes = bytesAfter(channel, changes, entryBytes);
+    if (limit !== undefined && bytes > limit.maxDataBytes && bytes > bytesOf(channel)) return tooLarge(channel, bytes, mark, v1);
     if (!roomFor(channel)) {
       if (channel.followers.length === 0) settle(channel);
       return { status: 'full' };
     }
-    // Without onChange nothing can fail after this: no undo to keep.
-    let undoData: (() => void) | undefined;
     if (channel.data === NO_DATA) {
       channel.data = new Map();
       channel.sizes = new Map();
     }
-    if (options.onChange === undefined) applyChanges(channel.data, changes);
-    else undoData = applyUndoably(channel.data, changes);
+    // Without onChange nothing can fail after this: no undo to keep.
+    const undoData = options.onChange === undefined ? undefined : undoFor(channel, changes);
+    applyChanges(channel, changes, entryBytes);
     let undoMark: ReturnType<ChannelMarks['raise']> | undefined;
     if (mark !== undefined) {
       seen(mark.at);
@@ -490,11 +479,6 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       throw error;
     }
     if (v1 !== undefined) applied.trim();
-    for (const [key, entry] of size.entries) {
-      if (entry === undefined) channel.sizes.delete(key);
-      else channel.sizes.set(key, entry);
-    }
-    channel.entrySum = size.entrySum;
     restock(channel);
     // A channel nobody follows is appended to in an epoch of its own (the next follow starts another).
     channel.epoch ??= newEpoch(random);
@@ -570,7 +554,9 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       channel.log = NO_ENTRIES;
       channel.head = 0;
     }
-    if (!channel.followers.includes(listener)) channel.followers = [...channel.followers, listener];
+    // A literal of one, not a spread: V8 gives a spread array 17 slots (152 bytes per followed channel, issue 14).
+    if (channel.followers.length === 0) channel.followers = [listener];
+    else if (!channel.followers.includes(listener)) channel.followers = [...channel.followers, listener];
     let following = true;
     return {
       epoch: channel.epoch,
@@ -598,7 +584,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
   const leases = new Map<string, { owner: string; until: number }>();
   const statusListeners = new Set<(status: EngineStatus) => void>();
 
-  return {
+  const engine: MemoryEngine = {
     follow,
     append,
     refuse,
@@ -699,4 +685,9 @@ export function memoryEngine(options: MemoryEngineOptions = {}): MemoryEngine {
       return lastTime;
     },
   };
+  documents.set(engine, (name) => {
+    const channel = channels.get(name);
+    return channel !== undefined && channel.followers.length > 0 ? channel : undefined;
+  });
+  return engine;
 }
