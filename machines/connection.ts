@@ -29,6 +29,7 @@
  */
 import { assign, createActor, enqueueActions, fromCallback, not, setup, type AnyActorRef, type AnyStateMachine } from 'xstate';
 import type {
+  ChartCounters,
   ConnectionContext,
   ConnectionEvent,
   ConnectionInput,
@@ -124,6 +125,23 @@ export function channelParams(event: ConnectionEvent, params: unknown): ChannelP
 const channelOf = (event: ConnectionEvent): string => ('channel' in event && typeof event.channel === 'string' ? event.channel : '');
 
 /** Adds an entry to the outbox as `admitToOutbox` decides. Pure. */
+/**
+ * `counters` with `key` counted `by` more: an object literal of the fields in the chart's order rather than
+ * `{ ...counters, key }`, whose clone V8 takes on its slow path (callgrind, issue 15: a message and a send each count one).
+ */
+function counted(counters: ChartCounters, key: keyof ChartCounters, by = 1): ChartCounters {
+  const next: ChartCounters = {
+    received: counters.received,
+    rejected: counters.rejected,
+    sent: counters.sent,
+    reconnects: counters.reconnects,
+    dropped: counters.dropped,
+    callbackErrors: counters.callbackErrors,
+  };
+  next[key] += by;
+  return next;
+}
+
 function withEntry(
   context: ConnectionContext,
   frame: Frame,
@@ -140,7 +158,7 @@ function withEntry(
   const nextEntryId = context.nextEntryId + 1;
   // copies no more than the outbox's tail, whatever its length (machines/outbox.ts; issue 15)
   if (admission.kind === 'append') return { outbox: appendToOutbox(context.outbox, entry), nextEntryId, counters: context.counters };
-  const counters = { ...context.counters, dropped: context.counters.dropped + 1 };
+  const counters = counted(context.counters, 'dropped');
   if (admission.kind === 'drop-entry') {
     return { outbox: outboxOf([...outboxEntries(context.outbox).filter((_, index) => index !== admission.index), entry]), nextEntryId, counters };
   }
@@ -368,10 +386,7 @@ export const connectionMachine = setup({
     clearCloseRequest: assign({ closeRequest: null }),
     noteInbound: assign(({ context, event }) => ({
       lastInboundAt: 'at' in event ? event.at : context.lastInboundAt,
-      counters: {
-        ...context.counters,
-        received: context.counters.received + (event.type === 'message.received' ? event.messages.length : 1),
-      },
+      counters: counted(context.counters, 'received', event.type === 'message.received' ? event.messages.length : 1),
     })),
     /**
      * The connection's own Model (the `default` channel) failed: the connection's document is gone,
@@ -386,17 +401,17 @@ export const connectionMachine = setup({
       event.type === 'message.rejected'
         ? {
             lastRejected: { code: event.code, message: event.message },
-            counters: { ...context.counters, rejected: context.counters.rejected + 1 },
+            counters: counted(context.counters, 'rejected'),
           }
         : context,
     ),
     resetAttempts: assign({ attempt: 0 }),
     beginReconnect: assign(({ context }) => ({
       attempt: context.attempt + 1,
-      counters: { ...context.counters, reconnects: context.counters.reconnects + 1 },
+      counters: counted(context.counters, 'reconnects'),
     })),
     countResume: assign(({ context }) => ({
-      counters: { ...context.counters, reconnects: context.counters.reconnects + 1 },
+      counters: counted(context.counters, 'reconnects'),
     })),
     clearRetry: assign({ nextDelayMs: null, nextRetryAt: null }),
     setOffline: assign({ online: false }),
@@ -407,7 +422,7 @@ export const connectionMachine = setup({
       event.type === 'callback.failed'
         ? {
             lastCallbackError: { code: event.code, message: event.message },
-            counters: { ...context.counters, callbackErrors: context.counters.callbackErrors + 1 },
+            counters: counted(context.counters, 'callbackErrors'),
           }
         : context,
     ),
@@ -426,7 +441,7 @@ export const connectionMachine = setup({
       if (event.type !== 'client.send') return;
       if (event.ackId === undefined) {
         enqueue({ type: 'writeFrames', params: { frames: [event.frame] } });
-        enqueue.assign({ counters: { ...context.counters, sent: context.counters.sent + 1 } });
+        enqueue.assign({ counters: counted(context.counters, 'sent') });
         return;
       }
       const next = withEntry(context, event.frame, event.ackId, true, event.channel);
@@ -458,7 +473,7 @@ export const connectionMachine = setup({
       const heartbeat = context.config.heartbeat;
       if (heartbeat === null) return;
       enqueue({ type: 'writeFrames', params: { frames: [heartbeat.message] } });
-      enqueue.assign({ counters: { ...context.counters, sent: context.counters.sent + 1 } });
+      enqueue.assign({ counters: counted(context.counters, 'sent') });
     }),
   },
   guards: {

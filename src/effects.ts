@@ -17,7 +17,7 @@ import { assign, enqueueActions, type AnyActorRef } from 'xstate';
 import { connectionMachine } from '../machines/connection.js';
 import type { ConnectionContext, ConnectionEvent, ConnectionInput, ErrorCode, Frame } from '../machines/connection.types.js';
 import { computeRetryDelay } from './backoff.js';
-import { catchRejection } from './callbacks.js';
+import { catchRejection, isThenable } from './callbacks.js';
 import { describeThrown } from './errors.js';
 import type { FastPathSwitch } from './fast-path.js';
 import { encodeJsonFrame, exceedsBytes, frameBytes } from './frames.js';
@@ -88,7 +88,7 @@ function greetingFrames(result: GreetingResult): Frame[] {
  * is: data is applied; anything else (a gap's `resync.needed`, say) is sent to
  * the chart and ends the read, as it would have had the refusal come first.
  */
-function updateModel(effects: ConnectionEffects, context: ConnectionContext, event: ConnectionEvent, send: (event: ConnectionEvent) => void): void {
+function updateModel(effects: ConnectionEffects, context: ConnectionContext, event: ConnectionEvent, self: AnyActorRef): void {
   if (event.type !== 'message.received') return;
   const { model, protocol, now } = effects;
   // With channels, each message goes to its channel's Model (the connection's own is the default channel's).
@@ -101,11 +101,11 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
         watchUpdate(effects, (receiver === undefined ? model : receiver.model).update(message));
       } catch (error) {
         refused = true;
-        send(modelRejection(error, context, now));
+        self.send(modelRejection(error, context, now));
         receiver?.rejected?.(message, error);
         continue;
       }
-      if (protocol.applied !== undefined) noteApplied(effects, protocol, message, context, now, send);
+      if (protocol.applied !== undefined) noteApplied(effects, protocol, message, context, now, self);
       receiver?.render();
       continue;
     }
@@ -120,7 +120,7 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
     const events = Array.isArray(inbound) ? inbound : [inbound];
     const other = events.filter((e) => e.type !== 'message.received');
     if (other.length > 0) {
-      for (const e of other) send({ ...e, socketId: context.socketId, at: now() } as ConnectionEvent);
+      for (const e of other) self.send({ ...e, socketId: context.socketId, at: now() } as ConnectionEvent);
       // One document: a resync brings a new snapshot of everything. Channels: only that channel resyncs (and drops its patches
       // until its snapshot); the other channels' messages of the read still apply.
       if (channels === undefined) return;
@@ -132,11 +132,11 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
       try {
         watchUpdate(effects, (receiver === undefined ? model : receiver.model).update(data));
       } catch (error) {
-        send(modelRejection(error, context, now));
+        self.send(modelRejection(error, context, now));
         receiver?.rejected?.(data, error);
         continue;
       }
-      if (protocol.applied !== undefined) noteApplied(effects, protocol, data, context, now, send);
+      if (protocol.applied !== undefined) noteApplied(effects, protocol, data, context, now, self);
       receiver?.render();
     }
   }
@@ -148,6 +148,8 @@ function updateModel(effects: ConnectionEffects, context: ConnectionContext, eve
  * rejection is reported as `ERR_MODEL_REJECTED` in `status.lastCallbackError`.
  */
 function watchUpdate(effects: ConnectionEffects, result: unknown): void {
+  // checked first: the handler is a closure, made only for a promise (issue 15: per-message garbage)
+  if (!isThenable(result)) return;
   catchRejection(result, (error) =>
     effects.reportCallbackFailure(
       'ERR_MODEL_REJECTED',
@@ -163,14 +165,16 @@ function noteApplied(
   message: unknown,
   context: ConnectionContext,
   now: () => number,
-  send: (event: ConnectionEvent) => void,
+  self: AnyActorRef,
 ): void {
   try {
-    catchRejection(protocol.applied!(message), (error) =>
+    const result = protocol.applied!(message);
+    if (!isThenable(result)) return;
+    catchRejection(result, (error) =>
       effects.reportCallbackFailure('ERR_UNKNOWN_MESSAGE', `protocol.applied rejected: ${describeThrown(error)} (it is not awaited)`),
     );
   } catch (error) {
-    send({
+    self.send({
       type: 'message.rejected',
       code: 'ERR_UNKNOWN_MESSAGE',
       message: `protocol.applied threw: ${describeThrown(error)}`,
@@ -210,7 +214,7 @@ export const liveMachine = connectionMachine.provide({
       effectsOf(self).liveSocket?.command({ type: 'close', code: context.closeRequest?.code ?? 1000, reason: context.closeRequest?.reason ?? '' }),
     checkDrain: ({ self }) => effectsOf(self).liveSocket?.command({ type: 'checkDrain' }),
     releaseSocket: ({ self }) => releaseSocket(effectsOf(self)),
-    updateModel: ({ context, event, self }) => updateModel(effectsOf(self), context, event, (e) => self.send(e)),
+    updateModel: ({ context, event, self }) => updateModel(effectsOf(self), context, event, self),
     renderView: ({ self }) => effectsOf(self).renderer.request(),
     sendGreeting: enqueueActions(({ context, event, enqueue, self }) => {
       const { protocol, model, greeting, now, reportCallbackFailure } = effectsOf(self);

@@ -5,7 +5,7 @@
  * `ERR_LISTENER_FAILED`, and a rejection like a throw. A class, so that a
  * connection holds one small object.
  */
-import { catchRejection } from './callbacks.js';
+import { catchRejection, isThenable } from './callbacks.js';
 import { describeThrown, type ErrorCode } from './errors.js';
 import type { ConnectionStatus } from './types.js';
 
@@ -14,6 +14,8 @@ export type StatusListener = (status: ConnectionStatus) => void;
 export class Listeners {
   /** Made by the first `add`: most connections never have a listener (heap per connection, issue 15). */
   private listeners: Set<StatusListener> | null = null;
+  /** The listeners in order, copied once per change of the set rather than at every status (every message, issue 15); a listener that subscribes or unsubscribes while they run leaves this copy as it was. */
+  private ordered: readonly StatusListener[] | null = null;
 
   constructor(private readonly failed: (code: ErrorCode, message: string) => void) {}
 
@@ -21,8 +23,9 @@ export class Listeners {
   add(listener: StatusListener): () => void {
     const listeners = (this.listeners ??= new Set());
     listeners.add(listener);
+    this.ordered = null;
     return () => {
-      listeners.delete(listener);
+      if (listeners.delete(listener)) this.ordered = null;
     };
   }
 
@@ -35,11 +38,11 @@ export class Listeners {
     if (this.listeners === null || this.listeners.size === 0) return;
     const failed = this.failed;
     let failure: { error: unknown } | null = null;
-    const onRejected = report ? (error: unknown) => failed('ERR_LISTENER_FAILED', `a status listener rejected: ${describeThrown(error)}`) : undefined;
-    // a copy: a listener may subscribe or unsubscribe while they run
-    for (const listener of [...this.listeners]) {
+    for (const listener of (this.ordered ??= [...this.listeners])) {
       try {
-        catchRejection(listener(status), onRejected);
+        const result = listener(status);
+        // the handler is a closure: made only for a promise
+        if (isThenable(result)) catchRejection(result, report ? (error: unknown) => failed('ERR_LISTENER_FAILED', `a status listener rejected: ${describeThrown(error)}`) : undefined);
       } catch (error) {
         failure ??= { error };
       }

@@ -182,6 +182,21 @@ describe('the fast path', () => {
     full.connection.stop();
   });
 
+  it('makes a snapshot with the fields, in the order, of the snapshot XState makes', () => {
+    const [fast, full] = twins(SETUPS[2]!, PROTOCOLS[1]!.make, undefined);
+    const before = fastPathStats.fast;
+    for (const t of [fast, full]) {
+      t.socket.receive({ type: 'snapshot', epoch: 'e', seq: 1, data: { a: 1 } });
+      t.connection.send({ type: 'op', id: 'op-1', set: { b: 1 } });
+    }
+    expect(fastPathStats.fast).toBe(before + 2);
+    const fields = (t: Twin) => Object.keys(t.connection.actor.getSnapshot());
+    expect(fields(fast)).toEqual(fields(full));
+    expect(fast.connection.actor.getSnapshot().hasTag('open')).toBe(true);
+    fast.connection.stop();
+    full.connection.stop();
+  });
+
   it('steps aside while an inspector is attached with actor.system.inspect()', () => {
     const t = createTestConnection({ model: createStore() });
     const socket = t.open();
