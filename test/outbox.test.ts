@@ -1,25 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Outbox, OutboxEntry } from '../machines/connection.types.js';
 import { appendToOutbox, EMPTY_OUTBOX, outboxEntries, outboxOf, settleInOutbox } from '../machines/outbox.js';
-import type { Protocol } from '../src/protocol.js';
 import { rawProtocol } from '../src/protocol.js';
 import { isStatesocketError } from '../src/errors.js';
 import { createSyncProtocol } from '../src/sync/client-protocol.js';
 import { createTestConnection } from '../src/testing/index.js';
+import { ackingProtocol } from './support/acking-protocol.js';
 
-/** A protocol whose `op` messages wait for `{type:'ack', id}`. */
-const ackingProtocol: Protocol = {
-  name: 'acking',
-  decode: (message) => {
-    const m = message as { type?: string; id?: string };
-    return m.type === 'ack' && typeof m.id === 'string' ? { type: 'ack.received', id: m.id } : { type: 'message.received', message };
-  },
-  encode: (message) => {
-    const m = message as { type?: string; id?: string };
-    const frame = JSON.stringify(message);
-    return m.type === 'op' && m.id !== undefined ? { frame, ackId: m.id } : { frame };
-  },
-};
 
 function codeOf(fn: () => void): string | undefined {
   try {

@@ -8,23 +8,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
-import type { Protocol } from '../src/protocol.js';
 import { createStore } from '../src/store.js';
 import { createTestConnection, type TestConnection } from '../src/testing/test-connection.js';
+import { ackingProtocol } from './support/acking-protocol.js';
 
-/** A protocol whose `op` messages wait for `{type:'ack', id}`. */
-const ackingProtocol: Protocol = {
-  name: 'acking',
-  decode: (message) => {
-    const m = message as { type?: string; id?: string };
-    return m.type === 'ack' && typeof m.id === 'string' ? { type: 'ack.received', id: m.id } : { type: 'message.received', message };
-  },
-  encode: (message) => {
-    const m = message as { type?: string; id?: string };
-    const frame = JSON.stringify(message);
-    return m.type === 'op' && m.id !== undefined ? { frame, ackId: m.id } : { frame };
-  },
-};
 
 type Twin = TestConnection<ReturnType<typeof createStore>, unknown>;
 
