@@ -1,0 +1,175 @@
+/**
+ * Review of the ChartRunner (src/runner.ts): a user's scenarios run on a connection that never has its
+ * actor read and on one whose actor is read at once must look the same (status, history, outbox,
+ * Model, frames written, callback errors); reading `connection.actor` must show the runner's state.
+ */
+import { describe, expect, it } from 'vitest';
+import { createStore } from '../src/store.js';
+import { createTestConnection, type TestConnection } from '../src/testing/test-connection.js';
+import { ackingProtocol } from './support/acking-protocol.js';
+
+type Twin = TestConnection<ReturnType<typeof createStore>, unknown>;
+
+function make(store = createStore()): Twin {
+  return createTestConnection({
+    model: store,
+    protocol: ackingProtocol,
+    heartbeat: { intervalMs: 1_000, timeoutMs: 500, message: 'ping' },
+  }) as unknown as Twin;
+}
+
+function seen(t: Twin) {
+  return structuredClone({
+    status: t.connection.getStatus(),
+    data: t.connection.model.getData(),
+    outbox: t.connection.getOutbox(),
+    history: t.connection.history,
+    written: t.sockets.all.map((socket) => socket.sent),
+    now: t.clock.now(),
+  });
+}
+
+/** Runs `scenario` twice: never reading the actor, and reading it at once. */
+function twins(scenario: (t: Twin, promoteAtOnce: boolean) => void, store = createStore): [unknown, unknown] {
+  const views: unknown[] = [];
+  for (const atOnce of [false, true]) {
+    const t = make(store());
+    if (atOnce) t.connection.actor.getSnapshot();
+    scenario(t, atOnce);
+    views.push(seen(t));
+  }
+  return views as [unknown, unknown];
+}
+
+describe('the runner as a user meets it', () => {
+  it('stop() from a status listener', () => {
+    const [a, b] = twins((t) => {
+      t.connection.subscribe((status) => {
+        if (status.state === 'open') t.connection.stop();
+      });
+      t.open();
+      t.advance(5_000);
+    });
+    expect(a).toEqual(b);
+    expect((a as { status: { state: string } }).status.state).toBe('closed');
+  });
+
+  it('stop() from model.update', () => {
+    let conn: Twin | null = null;
+    const [a, b] = twins(
+      (t) => {
+        conn = t;
+        t.open();
+        t.socket.receive({ a: 1 }, { b: 2 });
+        t.advance(5_000);
+      },
+      () => {
+        const store = createStore();
+        const update = store.update.bind(store);
+        store.update = (message) => {
+          update(message);
+          conn?.connection.stop();
+        };
+        return store;
+      },
+    );
+    expect(a).toEqual(b);
+  });
+
+  it('model.update that throws', () => {
+    const [a, b] = twins(
+      (t) => {
+        t.open();
+        t.socket.receive({ a: 1 }, { b: 2 });
+        t.connection.send({ type: 'op', id: 'x' });
+        t.advance(5_000);
+      },
+      () => {
+        const store = createStore();
+        store.update = () => {
+          throw new Error('boom');
+        };
+        return store;
+      },
+    );
+    expect(a).toEqual(b);
+  });
+
+  it('a listener that reads connection.actor mid-transition, then sends', () => {
+    const [a, b] = twins((t) => {
+      const off = t.connection.subscribe((status) => {
+        if (status.state === 'open') {
+          off();
+          t.connection.actor.getSnapshot();
+          t.connection.send({ type: 'op', id: 'in-listener' });
+          t.connection.send({ type: 'note' });
+        }
+      });
+      t.open();
+      t.socket.receive({ type: 'ack', id: 'in-listener' });
+      t.socket.drop();
+      t.advance(10_000);
+    });
+    expect(a).toEqual(b);
+  });
+
+  it('connection.actor right after promotion shows the runner snapshot', () => {
+    const t = make();
+    t.open();
+    t.socket.receive({ a: 1 });
+    t.connection.send({ type: 'op', id: 'q' });
+    const before = (t.connection as unknown as { ref: { getSnapshot(): { status: string; value: unknown; context: unknown } } }).ref.getSnapshot();
+    const actor = t.connection.actor;
+    const after = actor.getSnapshot();
+    expect(after.status).toBe(before.status);
+    expect(after.value).toEqual(before.value);
+    expect(after.context).toEqual(before.context);
+    const heard: string[] = [];
+    actor.subscribe((snapshot) => heard.push(JSON.stringify(snapshot.value)));
+    t.socket.receive({ type: 'ack', id: 'q' });
+    expect(heard.length).toBeGreaterThan(0);
+    expect(actor.system.get('connection') ?? actor.system.getAll()).toBeDefined();
+    t.connection.stop();
+  });
+
+  it('two connections, one driving the other from a listener', () => {
+    const views: unknown[] = [];
+    for (const atOnce of [false, true]) {
+      const one = make();
+      const two = make();
+      if (atOnce) {
+        one.connection.actor.getSnapshot();
+        two.connection.actor.getSnapshot();
+      }
+      one.connection.subscribe((status) => {
+        if (status.state === 'open') {
+          two.open();
+          two.connection.send({ type: 'op', id: 'from-one' });
+        }
+      });
+      two.connection.subscribe((status) => {
+        if (status.state === 'open') one.connection.send({ type: 'op', id: 'from-two' });
+      });
+      one.open();
+      one.advance(3_000);
+      two.advance(3_000);
+      views.push([seen(one), seen(two)]);
+      one.connection.stop();
+      two.connection.stop();
+    }
+    expect(views[0]).toEqual(views[1]);
+  });
+
+  it('promoted while the connect timeout is pending: it fires once, at its time', () => {
+    const views: unknown[] = [];
+    for (const promote of [false, true]) {
+      const t = make();
+      t.connection.start?.();
+      if (promote) t.connection.actor.getSnapshot();
+      t.advance(60_000);
+      views.push(seen(t));
+      t.connection.stop();
+    }
+    expect(views[0]).toEqual(views[1]);
+  });
+});
