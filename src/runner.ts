@@ -291,7 +291,13 @@ export class ChartRunner {
       this.error((this.snapshot as { error?: unknown }).error);
       return this;
     }
-    this.update(this.snapshot, init);
+    // as an Actor's mailbox starts only after this update: what the initial actions send waits for the observers to hear the initial snapshot
+    this.processing = true;
+    try {
+      this.update(this.snapshot, init);
+    } finally {
+      this.processing = false;
+    }
     this.flush();
     return this;
   }
