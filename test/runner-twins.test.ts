@@ -173,3 +173,98 @@ describe('the runner as a user meets it', () => {
     expect(views[0]).toEqual(views[1]);
   });
 });
+
+describe('the runner as a user meets it: promotion in the middle, throwing protocols, timers', () => {
+  const promoteThenStop = (where: 'listener' | 'update') => {
+    const views: unknown[] = [];
+    for (const atOnce of [false, true]) {
+      let t: Twin | null = null;
+      const store = createStore();
+      if (where === 'update') {
+        const update = store.update.bind(store);
+        store.update = (message) => {
+          update(message);
+          t!.connection.actor.getSnapshot();
+          t!.connection.send({ type: 'op', id: 'last' });
+          t!.connection.stop();
+        };
+      }
+      t = make(store);
+      if (atOnce) t.connection.actor.getSnapshot();
+      if (where === 'listener') {
+        t.connection.subscribe((status) => {
+          if (status.state === 'open') {
+            t!.connection.actor.getSnapshot();
+            t!.connection.send({ type: 'op', id: 'last' });
+            t!.connection.stop();
+          }
+        });
+      }
+      t.open();
+      // (the listener's stop() has closed it)
+      if (where === 'update') t.socket.receive({ a: 1 }, { b: 2 });
+      t.advance(5_000);
+      views.push({ ...seen(t), actor: t.connection.actor.getSnapshot().status });
+    }
+    return views;
+  };
+
+  it('a listener that reads connection.actor, sends, then stops', () => {
+    const [a, b] = promoteThenStop('listener');
+    expect(a).toEqual(b);
+  });
+
+  it('model.update that reads connection.actor, sends, then stops', () => {
+    const [a, b] = promoteThenStop('update');
+    expect(a).toEqual(b);
+  });
+
+  for (const broken of ['decode', 'encode'] as const) {
+    it(`a protocol whose ${broken} throws`, () => {
+      const views: unknown[] = [];
+      for (const atOnce of [false, true]) {
+        const t = createTestConnection({
+          model: createStore(),
+          protocol: {
+            ...ackingProtocol,
+            [broken]: () => {
+              throw new Error(`${broken} broke`);
+            },
+          },
+        }) as unknown as Twin;
+        if (atOnce) t.connection.actor.getSnapshot();
+        t.open();
+        t.socket.receive({ a: 1 });
+        try {
+          t.connection.send({ type: 'op', id: 'a' });
+        } catch (error) {
+          views.push(String(error));
+        }
+        t.advance(5_000);
+        views.push(seen(t));
+        t.connection.stop();
+      }
+      expect(views.slice(0, views.length / 2)).toEqual(views.slice(views.length / 2));
+    });
+  }
+
+  it('promoted while a congestion drain check is pending: it fires at its time', () => {
+    const views: unknown[] = [];
+    for (const promote of [false, true]) {
+      const t = createTestConnection({ model: createStore(), protocol: ackingProtocol, maxBufferedBytes: 10 }) as unknown as Twin;
+      t.open();
+      t.socket.bufferedAmount = 100;
+      t.connection.send({ type: 'op', id: 'a' });
+      t.connection.send({ type: 'op', id: 'b' });
+      if (promote) t.connection.actor.getSnapshot();
+      t.advance(50);
+      t.socket.bufferedAmount = 0;
+      views.push(seen(t));
+      t.advance(1_000);
+      views.push(seen(t));
+      t.connection.stop();
+    }
+    expect(views.slice(0, 2)).toEqual(views.slice(2));
+    expect((views[3] as { written: string[][] }).written[0]!.length).toBeGreaterThan(0);
+  });
+});
