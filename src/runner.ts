@@ -486,9 +486,25 @@ export class ChartRunner {
     this.queue = null;
     for (const event of queue) deliver(event);
     this.deliver = deliver;
-    if (!this.processing) this.handOver(false);
+    if (!this.processing) {
+      this.handOver(false);
+      return actor;
+    }
+    // Until the event being processed is done, the actor is not started, and a stop() (the connection's, from a
+    // callback of this event) would only mark it stopped, to be started by handOver all the same: it is noted
+    // instead, and the runner stops once the event is done (`handOver`), as an Actor stops after the event it is processing.
+    // Its snapshot meanwhile is the runner's, which the event moves on (as an Actor's moves before its observers hear it).
+    const early = actor as unknown as { stop(): unknown; getSnapshot(): Snapshot };
+    early.stop = () => {
+      this.stopRequested = true;
+      return actor;
+    };
+    early.getSnapshot = () => this.snapshot;
     return actor;
   }
+
+  /** stop() was called on the promoted actor before it was handed over (see `promote`). */
+  private stopRequested = false;
 
   /** The pending timers' list the promoted actor's clock adopts from (see `handOver`). */
   private adopting: Timer[] | null = null;
@@ -502,7 +518,26 @@ export class ChartRunner {
       system: { _snapshot: { _scheduledEvents: Record<string, unknown> } };
       subscribe(observer: RunnerObserver): unknown;
       start(): void;
+      stop(): void;
     };
+    if (this.stopRequested) {
+      // stopped before it ran: the runner stops (its observers complete, its timers are cancelled, what was sent
+      // to the actor meanwhile is dropped, as a stop drops what waits), and the actor only shows the last snapshot
+      const deliver = this.deliver;
+      this.deliver = null;
+      this.queue = null;
+      this.flush({ type: 'xstate.stop' });
+      this.deliver = deliver;
+    }
+    if (moved) {
+      delete (actor as { stop?: unknown }).stop;
+      delete (actor as { getSnapshot?: unknown }).getSnapshot;
+    }
+    if (this.stopRequested) {
+      actor._snapshot = this.logic.restoreSnapshot!(this.snapshot as never, actor._actorScope as never) as Snapshot;
+      actor.stop();
+      return;
+    }
     // the event promote() was called during moved the snapshot on: the unstarted actor takes the one it ended with
     if (moved) {
       actor._snapshot = this.logic.restoreSnapshot!(this.snapshot as never, actor._actorScope as never) as Snapshot;

@@ -171,6 +171,8 @@ describe('the runner as a user meets it', () => {
       t.connection.stop();
     }
     expect(views[0]).toEqual(views[1]);
+    const history = (views[0] as { history: { error?: { code: string } }[] }).history;
+    expect(history.some((entry) => entry.error?.code === 'ERR_CONNECT_TIMEOUT')).toBe(true);
   });
 });
 
@@ -267,4 +269,37 @@ describe('the runner as a user meets it: promotion in the middle, throwing proto
     expect(views.slice(0, 2)).toEqual(views.slice(2));
     expect((views[3] as { written: string[][] }).written[0]!.length).toBeGreaterThan(0);
   });
+});
+
+describe('the runner as a user meets it: a greeting (an action of the chart) that reaches the connection', () => {
+  for (const what of ['reads the actor and sends', 'reads the actor, sends and stops', 'throws'] as const) {
+    it(`a greeting that ${what}`, () => {
+      const views: unknown[] = [];
+      for (const atOnce of [false, true]) {
+        let t: Twin | null = null;
+        let calls = 0;
+        t = createTestConnection({
+          model: createStore(),
+          protocol: ackingProtocol,
+          greeting: () => {
+            calls++;
+            if (what === 'throws') throw new Error('no greeting');
+            if (calls === 1) {
+              t!.connection.actor.getSnapshot();
+              t!.connection.send({ type: 'op', id: 'from-greeting' });
+              if (what.includes('stops')) t!.connection.stop();
+            }
+            return [{ type: 'hello' }];
+          },
+        }) as unknown as Twin;
+        if (atOnce) t.connection.actor.getSnapshot();
+        t.open();
+        if (t.socket.readyState === 1) t.socket.receive({ type: 'ack', id: 'from-greeting' });
+        t.advance(3_000);
+        views.push({ ...seen(t), calls, actor: t.connection.actor.getSnapshot().status });
+        t.connection.stop();
+      }
+      expect(views[0]).toEqual(views[1]);
+    });
+  }
 });
