@@ -303,3 +303,37 @@ describe('the runner as a user meets it: a greeting (an action of the chart) tha
     });
   }
 });
+
+describe('the runner as a user meets it: nesting', () => {
+  it("one connection's model.update drives another, which is promoted in the middle", () => {
+    const views: unknown[] = [];
+    for (const atOnce of [false, true]) {
+      let two: Twin | null = null;
+      const store = createStore();
+      const update = store.update.bind(store);
+      store.update = (message) => {
+        update(message);
+        // inside one's transition: two runs an event, is promoted while one is still busy, and runs another
+        two!.connection.send({ type: 'op', id: 'nested-1' });
+        two!.connection.actor.getSnapshot();
+        two!.connection.send({ type: 'op', id: 'nested-2' });
+      };
+      const one = make(store);
+      two = make();
+      if (atOnce) {
+        one.connection.actor.getSnapshot();
+        two.connection.actor.getSnapshot();
+      }
+      two.open();
+      one.open();
+      one.socket.receive({ a: 1 });
+      two.socket.receive({ type: 'ack', id: 'nested-1' });
+      one.advance(2_000);
+      two.advance(2_000);
+      views.push([seen(one), seen(two), one.connection.actor.getSnapshot().status, two.connection.actor.getSnapshot().status]);
+      one.connection.stop();
+      two.connection.stop();
+    }
+    expect(views[0]).toEqual(views[1]);
+  });
+});
