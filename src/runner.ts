@@ -472,7 +472,7 @@ export class ChartRunner {
     const { input, systemId, clock } = this.options;
     const actor = createActor(this.logic, { snapshot: this.snapshot, input, systemId, clock: new AdoptingClock(clock, timers) } as never) as unknown as AnyActorRef;
     this.actor = actor;
-    this.adopting = timers;
+    this.promotion = { adopting: timers, stopRequested: false, restoreSystem: null };
     const deliver = (actor as { send(event: EventObject): void }).send;
     adopted(actor);
     if (this.status === STOPPED) {
@@ -492,22 +492,37 @@ export class ChartRunner {
     }
     // Until the event being processed is done, the actor is not started, and a stop() (the connection's, from a
     // callback of this event) would only mark it stopped, to be started by handOver all the same: it is noted
-    // instead, and the runner stops once the event is done (`handOver`), as an Actor stops after the event it is processing.
+    // instead, and the runner stops once the event is done (`handOver`): the connection ends `closed`, as with an actor.
     // Its snapshot meanwhile is the runner's, which the event moves on (as an Actor's moves before its observers hear it).
     const early = actor as unknown as { stop(): unknown; getSnapshot(): Snapshot };
     early.stop = () => {
-      this.stopRequested = true;
+      this.promotion!.stopRequested = true;
       return actor;
     };
     early.getSnapshot = () => this.snapshot;
+    // and its system's scheduled events are the runner's timers (XState's system lists them under `sessionId.id`)
+    const system = actor.system as unknown as { getSnapshot(): { _scheduledEvents: Record<string, unknown> } };
+    const ownGetSnapshot = system.getSnapshot;
+    system.getSnapshot = () => ({ _scheduledEvents: this.scheduledFor(actor) });
+    this.promotion!.restoreSystem = () => (system.getSnapshot = ownGetSnapshot);
     return actor;
   }
 
-  /** stop() was called on the promoted actor before it was handed over (see `promote`). */
-  private stopRequested = false;
+  /** The runner's pending timers as entries of XState's `system._snapshot._scheduledEvents`, for `actor`. */
+  private scheduledFor(actor: AnyActorRef): Record<string, unknown> {
+    const scheduled: Record<string, unknown> = {};
+    for (const timer of this.timers?.values() ?? []) {
+      scheduled[`${actor.sessionId}.${timer.id}`] = { source: actor, target: actor, event: timer.event, delay: timer.delay, id: timer.id, startedAt: Date.now() };
+    }
+    return scheduled;
+  }
 
-  /** The pending timers' list the promoted actor's clock adopts from (see `handOver`). */
-  private adopting: Timer[] | null = null;
+  /**
+   * Made by `promote` (no field more per connection until then): `adopting`, the pending timers' list the promoted
+   * actor's clock adopts from (see `handOver`); `stopRequested`, stop() was called on the actor before the hand-over;
+   * `restoreSystem` puts back its system's own `getSnapshot` (see `promote`).
+   */
+  private promotion: { adopting: Timer[]; stopRequested: boolean; restoreSystem: (() => void) | null } | null = null;
 
   /** Gives the actor the runner's last snapshot (`moved`: an event was processed since the actor was created), timers and observers, and starts it. */
   private handOver(moved: boolean): void {
@@ -520,7 +535,8 @@ export class ChartRunner {
       start(): void;
       stop(): void;
     };
-    if (this.stopRequested) {
+    const promotion = this.promotion!;
+    if (promotion.stopRequested) {
       // stopped before it ran: the runner stops (its observers complete, its timers are cancelled, what was sent
       // to the actor meanwhile is dropped, as a stop drops what waits), and the actor only shows the last snapshot
       const deliver = this.deliver;
@@ -532,8 +548,10 @@ export class ChartRunner {
     if (moved) {
       delete (actor as { stop?: unknown }).stop;
       delete (actor as { getSnapshot?: unknown }).getSnapshot;
+      promotion.restoreSystem?.();
+      promotion.restoreSystem = null;
     }
-    if (this.stopRequested) {
+    if (promotion.stopRequested) {
       actor._snapshot = this.logic.restoreSnapshot!(this.snapshot as never, actor._actorScope as never) as Snapshot;
       actor.stop();
       return;
@@ -543,11 +561,8 @@ export class ChartRunner {
       actor._snapshot = this.logic.restoreSnapshot!(this.snapshot as never, actor._actorScope as never) as Snapshot;
     }
     // XState's system.start() schedules these in order; the adopting clock hands each its running timer
-    const scheduled = actor.system._snapshot._scheduledEvents;
-    for (const timer of this.timers?.values() ?? []) {
-      scheduled[`${actor.sessionId}.${timer.id}`] = { source: actor, target: actor, event: timer.event, delay: timer.delay, id: timer.id, startedAt: Date.now() };
-      this.adopting!.push(timer);
-    }
+    Object.assign(actor.system._snapshot._scheduledEvents, this.scheduledFor(actor as never));
+    for (const timer of this.timers?.values() ?? []) promotion.adopting.push(timer);
     this.timers = null;
     // the actor reports its (unchanged) snapshot once as it starts: the observers have seen it
     for (const observer of this.observers ?? []) {

@@ -337,3 +337,26 @@ describe('the runner as a user meets it: nesting', () => {
     expect(views[0]).toEqual(views[1]);
   });
 });
+
+describe('the runner as a user meets it: the system right after promotion', () => {
+  it("a listener that promotes in the transition that scheduled the retry sees it in the actor's system", () => {
+    const views: unknown[] = [];
+    for (const atOnce of [false, true]) {
+      const t = make();
+      if (atOnce) t.connection.actor.getSnapshot();
+      let during: string[] = [];
+      const off = t.connection.subscribe((status) => {
+        if (status.state !== 'errored') return;
+        off();
+        const system = t.connection.actor.system as unknown as { getSnapshot(): { _scheduledEvents: Record<string, { event: { type: string }; delay: number }> } };
+        during = Object.entries(system.getSnapshot()._scheduledEvents).map(([key, entry]) => `${key.replace(/^[^.]*\./, '')} ${entry.event.type} ${entry.delay}`);
+      });
+      t.open();
+      t.socket.drop();
+      views.push(during);
+      t.connection.stop();
+    }
+    expect(views[0]).toEqual(views[1]);
+    expect(views[0]).toHaveLength(1);
+  });
+});
