@@ -5,10 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createStore } from '../src/store.js';
-import { createTestConnection, type TestConnection } from '../src/testing/test-connection.js';
+import { createTestConnection } from '../src/testing/test-connection.js';
 import { ackingProtocol } from './support/acking-protocol.js';
-
-type Twin = TestConnection<ReturnType<typeof createStore>, unknown>;
+import { seen, type Twin } from './support/twin.js';
 
 function make(store = createStore()): Twin {
   return createTestConnection({
@@ -18,15 +17,9 @@ function make(store = createStore()): Twin {
   }) as unknown as Twin;
 }
 
-function seen(t: Twin) {
-  return structuredClone({
-    status: t.connection.getStatus(),
-    data: t.connection.model.getData(),
-    outbox: t.connection.getOutbox(),
-    history: t.connection.history,
-    written: t.sockets.all.map((socket) => socket.sent),
-    now: t.clock.now(),
-  });
+/** What a user sees, copied (the views are compared after the connection moved on). */
+function seenNow(t: Twin) {
+  return structuredClone(seen(t));
 }
 
 /** Runs `scenario` twice: never reading the actor, and reading it at once. */
@@ -36,7 +29,7 @@ function twins(scenario: (t: Twin, promoteAtOnce: boolean) => void, store = crea
     const t = make(store());
     if (atOnce) t.connection.actor.getSnapshot();
     scenario(t, atOnce);
-    views.push(seen(t));
+    views.push(seenNow(t));
   }
   return views as [unknown, unknown];
 }
@@ -153,7 +146,7 @@ describe('the runner as a user meets it', () => {
       one.open();
       one.advance(3_000);
       two.advance(3_000);
-      views.push([seen(one), seen(two)]);
+      views.push([seenNow(one), seenNow(two)]);
       one.connection.stop();
       two.connection.stop();
     }
@@ -167,7 +160,7 @@ describe('the runner as a user meets it', () => {
       t.connection.start?.();
       if (promote) t.connection.actor.getSnapshot();
       t.advance(60_000);
-      views.push(seen(t));
+      views.push(seenNow(t));
       t.connection.stop();
     }
     expect(views[0]).toEqual(views[1]);
@@ -206,7 +199,7 @@ describe('the runner as a user meets it: promotion in the middle, throwing proto
       // (the listener's stop() has closed it)
       if (where === 'update') t.socket.receive({ a: 1 }, { b: 2 });
       t.advance(5_000);
-      views.push({ ...seen(t), actor: t.connection.actor.getSnapshot().status });
+      views.push({ ...seenNow(t), actor: t.connection.actor.getSnapshot().status });
     }
     return views;
   };
@@ -243,7 +236,7 @@ describe('the runner as a user meets it: promotion in the middle, throwing proto
           views.push(String(error));
         }
         t.advance(5_000);
-        views.push(seen(t));
+        views.push(seenNow(t));
         t.connection.stop();
       }
       expect(views.slice(0, views.length / 2)).toEqual(views.slice(views.length / 2));
@@ -261,9 +254,9 @@ describe('the runner as a user meets it: promotion in the middle, throwing proto
       if (promote) t.connection.actor.getSnapshot();
       t.advance(50);
       t.socket.bufferedAmount = 0;
-      views.push(seen(t));
+      views.push(seenNow(t));
       t.advance(1_000);
-      views.push(seen(t));
+      views.push(seenNow(t));
       t.connection.stop();
     }
     expect(views.slice(0, 2)).toEqual(views.slice(2));
@@ -296,7 +289,7 @@ describe('the runner as a user meets it: a greeting (an action of the chart) tha
         t.open();
         if (t.socket.readyState === 1) t.socket.receive({ type: 'ack', id: 'from-greeting' });
         t.advance(3_000);
-        views.push({ ...seen(t), calls, actor: t.connection.actor.getSnapshot().status });
+        views.push({ ...seenNow(t), calls, actor: t.connection.actor.getSnapshot().status });
         t.connection.stop();
       }
       expect(views[0]).toEqual(views[1]);
@@ -330,7 +323,7 @@ describe('the runner as a user meets it: nesting', () => {
       two.socket.receive({ type: 'ack', id: 'nested-1' });
       one.advance(2_000);
       two.advance(2_000);
-      views.push([seen(one), seen(two), one.connection.actor.getSnapshot().status, two.connection.actor.getSnapshot().status]);
+      views.push([seenNow(one), seenNow(two), one.connection.actor.getSnapshot().status, two.connection.actor.getSnapshot().status]);
       one.connection.stop();
       two.connection.stop();
     }

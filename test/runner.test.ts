@@ -9,11 +9,10 @@
 import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
 import { createStore } from '../src/store.js';
-import { createTestConnection, type TestConnection } from '../src/testing/test-connection.js';
+import { createTestConnection } from '../src/testing/test-connection.js';
 import { ackingProtocol } from './support/acking-protocol.js';
+import { seen, type Twin } from './support/twin.js';
 
-
-type Twin = TestConnection<ReturnType<typeof createStore>, unknown>;
 
 /** When the scenario reads `connection.actor` (promoting the connection). */
 type Promotion = 'never' | 'at once' | 'retry pending' | 'in a listener' | 'in model.update' | 'heartbeat pending';
@@ -34,18 +33,6 @@ function make(promoteInUpdate = false): Twin {
     protocol: ackingProtocol,
     heartbeat: { intervalMs: 1_000, timeoutMs: 500, message: 'ping' },
   }) as unknown as Twin);
-}
-
-/** Everything a user can see of a connection, without reading its actor. */
-function seen(t: Twin) {
-  return {
-    status: t.connection.getStatus(),
-    data: t.connection.model.getData(),
-    outbox: t.connection.getOutbox(),
-    history: t.connection.history,
-    written: t.sockets.all.map((socket) => socket.sent),
-    now: t.clock.now(),
-  };
 }
 
 /** The scenario, reading `connection.actor` where `promotion` says; returns what was seen after each step. */

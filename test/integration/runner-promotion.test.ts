@@ -12,8 +12,8 @@ import type { Connection } from '../../src/connection.js';
 import { createConnection } from '../../src/node.js';
 import { rawProtocol } from '../../src/protocol.js';
 import type { Store } from '../../src/store.js';
-import type { ConnectionStatus } from '../../src/types.js';
 import { onCleanup, withTimeout } from '../support/cleanup.js';
+import { waitFor } from './server-process.js';
 
 async function startServer(): Promise<{ url: string; sockets: WebSocket[]; nth(n: number): Promise<WebSocket> }> {
   const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
@@ -45,22 +45,6 @@ async function startServer(): Promise<{ url: string; sockets: WebSocket[]; nth(n
       `connection #${n} at the server`,
     );
   return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, sockets, nth };
-}
-
-function waitFor(connection: Connection<Store, unknown>, predicate: (status: ConnectionStatus) => boolean, what: string): Promise<ConnectionStatus> {
-  let unsubscribe = () => {};
-  return withTimeout(
-    new Promise<ConnectionStatus>((resolve) => {
-      const check = (status: ConnectionStatus) => {
-        if (!predicate(status)) return;
-        unsubscribe();
-        resolve(status);
-      };
-      unsubscribe = connection.subscribe(check);
-      check(connection.getStatus());
-    }),
-    what,
-  ).finally(() => unsubscribe());
 }
 
 function connect(url: string, initialDelayMs: number): Connection<Store, unknown> {
