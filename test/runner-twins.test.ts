@@ -353,3 +353,25 @@ describe('the runner as a user meets it: the system right after promotion', () =
     expect(views[0]).toHaveLength(1);
   });
 });
+
+describe('the runner as a user meets it: promotion as it stops', () => {
+  it("a listener that reads connection.actor on 'closed' sees what an actor shows", () => {
+    const views: unknown[] = [];
+    for (const atOnce of [false, true]) {
+      const t = make();
+      if (atOnce) t.connection.actor.getSnapshot();
+      let onClosed: unknown = null;
+      t.connection.subscribe((status) => {
+        if (status.state !== 'closed' || onClosed !== null) return;
+        const snapshot = t.connection.actor.getSnapshot();
+        onClosed = { status: snapshot.status, value: snapshot.value, context: structuredClone({ ...snapshot.context, config: null }) };
+      });
+      t.open();
+      t.socket.receive({ a: 1 });
+      t.connection.stop();
+      views.push([seenNow(t), onClosed, t.connection.actor.getSnapshot().status]);
+    }
+    expect(views[0]).toEqual(views[1]);
+    expect((views[0] as unknown[])[2]).toBe('stopped');
+  });
+});
