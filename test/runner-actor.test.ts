@@ -127,4 +127,46 @@ describe('ChartRunner next to an Actor', () => {
     });
     expect(runner).toEqual(actor);
   });
+
+  it('an initial entry action that throws: error heard at start', () => {
+    const machine = createMachine({
+      initial: 'a',
+      states: {
+        a: {
+          entry: () => {
+            throw new Error('no start');
+          },
+        },
+      },
+    });
+    const [actor, runner] = both(machine, (ref) => {
+      ref.start();
+      ref.send({ type: 'after' });
+    });
+    expect(runner).toEqual(actor);
+  });
+
+  it('stop() from an observer, with events waiting', () => {
+    const machine = createMachine({
+      context: { n: 0 },
+      initial: 'a',
+      states: { a: { on: { tick: { actions: assign({ n: ({ context }) => context.n + 1 }) } } } },
+    });
+    const [actor, runner] = both(machine, (ref) => {
+      ref.subscribe({
+        next: (s: { context: { n: number } }) => {
+          if (s.context.n === 1) {
+            ref.send({ type: 'tick' });
+            ref.stop();
+          }
+        },
+        error: () => {},
+        complete: () => {},
+      });
+      ref.start();
+      ref.send({ type: 'tick' });
+      ref.send({ type: 'tick' });
+    });
+    expect(runner).toEqual(actor);
+  });
 });
