@@ -10,10 +10,10 @@ import { fastPathStats } from '../src/fast-path.js';
 import { rawProtocol, type Protocol } from '../src/protocol.js';
 import { createStore } from '../src/store.js';
 import { createSyncProtocol } from '../src/sync/client-protocol.js';
-import { createTestConnection, type TestConnection } from '../src/testing/test-connection.js';
+import { createTestConnection } from '../src/testing/test-connection.js';
 import type { ConnectionOptions } from '../src/options.js';
+import { seen as seenByUser, type Twin } from './support/twin.js';
 
-type Twin = TestConnection<ReturnType<typeof createStore>, unknown>;
 
 interface Setup {
   name: string;
@@ -79,14 +79,7 @@ const PROTOCOLS: { name: string; make(): Protocol<unknown, unknown> }[] = [
 
 /** Everything a user can see of a twin. */
 function seen(t: Twin) {
-  return {
-    status: t.connection.getStatus(),
-    data: t.connection.model.getData(),
-    outbox: t.connection.getOutbox(),
-    history: t.connection.history,
-    written: t.sockets.all.map((socket) => socket.sent),
-    state: t.connection.actor.getSnapshot().value,
-  };
+  return { ...seenByUser(t), state: t.connection.actor.getSnapshot().value };
 }
 
 function twins(setup: Setup, protocol: () => Protocol<unknown, unknown>, outbox: ConnectionOptions<never, unknown>['outbox']): [Twin, Twin] {
