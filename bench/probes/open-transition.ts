@@ -2,7 +2,9 @@
 // chart's full path, as every event that changes state takes), on a TestClock and a FakeWebSocket, no
 // network. Each round opens the newest socket (timed), drops it and lets the retry timer fire.
 //   node --import tsx bench/probes/open-transition.ts [sync|raw|channel] [ROUNDS]   (WARM, default 2000;
-//   FRESH=1: a new connection each round, as every connect of a real client's first open)
+//   FRESH=1: a new connection each round, as every connect of a real client's first open;
+//   PAUSE=MS: the process sleeps MS ms before each open, as scenario 3's client does between two opens:
+//   the same warm code, but the CPU's caches hold other processes' data by then)
 import { performance } from 'node:perf_hooks';
 import { rawProtocol } from '../../src/protocol.js';
 import { createSyncProtocol } from '../../src/sync/client-protocol.js';
@@ -14,6 +16,7 @@ const rounds = Number(process.argv[3] ?? 20_000);
 const warm = Number(process.env.WARM ?? 2_000);
 const protocol = kind === 'raw' ? rawProtocol : kind === 'channel' ? createChannelProtocol() : createSyncProtocol();
 const fresh = process.env.FRESH === '1';
+const pauseMs = Number(process.env.PAUSE ?? 0);
 const make = () => {
   const made = createTestConnection({ protocol: protocol as never, reconnect: { initialDelayMs: 0, maxDelayMs: 0, factor: 1 } });
   made.connection.start();
@@ -27,6 +30,7 @@ for (let round = 0; round < warm + rounds; round++) {
     t = make();
   }
   const socket = t.socket;
+  if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
   const started = performance.now();
   socket.open();
   const took = performance.now() - started;
