@@ -89,7 +89,7 @@ export const PROFILES: Record<Mode, Profile> = {
   },
   quick: {
     mode: 'quick',
-    throughput: { warmup: 100_000, messages: 200_000, maxSeconds: 1.2, repetitions: 5 },
+    throughput: { warmup: 60_000, messages: 200_000, maxSeconds: 1.2, repetitions: 5 },
     fanout: { sizes: [1_000], ratePerSec: 2, windowMs: 3_000, repetitions: 1, judgedRepetitions: 5, batch: 500 },
     reconnect: { cycles: 20, outageMs: 300, settleMs: 50 },
     storm: { clients: 1_000, outageMs: 300, repetitions: 1, waitMs: 15_000, batch: 250 },
@@ -105,7 +105,7 @@ export const PROFILES: Record<Mode, Profile> = {
   },
   full: {
     mode: 'full',
-    throughput: { warmup: 100_000, messages: 200_000, maxSeconds: 5, repetitions: 7 },
+    throughput: { warmup: 60_000, messages: 200_000, maxSeconds: 5, repetitions: 7 },
     fanout: { sizes: [1_000, 10_000], ratePerSec: 2, windowMs: 5_000, repetitions: 3, judgedRepetitions: 5, batch: 500 },
     reconnect: { cycles: 20, outageMs: 300, settleMs: 150 },
     storm: { clients: 1_000, outageMs: 300, repetitions: 3, waitMs: 15_000, batch: 250 },
