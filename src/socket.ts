@@ -27,7 +27,7 @@ import type { CloseEventInfo } from './close-codes.js';
 import type { ErrorCode, SocketCommand, SocketEvent } from '../machines/connection.types.js';
 import { catchRejection } from './callbacks.js';
 import { describeThrown } from './errors.js';
-import { exceedsBytes, frameBytes } from './frames.js';
+import { exceedsBytes, frameBytes, parseJsonFrame } from './frames.js';
 import { checkDecoded, type InboundEvent, type Protocol } from './protocol.js';
 import { redactUrl } from './redact.js';
 import type { Frame, Model, WebSocketConstructor, WebSocketLike } from './types.js';
@@ -120,8 +120,9 @@ function classify(
       message: `could not parse inbound frame ${preview}: ${describe(error)}`,
     };
   }
-  // parse and decode must be synchronous: a frame whose parse or decode returned a promise is rejected at once
-  if (catchRejection(parsed)) {
+  // parse and decode must be synchronous: a frame whose parse or decode returned a promise is rejected at once.
+  // The default parse is JSON.parse, whose values hold no functions: no thenable to look for (issue 15).
+  if (deps.parse !== parseJsonFrame && catchRejection(parsed)) {
     return { type: 'message.rejected', code: 'ERR_MALFORMED_FRAME', message: 'parse returned a promise; it must be synchronous' };
   }
   let decoded: unknown;
@@ -130,12 +131,27 @@ function classify(
   } catch (error) {
     return { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: describe(error) };
   }
+  // One data message, the common case, costs two comparisons; anything else is checked in full.
+  if (isDataEvent(decoded)) return decoded;
   if (catchRejection(decoded)) {
     return { type: 'message.rejected', code: 'ERR_UNKNOWN_MESSAGE', message: 'protocol.decode returned a promise; it must be synchronous' };
   }
-  // One data message, the common case, costs one comparison; anything else is checked in full.
-  if ((decoded as { type?: unknown } | null | undefined)?.type === 'message.received') return decoded as InboundEvent;
   return checkDecoded(decoded);
+}
+
+/**
+ * `decode`'s answer for a data frame, and not a thenable: the same test as `isThenable` and a type,
+ * written here because `isThenable`, shared by every callback's result, reads `then` on every kind
+ * of object, a megamorphic load at each frame (issue 15); here it sees `decode`'s events alone.
+ */
+function isDataEvent(value: unknown): value is InboundEvent {
+  const event = value as { type?: unknown; then?: unknown } | null | undefined;
+  if (event?.type !== 'message.received') return false;
+  try {
+    return typeof event.then !== 'function';
+  } catch {
+    return false; // a `then` getter that throws: `catchRejection` settles it
+  }
 }
 
 /** `ws`'s WebSocket (Node): an EventEmitter whose 'message' listeners get `(data, isBinary)`. */
@@ -220,7 +236,8 @@ type AttachedSocket = WebSocketLike & { [ATTEMPT]?: SocketAttempt };
  * (heap per connection, issue 15). Other sockets (the browser's, a user's) get closures over the attempt.
  */
 function onWsMessage(this: AttachedSocket, data: unknown, isBinary: boolean): void {
-  this[ATTEMPT]?.read(isBinary ? data : String(data));
+  // `ws` hands text over as a Buffer: its own toString() (UTF-8), not String(), which first looks up Symbol.toPrimitive (issue 15)
+  this[ATTEMPT]?.read(isBinary ? data : (data as { toString(): string }).toString());
 }
 function onWsOpen(this: AttachedSocket): void {
   this[ATTEMPT]?.opened();

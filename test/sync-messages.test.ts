@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_OP_ID_LENGTH, parseClientFrame, parseServerFrame, type Parsed } from '../src/sync/messages.js';
+import { MAX_OP_ID_LENGTH, isPatchFrame, parseClientFrame, parseServerFrame, parseServerFrameByTable, type Parsed } from '../src/sync/messages.js';
 
 /**
  * The reference description of the frames (docs/protocol-v1.md), written apart
@@ -134,6 +134,33 @@ describe.each(sides)('sync frames, $side', ({ parse, frames }) => {
     for (const value of [null, 1, 'snapshot', [], [{ type: 'pong' }], true]) {
       expect(parse(value)).toMatchObject({ ok: false, problem: expect.stringMatching(/^expected a (server|client) frame \(an object with a "type"\), received /) });
     }
+  });
+});
+
+describe('the patch read field by field', () => {
+  // parseServerFrame and the protocol's decode check a patch with direct reads (it comes by the thousand); the table is the rule
+  const value = fc.oneof(
+    fc.constantFrom(undefined, null, true, 0, -1, 1, 1.5, 2 ** 53, Number.NaN, '', 'a', '__proto__'),
+    fc.string({ maxLength: 8 }),
+    fc.integer(),
+    fc.constantFrom({}, { x: 1 }, [], ['a'], ['a', 1], [1], Object.create(null) as object),
+  );
+  const patch = fc.record(
+    { type: fc.constantFrom('patch', 'patch', 'patch', 'snapshot', 'Patch'), epoch: value, seq: value, set: value, delete: value, extra: value },
+    { requiredKeys: ['type'] },
+  );
+
+  it('accepts and refuses exactly the patches the table does, through JSON and not', () => {
+    fc.assert(
+      fc.property(patch, (frame) => {
+        for (const candidate of [frame, JSON.parse(JSON.stringify(frame)) as unknown]) {
+          const table = parseServerFrameByTable(candidate);
+          expect(isPatchFrame(candidate)).toBe(table.ok && table.frame.type === 'patch');
+          expect(parseServerFrame(candidate)).toEqual(table);
+        }
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });
 

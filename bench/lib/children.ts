@@ -195,8 +195,8 @@ export function clientGraceMs(): number {
   return clientFlags.length > 0 ? 30_000 : 2_000;
 }
 
-/** Forks the bundled scripts/bench-client.ts with one role and its parameters. */
-export async function forkClient(name: string, role: string, params: Record<string, unknown>, options: { exposeGc?: boolean } = {}): Promise<Child> {
+/** Forks the bundled scripts/bench-client.ts with one role and its parameters (under `wrapper`, e.g. `taskset -c 1`, when given). */
+export async function forkClient(name: string, role: string, params: Record<string, unknown>, options: { exposeGc?: boolean; wrapper?: readonly string[] } = {}): Promise<Child> {
   return forkRole(name, await bundle('scripts/bench-client.ts'), role, params, options);
 }
 
@@ -219,9 +219,10 @@ export class ServerProcess {
     public listenedAt: number,
   ) {}
 
-  /** Starts a server on 127.0.0.1 port 0 and waits until it listens. */
-  static async start(name = 'bench server'): Promise<ServerProcess> {
-    const child = new Child(name, await bundle('scripts/bench-server.ts'));
+  /** Starts a server on 127.0.0.1 port 0 (under `wrapper`, e.g. `taskset -c 0`, when given) and waits until it listens. */
+  static async start(name = 'bench server', wrapper: readonly string[] = []): Promise<ServerProcess> {
+    const modulePath = await bundle('scripts/bench-server.ts');
+    const child = new Child(name, modulePath, wrapper.length === 0 ? {} : { execPath: wrapper[0] as string, execArgv: [...wrapper.slice(1), process.execPath] });
     const listening = await child.next('listening', 15_000);
     return new ServerProcess(child, Number(listening.port), Number(listening.at));
   }

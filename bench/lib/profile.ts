@@ -9,7 +9,8 @@ export type Mode = 'tiny' | 'quick' | 'full';
 
 export interface Profile {
   mode: Mode;
-  throughput: { messages: number; maxSeconds: number; repetitions: number };
+  /** Scenario 1: `warmup` patches untimed, then `messages` timed (at most `maxSeconds`), per client process. */
+  throughput: { warmup: number; messages: number; maxSeconds: number; repetitions: number };
   /** Scenario 2: `judgedRepetitions` for raw ws and statesocket (the targets compare them), `repetitions` for the others. */
   fanout: { sizes: number[]; ratePerSec: number; windowMs: number; repetitions: number; judgedRepetitions: number; batch: number };
   reconnect: { cycles: number; outageMs: number; settleMs: number };
@@ -72,7 +73,7 @@ export interface Profile {
 export const PROFILES: Record<Mode, Profile> = {
   tiny: {
     mode: 'tiny',
-    throughput: { messages: 2_000, maxSeconds: 2, repetitions: 1 },
+    throughput: { warmup: 1_000, messages: 2_000, maxSeconds: 2, repetitions: 1 },
     fanout: { sizes: [50], ratePerSec: 4, windowMs: 500, repetitions: 1, judgedRepetitions: 1, batch: 50 },
     reconnect: { cycles: 2, outageMs: 300, settleMs: 50 },
     storm: { clients: 50, outageMs: 300, repetitions: 1, waitMs: 8_000, batch: 50 },
@@ -88,7 +89,7 @@ export const PROFILES: Record<Mode, Profile> = {
   },
   quick: {
     mode: 'quick',
-    throughput: { messages: 200_000, maxSeconds: 1.2, repetitions: 5 },
+    throughput: { warmup: 60_000, messages: 200_000, maxSeconds: 1.2, repetitions: 5 },
     fanout: { sizes: [1_000], ratePerSec: 2, windowMs: 3_000, repetitions: 1, judgedRepetitions: 5, batch: 500 },
     reconnect: { cycles: 20, outageMs: 300, settleMs: 50 },
     storm: { clients: 1_000, outageMs: 300, repetitions: 1, waitMs: 15_000, batch: 250 },
@@ -104,7 +105,7 @@ export const PROFILES: Record<Mode, Profile> = {
   },
   full: {
     mode: 'full',
-    throughput: { messages: 200_000, maxSeconds: 5, repetitions: 7 },
+    throughput: { warmup: 60_000, messages: 200_000, maxSeconds: 5, repetitions: 7 },
     fanout: { sizes: [1_000, 10_000], ratePerSec: 2, windowMs: 5_000, repetitions: 3, judgedRepetitions: 5, batch: 500 },
     reconnect: { cycles: 20, outageMs: 300, settleMs: 150 },
     storm: { clients: 1_000, outageMs: 300, repetitions: 3, waitMs: 15_000, batch: 250 },

@@ -2,7 +2,8 @@
 //   npx tsx bench/probes/channel-pair.ts server                       a blast server on 127.0.0.1 (bench/server.ts's
 //                                                                     /blast frames), prints its port
 //   npx tsx bench/probes/channel-pair.ts client PORT ORDER N [VIEW]   segments of N patches in one process, ORDER a
-//                                                                     string of s (no channels) and c (on a channel)
+//                                                                     string of s (no channels), c (on a channel) and
+//                                                                     w (raw ws, scenario 1's floor)
 // The client prints each segment's CPU µs per patch, its wall time and the renders it made. VIEW `light` renders nothing but a count: under
 // callgrind every segment takes a hundred times longer, and the rows view's frame-timed renders would
 // then weigh a hundred times more per patch. Load-independent figure (docs/benchmarks.md): bundle it
@@ -49,7 +50,7 @@ if (mode === 'server') {
   server.listen(Number(portText), '127.0.0.1', () => console.log((server.address() as AddressInfo).port));
 } else {
   const n = Number(nText);
-  const segment = async (protocol: 'sync' | 'channel'): Promise<{ us: number; wallMs: number; renders: number }> => {
+  const segment = async (protocol: 'sync' | 'channel' | 'ws'): Promise<{ us: number; wallMs: number; renders: number }> => {
     const model = createCountingStore();
     // `light`: a view that only keeps the data (under callgrind, whose slowness makes frame-driven renders many times more frequent per message)
     const view = viewKind === 'light' ? { renders: 0, render() { this.renders++; } } : createRowsView();
@@ -76,7 +77,8 @@ if (mode === 'server') {
       }
     };
     const url = `ws://127.0.0.1:${portText}/blast?n=${n}${protocol === 'channel' ? `&channel=${BENCH_CHANNEL}` : ''}`;
-    const connection = connect('statesocket', { url, model, view, reconnect: 'none', protocol });
+    const connection =
+      protocol === 'ws' ? connect('ws', { url, model, view, reconnect: 'none' }) : connect('statesocket', { url, model, view, reconnect: 'none', protocol });
     await measured;
     connection.close();
     if (!isDeepStrictEqual({ ...model.getData() }, expectedRows(n))) throw new Error(`${protocol}: wrong rows`);
@@ -84,7 +86,7 @@ if (mode === 'server') {
     return { us: (cpu.user + cpu.system) / n, wallMs, renders };
   };
   for (const c of order) {
-    const protocol = c === 'c' ? 'channel' : 'sync';
+    const protocol = c === 'c' ? 'channel' : c === 'w' ? 'ws' : 'sync';
     const { us, wallMs, renders } = await segment(protocol);
     console.log(`${protocol} ${us.toFixed(2)} µs/patch, ${wallMs.toFixed(0)} ms, ${renders} renders`);
   }

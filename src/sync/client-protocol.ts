@@ -17,8 +17,8 @@
  */
 import type { InboundEvent, Protocol } from '../protocol.js';
 import type { StoreData } from '../store.js';
-import type { Changes, HelloFrame } from './messages.js';
-import { PROTOCOL_VERSION, parseClientFrame, parseServerFrame } from './messages.js';
+import type { Changes, HelloFrame, ServerFrame } from './messages.js';
+import { PROTOCOL_VERSION, isPatchFrame, parseClientFrame, parseServerFrame } from './messages.js';
 import { CLIENT_VALUE_LIMITS, checkChanges } from './values.js';
 
 export interface SyncProtocolOptions {
@@ -91,9 +91,14 @@ class SyncProtocol<T> implements Protocol<T, SyncOutbound> {
   }
 
   decode(message: unknown, _model: unknown, pending: readonly unknown[]): InboundEvent | InboundEvent[] {
-    const parsed = parseServerFrame(message);
-    if (!parsed.ok) throw new Error(`not a sync protocol frame: ${parsed.problem}`);
-    const frame = parsed.frame;
+    // A patch, the flood's frame, is checked by `isPatchFrame` alone: no result object per frame (issue 15).
+    let frame: ServerFrame;
+    if (isPatchFrame(message)) frame = message;
+    else {
+      const parsed = parseServerFrame(message);
+      if (!parsed.ok) throw new Error(`not a sync protocol frame: ${parsed.problem}`);
+      frame = parsed.frame;
+    }
     switch (frame.type) {
       case 'snapshot':
         return { type: 'message.received', message: frame };
