@@ -17,11 +17,17 @@
  * - observers: `next` for every snapshot while active, `complete` once stopped, `error` on a
  *   throw (the runner then stops).
  *
+ * - children: the channels' subscription actors are XState actors created with the runner as their
+ *   parent (machines/connection.ts, `createSubscription`); the runner's system (`RunnerSystem`) is
+ *   what XState's `Actor` reads of its parent's: registry by system id, session ids, scheduler
+ *   (their `after` waits), relay (`sendParent`, `sendTo`), inspection, clock and logger.
+ *
  * Nothing outside the connection sees the runner: `connection.actor` promotes it to a real
  * actor (`promote`), created from the current snapshot, which takes over the runner's pending
- * timers (the same clock timers, the same ids in its scheduler: XState's cancel finds them),
- * its waiting events and its observers. The connection creates a real actor from the start for
- * a protocol with channels (the chart spawns actors) or an `inspect` option.
+ * timers, its children's included (the same clock timers, the same ids in its scheduler: XState's
+ * cancel finds them), its waiting events, its observers and its children (their parent, their
+ * system, their system ids in its registry). The connection creates a real actor from the start
+ * for an `inspect` option (the inspector sees every actor from its creation).
  */
 import { createActor, type AnyActorRef, type AnyStateMachine, type EventObject, type InspectionEvent } from 'xstate';
 import type { Clock } from './types.js';
