@@ -294,9 +294,10 @@ class LiveConnection<M extends AnyModel, TOut> {
     // each timer fires inside causes.duringTimer, which names the delayed event it sends
     const clock = createClock(resolved.clock, failed, (fire) => causes.duringTimer(fire));
     let actor: ConnectionActor;
-    if (protocol.channels === undefined && !resolved.inspect) {
-      // Nothing needs an actor yet (the chart spawns none, nobody inspects): a runner steps the chart, and
-      // `connection.actor` promotes it (issue 15: an actor and its system were a quarter of a connection's heap).
+    if (!resolved.inspect) {
+      // Nothing needs an actor yet (nobody inspects): a runner steps the chart, its system holding the channels'
+      // subscription actors, and `connection.actor` promotes it (issue 15: an actor and its system were a quarter
+      // of a connection's heap; a message on a channel cost 1.69× one without channels on an actor).
       const runner = new ChartRunner(machine, { input, clock, systemId: CONNECTION_SYSTEM_ID, causes });
       this.runner = runner;
       actor = runner as unknown as ConnectionActor;
@@ -324,21 +325,25 @@ class LiveConnection<M extends AnyModel, TOut> {
     // ── channels (protocols with channels) ────────────────────────────────
     const channels = protocol.channels;
     if (channels !== undefined) {
+      // what runs the chart now: the runner, or the actor `connection.actor` promoted it to (`ref`)
+      const connection = this;
       const channelHost: ChannelHost = {
-        actor,
+        get actor() {
+          return connection.ref;
+        },
         channels,
         config,
         schedule: resolved.schedule,
         failed,
         assertUsable: () => this.assertUsable(),
-        outbox: () => actor.getSnapshot().context.outbox,
-        canWriteNow: () => actor.getSnapshot().matches({ session: 'open' }),
+        outbox: () => this.ref.getSnapshot().context.outbox,
+        canWriteNow: () => this.ref.getSnapshot().matches({ session: 'open' }),
         frames: renderer,
       };
       this.channelHost = channelHost;
       // the protocol's own frames (a refreshed token's `auth`) go on the open socket, never into the outbox of a later one
       channels.attach((frame) => {
-        if (!this.stopped && actor.getSnapshot().matches({ session: 'open' })) actor.send({ type: 'client.send', frame });
+        if (!this.stopped && this.ref.getSnapshot().matches({ session: 'open' })) this.ref.send({ type: 'client.send', frame });
       }, failed);
       const handles = new Map<string, Channel<AnyModel>>();
       this.handles = handles;

@@ -17,11 +17,17 @@
  * - observers: `next` for every snapshot while active, `complete` once stopped, `error` on a
  *   throw (the runner then stops).
  *
+ * - children: the channels' subscription actors are XState actors created with the runner as their
+ *   parent (machines/connection.ts, `createSubscription`); the runner's system (`RunnerSystem`) is
+ *   what XState's `Actor` reads of its parent's: registry by system id, session ids, scheduler
+ *   (their `after` waits), relay (`sendParent`, `sendTo`), inspection, clock and logger.
+ *
  * Nothing outside the connection sees the runner: `connection.actor` promotes it to a real
  * actor (`promote`), created from the current snapshot, which takes over the runner's pending
- * timers (the same clock timers, the same ids in its scheduler: XState's cancel finds them),
- * its waiting events and its observers. The connection creates a real actor from the start for
- * a protocol with channels (the chart spawns actors) or an `inspect` option.
+ * timers, its children's included (the same clock timers, the same ids in its scheduler: XState's
+ * cancel finds them), its waiting events, its observers and its children (their parent, their
+ * system, their system ids in its registry). The connection creates a real actor from the start
+ * for an `inspect` option (the inspector sees every actor from its creation).
  */
 import { createActor, type AnyActorRef, type AnyStateMachine, type EventObject, type InspectionEvent } from 'xstate';
 import type { Clock } from './types.js';
@@ -39,9 +45,15 @@ export interface RunnerObserver {
   complete?: () => void;
 }
 
-/** One pending delayed event. `adoptedBy`: the XState scheduler's callback once an actor has taken the timer over. */
+/**
+ * One pending delayed event, as XState's scheduler keeps it: `key` is its `${source.sessionId}.${id}` (the scheduler's
+ * key), `adoptedBy` the XState scheduler's callback once an actor has taken the timer over.
+ */
 interface Timer {
+  key: string;
   id: string;
+  source: AnyActorRef;
+  target: AnyActorRef;
   event: EventObject;
   delay: number;
   handle: unknown;
@@ -80,15 +92,55 @@ function actionExecutor(action: { exec?: (info: unknown, params: unknown) => voi
   else (runner.deferred ??= []).push(() => action.exec!(action.info, action.params));
 }
 
+/** What the runner reads and writes of an XState actor (its child, or the actor it is promoted to): fields `Actor` keeps. */
+interface ActorInternals {
+  sessionId: string;
+  systemId?: string;
+  _parent?: unknown;
+  system: unknown;
+  _actorScope: { system: unknown };
+  _stop(): void;
+}
+
+/** The system of an XState actor, as far as the runner hands it its work once promoted. */
+interface XStateSystem {
+  get(systemId: string): unknown;
+  getAll(): Record<string, unknown>;
+  _bookId(): string;
+  _register(sessionId: string, actor: AnyActorRef): string;
+  _unregister(actor: AnyActorRef): void;
+  _set(systemId: string, actor: AnyActorRef): void;
+  _relay(source: AnyActorRef | undefined, target: AnyActorRef, event: EventObject): void;
+  _sendInspectionEvent(event: InspectionEvent): void;
+  scheduler: {
+    schedule(source: AnyActorRef, target: AnyActorRef, event: EventObject, delay: number, id?: string): void;
+    cancel(source: AnyActorRef, id: string): void;
+    cancelAll(source: AnyActorRef): void;
+  };
+}
+
+/** Session ids of the actors created on a runner's system (the channels' subscriptions): `s:N`, never one of XState's `x:N`. */
+let sessions = 0;
+
 /**
- * The runner's actor system, as far as a machine's transition and statesocket's own code reach it:
- * the scheduler, the relay, inspection (src/causes.ts watches delayed events with it) and the
- * registry of system ids (only the connection itself is there).
+ * The runner's actor system: what a machine's transition, statesocket's own code and XState's `Actor` (the
+ * connection's children, `createActor(..., { parent: runner })`: the channels' subscription actors) reach of
+ * one: the scheduler, the relay, inspection (src/causes.ts watches delayed events with it) and the registry
+ * of system ids. As XState's `createSystem`, except where the runner differs from an actor (its own timers
+ * and inspectors), and: once the runner is promoted, everything but the runner's own timers is the actor's
+ * system's (the children move there, see `adopt`).
  */
 class RunnerSystem {
   /** Observers of inspection events (only src/causes.ts's, while a timer fires); made on first use. */
   inspectors: Set<(event: InspectionEvent) => void> | null = null;
+  /** The children held by system id (null until the first): the runner itself is not here. */
+  actors: Map<string, AnyActorRef> | null = null;
   constructor(readonly runner: ChartRunner) {}
+
+  /** The promoted actor's system, which does the work from then on; null before. */
+  private get promoted(): XStateSystem | null {
+    return (this.runner.actor?.system as XStateSystem | undefined) ?? null;
+  }
 
   get scheduler(): this {
     return this;
@@ -98,37 +150,53 @@ class RunnerSystem {
     return this.runner.options.clock;
   }
 
-  schedule(_source: AnyActorRef, target: AnyActorRef, event: EventObject, delay: number, id: string = Math.random().toString(36).slice(2)): void {
+  get _logger(): (...args: unknown[]) => void {
+    return console.log;
+  }
+
+  /** The promoted actor's system once it has taken the timers over (`handOver`): it schedules from then on. */
+  private get scheduling(): XStateSystem | null {
+    return this.runner.promotion?.handedOver === true ? this.promoted : null;
+  }
+
+  schedule(source: AnyActorRef, target: AnyActorRef, event: EventObject, delay: number, id: string = Math.random().toString(36).slice(2)): void {
     const runner = this.runner;
-    if ((target as unknown) !== runner) throw new Error('statesocket: a connection without an actor only schedules events to itself');
-    const timer: Timer = { id, event, delay, handle: undefined, adoptedBy: null };
-    (runner.timers ??= new Map()).set(id, timer);
+    const scheduling = this.scheduling;
+    if (scheduling !== null) return scheduling.scheduler.schedule(source, target, event, delay, id);
+    const key = `${source.sessionId}.${id}`;
+    const timer: Timer = { key, id, source, target, event, delay, handle: undefined, adoptedBy: null };
+    (runner.timers ??= new Map()).set(key, timer);
     timer.handle = runner.options.clock.setTimeout(() => runner.fire(timer), delay);
   }
 
-  cancel(_source: AnyActorRef, id: string): void {
+  cancel(source: AnyActorRef, id: string): void {
     const timers = this.runner.timers;
-    const timer = timers?.get(id);
-    if (timer === undefined) return;
-    timers!.delete(id);
+    const key = `${source.sessionId}.${id}`;
+    const timer = timers?.get(key);
+    if (timer === undefined) return this.scheduling?.scheduler.cancel(source, id);
+    timers!.delete(key);
     this.runner.options.clock.clearTimeout(timer.handle);
   }
 
-  cancelAll(): void {
+  cancelAll(source: AnyActorRef): void {
     const timers = this.runner.timers;
-    if (timers === null) return;
-    for (const id of [...timers.keys()]) this.cancel(this.runner as never, id);
+    if (timers !== null) for (const timer of [...timers.values()]) if (timer.source === source) this.cancel(source, timer.id);
+    this.scheduling?.scheduler.cancelAll(source);
   }
 
   _relay(source: AnyActorRef | undefined, target: AnyActorRef, event: EventObject): void {
-    this._sendInspectionEvent({ type: '@xstate.event', sourceRef: source, actorRef: target, event, rootId: this.runner.sessionId } as InspectionEvent);
+    const promoted = this.promoted;
+    if (promoted !== null) return promoted._relay(source, target, event);
+    this._sendInspectionEvent({ type: '@xstate.event', sourceRef: source, actorRef: target, event } as unknown as InspectionEvent);
     (target as unknown as { _send(event: EventObject): void })._send(event);
   }
 
   _sendInspectionEvent(event: InspectionEvent): void {
+    const promoted = this.promoted;
+    if (promoted !== null) return promoted._sendInspectionEvent(event);
     const inspectors = this.inspectors;
     if (inspectors === null || inspectors.size === 0) return;
-    for (const inspector of [...inspectors]) inspector(event);
+    for (const inspector of [...inspectors]) inspector({ ...event, rootId: this.runner.sessionId } as InspectionEvent);
   }
 
   inspect(observer: ((event: InspectionEvent) => void) | { next?: (event: InspectionEvent) => void }): { unsubscribe(): void } {
@@ -145,19 +213,48 @@ class RunnerSystem {
   }
 
   get(systemId: string): unknown {
-    return systemId === this.runner.options.systemId && this.runner.status !== STOPPED ? this.runner : undefined;
+    const promoted = this.promoted;
+    if (promoted !== null) return promoted.get(systemId);
+    if (systemId === this.runner.options.systemId) return this.runner.status !== STOPPED ? this.runner : undefined;
+    return this.actors?.get(systemId);
   }
 
   getAll(): Record<string, unknown> {
-    return this.runner.status === STOPPED ? {} : { [this.runner.options.systemId]: this.runner };
+    const promoted = this.promoted;
+    if (promoted !== null) return promoted.getAll();
+    const all: Record<string, unknown> = this.runner.status === STOPPED ? {} : { [this.runner.options.systemId]: this.runner };
+    for (const [systemId, actor] of this.actors ?? []) all[systemId] = actor;
+    return all;
   }
 
   _bookId(): string {
-    return 'statesocket';
+    return this.promoted?._bookId() ?? `s:${sessions++}`;
   }
-  _register(): void {}
-  _unregister(): void {}
-  _set(): void {}
+
+  _register(sessionId: string, actor: AnyActorRef): string {
+    // XState's system keeps its actors by session id, and reads them nowhere: only the actor's system is told
+    return this.promoted?._register(sessionId, actor) ?? sessionId;
+  }
+
+  _unregister(actor: AnyActorRef): void {
+    const promoted = this.promoted;
+    if (promoted !== null) return promoted._unregister(actor);
+    const systemId = (actor as unknown as ActorInternals).systemId;
+    if (systemId !== undefined && this.actors?.get(systemId) === actor) this.actors.delete(systemId);
+  }
+
+  _set(systemId: string, actor: AnyActorRef): void {
+    const promoted = this.promoted;
+    if (promoted !== null) {
+      // a child created by the event the runner was promoted during: the actor's child from the start
+      this.runner.adopt(actor);
+      return promoted._set(systemId, actor);
+    }
+    const actors = (this.actors ??= new Map());
+    const existing = actors.get(systemId) ?? (systemId === this.runner.options.systemId ? this.runner : undefined);
+    if (existing !== undefined && (existing as unknown) !== actor) throw new Error(`Actor with system ID '${systemId}' already exists.`);
+    actors.set(systemId, actor);
+  }
 }
 
 /** The clock a promoted actor runs on: the runner's own, except that it hands XState the runner's pending timers (`adopt`). */
@@ -244,8 +341,13 @@ export class ChartRunner {
   emit(): void {
     // nobody can listen (`actor.on` needs the actor: `connection.actor` promotes)
   }
-  stopChild(): void {
-    throw new Error('statesocket: a connection without an actor has no children');
+  stopChild(child: AnyActorRef): void {
+    // as an Actor's; a child the runner made is the promoted actor's child once promoted (`adopt`)
+    const parent = (child as unknown as ActorInternals)._parent;
+    if (parent !== this && (parent === undefined || parent !== this.actor)) {
+      throw new Error(`Cannot stop child actor ${child.id} of ${this.id} because it is not a child`);
+    }
+    (child as unknown as ActorInternals)._stop();
   }
 
   // ── the ActorRef the chart and the connection use ──
@@ -419,7 +521,7 @@ export class ChartRunner {
 
   private stopProcedure(): void {
     if (this.status !== RUNNING) return;
-    this.system.cancelAll();
+    this.system.cancelAll(this as never);
     if (this.queue !== null) this.queue.length = 0;
     this.status = STOPPED;
   }
@@ -456,8 +558,8 @@ export class ChartRunner {
   /** A timer of this runner fired (on the clock, around the connection's `causes.duringTimer`). */
   fire(timer: Timer): void {
     if (timer.adoptedBy !== null) return timer.adoptedBy();
-    this.timers?.delete(timer.id);
-    this.system._relay(this as never, this as never, timer.event);
+    this.timers?.delete(timer.key);
+    this.system._relay(timer.source, timer.target, timer.event);
   }
 
   /**
@@ -472,7 +574,16 @@ export class ChartRunner {
     const { input, systemId, clock } = this.options;
     const actor = createActor(this.logic, { snapshot: this.snapshot, input, systemId, clock: new AdoptingClock(clock, timers) } as never) as unknown as AnyActorRef;
     this.actor = actor;
-    this.promotion = { adopting: timers, stopRequested: false, restoreSystem: null };
+    this.promotion = { adopting: timers, stopRequested: false, restoreSystem: null, handedOver: false };
+    // the children (the channels' subscription actors) become the actor's: its system holds them by system id
+    // from now on, as XState's holds an actor's children; their timers stay the runner's until the hand-over
+    const system = actor.system as unknown as XStateSystem;
+    for (const [childId, child] of this.system.actors ?? []) {
+      this.adopt(child);
+      system._set(childId, child);
+      system._register(child.sessionId, child);
+    }
+    this.system.actors = null;
     const deliver = (actor as { send(event: EventObject): void }).send;
     adopted(actor);
     if (this.status === STOPPED) {
@@ -501,28 +612,41 @@ export class ChartRunner {
     };
     early.getSnapshot = () => this.snapshot;
     // and its system's scheduled events are the runner's timers (XState's system lists them under `sessionId.id`)
-    const system = actor.system as unknown as { getSnapshot(): { _scheduledEvents: Record<string, unknown> } };
-    const ownGetSnapshot = system.getSnapshot;
-    system.getSnapshot = () => ({ _scheduledEvents: this.scheduledFor(actor) });
-    this.promotion!.restoreSystem = () => (system.getSnapshot = ownGetSnapshot);
+    const listing = system as unknown as { getSnapshot(): { _scheduledEvents: Record<string, unknown> } };
+    const ownGetSnapshot = listing.getSnapshot;
+    listing.getSnapshot = () => ({ _scheduledEvents: this.scheduledFor(actor) });
+    this.promotion!.restoreSystem = () => (listing.getSnapshot = ownGetSnapshot);
     return actor;
   }
 
-  /** The runner's pending timers as entries of XState's `system._snapshot._scheduledEvents`, for `actor`. */
+  /** The runner's pending timers (its own and its children's) as entries of XState's `system._snapshot._scheduledEvents`, the runner's being `actor`'s. */
   private scheduledFor(actor: AnyActorRef): Record<string, unknown> {
     const scheduled: Record<string, unknown> = {};
+    const as = (ref: AnyActorRef): AnyActorRef => ((ref as unknown) === this ? actor : ref);
     for (const timer of this.timers?.values() ?? []) {
-      scheduled[`${actor.sessionId}.${timer.id}`] = { source: actor, target: actor, event: timer.event, delay: timer.delay, id: timer.id, startedAt: Date.now() };
+      const source = as(timer.source);
+      scheduled[`${source.sessionId}.${timer.id}`] = { source, target: as(timer.target), event: timer.event, delay: timer.delay, id: timer.id, startedAt: Date.now() };
     }
     return scheduled;
   }
 
   /**
+   * Makes a child of the runner (an actor created with `parent: runner`) the promoted actor's: its parent (its
+   * `sendParent`, the actor's `stopChild`), and once the actor has taken the timers over, its system.
+   */
+  adopt(child: AnyActorRef): void {
+    const internals = child as unknown as ActorInternals;
+    if (internals._parent === this) internals._parent = this.actor;
+    if (this.promotion?.handedOver === true && internals.system === this.system) internals.system = internals._actorScope.system = this.actor!.system;
+  }
+
+  /**
    * Made by `promote` (no field more per connection until then): `adopting`, the pending timers' list the promoted
    * actor's clock adopts from (see `handOver`); `stopRequested`, stop() was called on the actor before the hand-over;
-   * `restoreSystem` puts back its system's own `getSnapshot` (see `promote`).
+   * `restoreSystem` puts back its system's own `getSnapshot` (see `promote`); `handedOver`, the actor has taken the
+   * timers over and schedules from then on (the runner's system hands it every call).
    */
-  private promotion: { adopting: Timer[]; stopRequested: boolean; restoreSystem: (() => void) | null } | null = null;
+  promotion: { adopting: Timer[]; stopRequested: boolean; restoreSystem: (() => void) | null; handedOver: boolean } | null = null;
 
   /** Gives the actor the runner's last snapshot (`moved`: an event was processed since the actor was created), timers and observers, and starts it. */
   private handOver(moved: boolean): void {
@@ -564,6 +688,9 @@ export class ChartRunner {
     Object.assign(actor.system._snapshot._scheduledEvents, this.scheduledFor(actor as never));
     for (const timer of this.timers?.values() ?? []) promotion.adopting.push(timer);
     this.timers = null;
+    // from here the actor's system schedules, and the children run on it
+    promotion.handedOver = true;
+    for (const child of Object.values((actor.system as unknown as XStateSystem).getAll())) if (child !== actor) this.adopt(child as AnyActorRef);
     // the actor reports its (unchanged) snapshot once as it starts: the observers have seen it
     for (const observer of this.observers ?? []) {
       let started = false;

@@ -16,12 +16,12 @@ import { fastPathStats } from '../../src/fast-path.js';
 import { rawProtocol } from '../../src/protocol.js';
 import { createStore } from '../../src/store.js';
 import { createSyncProtocol, type SyncOutbound } from '../../src/sync/client-protocol.js';
-import { createChannelProtocol } from '../../src/sync/client-protocol-v2.js';
 import { TestClock } from '../../src/testing/clock.js';
 import { FakeWebSocket } from '../../src/testing/fake-websocket.js';
 import { createTestConnection } from '../../src/testing/test-connection.js';
 import type { WebSocketConstructor } from '../../src/types.js';
 import { BLAST_EPOCH, channelPatchText, patchText, snapshotText } from '../wire.js';
+import { readChannel, readSync } from '../lib/read-rows.js';
 
 const [variantsText = 'all', nText = '20000', repsText = '5'] = process.argv.slice(2);
 const n = Number(nText);
@@ -72,22 +72,8 @@ const runs: Record<string, (n: number) => void> = {
     for (let i = 0; i < n; i++) socket.receive(frames[i]!);
     t.connection.stop();
   },
-  sync: (n) => {
-    const t = createTestConnection({ protocol: createSyncProtocol(), model: createStore() });
-    const socket = t.open();
-    socket.receive(snapshot);
-    for (let i = 0; i < n; i++) socket.receive(frames[i]!);
-    t.connection.stop();
-  },
-  channel: (n) => {
-    const t = createTestConnection({ protocol: createChannelProtocol({ defaultChannel: false }) });
-    t.connection.channel('prices', { model: createStore() });
-    const socket = t.open();
-    socket.receive(welcome, JSON.stringify({ type: 'snapshot', channel: 'prices', epoch: BLAST_EPOCH, seq: 0, data: {} }));
-    socket.receive(JSON.stringify({ type: 'synced', channel: 'prices', epoch: BLAST_EPOCH, seq: 0 }));
-    for (let i = 0; i < n; i++) socket.receive(channelFrames[i]!);
-    t.connection.stop();
-  },
+  sync: (n) => readSync(n, snapshot, frames),
+  channel: (n) => readChannel(n, welcome, channelFrames),
   'send-floor': (n) => {
     const socket = new FakeWebSocket('ws://probe.invalid/');
     socket.open();
