@@ -7,13 +7,15 @@ const encoder = new TextEncoder();
 const NON_ASCII = /[^\x00-\x7f]/;
 
 /**
- * Below this many UTF-16 units a string is counted in the loop; from it, an ASCII one is found by
- * one `RegExp.test` (native code): under callgrind a 143-unit patch frame took 1.5k instructions
- * that way against 4.7k in the loop, and 27k when V8 inlined the loop into the server's
- * `appendLog` with a generic property load per unit (issue 14, scenario 11 (b)). Below it the
- * two cost about the same (an 8-unit string: 300 instructions).
+ * From this many UTF-16 units on, an ASCII string is found by one `RegExp.test` (native code)
+ * instead of a JS loop per unit. Under callgrind a 143-unit patch frame took 1.5k instructions that
+ * way against 4.7k in the loop at its best, and 27k in the server's `appendLog`, where V8 inlined
+ * the loop with a generic property load per unit (issue 14, scenario 11 (b); `measureValue`'s
+ * inlined `jsonStringBytes` did the same for the short keys and values of a row). At 4 to 8 units
+ * the test costs about 100 instructions more than the loop at its best, far less than the loop with
+ * its generic loads.
  */
-export const SCAN_FROM_UNITS = 16;
+export const SCAN_FROM_UNITS = 4;
 
 /** UTF-8 byte length of a string, without allocating. */
 export function utf8Length(text: string): number {
