@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { SCAN_FROM_UNITS, utf8Length } from '../src/frames.js';
 import type { Protocol } from '../src/protocol.js';
 import { createTestConnection } from '../src/testing/index.js';
 
@@ -108,5 +110,20 @@ describe('inbound frames', () => {
     t.advance(500);
     expect(t.connection.getStatus().state).toBe('open');
     t.connection.stop();
+  });
+});
+
+describe('utf8Length', () => {
+  it('counts the UTF-8 bytes of any string, short or long, ASCII or not, lone surrogates as 3', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 3 * SCAN_FROM_UNITS }), (text) => {
+        expect(utf8Length(text)).toBe(Buffer.byteLength(text));
+      }),
+      { numRuns: 100 },
+    );
+    const ascii = 'x'.repeat(SCAN_FROM_UNITS);
+    for (const text of ['', ascii, `${ascii}\u007f`, `${ascii}\u0080`, `${ascii}😀`, `😀${ascii}`, `${ascii}\ud800`, `\udc00${ascii}`, `${ascii}\u2028`]) {
+      expect(utf8Length(text)).toBe(Buffer.byteLength(text));
+    }
   });
 });

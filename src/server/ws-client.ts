@@ -31,7 +31,7 @@ export type Held = { kind: 'frame'; data: string | Buffer } | { kind: 'close'; c
 
 /** The frame to write for a held frame's data. */
 export function builtFrame(data: string | Buffer): Buffer {
-  return typeof data === 'string' ? textFrame(Buffer.from(data, 'utf8')) : data;
+  return typeof data === 'string' ? textFrame(data) : data;
 }
 
 export interface Client {

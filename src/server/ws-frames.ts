@@ -28,9 +28,12 @@ export const FLUSH_BYTES = 16_384;
 /** The first byte of an unfragmented text frame: FIN and opcode 1. */
 const FIN_TEXT = 0x81;
 
-/** One complete server-to-client text frame (unmasked, FIN): header and payload in one Buffer. */
-export function textFrame(payload: Buffer): Buffer {
-  const length = payload.length;
+/**
+ * `text` as one complete server-to-client text frame (unmasked, FIN): header and UTF-8 payload in
+ * one Buffer, the text encoded straight into it (no Buffer of the payload alone to copy from).
+ */
+export function textFrame(text: string): Buffer {
+  const length = Buffer.byteLength(text, 'utf8');
   const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(header + length);
   frame[0] = FIN_TEXT;
@@ -43,7 +46,7 @@ export function textFrame(payload: Buffer): Buffer {
     frame[1] = 127;
     frame.writeBigUInt64BE(BigInt(length), 2);
   }
-  payload.copy(frame, header);
+  frame.write(text, header, length, 'utf8');
   return frame;
 }
 
@@ -65,10 +68,10 @@ export function sharedFrames(): (text: string) => Buffer {
   let other: { text: string; frame: Buffer } | undefined;
   return (text) => {
     if (text.startsWith('{"type":"snapshot"')) {
-      if (snapshot?.text !== text) snapshot = { text, frame: textFrame(Buffer.from(text, 'utf8')) };
+      if (snapshot?.text !== text) snapshot = { text, frame: textFrame(text) };
       return snapshot.frame;
     }
-    if (other?.text !== text) other = { text, frame: textFrame(Buffer.from(text, 'utf8')) };
+    if (other?.text !== text) other = { text, frame: textFrame(text) };
     return other.frame;
   };
 }

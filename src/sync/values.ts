@@ -21,6 +21,7 @@
  */
 import type { Json } from '../store.js';
 import type { Changes } from './messages.js';
+import { SCAN_FROM_UNITS } from '../frames.js';
 
 export interface ValueLimits {
   /** Arrays/objects a value may nest: `1` has depth 0, `{"a":[1]}` depth 2. */
@@ -49,8 +50,13 @@ export type CheckedChanges =
     }
   | { ok: false; problem: string };
 
+/** A UTF-16 unit that `JSON.stringify` escapes (controls, `"`, a backslash) or that is not one byte in UTF-8. */
+const NOT_PLAIN = /[\x00-\x1f"\\\x80-\uffff]/;
+
 /** UTF-8 bytes of `JSON.stringify(text)`: the quotes, the escapes, and the characters. */
 export function jsonStringBytes(text: string): number {
+  // Plain ASCII (most keys and values): one native scan, not a JS loop per unit (frames.ts, `SCAN_FROM_UNITS`).
+  if (text.length >= SCAN_FROM_UNITS && !NOT_PLAIN.test(text)) return text.length + 2;
   let bytes = 2;
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);

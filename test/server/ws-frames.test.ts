@@ -54,10 +54,17 @@ function framedByWs(payload: Buffer): Buffer {
 
 describe('pre-built frames', () => {
   it.each([0, 1, 125, 126, 65_535, 65_536, 70_000])('frames a %i-byte payload as ws itself does', (length) => {
-    const payload = Buffer.alloc(length, 'a');
-    const frame = textFrame(payload);
-    expect(frame.equals(framedByWs(payload))).toBe(true);
-    expect(payloadOf(frame).equals(payload)).toBe(true);
+    const text = 'a'.repeat(length);
+    const frame = textFrame(text);
+    expect(frame.equals(framedByWs(Buffer.from(text)))).toBe(true);
+    expect(payloadOf(frame).toString('utf8')).toBe(text);
+  });
+
+  it.each([124, 125, 65_534, 65_535])('sizes the header by the UTF-8 bytes of the text, not its length (%i units and a euro sign)', (units) => {
+    const text = `${'a'.repeat(units)}€`;
+    const frame = textFrame(text);
+    expect(frame.equals(framedByWs(Buffer.from(text)))).toBe(true);
+    expect(payloadOf(frame).toString('utf8')).toBe(text);
   });
 
   it('keeps one frame per text, and one per snapshot apart from the rest', () => {
@@ -76,7 +83,7 @@ describe('the ws internal the fast path needs', () => {
     const pair = await connectedPair();
     expect(rawFrameWriter(pair.server), 'ws no longer has sender.sendFrame: revisit rawFrameWriter in src/server/ws-frames.ts').toBeTypeOf('function');
     const write = rawFrameWriter(pair.server)!;
-    const done = new Promise<Error | undefined>((resolve) => write(Buffer.concat([textFrame(Buffer.from('one')), textFrame(Buffer.from('two'))]), resolve));
+    const done = new Promise<Error | undefined>((resolve) => write(Buffer.concat([textFrame('one'), textFrame('two')]), resolve));
     expect(await withTimeout(done, 'the write callback')).toBeFalsy();
     expect(await receive(pair, 2)).toEqual(['one', 'two']);
   });
@@ -106,11 +113,11 @@ describe('writes: at once when none is in flight, together behind one that is', 
     const writer = new FrameWriter(pair.server, () => completions++);
     expect(writer.preEncoded).toBe(true);
     const texts = ['{"seq":1}', '{"seq":2}', '{"seq":3}'];
-    writer.write(textFrame(Buffer.from(texts[0]!)));
+    writer.write(textFrame(texts[0]!));
     expect(writer.pendingWrites).toBe(1);
     expect(writer.queuedBytes).toBe(0);
-    writer.write(textFrame(Buffer.from(texts[1]!)));
-    writer.write(textFrame(Buffer.from(texts[2]!)));
+    writer.write(textFrame(texts[1]!));
+    writer.write(textFrame(texts[2]!));
     expect(writer.pendingWrites).toBe(1);
     expect(writer.queuedBytes).toBeGreaterThan(0);
     expect(await receive(pair, 3)).toEqual(texts);
@@ -124,8 +131,8 @@ describe('writes: at once when none is in flight, together behind one that is', 
     let completions = 0;
     const writer = new FrameWriter(pair.server, () => completions++);
     writer.cork();
-    writer.write(textFrame(Buffer.from('patch')));
-    writer.write(textFrame(Buffer.from('ack')));
+    writer.write(textFrame('patch'));
+    writer.write(textFrame('ack'));
     expect(writer.pendingWrites).toBe(0);
     expect(writer.queuedBytes).toBeGreaterThan(0);
     writer.uncork();
@@ -135,7 +142,7 @@ describe('writes: at once when none is in flight, together behind one that is', 
     await until(() => completions === 1, 'the one write to complete');
     // Corked, a frame that reaches FLUSH_BYTES still goes at once; an uncork with nothing held writes nothing.
     writer.cork();
-    writer.write(textFrame(Buffer.alloc(FLUSH_BYTES, 'z')));
+    writer.write(textFrame('z'.repeat(FLUSH_BYTES)));
     expect(writer.pendingWrites).toBe(1);
     writer.uncork();
     expect(writer.pendingWrites).toBe(1);
@@ -147,7 +154,7 @@ describe('writes: at once when none is in flight, together behind one that is', 
     const a = await connectedPair();
     const b = await connectedPair();
     const writers = [a, b].map((pair) => new FrameWriter(pair.server, () => {}));
-    const frames = ['x', 'y', 'z'].map((text) => textFrame(Buffer.from(text)));
+    const frames = ['x', 'y', 'z'].map((text) => textFrame(text));
     for (const writer of writers) for (const frame of frames) writer.write(frame);
     expect(await receive(a, 3)).toEqual(['x', 'y', 'z']);
     expect(await receive(b, 3)).toEqual(['x', 'y', 'z']);
@@ -156,8 +163,8 @@ describe('writes: at once when none is in flight, together behind one that is', 
   it('does not hold back FLUSH_BYTES behind a write in flight', async () => {
     const pair = await connectedPair();
     const writer = new FrameWriter(pair.server, () => {});
-    writer.write(textFrame(Buffer.from('small')));
-    writer.write(textFrame(Buffer.alloc(FLUSH_BYTES, 'z')));
+    writer.write(textFrame('small'));
+    writer.write(textFrame('z'.repeat(FLUSH_BYTES)));
     expect(writer.pendingWrites).toBe(2);
     expect(writer.queuedBytes).toBe(0);
     const [first, second] = await receive(pair, 2);
@@ -168,8 +175,8 @@ describe('writes: at once when none is in flight, together behind one that is', 
   it('lets a close frame follow the frames waiting before it when flushed first', async () => {
     const pair = await connectedPair();
     const writer = new FrameWriter(pair.server, () => {});
-    writer.write(textFrame(Buffer.from('first')));
-    writer.write(textFrame(Buffer.from('last words')));
+    writer.write(textFrame('first'));
+    writer.write(textFrame('last words'));
     writer.flush();
     pair.server.close(4000, 'bye');
     expect(await withTimeout(pair.closed, 'the close')).toBe(4000);
@@ -180,7 +187,7 @@ describe('writes: at once when none is in flight, together behind one that is', 
     const pair = await connectedPair();
     const writer = new FrameWriter(pair.server, () => {});
     pair.server.close(1000);
-    writer.write(textFrame(Buffer.from('too late')));
+    writer.write(textFrame('too late'));
     expect(writer.pendingWrites).toBe(0);
     expect(writer.queuedBytes).toBe(0);
     expect(await withTimeout(pair.closed, 'the close')).toBe(1000);
@@ -192,7 +199,7 @@ describe('writes: at once when none is in flight, together behind one that is', 
     let completions = 0;
     const writer = new FrameWriter(pair.server, () => completions++);
     expect(writer.preEncoded).toBe(false);
-    for (const text of ['a', 'b', 'c']) writer.write(textFrame(Buffer.from(text)));
+    for (const text of ['a', 'b', 'c']) writer.write(textFrame(text));
     expect(await receive(pair, 3)).toEqual(['a', 'b', 'c']);
     await until(() => completions === 2, 'the two writes to complete');
   });

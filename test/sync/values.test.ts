@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { SCAN_FROM_UNITS } from '../../src/frames.js';
 import { DEFAULT_VALUE_LIMITS, checkChanges, documentBytes, jsonStringBytes, measureDocument } from '../../src/sync/values.js';
 
 const limits = DEFAULT_VALUE_LIMITS;
@@ -23,6 +24,18 @@ describe('sizes', () => {
       { numRuns: 100 },
     );
     for (const text of ['', '"', '\\', '\n\u0001\u001f', '\ud800', '\udc00x', '😀', '\u2028']) expect(jsonStringBytes(text)).toBe(bytesOf(text));
+  });
+
+  it('measures a long string (scanned first for anything to escape or encode) as JSON does', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', minLength: SCAN_FROM_UNITS, maxLength: 4 * SCAN_FROM_UNITS }), fc.string({ unit: 'grapheme-ascii', minLength: SCAN_FROM_UNITS }), (text, ascii) => {
+        expect(jsonStringBytes(text)).toBe(bytesOf(text));
+        expect(jsonStringBytes(ascii)).toBe(bytesOf(ascii));
+      }),
+      { numRuns: 100 },
+    );
+    const plain = 'x'.repeat(SCAN_FROM_UNITS);
+    for (const text of [plain, `${plain}"`, `\\${plain}`, `${plain}\u001f`, `${plain}\u007f`, `${plain}\u0080`, `${plain}\ud800`, `${plain}😀`]) expect(jsonStringBytes(text)).toBe(bytesOf(text));
   });
 
   it('measures each set entry and the whole change as JSON does', () => {
