@@ -95,7 +95,7 @@ export const PROFILES: Record<Mode, Profile> = {
     storm: { clients: 1_000, outageMs: 300, repetitions: 1, waitMs: 15_000, batch: 250 },
     halfOpen: { intervalMs: 500, timeoutMs: 250, repetitions: 3, graceMs: 500 },
     render: { updates: 50_000, durationMs: 1_000, repetitions: 1 },
-    machine: { events: 5_000, repetitions: 5 },
+    machine: { events: 20_000, repetitions: 5 },
     slowConsumer: { connections: 50, feedRatePerSec: 10_000, maxBufferedBytes: 262_144, waitMs: 30_000 },
     channels: { subscribes: 500, warmup: 20, connects: 50, channels: 1_000, drops: 5, reconnectWaitMs: 100 },
     channelServer: { connections: 1_000, perConnection: 10, channels: 10_000, processes: 2, windowMs: 3_000, feedRatePerSec: 1_000, opsRatePerSec: 500, batch: 25 },

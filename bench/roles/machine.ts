@@ -77,11 +77,20 @@ function gc(): void {
 }
 
 /** Runs `body(n)` and returns events per second. */
-function time(n: number, body: (n: number) => void): number {
+/** A read row: `read()` (the n events) is timed; making its connection and stopping it are not. */
+interface ReadRig {
+  read(): void;
+  stop(): void;
+}
+
+/** Times one `read()` of a rig made for `n` events; returns events per second. */
+function time(n: number, make: (n: number) => ReadRig): number {
+  const rig = make(n);
   gc();
   const start = process.hrtime.bigint();
-  body(n);
+  rig.read();
   const ns = Number(process.hrtime.bigint() - start);
+  rig.stop();
   return n / (ns / 1e9);
 }
 
@@ -196,6 +205,23 @@ function thousandChannels(): { heapPerChannel: number; subscribeMs: number; resu
   return { heapPerChannel, subscribeMs, resubscribeMs };
 }
 
+/** A test connection opened and given `first` in one read; `read()` then hands it `n` frames, `perRead` to a read. */
+function readRig(t: ReturnType<typeof createTestConnection>, first: readonly string[], frames: readonly string[], n: number, perRead: number): ReadRig {
+  const socket = t.open();
+  socket.receive(...first);
+  return {
+    read:
+      perRead === 1
+        ? () => {
+            for (let i = 0; i < n; i++) socket.receive(frames[i]!);
+          }
+        : () => {
+            for (let i = 0; i < n; i += perRead) socket.receive(...frames.slice(i, Math.min(n, i + perRead)));
+          },
+    stop: () => t.connection.stop(),
+  };
+}
+
 export async function machineRole(params: MachineParams): Promise<never> {
   const { events } = params;
   const frames = Array.from({ length: events }, (_, i) => patchText(BLAST_EPOCH, i + 1));
@@ -206,11 +232,16 @@ export async function machineRole(params: MachineParams): Promise<never> {
   const channelSnapshot = JSON.stringify({ type: 'snapshot', channel: 'prices', epoch: BLAST_EPOCH, seq: 0, data: {} });
   const channelSynced = JSON.stringify({ type: 'synced', channel: 'prices', epoch: BLAST_EPOCH, seq: 0 });
 
-  const runs: Record<Exclude<Variant, `send${string}`>, (n: number) => void> = {
+  const runs: Record<Exclude<Variant, `send${string}`>, (n: number) => ReadRig> = {
     floor: (n) => {
       const store = createStore();
       store.update(JSON.parse(snapshot));
-      for (let i = 0; i < n; i++) store.update(JSON.parse(frames[i]!));
+      return {
+        read: () => {
+          for (let i = 0; i < n; i++) store.update(JSON.parse(frames[i]!));
+        },
+        stop: () => {},
+      };
     },
     actor: (n) => {
       const { config } = resolveOptions({ url: 'ws://bench.invalid/' }, FakeWebSocket as unknown as WebSocketConstructor);
@@ -218,38 +249,21 @@ export async function machineRole(params: MachineParams): Promise<never> {
       actor.start();
       actor.send({ type: 'client.connect' });
       actor.send({ type: 'socket.opened', url: 'ws://bench.invalid/', socketId: 1, at: 0 });
-      for (let i = 0; i < n; i++) actor.send({ type: 'message.received', messages: [parsed[i]], socketId: 1, at: i });
-      actor.stop();
+      return {
+        read: () => {
+          for (let i = 0; i < n; i++) actor.send({ type: 'message.received', messages: [parsed[i]], socketId: 1, at: i });
+        },
+        stop: () => actor.stop(),
+      };
     },
-    'connection (raw)': (n) => {
-      const t = createTestConnection({ protocol: rawProtocol, model: createStore() });
-      const socket = t.open();
-      socket.receive(snapshot);
-      for (let i = 0; i < n; i++) socket.receive(frames[i]!);
-      t.connection.stop();
-    },
-    'connection (sync)': (n) => {
-      const t = createTestConnection({ protocol: createSyncProtocol(), model: createStore() });
-      const socket = t.open();
-      socket.receive(snapshot);
-      for (let i = 0; i < n; i++) socket.receive(frames[i]!);
-      t.connection.stop();
-    },
+    'connection (raw)': (n) => readRig(createTestConnection({ protocol: rawProtocol, model: createStore() }), [snapshot], frames, n, 1),
+    'connection (sync)': (n) => readRig(createTestConnection({ protocol: createSyncProtocol(), model: createStore() }), [snapshot], frames, n, 1),
     'channel (v2), one frame per read': (n) => {
       const t = createTestConnection({ protocol: createChannelProtocol({ defaultChannel: false }) });
       t.connection.channel('prices', { model: createStore() });
-      const socket = t.open();
-      socket.receive(welcome, channelSnapshot, channelSynced);
-      for (let i = 0; i < n; i++) socket.receive(channelFrames[i]!);
-      t.connection.stop();
+      return readRig(t, [welcome, channelSnapshot, channelSynced], channelFrames, n, 1);
     },
-    'connection (sync, reads of 100)': (n) => {
-      const t = createTestConnection({ protocol: createSyncProtocol(), model: createStore() });
-      const socket = t.open();
-      socket.receive(snapshot);
-      for (let i = 0; i < n; i += READ_FRAMES) socket.receive(...frames.slice(i, Math.min(n, i + READ_FRAMES)));
-      t.connection.stop();
-    },
+    'connection (sync, reads of 100)': (n) => readRig(createTestConnection({ protocol: createSyncProtocol(), model: createStore() }), [snapshot], frames, n, READ_FRAMES),
   };
 
   // The ops every send row sends: the sync protocol's op frame, one row set, ids made in advance.
