@@ -49,6 +49,8 @@ import { BLAST_EPOCH, channelPatchText, keyFor, patchText, rowFor, snapshotText 
 export interface MachineParams {
   events: number;
   repetitions: number;
+  /** The rows this process times (all by default); the heap and channel figures only when every row but `actor` is here. */
+  variants?: readonly MachineVariant[];
 }
 
 export const MACHINE_VARIANTS = [
@@ -308,10 +310,12 @@ export async function machineRole(params: MachineParams): Promise<never> {
     variant in sends ? timeSends(n, sends[variant as keyof typeof sends]) : time(n, runs[variant as keyof typeof runs]);
 
   const results = Object.fromEntries(MACHINE_VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
-  for (const variant of MACHINE_VARIANTS) measure(variant, Math.max(1, Math.floor(events / 10))); // warm-up: let the JIT settle
+  const variants = params.variants ?? MACHINE_VARIANTS;
+  for (const variant of variants) measure(variant, Math.max(1, Math.floor(events / 10))); // warm-up: let the JIT settle
   // Every repetition runs every variant, in rotated order, so a row and its floor meet the same machine.
   for (let r = 0; r < params.repetitions; r++) {
-    for (const variant of rotate(MACHINE_VARIANTS, r)) results[variant].push(measure(variant, events));
+    for (const variant of rotate(variants, r)) results[variant].push(measure(variant, events));
   }
+  if (variants.includes('actor')) return finish({ type: 'result', eventsPerSec: results });
   return finish({ type: 'result', eventsPerSec: results, heapPerInstance: heapPerInstance(), channels: thousandChannels() });
 }
