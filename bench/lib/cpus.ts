@@ -33,10 +33,14 @@ let plan: CorePlan | undefined;
 
 /**
  * The server on the first core this process may use, the clients on the second (the bench's own
- * process, idle while a client is timed, stays unpinned). Decided once per process, and only
- * while the machine is not busy: with the 1-minute load average at or above the cores allowed,
- * other processes hold the cores too, and a pinned client could not move off a core one of them
- * holds (on this 2-core machine shared with other jobs, raw ws's own runs spread more pinned than not).
+ * process, idle while a client is timed, stays unpinned). Decided once per process. Unpinned, on a
+ * quiet 2-core machine (2026-12-03), every library's client process landed in one of two modes,
+ * about 2.0 or about 3.2 µs of CPU per message, by the luck of the scheduler (the worst-of-5 ratio
+ * then measured which mode each process drew: 0.67× for a median of 1.11×); pinned, raw ws's five
+ * runs spread 461k–505k msg/s and every client sat in the fast mode. Where other jobs load the
+ * machine, a pinned client cannot move off a core one of them holds (raw ws's runs spread more
+ * pinned than not, with a load average of 6–12 on 2 cores): `BENCH_PIN=quiet` pins only while the
+ * 1-minute load average is below the cores allowed, `BENCH_PIN=0` never pins.
  */
 export function corePlan(): CorePlan {
   if (plan !== undefined) return plan;
@@ -45,7 +49,8 @@ export function corePlan(): CorePlan {
   const taskset = spawnSync('taskset', ['--version'], { stdio: 'ignore' });
   if (taskset.error !== undefined || taskset.status !== 0) plan = { pinned: false, reason: 'taskset (util-linux) is not available' };
   else if (cpus.length < 2) plan = { pinned: false, reason: cpus.length === 0 ? 'the cores allowed are unknown (no /proc)' : 'only one core is allowed' };
-  else if (load >= cpus.length) plan = { pinned: false, reason: `the machine is busy, load average ${load.toFixed(1)} on ${cpus.length} cores: a pinned client could not move off a core another process holds` };
+  else if (process.env.BENCH_PIN === '0') plan = { pinned: false, reason: 'BENCH_PIN=0' };
+  else if (load >= cpus.length && process.env.BENCH_PIN === 'quiet') plan = { pinned: false, reason: `the machine is busy, load average ${load.toFixed(1)} on ${cpus.length} cores: a pinned client could not move off a core another process holds` };
   else {
     const [serverCpu, clientCpu] = cpus as [number, number];
     plan = { pinned: true, serverCpu, clientCpu, server: ['taskset', '-c', String(serverCpu)], client: ['taskset', '-c', String(clientCpu)] };

@@ -5,6 +5,7 @@
  * per frame (1000/60 ms). For statesocket that is the full path: socket actor → machine
  * event → protocol → `model.update` → coalesced `view.render`.
  */
+import { loadavg } from 'node:os';
 import { BENCH_CHANNEL, type Library } from '../adapters.js';
 import { ServerProcess, clientGraceMs, forkClient } from '../lib/children.js';
 import { corePlan } from '../lib/cpus.js';
@@ -178,7 +179,7 @@ export async function throughputScenario(ctx: ScenarioContext): Promise<Scenario
           notes: [
             `The server sends ${num(blast)} patch frames of ~${Math.round(bytes / (blast + 1))} bytes (with framing) per run; a client applies the first ${num(warmup)} untimed (a warm-up: V8 compiles the hot functions meanwhile, on a background thread, sooner or later as the machine's load allows), then is timed until it applied the other ${num(messages)} or for ${maxSeconds} s, whichever comes first (then its model stops taking updates). ${repetitions} run(s) per client, a fresh client process per run. In each repetition raw ws runs between the two judged statesocket rows (sync protocol, raw protocol), on sides swapped every repetition, then the other clients in rotating order.`,
             cores.pinned
-              ? `The server process runs on core ${cores.serverCpu} and every client process on core ${cores.clientCpu} (\`taskset -c\`): a client never shares its core with the server that feeds it, and is never moved between cores while it is timed. Other processes on the machine are not kept off those cores.`
+              ? `The server process runs on core ${cores.serverCpu} and every client process on core ${cores.clientCpu} (\`taskset -c\`): a client never shares its core with the server that feeds it, and is never moved between cores while it is timed. Other processes on the machine are not kept off those cores (1-minute load average ${loadavg()[0]!.toFixed(1)} when the scenario began; \`BENCH_PIN=quiet\` pins only below the number of cores, \`BENCH_PIN=0\` never: bench/lib/cpus.ts says why pinning is the default).`
               : `Server and clients ran unpinned (${cores.reason}): the scheduler may put the server and a client on one core, or move them, while a client is timed.`,
             `"vs raw ws" is the ratio of the medians; the targets (issue 15) are judged on the worst repetition: each repetition runs every client once, and a statesocket row's messages/s is divided by raw ws's of the same repetition.`,
             'Every client does the same work per frame: JSON.parse, `createStore().update()`, and a rows view (sort and format 200 rows) rendered at most once per 1000/60 ms frame; the baselines coalesce with a timer of that length, statesocket with its own scheduler.',

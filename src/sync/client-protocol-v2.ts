@@ -38,6 +38,7 @@ import {
   PROTOCOL_VERSION_2,
   isClientId,
   parseClientFrameV2,
+  isPatchFrameV2,
   parseServerFrameV2,
   type ChunkFrame,
   type HelloFrameV2,
@@ -292,6 +293,8 @@ class SyncProtocolV2<T> implements Protocol<T, SyncOutbound>, ChannelSupport {
   // ── inbound ─────────────────────────────────────────────────────────────
 
   decode(message: unknown, _model: unknown, pending: readonly unknown[]): InboundEvent | InboundEvent[] {
+    // A patch, the flood's frame, is checked by `isPatchFrameV2` alone: no result object per frame (issue 15).
+    if (isPatchFrameV2(message)) return this.#classify(message, pending);
     const parsed = parseServerFrameV2(message);
     if (!parsed.ok) throw new Error(`not a sync protocol (version 2) frame: ${parsed.problem}`);
     return this.#classify(parsed.frame, pending);
