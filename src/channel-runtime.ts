@@ -22,6 +22,7 @@ import type { Frame } from '../machines/connection.types.js';
 import { openChannel } from './channel.js';
 import { CONNECTION_SYSTEM_ID, effectsOf, liveMachine } from './effects.js';
 import { describeThrown } from './errors.js';
+import { MAX_TIMER_MS } from './timers.js';
 import type { ChannelSupport } from './protocol.js';
 
 /** What a protocol with channels brings the connection (`ChannelSupport.runtime`). */
@@ -70,8 +71,10 @@ function liveSubscription() {
       requestUnsubscribe: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'requestUnsubscribe', 'subscription.unsubscribe')),
       reportFailure: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'reportFailure', 'subscription.failed')),
       reportEnded: enqueueActions(({ enqueue, system }) => noteRequest(enqueue, system, 'reportEnded', 'subscription.ended')),
+      // A server's retryAfterMs is capped where a timer can wait: a longer one fires at once (a hostile or
+      // broken server's 2⁴⁰ ms made a subscribe storm, 414 a second).
       planRetry: assign(({ context, system }) => ({
-        retryDelayMs: Math.round((context.retryAfterMs ?? 0) * (1 + drawRandom(system))),
+        retryDelayMs: Math.min(MAX_TIMER_MS, Math.round((context.retryAfterMs ?? 0) * (1 + drawRandom(system)))),
       })),
       planResnapshot: assign(({ context, system }) => ({
         retryDelayMs: resnapshotDelayMs(context.rejections, drawRandom(system)),

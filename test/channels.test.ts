@@ -289,6 +289,21 @@ describe('refusals', () => {
     t.connection.stop();
   });
 
+  it('caps a server\'s retryAfterMs at the longest a timer can wait (no subscribe storm from a huge value)', () => {
+    const { t, welcome } = setup({ defaultChannel: false }, { random: () => 0.5 }, false);
+    const busy = t.connection.channel('busy');
+    const socket = t.open();
+    welcome(socket, 5_000);
+    socket.receive({ type: 'unsubscribed', channel: 'busy', code: 'ERR_CHANNEL_UNAVAILABLE', message: 'later', retryAfterMs: 2 ** 40 });
+    expect(busy.getStatus()).toMatchObject({ state: 'retrying', retryDelayMs: 2 ** 31 - 1 });
+    const before = socket.sent.length;
+    t.advance(60_000);
+    expect(socket.sent.length).toBe(before);
+    t.advance(2 ** 31 - 1 - 60_000);
+    expect(written(socket, before)).toEqual([{ type: 'subscribe', channel: 'busy' }]);
+    t.connection.stop();
+  });
+
   it('holds an op sent while the channel waits to retry, and sends it right behind the next subscribe', () => {
     const { t, welcome } = setup({ defaultChannel: false }, { random: () => 0 }, false);
     const busy = t.connection.channel('busy');
